@@ -1,0 +1,57 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .treatAllWarnings(as: .error),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Quorum",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "quorum", targets: ["quorum"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+    ],
+    targets: [
+        // Pure core: standard library and swift-collections only. No I/O, clocks, threads.
+        .target(
+            name: "QuorumConsensus",
+            dependencies: [.product(name: "DequeModule", package: "swift-collections")],
+            swiftSettings: strict
+        ),
+        // The one node driver (persist → send → apply → respond), generic over its I/O.
+        .target(
+            name: "QuorumNode",
+            dependencies: ["QuorumConsensus", .product(name: "DequeModule", package: "swift-collections")],
+            swiftSettings: strict
+        ),
+        // Deterministic world: simulated network, disk and clock, checkers, workloads.
+        .target(
+            name: "QuorumSimulation",
+            dependencies: [
+                "QuorumConsensus", "QuorumNode",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "quorum",
+            dependencies: [
+                "QuorumSimulation",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "QuorumConsensusTests", dependencies: ["QuorumConsensus"], swiftSettings: strict),
+        .testTarget(
+            name: "QuorumSimulationTests",
+            dependencies: ["QuorumSimulation", "QuorumConsensus", "QuorumNode"],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,104 @@
+/// The leader's view of one follower's log.
+///
+/// Invariant: `matchIndex < nextIndex`.
+struct Progress: Sendable {
+    enum State: Hashable, Sendable {
+        /// Unsure where the follower's log ends: one append at a time until one is accepted.
+        case probe
+        /// Steady state: appends are pipelined optimistically, bounded by `inflights`.
+        case replicate
+        /// A snapshot is on its way; nothing else is sent until the follower reaches `snapshotIndex`.
+        case snapshot(snapshotIndex: LogIndex)
+    }
+
+    var matchIndex: LogIndex = 0
+    var nextIndex: LogIndex
+    var state: State = .probe
+    /// In probe state: an append is outstanding, so wait for its answer (or a heartbeat response).
+    var probeSent = false
+    var inflights: Inflights
+    /// Whether the follower answered since the last CheckQuorum round.
+    var recentlyActive = true
+    /// A snapshot lost in transit would stall the follower forever; after a while the leader tries again.
+    var ticksSinceSnapshotSent = 0
+
+    init(nextIndex: LogIndex, inflights: Inflights) {
+        self.nextIndex = nextIndex
+        self.inflights = inflights
+    }
+
+    var isPaused: Bool {
+        switch state {
+        case .probe: probeSent
+        case .replicate: inflights.isFull
+        case .snapshot: true
+        }
+    }
+
+    mutating func becomeProbe() {
+        if case .snapshot(let snapshotIndex) = state {
+            nextIndex = max(matchIndex, snapshotIndex).advanced(by: 1)
+        } else {
+            nextIndex = matchIndex.advanced(by: 1)
+        }
+        state = .probe
+        probeSent = false
+        inflights.reset()
+    }
+
+    mutating func becomeReplicate() {
+        state = .replicate
+        nextIndex = matchIndex.advanced(by: 1)
+        probeSent = false
+        inflights.reset()
+    }
+
+    mutating func becomeSnapshot(at index: LogIndex) {
+        state = .snapshot(snapshotIndex: index)
+        ticksSinceSnapshotSent = 0
+        probeSent = false
+        inflights.reset()
+    }
+
+    /// Records that an append ending at `lastIndex` was sent.
+    mutating func sent(lastIndex: LogIndex, bytes: Int) {
+        switch state {
+        case .replicate:
+            if lastIndex >= nextIndex {
+                nextIndex = lastIndex.advanced(by: 1)
+                inflights.add(lastIndex: lastIndex, bytes: bytes)
+            }
+        case .probe: probeSent = true
+        case .snapshot: preconditionFailure("no appends while a snapshot is in flight")
+        }
+    }
+
+    /// The follower matches through `index`. Returns whether that was news.
+    mutating func accept(matchIndex index: LogIndex) -> Bool {
+        inflights.free(through: index)
+        guard index > matchIndex else { return false }
+        matchIndex = index
+        nextIndex = max(nextIndex, index.advanced(by: 1))
+        probeSent = false
+        return true
+    }
+
+    /// The follower rejected the append after `rejectedIndex`; back off to `nextIndex`. Returns false for a
+    /// stale rejection (one that answers an append older than what is known).
+    mutating func reject(rejectedIndex: LogIndex, nextIndex candidate: LogIndex) -> Bool {
+        switch state {
+        case .replicate:
+            guard rejectedIndex > matchIndex else { return false }
+            becomeProbe()
+            nextIndex = max(matchIndex.advanced(by: 1), min(candidate, rejectedIndex))
+            return true
+        case .probe:
+            guard rejectedIndex == nextIndex.advanced(by: -1) else { return false }
+            nextIndex = max(matchIndex.advanced(by: 1), min(candidate, rejectedIndex))
+            probeSent = false
+            return true
+        case .snapshot:
+            return false
+        }
+    }
+}

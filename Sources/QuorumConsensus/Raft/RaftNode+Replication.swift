@@ -1,0 +1,182 @@
+/// Log replication: appends with pipelining, batching and flow control, fast backtracking, commit, and
+/// snapshots for followers that fell behind the compacted log (Raft §5.3, §5.4, §7).
+extension RaftNode {
+    /// Appends an entry as leader. The broadcast waits for the next `ready()` so that bursts share messages.
+    mutating func appendAsLeader(_ kind: Entry.Kind) -> ProposalTicket {
+        precondition(role == .leader, "only a leader appends its own entries")
+        let entry = Entry(term: term, index: log.lastIndex.advanced(by: 1), kind: kind)
+        log.append(entry)
+        if case .configurationChange(let change) = kind {
+            pendingConfigurationIndex = entry.index
+            recordConfigurationChange(change, at: entry.index)
+        }
+        needsBroadcast = true
+        // A lone voter commits as soon as its own write is durable; `acknowledge` takes care of that.
+        return ProposalTicket(index: entry.index, term: term)
+    }
+
+    mutating func broadcastAppend(sendIfEmpty: Bool) {
+        for peer in progress.keys.sorted() { sendAppend(to: peer, sendIfEmpty: sendIfEmpty) }
+    }
+
+    mutating func broadcastHeartbeat() {
+        let context = reads.latestContext
+        for peer in progress.keys.sorted() {
+            let commit = min(progress[peer]!.matchIndex, log.commitIndex)
+            send(.heartbeat(commitIndex: commit, readContext: context), to: peer)
+        }
+    }
+
+    /// Sends the follower what it lacks, if flow control allows: entries in one batch, or the snapshot when
+    /// the entries it needs were compacted away.
+    mutating func sendAppend(to peer: NodeID, sendIfEmpty: Bool) {
+        guard var peerProgress = progress[peer], !peerProgress.isPaused else { return }
+        defer { progress[peer] = peerProgress }
+        let previousIndex = peerProgress.nextIndex.advanced(by: -1)
+        guard let previousTerm = log.term(at: previousIndex) else {
+            guard let snapshot = latestSnapshot else { preconditionFailure("log compacted without a snapshot") }
+            send(.installSnapshot(snapshot), to: peer)
+            peerProgress.becomeSnapshot(at: snapshot.lastIncludedIndex)
+            return
+        }
+        let lastToSend = min(log.lastIndex, previousIndex.advanced(by: options.maxEntriesPerAppend))
+        let entries = log.entries(
+            from: peerProgress.nextIndex, through: lastToSend, bytesMax: options.maxBytesPerAppend)
+        if entries.isEmpty && !sendIfEmpty { return }
+        let append = AppendEntries(
+            previousIndex: previousIndex, previousTerm: previousTerm, entries: entries, leaderCommit: log.commitIndex)
+        let message = Message(from: id, to: peer, term: term, payload: .appendEntries(append))
+        send(message.payload, to: peer)
+        peerProgress.sent(lastIndex: entries.last?.index ?? previousIndex, bytes: message.sizeInBytes)
+    }
+
+    mutating func handleAppendEntries(_ append: AppendEntries, from leader: NodeID) {
+        if role != .follower { becomeFollower(term: term, leader: leader) }
+        leaderHint = leader
+        electionElapsed = 0
+        var previousIndex = append.previousIndex
+        var previousTerm = append.previousTerm
+        var entries = append.entries
+        if previousIndex < log.commitIndex {
+            // The committed prefix already matches every leader's log (Leader Completeness), so only what
+            // lies beyond it needs checking. This also makes stale or duplicated appends harmless.
+            entries.removeAll { $0.index <= log.commitIndex }
+            previousIndex = log.commitIndex
+            previousTerm = log.term(at: previousIndex) ?? log.baseTerm
+            if entries.isEmpty {
+                send(.appendEntriesResponse(.accepted(matchIndex: log.commitIndex)), to: leader)
+                return
+            }
+        }
+        guard log.term(at: previousIndex) == previousTerm else {
+            let hintIndex = log.lastIndex(atOrBelow: previousIndex, withTermAtMost: previousTerm)
+            let hintTerm = log.term(at: hintIndex) ?? log.baseTerm
+            send(
+                .appendEntriesResponse(
+                    .rejected(rejectedIndex: previousIndex, hintIndex: hintIndex, hintTerm: hintTerm)),
+                to: leader)
+            return
+        }
+        let lastNewIndex = log.appendFromLeader(after: previousIndex, entries)
+        if !entries.isEmpty { reloadConfigurations(after: previousIndex) }
+        log.commit(through: min(append.leaderCommit, lastNewIndex))
+        send(.appendEntriesResponse(.accepted(matchIndex: lastNewIndex)), to: leader)
+    }
+
+    mutating func handleAppendEntriesResponse(_ response: AppendEntriesResponse, from peer: NodeID) {
+        guard role == .leader, progress[peer] != nil else { return }
+        progress[peer]!.recentlyActive = true
+        switch response {
+        case .accepted(let matchIndex):
+            guard progress[peer]!.accept(matchIndex: matchIndex) else {
+                if case .snapshot = progress[peer]!.state {} else { sendAppend(to: peer, sendIfEmpty: false) }
+                return
+            }
+            switch progress[peer]!.state {
+            case .probe: progress[peer]!.becomeReplicate()
+            case .snapshot(let snapshotIndex) where matchIndex >= snapshotIndex: progress[peer]!.becomeReplicate()
+            case .replicate, .snapshot: break
+            }
+            maybeCommit()
+            guard role == .leader else { return }
+            if leadershipTransferTarget == peer && matchIndex == log.lastIndex {
+                send(.timeoutNow, to: peer)
+            }
+            maybePromoteLearners()
+            sendAppend(to: peer, sendIfEmpty: false)
+        case .rejected(let rejectedIndex, let hintIndex, let hintTerm):
+            let matchCandidate = log.lastIndex(atOrBelow: hintIndex, withTermAtMost: hintTerm)
+            if progress[peer]!.reject(rejectedIndex: rejectedIndex, nextIndex: matchCandidate.advanced(by: 1)) {
+                sendAppend(to: peer, sendIfEmpty: true)
+            }
+        }
+    }
+
+    mutating func handleHeartbeat(commitIndex: LogIndex, context: UInt64, from leader: NodeID) {
+        if role != .follower { becomeFollower(term: term, leader: leader) }
+        leaderHint = leader
+        electionElapsed = 0
+        // The leader sends min(our match, its commit), so this prefix is known to match.
+        log.commit(through: min(commitIndex, log.lastIndex))
+        send(.heartbeatResponse(readContext: context), to: leader)
+    }
+
+    mutating func handleHeartbeatResponse(context: UInt64, from peer: NodeID) {
+        guard role == .leader, var peerProgress = progress[peer] else { return }
+        peerProgress.recentlyActive = true
+        switch peerProgress.state {
+        case .probe:
+            peerProgress.probeSent = false  // The probe may have been lost; a live follower deserves another.
+        case .snapshot where peerProgress.ticksSinceSnapshotSent > 2 * options.electionTimeoutTicks:
+            peerProgress.becomeProbe()
+        case .replicate, .snapshot:
+            break
+        }
+        progress[peer] = peerProgress
+        acknowledgeReads(context: context, from: peer)
+        if peerProgress.matchIndex < log.lastIndex { sendAppend(to: peer, sendIfEmpty: false) }
+    }
+
+    mutating func handleInstallSnapshot(_ snapshot: Snapshot, from leader: NodeID) {
+        if role != .follower { becomeFollower(term: term, leader: leader) }
+        leaderHint = leader
+        electionElapsed = 0
+        let index = snapshot.lastIncludedIndex
+        if index <= log.commitIndex {
+            send(.appendEntriesResponse(.accepted(matchIndex: log.commitIndex)), to: leader)
+            return
+        }
+        if log.term(at: index) == snapshot.lastIncludedTerm {
+            // We already hold the snapshot's last entry: everything before it matches, so just commit.
+            log.commit(through: index)
+        } else {
+            log.restore(snapshot)
+            configurations = [(index, snapshot.configuration)]
+            latestSnapshot = snapshot
+            snapshotToInstall = snapshot
+            snapshotRequestOutstanding = false
+        }
+        send(.appendEntriesResponse(.accepted(matchIndex: index)), to: leader)
+    }
+
+    /// Commits the newest entry of the current term stored by a quorum of voters (Raft §5.4.2). A leader's
+    /// own entries count only once durable here.
+    mutating func maybeCommit() {
+        precondition(role == .leader, "only a leader decides commits")
+        var matches = configuration.voters.map { $0 == id ? log.stableIndex : progress[$0]?.matchIndex ?? 0 }
+        guard !matches.isEmpty else { return }
+        matches.sort(by: >)
+        let candidate = matches[configuration.quorumSize - 1]
+        guard candidate > log.commitIndex, let candidateTerm = log.term(at: candidate) else { return }
+        guard candidateTerm == term || options.injectedBug == .commitPreviousTermByCounting else { return }
+        log.commit(through: candidate)
+        needsBroadcast = true
+        releaseReadsWaitingForCommitInTerm()
+        if !isVoter && configurationIndex <= log.commitIndex {
+            // Our own removal is committed: hand over by falling silent; the others will elect a leader.
+            becomeFollower(term: term, leader: nil)
+            return
+        }
+        maybePromoteLearners()
+    }
+}

@@ -1,0 +1,275 @@
+/// A Raft consensus engine: a value stepped by one driver, with no I/O, clock, thread or global state.
+///
+/// Inputs are the mutating calls of `ConsensusEngine`; outputs accumulate until the driver takes them with
+/// `ready()`. The role-specific rules live in extensions: election, replication, reads, membership.
+public struct RaftNode: ConsensusEngine {
+    public let id: NodeID
+    let options: RaftOptions
+    var random: SplitMix64
+
+    public internal(set) var role: Role = .follower
+    /// Invariant: never decreases.
+    public internal(set) var term: Term
+    var votedFor: NodeID?
+    public internal(set) var leaderHint: NodeID?
+    var log: RaftLog
+
+    /// Configurations by the index of the entry that introduced them; the first is in force at the log's base.
+    /// The newest is in force, committed or not (thesis §4.1).
+    var configurations: [(index: LogIndex, configuration: Configuration)]
+
+    var electionElapsed = 0
+    var heartbeatElapsed = 0
+    var randomizedElectionTimeout = 0
+
+    // Candidate state: who answered, and how.
+    var votes: [NodeID: Bool] = [:]
+
+    // Leader state.
+    var progress: [NodeID: Progress] = [:]
+    var leadershipTransferTarget: NodeID?
+    /// A leader proposes a membership change only after everything up to here is committed, which also makes
+    /// it wait for an entry of its own term (the fix to single-server changes, thesis §4.1 / raft-dev 2015).
+    var pendingConfigurationIndex: LogIndex = 0
+    /// Proposals appended since the last `ready()`: broadcast once, so that a burst becomes one batch.
+    var needsBroadcast = false
+    var reads = ReadIndexTracker()
+
+    // Snapshots.
+    var latestSnapshot: Snapshot?
+    var snapshotRequestOutstanding = false
+    var snapshotToInstall: Snapshot?
+
+    // Outputs.
+    var messages: [Message] = []
+    var messagesAfterPersist: [Message] = []
+    var readStates: [ReadState] = []
+    var reportedHardState: HardState
+    var readyCount: UInt64 = 0
+    var outstandingReady: (number: UInt64, lastIndex: LogIndex, lastTerm: Term, snapshot: Snapshot?)?
+
+    /// Creates an engine from what storage recovered (`.empty` for a brand-new node).
+    public init(id: NodeID, options: RaftOptions, recovered: RecoveredState = .empty) throws(OptionsError) {
+        try options.validate()
+        if id.rawValue == 0 { throw OptionsError("node id 0 is reserved; use ids from 1") }
+        self.id = id
+        self.options = options
+        self.random = SplitMix64(seed: options.randomSeed ^ (id.rawValue &* 0x9E37_79B9_7F4A_7C15))
+        let snapshot = recovered.snapshot
+        self.log = RaftLog(
+            baseIndex: snapshot?.lastIncludedIndex ?? 0,
+            baseTerm: snapshot?.lastIncludedTerm ?? 0,
+            entries: recovered.entries,
+            commitIndex: recovered.hardState.commitIndex
+        )
+        self.term = recovered.hardState.term
+        self.votedFor = recovered.hardState.votedFor
+        self.reportedHardState = recovered.hardState
+        self.latestSnapshot = snapshot
+        self.configurations = [(log.baseIndex, snapshot?.configuration ?? options.initialConfiguration)]
+        for entry in recovered.entries {
+            if case .configurationChange(let change) = entry.kind { recordConfigurationChange(change, at: entry.index) }
+        }
+        resetElectionTimer()
+    }
+
+    public var commitIndex: LogIndex { log.commitIndex }
+    public var lastIndex: LogIndex { log.lastIndex }
+    public var appliedIndex: LogIndex { log.appliedIndex }
+    public var configuration: Configuration { configurations[configurations.count - 1].configuration }
+    var isVoter: Bool { configuration.voters.contains(id) }
+
+    // MARK: Inputs
+
+    public mutating func tick() {
+        switch role {
+        case .leader: tickLeader()
+        case .follower, .preCandidate, .candidate: tickElection()
+        }
+    }
+
+    public mutating func step(_ message: Message) throws(StepError) {
+        guard message.to == id else { throw .wrongRecipient(message.to) }
+        try message.validate()
+        guard handleTerm(of: message) else { return }
+        switch message.payload {
+        case .appendEntries(let append): handleAppendEntries(append, from: message.from)
+        case .appendEntriesResponse(let response): handleAppendEntriesResponse(response, from: message.from)
+        case .requestVote(let request): handleVoteRequest(request, from: message.from, term: message.term)
+        case .requestVoteResponse(let granted, let isPreVote):
+            handleVoteResponse(granted: granted, isPreVote: isPreVote, from: message.from, term: message.term)
+        case .heartbeat(let commit, let context): handleHeartbeat(commitIndex: commit, context: context, from: message.from)
+        case .heartbeatResponse(let context): handleHeartbeatResponse(context: context, from: message.from)
+        case .installSnapshot(let snapshot): handleInstallSnapshot(snapshot, from: message.from)
+        case .timeoutNow: handleTimeoutNow()
+        case .readIndexRequest(let requestID): handleForwardedRead(requestID: requestID, from: message.from)
+        case .readIndexResponse(let requestID, let index):
+            readStates.append(ReadState(requestID: requestID, index: index))
+        }
+    }
+
+    public mutating func propose(_ command: [UInt8]) throws(ProposalError) -> ProposalTicket {
+        try ensureLeaderAcceptingProposals()
+        return appendAsLeader(.command(command))
+    }
+
+    public mutating func campaign() {
+        guard role != .leader, isVoter else { return }
+        startElection(preVote: options.preVote, isLeadershipTransfer: false)
+    }
+
+    func ensureLeaderAcceptingProposals() throws(ProposalError) {
+        guard role == .leader else { throw .notLeader(leaderHint: leaderHint) }
+        guard leadershipTransferTarget == nil else { throw .leadershipTransferInProgress }
+    }
+
+    // MARK: Outputs
+
+    public var hasReady: Bool {
+        guard outstandingReady == nil else { return false }
+        return needsBroadcast || reads.needsHeartbeat || log.hasUnpersisted || snapshotToInstall != nil || currentHardState != reportedHardState
+            || !messages.isEmpty || !messagesAfterPersist.isEmpty || !readStates.isEmpty
+            || log.applicableRange != nil || isSnapshotDue
+    }
+
+    public mutating func ready() -> Ready {
+        precondition(outstandingReady == nil, "acknowledge Ready \(readyCount) before taking another")
+        if needsBroadcast {
+            needsBroadcast = false
+            broadcastAppend(sendIfEmpty: false)
+        }
+        if reads.needsHeartbeat {
+            reads.needsHeartbeat = false
+            broadcastHeartbeat()
+        }
+        readyCount += 1
+        var ready = Ready(number: readyCount, previousTerm: reportedHardState.term, previousVote: reportedHardState.votedFor)
+        ready.snapshot = snapshotToInstall
+        snapshotToInstall = nil
+        ready.entries = log.takeUnpersisted()
+        if currentHardState != reportedHardState {
+            ready.hardState = currentHardState
+            reportedHardState = currentHardState
+        }
+        swap(&ready.messages, &messages)
+        swap(&ready.messagesAfterPersist, &messagesAfterPersist)
+        swap(&ready.readStates, &readStates)
+        if let range = log.applicableRange {
+            ready.committedEntries = log.entries(from: range.lowerBound, through: range.upperBound)
+            log.markApplied(through: range.upperBound)
+        }
+        if isSnapshotDue {
+            ready.snapshotRequested = true
+            snapshotRequestOutstanding = true
+        }
+        let last = ready.entries.last
+        outstandingReady = (readyCount, last?.index ?? 0, last?.term ?? 0, ready.snapshot)
+        return ready
+    }
+
+    public mutating func acknowledge(readyNumber: UInt64) {
+        guard let outstanding = outstandingReady else { preconditionFailure("no Ready outstanding") }
+        precondition(outstanding.number == readyNumber, "acknowledged \(readyNumber), expected \(outstanding.number)")
+        outstandingReady = nil
+        if let snapshot = outstanding.snapshot { log.markSnapshotStable(snapshot) }
+        if outstanding.lastIndex > 0 { log.markStable(through: outstanding.lastIndex, term: outstanding.lastTerm) }
+        if role == .leader { maybeCommit() }
+    }
+
+    public mutating func compact(through index: LogIndex, snapshotData: [UInt8]) -> Snapshot {
+        precondition(index <= log.appliedIndex, "snapshot at \(index) beyond applied \(log.appliedIndex)")
+        precondition(index >= log.baseIndex, "snapshot at \(index) older than the log's base \(log.baseIndex)")
+        let snapshot = Snapshot(
+            lastIncludedIndex: index,
+            lastIncludedTerm: log.term(at: index)!,
+            configuration: configuration(at: index),
+            data: snapshotData
+        )
+        latestSnapshot = snapshot
+        snapshotRequestOutstanding = false
+        let retained = options.entriesRetainedAfterSnapshot
+        let newBase = index.rawValue > UInt64(retained) ? index.advanced(by: -retained) : 0
+        if newBase > log.baseIndex {
+            log.compact(through: newBase)
+            forgetConfigurations(before: newBase)
+        }
+        return snapshot
+    }
+
+    var currentHardState: HardState { HardState(term: term, votedFor: votedFor, commitIndex: log.commitIndex) }
+
+    var isSnapshotDue: Bool {
+        guard !snapshotRequestOutstanding else { return false }
+        let snapshotIndex = latestSnapshot?.lastIncludedIndex ?? 0
+        return snapshotIndex.distance(to: log.appliedIndex) >= options.snapshotIntervalEntries
+    }
+
+    /// Queues a message. Anything that promises what is on disk (a vote, an acknowledgement) waits for the
+    /// persistence of this Ready (thesis §3.8); a leader's appends and pre-votes go at once.
+    mutating func send(_ payload: Message.Payload, to peer: NodeID, term messageTerm: Term? = nil) {
+        precondition(peer != id, "a node never messages itself")
+        let message = Message(from: id, to: peer, term: messageTerm ?? term, payload: payload)
+        switch payload {
+        case .appendEntriesResponse, .heartbeatResponse, .requestVoteResponse(_, isPreVote: false):
+            messagesAfterPersist.append(message)
+        case .requestVote(let request) where !request.isPreVote:
+            messagesAfterPersist.append(message)
+        default:
+            messages.append(message)
+        }
+    }
+
+    mutating func resetElectionTimer() {
+        electionElapsed = 0
+        let timeout = options.electionTimeoutTicks
+        randomizedElectionTimeout = timeout + Int(random.next(upperBound: UInt64(timeout)))
+    }
+
+    public func checkInvariants() {
+        log.checkInvariants()
+        precondition(configurations.first!.index <= log.baseIndex, "configuration history lost its base")
+        for (earlier, later) in zip(configurations, configurations.dropFirst()) {
+            precondition(earlier.index < later.index, "configuration history out of order")
+        }
+        switch role {
+        case .leader:
+            precondition(leaderHint == id, "a leader names itself as leader")
+            precondition(votedFor == id, "a leader voted for itself in its term")
+            for (peer, peerProgress) in progress {
+                precondition(peer != id, "a leader tracks no progress for itself")
+                precondition(peerProgress.matchIndex < peerProgress.nextIndex, "match \(peerProgress.matchIndex) not before next")
+                precondition(peerProgress.matchIndex <= log.lastIndex, "\(peer) matches beyond the leader's log")
+            }
+        case .candidate:
+            precondition(votedFor == id, "a candidate votes for itself")
+            precondition(progress.isEmpty, "only a leader tracks progress")
+        case .follower, .preCandidate:
+            precondition(progress.isEmpty, "only a leader tracks progress")
+        }
+    }
+}
+
+extension Message {
+    /// Rejects what no correct peer sends, before any of it reaches an invariant.
+    func validate() throws(StepError) {
+        if from.rawValue == 0 { throw .malformed("sender id 0") }
+        if from == to { throw .malformed("message from \(from) to itself") }
+        switch payload {
+        case .appendEntries(let append):
+            var expected = append.previousIndex.advanced(by: 1)
+            var previousTerm = append.previousTerm
+            for entry in append.entries {
+                if entry.index != expected { throw .malformed("entries not contiguous at \(entry.index)") }
+                if entry.term < previousTerm || entry.term > term {
+                    throw .malformed("entry \(entry.index) has term \(entry.term) out of order")
+                }
+                expected = expected.advanced(by: 1)
+                previousTerm = entry.term
+            }
+        case .installSnapshot(let snapshot):
+            if snapshot.lastIncludedTerm > term { throw .malformed("snapshot from the future term") }
+        default:
+            break
+        }
+    }
+}

@@ -1,0 +1,64 @@
+/// How a Raft node behaves. `validate()` is called by the engine's initialiser; each refusal is one sentence.
+public struct RaftOptions: Sendable {
+    /// Ticks a follower waits without hearing from a leader before campaigning; randomised in
+    /// `[electionTimeoutTicks, 2 * electionTimeoutTicks)` per election to avoid split votes (Raft §5.2).
+    public var electionTimeoutTicks = 10
+    public var heartbeatIntervalTicks = 1
+    /// Ask for votes without disrupting anyone first, so a node rejoining after a partition cannot depose a
+    /// healthy leader by bumping the term (thesis §9.6).
+    public var preVote = true
+    /// A leader that has not heard from a quorum within an election timeout steps down, and followers that
+    /// heard from a leader within one ignore vote requests (thesis §6.2, §4.2.3).
+    public var checkQuorum = true
+    /// Serve reads from the leader without a heartbeat round. Safe only if clock drift between nodes stays
+    /// below the election timeout; off by default.
+    public var leaseReads = false
+    public var maxEntriesPerAppend = 256
+    public var maxBytesPerAppend = 1 << 20
+    /// Flow control per follower: appends in flight, and their bytes.
+    public var maxInflightAppends = 64
+    public var maxInflightBytes = 16 << 20
+    /// Ask the driver for a snapshot once this many entries were applied since the last one.
+    public var snapshotIntervalEntries = 10_000
+    /// Entries kept behind a snapshot so that slightly lagging followers still get appends, not a snapshot.
+    public var entriesRetainedAfterSnapshot = 1_000
+    /// A learner joining as a future voter is promoted once it is within this many entries of the leader.
+    public var promotionLagMax = 0
+    /// The configuration of a brand-new cluster, in force until the log or a snapshot says otherwise.
+    /// A node that joins an existing cluster starts with an empty one and learns it from the leader.
+    public var initialConfiguration = Configuration(voters: [])
+    /// Seeds the generator for election timeouts; give each node its own.
+    public var randomSeed: UInt64 = 0
+    /// Deliberate bugs, for proving that the simulator catches them. Reachable only inside the package.
+    package var injectedBug: InjectedBug?
+
+    public init() {}
+
+    public func validate() throws(OptionsError) {
+        if heartbeatIntervalTicks < 1 { throw OptionsError("heartbeat interval must be at least one tick") }
+        if electionTimeoutTicks <= heartbeatIntervalTicks {
+            throw OptionsError("election timeout must be longer than the heartbeat interval")
+        }
+        if maxEntriesPerAppend < 1 || maxBytesPerAppend < 1 {
+            throw OptionsError("appends must be allowed at least one entry and one byte")
+        }
+        if maxInflightAppends < 1 || maxInflightBytes < 1 {
+            throw OptionsError("flow control must allow at least one append in flight")
+        }
+        if snapshotIntervalEntries < 1 { throw OptionsError("snapshot interval must be at least one entry") }
+        if leaseReads && !checkQuorum { throw OptionsError("lease reads need checkQuorum, or a deposed leader serves stale reads") }
+    }
+}
+
+public struct OptionsError: Error, Hashable, Sendable, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Known-wrong behaviours the simulator must catch.
+package enum InjectedBug: String, Sendable, CaseIterable {
+    /// Grant votes without checking that the candidate's log is at least as up to date (breaks §5.4.1).
+    case voteWithoutLogCheck
+    /// Commit entries of earlier terms by counting replicas (the Figure 8 bug, §5.4.2).
+    case commitPreviousTermByCounting
+}

@@ -1,0 +1,98 @@
+import DequeModule
+
+/// Linearizable reads waiting for the leader to confirm it still leads (thesis §6.4).
+struct ReadIndexTracker: Sendable {
+    struct PendingRead: Sendable {
+        var requestID: UInt64
+        /// Who asked: the leader itself, or a follower that forwarded the read.
+        var requester: NodeID
+        /// The commit index when the read arrived: the state machine must reach it before reading.
+        var index: LogIndex
+        /// The heartbeat round that confirms this read; an answer to a later round confirms it too.
+        var context: UInt64
+        var acknowledgements: Set<NodeID>
+    }
+
+    var pending: Deque<PendingRead> = []
+    /// Reads that arrived before the leader committed an entry of its term, when its commit index may lag.
+    var waitingForCommitInTerm: [(requestID: UInt64, requester: NodeID)] = []
+    /// The context of the newest heartbeat round.
+    var latestContext: UInt64 = 0
+    /// Reads registered since the last `ready()` share one heartbeat round, sent with that Ready.
+    var needsHeartbeat = false
+}
+
+extension RaftNode {
+    public mutating func readIndex(requestID: UInt64) throws(ProposalError) {
+        if role == .leader {
+            serveRead(requestID: requestID, requester: id)
+        } else if let leader = leaderHint {
+            send(.readIndexRequest(requestID: requestID), to: leader)
+        } else {
+            throw .notLeader(leaderHint: nil)
+        }
+    }
+
+    mutating func handleForwardedRead(requestID: UInt64, from requester: NodeID) {
+        guard role == .leader else {
+            send(.readIndexResponse(requestID: requestID, index: nil), to: requester)
+            return
+        }
+        serveRead(requestID: requestID, requester: requester)
+    }
+
+    mutating func serveRead(requestID: UInt64, requester: NodeID) {
+        guard log.term(at: log.commitIndex) == term else {
+            reads.waitingForCommitInTerm.append((requestID, requester))
+            return
+        }
+        if configuration.voters == [id] || options.leaseReads {
+            answerRead(requestID: requestID, requester: requester, index: log.commitIndex)
+            return
+        }
+        if !reads.needsHeartbeat {
+            reads.latestContext += 1
+            reads.needsHeartbeat = true
+        }
+        reads.pending.append(
+            .init(
+                requestID: requestID, requester: requester, index: log.commitIndex, context: reads.latestContext,
+                acknowledgements: isVoter ? [id] : []))
+    }
+
+    /// A heartbeat answer for round `context` proves `peer` accepted this leader after every read registered
+    /// up to that round.
+    mutating func acknowledgeReads(context: UInt64, from peer: NodeID) {
+        guard configuration.voters.contains(peer) else { return }
+        for position in reads.pending.indices where reads.pending[position].context <= context {
+            reads.pending[position].acknowledgements.insert(peer)
+        }
+        while let first = reads.pending.first, first.acknowledgements.count >= configuration.quorumSize {
+            reads.pending.removeFirst()
+            answerRead(requestID: first.requestID, requester: first.requester, index: first.index)
+        }
+    }
+
+    mutating func releaseReadsWaitingForCommitInTerm() {
+        guard !reads.waitingForCommitInTerm.isEmpty, log.term(at: log.commitIndex) == term else { return }
+        let waiting = reads.waitingForCommitInTerm
+        reads.waitingForCommitInTerm.removeAll()
+        for read in waiting { serveRead(requestID: read.requestID, requester: read.requester) }
+    }
+
+    mutating func failPendingReads() {
+        for read in reads.pending { answerRead(requestID: read.requestID, requester: read.requester, index: nil) }
+        for read in reads.waitingForCommitInTerm {
+            answerRead(requestID: read.requestID, requester: read.requester, index: nil)
+        }
+        reads = ReadIndexTracker(latestContext: reads.latestContext)
+    }
+
+    mutating func answerRead(requestID: UInt64, requester: NodeID, index: LogIndex?) {
+        if requester == id {
+            readStates.append(ReadState(requestID: requestID, index: index))
+        } else {
+            send(.readIndexResponse(requestID: requestID, index: index), to: requester)
+        }
+    }
+}

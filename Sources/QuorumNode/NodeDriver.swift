@@ -1,0 +1,189 @@
+import DequeModule
+import QuorumConsensus
+
+/// The one loop that turns an engine's `Ready` into effects: send → apply → persist → send what waited for
+/// persistence → answer clients. The server runs it on an event loop with real I/O; the simulator runs the
+/// very same code with simulated I/O.
+///
+/// Not thread-safe: one executor owns a driver and makes every call on it.
+public struct NodeDriver<Engine: ConsensusEngine, Storage: NodeStorage, Transport: MessageTransport,
+    Machine: ReplicatedStateMachine>
+{
+    public private(set) var engine: Engine
+    public private(set) var stateMachine: Machine
+    public let storage: Storage
+    public let transport: Transport
+
+    /// The Ready being persisted, and the messages that must wait for it.
+    private var persisting: (number: UInt64, messagesAfterPersist: [Message])?
+    /// The newest entry applied to `stateMachine`.
+    public private(set) var appliedIndex: LogIndex = 0
+    /// Proposals by log index, resolved when that index is applied.
+    private var proposals: [LogIndex: (term: Term, token: UInt64)] = [:]
+    private var readRequests: [UInt64: UInt64] = [:]
+    private var readsAwaitingApply: Deque<(index: LogIndex, token: UInt64)> = []
+    private var nextReadID: UInt64 = 0
+    /// Outcomes for the host, in order; take them with `takeCompletions()`.
+    private var completions: [Completion] = []
+
+    public enum Completion: Sendable {
+        /// The proposal committed and was applied; `output` is nil for entries that are not commands.
+        case committed(token: UInt64, index: LogIndex, output: Machine.Output?)
+        /// Another entry took the proposal's place: it did not commit and never will.
+        case dropped(token: UInt64)
+        /// The outcome cannot be known here (the node installed a snapshot past it).
+        case unknown(token: UInt64)
+        /// The state machine now reflects a linearizable point for this read: read it now.
+        case readable(token: UInt64)
+        /// The read could not be confirmed (leadership changed); retry.
+        case readFailed(token: UInt64)
+    }
+
+    /// - Parameter recoveredSnapshot: the snapshot storage recovered, restored into `stateMachine` here so that
+    ///   the engine's committed entries continue exactly where it ends.
+    public init(engine: Engine, stateMachine: Machine, storage: Storage, transport: Transport, recoveredSnapshot: Snapshot?) {
+        self.engine = engine
+        self.stateMachine = stateMachine
+        self.storage = storage
+        self.transport = transport
+        if let snapshot = recoveredSnapshot {
+            self.stateMachine.restore(from: snapshot.data)
+            self.appliedIndex = snapshot.lastIncludedIndex
+        }
+        process()
+    }
+
+    public var isPersisting: Bool { persisting != nil }
+
+    public mutating func tick() {
+        engine.tick()
+        process()
+    }
+
+    /// Feeds a peer's message. A refused message is returned for the host to log; nothing else changes.
+    @discardableResult
+    public mutating func receive(_ message: Message) -> StepError? {
+        do throws(StepError) {
+            try engine.step(message)
+        } catch {
+            return error
+        }
+        process()
+        return nil
+    }
+
+    public mutating func propose(_ command: [UInt8], token: UInt64) throws(ProposalError) {
+        let ticket = try engine.propose(command)
+        proposals[ticket.index] = (ticket.term, token)
+        process()
+    }
+
+    public mutating func proposeConfigurationChange(_ change: ConfigurationChange, token: UInt64) throws(ProposalError) {
+        let ticket = try engine.proposeConfigurationChange(change)
+        proposals[ticket.index] = (ticket.term, token)
+        process()
+    }
+
+    /// Starts a linearizable read; `.readable(token)` says when the state machine may be read.
+    public mutating func read(token: UInt64) throws(ProposalError) {
+        nextReadID += 1
+        try engine.readIndex(requestID: nextReadID)
+        readRequests[nextReadID] = token
+        process()
+    }
+
+    public mutating func transferLeadership(to target: NodeID) throws(ProposalError) {
+        try engine.transferLeadership(to: target)
+        process()
+    }
+
+    public mutating func campaign() {
+        engine.campaign()
+        process()
+    }
+
+    /// Storage finished the batch of Ready `readyNumber`.
+    public mutating func persisted(readyNumber: UInt64) {
+        guard let batch = persisting, batch.number == readyNumber else {
+            preconditionFailure("storage completed Ready \(readyNumber) out of order")
+        }
+        persisting = nil
+        engine.acknowledge(readyNumber: readyNumber)
+        if !batch.messagesAfterPersist.isEmpty { transport.send(batch.messagesAfterPersist) }
+        process()
+    }
+
+    public mutating func takeCompletions() -> [Completion] {
+        defer { completions.removeAll(keepingCapacity: true) }
+        return completions
+    }
+
+    private mutating func process() {
+        while persisting == nil && engine.hasReady {
+            let ready = engine.ready()
+            if !ready.messages.isEmpty { transport.send(ready.messages) }
+            if let snapshot = ready.snapshot { install(snapshot) }
+            for entry in ready.committedEntries { apply(entry) }
+            for readState in ready.readStates { resolve(readState) }
+            releaseReads()
+            if ready.snapshotRequested {
+                let snapshot = engine.compact(through: appliedIndex, snapshotData: stateMachine.snapshot())
+                storage.saveSnapshot(snapshot)
+            }
+            let batch = PersistBatch(
+                readyNumber: ready.number, snapshot: ready.snapshot, entries: ready.entries,
+                hardState: ready.hardState, mustSync: ready.mustSync)
+            if batch.isEmpty {
+                engine.acknowledge(readyNumber: ready.number)
+                if !ready.messagesAfterPersist.isEmpty { transport.send(ready.messagesAfterPersist) }
+            } else {
+                persisting = (ready.number, ready.messagesAfterPersist)
+                storage.persist(batch)
+            }
+        }
+    }
+
+    private mutating func install(_ snapshot: Snapshot) {
+        stateMachine.restore(from: snapshot.data)
+        appliedIndex = snapshot.lastIncludedIndex
+        // Proposals inside the snapshot may or may not be what committed there; nobody here can tell.
+        for (index, proposal) in proposals where index <= snapshot.lastIncludedIndex {
+            proposals[index] = nil
+            completions.append(.unknown(token: proposal.token))
+        }
+    }
+
+    private mutating func apply(_ entry: Entry) {
+        var output: Machine.Output?
+        if case .command(let command) = entry.kind { output = stateMachine.apply(command: command, at: entry.index) }
+        appliedIndex = entry.index
+        guard let proposal = proposals.removeValue(forKey: entry.index) else { return }
+        if proposal.term == entry.term {
+            completions.append(.committed(token: proposal.token, index: entry.index, output: output))
+        } else {
+            completions.append(.dropped(token: proposal.token))
+        }
+    }
+
+    private mutating func resolve(_ readState: ReadState) {
+        guard let token = readRequests.removeValue(forKey: readState.requestID) else { return }
+        guard let index = readState.index else {
+            completions.append(.readFailed(token: token))
+            return
+        }
+        readsAwaitingApply.append((index, token))
+    }
+
+    private mutating func releaseReads() {
+        // Read indexes arrive in increasing order from one leader, but a new leader may answer lower ones.
+        var waiting: Deque<(index: LogIndex, token: UInt64)> = []
+        for read in readsAwaitingApply {
+            if read.index <= appliedIndex {
+                completions.append(.readable(token: read.token))
+            } else {
+                waiting.append(read)
+            }
+        }
+        readsAwaitingApply = waiting
+    }
+}
