@@ -147,15 +147,13 @@ public struct NodeDriver<Engine: ConsensusEngine, Storage: NodeStorage, Transpor
         stateMachine.restore(from: snapshot.data)
         appliedIndex = snapshot.lastIncludedIndex
         // Proposals inside the snapshot may or may not be what committed there; nobody here can tell.
-        for (index, proposal) in proposals where index <= snapshot.lastIncludedIndex {
-            proposals[index] = nil
-            completions.append(.unknown(token: proposal.token))
+        for index in proposals.keys.sorted() where index <= snapshot.lastIncludedIndex {
+            completions.append(.unknown(token: proposals.removeValue(forKey: index)!.token))
         }
     }
 
     private mutating func apply(_ entry: Entry) {
-        var output: Machine.Output?
-        if case .command(let command) = entry.kind { output = stateMachine.apply(command: command, at: entry.index) }
+        let output = stateMachine.apply(entry)
         appliedIndex = entry.index
         guard let proposal = proposals.removeValue(forKey: entry.index) else { return }
         if proposal.term == entry.term {

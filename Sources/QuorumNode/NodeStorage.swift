@@ -31,8 +31,9 @@ public protocol MessageTransport: AnyObject {
 /// The deterministic state machine a group replicates.
 public protocol ReplicatedStateMachine {
     associatedtype Output: Sendable
-    /// Applies one committed command. Must be deterministic: every replica produces the same output.
-    mutating func apply(command: [UInt8], at index: LogIndex) -> Output
+    /// Applies one committed entry; returns nil for entries that carry no command. Must be deterministic:
+    /// every replica produces the same output.
+    mutating func apply(_ entry: Entry) -> Output?
     func snapshot() -> [UInt8]
     mutating func restore(from snapshot: [UInt8])
 }

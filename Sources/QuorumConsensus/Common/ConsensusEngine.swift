@@ -12,6 +12,10 @@ public protocol ConsensusEngine: Sendable {
     var lastIndex: LogIndex { get }
     /// The configuration in force: the newest in the log, committed or not.
     var configuration: Configuration { get }
+    /// The oldest entry still in the log; earlier ones live only in a snapshot.
+    var firstIndex: LogIndex { get }
+    /// The term of the entry at `index`, or nil if it was compacted away or is beyond the end.
+    func term(at index: LogIndex) -> Term?
 
     /// Advances logical time by one tick.
     mutating func tick()
@@ -46,11 +50,14 @@ public enum Role: String, Hashable, Sendable {
 public enum StepError: Error, Hashable, Sendable, CustomStringConvertible {
     case wrongRecipient(NodeID)
     case malformed(String)
+    /// Well-formed, but no correct peer sends it: a sign of a bug or a corrupted peer.
+    case protocolViolation(String)
 
     public var description: String {
         switch self {
         case .wrongRecipient(let node): "message addressed to \(node) delivered here; check peer addresses"
         case .malformed(let reason): "malformed message: \(reason)"
+        case .protocolViolation(let reason): "protocol violation: \(reason)"
         }
     }
 }

@@ -19,8 +19,9 @@ struct Progress: Sendable {
     var inflights: Inflights
     /// Whether the follower answered since the last CheckQuorum round.
     var recentlyActive = true
-    /// A snapshot lost in transit would stall the follower forever; after a while the leader tries again.
-    var ticksSinceSnapshotSent = 0
+    /// Leader ticks since this follower last advanced its match. Appends or a snapshot lost in transit would
+    /// stall a follower forever; after a while the leader probes it afresh.
+    var ticksWithoutProgress = 0
 
     init(nextIndex: LogIndex, inflights: Inflights) {
         self.nextIndex = nextIndex
@@ -43,7 +44,21 @@ struct Progress: Sendable {
         }
         state = .probe
         probeSent = false
+        ticksWithoutProgress = 0
         inflights.reset()
+    }
+
+    /// Called on every leader tick. Returns whether the follower looks stalled and was reset to probing.
+    mutating func tick(stallTicks: Int) -> Bool {
+        ticksWithoutProgress += 1
+        guard ticksWithoutProgress > stallTicks else { return false }
+        switch state {
+        case .replicate where inflights.count > 0, .snapshot:
+            becomeProbe()
+            return true
+        case .probe, .replicate:
+            return false
+        }
     }
 
     mutating func becomeReplicate() {
@@ -55,7 +70,7 @@ struct Progress: Sendable {
 
     mutating func becomeSnapshot(at index: LogIndex) {
         state = .snapshot(snapshotIndex: index)
-        ticksSinceSnapshotSent = 0
+        ticksWithoutProgress = 0
         probeSent = false
         inflights.reset()
     }
@@ -78,6 +93,7 @@ struct Progress: Sendable {
         inflights.free(through: index)
         guard index > matchIndex else { return false }
         matchIndex = index
+        ticksWithoutProgress = 0
         nextIndex = max(nextIndex, index.advanced(by: 1))
         probeSent = false
         return true
@@ -100,5 +116,27 @@ struct Progress: Sendable {
         case .snapshot:
             return false
         }
+    }
+}
+
+/// How far a follower has caught up, as its leader sees it: for status pages and lag reports.
+public struct ReplicationStatus: Hashable, Sendable, CustomStringConvertible {
+    public var matchIndex: LogIndex
+    public var nextIndex: LogIndex
+    public var state: String
+    public var inflightAppends: Int
+
+    public var description: String { "\(state) match \(matchIndex) next \(nextIndex) inflight \(inflightAppends)" }
+}
+
+extension Progress {
+    var status: ReplicationStatus {
+        let name: String
+        switch state {
+        case .probe: name = probeSent ? "probe(sent)" : "probe"
+        case .replicate: name = "replicate"
+        case .snapshot(let index): name = "snapshot(\(index))"
+        }
+        return ReplicationStatus(matchIndex: matchIndex, nextIndex: nextIndex, state: name, inflightAppends: inflights.count)
     }
 }

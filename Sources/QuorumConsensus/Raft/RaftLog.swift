@@ -1,6 +1,6 @@
 /// The engine's view of the log: a compacted prefix summarised by (`baseIndex`, `baseTerm`), then entries.
 ///
-/// Invariants: `baseIndex <= appliedIndex <= commitIndex`; `appliedIndex <= stableIndex`;
+/// Invariants: `baseIndex <= appliedIndex <= commitIndex`; `appliedIndex <= max(stableIndex, baseIndex)`;
 /// `stableIndex <= lastIndex`; entries are contiguous from `baseIndex + 1`.
 struct RaftLog: Sendable {
     /// Everything at or below `baseIndex` lives only in the snapshot.
@@ -79,8 +79,9 @@ struct RaftLog: Sendable {
     }
 
     /// Appends a leader's entries after a matching (`previousIndex`, term), truncating a conflicting suffix.
-    /// Returns the index of the last new entry. Precondition: the previous entry matches.
-    mutating func appendFromLeader(after previousIndex: LogIndex, _ incoming: [Entry]) -> LogIndex {
+    /// Returns the index of the last new entry, or nil (changing nothing) if they conflict with a committed
+    /// entry, which only a faulty leader sends. Precondition: the previous entry matches.
+    mutating func appendFromLeader(after previousIndex: LogIndex, _ incoming: [Entry]) -> LogIndex? {
         var position = 0
         // Skip entries we already have; a duplicate or reordered message must not truncate anything.
         while position < incoming.count {
@@ -91,7 +92,7 @@ struct RaftLog: Sendable {
             }
             guard let existing = term(at: entry.index) else { break }
             if existing != entry.term {
-                precondition(entry.index > commitIndex, "leader tried to overwrite committed entry \(entry.index)")
+                guard entry.index > commitIndex else { return nil }
                 truncate(from: entry.index)
                 break
             }
@@ -171,7 +172,8 @@ struct RaftLog: Sendable {
         precondition(appliedIndex <= commitIndex, "applied \(appliedIndex) beyond commit \(commitIndex)")
         precondition(commitIndex <= lastIndex, "commit \(commitIndex) beyond last \(lastIndex)")
         precondition(stableIndex <= lastIndex, "stable \(stableIndex) beyond last \(lastIndex)")
-        precondition(appliedIndex <= stableIndex, "applied \(appliedIndex) beyond stable \(stableIndex)")
+        // A snapshot from the leader is restored into the state machine while it is still being persisted.
+        precondition(appliedIndex <= max(stableIndex, baseIndex), "applied \(appliedIndex) beyond stable \(stableIndex)")
         precondition(unpersistedFrom > stableIndex, "unpersisted \(unpersistedFrom) not after stable \(stableIndex)")
         for (offset, entry) in entries.enumerated() {
             precondition(entry.index == baseIndex.advanced(by: offset + 1), "entries are not contiguous")

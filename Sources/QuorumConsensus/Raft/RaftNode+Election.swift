@@ -11,7 +11,9 @@ extension RaftNode {
     mutating func tickLeader() {
         heartbeatElapsed += 1
         electionElapsed += 1
-        for peer in progress.keys { progress[peer]!.ticksSinceSnapshotSent += 1 }
+        for peer in progress.keys.sorted() where progress[peer]!.tick(stallTicks: options.electionTimeoutTicks) {
+            sendAppend(to: peer, sendIfEmpty: true)
+        }
         if electionElapsed >= options.electionTimeoutTicks {
             electionElapsed = 0
             if options.checkQuorum && !hasActiveQuorum() {

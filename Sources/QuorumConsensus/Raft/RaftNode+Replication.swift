@@ -50,7 +50,7 @@ extension RaftNode {
         peerProgress.sent(lastIndex: entries.last?.index ?? previousIndex, bytes: message.sizeInBytes)
     }
 
-    mutating func handleAppendEntries(_ append: AppendEntries, from leader: NodeID) {
+    mutating func handleAppendEntries(_ append: AppendEntries, from leader: NodeID) throws(StepError) {
         if role != .follower { becomeFollower(term: term, leader: leader) }
         leaderHint = leader
         electionElapsed = 0
@@ -77,7 +77,9 @@ extension RaftNode {
                 to: leader)
             return
         }
-        let lastNewIndex = log.appendFromLeader(after: previousIndex, entries)
+        guard let lastNewIndex = log.appendFromLeader(after: previousIndex, entries) else {
+            throw .protocolViolation("\(leader) sent entries that conflict with committed entry \(log.commitIndex)")
+        }
         if !entries.isEmpty { reloadConfigurations(after: previousIndex) }
         log.commit(through: min(append.leaderCommit, lastNewIndex))
         send(.appendEntriesResponse(.accepted(matchIndex: lastNewIndex)), to: leader)
@@ -124,14 +126,8 @@ extension RaftNode {
     mutating func handleHeartbeatResponse(context: UInt64, from peer: NodeID) {
         guard role == .leader, var peerProgress = progress[peer] else { return }
         peerProgress.recentlyActive = true
-        switch peerProgress.state {
-        case .probe:
-            peerProgress.probeSent = false  // The probe may have been lost; a live follower deserves another.
-        case .snapshot where peerProgress.ticksSinceSnapshotSent > 2 * options.electionTimeoutTicks:
-            peerProgress.becomeProbe()
-        case .replicate, .snapshot:
-            break
-        }
+        // The probe may have been lost; a follower that answers deserves another.
+        if case .probe = peerProgress.state { peerProgress.probeSent = false }
         progress[peer] = peerProgress
         acknowledgeReads(context: context, from: peer)
         if peerProgress.matchIndex < log.lastIndex { sendAppend(to: peer, sendIfEmpty: false) }

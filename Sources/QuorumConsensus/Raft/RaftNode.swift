@@ -76,8 +76,12 @@ public struct RaftNode: ConsensusEngine {
     public var commitIndex: LogIndex { log.commitIndex }
     public var lastIndex: LogIndex { log.lastIndex }
     public var appliedIndex: LogIndex { log.appliedIndex }
+    public var firstIndex: LogIndex { log.firstIndex }
+    public func term(at index: LogIndex) -> Term? { log.term(at: index) }
     public var configuration: Configuration { configurations[configurations.count - 1].configuration }
     var isVoter: Bool { configuration.voters.contains(id) }
+    /// On a leader, each follower's replication progress; empty elsewhere.
+    public var replicationStatus: [NodeID: ReplicationStatus] { progress.mapValues(\.status) }
 
     // MARK: Inputs
 
@@ -93,7 +97,7 @@ public struct RaftNode: ConsensusEngine {
         try message.validate()
         guard handleTerm(of: message) else { return }
         switch message.payload {
-        case .appendEntries(let append): handleAppendEntries(append, from: message.from)
+        case .appendEntries(let append): try handleAppendEntries(append, from: message.from)
         case .appendEntriesResponse(let response): handleAppendEntriesResponse(response, from: message.from)
         case .requestVote(let request): handleVoteRequest(request, from: message.from, term: message.term)
         case .requestVoteResponse(let granted, let isPreVote):

@@ -1,0 +1,79 @@
+import QuorumConsensus
+
+/// Raft's safety properties (Raft §5.4, Figure 3), checked as the simulation runs:
+/// - election safety: at most one leader per term;
+/// - log matching: two entries with the same index and term are the same entry, with the same predecessor;
+/// - leader completeness: a new leader holds every entry any node has applied;
+/// - state machine safety: every node applies the same entry at each index.
+/// The first violation is kept, with the virtual time it happened at.
+final class SafetyChecker {
+    private(set) var violation: String?
+    var now: UInt64 = 0
+
+    private var leaderByTerm: [Term: NodeID] = [:]
+    private var entriesByPosition: [EntryPosition: (kind: Entry.Kind, previousTerm: Term?)] = [:]
+    private(set) var appliedEntries: [LogIndex: Entry] = [:]
+    private(set) var highestApplied: LogIndex = 0
+    private(set) var leaderElections = 0
+    private(set) var membershipChangesApplied = 0
+
+    private struct EntryPosition: Hashable {
+        var index: LogIndex
+        var term: Term
+    }
+
+    func fail(_ reason: String) {
+        if violation == nil { violation = "at \(now) ms: \(reason)" }
+    }
+
+    /// Called when `node` is observed as leader of `term`; `isNew` when it was not leader of it before.
+    func recordLeader(_ node: NodeID, term: Term, isNew: Bool, hasEntry: (LogIndex) -> Term?, firstIndex: LogIndex) {
+        if let existing = leaderByTerm[term], existing != node {
+            fail("election safety: \(existing) and \(node) both lead \(term)")
+            return
+        }
+        leaderByTerm[term] = node
+        guard isNew else { return }
+        leaderElections += 1
+        var index = max(firstIndex, 1)
+        while index <= highestApplied {
+            if let applied = appliedEntries[index], hasEntry(index) != applied.term {
+                fail("leader completeness: new leader \(node) of \(term) lacks applied entry \(applied)")
+                return
+            }
+            index = index.advanced(by: 1)
+        }
+    }
+
+    /// Checks entries as a node writes them: `previousTerm` is the term of the entry before the first one.
+    func recordWritten(_ entries: [Entry], previousTerm: Term?, on node: NodeID) {
+        var previous = previousTerm
+        for entry in entries {
+            let position = EntryPosition(index: entry.index, term: entry.term)
+            if let known = entriesByPosition[position] {
+                if known.kind != entry.kind {
+                    fail("log matching: \(node) wrote \(entry) but another node has a different entry there")
+                    return
+                }
+                if let knownPrevious = known.previousTerm, let previous, knownPrevious != previous {
+                    fail("log matching: \(node) wrote \(entry) after term \(previous), elsewhere after \(knownPrevious)")
+                    return
+                }
+                if known.previousTerm == nil && previous != nil { entriesByPosition[position] = (entry.kind, previous) }
+            } else {
+                entriesByPosition[position] = (entry.kind, previous)
+            }
+            previous = entry.term
+        }
+    }
+
+    func recordApplied(_ entry: Entry, on node: NodeID) {
+        if let known = appliedEntries[entry.index] {
+            if known != entry { fail("state machine safety: \(node) applied \(entry) where others applied \(known)") }
+            return
+        }
+        appliedEntries[entry.index] = entry
+        highestApplied = max(highestApplied, entry.index)
+        if case .configurationChange = entry.kind { membershipChangesApplied += 1 }
+    }
+}

@@ -1,0 +1,85 @@
+import QuorumConsensus
+import QuorumNode
+
+/// One node's disk. A write becomes durable only when its (simulated) fsync completes; a crash before that
+/// loses it, keeping at most a prefix of its entries (a torn write). Snapshots the node takes itself are
+/// written durably at once (temp file, fsync, rename).
+final class SimulatedDisk: NodeStorage {
+    let node: NodeID
+    private unowned let world: Simulation
+    private(set) var durable = RecoveredState()
+    /// Written but not yet synced, oldest first.
+    private var pending: [PersistBatch] = []
+    /// Bumped on every crash so that completions of lost writes are ignored.
+    private(set) var incarnation = 0
+
+    init(node: NodeID, world: Simulation) {
+        self.node = node
+        self.world = world
+    }
+
+    func persist(_ batch: PersistBatch) {
+        world.checker.recordWritten(batch.entries, previousTerm: termBefore(batch), on: node)
+        if batch.snapshot != nil { world.stats.snapshotsInstalled += 1 }
+        pending.append(batch)
+        world.scheduleDiskCompletion(node: node, incarnation: incarnation, readyNumber: batch.readyNumber)
+    }
+
+    func saveSnapshot(_ snapshot: Snapshot) {
+        guard snapshot.lastIncludedIndex > (durable.snapshot?.lastIncludedIndex ?? 0) else { return }
+        durable.entries.removeAll { $0.index <= snapshot.lastIncludedIndex }
+        durable.snapshot = snapshot
+        world.stats.snapshotsTaken += 1
+    }
+
+    /// The fsync of `readyNumber` finished: it and everything before it are durable.
+    func complete(readyNumber: UInt64) {
+        while let batch = pending.first, batch.readyNumber <= readyNumber {
+            pending.removeFirst()
+            makeDurable(batch)
+        }
+    }
+
+    func crash(tornPrefixOf tornEntries: Int?) {
+        if let tornEntries, var torn = pending.first {
+            torn.entries = Array(torn.entries.prefix(tornEntries))
+            torn.hardState = nil
+            torn.snapshot = nil
+            makeDurable(torn)
+        }
+        pending.removeAll()
+        incarnation += 1
+    }
+
+    var hasPendingWrites: Bool { !pending.isEmpty }
+    var firstPendingEntryCount: Int { pending.first?.entries.count ?? 0 }
+
+    private func makeDurable(_ batch: PersistBatch) {
+        if let snapshot = batch.snapshot, snapshot.lastIncludedIndex > (durable.snapshot?.lastIncludedIndex ?? 0) {
+            durable.snapshot = snapshot
+            durable.entries.removeAll()
+        }
+        if let first = batch.entries.first {
+            durable.entries.removeAll { $0.index >= first.index }
+            let base = durable.snapshot?.lastIncludedIndex ?? 0
+            let contiguous = (durable.entries.last?.index ?? base).advanced(by: 1) == first.index
+            // A write past a gap can only follow a snapshot that was lost with it; the log must stay contiguous.
+            if contiguous { durable.entries += batch.entries.filter { $0.index > base } }
+        }
+        if let hardState = batch.hardState { durable.hardState = hardState }
+    }
+
+    /// The term of the entry just before the batch's first, as this node's written log has it.
+    private func termBefore(_ batch: PersistBatch) -> Term? {
+        guard let first = batch.entries.first else { return nil }
+        let previous = first.index.advanced(by: -1)
+        for write in pending.reversed() {
+            if let entry = write.entries.last(where: { $0.index == previous }) { return entry.term }
+            if let snapshot = write.snapshot, snapshot.lastIncludedIndex == previous { return snapshot.lastIncludedTerm }
+        }
+        if let snapshot = batch.snapshot, snapshot.lastIncludedIndex == previous { return snapshot.lastIncludedTerm }
+        if let entry = durable.entries.last(where: { $0.index == previous }) { return entry.term }
+        if let snapshot = durable.snapshot, snapshot.lastIncludedIndex == previous { return snapshot.lastIncludedTerm }
+        return previous == 0 ? 0 : nil
+    }
+}

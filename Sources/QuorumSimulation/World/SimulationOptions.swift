@@ -1,0 +1,80 @@
+import QuorumConsensus
+
+/// One world's parameters, all drawn from its seed ("swarm testing", as TigerBeetle's VOPR does), so the
+/// seeds together cover gentle and brutal worlds and any one of them replays exactly.
+public struct SimulationOptions: Sendable, CustomStringConvertible {
+    public var seed: UInt64
+    public var clusterSize: Int
+    /// Nodes beyond the initial voters that membership changes add and remove.
+    public var spareNodes = 2
+    public var clients: Int
+    public var keys: Int
+    public var tickIntervalMs: UInt64 = 10
+    public var messageDelayMsMax: UInt64
+    public var messageDropRate: Double
+    public var messageDuplicateRate: Double
+    /// Chance that a message is held back for a long time, which reorders it behind later ones.
+    public var messageLongDelayRate: Double
+    public var diskLatencyMsMax: UInt64
+    /// Mean time between partition changes; 0 disables partitions.
+    public var partitionIntervalMs: UInt64
+    /// Mean time between crashes; 0 disables crashes.
+    public var crashIntervalMs: UInt64
+    public var membershipChangeIntervalMs: UInt64
+    public var operationTimeoutMs: UInt64 = 1_500
+    public var faultPhaseMs: UInt64 = 12_000
+    /// After healing, a leader must be elected and a write committed on every voter within this time.
+    public var livenessBoundMs: UInt64 = 8_000
+    public var snapshotIntervalEntries: Int
+    public var entriesRetainedAfterSnapshot: Int
+    public var maxEntriesPerAppend: Int
+    public var maxInflightAppends: Int
+    package var injectedBug: InjectedBug?
+
+    public init(seed: UInt64) {
+        self.seed = seed
+        var random = SplitMix64(seed: seed)
+        func pick<T>(_ choices: [T]) -> T { choices[Int(random.next(upperBound: UInt64(choices.count)))] }
+        clusterSize = pick([3, 5])
+        clients = pick([2, 3, 4, 5])
+        keys = pick([1, 2, 3, 5])
+        messageDelayMsMax = pick([2, 5, 10, 30])
+        messageDropRate = pick([0, 0.01, 0.05, 0.15])
+        messageDuplicateRate = pick([0, 0.02, 0.1])
+        messageLongDelayRate = pick([0, 0.01, 0.05])
+        diskLatencyMsMax = pick([1, 3, 10, 40])
+        partitionIntervalMs = pick([0, 800, 2_000, 4_000])
+        crashIntervalMs = pick([0, 1_000, 2_500, 5_000])
+        membershipChangeIntervalMs = pick([1_000, 2_000, 3_000])
+        snapshotIntervalEntries = pick([16, 64, 256])
+        entriesRetainedAfterSnapshot = pick([0, 4, 32])
+        maxEntriesPerAppend = pick([1, 4, 64])
+        maxInflightAppends = pick([1, 4, 64])
+    }
+
+    /// The engine options each node runs with in this world.
+    func raftOptions(for node: NodeID, incarnation: Int) -> RaftOptions {
+        var options = RaftOptions()
+        options.electionTimeoutTicks = 10
+        options.heartbeatIntervalTicks = 2
+        options.snapshotIntervalEntries = snapshotIntervalEntries
+        options.entriesRetainedAfterSnapshot = entriesRetainedAfterSnapshot
+        options.maxEntriesPerAppend = maxEntriesPerAppend
+        options.maxInflightAppends = maxInflightAppends
+        options.initialConfiguration = Configuration(voters: Set((1...UInt64(clusterSize)).map { NodeID($0) }))
+        options.randomSeed = seed &+ UInt64(incarnation) &* 7919
+        options.injectedBug = injectedBug
+        return options
+    }
+
+    public var description: String {
+        var text = "seed=\(seed) nodes=\(clusterSize)+\(spareNodes) clients=\(clients) keys=\(keys)"
+        text += " delay≤\(messageDelayMsMax)ms drop=\(messageDropRate) dup=\(messageDuplicateRate)"
+        text += " longDelay=\(messageLongDelayRate) disk≤\(diskLatencyMsMax)ms"
+        text += " partitionEvery=\(partitionIntervalMs)ms crashEvery=\(crashIntervalMs)ms"
+        text += " membershipEvery=\(membershipChangeIntervalMs)ms snapshotEvery=\(snapshotIntervalEntries)"
+        text += " retain=\(entriesRetainedAfterSnapshot) batch=\(maxEntriesPerAppend) inflight=\(maxInflightAppends)"
+        if let injectedBug { text += " bug=\(injectedBug.rawValue)" }
+        return text
+    }
+}
