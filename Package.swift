@@ -10,7 +10,8 @@ let package = Package(
     name: "Quorum",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "quorum", targets: ["quorum"])
+        .executable(name: "quorum", targets: ["quorum"]),
+        .library(name: "QuorumConsensus", targets: ["QuorumConsensus"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

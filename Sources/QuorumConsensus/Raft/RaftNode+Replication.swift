@@ -22,7 +22,8 @@ extension RaftNode {
     mutating func broadcastHeartbeat() {
         let context = reads.latestContext
         for peer in progress.keys.sorted() {
-            let commit = min(progress[peer]!.matchIndex, log.commitIndex)
+            let matched = options.injectedBug == .heartbeatCommitsUnmatchedEntries ? log.commitIndex : progress[peer]!.matchIndex
+            let commit = min(matched, log.commitIndex)
             send(.heartbeat(commitIndex: commit, readContext: context), to: peer)
         }
     }

@@ -61,4 +61,7 @@ package enum InjectedBug: String, Sendable, CaseIterable {
     case voteWithoutLogCheck
     /// Commit entries of earlier terms by counting replicas (the Figure 8 bug, §5.4.2).
     case commitPreviousTermByCounting
+    /// Heartbeats carry the leader's whole commit index instead of min(commit, follower's match), so a follower
+    /// commits entries it holds that the leader never matched (stale ones from an older term).
+    case heartbeatCommitsUnmatchedEntries
 }

@@ -3,7 +3,7 @@ import QuorumConsensus
 /// Raft's safety properties (Raft §5.4, Figure 3), checked as the simulation runs:
 /// - election safety: at most one leader per term;
 /// - log matching: two entries with the same index and term are the same entry, with the same predecessor;
-/// - leader completeness: a new leader holds every entry any node has applied;
+/// - leader completeness: a new leader holds every entry any node has committed or applied;
 /// - state machine safety: every node applies the same entry at each index.
 /// The first violation is kept, with the virtual time it happened at.
 final class SafetyChecker {
@@ -13,6 +13,10 @@ final class SafetyChecker {
     private var leaderByTerm: [Term: NodeID] = [:]
     private var entriesByPosition: [EntryPosition: (kind: Entry.Kind, previousTerm: Term?)] = [:]
     private(set) var appliedEntries: [LogIndex: Entry] = [:]
+    /// Terms of entries some node has seen committed; a commit is a promise no later leader may break.
+    private var committedTerms: [LogIndex: Term] = [:]
+    private var highestCommitted: LogIndex = 0
+    private var commitCheckedThrough: [NodeID: LogIndex] = [:]
     private(set) var highestApplied: LogIndex = 0
     private(set) var leaderElections = 0
     private(set) var membershipChangesApplied = 0
@@ -36,13 +40,31 @@ final class SafetyChecker {
         guard isNew else { return }
         leaderElections += 1
         var index = max(firstIndex, 1)
-        while index <= highestApplied {
-            if let applied = appliedEntries[index], hasEntry(index) != applied.term {
-                fail("leader completeness: new leader \(node) of \(term) lacks applied entry \(applied)")
+        while index <= highestCommitted {
+            if let committed = committedTerms[index], hasEntry(index) != committed {
+                fail("leader completeness: new leader \(node) of \(term) lacks committed entry \(index)@\(committed)")
                 return
             }
             index = index.advanced(by: 1)
         }
+    }
+
+    /// Records what `node` now considers committed, checking it against what others committed.
+    func recordCommitted(through commitIndex: LogIndex, on node: NodeID, termAt: (LogIndex) -> Term?) {
+        var index = (commitCheckedThrough[node] ?? 0).advanced(by: 1)
+        guard index <= commitIndex else { return }
+        while index <= commitIndex {
+            if let term = termAt(index) {
+                if let known = committedTerms[index], known != term {
+                    fail("state machine safety: \(node) committed \(index)@\(term), another node \(index)@\(known)")
+                    return
+                }
+                committedTerms[index] = term
+            }
+            index = index.advanced(by: 1)
+        }
+        commitCheckedThrough[node] = commitIndex
+        highestCommitted = max(highestCommitted, commitIndex)
     }
 
     /// Checks entries as a node writes them: `previousTerm` is the term of the entry before the first one.
@@ -74,6 +96,11 @@ final class SafetyChecker {
         }
         appliedEntries[entry.index] = entry
         highestApplied = max(highestApplied, entry.index)
+        if let committed = committedTerms[entry.index], committed != entry.term {
+            fail("state machine safety: \(node) applied \(entry) where \(entry.index)@\(committed) committed")
+        }
+        committedTerms[entry.index] = entry.term
+        highestCommitted = max(highestCommitted, entry.index)
         if case .configurationChange = entry.kind { membershipChangesApplied += 1 }
     }
 }

@@ -22,6 +22,8 @@ public final class Simulation {
     private var network: SimulatedNetwork
     private var nodes: [NodeID: SimulatedNode] = [:]
     private var diskQueueTail: [NodeID: UInt64] = [:]
+    /// Each node's tick interval: clocks that run at different rates.
+    private var tickIntervalMs: [NodeID: UInt64] = [:]
     private var clients: [SimulatedClient]
     private var history: [HistoryOperation] = []
     private var discarded: Set<Int> = []
@@ -67,6 +69,8 @@ public final class Simulation {
 
     public func run() -> SimulationReport {
         for id in allNodeIDs {
+            let skew = options.clockSkew * (2 * Double(random.next() >> 11) / Double(1 << 53) - 1)
+            tickIntervalMs[id] = max(1, UInt64((Double(options.tickIntervalMs) * (1 + skew)).rounded()))
             nodes[id] = SimulatedNode(driver: nil, disk: SimulatedDisk(node: id, world: self), endpoint: SimulatedEndpoint(world: self))
             start(id)
         }
@@ -133,6 +137,7 @@ public final class Simulation {
         case deliver(Message)
         case diskCompletion(NodeID, incarnation: Int, readyNumber: UInt64)
         case restart(NodeID)
+        case crashNode(NodeID)
         case repartition, crash, membershipChange, leadershipTransfer
         indirect case recurring(RecurringFault, intervalMs: UInt64)
         case heal, livenessProbe
@@ -157,7 +162,7 @@ public final class Simulation {
         case .tick(let id, let incarnation):
             guard nodes[id]!.incarnation == incarnation, nodes[id]!.driver != nil else { return }
             withDriver(id) { $0.tick() }
-            schedule(.tick(id, incarnation: incarnation), after: options.tickIntervalMs)
+            schedule(.tick(id, incarnation: incarnation), after: tickIntervalMs[id]!)
         case .deliver(let message):
             guard nodes[message.to]?.driver != nil else { return }
             stats.messagesDelivered += 1
@@ -179,7 +184,11 @@ public final class Simulation {
             stats.partitions += 1
             note("partition: \(network.repartition(allNodeIDs, random: &random))")
         case .crash:
-            crashRandomNode()
+            let running = allNodeIDs.filter { nodes[$0]!.driver != nil }
+            if let victim = running.randomElement(using: &random) { crash(victim) }
+        case .crashNode(let id):
+            guard phase == .faults, nodes[id]!.driver != nil else { return }
+            crash(id)
         case .membershipChange:
             changeMembership()
         case .leadershipTransfer:
@@ -203,9 +212,15 @@ public final class Simulation {
         body(&nodes[id]!.driver!)
         let engine = nodes[id]!.driver!.engine
         engine.checkInvariants()
+        checker.recordCommitted(through: engine.commitIndex, on: id, termAt: engine.term(at:))
         if engine.role == .leader {
             let isNew = nodes[id]!.leaderTerm != engine.term
-            if isNew { note("\(id) leads \(engine.term) with \(engine.configuration)") }
+            if isNew {
+                note("\(id) leads \(engine.term) with \(engine.configuration)")
+                if phase == .faults && random.chance(options.newLeaderCrashRate) {
+                    schedule(.crashNode(id), after: random.next(upperBound: 2 * options.diskLatencyMsMax + 2))
+                }
+            }
             checker.recordLeader(id, term: engine.term, isNew: isNew, hasEntry: engine.term(at:), firstIndex: engine.firstIndex)
             nodes[id]!.leaderTerm = engine.term
         }
@@ -251,9 +266,7 @@ public final class Simulation {
         schedule(.tick(id, incarnation: incarnation), after: 1 + random.next(upperBound: options.tickIntervalMs))
     }
 
-    private func crashRandomNode() {
-        let running = allNodeIDs.filter { nodes[$0]!.driver != nil }
-        guard let victim = running.randomElement(using: &random) else { return }
+    private func crash(_ victim: NodeID) {
         let disk = nodes[victim]!.disk
         let torn = disk.hasPendingWrites && random.chance(0.5)
             ? Int(random.next(upperBound: UInt64(disk.firstPendingEntryCount + 1))) : nil

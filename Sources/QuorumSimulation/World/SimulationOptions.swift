@@ -10,6 +10,9 @@ public struct SimulationOptions: Sendable, CustomStringConvertible {
     public var clients: Int
     public var keys: Int
     public var tickIntervalMs: UInt64 = 10
+    /// How far a node's clock may run fast or slow: each node ticks every `tickIntervalMs × (1 ± clockSkew)`.
+    /// Raft's safety must not depend on clocks; lease-based shortcuts do, and this exposes them.
+    public var clockSkew: Double
     public var messageDelayMsMax: UInt64
     public var messageDropRate: Double
     public var messageDuplicateRate: Double
@@ -21,6 +24,9 @@ public struct SimulationOptions: Sendable, CustomStringConvertible {
     /// Mean time between crashes; 0 disables crashes.
     public var crashIntervalMs: UInt64
     public var membershipChangeIntervalMs: UInt64
+    /// Chance that a freshly elected leader crashes within a few milliseconds: flapping leaders leave
+    /// entries of several terms half-replicated, the situation of Raft's Figure 8.
+    public var newLeaderCrashRate: Double
     public var operationTimeoutMs: UInt64 = 1_500
     public var faultPhaseMs: UInt64 = 12_000
     /// After healing, a leader must be elected and a write committed on every voter within this time.
@@ -50,6 +56,8 @@ public struct SimulationOptions: Sendable, CustomStringConvertible {
         entriesRetainedAfterSnapshot = pick([0, 4, 32])
         maxEntriesPerAppend = pick([1, 4, 64])
         maxInflightAppends = pick([1, 4, 64])
+        newLeaderCrashRate = pick([0, 0, 0, 0.1, 0.3])
+        clockSkew = pick([0, 0.1, 0.4, 0.7])
     }
 
     /// The engine options each node runs with in this world.
@@ -68,10 +76,10 @@ public struct SimulationOptions: Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        var text = "seed=\(seed) nodes=\(clusterSize)+\(spareNodes) clients=\(clients) keys=\(keys)"
+        var text = "seed=\(seed) nodes=\(clusterSize)+\(spareNodes) clients=\(clients) keys=\(keys) skew=\(clockSkew)"
         text += " delay≤\(messageDelayMsMax)ms drop=\(messageDropRate) dup=\(messageDuplicateRate)"
         text += " longDelay=\(messageLongDelayRate) disk≤\(diskLatencyMsMax)ms"
-        text += " partitionEvery=\(partitionIntervalMs)ms crashEvery=\(crashIntervalMs)ms"
+        text += " partitionEvery=\(partitionIntervalMs)ms crashEvery=\(crashIntervalMs)ms newLeaderCrash=\(newLeaderCrashRate)"
         text += " membershipEvery=\(membershipChangeIntervalMs)ms snapshotEvery=\(snapshotIntervalEntries)"
         text += " retain=\(entriesRetainedAfterSnapshot) batch=\(maxEntriesPerAppend) inflight=\(maxInflightAppends)"
         if let injectedBug { text += " bug=\(injectedBug.rawValue)" }

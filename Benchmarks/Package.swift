@@ -1,0 +1,16 @@
+// swift-tools-version: 6.2
+// Benchmarks live in their own package so that CI never builds them. Run with
+// `swift run -c release --package-path Benchmarks <name>`.
+import PackageDescription
+
+let package = Package(
+    name: "QuorumBenchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [.package(name: "Quorum", path: "..")],
+    targets: [
+        .executableTarget(
+            name: "EngineThroughput",
+            dependencies: [.product(name: "QuorumConsensus", package: "Quorum")]
+        )
+    ]
+)

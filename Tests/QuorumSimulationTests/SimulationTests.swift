@@ -1,0 +1,85 @@
+import Foundation
+import QuorumConsensus
+import Testing
+
+@testable import QuorumSimulation
+
+/// The seeds CI runs: `QUORUM_SIM_SEEDS=N` runs N instead, `QUORUM_SIM_SEED=S` replays just S.
+private let seedRange: ClosedRange<UInt64> = {
+    let environment = ProcessInfo.processInfo.environment
+    if let seed = environment["QUORUM_SIM_SEED"].flatMap(UInt64.init) { return seed...seed }
+    let count = environment["QUORUM_SIM_SEEDS"].flatMap(UInt64.init) ?? 300
+    return 1...max(count, 1)
+}()
+
+/// Splits the seeds into batches so Swift Testing runs them on every core.
+private let seedBatches: [ClosedRange<UInt64>] = {
+    let batchCount = UInt64(8)
+    let size = max(1, (UInt64(seedRange.count) + batchCount - 1) / batchCount)
+    return stride(from: seedRange.lowerBound, through: seedRange.upperBound, by: Int(size)).map {
+        $0...min($0 + size - 1, seedRange.upperBound)
+    }
+}()
+
+@Suite("Simulation")
+struct SimulationTests {
+    @Test("every seed stays safe, live after healing, and linearizable", arguments: seedBatches)
+    func seedsPass(batch: ClosedRange<UInt64>) {
+        for seed in batch {
+            let report = Simulation(options: SimulationOptions(seed: seed)).run()
+            #expect(report.passed, "\(report)")
+            // Each world must be eventful enough to mean something.
+            #expect(report.stats.leaderElections >= 2, "seed \(seed) saw one leader only: \(report)")
+            #expect(report.stats.membershipChanges >= 1, "seed \(seed) changed no membership: \(report)")
+            #expect(report.stats.operationsCompleted >= 50, "seed \(seed) completed too few operations: \(report)")
+        }
+    }
+
+    @Test("a seed replays bit for bit")
+    func replayIsDeterministic() {
+        let first = Simulation(options: SimulationOptions(seed: 7)).run()
+        let second = Simulation(options: SimulationOptions(seed: 7)).run()
+        #expect(first.description == second.description)
+        #expect(first.stats.events == second.stats.events)
+        #expect(first.stats.messagesSent == second.stats.messagesSent)
+    }
+
+    @Test("different seeds draw different worlds")
+    func seedsDiffer() {
+        let descriptions = Set((1...20).map { SimulationOptions(seed: $0).description })
+        #expect(descriptions.count == 20)
+        #expect(Set((1...20).map { SimulationOptions(seed: $0).clusterSize }) == [3, 5])
+    }
+
+    /// Seeds that once exposed bugs, kept as regression tests:
+    /// 2, 9, 11, 14, 15: a leader's pipelined appends were all lost, the in-flight window stayed full and the
+    /// follower was never probed again (liveness).
+    /// 10, 12: a heartbeat-based stall detector fired faster than a round trip and froze pipelining.
+    @Test("regression seeds pass", arguments: [2, 9, 10, 11, 12, 14, 15, 24] as [UInt64])
+    func regressionSeeds(seed: UInt64) {
+        let report = Simulation(options: SimulationOptions(seed: seed)).run()
+        #expect(report.passed, "\(report)")
+    }
+
+    /// The simulator has teeth: each deliberately broken engine is caught within a bounded number of seeds.
+    /// `commitPreviousTermByCounting` is not in this list: it needs Figure 8's exact interleaving, which random
+    /// worlds did not produce in 400 seeds, so a scripted scenario in the engine's unit tests catches it.
+    @Test("a broken engine is caught", arguments: [.voteWithoutLogCheck, .heartbeatCommitsUnmatchedEntries] as [InjectedBug])
+    func brokenEngineIsCaught(bug: InjectedBug) {
+        var caughtBy: SimulationReport?
+        for seed in UInt64(1)...400 {
+            var options = SimulationOptions(seed: seed)
+            options.injectedBug = bug
+            let report = Simulation(options: options).run()
+            if !report.passed {
+                caughtBy = report
+                break
+            }
+        }
+        #expect(caughtBy != nil, "bug \(bug) survived 400 seeds")
+        if let caughtBy {
+            print("bug \(bug.rawValue) caught by seed \(caughtBy.options.seed): \(caughtBy.failure!)")
+            print("replay: \(caughtBy.replayCommand)")
+        }
+    }
+}
