@@ -92,6 +92,7 @@ extension RaftNode {
         leadershipTransferTarget = nil
         votes.removeAll()
         needsBroadcast = false
+        needsCommitBroadcast = false
     }
 
     mutating func becomeLeader() {

@@ -15,8 +15,12 @@ extension RaftNode {
         return ProposalTicket(index: entry.index, term: term)
     }
 
+    /// Sends each follower what it lacks. With `sendIfEmpty`, an idle follower gets an empty append carrying the
+    /// commit index; one with appends in flight learns it from their successors instead.
     mutating func broadcastAppend(sendIfEmpty: Bool) {
-        for peer in progress.keys.sorted() { sendAppend(to: peer, sendIfEmpty: sendIfEmpty) }
+        for peer in progress.keys.sorted() {
+            sendAppend(to: peer, sendIfEmpty: sendIfEmpty && progress[peer]!.inflights.count == 0)
+        }
     }
 
     mutating func broadcastHeartbeat() {
@@ -59,11 +63,22 @@ extension RaftNode {
         var previousTerm = append.previousTerm
         var entries = append.entries
         if previousIndex < log.commitIndex {
-            // The committed prefix already matches every leader's log (Leader Completeness), so only what
-            // lies beyond it needs checking. This also makes stale or duplicated appends harmless.
+            // Every leader's log holds our committed prefix (Leader Completeness), so entries there must agree
+            // with ours; only what lies beyond needs appending. Stale or duplicated appends are thus harmless.
+            if let known = log.term(at: previousIndex), known != previousTerm {
+                throw .protocolViolation("\(leader) claims \(previousIndex)@\(previousTerm); committed here is @\(known)")
+            }
+            for entry in entries where entry.index <= log.commitIndex {
+                if let known = log.term(at: entry.index), known != entry.term {
+                    throw .protocolViolation("\(leader) sent \(entry) over committed \(entry.index)@\(known)")
+                }
+            }
             entries.removeAll { $0.index <= log.commitIndex }
             previousIndex = log.commitIndex
             previousTerm = log.term(at: previousIndex) ?? log.baseTerm
+            if let first = entries.first, first.term < previousTerm {
+                throw .protocolViolation("\(leader) sent \(first) after committed \(previousIndex)@\(previousTerm)")
+            }
             if entries.isEmpty {
                 send(.appendEntriesResponse(.accepted(matchIndex: log.commitIndex)), to: leader)
                 return
@@ -86,8 +101,11 @@ extension RaftNode {
         send(.appendEntriesResponse(.accepted(matchIndex: lastNewIndex)), to: leader)
     }
 
-    mutating func handleAppendEntriesResponse(_ response: AppendEntriesResponse, from peer: NodeID) {
+    mutating func handleAppendEntriesResponse(_ response: AppendEntriesResponse, from peer: NodeID) throws(StepError) {
         guard role == .leader, progress[peer] != nil else { return }
+        if case .accepted(let matchIndex) = response, matchIndex > log.lastIndex {
+            throw .protocolViolation("\(peer) acknowledged \(matchIndex), beyond this leader's last entry \(log.lastIndex)")
+        }
         progress[peer]!.recentlyActive = true
         switch response {
         case .accepted(let matchIndex):
@@ -131,7 +149,8 @@ extension RaftNode {
         if case .probe = peerProgress.state { peerProgress.probeSent = false }
         progress[peer] = peerProgress
         acknowledgeReads(context: context, from: peer)
-        if peerProgress.matchIndex < log.lastIndex { sendAppend(to: peer, sendIfEmpty: false) }
+        // An empty probe finds where a follower stands even when nothing new was proposed (a newcomer).
+        if peerProgress.matchIndex < log.lastIndex { sendAppend(to: peer, sendIfEmpty: true) }
     }
 
     mutating func handleInstallSnapshot(_ snapshot: Snapshot, from leader: NodeID) {
@@ -167,7 +186,8 @@ extension RaftNode {
         guard candidate > log.commitIndex, let candidateTerm = log.term(at: candidate) else { return }
         guard candidateTerm == term || options.injectedBug == .commitPreviousTermByCounting else { return }
         log.commit(through: candidate)
-        needsBroadcast = true
+        // Tell followers now rather than at the next heartbeat, so they apply (and serve reads) sooner.
+        needsCommitBroadcast = true
         releaseReadsWaitingForCommitInTerm()
         if !isVoter && configurationIndex <= log.commitIndex {
             // Our own removal is committed: hand over by falling silent; the others will elect a leader.

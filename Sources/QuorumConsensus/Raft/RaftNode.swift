@@ -33,6 +33,8 @@ public struct RaftNode: ConsensusEngine {
     var pendingConfigurationIndex: LogIndex = 0
     /// Proposals appended since the last `ready()`: broadcast once, so that a burst becomes one batch.
     var needsBroadcast = false
+    /// The commit index advanced since the last `ready()`: followers hear of it even without new entries.
+    var needsCommitBroadcast = false
     var reads = ReadIndexTracker()
 
     // Snapshots.
@@ -98,7 +100,7 @@ public struct RaftNode: ConsensusEngine {
         guard handleTerm(of: message) else { return }
         switch message.payload {
         case .appendEntries(let append): try handleAppendEntries(append, from: message.from)
-        case .appendEntriesResponse(let response): handleAppendEntriesResponse(response, from: message.from)
+        case .appendEntriesResponse(let response): try handleAppendEntriesResponse(response, from: message.from)
         case .requestVote(let request): handleVoteRequest(request, from: message.from, term: message.term)
         case .requestVoteResponse(let granted, let isPreVote):
             handleVoteResponse(granted: granted, isPreVote: isPreVote, from: message.from, term: message.term)
@@ -131,16 +133,17 @@ public struct RaftNode: ConsensusEngine {
 
     public var hasReady: Bool {
         guard outstandingReady == nil else { return false }
-        return needsBroadcast || reads.needsHeartbeat || log.hasUnpersisted || snapshotToInstall != nil || currentHardState != reportedHardState
+        return needsBroadcast || needsCommitBroadcast || reads.needsHeartbeat || log.hasUnpersisted || snapshotToInstall != nil || currentHardState != reportedHardState
             || !messages.isEmpty || !messagesAfterPersist.isEmpty || !readStates.isEmpty
             || log.applicableRange != nil || isSnapshotDue
     }
 
     public mutating func ready() -> Ready {
         precondition(outstandingReady == nil, "acknowledge Ready \(readyCount) before taking another")
-        if needsBroadcast {
+        if needsBroadcast || needsCommitBroadcast {
+            broadcastAppend(sendIfEmpty: needsCommitBroadcast)
             needsBroadcast = false
-            broadcastAppend(sendIfEmpty: false)
+            needsCommitBroadcast = false
         }
         if reads.needsHeartbeat {
             reads.needsHeartbeat = false

@@ -24,8 +24,11 @@ public struct RaftOptions: Sendable {
     public var entriesRetainedAfterSnapshot = 1_000
     /// A learner joining as a future voter is promoted once it is within this many entries of the leader.
     public var promotionLagMax = 0
-    /// The configuration of a brand-new cluster, in force until the log or a snapshot says otherwise.
-    /// A node that joins an existing cluster starts with an empty one and learns it from the leader.
+    /// The configuration the cluster was founded with: the one in force at index 0, until the log or a snapshot
+    /// says otherwise. Every node gives the same one, including a node that joins later (as etcd's
+    /// `--initial-cluster`): the log only records changes, so a newcomer replaying it from index 1 needs the
+    /// founding members to know the whole configuration. A newcomer is not a voter in it and so never campaigns
+    /// before the leader has added it.
     public var initialConfiguration = Configuration(voters: [])
     /// Seeds the generator for election timeouts; give each node its own.
     public var randomSeed: UInt64 = 0

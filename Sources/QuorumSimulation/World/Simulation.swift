@@ -182,10 +182,15 @@ public final class Simulation {
             schedule(.recurring(fault, intervalMs: intervalMs), after: intervalMs / 2 + random.next(upperBound: intervalMs))
         case .repartition:
             stats.partitions += 1
-            note("partition: \(network.repartition(allNodeIDs, random: &random))")
+            let partition = network.repartition(allNodeIDs, random: &random)
+            note("partition: \(partition)")
         case .crash:
             let running = allNodeIDs.filter { nodes[$0]!.driver != nil }
-            if let victim = running.randomElement(using: &random) { crash(victim) }
+            if let leader = currentLeader, random.chance(0.5) {
+                crash(leader)
+            } else if let victim = running.randomElement(using: &random) {
+                crash(victim)
+            }
         case .crashNode(let id):
             guard phase == .faults, nodes[id]!.driver != nil else { return }
             crash(id)
@@ -334,6 +339,7 @@ public final class Simulation {
 
     /// Writes through the current leader until one write commits, then waits for every voter to apply it.
     private func probeLiveness() {
+        guard phase == .liveness else { return }
         schedule(.livenessProbe, after: 20)
         guard let leader = currentLeader else { return }
         if let index = livenessProbeIndex {
