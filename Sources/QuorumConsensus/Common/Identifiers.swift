@@ -33,5 +33,6 @@ public struct LogIndex: UInt64Quantity, Strideable {
     public func advanced(by n: Int) -> LogIndex { LogIndex(UInt64(Int(rawValue) + n)) }
     // Strideable brings a `<` of its own; this one settles which applies.
     public static func < (lhs: LogIndex, rhs: LogIndex) -> Bool { lhs.rawValue < rhs.rawValue }
+    public static let zero: LogIndex = 0
     public var description: String { "i\(rawValue)" }
 }
