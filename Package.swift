@@ -49,6 +49,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "QuorumConsensusTests", dependencies: ["QuorumConsensus"], swiftSettings: strict),
+        .testTarget(name: "QuorumNodeTests", dependencies: ["QuorumNode", "QuorumConsensus"], swiftSettings: strict),
         .testTarget(
             name: "QuorumSimulationTests",
             dependencies: ["QuorumSimulation", "QuorumConsensus", "QuorumNode"],
