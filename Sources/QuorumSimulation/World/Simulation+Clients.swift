@@ -1,0 +1,96 @@
+import QuorumConsensus
+
+/// The client workload: reads, writes and compare-and-set against whichever node a client believes leads,
+/// recorded as a history for the linearizability checker.
+extension Simulation {
+    func issueToken() -> UInt64 {
+        nextToken += 1
+        return nextToken
+    }
+
+    func startOperation(_ client: Int) {
+        guard phase == .faults || phase == .liveness else { return }
+        let key = "k\(random.next(upperBound: UInt64(options.keys)))"
+        let operation: KVOperation
+        switch random.next(upperBound: UInt64(20)) {
+        case 0..<9: operation = .get
+        case 9..<16:
+            operation = .put(nextWrittenValue)
+            nextWrittenValue += 1
+        default:
+            let expected = random.chance(0.2) ? nil : Int(random.next(upperBound: UInt64(nextWrittenValue)))
+            operation = .compareAndSet(expected: expected, new: nextWrittenValue)
+            nextWrittenValue += 1
+        }
+        let node = clients[client].preferredNode ?? allNodeIDs.randomElement(using: &random)!
+        guard nodes[node]!.driver != nil else {
+            clients[client].preferredNode = nil
+            stats.operationsRefused += 1
+            schedule(.clientNext(client), after: 5)
+            return
+        }
+        let token = issueToken()
+        var refusal: ProposalError?
+        withDriver(node) { driver in
+            do throws(ProposalError) {
+                if case .get = operation {
+                    try driver.read(token: token)
+                } else {
+                    try driver.propose(RegisterCommand(key: key, operation: operation).encoded, token: token)
+                }
+            } catch {
+                refusal = error
+            }
+        }
+        if let refusal {
+            stats.operationsRefused += 1
+            if case .notLeader(let hint) = refusal { clients[client].preferredNode = hint }
+            schedule(.clientNext(client), after: 2 + random.next(upperBound: 10))
+            return
+        }
+        history.append(HistoryOperation(client: client, key: key, operation: operation, invokedAt: now, completedAt: nil, result: nil))
+        outstanding[token] = (client, history.count - 1, node)
+        clients[client].isWaiting = true
+        schedule(.clientTimeout(token: token), after: options.operationTimeoutMs)
+    }
+
+    func complete(_ completion: Driver.Completion, on node: NodeID) {
+        switch completion {
+        case .committed(let token, let index, let output):
+            if livenessProbeTokens.contains(token) { livenessProbeIndex = livenessProbeIndex ?? index }
+            guard let operation = outstanding.removeValue(forKey: token) else { return }
+            guard let output else {
+                checker.fail("a client command at \(index) produced no output")
+                return
+            }
+            record(operation, result: output)
+        case .readable(let token):
+            guard let operation = outstanding.removeValue(forKey: token) else { return }
+            let key = history[operation.historyIndex].key
+            record(operation, result: .value(nodes[node]!.driver!.stateMachine.registers[key]))
+        case .dropped(let token), .readFailed(let token):
+            guard let operation = outstanding.removeValue(forKey: token) else { return }
+            // It certainly did not take effect: leave it out of the history.
+            discarded.insert(operation.historyIndex)
+            stats.operationsRefused += 1
+            finish(client: operation.client)
+        case .unknown(let token):
+            guard let operation = outstanding.removeValue(forKey: token) else { return }
+            stats.operationsUnknown += 1
+            finish(client: operation.client)
+        }
+    }
+
+    func record(_ operation: (client: Int, historyIndex: Int, node: NodeID), result: KVResult) {
+        history[operation.historyIndex].completedAt = now
+        history[operation.historyIndex].result = result
+        stats.operationsCompleted += 1
+        clients[operation.client].preferredNode = operation.node
+        finish(client: operation.client)
+    }
+
+    func finish(client: Int) {
+        clients[client].isWaiting = false
+        schedule(.clientNext(client), after: random.next(upperBound: 10))
+    }
+}

@@ -1,0 +1,110 @@
+import QuorumConsensus
+
+/// Crashes, restarts, membership changes, leadership transfers, and healing into the liveness phase.
+extension Simulation {
+    func start(_ id: NodeID) {
+        let disk = nodes[id]!.disk
+        let recovered = disk.durable
+        let engine: RaftNode
+        do {
+            engine = try RaftNode(id: id, options: options.raftOptions(for: id, incarnation: nodes[id]!.incarnation), recovered: recovered)
+        } catch {
+            checker.fail("\(id) could not start: \(error)")
+            return
+        }
+        let incarnation = nodes[id]!.incarnation
+        nodes[id]!.leaderTerm = nil
+        nodes[id]!.driver = Driver(
+            engine: engine, stateMachine: RegisterMachine(node: id, checker: checker), storage: disk,
+            transport: nodes[id]!.endpoint, recoveredSnapshot: recovered.snapshot)
+        withDriver(id) { _ in }
+        schedule(.tick(id, incarnation: incarnation), after: 1 + random.next(upperBound: options.tickIntervalMs))
+    }
+
+    func crash(_ victim: NodeID) {
+        let disk = nodes[victim]!.disk
+        let torn = disk.hasPendingWrites && random.chance(0.5)
+            ? Int(random.next(upperBound: UInt64(disk.firstPendingEntryCount + 1))) : nil
+        disk.crash(tornPrefixOf: torn)
+        nodes[victim]!.driver = nil
+        nodes[victim]!.incarnation += 1
+        stats.crashes += 1
+        note("crash \(victim)\(torn.map { ", torn write kept \($0) entries" } ?? "")")
+        schedule(.restart(victim), after: 200 + random.next(upperBound: 2_000))
+    }
+
+    var currentLeader: NodeID? {
+        allNodeIDs.filter { nodes[$0]!.driver?.engine.role == .leader }
+            .max { nodes[$0]!.driver!.engine.term < nodes[$1]!.driver!.engine.term }
+    }
+
+    /// Keeps the voter count within one of the initial size, adding and removing nodes (the leader included).
+    func changeMembership() {
+        guard let leader = currentLeader else { return }
+        let configuration = nodes[leader]!.driver!.engine.configuration
+        let outsiders = allNodeIDs.filter { !configuration.contains($0) }
+        let canAdd = !outsiders.isEmpty && configuration.voters.count <= options.clusterSize
+        let canRemove = configuration.voters.count >= options.clusterSize
+        let change: ConfigurationChange
+        if canAdd && (!canRemove || random.chance(0.5)) {
+            change = .addLearner(outsiders.randomElement(using: &random)!, promoteWhenCaughtUp: true)
+        } else if canRemove {
+            let members = configuration.voters.union(configuration.learners).sorted()
+            change = .remove(members.randomElement(using: &random)!)
+        } else {
+            return
+        }
+        withDriver(leader) { driver in
+            do throws(ProposalError) {
+                try driver.proposeConfigurationChange(change, token: 0)
+                self.note("\(leader) proposes \(change)")
+            } catch {
+                self.note("\(leader) refuses \(change): \(error)")
+            }
+        }
+    }
+
+    func transferLeadership() {
+        guard let leader = currentLeader else { return }
+        let voters = nodes[leader]!.driver!.engine.configuration.voters.subtracting([leader]).sorted()
+        guard let target = voters.randomElement(using: &random) else { return }
+        withDriver(leader) { driver in
+            if (try? driver.transferLeadership(to: target)) != nil {
+                self.stats.leadershipTransfers += 1
+                self.note("\(leader) transfers leadership to \(target)")
+            }
+        }
+    }
+
+    func heal() {
+        phase = .liveness
+        network.heal()
+        network.dropRate = 0
+        network.duplicateRate = 0
+        network.longDelayRate = 0
+        note("heal: network repaired, crashed nodes restart")
+        for id in allNodeIDs where nodes[id]!.driver == nil { start(id) }
+        schedule(.livenessProbe, after: 1)
+    }
+
+    /// Writes through the current leader until one write commits, then waits for every voter to apply it.
+    func probeLiveness() {
+        guard phase == .liveness else { return }
+        schedule(.livenessProbe, after: 20)
+        guard let leader = currentLeader else { return }
+        if let index = livenessProbeIndex {
+            let voters = nodes[leader]!.driver!.engine.configuration.voters
+            if voters.allSatisfy({ (nodes[$0]?.driver?.appliedIndex ?? 0) >= index }) {
+                stats.livenessMs = now - options.faultPhaseMs
+                note("liveness: \(leader) leads, probe at \(index) applied on \(voters.sorted())")
+                phase = .draining
+            }
+            return
+        }
+        let token = issueToken()
+        let command = RegisterCommand(key: "liveness", operation: .put(Int(now))).encoded
+        withDriver(leader) { driver in
+            if (try? driver.propose(command, token: token)) != nil { self.livenessProbeTokens.insert(token) }
+        }
+    }
+}
