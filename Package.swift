@@ -12,6 +12,7 @@ let package = Package(
     products: [
         .executable(name: "quorum", targets: ["quorum"]),
         .library(name: "QuorumConsensus", targets: ["QuorumConsensus"]),
+        .library(name: "QuorumStore", targets: ["QuorumStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -40,6 +41,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Replicated MVCC key-value state machine (etcd v3 semantics). Pure: swift-collections only.
+        .target(
+            name: "QuorumStore",
+            dependencies: [.product(name: "DequeModule", package: "swift-collections")],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "quorum",
             dependencies: [
@@ -50,6 +57,7 @@ let package = Package(
         ),
         .testTarget(name: "QuorumConsensusTests", dependencies: ["QuorumConsensus"], swiftSettings: strict),
         .testTarget(name: "QuorumNodeTests", dependencies: ["QuorumNode", "QuorumConsensus"], swiftSettings: strict),
+        .testTarget(name: "QuorumStoreTests", dependencies: ["QuorumStore"], swiftSettings: strict),
         .testTarget(
             name: "QuorumSimulationTests",
             dependencies: ["QuorumSimulation", "QuorumConsensus", "QuorumNode"],

@@ -11,6 +11,10 @@ let package = Package(
         .executableTarget(
             name: "EngineThroughput",
             dependencies: [.product(name: "QuorumConsensus", package: "Quorum")]
-        )
+        ),
+        .executableTarget(
+            name: "StoreThroughput",
+            dependencies: [.product(name: "QuorumStore", package: "Quorum")]
+        ),
     ]
 )

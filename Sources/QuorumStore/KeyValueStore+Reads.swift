@@ -1,0 +1,97 @@
+extension KeyValueStore {
+    /// Resolves a requested read revision: nil (or 0) means the latest state.
+    func readRevision(_ requested: Revision?) throws(StoreError) -> Revision? {
+        guard let requested, requested != .zero else { return nil }
+        if requested < compactedRevision {
+            throw .compacted(requested: requested, oldestAvailable: compactedRevision)
+        }
+        if requested > revision { throw .futureRevision(requested: requested, current: revision) }
+        return requested
+    }
+
+    func validate(_ request: RangeRequest) throws(StoreError) {
+        try validateKey(request.key)
+        try validateRangeEnd(request.rangeEnd)
+        _ = try readRevision(request.revision)
+    }
+
+    /// Reads keys at the latest or a past revision, sorted by key. O(log n + keys in range): `count` needs
+    /// every match, as in etcd.
+    public func range(_ request: RangeRequest) throws(StoreError) -> RangeResponse {
+        try validateKey(request.key)
+        try validateRangeEnd(request.rangeEnd)
+        let at = try readRevision(request.revision)
+        var kvs: [KeyValue] = []
+        var count = 0
+        let limit = request.limit > 0 ? request.limit : Int.max
+        if request.rangeEnd?.isEmpty ?? true {
+            // A single key is a hash lookup, not a walk of the ordered index.
+            guard let record = histories[request.key]?.visible(at: at) else {
+                return RangeResponse(revision: revision, kvs: [], more: false, count: 0)
+            }
+            let kvs = request.countOnly ? [] : [record.keyValue(key: request.key, includeValue: !request.keysOnly)]
+            return RangeResponse(revision: revision, kvs: kvs, more: false, count: 1)
+        }
+        index.forEachKey(key: request.key, rangeEnd: request.rangeEnd) { key, slot in
+            guard let record = histories[slot: slot].visible(at: at) else { return true }
+            count += 1
+            if !request.countOnly && kvs.count < limit {
+                kvs.append(record.keyValue(key: key, includeValue: !request.keysOnly))
+            }
+            return true
+        }
+        return RangeResponse(revision: revision, kvs: kvs, more: count > kvs.count && !request.countOnly, count: count)
+    }
+
+    /// The value of one key now, or nil.
+    public func get(_ key: [UInt8]) -> KeyValue? {
+        histories[key]?.latestLive?.keyValue(key: key)
+    }
+
+    /// The events of every write at or after `start` to keys in (key, rangeEnd), in revision order, to resume
+    /// a watch. `start` 0 means "from now" and returns nothing.
+    /// - Parameter limit: at most this many events (0: no limit). Several events can share a revision (a
+    ///   transaction), so a caller that pages resumes from the last event's revision and skips what it has.
+    /// - Throws: `.compacted` when `start` is below the compacted revision: the history is gone, so the
+    ///   watcher must re-read the current state and watch from the current revision + 1.
+    public func events(
+        from start: Revision, key: [UInt8], rangeEnd: [UInt8]? = nil, limit: Int = 0
+    ) throws(StoreError) -> [WatchEvent] {
+        if start != .zero && start < compactedRevision {
+            throw .compacted(requested: start, oldestAvailable: compactedRevision)
+        }
+        guard start != .zero else { return [] }
+        var low = 0
+        var high = writeLog.count
+        while low < high {
+            let middle = (low + high) / 2
+            if writeLog[middle].revision < start { low = middle + 1 } else { high = middle }
+        }
+        var events: [WatchEvent] = []
+        var position = low
+        while position < writeLog.count && (limit == 0 || events.count < limit) {
+            let entry = writeLog[position]
+            position += 1
+            guard KeyRange.contains(entry.key, key: key, rangeEnd: rangeEnd),
+                let (record, previous) = histories[entry.key]?.record(
+                    at: entry.revision, subRevision: entry.subRevision)
+            else { continue }
+            let previousKV = previous.flatMap { $0.isTombstone ? nil : $0.keyValue(key: entry.key) }
+            if record.isTombstone {
+                let kv = KeyValue(
+                    key: entry.key, value: [], createRevision: .zero, modRevision: record.revision, version: 0)
+                events.append(WatchEvent(kind: .delete, kv: kv, prevKV: previousKV))
+            } else {
+                events.append(WatchEvent(kind: .put, kv: record.keyValue(key: entry.key), prevKV: previousKV))
+            }
+        }
+        return events
+    }
+
+    /// How many keys exist now (not counting deleted ones still in history).
+    public var liveKeyCount: Int {
+        var live = 0
+        for history in histories.all where history.latestLive != nil { live += 1 }
+        return live
+    }
+}

@@ -1,0 +1,148 @@
+import DequeModule
+
+/// Snapshot format (little-endian, version 1):
+///
+///     magic "QSS1" revision compactedRevision appliedCount
+///     keyCount { key recordCount { revision subRevision:u32 createRevision version value lease tombstone:u8 } }
+///     leaseCount { id ttl deadline }          sessionCount { client sequence lastUsed result }
+///
+/// Keys ascend, leases and sessions ascend by id, so equal states give equal bytes. History that compaction
+/// has logically dropped but not yet physically removed is left out, so the bytes do not depend on how far
+/// incremental compaction has got. Lease key sets and the write log are derived data, rebuilt on restore.
+extension KeyValueStore {
+    private static let magic: [UInt8] = Array("QSS1".utf8)
+
+    public func snapshot() -> [UInt8] {
+        var writer = ByteWriter()
+        writer.bytes.append(contentsOf: Self.magic)
+        writer.write(revision)
+        writer.write(compactedRevision)
+        writer.write(appliedCount)
+        var retained: [([UInt8], [KeyRecord])] = []
+        index.forEachKey(from: []) { key, slot in
+            var history = histories[slot: slot]
+            if !history.compact(below: compactedRevision) { retained.append((key, history.records)) }
+            return true
+        }
+        writer.writeCount(retained.count)
+        for (key, records) in retained {
+            writer.writeBytes(key)
+            writer.writeCount(records.count)
+            for record in records {
+                writer.write(record.revision)
+                writer.write(record.subRevision)
+                writer.write(record.createRevision)
+                writer.write(record.version)
+                writer.writeBytes(record.value)
+                writer.write(record.lease)
+                writer.write(record.isTombstone)
+            }
+        }
+        writer.writeCount(leases.count)
+        for (id, lease) in leases.sorted(by: { $0.key < $1.key }) {
+            writer.write(id.rawValue)
+            writer.write(lease.ttl.seconds)
+            writer.write(lease.deadline.milliseconds)
+        }
+        writer.writeCount(sessions.count)
+        for (client, session) in sessions.sorted(by: { $0.key < $1.key }) {
+            writer.write(client.rawValue)
+            writer.write(session.sequence.rawValue)
+            writer.write(session.lastUsed)
+            session.result.encode(into: &writer)
+        }
+        return writer.bytes
+    }
+
+    /// Rebuilds a store from `snapshot()`'s bytes, checking every invariant the rest of the store relies on.
+    /// - Throws: `.malformed` naming the first inconsistency; a corrupt snapshot never traps.
+    public init(restoringFrom bytes: [UInt8], limits: StoreLimits = .default) throws(StoreError) {
+        self.init(limits: limits)
+        var reader = ByteReader(bytes)
+        for expected in Self.magic {
+            if try reader.readByte() != expected { throw .malformed("not a store snapshot (bad magic)") }
+        }
+        revision = try reader.readRevision()
+        compactedRevision = try reader.readRevision()
+        appliedCount = try reader.readUInt64()
+        if compactedRevision > revision { throw .malformed("compacted revision is above the current revision") }
+        // Counters that only ever increment must have room to, or a later apply would trap on overflow.
+        if revision.rawValue == .max || appliedCount == .max { throw .malformed("a counter is at its maximum") }
+        var entries: [WriteLogEntry] = []
+        var previousKey: [UInt8]? = nil
+        let keyCount = try reader.readCount(minimumBytes: 8, what: "keys")
+        for _ in 0..<keyCount {
+            let key = try reader.readBytes(limit: limits.keyBytesMax, what: "key")
+            if key.isEmpty { throw .malformed("snapshot holds an empty key") }
+            if let previousKey, compareKeys(previousKey, key) >= 0 { throw .malformed("snapshot keys out of order") }
+            previousKey = key
+            let recordCount = try reader.readCount(minimumBytes: 41, what: "records")
+            if recordCount == 0 { throw .malformed("key \(printable(key)) has no history") }
+            var records: [KeyRecord] = []
+            records.reserveCapacity(recordCount)
+            for _ in 0..<recordCount {
+                let record = KeyRecord(
+                    revision: try reader.readRevision(), subRevision: try reader.readUInt32(),
+                    createRevision: try reader.readRevision(), version: try reader.readUInt64(),
+                    value: try reader.readBytes(limit: limits.valueBytesMax, what: "value"),
+                    lease: try reader.readLease(), isTombstone: try reader.readBool())
+                if let last = records.last,
+                    (last.revision, last.subRevision) >= (record.revision, record.subRevision)
+                {
+                    throw .malformed("history of \(printable(key)) is out of order")
+                }
+                if record.revision > revision || record.revision == .zero {
+                    throw .malformed("history of \(printable(key)) has revision \(record.revision.rawValue)")
+                }
+                let wellFormed =
+                    record.isTombstone
+                    ? record.version == 0 && record.createRevision == .zero && record.value.isEmpty
+                        && record.lease == nil
+                    : record.version >= 1 && record.version < .max && record.createRevision != .zero
+                        && record.createRevision <= record.revision
+                if !wellFormed { throw .malformed("history of \(printable(key)) has an inconsistent record") }
+                if record.revision >= compactedRevision {
+                    entries.append(WriteLogEntry(revision: record.revision, subRevision: record.subRevision, key: key))
+                }
+                records.append(record)
+            }
+            index.insert(key, slot: histories.insert(KeyHistory(records: records), for: key))
+        }
+        let leaseCount = try reader.readCount(minimumBytes: 24, what: "leases")
+        for _ in 0..<leaseCount {
+            let id = LeaseID(try reader.readUInt64())
+            if id.rawValue == 0 || leases[id] != nil {
+                throw .malformed("lease id \(id.rawValue) is invalid or repeated")
+            }
+            leases[id] = LeaseState(
+                ttl: LeaseTTL(seconds: try reader.readUInt64()),
+                deadline: StoreTime(milliseconds: try reader.readUInt64()), keys: [])
+        }
+        // Lease key sets are derived from the histories: every live key's latest lease.
+        var orphan: (key: [UInt8], lease: LeaseID)? = nil
+        let keyIndex = index
+        keyIndex.forEachKey(from: []) { key, slot in
+            guard let lease = histories[slot: slot].latestLive?.lease else { return true }
+            guard leases[lease] != nil else {
+                orphan = (key, lease)
+                return false
+            }
+            leases[lease]!.keys.insert(key)
+            return true
+        }
+        if let orphan { throw .malformed("key \(printable(orphan.key)) is attached to missing \(orphan.lease)") }
+        let sessionCount = try reader.readCount(minimumBytes: 25, what: "sessions")
+        let resultDecoder = StoreResult.ResultDecoder(limits: limits)
+        for _ in 0..<sessionCount {
+            let client = ClientID(try reader.readUInt64())
+            if sessions[client] != nil { throw .malformed("\(client) appears twice") }
+            let sequence = SequenceNumber(try reader.readUInt64())
+            let lastUsed = try reader.readUInt64()
+            sessions[client] = SessionRecord(
+                sequence: sequence, result: try resultDecoder.result(&reader), lastUsed: lastUsed)
+        }
+        try reader.expectEnd()
+        entries.sort { ($0.revision, $0.subRevision) < ($1.revision, $1.subRevision) }
+        writeLog = Deque(entries)
+    }
+}

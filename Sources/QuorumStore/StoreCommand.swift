@@ -1,0 +1,75 @@
+/// A state change (or a read that must be ordered with writes) that goes through the replicated log.
+/// Apply it with `KeyValueStore.apply(_:)`; encode it with `encoded` and decode with `init(decoding:limits:)`.
+public enum StoreCommand: Hashable, Sendable {
+    case put(PutRequest)
+    case range(RangeRequest)
+    case deleteRange(DeleteRangeRequest)
+    case transaction(TransactionRequest)
+    /// Makes every revision below this one unreadable and lets the store drop history older than it.
+    case compact(Revision)
+    case leaseGrant(id: LeaseID, ttl: LeaseTTL, grantedAt: StoreTime)
+    /// Renews a lease: its deadline becomes `at + ttl`.
+    case leaseKeepAlive(id: LeaseID, at: StoreTime)
+    /// Deletes the lease and every key attached to it, in one revision. The leader also proposes this when
+    /// `expiredLeases(now:limit:)` reports the lease.
+    case leaseRevoke(LeaseID)
+    /// Forgets a client's exactly-once session (the client is done); its later retries would apply again.
+    case closeSession(ClientID)
+}
+
+public struct PutRequest: Hashable, Sendable {
+    public var key: [UInt8]
+    public var value: [UInt8]
+    public var lease: LeaseID?
+    /// Return the previous key-value in the response.
+    public var prevKV: Bool
+    /// Keep the current value; fails with `.keyNotFound` if the key does not exist.
+    public var ignoreValue: Bool
+    /// Keep the current lease; fails with `.keyNotFound` if the key does not exist.
+    public var ignoreLease: Bool
+
+    public init(
+        key: [UInt8], value: [UInt8], lease: LeaseID? = nil, prevKV: Bool = false, ignoreValue: Bool = false,
+        ignoreLease: Bool = false
+    ) {
+        self.key = key
+        self.value = value
+        self.lease = lease
+        self.prevKV = prevKV
+        self.ignoreValue = ignoreValue
+        self.ignoreLease = ignoreLease
+    }
+}
+
+public struct DeleteRangeRequest: Hashable, Sendable {
+    public var key: [UInt8]
+    /// Same meaning as in `RangeRequest`.
+    public var rangeEnd: [UInt8]?
+    public var prevKV: Bool
+
+    public init(key: [UInt8], rangeEnd: [UInt8]? = nil, prevKV: Bool = false) {
+        self.key = key
+        self.rangeEnd = rangeEnd
+        self.prevKV = prevKV
+    }
+}
+
+/// A command a client tags with its session so that a retry is applied at most once.
+public struct ClientSession: Hashable, Sendable {
+    public var client: ClientID
+    public var sequence: SequenceNumber
+    public init(client: ClientID, sequence: SequenceNumber) {
+        self.client = client
+        self.sequence = sequence
+    }
+}
+
+/// What one log entry carries: a command and, for exactly-once writes, the session it belongs to.
+public struct StoreProposal: Hashable, Sendable {
+    public var session: ClientSession?
+    public var command: StoreCommand
+    public init(_ command: StoreCommand, session: ClientSession? = nil) {
+        self.command = command
+        self.session = session
+    }
+}
