@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "quorum", targets: ["quorum"]),
         .library(name: "QuorumConsensus", targets: ["QuorumConsensus"]),
         .library(name: "QuorumStore", targets: ["QuorumStore"]),
+        .library(name: "QuorumStorage", targets: ["QuorumStorage"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -47,12 +48,25 @@ let package = Package(
             dependencies: [.product(name: "DequeModule", package: "swift-collections")],
             swiftSettings: strict
         ),
+        // Durable storage: write-ahead log, snapshots, data directory, group commit. Does real I/O.
+        .target(name: "QuorumStorage", dependencies: ["QuorumConsensus", "QuorumNode"], swiftSettings: strict),
+        // Appends and syncs log entries until killed; QuorumStorageTests kills it to test crash recovery.
+        .executableTarget(
+            name: "quorum-storage-crash-child",
+            dependencies: ["QuorumStorage", "QuorumConsensus"],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "quorum",
             dependencies: [
                 "QuorumSimulation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "QuorumStorageTests",
+            dependencies: ["QuorumStorage", "QuorumConsensus", "QuorumNode"],
             swiftSettings: strict
         ),
         .testTarget(name: "QuorumConsensusTests", dependencies: ["QuorumConsensus"], swiftSettings: strict),

@@ -13,6 +13,13 @@ let package = Package(
             dependencies: [.product(name: "QuorumConsensus", package: "Quorum")]
         ),
         .executableTarget(
+            name: "WALThroughput",
+            dependencies: [
+                .product(name: "QuorumConsensus", package: "Quorum"),
+                .product(name: "QuorumStorage", package: "Quorum"),
+            ]
+        ),
+        .executableTarget(
             name: "StoreThroughput",
             dependencies: [.product(name: "QuorumStore", package: "Quorum")]
         ),

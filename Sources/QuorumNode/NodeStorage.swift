@@ -10,6 +10,14 @@ public struct PersistBatch: Sendable {
     /// Whether an fsync is needed before completion (a vote, term or entry must not be lost).
     public var mustSync: Bool
 
+    public init(readyNumber: UInt64, snapshot: Snapshot?, entries: [Entry], hardState: HardState?, mustSync: Bool) {
+        self.readyNumber = readyNumber
+        self.snapshot = snapshot
+        self.entries = entries
+        self.hardState = hardState
+        self.mustSync = mustSync
+    }
+
     public var isEmpty: Bool { snapshot == nil && entries.isEmpty && hardState == nil }
 }
 

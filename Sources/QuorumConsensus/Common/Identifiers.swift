@@ -31,8 +31,18 @@ public struct LogIndex: UInt64Quantity, Strideable {
     public init(_ rawValue: UInt64) { self.rawValue = rawValue }
     public func distance(to other: LogIndex) -> Int { Int(other.rawValue) - Int(rawValue) }
     public func advanced(by n: Int) -> LogIndex { LogIndex(UInt64(Int(rawValue) + n)) }
-    // Strideable brings a `<` of its own; this one settles which applies.
+    // Strideable brings a `<` and an `==` of its own, computed through `distance(to:)`, which traps beyond
+    // `Int.max`; comparing the raw values never does.
     public static func < (lhs: LogIndex, rhs: LogIndex) -> Bool { lhs.rawValue < rhs.rawValue }
+    public static func == (lhs: LogIndex, rhs: LogIndex) -> Bool { lhs.rawValue == rhs.rawValue }
     public static let zero: LogIndex = 0
     public var description: String { "i\(rawValue)" }
+}
+
+/// One consensus group on a node. A node hosts many (shards, metadata), so every peer message, log record and
+/// request names its group, even while there is only one.
+public struct GroupID: UInt64Quantity {
+    public var rawValue: UInt64
+    public init(_ rawValue: UInt64) { self.rawValue = rawValue }
+    public var description: String { "g\(rawValue)" }
 }

@@ -1,0 +1,24 @@
+/// Appends little-endian integers and raw bytes to a growing buffer. All on-disk integers are little-endian.
+struct ByteWriter {
+    var bytes: [UInt8]
+
+    init(capacity: Int = 0) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+    }
+
+    mutating func write(_ value: UInt8) { bytes.append(value) }
+
+    mutating func write<Integer: FixedWidthInteger & UnsignedInteger>(_ value: Integer) {
+        var littleEndian = value.littleEndian
+        withUnsafeBytes(of: &littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    mutating func write(contentsOf raw: some Collection<UInt8>) { bytes.append(contentsOf: raw) }
+
+    /// Overwrites four bytes at `offset` (used to fill in a length or checksum after the fact).
+    mutating func overwrite(_ value: UInt32, at offset: Int) {
+        precondition(offset >= 0 && offset + 4 <= bytes.count, "overwrite outside the buffer")
+        for shift in 0..<4 { bytes[offset + shift] = UInt8(truncatingIfNeeded: value >> (8 * UInt32(shift))) }
+    }
+}

@@ -1,0 +1,118 @@
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// A node's data directory, opened exclusively:
+///
+///     <path>/VERSION      the format version, "1\n"
+///     <path>/LOCK         flock(2)ed while a process uses the directory
+///     <path>/wal/         write-ahead log segments
+///     <path>/snapshots/   snapshot files
+///
+/// The lock is taken before anything else is read, so two processes never both recover and write the same log.
+/// It is released by `close()`, on deinit, or when the process dies (the kernel drops flock locks with the
+/// process, so a SIGKILLed node never leaves a stale lock behind).
+public final class DataDirectory: Sendable {
+    /// The only format this build reads and writes.
+    public static let formatVersion = 1
+
+    public let path: String
+    public var writeAheadLogPath: String { path + "/wal" }
+    public var snapshotsPath: String { path + "/snapshots" }
+
+    /// The descriptor holding the lock; -1 once closed.
+    private let lockDescriptor: Mutex<Int32>
+
+    /// Opens (creating if needed) and locks the directory, then checks its format version.
+    /// - Throws: `.directoryLocked` if another process (or another `DataDirectory` in this one) holds it;
+    ///   `.unsupportedFormatVersion` if it was written by another format; `.ioFailure`/`.noSpace` otherwise.
+    public init(path: String, io: any FileIO = PosixFileIO()) throws(StorageError) {
+        self.path = path
+        do {
+            try Posix.makeDirectory(path)
+        } catch {
+            throw StorageError.systemCall(error, path: path)
+        }
+        let lockPath = path + "/LOCK"
+        let descriptor: Int32
+        do {
+            descriptor = try Posix.open(lockPath, O_RDWR | O_CREAT)
+        } catch {
+            throw StorageError.systemCall(error, path: lockPath)
+        }
+        if flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            let failure = SystemCallError.lastError("flock")
+            Posix.close(descriptor)
+            if failure.errorNumber == EWOULDBLOCK {
+                throw StorageError(
+                    .directoryLocked, path: path,
+                    "data directory \(path) is in use by another process (it holds \(lockPath)); "
+                        + "stop that process or choose another data directory")
+            }
+            throw StorageError.systemCall(failure, path: lockPath)
+        }
+        lockDescriptor = Mutex(descriptor)
+        do throws(StorageError) {
+            try checkOrCreateVersion(io: io)
+            for directory in [writeAheadLogPath, snapshotsPath] {
+                do { try Posix.makeDirectory(directory) } catch {
+                    throw StorageError.systemCall(error, path: directory)
+                }
+            }
+        } catch {
+            close()
+            throw error
+        }
+    }
+
+    deinit { close() }
+
+    /// Releases the lock. Idempotent.
+    public func close() {
+        lockDescriptor.withLock { descriptor in
+            guard descriptor >= 0 else { return }
+            Posix.close(descriptor)
+            descriptor = -1
+        }
+    }
+
+    private func checkOrCreateVersion(io: any FileIO) throws(StorageError) {
+        let versionPath = path + "/VERSION"
+        if !Posix.exists(versionPath) {
+            // A directory with data but no VERSION was not written by us (or lost its VERSION): do not guess.
+            if Posix.exists(writeAheadLogPath) || Posix.exists(snapshotsPath) {
+                throw StorageError(
+                    .unsupportedFormatVersion, path: versionPath,
+                    "data directory \(path) holds data but no VERSION file; it was not written by quorum "
+                        + "or is damaged; restore it or choose another data directory")
+            }
+            do {
+                try Posix.writeFileAtomically(
+                    Array("\(DataDirectory.formatVersion)\n".utf8), to: versionPath, directory: path, io: io)
+            } catch {
+                throw StorageError.systemCall(error, path: versionPath)
+            }
+            return
+        }
+        let bytes: [UInt8]
+        do { bytes = try Posix.readFile(versionPath) } catch { throw StorageError.systemCall(error, path: versionPath) }
+        let text = String(decoding: bytes.prefix(64), as: UTF8.self)
+        let trimmed = text.filter { !$0.isWhitespace }
+        guard let version = Int(trimmed) else {
+            throw StorageError(
+                .unsupportedFormatVersion, path: versionPath,
+                "data directory \(path) has an unreadable format version \"\(trimmed)\" in \(versionPath); "
+                    + "this build reads version \(DataDirectory.formatVersion)")
+        }
+        guard version == DataDirectory.formatVersion else {
+            throw StorageError(
+                .unsupportedFormatVersion, path: versionPath,
+                "data directory \(path) has format version \(version), but this build reads only version "
+                    + "\(DataDirectory.formatVersion); run a quorum build that supports version \(version)")
+        }
+    }
+}

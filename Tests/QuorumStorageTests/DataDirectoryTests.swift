@@ -1,0 +1,58 @@
+import Testing
+
+@testable import QuorumStorage
+
+@Suite("Data directory")
+struct DataDirectoryTests {
+    @Test("a new directory gets a VERSION file and can be reopened after close")
+    func createAndReopen() throws {
+        try withTemporaryDirectory { root in
+            let path = root + "/data"
+            let first = try DataDirectory(path: path)
+            first.close()
+            #expect(String(decoding: try readBytes(path + "/VERSION"), as: UTF8.self) == "1\n")
+            let second = try DataDirectory(path: path)
+            second.close()
+        }
+    }
+
+    @Test("a second opener gets a clear error naming the directory")
+    func lockHeld() throws {
+        try withTemporaryDirectory { root in
+            let path = root + "/data"
+            let holder = try DataDirectory(path: path)
+            defer { holder.close() }
+            let error = expectStorageError { try DataDirectory(path: path) }
+            #expect(error?.code == .directoryLocked)
+            #expect(error?.message.contains(path) == true)
+            #expect(error?.message.contains("in use by another process") == true)
+        }
+    }
+
+    @Test("an unknown format version is refused with a message naming the version found")
+    func unknownVersion() throws {
+        try withTemporaryDirectory { root in
+            let path = root + "/data"
+            try DataDirectory(path: path).close()
+            try writeBytes(Array("7\n".utf8), to: path + "/VERSION")
+            let error = expectStorageError { try DataDirectory(path: path) }
+            #expect(error?.code == .unsupportedFormatVersion)
+            #expect(error?.message.contains("format version 7") == true)
+            // The refusal released the lock: fixing the version makes the directory usable again.
+            try writeBytes(Array("1\n".utf8), to: path + "/VERSION")
+            try DataDirectory(path: path).close()
+        }
+    }
+
+    @Test("an unreadable VERSION and data without a VERSION are refused")
+    func missingOrGarbledVersion() throws {
+        try withTemporaryDirectory { root in
+            let path = root + "/data"
+            try DataDirectory(path: path).close()
+            try writeBytes(Array("banana".utf8), to: path + "/VERSION")
+            #expect(expectStorageError { try DataDirectory(path: path) }?.message.contains("\"banana\"") == true)
+            try removeFile(path + "/VERSION")
+            #expect(expectStorageError { try DataDirectory(path: path) }?.code == .unsupportedFormatVersion)
+        }
+    }
+}

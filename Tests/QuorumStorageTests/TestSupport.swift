@@ -1,0 +1,167 @@
+import Foundation
+import QuorumConsensus
+import Synchronization
+import Testing
+
+@testable import QuorumStorage
+
+/// Creates a fresh directory under the system temporary directory, runs `body`, and removes it.
+func withTemporaryDirectory<Result>(_ body: (String) throws -> Result) throws -> Result {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "quorum-storage-tests-\(UUID().uuidString)", isDirectory: true)
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: url) }
+    return try body(url.path)
+}
+
+/// The payload the crash child writes for `index`; tests use it too so that content can be checked.
+func payload(for index: UInt64) -> [UInt8] {
+    (0..<(10 + index % 90)).map { UInt8(truncatingIfNeeded: index &* 131 &+ $0 &* 7) }
+}
+
+func command(_ index: UInt64, term: Term = 1) -> Entry {
+    Entry(term: term, index: LogIndex(index), kind: .command(payload(for: index)))
+}
+
+func commands(_ range: ClosedRange<UInt64>, term: Term = 1) -> [Entry] { range.map { command($0, term: term) } }
+
+func readBytes(_ path: String) throws -> [UInt8] { Array(try Data(contentsOf: URL(fileURLWithPath: path))) }
+
+func writeBytes(_ bytes: [UInt8], to path: String) throws {
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+}
+
+func flipBit(in path: String, atByte offset: Int, bit: Int = 0) throws {
+    var bytes = try readBytes(path)
+    bytes[offset] ^= UInt8(1 << bit)
+    try writeBytes(bytes, to: path)
+}
+
+/// Expects `body` to throw a `StorageError` and returns it.
+func expectStorageError<T>(_ body: () throws -> T, sourceLocation: SourceLocation = #_sourceLocation) -> StorageError? {
+    do {
+        _ = try body()
+        Issue.record("expected a StorageError, nothing was thrown", sourceLocation: sourceLocation)
+        return nil
+    } catch let error as StorageError {
+        return error
+    } catch {
+        Issue.record("expected a StorageError, got \(error)", sourceLocation: sourceLocation)
+        return nil
+    }
+}
+
+/// A `FileIO` that behaves like the real one until a budget of bytes is used up, then fails writes the way a
+/// full disk does: the part that fits is written, then ENOSPC. It can also fail every sync (EIO).
+final class FaultyFileIO: FileIO {
+    private struct State {
+        var bytesLeft: Int
+        var failSyncs: Bool
+    }
+
+    private let state: Mutex<State>
+    private let real = PosixFileIO()
+
+    init(bytesAllowed: Int = .max, failSyncs: Bool = false) {
+        state = Mutex(State(bytesLeft: bytesAllowed, failSyncs: failSyncs))
+    }
+
+    func allow(bytes: Int) { state.withLock { $0.bytesLeft = bytes } }
+    func failSyncs(_ fail: Bool) { state.withLock { $0.failSyncs = fail } }
+
+    func write(_ bytes: UnsafeRawBufferPointer, to descriptor: Int32) throws(SystemCallError) {
+        let allowed = state.withLock { state in
+            let allowed = min(state.bytesLeft, bytes.count)
+            state.bytesLeft -= allowed
+            return allowed
+        }
+        try real.write(UnsafeRawBufferPointer(rebasing: bytes[..<allowed]), to: descriptor)
+        if allowed < bytes.count { throw SystemCallError("write", errorNumber: ENOSPC) }
+    }
+
+    func synchronizeData(of descriptor: Int32) throws(SystemCallError) {
+        if state.withLock({ $0.failSyncs }) { throw SystemCallError("fdatasync", errorNumber: EIO) }
+        try real.synchronizeData(of: descriptor)
+    }
+
+    func synchronize(_ descriptor: Int32) throws(SystemCallError) {
+        if state.withLock({ $0.failSyncs }) { throw SystemCallError("fsync", errorNumber: EIO) }
+        try real.synchronize(descriptor)
+    }
+}
+
+func removeFile(_ path: String) throws { try FileManager.default.removeItem(atPath: path) }
+
+/// Start offsets of the records in a WAL segment, in order.
+func recordOffsets(in path: String) throws -> [Int] {
+    let bytes = try readBytes(path)
+    var offsets: [Int] = []
+    var offset = 0
+    while case .record(_, _, let next) = RecordFrame.parse(
+        bytes, at: offset, end: bytes.count, payloadBytesMax: 1 << 30)
+    {
+        offsets.append(offset)
+        offset = next
+    }
+    return offsets
+}
+
+/// Opens the log in `directory`, appends `entries` and a hard state, syncs and closes it.
+func writeLog(
+    _ directory: String, _ entries: [Entry], hardState: HardState? = nil,
+    options: WriteAheadLog.Options = .init()
+) throws {
+    let (log, _) = try WriteAheadLog.open(directory: directory, options: options)
+    try log.append(entries)
+    if let hardState { try log.append(hardState) }
+    try log.sync()
+    log.close()
+}
+
+func makeDirectory(_ path: String) throws {
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+}
+
+func moveFile(_ source: String, _ target: String) throws {
+    try FileManager.default.moveItem(atPath: source, toPath: target)
+}
+
+/// A real `FileIO` that counts data syncs and, once armed, holds the next data sync until released: a test can
+/// keep the fsync thread busy while it queues more batches, which makes group commit deterministic to observe.
+final class GatedFileIO: FileIO {
+    private struct State {
+        var dataSyncs = 0
+        var armed = false
+    }
+
+    private let state = Mutex(State())
+    private let gate = DispatchSemaphore(value: 0)
+    private let entered = DispatchSemaphore(value: 0)
+    private let real = PosixFileIO()
+
+    var dataSyncs: Int { state.withLock { $0.dataSyncs } }
+
+    func arm() { state.withLock { $0.armed = true } }
+    /// Waits until the armed sync has started.
+    func waitUntilHeld() { entered.wait() }
+    func release() { gate.signal() }
+
+    func write(_ bytes: UnsafeRawBufferPointer, to descriptor: Int32) throws(SystemCallError) {
+        try real.write(bytes, to: descriptor)
+    }
+
+    func synchronizeData(of descriptor: Int32) throws(SystemCallError) {
+        let hold = state.withLock { state in
+            state.dataSyncs += 1
+            defer { state.armed = false }
+            return state.armed
+        }
+        if hold {
+            entered.signal()
+            gate.wait()
+        }
+        try real.synchronizeData(of: descriptor)
+    }
+
+    func synchronize(_ descriptor: Int32) throws(SystemCallError) { try real.synchronize(descriptor) }
+}
