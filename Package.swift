@@ -20,10 +20,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
     targets: [
+        // Bytes in, bytes out: the little-endian reader and writer and the CRC32C under every format. Pure.
+        .target(name: "QuorumCodec", swiftSettings: strict),
         // Pure core: standard library and swift-collections only. No I/O, clocks, threads.
         .target(
             name: "QuorumConsensus",
-            dependencies: [.product(name: "DequeModule", package: "swift-collections")],
+            dependencies: ["QuorumCodec", .product(name: "DequeModule", package: "swift-collections")],
             swiftSettings: strict
         ),
         // The one node driver (persist → send → apply → respond), generic over its I/O.
@@ -36,7 +38,7 @@ let package = Package(
         .target(
             name: "QuorumSimulation",
             dependencies: [
-                "QuorumConsensus", "QuorumNode",
+                "QuorumCodec", "QuorumConsensus", "QuorumNode",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
             ],
@@ -45,11 +47,13 @@ let package = Package(
         // Replicated MVCC key-value state machine (etcd v3 semantics). Pure: swift-collections only.
         .target(
             name: "QuorumStore",
-            dependencies: [.product(name: "DequeModule", package: "swift-collections")],
+            dependencies: ["QuorumCodec", .product(name: "DequeModule", package: "swift-collections")],
             swiftSettings: strict
         ),
+        // Frames and codecs for peer and client connections. No I/O of its own: the server's handlers drive it.
+        .target(name: "QuorumWire", dependencies: ["QuorumCodec", "QuorumConsensus"], swiftSettings: strict),
         // Durable storage: write-ahead log, snapshots, data directory, group commit. Does real I/O.
-        .target(name: "QuorumStorage", dependencies: ["QuorumConsensus", "QuorumNode"], swiftSettings: strict),
+        .target(name: "QuorumStorage", dependencies: ["QuorumCodec", "QuorumConsensus", "QuorumNode"], swiftSettings: strict),
         // Appends and syncs log entries until killed; QuorumStorageTests kills it to test crash recovery.
         .executableTarget(
             name: "quorum-storage-crash-child",
@@ -66,12 +70,13 @@ let package = Package(
         ),
         .testTarget(
             name: "QuorumStorageTests",
-            dependencies: ["QuorumStorage", "QuorumConsensus", "QuorumNode"],
+            dependencies: ["QuorumStorage", "QuorumCodec", "QuorumConsensus", "QuorumNode"],
             swiftSettings: strict
         ),
         .testTarget(name: "QuorumConsensusTests", dependencies: ["QuorumConsensus"], swiftSettings: strict),
         .testTarget(name: "QuorumNodeTests", dependencies: ["QuorumNode", "QuorumConsensus"], swiftSettings: strict),
         .testTarget(name: "QuorumStoreTests", dependencies: ["QuorumStore"], swiftSettings: strict),
+        .testTarget(name: "QuorumWireTests", dependencies: ["QuorumWire", "QuorumConsensus"], swiftSettings: strict),
         .testTarget(
             name: "QuorumSimulationTests",
             dependencies: ["QuorumSimulation", "QuorumConsensus", "QuorumNode"],

@@ -1,3 +1,4 @@
+import QuorumCodec
 /// What a framed record holds. Stored as one byte in the frame header.
 enum RecordType: UInt8, CaseIterable {
     /// First record of every WAL segment: magic, format version, segment sequence number.

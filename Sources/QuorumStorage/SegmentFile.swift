@@ -1,3 +1,4 @@
+import QuorumCodec
 /// A WAL segment's identity. Segments are named `wal-<sequence as 16 hex digits>.log` and numbered without
 /// gaps, so a segment missing in the middle is detected by its number; the sequence number is also written in
 /// the segment's header record, so a renamed or copied segment is detected too.

@@ -1,3 +1,4 @@
+import QuorumCodec
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)

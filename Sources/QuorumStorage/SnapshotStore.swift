@@ -1,3 +1,4 @@
+import QuorumCodec
 import QuorumConsensus
 
 #if canImport(Glibc)
@@ -99,7 +100,13 @@ public final class SnapshotStore {
             throw SnapshotDecodingError(reason: "not a single snapshot record")
         }
         var reader = ByteReader(bytes, range: payload)
-        do { return try Snapshot.decode(from: &reader) } catch { throw SnapshotDecodingError(reason: "\(error)") }
+        do {
+            let snapshot = try Snapshot.decode(from: &reader)
+            try reader.expectEnd(of: "snapshot")
+            return snapshot
+        } catch {
+            throw SnapshotDecodingError(reason: "\(error)")
+        }
     }
 
     /// Encodes a snapshot as a snapshot file's bytes (what `save` writes and `decodeFile` reads).

@@ -1,3 +1,4 @@
+import QuorumCodec
 import QuorumConsensus
 
 #if canImport(Glibc)
@@ -158,6 +159,7 @@ extension WriteAheadLog {
                         replay.reset(to: point)
                         scan.highestIndex = max(scan.highestIndex, point.index)
                     }
+                    try reader.expectEnd(of: "\(type) record")
                 }
             } catch {
                 throw corruption(path: path, offset: offset, "\(type) record does not decode: \(error)")

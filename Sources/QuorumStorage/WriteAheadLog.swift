@@ -1,3 +1,4 @@
+import QuorumCodec
 import QuorumConsensus
 
 #if canImport(Glibc)
@@ -106,10 +107,10 @@ public final class WriteAheadLog {
                 first.index <= lastIndex.advanced(by: 1), "entry \(first.index) would leave a gap after \(lastIndex)")
         }
         // Checked before anything is appended, so that a refused batch leaves no part of itself behind.
-        if let oversized = entries.first(where: { $0.storageEncodedBytes > options.recordPayloadBytesMax }) {
+        if let oversized = entries.first(where: { $0.encodedBytes > options.recordPayloadBytesMax }) {
             throw StorageError(
                 .recordTooLarge,
-                "entry \(oversized.index) encodes to \(oversized.storageEncodedBytes) bytes, more than the maximum "
+                "entry \(oversized.index) encodes to \(oversized.encodedBytes) bytes, more than the maximum "
                     + "record size of \(options.recordPayloadBytesMax); raise recordPayloadBytesMax or propose "
                     + "smaller commands")
         }

@@ -1,3 +1,4 @@
+import QuorumCodec
 import DequeModule
 
 /// Snapshot format (little-endian, version 1):
@@ -58,7 +59,7 @@ extension KeyValueStore {
     /// - Throws: `.malformed` naming the first inconsistency; a corrupt snapshot never traps.
     public init(restoringFrom bytes: [UInt8], limits: StoreLimits = .default) throws(StoreError) {
         self.init(limits: limits)
-        var reader = ByteReader(bytes)
+        var reader = StoreReader(bytes)
         for expected in Self.magic {
             if try reader.readByte() != expected { throw .malformed("not a store snapshot (bad magic)") }
         }

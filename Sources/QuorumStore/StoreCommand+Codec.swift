@@ -1,3 +1,4 @@
+import QuorumCodec
 /// Binary encoding of commands and proposals: little-endian, first byte the format version.
 ///
 ///     proposal := version:u8 hasSession:u8 [client:u64 sequence:u64] command
@@ -11,7 +12,7 @@ enum StoreCodec {
 
     enum CompareTargetTag: UInt8 { case value = 1, version, createRevision, modRevision, lease }
 
-    static func checkVersion(_ reader: inout ByteReader) throws(StoreError) {
+    static func checkVersion(_ reader: inout StoreReader) throws(StoreError) {
         let version = try reader.readByte()
         if version != formatVersion { throw .unsupportedFormatVersion(version) }
     }
@@ -31,7 +32,7 @@ extension StoreCommand {
         if bytes.count > limits.commandBytesMax {
             throw .commandTooLarge(bytes: bytes.count, limit: limits.commandBytesMax)
         }
-        var reader = ByteReader(bytes)
+        var reader = StoreReader(bytes)
         try StoreCodec.checkVersion(&reader)
         var decoder = CommandDecoder(limits: limits)
         self = try decoder.command(&reader)
@@ -91,7 +92,7 @@ extension StoreProposal {
         if bytes.count > limits.commandBytesMax {
             throw .commandTooLarge(bytes: bytes.count, limit: limits.commandBytesMax)
         }
-        var reader = ByteReader(bytes)
+        var reader = StoreReader(bytes)
         try StoreCodec.checkVersion(&reader)
         var session: ClientSession? = nil
         if try reader.readBool() {
@@ -194,7 +195,7 @@ struct CommandDecoder {
         self.operationsLeft = limits.transactionOperationsMax
     }
 
-    mutating func command(_ reader: inout ByteReader) throws(StoreError) -> StoreCommand {
+    mutating func command(_ reader: inout StoreReader) throws(StoreError) -> StoreCommand {
         let tag = try reader.readByte()
         switch StoreCodec.CommandTag(rawValue: tag) {
         case .put: return .put(try put(&reader))
@@ -215,21 +216,21 @@ struct CommandDecoder {
         }
     }
 
-    private func key(_ reader: inout ByteReader, _ what: String = "key") throws(StoreError) -> [UInt8] {
+    private func key(_ reader: inout StoreReader, _ what: String = "key") throws(StoreError) -> [UInt8] {
         try reader.readBytes(limit: limits.keyBytesMax, what: what)
     }
 
-    private func flags(_ reader: inout ByteReader, allowed: UInt8) throws(StoreError) -> UInt8 {
+    private func flags(_ reader: inout StoreReader, allowed: UInt8) throws(StoreError) -> UInt8 {
         let flags = try reader.readByte()
         if flags & ~allowed != 0 { throw .malformed("unknown flag bits \(flags & ~allowed)") }
         return flags
     }
 
-    private func rangeEnd(_ reader: inout ByteReader) throws(StoreError) -> [UInt8]? {
+    private func rangeEnd(_ reader: inout StoreReader) throws(StoreError) -> [UInt8]? {
         try reader.readBool() ? try key(&reader, "range end") : nil
     }
 
-    func put(_ reader: inout ByteReader) throws(StoreError) -> PutRequest {
+    func put(_ reader: inout StoreReader) throws(StoreError) -> PutRequest {
         let key = try key(&reader)
         let value = try reader.readBytes(limit: limits.valueBytesMax, what: "value")
         let lease = try reader.readLease()
@@ -239,7 +240,7 @@ struct CommandDecoder {
             ignoreLease: flags & 4 != 0)
     }
 
-    func range(_ reader: inout ByteReader) throws(StoreError) -> RangeRequest {
+    func range(_ reader: inout StoreReader) throws(StoreError) -> RangeRequest {
         let key = try key(&reader)
         let end = try rangeEnd(&reader)
         let limit = try reader.readInt()
@@ -250,13 +251,13 @@ struct CommandDecoder {
             keysOnly: flags & 1 != 0, countOnly: flags & 2 != 0)
     }
 
-    func deleteRange(_ reader: inout ByteReader) throws(StoreError) -> DeleteRangeRequest {
+    func deleteRange(_ reader: inout StoreReader) throws(StoreError) -> DeleteRangeRequest {
         let key = try key(&reader)
         let end = try rangeEnd(&reader)
         return DeleteRangeRequest(key: key, rangeEnd: end, prevKV: try reader.readBool())
     }
 
-    private func comparison(_ reader: inout ByteReader) throws(StoreError) -> Comparison {
+    private func comparison(_ reader: inout StoreReader) throws(StoreError) -> Comparison {
         let key = try key(&reader)
         let tag = try reader.readByte()
         let target: Comparison.Target
@@ -275,7 +276,7 @@ struct CommandDecoder {
         return Comparison(key: key, target, comparisonOperator)
     }
 
-    mutating func transaction(_ reader: inout ByteReader, depth: Int) throws(StoreError) -> TransactionRequest {
+    mutating func transaction(_ reader: inout StoreReader, depth: Int) throws(StoreError) -> TransactionRequest {
         if depth > limits.transactionDepthMax { throw .transactionTooDeep(limit: limits.transactionDepthMax) }
         // A comparison takes at least 4 (key length) + 1 + 8 + 1 bytes; an operation at least 6.
         let compareCount = try reader.readCount(minimumBytes: 10, what: "comparisons")

@@ -1,3 +1,4 @@
+import QuorumCodec
 /// Binary encoding of results, which the server returns to clients: version byte, tag, body.
 /// Decoding bounds every count by the bytes left, so a result decodes in memory proportional to its size.
 extension StoreResult {
@@ -14,7 +15,7 @@ extension StoreResult {
     }
 
     public init(decoding bytes: [UInt8], limits: StoreLimits = .default) throws(StoreError) {
-        var reader = ByteReader(bytes)
+        var reader = StoreReader(bytes)
         try StoreCodec.checkVersion(&reader)
         let decoder = ResultDecoder(limits: limits)
         self = try decoder.result(&reader)
@@ -63,7 +64,7 @@ extension StoreResult {
     struct ResultDecoder {
         let limits: StoreLimits
 
-        func result(_ reader: inout ByteReader) throws(StoreError) -> StoreResult {
+        func result(_ reader: inout StoreReader) throws(StoreError) -> StoreResult {
             let tag = try reader.readByte()
             switch Tag(rawValue: tag) {
             case .put: return .put(try put(&reader))
@@ -86,15 +87,15 @@ extension StoreResult {
             }
         }
 
-        func keyValue(_ reader: inout ByteReader) throws(StoreError) -> KeyValue {
+        func keyValue(_ reader: inout StoreReader) throws(StoreError) -> KeyValue {
             try KeyValue(decoding: &reader, limits: limits)
         }
 
-        func optionalKeyValue(_ reader: inout ByteReader) throws(StoreError) -> KeyValue? {
+        func optionalKeyValue(_ reader: inout StoreReader) throws(StoreError) -> KeyValue? {
             try reader.readBool() ? try keyValue(&reader) : nil
         }
 
-        func keyValues(_ reader: inout ByteReader) throws(StoreError) -> [KeyValue] {
+        func keyValues(_ reader: inout StoreReader) throws(StoreError) -> [KeyValue] {
             let count = try reader.readCount(minimumBytes: KeyValue.minimumEncodedBytes, what: "key-values")
             var kvs: [KeyValue] = []
             kvs.reserveCapacity(count)
@@ -102,24 +103,24 @@ extension StoreResult {
             return kvs
         }
 
-        func put(_ reader: inout ByteReader) throws(StoreError) -> PutResponse {
+        func put(_ reader: inout StoreReader) throws(StoreError) -> PutResponse {
             PutResponse(revision: try reader.readRevision(), prevKV: try optionalKeyValue(&reader))
         }
 
-        func range(_ reader: inout ByteReader) throws(StoreError) -> RangeResponse {
+        func range(_ reader: inout StoreReader) throws(StoreError) -> RangeResponse {
             let revision = try reader.readRevision()
             let kvs = try keyValues(&reader)
             let more = try reader.readBool()
             return RangeResponse(revision: revision, kvs: kvs, more: more, count: try reader.readInt())
         }
 
-        func deleteRange(_ reader: inout ByteReader) throws(StoreError) -> DeleteRangeResponse {
+        func deleteRange(_ reader: inout StoreReader) throws(StoreError) -> DeleteRangeResponse {
             let revision = try reader.readRevision()
             let deleted = try reader.readInt()
             return DeleteRangeResponse(revision: revision, deleted: deleted, prevKVs: try keyValues(&reader))
         }
 
-        func transaction(_ reader: inout ByteReader, depth: Int) throws(StoreError) -> TransactionResponse {
+        func transaction(_ reader: inout StoreReader, depth: Int) throws(StoreError) -> TransactionResponse {
             if depth > limits.transactionDepthMax { throw .transactionTooDeep(limit: limits.transactionDepthMax) }
             let revision = try reader.readRevision()
             let succeeded = try reader.readBool()
@@ -205,7 +206,7 @@ extension KeyValue {
         writer.write(lease)
     }
 
-    init(decoding reader: inout ByteReader, limits: StoreLimits) throws(StoreError) {
+    init(decoding reader: inout StoreReader, limits: StoreLimits) throws(StoreError) {
         self.init(
             key: try reader.readBytes(limit: limits.keyBytesMax, what: "key"),
             value: try reader.readBytes(limit: limits.valueBytesMax, what: "value"),
@@ -277,7 +278,7 @@ extension StoreError {
         }
     }
 
-    init(decoding reader: inout ByteReader, limits: StoreLimits) throws(StoreError) {
+    init(decoding reader: inout StoreReader, limits: StoreLimits) throws(StoreError) {
         let tag = try reader.readByte()
         switch Tag(rawValue: tag) {
         case .compacted:

@@ -46,9 +46,10 @@ struct RaftLogTests {
     @Test("entries(from:through:bytesMax:) cuts at the byte budget but always returns at least one entry")
     func sliceByBytes() {
         let log = Self.log()
-        // Each command entry is 24 + 1 = 25 bytes.
-        #expect(log.entries(from: 1, through: 5, bytesMax: 50).map(\.index) == [1, 2])
-        #expect(log.entries(from: 1, through: 5, bytesMax: 49).map(\.index) == [1])
+        // Each one-byte command entry encodes to 22 + 1 = 23 bytes.
+        #expect(log.entry(at: 1).encodedBytes == 23)
+        #expect(log.entries(from: 1, through: 5, bytesMax: 46).map(\.index) == [1, 2])
+        #expect(log.entries(from: 1, through: 5, bytesMax: 45).map(\.index) == [1])
         #expect(log.entries(from: 2, through: 5, bytesMax: 1).map(\.index) == [2])
         #expect(log.entries(from: 3, through: 2).isEmpty)
         #expect(log.entries(from: 1, through: 5).count == 5)

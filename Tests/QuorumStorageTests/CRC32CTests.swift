@@ -1,3 +1,4 @@
+import QuorumCodec
 import Testing
 
 @testable import QuorumStorage

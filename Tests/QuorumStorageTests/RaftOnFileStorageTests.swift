@@ -1,3 +1,4 @@
+import QuorumCodec
 import QuorumConsensus
 import QuorumNode
 import Synchronization

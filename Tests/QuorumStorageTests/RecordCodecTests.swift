@@ -1,3 +1,4 @@
+import QuorumCodec
 import QuorumConsensus
 import Testing
 
@@ -96,8 +97,12 @@ struct RecordCodecTests {
         unknownKind[17] = 9
         reader = ByteReader(unknownKind)
         #expect(throws: DecodingFailure.invalid(field: "entry kind", value: 9)) { try Entry.decode(from: &reader) }
+        // Decoding reads one entry; the record around it is what must end there.
         reader = ByteReader(writer.bytes + [0])
-        #expect(throws: DecodingFailure.trailingBytes(what: "entry", count: 1)) { try Entry.decode(from: &reader) }
+        #expect(throws: DecodingFailure.trailingBytes(what: "entry record", count: 1)) {
+            _ = try Entry.decode(from: &reader)
+            try reader.expectEnd(of: "entry record")
+        }
 
         var change = ByteWriter()
         Entry(term: 1, index: 1, kind: .configurationChange(.promote(1))).encode(into: &change)
@@ -181,6 +186,6 @@ extension RecordCodecTests {
     func encodedSizeIsExact(entry: Entry) {
         var writer = ByteWriter()
         entry.encode(into: &writer)
-        #expect(writer.bytes.count == entry.storageEncodedBytes)
+        #expect(writer.bytes.count == entry.encodedBytes)
     }
 }

@@ -19,14 +19,6 @@ public struct Entry: Hashable, Sendable, CustomStringConvertible {
         self.kind = kind
     }
 
-    /// Bytes this entry counts for in batching and flow control; close to its encoded size.
-    public var sizeInBytes: Int {
-        switch kind {
-        case .noop: 24
-        case .command(let bytes): 24 + bytes.count
-        case .configurationChange: 40
-        }
-    }
 
     public var description: String {
         switch kind {

@@ -36,7 +36,7 @@ public struct Message: Hashable, Sendable, CustomStringConvertible {
     /// Bytes this message counts for in flow control; close to its encoded size.
     public var sizeInBytes: Int {
         switch payload {
-        case .appendEntries(let append): 48 + append.entries.reduce(0) { $0 + $1.sizeInBytes }
+        case .appendEntries(let append): 48 + append.entries.reduce(0) { $0 + $1.encodedBytes }
         case .installSnapshot(let snapshot): 64 + snapshot.data.count
         default: 48
         }

@@ -51,7 +51,7 @@ struct RaftLog: Sendable {
         var bytes = 0
         var end = lower
         while end <= upper {
-            bytes += entries[end].sizeInBytes
+            bytes += entries[end].encodedBytes
             if bytes > bytesMax && end > lower { break }
             end += 1
         }

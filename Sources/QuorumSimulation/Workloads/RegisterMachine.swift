@@ -1,3 +1,4 @@
+import QuorumCodec
 import QuorumConsensus
 import QuorumNode
 
@@ -34,17 +35,17 @@ struct RegisterMachine: ReplicatedStateMachine {
     }
 
     func snapshot() -> [UInt8] {
-        var bytes: [UInt8] = []
+        var writer = ByteWriter()
         for key in registers.keys.sorted() {
-            RegisterCommand(key: key, operation: .put(registers[key]!)).encode(into: &bytes)
+            RegisterCommand(key: key, operation: .put(registers[key]!)).encode(into: &writer)
         }
-        return bytes
+        return writer.bytes
     }
 
     mutating func restore(from snapshot: [UInt8]) {
         registers.removeAll()
         var reader = ByteReader(snapshot)
-        while !reader.isAtEnd {
+        while reader.remaining > 0 {
             guard let command = RegisterCommand(reading: &reader), case .put(let value) = command.operation else {
                 checker.fail("\(node) restored an undecodable snapshot")
                 return
@@ -66,77 +67,52 @@ struct RegisterCommand: Hashable {
 
     init?(decoding bytes: [UInt8]) {
         var reader = ByteReader(bytes)
-        guard let command = RegisterCommand(reading: &reader), reader.isAtEnd else { return nil }
+        guard let command = RegisterCommand(reading: &reader), reader.remaining == 0 else { return nil }
         self = command
     }
 
+    /// Reads one command; nil if the bytes are not one.
     init?(reading reader: inout ByteReader) {
-        guard let tag = reader.byte(), let keyLength = reader.byte(), let key = reader.bytes(Int(keyLength)) else {
-            return nil
-        }
-        self.key = String(decoding: key, as: UTF8.self)
+        guard let command = try? RegisterCommand.read(from: &reader) else { return nil }
+        self = command
+    }
+
+    private static func read(from reader: inout ByteReader) throws(DecodingFailure) -> RegisterCommand {
+        let tag = try reader.readByte("tag")
+        let keyLength = try reader.readByte("key length")
+        let key = String(decoding: try reader.readBytes(count: UInt64(keyLength), "key"), as: UTF8.self)
+        func value(_ field: String) throws(DecodingFailure) -> Int { Int(bitPattern: UInt(try reader.read(UInt64.self, field))) }
         switch tag {
-        case 0: operation = .get
-        case 1:
-            guard let value = reader.int() else { return nil }
-            operation = .put(value)
-        case 2, 3:
-            guard let new = reader.int() else { return nil }
-            var expected: Int?
-            if tag == 3 {
-                guard let value = reader.int() else { return nil }
-                expected = value
-            }
-            operation = .compareAndSet(expected: expected, new: new)
-        default: return nil
+        case 0: return RegisterCommand(key: key, operation: .get)
+        case 1: return RegisterCommand(key: key, operation: .put(try value("value")))
+        case 2: return RegisterCommand(key: key, operation: .compareAndSet(expected: nil, new: try value("new")))
+        case 3:
+            let new = try value("new")
+            return RegisterCommand(key: key, operation: .compareAndSet(expected: try value("expected"), new: new))
+        default: throw .invalid(field: "tag", value: UInt64(tag))
         }
     }
 
-    func encode(into bytes: inout [UInt8]) {
+    func encode(into writer: inout ByteWriter) {
         let key = Array(key.utf8)
         precondition(key.count < 256, "register keys are short")
+        func write(_ tag: UInt8, _ values: Int...) {
+            writer.write(tag)
+            writer.write(UInt8(key.count))
+            writer.write(contentsOf: key)
+            for value in values { writer.write(UInt64(bitPattern: Int64(value))) }
+        }
         switch operation {
-        case .get: bytes += [0, UInt8(key.count)] + key
-        case .put(let value): bytes += [1, UInt8(key.count)] + key + value.littleEndianBytes
-        case .compareAndSet(nil, let new): bytes += [2, UInt8(key.count)] + key + new.littleEndianBytes
-        case .compareAndSet(let expected?, let new):
-            bytes += [3, UInt8(key.count)] + key + new.littleEndianBytes + expected.littleEndianBytes
+        case .get: write(0)
+        case .put(let value): write(1, value)
+        case .compareAndSet(nil, let new): write(2, new)
+        case .compareAndSet(let expected?, let new): write(3, new, expected)
         }
     }
 
     var encoded: [UInt8] {
-        var bytes: [UInt8] = []
-        encode(into: &bytes)
-        return bytes
+        var writer = ByteWriter()
+        encode(into: &writer)
+        return writer.bytes
     }
-}
-
-struct ByteReader {
-    private let bytes: [UInt8]
-    private var position = 0
-
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
-
-    var isAtEnd: Bool { position == bytes.count }
-
-    mutating func byte() -> UInt8? {
-        guard position < bytes.count else { return nil }
-        defer { position += 1 }
-        return bytes[position]
-    }
-
-    mutating func bytes(_ count: Int) -> [UInt8]? {
-        guard count <= bytes.count - position else { return nil }
-        defer { position += count }
-        return Array(bytes[position..<position + count])
-    }
-
-    mutating func int() -> Int? {
-        guard let raw = bytes(8) else { return nil }
-        return Int(littleEndian: raw.withUnsafeBytes { $0.loadUnaligned(as: Int.self) })
-    }
-}
-
-extension Int {
-    var littleEndianBytes: [UInt8] { withUnsafeBytes(of: littleEndian) { Array($0) } }
 }

@@ -1,6 +1,6 @@
-import QuorumConsensus
+import QuorumCodec
 
-/// On-disk encoding of a log entry, version 1 (all integers little-endian):
+/// Binary encoding (log records, snapshots and the wire share it) of a log entry, version 1 (all integers little-endian):
 ///
 ///     version u8 = 1 | term u64 | index u64 | kind u8
 ///     kind 0 noop
@@ -8,10 +8,10 @@ import QuorumConsensus
 ///     kind 2 configuration change: change u8 (0 add learner, 1 promote, 2 remove) | node u64
 ///                                  | promoteWhenCaughtUp u8 (add learner only)
 extension Entry {
-    static let storageEncodingVersion: UInt8 = 1
+    public static let encodingVersion: UInt8 = 1
 
-    /// Exactly the number of bytes `encode(into:)` writes.
-    var storageEncodedBytes: Int {
+    /// Exactly the number of bytes `encode(into:)` writes; batching and flow control count entries by it.
+    public var encodedBytes: Int {
         switch kind {
         case .noop: 18
         case .command(let bytes): 22 + bytes.count
@@ -20,8 +20,8 @@ extension Entry {
         }
     }
 
-    func encode(into writer: inout ByteWriter) {
-        writer.write(Entry.storageEncodingVersion)
+    public func encode(into writer: inout ByteWriter) {
+        writer.write(Entry.encodingVersion)
         writer.write(term.rawValue)
         writer.write(index.rawValue)
         switch kind {
@@ -49,10 +49,10 @@ extension Entry {
         }
     }
 
-    /// Decodes one entry, consuming the whole reader.
-    static func decode(from reader: inout ByteReader) throws(DecodingFailure) -> Entry {
+    /// Decodes one entry; the caller checks what follows.
+    public static func decode(from reader: inout ByteReader) throws(DecodingFailure) -> Entry {
         let version = try reader.readByte("entry version")
-        guard version == storageEncodingVersion else { throw .unsupportedVersion(what: "entry", version: version) }
+        guard version == encodingVersion else { throw .unsupportedVersion(what: "entry", version: version) }
         let term = Term(try reader.read(UInt64.self, "entry term"))
         let index = try reader.readLogIndex("entry index")
         guard index > .zero else { throw .invalid(field: "entry index", value: 0) }
@@ -68,13 +68,12 @@ extension Entry {
         case let other:
             throw .invalid(field: "entry kind", value: UInt64(other))
         }
-        try reader.expectEnd(of: "entry")
         return Entry(term: term, index: index, kind: kind)
     }
 
     private static func decodeChange(from reader: inout ByteReader) throws(DecodingFailure) -> ConfigurationChange {
         let change = try reader.readByte("configuration change")
-        let node = try decodeNode(from: &reader, "configuration change node")
+        let node = try reader.readNodeID("configuration change node")
         switch change {
         case 0:
             switch try reader.readByte("promoteWhenCaughtUp") {
@@ -89,9 +88,3 @@ extension Entry {
     }
 }
 
-/// Node id 0 means "nobody" and is never a valid member.
-func decodeNode(from reader: inout ByteReader, _ field: String) throws(DecodingFailure) -> NodeID {
-    let raw = try reader.read(UInt64.self, field)
-    guard raw != 0 else { throw .invalid(field: field, value: 0) }
-    return NodeID(raw)
-}

@@ -1,15 +1,13 @@
-import QuorumConsensus
-
-/// Why bytes did not decode. Internal: the WAL and the snapshot store wrap it in a `StorageError` with the file
-/// and offset.
-enum DecodingFailure: Error, Hashable, CustomStringConvertible {
+/// Why bytes did not decode. Each format wraps it in its own error with context (a file and offset, a
+/// connection).
+public enum DecodingFailure: Error, Hashable, Sendable, CustomStringConvertible {
     case truncated(field: String)
     case invalid(field: String, value: UInt64)
     case unsupportedVersion(what: String, version: UInt8)
     case trailingBytes(what: String, count: Int)
     case inconsistent(String)
 
-    var description: String {
+    public var description: String {
         switch self {
         case .truncated(let field): "input ends inside \(field)"
         case .invalid(let field, let value): "invalid \(field) \(value)"
@@ -21,13 +19,14 @@ enum DecodingFailure: Error, Hashable, CustomStringConvertible {
 }
 
 /// Reads little-endian integers and byte runs from a buffer, checking every length against what is left
-/// before allocating anything: disk input never traps and never makes us allocate more than it contains.
-struct ByteReader {
+/// before allocating anything: input from a disk or a peer never traps and never makes us allocate more than it
+/// contains.
+public struct ByteReader: Sendable {
     private let bytes: [UInt8]
-    private(set) var position: Int
-    let end: Int
+    public private(set) var position: Int
+    public let end: Int
 
-    init(_ bytes: [UInt8], range: Range<Int>? = nil) {
+    public init(_ bytes: [UInt8], range: Range<Int>? = nil) {
         let range = range ?? 0..<bytes.count
         precondition(range.lowerBound >= 0 && range.upperBound <= bytes.count, "reader range outside the buffer")
         self.bytes = bytes
@@ -35,15 +34,15 @@ struct ByteReader {
         self.end = range.upperBound
     }
 
-    var remaining: Int { end - position }
+    public var remaining: Int { end - position }
 
-    mutating func readByte(_ field: String) throws(DecodingFailure) -> UInt8 {
+    public mutating func readByte(_ field: String) throws(DecodingFailure) -> UInt8 {
         guard remaining >= 1 else { throw .truncated(field: field) }
         defer { position += 1 }
         return bytes[position]
     }
 
-    mutating func read<Integer: FixedWidthInteger & UnsignedInteger>(
+    public mutating func read<Integer: FixedWidthInteger & UnsignedInteger>(
         _: Integer.Type, _ field: String
     ) throws(DecodingFailure) -> Integer {
         let size = MemoryLayout<Integer>.size
@@ -55,7 +54,7 @@ struct ByteReader {
     }
 
     /// Reads `count` bytes; `count` comes from the input, so it is checked against what is left first.
-    mutating func readBytes(count: UInt64, _ field: String) throws(DecodingFailure) -> [UInt8] {
+    public mutating func readBytes(count: UInt64, _ field: String) throws(DecodingFailure) -> [UInt8] {
         guard count <= UInt64(remaining) else { throw .truncated(field: field) }
         let count = Int(count)
         defer { position += count }
@@ -64,7 +63,7 @@ struct ByteReader {
 
     /// Reads an element count for items of at least `minimumItemBytes` each, refusing counts the remaining
     /// input cannot hold.
-    mutating func readCount(_ field: String, minimumItemBytes: Int) throws(DecodingFailure) -> Int {
+    public mutating func readCount(_ field: String, minimumItemBytes: Int) throws(DecodingFailure) -> Int {
         let count = try read(UInt32.self, field)
         guard UInt64(count) * UInt64(max(minimumItemBytes, 1)) <= UInt64(remaining) else {
             throw .truncated(field: field)
@@ -72,15 +71,16 @@ struct ByteReader {
         return Int(count)
     }
 
-    /// Reads a log index. The core does index arithmetic in `Int`, so an index above `Int.max` would trap
-    /// there; it is refused here instead.
-    mutating func readLogIndex(_ field: String) throws(DecodingFailure) -> LogIndex {
-        let raw = try read(UInt64.self, field)
-        guard raw <= UInt64(Int.max) else { throw .invalid(field: field, value: raw) }
-        return LogIndex(raw)
+
+    public mutating func readBool(_ field: String) throws(DecodingFailure) -> Bool {
+        switch try readByte(field) {
+        case 0: return false
+        case 1: return true
+        case let other: throw .invalid(field: field, value: UInt64(other))
+        }
     }
 
-    func expectEnd(of what: String) throws(DecodingFailure) {
+    public func expectEnd(of what: String) throws(DecodingFailure) {
         guard remaining == 0 else { throw .trailingBytes(what: what, count: remaining) }
     }
 }

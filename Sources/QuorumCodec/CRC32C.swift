@@ -7,7 +7,7 @@ public enum CRC32C {
     /// Standard check value: `checksum("123456789") == 0xE306_9283`.
     public static let checkValue: UInt32 = 0xE306_9283
 
-    static let table: [UInt32] = (0..<256).map { byte -> UInt32 in
+    private static let table: [UInt32] = (0..<256).map { byte -> UInt32 in
         var crc = UInt32(byte)
         for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
         return crc

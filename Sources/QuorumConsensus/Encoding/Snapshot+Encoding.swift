@@ -1,6 +1,6 @@
-import QuorumConsensus
+import QuorumCodec
 
-/// On-disk encoding of a snapshot, version 1:
+/// Binary encoding (log records, snapshots and the wire share it) of a snapshot, version 1:
 ///
 ///     version u8 = 1 | lastIncludedIndex u64 | lastIncludedTerm u64
 ///     | voters: count u32, ids u64… | learners: count u32, ids u64… | learnersToPromote: count u32, ids u64…
@@ -8,10 +8,10 @@ import QuorumConsensus
 ///
 /// Node ids are written sorted so that equal snapshots encode to equal bytes.
 extension Snapshot {
-    static let storageEncodingVersion: UInt8 = 1
+    public static let encodingVersion: UInt8 = 1
 
-    func encode(into writer: inout ByteWriter) {
-        writer.write(Snapshot.storageEncodingVersion)
+    public func encode(into writer: inout ByteWriter) {
+        writer.write(Snapshot.encodingVersion)
         writer.write(lastIncludedIndex.rawValue)
         writer.write(lastIncludedTerm.rawValue)
         for members in [configuration.voters, configuration.learners, configuration.learnersToPromote] {
@@ -22,9 +22,9 @@ extension Snapshot {
         writer.write(contentsOf: data)
     }
 
-    static func decode(from reader: inout ByteReader) throws(DecodingFailure) -> Snapshot {
+    public static func decode(from reader: inout ByteReader) throws(DecodingFailure) -> Snapshot {
         let version = try reader.readByte("snapshot version")
-        guard version == storageEncodingVersion else { throw .unsupportedVersion(what: "snapshot", version: version) }
+        guard version == encodingVersion else { throw .unsupportedVersion(what: "snapshot", version: version) }
         let index = try reader.readLogIndex("snapshot index")
         let term = Term(try reader.read(UInt64.self, "snapshot term"))
         let voters = try decodeMembers(from: &reader, "voters")
@@ -39,7 +39,6 @@ extension Snapshot {
         }
         let length = try reader.read(UInt64.self, "snapshot data length")
         let data = try reader.readBytes(count: length, "snapshot data")
-        try reader.expectEnd(of: "snapshot")
         return Snapshot(
             lastIncludedIndex: index, lastIncludedTerm: term,
             configuration: Configuration(voters: voters, learners: learners, learnersToPromote: learnersToPromote),
@@ -52,7 +51,7 @@ extension Snapshot {
         let count = try reader.readCount("\(field) count", minimumItemBytes: 8)
         var members = Set<NodeID>(minimumCapacity: count)
         for _ in 0..<count {
-            let node = try decodeNode(from: &reader, field)
+            let node = try reader.readNodeID(field)
             guard members.insert(node).inserted else {
                 throw .inconsistent("snapshot configuration lists \(node) twice among \(field)")
             }

@@ -1,0 +1,18 @@
+import QuorumCodec
+
+/// The store's vocabulary on top of the shared writer: booleans, length-prefixed byte strings, and the store's
+/// quantities.
+extension ByteWriter {
+    mutating func write(_ value: Bool) { write(UInt8(value ? 1 : 0)) }
+
+    /// A u32 length, then the bytes.
+    mutating func writeBytes(_ value: [UInt8]) {
+        write(UInt32(value.count))
+        write(contentsOf: value)
+    }
+
+    mutating func writeCount(_ count: Int) { write(UInt32(count)) }
+    mutating func write(_ revision: Revision) { write(revision.rawValue) }
+    /// Zero stands for "no lease", which is why lease id 0 is reserved.
+    mutating func write(_ lease: LeaseID?) { write(lease?.rawValue ?? 0) }
+}
