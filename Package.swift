@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "quorum", targets: ["quorum"]),
+        .library(name: "QuorumClient", targets: ["QuorumClient"]),
         .library(name: "QuorumConsensus", targets: ["QuorumConsensus"]),
         .library(name: "QuorumStore", targets: ["QuorumStore"]),
         .library(name: "QuorumStorage", targets: ["QuorumStorage"]),
@@ -18,6 +19,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
     ],
     targets: [
         // Bytes in, bytes out: the little-endian reader and writer and the CRC32C under every format. Pure.
@@ -51,7 +53,33 @@ let package = Package(
             swiftSettings: strict
         ),
         // Frames and codecs for peer and client connections. No I/O of its own: the server's handlers drive it.
-        .target(name: "QuorumWire", dependencies: ["QuorumCodec", "QuorumConsensus"], swiftSettings: strict),
+        .target(
+            name: "QuorumWire",
+            dependencies: [
+                "QuorumCodec", "QuorumConsensus", "QuorumStore", .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // The Swift client: async/await, leader discovery, safe retries with sessions.
+        .target(
+            name: "QuorumClient",
+            dependencies: [
+                "QuorumConsensus", "QuorumStore", "QuorumWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // The node runtime: the driver on a SwiftNIO event loop with real storage, peers and clients.
+        .target(
+            name: "QuorumServer",
+            dependencies: [
+                "QuorumConsensus", "QuorumNode", "QuorumStorage", "QuorumStore", "QuorumWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         // Durable storage: write-ahead log, snapshots, data directory, group commit. Does real I/O.
         .target(name: "QuorumStorage", dependencies: ["QuorumCodec", "QuorumConsensus", "QuorumNode"], swiftSettings: strict),
         // Appends and syncs log entries until killed; QuorumStorageTests kills it to test crash recovery.
@@ -63,7 +91,7 @@ let package = Package(
         .executableTarget(
             name: "quorum",
             dependencies: [
-                "QuorumSimulation",
+                "QuorumSimulation", "QuorumServer", "QuorumClient", "QuorumStore", "QuorumConsensus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -76,7 +104,9 @@ let package = Package(
         .testTarget(name: "QuorumConsensusTests", dependencies: ["QuorumConsensus"], swiftSettings: strict),
         .testTarget(name: "QuorumNodeTests", dependencies: ["QuorumNode", "QuorumConsensus"], swiftSettings: strict),
         .testTarget(name: "QuorumStoreTests", dependencies: ["QuorumStore"], swiftSettings: strict),
-        .testTarget(name: "QuorumWireTests", dependencies: ["QuorumWire", "QuorumConsensus"], swiftSettings: strict),
+        .testTarget(
+            name: "QuorumWireTests", dependencies: ["QuorumWire", "QuorumConsensus", "QuorumStore"], swiftSettings: strict
+        ),
         .testTarget(
             name: "QuorumSimulationTests",
             dependencies: ["QuorumSimulation", "QuorumConsensus", "QuorumNode"],

@@ -38,4 +38,6 @@ public enum FrameKind: UInt8, Hashable, Sendable, CaseIterable {
     case peerHello = 1
     /// A batch of consensus messages for one group.
     case peerMessages = 2
+    case clientRequest = 3
+    case clientResponse = 4
 }

@@ -1,9 +1,9 @@
 import ArgumentParser
 
 @main
-struct Quorum: ParsableCommand {
+struct Quorum: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Quorum: replicated coordination and storage.",
-        subcommands: [Simulate.self]
+        subcommands: [Server.self, Put.self, Get.self, Delete.self, Cluster.self, Simulate.self]
     )
 }

@@ -1,0 +1,93 @@
+import NIOCore
+import NIOPosix
+import QuorumWire
+
+/// One connection to one node. Requests are matched to responses by id, so many can be in flight at once.
+final class ClientConnection: Sendable {
+    let endpoint: String
+    private let channel: any Channel
+    private let responses: ResponseRouter
+
+    private init(endpoint: String, channel: any Channel, responses: ResponseRouter) {
+        self.endpoint = endpoint
+        self.channel = channel
+        self.responses = responses
+    }
+
+    static func connect(to endpoint: String, group: any EventLoopGroup, frameBytesMax: Int) async throws
+        -> ClientConnection
+    {
+        let parts = endpoint.split(separator: ":")
+        guard parts.count == 2, let port = Int(parts[1]) else {
+            throw QuorumClientError.badEndpoint(endpoint)
+        }
+        let router = ResponseRouter()
+        let channel = try await ClientBootstrap(group: group)
+            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(2))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addFrameHandlers(frameBytesMax: frameBytesMax, then: router)
+                }
+            }
+            .connect(host: String(parts[0]), port: port).get()
+        return ClientConnection(endpoint: endpoint, channel: channel, responses: router)
+    }
+
+    var isActive: Bool { channel.isActive }
+
+    func send(_ request: ClientRequest, timeout: TimeAmount) async throws -> ClientResponse {
+        let promise = channel.eventLoop.makePromise(of: ClientResponse.self)
+        let router = responses
+        let channel = channel
+        channel.eventLoop.execute {
+            router.expect(request.requestID, promise: promise)
+            channel.writeAndFlush(request.frame, promise: nil)
+            channel.eventLoop.scheduleTask(in: timeout) {
+                router.fail(request.requestID, with: QuorumClientError.timedOut(endpoint: self.endpoint))
+            }
+        }
+        return try await promise.futureResult.get()
+    }
+
+    func close() {
+        channel.close(promise: nil)
+    }
+}
+
+/// Completes each request's promise with its response; fails them all if the connection drops.
+final class ResponseRouter: ChannelInboundHandler, @unchecked Sendable {
+    // @unchecked Sendable: `pending` is touched only on the channel's event loop (handler callbacks, and the
+    // closures `ClientConnection.send` runs there).
+    typealias InboundIn = Frame
+
+    private var pending: [UInt64: EventLoopPromise<ClientResponse>] = [:]
+
+    func expect(_ requestID: UInt64, promise: EventLoopPromise<ClientResponse>) {
+        pending[requestID] = promise
+    }
+
+    func fail(_ requestID: UInt64, with error: any Error) {
+        pending.removeValue(forKey: requestID)?.fail(error)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        do {
+            let response = try ClientResponse(decoding: unwrapInboundIn(data))
+            pending.removeValue(forKey: response.requestID)?.succeed(response)
+        } catch {
+            context.fireErrorCaught(error)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let waiting = pending
+        pending.removeAll()
+        for promise in waiting.values { promise.fail(QuorumClientError.connectionLost) }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}

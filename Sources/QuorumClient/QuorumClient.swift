@@ -1,0 +1,152 @@
+import NIOCore
+import NIOPosix
+import QuorumConsensus
+import QuorumStore
+import QuorumWire
+
+/// A client for a Quorum cluster: finds the leader, follows redirects, and retries safely.
+///
+/// Writes carry a session (a random client id and a sequence number per write), so a write retried after a
+/// lost answer is applied exactly once. Reads are linearizable unless asked otherwise.
+public actor QuorumClient {
+    public let endpoints: [String]
+    private let timeout: Duration
+    private var connections: [String: ClientConnection] = [:]
+    /// The endpoint that last answered as leader.
+    private var preferred: String?
+    private var nextRequestID: UInt64 = 0
+    private let client: ClientID
+    private var sequence: UInt64 = 0
+    private let group = GroupID(1)
+
+    public init(endpoints: [String], timeout: Duration = .seconds(5)) {
+        precondition(!endpoints.isEmpty, "a client needs at least one endpoint")
+        self.endpoints = endpoints
+        self.timeout = timeout
+        self.client = ClientID(UInt64.random(in: 1...UInt64.max))
+    }
+
+    // MARK: Key-value operations
+
+    @discardableResult
+    public func put(_ key: [UInt8], _ value: [UInt8], lease: LeaseID? = nil) async throws(QuorumClientError)
+        -> PutResponse
+    {
+        guard case .put(let response) = try await write(.put(PutRequest(key: key, value: value, lease: lease))) else {
+            throw .unexpectedResponse("not a put response")
+        }
+        return response
+    }
+
+    public func get(_ key: [UInt8], linearizable: Bool = true) async throws(QuorumClientError) -> KeyValue? {
+        try await range(RangeRequest(key: key), linearizable: linearizable).kvs.first
+    }
+
+    public func range(_ request: RangeRequest, linearizable: Bool = true) async throws(QuorumClientError)
+        -> RangeResponse
+    {
+        let outcome = try await execute(.read(request, linearizable: linearizable))
+        guard case .result(let result) = outcome else { throw .unexpectedResponse("\(outcome)") }
+        switch result {
+        case .range(let response): return response
+        case .failed(let error): throw .store(error)
+        default: throw .unexpectedResponse("not a range response")
+        }
+    }
+
+    @discardableResult
+    public func delete(_ key: [UInt8], rangeEnd: [UInt8]? = nil) async throws(QuorumClientError) -> DeleteRangeResponse {
+        guard case .deleteRange(let response) = try await write(.deleteRange(DeleteRangeRequest(key: key, rangeEnd: rangeEnd)))
+        else { throw .unexpectedResponse("not a delete response") }
+        return response
+    }
+
+    /// One node's view of the group, asked of that node directly.
+    public func status(of endpoint: String) async throws(QuorumClientError) -> NodeStatus {
+        let response = try await send(.status, to: endpoint)
+        guard case .status(let status) = response.outcome else { throw .unexpectedResponse("\(response.outcome)") }
+        return status
+    }
+
+    public func close() {
+        for connection in connections.values { connection.close() }
+        connections.removeAll()
+    }
+
+    // MARK: Routing and retries
+
+    private func write(_ command: StoreCommand) async throws(QuorumClientError) -> StoreResult {
+        sequence += 1
+        let proposal = StoreProposal(command, session: ClientSession(client: client, sequence: SequenceNumber(sequence)))
+        let outcome = try await execute(.write(proposal))
+        guard case .result(let result) = outcome else { throw .unexpectedResponse("\(outcome)") }
+        if case .failed(let error) = result { throw .store(error) }
+        return result
+    }
+
+    /// Sends to the leader (or whoever may know it) until an answer that is not a redirect, or the deadline.
+    private func execute(_ operation: ClientRequest.Operation) async throws(QuorumClientError) -> ClientResponse.Outcome {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        var candidates = endpoints
+        var lastError = "no attempt"
+        var attempt = 0
+        while clock.now < deadline {
+            let endpoint = preferred ?? candidates[attempt % candidates.count]
+            attempt += 1
+            do {
+                let response = try await send(operation, to: endpoint)
+                switch response.outcome {
+                case .notLeader(_, let leaderAddress):
+                    preferred = leaderAddress.isEmpty ? nil : leaderAddress
+                    if !leaderAddress.isEmpty && !candidates.contains(leaderAddress) { candidates.append(leaderAddress) }
+                    lastError = "\(endpoint) is not the leader"
+                    if leaderAddress.isEmpty { try? await Task.sleep(for: .milliseconds(100)) }
+                case .unavailable(let message):
+                    lastError = message
+                    try? await Task.sleep(for: .milliseconds(50))
+                case .failed(let message):
+                    throw QuorumClientError.refused(message)
+                case .result, .status:
+                    preferred = endpoint
+                    return response.outcome
+                }
+            } catch let error as QuorumClientError {
+                if case .refused = error { throw error }
+                lastError = error.description
+                preferred = nil
+                connections.removeValue(forKey: endpoint)?.close()
+                try? await Task.sleep(for: .milliseconds(50))
+            } catch {
+                lastError = "\(error)"
+                preferred = nil
+                connections.removeValue(forKey: endpoint)?.close()
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        throw .unreachable(endpoints: candidates, lastError: lastError)
+    }
+
+    private func send(_ operation: ClientRequest.Operation, to endpoint: String) async throws(QuorumClientError)
+        -> ClientResponse
+    {
+        nextRequestID += 1
+        let request = ClientRequest(requestID: nextRequestID, group: group, operation: operation)
+        do {
+            let connection = try await connection(to: endpoint)
+            return try await connection.send(request, timeout: .seconds(2))
+        } catch let error as QuorumClientError {
+            throw error
+        } catch {
+            throw .unreachable(endpoints: [endpoint], lastError: "\(error)")
+        }
+    }
+
+    private func connection(to endpoint: String) async throws -> ClientConnection {
+        if let existing = connections[endpoint], existing.isActive { return existing }
+        let connection = try await ClientConnection.connect(
+            to: endpoint, group: MultiThreadedEventLoopGroup.singleton, frameBytesMax: 16 << 20)
+        connections[endpoint] = connection
+        return connection
+    }
+}

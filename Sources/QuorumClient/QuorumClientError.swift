@@ -1,0 +1,28 @@
+import QuorumStore
+
+/// Why a client call failed; each says what to do.
+public enum QuorumClientError: Error, Hashable, Sendable, CustomStringConvertible {
+    case badEndpoint(String)
+    /// No endpoint answered within the deadline.
+    case unreachable(endpoints: [String], lastError: String)
+    case timedOut(endpoint: String)
+    case connectionLost
+    /// The cluster refused the request; the message says why.
+    case refused(String)
+    /// The store refused the operation (compacted revision, unknown lease, over a limit, ...).
+    case store(StoreError)
+    case unexpectedResponse(String)
+
+    public var description: String {
+        switch self {
+        case .badEndpoint(let endpoint): "endpoint '\(endpoint)' is not HOST:PORT"
+        case .unreachable(let endpoints, let lastError):
+            "no node answered at \(endpoints.joined(separator: ", ")) (last error: \(lastError)); check --endpoints and that the cluster is running"
+        case .timedOut(let endpoint): "\(endpoint) did not answer in time"
+        case .connectionLost: "the connection closed before the answer arrived"
+        case .refused(let message): message
+        case .store(let error): error.description
+        case .unexpectedResponse(let what): "unexpected response: \(what)"
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import NIOCore
+import QuorumConsensus
+import QuorumWire
+
+/// Receives a peer's messages: a hello first, then batches for the group. Anything else closes the connection.
+final class PeerInboundHandler: ChannelInboundHandler {
+    typealias InboundIn = Frame
+
+    private let runtime: NodeRuntime
+    private var peer: NodeID?
+
+    init(runtime: NodeRuntime) { self.runtime = runtime }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        do throws(WireError) {
+            guard let peer else {
+                peer = try PeerHello(decoding: frame).node
+                return
+            }
+            let batch = try PeerMessages(decoding: frame)
+            guard batch.group == runtime.group, batch.messages.allSatisfy({ $0.from == peer }) else {
+                throw .malformed("\(peer) sent messages for another group or on behalf of another node")
+            }
+            runtime.receive(batch.messages)
+        } catch {
+            print("[\(runtime.configuration.node)] closing peer connection: \(error)")
+            context.close(promise: nil)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        print("[\(runtime.configuration.node)] closing peer connection: \(error)")
+        context.close(promise: nil)
+    }
+}
+
+/// Serves one client connection: each request frame gets exactly one response frame, in whatever order they
+/// complete. A malformed frame closes this connection only.
+final class ClientInboundHandler: ChannelInboundHandler {
+    typealias InboundIn = Frame
+    typealias OutboundOut = Frame
+
+    private let runtime: NodeRuntime
+
+    init(runtime: NodeRuntime) { self.runtime = runtime }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        let request: ClientRequest
+        do throws(WireError) {
+            request = try ClientRequest(decoding: frame)
+        } catch {
+            context.writeAndFlush(
+                wrapOutboundOut(ClientResponse(requestID: 0, outcome: .failed("bad request: \(error)")).frame),
+                promise: nil)
+            context.close(promise: nil)
+            return
+        }
+        let channel = context.channel
+        runtime.handle(request) { response in channel.writeAndFlush(response.frame, promise: nil) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,139 @@
+import NIOCore
+import QuorumConsensus
+import QuorumNode
+import QuorumStorage
+import QuorumStore
+import QuorumWire
+
+/// One consensus group on this node: the shared node driver on an event loop, with real storage and transport,
+/// answering clients. Ticks, peer messages, storage completions and client requests all arrive on `loop`.
+final class NodeRuntime: @unchecked Sendable {
+    // @unchecked Sendable: everything mutable is touched only on `loop`; each entry point asserts it.
+    typealias Driver = NodeDriver<RaftNode, FileNodeStorage, PeerTransport, StoreMachine>
+    typealias Responder = @Sendable (ClientResponse) -> Void
+
+    let loop: any EventLoop
+    let group: GroupID
+    let configuration: ServerConfiguration
+    private var driver: Driver
+    private var pending: [UInt64: (requestID: UInt64, request: ClientRequest.Operation, respond: Responder)] = [:]
+    private var nextToken: UInt64 = 0
+
+    init(loop: any EventLoop, group: GroupID, configuration: ServerConfiguration, storage: FileNodeStorage,
+        transport: PeerTransport) throws
+    {
+        self.loop = loop
+        self.group = group
+        self.configuration = configuration
+        var options = RaftOptions()
+        options.initialConfiguration = Configuration(voters: Set(configuration.members.keys))
+        options.randomSeed = configuration.node.rawValue &* 0x9E37_79B9
+        options.maxBytesPerAppend = configuration.frameBytesMax / 2
+        let engine = try RaftNode(id: configuration.node, options: options, recovered: storage.recovered)
+        driver = Driver(
+            engine: engine, stateMachine: StoreMachine(), storage: storage, transport: transport,
+            recoveredSnapshot: storage.recovered.snapshot)
+    }
+
+    func start() {
+        let tick = TimeAmount.milliseconds(configuration.tickMilliseconds)
+        loop.scheduleRepeatedTask(initialDelay: tick, delay: tick) { _ in self.tick() }
+    }
+
+    private func tick() {
+        loop.preconditionInEventLoop()
+        driver.tick()
+        answerCompletions()
+    }
+
+    func receive(_ messages: [Message]) {
+        loop.preconditionInEventLoop()
+        for message in messages {
+            if let error = driver.receive(message) { print("[\(configuration.node)] refused \(message): \(error)") }
+        }
+        answerCompletions()
+    }
+
+    func persisted(readyNumber: UInt64) {
+        loop.preconditionInEventLoop()
+        driver.persisted(readyNumber: readyNumber)
+        answerCompletions()
+    }
+
+    var status: NodeStatus {
+        let engine = driver.engine
+        return NodeStatus(
+            node: engine.id, role: engine.role.rawValue, term: engine.term, leader: engine.leaderHint,
+            commitIndex: engine.commitIndex, appliedIndex: driver.appliedIndex, lastIndex: engine.lastIndex,
+            voters: engine.configuration.voters.sorted(), learners: engine.configuration.learners.sorted())
+    }
+
+    func handle(_ request: ClientRequest, respond: @escaping Responder) {
+        loop.preconditionInEventLoop()
+        guard request.group == group else {
+            respond(ClientResponse(requestID: request.requestID, outcome: .failed("this node serves no group \(request.group)")))
+            return
+        }
+        nextToken += 1
+        let token = nextToken
+        do throws(ProposalError) {
+            switch request.operation {
+            case .status:
+                respond(ClientResponse(requestID: request.requestID, outcome: .status(status)))
+                return
+            case .read(let range, linearizable: false):
+                respond(ClientResponse(requestID: request.requestID, outcome: read(range)))
+                return
+            case .read(_, linearizable: true):
+                pending[token] = (request.requestID, request.operation, respond)
+                try driver.read(token: token)
+            case .write(let proposal):
+                pending[token] = (request.requestID, request.operation, respond)
+                try driver.propose(proposal.encoded, token: token)
+            }
+        } catch {
+            pending[token] = nil
+            respond(ClientResponse(requestID: request.requestID, outcome: refusal(error)))
+        }
+        answerCompletions()
+    }
+
+    private func read(_ range: RangeRequest) -> ClientResponse.Outcome {
+        do throws(StoreError) {
+            return .result(.range(try driver.stateMachine.store.range(range)))
+        } catch {
+            return .result(.failed(error))
+        }
+    }
+
+    private func refusal(_ error: ProposalError) -> ClientResponse.Outcome {
+        if case .notLeader(let leader) = error {
+            return .notLeader(leader: leader, clientAddress: leader.flatMap { configuration.members[$0]?.clientAddress } ?? "")
+        }
+        return .failed(error.description)
+    }
+
+    private func answerCompletions() {
+        for completion in driver.takeCompletions() {
+            switch completion {
+            case .committed(let token, _, let output):
+                guard let request = pending.removeValue(forKey: token) else { continue }
+                let outcome: ClientResponse.Outcome = output.map { .result($0) } ?? .failed("the entry carried no command")
+                request.respond(ClientResponse(requestID: request.requestID, outcome: outcome))
+            case .readable(let token):
+                guard let request = pending.removeValue(forKey: token), case .read(let range, _) = request.request else {
+                    continue
+                }
+                request.respond(ClientResponse(requestID: request.requestID, outcome: read(range)))
+            case .dropped(let token), .readFailed(let token):
+                guard let request = pending.removeValue(forKey: token) else { continue }
+                let message = "leadership changed before the request took effect; retry"
+                request.respond(ClientResponse(requestID: request.requestID, outcome: .unavailable(message)))
+            case .unknown(let token):
+                guard let request = pending.removeValue(forKey: token) else { continue }
+                let message = "leadership changed and the outcome is unknown; retry with the same session to apply it once"
+                request.respond(ClientResponse(requestID: request.requestID, outcome: .unavailable(message)))
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+import NIOCore
+import NIOPosix
+import QuorumConsensus
+import QuorumStorage
+
+/// A running Quorum node: storage opened and recovered, one consensus group, listening for peers and clients.
+public final class QuorumNodeServer: Sendable {
+    private let eventLoopGroup: MultiThreadedEventLoopGroup
+    private let storage: FileNodeStorage
+    private let runtime: NodeRuntime
+    private let transport: PeerTransport
+    private let peerChannel: any Channel
+    private let clientChannel: any Channel
+
+    /// Opens the data directory (refusing a second process on it), recovers, and starts listening.
+    public init(configuration: ServerConfiguration) throws {
+        let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let loop = eventLoopGroup.next()
+        let box = RuntimeBox()
+        let storage: FileNodeStorage
+        do {
+            storage = try FileNodeStorage(
+                path: configuration.dataDirectory,
+                onDurable: { readyNumber in loop.execute { box.runtime?.persisted(readyNumber: readyNumber) } },
+                onFailure: { error in print("[\(configuration.node)] storage failed, no more writes: \(error)") })
+        } catch {
+            try? eventLoopGroup.syncShutdownGracefully()
+            throw error
+        }
+        let group = GroupID(1)
+        let transport = PeerTransport(
+            loop: loop, node: configuration.node, group: group, members: configuration.members,
+            frameBytesMax: configuration.frameBytesMax)
+        let runtime = try loop.submit {
+            try NodeRuntime(loop: loop, group: group, configuration: configuration, storage: storage, transport: transport)
+        }.wait()
+        box.runtime = runtime
+        let frameBytesMax = configuration.frameBytesMax
+        let address = configuration.address
+        do {
+            peerChannel = try ServerBootstrap(group: eventLoopGroup)
+                .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addFrameHandlers(
+                            frameBytesMax: frameBytesMax, then: PeerInboundHandler(runtime: runtime))
+                    }
+                }
+                .bind(host: address.host, port: address.peerPort).wait()
+            clientChannel = try ServerBootstrap(group: eventLoopGroup)
+                .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addFrameHandlers(
+                            frameBytesMax: frameBytesMax, then: ClientInboundHandler(runtime: runtime))
+                    }
+                }
+                .bind(host: address.host, port: address.clientPort).wait()
+        } catch {
+            storage.close()
+            try? eventLoopGroup.syncShutdownGracefully()
+            throw error
+        }
+        self.eventLoopGroup = eventLoopGroup
+        self.storage = storage
+        self.runtime = runtime
+        self.transport = transport
+        loop.execute { runtime.start() }
+    }
+
+    /// Blocks until the listening sockets close.
+    public func wait() throws {
+        try clientChannel.closeFuture.wait()
+    }
+
+    public func shutdown() throws {
+        try peerChannel.close().wait()
+        try clientChannel.close().wait()
+        try eventLoopGroup.next().submit { self.transport.close() }.wait()
+        try eventLoopGroup.syncShutdownGracefully()
+        storage.close()
+    }
+}
+
+/// Lets storage callbacks, created before the runtime, reach it once it exists.
+private final class RuntimeBox: @unchecked Sendable {
+    // @unchecked Sendable: written once on the creating thread before any callback can fire, read on the loop.
+    var runtime: NodeRuntime?
+}

@@ -1,0 +1,63 @@
+import QuorumConsensus
+
+/// Where one member of the cluster listens.
+public struct MemberAddress: Hashable, Sendable, CustomStringConvertible {
+    public var host: String
+    public var peerPort: Int
+    public var clientPort: Int
+
+    public init(host: String, peerPort: Int, clientPort: Int) {
+        self.host = host
+        self.peerPort = peerPort
+        self.clientPort = clientPort
+    }
+
+    public var clientAddress: String { "\(host):\(clientPort)" }
+    public var description: String { "\(host):\(peerPort):\(clientPort)" }
+}
+
+/// How a node runs: who it is, who its peers are, where it keeps its data, and its timing.
+public struct ServerConfiguration: Sendable {
+    public var node: NodeID
+    /// Every founding member, this node included: the cluster's initial configuration.
+    public var members: [NodeID: MemberAddress]
+    public var dataDirectory: String
+    /// One engine tick. Elections take 10–20 ticks, heartbeats go every tick.
+    public var tickMilliseconds: Int64 = 50
+    /// Frames above this size are refused (etcd's request limit is 1.5 MiB; entries batch several).
+    public var frameBytesMax = 16 << 20
+
+    public init(node: NodeID, members: [NodeID: MemberAddress], dataDirectory: String) {
+        self.node = node
+        self.members = members
+        self.dataDirectory = dataDirectory
+    }
+
+    public var address: MemberAddress { members[node]! }
+
+    /// Parses `1=127.0.0.1:7101:7201,2=...`: each member's id, host, peer port and client port.
+    public static func parseMembers(_ text: String) throws(ConfigurationError) -> [NodeID: MemberAddress] {
+        var members: [NodeID: MemberAddress] = [:]
+        for item in text.split(separator: ",") {
+            let parts = item.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, let id = UInt64(parts[0]), id > 0 else {
+                throw ConfigurationError("'\(item)' is not ID=HOST:PEER_PORT:CLIENT_PORT (ids start at 1)")
+            }
+            let address = parts[1].split(separator: ":")
+            guard address.count == 3, let peerPort = Int(address[1]), let clientPort = Int(address[2]),
+                (1...65535).contains(peerPort), (1...65535).contains(clientPort)
+            else {
+                throw ConfigurationError("'\(parts[1])' is not HOST:PEER_PORT:CLIENT_PORT with ports 1–65535")
+            }
+            guard members[NodeID(id)] == nil else { throw ConfigurationError("member \(id) is listed twice") }
+            members[NodeID(id)] = MemberAddress(host: String(address[0]), peerPort: peerPort, clientPort: clientPort)
+        }
+        guard !members.isEmpty else { throw ConfigurationError("the cluster needs at least one member") }
+        return members
+    }
+}
+
+public struct ConfigurationError: Error, Hashable, Sendable, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,103 @@
+import QuorumCodec
+import QuorumConsensus
+import QuorumStore
+
+/// What a client asks of a node, as one `.clientRequest` frame carries it:
+///
+///     version u8 = 1 | request id u64 | group u64 | kind u8 | body
+///     kind 1 write:  proposal length u32 | StoreProposal bytes     (goes through the log)
+///     kind 2 read:   linearizable u8 | command length u32 | StoreCommand.range bytes
+///     kind 3 status: nothing
+public struct ClientRequest: Hashable, Sendable {
+    public enum Operation: Hashable, Sendable {
+        case write(StoreProposal)
+        /// A range read: linearizable (ReadIndex, the default) or serializable (this node's state, possibly stale).
+        case read(RangeRequest, linearizable: Bool)
+        case status
+    }
+
+    public var requestID: UInt64
+    public var group: GroupID
+    public var operation: Operation
+
+    public init(requestID: UInt64, group: GroupID, operation: Operation) {
+        self.requestID = requestID
+        self.group = group
+        self.operation = operation
+    }
+
+    public var frame: Frame {
+        var writer = ByteWriter(capacity: 64)
+        writer.write(UInt8(1))
+        writer.write(requestID)
+        writer.write(group.rawValue)
+        switch operation {
+        case .write(let proposal):
+            writer.write(UInt8(1))
+            writer.writeLengthPrefixed(proposal.encoded)
+        case .read(let request, let linearizable):
+            writer.write(UInt8(2))
+            writer.write(UInt8(linearizable ? 1 : 0))
+            writer.writeLengthPrefixed(StoreCommand.range(request).encoded)
+        case .status:
+            writer.write(UInt8(3))
+        }
+        return Frame(kind: .clientRequest, payload: writer.bytes)
+    }
+
+    public init(decoding frame: Frame, limits: StoreLimits = .default) throws(WireError) {
+        guard frame.kind == .clientRequest else { throw .malformed("expected a client request, got \(frame.kind)") }
+        var reader = ByteReader(frame.payload)
+        do throws(DecodingFailure) {
+            let version = try reader.readByte("request version")
+            guard version == 1 else { throw .unsupportedVersion(what: "client request", version: version) }
+            requestID = try reader.read(UInt64.self, "request id")
+            group = GroupID(try reader.read(UInt64.self, "group"))
+            switch try reader.readByte("request kind") {
+            case 1:
+                let bytes = try reader.readLengthPrefixed("proposal")
+                operation = .write(try decodeStore { () throws(StoreError) in try StoreProposal(decoding: bytes, limits: limits) })
+            case 2:
+                let linearizable = try reader.readBool("linearizable")
+                let bytes = try reader.readLengthPrefixed("read command")
+                let command = try decodeStore { () throws(StoreError) in try StoreCommand(decoding: bytes, limits: limits) }
+                guard case .range(let request) = command else {
+                    throw .inconsistent("a read request must carry a range command")
+                }
+                operation = .read(request, linearizable: linearizable)
+            case 3:
+                operation = .status
+            case let other:
+                throw .invalid(field: "request kind", value: UInt64(other))
+            }
+            try reader.expectEnd(of: "client request")
+        } catch {
+            throw .malformed(error.description)
+        }
+    }
+}
+
+/// Runs a store decoder, reporting its refusal as a decoding failure of the frame around it.
+func decodeStore<Value>(_ decode: () throws(StoreError) -> Value) throws(DecodingFailure) -> Value {
+    do { return try decode() } catch { throw .inconsistent(error.description) }
+}
+
+extension ByteWriter {
+    mutating func writeLengthPrefixed(_ bytes: [UInt8]) {
+        write(UInt32(bytes.count))
+        write(contentsOf: bytes)
+    }
+
+    mutating func writeString(_ string: String) { writeLengthPrefixed(Array(string.utf8)) }
+}
+
+extension ByteReader {
+    mutating func readLengthPrefixed(_ field: String) throws(DecodingFailure) -> [UInt8] {
+        let length = try read(UInt32.self, "\(field) length")
+        return try readBytes(count: UInt64(length), field)
+    }
+
+    mutating func readString(_ field: String) throws(DecodingFailure) -> String {
+        String(decoding: try readLengthPrefixed(field), as: UTF8.self)
+    }
+}

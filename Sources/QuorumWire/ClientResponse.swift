@@ -1,0 +1,149 @@
+import QuorumCodec
+import QuorumConsensus
+import QuorumStore
+
+/// A node's answer to one `ClientRequest`, matched by request id:
+///
+///     version u8 = 1 | request id u64 | kind u8 | body
+///     kind 1 result:     StoreResult length u32 | bytes
+///     kind 2 not leader: leader id u64 (0 unknown) | leader client address (string)
+///     kind 3 failed:     message (string)
+///     kind 4 status:     NodeStatus
+///     kind 5 unavailable: message (string); nothing took effect, or a retry with the same session is safe
+public struct ClientResponse: Hashable, Sendable {
+    public enum Outcome: Hashable, Sendable {
+        case result(StoreResult)
+        /// Ask the leader instead; its address is empty when no leader is known (retry after an election).
+        case notLeader(leader: NodeID?, clientAddress: String)
+        /// The request was refused; the message says why and what to do.
+        case failed(String)
+        case status(NodeStatus)
+        /// Transient: leadership changed under the request. Retrying is safe (writes carry a session, so a write
+        /// that did take effect is not applied twice).
+        case unavailable(String)
+    }
+
+    public var requestID: UInt64
+    public var outcome: Outcome
+
+    public init(requestID: UInt64, outcome: Outcome) {
+        self.requestID = requestID
+        self.outcome = outcome
+    }
+
+    public var frame: Frame {
+        var writer = ByteWriter(capacity: 64)
+        writer.write(UInt8(1))
+        writer.write(requestID)
+        switch outcome {
+        case .result(let result):
+            writer.write(UInt8(1))
+            writer.writeLengthPrefixed(result.encoded)
+        case .notLeader(let leader, let address):
+            writer.write(UInt8(2))
+            writer.write(leader?.rawValue ?? 0)
+            writer.writeString(address)
+        case .failed(let message):
+            writer.write(UInt8(3))
+            writer.writeString(message)
+        case .status(let status):
+            writer.write(UInt8(4))
+            status.encode(into: &writer)
+        case .unavailable(let message):
+            writer.write(UInt8(5))
+            writer.writeString(message)
+        }
+        return Frame(kind: .clientResponse, payload: writer.bytes)
+    }
+
+    public init(decoding frame: Frame) throws(WireError) {
+        guard frame.kind == .clientResponse else { throw .malformed("expected a client response, got \(frame.kind)") }
+        var reader = ByteReader(frame.payload)
+        do throws(DecodingFailure) {
+            let version = try reader.readByte("response version")
+            guard version == 1 else { throw .unsupportedVersion(what: "client response", version: version) }
+            requestID = try reader.read(UInt64.self, "request id")
+            switch try reader.readByte("response kind") {
+            case 1:
+                let bytes = try reader.readLengthPrefixed("result")
+                outcome = .result(try decodeStore { () throws(StoreError) in try StoreResult(decoding: bytes) })
+            case 2:
+                let leader = try reader.read(UInt64.self, "leader")
+                outcome = .notLeader(leader: leader == 0 ? nil : NodeID(leader), clientAddress: try reader.readString("leader address"))
+            case 3:
+                outcome = .failed(try reader.readString("message"))
+            case 4:
+                outcome = .status(try NodeStatus.decode(from: &reader))
+            case 5:
+                outcome = .unavailable(try reader.readString("message"))
+            case let other:
+                throw .invalid(field: "response kind", value: UInt64(other))
+            }
+            try reader.expectEnd(of: "client response")
+        } catch {
+            throw .malformed(error.description)
+        }
+    }
+}
+
+/// One node's view of its group, for `quorum cluster status`.
+public struct NodeStatus: Hashable, Sendable {
+    public var node: NodeID
+    public var role: String
+    public var term: Term
+    public var leader: NodeID?
+    public var commitIndex: LogIndex
+    public var appliedIndex: LogIndex
+    public var lastIndex: LogIndex
+    public var voters: [NodeID]
+    public var learners: [NodeID]
+
+    public init(
+        node: NodeID, role: String, term: Term, leader: NodeID?, commitIndex: LogIndex, appliedIndex: LogIndex,
+        lastIndex: LogIndex, voters: [NodeID], learners: [NodeID]
+    ) {
+        self.node = node
+        self.role = role
+        self.term = term
+        self.leader = leader
+        self.commitIndex = commitIndex
+        self.appliedIndex = appliedIndex
+        self.lastIndex = lastIndex
+        self.voters = voters
+        self.learners = learners
+    }
+
+    func encode(into writer: inout ByteWriter) {
+        writer.write(node.rawValue)
+        writer.writeString(role)
+        writer.write(term.rawValue)
+        writer.write(leader?.rawValue ?? 0)
+        writer.write(commitIndex.rawValue)
+        writer.write(appliedIndex.rawValue)
+        writer.write(lastIndex.rawValue)
+        for members in [voters, learners] {
+            writer.write(UInt32(members.count))
+            for member in members { writer.write(member.rawValue) }
+        }
+    }
+
+    static func decode(from reader: inout ByteReader) throws(DecodingFailure) -> NodeStatus {
+        let node = try reader.readNodeID("status node")
+        let role = try reader.readString("status role")
+        let term = Term(try reader.read(UInt64.self, "status term"))
+        let leader = try reader.read(UInt64.self, "status leader")
+        let commit = try reader.readLogIndex("status commit")
+        let applied = try reader.readLogIndex("status applied")
+        let last = try reader.readLogIndex("status last")
+        var groups: [[NodeID]] = []
+        for field in ["voters", "learners"] {
+            let count = try reader.readCount(field, minimumItemBytes: 8)
+            var members: [NodeID] = []
+            for _ in 0..<count { members.append(try reader.readNodeID(field)) }
+            groups.append(members)
+        }
+        return NodeStatus(
+            node: node, role: role, term: term, leader: leader == 0 ? nil : NodeID(leader), commitIndex: commit,
+            appliedIndex: applied, lastIndex: last, voters: groups[0], learners: groups[1])
+    }
+}

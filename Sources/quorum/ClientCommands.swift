@@ -1,0 +1,124 @@
+import ArgumentParser
+import Foundation
+import QuorumClient
+import QuorumStore
+
+/// Where the cluster is: `--endpoints`, else `QUORUM_ENDPOINTS`, else the first `quorum dev` node.
+struct EndpointOptions: ParsableArguments {
+    @Option(help: "Client addresses, HOST:PORT, comma-separated (env QUORUM_ENDPOINTS).")
+    var endpoints: String?
+
+    @Option(help: "Give up after this many seconds.")
+    var timeout: Int = 5
+
+    func makeClient() -> QuorumClient {
+        let list = endpoints ?? environment("QUORUM_ENDPOINTS") ?? "127.0.0.1:7201"
+        return QuorumClient(
+            endpoints: list.split(separator: ",").map(String.init), timeout: .seconds(timeout))
+    }
+}
+
+func environment(_ name: String) -> String? {
+    ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 }
+}
+
+/// Runs a client call, turning its failure into a message on standard error and exit code 1.
+func withClient<T>(_ options: EndpointOptions, _ body: (QuorumClient) async throws(QuorumClientError) -> T)
+    async throws -> T
+{
+    let client = options.makeClient()
+    do {
+        let result = try await body(client)
+        await client.close()
+        return result
+    } catch {
+        await client.close()
+        FileHandle.standardError.write(Data("quorum: \(error)\n".utf8))
+        throw ExitCode.failure
+    }
+}
+
+struct Put: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Set a key to a value.")
+    @OptionGroup var options: EndpointOptions
+    @Argument var key: String
+    @Argument var value: String
+
+    func run() async throws {
+        let response = try await withClient(options) { client throws(QuorumClientError) in
+            try await client.put(Array(key.utf8), Array(value.utf8))
+        }
+        print("OK (revision \(response.revision.rawValue))")
+    }
+}
+
+struct Get: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a key's value; exit code 2 if it does not exist.")
+    @OptionGroup var options: EndpointOptions
+    @Argument var key: String
+    @Flag(help: "Read this node's state without asking the leader (faster, possibly stale).")
+    var serializable = false
+
+    func run() async throws {
+        let found = try await withClient(options) { client throws(QuorumClientError) in
+            try await client.get(Array(key.utf8), linearizable: !serializable)
+        }
+        guard let found else { throw ExitCode(2) }
+        print(String(decoding: found.value, as: UTF8.self))
+    }
+}
+
+struct Delete: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "del", abstract: "Delete a key.")
+    @OptionGroup var options: EndpointOptions
+    @Argument var key: String
+
+    func run() async throws {
+        let response = try await withClient(options) { client throws(QuorumClientError) in
+            try await client.delete(Array(key.utf8))
+        }
+        print("deleted \(response.deleted)")
+    }
+}
+
+struct Cluster: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Inspect the cluster.", subcommands: [Status.self])
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Each node's role, term, and log positions.")
+        @OptionGroup var options: EndpointOptions
+
+        func run() async throws {
+            let client = options.makeClient()
+            let widths = [22, 6, 14, 6, 8, 8, 9, 8, 0]
+            print(tableRow(["ENDPOINT", "NODE", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "LAST", "VOTERS"], widths))
+            var reachable = 0
+            for endpoint in await client.endpoints {
+                do throws(QuorumClientError) {
+                    let status = try await client.status(of: endpoint)
+                    reachable += 1
+                    let cells = [
+                        endpoint, "\(status.node.rawValue)", status.role, "\(status.term.rawValue)",
+                        status.leader.map { "\($0.rawValue)" } ?? "-", "\(status.commitIndex.rawValue)",
+                        "\(status.appliedIndex.rawValue)", "\(status.lastIndex.rawValue)",
+                        status.voters.map { "\($0.rawValue)" }.joined(separator: ","),
+                    ]
+                    print(tableRow(cells, widths))
+                } catch {
+                    print(tableRow([endpoint, "unreachable: \(error)"], widths))
+                }
+            }
+            await client.close()
+            if reachable == 0 { throw ExitCode.failure }
+        }
+    }
+}
+
+/// Cells padded to their column widths, for human-readable tables.
+func tableRow(_ cells: [String], _ widths: [Int]) -> String {
+    zip(cells, widths + Array(repeating: 0, count: max(0, cells.count - widths.count))).map { cell, width in
+        cell.count >= width ? cell + " " : cell + String(repeating: " ", count: width - cell.count)
+    }.joined()
+}
