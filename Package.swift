@@ -107,6 +107,12 @@ let package = Package(
         .testTarget(
             name: "QuorumWireTests", dependencies: ["QuorumWire", "QuorumConsensus", "QuorumStore"], swiftSettings: strict
         ),
+        // Starts real `quorum server` processes on 127.0.0.1.
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["QuorumClient", "QuorumStore", "QuorumSimulation", "quorum"],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "QuorumSimulationTests",
             dependencies: ["QuorumSimulation", "QuorumConsensus", "QuorumNode"],

@@ -1,0 +1,158 @@
+import Foundation
+import QuorumClient
+import QuorumStore
+import Testing
+
+@testable import QuorumSimulation
+
+/// Three real `quorum server` processes on 127.0.0.1.
+@Suite("Cluster of real processes", .serialized)
+struct ClusterTests {
+    /// Polls until some node reports itself leader; returns its id.
+    static func awaitLeader(_ client: QuorumClient, _ cluster: ClusterProcesses, excluding: Int? = nil) async throws
+        -> Int
+    {
+        for _ in 0..<200 {
+            for member in cluster.members where member.id != excluding && member.process != nil {
+                if let status = try? await client.status(of: member.clientEndpoint), status.role == "leader" {
+                    return Int(status.node.rawValue)
+                }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw LeaderMissing()
+    }
+
+    struct LeaderMissing: Error {}
+
+    @Test("writes and reads through the client and through the command line")
+    func clientAndCommandLine() async throws {
+        let cluster = try ClusterProcesses(size: 3)
+        defer { cluster.stopAll() }
+        try cluster.startAll()
+        let client = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10))
+        _ = try await Self.awaitLeader(client, cluster)
+
+        try await client.put(Array("greeting".utf8), Array("hello".utf8))
+        #expect(try await client.get(Array("greeting".utf8))?.value == Array("hello".utf8))
+
+        let endpoints = cluster.clientEndpoints.joined(separator: ",")
+        let put = try cluster.runCommand(["put", "cli-key", "cli-value", "--endpoints", endpoints])
+        #expect(put.status == 0)
+        let get = try cluster.runCommand(["get", "cli-key", "--endpoints", endpoints])
+        #expect(get.status == 0)
+        #expect(get.output == "cli-value\n")
+        #expect(try await client.get(Array("cli-key".utf8))?.value == Array("cli-value".utf8))
+        let missing = try cluster.runCommand(["get", "no-such-key", "--endpoints", endpoints])
+        #expect(missing.status == 2, "a missing key exits with 2")
+        let unreachable = try cluster.runCommand(["get", "x", "--endpoints", "127.0.0.1:1", "--timeout", "1"])
+        #expect(unreachable.status == 1, "an unreachable cluster exits with 1")
+        let status = try cluster.runCommand(["cluster", "status", "--endpoints", endpoints])
+        #expect(status.status == 0)
+        #expect(status.output.contains("leader"))
+        await client.close()
+    }
+
+    @Test("a SIGKILLed leader under load loses no acknowledged write, the history is linearizable, and it catches up")
+    func leaderKilledUnderLoad() async throws {
+        let cluster = try ClusterProcesses(size: 3)
+        defer { cluster.stopAll() }
+        try cluster.startAll()
+        let observer = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10))
+        let firstLeader = try await Self.awaitLeader(observer, cluster)
+
+        let recorder = HistoryRecorder()
+        let endpoints = cluster.clientEndpoints
+        let writers = (0..<4).map { writer in
+            Task {
+                let client = QuorumClient(endpoints: endpoints, timeout: .seconds(10))
+                for round in 0..<60 {
+                    await recorder.perform(client: client, writer: writer, round: round)
+                }
+                await client.close()
+            }
+        }
+        try await Task.sleep(for: .milliseconds(400))
+        cluster.kill(firstLeader)
+        let secondLeader = try await Self.awaitLeader(observer, cluster, excluding: firstLeader)
+        #expect(secondLeader != firstLeader)
+        for writer in writers { await writer.value }
+
+        // Every acknowledged write is still readable, through the new leader.
+        let acknowledged = await recorder.acknowledgedWrites
+        #expect(acknowledged.count > 100, "the load ran")
+        for (key, value) in acknowledged {
+            let found = try await observer.get(Array(key.utf8))
+            #expect(found?.value == Array("\(value)".utf8), "acknowledged write \(key)=\(value) lost")
+        }
+
+        // The history of the shared registers is linearizable.
+        let verdict = LinearizabilityChecker().check(await recorder.history)
+        #expect(verdict == .linearizable, "\(verdict)")
+
+        // The killed node restarts from its data directory and catches up with the others.
+        try cluster.start(firstLeader)
+        let leaderStatus = try await observer.status(of: cluster.members[secondLeader - 1].clientEndpoint)
+        var caughtUp = false
+        for _ in 0..<200 where !caughtUp {
+            if let status = try? await observer.status(of: cluster.members[firstLeader - 1].clientEndpoint),
+                status.appliedIndex >= leaderStatus.commitIndex
+            {
+                caughtUp = true
+            } else {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        #expect(caughtUp, "the restarted node did not catch up to \(leaderStatus.commitIndex)")
+        await observer.close()
+    }
+}
+
+/// Runs a register workload against the cluster and records it for the linearizability checker: each writer
+/// writes unique values to a few shared keys and reads them, and also writes a key of its own per round whose
+/// acknowledgement is remembered.
+actor HistoryRecorder {
+    private(set) var history: [HistoryOperation] = []
+    private(set) var acknowledgedWrites: [String: Int] = [:]
+    private let start = ContinuousClock.now
+    private var nextValue = 1
+
+    private var now: UInt64 {
+        let elapsed = start.duration(to: .now)
+        return UInt64(elapsed.components.seconds) * 1_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000_000)
+    }
+
+    func perform(client: QuorumClient, writer: Int, round: Int) async {
+        let key = "register-\(round % 3)"
+        let invokedAt = now
+        if round % 2 == 0 {
+            let value = nextValue
+            nextValue += 1
+            do {
+                try await client.put(Array(key.utf8), Array("\(value)".utf8))
+                history.append(
+                    HistoryOperation(
+                        client: writer, key: key, operation: .put(value), invokedAt: invokedAt, completedAt: now,
+                        result: .ok))
+            } catch {
+                history.append(
+                    HistoryOperation(
+                        client: writer, key: key, operation: .put(value), invokedAt: invokedAt, completedAt: nil,
+                        result: nil))
+            }
+            let own = "writer-\(writer)-\(round)"
+            if (try? await client.put(Array(own.utf8), Array("\(value)".utf8))) != nil { acknowledgedWrites[own] = value }
+        } else {
+            do {
+                let found = try await client.get(Array(key.utf8))
+                let value = found.flatMap { Int(String(decoding: $0.value, as: UTF8.self)) }
+                history.append(
+                    HistoryOperation(
+                        client: writer, key: key, operation: .get, invokedAt: invokedAt, completedAt: now,
+                        result: .value(value)))
+            } catch {
+                // A failed read has no effect: leave it out.
+            }
+        }
+    }
+}
