@@ -112,8 +112,11 @@ public actor QuorumClient {
                     return response.outcome
                 }
             } catch let error as QuorumClientError {
-                if case .refused = error { throw error }
-                lastError = error.description
+                switch error {
+                case .refused, .badEndpoint: throw error
+                case .unreachable(_, let reason): lastError = "\(endpoint): \(reason)"
+                default: lastError = "\(endpoint): \(error)"
+                }
                 preferred = nil
                 connections.removeValue(forKey: endpoint)?.close()
                 try? await Task.sleep(for: .milliseconds(50))

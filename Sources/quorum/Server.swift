@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import QuorumConsensus
 import QuorumServer
 
@@ -42,6 +43,8 @@ struct Server: ParsableCommand {
         configuration.tickMilliseconds = tickMilliseconds
         let server: QuorumNodeServer
         do {
+            let parent = (dataDir as NSString).deletingLastPathComponent
+            if !parent.isEmpty { try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) }
             server = try QuorumNodeServer(configuration: configuration)
         } catch {
             print("quorum server: \(error)")

@@ -1,0 +1,45 @@
+import ArgumentParser
+import Foundation
+import QuorumConsensus
+import QuorumServer
+
+/// A three-node cluster in one process on 127.0.0.1: the quickest way to try Quorum.
+struct Dev: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a 3-node cluster in this process on 127.0.0.1 (clients on ports 7201–7203).")
+
+    @Option(help: "Where the three nodes keep their data (one subdirectory each).")
+    var dataDir = "quorum-data"
+
+    @Option(help: "The first of three consecutive peer ports; client ports are 100 above.")
+    var basePort = 7101
+
+    func run() throws {
+        var members: [NodeID: MemberAddress] = [:]
+        for offset in 0..<3 {
+            members[NodeID(UInt64(offset + 1))] = MemberAddress(
+                host: "127.0.0.1", peerPort: basePort + offset, clientPort: basePort + 100 + offset)
+        }
+        try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+        var servers: [QuorumNodeServer] = []
+        for id in members.keys.sorted() {
+            let configuration = ServerConfiguration(node: id, members: members, dataDirectory: "\(dataDir)/n\(id.rawValue)")
+            do {
+                servers.append(try QuorumNodeServer(configuration: configuration))
+            } catch {
+                print("quorum dev: node \(id.rawValue): \(error)")
+                throw ExitCode(2)
+            }
+        }
+        let endpoints = members.keys.sorted().map { members[$0]!.clientAddress }.joined(separator: ",")
+        print("""
+            3 nodes running, data in \(dataDir)/. In another terminal:
+              export QUORUM_ENDPOINTS=\(endpoints)
+              quorum put greeting hello
+              quorum get greeting
+              quorum cluster status
+            Stop with Ctrl-C; the data stays, and the next `quorum dev` picks up where this one left off.
+            """)
+        try servers[0].wait()
+    }
+}
