@@ -110,7 +110,7 @@ let package = Package(
         // Starts real `quorum server` processes on 127.0.0.1.
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["QuorumClient", "QuorumStore", "QuorumSimulation", "quorum"],
+            dependencies: ["QuorumClient", "QuorumConsensus", "QuorumStore", "QuorumSimulation", "quorum"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -68,6 +68,35 @@ public actor QuorumClient {
         return status
     }
 
+    // MARK: Membership
+
+    /// Adds node `node`, reachable at `address` (`HOST:PEER_PORT:CLIENT_PORT`), as a learner; unless
+    /// `staysLearner`, the leader promotes it to voter once it has caught up. Start the node with `--join` first
+    /// or right after. Returns the leader's view once the change is committed.
+    @discardableResult
+    public func addMember(_ node: NodeID, address: String, staysLearner: Bool = false) async throws(QuorumClientError)
+        -> NodeStatus
+    {
+        try await membership(.add(node, address: address, staysLearner: staysLearner))
+    }
+
+    @discardableResult
+    public func removeMember(_ node: NodeID) async throws(QuorumClientError) -> NodeStatus {
+        try await membership(.remove(node))
+    }
+
+    /// Asks the leader to hand over to `node`; returns once the handover has started.
+    @discardableResult
+    public func transferLeadership(to node: NodeID) async throws(QuorumClientError) -> NodeStatus {
+        try await membership(.transferLeadership(to: node))
+    }
+
+    private func membership(_ change: ClientRequest.MembershipRequest) async throws(QuorumClientError) -> NodeStatus {
+        let outcome = try await execute(.membership(change))
+        guard case .status(let status) = outcome else { throw .unexpectedResponse("\(outcome)") }
+        return status
+    }
+
     public func close() {
         for connection in connections.values { connection.close() }
         connections.removeAll()

@@ -16,8 +16,19 @@ final class NodeRuntime: @unchecked Sendable {
     let group: GroupID
     let configuration: ServerConfiguration
     private var driver: Driver
-    private var pending: [UInt64: (requestID: UInt64, request: ClientRequest.Operation, respond: Responder)] = [:]
+    private var pending: [UInt64: (requestID: UInt64, waiting: Waiting, respond: Responder)] = [:]
     private var nextToken: UInt64 = 0
+
+    /// What a client is waiting for.
+    private enum Waiting {
+        case write
+        case read(RangeRequest)
+        /// A new member's address is being stored; the configuration change follows once it commits.
+        case memberAddress(then: ConfigurationChange)
+        case configurationChange
+    }
+
+    private let addressBook: AddressBook
 
     init(loop: any EventLoop, group: GroupID, configuration: ServerConfiguration, storage: FileNodeStorage,
         transport: PeerTransport) throws
@@ -26,14 +37,19 @@ final class NodeRuntime: @unchecked Sendable {
         self.group = group
         self.configuration = configuration
         var options = RaftOptions()
-        options.initialConfiguration = Configuration(voters: Set(configuration.members.keys))
+        options.initialConfiguration = Configuration(voters: configuration.foundingVoters)
         options.randomSeed = configuration.node.rawValue &* 0x9E37_79B9
         options.maxBytesPerAppend = configuration.frameBytesMax / 2
         let engine = try RaftNode(id: configuration.node, options: options, recovered: storage.recovered)
+        let addressBook = AddressBook(founding: configuration.members)
+        self.addressBook = addressBook
+        transport.addressOf = { node in addressBook.address(of: node) }
         driver = Driver(
-            engine: engine, stateMachine: StoreMachine(), storage: storage, transport: transport,
+            engine: engine, stateMachine: StoreMachine(addressBook: addressBook), storage: storage, transport: transport,
             recoveredSnapshot: storage.recovered.snapshot)
     }
+
+    func address(of node: NodeID) -> MemberAddress? { addressBook.address(of: node) }
 
     func start() {
         let tick = TimeAmount.milliseconds(configuration.tickMilliseconds)
@@ -84,18 +100,49 @@ final class NodeRuntime: @unchecked Sendable {
             case .read(let range, linearizable: false):
                 respond(ClientResponse(requestID: request.requestID, outcome: read(range)))
                 return
-            case .read(_, linearizable: true):
-                pending[token] = (request.requestID, request.operation, respond)
+            case .read(let range, linearizable: true):
+                pending[token] = (request.requestID, .read(range), respond)
                 try driver.read(token: token)
             case .write(let proposal):
-                pending[token] = (request.requestID, request.operation, respond)
+                if Self.touchesMemberKeys(proposal.command) {
+                    respond(ClientResponse(requestID: request.requestID, outcome: .failed("keys starting with \\0quorum/ are reserved for the cluster")))
+                    return
+                }
+                pending[token] = (request.requestID, .write, respond)
                 try driver.propose(proposal.encoded, token: token)
+            case .membership(.add(let node, let address, let staysLearner)):
+                guard MemberAddress(parsing: address) != nil else {
+                    respond(ClientResponse(requestID: request.requestID, outcome: .failed("'\(address)' is not HOST:PEER_PORT:CLIENT_PORT")))
+                    return
+                }
+                // Check the change before storing anything, so a refused change leaves no address behind.
+                if let reason = driver.engine.configuration.refusal(of: .addLearner(node, promoteWhenCaughtUp: !staysLearner)) {
+                    throw .invalidConfigurationChange(reason)
+                }
+                guard driver.engine.role == .leader else { throw .notLeader(leaderHint: driver.engine.leaderHint) }
+                let store = StoreProposal(.put(PutRequest(key: AddressBook.memberKey(node), value: Array(address.utf8))))
+                pending[token] = (request.requestID, .memberAddress(then: .addLearner(node, promoteWhenCaughtUp: !staysLearner)), respond)
+                try driver.propose(store.encoded, token: token)
+            case .membership(.remove(let node)):
+                pending[token] = (request.requestID, .configurationChange, respond)
+                try driver.proposeConfigurationChange(.remove(node), token: token)
+            case .membership(.transferLeadership(let node)):
+                try driver.transferLeadership(to: node)
+                respond(ClientResponse(requestID: request.requestID, outcome: .status(status)))
             }
         } catch {
             pending[token] = nil
             respond(ClientResponse(requestID: request.requestID, outcome: refusal(error)))
         }
         answerCompletions()
+    }
+
+    private static func touchesMemberKeys(_ command: StoreCommand) -> Bool {
+        switch command {
+        case .put(let put): put.key.starts(with: AddressBook.memberKeyPrefix)
+        case .deleteRange(let delete): delete.key.starts(with: AddressBook.memberKeyPrefix) || delete.key.isEmpty
+        default: false
+        }
     }
 
     private func read(_ range: RangeRequest) -> ClientResponse.Outcome {
@@ -108,9 +155,21 @@ final class NodeRuntime: @unchecked Sendable {
 
     private func refusal(_ error: ProposalError) -> ClientResponse.Outcome {
         if case .notLeader(let leader) = error {
-            return .notLeader(leader: leader, clientAddress: leader.flatMap { configuration.members[$0]?.clientAddress } ?? "")
+            return .notLeader(leader: leader, clientAddress: leader.flatMap { address(of: $0)?.clientAddress } ?? "")
         }
         return .failed(error.description)
+    }
+
+    private func proposeAfterAddressStored(
+        _ change: ConfigurationChange, token: UInt64, request: (requestID: UInt64, respond: Responder)
+    ) {
+        do throws(ProposalError) {
+            pending[token] = (request.requestID, .configurationChange, request.respond)
+            try driver.proposeConfigurationChange(change, token: token)
+        } catch {
+            pending[token] = nil
+            request.respond(ClientResponse(requestID: request.requestID, outcome: refusal(error)))
+        }
     }
 
     private func answerCompletions() {
@@ -118,10 +177,17 @@ final class NodeRuntime: @unchecked Sendable {
             switch completion {
             case .committed(let token, _, let output):
                 guard let request = pending.removeValue(forKey: token) else { continue }
-                let outcome: ClientResponse.Outcome = output.map { .result($0) } ?? .failed("the entry carried no command")
-                request.respond(ClientResponse(requestID: request.requestID, outcome: outcome))
+                switch request.waiting {
+                case .memberAddress(let change):
+                    proposeAfterAddressStored(change, token: token, request: (request.requestID, request.respond))
+                case .configurationChange:
+                    request.respond(ClientResponse(requestID: request.requestID, outcome: .status(status)))
+                case .write, .read:
+                    let outcome: ClientResponse.Outcome = output.map { .result($0) } ?? .failed("the entry carried no command")
+                    request.respond(ClientResponse(requestID: request.requestID, outcome: outcome))
+                }
             case .readable(let token):
-                guard let request = pending.removeValue(forKey: token), case .read(let range, _) = request.request else {
+                guard let request = pending.removeValue(forKey: token), case .read(let range) = request.waiting else {
                     continue
                 }
                 request.respond(ClientResponse(requestID: request.requestID, outcome: read(range)))

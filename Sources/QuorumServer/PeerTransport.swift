@@ -11,7 +11,8 @@ final class PeerTransport: MessageTransport, @unchecked Sendable {
     private let loop: any EventLoop
     private let node: NodeID
     private let group: GroupID
-    private let members: [NodeID: MemberAddress]
+    /// Where a peer listens: the founding list, then the replicated address book (set by the runtime).
+    var addressOf: (NodeID) -> MemberAddress?
     private let frameBytesMax: Int
     private var peers: [NodeID: Peer] = [:]
 
@@ -25,7 +26,7 @@ final class PeerTransport: MessageTransport, @unchecked Sendable {
         self.loop = loop
         self.node = node
         self.group = group
-        self.members = members
+        self.addressOf = { members[$0] }
         self.frameBytesMax = frameBytesMax
     }
 
@@ -47,7 +48,7 @@ final class PeerTransport: MessageTransport, @unchecked Sendable {
     }
 
     private func connect(to peer: NodeID) {
-        guard let address = members[peer], peers[peer]?.connecting != true else { return }
+        guard let address = addressOf(peer), peers[peer]?.connecting != true else { return }
         peers[peer, default: Peer()].connecting = true
         let hello = PeerHello(node: node).frame
         let frameBytesMax = frameBytesMax

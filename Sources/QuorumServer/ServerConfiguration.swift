@@ -12,6 +12,15 @@ public struct MemberAddress: Hashable, Sendable, CustomStringConvertible {
         self.clientPort = clientPort
     }
 
+    /// Parses `HOST:PEER_PORT:CLIENT_PORT`.
+    public init?(parsing text: some StringProtocol) {
+        let parts = text.split(separator: ":")
+        guard parts.count == 3, let peerPort = Int(parts[1]), let clientPort = Int(parts[2]),
+            (1...65535).contains(peerPort), (1...65535).contains(clientPort)
+        else { return nil }
+        self.init(host: String(parts[0]), peerPort: peerPort, clientPort: clientPort)
+    }
+
     public var clientAddress: String { "\(host):\(clientPort)" }
     public var description: String { "\(host):\(peerPort):\(clientPort)" }
 }
@@ -19,8 +28,11 @@ public struct MemberAddress: Hashable, Sendable, CustomStringConvertible {
 /// How a node runs: who it is, who its peers are, where it keeps its data, and its timing.
 public struct ServerConfiguration: Sendable {
     public var node: NodeID
-    /// Every founding member, this node included: the cluster's initial configuration.
+    /// Every founding member, and this node: the cluster's initial configuration and where to reach it.
     public var members: [NodeID: MemberAddress]
+    /// This node joins a running cluster (`quorum cluster add` names it there): it is not a founding voter, and
+    /// learns the membership from the leader.
+    public var joining = false
     public var dataDirectory: String
     /// One engine tick. Elections take 10–20 ticks, heartbeats go every tick.
     public var tickMilliseconds: Int64 = 50
@@ -35,6 +47,9 @@ public struct ServerConfiguration: Sendable {
 
     public var address: MemberAddress { members[node]! }
 
+    /// The founding voters: everyone listed, except this node when it joins later.
+    public var foundingVoters: Set<NodeID> { Set(members.keys).subtracting(joining ? [node] : []) }
+
     /// Parses `1=127.0.0.1:7101:7201,2=...`: each member's id, host, peer port and client port.
     public static func parseMembers(_ text: String) throws(ConfigurationError) -> [NodeID: MemberAddress] {
         var members: [NodeID: MemberAddress] = [:]
@@ -43,14 +58,11 @@ public struct ServerConfiguration: Sendable {
             guard parts.count == 2, let id = UInt64(parts[0]), id > 0 else {
                 throw ConfigurationError("'\(item)' is not ID=HOST:PEER_PORT:CLIENT_PORT (ids start at 1)")
             }
-            let address = parts[1].split(separator: ":")
-            guard address.count == 3, let peerPort = Int(address[1]), let clientPort = Int(address[2]),
-                (1...65535).contains(peerPort), (1...65535).contains(clientPort)
-            else {
+            guard let address = MemberAddress(parsing: parts[1]) else {
                 throw ConfigurationError("'\(parts[1])' is not HOST:PEER_PORT:CLIENT_PORT with ports 1–65535")
             }
             guard members[NodeID(id)] == nil else { throw ConfigurationError("member \(id) is listed twice") }
-            members[NodeID(id)] = MemberAddress(host: String(address[0]), peerPort: peerPort, clientPort: clientPort)
+            members[NodeID(id)] = address
         }
         guard !members.isEmpty else { throw ConfigurationError("the cluster needs at least one member") }
         return members

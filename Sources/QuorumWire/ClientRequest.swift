@@ -8,12 +8,22 @@ import QuorumStore
 ///     kind 1 write:  proposal length u32 | StoreProposal bytes     (goes through the log)
 ///     kind 2 read:   linearizable u8 | command length u32 | StoreCommand.range bytes
 ///     kind 3 status: nothing
+///     kind 4 membership: change u8 (1 add, 2 remove, 3 transfer leadership) | node u64
+///                        | for add: address (string "HOST:PEER_PORT:CLIENT_PORT") | stay learner u8
 public struct ClientRequest: Hashable, Sendable {
     public enum Operation: Hashable, Sendable {
         case write(StoreProposal)
         /// A range read: linearizable (ReadIndex, the default) or serializable (this node's state, possibly stale).
         case read(RangeRequest, linearizable: Bool)
         case status
+        case membership(MembershipRequest)
+    }
+
+    public enum MembershipRequest: Hashable, Sendable {
+        /// Adds a node as a learner; unless `staysLearner`, the leader promotes it to voter once it has caught up.
+        case add(NodeID, address: String, staysLearner: Bool)
+        case remove(NodeID)
+        case transferLeadership(to: NodeID)
     }
 
     public var requestID: UInt64
@@ -41,6 +51,21 @@ public struct ClientRequest: Hashable, Sendable {
             writer.writeLengthPrefixed(StoreCommand.range(request).encoded)
         case .status:
             writer.write(UInt8(3))
+        case .membership(let change):
+            writer.write(UInt8(4))
+            switch change {
+            case .add(let node, let address, let staysLearner):
+                writer.write(UInt8(1))
+                writer.write(node.rawValue)
+                writer.writeString(address)
+                writer.write(UInt8(staysLearner ? 1 : 0))
+            case .remove(let node):
+                writer.write(UInt8(2))
+                writer.write(node.rawValue)
+            case .transferLeadership(let node):
+                writer.write(UInt8(3))
+                writer.write(node.rawValue)
+            }
         }
         return Frame(kind: .clientRequest, payload: writer.bytes)
     }
@@ -67,6 +92,17 @@ public struct ClientRequest: Hashable, Sendable {
                 operation = .read(request, linearizable: linearizable)
             case 3:
                 operation = .status
+            case 4:
+                let change = try reader.readByte("membership change")
+                let node = try reader.readNodeID("membership node")
+                switch change {
+                case 1:
+                    let address = try reader.readString("member address")
+                    operation = .membership(.add(node, address: address, staysLearner: try reader.readBool("stays learner")))
+                case 2: operation = .membership(.remove(node))
+                case 3: operation = .membership(.transferLeadership(to: node))
+                default: throw .invalid(field: "membership change", value: UInt64(change))
+                }
             case let other:
                 throw .invalid(field: "request kind", value: UInt64(other))
             }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import QuorumClient
+import QuorumConsensus
 import QuorumStore
 
 /// Where the cluster is: `--endpoints`, else `QUORUM_ENDPOINTS`, else the first `quorum dev` node.
@@ -84,7 +85,51 @@ struct Delete: AsyncParsableCommand {
 
 struct Cluster: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Inspect the cluster.", subcommands: [Status.self])
+        abstract: "Inspect and change the cluster.", subcommands: [Status.self, Add.self, Remove.self, Transfer.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a node: it joins as a learner and becomes a voter once caught up.",
+            discussion: "Start the new node with `quorum server --join`, listing the members and itself in --cluster.")
+        @OptionGroup var options: EndpointOptions
+        @Argument(help: "The new node's id.") var id: UInt64
+        @Argument(help: "Where it listens: HOST:PEER_PORT:CLIENT_PORT.") var address: String
+        @Flag(help: "Keep it a learner (a non-voting replica) instead of promoting it.") var learner = false
+
+        func run() async throws {
+            let status = try await withClient(options) { client throws(QuorumClientError) in
+                try await client.addMember(NodeID(id), address: address, staysLearner: learner)
+            }
+            print("added node \(id); voters now \(status.voters.map { "\($0.rawValue)" }.joined(separator: ","))"
+                + (status.learners.isEmpty ? "" : ", learners \(status.learners.map { "\($0.rawValue)" }.joined(separator: ","))"))
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a node from the cluster.")
+        @OptionGroup var options: EndpointOptions
+        @Argument(help: "The node's id.") var id: UInt64
+
+        func run() async throws {
+            let status = try await withClient(options) { client throws(QuorumClientError) in
+                try await client.removeMember(NodeID(id))
+            }
+            print("removed node \(id); voters now \(status.voters.map { "\($0.rawValue)" }.joined(separator: ","))")
+        }
+    }
+
+    struct Transfer: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Hand leadership to another voter.")
+        @OptionGroup var options: EndpointOptions
+        @Argument(help: "The voter that should lead.") var id: UInt64
+
+        func run() async throws {
+            _ = try await withClient(options) { client throws(QuorumClientError) in
+                try await client.transferLeadership(to: NodeID(id))
+            }
+            print("leadership transfer to node \(id) started")
+        }
+    }
 
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Each node's role, term, and log positions.")

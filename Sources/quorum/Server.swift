@@ -25,6 +25,9 @@ struct Server: ParsableCommand {
     @Option(help: "Where this node keeps its log and snapshots; one process per directory.")
     var dataDir: String
 
+    @Flag(help: "Join a running cluster (after `quorum cluster add`) instead of founding one.")
+    var join = false
+
     @Option(help: "Milliseconds per engine tick; elections take 10–20 ticks.")
     var tickMilliseconds: Int64 = 50
 
@@ -41,6 +44,7 @@ struct Server: ParsableCommand {
         guard members[NodeID(id)] != nil else { throw ValidationError("--id \(id) is not in --cluster") }
         var configuration = ServerConfiguration(node: NodeID(id), members: members, dataDirectory: dataDir)
         configuration.tickMilliseconds = tickMilliseconds
+        configuration.joining = join
         let server: QuorumNodeServer
         do {
             let parent = (dataDir as NSString).deletingLastPathComponent

@@ -37,13 +37,20 @@ final class ClusterProcesses: @unchecked Sendable {
         for member in members { try start(member.id) }
     }
 
-    func start(_ id: Int) throws {
+    /// Adds a member that is not part of the founding list; start it with `start(_:joining: true)`.
+    func addMember() throws -> Member {
+        let member = Member(id: members.count + 1, peerPort: try Self.freePort(), clientPort: try Self.freePort())
+        members.append(member)
+        return member
+    }
+
+    func start(_ id: Int, joining: Bool = false) throws {
         let process = Process()
         process.executableURL = executable
         process.arguments = [
             "server", "--id", "\(id)", "--cluster", clusterArgument,
             "--data-dir", directory.appendingPathComponent("n\(id)").path, "--tick-milliseconds", "20",
-        ]
+        ] + (joining ? ["--join"] : [])
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

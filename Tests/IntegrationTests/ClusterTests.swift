@@ -1,5 +1,6 @@
 import Foundation
 import QuorumClient
+import QuorumConsensus
 import QuorumStore
 import Testing
 
@@ -105,6 +106,48 @@ struct ClusterTests {
         }
         #expect(caughtUp, "the restarted node did not catch up to \(leaderStatus.commitIndex)")
         await observer.close()
+    }
+}
+
+extension ClusterTests {
+    @Test("a fourth node joins as a learner, catches up and is promoted; a node is removed; leadership moves")
+    func membershipChanges() async throws {
+        let cluster = try ClusterProcesses(size: 3)
+        defer { cluster.stopAll() }
+        try cluster.startAll()
+        let client = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10))
+        _ = try await Self.awaitLeader(client, cluster)
+        for number in 0..<30 { try await client.put(Array("before-\(number)".utf8), Array("\(number)".utf8)) }
+
+        let newcomer = try cluster.addMember()
+        let added = try await client.addMember(
+            NodeID(UInt64(newcomer.id)), address: "127.0.0.1:\(newcomer.peerPort):\(newcomer.clientPort)")
+        #expect(added.learners.contains(NodeID(4)) || added.voters.contains(NodeID(4)))
+        try cluster.start(newcomer.id, joining: true)
+        var promoted = false
+        for _ in 0..<200 where !promoted {
+            let status = try? await client.status(of: newcomer.clientEndpoint)
+            promoted = status?.voters.contains(NodeID(4)) == true && status?.appliedIndex ?? 0 >= added.commitIndex
+            if !promoted { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(promoted, "the newcomer was not promoted after catching up")
+        let direct = QuorumClient(endpoints: [newcomer.clientEndpoint])
+        let replicated = try await direct.get(Array("before-29".utf8), linearizable: false)
+        await direct.close()
+        #expect(replicated?.value == Array("29".utf8), "the newcomer holds what was written before it joined")
+
+        let leader = try await Self.awaitLeader(client, cluster)
+        let victim = leader == 1 ? 2 : 1
+        let removed = try await client.removeMember(NodeID(UInt64(victim)))
+        #expect(!removed.voters.contains(NodeID(UInt64(victim))))
+        #expect(removed.voters.count == 3)
+        cluster.kill(victim)
+        try await client.put(Array("after-removal".utf8), Array("ok".utf8))
+
+        try await client.transferLeadership(to: NodeID(4))
+        #expect(try await Self.awaitLeader(client, cluster, excluding: leader) == 4)
+        #expect(try await client.get(Array("after-removal".utf8))?.value == Array("ok".utf8))
+        await client.close()
     }
 }
 
