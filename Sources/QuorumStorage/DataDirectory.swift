@@ -10,7 +10,7 @@ import Synchronization
 ///
 ///     <path>/VERSION      the format version, "1\n"
 ///     <path>/LOCK         flock(2)ed while a process uses the directory
-///     <path>/wal/         write-ahead log segments
+///     <path>/wal/         write-ahead log segments, and the spare file for the next one
 ///     <path>/snapshots/   snapshot files
 ///
 /// The lock is taken before anything else is read, so two processes never both recover and write the same log.

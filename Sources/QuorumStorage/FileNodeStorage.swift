@@ -24,6 +24,11 @@ public enum StorageHealth: Hashable, Sendable {
 /// (`onFailure` again, or a throw from `submit`). What is already on disk is never rewritten, so a restart
 /// recovers everything that was reported durable.
 ///
+/// When the fsync thread runs out of work it prepares the log's spare segment file if the last rollover used it
+/// (`WriteAheadLog.prepareSpareSegment()`): that is the one moment no batch is waiting for the thread, so creating
+/// and preallocating the next segment's file delays only a batch that arrives meanwhile, once per segment, instead
+/// of the batch whose append fills a segment.
+///
 /// Compaction keeps the log back to the second newest snapshot (with the default `snapshotsRetained` of 2), so
 /// that a damaged newest snapshot can be skipped on recovery.
 ///
@@ -188,6 +193,14 @@ public final class FileNodeStorage: NodeStorage, @unchecked Sendable {
     private func runFsyncLoop() {
         while true {
             condition.lock()
+            if queue.isEmpty && !stopping && currentHealth == .healthy && log.needsSpareSegment {
+                condition.unlock()
+                // Nothing is queued, so no batch waits while the file is created and its blocks reserved. A
+                // failure is not a storage failure (the spare holds nothing) and is not retried until the next
+                // rollover, which tries again on the write path and fails storage if it still cannot.
+                try? log.prepareSpareSegment()
+                continue
+            }
             while queue.isEmpty && !stopping { condition.wait() }
             if queue.isEmpty {
                 finished = true

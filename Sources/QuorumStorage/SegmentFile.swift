@@ -1,4 +1,5 @@
 import QuorumCodec
+
 /// A WAL segment's identity. Segments are named `wal-<sequence as 16 hex digits>.log` and numbered without
 /// gaps, so a segment missing in the middle is detected by its number; the sequence number is also written in
 /// the segment's header record, so a renamed or copied segment is detected too.
@@ -7,6 +8,10 @@ struct SegmentFile: Hashable, Comparable {
 
     static let prefix = "wal-"
     static let suffix = ".log"
+    /// The spare file the log keeps ready for its next segment (see `WriteAheadLog`). It lacks the segment suffix
+    /// and the sixteen hex digits, so `init?(fileName:)` never takes it for a segment; it holds no records until a
+    /// rollover writes and renames it, so recovery deletes any it finds.
+    static let spareFileName = "wal-spare.tmp"
     /// Segment header payload: magic, then format version u16 and sequence u64.
     static let magic: [UInt8] = Array("QWAL".utf8)
 

@@ -42,6 +42,9 @@ extension WriteAheadLog {
     /// - Any other bad record, a segment missing between two others, or a record whose content contradicts the
     ///   log (a gap in indexes) is corruption: opening fails with `.corruption`/`.missingData` naming the file
     ///   and offset, because dropping it could silently lose committed entries.
+    /// - A spare segment file left by the previous run is deleted: it was never renamed to a segment's name, so
+    ///   nothing in it was ever acknowledged, and its hard state copy may be older than the log's newest. A new
+    ///   spare is then prepared, so that the first rollover does not have to.
     public static func open(
         directory: String, options: Options = Options()
     ) throws(StorageError) -> (WriteAheadLog, WriteAheadLogRecovery) {
@@ -76,6 +79,13 @@ extension WriteAheadLog {
             lastValidBytes = scan.validBytes
         }
 
+        // Only after the segments were accepted: a directory recovery refuses is left exactly as it was found.
+        // Not synced: if a crash brings the spare back, the next recovery deletes it again.
+        if names.contains(SegmentFile.spareFileName) {
+            let sparePath = directory + "/" + SegmentFile.spareFileName
+            do { try Posix.remove(sparePath) } catch { throw StorageError.systemCall(error, path: sparePath) }
+        }
+
         let hardState = replay.hardState ?? HardState()
         let descriptor: Int32
         let activeBytes: Int
@@ -92,9 +102,17 @@ extension WriteAheadLog {
                 throw StorageError.systemCall(error, path: path)
             }
         } else {
-            // No segment yet, or the last one was torn before its header was complete: (re)write it.
+            // No segment yet, or the last one was torn before its header was complete: (re)write it the way a
+            // rollover writes a segment, which replaces a torn one in a single rename.
             let file = segments.last?.file ?? SegmentFile(sequence: 0)
-            (descriptor, activeBytes) = try createSegment(file, in: directory, hardState: hardState, options: options)
+            descriptor = try createSpare(in: directory, options: options)
+            do {
+                activeBytes = try installSpare(
+                    descriptor, as: file, in: directory, hardState: hardState, options: options)
+            } catch {
+                Posix.close(descriptor)
+                throw error
+            }
             if segments.isEmpty { segments.append(Segment(file: file, highestIndex: .zero)) }
         }
         let log = WriteAheadLog(
@@ -104,6 +122,9 @@ extension WriteAheadLog {
         let recovery = WriteAheadLogRecovery(
             hardState: replay.hardState, entries: replay.entries, snapshotReset: replay.snapshotReset,
             tornTail: tornTail, segmentCount: segments.count)
+        // A spare that cannot be made now (a full disk) is no reason to refuse a log that recovered: the first
+        // rollover tries again, and fails the log if it still cannot.
+        try? log.prepareSpareSegment()
         return (log, recovery)
     }
 

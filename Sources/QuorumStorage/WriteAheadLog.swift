@@ -15,6 +15,14 @@ import QuorumConsensus
 /// one write; `sync()` also fdatasyncs, which is what makes them durable. That is group commit: a caller
 /// appends many batches and syncs once.
 ///
+/// The next segment's file is made ahead of need, like etcd's file pipeline: a spare file
+/// (`SegmentFile.spareFileName`), created and preallocated but holding no records. A rollover then only writes
+/// the header and hard state into it, syncs it, renames it to the segment's name and syncs the directory; it
+/// does not also wait for a file to be created and its blocks reserved. `open` prepares the first spare; after a
+/// rollover has used it, the owner calls `prepareSpareSegment()` when it has nothing else to do (the node
+/// storage does so when its fsync thread is idle). If no spare is ready when one is needed, the rollover creates
+/// it itself, so the spare only ever saves time, never changes what is written.
+///
 /// Truncation of a conflicting suffix needs no record of its own: an entry record at index i replaces every
 /// entry at or after i, exactly as `PersistBatch` asks.
 ///
@@ -27,7 +35,7 @@ public final class WriteAheadLog {
         public var segmentBytes: Int
         /// The largest record payload accepted, on write and on recovery (checked before allocating).
         public var recordPayloadBytesMax: Int
-        /// Whether to reserve each segment's blocks when it is created (see `Preallocation`).
+        /// Whether to reserve each segment's blocks when its spare file is created (see `Preallocation`).
         public var preallocate: Bool
         public var io: any FileIO
 
@@ -59,6 +67,12 @@ public final class WriteAheadLog {
     var activeBytes: Int
     /// Records appended but not yet written.
     var pending = ByteWriter(capacity: 1 << 16)
+    /// The spare file for the next segment, created (and preallocated) but holding no records; -1 when there is
+    /// none, because a rollover used it or preparing it failed.
+    var spareDescriptor: Int32 = -1
+    /// Set when preparing a spare failed, so that an owner that prepares one whenever it is idle does not retry in
+    /// a loop (on a full disk, say). The next rollover tries again itself, and fails the log if it cannot.
+    private var sparePreparationFailed = false
     /// The newest hard state appended, copied to the start of each new segment.
     private(set) var hardState: HardState
     /// The index of the last entry (or snapshot reset) in the log; nil when unknown because the log holds none,
@@ -83,8 +97,11 @@ public final class WriteAheadLog {
 
     deinit { close() }
 
-    /// Number of segment files, the active one included.
+    /// Number of segment files, the active one included (the spare is not a segment).
     public var segmentCount: Int { segments.count }
+    /// Whether `prepareSpareSegment()` has work to do: the log is usable, no spare is ready, and no attempt to
+    /// prepare one has failed since the last rollover.
+    public var needsSpareSegment: Bool { failure == nil && spareDescriptor < 0 && !sparePreparationFailed }
     var activePath: String { directory + "/" + segments[segments.count - 1].file.fileName }
 
     // MARK: Appending
@@ -163,6 +180,25 @@ public final class WriteAheadLog {
         }
     }
 
+    // MARK: The spare segment
+
+    /// Creates the spare file the next rollover will turn into a segment, unless one is ready. Call it when the
+    /// owning thread is otherwise idle, so that creating the file and reserving its blocks delays no write.
+    ///
+    /// A failure does not stop the log, because the spare holds nothing; it only stops `needsSpareSegment` from
+    /// asking again before the next rollover, which tries once more and fails the log if it cannot.
+    /// - Throws: the failure that stopped the log, or why the spare could not be created (`.noSpace`, ...).
+    public func prepareSpareSegment() throws(StorageError) {
+        try checkUsable()
+        guard spareDescriptor < 0 else { return }
+        do {
+            spareDescriptor = try WriteAheadLog.createSpare(in: directory, options: options)
+        } catch {
+            sparePreparationFailed = true
+            throw error
+        }
+    }
+
     // MARK: Compaction
 
     /// Removes whole segments, oldest first, while every index they name is at most `index` (entries a
@@ -188,8 +224,12 @@ public final class WriteAheadLog {
         return removed
     }
 
-    /// Closes the active segment without syncing. Idempotent.
+    /// Closes the active segment without syncing. Idempotent. A spare stays on disk; the next `open` deletes it.
     public func close() {
+        if spareDescriptor >= 0 {
+            Posix.close(spareDescriptor)
+            spareDescriptor = -1
+        }
         guard activeDescriptor >= 0 else { return }
         Posix.close(activeDescriptor)
         activeDescriptor = -1
@@ -222,46 +262,91 @@ public final class WriteAheadLog {
     private func rollOverIfFull() throws(StorageError) {
         guard activeBytes + pending.bytes.count >= options.segmentBytes else { return }
         // The old segment must be durable before the new one is used: `sync()` only syncs the active segment.
+        // This also makes the hard state about to be copied into the new segment durable in the old one, so a
+        // crash before the new segment is in place loses nothing.
         try sync()
         let next = SegmentFile(sequence: segments[segments.count - 1].file.sequence + 1)
-        let descriptor: (descriptor: Int32, bytes: Int)
+        if spareDescriptor < 0 {
+            // The owner was never idle since the last rollover (or preparing failed then): create the spare here,
+            // on the write path, at the cost every rollover paid before spares existed.
+            do { spareDescriptor = try WriteAheadLog.createSpare(in: directory, options: options) } catch {
+                throw fail(error)
+            }
+        }
+        let descriptor = spareDescriptor
+        spareDescriptor = -1
+        let startBytes: Int
         do {
-            descriptor = try WriteAheadLog.createSegment(next, in: directory, hardState: hardState, options: options)
+            startBytes = try WriteAheadLog.installSpare(
+                descriptor, as: next, in: directory, hardState: hardState, options: options)
         } catch {
+            Posix.close(descriptor)
             throw fail(error)
         }
         Posix.close(activeDescriptor)
-        activeDescriptor = descriptor.descriptor
-        activeBytes = descriptor.bytes
+        activeDescriptor = descriptor
+        activeBytes = startBytes
         segments.append(Segment(file: next, highestIndex: .zero))
+        sparePreparationFailed = false
     }
 
-    /// Creates a segment holding its header and `hardState`, durably (file and directory synced), and returns
-    /// its descriptor positioned at the end.
-    static func createSegment(
-        _ file: SegmentFile, in directory: String, hardState: HardState, options: Options
-    ) throws(StorageError) -> (descriptor: Int32, bytes: Int) {
-        let io = options.io
-        let path = directory + "/" + file.fileName
-        var writer = ByteWriter(capacity: 64)
-        RecordFrame.append(.segmentHeader, to: &writer) { file.encodeHeader(into: &$0) }
-        RecordFrame.append(.hardState, to: &writer) { hardState.encode(into: &$0) }
+    /// Creates the spare file, empty, with `segmentBytes` reserved when preallocating, and returns its descriptor.
+    ///
+    /// `O_TRUNC`, so a spare that somehow survived is never reused with old bytes in it. The directory is not
+    /// synced: a crash that loses the new name loses nothing, and the rollover that renames the spare syncs the
+    /// directory then.
+    static func createSpare(in directory: String, options: Options) throws(StorageError) -> Int32 {
+        let path = directory + "/" + SegmentFile.spareFileName
         let descriptor: Int32
         do {
             descriptor = try Posix.open(path, O_WRONLY | O_CREAT | O_TRUNC)
         } catch {
             throw StorageError.systemCall(error, path: path)
         }
+        if options.preallocate {
+            do {
+                try Preallocation.reserve(options.segmentBytes, for: descriptor)
+            } catch {
+                Posix.close(descriptor)
+                // Whatever part was reserved would only hold on to blocks that a full disk needs back.
+                try? Posix.remove(path)
+                throw StorageError.systemCall(error, path: path)
+            }
+        }
+        return descriptor
+    }
+
+    /// Turns the spare into segment `file`: writes the segment header and a copy of `hardState`, fdatasyncs,
+    /// renames the spare to the segment's name and fsyncs the directory. Leaves the descriptor at the end of what
+    /// it wrote and returns how many bytes that is.
+    ///
+    /// The order is what makes a crash at any step recoverable. Until the rename, there is no new segment:
+    /// recovery deletes the spare, and the previous segment, synced before, holds every acknowledged record and
+    /// the same hard state. The data is synced before the rename, so a file under a segment's name always starts
+    /// with a whole header and hard state. The directory is synced before anything is appended, so no record is
+    /// ever acknowledged in a file whose name a crash could still take away.
+    static func installSpare(
+        _ descriptor: Int32, as file: SegmentFile, in directory: String, hardState: HardState, options: Options
+    ) throws(StorageError) -> Int {
+        let io = options.io
+        let sparePath = directory + "/" + SegmentFile.spareFileName
+        let path = directory + "/" + file.fileName
+        var writer = ByteWriter(capacity: 64)
+        RecordFrame.append(.segmentHeader, to: &writer) { file.encodeHeader(into: &$0) }
+        RecordFrame.append(.hardState, to: &writer) { hardState.encode(into: &$0) }
         do {
-            if options.preallocate { try Preallocation.reserve(options.segmentBytes, for: descriptor) }
             try io.write(writer.bytes, to: descriptor)
             try io.synchronizeData(of: descriptor)
+        } catch {
+            throw StorageError.systemCall(error, path: sparePath)
+        }
+        do {
+            try Posix.rename(sparePath, path)
             try Posix.synchronizeDirectory(directory, io: io)
         } catch {
-            Posix.close(descriptor)
             throw StorageError.systemCall(error, path: path)
         }
-        return (descriptor, writer.bytes.count)
+        return writer.bytes.count
     }
 }
 

@@ -165,3 +165,77 @@ final class GatedFileIO: FileIO {
 
     func synchronize(_ descriptor: Int32) throws(SystemCallError) { try real.synchronize(descriptor) }
 }
+
+/// A real `FileIO` that simulates the process dying at a chosen step of a segment rollover: from that call on,
+/// every write and sync fails without touching the disk, so the files stay exactly as the crash left them.
+final class CrashingFileIO: FileIO {
+    enum Step: Sendable, CustomStringConvertible {
+        /// The spare's fdatasync: it holds the new segment's header and hard state but has not been renamed.
+        case spareDataSync
+        /// The directory fsync after the rename: the new segment has its name, which a crash may or may not keep.
+        case directorySync
+
+        var description: String {
+            switch self {
+            case .spareDataSync: "the spare's fdatasync, before its rename"
+            case .directorySync: "the directory fsync after the rename"
+            }
+        }
+    }
+
+    private struct State {
+        var armed: Step?
+        var crashed = false
+    }
+
+    private let state = Mutex(State())
+    private let sparePath: String
+    private let real = PosixFileIO()
+
+    init(logDirectory: String) { sparePath = logDirectory + "/" + SegmentFile.spareFileName }
+
+    func arm(_ step: Step) { state.withLock { $0.armed = step } }
+    var crashed: Bool { state.withLock { $0.crashed } }
+
+    func write(_ bytes: UnsafeRawBufferPointer, to descriptor: Int32) throws(SystemCallError) {
+        try crashIfDue("write", at: nil, descriptor)
+        try real.write(bytes, to: descriptor)
+    }
+
+    func synchronizeData(of descriptor: Int32) throws(SystemCallError) {
+        try crashIfDue("fdatasync", at: .spareDataSync, descriptor)
+        try real.synchronizeData(of: descriptor)
+    }
+
+    func synchronize(_ descriptor: Int32) throws(SystemCallError) {
+        try crashIfDue("fsync", at: .directorySync, descriptor)
+        try real.synchronize(descriptor)
+    }
+
+    /// Throws if the crash happened already, or happens now because `descriptor` is what the armed step syncs.
+    private func crashIfDue(_ function: String, at step: Step?, _ descriptor: Int32) throws(SystemCallError) {
+        let due = state.withLock { state in
+            if !state.crashed, let step, state.armed == step, isTarget(of: step, descriptor) { state.crashed = true }
+            return state.crashed
+        }
+        if due { throw SystemCallError(function, errorNumber: EIO) }
+    }
+
+    private func isTarget(of step: Step, _ descriptor: Int32) -> Bool {
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { return false }
+        switch step {
+        case .spareDataSync:
+            var spare = stat()
+            return stat(sparePath, &spare) == 0 && spare.st_dev == status.st_dev && spare.st_ino == status.st_ino
+        case .directorySync:
+            return status.st_mode & S_IFMT == S_IFDIR
+        }
+    }
+}
+
+/// The status of the file at `path` (stat(2)), or nil if there is none.
+func fileStatus(_ path: String) -> stat? {
+    var status = stat()
+    return stat(path, &status) == 0 ? status : nil
+}
