@@ -1,0 +1,113 @@
+import ArgumentParser
+import Foundation
+import QuorumClient
+
+/// A load generator against a running cluster: puts, linearizable gets, or a mix, from concurrent clients.
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure throughput and latency against a running cluster.",
+        discussion: "Each client is its own connection with one request in flight; --clients sets the concurrency.")
+
+    enum Workload: String, ExpressibleByArgument, CaseIterable {
+        case put, get, mixed
+    }
+
+    @OptionGroup var options: EndpointOptions
+    @Option(help: "put, get (linearizable) or mixed (half each).") var workload: Workload = .put
+    @Option(help: "Concurrent clients.") var clients = 16
+    @Option(help: "Seconds to run.") var duration = 10
+    @Option(help: "Distinct keys.") var keys = 1_000
+    @Option(help: "Key size in bytes.") var keyBytes = 16
+    @Option(help: "Value size in bytes.") var valueBytes = 100
+
+    func validate() throws {
+        guard clients > 0, duration > 0, keys > 0, keyBytes >= 8, valueBytes >= 0 else {
+            throw ValidationError("--clients, --duration and --keys must be positive and --key-bytes at least 8")
+        }
+    }
+
+    func run() async throws {
+        let value = [UInt8](repeating: UInt8(ascii: "v"), count: valueBytes)
+        let keyList = (0..<keys).map { number in
+            let digits = Array(String(number).utf8)
+            return [UInt8](repeating: UInt8(ascii: "k"), count: max(0, keyBytes - digits.count)) + digits
+        }
+        if workload != .put {
+            let loader = options.makeClient()
+            for key in keyList.prefix(min(keys, 1_000)) { _ = try? await loader.put(key, value) }
+            await loader.close()
+        }
+        let progress = Progress()
+        let deadline = ContinuousClock.now + .seconds(duration)
+        let reporter = Task {
+            var last = 0
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                let done = await progress.completed
+                FileHandle.standardError.write(Data("\r\(done) operations, \(done - last)/s   ".utf8))
+                last = done
+            }
+        }
+        let started = ContinuousClock.now
+        let latencies = await withTaskGroup(of: [Duration].self) { group in
+            for worker in 0..<clients {
+                group.addTask {
+                    let client = options.makeClient()
+                    var latencies: [Duration] = []
+                    var position = worker
+                    while ContinuousClock.now < deadline {
+                        let key = keyList[position % keyList.count]
+                        position += clients
+                        let begin = ContinuousClock.now
+                        let isPut = workload == .put || (workload == .mixed && position % 2 == 0)
+                        do {
+                            if isPut { try await client.put(key, value) } else { _ = try await client.get(key) }
+                            latencies.append(begin.duration(to: .now))
+                            await progress.add()
+                        } catch {
+                            await progress.fail()
+                        }
+                    }
+                    await client.close()
+                    return latencies
+                }
+            }
+            var all: [Duration] = []
+            for await partial in group { all += partial }
+            return all
+        }
+        reporter.cancel()
+        let elapsed = started.duration(to: .now)
+        FileHandle.standardError.write(Data("\r".utf8))
+        let failures = await progress.failed
+        print(report(latencies.sorted(), elapsed: elapsed, failures: failures))
+    }
+
+    private func report(_ sorted: [Duration], elapsed: Duration, failures: Int) -> String {
+        func milliseconds(_ duration: Duration) -> String {
+            let value = Double(duration.components.seconds) * 1e3 + Double(duration.components.attoseconds) / 1e15
+            return String(format: "%.2f ms", value)
+        }
+        func percentile(_ fraction: Double) -> String {
+            sorted.isEmpty ? "-" : milliseconds(sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))])
+        }
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let widths = [12, 9, 10, 12, 12, 12, 12, 8]
+        return [
+            tableRow(["WORKLOAD", "CLIENTS", "OPS", "OPS/S", "P50", "P99", "P99.9", "FAILED"], widths),
+            tableRow(
+                [
+                    workload.rawValue, "\(clients)", "\(sorted.count)", String(format: "%.0f", Double(sorted.count) / seconds),
+                    percentile(0.5), percentile(0.99), percentile(0.999), "\(failures)",
+                ], widths),
+        ].joined(separator: "\n")
+    }
+}
+
+/// Counts shared by the workers and the progress line.
+actor Progress {
+    private(set) var completed = 0
+    private(set) var failed = 0
+    func add() { completed += 1 }
+    func fail() { failed += 1 }
+}
