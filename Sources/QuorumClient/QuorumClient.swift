@@ -68,6 +68,32 @@ public actor QuorumClient {
         return status
     }
 
+    // MARK: Leases
+
+    /// Grants a lease that expires `ttl` seconds after its last keep-alive, as the leader's clock tells.
+    public func grantLease(ttl seconds: UInt64) async throws(QuorumClientError) -> LeaseID {
+        let id = LeaseID(UInt64.random(in: 1...UInt64(Int64.max)))
+        guard case .leaseGranted(let granted, _, _) = try await write(.leaseGrant(id: id, ttl: LeaseTTL(seconds: seconds), grantedAt: 0))
+        else { throw .unexpectedResponse("not a lease grant") }
+        return granted
+    }
+
+    /// Extends the lease by its TTL from now; returns the TTL. Fails if it already expired.
+    @discardableResult
+    public func keepAlive(_ lease: LeaseID) async throws(QuorumClientError) -> LeaseTTL {
+        guard case .leaseKeptAlive(_, let ttl, _) = try await write(.leaseKeepAlive(id: lease, at: 0)) else {
+            throw .unexpectedResponse("not a keep-alive")
+        }
+        return ttl
+    }
+
+    /// Revokes the lease and deletes every key attached to it, in one revision.
+    public func revokeLease(_ lease: LeaseID) async throws(QuorumClientError) {
+        guard case .leaseRevoked = try await write(.leaseRevoke(lease)) else {
+            throw .unexpectedResponse("not a revoke")
+        }
+    }
+
     // MARK: Membership
 
     /// Adds node `node`, reachable at `address` (`HOST:PEER_PORT:CLIENT_PORT`), as a learner; unless

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import QuorumConsensus
 import QuorumNode
@@ -29,6 +30,11 @@ final class NodeRuntime: @unchecked Sendable {
     }
 
     private let addressBook: AddressBook
+    /// Lease revocations proposed and not yet applied, so that each expired lease is revoked once.
+    private var revoking: Set<LeaseID> = []
+    /// At most this many expired leases are revoked per tick, so that a backlog (after a long outage) is worked
+    /// off steadily instead of flooding the log.
+    private let revocationsPerTick = 32
 
     init(loop: any EventLoop, group: GroupID, configuration: ServerConfiguration, storage: FileNodeStorage,
         transport: PeerTransport) throws
@@ -59,7 +65,41 @@ final class NodeRuntime: @unchecked Sendable {
     private func tick() {
         loop.preconditionInEventLoop()
         driver.tick()
+        revokeExpiredLeases()
         answerCompletions()
+    }
+
+    /// Lease time is the leader's wall clock, stamped into grants and keep-alives and compared here: expiry is
+    /// decided by the leader alone and replicated as a revoke, so followers never expire anything on their own
+    /// clocks. A leader cut off from its quorum cannot get a revoke committed, and steps down (CheckQuorum).
+    private var now: StoreTime { StoreTime(milliseconds: UInt64(Date().timeIntervalSince1970 * 1000)) }
+
+    private func revokeExpiredLeases() {
+        guard driver.engine.role == .leader else {
+            revoking.removeAll()
+            return
+        }
+        let store = driver.stateMachine.store
+        revoking.formIntersection(store.leaseIDs())
+        let expired = store.expiredLeases(now: now, limit: revocationsPerTick + revoking.count).filter {
+            !revoking.contains($0)
+        }
+        for lease in expired.prefix(revocationsPerTick) {
+            nextToken += 1
+            guard (try? driver.propose(StoreProposal(.leaseRevoke(lease)).encoded, token: nextToken)) != nil else { return }
+            revoking.insert(lease)
+        }
+    }
+
+    /// The leader's clock goes into lease commands, whatever the client sent.
+    private func stamped(_ proposal: StoreProposal) -> StoreProposal {
+        var stamped = proposal
+        switch proposal.command {
+        case .leaseGrant(let id, let ttl, _): stamped.command = .leaseGrant(id: id, ttl: ttl, grantedAt: now)
+        case .leaseKeepAlive(let id, _): stamped.command = .leaseKeepAlive(id: id, at: now)
+        default: break
+        }
+        return stamped
     }
 
     func receive(_ messages: [Message]) {
@@ -109,7 +149,7 @@ final class NodeRuntime: @unchecked Sendable {
                     return
                 }
                 pending[token] = (request.requestID, .write, respond)
-                try driver.propose(proposal.encoded, token: token)
+                try driver.propose(stamped(proposal).encoded, token: token)
             case .membership(.add(let node, let address, let staysLearner)):
                 guard MemberAddress(parsing: address) != nil else {
                     respond(ClientResponse(requestID: request.requestID, outcome: .failed("'\(address)' is not HOST:PEER_PORT:CLIENT_PORT")))

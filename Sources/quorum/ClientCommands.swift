@@ -44,10 +44,13 @@ struct Put: AsyncParsableCommand {
     @OptionGroup var options: EndpointOptions
     @Argument var key: String
     @Argument var value: String
+    @Option(help: "Attach the key to this lease (hex id from `quorum lease grant`): it goes when the lease does.")
+    var lease: String?
 
     func run() async throws {
+        let leaseID = try lease.map(parseLease)
         let response = try await withClient(options) { client throws(QuorumClientError) in
-            try await client.put(Array(key.utf8), Array(value.utf8))
+            try await client.put(Array(key.utf8), Array(value.utf8), lease: leaseID)
         }
         print("OK (revision \(response.revision.rawValue))")
     }
@@ -157,6 +160,58 @@ struct Cluster: AsyncParsableCommand {
             }
             await client.close()
             if reachable == 0 { throw ExitCode.failure }
+        }
+    }
+}
+
+func parseLease(_ text: String) throws -> LeaseID {
+    guard let raw = UInt64(text, radix: 16), raw != 0 else { throw ValidationError("'\(text)' is not a lease id") }
+    return LeaseID(raw)
+}
+
+struct Lease: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Grant, keep alive and revoke leases.", subcommands: [Grant.self, KeepAlive.self, Revoke.self])
+
+    struct Grant: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Grant a lease; prints its id.")
+        @OptionGroup var options: EndpointOptions
+        @Argument(help: "Seconds the lease lives without a keep-alive.") var ttl: UInt64
+
+        func run() async throws {
+            let lease = try await withClient(options) { client throws(QuorumClientError) in
+                try await client.grantLease(ttl: ttl)
+            }
+            print(String(lease.rawValue, radix: 16))
+        }
+    }
+
+    struct KeepAlive: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "keepalive", abstract: "Keep a lease alive, every third of its TTL, until interrupted.")
+        @OptionGroup var options: EndpointOptions
+        @Argument var lease: String
+        @Flag(help: "Renew once and exit.") var once = false
+
+        func run() async throws {
+            let id = try parseLease(lease)
+            repeat {
+                let ttl = try await withClient(options) { client throws(QuorumClientError) in try await client.keepAlive(id) }
+                print("lease \(lease) renewed for \(ttl.rawValue) s")
+                if !once { try await Task.sleep(for: .seconds(max(1, Double(ttl.rawValue) / 3))) }
+            } while !once
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a lease, deleting its keys.")
+        @OptionGroup var options: EndpointOptions
+        @Argument var lease: String
+
+        func run() async throws {
+            let id = try parseLease(lease)
+            try await withClient(options) { client throws(QuorumClientError) in try await client.revokeLease(id) }
+            print("revoked")
         }
     }
 }

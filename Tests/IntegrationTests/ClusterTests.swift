@@ -151,6 +151,39 @@ extension ClusterTests {
     }
 }
 
+extension ClusterTests {
+    @Test("a key attached to a lease goes when the lease expires or is revoked, and stays while kept alive")
+    func leases() async throws {
+        let cluster = try ClusterProcesses(size: 3)
+        defer { cluster.stopAll() }
+        try cluster.startAll()
+        let client = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10))
+        _ = try await Self.awaitLeader(client, cluster)
+
+        let expiring = try await client.grantLease(ttl: 1)
+        try await client.put(Array("ephemeral".utf8), Array("x".utf8), lease: expiring)
+        let kept = try await client.grantLease(ttl: 1)
+        try await client.put(Array("kept".utf8), Array("y".utf8), lease: kept)
+        let revoked = try await client.grantLease(ttl: 60)
+        try await client.put(Array("revoked".utf8), Array("z".utf8), lease: revoked)
+
+        try await client.revokeLease(revoked)
+        #expect(try await client.get(Array("revoked".utf8)) == nil, "revoking deletes at once")
+
+        // Keep one lease alive while the other's TTL runs out; the leader revokes the expired one by itself.
+        var expired = false
+        for _ in 0..<40 where !expired {
+            try await client.keepAlive(kept)
+            try await Task.sleep(for: .milliseconds(100))
+            expired = try await client.get(Array("ephemeral".utf8)) == nil
+        }
+        #expect(expired, "the unrenewed lease never expired")
+        #expect(try await client.get(Array("kept".utf8))?.value == Array("y".utf8), "a renewed lease expired")
+        await #expect(throws: QuorumClientError.self) { try await client.keepAlive(expiring) }
+        await client.close()
+    }
+}
+
 /// Runs a register workload against the cluster and records it for the linearizability checker: each writer
 /// writes unique values to a few shared keys and reads them, and also writes a key of its own per round whose
 /// acknowledgement is remembered.
