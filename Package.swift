@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "QuorumConsensus", targets: ["QuorumConsensus"]),
         .library(name: "QuorumStore", targets: ["QuorumStore"]),
         .library(name: "QuorumStorage", targets: ["QuorumStorage"]),
+        .library(name: "QuorumBalancing", targets: ["QuorumBalancing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -70,6 +71,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Load-balancing policies and health (outlier ejection, slow start, panic). Pure: standard library only.
+        .target(name: "QuorumBalancing", swiftSettings: strict),
         // The node runtime: the driver on a SwiftNIO event loop with real storage, peers and clients.
         .target(
             name: "QuorumServer",
@@ -104,6 +107,7 @@ let package = Package(
         .testTarget(name: "QuorumConsensusTests", dependencies: ["QuorumConsensus"], swiftSettings: strict),
         .testTarget(name: "QuorumNodeTests", dependencies: ["QuorumNode", "QuorumConsensus"], swiftSettings: strict),
         .testTarget(name: "QuorumStoreTests", dependencies: ["QuorumStore"], swiftSettings: strict),
+        .testTarget(name: "QuorumBalancingTests", dependencies: ["QuorumBalancing"], swiftSettings: strict),
         .testTarget(
             name: "QuorumWireTests", dependencies: ["QuorumWire", "QuorumConsensus", "QuorumStore"], swiftSettings: strict
         ),

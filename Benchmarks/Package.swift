@@ -23,5 +23,11 @@ let package = Package(
             name: "StoreThroughput",
             dependencies: [.product(name: "QuorumStore", package: "Quorum")]
         ),
+        // Simulates the real balancing policies against backends of which one is slow and writes
+        // docs/images/balancing-p99.svg. Run from the repository root.
+        .executableTarget(
+            name: "BalancingPlot",
+            dependencies: [.product(name: "QuorumBalancing", package: "Quorum")]
+        ),
     ]
 )
