@@ -66,7 +66,30 @@ final class NodeRuntime: @unchecked Sendable {
         loop.preconditionInEventLoop()
         driver.tick()
         revokeExpiredLeases()
+        compactHistory()
         answerCompletions()
+    }
+
+    /// The compaction revision last proposed, so that one is in flight at a time.
+    private var compactionProposed = Revision.zero
+
+    /// Proposes a compaction once the retained history has grown to twice the retention, so that compactions
+    /// are rare and each drops half the history (incrementally, as the store applies later commands).
+    private func compactHistory() {
+        guard driver.engine.role == .leader else {
+            compactionProposed = .zero
+            return
+        }
+        let retained = configuration.historyRevisionsRetained
+        let store = driver.stateMachine.store
+        guard retained > 0, store.compactedRevision >= compactionProposed,
+            store.revision.rawValue > store.compactedRevision.rawValue + 2 * retained
+        else { return }
+        let target = Revision(store.revision.rawValue - retained)
+        nextToken += 1
+        if (try? driver.propose(StoreProposal(.compact(target)).encoded, token: nextToken)) != nil {
+            compactionProposed = target
+        }
     }
 
     /// Lease time is the leader's wall clock, stamped into grants and keep-alives and compared here: expiry is

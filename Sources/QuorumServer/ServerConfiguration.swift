@@ -36,6 +36,9 @@ public struct ServerConfiguration: Sendable {
     public var dataDirectory: String
     /// One engine tick. Elections take 10–20 ticks, heartbeats go every tick.
     public var tickMilliseconds: Int64 = 50
+    /// The leader compacts the store's history to keep this many revisions (etcd's revision-based
+    /// auto-compaction): memory, snapshots and catch-up stay bounded under a steady write load. 0 keeps all.
+    public var historyRevisionsRetained: UInt64 = 100_000
     /// Frames above this size are refused (etcd's request limit is 1.5 MiB; entries batch several).
     public var frameBytesMax = 16 << 20
 

@@ -31,6 +31,9 @@ struct Server: ParsableCommand {
     @Option(help: "Milliseconds per engine tick; elections take 10–20 ticks.")
     var tickMilliseconds: Int64 = 50
 
+    @Option(help: "Revisions of history to keep; older ones are compacted automatically (0 keeps all).")
+    var historyRevisions: UInt64 = 100_000
+
     func run() throws {
         guard let list = cluster ?? environment("QUORUM_CLUSTER") else {
             throw ValidationError("give the members with --cluster or QUORUM_CLUSTER")
@@ -45,6 +48,7 @@ struct Server: ParsableCommand {
         var configuration = ServerConfiguration(node: NodeID(id), members: members, dataDirectory: dataDir)
         configuration.tickMilliseconds = tickMilliseconds
         configuration.joining = join
+        configuration.historyRevisionsRetained = historyRevisions
         let server: QuorumNodeServer
         do {
             let parent = (dataDir as NSString).deletingLastPathComponent

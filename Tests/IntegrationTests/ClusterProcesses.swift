@@ -20,6 +20,9 @@ final class ClusterProcesses: @unchecked Sendable {
     let directory: URL
     private let executable: URL
 
+    /// Extra arguments for every `quorum server` this cluster starts.
+    var serverArguments: [String] = []
+
     init(size: Int) throws {
         executable = try Self.quorumExecutable()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("quorum-it-\(UUID().uuidString)")
@@ -50,7 +53,7 @@ final class ClusterProcesses: @unchecked Sendable {
         process.arguments = [
             "server", "--id", "\(id)", "--cluster", clusterArgument,
             "--data-dir", directory.appendingPathComponent("n\(id)").path, "--tick-milliseconds", "20",
-        ] + (joining ? ["--join"] : [])
+        ] + (joining ? ["--join"] : []) + serverArguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

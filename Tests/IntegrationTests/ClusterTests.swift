@@ -184,6 +184,33 @@ extension ClusterTests {
     }
 }
 
+extension ClusterTests {
+    @Test("the leader compacts old history by itself: old revisions become unreadable, current ones stay")
+    func automaticCompaction() async throws {
+        let cluster = try ClusterProcesses(size: 3)
+        defer { cluster.stopAll() }
+        cluster.serverArguments = ["--history-revisions", "20"]
+        try cluster.startAll()
+        let client = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10))
+        _ = try await Self.awaitLeader(client, cluster)
+        for number in 0..<60 { try await client.put(Array("counter".utf8), Array("\(number)".utf8)) }
+        var compacted = false
+        for _ in 0..<100 where !compacted {
+            do {
+                _ = try await client.range(RangeRequest(key: Array("counter".utf8), revision: Revision(2)))
+                try await Task.sleep(for: .milliseconds(20))
+            } catch QuorumClientError.store(.compacted) {
+                compacted = true
+            }
+        }
+        #expect(compacted, "revision 2 was still readable after 60 writes with 20 retained")
+        let recent = try await client.range(RangeRequest(key: Array("counter".utf8), revision: Revision(55)))
+        #expect(recent.kvs.first?.value == Array("54".utf8))
+        #expect(try await client.get(Array("counter".utf8))?.value == Array("59".utf8))
+        await client.close()
+    }
+}
+
 /// Runs a register workload against the cluster and records it for the linearizability checker: each writer
 /// writes unique values to a few shared keys and reads them, and also writes a key of its own per round whose
 /// acknowledgement is remembered.
