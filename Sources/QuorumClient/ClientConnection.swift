@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import QuorumStore
 import QuorumWire
 
 /// One connection to one node. Requests are matched to responses by id, so many can be in flight at once.
@@ -50,6 +51,27 @@ final class ClientConnection: Sendable {
         return try await promise.futureResult.get()
     }
 
+    /// Opens a watch: every `.watchEvents` answer to `request` is yielded; `.watchEnded` finishes the stream.
+    /// Ending the iteration sends a cancel.
+    func openWatch(_ request: ClientRequest) -> AsyncThrowingStream<[WatchEvent], any Error> {
+        let (stream, continuation) = AsyncThrowingStream<[WatchEvent], any Error>.makeStream()
+        let router = responses
+        let channel = channel
+        continuation.onTermination = { termination in
+            guard case .cancelled = termination else { return }
+            let cancel = ClientRequest(requestID: request.requestID &+ (1 << 63), group: request.group, operation: .cancelWatch(requestID: request.requestID))
+            channel.eventLoop.execute {
+                router.stopStreaming(request.requestID)
+                channel.writeAndFlush(cancel.frame, promise: nil)
+            }
+        }
+        channel.eventLoop.execute {
+            router.stream(request.requestID, to: continuation)
+            channel.writeAndFlush(request.frame, promise: nil)
+        }
+        return stream
+    }
+
     func close() {
         channel.close(promise: nil)
     }
@@ -62,6 +84,15 @@ final class ResponseRouter: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = Frame
 
     private var pending: [UInt64: EventLoopPromise<ClientResponse>] = [:]
+    private var streams: [UInt64: AsyncThrowingStream<[WatchEvent], any Error>.Continuation] = [:]
+
+    func stream(_ requestID: UInt64, to continuation: AsyncThrowingStream<[WatchEvent], any Error>.Continuation) {
+        streams[requestID] = continuation
+    }
+
+    func stopStreaming(_ requestID: UInt64) {
+        streams[requestID] = nil
+    }
 
     func expect(_ requestID: UInt64, promise: EventLoopPromise<ClientResponse>) {
         pending[requestID] = promise
@@ -74,6 +105,19 @@ final class ResponseRouter: ChannelInboundHandler, @unchecked Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         do {
             let response = try ClientResponse(decoding: unwrapInboundIn(data))
+            if let stream = streams[response.requestID] {
+                switch response.outcome {
+                case .watchEvents(let events):
+                    stream.yield(events)
+                case .watchEnded(let reason, let resume):
+                    streams[response.requestID] = nil
+                    stream.finish(throwing: QuorumClientError.watchEnded(reason: reason, resumeRevision: resume))
+                default:
+                    streams[response.requestID] = nil
+                    stream.finish(throwing: QuorumClientError.unexpectedResponse("\(response.outcome)"))
+                }
+                return
+            }
             pending.removeValue(forKey: response.requestID)?.succeed(response)
         } catch {
             context.fireErrorCaught(error)
@@ -84,6 +128,9 @@ final class ResponseRouter: ChannelInboundHandler, @unchecked Sendable {
         let waiting = pending
         pending.removeAll()
         for promise in waiting.values { promise.fail(QuorumClientError.connectionLost) }
+        let watching = streams
+        streams.removeAll()
+        for stream in watching.values { stream.finish(throwing: QuorumClientError.connectionLost) }
         context.fireChannelInactive()
     }
 

@@ -68,6 +68,31 @@ public actor QuorumClient {
         return status
     }
 
+    // MARK: Watches
+
+    /// Streams every change to `key` (or to [key, rangeEnd)), starting at `startRevision` when given (history
+    /// first, then live) or from now. Any node serves watches from what it has applied. The stream ends with
+    /// `QuorumClientError.watchEnded` if the node ends the watch (too slow, compacted) and with `.connectionLost`
+    /// if the node goes away; stop iterating to cancel it.
+    public func watch(_ key: [UInt8], rangeEnd: [UInt8]? = nil, startRevision: Revision? = nil)
+        async throws(QuorumClientError) -> AsyncThrowingStream<[WatchEvent], any Error>
+    {
+        var lastError = "no attempt"
+        for endpoint in [preferred].compactMap({ $0 }) + endpoints {
+            do {
+                let connection = try await connection(to: endpoint)
+                nextRequestID += 1
+                let request = ClientRequest(
+                    requestID: nextRequestID, group: group,
+                    operation: .watch(key: key, rangeEnd: rangeEnd, startRevision: startRevision))
+                return connection.openWatch(request)
+            } catch {
+                lastError = "\(endpoint): \(error)"
+            }
+        }
+        throw .unreachable(endpoints: endpoints, lastError: lastError)
+    }
+
     // MARK: Leases
 
     /// Grants a lease that expires `ttl` seconds after its last keep-alive, as the leader's clock tells.
@@ -165,6 +190,8 @@ public actor QuorumClient {
                 case .result, .status:
                     preferred = endpoint
                     return response.outcome
+                case .watchEvents, .watchEnded:
+                    throw QuorumClientError.unexpectedResponse("a watch answer to a request")
                 }
             } catch let error as QuorumClientError {
                 switch error {

@@ -12,6 +12,8 @@ public enum QuorumClientError: Error, Hashable, Sendable, CustomStringConvertibl
     /// The store refused the operation (compacted revision, unknown lease, over a limit, ...).
     case store(StoreError)
     case unexpectedResponse(String)
+    /// The node ended a watch; with `resumeRevision`, a new watch from there misses nothing.
+    case watchEnded(reason: String, resumeRevision: Revision?)
 
     public var description: String {
         switch self {
@@ -23,6 +25,7 @@ public enum QuorumClientError: Error, Hashable, Sendable, CustomStringConvertibl
         case .refused(let message): message
         case .store(let error): error.description
         case .unexpectedResponse(let what): "unexpected response: \(what)"
+        case .watchEnded(let reason, _): "watch ended: \(reason)"
         }
     }
 }

@@ -31,9 +31,7 @@ final class AddressBook: @unchecked Sendable {
     /// Rebuilds the added members from a store restored from a snapshot.
     func reload(from store: KeyValueStore) {
         added.removeAll()
-        var end = Self.memberKeyPrefix
-        end[end.count - 1] += 1
-        guard let stored = try? store.range(RangeRequest(key: Self.memberKeyPrefix, rangeEnd: end)) else { return }
+        guard let stored = try? store.range(.prefix(Self.memberKeyPrefix)) else { return }
         for member in stored.kvs { record(key: member.key, value: member.value) }
     }
 }

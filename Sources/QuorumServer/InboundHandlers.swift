@@ -58,7 +58,14 @@ final class ClientInboundHandler: ChannelInboundHandler {
             return
         }
         let channel = context.channel
-        runtime.handle(request) { response in channel.writeAndFlush(response.frame, promise: nil) }
+        switch request.operation {
+        case .watch(let key, let rangeEnd, let start):
+            runtime.watch(requestID: request.requestID, key: key, rangeEnd: rangeEnd, startRevision: start, channel: channel)
+        case .cancelWatch(let watch):
+            runtime.cancelWatch(requestID: watch, channel: channel)
+        default:
+            runtime.handle(request) { response in channel.writeAndFlush(response.frame, promise: nil) }
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -30,6 +30,7 @@ final class NodeRuntime: @unchecked Sendable {
     }
 
     private let addressBook: AddressBook
+    private let watchHub = WatchHub()
     /// Lease revocations proposed and not yet applied, so that each expired lease is revoked once.
     private var revoking: Set<LeaseID> = []
     /// At most this many expired leases are revoked per tick, so that a backlog (after a long outage) is worked
@@ -55,7 +56,8 @@ final class NodeRuntime: @unchecked Sendable {
         self.addressBook = addressBook
         transport.addressOf = { node in addressBook.address(of: node) }
         driver = Driver(
-            engine: engine, stateMachine: StoreMachine(addressBook: addressBook), storage: storage, transport: transport,
+            engine: engine, stateMachine: StoreMachine(addressBook: addressBook, watchHub: watchHub), storage: storage,
+            transport: transport,
             recoveredSnapshot: storage.recovered.snapshot)
     }
 
@@ -196,12 +198,39 @@ final class NodeRuntime: @unchecked Sendable {
             case .membership(.transferLeadership(let node)):
                 try driver.transferLeadership(to: node)
                 respond(ClientResponse(requestID: request.requestID, outcome: .status(status)))
+            case .watch, .cancelWatch:
+                respond(ClientResponse(requestID: request.requestID, outcome: .failed("watches need a streaming connection (the client port)")))
             }
         } catch {
             pending[token] = nil
             respond(ClientResponse(requestID: request.requestID, outcome: refusal(error)))
         }
         answerCompletions()
+    }
+
+    /// Starts streaming changes to `channel`: first the history from `startRevision` (if given), then every
+    /// change as this node applies it. Both happen on the loop, so nothing falls between them.
+    func watch(requestID: UInt64, key: [UInt8], rangeEnd: [UInt8]?, startRevision: Revision?, channel: any Channel) {
+        loop.preconditionInEventLoop()
+        if let start = startRevision {
+            do throws(StoreError) {
+                let history = try driver.stateMachine.store.events(from: start, key: key, rangeEnd: rangeEnd)
+                var remaining = history[...]
+                while !remaining.isEmpty {
+                    WatchHub.send(.watchEvents(Array(remaining.prefix(WatchHub.batchEventsMax))), to: channel, requestID: requestID)
+                    remaining = remaining.dropFirst(WatchHub.batchEventsMax)
+                }
+            } catch {
+                WatchHub.send(.watchEnded(reason: error.description, resumeRevision: nil), to: channel, requestID: requestID)
+                return
+            }
+        }
+        watchHub.add(key: key, rangeEnd: rangeEnd, channel: channel, requestID: requestID)
+    }
+
+    func cancelWatch(requestID: UInt64, channel: any Channel) {
+        loop.preconditionInEventLoop()
+        watchHub.cancel(channel: channel, requestID: requestID)
     }
 
     private static func touchesMemberKeys(_ command: StoreCommand) -> Bool {

@@ -2,21 +2,26 @@ import QuorumConsensus
 import QuorumNode
 import QuorumStore
 
-/// The key-value store as the node driver sees it: commands are encoded `StoreProposal`s. Member addresses
-/// written by the cluster itself are also noted in the address book.
+/// The key-value store as the node driver sees it: commands are encoded `StoreProposal`s. What each command
+/// changed goes to the watch hub; member addresses written by the cluster itself go to the address book.
 struct StoreMachine: ReplicatedStateMachine {
     private(set) var store = KeyValueStore()
     let addressBook: AddressBook
+    let watchHub: WatchHub
 
-    init(addressBook: AddressBook) { self.addressBook = addressBook }
+    init(addressBook: AddressBook, watchHub: WatchHub) {
+        self.addressBook = addressBook
+        self.watchHub = watchHub
+    }
 
     mutating func apply(_ entry: Entry) -> StoreResult? {
         guard case .command(let bytes) = entry.kind else { return nil }
         do {
             let proposal = try StoreProposal(decoding: bytes)
-            let result = store.apply(proposal).result
+            let applied = store.apply(proposal)
             if case .put(let put) = proposal.command { addressBook.record(key: put.key, value: put.value) }
-            return result
+            watchHub.publish(applied.events)
+            return applied.result
         } catch {
             // The leader checked the proposal before proposing it; every replica refuses it the same way.
             return .failed(error)

@@ -40,9 +40,10 @@ public struct RangeRequest: Hashable, Sendable {
 }
 
 /// The key interval a request names, in etcd's encoding.
-enum KeyRange {
+/// Key intervals as etcd names them: a single key (no end), [key, rangeEnd), or everything from key (end `[0]`).
+public enum KeyRange {
     /// The smallest key greater than every key with this prefix; `[0]` (meaning "to the end") when none exists.
-    static func prefixEnd(of prefix: [UInt8]) -> [UInt8] {
+    public static func prefixEnd(of prefix: [UInt8]) -> [UInt8] {
         var end = prefix
         while let last = end.last {
             if last < 0xff {
@@ -55,7 +56,7 @@ enum KeyRange {
     }
 
     /// Whether `candidate` lies in the interval (key, rangeEnd) names.
-    static func contains(_ candidate: [UInt8], key: [UInt8], rangeEnd: [UInt8]?) -> Bool {
+    public static func contains(_ candidate: [UInt8], key: [UInt8], rangeEnd: [UInt8]?) -> Bool {
         guard let rangeEnd, !rangeEnd.isEmpty else { return candidate == key }
         if compareKeys(candidate, key) < 0 { return false }
         if rangeEnd == [0] { return true }

@@ -10,6 +10,8 @@ import QuorumStore
 ///     kind 3 status: nothing
 ///     kind 4 membership: change u8 (1 add, 2 remove, 3 transfer leadership) | node u64
 ///                        | for add: address (string "HOST:PEER_PORT:CLIENT_PORT") | stay learner u8
+///     kind 5 watch:  key (bytes) | has range end u8 | range end (bytes)? | start revision u64 (0 = from now)
+///     kind 6 cancel watch: the watch's request id u64
 public struct ClientRequest: Hashable, Sendable {
     public enum Operation: Hashable, Sendable {
         case write(StoreProposal)
@@ -17,6 +19,10 @@ public struct ClientRequest: Hashable, Sendable {
         case read(RangeRequest, linearizable: Bool)
         case status
         case membership(MembershipRequest)
+        /// Streams changes to a key or range, from `startRevision` (history first) or from now; every event batch
+        /// and the final cancellation answer with this request's id.
+        case watch(key: [UInt8], rangeEnd: [UInt8]?, startRevision: Revision?)
+        case cancelWatch(requestID: UInt64)
     }
 
     public enum MembershipRequest: Hashable, Sendable {
@@ -66,6 +72,15 @@ public struct ClientRequest: Hashable, Sendable {
                 writer.write(UInt8(3))
                 writer.write(node.rawValue)
             }
+        case .watch(let key, let rangeEnd, let startRevision):
+            writer.write(UInt8(5))
+            writer.writeLengthPrefixed(key)
+            writer.write(UInt8(rangeEnd == nil ? 0 : 1))
+            if let rangeEnd { writer.writeLengthPrefixed(rangeEnd) }
+            writer.write(startRevision?.rawValue ?? 0)
+        case .cancelWatch(let watch):
+            writer.write(UInt8(6))
+            writer.write(watch)
         }
         return Frame(kind: .clientRequest, payload: writer.bytes)
     }
@@ -103,6 +118,14 @@ public struct ClientRequest: Hashable, Sendable {
                 case 3: operation = .membership(.transferLeadership(to: node))
                 default: throw .invalid(field: "membership change", value: UInt64(change))
                 }
+            case 5:
+                let key = try reader.readLengthPrefixed("watch key")
+                guard key.count <= limits.keyBytesMax else { throw .invalid(field: "watch key length", value: UInt64(key.count)) }
+                let rangeEnd = try reader.readBool("has range end") ? try reader.readLengthPrefixed("watch range end") : nil
+                let start = try reader.read(UInt64.self, "start revision")
+                operation = .watch(key: key, rangeEnd: rangeEnd, startRevision: start == 0 ? nil : Revision(start))
+            case 6:
+                operation = .cancelWatch(requestID: try reader.read(UInt64.self, "watch id"))
             case let other:
                 throw .invalid(field: "request kind", value: UInt64(other))
             }

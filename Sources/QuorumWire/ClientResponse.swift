@@ -10,6 +10,8 @@ import QuorumStore
 ///     kind 3 failed:     message (string)
 ///     kind 4 status:     NodeStatus
 ///     kind 5 unavailable: message (string); nothing took effect, or a retry with the same session is safe
+///     kind 6 watch events: events (bytes, `WatchEvent.encode`)
+///     kind 7 watch ended: reason (string) | resume revision u64 (0 = none)
 public struct ClientResponse: Hashable, Sendable {
     public enum Outcome: Hashable, Sendable {
         case result(StoreResult)
@@ -21,6 +23,11 @@ public struct ClientResponse: Hashable, Sendable {
         /// Transient: leadership changed under the request. Retrying is safe (writes carry a session, so a write
         /// that did take effect is not applied twice).
         case unavailable(String)
+        /// Changes for the watch with this request's id, in revision order.
+        case watchEvents([WatchEvent])
+        /// The watch is over (cancelled, too slow, compacted, or the node stopped serving it); the reason says which.
+        /// With `resumeRevision`, a new watch from there misses nothing.
+        case watchEnded(reason: String, resumeRevision: Revision?)
     }
 
     public var requestID: UInt64
@@ -52,6 +59,13 @@ public struct ClientResponse: Hashable, Sendable {
         case .unavailable(let message):
             writer.write(UInt8(5))
             writer.writeString(message)
+        case .watchEvents(let events):
+            writer.write(UInt8(6))
+            writer.writeLengthPrefixed(WatchEvent.encode(events))
+        case .watchEnded(let reason, let resume):
+            writer.write(UInt8(7))
+            writer.writeString(reason)
+            writer.write(resume?.rawValue ?? 0)
         }
         return Frame(kind: .clientResponse, payload: writer.bytes)
     }
@@ -76,6 +90,13 @@ public struct ClientResponse: Hashable, Sendable {
                 outcome = .status(try NodeStatus.decode(from: &reader))
             case 5:
                 outcome = .unavailable(try reader.readString("message"))
+            case 6:
+                let bytes = try reader.readLengthPrefixed("watch events")
+                outcome = .watchEvents(try decodeStore { () throws(StoreError) in try WatchEvent.decode(bytes) })
+            case 7:
+                let reason = try reader.readString("reason")
+                let resume = try reader.read(UInt64.self, "resume revision")
+                outcome = .watchEnded(reason: reason, resumeRevision: resume == 0 ? nil : Revision(resume))
             case let other:
                 throw .invalid(field: "response kind", value: UInt64(other))
             }

@@ -211,6 +211,54 @@ extension ClusterTests {
     }
 }
 
+extension ClusterTests {
+    @Test("a watch sees every change in a range in order, replays history from a revision, and refuses compacted history")
+    func watches() async throws {
+        let cluster = try ClusterProcesses(size: 3)
+        defer { cluster.stopAll() }
+        cluster.serverArguments = ["--history-revisions", "20"]
+        try cluster.startAll()
+        let client = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10))
+        _ = try await Self.awaitLeader(client, cluster)
+        let first = try await client.put(Array("app/a".utf8), Array("1".utf8))
+
+        // Starting right after the first write makes the test independent of when the watch reaches its node.
+        let live = try await client.watch(
+            Array("app/".utf8), rangeEnd: KeyRange.prefixEnd(of: Array("app/".utf8)),
+            startRevision: Revision(first.revision.rawValue + 1))
+        try await client.put(Array("other".utf8), Array("ignored".utf8))
+        try await client.put(Array("app/b".utf8), Array("2".utf8))
+        try await client.delete(Array("app/a".utf8))
+        var seen: [String] = []
+        for try await events in live {
+            seen += events.map { "\($0.kind) \(String(decoding: $0.kv.key, as: UTF8.self))" }
+            if seen.count >= 2 { break }
+        }
+        #expect(seen == ["put app/b", "delete app/a"])
+
+        let replay = try await client.watch(Array("app/".utf8), rangeEnd: KeyRange.prefixEnd(of: Array("app/".utf8)), startRevision: first.revision)
+        var replayed: [String] = []
+        for try await events in replay {
+            replayed += events.map { "\($0.kind) \(String(decoding: $0.kv.key, as: UTF8.self))" }
+            if replayed.count >= 3 { break }
+        }
+        #expect(replayed == ["put app/a", "put app/b", "delete app/a"])
+
+        for number in 0..<60 { try await client.put(Array("churn".utf8), Array("\(number)".utf8)) }
+        var ended: QuorumClientError?
+        for _ in 0..<50 where ended == nil {
+            do {
+                for try await _ in try await client.watch(Array("app/".utf8), startRevision: first.revision) {}
+            } catch let error as QuorumClientError {
+                if case .watchEnded = error { ended = error }
+            }
+            if ended == nil { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(ended != nil, "a watch from compacted history was not refused")
+        await client.close()
+    }
+}
+
 /// Runs a register workload against the cluster and records it for the linearizability checker: each writer
 /// writes unique values to a few shared keys and reads them, and also writes a key of its own per round whose
 /// acknowledgement is remembered.

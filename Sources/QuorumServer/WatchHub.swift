@@ -1,0 +1,65 @@
+import NIOCore
+import QuorumStore
+import QuorumWire
+
+/// Streams applied changes to the clients watching them. Every node serves watches from its own applied state.
+///
+/// A watcher that cannot keep up (its connection's outbound buffer above NIO's high-water mark) is ended with the
+/// revision to resume from, rather than buffered without bound or allowed to slow the apply path.
+final class WatchHub: @unchecked Sendable {
+    // @unchecked Sendable: used only on the node's event loop (by the state machine and the client handler).
+    private struct Watcher {
+        var key: [UInt8]
+        var rangeEnd: [UInt8]?
+        var channel: any Channel
+        var requestID: UInt64
+    }
+
+    private struct WatcherID: Hashable {
+        var channel: ObjectIdentifier
+        var requestID: UInt64
+    }
+
+    /// History is sent in batches of this many events, so that resuming from long ago does not build one
+    /// huge frame.
+    static let batchEventsMax = 1_000
+
+    private var watchers: [WatcherID: Watcher] = [:]
+
+    var count: Int { watchers.count }
+
+    func add(key: [UInt8], rangeEnd: [UInt8]?, channel: any Channel, requestID: UInt64) {
+        watchers[WatcherID(channel: ObjectIdentifier(channel), requestID: requestID)] = Watcher(
+            key: key, rangeEnd: rangeEnd, channel: channel, requestID: requestID)
+    }
+
+    func cancel(channel: any Channel, requestID: UInt64) {
+        guard let watcher = watchers.removeValue(forKey: WatcherID(channel: ObjectIdentifier(channel), requestID: requestID))
+        else { return }
+        Self.send(.watchEnded(reason: "cancelled", resumeRevision: nil), to: watcher.channel, requestID: requestID)
+    }
+
+    /// Delivers the changes of one applied command to every watcher whose range they touch.
+    func publish(_ events: [WatchEvent]) {
+        guard !events.isEmpty, !watchers.isEmpty else { return }
+        for (id, watcher) in watchers {
+            let matching = events.filter { KeyRange.contains($0.kv.key, key: watcher.key, rangeEnd: watcher.rangeEnd) }
+            guard let first = matching.first else { continue }
+            guard watcher.channel.isActive else {
+                watchers[id] = nil
+                continue
+            }
+            guard watcher.channel.isWritable else {
+                watchers[id] = nil
+                let reason = "watcher too slow: its connection stopped draining; resume from revision \(first.kv.modRevision.rawValue)"
+                Self.send(.watchEnded(reason: reason, resumeRevision: first.kv.modRevision), to: watcher.channel, requestID: watcher.requestID)
+                continue
+            }
+            Self.send(.watchEvents(matching), to: watcher.channel, requestID: watcher.requestID)
+        }
+    }
+
+    static func send(_ outcome: ClientResponse.Outcome, to channel: any Channel, requestID: UInt64) {
+        channel.writeAndFlush(ClientResponse(requestID: requestID, outcome: outcome).frame, promise: nil)
+    }
+}
