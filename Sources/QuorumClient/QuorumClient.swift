@@ -61,6 +61,14 @@ public actor QuorumClient {
         return response
     }
 
+    /// Runs an etcd-style transaction: if every comparison holds, `success`, else `failure`, all at one revision.
+    public func transaction(_ request: TransactionRequest) async throws(QuorumClientError) -> TransactionResponse {
+        guard case .transaction(let response) = try await write(.transaction(request)) else {
+            throw .unexpectedResponse("not a transaction response")
+        }
+        return response
+    }
+
     /// One node's view of the group, asked of that node directly.
     public func status(of endpoint: String) async throws(QuorumClientError) -> NodeStatus {
         let response = try await send(.status, to: endpoint)

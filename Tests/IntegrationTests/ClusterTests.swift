@@ -48,6 +48,18 @@ struct ClusterTests {
         #expect(missing.status == 2, "a missing key exits with 2")
         let unreachable = try cluster.runCommand(["get", "x", "--endpoints", "127.0.0.1:1", "--timeout", "1"])
         #expect(unreachable.status == 1, "an unreachable cluster exits with 1")
+        let swapped = try cluster.runCommand([
+            "txn", "--compare", "cli-key value = cli-value", "--then", "put cli-key swapped", "--else", "get cli-key",
+            "--endpoints", endpoints,
+        ])
+        #expect(swapped.status == 0)
+        #expect(swapped.output.hasPrefix("SUCCEEDED"))
+        let refused = try cluster.runCommand([
+            "txn", "--compare", "cli-key value = cli-value", "--then", "put cli-key again", "--else", "get cli-key",
+            "--endpoints", endpoints,
+        ])
+        #expect(refused.status == 3, "a transaction whose comparison fails exits with 3")
+        #expect(refused.output.contains("cli-key = swapped"))
         let status = try cluster.runCommand(["cluster", "status", "--endpoints", endpoints])
         #expect(status.status == 0)
         #expect(status.output.contains("leader"))
