@@ -94,7 +94,7 @@ let package = Package(
         .executableTarget(
             name: "quorum",
             dependencies: [
-                "QuorumSimulation", "QuorumServer", "QuorumClient", "QuorumStore", "QuorumConsensus",
+                "QuorumSimulation", "QuorumServer", "QuorumClient", "QuorumStore", "QuorumConsensus", "QuorumWire",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

@@ -12,7 +12,7 @@ struct Bench: AsyncParsableCommand {
         case put, get, mixed
     }
 
-    @OptionGroup var options: EndpointOptions
+    @OptionGroup var options: ClientOptions
     @Option(help: "put, get (linearizable) or mixed (half each).") var workload: Workload = .put
     @Option(help: "Concurrent clients.") var clients = 16
     @Option(help: "Seconds to run.") var duration = 10

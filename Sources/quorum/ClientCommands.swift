@@ -3,17 +3,32 @@ import Foundation
 import QuorumClient
 import QuorumConsensus
 import QuorumStore
+import QuorumWire
 
-/// Where the cluster is: `--endpoints`, else `QUORUM_ENDPOINTS`, else the first `quorum dev` node.
-struct EndpointOptions: ParsableArguments {
+/// Where the cluster is (`--endpoints`, else `QUORUM_ENDPOINTS`, else the `quorum dev` nodes), and how to print.
+struct ClientOptions: ParsableArguments {
     @Option(help: "Client addresses, HOST:PORT, comma-separated (env QUORUM_ENDPOINTS).")
     var endpoints: String?
 
     @Option(help: "Give up after this many seconds.")
     var timeout: Int = 5
 
+    @Flag(help: "Print JSON for scripts instead of text.")
+    var json = false
+
+    /// Prints `text` for people, or `value` as one line of JSON for scripts.
+    func output(_ text: @autoclosure () -> String, json value: some Encodable) {
+        guard json else {
+            print(text())
+            return
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        print(String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self))
+    }
+
     func makeClient() -> QuorumClient {
-        let list = endpoints ?? environment("QUORUM_ENDPOINTS") ?? "127.0.0.1:7201"
+        let list = endpoints ?? environment("QUORUM_ENDPOINTS") ?? "127.0.0.1:7201,127.0.0.1:7202,127.0.0.1:7203"
         return QuorumClient(
             endpoints: list.split(separator: ",").map(String.init), timeout: .seconds(timeout))
     }
@@ -24,7 +39,7 @@ func environment(_ name: String) -> String? {
 }
 
 /// Runs a client call, turning its failure into a message on standard error and exit code 1.
-func withClient<T>(_ options: EndpointOptions, _ body: (QuorumClient) async throws(QuorumClientError) -> T)
+func withClient<T>(_ options: ClientOptions, _ body: (QuorumClient) async throws(QuorumClientError) -> T)
     async throws -> T
 {
     let client = options.makeClient()
@@ -41,7 +56,7 @@ func withClient<T>(_ options: EndpointOptions, _ body: (QuorumClient) async thro
 
 struct Put: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Set a key to a value.")
-    @OptionGroup var options: EndpointOptions
+    @OptionGroup var options: ClientOptions
     @Argument var key: String
     @Argument var value: String
     @Option(help: "Attach the key to this lease (hex id from `quorum lease grant`): it goes when the lease does.")
@@ -52,14 +67,14 @@ struct Put: AsyncParsableCommand {
         let response = try await withClient(options) { client throws(QuorumClientError) in
             try await client.put(Array(key.utf8), Array(value.utf8), lease: leaseID)
         }
-        print("OK (revision \(response.revision.rawValue))")
+        options.output("OK (revision \(response.revision.rawValue))", json: ["revision": response.revision.rawValue])
     }
 }
 
 struct Get: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print a key's value; exit code 2 if it does not exist.")
-    @OptionGroup var options: EndpointOptions
+    @OptionGroup var options: ClientOptions
     @Argument var key: String
     @Flag(help: "Read this node's state without asking the leader (faster, possibly stale).")
     var serializable = false
@@ -68,21 +83,24 @@ struct Get: AsyncParsableCommand {
         let found = try await withClient(options) { client throws(QuorumClientError) in
             try await client.get(Array(key.utf8), linearizable: !serializable)
         }
-        guard let found else { throw ExitCode(2) }
-        print(String(decoding: found.value, as: UTF8.self))
+        guard let found else {
+            if options.json { print("null") }
+            throw ExitCode(2)
+        }
+        options.output(String(decoding: found.value, as: UTF8.self), json: JSONKeyValue(found))
     }
 }
 
 struct Delete: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "del", abstract: "Delete a key.")
-    @OptionGroup var options: EndpointOptions
+    @OptionGroup var options: ClientOptions
     @Argument var key: String
 
     func run() async throws {
         let response = try await withClient(options) { client throws(QuorumClientError) in
             try await client.delete(Array(key.utf8))
         }
-        print("deleted \(response.deleted)")
+        options.output("deleted \(response.deleted)", json: ["deleted": UInt64(response.deleted), "revision": response.revision.rawValue])
     }
 }
 
@@ -94,7 +112,7 @@ struct Cluster: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Add a node: it joins as a learner and becomes a voter once caught up.",
             discussion: "Start the new node with `quorum server --join`, listing the members and itself in --cluster.")
-        @OptionGroup var options: EndpointOptions
+        @OptionGroup var options: ClientOptions
         @Argument(help: "The new node's id.") var id: UInt64
         @Argument(help: "Where it listens: HOST:PEER_PORT:CLIENT_PORT.") var address: String
         @Flag(help: "Keep it a learner (a non-voting replica) instead of promoting it.") var learner = false
@@ -110,7 +128,7 @@ struct Cluster: AsyncParsableCommand {
 
     struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Remove a node from the cluster.")
-        @OptionGroup var options: EndpointOptions
+        @OptionGroup var options: ClientOptions
         @Argument(help: "The node's id.") var id: UInt64
 
         func run() async throws {
@@ -123,7 +141,7 @@ struct Cluster: AsyncParsableCommand {
 
     struct Transfer: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Hand leadership to another voter.")
-        @OptionGroup var options: EndpointOptions
+        @OptionGroup var options: ClientOptions
         @Argument(help: "The voter that should lead.") var id: UInt64
 
         func run() async throws {
@@ -136,17 +154,20 @@ struct Cluster: AsyncParsableCommand {
 
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Each node's role, term, and log positions.")
-        @OptionGroup var options: EndpointOptions
+        @OptionGroup var options: ClientOptions
 
         func run() async throws {
             let client = options.makeClient()
             let widths = [22, 6, 14, 6, 8, 8, 9, 8, 0]
-            print(tableRow(["ENDPOINT", "NODE", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "LAST", "VOTERS"], widths))
+            if !options.json { print(tableRow(["ENDPOINT", "NODE", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "LAST", "VOTERS"], widths)) }
             var reachable = 0
+            var statuses: [JSONNodeStatus] = []
             for endpoint in await client.endpoints {
                 do throws(QuorumClientError) {
                     let status = try await client.status(of: endpoint)
                     reachable += 1
+                    statuses.append(JSONNodeStatus(endpoint: endpoint, status: status, error: nil))
+                    if options.json { continue }
                     let cells = [
                         endpoint, "\(status.node.rawValue)", status.role, "\(status.term.rawValue)",
                         status.leader.map { "\($0.rawValue)" } ?? "-", "\(status.commitIndex.rawValue)",
@@ -155,9 +176,11 @@ struct Cluster: AsyncParsableCommand {
                     ]
                     print(tableRow(cells, widths))
                 } catch {
-                    print(tableRow([endpoint, "unreachable: \(error)"], widths))
+                    statuses.append(JSONNodeStatus(endpoint: endpoint, status: nil, error: error.description))
+                    if !options.json { print(tableRow([endpoint, "unreachable: \(error)"], widths)) }
                 }
             }
+            if options.json { options.output("", json: statuses) }
             await client.close()
             if reachable == 0 { throw ExitCode.failure }
         }
@@ -167,7 +190,7 @@ struct Cluster: AsyncParsableCommand {
 struct Watch: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print changes to a key (or every key with a prefix) as they happen, until interrupted.")
-    @OptionGroup var options: EndpointOptions
+    @OptionGroup var options: ClientOptions
     @Argument var key: String
     @Flag(help: "Watch every key that starts with KEY.") var prefix = false
     @Option(help: "Start from this revision: replay history first, then follow live.") var revision: UInt64?
@@ -207,21 +230,21 @@ struct Lease: AsyncParsableCommand {
 
     struct Grant: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Grant a lease; prints its id.")
-        @OptionGroup var options: EndpointOptions
+        @OptionGroup var options: ClientOptions
         @Argument(help: "Seconds the lease lives without a keep-alive.") var ttl: UInt64
 
         func run() async throws {
             let lease = try await withClient(options) { client throws(QuorumClientError) in
                 try await client.grantLease(ttl: ttl)
             }
-            print(String(lease.rawValue, radix: 16))
+            options.output(String(lease.rawValue, radix: 16), json: ["id": String(lease.rawValue, radix: 16)])
         }
     }
 
     struct KeepAlive: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "keepalive", abstract: "Keep a lease alive, every third of its TTL, until interrupted.")
-        @OptionGroup var options: EndpointOptions
+        @OptionGroup var options: ClientOptions
         @Argument var lease: String
         @Flag(help: "Renew once and exit.") var once = false
 
@@ -237,7 +260,7 @@ struct Lease: AsyncParsableCommand {
 
     struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke a lease, deleting its keys.")
-        @OptionGroup var options: EndpointOptions
+        @OptionGroup var options: ClientOptions
         @Argument var lease: String
 
         func run() async throws {
@@ -245,6 +268,53 @@ struct Lease: AsyncParsableCommand {
             try await withClient(options) { client throws(QuorumClientError) in try await client.revokeLease(id) }
             print("revoked")
         }
+    }
+}
+
+/// A key-value as scripts see it: UTF-8 strings (invalid sequences replaced) and plain numbers.
+struct JSONKeyValue: Encodable {
+    var key: String
+    var value: String
+    var createRevision: UInt64
+    var modRevision: UInt64
+    var version: UInt64
+    var lease: String?
+
+    init(_ kv: KeyValue) {
+        key = String(decoding: kv.key, as: UTF8.self)
+        value = String(decoding: kv.value, as: UTF8.self)
+        createRevision = kv.createRevision.rawValue
+        modRevision = kv.modRevision.rawValue
+        version = kv.version
+        lease = kv.lease.map { String($0.rawValue, radix: 16) }
+    }
+}
+
+struct JSONNodeStatus: Encodable {
+    var endpoint: String
+    var node: UInt64?
+    var role: String?
+    var term: UInt64?
+    var leader: UInt64?
+    var commitIndex: UInt64?
+    var appliedIndex: UInt64?
+    var lastIndex: UInt64?
+    var voters: [UInt64]?
+    var learners: [UInt64]?
+    var error: String?
+
+    init(endpoint: String, status: NodeStatus?, error: String?) {
+        self.endpoint = endpoint
+        node = status?.node.rawValue
+        role = status?.role
+        term = status?.term.rawValue
+        leader = status?.leader?.rawValue
+        commitIndex = status?.commitIndex.rawValue
+        appliedIndex = status?.appliedIndex.rawValue
+        lastIndex = status?.lastIndex.rawValue
+        voters = status?.voters.map(\.rawValue)
+        learners = status?.learners.map(\.rawValue)
+        self.error = error
     }
 }
 

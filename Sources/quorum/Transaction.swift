@@ -13,7 +13,7 @@ struct Transaction: AsyncParsableCommand {
             Operations: "put KEY VALUE", "del KEY", "get KEY". Exit code 0 if the comparisons held, 3 if not.
             """)
 
-    @OptionGroup var options: EndpointOptions
+    @OptionGroup var options: ClientOptions
     @Option(name: .customLong("compare"), help: "A comparison; repeat for more (all must hold).") var comparisons: [String] = []
     @Option(name: .customLong("then"), help: "An operation when the comparisons hold; repeat for more.") var success: [String] = []
     @Option(name: .customLong("else"), help: "An operation when they do not; repeat for more.") var failure: [String] = []
@@ -25,17 +25,29 @@ struct Transaction: AsyncParsableCommand {
         let response = try await withClient(options) { client throws(QuorumClientError) in
             try await client.transaction(request)
         }
-        print(response.succeeded ? "SUCCEEDED (revision \(response.revision.rawValue))" : "FAILED (revision \(response.revision.rawValue))")
+        var lines = [response.succeeded ? "SUCCEEDED (revision \(response.revision.rawValue))" : "FAILED (revision \(response.revision.rawValue))"]
+        var values: [JSONKeyValue] = []
         for answer in response.responses {
             switch answer {
             case .range(let range):
-                for kv in range.kvs { print("\(String(decoding: kv.key, as: UTF8.self)) = \(String(decoding: kv.value, as: UTF8.self))") }
-            case .deleteRange(let delete): print("deleted \(delete.deleted)")
-            case .put: print("OK")
-            case .transaction: print("(nested transaction)")
+                values += range.kvs.map(JSONKeyValue.init)
+                lines += range.kvs.map { "\(String(decoding: $0.key, as: UTF8.self)) = \(String(decoding: $0.value, as: UTF8.self))" }
+            case .deleteRange(let delete): lines.append("deleted \(delete.deleted)")
+            case .put: lines.append("OK")
+            case .transaction: lines.append("(nested transaction)")
             }
         }
+        options.output(
+            lines.joined(separator: "\n"),
+            json: JSONTransaction(succeeded: response.succeeded, revision: response.revision.rawValue, values: values))
         if !response.succeeded { throw ExitCode(3) }
+    }
+
+    struct JSONTransaction: Encodable {
+        var succeeded: Bool
+        var revision: UInt64
+        /// What the `get` operations of the branch that ran returned.
+        var values: [JSONKeyValue]
     }
 
     static func parseComparison(_ text: String) throws -> Comparison {

@@ -44,6 +44,10 @@ struct ClusterTests {
         #expect(get.status == 0)
         #expect(get.output == "cli-value\n")
         #expect(try await client.get(Array("cli-key".utf8))?.value == Array("cli-value".utf8))
+        let json = try cluster.runCommand(["get", "cli-key", "--json", "--endpoints", endpoints])
+        let decoded = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
+        #expect(decoded?["value"] as? String == "cli-value")
+        #expect(decoded?["version"] as? Int == 1)
         let missing = try cluster.runCommand(["get", "no-such-key", "--endpoints", endpoints])
         #expect(missing.status == 2, "a missing key exits with 2")
         let unreachable = try cluster.runCommand(["get", "x", "--endpoints", "127.0.0.1:1", "--timeout", "1"])
