@@ -106,8 +106,10 @@ let package = Package(
         ),
         .testTarget(name: "QuorumConsensusTests", dependencies: ["QuorumConsensus"], swiftSettings: strict),
         .testTarget(name: "QuorumNodeTests", dependencies: ["QuorumNode", "QuorumConsensus"], swiftSettings: strict),
-        .testTarget(name: "QuorumStoreTests", dependencies: ["QuorumStore"], swiftSettings: strict),
-        .testTarget(name: "QuorumBalancingTests", dependencies: ["QuorumBalancing"], swiftSettings: strict),
+        .testTarget(name: "QuorumStoreTests", dependencies: ["QuorumStore", "QuorumConsensus"], swiftSettings: strict),
+        .testTarget(
+            name: "QuorumBalancingTests", dependencies: ["QuorumBalancing", "QuorumConsensus"], swiftSettings: strict
+        ),
         .testTarget(
             name: "QuorumWireTests", dependencies: ["QuorumWire", "QuorumConsensus", "QuorumStore"], swiftSettings: strict
         ),

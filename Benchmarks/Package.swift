@@ -21,13 +21,17 @@ let package = Package(
         ),
         .executableTarget(
             name: "StoreThroughput",
-            dependencies: [.product(name: "QuorumStore", package: "Quorum")]
+            dependencies: [
+                .product(name: "QuorumStore", package: "Quorum"), .product(name: "QuorumConsensus", package: "Quorum"),
+            ]
         ),
         // Simulates the real balancing policies against backends of which one is slow and writes
         // docs/images/balancing-p99.svg. Run from the repository root.
         .executableTarget(
             name: "BalancingPlot",
-            dependencies: [.product(name: "QuorumBalancing", package: "Quorum")]
+            dependencies: [
+                .product(name: "QuorumBalancing", package: "Quorum"), .product(name: "QuorumConsensus", package: "Quorum"),
+            ]
         ),
     ]
 )

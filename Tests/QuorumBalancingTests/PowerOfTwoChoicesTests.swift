@@ -1,3 +1,4 @@
+import QuorumConsensus
 import Testing
 
 @testable import QuorumBalancing

@@ -1,3 +1,4 @@
+import QuorumConsensus
 import Testing
 
 @testable import QuorumSimulation
@@ -484,21 +485,6 @@ extension LinearizabilityVerdict {
 private let neverWrittenValue = 1_000
 private let writtenValueCount = 4
 
-/// SplitMix64 (Steele, Lea & Flood 2014): tiny, seeded, and the same on every platform, so a
-/// failing seed replays exactly.
-private struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var mixed = state
-        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
-        return mixed ^ (mixed >> 31)
-    }
-}
 
 /// The register's sequential specification, written again here so the brute-force oracle does
 /// not share code with the checker it judges.

@@ -1,3 +1,4 @@
+import QuorumConsensus
 @testable import QuorumStore
 
 /// Random proposals over a small key space, so that keys collide, leases attach and compaction bites.

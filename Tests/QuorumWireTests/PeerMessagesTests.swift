@@ -3,17 +3,6 @@ import Testing
 
 @testable import QuorumWire
 
-/// A small seedable generator for the fuzz tests; never the system's.
-private struct TestRandom: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 private let configuration = Configuration(voters: [1, 2, 3], learners: [4, 5], learnersToPromote: [5])
 
@@ -80,7 +69,7 @@ struct PeerMessagesTests {
 
     @Test("random and mutated payloads decode or are refused, never trapped on")
     func fuzz() {
-        var random = TestRandom(state: 2026)
+        var random = SplitMix64(seed: 2026)
         let valid = PeerMessages(group: 1, messages: everyMessage).frame.payload
         for round in 0..<3_000 {
             var payload: [UInt8]

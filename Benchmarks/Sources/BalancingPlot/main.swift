@@ -12,17 +12,9 @@
 // Everything is seeded: the same binary writes the same SVG.
 import Foundation
 import QuorumBalancing
+import QuorumConsensus
 
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SplitMix64 {
     /// An exponentially distributed sample with the given mean.
     mutating func exponential(mean: Double) -> Double {
         // 1 − U is in (0, 1], so the logarithm is finite.
@@ -107,8 +99,8 @@ func simulate<Policy: LoadBalancingPolicy>(policy: Policy, load: Double, seed: U
     // Health checking is not what this plot is about: nothing fails, so nothing would be ejected anyway.
     var balancer = try! Balancer(
         backends: backends, policy: policy, health: HealthConfiguration(outlierDetection: nil))
-    var random = SplitMix64(state: seed)
-    var world = SplitMix64(state: seed ^ 0x5eed)
+    var random = SplitMix64(seed: seed)
+    var world = SplitMix64(seed: seed ^ 0x5eed)
     var simulated = Array(repeating: SimulatedBackend(), count: backendCount)
     var completions = CompletionQueue()
     let arrivalRate = load * capacityPerMicrosecond

@@ -3,6 +3,7 @@
 // stay far above what consensus and fsync allow.
 //
 //   swift run -c release --package-path Benchmarks StoreThroughput [keys]
+import QuorumConsensus
 import QuorumStore
 
 let keyCount = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1]) ?? 100_000 : 100_000
@@ -21,16 +22,6 @@ func key(_ number: Int) -> [UInt8] {
     return digits
 }
 
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 let clock = ContinuousClock()
 func measure(_ name: String, operations: Int, _ body: () -> Void) {
@@ -41,7 +32,7 @@ func measure(_ name: String, operations: Int, _ body: () -> Void) {
     print("\(padded) \(Int(rate)) ops/s  (\(operations) in \(Int(seconds * 1000)) ms)")
 }
 
-var generator = SplitMix64(state: 42)
+var generator = SplitMix64(seed: 42)
 let value = (0..<100).map { UInt8(truncatingIfNeeded: $0) }
 var order = Array(0..<keyCount)
 order.shuffle(using: &generator)
