@@ -21,6 +21,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        // The HTTP/JSON API. No traits: neither swift-configuration support nor full Foundation is needed.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        // Already in the graph through Hummingbird; named so that the HTTP frontend may import them.
+        .package(url: "https://github.com/apple/swift-log", from: "1.14.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
     ],
     targets: [
         // Bytes in, bytes out: the little-endian reader and writer and the CRC32C under every format. Pure.
@@ -80,6 +85,9 @@ let package = Package(
                 "QuorumConsensus", "QuorumNode", "QuorumStorage", "QuorumStore", "QuorumWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -116,7 +124,9 @@ let package = Package(
         // Starts real `quorum server` processes on 127.0.0.1.
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["QuorumClient", "QuorumConsensus", "QuorumStore", "QuorumSimulation", "quorum"],
+            dependencies: [
+                "QuorumClient", "QuorumConsensus", "QuorumServer", "QuorumStore", "QuorumSimulation", "quorum",
+            ],
             swiftSettings: strict
         ),
         .testTarget(

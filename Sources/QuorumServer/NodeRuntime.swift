@@ -18,6 +18,9 @@ final class NodeRuntime: @unchecked Sendable {
     let configuration: ServerConfiguration
     private var driver: Driver
     private var pending: [UInt64: (requestID: UInt64, waiting: Waiting, respond: Responder)] = [:]
+    /// Set once storage fails: the driver then waits forever for a write that will not complete, so this node
+    /// falls silent to its peers (who elect another leader) and refuses every client request with this message.
+    private var storageFailure: String?
     private var nextToken: UInt64 = 0
 
     /// What a client is waiting for.
@@ -153,8 +156,23 @@ final class NodeRuntime: @unchecked Sendable {
             voters: engine.configuration.voters.sorted(), learners: engine.configuration.learners.sorted())
     }
 
+    /// Storage refused a write (a full disk, an I/O error): nothing more can be made durable here.
+    func storageFailed(_ error: StorageError) {
+        loop.preconditionInEventLoop()
+        guard storageFailure == nil else { return }
+        let message = "node \(configuration.node.rawValue) stopped: its storage failed (\(error)); fix the disk and restart it"
+        print(message)
+        storageFailure = message
+        for request in pending.values { request.respond(ClientResponse(requestID: request.requestID, outcome: .failed(message))) }
+        pending.removeAll()
+    }
+
     func handle(_ request: ClientRequest, respond: @escaping Responder) {
         loop.preconditionInEventLoop()
+        if let storageFailure {
+            respond(ClientResponse(requestID: request.requestID, outcome: .failed(storageFailure)))
+            return
+        }
         guard request.group == group else {
             respond(ClientResponse(requestID: request.requestID, outcome: .failed("this node serves no group \(request.group)")))
             return

@@ -11,6 +11,8 @@ public final class QuorumNodeServer: Sendable {
     private let transport: PeerTransport
     private let peerChannel: any Channel
     private let clientChannel: any Channel
+    /// The HTTP/JSON API, when `configuration.httpPort` asks for it.
+    private let httpFrontend: HTTPFrontend?
 
     /// Opens the data directory (refusing a second process on it), recovers, and starts listening.
     public init(configuration: ServerConfiguration) throws {
@@ -22,7 +24,7 @@ public final class QuorumNodeServer: Sendable {
             storage = try FileNodeStorage(
                 path: configuration.dataDirectory,
                 onDurable: { readyNumber in loop.execute { box.runtime?.persisted(readyNumber: readyNumber) } },
-                onFailure: { error in print("[\(configuration.node)] storage failed, no more writes: \(error)") })
+                onFailure: { error in loop.execute { box.runtime?.storageFailed(error) } })
         } catch {
             try? eventLoopGroup.syncShutdownGracefully()
             throw error
@@ -58,6 +60,9 @@ public final class QuorumNodeServer: Sendable {
                     }
                 }
                 .bind(host: address.host, port: address.clientPort).wait()
+            httpFrontend = try configuration.httpPort.map { port in
+                try HTTPFrontend(runtime: runtime, eventLoopGroup: eventLoopGroup, host: address.host, port: port)
+            }
         } catch {
             storage.close()
             try? eventLoopGroup.syncShutdownGracefully()
@@ -76,6 +81,12 @@ public final class QuorumNodeServer: Sendable {
     }
 
     public func shutdown() throws {
+        // HTTP first: its requests in flight are answered on the event loop, which must still be running.
+        if let httpFrontend {
+            let stopped = eventLoopGroup.next().makePromise(of: Void.self)
+            stopped.completeWithTask { await httpFrontend.shutdown() }
+            try stopped.futureResult.wait()
+        }
         try peerChannel.close().wait()
         try clientChannel.close().wait()
         try eventLoopGroup.next().submit { self.transport.close() }.wait()

@@ -41,6 +41,8 @@ public struct ServerConfiguration: Sendable {
     public var historyRevisionsRetained: UInt64 = 100_000
     /// Frames above this size are refused (etcd's request limit is 1.5 MiB; entries batch several).
     public var frameBytesMax = 16 << 20
+    /// The port of the HTTP/JSON API (docs/http.md) on this member's host; nil serves none.
+    public var httpPort: Int?
 
     public init(node: NodeID, members: [NodeID: MemberAddress], dataDirectory: String) {
         self.node = node

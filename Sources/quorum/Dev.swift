@@ -6,12 +6,12 @@ import QuorumServer
 /// A three-node cluster in one process on 127.0.0.1: the quickest way to try Quorum.
 struct Dev: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a 3-node cluster in this process on 127.0.0.1 (clients on ports 7201–7203).")
+        abstract: "Run a 3-node cluster in this process on 127.0.0.1 (clients on ports 7201–7203, HTTP on 7301–7303).")
 
     @Option(help: "Where the three nodes keep their data (one subdirectory each).")
     var dataDir = "quorum-data"
 
-    @Option(help: "The first of three consecutive peer ports; client ports are 100 above.")
+    @Option(help: "The first of three consecutive peer ports; client ports are 100 above, HTTP ports 200 above.")
     var basePort = 7101
 
     func run() throws {
@@ -23,7 +23,8 @@ struct Dev: ParsableCommand {
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
         var servers: [QuorumNodeServer] = []
         for id in members.keys.sorted() {
-            let configuration = ServerConfiguration(node: id, members: members, dataDirectory: "\(dataDir)/n\(id.rawValue)")
+            var configuration = ServerConfiguration(node: id, members: members, dataDirectory: "\(dataDir)/n\(id.rawValue)")
+            configuration.httpPort = basePort + 200 + Int(id.rawValue) - 1
             do {
                 servers.append(try QuorumNodeServer(configuration: configuration))
             } catch {
@@ -38,6 +39,7 @@ struct Dev: ParsableCommand {
               quorum put greeting hello
               quorum get greeting
               quorum cluster status
+              curl -s 127.0.0.1:\(basePort + 200)/v1/kv/greeting   (HTTP API: docs/http.md)
             Stop with Ctrl-C; the data stays, and the next `quorum dev` picks up where this one left off.
             """)
         try servers[0].wait()

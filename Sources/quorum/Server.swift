@@ -34,6 +34,9 @@ struct Server: ParsableCommand {
     @Option(help: "Revisions of history to keep; older ones are compacted automatically (0 keeps all).")
     var historyRevisions: UInt64 = 100_000
 
+    @Option(help: "Serve the HTTP/JSON API (docs/http.md) on this port of this member's host; off when omitted.")
+    var httpPort: Int?
+
     func run() throws {
         guard let list = cluster ?? environment("QUORUM_CLUSTER") else {
             throw ValidationError("give the members with --cluster or QUORUM_CLUSTER")
@@ -49,6 +52,8 @@ struct Server: ParsableCommand {
         configuration.tickMilliseconds = tickMilliseconds
         configuration.joining = join
         configuration.historyRevisionsRetained = historyRevisions
+        if let httpPort, !(1...65535).contains(httpPort) { throw ValidationError("--http-port must be 1–65535") }
+        configuration.httpPort = httpPort
         let server: QuorumNodeServer
         do {
             let parent = (dataDir as NSString).deletingLastPathComponent
@@ -59,6 +64,7 @@ struct Server: ParsableCommand {
             throw ExitCode(2)
         }
         print("node \(id) serving clients on \(configuration.address.clientAddress), peers on port \(configuration.address.peerPort)")
+        if let httpPort { print("node \(id) serving HTTP on http://\(configuration.address.host):\(httpPort)") }
         try server.wait()
     }
 }

@@ -12,8 +12,11 @@ final class ClusterProcesses: @unchecked Sendable {
         var id: Int
         var peerPort: Int
         var clientPort: Int
+        /// Every member serves the HTTP/JSON API too (`--http-port`).
+        var httpPort: Int
         var process: Process?
         var clientEndpoint: String { "127.0.0.1:\(clientPort)" }
+        var httpEndpoint: String { "http://127.0.0.1:\(httpPort)" }
     }
 
     private(set) var members: [Member]
@@ -27,7 +30,11 @@ final class ClusterProcesses: @unchecked Sendable {
         executable = try Self.quorumExecutable()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("quorum-it-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        members = try (1...size).map { Member(id: $0, peerPort: try Self.freePort(), clientPort: try Self.freePort()) }
+        members = try (1...size).map { try Self.newMember(id: $0) }
+    }
+
+    private static func newMember(id: Int) throws -> Member {
+        Member(id: id, peerPort: try freePort(), clientPort: try freePort(), httpPort: try freePort())
     }
 
     var clusterArgument: String {
@@ -42,7 +49,7 @@ final class ClusterProcesses: @unchecked Sendable {
 
     /// Adds a member that is not part of the founding list; start it with `start(_:joining: true)`.
     func addMember() throws -> Member {
-        let member = Member(id: members.count + 1, peerPort: try Self.freePort(), clientPort: try Self.freePort())
+        let member = try Self.newMember(id: members.count + 1)
         members.append(member)
         return member
     }
@@ -53,6 +60,7 @@ final class ClusterProcesses: @unchecked Sendable {
         process.arguments = [
             "server", "--id", "\(id)", "--cluster", clusterArgument,
             "--data-dir", directory.appendingPathComponent("n\(id)").path, "--tick-milliseconds", "20",
+            "--http-port", "\(members[id - 1].httpPort)",
         ] + (joining ? ["--join"] : []) + serverArguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice

@@ -1,0 +1,107 @@
+import QuorumConsensus
+import QuorumStore
+import QuorumWire
+
+// The JSON bodies of the HTTP API (docs/http.md). Field names follow etcd's JSON gateway where it has one.
+
+/// `PUT /v1/kv/{key}`.
+struct PutBody: Decodable {
+    var value: String
+    /// A lease id in hex, as `POST /v1/lease` returns it.
+    var lease: String?
+    var encoding: ByteEncoding?
+}
+
+/// `POST /v1/lease`.
+struct LeaseGrantBody: Decodable {
+    var ttl: UInt64
+}
+
+struct RevisionJSON: Encodable {
+    var revision: UInt64
+}
+
+struct DeletedJSON: Encodable {
+    var revision: UInt64
+    var deleted: Int
+}
+
+struct LeaseJSON: Encodable {
+    var id: String
+    var ttl: UInt64
+    var revision: UInt64
+}
+
+/// One key-value. `encoding` says how `key` and `value` are spelled: the request's choice, except that a key or
+/// value that is not UTF-8 comes back in base64 even when UTF-8 was asked for.
+struct KeyValueJSON: Encodable {
+    var key: String
+    var value: String
+    var encoding: ByteEncoding
+    var createRevision: UInt64
+    var modRevision: UInt64
+    var version: UInt64
+    var lease: String?
+
+    init(_ kv: KeyValue, encoding requested: ByteEncoding) {
+        let encoding: ByteEncoding
+        if let key = requested.text(from: kv.key), let value = requested.text(from: kv.value) {
+            encoding = requested
+            self.key = key
+            self.value = value
+        } else {
+            encoding = .base64
+            key = ByteEncoding.base64.text(from: kv.key) ?? ""
+            value = ByteEncoding.base64.text(from: kv.value) ?? ""
+        }
+        self.encoding = encoding
+        createRevision = kv.createRevision.rawValue
+        modRevision = kv.modRevision.rawValue
+        version = kv.version
+        lease = kv.lease.map(LeaseID.hex)
+    }
+}
+
+struct RangeJSON: Encodable {
+    var revision: UInt64
+    var kvs: [KeyValueJSON]
+    var more: Bool
+    var count: Int
+}
+
+struct NodeStatusJSON: Encodable {
+    var node: UInt64
+    var role: String
+    var term: UInt64
+    /// Absent while no leader is known.
+    var leader: UInt64?
+    var commitIndex: UInt64
+    var appliedIndex: UInt64
+    var lastIndex: UInt64
+    var voters: [UInt64]
+    var learners: [UInt64]
+
+    init(_ status: NodeStatus) {
+        node = status.node.rawValue
+        role = status.role
+        term = status.term.rawValue
+        leader = status.leader?.rawValue
+        commitIndex = status.commitIndex.rawValue
+        appliedIndex = status.appliedIndex.rawValue
+        lastIndex = status.lastIndex.rawValue
+        voters = status.voters.map(\.rawValue)
+        learners = status.learners.map(\.rawValue)
+    }
+}
+
+extension LeaseID {
+    /// Lease ids travel as hex strings: JSON numbers above 2^53 lose precision in many parsers.
+    static func hex(_ id: LeaseID) -> String { String(id.rawValue, radix: 16) }
+
+    /// Parses hex, with or without `0x`.
+    init?(hex text: Substring) {
+        let digits = text.hasPrefix("0x") || text.hasPrefix("0X") ? text.dropFirst(2) : text
+        guard let value = UInt64(digits, radix: 16) else { return nil }
+        self.init(value)
+    }
+}
