@@ -13,33 +13,67 @@ struct Server: ParsableCommand {
               quorum server --id 1 --cluster 1=127.0.0.1:7101:7201,2=127.0.0.1:7102:7202,3=127.0.0.1:7103:7203 \\
                 --data-dir /tmp/q1
             Clients connect to the third number of each member (the client port).
+
+            Each setting can also come from the environment (QUORUM_ID, QUORUM_CLUSTER, QUORUM_DATA_DIR,
+            QUORUM_HTTP_PORT, ...) or from a JSON file given with --config, e.g.
+              {"id": 1, "cluster": "1=127.0.0.1:7101:7201,...", "dataDir": "/var/lib/quorum", "httpPort": 7301}
+            A flag wins over the environment, which wins over the file.
             """
     )
 
-    @Option(help: "This node's id, as listed in --cluster.")
-    var id: UInt64
+    @Option(help: "A JSON file with any of: id, cluster, dataDir, join, tickMilliseconds, historyRevisions, httpPort.")
+    var config: String?
+
+    @Option(help: "This node's id, as listed in --cluster (env QUORUM_ID).")
+    var id: UInt64?
 
     @Option(help: "Every founding member: ID=HOST:PEER_PORT:CLIENT_PORT, comma-separated (env QUORUM_CLUSTER).")
     var cluster: String?
 
-    @Option(help: "Where this node keeps its log and snapshots; one process per directory.")
-    var dataDir: String
+    @Option(help: "Where this node keeps its log and snapshots; one process per directory (env QUORUM_DATA_DIR).")
+    var dataDir: String?
 
-    @Flag(help: "Join a running cluster (after `quorum cluster add`) instead of founding one.")
+    @Flag(help: "Join a running cluster (after `quorum cluster add`) instead of founding one (env QUORUM_JOIN=1).")
     var join = false
 
-    @Option(help: "Milliseconds per engine tick; elections take 10–20 ticks.")
-    var tickMilliseconds: Int64 = 50
+    @Option(help: "Milliseconds per engine tick; elections take 10–20 ticks (default 50).")
+    var tickMilliseconds: Int64?
 
-    @Option(help: "Revisions of history to keep; older ones are compacted automatically (0 keeps all).")
-    var historyRevisions: UInt64 = 100_000
+    @Option(help: "Revisions of history to keep; older ones are compacted automatically, 0 keeps all (default 100000).")
+    var historyRevisions: UInt64?
 
-    @Option(help: "Serve the HTTP/JSON API (docs/http.md) on this port of this member's host; off when omitted.")
+    @Option(help: "Serve the HTTP/JSON API (docs/http.md) on this port of this member's host (env QUORUM_HTTP_PORT).")
     var httpPort: Int?
 
+    /// The settings a config file may hold; every field is optional.
+    struct FileSettings: Decodable {
+        var id: UInt64?
+        var cluster: String?
+        var dataDir: String?
+        var join: Bool?
+        var tickMilliseconds: Int64?
+        var historyRevisions: UInt64?
+        var httpPort: Int?
+    }
+
     func run() throws {
-        guard let list = cluster ?? environment("QUORUM_CLUSTER") else {
-            throw ValidationError("give the members with --cluster or QUORUM_CLUSTER")
+        let file = try config.map(Self.readSettings) ?? FileSettings()
+        func setting<T: LosslessStringConvertible>(_ flag: T?, _ variable: String, _ fromFile: T?) throws -> T? {
+            if let flag { return flag }
+            if let text = environment(variable) {
+                guard let value = T(text) else { throw ValidationError("\(variable)=\(text) is not valid") }
+                return value
+            }
+            return fromFile
+        }
+        guard let id = try setting(id, "QUORUM_ID", file.id) else {
+            throw ValidationError("give this node's id with --id, QUORUM_ID or the config file")
+        }
+        guard let list = try setting(cluster, "QUORUM_CLUSTER", file.cluster) else {
+            throw ValidationError("give the members with --cluster, QUORUM_CLUSTER or the config file")
+        }
+        guard let dataDir = try setting(dataDir, "QUORUM_DATA_DIR", file.dataDir) else {
+            throw ValidationError("give the data directory with --data-dir, QUORUM_DATA_DIR or the config file")
         }
         let members: [NodeID: MemberAddress]
         do {
@@ -47,12 +81,16 @@ struct Server: ParsableCommand {
         } catch {
             throw ValidationError(error.description)
         }
-        guard members[NodeID(id)] != nil else { throw ValidationError("--id \(id) is not in --cluster") }
+        guard members[NodeID(id)] != nil else { throw ValidationError("node id \(id) is not in the cluster list") }
         var configuration = ServerConfiguration(node: NodeID(id), members: members, dataDirectory: dataDir)
-        configuration.tickMilliseconds = tickMilliseconds
-        configuration.joining = join
-        configuration.historyRevisionsRetained = historyRevisions
-        if let httpPort, !(1...65535).contains(httpPort) { throw ValidationError("--http-port must be 1–65535") }
+        configuration.tickMilliseconds = try setting(tickMilliseconds, "QUORUM_TICK_MILLISECONDS", file.tickMilliseconds) ?? 50
+        let joinFromEnvironment = environment("QUORUM_JOIN").map { ["1", "true", "yes"].contains($0.lowercased()) }
+        configuration.joining = join || (joinFromEnvironment ?? file.join ?? false)
+        configuration.historyRevisionsRetained =
+            try setting(historyRevisions, "QUORUM_HISTORY_REVISIONS", file.historyRevisions) ?? 100_000
+        let httpPort = try setting(httpPort, "QUORUM_HTTP_PORT", file.httpPort)
+        if let httpPort, !(1...65535).contains(httpPort) { throw ValidationError("the HTTP port must be 1–65535") }
+        guard configuration.tickMilliseconds > 0 else { throw ValidationError("the tick must be at least 1 ms") }
         configuration.httpPort = httpPort
         let server: QuorumNodeServer
         do {
@@ -66,5 +104,16 @@ struct Server: ParsableCommand {
         print("node \(id) serving clients on \(configuration.address.clientAddress), peers on port \(configuration.address.peerPort)")
         if let httpPort { print("node \(id) serving HTTP on http://\(configuration.address.host):\(httpPort)") }
         try server.wait()
+    }
+
+    static func readSettings(from path: String) throws -> FileSettings {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("cannot read the config file \(path)")
+        }
+        do {
+            return try JSONDecoder().decode(FileSettings.self, from: data)
+        } catch {
+            throw ValidationError("config file \(path) is not valid: \(error)")
+        }
     }
 }

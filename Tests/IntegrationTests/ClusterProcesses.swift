@@ -81,6 +81,24 @@ final class ClusterProcesses: @unchecked Sendable {
         try? FileManager.default.removeItem(at: directory)
     }
 
+    /// Starts member `id` configured only through a JSON file and the environment, as an operator might.
+    func startFromConfigurationFile(_ id: Int) throws {
+        let file = directory.appendingPathComponent("n\(id).json")
+        let settings: [String: Any] = [
+            "cluster": clusterArgument, "dataDir": directory.appendingPathComponent("n\(id)").path,
+            "tickMilliseconds": 20,
+        ]
+        try JSONSerialization.data(withJSONObject: settings).write(to: file)
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = ["server", "--config", file.path]
+        process.environment = ProcessInfo.processInfo.environment.merging(["QUORUM_ID": "\(id)"]) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        members[id - 1].process = process
+    }
+
     /// Runs the `quorum` command with `arguments`; returns its exit code and standard output.
     func runCommand(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()

@@ -275,6 +275,22 @@ extension ClusterTests {
     }
 }
 
+extension ClusterTests {
+    @Test("nodes configured by a JSON file and the environment form a cluster")
+    func configurationFile() async throws {
+        let cluster = try ClusterProcesses(size: 3)
+        defer { cluster.stopAll() }
+        for member in cluster.members { try cluster.startFromConfigurationFile(member.id) }
+        let client = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10))
+        _ = try await Self.awaitLeader(client, cluster)
+        try await client.put(Array("configured".utf8), Array("yes".utf8))
+        #expect(try await client.get(Array("configured".utf8))?.value == Array("yes".utf8))
+        let missing = try cluster.runCommand(["server", "--data-dir", cluster.directory.appendingPathComponent("x").path])
+        #expect(missing.status != 0, "a server without an id or a cluster refuses to start")
+        await client.close()
+    }
+}
+
 /// Runs a register workload against the cluster and records it for the linearizability checker: each writer
 /// writes unique values to a few shared keys and reads them, and also writes a key of its own per round whose
 /// acknowledgement is remembered.
