@@ -2,6 +2,7 @@ import NIOCore
 import NIOPosix
 import QuorumConsensus
 import QuorumStorage
+import QuorumWire
 
 /// A running Quorum node: storage opened and recovered, one consensus group, listening for peers and clients.
 public final class QuorumNodeServer: Sendable {
@@ -40,26 +41,12 @@ public final class QuorumNodeServer: Sendable {
         let frameBytesMax = configuration.frameBytesMax
         let address = configuration.address
         do {
-            peerChannel = try ServerBootstrap(group: eventLoopGroup)
-                .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
-                .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addFrameHandlers(
-                            frameBytesMax: frameBytesMax, then: PeerInboundHandler(runtime: runtime))
-                    }
-                }
-                .bind(host: address.host, port: address.peerPort).wait()
-            clientChannel = try ServerBootstrap(group: eventLoopGroup)
-                .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
-                .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addFrameHandlers(
-                            frameBytesMax: frameBytesMax, then: ClientInboundHandler(runtime: runtime))
-                    }
-                }
-                .bind(host: address.host, port: address.clientPort).wait()
+            peerChannel = try Self.listen(eventLoopGroup, address.host, address.peerPort, frameBytesMax) {
+                PeerInboundHandler(runtime: runtime)
+            }
+            clientChannel = try Self.listen(eventLoopGroup, address.host, address.clientPort, frameBytesMax) {
+                ClientInboundHandler(runtime: runtime)
+            }
             httpFrontend = try configuration.httpPort.map { port in
                 try HTTPFrontend(runtime: runtime, eventLoopGroup: eventLoopGroup, host: address.host, port: port)
             }
@@ -73,6 +60,22 @@ public final class QuorumNodeServer: Sendable {
         self.runtime = runtime
         self.transport = transport
         loop.execute { runtime.start() }
+    }
+
+    /// Accepts framed connections on `host:port`, each served by a fresh `handler()`.
+    private static func listen<Handler: ChannelInboundHandler>(
+        _ group: MultiThreadedEventLoopGroup, _ host: String, _ port: Int, _ frameBytesMax: Int,
+        handler: @escaping @Sendable () -> Handler
+    ) throws -> any Channel where Handler.InboundIn == Frame {
+        try ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addFrameHandlers(frameBytesMax: frameBytesMax, then: handler())
+                }
+            }
+            .bind(host: host, port: port).wait()
     }
 
     /// Blocks until the listening sockets close.
