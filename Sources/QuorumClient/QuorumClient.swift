@@ -127,6 +127,13 @@ public actor QuorumClient {
         }
     }
 
+    /// Every live lease, with its time to live and attached keys (linearizable).
+    public func leases() async throws(QuorumClientError) -> [LeaseStatus] {
+        let outcome = try await execute(.leases)
+        guard case .leases(let leases) = outcome else { throw .unexpectedResponse("\(outcome)") }
+        return leases
+    }
+
     // MARK: Membership
 
     /// Adds node `node`, reachable at `address` (`HOST:PEER_PORT:CLIENT_PORT`), as a learner; unless
@@ -195,7 +202,7 @@ public actor QuorumClient {
                     try? await Task.sleep(for: .milliseconds(50))
                 case .failed(let message):
                     throw QuorumClientError.refused(message)
-                case .result, .status:
+                case .result, .status, .leases:
                     preferred = endpoint
                     return response.outcome
                 case .watchEvents, .watchEnded:

@@ -27,6 +27,7 @@ final class NodeRuntime: @unchecked Sendable {
     private enum Waiting {
         case write
         case read(RangeRequest)
+        case leases
         /// A new member's address is being stored; the configuration change follows once it commits.
         case memberAddress(then: ConfigurationChange)
         case configurationChange
@@ -216,6 +217,9 @@ final class NodeRuntime: @unchecked Sendable {
             case .membership(.transferLeadership(let node)):
                 try driver.transferLeadership(to: node)
                 respond(ClientResponse(requestID: request.requestID, outcome: .status(status)))
+            case .leases:
+                pending[token] = (request.requestID, .leases, respond)
+                try driver.read(token: token)
             case .watch, .cancelWatch:
                 respond(ClientResponse(requestID: request.requestID, outcome: .failed("watches need a streaming connection (the client port)")))
             }
@@ -267,6 +271,12 @@ final class NodeRuntime: @unchecked Sendable {
         }
     }
 
+    private var leases: [LeaseStatus] {
+        let store = driver.stateMachine.store
+        let now = now
+        return store.leaseIDs().compactMap { try? store.timeToLive(of: $0, now: now) }
+    }
+
     private func refusal(_ error: ProposalError) -> ClientResponse.Outcome {
         if case .notLeader(let leader) = error {
             return .notLeader(leader: leader, clientAddress: leader.flatMap { address(of: $0)?.clientAddress } ?? "")
@@ -296,15 +306,17 @@ final class NodeRuntime: @unchecked Sendable {
                     proposeAfterAddressStored(change, token: token, request: (request.requestID, request.respond))
                 case .configurationChange:
                     request.respond(ClientResponse(requestID: request.requestID, outcome: .status(status)))
-                case .write, .read:
+                case .write, .read, .leases:
                     let outcome: ClientResponse.Outcome = output.map { .result($0) } ?? .failed("the entry carried no command")
                     request.respond(ClientResponse(requestID: request.requestID, outcome: outcome))
                 }
             case .readable(let token):
-                guard let request = pending.removeValue(forKey: token), case .read(let range) = request.waiting else {
-                    continue
+                guard let request = pending.removeValue(forKey: token) else { continue }
+                switch request.waiting {
+                case .read(let range): request.respond(ClientResponse(requestID: request.requestID, outcome: read(range)))
+                case .leases: request.respond(ClientResponse(requestID: request.requestID, outcome: .leases(leases)))
+                case .write, .memberAddress, .configurationChange: continue
                 }
-                request.respond(ClientResponse(requestID: request.requestID, outcome: read(range)))
             case .dropped(let token), .readFailed(let token):
                 guard let request = pending.removeValue(forKey: token) else { continue }
                 let message = "leadership changed before the request took effect; retry"

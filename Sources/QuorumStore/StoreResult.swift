@@ -92,4 +92,12 @@ public struct LeaseStatus: Hashable, Sendable {
     public var remainingSeconds: UInt64
     public var deadline: StoreTime
     public var keys: [[UInt8]]
+
+    public init(id: LeaseID, grantedTTL: LeaseTTL, remainingSeconds: UInt64, deadline: StoreTime, keys: [[UInt8]]) {
+        self.id = id
+        self.grantedTTL = grantedTTL
+        self.remainingSeconds = remainingSeconds
+        self.deadline = deadline
+        self.keys = keys
+    }
 }

@@ -12,6 +12,7 @@ import QuorumStore
 ///                        | for add: address (string "HOST:PEER_PORT:CLIENT_PORT") | stay learner u8
 ///     kind 5 watch:  key (bytes) | has range end u8 | range end (bytes)? | start revision u64 (0 = from now)
 ///     kind 6 cancel watch: the watch's request id u64
+///     kind 7 leases: nothing
 public struct ClientRequest: Hashable, Sendable {
     public enum Operation: Hashable, Sendable {
         case write(StoreProposal)
@@ -23,6 +24,8 @@ public struct ClientRequest: Hashable, Sendable {
         /// and the final cancellation answer with this request's id.
         case watch(key: [UInt8], rangeEnd: [UInt8]?, startRevision: Revision?)
         case cancelWatch(requestID: UInt64)
+        /// Every live lease with its time to live and keys (a linearizable read).
+        case leases
     }
 
     public enum MembershipRequest: Hashable, Sendable {
@@ -81,6 +84,8 @@ public struct ClientRequest: Hashable, Sendable {
         case .cancelWatch(let watch):
             writer.write(UInt8(6))
             writer.write(watch)
+        case .leases:
+            writer.write(UInt8(7))
         }
         return Frame(kind: .clientRequest, payload: writer.bytes)
     }
@@ -126,6 +131,8 @@ public struct ClientRequest: Hashable, Sendable {
                 operation = .watch(key: key, rangeEnd: rangeEnd, startRevision: start == 0 ? nil : Revision(start))
             case 6:
                 operation = .cancelWatch(requestID: try reader.read(UInt64.self, "watch id"))
+            case 7:
+                operation = .leases
             case let other:
                 throw .invalid(field: "request kind", value: UInt64(other))
             }

@@ -12,6 +12,7 @@ import QuorumStore
 ///     kind 5 unavailable: message (string); nothing took effect, or a retry with the same session is safe
 ///     kind 6 watch events: events (bytes, `WatchEvent.encode`)
 ///     kind 7 watch ended: reason (string) | resume revision u64 (0 = none)
+///     kind 8 leases:     count u32 | (id u64 | ttl u64 | remaining u64 | deadline u64 | keys: count u32, bytes…)…
 public struct ClientResponse: Hashable, Sendable {
     public enum Outcome: Hashable, Sendable {
         case result(StoreResult)
@@ -28,6 +29,7 @@ public struct ClientResponse: Hashable, Sendable {
         /// The watch is over (cancelled, too slow, compacted, or the node stopped serving it); the reason says which.
         /// With `resumeRevision`, a new watch from there misses nothing.
         case watchEnded(reason: String, resumeRevision: Revision?)
+        case leases([LeaseStatus])
     }
 
     public var requestID: UInt64
@@ -66,6 +68,17 @@ public struct ClientResponse: Hashable, Sendable {
             writer.write(UInt8(7))
             writer.writeString(reason)
             writer.write(resume?.rawValue ?? 0)
+        case .leases(let leases):
+            writer.write(UInt8(8))
+            writer.write(UInt32(leases.count))
+            for lease in leases {
+                writer.write(lease.id.rawValue)
+                writer.write(lease.grantedTTL.rawValue)
+                writer.write(lease.remainingSeconds)
+                writer.write(lease.deadline.rawValue)
+                writer.write(UInt32(lease.keys.count))
+                for key in lease.keys { writer.writeLengthPrefixed(key) }
+            }
         }
         return Frame(kind: .clientResponse, payload: writer.bytes)
     }
@@ -97,6 +110,23 @@ public struct ClientResponse: Hashable, Sendable {
                 let reason = try reader.readString("reason")
                 let resume = try reader.read(UInt64.self, "resume revision")
                 outcome = .watchEnded(reason: reason, resumeRevision: resume == 0 ? nil : Revision(resume))
+            case 8:
+                let count = try reader.readCount("leases", minimumItemBytes: 36)
+                var leases: [LeaseStatus] = []
+                for _ in 0..<count {
+                    let id = try reader.read(UInt64.self, "lease id")
+                    let ttl = try reader.read(UInt64.self, "lease ttl")
+                    let remaining = try reader.read(UInt64.self, "lease remaining")
+                    let deadline = try reader.read(UInt64.self, "lease deadline")
+                    let keyCount = try reader.readCount("lease keys", minimumItemBytes: 4)
+                    var keys: [[UInt8]] = []
+                    for _ in 0..<keyCount { keys.append(try reader.readLengthPrefixed("lease key")) }
+                    leases.append(
+                        LeaseStatus(
+                            id: LeaseID(id), grantedTTL: LeaseTTL(seconds: ttl), remainingSeconds: remaining,
+                            deadline: StoreTime(milliseconds: deadline), keys: keys))
+                }
+                outcome = .leases(leases)
             case let other:
                 throw .invalid(field: "response kind", value: UInt64(other))
             }

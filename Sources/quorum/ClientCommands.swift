@@ -158,31 +158,33 @@ struct Cluster: AsyncParsableCommand {
 
         func run() async throws {
             let client = options.makeClient()
-            let widths = [22, 6, 14, 6, 8, 8, 9, 8, 0]
-            if !options.json { print(tableRow(["ENDPOINT", "NODE", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "LAST", "VOTERS"], widths)) }
-            var reachable = 0
             var statuses: [JSONNodeStatus] = []
             for endpoint in await client.endpoints {
                 do throws(QuorumClientError) {
-                    let status = try await client.status(of: endpoint)
-                    reachable += 1
-                    statuses.append(JSONNodeStatus(endpoint: endpoint, status: status, error: nil))
-                    if options.json { continue }
-                    let cells = [
-                        endpoint, "\(status.node.rawValue)", status.role, "\(status.term.rawValue)",
-                        status.leader.map { "\($0.rawValue)" } ?? "-", "\(status.commitIndex.rawValue)",
-                        "\(status.appliedIndex.rawValue)", "\(status.lastIndex.rawValue)",
-                        status.voters.map { "\($0.rawValue)" }.joined(separator: ","),
-                    ]
-                    print(tableRow(cells, widths))
+                    statuses.append(JSONNodeStatus(endpoint: endpoint, status: try await client.status(of: endpoint), error: nil))
                 } catch {
                     statuses.append(JSONNodeStatus(endpoint: endpoint, status: nil, error: error.description))
-                    if !options.json { print(tableRow([endpoint, "unreachable: \(error)"], widths)) }
                 }
             }
-            if options.json { options.output("", json: statuses) }
             await client.close()
-            if reachable == 0 { throw ExitCode.failure }
+            // Lag: how many committed entries a node has yet to apply, against the highest commit index seen.
+            let newestCommit = statuses.compactMap(\.commitIndex).max() ?? 0
+            for index in statuses.indices where statuses[index].appliedIndex != nil {
+                statuses[index].lag = newestCommit - statuses[index].appliedIndex!
+            }
+            let widths = [22, 6, 14, 6, 8, 8, 9, 8, 6, 0]
+            let header = ["ENDPOINT", "NODE", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "LAST", "LAG", "VOTERS"]
+            let rows = statuses.map { status -> String in
+                guard let node = status.node else { return tableRow([status.endpoint, "unreachable: \(status.error ?? "")"], widths) }
+                let cells = [
+                    status.endpoint, "\(node)", status.role ?? "", "\(status.term ?? 0)", status.leader.map { "\($0)" } ?? "-",
+                    "\(status.commitIndex ?? 0)", "\(status.appliedIndex ?? 0)", "\(status.lastIndex ?? 0)", "\(status.lag ?? 0)",
+                    (status.voters ?? []).map { "\($0)" }.joined(separator: ","),
+                ]
+                return tableRow(cells, widths)
+            }
+            options.output(([tableRow(header, widths)] + rows).joined(separator: "\n"), json: statuses)
+            if !statuses.contains(where: { $0.node != nil }) { throw ExitCode.failure }
         }
     }
 }
@@ -226,7 +228,34 @@ func parseLease(_ text: String) throws -> LeaseID {
 
 struct Lease: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Grant, keep alive and revoke leases.", subcommands: [Grant.self, KeepAlive.self, Revoke.self])
+        abstract: "Grant, keep alive, revoke and list leases.",
+        subcommands: [Grant.self, KeepAlive.self, Revoke.self, List.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Every live lease: id, TTL, time left, keys.")
+        @OptionGroup var options: ClientOptions
+
+        struct JSONLease: Encodable {
+            var id: String
+            var ttl: UInt64
+            var remainingSeconds: UInt64
+            var keys: [String]
+        }
+
+        func run() async throws {
+            let leases = try await withClient(options) { client throws(QuorumClientError) in try await client.leases() }
+            let rows = leases.map {
+                JSONLease(
+                    id: String($0.id.rawValue, radix: 16), ttl: $0.grantedTTL.rawValue,
+                    remainingSeconds: $0.remainingSeconds, keys: $0.keys.map { String(decoding: $0, as: UTF8.self) })
+            }
+            let widths = [18, 8, 10, 0]
+            let text = ([tableRow(["ID", "TTL", "LEFT", "KEYS"], widths)] + rows.map {
+                tableRow([$0.id, "\($0.ttl)s", "\($0.remainingSeconds)s", $0.keys.joined(separator: ",")], widths)
+            }).joined(separator: "\n")
+            options.output(text, json: rows)
+        }
+    }
 
     struct Grant: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Grant a lease; prints its id.")
@@ -301,6 +330,8 @@ struct JSONNodeStatus: Encodable {
     var lastIndex: UInt64?
     var voters: [UInt64]?
     var learners: [UInt64]?
+    /// Committed entries this node has yet to apply, against the newest commit index any node reported.
+    var lag: UInt64?
     var error: String?
 
     init(endpoint: String, status: NodeStatus?, error: String?) {

@@ -67,6 +67,7 @@ struct ClusterTests {
         let status = try cluster.runCommand(["cluster", "status", "--endpoints", endpoints])
         #expect(status.status == 0)
         #expect(status.output.contains("leader"))
+        #expect(status.output.contains("LAG"))
         await client.close()
     }
 
@@ -182,6 +183,11 @@ extension ClusterTests {
         try await client.put(Array("kept".utf8), Array("y".utf8), lease: kept)
         let revoked = try await client.grantLease(ttl: 60)
         try await client.put(Array("revoked".utf8), Array("z".utf8), lease: revoked)
+
+        let listed = try await client.leases()
+        #expect(Set(listed.map(\.id)) == [expiring, kept, revoked])
+        #expect(listed.first { $0.id == kept }?.keys == [Array("kept".utf8)])
+        #expect(listed.first { $0.id == revoked }.map { $0.remainingSeconds > 50 } == true)
 
         try await client.revokeLease(revoked)
         #expect(try await client.get(Array("revoked".utf8)) == nil, "revoking deletes at once")
