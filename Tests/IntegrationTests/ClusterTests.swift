@@ -48,6 +48,9 @@ struct ClusterTests {
         let decoded = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
         #expect(decoded?["value"] as? String == "cli-value")
         #expect(decoded?["version"] as? Int == 1)
+        let listed = try cluster.runCommand(["range", "cli-", "--prefix", "--endpoints", endpoints])
+        #expect(listed.status == 0)
+        #expect(listed.output == "cli-key = cli-value\n")
         let missing = try cluster.runCommand(["get", "no-such-key", "--endpoints", endpoints])
         #expect(missing.status == 2, "a missing key exits with 2")
         let unreachable = try cluster.runCommand(["get", "x", "--endpoints", "127.0.0.1:1", "--timeout", "1"])
