@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOPosix
 import QuorumConsensus
@@ -20,17 +21,19 @@ public final class QuorumNodeServer: Sendable {
         let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = eventLoopGroup.next()
         let box = RuntimeBox()
+        let group = GroupID(1)
         let storage: FileNodeStorage
         do {
+            // One storage directory (log, snapshots, lock) per consensus group, so that a node can host many.
+            try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
             storage = try FileNodeStorage(
-                path: configuration.dataDirectory,
+                path: configuration.dataDirectory + "/group-\(group.rawValue)",
                 onDurable: { readyNumber in loop.execute { box.runtime?.persisted(readyNumber: readyNumber) } },
                 onFailure: { error in loop.execute { box.runtime?.storageFailed(error) } })
         } catch {
             try? eventLoopGroup.syncShutdownGracefully()
             throw error
         }
-        let group = GroupID(1)
         let transport = PeerTransport(
             loop: loop, node: configuration.node, group: group, members: configuration.members,
             frameBytesMax: configuration.frameBytesMax)
