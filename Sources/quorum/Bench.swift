@@ -1,5 +1,9 @@
 import ArgumentParser
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 import QuorumClient
 
 /// A load generator against a running cluster: puts, linearizable gets, or a mix, from concurrent clients.
@@ -19,6 +23,8 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Distinct keys.") var keys = 1_000
     @Option(help: "Key size in bytes.") var keyBytes = 16
     @Option(help: "Value size in bytes.") var valueBytes = 100
+    @Option(help: "Server process ids, comma-separated: report the CPU they used during the run (Linux).")
+    var serverPids: String?
 
     func validate() throws {
         guard clients > 0, duration > 0, keys > 0, keyBytes >= 8, valueBytes >= 0 else {
@@ -48,6 +54,8 @@ struct Bench: AsyncParsableCommand {
                 last = done
             }
         }
+        let pids = (serverPids ?? "").split(separator: ",").compactMap { Int32($0) }
+        let cpuBefore = Self.cpuSeconds(of: pids)
         let started = ContinuousClock.now
         let latencies = await withTaskGroup(of: [Duration].self) { group in
             for worker in 0..<clients {
@@ -81,6 +89,27 @@ struct Bench: AsyncParsableCommand {
         FileHandle.standardError.write(Data("\r".utf8))
         let failures = await progress.failed
         print(report(latencies.sorted(), elapsed: elapsed, failures: failures))
+        if !pids.isEmpty, let before = cpuBefore, let after = Self.cpuSeconds(of: pids) {
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let cores = (after - before) / seconds
+            print(String(format: "server CPU: %.2f cores, %.0f operations per server core-second", cores, Double(latencies.count) / (after - before)))
+        }
+    }
+
+    /// User + system CPU seconds the processes have used so far, from /proc; nil where that is not available.
+    static func cpuSeconds(of pids: [Int32]) -> Double? {
+        guard !pids.isEmpty else { return nil }
+        var total = 0.0
+        for pid in pids {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                let afterName = stat.range(of: ") ")
+            else { return nil }
+            // Fields after the command name: state is the 3rd field, utime the 14th and stime the 15th.
+            let fields = stat[afterName.upperBound...].split(separator: " ")
+            guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+            total += (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+        }
+        return total
     }
 
     private func report(_ sorted: [Duration], elapsed: Duration, failures: Int) -> String {
