@@ -48,7 +48,11 @@ final class ClientConnection: Sendable {
                 router.fail(request.requestID, with: QuorumClientError.timedOut(endpoint: self.endpoint))
             }
         }
-        return try await promise.futureResult.get()
+        return try await withTaskCancellationHandler {
+            try await promise.futureResult.get()
+        } onCancel: {
+            channel.eventLoop.execute { router.fail(request.requestID, with: QuorumClientError.cancelled) }
+        }
     }
 
     /// Opens a watch: every `.watchEvents` answer to `request` is yielded; `.watchEnded` finishes the stream.

@@ -187,6 +187,7 @@ public actor QuorumClient {
         var lastError = "no attempt"
         var attempt = 0
         while clock.now < deadline {
+            if Task.isCancelled { throw .cancelled }
             let endpoint = preferred ?? candidates[attempt % candidates.count]
             attempt += 1
             do {
@@ -210,7 +211,7 @@ public actor QuorumClient {
                 }
             } catch let error as QuorumClientError {
                 switch error {
-                case .refused, .badEndpoint: throw error
+                case .refused, .badEndpoint, .cancelled: throw error
                 case .unreachable(_, let reason): lastError = "\(endpoint): \(reason)"
                 default: lastError = "\(endpoint): \(error)"
                 }

@@ -7,6 +7,8 @@ public enum QuorumClientError: Error, Hashable, Sendable, CustomStringConvertibl
     case unreachable(endpoints: [String], lastError: String)
     case timedOut(endpoint: String)
     case connectionLost
+    /// The calling task was cancelled. A write may or may not have been applied (at most once).
+    case cancelled
     /// The cluster refused the request; the message says why.
     case refused(String)
     /// The store refused the operation (compacted revision, unknown lease, over a limit, ...).
@@ -22,6 +24,7 @@ public enum QuorumClientError: Error, Hashable, Sendable, CustomStringConvertibl
             "no node answered at \(endpoints.joined(separator: ", ")) (last error: \(lastError)); check --endpoints and that the cluster is running"
         case .timedOut(let endpoint): "\(endpoint) did not answer in time"
         case .connectionLost: "the connection closed before the answer arrived"
+        case .cancelled: "cancelled by the caller"
         case .refused(let message): message
         case .store(let error): error.description
         case .unexpectedResponse(let what): "unexpected response: \(what)"
