@@ -196,8 +196,14 @@ final class NodeRuntime: @unchecked Sendable {
                     respond(ClientResponse(requestID: request.requestID, outcome: .failed("keys starting with \\0quorum/ are reserved for the cluster")))
                     return
                 }
+                let encoded = stamped(proposal).encoded
+                guard encoded.count <= configuration.requestBytesMax else {
+                    let message = "request of \(encoded.count) bytes exceeds this node's limit of \(configuration.requestBytesMax) (--max-request-bytes)"
+                    respond(ClientResponse(requestID: request.requestID, outcome: .failed(message)))
+                    return
+                }
                 pending[token] = (request.requestID, .write, respond)
-                try driver.propose(stamped(proposal).encoded, token: token)
+                try driver.propose(encoded, token: token)
             case .membership(.add(let node, let address, let staysLearner)):
                 guard MemberAddress(parsing: address) != nil else {
                     respond(ClientResponse(requestID: request.requestID, outcome: .failed("'\(address)' is not HOST:PEER_PORT:CLIENT_PORT")))

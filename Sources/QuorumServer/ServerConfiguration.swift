@@ -39,6 +39,9 @@ public struct ServerConfiguration: Sendable {
     /// The leader compacts the store's history to keep this many revisions (etcd's revision-based
     /// auto-compaction): memory, snapshots and catch-up stay bounded under a steady write load. 0 keeps all.
     public var historyRevisionsRetained: UInt64 = 100_000
+    /// Writes whose encoded request is larger are refused before they reach the log (etcd's default limit).
+    /// A node-local API limit: the store's own limits, the same on every replica, stay the hard cap.
+    public var requestBytesMax = 1_572_864
     /// Frames above this size are refused (etcd's request limit is 1.5 MiB; entries batch several).
     public var frameBytesMax = 16 << 20
     /// The port of the HTTP/JSON API (docs/http.md) on this member's host; nil serves none.

@@ -21,7 +21,8 @@ struct Server: ParsableCommand {
             """
     )
 
-    @Option(help: "A JSON file with any of: id, cluster, dataDir, join, tickMilliseconds, historyRevisions, httpPort.")
+    @Option(
+        help: "A JSON file with any of: id, cluster, dataDir, join, tickMilliseconds, historyRevisions, httpPort, maxRequestBytes.")
     var config: String?
 
     @Option(help: "This node's id, as listed in --cluster (env QUORUM_ID).")
@@ -45,6 +46,9 @@ struct Server: ParsableCommand {
     @Option(help: "Serve the HTTP/JSON API (docs/http.md) on this port of this member's host (env QUORUM_HTTP_PORT).")
     var httpPort: Int?
 
+    @Option(help: "Refuse writes larger than this many bytes (default 1572864, etcd's 1.5 MiB).")
+    var maxRequestBytes: Int?
+
     /// The settings a config file may hold; every field is optional.
     struct FileSettings: Decodable {
         var id: UInt64?
@@ -54,6 +58,7 @@ struct Server: ParsableCommand {
         var tickMilliseconds: Int64?
         var historyRevisions: UInt64?
         var httpPort: Int?
+        var maxRequestBytes: Int?
     }
 
     func run() throws {
@@ -92,6 +97,9 @@ struct Server: ParsableCommand {
         if let httpPort, !(1...65535).contains(httpPort) { throw ValidationError("the HTTP port must be 1–65535") }
         guard configuration.tickMilliseconds > 0 else { throw ValidationError("the tick must be at least 1 ms") }
         configuration.httpPort = httpPort
+        configuration.requestBytesMax =
+            try setting(maxRequestBytes, "QUORUM_MAX_REQUEST_BYTES", file.maxRequestBytes) ?? configuration.requestBytesMax
+        guard configuration.requestBytesMax > 0 else { throw ValidationError("the request limit must be positive") }
         let server: QuorumNodeServer
         do {
             let parent = (dataDir as NSString).deletingLastPathComponent

@@ -30,6 +30,7 @@ struct ClusterTests {
     func clientAndCommandLine() async throws {
         let cluster = try ClusterProcesses(size: 3)
         defer { cluster.stopAll() }
+        cluster.serverArguments = ["--max-request-bytes", "4096"]
         try cluster.startAll()
         let client = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10))
         _ = try await Self.awaitLeader(client, cluster)
@@ -44,6 +45,10 @@ struct ClusterTests {
         #expect(get.status == 0)
         #expect(get.output == "cli-value\n")
         #expect(try await client.get(Array("cli-key".utf8))?.value == Array("cli-value".utf8))
+        await #expect(throws: QuorumClientError.self, "a write over the request limit is refused") {
+            try await client.put(Array("big".utf8), [UInt8](repeating: 1, count: 5_000))
+        }
+        #expect(try await client.get(Array("big".utf8)) == nil)
         let json = try cluster.runCommand(["get", "cli-key", "--json", "--endpoints", endpoints])
         let decoded = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
         #expect(decoded?["value"] as? String == "cli-value")
