@@ -24,13 +24,13 @@ final class PeerInboundHandler: ChannelInboundHandler {
             }
             runtime.receive(batch.messages)
         } catch {
-            print("[\(runtime.configuration.node)] closing peer connection: \(error)")
+            runtime.logger.warning("closing a peer connection: \(error)")
             context.close(promise: nil)
         }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        print("[\(runtime.configuration.node)] closing peer connection: \(error)")
+        runtime.logger.warning("closing a peer connection: \(error)")
         context.close(promise: nil)
     }
 }

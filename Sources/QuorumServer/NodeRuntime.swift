@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NIOCore
 import QuorumConsensus
 import QuorumNode
@@ -16,6 +17,7 @@ final class NodeRuntime: @unchecked Sendable {
     let loop: any EventLoop
     let group: GroupID
     let configuration: ServerConfiguration
+    let logger: Logger
     private var driver: Driver
     private var pending: [UInt64: (requestID: UInt64, waiting: Waiting, respond: Responder)] = [:]
     /// Set once storage fails: the driver then waits forever for a write that will not complete, so this node
@@ -47,6 +49,10 @@ final class NodeRuntime: @unchecked Sendable {
         self.loop = loop
         self.group = group
         self.configuration = configuration
+        var logger = Logger(label: "quorum.node")
+        logger[metadataKey: "node"] = "\(configuration.node.rawValue)"
+        logger[metadataKey: "group"] = "\(group.rawValue)"
+        self.logger = logger
         var options = RaftOptions()
         options.initialConfiguration = Configuration(voters: configuration.foundingVoters)
         options.randomSeed = configuration.node.rawValue &* 0x9E37_79B9
@@ -138,7 +144,7 @@ final class NodeRuntime: @unchecked Sendable {
     func receive(_ messages: [Message]) {
         loop.preconditionInEventLoop()
         for message in messages {
-            if let error = driver.receive(message) { print("[\(configuration.node)] refused \(message): \(error)") }
+            if let error = driver.receive(message) { logger.warning("refused a message from \(message.from): \(error)") }
         }
         answerCompletions()
     }
@@ -162,7 +168,7 @@ final class NodeRuntime: @unchecked Sendable {
         loop.preconditionInEventLoop()
         guard storageFailure == nil else { return }
         let message = "node \(configuration.node.rawValue) stopped: its storage failed (\(error)); fix the disk and restart it"
-        print(message)
+        logger.critical("\(message)")
         storageFailure = message
         for request in pending.values { request.respond(ClientResponse(requestID: request.requestID, outcome: .failed(message))) }
         pending.removeAll()
