@@ -182,3 +182,41 @@ struct ReadIndexTests {
         #expect(drain(&node).readStates == [ReadState(requestID: 3, index: 1)])
     }
 }
+
+@Suite("Forwarded reads")
+struct ForwardedReadTests {
+    @Test("a read forwarded to a leader that never answers fails after an election timeout, not never")
+    func unansweredForwardedReadExpires() throws {
+        var cluster = TestCluster(voters: 3)
+        cluster.elect(1)
+        try cluster.nodes[2]!.readIndex(requestID: 7)
+        // The leader's answer is lost: drop everything from here on.
+        cluster.isolated = [1]
+        let forwarding = cluster.nodes[2]!.ready()
+        #expect(forwarding.messages.map(\.payload) == [.readIndexRequest(requestID: 7)])
+        cluster.nodes[2]!.acknowledge(readyNumber: forwarding.number)
+        var failed = false
+        for _ in 0..<(2 * 10 + 2) where !failed {
+            cluster.nodes[2]!.tick()
+            if cluster.nodes[2]!.hasReady {
+                let ready = cluster.nodes[2]!.ready()
+                failed = ready.readStates.contains(ReadState(requestID: 7, index: nil))
+                cluster.nodes[2]!.acknowledge(readyNumber: ready.number)
+            }
+        }
+        #expect(failed, "the forwarded read was never answered nor failed")
+    }
+
+    @Test("a forwarded read fails at once when the follower learns of a newer term")
+    func forwardedReadFailsOnNewTerm() throws {
+        var cluster = TestCluster(voters: 3)
+        cluster.elect(1)
+        try cluster.nodes[2]!.readIndex(requestID: 9)
+        let first = cluster.nodes[2]!.ready()
+        cluster.nodes[2]!.acknowledge(readyNumber: first.number)
+        let heartbeat = Message(from: 3, to: 2, term: 5, payload: .heartbeat(commitIndex: 0, readContext: 0))
+        try cluster.nodes[2]!.step(heartbeat)
+        let ready = cluster.nodes[2]!.ready()
+        #expect(ready.readStates.contains(ReadState(requestID: 9, index: nil)))
+    }
+}

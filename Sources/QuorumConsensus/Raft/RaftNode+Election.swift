@@ -1,6 +1,7 @@
 /// Elections: timeouts, PreVote, vote granting, leader leases and stepping down (Raft §5.2, thesis §4.2.3, §9.6).
 extension RaftNode {
     mutating func tickElection() {
+        expireForwardedReads(all: false)
         electionElapsed += 1
         guard electionElapsed >= randomizedElectionTimeout else { return }
         resetElectionTimer()
@@ -76,6 +77,8 @@ extension RaftNode {
 
     mutating func becomeFollower(term newTerm: Term, leader: NodeID?) {
         precondition(newTerm >= term, "terms never decrease")
+        // Reads forwarded to another leader, or in another term, will never be answered.
+        if leader != leaderHint || newTerm > term { expireForwardedReads(all: true) }
         if newTerm > term {
             term = newTerm
             votedFor = nil
@@ -98,6 +101,7 @@ extension RaftNode {
     mutating func becomeLeader() {
         precondition(role == .candidate, "only a candidate becomes leader")
         role = .leader
+        expireForwardedReads(all: true)
         leaderHint = id
         votes.removeAll()
         heartbeatElapsed = 0

@@ -109,8 +109,7 @@ public struct RaftNode: ConsensusEngine {
         case .installSnapshot(let snapshot): handleInstallSnapshot(snapshot, from: message.from)
         case .timeoutNow: handleTimeoutNow()
         case .readIndexRequest(let requestID): handleForwardedRead(requestID: requestID, from: message.from)
-        case .readIndexResponse(let requestID, let index):
-            readStates.append(ReadState(requestID: requestID, index: index))
+        case .readIndexResponse(let requestID, let index): handleReadIndexResponse(requestID: requestID, index: index)
         }
     }
 

@@ -20,6 +20,9 @@ struct ReadIndexTracker: Sendable {
     var latestContext: UInt64 = 0
     /// Reads registered since the last `ready()` share one heartbeat round, sent with that Ready.
     var needsHeartbeat = false
+    /// On a follower: reads forwarded to the leader and not yet answered, with the ticks they have waited. A lost
+    /// request or answer, or a change of leader, would otherwise leave the reader waiting forever.
+    var forwarded: [(requestID: UInt64, ticksWaited: Int)] = []
 }
 
 extension RaftNode {
@@ -28,6 +31,7 @@ extension RaftNode {
             serveRead(requestID: requestID, requester: id)
         } else if let leader = leaderHint {
             send(.readIndexRequest(requestID: requestID), to: leader)
+            reads.forwarded.append((requestID, 0))
         } else {
             throw .notLeader(leaderHint: nil)
         }
@@ -80,12 +84,34 @@ extension RaftNode {
         for read in waiting { serveRead(requestID: read.requestID, requester: read.requester) }
     }
 
+    mutating func handleReadIndexResponse(requestID: UInt64, index: LogIndex?) {
+        guard let position = reads.forwarded.firstIndex(where: { $0.requestID == requestID }) else { return }
+        reads.forwarded.remove(at: position)
+        readStates.append(ReadState(requestID: requestID, index: index))
+    }
+
+    /// Fails forwarded reads that waited longer than an election timeout; with `all`, every one (the leader
+    /// changed, so no answer will come).
+    mutating func expireForwardedReads(all: Bool) {
+        guard !reads.forwarded.isEmpty else { return }
+        let limit = options.electionTimeoutTicks
+        var waiting: [(requestID: UInt64, ticksWaited: Int)] = []
+        for read in reads.forwarded {
+            if all || read.ticksWaited + 1 > limit {
+                readStates.append(ReadState(requestID: read.requestID, index: nil))
+            } else {
+                waiting.append((read.requestID, read.ticksWaited + 1))
+            }
+        }
+        reads.forwarded = waiting
+    }
+
     mutating func failPendingReads() {
         for read in reads.pending { answerRead(requestID: read.requestID, requester: read.requester, index: nil) }
         for read in reads.waitingForCommitInTerm {
             answerRead(requestID: read.requestID, requester: read.requester, index: nil)
         }
-        reads = ReadIndexTracker(latestContext: reads.latestContext)
+        reads = ReadIndexTracker(latestContext: reads.latestContext, forwarded: reads.forwarded)
     }
 
     mutating func answerRead(requestID: UInt64, requester: NodeID, index: LogIndex?) {
