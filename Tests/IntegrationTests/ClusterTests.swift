@@ -305,6 +305,32 @@ extension ClusterTests {
     }
 }
 
+extension ClusterTests {
+    @Test("service instances register with leases, subscribers see every change, and a deregistered one goes")
+    func serviceRegistry() async throws {
+        let cluster = try ClusterProcesses(size: 3)
+        defer { cluster.stopAll() }
+        try cluster.startAll()
+        let client = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10))
+        _ = try await Self.awaitLeader(client, cluster)
+
+        let first = try await client.register(ServiceInstance(service: "api", id: "a", address: "127.0.0.1:9001"), ttl: 2)
+        var updates = try await client.watchInstances(of: "api").makeAsyncIterator()
+        #expect(try await updates.next()?.map(\.id) == ["a"])
+        let second = try await client.register(
+            ServiceInstance(service: "api", id: "b", address: "127.0.0.1:9002", weight: 3, metadata: ["zone": "x"]), ttl: 2)
+        #expect(try await updates.next()?.map(\.id) == ["a", "b"])
+        #expect(try await client.instances(of: "api").last?.metadata == ["zone": "x"])
+        try await first.deregister()
+        #expect(try await updates.next()?.map(\.id) == ["b"])
+        // Renewal keeps the other registered past its TTL.
+        try await Task.sleep(for: .seconds(3))
+        #expect(try await client.instances(of: "api").map(\.id) == ["b"])
+        try await second.deregister()
+        await client.close()
+    }
+}
+
 /// Runs a register workload against the cluster and records it for the linearizability checker: each writer
 /// writes unique values to a few shared keys and reads them, and also writes a key of its own per round whose
 /// acknowledgement is remembered.
