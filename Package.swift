@@ -70,7 +70,7 @@ let package = Package(
         .target(
             name: "QuorumClient",
             dependencies: [
-                "QuorumConsensus", "QuorumStore", "QuorumWire",
+                "QuorumBalancing", "QuorumConsensus", "QuorumStore", "QuorumWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

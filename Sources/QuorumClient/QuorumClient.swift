@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import QuorumBalancing
 import QuorumConsensus
 import QuorumStore
 import QuorumWire
@@ -18,12 +19,39 @@ public actor QuorumClient {
     private let client: ClientID
     private var sequence: UInt64 = 0
     private let group = GroupID(1)
+    /// Serializable reads may be served by any node, so they are spread over the endpoints by least outstanding
+    /// requests, with outlier ejection steering them away from nodes that fail.
+    private var readBalancer: Balancer<LeastOutstandingRequestsPolicy>
+    private var random = SystemRandomNumberGenerator()
+    private let started = ContinuousClock.now
 
     public init(endpoints: [String], timeout: Duration = .seconds(5)) {
         precondition(!endpoints.isEmpty, "a client needs at least one endpoint")
         self.endpoints = endpoints
         self.timeout = timeout
         self.client = ClientID(UInt64.random(in: 1...UInt64.max))
+        let backends = endpoints.indices.map { Backend(id: BackendID(UInt64($0))) }
+        // Distinct ids and standard settings cannot be refused.
+        self.readBalancer = try! Balancer(backends: backends, policy: LeastOutstandingRequestsPolicy())
+    }
+
+    private var balancerNow: BalancerTime {
+        let elapsed = started.duration(to: .now)
+        return BalancerTime(microseconds: UInt64(elapsed.components.seconds) * 1_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000_000))
+    }
+
+    /// A serializable read from the node the balancer picks; any failure falls back to the normal routing.
+    private func balancedRead(_ request: RangeRequest) async -> ClientResponse.Outcome? {
+        guard let backend = readBalancer.pick(using: &random, now: balancerNow) else { return nil }
+        let begin = balancerNow
+        let endpoint = endpoints[Int(backend.rawValue)]
+        let response = try? await send(.read(request, linearizable: false), to: endpoint)
+        let succeeded: Bool
+        if case .result? = response?.outcome { succeeded = true } else { succeeded = false }
+        readBalancer.requestFinished(
+            on: backend, latency: BalancerDuration(microseconds: balancerNow.rawValue - begin.rawValue),
+            outcome: succeeded ? .success : .failure, now: balancerNow)
+        return succeeded ? response?.outcome : nil
     }
 
     // MARK: Key-value operations
@@ -45,7 +73,12 @@ public actor QuorumClient {
     public func range(_ request: RangeRequest, linearizable: Bool = true) async throws(QuorumClientError)
         -> RangeResponse
     {
-        let outcome = try await execute(.read(request, linearizable: linearizable))
+        let outcome: ClientResponse.Outcome
+        if !linearizable, let balanced = await balancedRead(request) {
+            outcome = balanced
+        } else {
+            outcome = try await execute(.read(request, linearizable: linearizable))
+        }
         guard case .result(let result) = outcome else { throw .unexpectedResponse("\(outcome)") }
         switch result {
         case .range(let response): return response
@@ -163,6 +196,9 @@ public actor QuorumClient {
         return status
     }
 
+    /// Endpoints with an open connection; for tests of where requests went.
+    var connectedEndpoints: Set<String> { Set(connections.filter { $0.value.isActive }.keys) }
+
     public func close() {
         for connection in connections.values { connection.close() }
         connections.removeAll()
@@ -243,10 +279,18 @@ public actor QuorumClient {
         }
     }
 
+    /// Connections being opened, so that concurrent calls (the actor is reentrant) share one instead of racing.
+    private var connecting: [String: Task<ClientConnection, any Error>] = [:]
+
     private func connection(to endpoint: String) async throws -> ClientConnection {
         if let existing = connections[endpoint], existing.isActive { return existing }
-        let connection = try await ClientConnection.connect(
-            to: endpoint, group: MultiThreadedEventLoopGroup.singleton, frameBytesMax: 16 << 20)
+        if let pending = connecting[endpoint] { return try await pending.value }
+        let opening = Task {
+            try await ClientConnection.connect(to: endpoint, group: MultiThreadedEventLoopGroup.singleton, frameBytesMax: 16 << 20)
+        }
+        connecting[endpoint] = opening
+        defer { connecting[endpoint] = nil }
+        let connection = try await opening.value
         connections[endpoint] = connection
         return connection
     }

@@ -1,5 +1,5 @@
 import Foundation
-import QuorumClient
+@testable import QuorumClient
 import QuorumConsensus
 import QuorumStore
 import Testing
@@ -327,6 +327,28 @@ extension ClusterTests {
         try await Task.sleep(for: .seconds(3))
         #expect(try await client.instances(of: "api").map(\.id) == ["b"])
         try await second.deregister()
+        await client.close()
+    }
+}
+
+extension ClusterTests {
+    @Test("serializable reads are spread over every node, not sent to the leader alone")
+    func serializableReadsAreBalanced() async throws {
+        let cluster = try ClusterProcesses(size: 3)
+        defer { cluster.stopAll() }
+        try cluster.startAll()
+        let client = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10))
+        _ = try await Self.awaitLeader(client, cluster)
+        try await client.put(Array("spread".utf8), Array("x".utf8))
+        // A fresh client, so that only the reads open its connections. Concurrent reads keep several outstanding
+        // at once, which is what least-outstanding balances on.
+        let reader = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<30 { group.addTask { _ = try await reader.get(Array("spread".utf8), linearizable: false) } }
+            try await group.waitForAll()
+        }
+        #expect(await reader.connectedEndpoints == Set(cluster.clientEndpoints))
+        await reader.close()
         await client.close()
     }
 }
