@@ -26,14 +26,25 @@ struct ClusterTests {
 
     struct LeaderMissing: Error {}
 
+    /// Three `quorum server` processes with a leader, and a client for them. The caller stops them.
+    static func startCluster(arguments: [String] = []) async throws -> (ClusterProcesses, QuorumClient) {
+        let cluster = try ClusterProcesses(size: 3)
+        cluster.serverArguments = arguments
+        do {
+            try cluster.startAll()
+            let client = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10))
+            _ = try await awaitLeader(client, cluster)
+            return (cluster, client)
+        } catch {
+            cluster.stopAll()
+            throw error
+        }
+    }
+
     @Test("writes and reads through the client and through the command line")
     func clientAndCommandLine() async throws {
-        let cluster = try ClusterProcesses(size: 3)
+        let (cluster, client) = try await Self.startCluster(arguments: ["--max-request-bytes", "4096"])
         defer { cluster.stopAll() }
-        cluster.serverArguments = ["--max-request-bytes", "4096"]
-        try cluster.startAll()
-        let client = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10))
-        _ = try await Self.awaitLeader(client, cluster)
 
         try await client.put(Array("greeting".utf8), Array("hello".utf8))
         #expect(try await client.get(Array("greeting".utf8))?.value == Array("hello".utf8))
@@ -137,11 +148,8 @@ struct ClusterTests {
 extension ClusterTests {
     @Test("a fourth node joins as a learner, catches up and is promoted; a node is removed; leadership moves")
     func membershipChanges() async throws {
-        let cluster = try ClusterProcesses(size: 3)
+        let (cluster, client) = try await Self.startCluster()
         defer { cluster.stopAll() }
-        try cluster.startAll()
-        let client = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10))
-        _ = try await Self.awaitLeader(client, cluster)
         for number in 0..<30 { try await client.put(Array("before-\(number)".utf8), Array("\(number)".utf8)) }
 
         let newcomer = try cluster.addMember()
@@ -179,11 +187,8 @@ extension ClusterTests {
 extension ClusterTests {
     @Test("a key attached to a lease goes when the lease expires or is revoked, and stays while kept alive")
     func leases() async throws {
-        let cluster = try ClusterProcesses(size: 3)
+        let (cluster, client) = try await Self.startCluster()
         defer { cluster.stopAll() }
-        try cluster.startAll()
-        let client = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10))
-        _ = try await Self.awaitLeader(client, cluster)
 
         let expiring = try await client.grantLease(ttl: 1)
         try await client.put(Array("ephemeral".utf8), Array("x".utf8), lease: expiring)
@@ -217,12 +222,8 @@ extension ClusterTests {
 extension ClusterTests {
     @Test("the leader compacts old history by itself: old revisions become unreadable, current ones stay")
     func automaticCompaction() async throws {
-        let cluster = try ClusterProcesses(size: 3)
+        let (cluster, client) = try await Self.startCluster(arguments: ["--history-revisions", "20"])
         defer { cluster.stopAll() }
-        cluster.serverArguments = ["--history-revisions", "20"]
-        try cluster.startAll()
-        let client = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10))
-        _ = try await Self.awaitLeader(client, cluster)
         for number in 0..<60 { try await client.put(Array("counter".utf8), Array("\(number)".utf8)) }
         var compacted = false
         for _ in 0..<100 where !compacted {
@@ -244,12 +245,8 @@ extension ClusterTests {
 extension ClusterTests {
     @Test("a watch sees every change in a range in order, replays history from a revision, and refuses compacted history")
     func watches() async throws {
-        let cluster = try ClusterProcesses(size: 3)
+        let (cluster, client) = try await Self.startCluster(arguments: ["--history-revisions", "20"])
         defer { cluster.stopAll() }
-        cluster.serverArguments = ["--history-revisions", "20"]
-        try cluster.startAll()
-        let client = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10))
-        _ = try await Self.awaitLeader(client, cluster)
         let first = try await client.put(Array("app/a".utf8), Array("1".utf8))
 
         // Starting right after the first write makes the test independent of when the watch reaches its node.
@@ -308,11 +305,8 @@ extension ClusterTests {
 extension ClusterTests {
     @Test("service instances register with leases, subscribers see every change, and a deregistered one goes")
     func serviceRegistry() async throws {
-        let cluster = try ClusterProcesses(size: 3)
+        let (cluster, client) = try await Self.startCluster()
         defer { cluster.stopAll() }
-        try cluster.startAll()
-        let client = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10))
-        _ = try await Self.awaitLeader(client, cluster)
 
         let first = try await client.register(ServiceInstance(service: "api", id: "a", address: "127.0.0.1:9001"), ttl: 2)
         var updates = try await client.watchInstances(of: "api").makeAsyncIterator()
@@ -334,11 +328,8 @@ extension ClusterTests {
 extension ClusterTests {
     @Test("serializable reads are spread over every node, not sent to the leader alone")
     func serializableReadsAreBalanced() async throws {
-        let cluster = try ClusterProcesses(size: 3)
+        let (cluster, client) = try await Self.startCluster()
         defer { cluster.stopAll() }
-        try cluster.startAll()
-        let client = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10))
-        _ = try await Self.awaitLeader(client, cluster)
         try await client.put(Array("spread".utf8), Array("x".utf8))
         // A fresh client, so that only the reads open its connections. Concurrent reads keep several outstanding
         // at once, which is what least-outstanding balances on.
