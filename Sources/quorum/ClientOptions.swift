@@ -1,0 +1,111 @@
+import ArgumentParser
+import Foundation
+import QuorumClient
+import QuorumConsensus
+import QuorumStore
+import QuorumWire
+
+/// Where the cluster is (`--endpoints`, else `QUORUM_ENDPOINTS`, else the `quorum dev` nodes), and how to print.
+struct ClientOptions: ParsableArguments {
+    @Option(help: "Client addresses, HOST:PORT, comma-separated (env QUORUM_ENDPOINTS).")
+    var endpoints: String?
+
+    @Option(help: "Give up after this many seconds.")
+    var timeout: Int = 5
+
+    @Flag(help: "Print JSON for scripts instead of text.")
+    var json = false
+
+    /// Prints `text` for people, or `value` as one line of JSON for scripts.
+    func output(_ text: @autoclosure () -> String, json value: some Encodable) {
+        guard json else {
+            print(text())
+            return
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        print(String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self))
+    }
+
+    func makeClient() -> QuorumClient {
+        let list = endpoints ?? environment("QUORUM_ENDPOINTS") ?? "127.0.0.1:7201,127.0.0.1:7202,127.0.0.1:7203"
+        return QuorumClient(
+            endpoints: list.split(separator: ",").map(String.init), timeout: .seconds(timeout))
+    }
+}
+
+func environment(_ name: String) -> String? {
+    ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 }
+}
+
+/// Runs a client call, turning its failure into a message on standard error and exit code 1.
+func withClient<T>(_ options: ClientOptions, _ body: (QuorumClient) async throws(QuorumClientError) -> T)
+    async throws -> T
+{
+    let client = options.makeClient()
+    do {
+        let result = try await body(client)
+        await client.close()
+        return result
+    } catch {
+        await client.close()
+        FileHandle.standardError.write(Data("quorum: \(error)\n".utf8))
+        throw ExitCode.failure
+    }
+}
+
+/// A key-value as scripts see it: UTF-8 strings (invalid sequences replaced) and plain numbers.
+struct JSONKeyValue: Encodable {
+    var key: String
+    var value: String
+    var createRevision: UInt64
+    var modRevision: UInt64
+    var version: UInt64
+    var lease: String?
+
+    init(_ kv: KeyValue) {
+        key = String(decoding: kv.key, as: UTF8.self)
+        value = String(decoding: kv.value, as: UTF8.self)
+        createRevision = kv.createRevision.rawValue
+        modRevision = kv.modRevision.rawValue
+        version = kv.version
+        lease = kv.lease.map { String($0.rawValue, radix: 16) }
+    }
+}
+
+struct JSONNodeStatus: Encodable {
+    var endpoint: String
+    var node: UInt64?
+    var role: String?
+    var term: UInt64?
+    var leader: UInt64?
+    var commitIndex: UInt64?
+    var appliedIndex: UInt64?
+    var lastIndex: UInt64?
+    var voters: [UInt64]?
+    var learners: [UInt64]?
+    /// Committed entries this node has yet to apply, against the newest commit index any node reported.
+    var lag: UInt64?
+    var error: String?
+
+    init(endpoint: String, status: NodeStatus?, error: String?) {
+        self.endpoint = endpoint
+        node = status?.node.rawValue
+        role = status?.role
+        term = status?.term.rawValue
+        leader = status?.leader?.rawValue
+        commitIndex = status?.commitIndex.rawValue
+        appliedIndex = status?.appliedIndex.rawValue
+        lastIndex = status?.lastIndex.rawValue
+        voters = status?.voters.map(\.rawValue)
+        learners = status?.learners.map(\.rawValue)
+        self.error = error
+    }
+}
+
+/// Cells padded to their column widths, for human-readable tables.
+func tableRow(_ cells: [String], _ widths: [Int]) -> String {
+    zip(cells, widths + Array(repeating: 0, count: max(0, cells.count - widths.count))).map { cell, width in
+        cell.count >= width ? cell + " " : cell + String(repeating: " ", count: width - cell.count)
+    }.joined()
+}

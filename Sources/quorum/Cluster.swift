@@ -1,0 +1,91 @@
+import ArgumentParser
+import Foundation
+import QuorumClient
+import QuorumConsensus
+import QuorumStore
+import QuorumWire
+
+struct Cluster: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Inspect and change the cluster.", subcommands: [Status.self, Add.self, Remove.self, Transfer.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a node: it joins as a learner and becomes a voter once caught up.",
+            discussion: "Start the new node with `quorum server --join`, listing the members and itself in --cluster.")
+        @OptionGroup var options: ClientOptions
+        @Argument(help: "The new node's id.") var id: UInt64
+        @Argument(help: "Where it listens: HOST:PEER_PORT:CLIENT_PORT.") var address: String
+        @Flag(help: "Keep it a learner (a non-voting replica) instead of promoting it.") var learner = false
+
+        func run() async throws {
+            let status = try await withClient(options) { client throws(QuorumClientError) in
+                try await client.addMember(NodeID(id), address: address, staysLearner: learner)
+            }
+            print("added node \(id); voters now \(status.voters.map { "\($0.rawValue)" }.joined(separator: ","))"
+                + (status.learners.isEmpty ? "" : ", learners \(status.learners.map { "\($0.rawValue)" }.joined(separator: ","))"))
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a node from the cluster.")
+        @OptionGroup var options: ClientOptions
+        @Argument(help: "The node's id.") var id: UInt64
+
+        func run() async throws {
+            let status = try await withClient(options) { client throws(QuorumClientError) in
+                try await client.removeMember(NodeID(id))
+            }
+            print("removed node \(id); voters now \(status.voters.map { "\($0.rawValue)" }.joined(separator: ","))")
+        }
+    }
+
+    struct Transfer: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Hand leadership to another voter.")
+        @OptionGroup var options: ClientOptions
+        @Argument(help: "The voter that should lead.") var id: UInt64
+
+        func run() async throws {
+            _ = try await withClient(options) { client throws(QuorumClientError) in
+                try await client.transferLeadership(to: NodeID(id))
+            }
+            print("leadership transfer to node \(id) started")
+        }
+    }
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Each node's role, term, and log positions.")
+        @OptionGroup var options: ClientOptions
+
+        func run() async throws {
+            let client = options.makeClient()
+            var statuses: [JSONNodeStatus] = []
+            for endpoint in await client.endpoints {
+                do throws(QuorumClientError) {
+                    statuses.append(JSONNodeStatus(endpoint: endpoint, status: try await client.status(of: endpoint), error: nil))
+                } catch {
+                    statuses.append(JSONNodeStatus(endpoint: endpoint, status: nil, error: error.description))
+                }
+            }
+            await client.close()
+            // Lag: how many committed entries a node has yet to apply, against the highest commit index seen.
+            let newestCommit = statuses.compactMap(\.commitIndex).max() ?? 0
+            for index in statuses.indices where statuses[index].appliedIndex != nil {
+                statuses[index].lag = newestCommit - statuses[index].appliedIndex!
+            }
+            let widths = [22, 6, 14, 6, 8, 8, 9, 8, 6, 0]
+            let header = ["ENDPOINT", "NODE", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "LAST", "LAG", "VOTERS"]
+            let rows = statuses.map { status -> String in
+                guard let node = status.node else { return tableRow([status.endpoint, "unreachable: \(status.error ?? "")"], widths) }
+                let cells = [
+                    status.endpoint, "\(node)", status.role ?? "", "\(status.term ?? 0)", status.leader.map { "\($0)" } ?? "-",
+                    "\(status.commitIndex ?? 0)", "\(status.appliedIndex ?? 0)", "\(status.lastIndex ?? 0)", "\(status.lag ?? 0)",
+                    (status.voters ?? []).map { "\($0)" }.joined(separator: ","),
+                ]
+                return tableRow(cells, widths)
+            }
+            options.output(([tableRow(header, widths)] + rows).joined(separator: "\n"), json: statuses)
+            if !statuses.contains(where: { $0.node != nil }) { throw ExitCode.failure }
+        }
+    }
+}
