@@ -267,11 +267,32 @@ final class NodeRuntime: @unchecked Sendable {
         watchHub.cancel(channel: channel, requestID: requestID)
     }
 
+    /// Whether a client command would write a member address, directly or inside a transaction.
     private static func touchesMemberKeys(_ command: StoreCommand) -> Bool {
         switch command {
-        case .put(let put): put.key.starts(with: AddressBook.memberKeyPrefix)
-        case .deleteRange(let delete): delete.key.starts(with: AddressBook.memberKeyPrefix) || delete.key.isEmpty
+        case .put(let put): writesMemberKeys(.put(put))
+        case .deleteRange(let delete): writesMemberKeys(.deleteRange(delete))
+        case .transaction(let transaction): writesMemberKeys(.transaction(transaction))
         default: false
+        }
+    }
+
+    private static func writesMemberKeys(_ operation: TransactionOperation) -> Bool {
+        let prefix = AddressBook.memberKeyPrefix
+        switch operation {
+        case .put(let put):
+            return put.key.starts(with: prefix)
+        case .deleteRange(let delete):
+            // [key, end) meets [prefix, prefixEnd) unless it lies wholly before or after it.
+            guard let end = delete.rangeEnd else { return delete.key.starts(with: prefix) }
+            let prefixEnd = KeyRange.prefixEnd(of: prefix)
+            let endsBefore = end != [0] && !prefix.lexicographicallyPrecedes(end)
+            let startsAfter = !delete.key.lexicographicallyPrecedes(prefixEnd)
+            return !(endsBefore || startsAfter)
+        case .transaction(let nested):
+            return (nested.success + nested.failure).contains(where: writesMemberKeys)
+        case .range:
+            return false
         }
     }
 

@@ -60,6 +60,13 @@ struct ClusterTests {
             try await client.put(Array("big".utf8), [UInt8](repeating: 1, count: 5_000))
         }
         #expect(try await client.get(Array("big".utf8)) == nil)
+        // The cluster's member addresses cannot be written by clients, not even inside a transaction.
+        let reserved = Array("\u{0}quorum/members/9".utf8)
+        await #expect(throws: QuorumClientError.self) { try await client.put(reserved, Array("x".utf8)) }
+        await #expect(throws: QuorumClientError.self) {
+            try await client.transaction(TransactionRequest(compare: [], success: [.put(PutRequest(key: reserved, value: [1]))]))
+        }
+        await #expect(throws: QuorumClientError.self) { try await client.delete([0], rangeEnd: [1]) }
         let json = try cluster.runCommand(["get", "cli-key", "--json", "--endpoints", endpoints])
         let decoded = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
         #expect(decoded?["value"] as? String == "cli-value")
