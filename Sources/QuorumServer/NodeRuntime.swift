@@ -56,11 +56,11 @@ final class NodeRuntime: @unchecked Sendable {
         var options = RaftOptions()
         options.initialConfiguration = Configuration(voters: configuration.foundingVoters)
         options.randomSeed = configuration.node.rawValue &* 0x9E37_79B9
-        options.maxBytesPerAppend = configuration.frameBytesMax / 2
-        // As etcd: snapshots are taken on the event loop, so take them rarely, and keep enough entries after one
-        // that a briefly lagging follower catches up from the log instead of a snapshot.
-        options.snapshotIntervalEntries = 100_000
-        options.entriesRetainedAfterSnapshot = 5_000
+        options.maxBytesPerAppend = 8 << 20
+        // Snapshots are taken on the event loop, so take them rarely (etcd's default), and keep enough entries
+        // after one that a briefly lagging follower catches up from the log instead of a snapshot.
+        options.snapshotIntervalEntries = configuration.snapshotIntervalEntries
+        options.entriesRetainedAfterSnapshot = min(5_000, configuration.snapshotIntervalEntries)
         let engine = try RaftNode(id: configuration.node, options: options, recovered: storage.recovered)
         let addressBook = AddressBook(founding: configuration.members)
         self.addressBook = addressBook

@@ -36,7 +36,7 @@ public final class QuorumNodeServer: Sendable {
         }
         let transport = PeerTransport(
             loop: loop, node: configuration.node, group: group, members: configuration.members,
-            frameBytesMax: configuration.frameBytesMax)
+            frameBytesMax: configuration.peerFrameBytesMax)
         let runtime = try loop.submit {
             try NodeRuntime(loop: loop, group: group, configuration: configuration, storage: storage, transport: transport)
         }.wait()
@@ -44,7 +44,7 @@ public final class QuorumNodeServer: Sendable {
         let frameBytesMax = configuration.frameBytesMax
         let address = configuration.address
         do {
-            peerChannel = try Self.listen(eventLoopGroup, address.host, address.peerPort, frameBytesMax) {
+            peerChannel = try Self.listen(eventLoopGroup, address.host, address.peerPort, configuration.peerFrameBytesMax) {
                 PeerInboundHandler(runtime: runtime)
             }
             clientChannel = try Self.listen(eventLoopGroup, address.host, address.clientPort, frameBytesMax) {

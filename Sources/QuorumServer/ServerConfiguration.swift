@@ -42,7 +42,12 @@ public struct ServerConfiguration: Sendable {
     /// Writes whose encoded request is larger are refused before they reach the log (etcd's default limit).
     /// A node-local API limit: the store's own limits, the same on every replica, stay the hard cap.
     public var requestBytesMax = 1_572_864
-    /// Frames above this size are refused (etcd's request limit is 1.5 MiB; entries batch several).
+    /// The engine asks for a snapshot after this many applied entries; it keeps as many after each (at most
+    /// 5,000) so that a briefly lagging follower catches up from the log (etcd's defaults).
+    public var snapshotIntervalEntries = 100_000
+    /// Peers send snapshots whole, in one frame, until snapshots travel in chunks; peers are trusted members.
+    public var peerFrameBytesMax = 1 << 30
+    /// Client frames above this size are refused (etcd's request limit is 1.5 MiB; entries batch several).
     public var frameBytesMax = 16 << 20
     /// The port of the HTTP/JSON API (docs/http.md) on this member's host; nil serves none.
     public var httpPort: Int?

@@ -49,6 +49,9 @@ struct Server: ParsableCommand {
     @Option(help: "Refuse writes larger than this many bytes (default 1572864, etcd's 1.5 MiB).")
     var maxRequestBytes: Int?
 
+    @Option(help: "Snapshot the state machine every this many entries (default 100000).")
+    var snapshotEntries: Int?
+
     /// The settings a config file may hold; every field is optional.
     struct FileSettings: Decodable {
         var id: UInt64?
@@ -59,6 +62,7 @@ struct Server: ParsableCommand {
         var historyRevisions: UInt64?
         var httpPort: Int?
         var maxRequestBytes: Int?
+        var snapshotEntries: Int?
     }
 
     func run() throws {
@@ -100,6 +104,9 @@ struct Server: ParsableCommand {
         configuration.requestBytesMax =
             try setting(maxRequestBytes, "QUORUM_MAX_REQUEST_BYTES", file.maxRequestBytes) ?? configuration.requestBytesMax
         guard configuration.requestBytesMax > 0 else { throw ValidationError("the request limit must be positive") }
+        configuration.snapshotIntervalEntries =
+            try setting(snapshotEntries, "QUORUM_SNAPSHOT_ENTRIES", file.snapshotEntries) ?? configuration.snapshotIntervalEntries
+        guard configuration.snapshotIntervalEntries > 0 else { throw ValidationError("the snapshot interval must be positive") }
         let server: QuorumNodeServer
         do {
             let parent = (dataDir as NSString).deletingLastPathComponent
