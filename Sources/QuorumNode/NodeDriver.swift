@@ -23,6 +23,19 @@ public struct NodeDriver<Engine: ConsensusEngine, Storage: NodeStorage, Transpor
     private var readRequests: [UInt64: UInt64] = [:]
     private var readsAwaitingApply: Deque<(index: LogIndex, token: UInt64)> = []
     private var nextReadID: UInt64 = 0
+    /// Whether `process()` serialises snapshots itself, or leaves them in `snapshotJob` for the host to serialise
+    /// elsewhere (a server's event loop must not stall for it) and hand back with `snapshotSerialized`.
+    private let serializesSnapshotsInline: Bool
+    /// A snapshot captured and waiting to be serialised by the host; at most one at a time.
+    private var snapshotJob: SnapshotJob?
+    private var snapshotJobTaken = false
+
+    /// The state as of `index`, to be turned into bytes with `Machine.serialize`.
+    public struct SnapshotJob: Sendable {
+        public let index: LogIndex
+        public let image: Machine.SnapshotImage
+    }
+
     /// Outcomes for the host, in order; take them with `takeCompletions()`.
     private var completions: [Completion] = []
 
@@ -41,7 +54,13 @@ public struct NodeDriver<Engine: ConsensusEngine, Storage: NodeStorage, Transpor
 
     /// - Parameter recoveredSnapshot: the snapshot storage recovered, restored into `stateMachine` here so that
     ///   the engine's committed entries continue exactly where it ends.
-    public init(engine: Engine, stateMachine: Machine, storage: Storage, transport: Transport, recoveredSnapshot: Snapshot?) {
+    /// - Parameter serializesSnapshotsInline: false to serialise snapshots off the driver's executor: take each
+    ///   with `takeSnapshotJob()` and return its bytes with `snapshotSerialized(through:data:)`.
+    public init(
+        engine: Engine, stateMachine: Machine, storage: Storage, transport: Transport, recoveredSnapshot: Snapshot?,
+        serializesSnapshotsInline: Bool = true
+    ) {
+        self.serializesSnapshotsInline = serializesSnapshotsInline
         self.engine = engine
         self.stateMachine = stateMachine
         self.storage = storage
@@ -113,6 +132,22 @@ public struct NodeDriver<Engine: ConsensusEngine, Storage: NodeStorage, Transpor
         process()
     }
 
+    /// The snapshot to serialise, once; nil if none is due or it was already taken.
+    public mutating func takeSnapshotJob() -> SnapshotJob? {
+        guard let job = snapshotJob, !snapshotJobTaken else { return nil }
+        snapshotJobTaken = true
+        return job
+    }
+
+    /// The bytes of the snapshot through `index`: the engine drops the log before it and storage keeps it. A
+    /// snapshot overtaken by a newer one from the leader meanwhile is dropped.
+    public mutating func snapshotSerialized(through index: LogIndex, data: [UInt8]) {
+        snapshotJob = nil
+        snapshotJobTaken = false
+        guard index.advanced(by: 1) >= engine.firstIndex else { return }
+        storage.saveSnapshot(engine.compact(through: index, snapshotData: data))
+    }
+
     public mutating func takeCompletions() -> [Completion] {
         defer { completions.removeAll(keepingCapacity: true) }
         return completions
@@ -126,9 +161,13 @@ public struct NodeDriver<Engine: ConsensusEngine, Storage: NodeStorage, Transpor
             for entry in ready.committedEntries { apply(entry) }
             for readState in ready.readStates { resolve(readState) }
             releaseReads()
-            if ready.snapshotRequested {
-                let snapshot = engine.compact(through: appliedIndex, snapshotData: stateMachine.snapshot())
-                storage.saveSnapshot(snapshot)
+            if ready.snapshotRequested && snapshotJob == nil {
+                let job = SnapshotJob(index: appliedIndex, image: stateMachine.snapshotImage())
+                if serializesSnapshotsInline {
+                    snapshotSerialized(through: job.index, data: Machine.serialize(job.image))
+                } else {
+                    snapshotJob = job
+                }
             }
             let batch = PersistBatch(
                 readyNumber: ready.number, snapshot: ready.snapshot, entries: ready.entries,

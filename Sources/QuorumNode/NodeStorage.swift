@@ -42,6 +42,11 @@ public protocol ReplicatedStateMachine {
     /// Applies one committed entry; returns nil for entries that carry no command. Must be deterministic:
     /// every replica produces the same output.
     mutating func apply(_ entry: Entry) -> Output?
-    func snapshot() -> [UInt8]
+    /// The state to snapshot, captured cheaply (a copy-on-write value), so that serialising it can happen later
+    /// and elsewhere while the machine keeps applying.
+    associatedtype SnapshotImage: Sendable
+    func snapshotImage() -> SnapshotImage
+    /// The bytes of an image; `restore(from:)` reads them back. Pure: safe to run on any thread.
+    static func serialize(_ image: SnapshotImage) -> [UInt8]
     mutating func restore(from snapshot: [UInt8])
 }

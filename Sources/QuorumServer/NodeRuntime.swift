@@ -67,8 +67,7 @@ final class NodeRuntime: @unchecked Sendable {
         transport.addressOf = { node in addressBook.address(of: node) }
         driver = Driver(
             engine: engine, stateMachine: StoreMachine(addressBook: addressBook, watchHub: watchHub), storage: storage,
-            transport: transport,
-            recoveredSnapshot: storage.recovered.snapshot)
+            transport: transport, recoveredSnapshot: storage.recovered.snapshot, serializesSnapshotsInline: false)
     }
 
     func address(of node: NodeID) -> MemberAddress? { addressBook.address(of: node) }
@@ -329,7 +328,25 @@ final class NodeRuntime: @unchecked Sendable {
         }
     }
 
+    /// Serialises a due snapshot on the concurrency pool, not on the loop: the store image is a copy-on-write
+    /// value, so the loop keeps applying while the bytes are made, and hands them back to the driver after.
+    private func serializeSnapshotOffLoop() {
+        guard let job = driver.takeSnapshotJob() else { return }
+        let loop = loop
+        Task.detached {
+            let data = StoreMachine.serialize(job.image)
+            loop.execute { self.snapshotSerialized(through: job.index, data: data) }
+        }
+    }
+
+    private func snapshotSerialized(through index: LogIndex, data: [UInt8]) {
+        loop.preconditionInEventLoop()
+        driver.snapshotSerialized(through: index, data: data)
+        answerCompletions()
+    }
+
     private func answerCompletions() {
+        serializeSnapshotOffLoop()
         for completion in driver.takeCompletions() {
             switch completion {
             case .committed(let token, _, let output):

@@ -28,7 +28,8 @@ struct StoreMachine: ReplicatedStateMachine {
         }
     }
 
-    func snapshot() -> [UInt8] { store.snapshot() }
+    func snapshotImage() -> KeyValueStore { store }
+    static func serialize(_ image: KeyValueStore) -> [UInt8] { image.snapshot() }
 
     mutating func restore(from snapshot: [UInt8]) {
         do {

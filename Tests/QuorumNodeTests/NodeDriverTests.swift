@@ -26,7 +26,8 @@ private struct Summer: ReplicatedStateMachine {
         applied.append(entry.index)
         return total
     }
-    func snapshot() -> [UInt8] { [UInt8(total)] }
+    func snapshotImage() -> Int { total }
+    static func serialize(_ total: Int) -> [UInt8] { [UInt8(total)] }
     mutating func restore(from snapshot: [UInt8]) { total = Int(snapshot[0]) }
 }
 

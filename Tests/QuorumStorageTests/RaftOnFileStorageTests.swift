@@ -27,10 +27,12 @@ struct RaftOnFileStorageTests {
             return count
         }
 
-        func snapshot() -> [UInt8] {
+        func snapshotImage() -> (count: UInt64, digest: UInt64) { (count, digest) }
+
+        static func serialize(_ image: (count: UInt64, digest: UInt64)) -> [UInt8] {
             var writer = ByteWriter()
-            writer.write(count)
-            writer.write(digest)
+            writer.write(image.count)
+            writer.write(image.digest)
             return writer.bytes
         }
 

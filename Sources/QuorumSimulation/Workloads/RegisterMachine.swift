@@ -34,7 +34,9 @@ struct RegisterMachine: ReplicatedStateMachine {
         }
     }
 
-    func snapshot() -> [UInt8] {
+    func snapshotImage() -> [String: Int] { registers }
+
+    static func serialize(_ registers: [String: Int]) -> [UInt8] {
         var writer = ByteWriter()
         for key in registers.keys.sorted() {
             RegisterCommand(key: key, operation: .put(registers[key]!)).encode(into: &writer)
