@@ -91,6 +91,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // A TCP proxy balancing over the instances of a registered service.
+        .target(
+            name: "QuorumProxy",
+            dependencies: [
+                "QuorumBalancing", "QuorumClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         // Durable storage: write-ahead log, snapshots, data directory, group commit. Does real I/O.
         .target(name: "QuorumStorage", dependencies: ["QuorumCodec", "QuorumConsensus", "QuorumNode"], swiftSettings: strict),
         // Appends and syncs log entries until killed; QuorumStorageTests kills it to test crash recovery.
@@ -102,7 +112,7 @@ let package = Package(
         .executableTarget(
             name: "quorum",
             dependencies: [
-                "QuorumSimulation", "QuorumServer", "QuorumClient", "QuorumStore", "QuorumConsensus", "QuorumWire",
+                "QuorumSimulation", "QuorumServer", "QuorumClient", "QuorumStore", "QuorumConsensus", "QuorumWire", "QuorumProxy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -125,7 +135,8 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "QuorumClient", "QuorumConsensus", "QuorumServer", "QuorumStore", "QuorumSimulation", "quorum",
+                "QuorumClient", "QuorumConsensus", "QuorumProxy", "QuorumServer", "QuorumStore", "QuorumSimulation",
+                "quorum", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
