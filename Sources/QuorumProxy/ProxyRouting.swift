@@ -9,6 +9,11 @@ protocol ProxyRouting: AnyObject {
     func finished(_ backend: BackendID, latency: BalancerDuration, succeeded: Bool, now: BalancerTime)
     /// Connections handed to each instance so far, by instance id.
     var connectionsByInstance: [String: Int] { get }
+    /// Every instance known now, for active health checks.
+    var targets: [(BackendID, address: String)] { get }
+    func recordCheck(_ result: HealthCheckResult, for backend: BackendID, now: BalancerTime)
+    /// The instances that may receive connections now (healthy, not ejected; all of them in panic).
+    func eligibleInstances(now: BalancerTime) -> Set<String>
 }
 
 final class BalancedRouting<Policy: LoadBalancingPolicy>: ProxyRouting {
@@ -42,6 +47,16 @@ final class BalancedRouting<Policy: LoadBalancingPolicy>: ProxyRouting {
         guard let id = balancer.pick(using: &random, now: now), let target = addresses[id] else { return nil }
         connectionsByInstance[target.instance, default: 0] += 1
         return (id, target.address)
+    }
+
+    var targets: [(BackendID, address: String)] { addresses.sorted { $0.key < $1.key }.map { ($0.key, $0.value.address) } }
+
+    func recordCheck(_ result: HealthCheckResult, for backend: BackendID, now: BalancerTime) {
+        balancer.recordCheck(result, for: backend, now: now)
+    }
+
+    func eligibleInstances(now: BalancerTime) -> Set<String> {
+        Set(balancer.candidates(now: now).backends.compactMap { addresses[$0.id]?.instance })
     }
 
     func finished(_ backend: BackendID, latency: BalancerDuration, succeeded: Bool, now: BalancerTime) {

@@ -21,7 +21,12 @@ public final class TCPProxy: Sendable {
     public var port: Int { listener.localAddress?.port ?? 0 }
 
     /// Starts listening on `host:port` (0 for any free port) and following `service` in the cluster at `endpoints`.
-    public init(service: String, host: String, port: Int, endpoints: [String], policy: Policy) async throws {
+    /// Every `checkInterval`, each instance is checked with a TCP connect (HAProxy's thresholds: 3 failures
+    /// take it out, 2 successes bring it back).
+    public init(
+        service: String, host: String, port: Int, endpoints: [String], policy: Policy,
+        checkInterval: TimeAmount = .seconds(2)
+    ) async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
         let routing: any ProxyRouting =
@@ -58,11 +63,17 @@ public final class TCPProxy: Sendable {
         self.group = group
         self.state = state
         self.client = client
+        loop.scheduleRepeatedTask(initialDelay: checkInterval, delay: checkInterval) { _ in state.checkInstances() }
     }
 
     /// Connections handed to each instance so far, by instance id.
     public func connectionsByInstance() async throws -> [String: Int] {
         try await listener.eventLoop.submit { self.state.routing.connectionsByInstance }.get()
+    }
+
+    /// The instances that may receive connections now: healthy and not ejected.
+    public func eligibleInstances() async throws -> Set<String> {
+        try await listener.eventLoop.submit { self.state.eligibleInstances() }.get()
     }
 
     public func wait() async throws { try await listener.closeFuture.get() }
@@ -126,6 +137,33 @@ final class ProxyState: @unchecked Sendable {
                     self.retryOrClose(inbound, attempt: attempt)
                 }
             }
+    }
+
+    func eligibleInstances() -> Set<String> {
+        loop.preconditionInEventLoop()
+        return routing.eligibleInstances(now: now)
+    }
+
+    /// Active health checks: a TCP connect to every instance, closed at once.
+    func checkInstances() {
+        loop.preconditionInEventLoop()
+        for (backend, address) in routing.targets {
+            let parts = address.split(separator: ":")
+            guard parts.count == 2, let port = Int(parts[1]) else {
+                routing.recordCheck(.failed, for: backend, now: now)
+                continue
+            }
+            ClientBootstrap(group: loop).connectTimeout(.seconds(1)).connect(host: String(parts[0]), port: port)
+                .whenComplete { result in
+                    switch result {
+                    case .success(let channel):
+                        channel.close(promise: nil)
+                        self.routing.recordCheck(.passed, for: backend, now: self.now)
+                    case .failure:
+                        self.routing.recordCheck(.failed, for: backend, now: self.now)
+                    }
+                }
+        }
     }
 
     private func retryOrClose(_ inbound: any Channel, attempt: Int) {

@@ -62,19 +62,29 @@ extension ClusterTests {
                 try await client.register(ServiceInstance(service: "echo", id: backend.name, address: backend.address, weight: weight)))
         }
         let proxy = try await TCPProxy(
-            service: "echo", host: "127.0.0.1", port: 0, endpoints: cluster.clientEndpoints, policy: .weighted)
+            service: "echo", host: "127.0.0.1", port: 0, endpoints: cluster.clientEndpoints, policy: .weighted,
+            checkInterval: .milliseconds(50))
 
         // Smooth weighted round-robin: exactly the weights' proportions over whole periods.
         var answers: [String: Int] = [:]
         for _ in 0..<60 { answers[try await ask(port: proxy.port, group: group) ?? "none", default: 0] += 1 }
         #expect(answers == ["a": 10, "b": 20, "c": 30])
 
-        // A backend that dies is skipped: its connects fail and are retried elsewhere, so no request fails.
+        // A backend that dies is taken out by the active checks alone, before any connection is sent to it.
         try await backends[2].channel.close()
+        var stillEligible = true
+        for _ in 0..<200 where stillEligible {
+            stillEligible = try await proxy.eligibleInstances().contains("c")
+            if stillEligible { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        #expect(!stillEligible, "active checks never took the dead backend out")
+        #expect(try await proxy.eligibleInstances() == ["a", "b"])
+        let picksOfC = try await proxy.connectionsByInstance()["c"]
         answers = [:]
         for _ in 0..<30 { answers[try await ask(port: proxy.port, group: group) ?? "none", default: 0] += 1 }
         #expect(answers["none"] == nil, "a request failed: \(answers)")
         #expect(answers["c"] == nil)
+        #expect(try await proxy.connectionsByInstance()["c"] == picksOfC, "connections were still sent to the dead backend")
 
         // Deregistering an instance reaches the proxy through its watch, without a restart.
         try await registrations[0].deregister()
