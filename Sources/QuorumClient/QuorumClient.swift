@@ -226,26 +226,10 @@ public actor QuorumClient {
             if Task.isCancelled { throw .cancelled }
             let endpoint = preferred ?? candidates[attempt % candidates.count]
             attempt += 1
-            do {
-                let response = try await send(operation, to: endpoint)
-                switch response.outcome {
-                case .notLeader(_, let leaderAddress):
-                    preferred = leaderAddress.isEmpty ? nil : leaderAddress
-                    if !leaderAddress.isEmpty && !candidates.contains(leaderAddress) { candidates.append(leaderAddress) }
-                    lastError = "\(endpoint) is not the leader"
-                    if leaderAddress.isEmpty { try? await Task.sleep(for: .milliseconds(100)) }
-                case .unavailable(let message):
-                    lastError = message
-                    try? await Task.sleep(for: .milliseconds(50))
-                case .failed(let message):
-                    throw QuorumClientError.refused(message)
-                case .result, .status, .leases:
-                    preferred = endpoint
-                    return response.outcome
-                case .watchEvents, .watchEnded:
-                    throw QuorumClientError.unexpectedResponse("a watch answer to a request")
-                }
-            } catch let error as QuorumClientError {
+            let response: ClientResponse
+            do throws(QuorumClientError) {
+                response = try await send(operation, to: endpoint)
+            } catch {
                 switch error {
                 case .refused, .badEndpoint, .cancelled: throw error
                 case .unreachable(_, let reason): lastError = "\(endpoint): \(reason)"
@@ -254,11 +238,24 @@ public actor QuorumClient {
                 preferred = nil
                 connections.removeValue(forKey: endpoint)?.close()
                 try? await Task.sleep(for: .milliseconds(50))
-            } catch {
-                lastError = "\(error)"
-                preferred = nil
-                connections.removeValue(forKey: endpoint)?.close()
+                continue
+            }
+            switch response.outcome {
+            case .notLeader(_, let leaderAddress):
+                preferred = leaderAddress.isEmpty ? nil : leaderAddress
+                if !leaderAddress.isEmpty && !candidates.contains(leaderAddress) { candidates.append(leaderAddress) }
+                lastError = "\(endpoint) is not the leader"
+                if leaderAddress.isEmpty { try? await Task.sleep(for: .milliseconds(100)) }
+            case .unavailable(let message):
+                lastError = message
                 try? await Task.sleep(for: .milliseconds(50))
+            case .failed(let message):
+                throw .refused(message)
+            case .result, .status, .leases:
+                preferred = endpoint
+                return response.outcome
+            case .watchEvents, .watchEnded:
+                throw .unexpectedResponse("a watch answer to a request")
             }
         }
         throw .unreachable(endpoints: candidates, lastError: lastError)

@@ -41,18 +41,11 @@ extension StoreCommand {
 
     func encode(into writer: inout ByteWriter) {
         switch self {
-        case .put(let put):
-            writer.write(StoreCodec.CommandTag.put.rawValue)
-            put.encode(into: &writer)
-        case .range(let range):
-            writer.write(StoreCodec.CommandTag.range.rawValue)
-            range.encode(into: &writer)
-        case .deleteRange(let delete):
-            writer.write(StoreCodec.CommandTag.deleteRange.rawValue)
-            delete.encode(into: &writer)
-        case .transaction(let transaction):
-            writer.write(StoreCodec.CommandTag.transaction.rawValue)
-            transaction.encode(into: &writer)
+        // The commands a transaction may also hold are encoded the same way in both places.
+        case .put(let put): TransactionOperation.put(put).encode(into: &writer)
+        case .range(let range): TransactionOperation.range(range).encode(into: &writer)
+        case .deleteRange(let delete): TransactionOperation.deleteRange(delete).encode(into: &writer)
+        case .transaction(let transaction): TransactionOperation.transaction(transaction).encode(into: &writer)
         case .compact(let revision):
             writer.write(StoreCodec.CommandTag.compact.rawValue)
             writer.write(revision)
@@ -140,22 +133,27 @@ extension TransactionRequest {
         for comparison in compare { comparison.encode(into: &writer) }
         for branch in [success, failure] {
             writer.writeCount(branch.count)
-            for operation in branch {
-                switch operation {
-                case .put(let put):
-                    writer.write(StoreCodec.CommandTag.put.rawValue)
-                    put.encode(into: &writer)
-                case .range(let range):
-                    writer.write(StoreCodec.CommandTag.range.rawValue)
-                    range.encode(into: &writer)
-                case .deleteRange(let delete):
-                    writer.write(StoreCodec.CommandTag.deleteRange.rawValue)
-                    delete.encode(into: &writer)
-                case .transaction(let nested):
-                    writer.write(StoreCodec.CommandTag.transaction.rawValue)
-                    nested.encode(into: &writer)
-                }
-            }
+            for operation in branch { operation.encode(into: &writer) }
+        }
+    }
+}
+
+extension TransactionOperation {
+    /// Tag, then body: the same bytes as the top-level command of the same kind.
+    func encode(into writer: inout ByteWriter) {
+        switch self {
+        case .put(let put):
+            writer.write(StoreCodec.CommandTag.put.rawValue)
+            put.encode(into: &writer)
+        case .range(let range):
+            writer.write(StoreCodec.CommandTag.range.rawValue)
+            range.encode(into: &writer)
+        case .deleteRange(let delete):
+            writer.write(StoreCodec.CommandTag.deleteRange.rawValue)
+            delete.encode(into: &writer)
+        case .transaction(let nested):
+            writer.write(StoreCodec.CommandTag.transaction.rawValue)
+            nested.encode(into: &writer)
         }
     }
 }
