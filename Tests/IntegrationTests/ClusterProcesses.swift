@@ -1,4 +1,6 @@
 import Foundation
+import Synchronization
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -62,22 +64,46 @@ final class ClusterProcesses: @unchecked Sendable {
             "--data-dir", directory.appendingPathComponent("n\(id)").path, "--tick-milliseconds", "20",
             "--http-port", "\(members[id - 1].httpPort)",
         ] + (joining ? ["--join"] : []) + serverArguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        try launch(process, member: id)
+    }
+
+    /// Runs a member's process with its output going to `n<id>.log`, which `stopAll()` shows if the process ended
+    /// by itself: a server that crashes fails the test that saw it, with its last words.
+    private func launch(_ process: Process, member id: Int) throws {
+        let log = logFile(of: id)
+        guard FileManager.default.createFile(atPath: log.path, contents: nil),
+            let output = FileHandle(forWritingAtPath: log.path)
+        else { throw POSIXError(.EACCES) }
+        defer { try? output.close() }
+        process.standardOutput = output
+        process.standardError = output
         try process.run()
         members[id - 1].process = process
     }
 
+    private func logFile(of id: Int) -> URL { directory.appendingPathComponent("n\(id).log") }
+
     /// SIGKILL: no chance to flush anything, as in a power cut of the process.
     func kill(_ id: Int) {
         guard let process = members[id - 1].process else { return }
-        Glibc.kill(process.processIdentifier, SIGKILL)
+        // A process that already ended has been reaped, and its pid may belong to someone else by now.
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
         members[id - 1].process = nil
     }
 
     func stopAll() {
-        for member in members { kill(member.id) }
+        for member in members {
+            if let process = member.process, !process.isRunning {
+                let log = (try? String(contentsOf: logFile(of: member.id), encoding: .utf8)) ?? ""
+                Issue.record(
+                    """
+                    member \(member.id) ended by itself (status \(process.terminationStatus)); the end of its log:
+                    \(log.suffix(3000))
+                    """)
+            }
+            kill(member.id)
+        }
         try? FileManager.default.removeItem(at: directory)
     }
 
@@ -93,10 +119,7 @@ final class ClusterProcesses: @unchecked Sendable {
         process.executableURL = executable
         process.arguments = ["server", "--config", file.path]
         process.environment = ProcessInfo.processInfo.environment.merging(["QUORUM_ID": "\(id)"]) { $1 }
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        members[id - 1].process = process
+        try launch(process, member: id)
     }
 
     /// Runs the `quorum` command with `arguments`; returns its exit code and standard output.
@@ -131,22 +154,37 @@ final class ClusterProcesses: @unchecked Sendable {
         var description: String { "\(path) not found; run `swift build --build-tests` (or `swift test`) first" }
     }
 
-    /// A port the kernel just handed out on 127.0.0.1, released again for the server to take.
+    /// A port on 127.0.0.1 that is free now, released again for the server to take. It is chosen below the
+    /// kernel's ephemeral range: a port from inside it could be taken, before the server binds it, by the local end
+    /// of any outgoing connection on the machine (the cluster's own among them).
     static func freePort() throws -> Int {
+        for _ in 0..<1000 {
+            let port = Int.random(in: 10_000..<ephemeralPortsStart)
+            guard portsHandedOut.withLock({ $0.insert(port).inserted }) else { continue }
+            if canBind(port) { return port }
+        }
+        throw POSIXError(.EADDRINUSE)
+    }
+
+    private static let portsHandedOut = Mutex<Set<Int>>([])
+
+    private static let ephemeralPortsStart: Int = {
+        let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+        return range.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } ?? 32768
+    }()
+
+    private static func canBind(_ port: Int) -> Bool {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw POSIXError(.EMFILE) }
+        guard descriptor >= 0 else { return false }
         defer { close(descriptor) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
+        return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(descriptor, pointer, length) == 0 && getsockname(descriptor, pointer, &length) == 0
+                bind(descriptor, pointer, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
             }
         }
-        guard bound else { throw POSIXError(.EADDRINUSE) }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
