@@ -63,22 +63,27 @@ public struct StoreTime: RawRepresentable, Hashable, Comparable, Sendable, Expre
     public var milliseconds: UInt64 { rawValue }
     /// Saturates rather than traps: a TTL near UInt64.max must not crash a replica.
     public func adding(_ ttl: LeaseTTL) -> StoreTime {
-        let (product, productOverflow) = ttl.seconds.multipliedReportingOverflow(by: 1000)
-        let (sum, sumOverflow) = rawValue.addingReportingOverflow(product)
-        return StoreTime(rawValue: productOverflow || sumOverflow ? UInt64.max : sum)
+        let (sum, overflow) = rawValue.addingReportingOverflow(ttl.milliseconds)
+        return StoreTime(rawValue: overflow ? UInt64.max : sum)
     }
     public var description: String { "\(rawValue)ms" }
 }
 
-/// A lease's time to live, in whole seconds as in etcd.
-public struct LeaseTTL: RawRepresentable, Hashable, Comparable, Sendable, ExpressibleByIntegerLiteral,
-    CustomStringConvertible
-{
+/// A lease's time to live. Clients of the etcd-style API speak whole seconds; the Redis port's PX and PEXPIRE
+/// need milliseconds, so that is what is kept.
+public struct LeaseTTL: RawRepresentable, Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// Milliseconds.
     public var rawValue: UInt64
     public init(rawValue: UInt64) { self.rawValue = rawValue }
-    public init(seconds: UInt64) { self.rawValue = seconds }
-    public init(integerLiteral value: UInt64) { self.rawValue = value }
+    public init(milliseconds: UInt64) { self.rawValue = milliseconds }
+    /// Saturates rather than traps, like `StoreTime.adding(_:)`.
+    public init(seconds: UInt64) {
+        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+        self.rawValue = overflow ? UInt64.max : product
+    }
     public static func < (lhs: LeaseTTL, rhs: LeaseTTL) -> Bool { lhs.rawValue < rhs.rawValue }
-    public var seconds: UInt64 { rawValue }
-    public var description: String { "\(rawValue)s" }
+    public var milliseconds: UInt64 { rawValue }
+    /// Whole seconds, rounded up so that a TTL below a second does not read as none.
+    public var seconds: UInt64 { rawValue / 1000 + (rawValue % 1000 == 0 ? 0 : 1) }
+    public var description: String { rawValue % 1000 == 0 ? "\(rawValue / 1000)s" : "\(rawValue)ms" }
 }

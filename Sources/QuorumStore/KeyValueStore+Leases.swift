@@ -1,7 +1,7 @@
 extension KeyValueStore {
     mutating func grantLease(_ id: LeaseID, ttl: LeaseTTL, at grantedAt: StoreTime) throws(StoreError) {
         if id.rawValue == 0 { throw .invalidLeaseID }
-        if ttl.seconds == 0 { throw .invalidTTL }
+        if ttl.milliseconds == 0 { throw .invalidTTL }
         if leases[id] != nil { throw .leaseAlreadyExists(id) }
         leases[id] = LeaseState(ttl: ttl, deadline: grantedAt.adding(ttl), keys: [])
     }

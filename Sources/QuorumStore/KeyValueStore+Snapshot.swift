@@ -1,9 +1,9 @@
 import QuorumCodec
 import DequeModule
 
-/// Snapshot format (little-endian, version 1):
+/// Snapshot format (little-endian, version 2; version 1 lacked lastSequence, which was then always 0):
 ///
-///     magic "QSS1" revision compactedRevision appliedCount
+///     magic "QSS2" revision compactedRevision appliedCount lastSequence
 ///     keyCount { key recordCount { revision subRevision:u32 createRevision version value lease tombstone:u8 } }
 ///     leaseCount { id ttl deadline }          sessionCount { client sequence lastUsed result }
 ///
@@ -11,7 +11,8 @@ import DequeModule
 /// has logically dropped but not yet physically removed is left out, so the bytes do not depend on how far
 /// incremental compaction has got. Lease key sets and the write log are derived data, rebuilt on restore.
 extension KeyValueStore {
-    private static let magic: [UInt8] = Array("QSS1".utf8)
+    private static let magic: [UInt8] = Array("QSS2".utf8)
+    private static let versionOneMagic: [UInt8] = Array("QSS1".utf8)
 
     public func snapshot() -> [UInt8] {
         var writer = ByteWriter()
@@ -19,6 +20,7 @@ extension KeyValueStore {
         writer.write(revision)
         writer.write(compactedRevision)
         writer.write(appliedCount)
+        writer.write(lastSequence)
         var retained: [([UInt8], [KeyRecord])] = []
         index.forEachKey(from: []) { key, slot in
             var history = histories[slot: slot]
@@ -42,7 +44,7 @@ extension KeyValueStore {
         writer.writeCount(leases.count)
         for (id, lease) in leases.sorted(by: { $0.key < $1.key }) {
             writer.write(id.rawValue)
-            writer.write(lease.ttl.seconds)
+            writer.write(lease.ttl.milliseconds)
             writer.write(lease.deadline.milliseconds)
         }
         writer.writeCount(sessions.count)
@@ -60,15 +62,17 @@ extension KeyValueStore {
     public init(restoringFrom bytes: [UInt8], limits: StoreLimits = .default) throws(StoreError) {
         self.init(limits: limits)
         var reader = StoreReader(bytes)
-        for expected in Self.magic {
-            if try reader.readByte() != expected { throw .malformed("not a store snapshot (bad magic)") }
+        let magic = try (0..<Self.magic.count).map { _ throws(StoreError) in try reader.readByte() }
+        guard magic == Self.magic || magic == Self.versionOneMagic else {
+            throw .malformed("not a store snapshot (bad magic)")
         }
         revision = try reader.readRevision()
         compactedRevision = try reader.readRevision()
         appliedCount = try reader.readUInt64()
+        if magic == Self.magic { lastSequence = try reader.readUInt64() }
         if compactedRevision > revision { throw .malformed("compacted revision is above the current revision") }
         // Counters that only ever increment must have room to, or a later apply would trap on overflow.
-        if revision.rawValue == .max || appliedCount == .max { throw .malformed("a counter is at its maximum") }
+        if revision.rawValue == .max || appliedCount == .max || lastSequence == .max { throw .malformed("a counter is at its maximum") }
         var entries: [WriteLogEntry] = []
         var previousKey: [UInt8]? = nil
         let keyCount = try reader.readCount(minimumBytes: 8, what: "keys")
@@ -116,7 +120,7 @@ extension KeyValueStore {
                 throw .malformed("lease id \(id.rawValue) is invalid or repeated")
             }
             leases[id] = LeaseState(
-                ttl: LeaseTTL(seconds: try reader.readUInt64()),
+                ttl: LeaseTTL(milliseconds: try reader.readUInt64()),
                 deadline: StoreTime(milliseconds: try reader.readUInt64()), keys: [])
         }
         // Lease key sets are derived from the histories: every live key's latest lease.

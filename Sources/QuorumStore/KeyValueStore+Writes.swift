@@ -30,7 +30,7 @@ extension KeyValueStore {
 
     /// Checks a put against the state before the command (or before the enclosing transaction).
     func validate(_ request: PutRequest) throws(StoreError) {
-        try validateKey(request.key)
+        try validateKey(request.sequential ? request.key + Self.sequenceSuffix(.max) : request.key)
         if request.value.count > limits.valueBytesMax {
             throw .valueTooLarge(bytes: request.value.count, limit: limits.valueBytesMax)
         }
@@ -39,7 +39,8 @@ extension KeyValueStore {
             if lease.rawValue == 0 { throw .invalidLeaseID }
             if leases[lease] == nil { throw .leaseNotFound(lease) }
         }
-        if request.ignoreValue || request.ignoreLease, histories[request.key]?.latestLive == nil {
+        // A sequential put always creates its key, so it has no value or lease to keep.
+        if request.ignoreValue || request.ignoreLease, request.sequential || histories[request.key]?.latestLive == nil {
             throw .keyNotFound(key: request.key)
         }
     }
@@ -52,6 +53,15 @@ extension KeyValueStore {
     /// Writes a validated put. Inside a transaction, a key deleted earlier in it has no value or lease to keep;
     /// `ignoreValue` / `ignoreLease` then write an empty value and no lease rather than fail half-way.
     mutating func writePut(_ request: PutRequest, with batch: inout WriteBatch) -> PutResponse {
+        guard !request.sequential else {
+            lastSequence += 1
+            var created = request
+            created.key += Self.sequenceSuffix(lastSequence)
+            created.sequential = false
+            var response = writePut(created, with: &batch)
+            response.sequentialKey = created.key
+            return response
+        }
         let previous = histories[request.key]?.latestLive
         let lease = request.ignoreLease ? previous?.lease : request.lease
         let record = KeyRecord(
@@ -69,6 +79,12 @@ extension KeyValueStore {
         batch.events.append(
             WatchEvent(kind: .put, kv: record.keyValue(key: request.key), prevKV: previousKV))
         return PutResponse(revision: batch.revision, prevKV: request.prevKV ? previousKV : nil)
+    }
+
+    /// Twenty decimal digits hold any UInt64, so suffixes sort as their numbers do.
+    static func sequenceSuffix(_ number: UInt64) -> [UInt8] {
+        let digits = Array(String(number).utf8)
+        return Array(repeating: UInt8(ascii: "0"), count: 20 - digits.count) + digits
     }
 
     /// Deletes every live key in the request's range. The response's revision is fixed by the caller.

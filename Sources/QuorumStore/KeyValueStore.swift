@@ -33,6 +33,9 @@ public struct KeyValueStore: Sendable {
     var sessions: [ClientID: SessionRecord] = [:]
     /// Counts applied proposals; orders sessions by last use without a clock.
     var appliedCount: UInt64 = 0
+    /// The number the last sequential put appended. One counter for the whole store, so a sequence number is
+    /// never reused under any prefix, even after every key under it was deleted.
+    var lastSequence: UInt64 = 0
 
     public init(limits: StoreLimits = .default) {
         self.limits = limits

@@ -52,7 +52,7 @@ extension StoreCommand {
         case .leaseGrant(let id, let ttl, let grantedAt):
             writer.write(StoreCodec.CommandTag.leaseGrant.rawValue)
             writer.write(id.rawValue)
-            writer.write(ttl.seconds)
+            writer.write(ttl.milliseconds)
             writer.write(grantedAt.milliseconds)
         case .leaseKeepAlive(let id, let at):
             writer.write(StoreCodec.CommandTag.leaseKeepAlive.rawValue)
@@ -103,7 +103,7 @@ extension PutRequest {
         writer.writeBytes(key)
         writer.writeBytes(value)
         writer.write(lease)
-        writer.write((prevKV ? 1 : 0) | (ignoreValue ? 2 : 0) | (ignoreLease ? 4 : 0) as UInt8)
+        writer.write((prevKV ? 1 : 0) | (ignoreValue ? 2 : 0) | (ignoreLease ? 4 : 0) | (sequential ? 8 : 0) as UInt8)
     }
 }
 
@@ -203,7 +203,7 @@ struct CommandDecoder {
         case .compact: return .compact(try reader.readRevision())
         case .leaseGrant:
             return .leaseGrant(
-                id: LeaseID(try reader.readUInt64()), ttl: LeaseTTL(seconds: try reader.readUInt64()),
+                id: LeaseID(try reader.readUInt64()), ttl: LeaseTTL(milliseconds: try reader.readUInt64()),
                 grantedAt: StoreTime(milliseconds: try reader.readUInt64()))
         case .leaseKeepAlive:
             return .leaseKeepAlive(
@@ -232,10 +232,10 @@ struct CommandDecoder {
         let key = try key(&reader)
         let value = try reader.readBytes(limit: limits.valueBytesMax, what: "value")
         let lease = try reader.readLease()
-        let flags = try flags(&reader, allowed: 7)
+        let flags = try flags(&reader, allowed: 15)
         return PutRequest(
             key: key, value: value, lease: lease, prevKV: flags & 1 != 0, ignoreValue: flags & 2 != 0,
-            ignoreLease: flags & 4 != 0)
+            ignoreLease: flags & 4 != 0, sequential: flags & 8 != 0)
     }
 
     func range(_ reader: inout StoreReader) throws(StoreError) -> RangeRequest {

@@ -27,10 +27,14 @@ public struct PutRequest: Hashable, Sendable {
     public var ignoreValue: Bool
     /// Keep the current lease; fails with `.keyNotFound` if the key does not exist.
     public var ignoreLease: Bool
+    /// ZooKeeper's sequential node: `key` is a prefix, and the store appends the next value of its sequence
+    /// counter, zero-padded to 20 digits, so that keys under one prefix sort in the order they were created.
+    /// The response names the key written.
+    public var sequential: Bool
 
     public init(
         key: [UInt8], value: [UInt8], lease: LeaseID? = nil, prevKV: Bool = false, ignoreValue: Bool = false,
-        ignoreLease: Bool = false
+        ignoreLease: Bool = false, sequential: Bool = false
     ) {
         self.key = key
         self.value = value
@@ -38,6 +42,7 @@ public struct PutRequest: Hashable, Sendable {
         self.prevKV = prevKV
         self.ignoreValue = ignoreValue
         self.ignoreLease = ignoreLease
+        self.sequential = sequential
     }
 }
 

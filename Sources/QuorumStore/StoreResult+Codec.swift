@@ -42,12 +42,12 @@ extension StoreResult {
         case .leaseGranted(let id, let ttl, let revision):
             writer.write(Tag.leaseGranted.rawValue)
             writer.write(id.rawValue)
-            writer.write(ttl.seconds)
+            writer.write(ttl.milliseconds)
             writer.write(revision)
         case .leaseKeptAlive(let id, let ttl, let revision):
             writer.write(Tag.leaseKeptAlive.rawValue)
             writer.write(id.rawValue)
-            writer.write(ttl.seconds)
+            writer.write(ttl.milliseconds)
             writer.write(revision)
         case .leaseRevoked(let revision):
             writer.write(Tag.leaseRevoked.rawValue)
@@ -74,11 +74,11 @@ extension StoreResult {
             case .compacted: return .compacted(revision: try reader.readRevision())
             case .leaseGranted:
                 return .leaseGranted(
-                    id: LeaseID(try reader.readUInt64()), ttl: LeaseTTL(seconds: try reader.readUInt64()),
+                    id: LeaseID(try reader.readUInt64()), ttl: LeaseTTL(milliseconds: try reader.readUInt64()),
                     revision: try reader.readRevision())
             case .leaseKeptAlive:
                 return .leaseKeptAlive(
-                    id: LeaseID(try reader.readUInt64()), ttl: LeaseTTL(seconds: try reader.readUInt64()),
+                    id: LeaseID(try reader.readUInt64()), ttl: LeaseTTL(milliseconds: try reader.readUInt64()),
                     revision: try reader.readRevision())
             case .leaseRevoked: return .leaseRevoked(revision: try reader.readRevision())
             case .sessionClosed: return .sessionClosed(revision: try reader.readRevision())
@@ -104,7 +104,9 @@ extension StoreResult {
         }
 
         func put(_ reader: inout StoreReader) throws(StoreError) -> PutResponse {
-            PutResponse(revision: try reader.readRevision(), prevKV: try optionalKeyValue(&reader))
+            PutResponse(
+                revision: try reader.readRevision(), prevKV: try optionalKeyValue(&reader),
+                sequentialKey: try reader.readBool() ? try reader.readBytes(limit: limits.keyBytesMax, what: "key") : nil)
         }
 
         func range(_ reader: inout StoreReader) throws(StoreError) -> RangeResponse {
@@ -147,6 +149,8 @@ extension PutResponse {
         writer.write(revision)
         writer.write(prevKV != nil)
         prevKV?.encode(into: &writer)
+        writer.write(sequentialKey != nil)
+        if let sequentialKey { writer.writeBytes(sequentialKey) }
     }
 }
 

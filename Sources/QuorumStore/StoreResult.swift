@@ -18,9 +18,12 @@ public struct PutResponse: Hashable, Sendable {
     /// The store's revision after the put: the put's own revision.
     public var revision: Revision
     public var prevKV: KeyValue?
-    public init(revision: Revision, prevKV: KeyValue?) {
+    /// The key a sequential put created; nil for other puts, whose key the caller named.
+    public var sequentialKey: [UInt8]?
+    public init(revision: Revision, prevKV: KeyValue?, sequentialKey: [UInt8]? = nil) {
         self.revision = revision
         self.prevKV = prevKV
+        self.sequentialKey = sequentialKey
     }
 }
 

@@ -73,7 +73,7 @@ public struct ClientResponse: Hashable, Sendable {
             writer.write(UInt32(leases.count))
             for lease in leases {
                 writer.write(lease.id.rawValue)
-                writer.write(lease.grantedTTL.rawValue)
+                writer.write(lease.grantedTTL.milliseconds)
                 writer.write(lease.remainingSeconds)
                 writer.write(lease.deadline.rawValue)
                 writer.write(UInt32(lease.keys.count))
@@ -123,7 +123,7 @@ public struct ClientResponse: Hashable, Sendable {
                     for _ in 0..<keyCount { keys.append(try reader.readLengthPrefixed("lease key")) }
                     leases.append(
                         LeaseStatus(
-                            id: LeaseID(id), grantedTTL: LeaseTTL(seconds: ttl), remainingSeconds: remaining,
+                            id: LeaseID(id), grantedTTL: LeaseTTL(milliseconds: ttl), remainingSeconds: remaining,
                             deadline: StoreTime(milliseconds: deadline), keys: keys))
                 }
                 outcome = .leases(leases)

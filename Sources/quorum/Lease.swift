@@ -30,7 +30,7 @@ struct Lease: AsyncParsableCommand {
             let leases = try await withClient(options) { client throws(QuorumClientError) in try await client.leases() }
             let rows = leases.map {
                 JSONLease(
-                    id: String($0.id.rawValue, radix: 16), ttl: $0.grantedTTL.rawValue,
+                    id: String($0.id.rawValue, radix: 16), ttl: $0.grantedTTL.seconds,
                     remainingSeconds: $0.remainingSeconds, keys: $0.keys.map { String(decoding: $0, as: UTF8.self) })
             }
             let widths = [18, 8, 10, 0]
@@ -65,8 +65,8 @@ struct Lease: AsyncParsableCommand {
             let id = try parseLease(lease)
             repeat {
                 let ttl = try await withClient(options) { client throws(QuorumClientError) in try await client.keepAlive(id) }
-                print("lease \(lease) renewed for \(ttl.rawValue) s")
-                if !once { try await Task.sleep(for: .seconds(max(1, Double(ttl.rawValue) / 3))) }
+                print("lease \(lease) renewed for \(ttl.seconds) s")
+                if !once { try await Task.sleep(for: .seconds(max(1, Double(ttl.milliseconds) / 3000))) }
             } while !once
         }
     }

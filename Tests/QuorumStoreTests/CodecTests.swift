@@ -28,7 +28,7 @@ struct CodecTests {
         .deleteRange(DeleteRangeRequest(key: b("a"), rangeEnd: b("b"), prevKV: true)),
         .transaction(nested),
         .compact(42),
-        .leaseGrant(id: 3, ttl: 10, grantedAt: 1_234),
+        .leaseGrant(id: 3, ttl: LeaseTTL(seconds: 10), grantedAt: 1_234),
         .leaseKeepAlive(id: 3, at: 5_678),
         .leaseRevoke(3),
         .closeSession(8),

@@ -136,7 +136,7 @@ struct DifferentialTests {
                 #expect((response.deleted > 0) == (model.revision > before))
             case 10:
                 let id = LeaseID(1 + generator.next() % 3)
-                _ = store.apply(.leaseGrant(id: id, ttl: 10, grantedAt: 0))
+                _ = store.apply(.leaseGrant(id: id, ttl: LeaseTTL(seconds: 10), grantedAt: 0))
                 model.leases.insert(id)
             case 11:
                 let id = LeaseID(1 + generator.next() % 3)

@@ -166,7 +166,7 @@ struct KeyValueStoreTests {
     @Test("a put with ignoreValue keeps the value and one with ignoreLease keeps the lease")
     func ignoreValueAndLease() throws {
         var store = KeyValueStore()
-        _ = store.apply(.leaseGrant(id: 7, ttl: 10, grantedAt: 0))
+        _ = store.apply(.leaseGrant(id: 7, ttl: LeaseTTL(seconds: 10), grantedAt: 0))
         store.put("a", "1", lease: 7)
         _ = store.apply(.put(PutRequest(key: b("a"), value: [], ignoreValue: true, ignoreLease: true)))
         let kv = try #require(store.get(b("a")))

@@ -7,7 +7,7 @@ struct LeaseTests {
     @Test("revoking a lease deletes all its keys in one revision")
     func revokeDeletesKeysInOneRevision() throws {
         var store = KeyValueStore()
-        _ = store.apply(.leaseGrant(id: 1, ttl: 10, grantedAt: 1_000))
+        _ = store.apply(.leaseGrant(id: 1, ttl: LeaseTTL(seconds: 10), grantedAt: 1_000))
         store.put("a", "1", lease: 1)
         store.put("b", "2", lease: 1)
         store.put("c", "3")
@@ -24,7 +24,7 @@ struct LeaseTests {
     @Test("revoking a lease without keys takes no revision")
     func revokeWithoutKeys() {
         var store = KeyValueStore()
-        _ = store.apply(.leaseGrant(id: 1, ttl: 10, grantedAt: 0))
+        _ = store.apply(.leaseGrant(id: 1, ttl: LeaseTTL(seconds: 10), grantedAt: 0))
         #expect(store.apply(.leaseRevoke(1)).events.isEmpty)
         #expect(store.revision == 0)
     }
@@ -32,8 +32,8 @@ struct LeaseTests {
     @Test("a key moved to another lease or deleted no longer dies with the first lease")
     func reattachment() throws {
         var store = KeyValueStore()
-        _ = store.apply(.leaseGrant(id: 1, ttl: 10, grantedAt: 0))
-        _ = store.apply(.leaseGrant(id: 2, ttl: 10, grantedAt: 0))
+        _ = store.apply(.leaseGrant(id: 1, ttl: LeaseTTL(seconds: 10), grantedAt: 0))
+        _ = store.apply(.leaseGrant(id: 2, ttl: LeaseTTL(seconds: 10), grantedAt: 0))
         store.put("a", "1", lease: 1)
         store.put("b", "1", lease: 1)
         store.put("a", "2", lease: 2)
@@ -47,9 +47,9 @@ struct LeaseTests {
     @Test("expiredLeases reports leases past their deadline, earliest first, at most limit of them")
     func expiry() {
         var store = KeyValueStore()
-        _ = store.apply(.leaseGrant(id: 1, ttl: 5, grantedAt: 0))  // deadline 5 000
-        _ = store.apply(.leaseGrant(id: 2, ttl: 2, grantedAt: 0))  // deadline 2 000
-        _ = store.apply(.leaseGrant(id: 3, ttl: 60, grantedAt: 0))  // deadline 60 000
+        _ = store.apply(.leaseGrant(id: 1, ttl: LeaseTTL(seconds: 5), grantedAt: 0))  // deadline 5 000
+        _ = store.apply(.leaseGrant(id: 2, ttl: LeaseTTL(seconds: 2), grantedAt: 0))  // deadline 2 000
+        _ = store.apply(.leaseGrant(id: 3, ttl: LeaseTTL(seconds: 60), grantedAt: 0))  // deadline 60 000
         #expect(store.expiredLeases(now: 1_999, limit: 10) == [])
         #expect(store.expiredLeases(now: 2_000, limit: 10) == [2])
         #expect(store.expiredLeases(now: 10_000, limit: 10) == [2, 1])
@@ -81,22 +81,22 @@ struct LeaseTests {
     @Test("a keep-alive renews from its time; one after the deadline is refused as the lease is gone")
     func keepAlive() throws {
         var store = KeyValueStore()
-        _ = store.apply(.leaseGrant(id: 1, ttl: 10, grantedAt: 0))
-        #expect(store.apply(.leaseKeepAlive(id: 1, at: 9_000)).result == .leaseKeptAlive(id: 1, ttl: 10, revision: 0))
+        _ = store.apply(.leaseGrant(id: 1, ttl: LeaseTTL(seconds: 10), grantedAt: 0))
+        #expect(store.apply(.leaseKeepAlive(id: 1, at: 9_000)).result == .leaseKeptAlive(id: 1, ttl: LeaseTTL(seconds: 10), revision: 0))
         let status = try store.timeToLive(of: 1, now: 10_500)
         #expect(status.deadline == 19_000)
         #expect(status.remainingSeconds == 8)
-        #expect(status.grantedTTL == 10)
+        #expect(status.grantedTTL == LeaseTTL(seconds: 10))
         #expect(store.apply(.leaseKeepAlive(id: 1, at: 19_000)).result.failure == .leaseNotFound(1))
     }
 
     @Test("grants are refused for id 0, a zero TTL and an id in use")
     func grantRefusals() {
         var store = KeyValueStore()
-        #expect(store.apply(.leaseGrant(id: 0, ttl: 1, grantedAt: 0)).result.failure == .invalidLeaseID)
-        #expect(store.apply(.leaseGrant(id: 1, ttl: 0, grantedAt: 0)).result.failure == .invalidTTL)
-        _ = store.apply(.leaseGrant(id: 1, ttl: 1, grantedAt: 0))
-        #expect(store.apply(.leaseGrant(id: 1, ttl: 1, grantedAt: 0)).result.failure == .leaseAlreadyExists(1))
+        #expect(store.apply(.leaseGrant(id: 0, ttl: LeaseTTL(seconds: 1), grantedAt: 0)).result.failure == .invalidLeaseID)
+        #expect(store.apply(.leaseGrant(id: 1, ttl: LeaseTTL(seconds: 0), grantedAt: 0)).result.failure == .invalidTTL)
+        _ = store.apply(.leaseGrant(id: 1, ttl: LeaseTTL(seconds: 1), grantedAt: 0))
+        #expect(store.apply(.leaseGrant(id: 1, ttl: LeaseTTL(seconds: 1), grantedAt: 0)).result.failure == .leaseAlreadyExists(1))
         #expect(store.leaseIDs() == [1])
     }
 }

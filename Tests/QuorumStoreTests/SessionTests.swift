@@ -41,7 +41,7 @@ struct SessionTests {
         let proposal = StoreProposal(
             .put(PutRequest(key: b("a"), value: [], lease: 3)), session: ClientSession(client: 1, sequence: 1))
         _ = store.apply(proposal)
-        _ = store.apply(.leaseGrant(id: 3, ttl: 10, grantedAt: 0))
+        _ = store.apply(.leaseGrant(id: 3, ttl: LeaseTTL(seconds: 10), grantedAt: 0))
         let retry = store.apply(proposal)
         #expect(retry.wasDuplicate)
         #expect(retry.result.failure == .leaseNotFound(3))

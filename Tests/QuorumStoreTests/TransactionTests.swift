@@ -7,7 +7,7 @@ struct TransactionTests {
     /// A store where key "k" has value "m", version 2, createRevision 1, modRevision 2 and lease 5.
     static func seeded() -> KeyValueStore {
         var store = KeyValueStore()
-        _ = store.apply(.leaseGrant(id: 5, ttl: 60, grantedAt: 0))
+        _ = store.apply(.leaseGrant(id: 5, ttl: LeaseTTL(seconds: 60), grantedAt: 0))
         store.put("k", "a")
         store.put("k", "m", lease: 5)
         return store
