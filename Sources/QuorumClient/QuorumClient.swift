@@ -60,7 +60,14 @@ public actor QuorumClient {
     public func put(_ key: [UInt8], _ value: [UInt8], lease: LeaseID? = nil) async throws(QuorumClientError)
         -> PutResponse
     {
-        guard case .put(let response) = try await write(.put(PutRequest(key: key, value: value, lease: lease))) else {
+        try await put(PutRequest(key: key, value: value, lease: lease))
+    }
+
+    /// A put with every option: a sequential key (`request.sequential`, the created key in the answer's
+    /// `sequentialKey`), an ephemeral one (`request.lease`, typically a `Session`'s), previous value, ...
+    @discardableResult
+    public func put(_ request: PutRequest) async throws(QuorumClientError) -> PutResponse {
+        guard case .put(let response) = try await write(.put(request)) else {
             throw .unexpectedResponse("not a put response")
         }
         return response
@@ -138,8 +145,18 @@ public actor QuorumClient {
 
     /// Grants a lease that expires `ttl` seconds after its last keep-alive, as the leader's clock tells.
     public func grantLease(ttl seconds: UInt64) async throws(QuorumClientError) -> LeaseID {
+        try await grantLease(LeaseTTL(seconds: seconds))
+    }
+
+    /// Grants a lease with a TTL to the millisecond.
+    public func grantLease(ttl: Duration) async throws(QuorumClientError) -> LeaseID {
+        let milliseconds = ttl.components.seconds * 1000 + ttl.components.attoseconds / 1_000_000_000_000_000
+        return try await grantLease(LeaseTTL(milliseconds: UInt64(max(1, milliseconds))))
+    }
+
+    private func grantLease(_ ttl: LeaseTTL) async throws(QuorumClientError) -> LeaseID {
         let id = LeaseID(UInt64.random(in: 1...UInt64(Int64.max)))
-        guard case .leaseGranted(let granted, _, _) = try await write(.leaseGrant(id: id, ttl: LeaseTTL(seconds: seconds), grantedAt: 0))
+        guard case .leaseGranted(let granted, _, _) = try await write(.leaseGrant(id: id, ttl: ttl, grantedAt: 0))
         else { throw .unexpectedResponse("not a lease grant") }
         return granted
     }

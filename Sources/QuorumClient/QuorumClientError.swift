@@ -16,6 +16,10 @@ public enum QuorumClientError: Error, Hashable, Sendable, CustomStringConvertibl
     case unexpectedResponse(String)
     /// The node ended a watch; with `resumeRevision`, a new watch from there misses nothing.
     case watchEnded(reason: String, resumeRevision: Revision?)
+    /// The session's lease ended (expired during a pause, or revoked): whatever it held is no longer held.
+    case sessionLost(LeaseID)
+    /// A lock (or semaphore, or election) was not won within the time the caller allowed.
+    case lockTimedOut(name: String)
 
     public var description: String {
         switch self {
@@ -29,6 +33,9 @@ public enum QuorumClientError: Error, Hashable, Sendable, CustomStringConvertibl
         case .store(let error): error.description
         case .unexpectedResponse(let what): "unexpected response: \(what)"
         case .watchEnded(let reason, _): "watch ended: \(reason)"
+        case .sessionLost(let lease):
+            "the session's \(lease) ended, and with it everything held through it; start a new session"
+        case .lockTimedOut(let name): "'\(name)' was not acquired within the timeout"
         }
     }
 }

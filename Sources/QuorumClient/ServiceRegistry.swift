@@ -23,31 +23,21 @@ public struct ServiceInstance: Codable, Hashable, Sendable {
     var key: [UInt8] { ServiceInstance.prefix(of: service) + Array(id.utf8) }
 }
 
-/// A live registration: its lease is renewed in the background until `deregister()` (or until the process dies,
-/// after which the lease's TTL removes it).
+/// A live registration: its session's lease is renewed in the background until `deregister()` (or until the
+/// process dies, after which the lease's TTL removes it).
 public final class ServiceRegistration: Sendable {
     public let instance: ServiceInstance
-    public let lease: LeaseID
-    private let client: QuorumClient
-    private let renewal: Task<Void, Never>
+    public let session: Session
+    public var lease: LeaseID { session.lease }
 
-    init(instance: ServiceInstance, lease: LeaseID, ttl: UInt64, client: QuorumClient) {
+    init(instance: ServiceInstance, session: Session) {
         self.instance = instance
-        self.lease = lease
-        self.client = client
-        renewal = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(max(100, Int(ttl) * 1000 / 3)))
-                if Task.isCancelled { return }
-                _ = try? await client.keepAlive(lease)
-            }
-        }
+        self.session = session
     }
 
     /// Removes the instance now: stops renewing and revokes its lease (which deletes its key).
     public func deregister() async throws(QuorumClientError) {
-        renewal.cancel()
-        try await client.revokeLease(lease)
+        try await session.close()
     }
 }
 
@@ -56,15 +46,15 @@ extension QuorumClient {
     public func register(_ instance: ServiceInstance, ttl: UInt64 = 10) async throws(QuorumClientError)
         -> ServiceRegistration
     {
-        let lease = try await grantLease(ttl: ttl)
+        let session = try await Session(client: self, ttl: .seconds(ttl))
         let value: Data
         do {
             value = try JSONEncoder().encode(instance)
         } catch {
             throw .refused("cannot encode the instance: \(error)")
         }
-        try await put(instance.key, Array(value), lease: lease)
-        return ServiceRegistration(instance: instance, lease: lease, ttl: ttl, client: self)
+        try await put(instance.key, Array(value), lease: session.lease)
+        return ServiceRegistration(instance: instance, session: session)
     }
 
     /// The instances of `service` registered now (linearizable), ordered by id.
