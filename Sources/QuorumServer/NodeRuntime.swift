@@ -33,6 +33,8 @@ final class NodeRuntime: @unchecked Sendable {
         /// A new member's address is being stored; the configuration change follows once it commits.
         case memberAddress(then: ConfigurationChange)
         case configurationChange
+        /// A Redis-port read: answered with lease deadlines and this node's clock (`readWithLeases`).
+        case leasedRead(RangeRequest, LeasedReadResponder)
     }
 
     private let addressBook: AddressBook
@@ -309,6 +311,50 @@ final class NodeRuntime: @unchecked Sendable {
         return store.leaseIDs().compactMap { try? store.timeToLive(of: $0, now: now) }
     }
 
+    typealias LeasedReadResponder = @Sendable (LeasedReadOutcome) -> Void
+
+    /// A range read for the Redis port, which must hide keys whose lease has run out before the leader's revoke
+    /// applies: it answers with the deadline of every lease the keys hold and this node's clock. Linearizable
+    /// reads go through ReadIndex like `.read`; serializable ones answer from this node's state at once.
+    func readWithLeases(_ range: RangeRequest, linearizable: Bool, respond: @escaping LeasedReadResponder) {
+        loop.preconditionInEventLoop()
+        if let storageFailure { return respond(.refused(.failed(storageFailure))) }
+        guard linearizable else { return respond(leasedRead(range)) }
+        nextToken += 1
+        let token = nextToken
+        pending[token] = (0, .leasedRead(range, respond), { response in respond(.refused(response.outcome)) })
+        do throws(ProposalError) {
+            try driver.read(token: token)
+        } catch {
+            pending[token] = nil
+            respond(.refused(refusal(error)))
+        }
+        answerCompletions()
+    }
+
+    /// How many keys a lease holds on this node (nil: no such lease), so the Redis port revokes a key's old lease
+    /// once an overwrite leaves it empty. Local state, not a linearizable read: the port asks on the leader, right
+    /// after its own write applied.
+    func leaseKeyCount(_ id: LeaseID) -> Int? {
+        loop.preconditionInEventLoop()
+        return (try? driver.stateMachine.store.timeToLive(of: id, now: now))?.keys.count
+    }
+
+    private func leasedRead(_ range: RangeRequest) -> LeasedReadOutcome {
+        let store = driver.stateMachine.store
+        do throws(StoreError) {
+            let response = try store.range(range)
+            let now = now
+            var deadlines: [LeaseID: StoreTime] = [:]
+            for lease in Set(response.kvs.compactMap(\.lease)) {
+                if let status = try? store.timeToLive(of: lease, now: now) { deadlines[lease] = status.deadline }
+            }
+            return .read(LeasedRange(range: response, deadlines: deadlines, now: now))
+        } catch {
+            return .refused(.result(.failed(error)))
+        }
+    }
+
     private func refusal(_ error: ProposalError) -> ClientResponse.Outcome {
         if case .notLeader(let leader) = error {
             return .notLeader(leader: leader, clientAddress: leader.flatMap { address(of: $0)?.clientAddress } ?? "")
@@ -356,7 +402,7 @@ final class NodeRuntime: @unchecked Sendable {
                     proposeAfterAddressStored(change, token: token, request: (request.requestID, request.respond))
                 case .configurationChange:
                     request.respond(ClientResponse(requestID: request.requestID, outcome: .status(status)))
-                case .write, .read, .leases:
+                case .write, .read, .leases, .leasedRead:
                     let outcome: ClientResponse.Outcome = output.map { .result($0) } ?? .failed("the entry carried no command")
                     request.respond(ClientResponse(requestID: request.requestID, outcome: outcome))
                 }
@@ -365,6 +411,7 @@ final class NodeRuntime: @unchecked Sendable {
                 switch request.waiting {
                 case .read(let range): request.respond(ClientResponse(requestID: request.requestID, outcome: read(range)))
                 case .leases: request.respond(ClientResponse(requestID: request.requestID, outcome: .leases(leases)))
+                case .leasedRead(let range, let respond): respond(leasedRead(range))
                 case .write, .memberAddress, .configurationChange: continue
                 }
             case .dropped(let token), .readFailed(let token):

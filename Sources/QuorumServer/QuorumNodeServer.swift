@@ -15,6 +15,8 @@ public final class QuorumNodeServer: Sendable {
     private let clientChannel: any Channel
     /// The HTTP/JSON API, when `configuration.httpPort` asks for it.
     private let httpFrontend: HTTPFrontend?
+    /// The Redis-compatible port, when `configuration.redisPort` asks for it (docs/redis.md).
+    private let redisChannel: (any Channel)?
 
     /// Opens the data directory (refusing a second process on it), recovers, and starts listening.
     public init(configuration: ServerConfiguration) throws {
@@ -52,6 +54,9 @@ public final class QuorumNodeServer: Sendable {
             }
             httpFrontend = try configuration.httpPort.map { port in
                 try HTTPFrontend(runtime: runtime, eventLoopGroup: eventLoopGroup, host: address.host, port: port)
+            }
+            redisChannel = try configuration.redisPort.map { port in
+                try RedisPort.listen(runtime: runtime, host: address.host, port: port)
             }
         } catch {
             storage.close()
@@ -95,6 +100,7 @@ public final class QuorumNodeServer: Sendable {
         }
         try peerChannel.close().wait()
         try clientChannel.close().wait()
+        try redisChannel?.close().wait()
         try eventLoopGroup.next().submit { self.transport.close() }.wait()
         try eventLoopGroup.syncShutdownGracefully()
         storage.close()

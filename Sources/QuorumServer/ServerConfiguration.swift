@@ -51,6 +51,8 @@ public struct ServerConfiguration: Sendable {
     public var frameBytesMax = 16 << 20
     /// The port of the HTTP/JSON API (docs/http.md) on this member's host; nil serves none.
     public var httpPort: Int?
+    /// The port of the Redis-compatible protocol (docs/redis.md) on this member's host; nil serves none.
+    public var redisPort: Int?
 
     public init(node: NodeID, members: [NodeID: MemberAddress], dataDirectory: String) {
         self.node = node

@@ -6,12 +6,19 @@ import QuorumServer
 /// A three-node cluster in one process on 127.0.0.1: the quickest way to try Quorum.
 struct Dev: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a 3-node cluster in this process on 127.0.0.1 (clients on ports 7201–7203, HTTP on 7301–7303).")
+        abstract: """
+            Run a 3-node cluster in this process on 127.0.0.1 (clients on ports 7201–7203, HTTP on 7301–7303, \
+            Redis on 7211–7213).
+            """)
 
     @Option(help: "Where the three nodes keep their data (one subdirectory each).")
     var dataDir = "quorum-data"
 
-    @Option(help: "The first of three consecutive peer ports; client ports are 100 above, HTTP ports 200 above.")
+    @Option(
+        help: """
+            The first of three consecutive peer ports; client ports are 100 above, HTTP ports 200 above, Redis \
+            ports 110 above.
+            """)
     var basePort = 7101
 
     func run() throws {
@@ -25,6 +32,7 @@ struct Dev: ParsableCommand {
         for id in members.keys.sorted() {
             var configuration = ServerConfiguration(node: id, members: members, dataDirectory: "\(dataDir)/n\(id.rawValue)")
             configuration.httpPort = basePort + 200 + Int(id.rawValue) - 1
+            configuration.redisPort = basePort + 110 + Int(id.rawValue) - 1
             do {
                 servers.append(try QuorumNodeServer(configuration: configuration))
             } catch {
@@ -40,6 +48,7 @@ struct Dev: ParsableCommand {
               quorum get greeting
               quorum cluster status
               curl -s 127.0.0.1:\(basePort + 200)/v1/kv/greeting   (HTTP API: docs/http.md)
+              redis-cli -p \(basePort + 110) get greeting           (Redis protocol: docs/redis.md)
             Stop with Ctrl-C; the data stays, and the next `quorum dev` picks up where this one left off.
             """)
         try servers[0].wait()

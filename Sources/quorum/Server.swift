@@ -15,14 +15,17 @@ struct Server: ParsableCommand {
             Clients connect to the third number of each member (the client port).
 
             Each setting can also come from the environment (QUORUM_ID, QUORUM_CLUSTER, QUORUM_DATA_DIR,
-            QUORUM_HTTP_PORT, ...) or from a JSON file given with --config, e.g.
+            QUORUM_HTTP_PORT, QUORUM_REDIS_PORT, ...) or from a JSON file given with --config, e.g.
               {"id": 1, "cluster": "1=127.0.0.1:7101:7201,...", "dataDir": "/var/lib/quorum", "httpPort": 7301}
             A flag wins over the environment, which wins over the file.
             """
     )
 
     @Option(
-        help: "A JSON file with any of: id, cluster, dataDir, join, tickMilliseconds, historyRevisions, httpPort, maxRequestBytes.")
+        help: """
+            A JSON file with any of: id, cluster, dataDir, join, tickMilliseconds, historyRevisions, httpPort, \
+            redisPort, maxRequestBytes.
+            """)
     var config: String?
 
     @Option(help: "This node's id, as listed in --cluster (env QUORUM_ID).")
@@ -46,6 +49,9 @@ struct Server: ParsableCommand {
     @Option(help: "Serve the HTTP/JSON API (docs/http.md) on this port of this member's host (env QUORUM_HTTP_PORT).")
     var httpPort: Int?
 
+    @Option(help: "Serve Redis clients (docs/redis.md) on this port of this member's host (env QUORUM_REDIS_PORT).")
+    var redisPort: Int?
+
     @Option(help: "Refuse writes larger than this many bytes (default 1572864, etcd's 1.5 MiB).")
     var maxRequestBytes: Int?
 
@@ -61,6 +67,7 @@ struct Server: ParsableCommand {
         var tickMilliseconds: Int64?
         var historyRevisions: UInt64?
         var httpPort: Int?
+        var redisPort: Int?
         var maxRequestBytes: Int?
         var snapshotEntries: Int?
     }
@@ -101,6 +108,9 @@ struct Server: ParsableCommand {
         if let httpPort, !(1...65535).contains(httpPort) { throw ValidationError("the HTTP port must be 1–65535") }
         guard configuration.tickMilliseconds > 0 else { throw ValidationError("the tick must be at least 1 ms") }
         configuration.httpPort = httpPort
+        let redisPort = try setting(redisPort, "QUORUM_REDIS_PORT", file.redisPort)
+        if let redisPort, !(1...65535).contains(redisPort) { throw ValidationError("the Redis port must be 1–65535") }
+        configuration.redisPort = redisPort
         configuration.requestBytesMax =
             try setting(maxRequestBytes, "QUORUM_MAX_REQUEST_BYTES", file.maxRequestBytes) ?? configuration.requestBytesMax
         guard configuration.requestBytesMax > 0 else { throw ValidationError("the request limit must be positive") }
@@ -118,6 +128,7 @@ struct Server: ParsableCommand {
         }
         print("node \(id) serving clients on \(configuration.address.clientAddress), peers on port \(configuration.address.peerPort)")
         if let httpPort { print("node \(id) serving HTTP on http://\(configuration.address.host):\(httpPort)") }
+        if let redisPort { print("node \(id) serving Redis on \(configuration.address.host):\(redisPort)") }
         try server.wait()
     }
 

@@ -16,6 +16,8 @@ final class ClusterProcesses: @unchecked Sendable {
         var clientPort: Int
         /// Every member serves the HTTP/JSON API too (`--http-port`).
         var httpPort: Int
+        /// And the Redis protocol (`--redis-port`), when given one.
+        var redisPort: Int? = nil
         var process: Process?
         var clientEndpoint: String { "127.0.0.1:\(clientPort)" }
         var httpEndpoint: String { "http://127.0.0.1:\(httpPort)" }
@@ -36,7 +38,9 @@ final class ClusterProcesses: @unchecked Sendable {
     }
 
     private static func newMember(id: Int) throws -> Member {
-        Member(id: id, peerPort: try freePort(), clientPort: try freePort(), httpPort: try freePort())
+        Member(
+            id: id, peerPort: try freePort(), clientPort: try freePort(), httpPort: try freePort(),
+            redisPort: try freePort())
     }
 
     var clusterArgument: String {
@@ -63,7 +67,8 @@ final class ClusterProcesses: @unchecked Sendable {
             "server", "--id", "\(id)", "--cluster", clusterArgument,
             "--data-dir", directory.appendingPathComponent("n\(id)").path, "--tick-milliseconds", "20",
             "--http-port", "\(members[id - 1].httpPort)",
-        ] + (joining ? ["--join"] : []) + serverArguments
+        ] + (members[id - 1].redisPort.map { ["--redis-port", "\($0)"] } ?? []) + (joining ? ["--join"] : [])
+            + serverArguments
         try launch(process, member: id)
     }
 

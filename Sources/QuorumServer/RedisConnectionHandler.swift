@@ -1,0 +1,325 @@
+import DequeModule
+import NIOCore
+import QuorumWire
+
+/// Serves one Redis connection. Commands may be pipelined: several are in flight at once, and replies go out in
+/// the order the commands came. What may overlap follows from what each command does to the store, so that a
+/// connection always sees its own writes:
+///
+/// - blind writes (SET, MSET) enter the log at once, in order, behind earlier blind writes (many may be in
+///   flight), but wait for earlier reads: a read answers with the state when it is served, which could
+///   otherwise already hold a later write of the same connection;
+/// - reads wait for the connection's earlier writes to finish, then read (many reads may be in flight);
+/// - read-modify-write commands (and EXEC) wait until everything before them finished.
+///
+/// When too many commands are waiting or unanswered, or the socket takes no more replies, the handler stops
+/// reading the socket (back-pressure). A protocol error is answered `-ERR Protocol error: ...` once the replies
+/// before it went out, and then the connection is closed, as Redis does.
+final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
+    // @unchecked Sendable: the connection runs on the runtime's event loop; every callback arrives there.
+    typealias InboundIn = RESPValue
+    typealias OutboundIn = Never
+    typealias OutboundOut = ByteBuffer
+
+    /// Commands read but not answered, per connection, before reading pauses (redis-benchmark -P 16 keeps 16).
+    static let inFlightMax = 128
+
+    private let executor: RedisExecutor
+    private var session: RedisSession
+    private var context: ChannelHandlerContext?
+    /// Commands read and not yet started, in order.
+    private var waiting: Deque<RedisCommand> = []
+    /// Replies of started commands, in command order; nil until the command answers.
+    private var replies: Deque<(reply: RESPValue?, protocolVersion: Int, closes: Bool)> = []
+    /// The number of the command whose reply is `replies.first`.
+    private var firstReply = 0
+    private var running = (reads: 0, writes: 0, exclusive: 0)
+    private var readPaused = false
+    private var closing = false
+    /// The client shut down its sending side (`printf ... | nc`): answer what it sent, then close.
+    private var inputClosed = false
+    /// Set when the input stopped making sense; its reply follows every command read before it.
+    private var protocolError: RESPProtocolError?
+    private var protocolErrorQueued = false
+    /// Set while `startWaiting` runs: a command answered at once must not start the next one from inside it
+    /// (a long pipeline of PINGs would recurse once per command), and replies are written once at the end.
+    private var starting = false
+
+    init(executor: RedisExecutor, id: Int64) {
+        self.executor = executor
+        self.session = RedisSession(id: id)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing, protocolError == nil else { return }
+        let value = unwrapInboundIn(data)
+        // An empty array is skipped, as Redis does.
+        if case .array(let parts) = value, parts.isEmpty { return }
+        guard let command = RedisCommand(value) else {
+            return refuse(RESPProtocolError("expected an array of bulk strings"))
+        }
+        waiting.append(command)
+        startWaiting()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let protocolError = error as? RESPProtocolError else {
+            context.close(promise: nil)
+            return
+        }
+        refuse(protocolError)
+    }
+
+    func read(context: ChannelHandlerContext) {
+        // Also when the socket takes no more replies: a client that sends without reading must not make this
+        // node buffer its answers without bound.
+        if waiting.count + replies.count >= Self.inFlightMax || !context.channel.isWritable {
+            readPaused = true
+        } else {
+            context.read()
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        resumeReadingIfDrained()
+        context.fireChannelWritabilityChanged()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .some(.inputClosed) = event as? ChannelEvent {
+            inputClosed = true
+            flush()
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closing = true
+        waiting.removeAll()
+        context.fireChannelInactive()
+    }
+
+    /// Answers the error once the commands before it are answered, then closes: nothing after a protocol error
+    /// is trusted, but what came before it was well-formed and is served as Redis would.
+    private func refuse(_ error: RESPProtocolError) {
+        guard !closing, protocolError == nil else { return }
+        protocolError = error
+        startWaiting()
+    }
+
+    private enum Phase { case immediate, read, write, exclusive }
+
+    private func phase(of command: RedisCommand) -> Phase {
+        if session.inMulti, !RedisSession.unqueued.contains(command.name) { return .immediate }
+        guard RedisCommandTable.arityHolds(command), let kind = RedisCommandTable.lookup(command.name)?.kind else {
+            return .immediate
+        }
+        switch kind {
+        case .connection:
+            return command.name == "WATCH" ? .read : (command.name == "EXEC" ? .exclusive : .immediate)
+        case .read, .keyspace: return .read
+        case .readWrite: return RedisExecutor.isBlindWrite(command) ? .write : .exclusive
+        }
+    }
+
+    /// Starts the waiting commands, in order, as far as each may overlap with those still running.
+    private func startWaiting() {
+        guard !starting else { return }
+        starting = true
+        defer {
+            starting = false
+            flush()
+        }
+        while let command = waiting.first, !closing {
+            let phase = phase(of: command)
+            switch phase {
+            case .immediate: break
+            case .read: guard running.writes == 0, running.exclusive == 0 else { return }
+            case .write: guard running.reads == 0, running.exclusive == 0 else { return }
+            case .exclusive: guard running.reads == 0, running.writes == 0, running.exclusive == 0 else { return }
+            }
+            waiting.removeFirst()
+            // Nothing after QUIT runs; its reply is the last one, and the connection closes after it.
+            if command.name == "QUIT" { closing = true }
+            let number = firstReply + replies.count
+            replies.append((nil, session.protocolVersion, command.name == "QUIT"))
+            count(phase, by: 1)
+            execute(command) { reply in
+                self.count(phase, by: -1)
+                self.answer(number, reply)
+            }
+            // HELLO answers in the protocol it switches to, as Redis does.
+            if command.name == "HELLO", number - firstReply < replies.count, number >= firstReply {
+                replies[number - firstReply].protocolVersion = session.protocolVersion
+            }
+        }
+        if let protocolError, !protocolErrorQueued {
+            protocolErrorQueued = true
+            replies.append((.error("ERR \(protocolError)"), session.protocolVersion, true))
+        }
+    }
+
+    private func count(_ phase: Phase, by delta: Int) {
+        switch phase {
+        case .immediate: break
+        case .read: running.reads += delta
+        case .write: running.writes += delta
+        case .exclusive: running.exclusive += delta
+        }
+    }
+
+    private func answer(_ number: Int, _ reply: RESPValue) {
+        let index = number - firstReply
+        guard index >= 0, index < replies.count else { return }
+        replies[index].reply = reply
+        guard !starting else { return }
+        flush()
+        startWaiting()
+    }
+
+    /// Writes every reply that is ready and has no unanswered command before it.
+    private func flush() {
+        guard let context else { return }
+        var buffer = context.channel.allocator.buffer(capacity: 256)
+        var closes = false
+        while let first = replies.first, let reply = first.reply {
+            reply.write(to: &buffer, protocolVersion: first.protocolVersion)
+            replies.removeFirst()
+            firstReply += 1
+            if first.closes {
+                closes = true
+                break
+            }
+        }
+        if buffer.readableBytes > 0 { context.writeAndFlush(wrapOutboundOut(buffer), promise: nil) }
+        if closes || (inputClosed && waiting.isEmpty && replies.isEmpty) {
+            closing = true
+            context.close(promise: nil)
+            return
+        }
+        resumeReadingIfDrained()
+    }
+
+    private func resumeReadingIfDrained() {
+        guard readPaused, let context, context.channel.isWritable, waiting.count + replies.count < Self.inFlightMax / 2
+        else { return }
+        readPaused = false
+        context.read()
+    }
+
+    private func execute(_ command: RedisCommand, reply: @escaping RedisExecutor.Reply) {
+        if session.inMulti, !RedisSession.unqueued.contains(command.name) {
+            return reply(session.enqueue(command))
+        }
+        guard let kind = RedisCommandTable.lookup(command.name)?.kind else {
+            return reply(session.answer(command, status: executor.backend.status) ?? command.unknownError)
+        }
+        guard RedisCommandTable.arityHolds(command) else { return reply(command.arityError) }
+        switch kind {
+        case .connection:
+            switch command.name {
+            case "EXEC": exec(reply: reply)
+            case "WATCH": watch(command, reply: reply)
+            default: reply(session.answer(command, status: executor.backend.status) ?? command.unknownError)
+            }
+        case .read:
+            executor.read(command, reply: reply)
+        case .readWrite:
+            if RedisExecutor.isBlindWrite(command) { return executor.blindWrite(command, reply: reply) }
+            executor.transaction([command]) { result in
+                switch result {
+                case .success(let replies): reply(replies?.first ?? .null)
+                case .failure(let error): reply(error.reply)
+                }
+            }
+        case .keyspace:
+            keyspace(command, reply: reply)
+        }
+    }
+
+    private func exec(reply: @escaping RedisExecutor.Reply) {
+        switch session.takeTransaction() {
+        case .failure(let error):
+            reply(error.reply)
+        case .success(let transaction):
+            executor.transaction(transaction.commands, watched: transaction.watched) { result in
+                switch result {
+                case .success(let replies): reply(replies.map { .array($0) } ?? .null)
+                case .failure(let error): reply(error.reply)
+                }
+            }
+        }
+    }
+
+    private func watch(_ command: RedisCommand, reply: @escaping RedisExecutor.Reply) {
+        guard !session.inMulti else { return reply(.error("ERR WATCH inside MULTI is not allowed")) }
+        executor.watch(command.arguments) { result in
+            switch result {
+            case .success(let revisions):
+                self.session.watch(revisions)
+                reply(.ok)
+            case .failure(let error):
+                reply(error.reply)
+            }
+        }
+    }
+
+    private func keyspace(_ command: RedisCommand, reply: @escaping RedisExecutor.Reply) {
+        switch command.name {
+        case "DBSIZE":
+            executor.liveKeys(from: [], limit: 0) { result in
+                reply((try? result.get()).map { .integer(Int64($0.keys.count)) } ?? Self.failure(result))
+            }
+        case "KEYS":
+            let glob = RedisGlob(command.arguments[0])
+            executor.liveKeys(from: [], limit: 0) { result in
+                reply(
+                    (try? result.get()).map { .array($0.keys.filter(glob.matches).map { .bulkString($0) }) }
+                        ?? Self.failure(result))
+            }
+        default:
+            scan(command, reply: reply)
+        }
+    }
+
+    /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]: the cursor is the next key (`RedisScanCursor`).
+    private func scan(_ command: RedisCommand, reply: @escaping RedisExecutor.Reply) {
+        guard let start = RedisScanCursor.decode(command.arguments[0]) else {
+            return reply(.error("ERR invalid cursor"))
+        }
+        var glob: RedisGlob?
+        var count = 10
+        var onlyStrings = true
+        var index = 1
+        while index < command.arguments.count {
+            guard index + 1 < command.arguments.count else { return reply(.syntaxError) }
+            switch command.option(index) {
+            case "MATCH": glob = RedisGlob(command.arguments[index + 1])
+            case "COUNT":
+                guard let value = Int(command.argument(index + 1)), value > 0 else {
+                    return reply(Int(command.argument(index + 1)) == nil ? .notInteger : .syntaxError)
+                }
+                count = min(value, 100_000)
+            // Every value on this port is a string.
+            case "TYPE": onlyStrings = command.argument(index + 1).lowercased() == "string"
+            default: return reply(.syntaxError)
+            }
+            index += 2
+        }
+        let (matching, strings) = (glob, onlyStrings)
+        executor.liveKeys(from: start, limit: count) { result in
+            guard case .success(let page) = result else { return reply(Self.failure(result)) }
+            let keys = strings ? page.keys.filter { matching?.matches($0) ?? true } : []
+            let cursor = page.next.map(RedisScanCursor.encode) ?? "0"
+            reply(.array([.bulkString(cursor), .array(keys.map { .bulkString($0) })]))
+        }
+    }
+
+    private static func failure<Success>(_ result: Result<Success, RedisReplyError>) -> RESPValue {
+        if case .failure(let error) = result { return error.reply }
+        return .error("ERR internal error")
+    }
+}

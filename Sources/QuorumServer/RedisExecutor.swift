@@ -1,0 +1,326 @@
+import QuorumConsensus
+import QuorumStore
+import QuorumWire
+
+/// Runs the Redis port's data commands against the node, for every connection of the port:
+///
+/// - reads (GET, MGET, TTL, ...) are linearizable range reads that also report lease deadlines, so a key whose
+///   deadline has passed is absent even before the leader's revoke applies;
+/// - plain SET (optionally EX/PX) and MSET are blind writes: straight into the log, so a pipeline of them costs
+///   one round trip, not one per command;
+/// - everything else (INCR, SET NX, DEL, EXPIRE, DELIFEQ, EXEC, ...) reads its keys, computes the outcome in a
+///   `RedisWorkingSet`, and writes it as one store transaction that compares each key's mod revision with the
+///   one read: atomic, and retried from a fresh read when another writer got there first. Such commands on the
+///   same key are queued behind one another on this node, so clients of one port do not make each other retry.
+///
+/// Everything runs on the runtime's event loop (the port's connections share it), so nothing here needs a lock.
+final class RedisExecutor: @unchecked Sendable {
+    // @unchecked Sendable: all state is touched only on the runtime's event loop, where every caller runs.
+    typealias Reply = @Sendable (RESPValue) -> Void
+
+    let backend: any RedisBackend
+    /// Lease ids for new TTLs: random and non-zero, so ids from different ports and clients do not collide.
+    var makeLeaseID: @Sendable () -> LeaseID = { LeaseID(UInt64.random(in: 1...UInt64.max)) }
+    /// A transaction that keeps losing to other writers gives up after this many reads.
+    static let attemptsMax = 32
+    /// Keys a read-modify-write command is working on, and who waits for them.
+    private var busyKeys: [[UInt8]: [@Sendable () -> Void]] = [:]
+    /// Keys under this prefix belong to the cluster (member addresses), not to the Redis keyspace.
+    static let reservedPrefix: [UInt8] = Array("\u{0}quorum/".utf8)
+
+    init(backend: any RedisBackend) { self.backend = backend }
+
+    // MARK: Reads
+
+    /// A read-only command (GET, MGET, EXISTS, STRLEN, TTL, PTTL): one linearizable read of its keys.
+    func read(_ command: RedisCommand, reply: @escaping Reply) {
+        let keys = RedisWorkingSet.keys(of: command)
+        readKeys(keys, linearizable: true) { result in
+            switch result {
+            case .failure(let error): reply(error.reply)
+            case .success(var workingSet): reply(workingSet.run(command))
+            }
+        }
+    }
+
+    /// WATCH: the mod revision of each key now (0 for an absent one), for EXEC to compare against.
+    func watch(_ keys: [[UInt8]], then done: @escaping @Sendable (Result<[[UInt8]: Revision], RedisReplyError>) -> Void)
+    {
+        readKeys(keys, linearizable: true) { result in done(result.map(\.observed)) }
+    }
+
+    // MARK: Blind writes
+
+    /// Whether `command` writes without reading: SET with at most EX or PX, and MSET.
+    static func isBlindWrite(_ command: RedisCommand) -> Bool {
+        switch command.name {
+        case "MSET": return command.arguments.count % 2 == 0
+        case "SET":
+            switch command.arguments.count {
+            case 2: return true
+            case 4: return ["EX", "PX"].contains(command.option(2)) && (Int64(command.argument(3)) ?? 0) > 0
+            default: return false
+            }
+        default: return false
+        }
+    }
+
+    /// Writes a blind write (see `isBlindWrite`) without reading first. A TTL gets its own lease: the grant and
+    /// the put are proposed back to back, and the log keeps their order; if the grant failed, the put fails too.
+    func blindWrite(_ command: RedisCommand, reply: @escaping Reply) {
+        let arguments = command.arguments
+        guard command.name == "SET" else {
+            let puts = stride(from: 0, to: arguments.count, by: 2).map {
+                TransactionOperation.put(PutRequest(key: arguments[$0], value: arguments[$0 + 1], prevKV: true))
+            }
+            backend.write(.transaction(TransactionRequest(compare: [], success: puts))) { outcome in
+                guard case .result(.transaction(let response)) = outcome else { return reply(self.errorReply(outcome)) }
+                for case .put(let put) in response.responses { self.releaseIfEmpty(put.prevKV?.lease) }
+                reply(.ok)
+            }
+            return
+        }
+        var lease: LeaseID?
+        if arguments.count == 4, let amount = UInt64(command.argument(3)) {
+            let ttl = command.option(2) == "EX" ? LeaseTTL(seconds: amount) : LeaseTTL(milliseconds: amount)
+            let id = makeLeaseID()
+            backend.write(.leaseGrant(id: id, ttl: ttl, grantedAt: 0)) { _ in }
+            lease = id
+        }
+        let newLease = lease
+        backend.write(.put(PutRequest(key: arguments[0], value: arguments[1], lease: newLease, prevKV: true))) {
+            outcome in
+            guard case .result(.put(let put)) = outcome else {
+                self.releaseIfEmpty(newLease)
+                return reply(self.errorReply(outcome))
+            }
+            if put.prevKV?.lease != newLease { self.releaseIfEmpty(put.prevKV?.lease) }
+            reply(.ok)
+        }
+    }
+
+    // MARK: Read-modify-write
+
+    /// Runs `commands` atomically: one read of every key they touch, one store transaction of their writes
+    /// (compared against what was read, and against `watched` mod revisions). Answers each command's reply, or
+    /// nil when a watched key changed (EXEC's null reply).
+    func transaction(
+        _ commands: [RedisCommand], watched: [[UInt8]: Revision] = [:],
+        reply: @escaping @Sendable (Result<[RESPValue]?, RedisReplyError>) -> Void
+    ) {
+        var seen = Set<[UInt8]>()
+        let all = commands.flatMap(RedisWorkingSet.keys(of:)) + watched.keys.sorted { $0.lexicographicallyPrecedes($1) }
+        let keys = all.filter { seen.insert($0).inserted }
+        lock(keys) {
+            // This node's state first: usually current (and free) on the leader, and the comparisons catch it
+            // when it is not. A retry, or an outcome that writes nothing, reads linearizably.
+            self.attempt(commands, keys: keys, watched: watched, number: 1, linearizable: false) { result in
+                self.unlock(keys)
+                reply(result)
+            }
+        }
+    }
+
+    private func attempt(
+        _ commands: [RedisCommand], keys: [[UInt8]], watched: [[UInt8]: Revision], number: Int, linearizable: Bool,
+        done: @escaping @Sendable (Result<[RESPValue]?, RedisReplyError>) -> Void
+    ) {
+        guard number <= Self.attemptsMax else {
+            return done(.failure(RedisReplyError("TRYAGAIN the keys kept changing under the command; retry")))
+        }
+        readKeys(keys, linearizable: linearizable) { result in
+            guard case .success(var workingSet) = result else {
+                if case .failure(let error) = result { done(.failure(error)) }
+                return
+            }
+            if watched.contains(where: { workingSet.observed[$0.key] != $0.value }) {
+                guard linearizable else {
+                    return self.attempt(
+                        commands, keys: keys, watched: watched, number: number, linearizable: true, done: done)
+                }
+                return done(.success(nil))
+            }
+            let replies = commands.map { workingSet.run($0) }
+            if workingSet.writtenKeys.isEmpty {
+                // Nothing to write means nothing in the log vouches for this read: only a linearizable one counts.
+                guard linearizable else {
+                    return self.attempt(
+                        commands, keys: keys, watched: watched, number: number, linearizable: true, done: done)
+                }
+                return done(.success(replies))
+            }
+            for (lease, ttl) in workingSet.grants {
+                self.backend.write(.leaseGrant(id: lease, ttl: ttl, grantedAt: 0)) { _ in }
+            }
+            let unchanged = workingSet.observed.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map {
+                Comparison(key: $0.key, .modRevision($0.value), .equal)
+            }
+            let watchedUnchanged = watched.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map {
+                Comparison(key: $0.key, .modRevision($0.value), .equal)
+            }
+            // Nested, so that a changed watched key (EXEC answers null) is told apart from a key that changed
+            // since the read (try again).
+            let inner = TransactionRequest(compare: unchanged, success: workingSet.operations)
+            let outer = TransactionRequest(compare: watchedUnchanged, success: [.transaction(inner)])
+            let released = workingSet.leasesToRelease
+            let granted = Set(workingSet.grants.keys)
+            self.backend.write(.transaction(outer)) { outcome in
+                guard case .result(.transaction(let response)) = outcome else {
+                    granted.forEach(self.releaseIfEmpty)
+                    if case .result(.failed(.leaseNotFound(let lease))) = outcome, !granted.contains(lease) {
+                        // A key kept its lease, which expired and was revoked after the read: read again.
+                        return self.attempt(
+                            commands, keys: keys, watched: watched, number: number + 1, linearizable: true, done: done)
+                    }
+                    return done(.failure(RedisReplyError(self.errorReply(outcome))))
+                }
+                guard response.succeeded else {
+                    granted.forEach(self.releaseIfEmpty)
+                    return done(.success(nil))
+                }
+                guard case .transaction(let applied)? = response.responses.first, applied.succeeded else {
+                    granted.forEach(self.releaseIfEmpty)
+                    return self.attempt(
+                        commands, keys: keys, watched: watched, number: number + 1, linearizable: true, done: done)
+                }
+                released.forEach(self.releaseIfEmpty)
+                done(.success(replies))
+            }
+        }
+    }
+
+    // MARK: Keyspace
+
+    /// The live keys of the Redis keyspace (cluster keys and expired keys left out), sorted, among the first
+    /// `limit` stored keys from `start` on (0: all), and the key to go on from when there are more.
+    func liveKeys(
+        from start: [UInt8], limit: Int,
+        then done: @escaping @Sendable (Result<(keys: [[UInt8]], next: [UInt8]?), RedisReplyError>) -> Void
+    ) {
+        let range = RangeRequest(
+            key: start.isEmpty ? [0] : start, rangeEnd: [0], limit: limit == 0 ? 0 : limit + 1, keysOnly: true)
+        backend.read(range, linearizable: true) { outcome in
+            switch outcome {
+            case .refused(let refusal):
+                done(.failure(RedisReplyError(self.errorReply(refusal))))
+            case .read(let read):
+                let examined = limit == 0 ? read.range.kvs[...] : read.range.kvs.prefix(limit)
+                let keys = examined.filter { kv in
+                    guard !kv.key.starts(with: Self.reservedPrefix) else { return false }
+                    guard let lease = kv.lease else { return true }
+                    return (read.deadlines[lease] ?? 0) > read.now
+                }.map(\.key)
+                let next = limit > 0 && read.range.kvs.count > limit ? read.range.kvs[limit].key : nil
+                done(.success((keys, next)))
+            }
+        }
+    }
+
+    // MARK: Helpers
+
+    /// Reads each key (one range read per key: the engine shares one ReadIndex round among reads of a turn)
+    /// into a working set, with the latest clock any of the reads reported.
+    private func readKeys(
+        _ keys: [[UInt8]], linearizable: Bool,
+        then done: @escaping @Sendable (Result<RedisWorkingSet, RedisReplyError>) -> Void
+    ) {
+        let join = ReadJoin(count: keys.count)
+        let makeLeaseID = makeLeaseID
+        let finish: @Sendable () -> Void = {
+            if let error = join.error { return done(.failure(error)) }
+            var workingSet = RedisWorkingSet(now: join.now, makeLeaseID: makeLeaseID)
+            for (key, kv) in zip(keys, join.values) {
+                workingSet.load(key, kv, deadline: kv?.lease.flatMap { join.deadlines[$0] })
+            }
+            done(.success(workingSet))
+        }
+        guard !keys.isEmpty else { return finish() }
+        for (index, key) in keys.enumerated() {
+            backend.read(RangeRequest(key: key), linearizable: linearizable) { outcome in
+                switch outcome {
+                case .refused(let refusal): join.fail(RedisReplyError(self.errorReply(refusal)))
+                case .read(let read): join.record(index, read)
+                }
+                if join.isComplete { finish() }
+            }
+        }
+    }
+
+    /// Revokes a lease once it holds no key: the port gives every key with a TTL its own lease, and an
+    /// overwrite, PERSIST or DEL leaves the old one empty. A KV API lease that still holds keys is left alone.
+    func releaseIfEmpty(_ lease: LeaseID?) {
+        guard let lease, backend.leaseKeyCount(lease) == 0 else { return }
+        backend.write(.leaseRevoke(lease)) { _ in }
+    }
+
+    /// The RESP error for a refused request.
+    func errorReply(_ outcome: ClientResponse.Outcome) -> RESPValue {
+        switch outcome {
+        case .notLeader(let leader, let address):
+            guard let leader else { return .error("TRYAGAIN no leader is known right now (an election is on); retry") }
+            let at = address.isEmpty ? "" : " at \(backend.clientAddress(of: leader) ?? address)"
+            return .error(
+                "READONLY You can't write against a read only replica. The leader is node \(leader.rawValue)\(at).")
+        case .unavailable(let message):
+            return .error("TRYAGAIN \(message)")
+        case .failed(let message):
+            return .error("ERR \(message)")
+        case .result(.failed(let error)):
+            return .error("ERR \(error)")
+        default:
+            return .error("ERR unexpected answer from the node: \(outcome)")
+        }
+    }
+
+    private func lock(_ keys: [[UInt8]], then body: @escaping @Sendable () -> Void) {
+        if let busy = keys.first(where: { busyKeys[$0] != nil }) {
+            busyKeys[busy, default: []].append { self.lock(keys, then: body) }
+            return
+        }
+        for key in keys { busyKeys[key] = [] }
+        body()
+    }
+
+    private func unlock(_ keys: [[UInt8]]) {
+        var waiters: [@Sendable () -> Void] = []
+        for key in keys { waiters += busyKeys.removeValue(forKey: key) ?? [] }
+        for waiter in waiters { waiter() }
+    }
+}
+
+/// A reply that ends a command early: an error the node gave, in RESP form.
+struct RedisReplyError: Error {
+    let reply: RESPValue
+    init(_ reply: RESPValue) { self.reply = reply }
+    init(_ message: String) { self.reply = .error(message) }
+}
+
+/// Collects the answers of the per-key reads of one command.
+private final class ReadJoin: @unchecked Sendable {
+    // @unchecked Sendable: used only on the runtime's event loop, like the executor.
+    private var remaining: Int
+    private(set) var values: [KeyValue?]
+    private(set) var deadlines: [LeaseID: StoreTime] = [:]
+    private(set) var now = StoreTime(milliseconds: 0)
+    private(set) var error: RedisReplyError?
+
+    init(count: Int) {
+        remaining = count
+        values = Array(repeating: nil, count: count)
+    }
+
+    var isComplete: Bool { remaining == 0 }
+
+    func record(_ index: Int, _ read: LeasedRange) {
+        values[index] = read.range.kvs.first
+        deadlines.merge(read.deadlines) { first, _ in first }
+        // The latest clock hides the most expired keys: the conservative choice.
+        now = max(now, read.now)
+        remaining -= 1
+    }
+
+    func fail(_ error: RedisReplyError) {
+        if self.error == nil { self.error = error }
+        remaining -= 1
+    }
+}

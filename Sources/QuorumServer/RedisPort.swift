@@ -1,0 +1,41 @@
+import NIOCore
+import NIOPosix
+import QuorumWire
+
+/// The Redis-compatible port (`--redis-port`): RESP in, the node runtime behind. The listener and every connection
+/// run on the runtime's own event loop, so commands reach the runtime (and the executor shared by all
+/// connections) without a hop or a lock.
+enum RedisPort {
+    static func listen(runtime: NodeRuntime, host: String, port: Int) throws -> any Channel {
+        let executor = RedisExecutor(backend: runtime)
+        let ids = ConnectionIDs()
+        // A bulk string may be as large as the largest write the node accepts; larger ones are refused from
+        // their header, before anything is buffered for them.
+        let bulkBytesMax = runtime.configuration.requestBytesMax
+        return try ServerBootstrap(group: runtime.loop)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            // A client may send its commands and shut down its side before the answers come (as `nc` does).
+            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handler = RedisConnectionHandler(executor: executor, id: ids.next())
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(RESPDecoder(bulkBytesMax: bulkBytesMax)))
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+            .bind(host: host, port: port).wait()
+    }
+}
+
+/// Numbers connections for CLIENT ID and HELLO.
+private final class ConnectionIDs: @unchecked Sendable {
+    // @unchecked Sendable: used only by the child channel initializer, which runs on the runtime's loop.
+    private var last: Int64 = 0
+
+    func next() -> Int64 {
+        last += 1
+        return last
+    }
+}

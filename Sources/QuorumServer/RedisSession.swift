@@ -1,0 +1,205 @@
+import QuorumConsensus
+import QuorumStore
+import QuorumWire
+
+/// One connection's Redis state (protocol version, name, MULTI queue, watched keys) and the commands answered
+/// from it alone. Pure, so that the replies clients parse on connect (HELLO, INFO, CONFIG GET) are unit-tested.
+struct RedisSession {
+    let id: Int64
+    private(set) var protocolVersion = 2
+    private(set) var name: [UInt8]?
+    /// Commands queued since MULTI; nil outside MULTI.
+    private(set) var queued: [RedisCommand]?
+    /// A command was refused while queueing: EXEC must discard the transaction.
+    private(set) var queueFailed = false
+    /// Each watched key's mod revision when WATCH read it.
+    private(set) var watched: [[UInt8]: Revision] = [:]
+
+    init(id: Int64) { self.id = id }
+
+    var inMulti: Bool { queued != nil }
+
+    /// Commands that run even inside MULTI instead of being queued.
+    static let unqueued: Set<String> = ["EXEC", "DISCARD", "MULTI", "WATCH", "QUIT", "RESET"]
+
+    /// Queues `command` inside MULTI: QUEUED, or the refusal that makes EXEC fail.
+    mutating func enqueue(_ command: RedisCommand) -> RESPValue {
+        guard let kind = RedisCommandTable.lookup(command.name)?.kind, kind == .read || kind == .readWrite else {
+            queueFailed = true
+            if RedisCommandTable.scripting.contains(command.name) { return Self.scriptingRefusal(command) }
+            if RedisCommandTable.lookup(command.name) == nil { return command.unknownError }
+            return .error("ERR \(command.name) is not supported inside MULTI by Quorum")
+        }
+        guard RedisCommandTable.arityHolds(command) else {
+            queueFailed = true
+            return command.arityError
+        }
+        queued?.append(command)
+        return .simpleString("QUEUED")
+    }
+
+    mutating func watch(_ revisions: [[UInt8]: Revision]) {
+        // A key watched twice keeps its first revision: a change in between must still abort EXEC.
+        watched.merge(revisions) { first, _ in first }
+    }
+
+    /// Ends MULTI for EXEC: the queued commands and watches, or the error EXEC answers instead.
+    mutating func takeTransaction() -> Result<(commands: [RedisCommand], watched: [[UInt8]: Revision]), RedisReplyError>
+    {
+        defer {
+            queued = nil
+            queueFailed = false
+            watched = [:]
+        }
+        guard let commands = queued else { return .failure(RedisReplyError("ERR EXEC without MULTI")) }
+        if queueFailed {
+            return .failure(RedisReplyError("EXECABORT Transaction discarded because of previous errors."))
+        }
+        return .success((commands, watched))
+    }
+
+    /// Answers a command that needs no store access; nil when `command` is not one.
+    mutating func answer(_ command: RedisCommand, status: NodeStatus) -> RESPValue? {
+        let arguments = command.arguments
+        switch command.name {
+        case "PING":
+            guard arguments.count <= 1 else { return command.arityError }
+            return arguments.first.map { .bulkString($0) } ?? .simpleString("PONG")
+        case "ECHO":
+            return .bulkString(arguments[0])
+        case "QUIT":
+            return .ok
+        case "RESET":
+            self = RedisSession(id: id)
+            return .simpleString("RESET")
+        case "SELECT":
+            return command.argument(0) == "0" ? .ok : .error("ERR DB index is out of range")
+        case "HELLO":
+            return hello(command, status: status)
+        case "CLIENT":
+            return client(command)
+        case "INFO":
+            return .bulkString(Self.info(status: status))
+        case "COMMAND":
+            switch arguments.first.map({ String(decoding: $0, as: UTF8.self).uppercased() }) {
+            case "COUNT": return .integer(Int64(RedisCommandTable.count))
+            case "DOCS": return .map([])
+            // Clients use COMMAND only for hints; an empty answer makes them fall back to their defaults.
+            default: return .array([])
+            }
+        case "CONFIG":
+            return config(command)
+        case "MULTI":
+            guard queued == nil else { return .error("ERR MULTI calls can not be nested") }
+            queued = []
+            return .ok
+        case "DISCARD":
+            guard queued != nil else { return .error("ERR DISCARD without MULTI") }
+            queued = nil
+            queueFailed = false
+            watched = [:]
+            return .ok
+        case "UNWATCH":
+            watched = [:]
+            return .ok
+        default:
+            return RedisCommandTable.scripting.contains(command.name) ? Self.scriptingRefusal(command) : nil
+        }
+    }
+
+    static func scriptingRefusal(_ command: RedisCommand) -> RESPValue {
+        .error(
+            "ERR \(command.name) is not supported by Quorum: it runs no Lua scripts. redis-py's Lock needs them;"
+                + " take a lock with SET key token NX PX ms and release it with DELIFEQ key token, or use Quorum's own"
+                + " locks, which come with fencing tokens.")
+    }
+
+    private mutating func hello(_ command: RedisCommand, status: NodeStatus) -> RESPValue {
+        var index = 0
+        var version = protocolVersion
+        if let first = command.arguments.first {
+            guard let requested = Int(String(decoding: first, as: UTF8.self)), requested == 2 || requested == 3 else {
+                return .error("NOPROTO unsupported protocol version")
+            }
+            version = requested
+            index = 1
+        }
+        var newName = name
+        while index < command.arguments.count {
+            switch command.option(index) {
+            // No passwords on this port (as a default Redis): AUTH is accepted, whatever it says.
+            case "AUTH" where index + 2 < command.arguments.count: index += 3
+            case "SETNAME" where index + 1 < command.arguments.count:
+                newName = command.arguments[index + 1]
+                index += 2
+            default: return .error("ERR Syntax error in HELLO option '\(command.argument(index))'")
+            }
+        }
+        protocolVersion = version
+        name = newName
+        return .map([
+            .init(.bulkString("server"), .bulkString("redis")),
+            .init(.bulkString("version"), .bulkString(Self.redisVersion)),
+            .init(.bulkString("proto"), .integer(Int64(version))),
+            .init(.bulkString("id"), .integer(id)),
+            .init(.bulkString("mode"), .bulkString("standalone")),
+            .init(.bulkString("role"), .bulkString(status.role == "leader" ? "master" : "replica")),
+            .init(.bulkString("modules"), .array([])),
+        ])
+    }
+
+    private mutating func client(_ command: RedisCommand) -> RESPValue {
+        switch command.option(0) {
+        case "SETNAME":
+            guard command.arguments.count == 2 else { return command.arityError }
+            guard !command.arguments[1].contains(where: { $0 <= 0x20 || $0 >= 0x7f }) else {
+                return .error("ERR Client names cannot contain spaces, newlines or special characters.")
+            }
+            name = command.arguments[1].isEmpty ? nil : command.arguments[1]
+            return .ok
+        case "GETNAME":
+            return name.map { .bulkString($0) } ?? .null
+        case "ID":
+            return .integer(id)
+        // Library name and version (redis-py sends them on connect), tracking, reply modes: accepted, unused.
+        case "SETINFO", "NO-EVICT", "NO-TOUCH", "REPLY":
+            return .ok
+        default:
+            return .error("ERR unknown subcommand '\(command.argument(0))'. Try CLIENT HELP.")
+        }
+    }
+
+    private func config(_ command: RedisCommand) -> RESPValue {
+        guard command.option(0) == "GET" else {
+            return .error("ERR CONFIG \(command.argument(0)) is not supported by Quorum")
+        }
+        var entries: [RESPValue.MapEntry] = []
+        for pattern in command.arguments.dropFirst() {
+            let glob = RedisGlob(Array(String(decoding: pattern, as: UTF8.self).lowercased().utf8))
+            for (name, value) in Self.configuration where glob.matches(Array(name.utf8)) {
+                entries.append(.init(.bulkString(name), .bulkString(value)))
+            }
+        }
+        return .map(entries)
+    }
+
+    static let redisVersion = "7.0.0"
+
+    /// What CONFIG GET reports: every write is fsynced to the log before it is acknowledged, which is what
+    /// appendonly with appendfsync always promises; there are no RDB snapshots to schedule.
+    static let configuration: [(String, String)] = [
+        ("save", ""), ("appendonly", "yes"), ("appendfsync", "always"), ("databases", "1"),
+        ("maxmemory", "0"), ("maxmemory-policy", "noeviction"),
+    ]
+
+    static func info(status: NodeStatus) -> String {
+        let lines = [
+            "# Server", "redis_version:\(redisVersion)", "redis_mode:standalone", "quorum_node:\(status.node.rawValue)",
+            "", "# Replication", "role:\(status.role == "leader" ? "master" : "slave")",
+            "quorum_role:\(status.role)", "quorum_leader:\(status.leader?.rawValue ?? 0)",
+            "quorum_term:\(status.term.rawValue)", "quorum_commit_index:\(status.commitIndex.rawValue)",
+            "", "# Keyspace", "",
+        ]
+        return lines.joined(separator: "\r\n")
+    }
+}

@@ -1,0 +1,191 @@
+import QuorumStore
+import QuorumWire
+
+/// The string and key commands, as pure functions of the working set: each answers as Redis would and records
+/// its writes. Argument counts are checked before (`RedisCommandTable`); option errors are answered here.
+extension RedisWorkingSet {
+    /// The keys `command` reads and writes; the executor reads exactly these before running it.
+    static func keys(of command: RedisCommand) -> [[UInt8]] {
+        switch command.name {
+        case "MGET", "DEL", "UNLINK", "EXISTS": command.arguments
+        case "MSET": stride(from: 0, to: command.arguments.count, by: 2).map { command.arguments[$0] }
+        default: command.arguments.isEmpty ? [] : [command.arguments[0]]
+        }
+    }
+
+    mutating func run(_ command: RedisCommand) -> RESPValue {
+        let arguments = command.arguments
+        switch command.name {
+        case "GET":
+            return entry(arguments[0]).map { .bulkString($0.value) } ?? .null
+        case "MGET":
+            return .array(arguments.map { key in entry(key).map { .bulkString($0.value) } ?? .null })
+        case "STRLEN":
+            return .integer(Int64(entry(arguments[0])?.value.count ?? 0))
+        case "EXISTS":
+            return .integer(Int64(arguments.filter { entry($0) != nil }.count))
+        case "SET":
+            return runSet(command)
+        case "GETSET":
+            return runSet(RedisCommand(name: "SET", arguments: arguments + [Array("GET".utf8)]))
+        case "SETNX":
+            guard entry(arguments[0]) == nil else { return .integer(0) }
+            set(arguments[0], Entry(value: arguments[1], lease: nil, deadline: nil))
+            return .integer(1)
+        case "MSET":
+            guard arguments.count % 2 == 0 else { return command.arityError }
+            for index in stride(from: 0, to: arguments.count, by: 2) {
+                set(arguments[index], Entry(value: arguments[index + 1], lease: nil, deadline: nil))
+            }
+            return .ok
+        case "DEL", "UNLINK":
+            var deleted: Int64 = 0
+            for key in Set(arguments) where entry(key) != nil {
+                set(key, nil)
+                deleted += 1
+            }
+            return .integer(deleted)
+        case "DELIFEQ":
+            guard let current = entry(arguments[0]), current.value == arguments[1] else { return .integer(0) }
+            set(arguments[0], nil)
+            return .integer(1)
+        case "INCR", "DECR", "INCRBY", "DECRBY":
+            return runIncrement(command)
+        case "APPEND":
+            var updated = entry(arguments[0]) ?? Entry(value: [], lease: nil, deadline: nil)
+            updated.value += arguments[1]
+            set(arguments[0], updated)
+            return .integer(Int64(updated.value.count))
+        case "EXPIRE", "PEXPIRE", "EXPIREAT", "PEXPIREAT":
+            return runExpire(command)
+        case "TTL", "PTTL":
+            guard let current = entry(arguments[0]) else { return .integer(-2) }
+            guard let deadline = current.deadline else { return .integer(-1) }
+            let remaining = deadline.milliseconds > now.milliseconds ? deadline.milliseconds - now.milliseconds : 0
+            let clamped = Int64(clamping: remaining)
+            return .integer(command.name == "PTTL" ? clamped : (clamped + 500) / 1000)
+        case "PERSIST":
+            guard var current = entry(arguments[0]), current.lease != nil else { return .integer(0) }
+            current.lease = nil
+            current.deadline = nil
+            set(arguments[0], current)
+            return .integer(1)
+        default:
+            return command.unknownError
+        }
+    }
+
+    /// SET key value [NX | XX] [GET] [EX s | PX ms | EXAT s | PXAT ms | KEEPTTL]
+    private mutating func runSet(_ command: RedisCommand) -> RESPValue {
+        let key = command.arguments[0]
+        var condition: String?
+        var returnsOld = false
+        var expiry: (option: String, amount: Int64)?
+        var keepTTL = false
+        var index = 2
+        while index < command.arguments.count {
+            let option = command.option(index)
+            switch option {
+            case "NX", "XX":
+                guard condition == nil || condition == option else { return .syntaxError }
+                condition = option
+            case "GET":
+                returnsOld = true
+            case "KEEPTTL":
+                guard expiry == nil else { return .syntaxError }
+                keepTTL = true
+            case "EX", "PX", "EXAT", "PXAT":
+                guard expiry == nil, !keepTTL, index + 1 < command.arguments.count else { return .syntaxError }
+                guard let amount = Int64(command.argument(index + 1)) else { return .notInteger }
+                guard amount > 0 else { return .error("ERR invalid expire time in 'set' command") }
+                expiry = (option, amount)
+                index += 1
+            default:
+                return .syntaxError
+            }
+            index += 1
+        }
+        let current = entry(key)
+        let old: RESPValue = current.map { .bulkString($0.value) } ?? .null
+        if condition == "NX", current != nil { return returnsOld ? old : .null }
+        if condition == "XX", current == nil { return returnsOld ? old : .null }
+        if let expiry {
+            guard let ttl = ttl(expiry.option, expiry.amount) else {
+                // A deadline already passed: Redis stores nothing and the key is gone.
+                if current != nil { set(key, nil) }
+                return returnsOld ? old : .ok
+            }
+            set(key, Entry(value: command.arguments[1], lease: grant(ttl)))
+        } else if keepTTL, let current {
+            set(key, Entry(value: command.arguments[1], lease: current.lease, deadline: current.deadline))
+        } else {
+            set(key, Entry(value: command.arguments[1], lease: nil, deadline: nil))
+        }
+        return returnsOld ? old : .ok
+    }
+
+    /// How long from `now` until the deadline an expiry option names; nil when that is not in the future.
+    private func ttl(_ option: String, _ amount: Int64) -> LeaseTTL? {
+        let milliseconds: Int64
+        switch option {
+        case "EX", "EXPIRE": milliseconds = amount.multipliedReportingOverflow(by: 1000).overflow ? .max : amount * 1000
+        case "PX", "PEXPIRE": milliseconds = amount
+        case "EXAT", "EXPIREAT":
+            let at = amount.multipliedReportingOverflow(by: 1000).overflow ? Int64.max : amount * 1000
+            milliseconds = at.subtractingReportingOverflow(Int64(clamping: now.milliseconds)).partialValue
+        default:
+            milliseconds = amount.subtractingReportingOverflow(Int64(clamping: now.milliseconds)).partialValue
+        }
+        guard milliseconds > 0 else { return nil }
+        return LeaseTTL(milliseconds: UInt64(milliseconds))
+    }
+
+    private mutating func runIncrement(_ command: RedisCommand) -> RESPValue {
+        let key = command.arguments[0]
+        var delta: Int64 = command.name.hasPrefix("DECR") ? -1 : 1
+        if command.name.hasSuffix("BY") {
+            guard let amount = Self.integer(command.arguments[1]) else { return .notInteger }
+            if command.name == "DECRBY" {
+                guard amount != .min else { return .error("ERR decrement would overflow") }
+                delta = -amount
+            } else {
+                delta = amount
+            }
+        }
+        var updated = entry(key) ?? Entry(value: Array("0".utf8), lease: nil, deadline: nil)
+        guard let value = Self.integer(updated.value) else { return .notInteger }
+        let (sum, overflow) = value.addingReportingOverflow(delta)
+        guard !overflow else { return .error("ERR increment or decrement would overflow") }
+        updated.value = Array(String(sum).utf8)
+        set(key, updated)
+        return .integer(sum)
+    }
+
+    /// EXPIRE key seconds (and PEXPIRE, EXPIREAT, PEXPIREAT): 1 if the key exists, 0 if not. A deadline already
+    /// passed deletes the key, as in Redis.
+    private mutating func runExpire(_ command: RedisCommand) -> RESPValue {
+        guard command.arguments.count == 2 else {
+            return .error("ERR Unsupported option \(command.argument(2))")
+        }
+        guard let amount = Int64(command.argument(1)) else { return .notInteger }
+        let key = command.arguments[0]
+        guard var current = entry(key) else { return .integer(0) }
+        guard let ttl = ttl(command.name, amount) else {
+            set(key, nil)
+            return .integer(1)
+        }
+        let lease = grant(ttl)
+        current.lease = lease.id
+        current.deadline = lease.deadline
+        set(key, current)
+        return .integer(1)
+    }
+
+    /// Redis's strict integer syntax: optional '-', digits, no leading zeros or '+', within Int64.
+    static func integer(_ bytes: [UInt8]) -> Int64? {
+        guard !bytes.isEmpty, bytes.count <= 20, bytes.first != UInt8(ascii: "+") else { return nil }
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let value = Int64(text), String(value) == text else { return nil }
+        return value
+    }
+}

@@ -1,0 +1,87 @@
+import QuorumStore
+import QuorumWire
+
+/// The keys one command (or one MULTI/EXEC block) works on, as one read saw them, and the writes it decides on.
+/// Pure: the executor fills it from a read, runs the commands against it in order (each sees the effects of the
+/// ones before), and turns the outcome into one store transaction that compares every key read against the mod
+/// revision seen, so the whole thing applies atomically or not at all (then it is retried from a fresh read).
+///
+/// Expiry: a key whose lease deadline is at or before `now` (the clock of the node that served the read) is
+/// absent here, even if the leader's revoke has not applied yet.
+struct RedisWorkingSet {
+    struct Entry: Hashable {
+        var value: [UInt8]
+        /// The key's lease: its own TTL (the port gives every key with a TTL its own lease) or a KV API lease.
+        var lease: LeaseID?
+        var deadline: StoreTime?
+    }
+
+    let now: StoreTime
+    /// The mod revision of every key read, as stored (0 when absent): the transaction's comparisons.
+    private(set) var observed: [[UInt8]: Revision] = [:]
+    /// The lease each key read holds in the store, expired or not.
+    private(set) var storedLeases: [[UInt8]: LeaseID] = [:]
+    private var entries: [[UInt8]: Entry] = [:]
+    /// Keys written, in the order first written, so the transaction's operations are deterministic.
+    private(set) var writtenKeys: [[UInt8]] = []
+    /// Leases to grant before the transaction, for new TTLs.
+    private(set) var grants: [LeaseID: LeaseTTL] = [:]
+    private let makeLeaseID: @Sendable () -> LeaseID
+
+    init(now: StoreTime, makeLeaseID: @escaping @Sendable () -> LeaseID) {
+        self.now = now
+        self.makeLeaseID = makeLeaseID
+    }
+
+    /// Records what a read returned for `key` (nil: absent).
+    mutating func load(_ key: [UInt8], _ kv: KeyValue?, deadline: StoreTime?) {
+        observed[key] = kv?.modRevision ?? .zero
+        if let lease = kv?.lease { storedLeases[key] = lease }
+        guard let kv else { return }
+        // A lease missing from the store is being revoked: the key is as good as gone.
+        if kv.lease != nil, (deadline ?? 0) <= now { return }
+        entries[key] = Entry(value: kv.value, lease: kv.lease, deadline: deadline)
+    }
+
+    func entry(_ key: [UInt8]) -> Entry? { entries[key] }
+
+    mutating func set(_ key: [UInt8], _ entry: Entry?) {
+        if !writtenKeys.contains(key) { writtenKeys.append(key) }
+        entries[key] = entry
+    }
+
+    /// A fresh lease for a key that is to live `ttl` from now.
+    mutating func grant(_ ttl: LeaseTTL) -> Entry.Lease {
+        let id = makeLeaseID()
+        grants[id] = ttl
+        return Entry.Lease(id: id, deadline: now.adding(ttl))
+    }
+
+    /// The transaction's operations: the final state of each key written.
+    var operations: [TransactionOperation] {
+        writtenKeys.map { key in
+            guard let entry = entries[key] else { return .deleteRange(DeleteRangeRequest(key: key)) }
+            return .put(PutRequest(key: key, value: entry.value, lease: entry.lease))
+        }
+    }
+
+    /// Leases that may be left without keys once the transaction applied: the old leases of keys written, and
+    /// grants that no key ended up holding. The executor revokes each one that holds no key.
+    var leasesToRelease: Set<LeaseID> {
+        var leases = Set(grants.keys)
+        for key in writtenKeys { if let lease = storedLeases[key] { leases.insert(lease) } }
+        for key in writtenKeys { if let lease = entries[key]?.lease { leases.remove(lease) } }
+        return leases
+    }
+}
+
+extension RedisWorkingSet.Entry {
+    struct Lease {
+        var id: LeaseID
+        var deadline: StoreTime
+    }
+
+    init(value: [UInt8], lease: Lease?) {
+        self.init(value: value, lease: lease?.id, deadline: lease?.deadline)
+    }
+}
