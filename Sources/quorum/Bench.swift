@@ -5,6 +5,7 @@ import Foundation
     import Glibc
 #endif
 import QuorumClient
+import QuorumStore
 
 /// A load generator against a running cluster: puts, linearizable gets, or a mix, from concurrent clients.
 struct Bench: AsyncParsableCommand {
@@ -14,10 +15,13 @@ struct Bench: AsyncParsableCommand {
 
     enum Workload: String, ExpressibleByArgument, CaseIterable {
         case put, get, mixed
+        /// Every client acquires and releases one lock, in turn with all the others.
+        case lock
     }
 
     @OptionGroup var options: ClientOptions
-    @Option(help: "put, get (linearizable) or mixed (half each).") var workload: Workload = .put
+    @Option(help: "put, get (linearizable), mixed (half each), or lock (acquire + release of one contended lock).")
+    var workload: Workload = .put
     @Option(help: "Concurrent clients.") var clients = 16
     @Option(help: "Seconds to run.") var duration = 10
     @Option(help: "Distinct keys.") var keys = 1_000
@@ -38,7 +42,7 @@ struct Bench: AsyncParsableCommand {
             let digits = Array(String(number).utf8)
             return [UInt8](repeating: UInt8(ascii: "k"), count: max(0, keyBytes - digits.count)) + digits
         }
-        if workload != .put {
+        if workload == .get || workload == .mixed {
             let loader = options.makeClient()
             for key in keyList.prefix(min(keys, 1_000)) { _ = try? await loader.put(key, value) }
             await loader.close()
@@ -63,19 +67,27 @@ struct Bench: AsyncParsableCommand {
                     let client = options.makeClient()
                     var latencies: [Duration] = []
                     var position = worker
+                    let session = workload == .lock ? try? await Session(client: client, ttl: .seconds(10)) : nil
                     while ContinuousClock.now < deadline {
                         let key = keyList[position % keyList.count]
                         position += clients
                         let begin = ContinuousClock.now
-                        let isPut = workload == .put || (workload == .mixed && position % 2 == 0)
                         do {
-                            if isPut { try await client.put(key, value) } else { _ = try await client.get(key) }
+                            if workload == .lock {
+                                guard let session else { throw QuorumClientError.sessionLost(LeaseID(0)) }
+                                try await client.lock("bench", session: session).unlock()
+                            } else if workload == .put || (workload == .mixed && position % 2 == 0) {
+                                try await client.put(key, value)
+                            } else {
+                                _ = try await client.get(key)
+                            }
                             latencies.append(begin.duration(to: .now))
                             await progress.add()
                         } catch {
                             await progress.fail()
                         }
                     }
+                    try? await session?.close()
                     await client.close()
                     return latencies
                 }
