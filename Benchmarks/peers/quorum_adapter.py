@@ -18,11 +18,10 @@ All integers little-endian; byte strings are u32 length + bytes.
   connection reuses the sequence, so it is applied at most once).
 - get: a linearizable range read of one key (ReadIndex on the leader).
 - notLeader: reconnect to the leader's client address it names (empty: wait 100 ms, try the next endpoint).
-- lock_cycle: Quorum has no lock recipe yet. What exists is a transaction, so the mutex here is
-  "txn(if version(lock key) == 0 then put(lock key, owner))" retried every `lock_poll` seconds (default 1 ms)
-  until it succeeds, then a delete. It has NO lease (a crashed holder keeps the lock forever) and no waiter
-  queue (polling, not watch-based), so it is not the same thing as etcd's Lock recipe; the put's revision
-  would serve as a fencing token. Figures from it are labelled accordingly.
+- lock_cycle: NOT Quorum's lock recipe (that one needs streaming watches, which this one-socket adapter does
+  not speak; measure it with `quorum bench --workload lock`, see run_lock8.sh and docs/locks.md). The mutex
+  here is "txn(if version(lock key) == 0 then put(lock key, owner))" retried every `lock_poll` seconds (default
+  1 ms) until it succeeds, then a delete: no lease, no waiter queue. Figures from it are labelled accordingly.
 
 Options (--opt key=value): cluster=h:p,h:p,... (fallback endpoints when no leader is known; default: the
 loadgen --endpoints value is not visible to adapters, so only this client's endpoint), timeout=<s> (10),
