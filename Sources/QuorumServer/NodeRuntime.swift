@@ -260,7 +260,7 @@ final class NodeRuntime: @unchecked Sendable {
                 return
             }
         }
-        watchHub.add(key: key, rangeEnd: rangeEnd, channel: channel, requestID: requestID)
+        watchHub.add(key: key, rangeEnd: rangeEnd, startRevision: startRevision ?? .zero, channel: channel, requestID: requestID)
     }
 
     func cancelWatch(requestID: UInt64, channel: any Channel) {

@@ -11,6 +11,9 @@ final class WatchHub: @unchecked Sendable {
     private struct Watcher {
         var key: [UInt8]
         var rangeEnd: [UInt8]?
+        /// Events below it are not this watcher's: it asked to start later (a revision this node has not applied
+        /// yet, as when a client read the revision on the leader and watches on a follower that lags).
+        var startRevision: Revision
         var channel: any Channel
         var requestID: UInt64
     }
@@ -28,9 +31,9 @@ final class WatchHub: @unchecked Sendable {
 
     var count: Int { watchers.count }
 
-    func add(key: [UInt8], rangeEnd: [UInt8]?, channel: any Channel, requestID: UInt64) {
+    func add(key: [UInt8], rangeEnd: [UInt8]?, startRevision: Revision, channel: any Channel, requestID: UInt64) {
         watchers[WatcherID(channel: ObjectIdentifier(channel), requestID: requestID)] = Watcher(
-            key: key, rangeEnd: rangeEnd, channel: channel, requestID: requestID)
+            key: key, rangeEnd: rangeEnd, startRevision: startRevision, channel: channel, requestID: requestID)
     }
 
     func cancel(channel: any Channel, requestID: UInt64) {
@@ -43,7 +46,10 @@ final class WatchHub: @unchecked Sendable {
     func publish(_ events: [WatchEvent]) {
         guard !events.isEmpty, !watchers.isEmpty else { return }
         for (id, watcher) in watchers {
-            let matching = events.filter { KeyRange.contains($0.kv.key, key: watcher.key, rangeEnd: watcher.rangeEnd) }
+            let matching = events.filter {
+                $0.revision >= watcher.startRevision
+                    && KeyRange.contains($0.kv.key, key: watcher.key, rangeEnd: watcher.rangeEnd)
+            }
             guard let first = matching.first else { continue }
             guard watcher.channel.isActive else {
                 watchers[id] = nil

@@ -278,6 +278,17 @@ extension ClusterTests {
         }
         #expect(replayed == ["put app/a", "put app/b", "delete app/a"])
 
+        // A start revision the node has not reached yet: nothing before it is delivered, even as it is applied.
+        let now = try await client.range(RangeRequest(key: Array("app/".utf8))).revision
+        let future = try await client.watch(Array("app/f".utf8), startRevision: Revision(now.rawValue + 3))
+        for number in 1...4 { try await client.put(Array("app/f".utf8), Array("\(number)".utf8)) }
+        var fromFuture: [String] = []
+        for try await events in future {
+            fromFuture += events.map { String(decoding: $0.kv.value, as: UTF8.self) }
+            if fromFuture.count >= 2 { break }
+        }
+        #expect(fromFuture == ["3", "4"])
+
         for number in 0..<60 { try await client.put(Array("churn".utf8), Array("\(number)".utf8)) }
         var ended: QuorumClientError?
         for _ in 0..<50 where ended == nil {
