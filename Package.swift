@@ -91,12 +91,13 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // A TCP proxy balancing over the instances of a registered service.
+        // A TCP and HTTP/1.1 proxy balancing over the instances of a registered service.
         .target(
             name: "QuorumProxy",
             dependencies: [
                 "QuorumBalancing", "QuorumClient",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict
@@ -137,6 +138,7 @@ let package = Package(
             dependencies: [
                 "QuorumClient", "QuorumConsensus", "QuorumProxy", "QuorumServer", "QuorumStore", "QuorumSimulation",
                 "quorum", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

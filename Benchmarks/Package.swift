@@ -6,7 +6,11 @@ import PackageDescription
 let package = Package(
     name: "QuorumBenchmarks",
     platforms: [.macOS(.v15)],
-    dependencies: [.package(name: "Quorum", path: "..")],
+    dependencies: [
+        .package(name: "Quorum", path: ".."),
+        // Already in the graph through Quorum; named for the HTTP backend below.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+    ],
     targets: [
         .executableTarget(
             name: "EngineThroughput",
@@ -31,6 +35,14 @@ let package = Package(
             name: "BalancingPlot",
             dependencies: [
                 .product(name: "QuorumBalancing", package: "Quorum"), .product(name: "QuorumConsensus", package: "Quorum"),
+            ]
+        ),
+        // The HTTP backend that Benchmarks/peers/run_proxy_vs_haproxy.sh puts behind both proxies.
+        .executableTarget(
+            name: "HTTPBenchBackend",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
     ]

@@ -61,7 +61,7 @@ extension ClusterTests {
             registrations.append(
                 try await client.register(ServiceInstance(service: "echo", id: backend.name, address: backend.address, weight: weight)))
         }
-        let proxy = try await TCPProxy(
+        let proxy = try await ServiceProxy(
             service: "echo", host: "127.0.0.1", port: 0, endpoints: cluster.clientEndpoints, policy: .weighted,
             checkInterval: .milliseconds(50))
 
@@ -79,12 +79,12 @@ extension ClusterTests {
         }
         #expect(!stillEligible, "active checks never took the dead backend out")
         #expect(try await proxy.eligibleInstances() == ["a", "b"])
-        let picksOfC = try await proxy.connectionsByInstance()["c"]
+        let picksOfC = try await proxy.stats().backends["c"]?.total
         answers = [:]
         for _ in 0..<30 { answers[try await ask(port: proxy.port, group: group) ?? "none", default: 0] += 1 }
         #expect(answers["none"] == nil, "a request failed: \(answers)")
         #expect(answers["c"] == nil)
-        #expect(try await proxy.connectionsByInstance()["c"] == picksOfC, "connections were still sent to the dead backend")
+        #expect(try await proxy.stats().backends["c"]?.total == picksOfC, "connections were still sent to the dead backend")
 
         // Deregistering an instance reaches the proxy through its watch, without a restart.
         try await registrations[0].deregister()

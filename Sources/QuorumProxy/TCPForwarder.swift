@@ -1,0 +1,70 @@
+import NIOCore
+import NIOPosix
+import QuorumBalancing
+
+/// TCP mode: each accepted connection is joined to a connection to the instance the policy picks. A connect that
+/// fails is retried on another instance and counts as a failure for outlier ejection. The connection counts as one
+/// request, finished when the instance's side closes.
+final class TCPForwarder: Sendable {
+    private let state: ProxyState
+    /// Instances tried per connection before giving up on it.
+    private static let attemptsMax = 3
+
+    init(state: ProxyState) { self.state = state }
+
+    func accept(_ inbound: any Channel) {
+        state.loop.preconditionInEventLoop()
+        connect(inbound, tried: [])
+    }
+
+    private func connect(_ inbound: any Channel, tried: Set<BackendID>) {
+        let state = state
+        guard let route = state.routing.pick(excluding: tried, now: state.now) else {
+            inbound.close(promise: nil)
+            return
+        }
+        let begin = NIODeadline.now()
+        ClientBootstrap(group: inbound.eventLoop)
+            .channelOption(ChannelOptions.autoRead, value: false)
+            .connectTimeout(.seconds(2))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteCounter(routing: state.routing, backend: route.id))
+                }
+            }
+            .connect(host: route.host, port: route.port)
+            .whenComplete { result in
+                switch result {
+                case .success(let outbound):
+                    self.glue(inbound, outbound, route: route, begin: begin)
+                case .failure:
+                    state.routing.finished(route, latency: 0, outcome: .failure, now: state.now)
+                    let tried = tried.union([route.id])
+                    if tried.count < Self.attemptsMax {
+                        self.connect(inbound, tried: tried)
+                    } else {
+                        inbound.close(promise: nil)
+                    }
+                }
+            }
+    }
+
+    private func glue(_ inbound: any Channel, _ outbound: any Channel, route: Route, begin: NIODeadline) {
+        let state = state
+        // However the pair ends, the request ends once: when the instance's side has closed.
+        outbound.closeFuture.whenComplete { _ in
+            state.routing.finished(route, latency: state.duration(since: begin), outcome: .success, now: state.now)
+        }
+        let (inboundGlue, outboundGlue) = GlueHandler.pair()
+        do {
+            try inbound.pipeline.syncOperations.addHandler(inboundGlue)
+            try outbound.pipeline.syncOperations.addHandler(outboundGlue)
+        } catch {
+            inbound.close(promise: nil)
+            outbound.close(promise: nil)
+            return
+        }
+        inbound.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+        outbound.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+    }
+}
