@@ -51,9 +51,9 @@ final class BalancedRouting<Policy: LoadBalancingPolicy>: ProxyRouting {
     /// Each instance keeps its backend id for the proxy's life, so its health and load survive updates.
     private var idsByInstance: [String: BackendID] = [:]
 
-    init(policy: Policy) {
-        // An empty backend set with the standard health settings cannot be refused.
-        balancer = try! Balancer(backends: [], policy: policy)
+    init(policy: Policy, health: HealthConfiguration) {
+        // An empty backend set cannot be refused: only duplicate backends are.
+        balancer = try! Balancer(backends: [], policy: policy, health: health)
     }
 
     func update(_ instances: [ServiceInstance], now: BalancerTime) -> [Route] {

@@ -39,18 +39,24 @@ public final class ServiceProxy: Sendable {
     public init(
         service: String, host: String, port: Int, endpoints: [String], policy: Policy, mode: Mode = .tcp,
         check: HealthCheck = .tcp, checkInterval: TimeAmount = .seconds(2), adminPort: Int? = nil,
-        poolLimit: Int = 64
+        poolLimit: Int = 64, slowStart: TimeAmount? = nil
     ) async throws {
+        // Off unless asked for, as HAProxy's `slowstart`: an instance that joins or comes back from failed checks
+        // or ejection then starts at 10% of its weight and ramps up linearly over the window.
+        let health = HealthConfiguration(
+            slowStart: try slowStart.map {
+                try SlowStart(window: .milliseconds(UInt64(max(1, $0.nanoseconds / 1_000_000))), minimumWeight: 10)
+            })
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
         let routing: any ProxyRouting =
             switch policy {
-            case .random: BalancedRouting(policy: RandomPolicy())
-            case .roundRobin: BalancedRouting(policy: RoundRobinPolicy())
-            case .weighted: BalancedRouting(policy: SmoothWeightedRoundRobinPolicy())
-            case .leastOutstanding: BalancedRouting(policy: LeastOutstandingRequestsPolicy())
-            case .powerOfTwoChoices: BalancedRouting(policy: PowerOfTwoChoicesPolicy())
-            case .peakEWMA: BalancedRouting(policy: PeakEWMAPolicy())
+            case .random: BalancedRouting(policy: RandomPolicy(), health: health)
+            case .roundRobin: BalancedRouting(policy: RoundRobinPolicy(), health: health)
+            case .weighted: BalancedRouting(policy: SmoothWeightedRoundRobinPolicy(), health: health)
+            case .leastOutstanding: BalancedRouting(policy: LeastOutstandingRequestsPolicy(), health: health)
+            case .powerOfTwoChoices: BalancedRouting(policy: PowerOfTwoChoicesPolicy(), health: health)
+            case .peakEWMA: BalancedRouting(policy: PeakEWMAPolicy(), health: health)
             }
         let state = ProxyState(loop: loop, routing: routing, check: check, poolLimit: max(1, poolLimit))
         let client = QuorumClient(endpoints: endpoints)

@@ -21,6 +21,8 @@ struct Proxy: AsyncParsableCommand {
     var check = "tcp"
     @Option(help: "Serve GET /stats on this port, on the --listen host.")
     var adminPort: Int?
+    @Option(help: "Seconds over which an instance that joins or recovers ramps up from 10% of its weight (0: off).")
+    var slowStart = 0
 
     func run() async throws {
         guard let chosen = ServiceProxy.Policy(rawValue: policy) else {
@@ -35,7 +37,7 @@ struct Proxy: AsyncParsableCommand {
         let endpoints = await options.makeClient().endpoints
         let proxy = try await ServiceProxy(
             service: service, host: String(parts[0]), port: port, endpoints: endpoints, policy: chosen, mode: proxyMode,
-            check: healthCheck, adminPort: adminPort)
+            check: healthCheck, adminPort: adminPort, slowStart: slowStart > 0 ? .seconds(Int64(slowStart)) : nil)
         print("proxying \(listen) (\(mode)) to the instances of \(service) (\(policy))")
         if let admin = proxy.adminPort { print("stats at http://\(parts[0]):\(admin)/stats") }
         try await proxy.wait()

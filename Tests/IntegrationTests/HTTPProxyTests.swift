@@ -188,6 +188,60 @@ extension ClusterTests {
     }
 
     /// `GET /stats` from a proxy's admin endpoint.
+    @Test("an instance that recovers from failing checks comes back through slow start, then gets its full share")
+    func httpProxySlowStart() async throws {
+        let (cluster, client) = try await Self.startCluster()
+        defer { cluster.stopAll() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let backends = [try await HTTPBackend(name: "a", group: group), try await HTTPBackend(name: "b", group: group)]
+        var registrations: [ServiceRegistration] = []
+        for backend in backends {
+            registrations.append(
+                try await client.register(ServiceInstance(service: "web", id: backend.name, address: backend.address)))
+        }
+        let window = Duration.seconds(4)
+        let started = ContinuousClock.now
+        let proxy = try await ServiceProxy(
+            service: "web", host: "127.0.0.1", port: 0, endpoints: cluster.clientEndpoints, policy: .weighted,
+            mode: .http, check: .http(path: "/healthz"), checkInterval: .milliseconds(50),
+            slowStart: .seconds(window.components.seconds))
+        let proxyClient = try await HTTPTestClient(port: proxy.port, group: group)
+        func shares(of requests: Int) async throws -> [String: Int] {
+            var answers: [String: Int] = [:]
+            for _ in 0..<requests {
+                let reply = try await proxyClient.send("/")
+                answers[reply.status == 200 ? reply.body : "status \(reply.status)", default: 0] += 1
+            }
+            return answers
+        }
+
+        // b goes down, and stays down until a has finished the ramp every instance starts the proxy with.
+        backends[1].failHealthChecks(true)
+        #expect(try await Self.poll { try await proxy.stats().backends["b"]?.state == .failingChecks })
+        try await Task.sleep(until: started + window, clock: .continuous)
+        backends[1].failHealthChecks(false)
+        #expect(try await Self.poll { try await proxy.stats().backends["b"]?.state == .healthy })
+
+        // Right after it returns, b starts at 10% of its weight: far below the half it will get.
+        let early = try await shares(of: 20)
+        #expect(early["status 502"] == nil && early["status 503"] == nil, "\(early)")
+        #expect((early["b"] ?? 0) <= 6, "b got its full share at once: \(early)")
+        // Once the window has passed, it gets its full weight again.
+        var late: [String: Int] = [:]
+        #expect(
+            try await Self.poll {
+                late = try await shares(of: 20)
+                return (late["b"] ?? 0) >= 9
+            }, "b never got back to its share: \(late)")
+
+        await proxyClient.close()
+        try await proxy.shutdown()
+        for registration in registrations { try? await registration.deregister() }
+        for backend in backends { try await backend.stop() }
+        try await group.shutdownGracefully()
+        await client.close()
+    }
+
     static func adminStats(port: Int?, group: any EventLoopGroup) async throws -> ProxyStats {
         let admin = try await HTTPTestClient(port: try #require(port), group: group)
         let reply = try await admin.send("/stats")
