@@ -48,8 +48,8 @@ public struct LockOptions: Sendable {
     public var timeout: Duration?
     /// After a holder is *lost* (its session ended without releasing), the lock stays unavailable this long, so
     /// that a holder that is merely slow has time to notice before the next one acts (Chubby's and Consul's
-    /// lock-delay). A holder that releases normally passes the lock on at once. Every client of one lock name
-    /// must use the same lock-delay.
+    /// lock-delay). A holder that releases normally passes the lock on at once. The delay is a lease, so the
+    /// leader's clock times it. Every client of one lock name must use the same lock-delay.
     public var lockDelay: Duration
 
     public init(timeout: Duration? = nil, lockDelay: Duration = .zero) {
@@ -98,8 +98,9 @@ extension QuorumClient {
 }
 
 extension LockQueue {
-    /// The lock-delay marker: the token of the last holder that has not released. Not attached to any lease, so it
-    /// outlives a lost holder and tells the next one to wait.
+    /// The lock-delay marker. While a lock is held it names the holder's token and has no lease, so it outlives a
+    /// holder that is lost; the next contender then replaces it with a marker on a lease of the delay's length,
+    /// and the lock is unavailable until the leader expires that lease.
     var holderMarker: [UInt8] { prefix + Array("holder".utf8) }
 
     func acquire(
@@ -128,7 +129,7 @@ extension LockQueue {
         let me = try await enqueue(value: value, session: session)
         let (queue, _) = try await contenders()
         guard let position = queue.firstIndex(where: { $0.key == me.key }), turn(queue, position) == nil,
-            try await lockDelayPassed(lockDelay, for: me)
+            try await runningLockDelay(lockDelay, for: me) == nil
         else {
             await abandon(me)
             return nil
@@ -139,16 +140,17 @@ extension LockQueue {
             releaseAlsoDeletes: lockDelay > .zero ? [holderMarker] : [], ownsSession: false)
     }
 
-    /// Once first: if the previous holder was lost rather than released (its marker is still there), wait out the
-    /// delay before taking over, then leave a marker of our own for the next holder to check.
+    /// Once first: while a lost holder's lock-delay runs, wait for its marker to expire; then leave a marker of our
+    /// own for the next holder to check.
     private func honourLockDelay(_ delay: Duration, for me: Contender, session: Session, turn: Turn)
         async throws(QuorumClientError)
     {
-        if try await !lockDelayPassed(delay, for: me) {
+        while let running = try await runningLockDelay(delay, for: me) {
+            let changes = try await client.watch(holderMarker, startRevision: running.modRevision.next)
             do {
-                try await Task.sleep(for: delay)
+                for try await events in changes where events.contains(where: { $0.kind == .delete }) { break }
             } catch {
-                throw .cancelled
+                // The watch broke: look at the marker again.
             }
             // Our own session may have run out meanwhile.
             _ = try await awaitTurn(of: me, session: session, turn: turn)
@@ -156,15 +158,25 @@ extension LockQueue {
         try await claimMarker(for: me, session: session)
     }
 
-    /// True when no lost holder's marker is left (or no delay is asked for).
-    private func lockDelayPassed(_ delay: Duration, for me: Contender) async throws(QuorumClientError) -> Bool {
-        guard delay > .zero else { return true }
-        let marker = try await client.range(RangeRequest(key: holderMarker)).kvs.first
-        return marker == nil || marker?.value == Array(String(me.token.rawValue).utf8)
+    /// The marker of a lock-delay that still blocks `me`, or nil. A marker left by a lost holder (another token, no
+    /// lease) starts the delay: it is replaced by one on a lease of the delay's length.
+    private func runningLockDelay(_ delay: Duration, for me: Contender) async throws(QuorumClientError) -> KeyValue? {
+        guard delay > .zero, let marker = try await client.range(RangeRequest(key: holderMarker)).kvs.first,
+            marker.value != me.markerValue
+        else { return nil }
+        guard marker.lease == nil else { return marker }
+        let lease = try await client.grantLease(ttl: delay)
+        let started = try await client.transaction(
+            TransactionRequest(
+                compare: [Comparison(key: holderMarker, .modRevision(marker.modRevision), .equal)],
+                success: [.put(PutRequest(key: holderMarker, value: Array("lock-delay".utf8), lease: lease))]))
+        // Another contender changed the marker first; its delay (or its release) counts instead.
+        if !started.succeeded { try? await client.revokeLease(lease) }
+        return try await runningLockDelay(delay, for: me)
     }
 
     private func claimMarker(for me: Contender, session: Session) async throws(QuorumClientError) {
-        let claim = PutRequest(key: holderMarker, value: Array(String(me.token.rawValue).utf8))
+        let claim = PutRequest(key: holderMarker, value: me.markerValue)
         let response = try await client.transaction(
             TransactionRequest(compare: [me.isStillQueued], success: [.put(claim)], failure: []))
         guard response.succeeded else { throw .sessionLost(session.lease) }

@@ -90,4 +90,7 @@ extension LockQueue.Contender {
     /// Holds while this contender's key still exists as created: a transaction guarded by it succeeds only while
     /// the contender holds its place, which is what a fenced write inside Quorum checks.
     var isStillQueued: Comparison { Comparison(key: key, .createRevision(token), .equal) }
+
+    /// What the lock-delay marker holds while this contender holds the lock.
+    var markerValue: [UInt8] { Array(String(token.rawValue).utf8) }
 }

@@ -191,6 +191,23 @@ extension ClusterTests {
         #expect(try await client.get(Array("fenced".utf8))?.value == [1])
         try await successor.unlock()
 
+        // With tryLock alone the delay also ends: the first try after the loss starts it, later ones succeed.
+        let lapsingAgain = try await Session(client: client, ttl: .milliseconds(600))
+        let lost = try await client.lock("tried", session: lapsingAgain, options: delay)
+        let lostKey = try await client.watch(lost.contender.key)
+        lapsingAgain.abandon()
+        for try await events in lostKey where events.contains(where: { $0.kind == .delete }) { break }
+        let triedLostAt = ContinuousClock.now
+        #expect(try await other.tryLock("tried", session: otherSession, lockDelay: delay.lockDelay) == nil)
+        var tried: LockHandle?
+        for _ in 0..<100 where tried == nil {
+            tried = try await other.tryLock("tried", session: otherSession, lockDelay: delay.lockDelay)
+            if tried == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        let triedHold = try #require(tried, "the lock-delay never ended for tryLock")
+        #expect(ContinuousClock.now - triedLostAt >= .milliseconds(1_400), "tryLock got the lock inside the delay")
+        try await triedHold.unlock()
+
         // Read-write: readers share; a writer waits for them; a reader behind a waiting writer waits too.
         let reader1 = try await client.readLock("rw", session: session)
         let reader2 = try await other.readLock("rw", session: otherSession)
