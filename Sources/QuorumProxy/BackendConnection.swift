@@ -13,7 +13,7 @@ protocol ResponseReceiver: AnyObject {
 /// One keep-alive HTTP connection to an instance, last in its pipeline. It carries one exchange at a time and hands
 /// the response to that exchange's receiver.
 final class BackendConnection: ChannelInboundHandler, @unchecked Sendable {
-    // @unchecked Sendable: used only on the proxy's loop, which is its channel's loop.
+    // @unchecked Sendable: used only on its channel's loop, its `ProxyState`'s loop.
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundOut = HTTPClientRequestPart
 

@@ -2,11 +2,11 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// Keep-alive HTTP connections to one instance, confined to the proxy's loop. A request takes an idle connection
-/// if there is one, opens a new one if fewer than `limit` are open, and otherwise waits for one to come free, so an
-/// instance never has more than `limit` connections from this proxy.
+/// Keep-alive HTTP connections to one instance, confined to one of the proxy's loops. A request takes an idle
+/// connection if there is one, opens a new one if fewer than `limit` are open, and otherwise waits for one to come
+/// free, so an instance never has more than `limit` connections from this loop of the proxy.
 final class BackendPool: @unchecked Sendable {
-    // @unchecked Sendable: used only on the proxy's loop, where every callback below runs.
+    // @unchecked Sendable: used only on its `ProxyState`'s loop, where every callback below runs.
     let route: Route
     private let loop: any EventLoop
     private let limit: Int
@@ -85,6 +85,7 @@ final class BackendPool: @unchecked Sendable {
             }
             .flatMapErrorThrowing { error in
                 self.closed(nil)
+                state.connectFailed(to: self.route)
                 throw error
             }
     }

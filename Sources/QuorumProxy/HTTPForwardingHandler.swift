@@ -6,7 +6,7 @@ import QuorumBalancing
 /// at a time). Each request gets its own pick and a pooled backend connection; the response streams back, and its
 /// outcome and latency go to the balancer.
 final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unchecked Sendable {
-    // @unchecked Sendable: used only on the proxy's loop, which is its channel's loop.
+    // @unchecked Sendable: used only on its channel's loop, its `ProxyState`'s loop.
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 

@@ -22,7 +22,7 @@ struct Route: Hashable, Sendable {
 }
 
 /// Which instance gets the next request (TCP: connection): a `Balancer` over the registry's current instances,
-/// and the per-instance counters both proxy modes report. Confined to the proxy's event loop.
+/// and the per-instance counters both proxy modes report. Confined to one of the proxy's event loops (one per loop).
 protocol ProxyRouting: AnyObject {
     /// Replaces the instance set; returns the routes that left it, so their pooled connections can be drained.
     func update(_ instances: [ServiceInstance], now: BalancerTime) -> [Route]

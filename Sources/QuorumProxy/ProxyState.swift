@@ -2,23 +2,24 @@ import NIOCore
 import QuorumBalancing
 import QuorumClient
 
-/// What both proxy modes share, confined to the proxy's event loop: the routing and its counters, the clock the
-/// balancer reads, active health checks, and (HTTP mode) the connection pools that draining closes.
+/// What both proxy modes share on one of the proxy's event loops, confined to it: the routing and its counters,
+/// the clock the balancer reads, and (HTTP mode) the connection pools that draining closes. `ProxyLoops` keeps one
+/// per loop.
 final class ProxyState: @unchecked Sendable {
     // @unchecked Sendable: everything mutable is used only on `loop` (every entry point runs there).
     let loop: any EventLoop
     let routing: any ProxyRouting
-    private let check: HealthCheck
+    /// All the proxy's loops, told of failed connects; set once by `ProxyLoops` before the proxy serves.
+    weak var loops: ProxyLoops?
     private let started = NIODeadline.now()
     /// Keep-alive connections to each instance, created by the first HTTP request to it.
     private var pools: [BackendID: BackendPool] = [:]
     /// Connections kept per instance; requests beyond it wait for one to come free.
     private let poolLimit: Int
 
-    init(loop: any EventLoop, routing: any ProxyRouting, check: HealthCheck, poolLimit: Int) {
+    init(loop: any EventLoop, routing: any ProxyRouting, poolLimit: Int) {
         self.loop = loop
         self.routing = routing
-        self.check = check
         self.poolLimit = poolLimit
     }
 
@@ -55,14 +56,15 @@ final class ProxyState: @unchecked Sendable {
         return routing.stats(now: now)
     }
 
-    /// Active health checks: one probe of every instance.
-    func checkInstances(timeout: TimeAmount) {
+    /// A connect to `route` failed: every loop hears of it (`ProxyLoops.connectFailed(to:)`).
+    func connectFailed(to route: Route) {
+        loops?.connectFailed(to: route)
+    }
+
+    /// The verdict of a health check of one instance.
+    func recordCheck(_ result: HealthCheckResult, for backend: BackendID) {
         loop.preconditionInEventLoop()
-        for route in routing.targets {
-            check.probe(route, on: loop, timeout: timeout).whenSuccess { passed in
-                self.routing.recordCheck(passed ? .passed : .failed, for: route.id, now: self.now)
-            }
-        }
+        routing.recordCheck(result, for: backend, now: now)
     }
 
     /// Closes every pooled connection, at shutdown.

@@ -3,18 +3,25 @@ import NIOPosix
 import QuorumBalancing
 
 /// TCP mode: each accepted connection is joined to a connection to the instance the policy picks. A connect that
-/// fails is retried on another instance and counts as a failure for outlier ejection. The connection counts as one
-/// request, finished when the instance's side closes.
-final class TCPForwarder: Sendable {
+/// fails is retried on another instance, and counts as a failure for outlier ejection and, on every loop, as a
+/// failed check. The connection counts as one request, finished when the instance's side closes.
+///
+/// One per accepted connection, first in its pipeline. It starts once the connection is active: the connection is
+/// set up before it is registered on its loop (which, with several loops, is not the accepting one), and anything
+/// forwarded to it before then would be lost.
+final class TCPForwarder: ChannelInboundHandler, Sendable {
+    typealias InboundIn = NIOAny
+
     private let state: ProxyState
     /// Instances tried per connection before giving up on it.
     private static let attemptsMax = 3
 
     init(state: ProxyState) { self.state = state }
 
-    func accept(_ inbound: any Channel) {
+    func channelActive(context: ChannelHandlerContext) {
         state.loop.preconditionInEventLoop()
-        connect(inbound, tried: [])
+        connect(context.channel, tried: [])
+        context.fireChannelActive()
     }
 
     private func connect(_ inbound: any Channel, tried: Set<BackendID>) {
@@ -39,6 +46,7 @@ final class TCPForwarder: Sendable {
                     self.glue(inbound, outbound, route: route, begin: begin)
                 case .failure:
                     state.routing.finished(route, latency: 0, outcome: .failure, now: state.now)
+                    state.connectFailed(to: route)
                     let tried = tried.union([route.id])
                     if tried.count < Self.attemptsMax {
                         self.connect(inbound, tried: tried)

@@ -23,11 +23,14 @@ struct Proxy: AsyncParsableCommand {
     var adminPort: Int?
     @Option(help: "Seconds over which an instance that joins or recovers ramps up from 10% of its weight (0: off).")
     var slowStart = 0
+    @Option(help: "Event loops to serve on; accepted connections are spread over them (default: one per core).")
+    var threads: Int?
 
     func run() async throws {
         guard let chosen = ServiceProxy.Policy(rawValue: policy) else {
             throw ValidationError("unknown policy '\(policy)'; choose one of \(ServiceProxy.Policy.allCases.map(\.rawValue))")
         }
+        guard (threads ?? 1) > 0 else { throw ValidationError("--threads must be at least 1") }
         guard let proxyMode = ServiceProxy.Mode(rawValue: mode) else { throw ValidationError("--mode must be tcp or http") }
         guard let healthCheck = HealthCheck(argument: check) else {
             throw ValidationError("--check must be tcp or http:/PATH, for example http:/healthz")
@@ -37,7 +40,8 @@ struct Proxy: AsyncParsableCommand {
         let endpoints = await options.makeClient().endpoints
         let proxy = try await ServiceProxy(
             service: service, host: String(parts[0]), port: port, endpoints: endpoints, policy: chosen, mode: proxyMode,
-            check: healthCheck, adminPort: adminPort, slowStart: slowStart > 0 ? .seconds(Int64(slowStart)) : nil)
+            check: healthCheck, adminPort: adminPort, slowStart: slowStart > 0 ? .seconds(Int64(slowStart)) : nil,
+            threads: threads)
         print("proxying \(listen) (\(mode)) to the instances of \(service) (\(policy))")
         if let admin = proxy.adminPort { print("stats at http://\(parts[0]):\(admin)/stats") }
         try await proxy.wait()
