@@ -51,7 +51,7 @@ final class RedisServers: @unchecked Sendable {
 
     /// Polls PING until PONG: the server listens some milliseconds after the process starts.
     private func waitUntilAnswering(_ index: Int) async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
             guard processes[index]?.isRunning == true else { throw NotStarted(port: ports[index], reason: "it exited") }
             if let connection = try? await RedisConnection.connect(to: endpoints[index], connectTimeout: .seconds(1)) {
@@ -61,7 +61,7 @@ final class RedisServers: @unchecked Sendable {
             }
             try await Task.sleep(for: .milliseconds(10))
         }
-        throw NotStarted(port: ports[index], reason: "no PONG within 10 s")
+        throw NotStarted(port: ports[index], reason: "no PONG within 60 s")
     }
 
     /// SIGKILL, as a crash would.

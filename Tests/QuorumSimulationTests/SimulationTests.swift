@@ -21,13 +21,22 @@ private let seedBatches: [ClosedRange<UInt64>] = {
     }
 }()
 
+/// Runs CPU-bound work (whole simulated worlds) on a thread of its own. On the concurrency pool, which has one
+/// thread per core, minutes of it would starve every async test running beside it (the integration tests'
+/// clients, timers and deadlines); on its own thread the kernel shares the cores fairly.
+func offConcurrencyPool<Result: Sendable>(_ work: @escaping @Sendable () -> Result) async -> Result {
+    await withCheckedContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(returning: work()) }
+    }
+}
+
 @Suite("Simulation")
 struct SimulationTests {
     @Test("every seed stays safe, live after healing, and linearizable", arguments: seedBatches)
-    func seedsPass(batch: ClosedRange<UInt64>) {
+    func seedsPass(batch: ClosedRange<UInt64>) async {
         var membershipChanges = 0
-        for seed in batch {
-            let report = Simulation(options: SimulationOptions(seed: seed)).run()
+        let reports = await offConcurrencyPool { batch.map { Simulation(options: SimulationOptions(seed: $0)).run() } }
+        for (seed, report) in zip(batch, reports) {
             #expect(report.passed, "\(report)")
             // Each world must be eventful enough to mean something. Membership changes need a stable leader,
             // which the most brutal worlds rarely have, so those are counted over the batch.
@@ -71,8 +80,8 @@ struct SimulationTests {
     /// follower was never probed again (liveness).
     /// 10, 12: a heartbeat-based stall detector fired faster than a round trip and froze pipelining.
     @Test("regression seeds pass", arguments: [2, 9, 10, 11, 12, 14, 15, 24] as [UInt64])
-    func regressionSeeds(seed: UInt64) {
-        let report = Simulation(options: SimulationOptions(seed: seed)).run()
+    func regressionSeeds(seed: UInt64) async {
+        let report = await offConcurrencyPool { Simulation(options: SimulationOptions(seed: seed)).run() }
         #expect(report.passed, "\(report)")
     }
 
@@ -80,16 +89,15 @@ struct SimulationTests {
     /// `commitPreviousTermByCounting` is not in this list: it needs Figure 8's exact interleaving, which random
     /// worlds did not produce in 400 seeds, so a scripted scenario in the engine's unit tests catches it.
     @Test("a broken engine is caught", arguments: [.voteWithoutLogCheck, .heartbeatCommitsUnmatchedEntries] as [InjectedBug])
-    func brokenEngineIsCaught(bug: InjectedBug) {
-        var caughtBy: SimulationReport?
-        for seed in UInt64(1)...400 {
-            var options = SimulationOptions(seed: seed)
-            options.injectedBug = bug
-            let report = Simulation(options: options).run()
-            if !report.passed {
-                caughtBy = report
-                break
+    func brokenEngineIsCaught(bug: InjectedBug) async {
+        let caughtBy = await offConcurrencyPool { () -> SimulationReport? in
+            for seed in UInt64(1)...400 {
+                var options = SimulationOptions(seed: seed)
+                options.injectedBug = bug
+                let report = Simulation(options: options).run()
+                if !report.passed { return report }
             }
+            return nil
         }
         #expect(caughtBy != nil, "bug \(bug) survived 400 seeds")
         if let caughtBy {
