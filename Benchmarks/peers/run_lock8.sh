@@ -1,7 +1,8 @@
 #!/bin/bash
 # lock8 in ONE run (BENCHMARKS.md): 8 clients contend on one mutex, one op = acquire + release.
 #   1. etcd, 3 members: python-etcd3's Lock recipe through the shared loadgen.py (its `lock8` workload);
-#   2. Quorum, 3 nodes (release build): its own lock recipe with fencing tokens, through `quorum bench --workload
+#   2. ZooKeeper, 3 members: kazoo's Lock recipe, the same way;
+#   3. Quorum, 3 nodes (release build): its own lock recipe with fencing tokens, through `quorum bench --workload
 #      lock --clients 8` (the Swift client; loadgen's Python adapter has no Quorum lock recipe).
 # The generators differ, but neither is near its limit at these rates (loadgen tops out near 4,500 ops/s).
 # Everything listens on 127.0.0.1; every process started here is stopped by PID, also on error (EXIT trap).
@@ -27,6 +28,7 @@ cleanup() {
   local pid
   for pid in "${QPIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
   "$PEERS/stop_etcd.sh" 3 >/dev/null 2>&1
+  "$PEERS/stop_zk.sh" >/dev/null 2>&1
   rm -rf "$RUN"
 }
 trap cleanup EXIT
@@ -40,6 +42,13 @@ timeout 300 $PY "$PEERS/loadgen.py" --system etcd --endpoints "$ETCD3_ENDPOINTS"
   --duration "$DUR" --reps 1 --label etcd3 --out "$RUN/etcd.jsonl" \
   --server-pidfiles "$PIDDIR/etcd3-e1.pid,$PIDDIR/etcd3-e2.pid,$PIDDIR/etcd3-e3.pid"
 "$PEERS/stop_etcd.sh" 3
+
+echo "=== ZooKeeper, 3 members: kazoo Lock"
+"$PEERS/start_zk.sh"
+timeout 300 $PY "$PEERS/loadgen.py" --system zookeeper --endpoints "$ZK3_HOSTS" --workloads lock8 \
+  --duration "$DUR" --reps 1 --label zk3 --out "$RUN/zk.jsonl" \
+  --server-pidfiles "$PIDDIR/zk1.pid,$PIDDIR/zk2.pid,$PIDDIR/zk3.pid"
+"$PEERS/stop_zk.sh"
 
 echo "=== Quorum, 3 nodes: its lock recipe"
 for i in 1 2 3; do

@@ -127,7 +127,7 @@ extension LockQueue {
         async throws(QuorumClientError) -> LockHandle?
     {
         let me = try await enqueue(value: value, session: session)
-        let (queue, _) = try await contenders()
+        let (queue, _) = try await contenders(asSeenBy: me)
         guard let position = queue.firstIndex(where: { $0.key == me.key }), turn(queue, position) == nil,
             try await runningLockDelay(lockDelay, for: me) == nil
         else {

@@ -38,7 +38,23 @@ struct LockQueue: Sendable {
 
     /// The contenders in arrival order (linearizable), and the revision they were read at.
     func contenders() async throws(QuorumClientError) -> (queue: [Contender], revision: Revision) {
-        let response = try await client.range(.prefix(contendersPrefix))
+        try await contenders(linearizable: true)
+    }
+
+    /// The contenders as `me` may judge its turn by: any state from `me`'s creation on will do, so a serializable
+    /// read (no ReadIndex round) is enough when it is that recent. Contenders ahead of `me` were created before it
+    /// and can only leave, never join, so whatever such a state says is blocking `me` either still blocks or has
+    /// gone; a turn it grants is never taken back. An older state (a lagging node) is read again linearizably.
+    func contenders(asSeenBy me: Contender) async throws(QuorumClientError) -> (queue: [Contender], revision: Revision)
+    {
+        let recent = try await contenders(linearizable: false)
+        return recent.revision >= me.token ? recent : try await contenders(linearizable: true)
+    }
+
+    private func contenders(linearizable: Bool) async throws(QuorumClientError)
+        -> (queue: [Contender], revision: Revision)
+    {
+        let response = try await client.range(.prefix(contendersPrefix), linearizable: linearizable)
         let queue = response.kvs.map { Contender(key: $0.key, token: $0.createRevision, value: $0.value) }
         return (queue, response.revision)
     }
@@ -48,7 +64,7 @@ struct LockQueue: Sendable {
     func awaitTurn(of me: Contender, session: Session, turn: Turn) async throws(QuorumClientError) -> [Contender] {
         while true {
             if Task.isCancelled { throw .cancelled }
-            let (queue, revision) = try await contenders()
+            let (queue, revision) = try await contenders(asSeenBy: me)
             guard let position = queue.firstIndex(where: { $0.key == me.key }) else {
                 throw .sessionLost(session.lease)
             }
