@@ -34,49 +34,19 @@ enum LeasedReadOutcome: Sendable {
 
 extension NodeRuntime: RedisBackend {
     func read(_ range: RangeRequest, linearizable: Bool, _ done: @escaping @Sendable (LeasedReadOutcome) -> Void) {
-        let answer = AnswerOnce(done)
-        let timeout = loop.scheduleTask(in: RuntimeGateway.answerTimeout) {
-            answer.resolve(
-                .refused(.unavailable("no answer within \(RuntimeGateway.answerTimeout.nanoseconds / 1_000_000_000) s"))
-            )
-        }
-        readWithLeases(range, linearizable: linearizable) { outcome in
-            timeout.cancel()
-            answer.resolve(outcome)
-        }
+        let late = LeasedReadOutcome.refused(
+            .unavailable("no answer within \(RuntimeGateway.answerTimeout.nanoseconds / 1_000_000_000) s"))
+        answerInTime(orElse: late, done) { respond in readWithLeases(range, linearizable: linearizable, respond: respond) }
     }
 
     func write(_ command: StoreCommand, _ done: @escaping @Sendable (ClientResponse.Outcome) -> Void) {
         // No session: Redis clients do not retry with one, and the port never retries a write it sent.
         let request = ClientRequest(requestID: 0, group: group, operation: .write(StoreProposal(command)))
-        let answer = AnswerOnce(done)
-        // A write the log never answers (a leader that lost its quorum) must not hold its connection, and the
-        // keys it works on, forever; the HTTP frontend gives up after the same time.
-        let timeout = loop.scheduleTask(in: RuntimeGateway.answerTimeout) {
-            answer.resolve(
-                .unavailable(
-                    "no answer within \(RuntimeGateway.answerTimeout.nanoseconds / 1_000_000_000) s; the write may or"
-                        + " may not have taken effect"))
-        }
-        handle(request) { response in
-            timeout.cancel()
-            answer.resolve(response.outcome)
-        }
+        let late = ClientResponse.Outcome.unavailable(
+            "no answer within \(RuntimeGateway.answerTimeout.nanoseconds / 1_000_000_000) s; the write may or may not"
+                + " have taken effect")
+        answerInTime(orElse: late, done) { respond in handle(request) { respond($0.outcome) } }
     }
 
     func clientAddress(of node: NodeID) -> String? { address(of: node)?.clientAddress }
-}
-
-/// Passes on the first of an answer and a timeout; the other finds it already given.
-private final class AnswerOnce<Outcome: Sendable>: @unchecked Sendable {
-    // @unchecked Sendable: resolved only on the runtime's event loop (the runtime's answers and its timers).
-    private var done: (@Sendable (Outcome) -> Void)?
-
-    init(_ done: @escaping @Sendable (Outcome) -> Void) { self.done = done }
-
-    func resolve(_ outcome: Outcome) {
-        let done = self.done
-        self.done = nil
-        done?(outcome)
-    }
 }

@@ -21,15 +21,11 @@ struct RuntimeGateway: Sendable {
             await withCheckedContinuation { continuation in
                 loop.execute {
                     guard answer.wait(with: continuation) else { return }
-                    let timeout = loop.scheduleTask(in: Self.answerTimeout) {
-                        answer.resume(
-                            .unavailable(
-                                "no answer within \(Self.answerTimeout.nanoseconds / 1_000_000_000) s; a write may or may"
-                                    + " not have taken effect: read the key before retrying"))
-                    }
-                    runtime.handle(request) { response in
-                        timeout.cancel()
-                        answer.resume(response.outcome)
+                    let late = ClientResponse.Outcome.unavailable(
+                        "no answer within \(Self.answerTimeout.nanoseconds / 1_000_000_000) s; a write may or may not"
+                            + " have taken effect: read the key before retrying")
+                    runtime.answerInTime(orElse: late, { answer.resume($0) }) { respond in
+                        runtime.handle(request) { respond($0.outcome) }
                     }
                 }
             }
@@ -37,6 +33,38 @@ struct RuntimeGateway: Sendable {
             // Cancelled when the HTTP server shuts down: answer now so that shutdown does not wait for the log.
             loop.execute { answer.resume(.unavailable("the node is shutting down; retry against another member")) }
         }
+    }
+}
+
+extension NodeRuntime {
+    /// Starts `operation` on the loop and passes its answer to `done`, or `late` once `RuntimeGateway.answerTimeout`
+    /// has passed without one: a request the log never answers (a leader that lost its quorum mid-write, say) must
+    /// not hold its connection, and what waits behind it, forever. Whichever comes second is dropped.
+    func answerInTime<Outcome: Sendable>(
+        orElse late: Outcome, _ done: @escaping @Sendable (Outcome) -> Void,
+        _ operation: (_ respond: @escaping @Sendable (Outcome) -> Void) -> Void
+    ) {
+        loop.preconditionInEventLoop()
+        let answer = AnswerOnce(done)
+        let timeout = loop.scheduleTask(in: RuntimeGateway.answerTimeout) { answer.resolve(late) }
+        operation { outcome in
+            timeout.cancel()
+            answer.resolve(outcome)
+        }
+    }
+}
+
+/// Passes on the first of an answer and a timeout; the other finds it already given.
+private final class AnswerOnce<Outcome: Sendable>: @unchecked Sendable {
+    // @unchecked Sendable: resolved only on the runtime's event loop (the runtime's answers and its timers).
+    private var done: (@Sendable (Outcome) -> Void)?
+
+    init(_ done: @escaping @Sendable (Outcome) -> Void) { self.done = done }
+
+    func resolve(_ outcome: Outcome) {
+        let done = self.done
+        self.done = nil
+        done?(outcome)
     }
 }
 

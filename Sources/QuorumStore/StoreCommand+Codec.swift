@@ -16,6 +16,16 @@ enum StoreCodec {
         let version = try reader.readByte()
         if version != formatVersion { throw .unsupportedFormatVersion(version) }
     }
+
+    /// A reader past the version byte of a command or proposal, refusing one over the size limit before reading.
+    static func commandReader(_ bytes: [UInt8], limits: StoreLimits) throws(StoreError) -> StoreReader {
+        if bytes.count > limits.commandBytesMax {
+            throw .commandTooLarge(bytes: bytes.count, limit: limits.commandBytesMax)
+        }
+        var reader = StoreReader(bytes)
+        try checkVersion(&reader)
+        return reader
+    }
 }
 
 extension StoreCommand {
@@ -29,11 +39,7 @@ extension StoreCommand {
 
     /// Decodes a command, checking every size against `limits` before allocating. Never traps.
     public init(decoding bytes: [UInt8], limits: StoreLimits = .default) throws(StoreError) {
-        if bytes.count > limits.commandBytesMax {
-            throw .commandTooLarge(bytes: bytes.count, limit: limits.commandBytesMax)
-        }
-        var reader = StoreReader(bytes)
-        try StoreCodec.checkVersion(&reader)
+        var reader = try StoreCodec.commandReader(bytes, limits: limits)
         var decoder = CommandDecoder(limits: limits)
         self = try decoder.command(&reader)
         try reader.expectEnd()
@@ -82,11 +88,7 @@ extension StoreProposal {
     }
 
     public init(decoding bytes: [UInt8], limits: StoreLimits = .default) throws(StoreError) {
-        if bytes.count > limits.commandBytesMax {
-            throw .commandTooLarge(bytes: bytes.count, limit: limits.commandBytesMax)
-        }
-        var reader = StoreReader(bytes)
-        try StoreCodec.checkVersion(&reader)
+        var reader = try StoreCodec.commandReader(bytes, limits: limits)
         var session: ClientSession? = nil
         if try reader.readBool() {
             session = ClientSession(

@@ -5,7 +5,6 @@ import Foundation
     import Glibc
 #endif
 import QuorumClient
-import QuorumStore
 
 /// A load generator against a running cluster: puts, linearizable gets, or a mix, from concurrent clients.
 struct Bench: AsyncParsableCommand {
@@ -74,7 +73,7 @@ struct Bench: AsyncParsableCommand {
                         let begin = ContinuousClock.now
                         do {
                             if workload == .lock {
-                                guard let session else { throw QuorumClientError.sessionLost(LeaseID(0)) }
+                                guard let session else { throw QuorumClientError.refused("no session: its lease could not be granted") }
                                 try await client.lock("bench", session: session).unlock()
                             } else if workload == .put || (workload == .mixed && position % 2 == 0) {
                                 try await client.put(key, value)
