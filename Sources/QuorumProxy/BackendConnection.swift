@@ -1,65 +1,131 @@
 import NIOCore
-import NIOHTTP1
+import QuorumBalancing
+import QuorumWire
 
 /// Whoever waits for the response on a backend connection: the client connection whose request it carries.
 protocol ResponseReceiver: AnyObject {
-    func responsePart(_ part: HTTPClientResponsePart)
+    /// A 1xx response ahead of the final one (100 Continue, 103 Early Hints).
+    func interimResponse(_ head: HTTPMessageHead)
+    func responseHead(_ head: HTTPMessageHead)
+    /// Body bytes as the instance sent them, framing included.
+    func responseBody(_ bytes: ByteBuffer)
+    func responseEnd()
     /// The end of one read from the instance: what was written so far should go out.
     func flushResponse()
-    /// The connection ended or failed before the response's end.
+    /// The connection ended, failed, or sent something other than HTTP before the response's end.
     func backendClosed()
+    /// The connection can take more of the request body, or cannot for now.
+    func backendWritabilityChanged()
 }
 
-/// One keep-alive HTTP connection to an instance, last in its pipeline. It carries one exchange at a time and hands
-/// the response to that exchange's receiver.
+/// One keep-alive HTTP/1.1 connection to an instance, the only handler in its pipeline. It frames the responses
+/// without parsing them further (`HTTPMessageFramer`), carries one exchange at a time, and counts the bytes that
+/// cross it.
 final class BackendConnection: ChannelInboundHandler, @unchecked Sendable {
     // @unchecked Sendable: used only on its channel's loop, its `ProxyState`'s loop.
-    typealias InboundIn = HTTPClientResponsePart
-    typealias OutboundOut = HTTPClientRequestPart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     let channel: any Channel
+    private let routing: any ProxyRouting
+    private let backend: BackendID
     private var context: ChannelHandlerContext?
     /// Set for the length of one exchange.
-    var receiver: (any ResponseReceiver)?
+    private var receiver: (any ResponseReceiver)?
+    private var framer = HTTPMessageFramer(role: .response)
+    /// Bytes read and not yet framed.
+    private var unread = UnreadBytes()
     /// Whether the last response let the connection carry another request.
     private(set) var keepAlive = true
+    private var readingPaused = false
+    /// Between a 1xx head and its end, which is not the exchange's.
+    private var inInterimResponse = false
 
-    init(channel: any Channel) { self.channel = channel }
+    init(channel: any Channel, routing: any ProxyRouting, backend: BackendID) {
+        self.channel = channel
+        self.routing = routing
+        self.backend = backend
+    }
 
     var isActive: Bool { channel.isActive }
+    var isWritable: Bool { channel.isWritable }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 
-    func send(_ parts: some Sequence<HTTPClientRequestPart>, flush: Bool) {
+    /// Starts an exchange: the next response goes to `receiver`, framed knowing whether it answers HEAD.
+    func begin(for receiver: any ResponseReceiver, respondingToHEAD: Bool) {
+        self.receiver = receiver
+        framer.respondingToHEAD = respondingToHEAD
+    }
+
+    /// Ends an exchange early: the client left, so whatever the instance still sends is nobody's.
+    func abandon() { receiver = nil }
+
+    func send(_ bytes: ByteBuffer) {
         guard let context else { return }
-        for part in parts { context.write(wrapOutboundOut(part), promise: nil) }
-        if flush { context.flush() }
+        routing.recordBytes(sent: bytes.readableBytes, received: 0, on: backend)
+        context.write(wrapOutboundOut(bytes), promise: nil)
     }
 
     func flush() { context?.flush() }
 
     func close() { channel.close(promise: nil) }
 
-    /// Stops and restarts reading the response, while the client cannot take more: the proxy holds no more of a
+    /// Stops and restarts reading the response while the client cannot take more: the proxy holds no more of a
     /// large response than the two sockets' buffers.
-    func pauseReading() { channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in } }
-    func resumeReading() { channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in } }
+    func pauseReading() { setReading(paused: true) }
+    func resumeReading() { setReading(paused: false) }
+
+    private func setReading(paused: Bool) {
+        guard paused != readingPaused else { return }
+        readingPaused = paused
+        try? channel.syncOptions?.setOption(ChannelOptions.autoRead, value: !paused)
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let part = unwrapInboundIn(data)
-        switch part {
-        case .head(let head):
-            keepAlive = head.isKeepAlive
-            receiver?.responsePart(part)
-        case .body:
-            receiver?.responsePart(part)
-        case .end:
-            // The exchange is over before its receiver hears so, so that it may hand the connection back at once.
-            let receiver = self.receiver
-            self.receiver = nil
-            receiver?.responsePart(part)
+        let bytes = unwrapInboundIn(data)
+        routing.recordBytes(sent: 0, received: bytes.readableBytes, on: backend)
+        var buffer = unread.take(appending: bytes)
+        defer { unread.keep(buffer) }
+        do {
+            while context.channel.isActive, let event = try framer.next(&buffer) { deliver(event) }
+        } catch {
+            context.close(promise: nil)
         }
+    }
+
+    private func deliver(_ event: HTTPMessageFramer.Event) {
+        switch event {
+        case .head(let head):
+            guard let receiver, head.statusCode != 101 else {
+                // Nothing was asked, or a protocol switch nobody asked for: Upgrade is never forwarded.
+                context?.close(promise: nil)
+                return
+            }
+            if head.statusCode < 200 {
+                inInterimResponse = true
+                receiver.interimResponse(head)
+            } else {
+                keepAlive = head.keepAlive
+                receiver.responseHead(head)
+            }
+        case .body(let bytes):
+            receiver?.responseBody(bytes)
+        case .end:
+            if inInterimResponse {
+                inInterimResponse = false
+            } else {
+                endExchange()
+            }
+        }
+    }
+
+    /// The exchange is over before its receiver hears so, so that it may hand the connection back at once.
+    private func endExchange() {
+        let receiver = self.receiver
+        self.receiver = nil
+        receiver?.responseEnd()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -67,11 +133,21 @@ final class BackendConnection: ChannelInboundHandler, @unchecked Sendable {
         context.fireChannelReadComplete()
     }
 
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        receiver?.backendWritabilityChanged()
+        context.fireChannelWritabilityChanged()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         keepAlive = false
-        let receiver = self.receiver
-        self.receiver = nil
-        receiver?.backendClosed()
+        // A response that runs until close ends here; anything else cut short is a failure.
+        if (try? framer.finish(unread: unread.count)) != nil {
+            endExchange()
+        } else {
+            let receiver = self.receiver
+            self.receiver = nil
+            receiver?.backendClosed()
+        }
         context.fireChannelInactive()
     }
 

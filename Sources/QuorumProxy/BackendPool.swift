@@ -1,5 +1,4 @@
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 
 /// Keep-alive HTTP connections to one instance, confined to one of the proxy's loops. A request takes an idle
@@ -14,7 +13,7 @@ final class BackendPool: @unchecked Sendable {
     private var idle: [BackendConnection] = []
     /// Connections open or opening, idle ones included.
     private var open = 0
-    private var waiters: [EventLoopPromise<BackendConnection>] = []
+    private var waiters: [Waiter] = []
     /// Removed from the registry: hands out nothing and closes every connection as it comes free.
     private var isDraining = false
 
@@ -25,17 +24,21 @@ final class BackendPool: @unchecked Sendable {
         self.state = state
     }
 
-    /// A connection for one exchange; give it back with `release`. Fails if the connect fails.
-    func acquire() -> EventLoopFuture<BackendConnection> {
+    typealias Waiter = @Sendable (Result<BackendConnection, any Error>) -> Void
+
+    /// Hands `waiter` a connection for one exchange (at once if one is idle); give it back with `release`. Fails if
+    /// the connect fails.
+    func acquire(_ waiter: @escaping Waiter) {
         loop.preconditionInEventLoop()
-        guard !isDraining else { return loop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
+        guard !isDraining else { return waiter(.failure(ChannelError.ioOnClosedChannel)) }
         while let connection = idle.popLast() {
-            if connection.isActive { return loop.makeSucceededFuture(connection) }
+            if connection.isActive { return waiter(.success(connection)) }
         }
-        if open < limit { return connect() }
-        let waiter = loop.makePromise(of: BackendConnection.self)
-        waiters.append(waiter)
-        return waiter.futureResult
+        if open < limit {
+            connect().whenComplete(waiter)
+        } else {
+            waiters.append(waiter)
+        }
     }
 
     /// Takes back a connection after its exchange; one that cannot carry another request is closed.
@@ -48,7 +51,7 @@ final class BackendPool: @unchecked Sendable {
         if waiters.isEmpty {
             idle.append(connection)
         } else {
-            waiters.removeFirst().succeed(connection)
+            waiters.removeFirst()(.success(connection))
         }
     }
 
@@ -60,7 +63,7 @@ final class BackendPool: @unchecked Sendable {
         idle.removeAll()
         let waiting = waiters
         waiters.removeAll()
-        for waiter in waiting { waiter.fail(ChannelError.ioOnClosedChannel) }
+        for waiter in waiting { waiter(.failure(ChannelError.ioOnClosedChannel)) }
     }
 
     private func connect() -> EventLoopFuture<BackendConnection> {
@@ -72,9 +75,8 @@ final class BackendPool: @unchecked Sendable {
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ByteCounter(routing: state.routing, backend: backend))
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(BackendConnection(channel: channel))
+                    try channel.pipeline.syncOperations.addHandler(
+                        BackendConnection(channel: channel, routing: state.routing, backend: backend))
                 }
             }
             .connect(host: route.host, port: route.port)
@@ -95,8 +97,7 @@ final class BackendPool: @unchecked Sendable {
         open -= 1
         if let connection { idle.removeAll { $0 === connection } }
         if !waiters.isEmpty && open < limit && !isDraining {
-            let waiter = waiters.removeFirst()
-            waiter.completeWith(connect())
+            connect().whenComplete(waiters.removeFirst())
         }
     }
 }

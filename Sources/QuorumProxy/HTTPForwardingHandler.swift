@@ -1,33 +1,49 @@
 import NIOCore
-import NIOHTTP1
 import QuorumBalancing
+import QuorumWire
 
-/// One client connection in HTTP mode, after NIO's server codec (with pipelining assistance, so requests arrive one
-/// at a time). Each request gets its own pick and a pooled backend connection; the response streams back, and its
-/// outcome and latency go to the balancer.
+/// One client connection in HTTP mode, the only handler in its pipeline. It frames requests itself
+/// (`HTTPMessageFramer`) and forwards them as the bytes they came in, only their heads rewritten (`ForwardedHead`):
+/// each request gets its own pick and a pooled backend connection, the response streams back the same way, and its
+/// outcome and latency go to the balancer. Pipelined requests wait, unread, until the response before them is done.
 final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unchecked Sendable {
     // @unchecked Sendable: used only on its channel's loop, its `ProxyState`'s loop.
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     /// Instances tried per request before answering 502 (GET and HEAD only; others get one try).
     private static let attemptsMax = 3
+    /// Request bytes held for a retry at most; a GET with a larger body gets one try, as other methods do.
+    private static let retainedBytesMax = 64 << 10
+    /// Request bytes read ahead of what the backend took (a pipelined request, a body awaiting its connection)
+    /// beyond which the client is not read until they drain.
+    private static let bufferedBytesMax = 256 << 10
 
     private let state: ProxyState
     private var context: ChannelHandlerContext?
+    private var framer = HTTPMessageFramer(role: .request)
+    private var unread = UnreadBytes()
     private var exchange: Exchange?
     /// Numbers attempts, so that a connection arriving for an attempt already given up is handed back.
     private var attemptCounter = 0
+    private var readingPaused = false
+    /// Set while a read is being framed: backend writes wait for its end to be flushed together.
+    private var isFraming = false
+    /// Request bytes were written to the backend connection and not flushed yet.
+    private var backendNeedsFlush = false
 
-    /// The request in flight and where it stands. A class, so that updating it copies no parts.
+    /// The request in flight and where it stands. A class, so that updating it copies no buffers.
     private final class Exchange {
-        let clientVersion: HTTPVersion
+        let clientMinorVersion: Int
         let clientKeepAlive: Bool
+        let isHEAD: Bool
         /// GET and HEAD may be sent again to another instance if the first never answered.
-        let isRetryable: Bool
-        /// Parts not yet sent on the current connection; for a retryable request, every part so far.
-        var parts: [HTTPClientRequestPart]
+        var isRetryable: Bool
+        /// The forwarded head and the body so far: what the current connection has not had yet, and for a
+        /// retryable request everything, so that another connection can have it all.
+        var parts: [ByteBuffer]
         var sentCount = 0
+        var retainedBytes = 0
         var requestEnded = false
         var tried: Set<BackendID> = []
         var attempt = 0
@@ -35,13 +51,18 @@ final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unc
         var pool: BackendPool?
         var connection: BackendConnection?
         var begin = NIODeadline.now()
-        var status: HTTPResponseStatus?
+        /// The final response's status, once its head is on its way to the client.
+        var status: Int?
+        /// The client connection closes after this response.
+        var closesClient = false
 
-        init(clientVersion: HTTPVersion, clientKeepAlive: Bool, isRetryable: Bool, parts: [HTTPClientRequestPart]) {
-            self.clientVersion = clientVersion
-            self.clientKeepAlive = clientKeepAlive
-            self.isRetryable = isRetryable
-            self.parts = parts
+        init(head: HTTPMessageHead, forwardedHead: ByteBuffer) {
+            clientMinorVersion = head.minorVersion
+            clientKeepAlive = head.keepAlive
+            isHEAD = head.isMethod("HEAD")
+            isRetryable = isHEAD || head.isMethod("GET")
+            parts = [forwardedHead]
+            retainedBytes = forwardedHead.readableBytes
         }
     }
 
@@ -53,39 +74,67 @@ final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unc
     // MARK: From the client
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head):
-            var forwarded = HTTPRequestHead(version: .http1_1, method: head.method, uri: head.uri)
-            forwarded.headers = Self.endToEnd(head.headers)
-            if let client = context.channel.remoteAddress?.ipAddress {
-                let earlier = head.headers["x-forwarded-for"].joined(separator: ", ")
-                forwarded.headers.replaceOrAdd(name: "x-forwarded-for", value: earlier.isEmpty ? client : "\(earlier), \(client)")
-            }
-            exchange = Exchange(
-                clientVersion: head.version, clientKeepAlive: head.isKeepAlive,
-                isRetryable: head.method == .GET || head.method == .HEAD, parts: [.head(forwarded)])
-            dispatch()
-        case .body(let buffer):
-            exchange?.parts.append(.body(.byteBuffer(buffer)))
-            sendParts(flush: false)
-        case .end(let trailers):
-            exchange?.requestEnded = true
-            exchange?.parts.append(.end(trailers))
-            sendParts(flush: true)
-        }
+        var buffer = unread.take(appending: unwrapInboundIn(data))
+        frame(&buffer)
     }
 
-    /// A body still arriving goes on in batches: one flush per read from the client, not one per part.
-    func channelReadComplete(context: ChannelHandlerContext) {
-        if let exchange, !exchange.requestEnded { exchange.connection?.flush() }
-        context.fireChannelReadComplete()
+    /// Goes on with requests read earlier, once the exchange before them is over.
+    private func frameUnread() {
+        guard var buffer = unread.takeAll() else { return updateReading() }
+        frame(&buffer)
+    }
+
+    /// Forwards the requests in `buffer` as far as they may go now, in one flush per backend write.
+    private func frame(_ buffer: inout ByteBuffer) {
+        isFraming = true
+        frameRequests(&buffer)
+        isFraming = false
+        unread.keep(buffer)
+        flushBackend()
+        updateReading()
+    }
+
+    /// Frames and forwards what `buffer` holds of requests, up to the end of one whose response is not done yet.
+    private func frameRequests(_ buffer: inout ByteBuffer) {
+        while context?.channel.isActive == true && !(exchange?.requestEnded ?? false) {
+            let event: HTTPMessageFramer.Event?
+            do {
+                event = try framer.next(&buffer)
+            } catch {
+                refuse(error)
+                return
+            }
+            guard let event else { return }
+            switch event {
+            case .head(let head):
+                guard !head.isMethod("CONNECT") else {
+                    respond(status: "501 Not Implemented", message: "CONNECT is not supported", keepAlive: false)
+                    return
+                }
+                exchange = Exchange(
+                    head: head,
+                    forwardedHead: ForwardedHead.request(
+                        head, clientAddress: context?.channel.remoteAddress?.ipAddress,
+                        allocator: context!.channel.allocator))
+                dispatch()
+            case .body(let bytes):
+                guard let exchange else { continue }  // the rest of a body whose response already ended
+                exchange.parts.append(bytes)
+                exchange.retainedBytes += bytes.readableBytes
+                if exchange.retainedBytes > Self.retainedBytesMax { exchange.isRetryable = false }
+                sendParts()
+            case .end:
+                guard let exchange else { continue }
+                exchange.requestEnded = true
+            }
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         // The client left mid-exchange: the backend connection may be mid-response, so it cannot be reused.
         if let exchange, let route = exchange.route {
             if let connection = exchange.connection {
-                connection.receiver = nil
+                connection.abandon()
                 exchange.pool?.release(connection, reusable: false)
             }
             state.routing.finished(route, latency: state.duration(since: exchange.begin), outcome: .cancelled, now: state.now)
@@ -101,6 +150,17 @@ final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unc
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
+    }
+
+    /// Reads from the client only while the request bytes it sent can go somewhere: the backend takes them, and
+    /// what waits for it is bounded.
+    private func updateReading() {
+        guard let channel = context?.channel else { return }
+        let backendFull = exchange?.connection.map { !$0.isWritable } ?? false
+        let paused = backendFull || unread.count > Self.bufferedBytesMax
+        guard paused != readingPaused else { return }
+        readingPaused = paused
+        try? channel.syncOptions?.setOption(ChannelOptions.autoRead, value: !paused)
     }
 
     // MARK: To the backend
@@ -122,7 +182,7 @@ final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unc
         exchange.connection = nil
         exchange.sentCount = 0
         exchange.begin = .now()
-        pool.acquire().whenComplete { result in
+        pool.acquire { result in
             guard let current = self.exchange, current.attempt == attempt else {
                 // The client left while the connection was being found; channelInactive finished the request.
                 if case .success(let connection) = result { pool.release(connection, reusable: true) }
@@ -130,24 +190,36 @@ final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unc
             }
             switch result {
             case .success(let connection):
-                connection.receiver = self
+                connection.begin(for: self, respondingToHEAD: current.isHEAD)
                 current.connection = connection
-                self.sendParts(flush: true)
+                self.sendParts()
+                // A connection handed over at once, while a read is being framed, is flushed at that read's end.
+                if !self.isFraming { self.flushBackend() }
             case .failure:
                 self.attemptFailed()
             }
         }
     }
 
-    /// Sends what the connection has not had yet; a request that may be retried keeps its parts for the next try.
-    private func sendParts(flush: Bool) {
-        guard let exchange, let connection = exchange.connection else { return }
-        connection.send(exchange.parts[exchange.sentCount...], flush: flush)
+    /// Writes what the connection has not had yet; a request that may be retried keeps its parts for the next try.
+    private func sendParts() {
+        guard let exchange, let connection = exchange.connection, exchange.sentCount < exchange.parts.count else {
+            return
+        }
+        for part in exchange.parts[exchange.sentCount...] { connection.send(part) }
+        backendNeedsFlush = true
         if exchange.isRetryable {
             exchange.sentCount = exchange.parts.count
         } else {
             exchange.parts.removeAll(keepingCapacity: true)
+            exchange.sentCount = 0
         }
+    }
+
+    private func flushBackend() {
+        guard backendNeedsFlush else { return }
+        backendNeedsFlush = false
+        exchange?.connection?.flush()
     }
 
     /// The connect failed, or the connection ended before any of the response: a failure for the instance, then
@@ -156,6 +228,7 @@ final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unc
         guard let exchange, let route = exchange.route else { return }
         state.routing.finished(route, latency: state.duration(since: exchange.begin), outcome: .failure, now: state.now)
         exchange.route = nil
+        exchange.connection = nil
         if exchange.isRetryable && exchange.tried.count < Self.attemptsMax {
             dispatch()
         } else {
@@ -165,38 +238,52 @@ final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unc
 
     // MARK: From the backend
 
-    func responsePart(_ part: HTTPClientResponsePart) {
+    func interimResponse(_ head: HTTPMessageHead) {
+        // RFC 9110, 15.2: an HTTP/1.0 client is sent no 1xx response.
+        guard let context, let exchange, exchange.clientMinorVersion == 1 else { return }
+        context.write(
+            wrapOutboundOut(ForwardedHead.response(head, connection: nil, allocator: context.channel.allocator)),
+            promise: nil)
+    }
+
+    func responseHead(_ head: HTTPMessageHead) {
         guard let context, let exchange else { return }
-        switch part {
-        case .head(let head):
-            exchange.status = head.status
-            var response = HTTPResponseHead(version: exchange.clientVersion, status: head.status)
-            response.headers = Self.endToEnd(head.headers)
-            if !exchange.clientKeepAlive {
-                response.headers.add(name: "connection", value: "close")
-            } else if exchange.clientVersion == .http1_0 {
-                response.headers.add(name: "connection", value: "keep-alive")
-            }
-            context.write(wrapOutboundOut(.head(response)), promise: nil)
-        case .body(let buffer):
-            context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
-            if !context.channel.isWritable { exchange.connection?.pauseReading() }
-        case .end(let trailers):
-            self.exchange = nil
-            if let route = exchange.route {
-                let failed = (exchange.status?.code ?? 500) >= 500
-                state.routing.finished(
-                    route, latency: state.duration(since: exchange.begin), outcome: failed ? .failure : .success,
-                    now: state.now)
-            }
-            if let connection = exchange.connection {
-                connection.resumeReading()
-                // A connection whose request was not all sent is mid-message and cannot carry another.
-                exchange.pool?.release(connection, reusable: connection.keepAlive && exchange.requestEnded)
-            }
-            let written = context.writeAndFlush(wrapOutboundOut(.end(trailers)))
-            let channel = context.channel
-            if !exchange.clientKeepAlive { written.whenComplete { _ in channel.close(promise: nil) } }
+        exchange.status = head.statusCode
+        // A response that runs until close cannot be delimited on a kept connection, and one that came before its
+        // request's end leaves the rest of that request unread: either way the client connection ends with it.
+        exchange.closesClient = !exchange.clientKeepAlive || head.framing == .untilClose || !exchange.requestEnded
+        let connection = exchange.closesClient ? "close" : exchange.clientMinorVersion == 0 ? "keep-alive" : nil
+        context.write(
+            wrapOutboundOut(ForwardedHead.response(head, connection: connection, allocator: context.channel.allocator)),
+            promise: nil)
+    }
+
+    func responseBody(_ bytes: ByteBuffer) {
+        guard let context, let exchange else { return }
+        context.write(wrapOutboundOut(bytes), promise: nil)
+        if !context.channel.isWritable { exchange.connection?.pauseReading() }
+    }
+
+    func responseEnd() {
+        guard let context, let exchange else { return }
+        self.exchange = nil
+        if let route = exchange.route {
+            let failed = (exchange.status ?? 500) >= 500
+            state.routing.finished(
+                route, latency: state.duration(since: exchange.begin), outcome: failed ? .failure : .success,
+                now: state.now)
+        }
+        if let connection = exchange.connection {
+            connection.resumeReading()
+            // A connection whose request was not all sent is mid-message and cannot carry another.
+            exchange.pool?.release(connection, reusable: connection.keepAlive && exchange.requestEnded)
+        }
+        if exchange.closesClient {
+            closeAfterWrites(context)
+        } else {
+            context.flush()
+            // A pipelined request may be waiting behind this one.
+            frameUnread()
         }
     }
 
@@ -216,33 +303,64 @@ final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unc
         }
     }
 
-    // MARK: Helpers
+    func backendWritabilityChanged() { updateReading() }
+
+    // MARK: Answers of the proxy's own
 
     private func respondBadGateway() {
-        guard let context, let exchange else { return }
+        guard let exchange else { return }
         self.exchange = nil
-        let body = "502 Bad Gateway: no instance of the service could be reached\n"
-        var head = HTTPResponseHead(version: exchange.clientVersion, status: .badGateway)
-        head.headers.add(name: "content-type", value: "text/plain")
-        head.headers.add(name: "content-length", value: "\(body.utf8.count)")
         // The rest of a request body still on its way would be read as the next request: close instead.
-        let keepAlive = exchange.clientKeepAlive && exchange.requestEnded
-        if !keepAlive { head.headers.add(name: "connection", value: "close") }
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
-        let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
-        let channel = context.channel
-        if !keepAlive { written.whenComplete { _ in channel.close(promise: nil) } }
+        respond(
+            status: "502 Bad Gateway", message: "no instance of the service could be reached",
+            keepAlive: exchange.clientKeepAlive && exchange.requestEnded)
     }
 
-    /// Hop-by-hop headers (RFC 9110, 7.6.1) belong to one connection and are not forwarded. Content-Length and
-    /// Transfer-Encoding stay: NIO's encoders frame the forwarded body by them.
-    static func endToEnd(_ headers: HTTPHeaders) -> HTTPHeaders {
-        var result = headers
-        let named = headers[canonicalForm: "connection"].map { $0.lowercased() }
-        for name in ["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"] + named {
-            result.remove(name: name)
+    /// A request that is not HTTP as this proxy reads it: its error, then the connection closes, since where the
+    /// next request would begin is unknown. Mid-request, with part of it already forwarded, it just closes.
+    private func refuse(_ error: HTTPFramingError) {
+        if let exchange {
+            self.exchange = nil
+            if let connection = exchange.connection {
+                connection.abandon()
+                exchange.pool?.release(connection, reusable: false)
+            }
+            if let route = exchange.route {
+                state.routing.finished(route, latency: state.duration(since: exchange.begin), outcome: .cancelled, now: state.now)
+            }
+            context?.close(promise: nil)
+            return
         }
-        return result
+        let status =
+            switch error.statusCode {
+            case 431: "431 Request Header Fields Too Large"
+            case 501: "501 Not Implemented"
+            case 505: "505 HTTP Version Not Supported"
+            default: "400 Bad Request"
+            }
+        respond(status: status, message: error.description, keepAlive: false)
+    }
+
+    private func respond(status: String, message: String, keepAlive: Bool) {
+        guard let context else { return }
+        let body = "\(status): \(message)\n"
+        var response = context.channel.allocator.buffer(capacity: 128 + body.utf8.count)
+        response.writeString("HTTP/1.1 \(status)\r\ncontent-type: text/plain\r\ncontent-length: \(body.utf8.count)\r\n")
+        response.writeString(keepAlive ? "\r\n" : "connection: close\r\n\r\n")
+        response.writeString(body)
+        context.write(wrapOutboundOut(response), promise: nil)
+        if keepAlive {
+            context.flush()
+            frameUnread()
+        } else {
+            closeAfterWrites(context)
+        }
+    }
+
+    private func closeAfterWrites(_ context: ChannelHandlerContext) {
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
     }
 }

@@ -89,7 +89,6 @@ public final class ServiceProxy: Sendable {
                         case .tcp:
                             try channel.pipeline.syncOperations.addHandler(TCPForwarder(state: state))
                         case .http:
-                            try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                             try channel.pipeline.syncOperations.addHandler(HTTPForwardingHandler(state: state))
                         }
                     }
