@@ -11,7 +11,8 @@ final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unc
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    /// Instances tried per request before answering 502 (GET and HEAD only; others get one try).
+    /// Tries per request before answering 502 (GET and HEAD only; others get one try). Counted as tries, not as
+    /// instances: with one instance, the same one is tried again.
     private static let attemptsMax = 3
     /// Request bytes held for a retry at most; a GET with a larger body gets one try, as other methods do.
     private static let retainedBytesMax = 64 << 10
@@ -46,6 +47,7 @@ final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unc
         var retainedBytes = 0
         var requestEnded = false
         var tried: Set<BackendID> = []
+        var tries = 0
         var attempt = 0
         var route: Route?
         var pool: BackendPool?
@@ -176,6 +178,7 @@ final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unc
         let attempt = attemptCounter
         let pool = state.pool(for: route)
         exchange.tried.insert(route.id)
+        exchange.tries += 1
         exchange.attempt = attempt
         exchange.route = route
         exchange.pool = pool
@@ -229,7 +232,7 @@ final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unc
         state.routing.finished(route, latency: state.duration(since: exchange.begin), outcome: .failure, now: state.now)
         exchange.route = nil
         exchange.connection = nil
-        if exchange.isRetryable && exchange.tried.count < Self.attemptsMax {
+        if exchange.isRetryable && exchange.tries < Self.attemptsMax {
             dispatch()
         } else {
             respondBadGateway()
