@@ -19,6 +19,10 @@ struct Proxy: AsyncParsableCommand {
     var mode = "tcp"
     @Option(help: "Active health check: tcp (a connect) or http:/PATH (GET PATH, 2xx passes).")
     var check = "tcp"
+    @Option(help: "Milliseconds between active health checks of each instance.")
+    var checkInterval = 2000
+    @Option(help: "HTTP mode: keep-alive connections to each instance per event loop, at most.")
+    var poolSize = 64
     @Option(help: "Serve GET /stats on this port, on the --listen host.")
     var adminPort: Int?
     @Option(help: "Seconds over which an instance that joins or recovers ramps up from 10% of its weight (0: off).")
@@ -31,6 +35,8 @@ struct Proxy: AsyncParsableCommand {
             throw ValidationError("unknown policy '\(policy)'; choose one of \(ServiceProxy.Policy.allCases.map(\.rawValue))")
         }
         guard (threads ?? 1) > 0 else { throw ValidationError("--threads must be at least 1") }
+        guard checkInterval > 0 else { throw ValidationError("--check-interval must be at least 1 ms") }
+        guard poolSize > 0 else { throw ValidationError("--pool-size must be at least 1") }
         guard let proxyMode = ServiceProxy.Mode(rawValue: mode) else { throw ValidationError("--mode must be tcp or http") }
         guard let healthCheck = HealthCheck(argument: check) else {
             throw ValidationError("--check must be tcp or http:/PATH, for example http:/healthz")
@@ -40,7 +46,8 @@ struct Proxy: AsyncParsableCommand {
         let endpoints = await options.makeClient().endpoints
         let proxy = try await ServiceProxy(
             service: service, host: String(parts[0]), port: port, endpoints: endpoints, policy: chosen, mode: proxyMode,
-            check: healthCheck, adminPort: adminPort, slowStart: slowStart > 0 ? .seconds(Int64(slowStart)) : nil,
+            check: healthCheck, checkInterval: .milliseconds(Int64(checkInterval)), adminPort: adminPort,
+            poolLimit: poolSize, slowStart: slowStart > 0 ? .seconds(Int64(slowStart)) : nil,
             threads: threads)
         print("proxying \(listen) (\(mode)) to the instances of \(service) (\(policy))")
         if let admin = proxy.adminPort { print("stats at http://\(parts[0]):\(admin)/stats") }
