@@ -138,6 +138,8 @@ public struct HTTPMessageFramer: Sendable {
             while buffer.readableBytesView.starts(with: [UInt8(ascii: "\r"), UInt8(ascii: "\n")]) {
                 buffer.moveReaderIndex(forwardBy: 2)
             }
+            // Such a line's CR may come without its LF yet: wait for it rather than scan a head from it.
+            if buffer.readableBytes == 1 && buffer.readableBytesView.first == UInt8(ascii: "\r") { return nil }
         }
         let found = try buffer.withUnsafeReadableBytes { raw throws(HTTPFramingError) in
             try Self.endOfHead(in: raw, from: scanned)

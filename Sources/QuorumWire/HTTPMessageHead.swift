@@ -43,14 +43,14 @@ public struct HTTPMessageHead: Sendable {
         bytes.withUnsafeReadableBytes { raw in raw[method].elementsEqual(name.utf8) }
     }
 
-    /// Whether `field`'s name is `lowercased`, ignoring case (field names are case-insensitive).
-    public func field(_ field: Field, isNamed lowercased: String) -> Bool {
-        bytes.withUnsafeReadableBytes { raw in Self.equalIgnoringCase(raw[field.name], lowercased.utf8) }
+    /// Whether `field` is named `name`, ignoring case (field names are case-insensitive).
+    public func field(_ field: Field, isNamed name: String) -> Bool {
+        bytes.withUnsafeReadableBytes { raw in Self.equalIgnoringCase(raw[field.name], name.utf8) }
     }
 
-    /// The values of every field named `lowercased` (any case), in order.
-    public func values(named lowercased: String) -> [String] {
-        fields.filter { self.field($0, isNamed: lowercased) }.map { string(at: $0.value) }
+    /// The values of every field named `name` (ignoring case), in order.
+    public func values(named name: String) -> [String] {
+        fields.filter { self.field($0, isNamed: name) }.map { string(at: $0.value) }
     }
 
     public func string(at range: Range<Int>) -> String {
@@ -58,11 +58,13 @@ public struct HTTPMessageHead: Sendable {
     }
 
     /// Whether `field` is hop-by-hop (RFC 9110, 7.6.1): one of the connection-specific fields, or named by a
-    /// Connection field of this head. Transfer-Encoding and Content-Length are not counted: a forwarder that passes
-    /// the body through as it came keeps the framing the body came in.
+    /// Connection field of this head. Transfer-Encoding, Content-Length and Host never are, even when a Connection
+    /// field names them: a forwarder passes the body through in the framing it came in, and a request forwarded
+    /// without its length would have its body read as the next request.
     public func isHopByHop(_ field: Field) -> Bool {
         bytes.withUnsafeReadableBytes { raw in
             let name = raw[field.name]
+            for kept in Self.alwaysForwardedNames where Self.equalIgnoringCase(name, kept) { return false }
             for hopByHop in Self.hopByHopNames where Self.equalIgnoringCase(name, hopByHop) { return true }
             for connection in fields where Self.equalIgnoringCase(raw[connection.name], "connection".utf8) {
                 if Self.tokens(raw[connection.value]).contains(where: { Self.equalIgnoringCase(name, $0) }) {
@@ -73,6 +75,7 @@ public struct HTTPMessageHead: Sendable {
         }
     }
 
+    private static let alwaysForwardedNames = ["content-length", "transfer-encoding", "host"].map { Array($0.utf8) }
     private static let hopByHopNames = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"]
         .map { Array($0.utf8) }
 
@@ -86,11 +89,13 @@ public struct HTTPMessageHead: Sendable {
         }
     }
 
-    static func equalIgnoringCase(_ bytes: some Collection<UInt8>, _ lowercased: some Collection<UInt8>) -> Bool {
-        bytes.count == lowercased.count
-            && zip(bytes, lowercased).allSatisfy { byte, expected in
-                byte == expected || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") && byte | 0x20 == expected)
-            }
+    /// ASCII letters compared without case; both sides may be in any case.
+    static func equalIgnoringCase(_ some: some Collection<UInt8>, _ other: some Collection<UInt8>) -> Bool {
+        some.count == other.count && zip(some, other).allSatisfy { lowercased($0) == lowercased($1) }
+    }
+
+    private static func lowercased(_ byte: UInt8) -> UInt8 {
+        byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
     }
 
     static func isWhitespace(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
