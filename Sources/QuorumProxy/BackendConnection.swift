@@ -40,6 +40,7 @@ final class BackendConnection: ChannelInboundHandler, @unchecked Sendable {
     private var readingPaused = false
     /// Between a 1xx head and its end, which is not the exchange's.
     private var inInterimResponse = false
+    private var isClosing = false
 
     init(channel: any Channel, routing: any ProxyRouting, backend: BackendID) {
         self.channel = channel
@@ -89,9 +90,9 @@ final class BackendConnection: ChannelInboundHandler, @unchecked Sendable {
         var buffer = unread.take(appending: bytes)
         defer { unread.keep(buffer) }
         do {
-            while context.channel.isActive, let event = try framer.next(&buffer) { deliver(event) }
+            while !isClosing, let event = try framer.next(&buffer) { deliver(event) }
         } catch {
-            context.close(promise: nil)
+            closeOnError()
         }
     }
 
@@ -100,7 +101,7 @@ final class BackendConnection: ChannelInboundHandler, @unchecked Sendable {
         case .head(let head):
             guard let receiver, head.statusCode != 101 else {
                 // Nothing was asked, or a protocol switch nobody asked for: Upgrade is never forwarded.
-                context?.close(promise: nil)
+                closeOnError()
                 return
             }
             if head.statusCode < 200 {
@@ -152,6 +153,13 @@ final class BackendConnection: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
+        closeOnError()
+    }
+
+    /// The instance sent something other than the HTTP asked for, or the connection failed: whatever else it sent
+    /// is not read.
+    private func closeOnError() {
+        isClosing = true
+        channel.close(promise: nil)
     }
 }

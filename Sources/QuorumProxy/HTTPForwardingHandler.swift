@@ -28,6 +28,10 @@ final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unc
     /// Numbers attempts, so that a connection arriving for an attempt already given up is handed back.
     private var attemptCounter = 0
     private var readingPaused = false
+    /// Closed or closing: nothing more is read from what the client sent.
+    private var isClosing = false
+    /// The client's address for X-Forwarded-For, formatted once per connection.
+    private lazy var clientAddress = context?.channel.remoteAddress?.ipAddress
     /// Set while a read is being framed: backend writes wait for its end to be flushed together.
     private var isFraming = false
     /// Request bytes were written to the backend connection and not flushed yet.
@@ -46,8 +50,8 @@ final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unc
         var sentCount = 0
         var retainedBytes = 0
         var requestEnded = false
-        var tried: Set<BackendID> = []
-        var tries = 0
+        /// The instance of every try so far, once per try.
+        var tried: [BackendID] = []
         var attempt = 0
         var route: Route?
         var pool: BackendPool?
@@ -98,7 +102,7 @@ final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unc
 
     /// Frames and forwards what `buffer` holds of requests, up to the end of one whose response is not done yet.
     private func frameRequests(_ buffer: inout ByteBuffer) {
-        while context?.channel.isActive == true && !(exchange?.requestEnded ?? false) {
+        while !isClosing && !(exchange?.requestEnded ?? false) {
             let event: HTTPMessageFramer.Event?
             do {
                 event = try framer.next(&buffer)
@@ -116,7 +120,7 @@ final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unc
                 exchange = Exchange(
                     head: head,
                     forwardedHead: ForwardedHead.request(
-                        head, clientAddress: context?.channel.remoteAddress?.ipAddress,
+                        head, clientAddress: clientAddress,
                         allocator: context!.channel.allocator))
                 dispatch()
             case .body(let bytes):
@@ -151,7 +155,12 @@ final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unc
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        context.close(promise: nil)
+        close()
+    }
+
+    private func close() {
+        isClosing = true
+        context?.close(promise: nil)
     }
 
     /// Reads from the client only while the request bytes it sent can go somewhere: the backend takes them, and
@@ -177,8 +186,7 @@ final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unc
         attemptCounter += 1
         let attempt = attemptCounter
         let pool = state.pool(for: route)
-        exchange.tried.insert(route.id)
-        exchange.tries += 1
+        exchange.tried.append(route.id)
         exchange.attempt = attempt
         exchange.route = route
         exchange.pool = pool
@@ -232,7 +240,7 @@ final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unc
         state.routing.finished(route, latency: state.duration(since: exchange.begin), outcome: .failure, now: state.now)
         exchange.route = nil
         exchange.connection = nil
-        if exchange.isRetryable && exchange.tries < Self.attemptsMax {
+        if exchange.isRetryable && exchange.tried.count < Self.attemptsMax {
             dispatch()
         } else {
             respondBadGateway()
@@ -302,7 +310,7 @@ final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unc
                 state.routing.finished(route, latency: state.duration(since: exchange.begin), outcome: .failure, now: state.now)
             }
             self.exchange = nil
-            context?.close(promise: nil)
+            close()
         }
     }
 
@@ -331,7 +339,7 @@ final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unc
             if let route = exchange.route {
                 state.routing.finished(route, latency: state.duration(since: exchange.begin), outcome: .cancelled, now: state.now)
             }
-            context?.close(promise: nil)
+            close()
             return
         }
         let status =
@@ -361,6 +369,7 @@ final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unc
     }
 
     private func closeAfterWrites(_ context: ChannelHandlerContext) {
+        isClosing = true
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(channel.allocator.buffer(capacity: 0))).whenComplete { _ in
             channel.close(promise: nil)

@@ -28,7 +28,7 @@ protocol ProxyRouting: AnyObject {
     func update(_ instances: [ServiceInstance], now: BalancerTime) -> [Route]
     /// Picks a route and counts a request as started on it, avoiding `excluded` (routes that already failed this
     /// request) unless nothing else is left.
-    func pick(excluding excluded: Set<BackendID>, now: BalancerTime) -> Route?
+    func pick(excluding excluded: [BackendID], now: BalancerTime) -> Route?
     /// Ends a request picked by `pick`, exactly once per pick: `.failure` if the instance could not be reached or
     /// answered badly, `.cancelled` if the client gave up.
     func finished(_ route: Route, latency: BalancerDuration, outcome: RequestOutcome, now: BalancerTime)
@@ -76,12 +76,13 @@ final class BalancedRouting<Policy: LoadBalancingPolicy>: ProxyRouting {
         return removed
     }
 
-    func pick(excluding excluded: Set<BackendID>, now: BalancerTime) -> Route? {
+    func pick(excluding excluded: [BackendID], now: BalancerTime) -> Route? {
         // The policy knows nothing of exclusions: ask again, handing back picks of excluded routes as cancelled,
         // once per excluded route at most. If the policy keeps choosing them, its last choice stands.
         var skipped: [BackendID] = []
         defer { for id in skipped { balancer.requestFinished(on: id, latency: 0, outcome: .cancelled, now: now) } }
         guard var id = balancer.pick(using: &random, now: now) else { return nil }
+        let excluded = Set(excluded)
         while excluded.contains(id) && skipped.count < excluded.count && excluded.count < routes.count {
             skipped.append(id)
             guard let next = balancer.pick(using: &random, now: now) else { return nil }

@@ -13,7 +13,7 @@ final class TCPForwarder: ChannelInboundHandler, Sendable {
     typealias InboundIn = NIOAny
 
     private let state: ProxyState
-    /// Instances tried per connection before giving up on it.
+    /// Tries per connection before giving up on it; with fewer instances than that, one is tried again.
     private static let attemptsMax = 3
 
     init(state: ProxyState) { self.state = state }
@@ -24,7 +24,8 @@ final class TCPForwarder: ChannelInboundHandler, Sendable {
         context.fireChannelActive()
     }
 
-    private func connect(_ inbound: any Channel, tried: Set<BackendID>) {
+    /// `tried` lists the instance of every failed try so far, once per try.
+    private func connect(_ inbound: any Channel, tried: [BackendID]) {
         let state = state
         guard let route = state.routing.pick(excluding: tried, now: state.now) else {
             inbound.close(promise: nil)
@@ -47,7 +48,7 @@ final class TCPForwarder: ChannelInboundHandler, Sendable {
                 case .failure:
                     state.routing.finished(route, latency: 0, outcome: .failure, now: state.now)
                     state.connectFailed(to: route)
-                    let tried = tried.union([route.id])
+                    let tried = tried + [route.id]
                     if tried.count < Self.attemptsMax {
                         self.connect(inbound, tried: tried)
                     } else {

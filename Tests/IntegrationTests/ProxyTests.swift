@@ -26,13 +26,17 @@ private final class NamedBackend: Sendable {
     var address: String { "127.0.0.1:\(channel.localAddress!.port!)" }
 }
 
-/// Connects through the proxy and returns what the backend said, or nil if the connection carried nothing.
+/// Connects through the proxy and returns what the backend said, nil if the connection carried nothing, or
+/// "still open" if the proxy neither answered nor closed within 20 seconds.
 private func ask(port: Int, group: any EventLoopGroup) async throws -> String? {
     let collector = Collector()
     let channel = try await ClientBootstrap(group: group)
         .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collector) } }
         .connect(host: "127.0.0.1", port: port).get()
+    let patience = channel.eventLoop.scheduleTask(in: .seconds(20)) { channel.close(promise: nil) }
     try await channel.closeFuture.get()
+    patience.cancel()
+    if (try? await patience.futureResult.get()) != nil { return "still open" }
     return try await channel.eventLoop.submit { collector.received.isEmpty ? nil : collector.received }.get()
 }
 
@@ -96,8 +100,15 @@ extension ClusterTests {
         }
         #expect(!sawA, "the proxy kept sending to a deregistered instance")
 
+        // With only the dead instance left, a connection is given up after three tries and closed, not retried on
+        // it forever.
+        try await registrations[1].deregister()
+        #expect(try await Self.poll { try await proxy.stats().backends["b"] == nil })
+        #expect(try await ask(port: proxy.port, group: group) == nil)
+        #expect(try await proxy.stats().backends["c"]?.active == 0)
+
         try await proxy.shutdown()
-        for registration in registrations.dropFirst() { try? await registration.deregister() }
+        try? await registrations[2].deregister()
         try await group.shutdownGracefully()
         await client.close()
     }
