@@ -80,7 +80,8 @@ done
 PROXY=127.0.0.1:$((BASE + 50)); ADMIN=$((BASE + 51))
 "$QUORUM_BIN" proxy web --listen "$PROXY" --mode http --policy round-robin --admin-port "$ADMIN" \
   --endpoints "$ENDPOINTS" >"$RUN/proxy.log" 2>&1 &
-PIDS+=($!)
+PROXY_PID=$!
+PIDS+=($PROXY_PID)
 # The proxy serves once it knows all three instances.
 for _ in $(seq 1 150); do
   [ "$(curl -s --max-time 2 "http://127.0.0.1:$ADMIN/stats" | grep -o '"address"' | wc -l)" = 3 ] && break
@@ -97,27 +98,37 @@ HAPROXY=127.0.0.1:$((BASE + 60))
   for i in 1 2 3; do printf '  server b%s %s\n' "$i" "${BACKENDS[$((i - 1))]}"; done
 } >"$RUN/haproxy.cfg"
 haproxy -f "$RUN/haproxy.cfg" -db >"$RUN/haproxy.log" 2>&1 &
-PIDS+=($!)
+HAPROXY_PID=$!
+PIDS+=($HAPROXY_PID)
 await_http "http://$HAPROXY/" || { echo "haproxy did not start"; tail -n 20 "$RUN/haproxy.log"; exit 1; }
 
-# wrk's --latency report: "Requests/sec: N" and a "99% T" line with a unit (us, ms, s). Prints "rps p99_ms".
+# CPU time (user + system, all threads) a process has used so far, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# wrk's --latency report: "Requests/sec: N" and a "99% T" line with a unit (us, ms, s); the proxy's CPU over the
+# run divided by the requests wrk completed. Prints "rps p99_ms cpu_us_per_request".
 bench() {
+  local before after
+  before=$(cpu_ticks "$3")
   timeout 120 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "http://$1/" >"$RUN/wrk-$2.txt" 2>&1
+  after=$(cpu_ticks "$3")
   cat "$RUN/wrk-$2.txt" >&2
-  awk '/Requests\/sec/ { rps = $2 }
+  awk -v ticks=$((after - before)) -v hz="$(getconf CLK_TCK)" '
+       /requests in/ { requests = $1 }
+       /Requests\/sec/ { rps = $2 }
        $1 == "99%" { v = $2; unit = v; gsub(/[0-9.]/, "", unit); gsub(/[a-z]/, "", v)
                      p99 = (unit == "us") ? v / 1000 : (unit == "s") ? v * 1000 : v }
-       END { printf "%s %.3f\n", rps, p99 }' "$RUN/wrk-$2.txt"
+       END { printf "%s %.3f %.1f\n", rps, p99, ticks / hz * 1e6 / requests }' "$RUN/wrk-$2.txt"
 }
 echo "nproc=$(nproc) $(date -u +%FT%TZ) $(haproxy -v | head -1 | cut -d' ' -f1-3) wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
 echo "--- quorum proxy --mode http (round-robin)"
-read -r QRPS QP99 < <(bench "$PROXY" quorum)
+read -r QRPS QP99 QCPU < <(bench "$PROXY" quorum "$PROXY_PID")
 echo "--- haproxy (roundrobin, http-keep-alive)"
-read -r HRPS HP99 < <(bench "$HAPROXY" haproxy)
+read -r HRPS HP99 HCPU < <(bench "$HAPROXY" haproxy "$HAPROXY_PID")
 echo "--- per-backend counters from the proxy's admin endpoint"
 curl -s "http://127.0.0.1:$ADMIN/stats"; echo
-printf '%-22s %12s %10s\n' "" "requests/s" "p99 ms"
-printf '%-22s %12s %10s\n' "quorum proxy" "$QRPS" "$QP99"
-printf '%-22s %12s %10s\n' "haproxy" "$HRPS" "$HP99"
+printf '%-22s %12s %10s %16s\n' "" "requests/s" "p99 ms" "CPU µs/request"
+printf '%-22s %12s %10s %16s\n' "quorum proxy" "$QRPS" "$QP99" "$QCPU"
+printf '%-22s %12s %10s %16s\n' "haproxy" "$HRPS" "$HP99" "$HCPU"
 awk -v q="$QRPS" -v h="$HRPS" -v qp="$QP99" -v hp="$HP99" \
   'BEGIN { printf "throughput ratio quorum/haproxy: %.2f   p99 ratio quorum/haproxy: %.2f\n", q / h, qp / hp }'
