@@ -45,12 +45,32 @@ public struct ByteReader: Sendable {
     public mutating func read<Integer: FixedWidthInteger & UnsignedInteger>(
         _: Integer.Type, _ field: String
     ) throws(DecodingFailure) -> Integer {
+        try readLittleEndian(field)
+    }
+
+    // The widths every format uses, as plain functions: a generic called from another module runs unspecialised,
+    // through witness tables, and these are on the path of every record and message decoded.
+    public mutating func read(_: UInt16.Type, _ field: String) throws(DecodingFailure) -> UInt16 {
+        try readLittleEndian(field)
+    }
+
+    public mutating func read(_: UInt32.Type, _ field: String) throws(DecodingFailure) -> UInt32 {
+        try readLittleEndian(field)
+    }
+
+    public mutating func read(_: UInt64.Type, _ field: String) throws(DecodingFailure) -> UInt64 {
+        try readLittleEndian(field)
+    }
+
+    @inline(__always)
+    private mutating func readLittleEndian<Integer: FixedWidthInteger>(_ field: String) throws(DecodingFailure)
+        -> Integer
+    {
         let size = MemoryLayout<Integer>.size
         guard remaining >= size else { throw .truncated(field: field) }
-        var value: Integer = 0
-        for index in 0..<size { value |= Integer(bytes[position + index]) << (8 * index) }
+        let value = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: position, as: Integer.self) }
         position += size
-        return value
+        return Integer(littleEndian: value)
     }
 
     /// Reads `count` bytes; `count` comes from the input, so it is checked against what is left first.

@@ -10,6 +10,9 @@ public struct ByteWriter: Sendable {
 
     public mutating func write(_ value: UInt8) { bytes.append(value) }
 
+    /// Inlinable: a generic called from another module would run unspecialised, and this is on the path of every
+    /// record and message encoded.
+    @inlinable
     public mutating func write<Integer: FixedWidthInteger & UnsignedInteger>(_ value: Integer) {
         var littleEndian = value.littleEndian
         withUnsafeBytes(of: &littleEndian) { bytes.append(contentsOf: $0) }

@@ -24,6 +24,8 @@ final class NodeRuntime: @unchecked Sendable {
     /// falls silent to its peers (who elect another leader) and refuses every client request with this message.
     private var storageFailure: String?
     private var nextToken: UInt64 = 0
+    /// Answers given up on after `RuntimeGateway.answerTimeout` (`answerInTime`), checked every tick.
+    let answersDue = AnswerDeadlines()
 
     /// What a client is waiting for.
     private enum Waiting {
@@ -82,6 +84,7 @@ final class NodeRuntime: @unchecked Sendable {
     private func tick() {
         loop.preconditionInEventLoop()
         driver.tick()
+        answersDue.expire(now: .now())
         revokeExpiredLeases()
         compactHistory()
         answerCompletions()

@@ -33,19 +33,20 @@ enum LeasedReadOutcome: Sendable {
 }
 
 extension NodeRuntime: RedisBackend {
+    private static let lateRead = LeasedReadOutcome.refused(.unavailable("no answer within \(RuntimeGateway.answerSeconds) s"))
+    private static let lateWrite = ClientResponse.Outcome.unavailable(
+        "no answer within \(RuntimeGateway.answerSeconds) s; the write may or may not have taken effect")
+
     func read(_ range: RangeRequest, linearizable: Bool, _ done: @escaping @Sendable (LeasedReadOutcome) -> Void) {
-        let late = LeasedReadOutcome.refused(
-            .unavailable("no answer within \(RuntimeGateway.answerTimeout.nanoseconds / 1_000_000_000) s"))
-        answerInTime(orElse: late, done) { respond in readWithLeases(range, linearizable: linearizable, respond: respond) }
+        answerInTime(orElse: Self.lateRead, done) { respond in
+            readWithLeases(range, linearizable: linearizable, respond: respond)
+        }
     }
 
     func write(_ command: StoreCommand, _ done: @escaping @Sendable (ClientResponse.Outcome) -> Void) {
         // No session: Redis clients do not retry with one, and the port never retries a write it sent.
         let request = ClientRequest(requestID: 0, group: group, operation: .write(StoreProposal(command)))
-        let late = ClientResponse.Outcome.unavailable(
-            "no answer within \(RuntimeGateway.answerTimeout.nanoseconds / 1_000_000_000) s; the write may or may not"
-                + " have taken effect")
-        answerInTime(orElse: late, done) { respond in handle(request) { respond($0.outcome) } }
+        answerInTime(orElse: Self.lateWrite, done) { respond in handle(request) { respond($0.outcome) } }
     }
 
     func clientAddress(of node: NodeID) -> String? { address(of: node)?.clientAddress }

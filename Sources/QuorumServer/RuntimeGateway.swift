@@ -10,6 +10,9 @@ struct RuntimeGateway: Sendable {
     /// A request the log never answers (a leader that lost its quorum mid-write, say) must not hold an HTTP
     /// connection forever; past this the client is told the outcome is unknown.
     static let answerTimeout = TimeAmount.seconds(10)
+    static let answerSeconds = answerTimeout.nanoseconds / 1_000_000_000
+    private static let late = ClientResponse.Outcome.unavailable(
+        "no answer within \(answerSeconds) s; a write may or may not have taken effect: read the key before retrying")
 
     func perform(_ operation: ClientRequest.Operation) async -> ClientResponse {
         let runtime = self.runtime
@@ -21,10 +24,7 @@ struct RuntimeGateway: Sendable {
             await withCheckedContinuation { continuation in
                 loop.execute {
                     guard answer.wait(with: continuation) else { return }
-                    let late = ClientResponse.Outcome.unavailable(
-                        "no answer within \(Self.answerTimeout.nanoseconds / 1_000_000_000) s; a write may or may not"
-                            + " have taken effect: read the key before retrying")
-                    runtime.answerInTime(orElse: late, { answer.resume($0) }) { respond in
+                    runtime.answerInTime(orElse: Self.late, { answer.resume($0) }) { respond in
                         runtime.handle(request) { respond($0.outcome) }
                     }
                 }
@@ -45,27 +45,58 @@ extension NodeRuntime {
         _ operation: (_ respond: @escaping @Sendable (Outcome) -> Void) -> Void
     ) {
         loop.preconditionInEventLoop()
-        let answer = AnswerOnce(done)
-        let timeout = loop.scheduleTask(in: RuntimeGateway.answerTimeout) { answer.resolve(late) }
-        operation { outcome in
-            timeout.cancel()
-            answer.resolve(outcome)
+        let answer = AnswerOnce(done, late: late)
+        answersDue.add(answer, due: .now() + RuntimeGateway.answerTimeout)
+        operation { outcome in answer.resolve(outcome) }
+    }
+}
+
+/// Answers that may still time out, in the order they began. All wait the same `RuntimeGateway.answerTimeout`, so
+/// the oldest is always the first due: the runtime's tick expires them from the front, instead of one timer per
+/// request (each armed and cancelled on the request path). An answer may come up to a tick late.
+final class AnswerDeadlines {
+    // Not Sendable: owned by a `NodeRuntime` and used only on its loop.
+    private var waiting = CircularBuffer<(due: NIODeadline, answer: any ExpiringAnswer)>()
+
+    func add(_ answer: any ExpiringAnswer, due: NIODeadline) {
+        waiting.append((due, answer))
+    }
+
+    /// Gives their late answer to those due by `now`; forgets, from the front, those already answered.
+    func expire(now: NIODeadline) {
+        while let first = waiting.first, first.answer.isAnswered || first.due <= now {
+            waiting.removeFirst()
+            first.answer.expire()
         }
     }
 }
 
-/// Passes on the first of an answer and a timeout; the other finds it already given.
-private final class AnswerOnce<Outcome: Sendable>: @unchecked Sendable {
-    // @unchecked Sendable: resolved only on the runtime's event loop (the runtime's answers and its timers).
-    private var done: (@Sendable (Outcome) -> Void)?
+protocol ExpiringAnswer: AnyObject {
+    var isAnswered: Bool { get }
+    /// Answers with the late outcome, unless answered already.
+    func expire()
+}
 
-    init(_ done: @escaping @Sendable (Outcome) -> Void) { self.done = done }
+/// Passes on the first of an answer and its expiry; the other finds it already given.
+private final class AnswerOnce<Outcome: Sendable>: ExpiringAnswer, @unchecked Sendable {
+    // @unchecked Sendable: resolved only on the runtime's event loop (the runtime's answers and its tick).
+    private var done: (@Sendable (Outcome) -> Void)?
+    private let late: Outcome
+
+    init(_ done: @escaping @Sendable (Outcome) -> Void, late: Outcome) {
+        self.done = done
+        self.late = late
+    }
+
+    var isAnswered: Bool { done == nil }
 
     func resolve(_ outcome: Outcome) {
         let done = self.done
         self.done = nil
         done?(outcome)
     }
+
+    func expire() { resolve(late) }
 }
 
 /// The one answer an HTTP request awaits: whichever comes first of the runtime's response, the timeout or a

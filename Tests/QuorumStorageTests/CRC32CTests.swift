@@ -26,4 +26,24 @@ struct CRC32CTests {
             #expect(CRC32C.finish(running) == CRC32C.checksum(bytes))
         }
     }
+
+    @Test("eight bytes at a time equals the bytewise definition, at every length and alignment up to 80 bytes")
+    func slicingMatchesBytewise() {
+        // The reference: the bit-by-bit definition of the reflected CRC, no tables.
+        func reference(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+            var crc: UInt32 = 0xFFFF_FFFF
+            for byte in bytes {
+                crc ^= UInt32(byte)
+                for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
+            }
+            return ~crc
+        }
+        let bytes = (0..<96).map { UInt8(truncatingIfNeeded: $0 &* 151 &+ 7) }
+        for start in 0..<8 {
+            for length in 0...80 {
+                let slice = bytes[start..<(start + length)]
+                #expect(CRC32C.checksum(slice) == reference(slice), "start \(start), length \(length)")
+            }
+        }
+    }
 }
