@@ -16,6 +16,8 @@ let package = Package(
         .library(name: "QuorumStore", targets: ["QuorumStore"]),
         .library(name: "QuorumStorage", targets: ["QuorumStorage"]),
         .library(name: "QuorumBalancing", targets: ["QuorumBalancing"]),
+        .library(name: "QuorumWire", targets: ["QuorumWire"]),
+        .library(name: "QuorumCodec", targets: ["QuorumCodec"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -29,6 +29,15 @@ let package = Package(
                 .product(name: "QuorumStore", package: "Quorum"), .product(name: "QuorumConsensus", package: "Quorum"),
             ]
         ),
+        // CRC32C, the frame codec, RESP and the HTTP/1.1 framer, one core, no I/O.
+        .executableTarget(
+            name: "CodecThroughput",
+            dependencies: [
+                .product(name: "QuorumCodec", package: "Quorum"), .product(name: "QuorumWire", package: "Quorum"),
+                .product(name: "QuorumConsensus", package: "Quorum"), .product(name: "QuorumStore", package: "Quorum"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         // Simulates the real balancing policies against backends of which one is slow and writes
         // docs/images/balancing-p99.svg. Run from the repository root.
         .executableTarget(

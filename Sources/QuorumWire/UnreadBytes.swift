@@ -1,12 +1,15 @@
 import NIOCore
 
-/// Bytes read from a connection and not yet framed, kept from one read to the next.
-struct UnreadBytes {
+/// Bytes read from a connection and not yet framed, kept from one read to the next, for a framer that consumes
+/// what it can (`HTTPMessageFramer`).
+public struct UnreadBytes: Sendable {
     private var pending: ByteBuffer?
+
+    public init() {}
 
     /// What is left of earlier reads with `bytes` after it: in the usual case, where nothing is left, `bytes`
     /// itself, uncopied. Hand back what the framer leaves with `keep`.
-    mutating func take(appending bytes: ByteBuffer) -> ByteBuffer {
+    public mutating func take(appending bytes: ByteBuffer) -> ByteBuffer {
         guard var earlier = pending else { return bytes }
         pending = nil
         earlier.writeImmutableBuffer(bytes)
@@ -14,14 +17,14 @@ struct UnreadBytes {
     }
 
     /// Everything left of earlier reads, if anything is.
-    mutating func takeAll() -> ByteBuffer? {
+    public mutating func takeAll() -> ByteBuffer? {
         defer { pending = nil }
         return pending
     }
 
-    mutating func keep(_ buffer: ByteBuffer) {
+    public mutating func keep(_ buffer: ByteBuffer) {
         pending = buffer.readableBytes > 0 ? buffer : nil
     }
 
-    var count: Int { pending?.readableBytes ?? 0 }
+    public var count: Int { pending?.readableBytes ?? 0 }
 }
