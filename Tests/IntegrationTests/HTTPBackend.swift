@@ -20,34 +20,45 @@ final class HTTPBackend: Sendable {
     /// What the backend's connections share, across threads.
     private final class Shared: Sendable {
         let state = Mutex((seen: Seen(), failHealthChecks: false))
+        /// Every accepted connection, so that `kill` can drop them as a dying process would.
+        let connections = Mutex<[any Channel]>([])
     }
 
     let name: String
     let channel: any Channel
     private let shared: Shared
 
-    init(name: String, group: any EventLoopGroup, slowDelay: TimeAmount = .seconds(1)) async throws {
+    /// Listens on `port`, or any free port with 0 (a restarted backend takes its old port again).
+    init(name: String, group: any EventLoopGroup, port: Int = 0, slowDelay: TimeAmount = .seconds(1)) async throws {
         self.name = name
         let shared = Shared()
         self.shared = shared
         channel = try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                shared.connections.withLock { $0.append(channel) }
+                return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     try channel.pipeline.syncOperations.addHandler(
                         Responder(name: name, shared: shared, slowDelay: slowDelay))
                 }
             }
-            .bind(host: "127.0.0.1", port: 0).get()
+            .bind(host: "127.0.0.1", port: port).get()
     }
 
-    var address: String { "127.0.0.1:\(channel.localAddress?.port ?? 0)" }
+    var port: Int { channel.localAddress?.port ?? 0 }
+    var address: String { "127.0.0.1:\(port)" }
     var seen: Seen { shared.state.withLock { $0.seen } }
 
     func failHealthChecks(_ failing: Bool) { shared.state.withLock { $0.failHealthChecks = failing } }
 
     func stop() async throws { try await channel.close() }
+
+    /// Stops listening and drops every connection at once, as a killed process would.
+    func kill() async throws {
+        try await channel.close()
+        for connection in shared.connections.withLock({ $0 }) { try? await connection.close() }
+    }
 
     private final class Responder: ChannelInboundHandler, @unchecked Sendable {
         // @unchecked Sendable: used only on its channel's loop.

@@ -187,13 +187,16 @@ extension ClusterTests {
         await client.close()
     }
 
-    /// `GET /stats` from a proxy's admin endpoint.
-    @Test("an instance that recovers from failing checks comes back through slow start, then gets its full share")
+    @Test("a backend killed mid-run costs no request, and once restarted comes back through slow start, then gets its full share")
     func httpProxySlowStart() async throws {
         let (cluster, client) = try await Self.startCluster()
         defer { cluster.stopAll() }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let backends = [try await HTTPBackend(name: "a", group: group), try await HTTPBackend(name: "b", group: group)]
+        // b restarts on its port: one below the ephemeral range, so no outgoing connection takes it meanwhile.
+        let portOfB = try ClusterProcesses.freePort()
+        var backends = [
+            try await HTTPBackend(name: "a", group: group), try await HTTPBackend(name: "b", group: group, port: portOfB),
+        ]
         var registrations: [ServiceRegistration] = []
         for backend in backends {
             registrations.append(
@@ -215,11 +218,15 @@ extension ClusterTests {
             return answers
         }
 
-        // b goes down, and stays down until a has finished the ramp every instance starts the proxy with.
-        backends[1].failHealthChecks(true)
-        #expect(try await Self.poll { try await proxy.stats().backends["b"]?.state == .failingChecks })
+        // b is killed mid-run, its pooled connections with it: GETs that meet them are retried on a, so none
+        // fails, and b is taken out. It stays down until a has finished the ramp every instance starts with.
+        #expect((try await shares(of: 10))["b"] != nil)
+        try await backends[1].kill()
+        let duringKill = try await shares(of: 20)
+        #expect(duringKill == ["a": 20], "\(duringKill)")
+        #expect(try await Self.poll { try await proxy.stats().backends["b"]?.state != .healthy })
         try await Task.sleep(until: started + window, clock: .continuous)
-        backends[1].failHealthChecks(false)
+        backends[1] = try await HTTPBackend(name: "b", group: group, port: portOfB)
         #expect(try await Self.poll { try await proxy.stats().backends["b"]?.state == .healthy })
 
         // Right after it returns, b starts at 10% of its weight: far below the half it will get.
@@ -242,6 +249,7 @@ extension ClusterTests {
         await client.close()
     }
 
+    /// `GET /stats` from a proxy's admin endpoint.
     static func adminStats(port: Int?, group: any EventLoopGroup) async throws -> ProxyStats {
         let admin = try await HTTPTestClient(port: try #require(port), group: group)
         let reply = try await admin.send("/stats")

@@ -44,6 +44,33 @@ struct OutlierDetectionTests {
         #expect(tracker.candidates(from: backends(4), now: seconds(10)).backends.count == 4)
     }
 
+    @Test("an ejected backend that active checks saw go down and come back returns at once; one that kept passing them does not")
+    func activeRecoveryEndsEjection() throws {
+        let detection = try OutlierDetection(consecutiveFailures: 3, ejectionTimeBase: .seconds(30))
+        var tracker = HealthTracker(
+            configuration: HealthConfiguration(
+                activeChecks: try .init(unhealthyThreshold: 2, healthyThreshold: 2), outlierDetection: detection,
+                panicThreshold: 0),
+            initialBackends: [1, 2, 3, 4])
+        // Two of the four are ejected by failed requests at 0 s, until 30 s.
+        for id: BackendID in [1, 2] {
+            for _ in 0..<3 { tracker.recordOutcome(.failure, for: id, now: seconds(0)) }
+            #expect(tracker.status(of: id, now: seconds(0)) == .ejected(until: seconds(30)))
+        }
+        // 1 was killed: its checks fail, then it is restarted and they pass again. 2 passes its checks throughout.
+        tracker.recordCheck(.failed, for: 1, now: seconds(2))
+        tracker.recordCheck(.failed, for: 1, now: seconds(4))
+        tracker.recordCheck(.passed, for: 1, now: seconds(6))
+        #expect(tracker.status(of: 1, now: seconds(6)) == .ejected(until: seconds(30)), "one pass is not enough")
+        tracker.recordCheck(.passed, for: 1, now: seconds(8))
+        #expect(tracker.status(of: 1, now: seconds(8)) == .healthy)
+        for second: UInt64 in [2, 4, 6, 8] { tracker.recordCheck(.passed, for: 2, now: seconds(second)) }
+        #expect(tracker.status(of: 2, now: seconds(8)) == .ejected(until: seconds(30)))
+        // The back-off still counts the ejection: failing again soon ejects 1 for twice as long.
+        for _ in 0..<3 { tracker.recordOutcome(.failure, for: 1, now: seconds(9)) }
+        #expect(tracker.status(of: 1, now: seconds(9)) == .ejected(until: seconds(69)))
+    }
+
     @Test("repeated ejections back off exponentially up to the maximum, and the back-off resets after good behaviour")
     func exponentialBackoff() throws {
         var tracker = try Self.tracker()

@@ -43,6 +43,10 @@ public struct HealthTracker: Hashable, Sendable {
             if health.failingChecks && health.checkPassesInARow >= thresholds.healthyThreshold {
                 health.failingChecks = false
                 health.rampStartedAt = now
+                // The checks saw it go and come back (a restart): whatever ejected it is over, so it returns now
+                // rather than at the end of the ejection, through slow start. An ejected backend whose checks
+                // never failed (it answers probes but fails requests) stays out for the whole ejection.
+                if health.isEjected(now: now) { health.ejectedUntil = now }
             }
         case .failed:
             health.checkPassesInARow = 0
