@@ -26,6 +26,7 @@ struct HTTPRoutes: Sendable {
         router.post("/v1/lease/{id}/keepalive") { _, context in try await keepLeaseAlive(context.parameters.get("id")) }
         router.delete("/v1/lease/{id}") { _, context in try await revokeLease(context.parameters.get("id")) }
         router.get("/v1/status") { _, _ in try await status() }
+        router.get("/metrics") { _, _ in try await metrics() }
     }
 
     // MARK: Keys
@@ -132,6 +133,15 @@ struct HTTPRoutes: Sendable {
         let response = await gateway.perform(.status)
         guard case .status(let status) = response.outcome else { throw refusal(response.outcome) }
         return JSONResponse.make(.ok, NodeStatusJSON(status))
+    }
+
+    /// Prometheus's text exposition format; the gauges are sampled on the node's loop at each scrape.
+    private func metrics() async throws -> Response {
+        let runtime = gateway.runtime
+        let exposition = try await runtime.loop.submit { runtime.metricsExposition() }.get()
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: exposition)))
     }
 
     // MARK: The runtime

@@ -26,6 +26,9 @@ final class NodeRuntime: @unchecked Sendable {
     private var nextToken: UInt64 = 0
     /// Answers given up on after `RuntimeGateway.answerTimeout` (`answerInTime`), checked every tick.
     let answersDue = AnswerDeadlines()
+    let metrics: NodeMetrics
+    /// The leader as of the last tick, to count changes.
+    private var leaderSeen: NodeID?
 
     /// What a client is waiting for.
     private enum Waiting {
@@ -48,9 +51,10 @@ final class NodeRuntime: @unchecked Sendable {
     private let revocationsPerTick = 32
 
     init(loop: any EventLoop, group: GroupID, configuration: ServerConfiguration, storage: FileNodeStorage,
-        transport: PeerTransport) throws
+        transport: PeerTransport, metrics: NodeMetrics) throws
     {
         self.loop = loop
+        self.metrics = metrics
         self.group = group
         self.configuration = configuration
         var logger = Logger(label: "quorum.node")
@@ -85,9 +89,25 @@ final class NodeRuntime: @unchecked Sendable {
         loop.preconditionInEventLoop()
         driver.tick()
         answersDue.expire(now: .now())
+        countLeaderChange()
         revokeExpiredLeases()
         compactHistory()
         answerCompletions()
+    }
+
+    private func countLeaderChange() {
+        let leader = driver.engine.leaderHint
+        guard leader != leaderSeen else { return }
+        leaderSeen = leader
+        metrics.leaderChanges.increment()
+    }
+
+    /// The node's metrics in Prometheus's text format, the gauges sampled now.
+    func metricsExposition() -> [UInt8] {
+        loop.preconditionInEventLoop()
+        metrics.sample(
+            status: status, store: driver.stateMachine.store, watchers: watchHub.count, pending: pending.count)
+        return metrics.exposition()
     }
 
     /// The compaction revision last proposed, so that one is in flight at a time.
@@ -190,6 +210,7 @@ final class NodeRuntime: @unchecked Sendable {
         }
         nextToken += 1
         let token = nextToken
+        metrics.requests[Self.metricsKind(of: request.operation)]?.increment()
         do throws(ProposalError) {
             switch request.operation {
             case .status:
@@ -241,15 +262,30 @@ final class NodeRuntime: @unchecked Sendable {
             }
         } catch {
             pending[token] = nil
+            metrics.proposalsFailed.increment()
             respond(ClientResponse(requestID: request.requestID, outcome: refusal(error)))
         }
         answerCompletions()
+    }
+
+    /// The `type` label of `quorum_server_requests_total` for an operation.
+    private static func metricsKind(of operation: ClientRequest.Operation) -> String {
+        switch operation {
+        case .status: "status"
+        case .read(_, linearizable: false): "read"
+        case .read(_, linearizable: true): "linearizable_read"
+        case .write: "write"
+        case .membership: "membership"
+        case .leases: "leases"
+        case .watch, .cancelWatch: "watch"
+        }
     }
 
     /// Starts streaming changes to `channel`: first the history from `startRevision` (if given), then every
     /// change as this node applies it. Both happen on the loop, so nothing falls between them.
     func watch(requestID: UInt64, key: [UInt8], rangeEnd: [UInt8]?, startRevision: Revision?, channel: any Channel) {
         loop.preconditionInEventLoop()
+        metrics.requests["watch"]?.increment()
         if let start = startRevision {
             do throws(StoreError) {
                 let history = try driver.stateMachine.store.events(from: start, key: key, rangeEnd: rangeEnd)

@@ -24,12 +24,15 @@ public final class QuorumNodeServer: Sendable {
         let loop = eventLoopGroup.next()
         let box = RuntimeBox()
         let group = GroupID(1)
+        let metrics = NodeMetrics(node: configuration.node)
         let storage: FileNodeStorage
         do {
             // One storage directory (log, snapshots, lock) per consensus group, so that a node can host many.
             try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+            let io = TimedFileIO(io: PosixFileIO(), syncDuration: metrics.walFsyncDuration)
             storage = try FileNodeStorage(
                 path: configuration.dataDirectory + "/group-\(group.rawValue)",
+                options: FileNodeStorage.Options(writeAheadLog: WriteAheadLog.Options(io: io)),
                 onDurable: { readyNumber in loop.execute { box.runtime?.persisted(readyNumber: readyNumber) } },
                 onFailure: { error in loop.execute { box.runtime?.storageFailed(error) } })
         } catch {
@@ -40,7 +43,9 @@ public final class QuorumNodeServer: Sendable {
             loop: loop, node: configuration.node, group: group, members: configuration.members,
             frameBytesMax: configuration.peerFrameBytesMax)
         let runtime = try loop.submit {
-            try NodeRuntime(loop: loop, group: group, configuration: configuration, storage: storage, transport: transport)
+            try NodeRuntime(
+                loop: loop, group: group, configuration: configuration, storage: storage, transport: transport,
+                metrics: metrics)
         }.wait()
         box.runtime = runtime
         let frameBytesMax = configuration.frameBytesMax

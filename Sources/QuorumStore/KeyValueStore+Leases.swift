@@ -45,4 +45,6 @@ extension KeyValueStore {
 
     /// Every lease id, ascending.
     public func leaseIDs() -> [LeaseID] { leases.keys.sorted() }
+
+    public var leaseCount: Int { leases.count }
 }

@@ -202,6 +202,7 @@ struct HTTPClient {
         var status: Int
         var json: [String: Any]
         var headers: [String: String]
+        var text: String
     }
 
     let session: URLSession = {
@@ -226,7 +227,7 @@ struct HTTPClient {
         for (name, value) in http.allHeaderFields {
             if let name = name as? String, let value = value as? String { headers[name] = value }
         }
-        return Answer(status: http.statusCode, json: json, headers: headers)
+        return Answer(status: http.statusCode, json: json, headers: headers, text: String(decoding: data, as: UTF8.self))
     }
 
     /// Polls every member's /v1/status until one says it leads; its HTTP port may not be open at first.
