@@ -164,10 +164,13 @@ final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unc
     }
 
     /// Reads from the client only while the request bytes it sent can go somewhere: the backend takes them, and
-    /// what waits for it is bounded.
+    /// what waits for it is bounded. A body still arriving while its request waits for a backend connection (the
+    /// pool is full, or connecting) waits in the client's socket, not here.
     private func updateReading() {
         guard let channel = context?.channel else { return }
-        let backendFull = exchange?.connection.map { !$0.isWritable } ?? false
+        let backendFull = exchange.map { exchange in
+            exchange.connection.map { !$0.isWritable } ?? !exchange.requestEnded
+        } ?? false
         let paused = backendFull || unread.count > Self.bufferedBytesMax
         guard paused != readingPaused else { return }
         readingPaused = paused
@@ -204,8 +207,12 @@ final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unc
                 connection.begin(for: self, respondingToHEAD: current.isHEAD)
                 current.connection = connection
                 self.sendParts()
-                // A connection handed over at once, while a read is being framed, is flushed at that read's end.
-                if !self.isFraming { self.flushBackend() }
+                // A connection handed over at once, while a read is being framed, is flushed (and reading
+                // resumed) at that read's end.
+                if !self.isFraming {
+                    self.flushBackend()
+                    self.updateReading()
+                }
             case .failure:
                 self.attemptFailed()
             }

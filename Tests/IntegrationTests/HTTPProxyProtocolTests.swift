@@ -19,6 +19,15 @@ extension ClusterTests {
             mode: .http, checkInterval: .seconds(60))
         func connect() async throws -> RawConnection { try await RawConnection(port: proxy.port, group: group) }
 
+        // A 1 MiB body sent before the proxy has any connection to the instance waits in the client's socket
+        // while one opens, then streams through whole.
+        let big = String(repeating: "0123456789abcdef", count: 1 << 16)
+        let first = try await connect()
+        try await first.write("POST /echo/big HTTP/1.1\r\nhost: t\r\ncontent-length: \(big.utf8.count)\r\n\r\n" + big)
+        let echoed = try await first.read { $0.hasSuffix(big) }
+        #expect(echoed.hasPrefix("HTTP/1.1 200 OK\r\n") && echoed.contains("POST /echo/big " + big.prefix(32)))
+        await first.close()
+
         // Three pipelined requests in one write come back in order, a body between them.
         let pipelined = try await connect()
         try await pipelined.write(
