@@ -57,6 +57,17 @@ extension ClusterTests {
             #expect(counted?.state == .healthy)
             #expect((counted?.bytesSent ?? 0) > 0 && (counted?.bytesReceived ?? 0) > 0)
         }
+        // The same counts in Prometheus's format at /metrics.
+        let scrape = try await HTTPTestClient(port: try #require(proxy.adminPort), group: group)
+        let metrics = try await scrape.send("/metrics")
+        await scrape.close()
+        #expect(metrics.status == 200)
+        #expect(metrics.headers["content-type"].first?.hasPrefix("text/plain; version=0.0.4") == true)
+        for backend in backends {
+            let labels = #"{service="web",backend="\#(backend.name)",address="\#(backend.address)"}"#
+            #expect(metrics.body.contains("quorum_proxy_backend_requests_total\(labels) \(backend.seen.requests)\n"), "\(metrics.body)")
+            #expect(metrics.body.contains("quorum_proxy_backend_up\(labels) 1.0\n"))
+        }
 
         // A backend that fails its HTTP check is taken out before any request fails.
         backends[1].failHealthChecks(true)
