@@ -91,7 +91,6 @@ public struct ByteReader: Sendable {
         return Int(count)
     }
 
-
     public mutating func readBool(_ field: String) throws(DecodingFailure) -> Bool {
         switch try readByte(field) {
         case 0: return false

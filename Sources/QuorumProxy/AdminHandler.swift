@@ -70,7 +70,8 @@ final class AdminHandler: ChannelInboundHandler, @unchecked Sendable {
     static func prometheus(_ stats: ProxyStats) -> String {
         let registry = PrometheusCollectorRegistry()
         func name(_ metric: String, unit: String = "", _ help: String) -> MetricNameDescriptor {
-            MetricNameDescriptor(namespace: "quorum", subsystem: "proxy_backend", metricName: metric, unitName: unit, helpText: help)
+            MetricNameDescriptor(
+                namespace: "quorum", subsystem: "proxy_backend", metricName: metric, unitName: unit, helpText: help)
         }
         let metric = (
             requests: name("requests", unit: "total", "Requests (TCP: connections) handed to the instance."),
@@ -86,7 +87,8 @@ final class AdminHandler: ChannelInboundHandler, @unchecked Sendable {
             registry.makeCounter(descriptor: metric.failures, labels: labels).increment(by: Int64(backend.failures))
             registry.makeGauge(descriptor: metric.active, labels: labels).set(to: Double(backend.active))
             registry.makeCounter(descriptor: metric.sent, labels: labels).increment(by: Int64(backend.bytesSent))
-            registry.makeCounter(descriptor: metric.received, labels: labels).increment(by: Int64(backend.bytesReceived))
+            registry.makeCounter(descriptor: metric.received, labels: labels).increment(
+                by: Int64(backend.bytesReceived))
             registry.makeGauge(descriptor: metric.up, labels: labels).set(to: backend.state == .healthy ? 1 : 0)
         }
         return registry.emitToString()

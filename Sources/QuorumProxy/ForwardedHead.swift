@@ -15,7 +15,8 @@ enum ForwardedHead {
             added.append(("x-forwarded-for", earlier.isEmpty ? clientAddress : "\(earlier), \(clientAddress)"))
         }
         if head.minorVersion == 0 { added.append(("connection", "keep-alive")) }
-        return rewrite(head, dropping: { head.isHopByHop($0) || head.field($0, isNamed: "x-forwarded-for") },
+        return rewrite(
+            head, dropping: { head.isHopByHop($0) || head.field($0, isNamed: "x-forwarded-for") },
             adding: added, allocator: allocator)
     }
 
@@ -25,7 +26,8 @@ enum ForwardedHead {
     static func response(_ head: HTTPMessageHead, connection: String?, allocator: ByteBufferAllocator) -> ByteBuffer {
         let hopByHop = head.fields.contains { head.isHopByHop($0) }
         guard hopByHop || connection != nil else { return head.bytes }
-        return rewrite(head, dropping: { head.isHopByHop($0) }, adding: connection.map { [("connection", $0)] } ?? [],
+        return rewrite(
+            head, dropping: { head.isHopByHop($0) }, adding: connection.map { [("connection", $0)] } ?? [],
             allocator: allocator)
     }
 

@@ -143,7 +143,8 @@ final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unc
                 connection.abandon()
                 exchange.pool?.release(connection, reusable: false)
             }
-            state.routing.finished(route, latency: state.duration(since: exchange.begin), outcome: .cancelled, now: state.now)
+            state.routing.finished(
+                route, latency: state.duration(since: exchange.begin), outcome: .cancelled, now: state.now)
         }
         exchange = nil
         context.fireChannelInactive()
@@ -168,9 +169,10 @@ final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unc
     /// pool is full, or connecting) waits in the client's socket, not here.
     private func updateReading() {
         guard let channel = context?.channel else { return }
-        let backendFull = exchange.map { exchange in
-            exchange.connection.map { !$0.isWritable } ?? !exchange.requestEnded
-        } ?? false
+        let backendFull =
+            exchange.map { exchange in
+                exchange.connection.map { !$0.isWritable } ?? !exchange.requestEnded
+            } ?? false
         let paused = backendFull || unread.count > Self.bufferedBytesMax
         guard paused != readingPaused else { return }
         readingPaused = paused
@@ -314,7 +316,8 @@ final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unc
         } else {
             // Part of the response is already with the client: the only honest end is to close its connection too.
             if let route = exchange.route {
-                state.routing.finished(route, latency: state.duration(since: exchange.begin), outcome: .failure, now: state.now)
+                state.routing.finished(
+                    route, latency: state.duration(since: exchange.begin), outcome: .failure, now: state.now)
             }
             self.exchange = nil
             close()
@@ -344,7 +347,8 @@ final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unc
                 exchange.pool?.release(connection, reusable: false)
             }
             if let route = exchange.route {
-                state.routing.finished(route, latency: state.duration(since: exchange.begin), outcome: .cancelled, now: state.now)
+                state.routing.finished(
+                    route, latency: state.duration(since: exchange.begin), outcome: .cancelled, now: state.now)
             }
             close()
             return

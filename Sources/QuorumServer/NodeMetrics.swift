@@ -42,7 +42,8 @@ final class NodeMetrics: Sendable {
         let labels = [("node", "\(node.rawValue)")]
         /// `quorum_<subsystem>_<name>[_<unit>]`.
         func name(_ subsystem: String, _ name: String, unit: String = "", _ help: String) -> MetricNameDescriptor {
-            MetricNameDescriptor(namespace: "quorum", subsystem: subsystem, metricName: name, unitName: unit, helpText: help)
+            MetricNameDescriptor(
+                namespace: "quorum", subsystem: subsystem, metricName: name, unitName: unit, helpText: help)
         }
         func gauge(_ subsystem: String, _ metric: String, _ help: String) -> Gauge {
             registry.makeGauge(descriptor: name(subsystem, metric, help), labels: labels)

@@ -221,7 +221,9 @@ public struct HTTPMessageFramer: Sendable {
         var index = line.lowerBound
         while index < line.upperBound && isTokenByte(raw[index]) { index += 1 }
         let method = line.lowerBound..<index
-        guard !method.isEmpty, index < line.upperBound, raw[index] == UInt8(ascii: " ") else { throw .malformedStartLine }
+        guard !method.isEmpty, index < line.upperBound, raw[index] == UInt8(ascii: " ") else {
+            throw .malformedStartLine
+        }
         index += 1
         let targetStart = index
         while index < line.upperBound && raw[index] > 0x20 && raw[index] < 0x7F { index += 1 }
@@ -250,9 +252,11 @@ public struct HTTPMessageFramer: Sendable {
     }
 
     /// Exactly `HTTP/1.0` or `HTTP/1.1`; another well-formed version is unsupported, anything else malformed.
-    private static func parseVersion(_ raw: UnsafeRawBufferPointer, _ range: Range<Int>) throws(HTTPFramingError) -> Int {
+    private static func parseVersion(_ raw: UnsafeRawBufferPointer, _ range: Range<Int>) throws(HTTPFramingError) -> Int
+    {
         let version = raw[range]
-        guard version.count == 8, version.starts(with: "HTTP/".utf8), let major = decimalDigit(raw[range.lowerBound + 5]),
+        guard version.count == 8, version.starts(with: "HTTP/".utf8),
+            let major = decimalDigit(raw[range.lowerBound + 5]),
             raw[range.lowerBound + 6] == UInt8(ascii: "."), let minor = decimalDigit(raw[range.lowerBound + 7])
         else { throw .malformedStartLine }
         guard major == 1, minor <= 1 else { throw .unsupportedVersion }
@@ -274,14 +278,17 @@ public struct HTTPMessageFramer: Sendable {
         while valueStart < valueEnd && HTTPMessageHead.isWhitespace(raw[valueStart]) { valueStart += 1 }
         while valueEnd > valueStart && HTTPMessageHead.isWhitespace(raw[valueEnd - 1]) { valueEnd -= 1 }
         guard raw[valueStart..<valueEnd].allSatisfy({ !isControl($0) }) else { throw .malformedField }
-        return HTTPMessageHead.Field(name: name, value: valueStart..<valueEnd, line: line.lowerBound..<line.upperBound + 2)
+        return HTTPMessageHead.Field(
+            name: name, value: valueStart..<valueEnd, line: line.lowerBound..<line.upperBound + 2)
     }
 
     private static func requestFraming(_ raw: UnsafeRawBufferPointer, _ fields: [HTTPMessageHead.Field])
         throws(HTTPFramingError) -> HTTPBodyFraming
     {
         let length = try contentLength(raw, fields)
-        guard let chunked = try transferEncodingIsChunked(raw, fields) else { return length.map { .length($0) } ?? .none }
+        guard let chunked = try transferEncodingIsChunked(raw, fields) else {
+            return length.map { .length($0) } ?? .none
+        }
         guard length == nil else { throw .conflictingFraming }
         // A request's length must be known to the server: a coding it cannot undo leaves it unframed.
         guard chunked else { throw .unsupportedTransferEncoding }

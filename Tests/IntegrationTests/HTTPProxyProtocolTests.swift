@@ -7,7 +7,9 @@ import Synchronization
 import Testing
 
 extension ClusterTests {
-    @Test("the HTTP proxy keeps HTTP/1.x's edges: pipelining, HEAD, 100-continue, bodies until close, 1.0 clients, hop-by-hop fields, and refuses what could be smuggled")
+    @Test(
+        "the HTTP proxy keeps HTTP/1.x's edges: pipelining, HEAD, 100-continue, bodies until close, 1.0 clients, hop-by-hop fields, and refuses what could be smuggled"
+    )
     func httpProxyProtocolEdges() async throws {
         let (cluster, client) = try await Self.startCluster()
         defer { cluster.stopAll() }
@@ -34,8 +36,12 @@ extension ClusterTests {
             "GET /echo/one HTTP/1.1\r\nhost: t\r\n\r\n"
                 + "POST /echo/two HTTP/1.1\r\nhost: t\r\ncontent-length: 4\r\n\r\nbody"
                 + "GET /echo/three HTTP/1.1\r\nhost: t\r\n\r\n")
-        let answers = try await pipelined.read { $0.components(separatedBy: "HTTP/1.1 200").count == 4 && $0.hasSuffix("three") }
-        let order = ["GET /echo/one", "POST /echo/two body", "GET /echo/three"].map { answers.range(of: $0)?.lowerBound }
+        let answers = try await pipelined.read {
+            $0.components(separatedBy: "HTTP/1.1 200").count == 4 && $0.hasSuffix("three")
+        }
+        let order = ["GET /echo/one", "POST /echo/two body", "GET /echo/three"].map {
+            answers.range(of: $0)?.lowerBound
+        }
         #expect(order.allSatisfy { $0 != nil } && order == order.sorted { $0! < $1! }, "\(answers)")
 
         // A response to HEAD has a length but no body; the connection goes on with the next request.
@@ -51,13 +57,15 @@ extension ClusterTests {
 
         // X-Forwarded-For grows by the client's address; the request's own hop-by-hop fields are not forwarded.
         try await pipelined.write(
-            "GET /echo/headers HTTP/1.1\r\nhost: t\r\nx-forwarded-for: 10.0.0.1\r\nconnection: x-secret\r\nx-secret: 1\r\n\r\n")
+            "GET /echo/headers HTTP/1.1\r\nhost: t\r\nx-forwarded-for: 10.0.0.1\r\nconnection: x-secret\r\nx-secret: 1\r\n\r\n"
+        )
         let forwarded = try await pipelined.read { $0.hasSuffix("GET /echo/headers") }
         #expect(forwarded.contains("x-seen-forwarded-for: 10.0.0.1, 127.0.0.1"), "\(forwarded)")
         #expect(forwarded.contains("x-seen-secret: none"), "\(forwarded)")
 
         // Expect: 100-continue: the instance's 100 reaches the client, which only then sends the body.
-        try await pipelined.write("POST /echo/continue HTTP/1.1\r\nhost: t\r\nexpect: 100-continue\r\ncontent-length: 5\r\n\r\n")
+        try await pipelined.write(
+            "POST /echo/continue HTTP/1.1\r\nhost: t\r\nexpect: 100-continue\r\ncontent-length: 5\r\n\r\n")
         _ = try await pipelined.read { $0.hasSuffix("HTTP/1.1 100 Continue\r\n\r\n") }
         try await pipelined.write("hello")
         _ = try await pipelined.read { $0.hasSuffix("POST /echo/continue hello") }
@@ -86,7 +94,10 @@ extension ClusterTests {
         let bigHeadStart = "GET /echo/x HTTP/1.1\r\nx-big: "
         let bigHead = bigHeadStart + String(repeating: "b", count: 64 * 1024 - bigHeadStart.utf8.count)
         let refusals: [(request: String, status: String)] = [
-            ("POST /echo/x HTTP/1.1\r\nhost: t\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n", "400"),
+            (
+                "POST /echo/x HTTP/1.1\r\nhost: t\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n",
+                "400"
+            ),
             ("POST /echo/x HTTP/1.1\r\nhost: t\r\ncontent-length: 3\r\ncontent-length: 4\r\n\r\nabcd", "400"),
             ("GET /echo/x HTTP/1.1\nhost: t\n\n", "400"),
             ("GET /echo/x HTTP/1.1\r\nhost: t\r\n folded\r\n\r\n", "400"),
@@ -167,7 +178,10 @@ private final class ScriptedHTTPBackend: Sendable {
                 let fields = Dictionary(
                     lines.dropFirst().compactMap { line -> (String, String)? in
                         guard let colon = line.firstIndex(of: ":") else { return nil }
-                        return (line[..<colon].lowercased(), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+                        return (
+                            line[..<colon].lowercased(),
+                            line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                        )
                     }, uniquingKeysWith: { $0 + ", " + $1 })
                 let length = Int(fields["content-length"] ?? "0") ?? 0
                 guard received.count >= end + 4 + length else {
@@ -190,15 +204,18 @@ private final class ScriptedHTTPBackend: Sendable {
             return (0...(received.count - 4)).first { received[$0..<($0 + 4)].elementsEqual("\r\n\r\n".utf8) }
         }
 
-        private func answer(requestLine: String, fields: [String: String], body: String, _ context: ChannelHandlerContext) {
+        private func answer(
+            requestLine: String, fields: [String: String], body: String, _ context: ChannelHandlerContext
+        ) {
             let parts = requestLine.split(separator: " ")
             let (method, path) = (String(parts[0]), String(parts[1]))
             switch path {
             case "/head":
                 send("HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n", context)
             case "/hop":
-                send("HTTP/1.1 200 OK\r\nconnection: x-private\r\nx-private: secret\r\nkeep-alive: timeout=5\r\n"
-                    + "x-end-to-end: kept\r\ncontent-length: 3\r\n\r\nhop", context)
+                send(
+                    "HTTP/1.1 200 OK\r\nconnection: x-private\r\nx-private: secret\r\nkeep-alive: timeout=5\r\n"
+                        + "x-end-to-end: kept\r\ncontent-length: 3\r\n\r\nhop", context)
             case "/until-close":
                 send("HTTP/1.1 200 OK\r\n\r\nall of it, then close", context)
                 context.close(promise: nil)
@@ -206,8 +223,9 @@ private final class ScriptedHTTPBackend: Sendable {
                 send("HTP/1.1 200 OK\r\n\r\n", context)
             default:
                 let echo = body.isEmpty ? "\(method) \(path)" : "\(method) \(path) \(body)"
-                send("HTTP/1.1 200 OK\r\nx-seen-forwarded-for: \(fields["x-forwarded-for"] ?? "none")\r\n"
-                    + "x-seen-secret: \(fields["x-secret"] ?? "none")\r\ncontent-length: \(echo.utf8.count)\r\n\r\n\(echo)",
+                send(
+                    "HTTP/1.1 200 OK\r\nx-seen-forwarded-for: \(fields["x-forwarded-for"] ?? "none")\r\n"
+                        + "x-seen-secret: \(fields["x-secret"] ?? "none")\r\ncontent-length: \(echo.utf8.count)\r\n\r\n\(echo)",
                     context)
             }
         }
@@ -274,7 +292,8 @@ private final class RawConnection: Sendable {
         private var text = ""
         private var waiting: (complete: @Sendable (String) -> Bool, promise: EventLoopPromise<String>)?
 
-        func await(_ complete: @escaping @Sendable (String) -> Bool, on loop: any EventLoop) -> EventLoopFuture<String> {
+        func await(_ complete: @escaping @Sendable (String) -> Bool, on loop: any EventLoop) -> EventLoopFuture<String>
+        {
             let promise = loop.makePromise(of: String.self)
             waiting = (complete, promise)
             check()

@@ -2,7 +2,9 @@ import Foundation
 import Testing
 
 extension ClusterTests {
-    @Test("GET /metrics: every node reports in Prometheus's format who leads, its log and store, its requests, its fsyncs, and leader changes")
+    @Test(
+        "GET /metrics: every node reports in Prometheus's format who leads, its log and store, its requests, its fsyncs, and leader changes"
+    )
     func prometheusMetrics() async throws {
         let cluster = try ClusterProcesses(size: 3)
         defer { cluster.stopAll() }
