@@ -27,6 +27,7 @@ struct HTTPRoutes: Sendable {
         router.delete("/v1/lease/{id}") { _, context in try await revokeLease(context.parameters.get("id")) }
         router.get("/v1/status") { _, _ in try await status() }
         router.get("/metrics") { _, _ in try await metrics() }
+        router.get("/dashboard") { _, _ in try await dashboard() }
     }
 
     // MARK: Keys
@@ -142,6 +143,13 @@ struct HTTPRoutes: Sendable {
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(bytes: exposition)))
+    }
+
+    private func dashboard() async throws -> Response {
+        let runtime = gateway.runtime
+        let page = try await runtime.loop.submit { runtime.dashboardPage() }.get()
+        return Response(
+            status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: page)))
     }
 
     // MARK: The runtime

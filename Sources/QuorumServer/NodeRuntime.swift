@@ -110,6 +110,17 @@ final class NodeRuntime: @unchecked Sendable {
         return metrics.exposition()
     }
 
+    /// The dashboard page (`Dashboard`), from the node's status and its metrics now.
+    func dashboardPage() -> String {
+        loop.preconditionInEventLoop()
+        let status = status
+        let members =
+            status.voters.map { Dashboard.Member(id: $0, isVoter: true, address: address(of: $0)) }
+            + status.learners.map { Dashboard.Member(id: $0, isVoter: false, address: address(of: $0)) }
+        let metrics = MetricSamples(exposition: String(decoding: metricsExposition(), as: UTF8.self))
+        return Dashboard.page(status: status, members: members, metrics: metrics)
+    }
+
     /// The compaction revision last proposed, so that one is in flight at a time.
     private var compactionProposed = Revision.zero
 

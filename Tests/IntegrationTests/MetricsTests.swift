@@ -3,7 +3,7 @@ import Testing
 
 extension ClusterTests {
     @Test(
-        "GET /metrics: every node reports in Prometheus's format who leads, its log and store, its requests, its fsyncs, and leader changes"
+        "GET /metrics and /dashboard: every node reports who leads, its log and store, its requests, its fsyncs, and leader changes"
     )
     func prometheusMetrics() async throws {
         let cluster = try ClusterProcesses(size: 3)
@@ -53,6 +53,17 @@ extension ClusterTests {
         #expect((onLeader[#"quorum_server_requests_total{\#(leaderNode),type="write"}"#] ?? 0) >= 5)
         let onFollower = try await scrape(follower)
         #expect(onFollower[#"quorum_server_requests_total{node="\#(follower.id)",type="linearizable_read"}"#] == 1)
+
+        // The dashboard shows the same, for people.
+        let page = try await http.send("GET", leader, "/dashboard")
+        #expect(page.status == 200)
+        #expect(page.headers["Content-Type"]?.hasPrefix("text/html") == true)
+        #expect(page.text.contains(#"<span class="badge good">leader</span>"#))
+        #expect(page.text.contains(#"<tr><th>keys</th><td class="number">5</td></tr>"#))
+        #expect(page.text.contains("this node, leader"))
+        let followerPage = try await http.send("GET", follower, "/dashboard").text
+        #expect(followerPage.contains(#"<span class="badge plain">follower</span>"#))
+        #expect(followerPage.contains("<td>node \(leader.id)</td><td>voter</td>"))
 
         // The leader dies: a survivor counts the change (to no leader, then to the new one) and reports the new one.
         let changesBefore = onFollower["quorum_server_leader_changes_seen_total{node=\"\(follower.id)\"}"] ?? 0
