@@ -2,7 +2,8 @@ import NIOCore
 import QuorumConsensus
 import QuorumWire
 
-/// Receives a peer's messages: a hello first, then batches for the group. Anything else closes the connection.
+/// Receives a peer's messages: a hello first, then batches for the group, or a leader's notice that this node
+/// was removed. Anything else closes the connection.
 final class PeerInboundHandler: ChannelInboundHandler {
     typealias InboundIn = Frame
 
@@ -17,6 +18,13 @@ final class PeerInboundHandler: ChannelInboundHandler {
             guard let peer else {
                 peer = try PeerHello(decoding: frame).node
                 return
+            }
+            if frame.kind == .membershipNotice {
+                let notice = try MembershipNotice(decoding: frame)
+                guard notice.group == runtime.group, notice.leader == peer else {
+                    throw .malformed("\(peer) sent a membership notice for another group or on behalf of another node")
+                }
+                return runtime.noticeRemoval(notice)
             }
             let batch = try PeerMessages(decoding: frame)
             guard batch.group == runtime.group, batch.messages.allSatisfy({ $0.from == peer }) else {

@@ -20,9 +20,18 @@ final class NodeRuntime: @unchecked Sendable {
     let logger: Logger
     private var driver: Driver
     private var pending: [UInt64: (requestID: UInt64, waiting: Waiting, respond: Responder)] = [:]
-    /// Set once storage fails: the driver then waits forever for a write that will not complete, so this node
-    /// falls silent to its peers (who elect another leader) and refuses every client request with this message.
-    private var storageFailure: String?
+    /// Set once the node stops serving, and then every client request is refused with it. Either its storage
+    /// failed (the driver then waits forever for a write that will not complete, so the node falls silent to its
+    /// peers, who elect another leader), or it learned that it was removed from the cluster.
+    private var stopReason: String?
+    /// Told, once, on the loop, that this node learned it was removed from the cluster (`quorum server` exits).
+    var onRemoved: (@Sendable (String) -> Void)?
+    /// Whether a committed configuration has included this node: only then does one without it mean a removal
+    /// (a node started with `--join` is in none until the log brings it in).
+    private var wasMember = false
+    /// When each removed node was last told so, to tell it at most once a second however often it asks.
+    private var removalNoticesSent: [NodeID: NIODeadline] = [:]
+    private let transport: PeerTransport
     private var nextToken: UInt64 = 0
     /// Answers given up on after `RuntimeGateway.answerTimeout` (`answerInTime`), checked every tick.
     let answersDue = AnswerDeadlines()
@@ -55,6 +64,7 @@ final class NodeRuntime: @unchecked Sendable {
     {
         self.loop = loop
         self.metrics = metrics
+        self.transport = transport
         self.group = group
         self.configuration = configuration
         var logger = Logger(label: "quorum.node")
@@ -90,6 +100,7 @@ final class NodeRuntime: @unchecked Sendable {
         driver.tick()
         answersDue.expire(now: .now())
         countLeaderChange()
+        noticeOwnRemoval()
         revokeExpiredLeases()
         compactHistory()
         answerCompletions()
@@ -178,6 +189,7 @@ final class NodeRuntime: @unchecked Sendable {
 
     func receive(_ messages: [Message]) {
         loop.preconditionInEventLoop()
+        noticeRemovals(messages)
         for message in messages {
             if let error = driver.receive(message) { logger.warning("refused a message from \(message.from): \(error)") }
         }
@@ -201,18 +213,70 @@ final class NodeRuntime: @unchecked Sendable {
     /// Storage refused a write (a full disk, an I/O error): nothing more can be made durable here.
     func storageFailed(_ error: StorageError) {
         loop.preconditionInEventLoop()
-        guard storageFailure == nil else { return }
-        let message = "node \(configuration.node.rawValue) stopped: its storage failed (\(error)); fix the disk and restart it"
-        logger.critical("\(message)")
-        storageFailure = message
-        for request in pending.values { request.respond(ClientResponse(requestID: request.requestID, outcome: .failed(message))) }
+        stop(because: "node \(configuration.node.rawValue) stopped: its storage failed (\(error)); fix the disk and restart it")
+    }
+
+    /// Refuses everything from now on with `reason`, the requests waiting included.
+    private func stop(because reason: String) {
+        guard stopReason == nil else { return }
+        logger.critical("\(reason)")
+        stopReason = reason
+        for request in pending.values { request.respond(ClientResponse(requestID: request.requestID, outcome: .failed(reason))) }
         pending.removeAll()
+    }
+
+    /// A leader says the committed configuration no longer includes this node.
+    func noticeRemoval(_ notice: MembershipNotice) {
+        loop.preconditionInEventLoop()
+        // A leader older than this node's term may be a deposed one whose configuration is out of date.
+        guard notice.removed == configuration.node, notice.term >= driver.engine.term else { return }
+        removed(
+            "node \(configuration.node.rawValue) was removed from the cluster (leader node \(notice.leader.rawValue) at term"
+                + " \(notice.term.rawValue), configuration of index \(notice.configurationIndex.rawValue))")
+    }
+
+    private func removed(_ reason: String) {
+        guard stopReason == nil else { return }
+        stop(because: reason + "; it serves nothing more. Its data directory belongs to no cluster now: wipe it before"
+            + " the machine rejoins, under a new node id")
+        onRemoved?(stopReason!)
+    }
+
+    /// Answers a vote request from a node that the committed configuration does not include, and that the
+    /// configuration in force does not bring back, with a `MembershipNotice`. Only a leader answers: its log holds
+    /// every committed change, so a node missing from its configurations was removed, not added too recently.
+    private func noticeRemovals(_ messages: [Message]) {
+        let engine = driver.engine
+        guard engine.role == .leader else { return }
+        let committed = engine.committedConfiguration
+        for message in messages {
+            guard case .requestVote = message.payload, !committed.configuration.members.contains(message.from),
+                !engine.configuration.members.contains(message.from)
+            else { continue }
+            let now = NIODeadline.now()
+            if let last = removalNoticesSent[message.from], now - last < .seconds(1) { continue }
+            removalNoticesSent[message.from] = now
+            let notice = MembershipNotice(
+                group: group, removed: message.from, leader: engine.id, term: engine.term,
+                configurationIndex: committed.index)
+            transport.send(notice.frame, to: message.from)
+        }
+    }
+
+    /// A node that committed its own removal (a leader removing itself) knows without being told.
+    private func noticeOwnRemoval() {
+        let members = driver.engine.committedConfiguration.configuration.members
+        if members.contains(configuration.node) {
+            wasMember = true
+        } else if wasMember {
+            removed("node \(configuration.node.rawValue) was removed from the cluster (its own log committed the removal)")
+        }
     }
 
     func handle(_ request: ClientRequest, respond: @escaping Responder) {
         loop.preconditionInEventLoop()
-        if let storageFailure {
-            respond(ClientResponse(requestID: request.requestID, outcome: .failed(storageFailure)))
+        if let stopReason {
+            respond(ClientResponse(requestID: request.requestID, outcome: .failed(stopReason)))
             return
         }
         guard request.group == group else {
@@ -368,7 +432,7 @@ final class NodeRuntime: @unchecked Sendable {
     /// reads go through ReadIndex like `.read`; serializable ones answer from this node's state at once.
     func readWithLeases(_ range: RangeRequest, linearizable: Bool, respond: @escaping LeasedReadResponder) {
         loop.preconditionInEventLoop()
-        if let storageFailure { return respond(.refused(.failed(storageFailure))) }
+        if let stopReason { return respond(.refused(.failed(stopReason))) }
         guard linearizable else { return respond(leasedRead(range)) }
         nextToken += 1
         let token = nextToken

@@ -34,13 +34,14 @@ final class PeerTransport: MessageTransport, @unchecked Sendable {
         loop.preconditionInEventLoop()
         var batches: [NodeID: [Message]] = [:]
         for message in messages { batches[message.to, default: []].append(message) }
-        for (peer, batch) in batches {
-            guard let channel = peers[peer]?.channel else {
-                connect(to: peer)
-                continue
-            }
-            channel.writeAndFlush(PeerMessages(group: group, messages: batch).frame, promise: nil)
-        }
+        for (peer, batch) in batches { send(PeerMessages(group: group, messages: batch).frame, to: peer) }
+    }
+
+    /// Sends one frame to `peer`, or drops it and starts connecting if there is no connection yet.
+    func send(_ frame: Frame, to peer: NodeID) {
+        loop.preconditionInEventLoop()
+        guard let channel = peers[peer]?.channel else { return connect(to: peer) }
+        channel.writeAndFlush(frame, promise: nil)
     }
 
     func close() {

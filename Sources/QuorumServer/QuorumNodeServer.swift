@@ -4,6 +4,7 @@ import NIOPosix
 import QuorumConsensus
 import QuorumStorage
 import QuorumWire
+import Synchronization
 
 /// A running Quorum node: storage opened and recovered, one consensus group, listening for peers and clients.
 public final class QuorumNodeServer: Sendable {
@@ -17,18 +18,24 @@ public final class QuorumNodeServer: Sendable {
     private let httpFrontend: HTTPFrontend?
     /// The Redis-compatible port, when `configuration.redisPort` asks for it (docs/redis.md).
     private let redisChannel: (any Channel)?
+    private let removal = RemovalLatch()
+
+    /// Why the node stopped, if it learned that it was removed from the cluster; `wait()` returns then.
+    public var removalReason: String? { removal.reason }
 
     /// Opens the data directory (refusing a second process on it), recovers, and starts listening.
     public init(configuration: ServerConfiguration) throws {
         let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = eventLoopGroup.next()
         let box = RuntimeBox()
+        let removal = removal
         let group = GroupID(1)
         let metrics = NodeMetrics(node: configuration.node)
         let storage: FileNodeStorage
         do {
             // One storage directory (log, snapshots, lock) per consensus group, so that a node can host many.
-            try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: configuration.dataDirectory, withIntermediateDirectories: true)
             let io = TimedFileIO(io: PosixFileIO(), syncDuration: metrics.walFsyncDuration)
             storage = try FileNodeStorage(
                 path: configuration.dataDirectory + "/group-\(group.rawValue)",
@@ -43,15 +50,19 @@ public final class QuorumNodeServer: Sendable {
             loop: loop, node: configuration.node, group: group, members: configuration.members,
             frameBytesMax: configuration.peerFrameBytesMax)
         let runtime = try loop.submit {
-            try NodeRuntime(
+            let runtime = try NodeRuntime(
                 loop: loop, group: group, configuration: configuration, storage: storage, transport: transport,
                 metrics: metrics)
+            runtime.onRemoved = { reason in removal.removed(reason) }
+            return runtime
         }.wait()
         box.runtime = runtime
         let frameBytesMax = configuration.frameBytesMax
         let address = configuration.address
         do {
-            peerChannel = try Self.listen(eventLoopGroup, address.host, address.peerPort, configuration.peerFrameBytesMax) {
+            peerChannel = try Self.listen(
+                eventLoopGroup, address.host, address.peerPort, configuration.peerFrameBytesMax
+            ) {
                 PeerInboundHandler(runtime: runtime)
             }
             clientChannel = try Self.listen(eventLoopGroup, address.host, address.clientPort, frameBytesMax) {
@@ -72,6 +83,7 @@ public final class QuorumNodeServer: Sendable {
         self.storage = storage
         self.runtime = runtime
         self.transport = transport
+        removal.closeOnRemoval(clientChannel)
         loop.execute { runtime.start() }
     }
 
@@ -91,7 +103,7 @@ public final class QuorumNodeServer: Sendable {
             .bind(host: host, port: port).wait()
     }
 
-    /// Blocks until the listening sockets close.
+    /// Blocks until the listening sockets close: at shutdown, or when the node learns it was removed.
     public func wait() throws {
         try clientChannel.closeFuture.wait()
     }
@@ -104,11 +116,36 @@ public final class QuorumNodeServer: Sendable {
             try stopped.futureResult.wait()
         }
         try peerChannel.close().wait()
-        try clientChannel.close().wait()
+        // Already closed if the node learned it was removed.
+        if clientChannel.isActive { try clientChannel.close().wait() }
         try redisChannel?.close().wait()
         try eventLoopGroup.next().submit { self.transport.close() }.wait()
         try eventLoopGroup.syncShutdownGracefully()
         storage.close()
+    }
+}
+
+/// Learns, on the loop, that the node was removed from the cluster, and closes the client listener then so that
+/// `wait()` returns: whichever comes first, the removal or the listener, the other finds it.
+private final class RemovalLatch: Sendable {
+    private let state = Mutex<(reason: String?, listener: (any Channel)?)>((nil, nil))
+
+    var reason: String? { state.withLock { $0.reason } }
+
+    func removed(_ reason: String) {
+        let listener = state.withLock { state in
+            state.reason = reason
+            return state.listener
+        }
+        listener?.close(promise: nil)
+    }
+
+    func closeOnRemoval(_ listener: any Channel) {
+        let removedAlready = state.withLock { state in
+            state.listener = listener
+            return state.reason != nil
+        }
+        if removedAlready { listener.close(promise: nil) }
     }
 }
 

@@ -40,4 +40,6 @@ public enum FrameKind: UInt8, Hashable, Sendable, CaseIterable {
     case peerMessages = 2
     case clientRequest = 3
     case clientResponse = 4
+    /// A leader telling a node that it is no longer a member (`MembershipNotice`).
+    case membershipNotice = 5
 }

@@ -72,3 +72,56 @@ public struct PeerHello: Hashable, Sendable {
         }
     }
 }
+
+/// A leader telling a node that the cluster's committed configuration no longer includes it. A leader stops
+/// replicating to a node the moment it appends the node's removal, so a removed node never hears of it through
+/// the log; it only keeps asking for votes. The leader answers such a request with this.
+///
+///     version u8 = 1 | group u64 | removed node u64 | leader u64 | term u64 | configuration index u64
+public struct MembershipNotice: Hashable, Sendable {
+    public var group: GroupID
+    public var removed: NodeID
+    public var leader: NodeID
+    /// The leader's term: a node takes the word of no leader older than its own term.
+    public var term: Term
+    /// The entry that introduced the committed configuration without the node.
+    public var configurationIndex: LogIndex
+
+    public init(group: GroupID, removed: NodeID, leader: NodeID, term: Term, configurationIndex: LogIndex) {
+        self.group = group
+        self.removed = removed
+        self.leader = leader
+        self.term = term
+        self.configurationIndex = configurationIndex
+    }
+
+    public var frame: Frame {
+        var writer = ByteWriter(capacity: 41)
+        writer.write(UInt8(1))
+        writer.write(group.rawValue)
+        writer.write(removed.rawValue)
+        writer.write(leader.rawValue)
+        writer.write(term.rawValue)
+        writer.write(configurationIndex.rawValue)
+        return Frame(kind: .membershipNotice, payload: writer.bytes)
+    }
+
+    public init(decoding frame: Frame) throws(WireError) {
+        guard frame.kind == .membershipNotice else {
+            throw .malformed("expected a membership notice, got \(frame.kind)")
+        }
+        var reader = ByteReader(frame.payload)
+        do throws(DecodingFailure) {
+            let version = try reader.readByte("membership notice version")
+            guard version == 1 else { throw .unsupportedVersion(what: "membership notice", version: version) }
+            group = GroupID(try reader.read(UInt64.self, "group"))
+            removed = try reader.readNodeID("removed node")
+            leader = try reader.readNodeID("leader")
+            term = Term(try reader.read(UInt64.self, "term"))
+            configurationIndex = try reader.readLogIndex("configuration index")
+            try reader.expectEnd(of: "membership notice")
+        } catch {
+            throw .malformed(error.description)
+        }
+    }
+}

@@ -130,6 +130,11 @@ struct Server: ParsableCommand {
         if let httpPort { print("node \(id) serving HTTP on http://\(configuration.address.host):\(httpPort)") }
         if let redisPort { print("node \(id) serving Redis on \(configuration.address.host):\(redisPort)") }
         try server.wait()
+        if let reason = server.removalReason {
+            print("quorum server: \(reason)")
+            try server.shutdown()
+            throw ExitCode(3)
+        }
     }
 
     static func readSettings(from path: String) throws -> FileSettings {

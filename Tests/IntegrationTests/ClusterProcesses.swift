@@ -97,6 +97,16 @@ final class ClusterProcesses: @unchecked Sendable {
         members[id - 1].process = nil
     }
 
+    /// Waits up to `seconds` for member `id` to end by itself, as it should; returns its exit status and log, or
+    /// nil if it is still running.
+    func awaitExit(_ id: Int, seconds: Int = 20) async throws -> (status: Int32, log: String)? {
+        guard let process = members[id - 1].process else { return nil }
+        for _ in 0..<(seconds * 20) where process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        guard !process.isRunning else { return nil }
+        members[id - 1].process = nil
+        return (process.terminationStatus, (try? String(contentsOf: logFile(of: id), encoding: .utf8)) ?? "")
+    }
+
     func stopAll() {
         for member in members {
             if let process = member.process, !process.isRunning {

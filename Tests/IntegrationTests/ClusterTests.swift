@@ -153,7 +153,7 @@ struct ClusterTests {
 }
 
 extension ClusterTests {
-    @Test("a fourth node joins as a learner, catches up and is promoted; a node is removed; leadership moves")
+    @Test("a fourth node joins as a learner, catches up and is promoted; a removed node learns it and exits; leadership moves")
     func membershipChanges() async throws {
         let (cluster, client) = try await Self.startCluster()
         defer { cluster.stopAll() }
@@ -181,12 +181,26 @@ extension ClusterTests {
         let removed = try await client.removeMember(NodeID(UInt64(victim)))
         #expect(!removed.voters.contains(NodeID(UInt64(victim))))
         #expect(removed.voters.count == 3)
-        cluster.kill(victim)
+        // The leader stops replicating to it at once, so it hears nothing until it asks for votes; then the leader
+        // tells it, and it stops with a clear message instead of campaigning forever.
+        let exit = try await cluster.awaitExit(victim)
+        #expect(exit?.status == 3, "the removed node did not exit by itself")
+        #expect(exit?.log.contains("node \(victim) was removed from the cluster") == true, "\(exit?.log.suffix(500) ?? "")")
         try await client.put(Array("after-removal".utf8), Array("ok".utf8))
 
         try await client.transferLeadership(to: NodeID(4))
         #expect(try await Self.awaitLeader(client, cluster, excluding: leader) == 4)
         #expect(try await client.get(Array("after-removal".utf8))?.value == Array("ok".utf8))
+
+        // A leader that removes itself commits its own removal, so it knows without being told; the two left
+        // elect a leader and serve.
+        let shrunk = try await client.removeMember(NodeID(4))
+        #expect(shrunk.voters.count == 2 && !shrunk.voters.contains(NodeID(4)))
+        let leaderExit = try await cluster.awaitExit(4)
+        #expect(leaderExit?.status == 3, "the leader that removed itself did not exit")
+        #expect(leaderExit?.log.contains("its own log committed the removal") == true)
+        try await client.put(Array("after-leader-removal".utf8), Array("ok".utf8))
+        #expect(try await client.get(Array("after-leader-removal".utf8))?.value == Array("ok".utf8))
         await client.close()
     }
 }

@@ -3,7 +3,6 @@ import Testing
 
 @testable import QuorumWire
 
-
 private let configuration = Configuration(voters: [1, 2, 3], learners: [4, 5], learnersToPromote: [5])
 
 /// One message of every kind, with every variant of its payload.
@@ -54,7 +53,29 @@ struct PeerMessagesTests {
     @Test("a hello names the caller")
     func hello() throws {
         #expect(try PeerHello(decoding: PeerHello(node: 9).frame) == PeerHello(node: 9))
-        #expect(throws: WireError.self) { try PeerHello(decoding: Frame(kind: .peerHello, payload: [1, 0, 0, 0, 0, 0, 0, 0, 0])) }
+        #expect(throws: WireError.self) {
+            try PeerHello(decoding: Frame(kind: .peerHello, payload: [1, 0, 0, 0, 0, 0, 0, 0, 0]))
+        }
+    }
+
+    @Test("a membership notice survives encoding; truncated, padded or mislabelled ones are refused")
+    func membershipNotice() throws {
+        let notice = MembershipNotice(group: 1, removed: 3, leader: 2, term: 7, configurationIndex: 41)
+        let frame = notice.frame
+        #expect(try MembershipNotice(decoding: frame) == notice)
+        for length in 0..<frame.payload.count {
+            #expect(throws: WireError.self) {
+                try MembershipNotice(
+                    decoding: Frame(kind: .membershipNotice, payload: Array(frame.payload.prefix(length))))
+            }
+        }
+        #expect(throws: WireError.self) {
+            try MembershipNotice(decoding: Frame(kind: .membershipNotice, payload: frame.payload + [0]))
+        }
+        #expect(throws: WireError.self) {
+            try MembershipNotice(decoding: Frame(kind: .peerHello, payload: frame.payload))
+        }
+        #expect(throws: WireError.self) { try PeerMessages(decoding: frame) }
     }
 
     @Test("every truncation of a valid batch is refused, never trapped on")

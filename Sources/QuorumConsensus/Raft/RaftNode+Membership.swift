@@ -8,6 +8,12 @@ extension RaftNode {
         configurations.last { $0.index <= index }!.configuration
     }
 
+    /// The configuration in force at the commit index, with the index of the entry that introduced it. Unlike
+    /// `configuration` (in force once appended), no new leader can roll it back.
+    public var committedConfiguration: (index: LogIndex, configuration: Configuration) {
+        configurations.last { $0.index <= log.commitIndex }!
+    }
+
     public mutating func proposeConfigurationChange(_ change: ConfigurationChange) throws(ProposalError)
         -> ProposalTicket
     {
