@@ -32,6 +32,8 @@ final class NodeRuntime: @unchecked Sendable {
     /// When each removed node was last told so, to tell it at most once a second however often it asks.
     private var removalNoticesSent: [NodeID: NIODeadline] = [:]
     private let transport: PeerTransport
+    /// The Redis port of each member that announced one in its hello, this node's own included.
+    private(set) var redisPorts: [NodeID: Int] = [:]
     private var nextToken: UInt64 = 0
     /// Answers given up on after `RuntimeGateway.answerTimeout` (`answerInTime`), checked every tick.
     let answersDue = AnswerDeadlines()
@@ -65,6 +67,7 @@ final class NodeRuntime: @unchecked Sendable {
         self.loop = loop
         self.metrics = metrics
         self.transport = transport
+        if let redisPort = configuration.redisPort { redisPorts[configuration.node] = redisPort }
         self.group = group
         self.configuration = configuration
         var logger = Logger(label: "quorum.node")
@@ -223,6 +226,12 @@ final class NodeRuntime: @unchecked Sendable {
         stopReason = reason
         for request in pending.values { request.respond(ClientResponse(requestID: request.requestID, outcome: .failed(reason))) }
         pending.removeAll()
+    }
+
+    /// A peer opened a connection to this node.
+    func peerSaidHello(_ hello: PeerHello) {
+        loop.preconditionInEventLoop()
+        redisPorts[hello.node] = hello.redisPort
     }
 
     /// A leader says the committed configuration no longer includes this node.

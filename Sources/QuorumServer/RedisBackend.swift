@@ -14,8 +14,8 @@ protocol RedisBackend: AnyObject, Sendable {
     /// How many keys a lease holds on this node; nil when there is no such lease.
     func leaseKeyCount(_ id: LeaseID) -> Int?
     var status: NodeStatus { get }
-    /// Where a member serves clients, to name the leader in a READONLY error.
-    func clientAddress(of node: NodeID) -> String?
+    /// Where a member serves the Redis protocol, if known here, to name the leader in a READONLY error.
+    func redisAddress(of node: NodeID) -> String?
 }
 
 /// What `NodeRuntime.readWithLeases` answers: the keys read, the deadline of each lease they hold, and the clock
@@ -49,5 +49,8 @@ extension NodeRuntime: RedisBackend {
         answerInTime(orElse: Self.lateWrite, done) { respond in handle(request) { respond($0.outcome) } }
     }
 
-    func clientAddress(of node: NodeID) -> String? { address(of: node)?.clientAddress }
+    func redisAddress(of node: NodeID) -> String? {
+        guard let host = address(of: node)?.host, let port = redisPorts[node] else { return nil }
+        return "\(host):\(port)"
+    }
 }

@@ -258,7 +258,10 @@ final class RedisExecutor: @unchecked Sendable {
         switch outcome {
         case .notLeader(let leader, let address):
             guard let leader else { return .error("TRYAGAIN no leader is known right now (an election is on); retry") }
-            let at = address.isEmpty ? "" : " at \(backend.clientAddress(of: leader) ?? address)"
+            // Its Redis address, learned from its hello; else its client address, which is all the engine knows.
+            let at =
+                backend.redisAddress(of: leader).map { " at \($0)" }
+                ?? (address.isEmpty ? "" : " (clients: \(address))")
             return .error(
                 "READONLY You can't write against a read only replica. The leader is node \(leader.rawValue)\(at).")
         case .unavailable(let message):

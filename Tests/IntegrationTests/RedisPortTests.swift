@@ -71,7 +71,7 @@ extension ClusterTests {
         #expect(try RedisTools.cli(port: followerPort, ["INFO"]).contains("role:slave"))
         let refused = try RedisTools.cli(port: followerPort, ["SET", "r:f", "1"])
         #expect(refused.hasPrefix("READONLY You can't write against a read only replica."))
-        #expect(refused.contains("node \(leaderID) at \(leader.clientEndpoint)"))
+        #expect(refused.contains("node \(leaderID) at 127.0.0.1:\(try #require(leader.redisPort))."), "\(refused)")
         #expect(try RedisTools.cli(port: followerPort, ["INCR", "r:a"]).hasPrefix("READONLY"))
 
         // A key set with PX is there, then gone: polled, never slept on.
@@ -389,7 +389,7 @@ struct RedisCommandTests {
                 appliedIndex: LogIndex(1), lastIndex: LogIndex(1), voters: [NodeID(1)], learners: [])
         }
 
-        func clientAddress(of node: NodeID) -> String? { nil }
+        func redisAddress(of node: NodeID) -> String? { nil }
     }
 
     /// Runs one command through the executor as a connection would, and returns its reply.
