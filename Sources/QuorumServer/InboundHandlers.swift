@@ -9,12 +9,20 @@ final class PeerInboundHandler: ChannelInboundHandler {
 
     private let runtime: NodeRuntime
     private var peer: NodeID?
+    private var assembler: FrameAssembler
 
-    init(runtime: NodeRuntime) { self.runtime = runtime }
+    init(runtime: NodeRuntime) {
+        self.runtime = runtime
+        assembler = FrameAssembler(bytesMax: runtime.configuration.peerMessageBytesMax)
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
+        var frame = unwrapInboundIn(data)
         do throws(WireError) {
+            if frame.kind == .part {
+                guard let whole = try assembler.add(frame) else { return }
+                frame = whole
+            }
             guard let peer else {
                 let hello = try PeerHello(decoding: frame)
                 peer = hello.node

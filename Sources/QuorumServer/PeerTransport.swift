@@ -47,7 +47,8 @@ final class PeerTransport: MessageTransport, @unchecked Sendable {
     func send(_ frame: Frame, to peer: NodeID) {
         loop.preconditionInEventLoop()
         guard let channel = peers[peer]?.channel else { return connect(to: peer) }
-        channel.writeAndFlush(frame, promise: nil)
+        for part in FrameParts.split(frame, frameBytesMax: frameBytesMax) { channel.write(part, promise: nil) }
+        channel.flush()
     }
 
     func close() {

@@ -45,8 +45,12 @@ public struct ServerConfiguration: Sendable {
     /// The engine asks for a snapshot after this many applied entries; it keeps as many after each (at most
     /// 5,000) so that a briefly lagging follower catches up from the log (etcd's defaults).
     public var snapshotIntervalEntries = 100_000
-    /// Peers send snapshots whole, in one frame, until snapshots travel in chunks; peers are trusted members.
-    public var peerFrameBytesMax = 1 << 30
+    /// Peer frames above this size are refused; a larger message (a snapshot, mostly) travels in parts that fit
+    /// (`FrameParts`), so this bounds what one read may allocate, not how large the state may be.
+    public var peerFrameBytesMax = 16 << 20
+    /// The largest message assembled from parts; peers are trusted members, so this is a bound on memory rather
+    /// than a defence (etcd's largest recommended database is 8 GiB).
+    public var peerMessageBytesMax = 8 << 30
     /// Client frames above this size are refused (etcd's request limit is 1.5 MiB; entries batch several).
     public var frameBytesMax = 16 << 20
     /// The port of the HTTP/JSON API (docs/http.md) on this member's host; nil serves none.

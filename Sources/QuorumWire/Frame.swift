@@ -42,4 +42,6 @@ public enum FrameKind: UInt8, Hashable, Sendable, CaseIterable {
     case clientResponse = 4
     /// A leader telling a node that it is no longer a member (`MembershipNotice`).
     case membershipNotice = 5
+    /// One part of a frame too large for the receiver's limit (`FrameParts`).
+    case part = 6
 }

@@ -24,7 +24,7 @@ struct Server: ParsableCommand {
     @Option(
         help: """
             A JSON file with any of: id, cluster, dataDir, join, tickMilliseconds, historyRevisions, httpPort, \
-            redisPort, maxRequestBytes.
+            redisPort, maxRequestBytes, snapshotEntries, peerFrameBytes.
             """)
     var config: String?
 
@@ -58,6 +58,9 @@ struct Server: ParsableCommand {
     @Option(help: "Snapshot the state machine every this many entries (default 100000).")
     var snapshotEntries: Int?
 
+    @Option(help: "Largest peer frame in bytes, the same on every member; larger messages travel in parts (default 16777216).")
+    var peerFrameBytes: Int?
+
     /// The settings a config file may hold; every field is optional.
     struct FileSettings: Decodable {
         var id: UInt64?
@@ -70,6 +73,7 @@ struct Server: ParsableCommand {
         var redisPort: Int?
         var maxRequestBytes: Int?
         var snapshotEntries: Int?
+        var peerFrameBytes: Int?
     }
 
     func run() throws {
@@ -117,6 +121,11 @@ struct Server: ParsableCommand {
         configuration.snapshotIntervalEntries =
             try setting(snapshotEntries, "QUORUM_SNAPSHOT_ENTRIES", file.snapshotEntries) ?? configuration.snapshotIntervalEntries
         guard configuration.snapshotIntervalEntries > 0 else { throw ValidationError("the snapshot interval must be positive") }
+        configuration.peerFrameBytesMax =
+            try setting(peerFrameBytes, "QUORUM_PEER_FRAME_BYTES", file.peerFrameBytes) ?? configuration.peerFrameBytesMax
+        guard configuration.peerFrameBytesMax >= 1024 else {
+            throw ValidationError("the peer frame limit must be at least 1024 bytes")
+        }
         let server: QuorumNodeServer
         do {
             let parent = (dataDir as NSString).deletingLastPathComponent

@@ -377,22 +377,26 @@ extension ClusterTests {
 }
 
 extension ClusterTests {
-    @Test("a node that joins after the log was compacted catches up from a snapshot sent over the network")
+    @Test("a node that joins after the log was compacted catches up from a snapshot sent over the network, in parts")
     func newcomerCatchesUpFromSnapshot() async throws {
-        let (cluster, client) = try await Self.startCluster(arguments: ["--snapshot-entries", "20"])
+        // Peer frames of 4 KiB: the snapshot (about 100 KiB of history), and the larger appends, travel in parts.
+        let (cluster, client) = try await Self.startCluster(arguments: ["--snapshot-entries", "20", "--peer-frame-bytes", "4096"])
         defer { cluster.stopAll() }
-        for number in 0..<100 { try await client.put(Array("key-\(number % 10)".utf8), Array("\(number)".utf8)) }
+        let filler = String(repeating: "x", count: 1_000)
+        for number in 0..<100 {
+            try await client.put(Array("key-\(number % 10)".utf8), Array("\(filler)\(number)".utf8))
+        }
         let newcomer = try cluster.addMember()
         try await client.addMember(NodeID(4), address: "127.0.0.1:\(newcomer.peerPort):\(newcomer.clientPort)")
         try cluster.start(newcomer.id, joining: true)
         let direct = QuorumClient(endpoints: [newcomer.clientEndpoint], timeout: .seconds(10))
         var caughtUp = false
         for _ in 0..<200 where !caughtUp {
-            caughtUp = (try? await direct.get(Array("key-9".utf8), linearizable: false))??.value == Array("99".utf8)
+            caughtUp = (try? await direct.get(Array("key-9".utf8), linearizable: false))??.value == Array("\(filler)99".utf8)
             if !caughtUp { try await Task.sleep(for: .milliseconds(50)) }
         }
         #expect(caughtUp, "the newcomer never reached the state written before it joined")
-        #expect(try await direct.get(Array("key-0".utf8), linearizable: false)?.value == Array("90".utf8))
+        #expect(try await direct.get(Array("key-0".utf8), linearizable: false)?.value == Array("\(filler)90".utf8))
         let snapshots = cluster.directory.appendingPathComponent("n4/group-1/snapshots").path
         #expect(
             (try? FileManager.default.contentsOfDirectory(atPath: snapshots))?.isEmpty == false,
