@@ -47,9 +47,9 @@ enum Dashboard {
                 ("leases", count(metrics.value("quorum_server_leases"))),
                 ("watches served here", count(metrics.value("quorum_server_watchers"))),
             ]))
-            \(table("Requests since start", NodeMetrics.requestKinds.map { kind in
-                (kind.split(separator: "_").joined(separator: " "),
-                 count(metrics.value("quorum_server_requests_total", matching: [#"type="\#(kind)""#])))
+            \(table("Requests since start", NodeMetrics.RequestKind.allCases.map { kind in
+                (kind.label.split(separator: "_").joined(separator: " "),
+                 count(metrics.value("quorum_server_requests_total", matching: [#"type="\#(kind.label)""#])))
             } + [
                 ("waiting on the log now", count(metrics.value("quorum_server_proposals_pending"))),
                 ("refused by the engine", count(metrics.value("quorum_server_proposals_failed_total"))),

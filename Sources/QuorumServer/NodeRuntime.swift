@@ -294,7 +294,7 @@ final class NodeRuntime: @unchecked Sendable {
         }
         nextToken += 1
         let token = nextToken
-        metrics.requests[Self.metricsKind(of: request.operation)]?.increment()
+        metrics.countRequest(Self.metricsKind(of: request.operation))
         do throws(ProposalError) {
             switch request.operation {
             case .status:
@@ -352,16 +352,15 @@ final class NodeRuntime: @unchecked Sendable {
         answerCompletions()
     }
 
-    /// The `type` label of `quorum_server_requests_total` for an operation.
-    private static func metricsKind(of operation: ClientRequest.Operation) -> String {
+    private static func metricsKind(of operation: ClientRequest.Operation) -> NodeMetrics.RequestKind {
         switch operation {
-        case .status: "status"
-        case .read(_, linearizable: false): "read"
-        case .read(_, linearizable: true): "linearizable_read"
-        case .write: "write"
-        case .membership: "membership"
-        case .leases: "leases"
-        case .watch, .cancelWatch: "watch"
+        case .status: .status
+        case .read(_, linearizable: false): .read
+        case .read(_, linearizable: true): .linearizableRead
+        case .write: .write
+        case .membership: .membership
+        case .leases: .leases
+        case .watch, .cancelWatch: .watch
         }
     }
 
@@ -369,7 +368,7 @@ final class NodeRuntime: @unchecked Sendable {
     /// change as this node applies it. Both happen on the loop, so nothing falls between them.
     func watch(requestID: UInt64, key: [UInt8], rangeEnd: [UInt8]?, startRevision: Revision?, channel: any Channel) {
         loop.preconditionInEventLoop()
-        metrics.requests["watch"]?.increment()
+        metrics.countRequest(.watch)
         if let start = startRevision {
             do throws(StoreError) {
                 let history = try driver.stateMachine.store.events(from: start, key: key, rangeEnd: rangeEnd)
