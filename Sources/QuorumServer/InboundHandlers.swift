@@ -24,9 +24,8 @@ final class PeerInboundHandler: ChannelInboundHandler {
                 frame = whole
             }
             guard let peer else {
-                let hello = try PeerHello(decoding: frame)
-                peer = hello.node
-                return runtime.peerSaidHello(hello)
+                peer = try PeerHello(decoding: frame).node
+                return
             }
             if frame.kind == .membershipNotice {
                 let notice = try MembershipNotice(decoding: frame)

@@ -32,8 +32,6 @@ final class NodeRuntime: @unchecked Sendable {
     /// When each removed node was last told so, to tell it at most once a second however often it asks.
     private var removalNoticesSent: [NodeID: NIODeadline] = [:]
     private let transport: PeerTransport
-    /// The Redis port of each member that announced one in its hello, this node's own included.
-    private(set) var redisPorts: [NodeID: Int] = [:]
     private var nextToken: UInt64 = 0
     /// Answers given up on after `RuntimeGateway.answerTimeout` (`answerInTime`), checked every tick.
     let answersDue = AnswerDeadlines()
@@ -61,13 +59,13 @@ final class NodeRuntime: @unchecked Sendable {
     /// off steadily instead of flooding the log.
     private let revocationsPerTick = 32
 
-    init(loop: any EventLoop, group: GroupID, configuration: ServerConfiguration, storage: FileNodeStorage,
-        transport: PeerTransport, metrics: NodeMetrics) throws
-    {
+    init(
+        loop: any EventLoop, group: GroupID, configuration: ServerConfiguration, storage: FileNodeStorage,
+        transport: PeerTransport, metrics: NodeMetrics
+    ) throws {
         self.loop = loop
         self.metrics = metrics
         self.transport = transport
-        if let redisPort = configuration.redisPort { redisPorts[configuration.node] = redisPort }
         self.group = group
         self.configuration = configuration
         var logger = Logger(label: "quorum.node")
@@ -104,9 +102,46 @@ final class NodeRuntime: @unchecked Sendable {
         answersDue.expire(now: .now())
         countLeaderChange()
         noticeOwnRemoval()
+        publishRedisAddress()
         revokeExpiredLeases()
         compactHistory()
         answerCompletions()
+    }
+
+    /// Where each node serves Redis, put by the node itself while it leads, so that followers can name the
+    /// leader's Redis address in a READONLY error; a replicated key, so no peer message had to change.
+    static func redisAddressKey(_ node: NodeID) -> [UInt8] { reservedKeyPrefix + Array("redis/\(node.rawValue)".utf8) }
+
+    /// Whether this leader has put its Redis address (or found it already there) in its current term as leader.
+    private var redisAddressPublished = false
+
+    private func publishRedisAddress() {
+        guard let port = configuration.redisPort, driver.engine.role == .leader else {
+            redisAddressPublished = false
+            return
+        }
+        guard !redisAddressPublished else { return }
+        let key = Self.redisAddressKey(configuration.node)
+        let address = Array("\(configuration.address.host):\(port)".utf8)
+        if (try? driver.stateMachine.store.range(RangeRequest(key: key)))?.kvs.first?.value == address {
+            redisAddressPublished = true
+            return
+        }
+        nextToken += 1
+        // A new leader cannot propose until its first entry commits; this runs again next tick.
+        if (try? driver.propose(StoreProposal(.put(PutRequest(key: key, value: address))).encoded, token: nextToken))
+            != nil
+        {
+            redisAddressPublished = true
+        }
+    }
+
+    /// Where `node` serves Redis, if it has said so while leading.
+    func redisAddress(of node: NodeID) -> String? {
+        guard let stored = try? driver.stateMachine.store.range(RangeRequest(key: Self.redisAddressKey(node))),
+            let value = stored.kvs.first?.value
+        else { return nil }
+        return String(decoding: value, as: UTF8.self)
     }
 
     private func countLeaderChange() {
@@ -174,7 +209,9 @@ final class NodeRuntime: @unchecked Sendable {
         }
         for lease in expired.prefix(revocationsPerTick) {
             nextToken += 1
-            guard (try? driver.propose(StoreProposal(.leaseRevoke(lease)).encoded, token: nextToken)) != nil else { return }
+            guard (try? driver.propose(StoreProposal(.leaseRevoke(lease)).encoded, token: nextToken)) != nil else {
+                return
+            }
             revoking.insert(lease)
         }
     }
@@ -194,7 +231,9 @@ final class NodeRuntime: @unchecked Sendable {
         loop.preconditionInEventLoop()
         noticeRemovals(messages)
         for message in messages {
-            if let error = driver.receive(message) { logger.warning("refused a message from \(message.from): \(error)") }
+            if let error = driver.receive(message) {
+                logger.warning("refused a message from \(message.from): \(error)")
+            }
         }
         answerCompletions()
     }
@@ -216,7 +255,10 @@ final class NodeRuntime: @unchecked Sendable {
     /// Storage refused a write (a full disk, an I/O error): nothing more can be made durable here.
     func storageFailed(_ error: StorageError) {
         loop.preconditionInEventLoop()
-        stop(because: "node \(configuration.node.rawValue) stopped: its storage failed (\(error)); fix the disk and restart it")
+        stop(
+            because:
+                "node \(configuration.node.rawValue) stopped: its storage failed (\(error)); fix the disk and restart it"
+        )
     }
 
     /// Refuses everything from now on with `reason`, the requests waiting included.
@@ -224,14 +266,10 @@ final class NodeRuntime: @unchecked Sendable {
         guard stopReason == nil else { return }
         logger.critical("\(reason)")
         stopReason = reason
-        for request in pending.values { request.respond(ClientResponse(requestID: request.requestID, outcome: .failed(reason))) }
+        for request in pending.values {
+            request.respond(ClientResponse(requestID: request.requestID, outcome: .failed(reason)))
+        }
         pending.removeAll()
-    }
-
-    /// A peer opened a connection to this node.
-    func peerSaidHello(_ hello: PeerHello) {
-        loop.preconditionInEventLoop()
-        redisPorts[hello.node] = hello.redisPort
     }
 
     /// A leader says the committed configuration no longer includes this node.
@@ -246,8 +284,9 @@ final class NodeRuntime: @unchecked Sendable {
 
     private func removed(_ reason: String) {
         guard stopReason == nil else { return }
-        stop(because: reason + "; it serves nothing more. Its data directory belongs to no cluster now: wipe it before"
-            + " the machine rejoins, under a new node id")
+        stop(
+            because: reason + "; it serves nothing more. Its data directory belongs to no cluster now: wipe it before"
+                + " the machine rejoins, under a new node id")
         onRemoved?(stopReason!)
     }
 
@@ -278,7 +317,8 @@ final class NodeRuntime: @unchecked Sendable {
         if members.contains(configuration.node) {
             wasMember = true
         } else if wasMember {
-            removed("node \(configuration.node.rawValue) was removed from the cluster (its own log committed the removal)")
+            removed(
+                "node \(configuration.node.rawValue) was removed from the cluster (its own log committed the removal)")
         }
     }
 
@@ -289,7 +329,9 @@ final class NodeRuntime: @unchecked Sendable {
             return
         }
         guard request.group == group else {
-            respond(ClientResponse(requestID: request.requestID, outcome: .failed("this node serves no group \(request.group)")))
+            respond(
+                ClientResponse(
+                    requestID: request.requestID, outcome: .failed("this node serves no group \(request.group)")))
             return
         }
         nextToken += 1
@@ -307,13 +349,17 @@ final class NodeRuntime: @unchecked Sendable {
                 pending[token] = (request.requestID, .read(range), respond)
                 try driver.read(token: token)
             case .write(let proposal):
-                if Self.touchesMemberKeys(proposal.command) {
-                    respond(ClientResponse(requestID: request.requestID, outcome: .failed("keys starting with \\0quorum/ are reserved for the cluster")))
+                if Self.touchesReservedKeys(proposal.command) {
+                    respond(
+                        ClientResponse(
+                            requestID: request.requestID,
+                            outcome: .failed("keys starting with \\0quorum/ are reserved for the cluster")))
                     return
                 }
                 let encoded = stamped(proposal).encoded
                 guard encoded.count <= configuration.requestBytesMax else {
-                    let message = "request of \(encoded.count) bytes exceeds this node's limit of \(configuration.requestBytesMax) (--max-request-bytes)"
+                    let message =
+                        "request of \(encoded.count) bytes exceeds this node's limit of \(configuration.requestBytesMax) (--max-request-bytes)"
                     respond(ClientResponse(requestID: request.requestID, outcome: .failed(message)))
                     return
                 }
@@ -321,16 +367,25 @@ final class NodeRuntime: @unchecked Sendable {
                 try driver.propose(encoded, token: token)
             case .membership(.add(let node, let address, let staysLearner)):
                 guard MemberAddress(parsing: address) != nil else {
-                    respond(ClientResponse(requestID: request.requestID, outcome: .failed("'\(address)' is not HOST:PEER_PORT:CLIENT_PORT")))
+                    respond(
+                        ClientResponse(
+                            requestID: request.requestID,
+                            outcome: .failed("'\(address)' is not HOST:PEER_PORT:CLIENT_PORT")))
                     return
                 }
                 // Check the change before storing anything, so a refused change leaves no address behind.
-                if let reason = driver.engine.configuration.refusal(of: .addLearner(node, promoteWhenCaughtUp: !staysLearner)) {
+                if let reason = driver.engine.configuration.refusal(
+                    of: .addLearner(node, promoteWhenCaughtUp: !staysLearner))
+                {
                     throw .invalidConfigurationChange(reason)
                 }
                 guard driver.engine.role == .leader else { throw .notLeader(leaderHint: driver.engine.leaderHint) }
-                let store = StoreProposal(.put(PutRequest(key: AddressBook.memberKey(node), value: Array(address.utf8))))
-                pending[token] = (request.requestID, .memberAddress(then: .addLearner(node, promoteWhenCaughtUp: !staysLearner)), respond)
+                let store = StoreProposal(
+                    .put(PutRequest(key: AddressBook.memberKey(node), value: Array(address.utf8))))
+                pending[token] = (
+                    request.requestID, .memberAddress(then: .addLearner(node, promoteWhenCaughtUp: !staysLearner)),
+                    respond
+                )
                 try driver.propose(store.encoded, token: token)
             case .membership(.remove(let node)):
                 pending[token] = (request.requestID, .configurationChange, respond)
@@ -342,7 +397,10 @@ final class NodeRuntime: @unchecked Sendable {
                 pending[token] = (request.requestID, .leases, respond)
                 try driver.read(token: token)
             case .watch, .cancelWatch:
-                respond(ClientResponse(requestID: request.requestID, outcome: .failed("watches need a streaming connection (the client port)")))
+                respond(
+                    ClientResponse(
+                        requestID: request.requestID,
+                        outcome: .failed("watches need a streaming connection (the client port)")))
             }
         } catch {
             pending[token] = nil
@@ -374,15 +432,19 @@ final class NodeRuntime: @unchecked Sendable {
                 let history = try driver.stateMachine.store.events(from: start, key: key, rangeEnd: rangeEnd)
                 var remaining = history[...]
                 while !remaining.isEmpty {
-                    WatchHub.send(.watchEvents(Array(remaining.prefix(WatchHub.batchEventsMax))), to: channel, requestID: requestID)
+                    WatchHub.send(
+                        .watchEvents(Array(remaining.prefix(WatchHub.batchEventsMax))), to: channel,
+                        requestID: requestID)
                     remaining = remaining.dropFirst(WatchHub.batchEventsMax)
                 }
             } catch {
-                WatchHub.send(.watchEnded(reason: error.description, resumeRevision: nil), to: channel, requestID: requestID)
+                WatchHub.send(
+                    .watchEnded(reason: error.description, resumeRevision: nil), to: channel, requestID: requestID)
                 return
             }
         }
-        watchHub.add(key: key, rangeEnd: rangeEnd, startRevision: startRevision ?? .zero, channel: channel, requestID: requestID)
+        watchHub.add(
+            key: key, rangeEnd: rangeEnd, startRevision: startRevision ?? .zero, channel: channel, requestID: requestID)
     }
 
     func cancelWatch(requestID: UInt64, channel: any Channel) {
@@ -391,17 +453,20 @@ final class NodeRuntime: @unchecked Sendable {
     }
 
     /// Whether a client command would write a member address, directly or inside a transaction.
-    private static func touchesMemberKeys(_ command: StoreCommand) -> Bool {
+    /// Keys the cluster keeps for itself (member addresses, the leader's Redis address); clients may not write them.
+    static let reservedKeyPrefix: [UInt8] = Array("\u{0}quorum/".utf8)
+
+    private static func touchesReservedKeys(_ command: StoreCommand) -> Bool {
         switch command {
-        case .put(let put): writesMemberKeys(.put(put))
-        case .deleteRange(let delete): writesMemberKeys(.deleteRange(delete))
-        case .transaction(let transaction): writesMemberKeys(.transaction(transaction))
+        case .put(let put): writesReservedKeys(.put(put))
+        case .deleteRange(let delete): writesReservedKeys(.deleteRange(delete))
+        case .transaction(let transaction): writesReservedKeys(.transaction(transaction))
         default: false
         }
     }
 
-    private static func writesMemberKeys(_ operation: TransactionOperation) -> Bool {
-        let prefix = AddressBook.memberKeyPrefix
+    private static func writesReservedKeys(_ operation: TransactionOperation) -> Bool {
+        let prefix = reservedKeyPrefix
         switch operation {
         case .put(let put):
             return put.key.starts(with: prefix)
@@ -413,7 +478,7 @@ final class NodeRuntime: @unchecked Sendable {
             let startsAfter = !delete.key.lexicographicallyPrecedes(prefixEnd)
             return !(endsBefore || startsAfter)
         case .transaction(let nested):
-            return (nested.success + nested.failure).contains(where: writesMemberKeys)
+            return (nested.success + nested.failure).contains(where: writesReservedKeys)
         case .range:
             return false
         }
@@ -525,13 +590,15 @@ final class NodeRuntime: @unchecked Sendable {
                 case .configurationChange:
                     request.respond(ClientResponse(requestID: request.requestID, outcome: .status(status)))
                 case .write, .read, .leases, .leasedRead:
-                    let outcome: ClientResponse.Outcome = output.map { .result($0) } ?? .failed("the entry carried no command")
+                    let outcome: ClientResponse.Outcome =
+                        output.map { .result($0) } ?? .failed("the entry carried no command")
                     request.respond(ClientResponse(requestID: request.requestID, outcome: outcome))
                 }
             case .readable(let token):
                 guard let request = pending.removeValue(forKey: token) else { continue }
                 switch request.waiting {
-                case .read(let range): request.respond(ClientResponse(requestID: request.requestID, outcome: read(range)))
+                case .read(let range):
+                    request.respond(ClientResponse(requestID: request.requestID, outcome: read(range)))
                 case .leases: request.respond(ClientResponse(requestID: request.requestID, outcome: .leases(leases)))
                 case .leasedRead(let range, let respond): respond(leasedRead(range))
                 case .write, .memberAddress, .configurationChange: continue
@@ -542,7 +609,8 @@ final class NodeRuntime: @unchecked Sendable {
                 request.respond(ClientResponse(requestID: request.requestID, outcome: .unavailable(message)))
             case .unknown(let token):
                 guard let request = pending.removeValue(forKey: token) else { continue }
-                let message = "leadership changed and the outcome is unknown; retry with the same session to apply it once"
+                let message =
+                    "leadership changed and the outcome is unknown; retry with the same session to apply it once"
                 request.respond(ClientResponse(requestID: request.requestID, outcome: .unavailable(message)))
             }
         }

@@ -49,8 +49,4 @@ extension NodeRuntime: RedisBackend {
         answerInTime(orElse: Self.lateWrite, done) { respond in handle(request) { respond($0.outcome) } }
     }
 
-    func redisAddress(of node: NodeID) -> String? {
-        guard let host = address(of: node)?.host, let port = redisPorts[node] else { return nil }
-        return "\(host):\(port)"
-    }
 }
