@@ -70,7 +70,7 @@ final class NodeMetrics: Sendable {
         learners = gauge("cluster", "learners", "Learners in the node's configuration.")
         revision = gauge("mvcc", "revision", "The store's current revision.")
         compactedRevision = gauge("mvcc", "compacted_revision", "The revision history is compacted to.")
-        keys = gauge("mvcc", "keys", "Keys that exist now.")
+        keys = gauge("mvcc", "keys", "Keys that exist now, not counting the cluster's own (under \\0quorum/).")
         leases = gauge("server", "leases", "Leases that exist now.")
         watchers = gauge("server", "watchers", "Watches served by this node now.")
         proposalsPending = gauge("server", "proposals_pending", "Client requests waiting on the log here.")
@@ -105,7 +105,9 @@ final class NodeMetrics: Sendable {
         learners.set(to: Double(status.learners.count))
         revision.set(to: Double(store.revision.rawValue))
         compactedRevision.set(to: Double(store.compactedRevision.rawValue))
-        keys.set(to: Double(store.liveKeyCount))
+        // The cluster's own keys (member addresses, the leader's Redis address) are not the user's.
+        let reserved = (try? store.range(.prefix(NodeRuntime.reservedKeyPrefix, countOnly: true)))?.count ?? 0
+        keys.set(to: Double(store.liveKeyCount - reserved))
         leases.set(to: Double(store.leaseCount))
         watchers.set(to: Double(watcherCount))
         proposalsPending.set(to: Double(pending))

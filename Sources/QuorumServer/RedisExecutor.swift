@@ -25,8 +25,6 @@ final class RedisExecutor: @unchecked Sendable {
     static let attemptsMax = 32
     /// Keys a read-modify-write command is working on, and who waits for them.
     private var busyKeys: [[UInt8]: [@Sendable () -> Void]] = [:]
-    /// Keys under this prefix belong to the cluster (member addresses), not to the Redis keyspace.
-    static let reservedPrefix: [UInt8] = Array("\u{0}quorum/".utf8)
 
     init(backend: any RedisBackend) { self.backend = backend }
 
@@ -206,7 +204,7 @@ final class RedisExecutor: @unchecked Sendable {
             case .read(let read):
                 let examined = limit == 0 ? read.range.kvs[...] : read.range.kvs.prefix(limit)
                 let keys = examined.filter { kv in
-                    guard !kv.key.starts(with: Self.reservedPrefix) else { return false }
+                    guard !kv.key.starts(with: NodeRuntime.reservedKeyPrefix) else { return false }
                     guard let lease = kv.lease else { return true }
                     return (read.deadlines[lease] ?? 0) > read.now
                 }.map(\.key)
