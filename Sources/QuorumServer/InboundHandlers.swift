@@ -24,8 +24,9 @@ final class PeerInboundHandler: ChannelInboundHandler {
                 frame = whole
             }
             guard let peer else {
-                peer = try PeerHello(decoding: frame).node
-                return
+                let hello = try PeerHello(decoding: frame)
+                peer = hello.node
+                return runtime.peerSaidHello(hello)
             }
             if frame.kind == .membershipNotice {
                 let notice = try MembershipNotice(decoding: frame)

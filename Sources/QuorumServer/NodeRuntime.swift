@@ -66,6 +66,7 @@ final class NodeRuntime: @unchecked Sendable {
         self.loop = loop
         self.metrics = metrics
         self.transport = transport
+        if let redisPort = configuration.redisPort { redisPorts[configuration.node] = redisPort }
         self.group = group
         self.configuration = configuration
         var logger = Logger(label: "quorum.node")
@@ -102,46 +103,24 @@ final class NodeRuntime: @unchecked Sendable {
         answersDue.expire(now: .now())
         countLeaderChange()
         noticeOwnRemoval()
-        publishRedisAddress()
         revokeExpiredLeases()
         compactHistory()
         answerCompletions()
     }
 
-    /// Where each node serves Redis, put by the node itself while it leads, so that followers can name the
-    /// leader's Redis address in a READONLY error; a replicated key, so no peer message had to change.
-    static func redisAddressKey(_ node: NodeID) -> [UInt8] { reservedKeyPrefix + Array("redis/\(node.rawValue)".utf8) }
+    /// The Redis port of each member that announced one in its hello, this node's own included.
+    private var redisPorts: [NodeID: Int] = [:]
 
-    /// Whether this leader has put its Redis address (or found it already there) in its current term as leader.
-    private var redisAddressPublished = false
-
-    private func publishRedisAddress() {
-        guard let port = configuration.redisPort, driver.engine.role == .leader else {
-            redisAddressPublished = false
-            return
-        }
-        guard !redisAddressPublished else { return }
-        let key = Self.redisAddressKey(configuration.node)
-        let address = Array("\(configuration.address.host):\(port)".utf8)
-        if (try? driver.stateMachine.store.range(RangeRequest(key: key)))?.kvs.first?.value == address {
-            redisAddressPublished = true
-            return
-        }
-        nextToken += 1
-        // A new leader cannot propose until its first entry commits; this runs again next tick.
-        if (try? driver.propose(StoreProposal(.put(PutRequest(key: key, value: address))).encoded, token: nextToken))
-            != nil
-        {
-            redisAddressPublished = true
-        }
+    /// A peer opened a connection to this node.
+    func peerSaidHello(_ hello: PeerHello) {
+        loop.preconditionInEventLoop()
+        redisPorts[hello.node] = hello.redisPort
     }
 
-    /// Where `node` serves Redis, if it has said so while leading.
+    /// Where `node` serves Redis, if it has said so in its hello.
     func redisAddress(of node: NodeID) -> String? {
-        guard let stored = try? driver.stateMachine.store.range(RangeRequest(key: Self.redisAddressKey(node))),
-            let value = stored.kvs.first?.value
-        else { return nil }
-        return String(decoding: value, as: UTF8.self)
+        guard let host = address(of: node)?.host, let port = redisPorts[node] else { return nil }
+        return "\(host):\(port)"
     }
 
     private func countLeaderChange() {

@@ -14,6 +14,8 @@ final class PeerTransport: MessageTransport, @unchecked Sendable {
     /// Where a peer listens: the founding list, then the replicated address book (set by the runtime).
     var addressOf: (NodeID) -> MemberAddress?
     private let frameBytesMax: Int
+    /// This node's Redis port, announced in every hello.
+    private let redisPort: Int?
     private var peers: [NodeID: Peer] = [:]
 
     private struct Peer {
@@ -22,8 +24,12 @@ final class PeerTransport: MessageTransport, @unchecked Sendable {
         var backoffMilliseconds: Int64 = 50
     }
 
-    init(loop: any EventLoop, node: NodeID, group: GroupID, members: [NodeID: MemberAddress], frameBytesMax: Int) {
+    init(
+        loop: any EventLoop, node: NodeID, group: GroupID, members: [NodeID: MemberAddress], frameBytesMax: Int,
+        redisPort: Int?
+    ) {
         self.loop = loop
+        self.redisPort = redisPort
         self.node = node
         self.group = group
         self.addressOf = { members[$0] }
@@ -52,7 +58,7 @@ final class PeerTransport: MessageTransport, @unchecked Sendable {
     private func connect(to peer: NodeID) {
         guard let address = addressOf(peer), peers[peer]?.connecting != true else { return }
         peers[peer, default: Peer()].connecting = true
-        let hello = PeerHello(node: node).frame
+        let hello = PeerHello(node: node, redisPort: redisPort).frame
         let frameBytesMax = frameBytesMax
         ClientBootstrap(group: loop)
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)

@@ -48,7 +48,7 @@ public final class QuorumNodeServer: Sendable {
         }
         let transport = PeerTransport(
             loop: loop, node: configuration.node, group: group, members: configuration.members,
-            frameBytesMax: configuration.peerFrameBytesMax)
+            frameBytesMax: configuration.peerFrameBytesMax, redisPort: configuration.redisPort)
         let runtime = try loop.submit {
             let runtime = try NodeRuntime(
                 loop: loop, group: group, configuration: configuration, storage: storage, transport: transport,

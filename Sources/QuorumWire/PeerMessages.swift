@@ -46,16 +46,24 @@ public struct PeerMessages: Hashable, Sendable {
     }
 }
 
-/// The first frame on a peer connection: the caller's node id, so that answers find their way back.
+/// The first frame on a peer connection: the caller's node id, so that answers find their way back, and the
+/// port it serves the Redis protocol on, if any, so that a follower can name the leader's Redis address.
+///
+///     version u8 = 2 | node u64 | redis port u16 (0: none)        (version 1: version | node)
 public struct PeerHello: Hashable, Sendable {
     public var node: NodeID
+    public var redisPort: Int?
 
-    public init(node: NodeID) { self.node = node }
+    public init(node: NodeID, redisPort: Int? = nil) {
+        self.node = node
+        self.redisPort = redisPort
+    }
 
     public var frame: Frame {
-        var writer = ByteWriter(capacity: 9)
-        writer.write(UInt8(1))
+        var writer = ByteWriter(capacity: 11)
+        writer.write(UInt8(2))
         writer.write(node.rawValue)
+        writer.write(UInt16(clamping: redisPort ?? 0))
         return Frame(kind: .peerHello, payload: writer.bytes)
     }
 
@@ -64,8 +72,10 @@ public struct PeerHello: Hashable, Sendable {
         var reader = ByteReader(frame.payload)
         do throws(DecodingFailure) {
             let version = try reader.readByte("hello version")
-            guard version == 1 else { throw .unsupportedVersion(what: "hello", version: version) }
+            guard version == 1 || version == 2 else { throw .unsupportedVersion(what: "hello", version: version) }
             node = try reader.readNodeID("hello node")
+            let port = version == 2 ? try reader.read(UInt16.self, "hello redis port") : 0
+            redisPort = port == 0 ? nil : Int(port)
             try reader.expectEnd(of: "hello")
         } catch {
             throw .malformed(error.description)

@@ -53,6 +53,13 @@ struct PeerMessagesTests {
     @Test("a hello names the caller")
     func hello() throws {
         #expect(try PeerHello(decoding: PeerHello(node: 9).frame) == PeerHello(node: 9))
+        #expect(try PeerHello(decoding: PeerHello(node: 9, redisPort: 7211).frame) == PeerHello(node: 9, redisPort: 7211))
+        // A version-1 hello, from a node before the Redis port was announced, still names its caller.
+        let versionOne = Frame(kind: .peerHello, payload: [1, 9, 0, 0, 0, 0, 0, 0, 0])
+        #expect(try PeerHello(decoding: versionOne) == PeerHello(node: 9))
+        #expect(throws: WireError.self) {
+            try PeerHello(decoding: Frame(kind: .peerHello, payload: [3, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0]))
+        }
         #expect(throws: WireError.self) {
             try PeerHello(decoding: Frame(kind: .peerHello, payload: [1, 0, 0, 0, 0, 0, 0, 0, 0]))
         }
