@@ -75,7 +75,7 @@ final class NodeMetrics: Sendable {
         watchers = gauge("server", "watchers", "Watches served by this node now.")
         proposalsPending = gauge("server", "proposals_pending", "Client requests waiting on the log here.")
         leaderChanges = registry.makeCounter(
-            descriptor: name("server", "leader_changes_seen", unit: "total", "Times this node saw the leader change."),
+            descriptor: name("server", "leader_changes_seen", unit: "total", "Times this node saw the leader change, checked every tick."),
             labels: labels)
         proposalsFailed = registry.makeCounter(
             descriptor: name(
