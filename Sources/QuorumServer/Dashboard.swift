@@ -9,6 +9,8 @@ enum Dashboard {
         var id: NodeID
         var isVoter: Bool
         var address: MemberAddress?
+        /// Where the member serves HTTP, when it has said so: its own page is linked.
+        var httpAddress: String?
     }
 
     static let refreshSeconds = 2
@@ -71,8 +73,9 @@ enum Dashboard {
             if member.id == status.leader { notes.append("leader") }
             let address = member.address.map { "peers \($0.host):\($0.peerPort), clients \($0.host):\($0.clientPort)" }
             rows += "<tr><td>node \(member.id.rawValue)</td><td>\(member.isVoter ? "voter" : "learner")</td>"
-            rows +=
-                "<td>\(escape(address ?? "address not known here"))</td><td>\(notes.joined(separator: ", "))</td></tr>\n"
+            rows += "<td>\(escape(address ?? "address not known here"))</td><td>\(notes.joined(separator: ", "))</td>"
+            let link = member.httpAddress.map { #"<a href="http://\#(escape($0))/dashboard">its page</a>"# } ?? ""
+            rows += "<td>\(member.id == status.node ? "" : link)</td></tr>\n"
         }
         return "<h2>Members</h2>\n<table>\n\(rows)</table>"
     }

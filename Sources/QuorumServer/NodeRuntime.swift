@@ -66,7 +66,8 @@ final class NodeRuntime: @unchecked Sendable {
         self.loop = loop
         self.metrics = metrics
         self.transport = transport
-        if let redisPort = configuration.redisPort { redisPorts[configuration.node] = redisPort }
+        hellos[configuration.node] = PeerHello(
+            node: configuration.node, redisPort: configuration.redisPort, httpPort: configuration.httpPort)
         self.group = group
         self.configuration = configuration
         var logger = Logger(label: "quorum.node")
@@ -108,18 +109,23 @@ final class NodeRuntime: @unchecked Sendable {
         answerCompletions()
     }
 
-    /// The Redis port of each member that announced one in its hello, this node's own included.
-    private var redisPorts: [NodeID: Int] = [:]
+    /// What each member said in its hello (where it serves Redis and HTTP), this node's own included.
+    private var hellos: [NodeID: PeerHello] = [:]
 
     /// A peer opened a connection to this node.
     func peerSaidHello(_ hello: PeerHello) {
         loop.preconditionInEventLoop()
-        redisPorts[hello.node] = hello.redisPort
+        hellos[hello.node] = hello
     }
 
     /// Where `node` serves Redis, if it has said so in its hello.
-    func redisAddress(of node: NodeID) -> String? {
-        guard let host = address(of: node)?.host, let port = redisPorts[node] else { return nil }
+    func redisAddress(of node: NodeID) -> String? { serviceAddress(of: node, port: hellos[node]?.redisPort) }
+
+    /// Where `node` serves HTTP, if it has said so in its hello.
+    func httpAddress(of node: NodeID) -> String? { serviceAddress(of: node, port: hellos[node]?.httpPort) }
+
+    private func serviceAddress(of node: NodeID, port: Int?) -> String? {
+        guard let host = address(of: node)?.host, let port else { return nil }
         return "\(host):\(port)"
     }
 
@@ -143,8 +149,10 @@ final class NodeRuntime: @unchecked Sendable {
         loop.preconditionInEventLoop()
         let status = status
         let members =
-            status.voters.map { Dashboard.Member(id: $0, isVoter: true, address: address(of: $0)) }
-            + status.learners.map { Dashboard.Member(id: $0, isVoter: false, address: address(of: $0)) }
+            (status.voters.map { ($0, true) } + status.learners.map { ($0, false) }).map { node, isVoter in
+                Dashboard.Member(
+                    id: node, isVoter: isVoter, address: address(of: node), httpAddress: httpAddress(of: node))
+            }
         let metrics = MetricSamples(exposition: String(decoding: metricsExposition(), as: UTF8.self))
         return Dashboard.page(status: status, members: members, metrics: metrics)
     }

@@ -14,8 +14,8 @@ final class PeerTransport: MessageTransport, @unchecked Sendable {
     /// Where a peer listens: the founding list, then the replicated address book (set by the runtime).
     var addressOf: (NodeID) -> MemberAddress?
     private let frameBytesMax: Int
-    /// This node's Redis port, announced in every hello.
-    private let redisPort: Int?
+    /// Who this node is, and where it serves Redis and HTTP: the first frame on every connection.
+    private let hello: PeerHello
     private var peers: [NodeID: Peer] = [:]
 
     private struct Peer {
@@ -26,10 +26,10 @@ final class PeerTransport: MessageTransport, @unchecked Sendable {
 
     init(
         loop: any EventLoop, node: NodeID, group: GroupID, members: [NodeID: MemberAddress], frameBytesMax: Int,
-        redisPort: Int?
+        hello: PeerHello
     ) {
         self.loop = loop
-        self.redisPort = redisPort
+        self.hello = hello
         self.node = node
         self.group = group
         self.addressOf = { members[$0] }
@@ -58,7 +58,7 @@ final class PeerTransport: MessageTransport, @unchecked Sendable {
     private func connect(to peer: NodeID) {
         guard let address = addressOf(peer), peers[peer]?.connecting != true else { return }
         peers[peer, default: Peer()].connecting = true
-        let hello = PeerHello(node: node, redisPort: redisPort).frame
+        let hello = hello.frame
         let frameBytesMax = frameBytesMax
         ClientBootstrap(group: loop)
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)

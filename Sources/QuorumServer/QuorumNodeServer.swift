@@ -48,7 +48,8 @@ public final class QuorumNodeServer: Sendable {
         }
         let transport = PeerTransport(
             loop: loop, node: configuration.node, group: group, members: configuration.members,
-            frameBytesMax: configuration.peerFrameBytesMax, redisPort: configuration.redisPort)
+            frameBytesMax: configuration.peerFrameBytesMax,
+            hello: PeerHello(node: configuration.node, redisPort: configuration.redisPort, httpPort: configuration.httpPort))
         let runtime = try loop.submit {
             let runtime = try NodeRuntime(
                 loop: loop, group: group, configuration: configuration, storage: storage, transport: transport,

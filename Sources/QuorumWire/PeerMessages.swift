@@ -46,24 +46,28 @@ public struct PeerMessages: Hashable, Sendable {
     }
 }
 
-/// The first frame on a peer connection: the caller's node id, so that answers find their way back, and the
-/// port it serves the Redis protocol on, if any, so that a follower can name the leader's Redis address.
+/// The first frame on a peer connection: the caller's node id, so that answers find their way back, and the ports
+/// it serves Redis and HTTP on, if any, so that a follower can name the leader's Redis address and a dashboard
+/// can link to the other members' pages.
 ///
-///     version u8 = 2 | node u64 | redis port u16 (0: none)        (version 1: version | node)
+///     version u8 = 2 | node u64 | redis port u16 | http port u16 (0: none)        (version 1: version | node)
 public struct PeerHello: Hashable, Sendable {
     public var node: NodeID
     public var redisPort: Int?
+    public var httpPort: Int?
 
-    public init(node: NodeID, redisPort: Int? = nil) {
+    public init(node: NodeID, redisPort: Int? = nil, httpPort: Int? = nil) {
         self.node = node
         self.redisPort = redisPort
+        self.httpPort = httpPort
     }
 
     public var frame: Frame {
-        var writer = ByteWriter(capacity: 11)
+        var writer = ByteWriter(capacity: 13)
         writer.write(UInt8(2))
         writer.write(node.rawValue)
         writer.write(UInt16(clamping: redisPort ?? 0))
+        writer.write(UInt16(clamping: httpPort ?? 0))
         return Frame(kind: .peerHello, payload: writer.bytes)
     }
 
@@ -74,8 +78,10 @@ public struct PeerHello: Hashable, Sendable {
             let version = try reader.readByte("hello version")
             guard version == 1 || version == 2 else { throw .unsupportedVersion(what: "hello", version: version) }
             node = try reader.readNodeID("hello node")
-            let port = version == 2 ? try reader.read(UInt16.self, "hello redis port") : 0
-            redisPort = port == 0 ? nil : Int(port)
+            let redis = version == 2 ? try reader.read(UInt16.self, "hello redis port") : 0
+            let http = version == 2 ? try reader.read(UInt16.self, "hello http port") : 0
+            redisPort = redis == 0 ? nil : Int(redis)
+            httpPort = http == 0 ? nil : Int(http)
             try reader.expectEnd(of: "hello")
         } catch {
             throw .malformed(error.description)

@@ -54,14 +54,17 @@ struct DashboardTests {
         let members = [
             Dashboard.Member(
                 id: NodeID(1), isVoter: true, address: MemberAddress(host: "a<b", peerPort: 1, clientPort: 2)),
-            Dashboard.Member(id: NodeID(2), isVoter: true, address: nil),
-            Dashboard.Member(id: NodeID(3), isVoter: false, address: nil),
+            Dashboard.Member(id: NodeID(2), isVoter: true, address: nil, httpAddress: "127.0.0.1:7302"),
+            Dashboard.Member(id: NodeID(3), isVoter: false, address: nil, httpAddress: "127.0.0.1:7303"),
         ]
         let page = Dashboard.page(status: status, members: members, metrics: MetricSamples(exposition: Self.exposition))
         #expect(page.contains(#"<span class="badge bad">follower</span>"#), "no leader known is shown as trouble")
         #expect(page.contains("leader: none"))
         #expect(page.contains("peers a&lt;b:1, clients a&lt;b:2") && !page.contains("a<b"))
         #expect(page.contains("<td>node 3</td><td>learner</td>"))
+        // Other members' pages are linked where their HTTP address is known; this node's own is not.
+        #expect(page.contains(#"<a href="http://127.0.0.1:7303/dashboard">its page</a>"#))
+        #expect(!page.contains("127.0.0.1:7302/dashboard"))
         #expect(page.contains(#"<tr><th>waiting to apply</th><td class="number">2</td></tr>"#))
         #expect(page.contains(#"<tr><th>write</th><td class="number">7</td></tr>"#))
         #expect(page.contains(#"<tr><th>p50 (from buckets)</th><td class="number">1.00 ms</td></tr>"#))

@@ -61,6 +61,8 @@ extension ClusterTests {
         #expect(page.text.contains(#"<span class="badge good">leader</span>"#))
         #expect(page.text.contains(#"<tr><th>keys</th><td class="number">5</td></tr>"#))
         #expect(page.text.contains("this node, leader"))
+        // The followers said where they serve HTTP when they connected: the leader's page links theirs.
+        #expect(page.text.contains(#"href="\#(follower.httpEndpoint)/dashboard""#), "\(page.text)")
         let followerPage = try await http.send("GET", follower, "/dashboard").text
         #expect(followerPage.contains(#"<span class="badge plain">follower</span>"#))
         #expect(followerPage.contains("<td>node \(leader.id)</td><td>voter</td>"))

@@ -53,7 +53,9 @@ struct PeerMessagesTests {
     @Test("a hello names the caller")
     func hello() throws {
         #expect(try PeerHello(decoding: PeerHello(node: 9).frame) == PeerHello(node: 9))
-        #expect(try PeerHello(decoding: PeerHello(node: 9, redisPort: 7211).frame) == PeerHello(node: 9, redisPort: 7211))
+        let announcing = PeerHello(node: 9, redisPort: 7211, httpPort: 7301)
+        #expect(try PeerHello(decoding: announcing.frame) == announcing)
+        #expect(try PeerHello(decoding: PeerHello(node: 9, httpPort: 7301).frame).redisPort == nil)
         // A version-1 hello, from a node before the Redis port was announced, still names its caller.
         let versionOne = Frame(kind: .peerHello, payload: [1, 9, 0, 0, 0, 0, 0, 0, 0])
         #expect(try PeerHello(decoding: versionOne) == PeerHello(node: 9))
