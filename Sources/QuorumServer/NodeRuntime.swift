@@ -27,8 +27,9 @@ final class NodeRuntime: @unchecked Sendable {
     /// Told, once, on the loop, that this node learned it was removed from the cluster (`quorum server` exits).
     var onRemoved: (@Sendable (String) -> Void)?
     /// Whether a committed configuration has included this node: only then does one without it mean a removal
-    /// (a node started with `--join` is in none until the log brings it in).
-    private var wasMember = false
+    /// (a node started with `--join` is in none until the log brings it in). A founding voter was in the first,
+    /// so a founder restarted on the log of its own committed removal knows at once.
+    private var wasMember: Bool
     /// When each removed node was last told so, to tell it at most once a second however often it asks.
     private var removalNoticesSent: [NodeID: NIODeadline] = [:]
     private let transport: PeerTransport
@@ -66,6 +67,7 @@ final class NodeRuntime: @unchecked Sendable {
         self.loop = loop
         self.metrics = metrics
         self.transport = transport
+        wasMember = configuration.foundingVoters.contains(configuration.node)
         hellos[configuration.node] = PeerHello(
             node: configuration.node, redisPort: configuration.redisPort, httpPort: configuration.httpPort)
         self.group = group

@@ -206,6 +206,27 @@ extension ClusterTests {
 }
 
 extension ClusterTests {
+    @Test("a founding leader that removes itself exits, and exits again when restarted on its data")
+    func founderRemovesItself() async throws {
+        let (cluster, client) = try await Self.startCluster()
+        defer { cluster.stopAll() }
+        let leader = try await Self.awaitLeader(client, cluster)
+        try await client.put(Array("before".utf8), Array("1".utf8))
+        _ = try await client.removeMember(NodeID(UInt64(leader)))
+        let first = try await cluster.awaitExit(leader)
+        #expect(first?.status == 3 && first?.log.contains("its own log committed the removal") == true)
+        // Its data holds the committed removal: restarted on it, it neither serves nor campaigns, but says why.
+        try cluster.start(leader)
+        let again = try await cluster.awaitExit(leader)
+        #expect(again?.status == 3, "the restarted ex-member kept running")
+        #expect(again?.log.contains("node \(leader) was removed from the cluster") == true)
+        try await client.put(Array("after".utf8), Array("2".utf8))
+        #expect(try await client.get(Array("before".utf8))?.value == Array("1".utf8))
+        await client.close()
+    }
+}
+
+extension ClusterTests {
     @Test("a key attached to a lease goes when the lease expires or is revoked, and stays while kept alive")
     func leases() async throws {
         let (cluster, client) = try await Self.startCluster()
