@@ -42,6 +42,8 @@ final class ClientConnection: Sendable {
         let router = responses
         let channel = channel
         channel.eventLoop.execute {
+            // The connection may have dropped since it was handed out: fail now rather than at the timeout.
+            guard channel.isActive else { return promise.fail(QuorumClientError.connectionLost) }
             router.expect(request.requestID, promise: promise)
             channel.writeAndFlush(request.frame, promise: nil)
             channel.eventLoop.scheduleTask(in: timeout) {
@@ -70,6 +72,9 @@ final class ClientConnection: Sendable {
             }
         }
         channel.eventLoop.execute {
+            // A connection that dropped before the watch was registered would never end it: the watcher would
+            // wait forever (a lock waiter did, after its node was killed).
+            guard channel.isActive else { return continuation.finish(throwing: QuorumClientError.connectionLost) }
             router.stream(request.requestID, to: continuation)
             channel.writeAndFlush(request.frame, promise: nil)
         }

@@ -62,7 +62,16 @@ extension ClusterTests {
         while rounds.value < contenders * roundsEach / 3 { try await Task.sleep(for: .milliseconds(20)) }
         let leader = try await Self.awaitLeader(observer, cluster)
         cluster.kill(leader)
-        for worker in workers { try await worker.value }
+        // Bounded, so that a waiter stuck after the failover fails the test instead of hanging the suite.
+        let finished = try await ClientConnectionTests.within(seconds: 120) {
+            for worker in workers { try await worker.value }
+            return true
+        }
+        guard finished == true else {
+            for worker in workers { worker.cancel() }
+            Issue.record("the contenders did not finish within 120 s of the leader's death")
+            return
+        }
 
         let final = resource.state
         #expect(final.mostInside == 1, "two holders were inside the critical section at once")
