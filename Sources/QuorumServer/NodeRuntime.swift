@@ -302,13 +302,16 @@ final class NodeRuntime: @unchecked Sendable {
 
     /// A node that committed its own removal (a leader removing itself) knows without being told.
     private func noticeOwnRemoval() {
-        let members = driver.engine.committedConfiguration.configuration.members
-        if members.contains(configuration.node) {
+        let committed = driver.engine.committedConfiguration
+        if committed.configuration.members.contains(configuration.node) {
             wasMember = true
-        } else if wasMember {
-            removed(
-                "node \(configuration.node.rawValue) was removed from the cluster (its own log committed the removal)")
+            return
         }
+        // Wait until the removal has applied, and answer what that completed (the removal's own request among
+        // it) before stopping: stopping fails whatever is still waiting.
+        guard wasMember, driver.appliedIndex >= committed.index else { return }
+        answerCompletions()
+        removed("node \(configuration.node.rawValue) was removed from the cluster (its own log committed the removal)")
     }
 
     func handle(_ request: ClientRequest, respond: @escaping Responder) {
