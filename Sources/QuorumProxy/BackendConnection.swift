@@ -37,7 +37,7 @@ final class BackendConnection: ChannelInboundHandler, @unchecked Sendable {
     private var unread = UnreadBytes()
     /// Whether the last response let the connection carry another request.
     private(set) var keepAlive = true
-    private var readingPaused = false
+    private var reading = ReadingSwitch()
     /// Between a 1xx head and its end, which is not the exchange's.
     private var inInterimResponse = false
     private var isClosing = false
@@ -75,14 +75,8 @@ final class BackendConnection: ChannelInboundHandler, @unchecked Sendable {
 
     /// Stops and restarts reading the response while the client cannot take more: the proxy holds no more of a
     /// large response than the two sockets' buffers.
-    func pauseReading() { setReading(paused: true) }
-    func resumeReading() { setReading(paused: false) }
-
-    private func setReading(paused: Bool) {
-        guard paused != readingPaused else { return }
-        readingPaused = paused
-        try? channel.syncOptions?.setOption(ChannelOptions.autoRead, value: !paused)
-    }
+    func pauseReading() { reading.set(paused: true, on: channel) }
+    func resumeReading() { reading.set(paused: false, on: channel) }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data)

@@ -27,7 +27,7 @@ final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unc
     private var exchange: Exchange?
     /// Numbers attempts, so that a connection arriving for an attempt already given up is handed back.
     private var attemptCounter = 0
-    private var readingPaused = false
+    private var reading = ReadingSwitch()
     /// Closed or closing: nothing more is read from what the client sent.
     private var isClosing = false
     /// The client's address for X-Forwarded-For, formatted once per connection.
@@ -174,9 +174,7 @@ final class HTTPForwardingHandler: ChannelInboundHandler, ResponseReceiver, @unc
                 exchange.connection.map { !$0.isWritable } ?? !exchange.requestEnded
             } ?? false
         let paused = backendFull || unread.count > Self.bufferedBytesMax
-        guard paused != readingPaused else { return }
-        readingPaused = paused
-        try? channel.syncOptions?.setOption(ChannelOptions.autoRead, value: !paused)
+        reading.set(paused: paused, on: channel)
     }
 
     // MARK: To the backend

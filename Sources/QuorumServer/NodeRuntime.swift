@@ -250,15 +250,17 @@ final class NodeRuntime: @unchecked Sendable {
         )
     }
 
-    /// Refuses everything from now on with `reason`, the requests waiting included.
-    private func stop(because reason: String) {
-        guard stopReason == nil else { return }
+    /// Refuses everything from now on with `reason`, the requests waiting included; false if already stopped.
+    @discardableResult
+    private func stop(because reason: String) -> Bool {
+        guard stopReason == nil else { return false }
         logger.critical("\(reason)")
         stopReason = reason
         for request in pending.values {
             request.respond(ClientResponse(requestID: request.requestID, outcome: .failed(reason)))
         }
         pending.removeAll()
+        return true
     }
 
     /// A leader says the committed configuration no longer includes this node.
@@ -272,29 +274,27 @@ final class NodeRuntime: @unchecked Sendable {
     }
 
     private func removed(_ reason: String) {
-        guard stopReason == nil else { return }
-        stop(
-            because: reason + "; it serves nothing more. Its data directory belongs to no cluster now: wipe it before"
-                + " the machine rejoins, under a new node id")
-        onRemoved?(stopReason!)
+        let reason =
+            reason + "; it serves nothing more. Its data directory belongs to no cluster now: wipe it before the"
+            + " machine rejoins, under a new node id"
+        if stop(because: reason) { onRemoved?(reason) }
     }
 
     /// Answers a vote request from a node that the committed configuration does not include, and that the
     /// configuration in force does not bring back, with a `MembershipNotice`. Only a leader answers: its log holds
     /// every committed change, so a node missing from its configurations was removed, not added too recently.
     private func noticeRemovals(_ messages: [Message]) {
-        let engine = driver.engine
-        guard engine.role == .leader else { return }
-        let committed = engine.committedConfiguration
+        // On the path of every message: nothing is looked at until a vote request reaches a leader.
         for message in messages {
-            guard case .requestVote = message.payload, !committed.configuration.members.contains(message.from),
-                !engine.configuration.members.contains(message.from)
+            guard case .requestVote = message.payload, driver.engine.role == .leader else { continue }
+            let committed = driver.engine.committedConfiguration
+            guard !committed.configuration.contains(message.from), !driver.engine.configuration.contains(message.from)
             else { continue }
             let now = NIODeadline.now()
             if let last = removalNoticesSent[message.from], now - last < .seconds(1) { continue }
             removalNoticesSent[message.from] = now
             let notice = MembershipNotice(
-                group: group, removed: message.from, leader: engine.id, term: engine.term,
+                group: group, removed: message.from, leader: configuration.node, term: driver.engine.term,
                 configurationIndex: committed.index)
             transport.send(notice.frame, to: message.from)
         }
@@ -303,7 +303,7 @@ final class NodeRuntime: @unchecked Sendable {
     /// A node that committed its own removal (a leader removing itself) knows without being told.
     private func noticeOwnRemoval() {
         let committed = driver.engine.committedConfiguration
-        if committed.configuration.members.contains(configuration.node) {
+        if committed.configuration.contains(configuration.node) {
             wasMember = true
             return
         }

@@ -17,21 +17,6 @@ struct ClientConnectionTests {
             .bind(host: "127.0.0.1", port: 0).get()
     }
 
-    /// Waits for `body` with a bound, so that a regression fails instead of hanging the suite.
-    static func within<Value: Sendable>(
-        seconds: Int, _ body: @escaping @Sendable () async throws -> Value
-    ) async throws -> Value? {
-        try await withThrowingTaskGroup(of: Value?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: .seconds(seconds))
-                return nil
-            }
-            defer { group.cancelAll() }
-            return try await group.next() ?? nil
-        }
-    }
-
     @Test("a watch or request on a connection that has already dropped fails at once instead of waiting forever")
     func droppedConnection() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -42,7 +27,7 @@ struct ClientConnectionTests {
 
         let watch = ClientRequest(
             requestID: 1, group: GroupID(1), operation: .watch(key: Array("k".utf8), rangeEnd: nil, startRevision: nil))
-        let watchOutcome = try await Self.within(seconds: 10) { () async -> String in
+        let watchOutcome = try await Patience.within(seconds: 10) { () async -> String in
             do {
                 for try await _ in connection.openWatch(watch) {}
                 return "ended without an error"
@@ -53,7 +38,7 @@ struct ClientConnectionTests {
         #expect(watchOutcome == "\(QuorumClientError.connectionLost)", "the watch never ended")
 
         let status = ClientRequest(requestID: 2, group: GroupID(1), operation: .status)
-        let requestOutcome = try await Self.within(seconds: 10) { () async -> String in
+        let requestOutcome = try await Patience.within(seconds: 10) { () async -> String in
             do {
                 _ = try await connection.send(status, timeout: .seconds(60))
                 return "answered"

@@ -258,7 +258,7 @@ private final class RawConnection: Sendable {
     }
 
     /// How long an answer may take before the test gives up on it, instead of hanging.
-    static let patience = TimeAmount.seconds(20)
+    static let patienceSeconds: Int64 = 20
 
     struct NoAnswer: Error {}
 
@@ -267,7 +267,7 @@ private final class RawConnection: Sendable {
         let (reader, loop) = (reader, channel.eventLoop)
         return try await loop.flatSubmit {
             let answer = reader.await(complete, on: loop)
-            let timeout = loop.scheduleTask(in: Self.patience) { reader.giveUp() }
+            let timeout = loop.scheduleTask(in: .seconds(Self.patienceSeconds)) { reader.giveUp() }
             answer.whenComplete { _ in timeout.cancel() }
             return answer
         }.get()
@@ -275,11 +275,7 @@ private final class RawConnection: Sendable {
 
     /// Everything received until the proxy closes the connection.
     func readToClose() async throws -> String {
-        let channel = channel
-        let timeout = channel.eventLoop.scheduleTask(in: Self.patience) { channel.close(promise: nil) }
-        try await channel.closeFuture.get()
-        timeout.cancel()
-        if (try? await timeout.futureResult.get()) != nil { throw NoAnswer() }
+        guard try await Patience.peerCloses(channel, within: Self.patienceSeconds) else { throw NoAnswer() }
         let reader = reader
         return try await channel.eventLoop.submit { reader.takeAll() }.get()
     }

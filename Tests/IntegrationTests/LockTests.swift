@@ -63,7 +63,7 @@ extension ClusterTests {
         let leader = try await Self.awaitLeader(observer, cluster)
         cluster.kill(leader)
         // Bounded, so that a waiter stuck after the failover fails the test instead of hanging the suite.
-        let finished = try await ClientConnectionTests.within(seconds: 120) {
+        let finished = try await Patience.within(seconds: 120) {
             for worker in workers { try await worker.value }
             return true
         }

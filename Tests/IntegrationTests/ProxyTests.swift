@@ -33,10 +33,7 @@ private func ask(port: Int, group: any EventLoopGroup) async throws -> String? {
     let channel = try await ClientBootstrap(group: group)
         .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(collector) } }
         .connect(host: "127.0.0.1", port: port).get()
-    let patience = channel.eventLoop.scheduleTask(in: .seconds(20)) { channel.close(promise: nil) }
-    try await channel.closeFuture.get()
-    patience.cancel()
-    if (try? await patience.futureResult.get()) != nil { return "still open" }
+    guard try await Patience.peerCloses(channel, within: 20) else { return "still open" }
     return try await channel.eventLoop.submit { collector.received.isEmpty ? nil : collector.received }.get()
 }
 
