@@ -19,14 +19,19 @@ final class PeerInboundHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var frame = unwrapInboundIn(data)
         do throws(WireError) {
+            guard let peer else {
+                // Nothing is assembled or kept for a stranger: the hello is one small frame.
+                let hello = try PeerHello(decoding: frame)
+                if let refusal = runtime.peerSaidHello(hello) {
+                    runtime.metrics.peerHellosRefused.increment()
+                    throw .malformed("refused the hello: \(refusal)")
+                }
+                peer = hello.node
+                return
+            }
             if frame.kind == .part {
                 guard let whole = try assembler.add(frame) else { return }
                 frame = whole
-            }
-            guard let peer else {
-                let hello = try PeerHello(decoding: frame)
-                peer = hello.node
-                return runtime.peerSaidHello(hello)
             }
             if frame.kind == .membershipNotice {
                 let notice = try MembershipNotice(decoding: frame)
@@ -77,7 +82,8 @@ final class ClientInboundHandler: ChannelInboundHandler {
         let channel = context.channel
         switch request.operation {
         case .watch(let key, let rangeEnd, let start):
-            runtime.watch(requestID: request.requestID, key: key, rangeEnd: rangeEnd, startRevision: start, channel: channel)
+            runtime.watch(
+                requestID: request.requestID, key: key, rangeEnd: rangeEnd, startRevision: start, channel: channel)
         case .cancelWatch(let watch):
             runtime.cancelWatch(requestID: watch, channel: channel)
         default:

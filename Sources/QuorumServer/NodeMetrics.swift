@@ -30,6 +30,10 @@ final class NodeMetrics: Sendable {
     let leaderChanges: Counter
     /// Proposals the engine refused (not the leader, a change already in progress, ...).
     let proposalsFailed: Counter
+    /// Peer connections refused at their hello: another cluster, a stranger, or this node's own id.
+    let peerHellosRefused: Counter
+    /// Peer messages the engine refused as malformed or impossible (forged terms, out-of-range indexes, ...).
+    let peerMessagesRefused: Counter
     /// Client requests, indexed by `RequestKind`'s raw value: an array, so that counting one hashes nothing.
     private let requests: [Counter]
     /// How long each fdatasync of the log took (etcd_disk_wal_fsync_duration_seconds).
@@ -81,6 +85,16 @@ final class NodeMetrics: Sendable {
             descriptor: name(
                 "server", "proposals_failed", unit: "total",
                 "Requests the consensus engine refused (not leader, no quorum, a change in progress)."),
+            labels: labels)
+        peerHellosRefused = registry.makeCounter(
+            descriptor: name(
+                "network", "peer_hellos_refused", unit: "total",
+                "Peer connections refused at their hello: another cluster, a node not known as a member."),
+            labels: labels)
+        peerMessagesRefused = registry.makeCounter(
+            descriptor: name(
+                "network", "peer_messages_refused", unit: "total",
+                "Peer messages refused as malformed or impossible, such as a term or index out of range."),
             labels: labels)
         requests = RequestKind.allCases.map { kind in
             registry.makeCounter(

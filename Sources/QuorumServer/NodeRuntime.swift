@@ -60,14 +60,20 @@ final class NodeRuntime: @unchecked Sendable {
     /// off steadily instead of flooding the log.
     private let revocationsPerTick = 32
 
+    /// The cluster this node's data belongs to; a joining node learns its id from the first member's hello.
+    private(set) var identity: ClusterIdentity
+    private let dataDirectory: DataDirectory
+
     init(
-        loop: any EventLoop, group: GroupID, configuration: ServerConfiguration, storage: FileNodeStorage,
-        transport: PeerTransport, metrics: NodeMetrics
+        loop: any EventLoop, group: GroupID, configuration: ServerConfiguration, identity: ClusterIdentity,
+        storage: FileNodeStorage, transport: PeerTransport, metrics: NodeMetrics
     ) throws {
         self.loop = loop
+        self.identity = identity
+        dataDirectory = storage.directory
         self.metrics = metrics
         self.transport = transport
-        wasMember = configuration.foundingVoters.contains(configuration.node)
+        wasMember = identity.foundingVoters.contains(configuration.node)
         hellos[configuration.node] = PeerHello(
             node: configuration.node, redisPort: configuration.redisPort, httpPort: configuration.httpPort)
         self.group = group
@@ -77,7 +83,7 @@ final class NodeRuntime: @unchecked Sendable {
         logger[metadataKey: "group"] = "\(group.rawValue)"
         self.logger = logger
         var options = RaftOptions()
-        options.initialConfiguration = Configuration(voters: configuration.foundingVoters)
+        options.initialConfiguration = Configuration(voters: identity.foundingVoters)
         options.randomSeed = configuration.node.rawValue &* 0x9E37_79B9
         options.maxBytesPerAppend = 8 << 20
         // Snapshots are taken on the event loop, so take them rarely (etcd's default), and keep enough entries
@@ -114,10 +120,32 @@ final class NodeRuntime: @unchecked Sendable {
     /// What each member said in its hello (where it serves Redis and HTTP), this node's own included.
     private var hellos: [NodeID: PeerHello] = [:]
 
-    /// A peer opened a connection to this node.
-    func peerSaidHello(_ hello: PeerHello) {
+    /// A peer opened a connection to this node. Returns why it is refused, or nil if it may send consensus traffic.
+    func peerSaidHello(_ hello: PeerHello) -> String? {
         loop.preconditionInEventLoop()
+        let ours = identity.clusterID
+        if hello.node == configuration.node {
+            return "a peer says hello as node \(hello.node.rawValue), which is this node"
+        }
+        if address(of: hello.node) == nil {
+            return "node \(hello.node.rawValue) is not a member this node knows of"
+        }
+        if let theirs = hello.clusterID, let ours, theirs != ours {
+            return
+                "node \(hello.node.rawValue) belongs to cluster \(ClusterIdentity.describe(theirs)), and this node to "
+                + "cluster \(ClusterIdentity.describe(ours)); check the --cluster lists and peer addresses"
+        }
+        if let theirs = hello.clusterID, ours == nil {
+            do {
+                identity = try identity.adopting(clusterID: theirs, in: dataDirectory)
+            } catch {
+                return "cannot record cluster \(ClusterIdentity.describe(theirs)) in the data directory: \(error)"
+            }
+            transport.hello.clusterID = theirs
+            logger.info("joined cluster \(ClusterIdentity.describe(theirs)), as node \(hello.node.rawValue) says")
+        }
         hellos[hello.node] = hello
+        return nil
     }
 
     /// Where `node` serves Redis, if it has said so in its hello.
@@ -221,6 +249,7 @@ final class NodeRuntime: @unchecked Sendable {
         noticeRemovals(messages)
         for message in messages {
             if let error = driver.receive(message) {
+                metrics.peerMessagesRefused.increment()
                 logger.warning("refused a message from \(message.from): \(error)")
             }
         }
@@ -275,8 +304,9 @@ final class NodeRuntime: @unchecked Sendable {
 
     private func removed(_ reason: String) {
         let reason =
-            reason + "; it serves nothing more. Its data directory belongs to no cluster now: wipe it before the"
-            + " machine rejoins, under a new node id"
+            reason + "; it serves nothing more. Its data is intact: if the removal was not intended, restart it and"
+            + " it rejoins as before; to bring the machine back as a member, add it under a new node id with a new"
+            + " data directory"
         if stop(because: reason) { onRemoved?(reason) }
     }
 

@@ -14,8 +14,8 @@ final class PeerTransport: MessageTransport, @unchecked Sendable {
     /// Where a peer listens: the founding list, then the replicated address book (set by the runtime).
     var addressOf: (NodeID) -> MemberAddress?
     private let frameBytesMax: Int
-    /// Who this node is, and where it serves Redis and HTTP: the first frame on every connection.
-    private let hello: PeerHello
+    /// Who this node is, of which cluster, and where it serves Redis and HTTP: the first frame on every connection.
+    var hello: PeerHello
     private var peers: [NodeID: Peer] = [:]
 
     private struct Peer {

@@ -32,6 +32,7 @@ public final class QuorumNodeServer: Sendable {
         let group = GroupID(1)
         let metrics = NodeMetrics(node: configuration.node)
         let storage: FileNodeStorage
+        let identity: ClusterIdentity
         do {
             // One storage directory (log, snapshots, lock) per consensus group, so that a node can host many.
             try FileManager.default.createDirectory(
@@ -46,14 +47,24 @@ public final class QuorumNodeServer: Sendable {
             try? eventLoopGroup.syncShutdownGracefully()
             throw error
         }
+        do {
+            // Checked under the directory's lock, before anything is recovered into an engine.
+            identity = try ClusterIdentity.establish(in: storage.directory, for: configuration)
+        } catch {
+            storage.close()
+            try? eventLoopGroup.syncShutdownGracefully()
+            throw error
+        }
         let transport = PeerTransport(
             loop: loop, node: configuration.node, group: group, members: configuration.members,
             frameBytesMax: configuration.peerFrameBytesMax,
-            hello: PeerHello(node: configuration.node, redisPort: configuration.redisPort, httpPort: configuration.httpPort))
+            hello: PeerHello(
+                node: configuration.node, redisPort: configuration.redisPort, httpPort: configuration.httpPort,
+                clusterID: identity.clusterID))
         let runtime = try loop.submit {
             let runtime = try NodeRuntime(
-                loop: loop, group: group, configuration: configuration, storage: storage, transport: transport,
-                metrics: metrics)
+                loop: loop, group: group, configuration: configuration, identity: identity, storage: storage,
+                transport: transport, metrics: metrics)
             runtime.onRemoved = { reason in removal.removed(reason) }
             return runtime
         }.wait()

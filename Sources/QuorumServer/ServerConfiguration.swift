@@ -67,7 +67,11 @@ public struct ServerConfiguration: Sendable {
     public var address: MemberAddress { members[node]! }
 
     /// The founding voters: everyone listed, except this node when it joins later.
-    public var foundingVoters: Set<NodeID> { Set(members.keys).subtracting(joining ? [node] : []) }
+    public var foundingVoters: Set<NodeID> { Self.foundingVoters(members: members, node: node, joining: joining) }
+
+    static func foundingVoters(members: [NodeID: MemberAddress], node: NodeID, joining: Bool) -> Set<NodeID> {
+        Set(members.keys).subtracting(joining ? [node] : [])
+    }
 
     /// Parses `1=127.0.0.1:7101:7201,2=...`: each member's id, host, peer port and client port.
     public static func parseMembers(_ text: String) throws(ConfigurationError) -> [NodeID: MemberAddress] {

@@ -10,6 +10,7 @@ import Synchronization
 ///
 ///     <path>/VERSION      the format version, "1\n"
 ///     <path>/LOCK         flock(2)ed while a process uses the directory
+///     <path>/CLUSTER      which cluster and node the data belongs to (written by the server)
 ///     <path>/wal/         write-ahead log segments, and the spare file for the next one
 ///     <path>/snapshots/   snapshot files
 ///
@@ -77,6 +78,23 @@ public final class DataDirectory: Sendable {
             guard descriptor >= 0 else { return }
             Posix.close(descriptor)
             descriptor = -1
+        }
+    }
+
+    /// The contents of a small file the node keeps beside `VERSION` (the cluster's identity), nil if absent.
+    public func readMetadata(_ name: String) throws(StorageError) -> [UInt8]? {
+        let filePath = path + "/" + name
+        guard Posix.exists(filePath) else { return nil }
+        do { return try Posix.readFile(filePath) } catch { throw StorageError.systemCall(error, path: filePath) }
+    }
+
+    /// Replaces a small file beside `VERSION` atomically and durably.
+    public func writeMetadata(_ name: String, _ bytes: [UInt8], io: any FileIO = PosixFileIO()) throws(StorageError) {
+        let filePath = path + "/" + name
+        do {
+            try Posix.writeFileAtomically(bytes, to: filePath, directory: path, io: io)
+        } catch {
+            throw StorageError.systemCall(error, path: filePath)
         }
     }
 

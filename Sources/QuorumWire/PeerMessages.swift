@@ -46,28 +46,33 @@ public struct PeerMessages: Hashable, Sendable {
     }
 }
 
-/// The first frame on a peer connection: the caller's node id, so that answers find their way back, and the ports
-/// it serves Redis and HTTP on, if any, so that a follower can name the leader's Redis address and a dashboard
-/// can link to the other members' pages.
+/// The first frame on a peer connection: the caller's node id, so that answers find their way back; its cluster's
+/// id, so that a node of another cluster is refused; and the ports it serves Redis and HTTP on, if any, so that a
+/// follower can name the leader's Redis address and a dashboard can link to the other members' pages.
 ///
-///     version u8 = 2 | node u64 | redis port u16 | http port u16 (0: none)        (version 1: version | node)
+///     version u8 = 3 | node u64 | redis port u16 | http port u16 (0: none) | cluster id u64 (0: not known yet)
+///     version 2: without the cluster id; version 1: version | node
 public struct PeerHello: Hashable, Sendable {
     public var node: NodeID
     public var redisPort: Int?
     public var httpPort: Int?
+    /// nil from a node of an earlier version, or from one that joined and has not yet heard from its cluster.
+    public var clusterID: UInt64?
 
-    public init(node: NodeID, redisPort: Int? = nil, httpPort: Int? = nil) {
+    public init(node: NodeID, redisPort: Int? = nil, httpPort: Int? = nil, clusterID: UInt64? = nil) {
         self.node = node
         self.redisPort = redisPort
         self.httpPort = httpPort
+        self.clusterID = clusterID
     }
 
     public var frame: Frame {
-        var writer = ByteWriter(capacity: 13)
-        writer.write(UInt8(2))
+        var writer = ByteWriter(capacity: 21)
+        writer.write(UInt8(3))
         writer.write(node.rawValue)
         writer.write(UInt16(clamping: redisPort ?? 0))
         writer.write(UInt16(clamping: httpPort ?? 0))
+        writer.write(clusterID ?? 0)
         return Frame(kind: .peerHello, payload: writer.bytes)
     }
 
@@ -76,12 +81,14 @@ public struct PeerHello: Hashable, Sendable {
         var reader = ByteReader(frame.payload)
         do throws(DecodingFailure) {
             let version = try reader.readByte("hello version")
-            guard version == 1 || version == 2 else { throw .unsupportedVersion(what: "hello", version: version) }
+            guard (1...3).contains(version) else { throw .unsupportedVersion(what: "hello", version: version) }
             node = try reader.readNodeID("hello node")
-            let redis = version == 2 ? try reader.read(UInt16.self, "hello redis port") : 0
-            let http = version == 2 ? try reader.read(UInt16.self, "hello http port") : 0
+            let redis = version >= 2 ? try reader.read(UInt16.self, "hello redis port") : 0
+            let http = version >= 2 ? try reader.read(UInt16.self, "hello http port") : 0
+            let cluster = version >= 3 ? try reader.read(UInt64.self, "hello cluster id") : 0
             redisPort = redis == 0 ? nil : Int(redis)
             httpPort = http == 0 ? nil : Int(http)
+            clusterID = cluster == 0 ? nil : cluster
             try reader.expectEnd(of: "hello")
         } catch {
             throw .malformed(error.description)

@@ -60,11 +60,12 @@ final class ClusterProcesses: @unchecked Sendable {
         return member
     }
 
-    func start(_ id: Int, joining: Bool = false) throws {
+    /// Starts member `id` on its data directory; `clusterArgument` and `asNode` override its --cluster and --id.
+    func start(_ id: Int, joining: Bool = false, clusterArgument: String? = nil, asNode: Int? = nil) throws {
         let process = Process()
         process.executableURL = executable
         process.arguments = [
-            "server", "--id", "\(id)", "--cluster", clusterArgument,
+            "server", "--id", "\(asNode ?? id)", "--cluster", clusterArgument ?? self.clusterArgument,
             "--data-dir", directory.appendingPathComponent("n\(id)").path, "--tick-milliseconds", "20",
             "--http-port", "\(members[id - 1].httpPort)",
         ] + (members[id - 1].redisPort.map { ["--redis-port", "\($0)"] } ?? []) + (joining ? ["--join"] : [])

@@ -70,7 +70,7 @@ struct StepValidationTests {
                     Snapshot(
                         lastIncludedIndex: 9, lastIncludedTerm: 3, configuration: Configuration(voters: [1, 2, 3]),
                         data: []))),
-            error: .malformed("snapshot from the future term")),
+            error: .malformed("snapshot term t3 newer than the message's term t2")),
         .init(
             name: "malformed and from a higher term",
             message: Message(
@@ -138,26 +138,36 @@ struct StepValidationTests {
         var testDescription: String { "seed \(seed)" }
     }
 
+    /// Values a forger would try: the edges of UInt64 and Int, and either side of the ceilings.
+    static let extremes: [UInt64] = [
+        .max, .max - 1, UInt64(Int.max), UInt64(Int.max) + 1, Term.ceiling.rawValue, Term.ceiling.rawValue + 1,
+        LogIndex.ceiling.rawValue + 1,
+    ]
+
     /// Random but plausible traffic: terms near the recipient's, indexes near its log, entries that are mostly
-    /// well-formed. Append acknowledgements never claim more than the recipient's log holds (see KnownBugTests).
+    /// well-formed, and now and then a term or index from `extremes`.
     static func randomMessage(to node: RaftNode, using random: inout SplitMix64) -> Message {
         func pick(_ n: UInt64) -> UInt64 { random.next(upperBound: n) }
+        func extreme() -> UInt64 { extremes[Int(pick(UInt64(extremes.count)))] }
         let from = NodeID([1, 2, 3, 4].filter { $0 != node.id.rawValue }[Int(pick(3))])
         let term =
-            Term(node.term.rawValue + pick(3)).rawValue == 0 ? Term(0) : Term(max(node.term.rawValue + pick(3), 1) - 1)
+            pick(16) == 0
+            ? Term(extreme()) : Term(max(node.term.rawValue + pick(3), 1) - 1)
         let last = node.lastIndex.rawValue
-        func index() -> LogIndex { LogIndex(pick(last + 3)) }
+        func index() -> LogIndex { pick(16) == 0 ? LogIndex(extreme()) : LogIndex(pick(last + 3)) }
+        func termUpTo(_ term: Term) -> UInt64 { term.rawValue == .max ? pick(.max) : pick(term.rawValue + 1) }
         let payload: Message.Payload
         switch pick(11) {
         case 0:
             let previous = index()
-            let previousTerm = Term(min(pick(term.rawValue + 1), term.rawValue))
+            let previousTerm = Term(termUpTo(term))
             var entryTerm = previousTerm.rawValue
             var appended: [Entry] = []
             for offset in 0..<pick(4) {
-                entryTerm = min(term.rawValue, entryTerm + pick(2))
+                entryTerm = min(term.rawValue, entryTerm &+ pick(2))
                 appended.append(
-                    Entry(term: Term(entryTerm), index: previous.advanced(by: Int(offset) + 1), kind: .command([1])))
+                    Entry(term: Term(entryTerm), index: LogIndex(previous.rawValue &+ offset &+ 1), kind: .command([1]))
+                )
             }
             payload = .appendEntries(
                 AppendEntries(
@@ -166,11 +176,11 @@ struct StepValidationTests {
             payload = .appendEntriesResponse(.accepted(matchIndex: LogIndex(pick(last + 1))))
         case 2:
             payload = .appendEntriesResponse(
-                .rejected(rejectedIndex: index(), hintIndex: index(), hintTerm: Term(pick(term.rawValue + 1))))
+                .rejected(rejectedIndex: index(), hintIndex: index(), hintTerm: Term(termUpTo(term))))
         case 3:
             payload = .requestVote(
                 VoteRequest(
-                    lastLogIndex: index(), lastLogTerm: Term(pick(term.rawValue + 1)), isPreVote: pick(2) == 0,
+                    lastLogIndex: index(), lastLogTerm: Term(termUpTo(term)), isPreVote: pick(2) == 0,
                     isLeadershipTransfer: pick(4) == 0))
         case 4:
             payload = .requestVoteResponse(granted: pick(2) == 0, isPreVote: pick(2) == 0)
@@ -182,7 +192,7 @@ struct StepValidationTests {
             let voters: Set<NodeID> = pick(2) == 0 ? [1, 2, 3] : [1, 2, 3, 4]
             payload = .installSnapshot(
                 Snapshot(
-                    lastIncludedIndex: index(), lastIncludedTerm: Term(pick(term.rawValue + 1)),
+                    lastIncludedIndex: index(), lastIncludedTerm: Term(termUpTo(term)),
                     configuration: Configuration(voters: voters), data: [9]))
         case 8:
             payload = .timeoutNow
@@ -192,15 +202,6 @@ struct StepValidationTests {
             payload = .readIndexResponse(requestID: pick(100), index: pick(2) == 0 ? nil : index())
         }
         return Message(from: from, to: node.id, term: term, payload: payload)
-    }
-
-    /// Messages that trap today; each has an exit test in KnownBugTests. Skipped so the fuzzer looks further.
-    static func hitsKnownTrap(_ message: Message, _ node: RaftNode) -> Bool {
-        guard case .appendEntries(let append) = message.payload, message.term >= node.term,
-            append.previousIndex < node.commitIndex, let committedTerm = node.term(at: node.commitIndex)
-        else { return false }
-        // An append whose entries past our commit index are older than our committed entry (KnownBugTests).
-        return append.entries.contains { $0.index > node.commitIndex && $0.term < committedTerm }
     }
 
     @Test(
@@ -222,7 +223,6 @@ struct StepValidationTests {
                 _ = try? cluster.nodes[target]!.readIndex(requestID: random.next(upperBound: 100))
             default:
                 let message = Self.randomMessage(to: cluster[target], using: &random)
-                if Self.hitsKnownTrap(message, cluster[target]) { continue }
                 _ = try? cluster.nodes[target]!.step(message)
             }
             cluster[target].checkInvariants()
@@ -232,5 +232,130 @@ struct StepValidationTests {
             }
             cluster[target].checkInvariants()
         }
+    }
+}
+
+/// Terms and indexes that no correct cluster reaches: one forged message with a term of 2^64-1 once crashed every
+/// node of a cluster (the term is durable, so every restart crashed again).
+@Suite("Out-of-range fields")
+struct OutOfRangeFieldTests {
+    struct Case: CustomTestStringConvertible, Sendable {
+        var name: String
+        var message: Message
+        var testDescription: String { name }
+    }
+
+    static let huge = LogIndex(UInt64.max)
+    static let beyondCeiling = Term(Term.ceiling.rawValue + 2)
+
+    static let cases: [Case] = [
+        .init(
+            name: "heartbeat at term 2^64-1",
+            message: Message(
+                from: 1, to: 2, term: Term(UInt64.max), payload: .heartbeat(commitIndex: 0, readContext: 0))),
+        .init(
+            name: "vote request at term 2^64-1",
+            message: Message(
+                from: 3, to: 2, term: Term(UInt64.max),
+                payload: .requestVote(
+                    VoteRequest(lastLogIndex: 9, lastLogTerm: 9, isPreVote: false, isLeadershipTransfer: true)))),
+        .init(
+            name: "timeout-now beyond the ceiling",
+            message: Message(from: 1, to: 2, term: beyondCeiling, payload: .timeoutNow)),
+        .init(
+            name: "append after index Int.max",
+            message: Message(
+                from: 1, to: 2, term: 2,
+                payload: .appendEntries(
+                    AppendEntries(
+                        previousIndex: LogIndex(UInt64(Int.max)), previousTerm: 1,
+                        entries: [Entry(term: 2, index: LogIndex(UInt64(Int.max)), kind: .noop)], leaderCommit: 0)))),
+        .init(
+            name: "append with a leader commit of 2^64-1",
+            message: Message(
+                from: 1, to: 2, term: 2,
+                payload: .appendEntries(
+                    AppendEntries(previousIndex: 2, previousTerm: 1, entries: [], leaderCommit: huge)))),
+        .init(
+            name: "append with a previous term of 2^64-1",
+            message: Message(
+                from: 1, to: 2, term: 2,
+                payload: .appendEntries(
+                    AppendEntries(previousIndex: 2, previousTerm: Term(UInt64.max), entries: [], leaderCommit: 0)))),
+        .init(
+            name: "acknowledgement of index 2^64-1",
+            message: Message(from: 1, to: 2, term: 2, payload: .appendEntriesResponse(.accepted(matchIndex: huge)))),
+        .init(
+            name: "rejection hinting at 2^64-1",
+            message: Message(
+                from: 1, to: 2, term: 2,
+                payload: .appendEntriesResponse(
+                    .rejected(rejectedIndex: huge, hintIndex: huge, hintTerm: Term(UInt64.max))))),
+        .init(
+            name: "vote request with a last index of 2^64-1",
+            message: Message(
+                from: 3, to: 2, term: 2,
+                payload: .requestVote(
+                    VoteRequest(
+                        lastLogIndex: huge, lastLogTerm: Term(UInt64.max), isPreVote: true, isLeadershipTransfer: false)
+                ))),
+        .init(
+            name: "heartbeat committing 2^64-1",
+            message: Message(from: 1, to: 2, term: 2, payload: .heartbeat(commitIndex: huge, readContext: 0))),
+        .init(
+            name: "snapshot through 2^64-1",
+            message: Message(
+                from: 1, to: 2, term: 2,
+                payload: .installSnapshot(
+                    Snapshot(
+                        lastIncludedIndex: huge, lastIncludedTerm: 1, configuration: Configuration(voters: [1, 2, 3]),
+                        data: [])))),
+        .init(
+            name: "read answer at 2^64-1",
+            message: Message(from: 1, to: 2, term: 2, payload: .readIndexResponse(requestID: 1, index: huge))),
+    ]
+
+    @Test("a field beyond what a correct cluster reaches is refused as malformed and changes nothing", arguments: cases)
+    func refused(testCase: Case) {
+        var node = StepValidationTests.follower()
+        let before = Observable(node)
+        #expect(throws: StepError.self) { try node.step(testCase.message) }
+        do {
+            try node.step(testCase.message)
+        } catch {
+            guard case .malformed = error else { return #expect(Bool(false), "refused as \(error), not as malformed") }
+        }
+        #expect(Observable(node) == before)
+        // The node goes on to campaign and count terms as usual.
+        for _ in 0..<40 { node.tick() }
+        #expect(node.role != .follower || node.term > before.term)
+        node.checkInvariants()
+    }
+
+    @Test("a cluster pushed to the ceiling by a forged term still elects leaders beyond it")
+    func electsPastTheCeiling() {
+        let recovered = RecoveredState(hardState: HardState(term: Term.ceiling))
+        var cluster = TestCluster(
+            nodes: (1...3 as ClosedRange<UInt64>).map { id in
+                var options = testOptions(voters: [1, 2, 3], seed: id)
+                options.preVote = false
+                return makeNode(NodeID(id), options: options, recovered: recovered)
+            })
+        cluster.elect(1)
+        #expect(cluster[1].term == Term.ceiling.next)
+        cluster.propose([1])
+        #expect(throws: Never.self) { try cluster.nodes[1]!.transferLeadership(to: 2) }
+        cluster.stabilize()
+        #expect(cluster.leader == 2)
+        #expect(cluster[2].term == Term(Term.ceiling.rawValue + 2))
+        #expect(cluster.stepErrors.isEmpty)
+    }
+
+    @Test("a recovered term no correct cluster reaches is refused with a reason, not trapped on later")
+    func recoveredTermRefused() {
+        var options = testOptions(voters: [1, 2, 3])
+        options.preVote = false
+        let poisoned = RecoveredState(hardState: HardState(term: Term(UInt64.max)))
+        #expect(throws: OptionsError.self) { try RaftNode(id: 1, options: options, recovered: poisoned) }
     }
 }

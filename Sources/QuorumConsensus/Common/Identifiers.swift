@@ -23,6 +23,12 @@ public struct Term: UInt64Quantity {
     public init(_ rawValue: UInt64) { self.rawValue = rawValue }
     public var next: Term { Term(rawValue + 1) }
     public var description: String { "t\(rawValue)" }
+
+    /// The largest term a message may carry, unless it is the recipient's own term plus one. A correct cluster
+    /// never comes near it (one election a millisecond takes 146 million years), and the term is durable, so
+    /// a forged term of 2^64-1 would make `next` trap at the next election on every restart. Past the ceiling,
+    /// one step at a time is still allowed, so a cluster that a forger pushed to it goes on electing leaders.
+    public static let ceiling = Term(1 << 62)
 }
 
 /// A position in the replicated log. Index 0 is the empty prefix; the first entry has index 1.
@@ -37,6 +43,10 @@ public struct LogIndex: UInt64Quantity, Strideable {
     public static func == (lhs: LogIndex, rhs: LogIndex) -> Bool { lhs.rawValue == rhs.rawValue }
     public static let zero: LogIndex = 0
     public var description: String { "i\(rawValue)" }
+
+    /// The largest index a message may carry. The core does index arithmetic in `Int`, and a correct log never
+    /// comes near it; anything above it is a forgery or corruption, refused before it reaches arithmetic.
+    public static let ceiling = LogIndex(1 << 62)
 }
 
 /// One consensus group on a node. A node hosts many (shards, metadata), so every peer message, log record and

@@ -54,6 +54,13 @@ public struct RaftNode: ConsensusEngine {
     public init(id: NodeID, options: RaftOptions, recovered: RecoveredState = .empty) throws(OptionsError) {
         try options.validate()
         if id.rawValue == 0 { throw OptionsError("node id 0 is reserved; use ids from 1") }
+        let recoveredTerm = recovered.hardState.term
+        if recoveredTerm.rawValue > UInt64.max / 2 {
+            throw OptionsError(
+                "the recovered term \(recoveredTerm.rawValue) is beyond any a correct cluster reaches; this data was "
+                    + "written after a forged or corrupted message, and only a copy from a healthy member can replace it"
+            )
+        }
         self.id = id
         self.options = options
         self.random = SplitMix64(seed: options.randomSeed ^ (id.rawValue &* 0x9E37_79B9_7F4A_7C15))
@@ -96,7 +103,7 @@ public struct RaftNode: ConsensusEngine {
 
     public mutating func step(_ message: Message) throws(StepError) {
         guard message.to == id else { throw .wrongRecipient(message.to) }
-        try message.validate()
+        try message.validate(recipientTerm: term)
         guard handleTerm(of: message) else { return }
         switch message.payload {
         case .appendEntries(let append): try handleAppendEntries(append, from: message.from)
@@ -104,7 +111,8 @@ public struct RaftNode: ConsensusEngine {
         case .requestVote(let request): handleVoteRequest(request, from: message.from, term: message.term)
         case .requestVoteResponse(let granted, let isPreVote):
             handleVoteResponse(granted: granted, isPreVote: isPreVote, from: message.from, term: message.term)
-        case .heartbeat(let commit, let context): handleHeartbeat(commitIndex: commit, context: context, from: message.from)
+        case .heartbeat(let commit, let context):
+            handleHeartbeat(commitIndex: commit, context: context, from: message.from)
         case .heartbeatResponse(let context): handleHeartbeatResponse(context: context, from: message.from)
         case .installSnapshot(let snapshot): handleInstallSnapshot(snapshot, from: message.from)
         case .timeoutNow: handleTimeoutNow()
@@ -132,7 +140,8 @@ public struct RaftNode: ConsensusEngine {
 
     public var hasReady: Bool {
         guard outstandingReady == nil else { return false }
-        return needsBroadcast || needsCommitBroadcast || reads.needsHeartbeat || log.hasUnpersisted || snapshotToInstall != nil || currentHardState != reportedHardState
+        return needsBroadcast || needsCommitBroadcast || reads.needsHeartbeat || log.hasUnpersisted
+            || snapshotToInstall != nil || currentHardState != reportedHardState
             || !messages.isEmpty || !messagesAfterPersist.isEmpty || !readStates.isEmpty
             || log.applicableRange != nil || isSnapshotDue
     }
@@ -149,7 +158,8 @@ public struct RaftNode: ConsensusEngine {
             broadcastHeartbeat()
         }
         readyCount += 1
-        var ready = Ready(number: readyCount, previousTerm: reportedHardState.term, previousVote: reportedHardState.votedFor)
+        var ready = Ready(
+            number: readyCount, previousTerm: reportedHardState.term, previousVote: reportedHardState.votedFor)
         ready.snapshot = snapshotToInstall
         snapshotToInstall = nil
         ready.entries = log.takeUnpersisted()
@@ -243,7 +253,9 @@ public struct RaftNode: ConsensusEngine {
             precondition(votedFor == id, "a leader voted for itself in its term")
             for (peer, peerProgress) in progress {
                 precondition(peer != id, "a leader tracks no progress for itself")
-                precondition(peerProgress.matchIndex < peerProgress.nextIndex, "match \(peerProgress.matchIndex) not before next")
+                precondition(
+                    peerProgress.matchIndex < peerProgress.nextIndex, "match \(peerProgress.matchIndex) not before next"
+                )
                 precondition(peerProgress.matchIndex <= log.lastIndex, "\(peer) matches beyond the leader's log")
             }
         case .candidate:
@@ -256,10 +268,19 @@ public struct RaftNode: ConsensusEngine {
 }
 
 extension Message {
-    /// Rejects what no correct peer sends, before any of it reaches an invariant.
-    func validate() throws(StepError) {
+    /// Rejects what no correct peer sends, before any of it reaches an invariant or arithmetic.
+    func validate(recipientTerm: Term) throws(StepError) {
         if from.rawValue == 0 { throw .malformed("sender id 0") }
         if from == to { throw .malformed("message from \(from) to itself") }
+        if term > Term.ceiling && term != recipientTerm && term != recipientTerm.next {
+            throw .malformed("term \(term) beyond \(Term.ceiling), and not one past this node's \(recipientTerm)")
+        }
+        for (field, index) in indexFields where index > LogIndex.ceiling {
+            throw .malformed("\(field) \(index) beyond \(LogIndex.ceiling)")
+        }
+        for (field, fieldTerm) in termFields where fieldTerm > term {
+            throw .malformed("\(field) \(fieldTerm) newer than the message's term \(term)")
+        }
         switch payload {
         case .appendEntries(let append):
             var expected = append.previousIndex.advanced(by: 1)
@@ -272,10 +293,35 @@ extension Message {
                 expected = expected.advanced(by: 1)
                 previousTerm = entry.term
             }
-        case .installSnapshot(let snapshot):
-            if snapshot.lastIncludedTerm > term { throw .malformed("snapshot from the future term") }
         default:
             break
+        }
+    }
+
+    /// The log indexes a message carries, by name.
+    private var indexFields: [(String, LogIndex)] {
+        switch payload {
+        case .appendEntries(let append):
+            [("previous index", append.previousIndex), ("leader commit", append.leaderCommit)]
+        case .appendEntriesResponse(.accepted(let match)): [("match index", match)]
+        case .appendEntriesResponse(.rejected(let rejected, let hint, _)):
+            [("rejected index", rejected), ("hint index", hint)]
+        case .requestVote(let request): [("last log index", request.lastLogIndex)]
+        case .heartbeat(let commit, _): [("commit index", commit)]
+        case .installSnapshot(let snapshot): [("snapshot index", snapshot.lastIncludedIndex)]
+        case .readIndexResponse(_, let index?): [("read index", index)]
+        case .requestVoteResponse, .heartbeatResponse, .timeoutNow, .readIndexRequest, .readIndexResponse(_, nil): []
+        }
+    }
+
+    /// The terms of log entries a message carries: no peer holds an entry from a term newer than its own.
+    private var termFields: [(String, Term)] {
+        switch payload {
+        case .appendEntries(let append): [("previous term", append.previousTerm)]
+        case .appendEntriesResponse(.rejected(_, _, let hintTerm)): [("hint term", hintTerm)]
+        case .requestVote(let request): [("last log term", request.lastLogTerm)]
+        case .installSnapshot(let snapshot): [("snapshot term", snapshot.lastIncludedTerm)]
+        default: []
         }
     }
 }
