@@ -18,16 +18,19 @@ public actor QuorumClient {
     private var nextRequestID: UInt64 = 0
     private let client: ClientID
     private var sequence: UInt64 = 0
-    private let group = GroupID(1)
+    /// The consensus group every request names; a node hosting many routes by it.
+    public let group: GroupID
     /// Serializable reads may be served by any node, so they are spread over the endpoints by least outstanding
     /// requests, with outlier ejection steering them away from nodes that fail.
     private var readBalancer: Balancer<LeastOutstandingRequestsPolicy>
     private var random = SystemRandomNumberGenerator()
     private let started = ContinuousClock.now
 
-    public init(endpoints: [String], timeout: Duration = .seconds(5)) {
+    /// A client of `group` (group 1, the cluster's own, unless sharded data lives elsewhere).
+    public init(endpoints: [String], timeout: Duration = .seconds(5), group: GroupID = GroupID(1)) {
         precondition(!endpoints.isEmpty, "a client needs at least one endpoint")
         self.endpoints = endpoints
+        self.group = group
         self.timeout = timeout
         self.client = ClientID(UInt64.random(in: 1...UInt64.max))
         let backends = endpoints.indices.map { Backend(id: BackendID(UInt64($0))) }
@@ -114,6 +117,13 @@ public actor QuorumClient {
         let response = try await send(.status, to: endpoint)
         guard case .status(let status) = response.outcome else { throw .unexpectedResponse("\(response.outcome)") }
         return status
+    }
+
+    /// Every group one node hosts, as that node sees each, asked of that node directly.
+    public func groups(of endpoint: String) async throws(QuorumClientError) -> [GroupStatus] {
+        let response = try await send(.groups, to: endpoint)
+        guard case .groups(let groups) = response.outcome else { throw .unexpectedResponse("\(response.outcome)") }
+        return groups
     }
 
     // MARK: Watches
@@ -268,7 +278,7 @@ public actor QuorumClient {
                 try? await Task.sleep(for: .milliseconds(50))
             case .failed(let message):
                 throw .refused(message)
-            case .result, .status, .leases:
+            case .result, .status, .leases, .groups:
                 preferred = endpoint
                 return response.outcome
             case .watchEvents, .watchEnded:

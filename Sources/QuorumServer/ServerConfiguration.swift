@@ -53,6 +53,9 @@ public struct ServerConfiguration: Sendable {
     public var peerMessageBytesMax = 8 << 30
     /// Client frames above this size are refused (etcd's request limit is 1.5 MiB; entries batch several).
     public var frameBytesMax = 16 << 20
+    /// A new data directory founds groups 1...bootstrapGroups on every founding member (`--groups`); nil: as the
+    /// directory was founded (one group for a new one).
+    public var bootstrapGroups: Int?
     /// The port of the HTTP/JSON API (docs/http.md) on this member's host; nil serves none.
     public var httpPort: Int?
     /// The port of the Redis-compatible protocol (docs/redis.md) on this member's host; nil serves none.

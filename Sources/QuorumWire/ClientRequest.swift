@@ -13,6 +13,7 @@ import QuorumStore
 ///     kind 5 watch:  key (bytes) | has range end u8 | range end (bytes)? | start revision u64 (0 = from now)
 ///     kind 6 cancel watch: the watch's request id u64
 ///     kind 7 leases: nothing
+///     kind 8 groups: nothing (the node answers for every group it hosts; the request's group is ignored)
 public struct ClientRequest: Hashable, Sendable {
     public enum Operation: Hashable, Sendable {
         case write(StoreProposal)
@@ -26,6 +27,8 @@ public struct ClientRequest: Hashable, Sendable {
         case cancelWatch(requestID: UInt64)
         /// Every live lease with its time to live and keys (a linearizable read).
         case leases
+        /// This node's view of every group it hosts (`GroupStatus`), answered by the node itself.
+        case groups
     }
 
     public enum MembershipRequest: Hashable, Sendable {
@@ -86,6 +89,8 @@ public struct ClientRequest: Hashable, Sendable {
             writer.write(watch)
         case .leases:
             writer.write(UInt8(7))
+        case .groups:
+            writer.write(UInt8(8))
         }
         return Frame(kind: .clientRequest, payload: writer.bytes)
     }
@@ -133,6 +138,8 @@ public struct ClientRequest: Hashable, Sendable {
                 operation = .cancelWatch(requestID: try reader.read(UInt64.self, "watch id"))
             case 7:
                 operation = .leases
+            case 8:
+                operation = .groups
             case let other:
                 throw .invalid(field: "request kind", value: UInt64(other))
             }

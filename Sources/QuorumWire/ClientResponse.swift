@@ -13,6 +13,7 @@ import QuorumStore
 ///     kind 6 watch events: events (bytes, `WatchEvent.encode`)
 ///     kind 7 watch ended: reason (string) | resume revision u64 (0 = none)
 ///     kind 8 leases:     count u32 | (id u64 | ttl u64 | remaining u64 | deadline u64 | keys: count u32, bytes…)…
+///     kind 9 groups:     count u32 | (group u64 | role (string) | term u64 | leader u64 | commit u64 | applied u64)…
 public struct ClientResponse: Hashable, Sendable {
     public enum Outcome: Hashable, Sendable {
         case result(StoreResult)
@@ -30,6 +31,7 @@ public struct ClientResponse: Hashable, Sendable {
         /// With `resumeRevision`, a new watch from there misses nothing.
         case watchEnded(reason: String, resumeRevision: Revision?)
         case leases([LeaseStatus])
+        case groups([GroupStatus])
     }
 
     public var requestID: UInt64
@@ -79,6 +81,10 @@ public struct ClientResponse: Hashable, Sendable {
                 writer.write(UInt32(lease.keys.count))
                 for key in lease.keys { writer.writeLengthPrefixed(key) }
             }
+        case .groups(let groups):
+            writer.write(UInt8(9))
+            writer.write(UInt32(groups.count))
+            for group in groups { group.encode(into: &writer) }
         }
         return Frame(kind: .clientResponse, payload: writer.bytes)
     }
@@ -96,7 +102,8 @@ public struct ClientResponse: Hashable, Sendable {
                 outcome = .result(try decodeStore { () throws(StoreError) in try StoreResult(decoding: bytes) })
             case 2:
                 let leader = try reader.read(UInt64.self, "leader")
-                outcome = .notLeader(leader: leader == 0 ? nil : NodeID(leader), clientAddress: try reader.readString("leader address"))
+                outcome = .notLeader(
+                    leader: leader == 0 ? nil : NodeID(leader), clientAddress: try reader.readString("leader address"))
             case 3:
                 outcome = .failed(try reader.readString("message"))
             case 4:
@@ -127,6 +134,12 @@ public struct ClientResponse: Hashable, Sendable {
                             deadline: StoreTime(milliseconds: deadline), keys: keys))
                 }
                 outcome = .leases(leases)
+            case 9:
+                let count = try reader.readCount("groups", minimumItemBytes: 44)
+                var groups: [GroupStatus] = []
+                groups.reserveCapacity(count)
+                for _ in 0..<count { groups.append(try GroupStatus.decode(from: &reader)) }
+                outcome = .groups(groups)
             case let other:
                 throw .invalid(field: "response kind", value: UInt64(other))
             }
@@ -196,5 +209,47 @@ public struct NodeStatus: Hashable, Sendable {
         return NodeStatus(
             node: node, role: role, term: term, leader: leader == 0 ? nil : NodeID(leader), commitIndex: commit,
             appliedIndex: applied, lastIndex: last, voters: groups[0], learners: groups[1])
+    }
+}
+
+/// One node's view of one group it hosts, for `quorum group list` and the group counts of `quorum cluster status`.
+public struct GroupStatus: Hashable, Sendable {
+    public var group: GroupID
+    public var role: String
+    public var term: Term
+    public var leader: NodeID?
+    public var commitIndex: LogIndex
+    public var appliedIndex: LogIndex
+
+    public init(
+        group: GroupID, role: String, term: Term, leader: NodeID?, commitIndex: LogIndex, appliedIndex: LogIndex
+    ) {
+        self.group = group
+        self.role = role
+        self.term = term
+        self.leader = leader
+        self.commitIndex = commitIndex
+        self.appliedIndex = appliedIndex
+    }
+
+    func encode(into writer: inout ByteWriter) {
+        writer.write(group.rawValue)
+        writer.writeString(role)
+        writer.write(term.rawValue)
+        writer.write(leader?.rawValue ?? 0)
+        writer.write(commitIndex.rawValue)
+        writer.write(appliedIndex.rawValue)
+    }
+
+    static func decode(from reader: inout ByteReader) throws(DecodingFailure) -> GroupStatus {
+        let group = GroupID(try reader.read(UInt64.self, "group"))
+        let role = try reader.readString("group role")
+        let term = Term(try reader.read(UInt64.self, "group term"))
+        let leader = try reader.read(UInt64.self, "group leader")
+        let commit = try reader.readLogIndex("group commit")
+        let applied = try reader.readLogIndex("group applied")
+        return GroupStatus(
+            group: group, role: role, term: term, leader: leader == 0 ? nil : NodeID(leader), commitIndex: commit,
+            appliedIndex: applied)
     }
 }

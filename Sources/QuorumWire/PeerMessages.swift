@@ -1,28 +1,45 @@
 import QuorumCodec
 import QuorumConsensus
 
-/// A batch of consensus messages for one group, as one `.peerMessages` frame carries it. Every message names its
-/// group, so one connection between two nodes serves all the groups they share.
+/// Everything one node sends another in one event-loop turn: the consensus messages of every group the two
+/// share, in one `.peerMessages` frame, so that a thousand groups cost one frame per turn, not a thousand.
 ///
-///     version u8 = 1 | group u64 | count u32 | messages…
+///     version u8 = 2 | group count u32 | (group u64 | count u32 | messages…)…
+///     version 1 (still read): version | group u64 | count u32 | messages…
 ///     message: from u64 | to u64 | term u64 | payload tag u8 | payload fields
 public struct PeerMessages: Hashable, Sendable {
-    public var group: GroupID
-    public var messages: [Message]
+    /// One group's messages, in the order they were sent.
+    public struct GroupMessages: Hashable, Sendable {
+        public var group: GroupID
+        public var messages: [Message]
 
-    public init(group: GroupID, messages: [Message]) {
-        self.group = group
-        self.messages = messages
+        public init(group: GroupID, messages: [Message]) {
+            self.group = group
+            self.messages = messages
+        }
     }
 
-    static let encodingVersion: UInt8 = 1
+    /// Each group at most once.
+    public var groups: [GroupMessages]
+
+    public init(groups: [GroupMessages]) { self.groups = groups }
+
+    public init(group: GroupID, messages: [Message]) {
+        self.init(groups: [GroupMessages(group: group, messages: messages)])
+    }
+
+    static let encodingVersion: UInt8 = 2
 
     public var frame: Frame {
-        var writer = ByteWriter(capacity: 16 + messages.reduce(0) { $0 + $1.sizeInBytes })
+        let bytes = groups.reduce(5) { total, group in group.messages.reduce(total + 12) { $0 + $1.sizeInBytes } }
+        var writer = ByteWriter(capacity: bytes)
         writer.write(PeerMessages.encodingVersion)
-        writer.write(group.rawValue)
-        writer.write(UInt32(messages.count))
-        for message in messages { message.encode(into: &writer) }
+        writer.write(UInt32(groups.count))
+        for group in groups {
+            writer.write(group.group.rawValue)
+            writer.write(UInt32(group.messages.count))
+            for message in group.messages { message.encode(into: &writer) }
+        }
         return Frame(kind: .peerMessages, payload: writer.bytes)
     }
 
@@ -31,18 +48,37 @@ public struct PeerMessages: Hashable, Sendable {
         var reader = ByteReader(frame.payload)
         do throws(DecodingFailure) {
             let version = try reader.readByte("peer messages version")
-            guard version == PeerMessages.encodingVersion else {
+            switch version {
+            case 1:
+                groups = [try Self.decodeGroup(from: &reader)]
+            case 2:
+                let count = try reader.readCount("group count", minimumItemBytes: 12)
+                groups = []
+                groups.reserveCapacity(count)
+                var seen = Set<GroupID>()
+                for _ in 0..<count {
+                    let group = try Self.decodeGroup(from: &reader)
+                    guard seen.insert(group.group).inserted else {
+                        throw .inconsistent("group \(group.group.rawValue) appears twice in one batch")
+                    }
+                    groups.append(group)
+                }
+            default:
                 throw .unsupportedVersion(what: "peer messages", version: version)
             }
-            group = GroupID(try reader.read(UInt64.self, "group"))
-            let count = try reader.readCount("message count", minimumItemBytes: 25)
-            messages = []
-            messages.reserveCapacity(count)
-            for _ in 0..<count { messages.append(try Message.decode(from: &reader)) }
             try reader.expectEnd(of: "peer messages")
         } catch {
             throw .malformed(error.description)
         }
+    }
+
+    private static func decodeGroup(from reader: inout ByteReader) throws(DecodingFailure) -> GroupMessages {
+        let group = GroupID(try reader.read(UInt64.self, "group"))
+        let count = try reader.readCount("message count", minimumItemBytes: 25)
+        var messages: [Message] = []
+        messages.reserveCapacity(count)
+        for _ in 0..<count { messages.append(try Message.decode(from: &reader)) }
+        return GroupMessages(group: group, messages: messages)
     }
 }
 

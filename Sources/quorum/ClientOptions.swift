@@ -16,6 +16,13 @@ struct ClientOptions: ParsableArguments {
     @Flag(help: "Print JSON for scripts instead of text.")
     var json = false
 
+    @Option(help: "The consensus group to address (default 1, the cluster's own; `quorum group list` shows them).")
+    var group: UInt64 = 1
+
+    func validate() throws {
+        if group == 0 { throw ValidationError("groups are numbered from 1") }
+    }
+
     /// Prints `text` for people, or `value` as one line of JSON for scripts.
     func output(_ text: @autoclosure () -> String, json value: some Encodable) {
         guard json else {
@@ -30,7 +37,7 @@ struct ClientOptions: ParsableArguments {
     func makeClient() -> QuorumClient {
         let list = endpoints ?? environment("QUORUM_ENDPOINTS") ?? "127.0.0.1:7201,127.0.0.1:7202,127.0.0.1:7203"
         return QuorumClient(
-            endpoints: list.split(separator: ",").map(String.init), timeout: .seconds(timeout))
+            endpoints: list.split(separator: ",").map(String.init), timeout: .seconds(timeout), group: GroupID(group))
     }
 }
 
@@ -84,11 +91,14 @@ struct JSONNodeStatus: Encodable {
     var lastIndex: UInt64?
     var voters: [UInt64]?
     var learners: [UInt64]?
+    /// How many groups the node hosts, and how many of them it leads.
+    var groups: Int?
+    var groupsLed: Int?
     /// Committed entries this node has yet to apply, against the newest commit index any node reported.
     var lag: UInt64?
     var error: String?
 
-    init(endpoint: String, status: NodeStatus?, error: String?) {
+    init(endpoint: String, status: NodeStatus?, groups: [GroupStatus]? = nil, error: String?) {
         self.endpoint = endpoint
         node = status?.node.rawValue
         role = status?.role
@@ -99,6 +109,8 @@ struct JSONNodeStatus: Encodable {
         lastIndex = status?.lastIndex.rawValue
         voters = status?.voters.map(\.rawValue)
         learners = status?.learners.map(\.rawValue)
+        self.groups = groups?.count
+        groupsLed = groups?.count { $0.role == "leader" }
         self.error = error
     }
 }

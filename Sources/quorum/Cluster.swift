@@ -22,8 +22,10 @@ struct Cluster: AsyncParsableCommand {
             let status = try await withClient(options) { client throws(QuorumClientError) in
                 try await client.addMember(NodeID(id), address: address, staysLearner: learner)
             }
-            print("added node \(id); voters now \(status.voters.map { "\($0.rawValue)" }.joined(separator: ","))"
-                + (status.learners.isEmpty ? "" : ", learners \(status.learners.map { "\($0.rawValue)" }.joined(separator: ","))"))
+            print(
+                "added node \(id); voters now \(status.voters.map { "\($0.rawValue)" }.joined(separator: ","))"
+                    + (status.learners.isEmpty
+                        ? "" : ", learners \(status.learners.map { "\($0.rawValue)" }.joined(separator: ","))"))
         }
     }
 
@@ -54,7 +56,8 @@ struct Cluster: AsyncParsableCommand {
     }
 
     struct Status: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Each node's role, term, and log positions.")
+        static let configuration = CommandConfiguration(
+            abstract: "Each node's role, term and log positions in the group, and how many groups it hosts and leads.")
         @OptionGroup var options: ClientOptions
 
         func run() async throws {
@@ -62,7 +65,9 @@ struct Cluster: AsyncParsableCommand {
             var statuses: [JSONNodeStatus] = []
             for endpoint in await client.endpoints {
                 do throws(QuorumClientError) {
-                    statuses.append(JSONNodeStatus(endpoint: endpoint, status: try await client.status(of: endpoint), error: nil))
+                    let status = try await client.status(of: endpoint)
+                    let groups = try await client.groups(of: endpoint)
+                    statuses.append(JSONNodeStatus(endpoint: endpoint, status: status, groups: groups, error: nil))
                 } catch {
                     statuses.append(JSONNodeStatus(endpoint: endpoint, status: nil, error: error.description))
                 }
@@ -73,13 +78,21 @@ struct Cluster: AsyncParsableCommand {
             for index in statuses.indices where statuses[index].appliedIndex != nil {
                 statuses[index].lag = newestCommit - statuses[index].appliedIndex!
             }
-            let widths = [22, 6, 14, 6, 8, 8, 9, 8, 6, 0]
-            let header = ["ENDPOINT", "NODE", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "LAST", "LAG", "VOTERS"]
+            let widths = [22, 6, 14, 6, 8, 8, 9, 8, 6, 8, 6, 0]
+            let header = [
+                "ENDPOINT", "NODE", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "LAST", "LAG", "GROUPS", "LED",
+                "VOTERS",
+            ]
             let rows = statuses.map { status -> String in
-                guard let node = status.node else { return tableRow([status.endpoint, "unreachable: \(status.error ?? "")"], widths) }
+                guard let node = status.node else {
+                    return tableRow([status.endpoint, "unreachable: \(status.error ?? "")"], widths)
+                }
                 let cells = [
-                    status.endpoint, "\(node)", status.role ?? "", "\(status.term ?? 0)", status.leader.map { "\($0)" } ?? "-",
-                    "\(status.commitIndex ?? 0)", "\(status.appliedIndex ?? 0)", "\(status.lastIndex ?? 0)", "\(status.lag ?? 0)",
+                    status.endpoint, "\(node)", status.role ?? "", "\(status.term ?? 0)",
+                    status.leader.map { "\($0)" } ?? "-",
+                    "\(status.commitIndex ?? 0)", "\(status.appliedIndex ?? 0)", "\(status.lastIndex ?? 0)",
+                    "\(status.lag ?? 0)",
+                    "\(status.groups ?? 0)", "\(status.groupsLed ?? 0)",
                     (status.voters ?? []).map { "\($0)" }.joined(separator: ","),
                 ]
                 return tableRow(cells, widths)

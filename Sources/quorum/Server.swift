@@ -24,7 +24,7 @@ struct Server: ParsableCommand {
     @Option(
         help: """
             A JSON file with any of: id, cluster, dataDir, join, tickMilliseconds, historyRevisions, httpPort, \
-            redisPort, maxRequestBytes, snapshotEntries, peerFrameBytes.
+            redisPort, maxRequestBytes, snapshotEntries, peerFrameBytes, groups.
             """)
     var config: String?
 
@@ -58,6 +58,13 @@ struct Server: ParsableCommand {
     @Option(help: "Snapshot the state machine every this many entries (default 100000).")
     var snapshotEntries: Int?
 
+    @Option(
+        help: """
+            Found consensus groups 1...N in a new data directory, each replicated on every founding member \
+            (default 1; env QUORUM_GROUPS). A node's groups are recorded with its data.
+            """)
+    var groups: Int?
+
     @Option(help: "Largest peer frame in bytes, the same on every member; larger messages travel in parts (default 16777216).")
     var peerFrameBytes: Int?
 
@@ -74,6 +81,7 @@ struct Server: ParsableCommand {
         var maxRequestBytes: Int?
         var snapshotEntries: Int?
         var peerFrameBytes: Int?
+        var groups: Int?
     }
 
     func run() throws {
@@ -125,6 +133,10 @@ struct Server: ParsableCommand {
             try setting(peerFrameBytes, "QUORUM_PEER_FRAME_BYTES", file.peerFrameBytes) ?? configuration.peerFrameBytesMax
         guard configuration.peerFrameBytesMax >= 1024 else {
             throw ValidationError("the peer frame limit must be at least 1024 bytes")
+        }
+        configuration.bootstrapGroups = try setting(groups, "QUORUM_GROUPS", file.groups)
+        if let groups = configuration.bootstrapGroups, !(1...100_000).contains(groups) {
+            throw ValidationError("--groups must be 1–100000")
         }
         let server: QuorumNodeServer
         do {

@@ -112,6 +112,36 @@ extension ClusterTests {
         await client.close()
     }
 
+    @Test("messages for a group the node does not host are dropped and counted, and never create it")
+    func unknownGroupsCreateNothing() async throws {
+        let (cluster, client) = try await Self.startCluster()
+        defer { cluster.stopAll() }
+        let http = HTTPClient()
+        let leaderID = try await Self.awaitLeader(client, cluster)
+        let follower = try #require(cluster.members.first { $0.id != leaderID })
+        let from = NodeID(UInt64(leaderID))
+        let to = NodeID(UInt64(follower.id))
+        let clusterID = ClusterIdentity.derivedID(
+            founding: try ServerConfiguration.parseMembers(cluster.clusterArgument))
+        let heartbeats = (0..<3).map { _ in
+            Message(from: from, to: to, term: 1, payload: .heartbeat(commitIndex: 0, readContext: 0))
+        }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let peer = try await ForgedPeer.connect(to: follower.peerPort, group: group)
+        try await peer.send([
+            PeerHello(node: from, clusterID: clusterID).frame,
+            PeerMessages(groups: [.init(group: GroupID(7), messages: heartbeats)]).frame,
+        ])
+        #expect(
+            try await Self.poll {
+                try await Self.sample("quorum_network_peer_messages_unrouted_total", of: follower, http: http) >= 3
+            })
+        try await peer.channel.close()
+        try await group.shutdownGracefully()
+        #expect(try await client.groups(of: follower.clientEndpoint).map(\.group) == [GroupID(1)])
+        await client.close()
+    }
+
     @Test("a data directory remembers its cluster and node: a contradicting --cluster or --id is refused, naming both")
     func dataDirectoryRemembersItsCluster() async throws {
         let (cluster, client) = try await Self.startCluster()

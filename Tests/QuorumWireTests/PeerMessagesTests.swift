@@ -42,12 +42,27 @@ struct PeerMessagesTests {
         #expect(try PeerMessages(decoding: batch.frame) == batch)
     }
 
-    @Test("a batch keeps its group and its order")
+    @Test("a batch keeps each group's messages apart and in order")
     func batchRoundTrip() throws {
-        let batch = PeerMessages(group: 12, messages: everyMessage)
+        let batch = PeerMessages(groups: [
+            .init(group: 12, messages: everyMessage), .init(group: 3, messages: []),
+            .init(group: 9, messages: everyMessage.reversed()),
+        ])
         let decoded = try PeerMessages(decoding: batch.frame)
-        #expect(decoded.group == 12)
-        #expect(decoded.messages == everyMessage)
+        #expect(decoded.groups.map(\.group) == [12, 3, 9])
+        #expect(decoded.groups[0].messages == everyMessage)
+        #expect(decoded.groups[2].messages == everyMessage.reversed())
+    }
+
+    @Test("a version-1 batch of one group is still read; a group twice in one batch is refused")
+    func versionsAndDuplicates() throws {
+        let versionTwo = PeerMessages(group: 5, messages: everyMessage).frame.payload
+        // Version 1 is version 2 without the group count.
+        let versionOne = [1] + Array(versionTwo.dropFirst(5))
+        let decoded = try PeerMessages(decoding: Frame(kind: .peerMessages, payload: versionOne))
+        #expect(decoded == PeerMessages(group: 5, messages: everyMessage))
+        let twice = PeerMessages(groups: [.init(group: 5, messages: []), .init(group: 5, messages: [])])
+        #expect(throws: WireError.self) { try PeerMessages(decoding: twice.frame) }
     }
 
     @Test("a hello names the caller and its cluster")
@@ -106,7 +121,7 @@ struct PeerMessagesTests {
     @Test("random and mutated payloads decode or are refused, never trapped on")
     func fuzz() {
         var random = SplitMix64(seed: 2026)
-        let valid = PeerMessages(group: 1, messages: everyMessage).frame.payload
+        let valid = PeerMessages(groups: [.init(group: 1, messages: everyMessage), .init(group: 2, messages: everyMessage)]).frame.payload
         for round in 0..<3_000 {
             var payload: [UInt8]
             if round % 2 == 0 {

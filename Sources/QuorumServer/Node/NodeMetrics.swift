@@ -34,6 +34,10 @@ final class NodeMetrics: Sendable {
     let peerHellosRefused: Counter
     /// Peer messages the engine refused as malformed or impossible (forged terms, out-of-range indexes, ...).
     let peerMessagesRefused: Counter
+    /// Peer messages for a group this node does not host (never created by them), or whose replica was removed.
+    let peerMessagesUnrouted: Counter
+    private let groupsHosted: Gauge
+    private let groupsLed: Gauge
     /// Client requests, indexed by `RequestKind`'s raw value: an array, so that counting one hashes nothing.
     private let requests: [Counter]
     /// How long each fdatasync of the log took (etcd_disk_wal_fsync_duration_seconds).
@@ -79,7 +83,9 @@ final class NodeMetrics: Sendable {
         watchers = gauge("server", "watchers", "Watches served by this node now.")
         proposalsPending = gauge("server", "proposals_pending", "Client requests waiting on the log here.")
         leaderChanges = registry.makeCounter(
-            descriptor: name("server", "leader_changes_seen", unit: "total", "Times this node saw the leader change, checked every tick."),
+            descriptor: name(
+                "server", "leader_changes_seen", unit: "total",
+                "Times this node saw the leader change, checked every tick."),
             labels: labels)
         proposalsFailed = registry.makeCounter(
             descriptor: name(
@@ -96,6 +102,13 @@ final class NodeMetrics: Sendable {
                 "network", "peer_messages_refused", unit: "total",
                 "Peer messages refused as malformed or impossible, such as a term or index out of range."),
             labels: labels)
+        peerMessagesUnrouted = registry.makeCounter(
+            descriptor: name(
+                "network", "peer_messages_unrouted", unit: "total",
+                "Peer messages for a group this node does not host; dropped, they never create it."),
+            labels: labels)
+        groupsHosted = gauge("server", "groups", "Consensus groups this node hosts a replica of.")
+        groupsLed = gauge("server", "groups_led", "Consensus groups this node leads.")
         requests = RequestKind.allCases.map { kind in
             registry.makeCounter(
                 descriptor: name("server", "requests", unit: "total", "Client requests handled, by type."),
@@ -105,6 +118,12 @@ final class NodeMetrics: Sendable {
         walFsyncDuration = registry.makeDurationHistogram(
             descriptor: name("disk", "wal_fsync_duration", unit: "seconds", "The latency of each sync of the log."),
             labels: labels, buckets: (0..<15).map { .microseconds(500 << $0) })
+    }
+
+    /// Sets the per-node group gauges: totals, not a series per group, so that 10,000 groups stay cheap to scrape.
+    func sampleGroups(_ groups: [GroupStatus]) {
+        groupsHosted.set(to: Double(groups.count))
+        groupsLed.set(to: Double(groups.count { $0.role == "leader" }))
     }
 
     /// Sets the gauges from the node's state now; on the node's loop.
@@ -120,7 +139,7 @@ final class NodeMetrics: Sendable {
         revision.set(to: Double(store.revision.rawValue))
         compactedRevision.set(to: Double(store.compactedRevision.rawValue))
         // The cluster's own keys (member addresses, the leader's Redis address) are not the user's.
-        let reserved = (try? store.range(.prefix(NodeRuntime.reservedKeyPrefix, countOnly: true)))?.count ?? 0
+        let reserved = (try? store.range(.prefix(GroupRuntime.reservedKeyPrefix, countOnly: true)))?.count ?? 0
         keys.set(to: Double(store.liveKeyCount - reserved))
         leases.set(to: Double(store.leaseCount))
         watchers.set(to: Double(watcherCount))

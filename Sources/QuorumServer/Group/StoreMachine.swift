@@ -3,13 +3,14 @@ import QuorumNode
 import QuorumStore
 
 /// The key-value store as the node driver sees it: commands are encoded `StoreProposal`s. What each command
-/// changed goes to the watch hub; member addresses written by the cluster itself go to the address book.
+/// changed goes to the watch hub; member addresses written by the cluster itself go to the address book (in the
+/// cluster's own group only).
 struct StoreMachine: ReplicatedStateMachine {
     private(set) var store = KeyValueStore()
-    let addressBook: AddressBook
+    let addressBook: AddressBook?
     let watchHub: WatchHub
 
-    init(addressBook: AddressBook, watchHub: WatchHub) {
+    init(addressBook: AddressBook?, watchHub: WatchHub) {
         self.addressBook = addressBook
         self.watchHub = watchHub
     }
@@ -19,7 +20,7 @@ struct StoreMachine: ReplicatedStateMachine {
         do {
             let proposal = try StoreProposal(decoding: bytes)
             let applied = store.apply(proposal)
-            if case .put(let put) = proposal.command { addressBook.record(key: put.key, value: put.value) }
+            if case .put(let put) = proposal.command { addressBook?.record(key: put.key, value: put.value) }
             watchHub.publish(applied.events)
             return applied.result
         } catch {
@@ -34,7 +35,7 @@ struct StoreMachine: ReplicatedStateMachine {
     mutating func restore(from snapshot: [UInt8]) {
         do {
             store = try KeyValueStore(restoringFrom: snapshot)
-            addressBook.reload(from: store)
+            addressBook?.reload(from: store)
         } catch {
             // Snapshots are checksummed on disk and on the wire, and were produced by `snapshot()` above: one
             // that does not decode is a bug, and applying anything further would diverge from the group.

@@ -138,18 +138,19 @@ struct HTTPRoutes: Sendable {
 
     /// Prometheus's text exposition format; the gauges are sampled on the node's loop at each scrape.
     private func metrics() async throws -> Response {
-        let runtime = gateway.runtime
-        let exposition = try await runtime.loop.submit { runtime.metricsExposition() }.get()
+        let host = gateway.host
+        let exposition = try await host.loop.submit { host.metricsExposition() }.get()
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(bytes: exposition)))
     }
 
     private func dashboard() async throws -> Response {
-        let runtime = gateway.runtime
-        let page = try await runtime.loop.submit { runtime.dashboardPage() }.get()
+        let host = gateway.host
+        let page = try await host.loop.submit { host.clusterGroup.dashboardPage() }.get()
         return Response(
-            status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: page)))
+            status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: page)))
     }
 
     // MARK: The runtime

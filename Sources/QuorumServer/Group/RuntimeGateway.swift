@@ -1,11 +1,12 @@
 import NIOCore
+import QuorumConsensus
 import QuorumWire
 
-/// Lets async code (the HTTP frontend) ask the node runtime exactly what a binary client asks: it hops onto the
-/// runtime's event loop, calls `NodeRuntime.handle(_:respond:)` and awaits the one `ClientResponse`. Every
-/// rule (leadership, ReadIndex, reserved keys, lease clocks) stays in the runtime.
+/// Lets async code (the HTTP frontend) ask the node exactly what a binary client asks: it hops onto the node's
+/// event loop, calls `NodeHost.handle(_:respond:)` and awaits the one `ClientResponse`. Every rule (routing to
+/// the group, leadership, ReadIndex, reserved keys, lease clocks) stays in the host and its groups.
 struct RuntimeGateway: Sendable {
-    let runtime: NodeRuntime
+    let host: NodeHost
 
     /// A request the log never answers (a leader that lost its quorum mid-write, say) must not hold an HTTP
     /// connection forever; past this the client is told the outcome is unknown.
@@ -14,18 +15,18 @@ struct RuntimeGateway: Sendable {
     private static let late = ClientResponse.Outcome.unavailable(
         "no answer within \(answerSeconds) s; a write may or may not have taken effect: read the key before retrying")
 
-    func perform(_ operation: ClientRequest.Operation) async -> ClientResponse {
-        let runtime = self.runtime
-        let loop = runtime.loop
+    func perform(_ operation: ClientRequest.Operation, group: GroupID = NodeHost.clusterGroup) async -> ClientResponse {
+        let host = self.host
+        let loop = host.loop
         // The HTTP frontend matches an answer to its request by this await, not by id, so the id is unused.
-        let request = ClientRequest(requestID: 0, group: runtime.group, operation: operation)
+        let request = ClientRequest(requestID: 0, group: group, operation: operation)
         let answer = PendingAnswer(loop: loop)
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 loop.execute {
                     guard answer.wait(with: continuation) else { return }
-                    runtime.answerInTime(orElse: Self.late, { answer.resume($0) }) { respond in
-                        runtime.handle(request) { respond($0.outcome) }
+                    host.answerInTime(orElse: Self.late, { answer.resume($0) }) { respond in
+                        host.handle(request) { respond($0.outcome) }
                     }
                 }
             }
@@ -36,7 +37,7 @@ struct RuntimeGateway: Sendable {
     }
 }
 
-extension NodeRuntime {
+extension NodeHost {
     /// Starts `operation` on the loop and passes its answer to `done`, or `late` once `RuntimeGateway.answerTimeout`
     /// has passed without one: a request the log never answers (a leader that lost its quorum mid-write, say) must
     /// not hold its connection, and what waits behind it, forever. Whichever comes second is dropped.
@@ -55,7 +56,7 @@ extension NodeRuntime {
 /// the oldest is always the first due: the runtime's tick expires them from the front, instead of one timer per
 /// request (each armed and cancelled on the request path). An answer may come up to a tick late.
 final class AnswerDeadlines {
-    // Not Sendable: owned by a `NodeRuntime` and used only on its loop.
+    // Not Sendable: owned by the `NodeHost` and used only on its loop.
     private var waiting = CircularBuffer<(due: NIODeadline, answer: any ExpiringAnswer)>()
 
     func add(_ answer: any ExpiringAnswer, due: NIODeadline) {

@@ -4,19 +4,23 @@ import QuorumConsensus
 import QuorumNode
 import QuorumWire
 
-/// Sends consensus messages to peers over one long-lived outbound connection each, reconnecting with backoff.
-/// Messages for an unreachable peer are dropped: Raft retries what matters.
-final class PeerTransport: MessageTransport, @unchecked Sendable {
+/// The node's connections to its peers: one long-lived outbound connection per peer, shared by every group,
+/// reconnecting with backoff. Messages for an unreachable peer are dropped: Raft retries what matters.
+///
+/// Groups hand their messages over as they produce them; the transport sends them when the event-loop turn ends,
+/// all of a turn's messages for one peer in one frame, whatever their groups (`PeerMessages`).
+final class PeerTransport: @unchecked Sendable {
     // @unchecked Sendable: every method runs on `loop` (asserted), so the mutable state is never shared.
     private let loop: any EventLoop
-    private let node: NodeID
-    private let group: GroupID
-    /// Where a peer listens: the founding list, then the replicated address book (set by the runtime).
-    var addressOf: (NodeID) -> MemberAddress?
+    /// Where a peer listens: the founding list, then the replicated address book (set by the host).
+    var addressOf: (NodeID) -> MemberAddress? = { _ in nil }
     private let frameBytesMax: Int
     /// Who this node is, of which cluster, and where it serves Redis and HTTP: the first frame on every connection.
     var hello: PeerHello
     private var peers: [NodeID: Peer] = [:]
+    /// This turn's messages, per peer and group, until `sendOutbox()` runs at the end of the turn.
+    private var outbox: [NodeID: [GroupID: [Message]]] = [:]
+    private var outboxScheduled = false
 
     private struct Peer {
         var channel: (any Channel)?
@@ -24,23 +28,32 @@ final class PeerTransport: MessageTransport, @unchecked Sendable {
         var backoffMilliseconds: Int64 = 50
     }
 
-    init(
-        loop: any EventLoop, node: NodeID, group: GroupID, members: [NodeID: MemberAddress], frameBytesMax: Int,
-        hello: PeerHello
-    ) {
+    init(loop: any EventLoop, frameBytesMax: Int, hello: PeerHello) {
         self.loop = loop
         self.hello = hello
-        self.node = node
-        self.group = group
-        self.addressOf = { members[$0] }
         self.frameBytesMax = frameBytesMax
     }
 
-    func send(_ messages: [Message]) {
+    /// Queues `messages` of `group` for the end of this event-loop turn.
+    func send(_ messages: [Message], group: GroupID) {
         loop.preconditionInEventLoop()
-        var batches: [NodeID: [Message]] = [:]
-        for message in messages { batches[message.to, default: []].append(message) }
-        for (peer, batch) in batches { send(PeerMessages(group: group, messages: batch).frame, to: peer) }
+        guard !messages.isEmpty else { return }
+        for message in messages { outbox[message.to, default: [:]][group, default: []].append(message) }
+        guard !outboxScheduled else { return }
+        outboxScheduled = true
+        // Runs after the tasks already queued on the loop, so everything this turn produces goes in one frame.
+        loop.execute { self.sendOutbox() }
+    }
+
+    private func sendOutbox() {
+        outboxScheduled = false
+        let outbox = self.outbox
+        self.outbox.removeAll(keepingCapacity: true)
+        for (peer, groups) in outbox {
+            let batch = PeerMessages(
+                groups: groups.keys.sorted().map { PeerMessages.GroupMessages(group: $0, messages: groups[$0]!) })
+            send(batch.frame, to: peer)
+        }
     }
 
     /// Sends one frame to `peer`, or drops it and starts connecting if there is no connection yet.
@@ -105,4 +118,17 @@ final class DiscardingHandler: ChannelInboundHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         context.close(promise: nil)
     }
+}
+
+/// One group's view of the node's peer connections: the driver's `MessageTransport`.
+final class GroupTransport: MessageTransport {
+    private let group: GroupID
+    private let peers: PeerTransport
+
+    init(group: GroupID, peers: PeerTransport) {
+        self.group = group
+        self.peers = peers
+    }
+
+    func send(_ messages: [Message]) { peers.send(messages, group: group) }
 }

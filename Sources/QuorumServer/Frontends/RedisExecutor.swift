@@ -204,7 +204,7 @@ final class RedisExecutor: @unchecked Sendable {
             case .read(let read):
                 let examined = limit == 0 ? read.range.kvs[...] : read.range.kvs.prefix(limit)
                 let keys = examined.filter { kv in
-                    guard !kv.key.starts(with: NodeRuntime.reservedKeyPrefix) else { return false }
+                    guard !kv.key.starts(with: GroupRuntime.reservedKeyPrefix) else { return false }
                     guard let lease = kv.lease else { return true }
                     return (read.deadlines[lease] ?? 0) > read.now
                 }.map(\.key)

@@ -7,36 +7,36 @@ import QuorumStorage
 import QuorumStore
 import QuorumWire
 
-/// One consensus group on this node: the shared node driver on an event loop, with real storage and transport,
-/// answering clients. Ticks, peer messages, storage completions and client requests all arrive on `loop`.
-final class NodeRuntime: @unchecked Sendable {
+/// One consensus group's replica on this node: the shared node driver on the node's event loop, with real storage,
+/// the node's peer connections, the group's store, watches and leases, answering clients. The `NodeHost` routes
+/// ticks, peer messages, storage completions and client requests to it, all on `loop`.
+final class GroupRuntime: @unchecked Sendable {
     // @unchecked Sendable: everything mutable is touched only on `loop`; each entry point asserts it.
-    typealias Driver = NodeDriver<RaftNode, FileNodeStorage, PeerTransport, StoreMachine>
+    typealias Driver = NodeDriver<RaftNode, FileNodeStorage, GroupTransport, StoreMachine>
     typealias Responder = @Sendable (ClientResponse) -> Void
 
+    /// The host outlives its groups: it drops a group before it goes.
+    unowned let host: NodeHost
     let loop: any EventLoop
     let group: GroupID
     let configuration: ServerConfiguration
     let logger: Logger
+    let storageDirectory: DataDirectory
+    private let storage: FileNodeStorage
     private var driver: Driver
     private var pending: [UInt64: (requestID: UInt64, waiting: Waiting, respond: Responder)] = [:]
     /// Set once the node stops serving, and then every client request is refused with it. Either its storage
     /// failed (the driver then waits forever for a write that will not complete, so the node falls silent to its
     /// peers, who elect another leader), or it learned that it was removed from the cluster.
     private var stopReason: String?
-    /// Told, once, on the loop, that this node learned it was removed from the cluster (`quorum server` exits).
-    var onRemoved: (@Sendable (String) -> Void)?
     /// Whether a committed configuration has included this node: only then does one without it mean a removal
     /// (a node started with `--join` is in none until the log brings it in). A founding voter was in the first,
     /// so a founder restarted on the log of its own committed removal knows at once.
     private var wasMember: Bool
     /// When each removed node was last told so, to tell it at most once a second however often it asks.
     private var removalNoticesSent: [NodeID: NIODeadline] = [:]
-    private let transport: PeerTransport
     private var nextToken: UInt64 = 0
-    /// Answers given up on after `RuntimeGateway.answerTimeout` (`answerInTime`), checked every tick.
-    let answersDue = AnswerDeadlines()
-    let metrics: NodeMetrics
+    var metrics: NodeMetrics { host.metrics }
     /// The leader as of the last tick, to count changes.
     private var leaderSeen: NodeID?
 
@@ -52,7 +52,6 @@ final class NodeRuntime: @unchecked Sendable {
         case leasedRead(RangeRequest, LeasedReadResponder)
     }
 
-    private let addressBook: AddressBook
     private let watchHub = WatchHub()
     /// Lease revocations proposed and not yet applied, so that each expired lease is revoked once.
     private var revoking: Set<LeaseID> = []
@@ -60,103 +59,46 @@ final class NodeRuntime: @unchecked Sendable {
     /// off steadily instead of flooding the log.
     private let revocationsPerTick = 32
 
-    /// The cluster this node's data belongs to; a joining node learns its id from the first member's hello.
-    private(set) var identity: ClusterIdentity
-    private let dataDirectory: DataDirectory
-
-    init(
-        loop: any EventLoop, group: GroupID, configuration: ServerConfiguration, identity: ClusterIdentity,
-        storage: FileNodeStorage, transport: PeerTransport, metrics: NodeMetrics
-    ) throws {
-        self.loop = loop
-        self.identity = identity
-        dataDirectory = storage.directory
-        self.metrics = metrics
-        self.transport = transport
-        wasMember = identity.foundingVoters.contains(configuration.node)
-        hellos[configuration.node] = PeerHello(
-            node: configuration.node, redisPort: configuration.redisPort, httpPort: configuration.httpPort)
+    init(host: NodeHost, group: GroupID, foundingVoters: Set<NodeID>, storage: FileNodeStorage) throws {
+        self.host = host
+        loop = host.loop
+        configuration = host.configuration
+        self.storage = storage
+        storageDirectory = storage.directory
+        wasMember = foundingVoters.contains(configuration.node)
         self.group = group
-        self.configuration = configuration
-        var logger = Logger(label: "quorum.node")
-        logger[metadataKey: "node"] = "\(configuration.node.rawValue)"
+        var logger = host.logger
         logger[metadataKey: "group"] = "\(group.rawValue)"
         self.logger = logger
         var options = RaftOptions()
-        options.initialConfiguration = Configuration(voters: identity.foundingVoters)
-        options.randomSeed = configuration.node.rawValue &* 0x9E37_79B9
+        options.initialConfiguration = Configuration(voters: foundingVoters)
+        options.randomSeed = (configuration.node.rawValue &* 0x9E37_79B9) ^ (group.rawValue &* 0xBF58_476D_1CE4_E5B9)
         options.maxBytesPerAppend = 8 << 20
         // Snapshots are taken on the event loop, so take them rarely (etcd's default), and keep enough entries
         // after one that a briefly lagging follower catches up from the log instead of a snapshot.
         options.snapshotIntervalEntries = configuration.snapshotIntervalEntries
         options.entriesRetainedAfterSnapshot = min(5_000, configuration.snapshotIntervalEntries)
         let engine = try RaftNode(id: configuration.node, options: options, recovered: storage.recovered)
-        let addressBook = AddressBook(founding: configuration.members)
-        self.addressBook = addressBook
-        transport.addressOf = { node in addressBook.address(of: node) }
+        // Only the cluster's own group keeps the address book; no other group's store may write it.
+        let addressBook = group == NodeHost.clusterGroup ? host.addressBook : nil
         driver = Driver(
             engine: engine, stateMachine: StoreMachine(addressBook: addressBook, watchHub: watchHub), storage: storage,
-            transport: transport, recoveredSnapshot: storage.recovered.snapshot, serializesSnapshotsInline: false)
+            transport: GroupTransport(group: group, peers: host.peers), recoveredSnapshot: storage.recovered.snapshot,
+            serializesSnapshotsInline: false)
     }
 
-    func address(of node: NodeID) -> MemberAddress? { addressBook.address(of: node) }
+    func closeStorage() { storage.close() }
 
-    func start() {
-        let tick = TimeAmount.milliseconds(configuration.tickMilliseconds)
-        loop.scheduleRepeatedTask(initialDelay: tick, delay: tick) { _ in self.tick() }
-    }
+    func address(of node: NodeID) -> MemberAddress? { host.address(of: node) }
 
-    private func tick() {
+    func tick() {
         loop.preconditionInEventLoop()
         driver.tick()
-        answersDue.expire(now: .now())
         countLeaderChange()
         noticeOwnRemoval()
         revokeExpiredLeases()
         compactHistory()
         answerCompletions()
-    }
-
-    /// What each member said in its hello (where it serves Redis and HTTP), this node's own included.
-    private var hellos: [NodeID: PeerHello] = [:]
-
-    /// A peer opened a connection to this node. Returns why it is refused, or nil if it may send consensus traffic.
-    func peerSaidHello(_ hello: PeerHello) -> String? {
-        loop.preconditionInEventLoop()
-        let ours = identity.clusterID
-        if hello.node == configuration.node {
-            return "a peer says hello as node \(hello.node.rawValue), which is this node"
-        }
-        if address(of: hello.node) == nil {
-            return "node \(hello.node.rawValue) is not a member this node knows of"
-        }
-        if let theirs = hello.clusterID, let ours, theirs != ours {
-            return
-                "node \(hello.node.rawValue) belongs to cluster \(ClusterIdentity.describe(theirs)), and this node to "
-                + "cluster \(ClusterIdentity.describe(ours)); check the --cluster lists and peer addresses"
-        }
-        if let theirs = hello.clusterID, ours == nil {
-            do {
-                identity = try identity.adopting(clusterID: theirs, in: dataDirectory)
-            } catch {
-                return "cannot record cluster \(ClusterIdentity.describe(theirs)) in the data directory: \(error)"
-            }
-            transport.hello.clusterID = theirs
-            logger.info("joined cluster \(ClusterIdentity.describe(theirs)), as node \(hello.node.rawValue) says")
-        }
-        hellos[hello.node] = hello
-        return nil
-    }
-
-    /// Where `node` serves Redis, if it has said so in its hello.
-    func redisAddress(of node: NodeID) -> String? { serviceAddress(of: node, port: hellos[node]?.redisPort) }
-
-    /// Where `node` serves HTTP, if it has said so in its hello.
-    func httpAddress(of node: NodeID) -> String? { serviceAddress(of: node, port: hellos[node]?.httpPort) }
-
-    private func serviceAddress(of node: NodeID, port: Int?) -> String? {
-        guard let host = address(of: node)?.host, let port else { return nil }
-        return "\(host):\(port)"
     }
 
     private func countLeaderChange() {
@@ -181,9 +123,9 @@ final class NodeRuntime: @unchecked Sendable {
         let members =
             (status.voters.map { ($0, true) } + status.learners.map { ($0, false) }).map { node, isVoter in
                 Dashboard.Member(
-                    id: node, isVoter: isVoter, address: address(of: node), httpAddress: httpAddress(of: node))
+                    id: node, isVoter: isVoter, address: address(of: node), httpAddress: host.httpAddress(of: node))
             }
-        let metrics = MetricSamples(exposition: String(decoding: metricsExposition(), as: UTF8.self))
+        let metrics = MetricSamples(exposition: String(decoding: host.metricsExposition(), as: UTF8.self))
         return Dashboard.page(status: status, members: members, metrics: metrics)
     }
 
@@ -262,6 +204,14 @@ final class NodeRuntime: @unchecked Sendable {
         answerCompletions()
     }
 
+    /// This replica's view of its group, for `quorum group list` and the node's group counts.
+    var groupStatus: GroupStatus {
+        let engine = driver.engine
+        return GroupStatus(
+            group: group, role: engine.role.rawValue, term: engine.term, leader: engine.leaderHint,
+            commitIndex: engine.commitIndex, appliedIndex: driver.appliedIndex)
+    }
+
     var status: NodeStatus {
         let engine = driver.engine
         return NodeStatus(
@@ -298,16 +248,24 @@ final class NodeRuntime: @unchecked Sendable {
         // A leader older than this node's term may be a deposed one whose configuration is out of date.
         guard notice.removed == configuration.node, notice.term >= driver.engine.term else { return }
         removed(
-            "node \(configuration.node.rawValue) was removed from the cluster (leader node \(notice.leader.rawValue) at term"
-                + " \(notice.term.rawValue), configuration of index \(notice.configurationIndex.rawValue))")
+            "\(removalSubject) (leader node \(notice.leader.rawValue) at term \(notice.term.rawValue), configuration of"
+                + " index \(notice.configurationIndex.rawValue))")
+    }
+
+    private var removalSubject: String {
+        group == NodeHost.clusterGroup
+            ? "node \(configuration.node.rawValue) was removed from the cluster"
+            : "node \(configuration.node.rawValue)'s replica of group \(group.rawValue) was removed from the group"
     }
 
     private func removed(_ reason: String) {
         let reason =
-            reason + "; it serves nothing more. Its data is intact: if the removal was not intended, restart it and"
-            + " it rejoins as before; to bring the machine back as a member, add it under a new node id with a new"
-            + " data directory"
-        if stop(because: reason) { onRemoved?(reason) }
+            group != NodeHost.clusterGroup
+            ? reason
+            : reason + "; it serves nothing more. Its data is intact: if the removal was not intended, restart it and"
+                + " it rejoins as before; to bring the machine back as a member, add it under a new node id with a new"
+                + " data directory"
+        if stop(because: reason) { host.replicaRemoved(group, reason: reason) }
     }
 
     /// Answers a vote request from a node that the committed configuration does not include, and that the
@@ -326,7 +284,7 @@ final class NodeRuntime: @unchecked Sendable {
             let notice = MembershipNotice(
                 group: group, removed: message.from, leader: configuration.node, term: driver.engine.term,
                 configurationIndex: committed.index)
-            transport.send(notice.frame, to: message.from)
+            host.peers.send(notice.frame, to: message.from)
         }
     }
 
@@ -341,19 +299,13 @@ final class NodeRuntime: @unchecked Sendable {
         // it) before stopping: stopping fails whatever is still waiting.
         guard wasMember, driver.appliedIndex >= committed.index else { return }
         answerCompletions()
-        removed("node \(configuration.node.rawValue) was removed from the cluster (its own log committed the removal)")
+        removed("\(removalSubject) (its own log committed the removal)")
     }
 
     func handle(_ request: ClientRequest, respond: @escaping Responder) {
         loop.preconditionInEventLoop()
         if let stopReason {
             respond(ClientResponse(requestID: request.requestID, outcome: .failed(stopReason)))
-            return
-        }
-        guard request.group == group else {
-            respond(
-                ClientResponse(
-                    requestID: request.requestID, outcome: .failed("this node serves no group \(request.group)")))
             return
         }
         nextToken += 1
@@ -402,6 +354,18 @@ final class NodeRuntime: @unchecked Sendable {
                     throw .invalidConfigurationChange(reason)
                 }
                 guard driver.engine.role == .leader else { throw .notLeader(leaderHint: driver.engine.leaderHint) }
+                if group != NodeHost.clusterGroup {
+                    // Another group's members are the cluster's nodes, whose addresses group 1 keeps.
+                    guard host.address(of: node) != nil else {
+                        let reason = "node \(node.rawValue) is not a member of the cluster; add it to group 1 first"
+                        respond(ClientResponse(requestID: request.requestID, outcome: .failed(reason)))
+                        return
+                    }
+                    pending[token] = (request.requestID, .configurationChange, respond)
+                    try driver.proposeConfigurationChange(
+                        .addLearner(node, promoteWhenCaughtUp: !staysLearner), token: token)
+                    break
+                }
                 let store = StoreProposal(
                     .put(PutRequest(key: AddressBook.memberKey(node), value: Array(address.utf8))))
                 pending[token] = (
@@ -418,6 +382,9 @@ final class NodeRuntime: @unchecked Sendable {
             case .leases:
                 pending[token] = (request.requestID, .leases, respond)
                 try driver.read(token: token)
+            case .groups:
+                respond(ClientResponse(requestID: request.requestID, outcome: .groups(host.groupStatuses)))
+                return
             case .watch, .cancelWatch:
                 respond(
                     ClientResponse(
@@ -434,7 +401,7 @@ final class NodeRuntime: @unchecked Sendable {
 
     private static func metricsKind(of operation: ClientRequest.Operation) -> NodeMetrics.RequestKind {
         switch operation {
-        case .status: .status
+        case .status, .groups: .status
         case .read(_, linearizable: false): .read
         case .read(_, linearizable: true): .linearizableRead
         case .write: .write

@@ -13,10 +13,10 @@ final class HTTPFrontend: Sendable {
     /// Starts serving and returns once the port is bound, or throws why it could not be (a port in use, say).
     /// It blocks its thread while Hummingbird starts on the concurrency pool, so call it from a thread of its
     /// own (as `quorum server` does), not from async code.
-    init(runtime: NodeRuntime, eventLoopGroup: any EventLoopGroup, host: String, port: Int) throws {
+    init(host node: NodeHost, eventLoopGroup: any EventLoopGroup, address host: String, port: Int) throws {
         let router = Router(context: BasicRequestContext.self)
         router.middlewares.add(JSONErrorMiddleware())
-        HTTPRoutes(gateway: RuntimeGateway(runtime: runtime)).register(on: router)
+        HTTPRoutes(gateway: RuntimeGateway(host: node)).register(on: router)
         var logger = Logger(label: "quorum.http")
         // Hummingbird logs every start and stop at info; the node prints its own lines, and errors still show.
         logger.logLevel = .warning

@@ -37,7 +37,9 @@ final class WatchHub: @unchecked Sendable {
     }
 
     func cancel(channel: any Channel, requestID: UInt64) {
-        guard let watcher = watchers.removeValue(forKey: WatcherID(channel: ObjectIdentifier(channel), requestID: requestID))
+        guard
+            let watcher = watchers.removeValue(
+                forKey: WatcherID(channel: ObjectIdentifier(channel), requestID: requestID))
         else { return }
         Self.send(.watchEnded(reason: "cancelled", resumeRevision: nil), to: watcher.channel, requestID: requestID)
     }
@@ -57,8 +59,11 @@ final class WatchHub: @unchecked Sendable {
             }
             guard watcher.channel.isWritable else {
                 watchers[id] = nil
-                let reason = "watcher too slow: its connection stopped draining; resume from revision \(first.kv.modRevision.rawValue)"
-                Self.send(.watchEnded(reason: reason, resumeRevision: first.kv.modRevision), to: watcher.channel, requestID: watcher.requestID)
+                let reason =
+                    "watcher too slow: its connection stopped draining; resume from revision \(first.kv.modRevision.rawValue)"
+                Self.send(
+                    .watchEnded(reason: reason, resumeRevision: first.kv.modRevision), to: watcher.channel,
+                    requestID: watcher.requestID)
                 continue
             }
             Self.send(.watchEvents(matching), to: watcher.channel, requestID: watcher.requestID)

@@ -6,12 +6,10 @@ import QuorumStorage
 import QuorumWire
 import Synchronization
 
-/// A running Quorum node: storage opened and recovered, one consensus group, listening for peers and clients.
+/// A running Quorum node: its groups' storage opened and recovered, listening for peers and clients.
 public final class QuorumNodeServer: Sendable {
     private let eventLoopGroup: MultiThreadedEventLoopGroup
-    private let storage: FileNodeStorage
-    private let runtime: NodeRuntime
-    private let transport: PeerTransport
+    private let host: NodeHost
     private let peerChannel: any Channel
     private let clientChannel: any Channel
     /// The HTTP/JSON API, when `configuration.httpPort` asks for it.
@@ -23,80 +21,49 @@ public final class QuorumNodeServer: Sendable {
     /// Why the node stopped, if it learned that it was removed from the cluster; `wait()` returns then.
     public var removalReason: String? { removal.reason }
 
-    /// Opens the data directory (refusing a second process on it), recovers, and starts listening.
+    /// Opens the data directory (refusing a second process on it), recovers every group, and starts listening.
     public init(configuration: ServerConfiguration) throws {
         let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = eventLoopGroup.next()
-        let box = RuntimeBox()
         let removal = removal
-        let group = GroupID(1)
         let metrics = NodeMetrics(node: configuration.node)
-        let storage: FileNodeStorage
-        let identity: ClusterIdentity
+        let host: NodeHost
         do {
-            // One storage directory (log, snapshots, lock) per consensus group, so that a node can host many.
-            try FileManager.default.createDirectory(
-                atPath: configuration.dataDirectory, withIntermediateDirectories: true)
-            let io = TimedFileIO(io: PosixFileIO(), syncDuration: metrics.walFsyncDuration)
-            storage = try FileNodeStorage(
-                path: configuration.dataDirectory + "/group-\(group.rawValue)",
-                options: FileNodeStorage.Options(writeAheadLog: WriteAheadLog.Options(io: io)),
-                onDurable: { readyNumber in loop.execute { box.runtime?.persisted(readyNumber: readyNumber) } },
-                onFailure: { error in loop.execute { box.runtime?.storageFailed(error) } })
+            host = try loop.submit {
+                let host = try NodeHost(loop: loop, configuration: configuration, metrics: metrics)
+                host.onRemoved = { reason in removal.removed(reason) }
+                return host
+            }.wait()
         } catch {
             try? eventLoopGroup.syncShutdownGracefully()
             throw error
         }
-        do {
-            // Checked under the directory's lock, before anything is recovered into an engine.
-            identity = try ClusterIdentity.establish(in: storage.directory, for: configuration)
-        } catch {
-            storage.close()
-            try? eventLoopGroup.syncShutdownGracefully()
-            throw error
-        }
-        let transport = PeerTransport(
-            loop: loop, node: configuration.node, group: group, members: configuration.members,
-            frameBytesMax: configuration.peerFrameBytesMax,
-            hello: PeerHello(
-                node: configuration.node, redisPort: configuration.redisPort, httpPort: configuration.httpPort,
-                clusterID: identity.clusterID))
-        let runtime = try loop.submit {
-            let runtime = try NodeRuntime(
-                loop: loop, group: group, configuration: configuration, identity: identity, storage: storage,
-                transport: transport, metrics: metrics)
-            runtime.onRemoved = { reason in removal.removed(reason) }
-            return runtime
-        }.wait()
-        box.runtime = runtime
         let frameBytesMax = configuration.frameBytesMax
         let address = configuration.address
         do {
             peerChannel = try Self.listen(
                 eventLoopGroup, address.host, address.peerPort, configuration.peerFrameBytesMax
             ) {
-                PeerInboundHandler(runtime: runtime)
+                PeerInboundHandler(host: host)
             }
             clientChannel = try Self.listen(eventLoopGroup, address.host, address.clientPort, frameBytesMax) {
-                ClientInboundHandler(runtime: runtime)
+                ClientInboundHandler(host: host)
             }
             httpFrontend = try configuration.httpPort.map { port in
-                try HTTPFrontend(runtime: runtime, eventLoopGroup: eventLoopGroup, host: address.host, port: port)
+                try HTTPFrontend(host: host, eventLoopGroup: eventLoopGroup, address: address.host, port: port)
             }
             redisChannel = try configuration.redisPort.map { port in
-                try RedisPort.listen(runtime: runtime, host: address.host, port: port)
+                try RedisPort.listen(runtime: host.clusterGroup, host: address.host, port: port)
             }
         } catch {
-            storage.close()
             try? eventLoopGroup.syncShutdownGracefully()
+            host.close()
             throw error
         }
         self.eventLoopGroup = eventLoopGroup
-        self.storage = storage
-        self.runtime = runtime
-        self.transport = transport
+        self.host = host
         removal.closeOnRemoval(clientChannel)
-        loop.execute { runtime.start() }
+        loop.execute { host.start() }
     }
 
     /// Accepts framed connections on `host:port`, each served by a fresh `handler()`.
@@ -131,9 +98,10 @@ public final class QuorumNodeServer: Sendable {
         // Already closed if the node learned it was removed.
         if clientChannel.isActive { try clientChannel.close().wait() }
         try redisChannel?.close().wait()
-        try eventLoopGroup.next().submit { self.transport.close() }.wait()
+        try eventLoopGroup.next().submit { self.host.peers.close() }.wait()
         try eventLoopGroup.syncShutdownGracefully()
-        storage.close()
+        // After the loop has stopped: nothing persists any more.
+        host.close()
     }
 }
 
@@ -159,10 +127,4 @@ private final class RemovalLatch: Sendable {
         }
         if removedAlready { listener.close(promise: nil) }
     }
-}
-
-/// Lets storage callbacks, created before the runtime, reach it once it exists.
-private final class RuntimeBox: @unchecked Sendable {
-    // @unchecked Sendable: written once on the creating thread before any callback can fire, read on the loop.
-    var runtime: NodeRuntime?
 }

@@ -6,7 +6,7 @@ import QuorumWire
 /// run on the runtime's own event loop, so commands reach the runtime (and the executor shared by all
 /// connections) without a hop or a lock.
 enum RedisPort {
-    static func listen(runtime: NodeRuntime, host: String, port: Int) throws -> any Channel {
+    static func listen(runtime: GroupRuntime, host: String, port: Int) throws -> any Channel {
         let executor = RedisExecutor(backend: runtime)
         let ids = ConnectionIDs()
         // A bulk string may be as large as the largest write the node accepts; larger ones are refused from

@@ -10,6 +10,7 @@ import QuorumStorage
 ///     cluster-id 5c1f0a93d2e4b781        (or "-": a joining node that has not yet heard from its cluster)
 ///     node 2
 ///     joined 0
+///     groups 100                         (the groups it was founded with, --groups; absent: 1)
 ///     member 1 127.0.0.1:7101:7201       (the --cluster list the directory was created with)
 public struct ClusterIdentity: Hashable, Sendable {
     /// Derived from the founding list, so the founders agree on it without talking; a joining node learns it
@@ -17,6 +18,8 @@ public struct ClusterIdentity: Hashable, Sendable {
     public var clusterID: UInt64?
     public var node: NodeID
     public var joined: Bool
+    /// Groups 1...bootstrapGroups were founded with the node (a joining node founds only its part of group 1).
+    public var bootstrapGroups: Int
     public var members: [NodeID: MemberAddress]
 
     static let fileName = "CLUSTER"
@@ -25,6 +28,7 @@ public struct ClusterIdentity: Hashable, Sendable {
     public init(configuration: ServerConfiguration) {
         node = configuration.node
         joined = configuration.joining
+        bootstrapGroups = configuration.joining ? 1 : configuration.bootstrapGroups ?? 1
         members = configuration.members
         clusterID = configuration.joining ? nil : Self.derivedID(founding: configuration.members)
     }
@@ -63,6 +67,9 @@ public struct ClusterIdentity: Hashable, Sendable {
                 ? "node \(node.rawValue) joined its cluster with --join; restart it with --join"
                 : "node \(node.rawValue) founded its cluster; restart it without --join"
         }
+        if let groups = configuration.bootstrapGroups, groups != bootstrapGroups, !joined {
+            return "it was founded with --groups \(bootstrapGroups), and this start gives --groups \(groups)"
+        }
         if configuration.foundingVoters != foundingVoters {
             return "it was created with --cluster \(Self.listText(members)), and this start gives --cluster "
                 + "\(Self.listText(configuration.members)); restart with the list it was created with (members added "
@@ -74,6 +81,7 @@ public struct ClusterIdentity: Hashable, Sendable {
     var encoded: [UInt8] {
         var lines = ["quorum-cluster 1", "cluster-id \(Self.describe(clusterID))", "node \(node.rawValue)"]
         lines.append("joined \(joined ? 1 : 0)")
+        if bootstrapGroups != 1 { lines.append("groups \(bootstrapGroups)") }
         for member in members.keys.sorted() { lines.append("member \(member.rawValue) \(members[member]!)") }
         return Array((lines.joined(separator: "\n") + "\n").utf8)
     }
@@ -82,6 +90,7 @@ public struct ClusterIdentity: Hashable, Sendable {
         var clusterID: UInt64??
         var node: NodeID?
         var joined: Bool?
+        var bootstrapGroups = 1
         var members: [NodeID: MemberAddress] = [:]
         let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n")
         guard lines.first == "quorum-cluster 1" else {
@@ -96,6 +105,11 @@ public struct ClusterIdentity: Hashable, Sendable {
                 node = UInt64(fields[1]).flatMap { $0 == 0 ? nil : NodeID($0) }
             case ("joined", 2):
                 joined = fields[1] == "1" ? true : fields[1] == "0" ? false : nil
+            case ("groups", 2):
+                guard let count = Int(fields[1]), count >= 1 else {
+                    throw ConfigurationError("unreadable line '\(line)'")
+                }
+                bootstrapGroups = count
             case ("member", 3):
                 guard let id = UInt64(fields[1]), id > 0, let address = MemberAddress(parsing: fields[2]) else {
                     throw ConfigurationError("unreadable line '\(line)'")
@@ -111,18 +125,20 @@ public struct ClusterIdentity: Hashable, Sendable {
         self.clusterID = clusterID
         self.node = node
         self.joined = joined
+        self.bootstrapGroups = bootstrapGroups
         self.members = members
     }
 
     /// Reads the identity kept in `directory` and checks `configuration` against it; a directory without one gets
-    /// the configuration's (a new node, or data of a build that kept none). Throws with a message naming both.
+    /// the configuration's (a new node, or data of a build that kept none), and `created` says so. Throws with a
+    /// message naming both.
     static func establish(
         in directory: DataDirectory, for configuration: ServerConfiguration
-    ) throws -> ClusterIdentity {
+    ) throws -> (identity: ClusterIdentity, created: Bool) {
         guard let bytes = try directory.readMetadata(fileName) else {
             let identity = ClusterIdentity(configuration: configuration)
             try directory.writeMetadata(fileName, identity.encoded)
-            return identity
+            return (identity, true)
         }
         let identity: ClusterIdentity
         do throws(ConfigurationError) {
@@ -137,7 +153,7 @@ public struct ClusterIdentity: Hashable, Sendable {
                 "data directory \(configuration.dataDirectory) belongs to cluster \(describe(identity.clusterID)): "
                     + contradiction)
         }
-        return identity
+        return (identity, false)
     }
 
     /// A joining node learned its cluster's id from a member's hello.

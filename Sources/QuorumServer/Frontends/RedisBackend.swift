@@ -7,7 +7,7 @@ import QuorumWire
 /// client makes, so every rule (leadership, ReadIndex, reserved keys, the leader's lease clock) stays in the
 /// runtime. A protocol so that the command semantics can be tested against an in-memory store.
 protocol RedisBackend: AnyObject, Sendable {
-    /// A range read with the deadlines of the leases its keys hold (`NodeRuntime.readWithLeases`).
+    /// A range read with the deadlines of the leases its keys hold (`GroupRuntime.readWithLeases`).
     func read(_ range: RangeRequest, linearizable: Bool, _ done: @escaping @Sendable (LeasedReadOutcome) -> Void)
     /// A write through the log.
     func write(_ command: StoreCommand, _ done: @escaping @Sendable (ClientResponse.Outcome) -> Void)
@@ -18,7 +18,7 @@ protocol RedisBackend: AnyObject, Sendable {
     func redisAddress(of node: NodeID) -> String?
 }
 
-/// What `NodeRuntime.readWithLeases` answers: the keys read, the deadline of each lease they hold, and the clock
+/// What `GroupRuntime.readWithLeases` answers: the keys read, the deadline of each lease they hold, and the clock
 /// of the node that served the read (the leader's, for reads served on the leader).
 struct LeasedRange: Sendable {
     var range: RangeResponse
@@ -32,13 +32,14 @@ enum LeasedReadOutcome: Sendable {
     case refused(ClientResponse.Outcome)
 }
 
-extension NodeRuntime: RedisBackend {
-    private static let lateRead = LeasedReadOutcome.refused(.unavailable("no answer within \(RuntimeGateway.answerSeconds) s"))
+extension GroupRuntime: RedisBackend {
+    private static let lateRead = LeasedReadOutcome.refused(
+        .unavailable("no answer within \(RuntimeGateway.answerSeconds) s"))
     private static let lateWrite = ClientResponse.Outcome.unavailable(
         "no answer within \(RuntimeGateway.answerSeconds) s; the write may or may not have taken effect")
 
     func read(_ range: RangeRequest, linearizable: Bool, _ done: @escaping @Sendable (LeasedReadOutcome) -> Void) {
-        answerInTime(orElse: Self.lateRead, done) { respond in
+        host.answerInTime(orElse: Self.lateRead, done) { respond in
             readWithLeases(range, linearizable: linearizable, respond: respond)
         }
     }
@@ -46,7 +47,9 @@ extension NodeRuntime: RedisBackend {
     func write(_ command: StoreCommand, _ done: @escaping @Sendable (ClientResponse.Outcome) -> Void) {
         // No session: Redis clients do not retry with one, and the port never retries a write it sent.
         let request = ClientRequest(requestID: 0, group: group, operation: .write(StoreProposal(command)))
-        answerInTime(orElse: Self.lateWrite, done) { respond in handle(request) { respond($0.outcome) } }
+        host.answerInTime(orElse: Self.lateWrite, done) { respond in handle(request) { respond($0.outcome) } }
     }
+
+    func redisAddress(of node: NodeID) -> String? { host.redisAddress(of: node) }
 
 }

@@ -8,7 +8,7 @@ import QuorumStore
 /// middle of a step, when its state machine cannot be read.
 final class AddressBook: @unchecked Sendable {
     // @unchecked Sendable: used only on the node's event loop (by the state machine and the transport).
-    static let memberKeyPrefix: [UInt8] = NodeRuntime.reservedKeyPrefix + Array("members/".utf8)
+    static let memberKeyPrefix: [UInt8] = GroupRuntime.reservedKeyPrefix + Array("members/".utf8)
 
     static func memberKey(_ node: NodeID) -> [UInt8] { memberKeyPrefix + Array("\(node.rawValue)".utf8) }
 

@@ -1,0 +1,245 @@
+import Foundation
+import Logging
+import NIOCore
+import QuorumConsensus
+import QuorumStorage
+import QuorumWire
+
+/// The node: a host of consensus groups. It owns what belongs to the node rather than to one replica — the peer
+/// connections and their hellos, the cluster's identity, the address book, the tick, the answers due — and routes
+/// each peer message and client request to the group it names. Each group (`GroupRuntime`) owns its engine, driver,
+/// store, watches and leases. Everything runs on the node's one event loop.
+///
+/// Group 1 is the cluster's own: its membership is the node's membership (removal from it ends the process) and
+/// its store holds the address book. Removal from any other group destroys that replica only, and leaves a
+/// tombstone so that late messages for the group are dropped instead of bringing it back.
+final class NodeHost: @unchecked Sendable {
+    // @unchecked Sendable: everything mutable is touched only on `loop`; each entry point asserts it.
+    static let clusterGroup = GroupID(1)
+
+    let loop: any EventLoop
+    let configuration: ServerConfiguration
+    let logger: Logger
+    let metrics: NodeMetrics
+    let peers: PeerTransport
+    let addressBook: AddressBook
+    /// Answers given up on after `RuntimeGateway.answerTimeout` (`answerInTime`), checked every tick.
+    let answersDue = AnswerDeadlines()
+    /// The cluster this node's data belongs to; a joining node learns its id from the first member's hello.
+    private(set) var identity: ClusterIdentity
+    private var groups: [GroupID: GroupRuntime] = [:]
+    private let storages: GroupStorages
+    /// Groups whose replica here was removed: their messages are dropped, and nothing recreates them.
+    private var tombstones: Set<GroupID>
+    /// What each member said in its hello (where it serves Redis and HTTP), this node's own included.
+    private var hellos: [NodeID: PeerHello] = [:]
+    /// Told, once, on the loop, that this node learned it was removed from the cluster (`quorum server` exits).
+    var onRemoved: (@Sendable (String) -> Void)?
+    private var removed = false
+
+    /// Opens every group's storage (bootstrapping `configuration.bootstrapGroups` groups in a new data directory),
+    /// checks the directory's identity, and builds each group's runtime. Call on `loop`.
+    init(loop: any EventLoop, configuration: ServerConfiguration, metrics: NodeMetrics) throws {
+        loop.preconditionInEventLoop()
+        self.loop = loop
+        self.configuration = configuration
+        self.metrics = metrics
+        var logger = Logger(label: "quorum.node")
+        logger[metadataKey: "node"] = "\(configuration.node.rawValue)"
+        self.logger = logger
+        addressBook = AddressBook(founding: configuration.members)
+        let hello = PeerHello(
+            node: configuration.node, redisPort: configuration.redisPort, httpPort: configuration.httpPort)
+        hellos[configuration.node] = hello
+        peers = PeerTransport(loop: loop, frameBytesMax: configuration.peerFrameBytesMax, hello: hello)
+        storages = GroupStorages(configuration: configuration, metrics: metrics)
+        let box = HostBox()
+        let cluster = try storages.open(
+            Self.clusterGroup, loop: loop, onDurable: { group, readyNumber in box.host?.persisted(group, readyNumber) },
+            onFailure: { group, error in box.host?.storageFailed(group, error) })
+        let created: Bool
+        do {
+            (identity, created) = try ClusterIdentity.establish(in: cluster.directory, for: configuration)
+            tombstones = try storages.tombstones(in: cluster.directory)
+        } catch {
+            cluster.close()
+            throw error
+        }
+        peers.hello.clusterID = identity.clusterID
+        let addressBook = addressBook
+        peers.addressOf = { node in addressBook.address(of: node) }
+        box.host = self
+        do {
+            try addGroup(Self.clusterGroup, storage: cluster)
+            let others = storages.existingGroups().union(
+                created ? Set((1...identity.bootstrapGroups).map { GroupID(UInt64($0)) }) : [])
+            for group in others.subtracting(tombstones).subtracting([Self.clusterGroup]).sorted() {
+                let storage = try storages.open(
+                    group, loop: loop, onDurable: { group, readyNumber in box.host?.persisted(group, readyNumber) },
+                    onFailure: { group, error in box.host?.storageFailed(group, error) })
+                try addGroup(group, storage: storage)
+            }
+        } catch {
+            close()
+            throw error
+        }
+    }
+
+    private func addGroup(_ group: GroupID, storage: FileNodeStorage) throws {
+        groups[group] = try GroupRuntime(
+            host: self, group: group, foundingVoters: identity.foundingVoters, storage: storage)
+    }
+
+    func start() {
+        let tick = TimeAmount.milliseconds(configuration.tickMilliseconds)
+        loop.scheduleRepeatedTask(initialDelay: tick, delay: tick) { _ in self.tick() }
+    }
+
+    private func tick() {
+        loop.preconditionInEventLoop()
+        answersDue.expire(now: .now())
+        for group in groups.values { group.tick() }
+    }
+
+    /// Closes every group's storage. Call once the loop has stopped serving.
+    func close() {
+        for group in groups.values { group.closeStorage() }
+    }
+
+    // MARK: Groups
+
+    func group(_ id: GroupID) -> GroupRuntime? { groups[id] }
+
+    /// Group 1, which every node hosts: the default for requests that name no group.
+    var clusterGroup: GroupRuntime { groups[Self.clusterGroup]! }
+
+    /// Every hosted group's status, in group order.
+    var groupStatuses: [GroupStatus] {
+        groups.keys.sorted().map { groups[$0]!.groupStatus }
+    }
+
+    private func persisted(_ group: GroupID, _ readyNumber: UInt64) {
+        loop.execute { self.groups[group]?.persisted(readyNumber: readyNumber) }
+    }
+
+    private func storageFailed(_ group: GroupID, _ error: StorageError) {
+        loop.execute { self.groups[group]?.storageFailed(error) }
+    }
+
+    /// A group's replica here learned that it was removed from the group. For group 1 that is the node's removal
+    /// from the cluster: the process ends. Any other replica is destroyed and leaves a tombstone.
+    func replicaRemoved(_ group: GroupID, reason: String) {
+        loop.preconditionInEventLoop()
+        if group == Self.clusterGroup {
+            guard !removed else { return }
+            removed = true
+            onRemoved?(reason)
+            return
+        }
+        guard let runtime = groups.removeValue(forKey: group) else { return }
+        tombstones.insert(group)
+        do {
+            try storages.recordTombstones(tombstones, in: clusterGroup.storageDirectory)
+            runtime.closeStorage()
+            try storages.remove(group)
+            logger.notice("destroyed the replica of \(group): \(reason)")
+        } catch {
+            logger.error("destroyed the replica of \(group), but could not clear its data: \(error)")
+        }
+    }
+
+    // MARK: Peers
+
+    func address(of node: NodeID) -> MemberAddress? { addressBook.address(of: node) }
+
+    /// A peer opened a connection to this node. Returns why it is refused, or nil if it may send consensus traffic.
+    func peerSaidHello(_ hello: PeerHello) -> String? {
+        loop.preconditionInEventLoop()
+        let ours = identity.clusterID
+        if hello.node == configuration.node {
+            return "a peer says hello as node \(hello.node.rawValue), which is this node"
+        }
+        if address(of: hello.node) == nil {
+            return "node \(hello.node.rawValue) is not a member this node knows of"
+        }
+        if let theirs = hello.clusterID, let ours, theirs != ours {
+            return
+                "node \(hello.node.rawValue) belongs to cluster \(ClusterIdentity.describe(theirs)), and this node to "
+                + "cluster \(ClusterIdentity.describe(ours)); check the --cluster lists and peer addresses"
+        }
+        if let theirs = hello.clusterID, ours == nil {
+            do {
+                identity = try identity.adopting(clusterID: theirs, in: clusterGroup.storageDirectory)
+            } catch {
+                return "cannot record cluster \(ClusterIdentity.describe(theirs)) in the data directory: \(error)"
+            }
+            peers.hello.clusterID = theirs
+            logger.info("joined cluster \(ClusterIdentity.describe(theirs)), as node \(hello.node.rawValue) says")
+        }
+        hellos[hello.node] = hello
+        return nil
+    }
+
+    /// Where `node` serves Redis, if it has said so in its hello.
+    func redisAddress(of node: NodeID) -> String? { serviceAddress(of: node, port: hellos[node]?.redisPort) }
+
+    /// Where `node` serves HTTP, if it has said so in its hello.
+    func httpAddress(of node: NodeID) -> String? { serviceAddress(of: node, port: hellos[node]?.httpPort) }
+
+    private func serviceAddress(of node: NodeID, port: Int?) -> String? {
+        guard let host = address(of: node)?.host, let port else { return nil }
+        return "\(host):\(port)"
+    }
+
+    /// A batch from `peer`, already checked to be sent by it. A group this node does not host gets nothing: its
+    /// messages are dropped and counted, and never create the group.
+    func receive(_ batch: PeerMessages) {
+        loop.preconditionInEventLoop()
+        for groupMessages in batch.groups {
+            guard let runtime = groups[groupMessages.group] else {
+                metrics.peerMessagesUnrouted.increment(by: Int64(groupMessages.messages.count))
+                continue
+            }
+            runtime.receive(groupMessages.messages)
+        }
+    }
+
+    /// A leader says a group's committed configuration no longer includes this node.
+    func noticeRemoval(_ notice: MembershipNotice) {
+        loop.preconditionInEventLoop()
+        groups[notice.group]?.noticeRemoval(notice)
+    }
+
+    // MARK: Clients
+
+    /// Routes a client request to the group it names; a group this node does not host is refused by name.
+    func handle(_ request: ClientRequest, respond: @escaping GroupRuntime.Responder) {
+        loop.preconditionInEventLoop()
+        if case .groups = request.operation {
+            respond(ClientResponse(requestID: request.requestID, outcome: .groups(groupStatuses)))
+            return
+        }
+        guard let runtime = groups[request.group] else {
+            let reason =
+                tombstones.contains(request.group)
+                ? "this node's replica of \(request.group) was removed from the group"
+                : "this node hosts no group \(request.group.rawValue)"
+            respond(ClientResponse(requestID: request.requestID, outcome: .failed(reason)))
+            return
+        }
+        runtime.handle(request, respond: respond)
+    }
+
+    /// The node's metrics in Prometheus's text format, the gauges sampled now.
+    func metricsExposition() -> [UInt8] {
+        loop.preconditionInEventLoop()
+        metrics.sampleGroups(groupStatuses)
+        return clusterGroup.metricsExposition()
+    }
+}
+
+/// Lets storage callbacks, created before the host, reach it once it exists.
+private final class HostBox: @unchecked Sendable {
+    // @unchecked Sendable: written once on the loop before any callback can fire, read on the loop.
+    weak var host: NodeHost?
+}

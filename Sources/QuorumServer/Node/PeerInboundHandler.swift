@@ -1,0 +1,58 @@
+import NIOCore
+import QuorumConsensus
+import QuorumWire
+
+/// Receives a peer's messages: a hello first, then batches for the node's groups, or a leader's notice that this
+/// node's replica of a group was removed. Anything else closes the connection.
+final class PeerInboundHandler: ChannelInboundHandler {
+    typealias InboundIn = Frame
+
+    private let host: NodeHost
+    private var peer: NodeID?
+    private var assembler: FrameAssembler
+
+    init(host: NodeHost) {
+        self.host = host
+        assembler = FrameAssembler(bytesMax: host.configuration.peerMessageBytesMax)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var frame = unwrapInboundIn(data)
+        do throws(WireError) {
+            guard let peer else {
+                // Nothing is assembled or kept for a stranger: the hello is one small frame.
+                let hello = try PeerHello(decoding: frame)
+                if let refusal = host.peerSaidHello(hello) {
+                    host.metrics.peerHellosRefused.increment()
+                    throw .malformed("refused the hello: \(refusal)")
+                }
+                peer = hello.node
+                return
+            }
+            if frame.kind == .part {
+                guard let whole = try assembler.add(frame) else { return }
+                frame = whole
+            }
+            if frame.kind == .membershipNotice {
+                let notice = try MembershipNotice(decoding: frame)
+                guard notice.leader == peer else {
+                    throw .malformed("\(peer) sent a membership notice on behalf of another node")
+                }
+                return host.noticeRemoval(notice)
+            }
+            let batch = try PeerMessages(decoding: frame)
+            guard batch.groups.allSatisfy({ $0.messages.allSatisfy { $0.from == peer } }) else {
+                throw .malformed("\(peer) sent messages on behalf of another node")
+            }
+            host.receive(batch)
+        } catch {
+            host.logger.warning("closing a peer connection: \(error)")
+            context.close(promise: nil)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        host.logger.warning("closing a peer connection: \(error)")
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import QuorumClient
+import QuorumConsensus
+import QuorumWire
+import Testing
+
+extension ClusterTests {
+    static let manyGroups = 100
+
+    /// Every group's status on every running member, by node.
+    static func groupStatuses(_ cluster: ClusterProcesses) async -> [Int: [GroupStatus]] {
+        let client = QuorumClient(endpoints: cluster.clientEndpoints)
+        var statuses: [Int: [GroupStatus]] = [:]
+        for member in cluster.members where member.process != nil {
+            statuses[member.id] = try? await client.groups(of: member.clientEndpoint)
+        }
+        await client.close()
+        return statuses
+    }
+
+    /// Puts `key` = `value` in every group at once; returns the groups whose write was acknowledged.
+    static func writeEveryGroup(_ clients: [QuorumClient], key: String, value: String) async -> Set<Int> {
+        await withTaskGroup(of: Int?.self) { tasks in
+            for (offset, client) in clients.enumerated() {
+                tasks.addTask {
+                    let written = try? await client.put(Array(key.utf8), Array("\(value)-\(offset + 1)".utf8))
+                    return written == nil ? nil : offset + 1
+                }
+            }
+            var acknowledged = Set<Int>()
+            for await group in tasks { if let group { acknowledged.insert(group) } }
+            return acknowledged
+        }
+    }
+
+    @Test(
+        "three processes host 100 groups: every group takes writes, re-elects after a SIGKILL, loses nothing, catches up"
+    )
+    func hundredGroups() async throws {
+        let (cluster, client) = try await Self.startCluster(arguments: ["--groups", "\(Self.manyGroups)"])
+        defer { cluster.stopAll() }
+        let clients = (1...Self.manyGroups).map { group in
+            QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(30), group: GroupID(UInt64(group)))
+        }
+        #expect(await Self.writeEveryGroup(clients, key: "first", value: "one").count == Self.manyGroups)
+
+        // A group the nodes do not host is refused by name, and created by nothing.
+        let stranger = QuorumClient(endpoints: cluster.clientEndpoints, group: GroupID(UInt64(Self.manyGroups + 1)))
+        await #expect(throws: QuorumClientError.refused("this node hosts no group \(Self.manyGroups + 1)")) {
+            try await stranger.put(Array("k".utf8), Array("v".utf8))
+        }
+        await stranger.close()
+
+        // Kill the node that leads the most groups.
+        let before = await Self.groupStatuses(cluster)
+        #expect(before.values.allSatisfy { $0.count == Self.manyGroups }, "every node hosts every group")
+        let victim = try #require(
+            before.max { left, right in
+                left.value.count { $0.role == "leader" } < right.value.count { $0.role == "leader" }
+            }?.key)
+        let orphaned = before[victim]!.filter { $0.role == "leader" }.map(\.group)
+        #expect(!orphaned.isEmpty)
+        cluster.kill(victim)
+
+        // Every group elects a leader among the survivors, and takes a second write.
+        let reelected = try await Self.poll {
+            let survivors = await Self.groupStatuses(cluster)
+            let led = Set(survivors.values.flatMap { $0.filter { $0.role == "leader" }.map(\.group) })
+            return led.count == Self.manyGroups
+        }
+        #expect(reelected, "not every group that lost its leader elected another")
+        let second = await Self.writeEveryGroup(clients, key: "second", value: "two")
+        #expect(second.count == Self.manyGroups)
+
+        // Nothing acknowledged is lost, in any group.
+        for (offset, client) in clients.enumerated() {
+            let group = offset + 1
+            #expect(try await client.get(Array("first".utf8))?.value == Array("one-\(group)".utf8), "group \(group)")
+            #expect(try await client.get(Array("second".utf8))?.value == Array("two-\(group)".utf8), "group \(group)")
+        }
+
+        // The victim restarts on its data and every group catches up on it.
+        let commits = await Self.groupStatuses(cluster).values.flatMap { $0 }.reduce(into: [GroupID: LogIndex]()) {
+            $0[$1.group] = max($0[$1.group] ?? 0, $1.commitIndex)
+        }
+        try cluster.start(victim)
+        let endpoint = cluster.members[victim - 1].clientEndpoint
+        let caughtUp = try await Self.poll {
+            guard let groups = try? await client.groups(of: endpoint), groups.count == Self.manyGroups else {
+                return false
+            }
+            return groups.allSatisfy { $0.appliedIndex >= commits[$0.group] ?? 0 }
+        }
+        #expect(caughtUp, "the restarted node did not catch up in every group")
+        for client in clients { await client.close() }
+        await client.close()
+    }
+}
