@@ -1,3 +1,4 @@
+import QuorumConsensus
 import Synchronization
 
 #if canImport(Glibc)
@@ -6,24 +7,33 @@ import Synchronization
     import Darwin
 #endif
 
-/// A node's data directory, opened exclusively:
+/// A node's data directory, opened exclusively; every consensus group on the node shares it:
 ///
-///     <path>/VERSION      the format version, "1\n"
-///     <path>/LOCK         flock(2)ed while a process uses the directory
-///     <path>/CLUSTER      which cluster and node the data belongs to (written by the server)
-///     <path>/wal/         write-ahead log segments, and the spare file for the next one
-///     <path>/snapshots/   snapshot files
+///     <path>/VERSION                      the format version, "2\n"
+///     <path>/LOCK                         flock(2)ed while a process uses the directory
+///     <path>/CLUSTER                      which cluster and node the data belongs to (written by the server)
+///     <path>/wal/                         the node's one write-ahead log: segments of every group's records
+///     <path>/groups/<id>/snapshots/       each group's snapshot files
+///
+/// Format 1, written by earlier builds, kept one such directory per group (`<data dir>/group-<id>/`, each with
+/// its own VERSION, log and snapshots). It is refused, not converted: its groups' logs would have to be merged
+/// into one, and a node can instead be re-added to its cluster on a new directory and catch up from its peers.
 ///
 /// The lock is taken before anything else is read, so two processes never both recover and write the same log.
 /// It is released by `close()`, on deinit, or when the process dies (the kernel drops flock locks with the
 /// process, so a SIGKILLed node never leaves a stale lock behind).
 public final class DataDirectory: Sendable {
     /// The only format this build reads and writes.
-    public static let formatVersion = 1
+    public static let formatVersion = 2
 
     public let path: String
     public var writeAheadLogPath: String { path + "/wal" }
-    public var snapshotsPath: String { path + "/snapshots" }
+    /// Where each group's own directory (its snapshots) lives.
+    public var groupsPath: String { path + "/groups" }
+
+    /// A group's directory; it holds nothing but the group's snapshots, so removing it removes the group's files.
+    public func groupPath(_ group: GroupID) -> String { groupsPath + "/" + String(group.rawValue) }
+    public func snapshotsPath(of group: GroupID) -> String { groupPath(group) + "/snapshots" }
 
     /// The descriptor holding the lock; -1 once closed.
     private let lockDescriptor: Mutex<Int32>
@@ -58,8 +68,9 @@ public final class DataDirectory: Sendable {
         }
         lockDescriptor = Mutex(descriptor)
         do throws(StorageError) {
+            try refusePerGroupLayout()
             try checkOrCreateVersion(io: io)
-            for directory in [writeAheadLogPath, snapshotsPath] {
+            for directory in [writeAheadLogPath, groupsPath] {
                 do { try Posix.makeDirectory(directory) } catch {
                     throw StorageError.systemCall(error, path: directory)
                 }
@@ -98,11 +109,27 @@ public final class DataDirectory: Sendable {
         }
     }
 
+    /// Refuses a directory laid out by an earlier build, one subdirectory per group (`group-1/VERSION`, ...), which
+    /// has no VERSION of its own at the top and would otherwise look like a new, empty directory.
+    private func refusePerGroupLayout() throws(StorageError) {
+        let names: [String]
+        do { names = try Posix.listDirectory(path) } catch { throw StorageError.systemCall(error, path: path) }
+        guard let old = names.first(where: { $0.hasPrefix("group-") && Posix.exists(path + "/" + $0 + "/VERSION") })
+        else { return }
+        throw StorageError(
+            .unsupportedFormatVersion, path: path + "/" + old,
+            "data directory \(path) holds \(old)/, a consensus group's directory in the per-group layout of an "
+                + "earlier quorum build; this build keeps one log shared by every group on the node "
+                + "(format \(DataDirectory.formatVersion)) and does not convert old data. Start this build on a new "
+                + "data directory and re-add the node to its cluster (it catches up from its peers), or keep running "
+                + "the earlier build on this directory")
+    }
+
     private func checkOrCreateVersion(io: any FileIO) throws(StorageError) {
         let versionPath = path + "/VERSION"
         if !Posix.exists(versionPath) {
             // A directory with data but no VERSION was not written by us (or lost its VERSION): do not guess.
-            if Posix.exists(writeAheadLogPath) || Posix.exists(snapshotsPath) {
+            if Posix.exists(writeAheadLogPath) || Posix.exists(groupsPath) || Posix.exists(path + "/snapshots") {
                 throw StorageError(
                     .unsupportedFormatVersion, path: versionPath,
                     "data directory \(path) holds data but no VERSION file; it was not written by quorum "
@@ -125,6 +152,15 @@ public final class DataDirectory: Sendable {
                 .unsupportedFormatVersion, path: versionPath,
                 "data directory \(path) has an unreadable format version \"\(trimmed)\" in \(versionPath); "
                     + "this build reads version \(DataDirectory.formatVersion)")
+        }
+        if version == 1 {
+            throw StorageError(
+                .unsupportedFormatVersion, path: versionPath,
+                "data directory \(path) has format version 1: the log and snapshots of a single consensus group, "
+                    + "written by an earlier quorum build; this build keeps one log shared by every group on the "
+                    + "node (format \(DataDirectory.formatVersion)) and does not convert old data. Start this build "
+                    + "on a new data directory and re-add the node to its cluster (it catches up from its peers), "
+                    + "or keep running the earlier build on this directory")
         }
         guard version == DataDirectory.formatVersion else {
             throw StorageError(

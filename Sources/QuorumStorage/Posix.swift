@@ -71,6 +71,18 @@ enum Posix {
         if unlink(path) != 0 && errno != ENOENT { throw .lastError("unlink") }
     }
 
+    /// Removes a file, or a directory and everything in it. A path that does not exist is not an error.
+    static func removeTree(_ path: String) throws(SystemCallError) {
+        var status = stat()
+        guard lstat(path, &status) == 0 else {
+            if errno == ENOENT { return }
+            throw .lastError("lstat")
+        }
+        guard status.st_mode & S_IFMT == S_IFDIR else { return try remove(path) }
+        for name in try listDirectory(path) { try removeTree(path + "/" + name) }
+        if rmdir(path) != 0 && errno != ENOENT { throw .lastError("rmdir") }
+    }
+
     static func makeDirectory(_ path: String) throws(SystemCallError) {
         if mkdir(path, 0o755) != 0 && errno != EEXIST { throw .lastError("mkdir") }
     }

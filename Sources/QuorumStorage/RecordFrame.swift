@@ -1,18 +1,28 @@
 import QuorumCodec
+
 /// What a framed record holds. Stored as one byte in the frame header.
+///
+/// Every log record but the segment header belongs to one consensus group: its payload starts with the group
+/// (`GroupRecordPrefix`), and applies to that group's log only.
 enum RecordType: UInt8, CaseIterable {
     /// First record of every WAL segment: magic, format version, segment sequence number.
     case segmentHeader = 1
-    /// One log entry. An entry at index i replaces any stored entry at or after i (that is how a conflicting
-    /// suffix is truncated: no separate truncate record is needed).
+    /// One log entry of a group. An entry at index i replaces any of the group's stored entries at or after i
+    /// (that is how a conflicting suffix is truncated: no separate truncate record is needed).
     case entry = 2
-    /// The hard state; the newest one wins. Also written at the start of every segment so that compaction
-    /// never removes the only copy.
+    /// A group's hard state; the newest one wins. Every live group's is also written at the start of every
+    /// segment, so that releasing segments never removes the only copy.
     case hardState = 3
-    /// A snapshot from the leader replaced the whole log: entries before it are gone, the log restarts after it.
+    /// A snapshot from the leader replaced the group's whole log: entries before it are gone, the log restarts
+    /// after it.
     case snapshotReset = 4
     /// A whole snapshot (the content of a snapshot file).
     case snapshot = 5
+    /// The group was destroyed on this node: its log is gone and it must not come back by accident. Written
+    /// again at the start of every segment, like hard states, so that it outlives the segments it was in.
+    case groupTombstone = 6
+    /// A destroyed group was deliberately created again; its log starts empty.
+    case groupRevival = 7
 }
 
 /// The framing of every record on disk:

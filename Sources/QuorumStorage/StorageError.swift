@@ -26,6 +26,10 @@ public struct StorageError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let storageFailed = Code("storageFailed")
         /// The storage was closed.
         public static let closed = Code("closed")
+        /// The consensus group was destroyed on this node (its tombstone is in the log), or is being used twice.
+        public static let groupDestroyed = Code("groupDestroyed")
+        /// The consensus group's storage is already open in this process.
+        public static let groupAlreadyOpen = Code("groupAlreadyOpen")
     }
 
     public let code: Code

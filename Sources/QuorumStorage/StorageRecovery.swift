@@ -26,13 +26,15 @@ public struct DamagedSnapshot: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "damaged snapshot \(path): \(reason)" }
 }
 
-/// Puts the log and the snapshots back together into what the engine restarts from.
+/// Puts a group's log and its snapshots back together into what its engine restarts from.
 enum StorageRecovery {
+    /// - Parameter tornTail: the torn write the node's log dropped, if any, to report (it may have held any group's
+    ///   records, none of them acknowledged).
     /// - Returns: the state, the report, and the snapshot files to set aside.
     /// - Throws: `.missingData` when no valid snapshot plus the log reaches the state that was written: a damaged
     ///   snapshot the log does not cover, or a log that does not start right after the snapshot.
     static func assemble(
-        log: WriteAheadLogRecovery, snapshots store: SnapshotStore
+        log: GroupLogRecovery, tornTail: TornTail?, snapshots store: SnapshotStore
     ) throws(StorageError) -> (RecoveredState, RecoveryReport, [SnapshotStore.File]) {
         var damaged: [(SnapshotStore.File, DamagedSnapshot)] = []
         var chosen: Snapshot?
@@ -77,7 +79,7 @@ enum StorageRecovery {
         }
         let state = RecoveredState(hardState: log.hardState ?? HardState(), snapshot: chosen, entries: entries)
         let report = RecoveryReport(
-            tornTail: log.tornTail, damagedSnapshots: damaged.map(\.1),
+            tornTail: tornTail, damagedSnapshots: damaged.map(\.1),
             snapshot: chosen.map { SnapshotPoint(index: $0.lastIncludedIndex, term: $0.lastIncludedTerm) },
             entryCount: entries.count)
         return (state, report, damaged.map(\.0))

@@ -7,17 +7,38 @@ import QuorumConsensus
     import Darwin
 #endif
 
-/// What reading the write-ahead log found.
+/// What reading the node's write-ahead log found.
 public struct WriteAheadLogRecovery: Sendable {
-    /// The newest hard state recorded; nil only for a log that never held one.
-    public var hardState: HardState?
-    /// The log's entries, contiguous, as the records left them (not yet trimmed to a snapshot).
-    public var entries: [Entry]
-    /// The newest leader snapshot that replaced the log, if its record is still in the log.
-    public var snapshotReset: SnapshotPoint?
+    /// Every live group the log holds records of; a destroyed group is not among them.
+    public var groups: [GroupID: GroupLogRecovery]
+    /// Groups destroyed on this node.
+    public var tombstones: Set<GroupID>
     /// A torn write cut off at the end of the last segment, if there was one.
     public var tornTail: TornTail?
     public var segmentCount: Int
+
+    /// What the log holds of `group`: empty if it holds nothing of it.
+    public func group(_ group: GroupID) -> GroupLogRecovery { groups[group] ?? GroupLogRecovery() }
+}
+
+/// What the write-ahead log holds of one group.
+public struct GroupLogRecovery: Hashable, Sendable {
+    /// The newest hard state recorded; nil only for a group that never wrote one.
+    public var hardState: HardState?
+    /// The group's entries, contiguous, as the records left them (not yet trimmed to a snapshot).
+    public var entries: [Entry] = []
+    /// The newest leader snapshot that replaced the group's log, if its record is still in the log.
+    public var snapshotReset: SnapshotPoint?
+
+    init(hardState: HardState? = nil, entries: [Entry] = [], snapshotReset: SnapshotPoint? = nil) {
+        self.hardState = hardState
+        self.entries = entries
+        self.snapshotReset = snapshotReset
+    }
+
+    init(_ replay: LogReplay) {
+        self.init(hardState: replay.hardState, entries: replay.entries, snapshotReset: replay.snapshotReset)
+    }
 }
 
 /// An incomplete or checksum-failing record at the very end of the log: the write that was in progress when the
@@ -39,11 +60,12 @@ extension WriteAheadLog {
     ///
     /// - A record that is incomplete or fails its checksum at the end of the last segment, with no valid record
     ///   after it, is a torn write: the segment is truncated before it and `tornTail` reports the bytes dropped.
-    /// - Any other bad record, a segment missing between two others, or a record whose content contradicts the
-    ///   log (a gap in indexes) is corruption: opening fails with `.corruption`/`.missingData` naming the file
-    ///   and offset, because dropping it could silently lose committed entries.
+    /// - Any other bad record, a segment missing between two others, a record whose content contradicts the log
+    ///   (a gap in a group's indexes, a record of a destroyed group), or a record that names its group in a
+    ///   layout this build does not know is corruption: opening fails with `.corruption`/`.missingData` naming
+    ///   the file and offset, because dropping it could silently lose committed entries.
     /// - A spare segment file left by the previous run is deleted: it was never renamed to a segment's name, so
-    ///   nothing in it was ever acknowledged, and its hard state copy may be older than the log's newest. A new
+    ///   nothing in it was ever acknowledged, and its hard state copies may be older than the log's newest. A new
     ///   spare is then prepared, so that the first rollover does not have to.
     public static func open(
         directory: String, options: Options = Options()
@@ -65,7 +87,7 @@ extension WriteAheadLog {
                     + "replace this node")
         }
 
-        var replay = LogReplay()
+        var replay = NodeReplay(only: nil)
         var segments: [Segment] = []
         var tornTail: TornTail?
         var lastValidBytes = 0
@@ -74,6 +96,10 @@ extension WriteAheadLog {
             let scan = try scanSegment(
                 file, path: path, isLast: position == files.count - 1, into: &replay,
                 payloadBytesMax: options.recordPayloadBytesMax)
+            // A tombstone met in this segment frees the group's records in earlier segments too.
+            for group in scan.tombstoned {
+                for earlier in segments.indices { segments[earlier].highestIndex[group] = nil }
+            }
             segments.append(Segment(file: file, highestIndex: scan.highestIndex))
             tornTail = scan.tornTail
             lastValidBytes = scan.validBytes
@@ -86,7 +112,12 @@ extension WriteAheadLog {
             do { try Posix.remove(sparePath) } catch { throw StorageError.systemCall(error, path: sparePath) }
         }
 
-        let hardState = replay.hardState ?? HardState()
+        var groups: [GroupID: GroupState] = [:]
+        for (group, groupReplay) in replay.groups {
+            groups[group] = GroupState(
+                hardState: groupReplay.hardState,
+                lastIndex: groupReplay.entries.last?.index ?? groupReplay.snapshotReset?.index)
+        }
         let descriptor: Int32
         let activeBytes: Int
         if let last = segments.last, lastValidBytes > 0 {
@@ -108,19 +139,19 @@ extension WriteAheadLog {
             descriptor = try createSpare(in: directory, options: options)
             do {
                 activeBytes = try installSpare(
-                    descriptor, as: file, in: directory, hardState: hardState, options: options)
+                    descriptor, as: file, in: directory, groups: groups, tombstones: replay.tombstones,
+                    options: options)
             } catch {
                 Posix.close(descriptor)
                 throw error
             }
-            if segments.isEmpty { segments.append(Segment(file: file, highestIndex: .zero)) }
+            if segments.isEmpty { segments.append(Segment(file: file, highestIndex: [:])) }
         }
         let log = WriteAheadLog(
             directory: directory, options: options, segments: segments, activeDescriptor: descriptor,
-            activeBytes: activeBytes, hardState: hardState,
-            lastIndex: replay.entries.last?.index ?? replay.snapshotReset?.index)
+            activeBytes: activeBytes, groups: groups, tombstones: replay.tombstones)
         let recovery = WriteAheadLogRecovery(
-            hardState: replay.hardState, entries: replay.entries, snapshotReset: replay.snapshotReset,
+            groups: replay.groups.mapValues(GroupLogRecovery.init), tombstones: replay.tombstones,
             tornTail: tornTail, segmentCount: segments.count)
         // A spare that cannot be made now (a full disk) is no reason to refuse a log that recovered: the first
         // rollover tries again, and fails the log if it still cannot.
@@ -128,14 +159,78 @@ extension WriteAheadLog {
         return (log, recovery)
     }
 
+    /// Reads one group's records back from `files` (which must hold every segment with any of its entries or
+    /// snapshot resets), for rewriting them. The files were verified when the log was opened and written by this
+    /// process since, so a bad record here is corruption wherever it is.
+    static func replay(
+        _ group: GroupID, in files: [SegmentFile], directory: String, options: Options
+    ) throws(StorageError) -> GroupLogRecovery {
+        var replay = NodeReplay(only: group)
+        for file in files {
+            _ = try scanSegment(
+                file, path: directory + "/" + file.fileName, isLast: false, into: &replay,
+                payloadBytesMax: options.recordPayloadBytesMax)
+        }
+        return replay.groups[group].map(GroupLogRecovery.init) ?? GroupLogRecovery()
+    }
+
+    /// Every group's replay, and the tombstones, as the records so far leave them.
+    struct NodeReplay {
+        /// When set, records of every other group are skipped (checksums are still verified).
+        let only: GroupID?
+        var groups: [GroupID: LogReplay] = [:]
+        var tombstones: Set<GroupID> = []
+
+        /// Applies one group record; returns the index it names (entries and snapshot resets), if any.
+        mutating func apply(
+            _ type: RecordType, of group: GroupID, _ reader: inout ByteReader
+        ) throws(DecodingFailure) -> LogIndex? {
+            switch type {
+            case .segmentHeader, .snapshot:
+                throw DecodingFailure.inconsistent("unexpected \(type) record inside a segment")
+            case .groupTombstone:
+                groups[group] = nil
+                tombstones.insert(group)
+                return nil
+            case .groupRevival:
+                guard tombstones.remove(group) != nil else {
+                    throw DecodingFailure.inconsistent("revival of \(group), which was not destroyed")
+                }
+                groups[group] = LogReplay()
+                return nil
+            case .entry, .hardState, .snapshotReset:
+                guard !tombstones.contains(group) else {
+                    throw DecodingFailure.inconsistent("\(type) record of \(group) after its tombstone")
+                }
+            }
+            switch type {
+            case .entry:
+                let entry = try Entry.decode(from: &reader)
+                if let refusal = groups[group, default: LogReplay()].append(entry) {
+                    throw DecodingFailure.inconsistent("\(group): \(refusal)")
+                }
+                return entry.index
+            case .hardState:
+                groups[group, default: LogReplay()].hardState = try HardState.decode(from: &reader)
+                return nil
+            default:
+                let point = try SnapshotPoint.decode(from: &reader)
+                groups[group, default: LogReplay()].reset(to: point)
+                return point.index
+            }
+        }
+    }
+
     private struct SegmentScan {
-        var highestIndex: LogIndex = .zero
+        var highestIndex: [GroupID: LogIndex] = [:]
+        /// Groups whose tombstone is in this segment.
+        var tombstoned: Set<GroupID> = []
         var validBytes = 0
         var tornTail: TornTail?
     }
 
     private static func scanSegment(
-        _ file: SegmentFile, path: String, isLast: Bool, into replay: inout LogReplay, payloadBytesMax: Int
+        _ file: SegmentFile, path: String, isLast: Bool, into replay: inout NodeReplay, payloadBytesMax: Int
     ) throws(StorageError) -> SegmentScan {
         let bytes: [UInt8]
         do { bytes = try Posix.readFile(path) } catch { throw StorageError.systemCall(error, path: path) }
@@ -165,22 +260,20 @@ extension WriteAheadLog {
                         throw DecodingFailure.inconsistent("the segment does not start with a header record")
                     }
                     try file.validateHeader(&reader)
+                } else if type == .segmentHeader || type == .snapshot {
+                    throw DecodingFailure.inconsistent("unexpected \(type) record inside a segment")
                 } else {
-                    switch type {
-                    case .segmentHeader, .snapshot:
-                        throw DecodingFailure.inconsistent("unexpected \(type) record inside a segment")
-                    case .entry:
-                        let entry = try Entry.decode(from: &reader)
-                        if let refusal = replay.append(entry) { throw DecodingFailure.inconsistent(refusal) }
-                        scan.highestIndex = max(scan.highestIndex, entry.index)
-                    case .hardState:
-                        replay.hardState = try HardState.decode(from: &reader)
-                    case .snapshotReset:
-                        let point = try SnapshotPoint.decode(from: &reader)
-                        replay.reset(to: point)
-                        scan.highestIndex = max(scan.highestIndex, point.index)
+                    let group = try GroupRecordPrefix.decode(from: &reader)
+                    if replay.only == nil || replay.only == group {
+                        if let index = try replay.apply(type, of: group, &reader) {
+                            scan.highestIndex[group] = max(scan.highestIndex[group] ?? .zero, index)
+                        }
+                        if type == .groupTombstone {
+                            scan.highestIndex[group] = nil
+                            scan.tombstoned.insert(group)
+                        }
+                        try reader.expectEnd(of: "\(type) record")
                     }
-                    try reader.expectEnd(of: "\(type) record")
                 }
             } catch {
                 throw corruption(path: path, offset: offset, "\(type) record does not decode: \(error)")

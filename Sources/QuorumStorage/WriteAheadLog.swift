@@ -7,24 +7,31 @@ import QuorumConsensus
     import Darwin
 #endif
 
-/// A segmented write-ahead log of log entries, hard states and snapshot resets.
+/// The node's segmented write-ahead log, shared by every consensus group on the node: each record names its
+/// group (`GroupRecordPrefix`), and one write and one fdatasync make the records of every group durable together.
 ///
 /// Records (see `RecordFrame`) are appended to the newest segment; when it reaches `segmentBytes` it is synced
-/// and closed and a new one starts with a header and a copy of the current hard state, so removing older
-/// segments never loses the hard state. Appends collect in memory until `flush()` hands them to the kernel in
-/// one write; `sync()` also fdatasyncs, which is what makes them durable. That is group commit: a caller
-/// appends many batches and syncs once.
+/// and closed and a new one starts with a header, a copy of every live group's current hard state and a
+/// tombstone for every destroyed group, so releasing older segments never loses either. Appends collect in
+/// memory until `flush()` hands them to the kernel in one write; `sync()` also fdatasyncs, which is what makes
+/// them durable. That is group commit: a caller appends many batches, of many groups, and syncs once.
 ///
 /// The next segment's file is made ahead of need, like etcd's file pipeline: a spare file
 /// (`SegmentFile.spareFileName`), created and preallocated but holding no records. A rollover then only writes
-/// the header and hard state into it, syncs it, renames it to the segment's name and syncs the directory; it
-/// does not also wait for a file to be created and its blocks reserved. `open` prepares the first spare; after a
-/// rollover has used it, the owner calls `prepareSpareSegment()` when it has nothing else to do (the node
-/// storage does so when its fsync thread is idle). If no spare is ready when one is needed, the rollover creates
-/// it itself, so the spare only ever saves time, never changes what is written.
+/// the header and copies into it, syncs it, renames it to the segment's name and syncs the directory; it does not
+/// also wait for a file to be created and its blocks reserved. `open` prepares the first spare; after a rollover
+/// has used it, the owner calls `prepareSpareSegment()` when it has nothing else to do (the node storage does so
+/// when its fsync thread is idle). If no spare is ready when one is needed, the rollover creates it itself, so the
+/// spare only ever saves time, never changes what is written.
 ///
-/// Truncation of a conflicting suffix needs no record of its own: an entry record at index i replaces every
-/// entry at or after i, exactly as `PersistBatch` asks.
+/// Truncation of a conflicting suffix needs no record of its own: an entry record at index i replaces every entry
+/// of its group at or after i, exactly as `PersistBatch` asks.
+///
+/// Segments are released oldest first, once no live group needs anything in them (`releaseSegments`): each
+/// segment remembers, per group, the highest index it holds, and each group says up to where its snapshots cover
+/// its log. A group that lags (no snapshot for a long time) would hold every later segment back with the oldest,
+/// so past `segmentCountLimit` segments its live records are rewritten into the active segment, as TiKV's
+/// raft-engine does, and the oldest segment goes.
 ///
 /// Not thread-safe: one thread (the node storage's fsync thread) owns it. After any failed write or sync it
 /// refuses everything (`.storageFailed`): after a failed fsync the kernel may have dropped the dirty pages, so
@@ -37,24 +44,40 @@ public final class WriteAheadLog {
         public var recordPayloadBytesMax: Int
         /// Whether to reserve each segment's blocks when its spare file is created (see `Preallocation`).
         public var preallocate: Bool
+        /// Past this many segments, the groups holding back the oldest one have their live records rewritten into
+        /// the active segment, so that one lagging group cannot keep the node's disk filling up.
+        public var segmentCountLimit: Int
         public var io: any FileIO
 
         public init(
             segmentBytes: Int = 64 << 20, recordPayloadBytesMax: Int = 64 << 20, preallocate: Bool = true,
-            io: any FileIO = PosixFileIO()
+            segmentCountLimit: Int = 16, io: any FileIO = PosixFileIO()
         ) {
             precondition(segmentBytes > 0 && recordPayloadBytesMax > 0, "sizes must be positive")
+            precondition(segmentCountLimit >= 2, "the limit must leave room for the active segment and one more")
             self.segmentBytes = segmentBytes
             self.recordPayloadBytesMax = recordPayloadBytesMax
             self.preallocate = preallocate
+            self.segmentCountLimit = segmentCountLimit
             self.io = io
         }
     }
 
     struct Segment {
         let file: SegmentFile
-        /// The highest log index any record in this segment names (entries and snapshot resets); zero if none.
-        var highestIndex: LogIndex
+        /// For each group with entries or snapshot resets in this segment, the highest index they name. A
+        /// destroyed group's entry is removed: nothing of it is needed any more.
+        var highestIndex: [GroupID: LogIndex]
+    }
+
+    /// What the log keeps in memory about one live group.
+    struct GroupState {
+        /// The newest hard state appended, copied to the start of each new segment.
+        var hardState: HardState?
+        /// The index of the last entry (or snapshot reset); nil when the log holds none of the group's entries.
+        var lastIndex: LogIndex?
+        /// Entries at or before this index are covered by the group's snapshots and no longer needed here.
+        var releasedThrough: LogIndex = .zero
     }
 
     public let directory: String
@@ -73,17 +96,16 @@ public final class WriteAheadLog {
     /// Set when preparing a spare failed, so that an owner that prepares one whenever it is idle does not retry in
     /// a loop (on a full disk, say). The next rollover tries again itself, and fails the log if it cannot.
     private var sparePreparationFailed = false
-    /// The newest hard state appended, copied to the start of each new segment.
-    private(set) var hardState: HardState
-    /// The index of the last entry (or snapshot reset) in the log; nil when unknown because the log holds none,
-    /// for example after compaction removed every segment that had entries.
-    public private(set) var lastIndex: LogIndex?
+    /// Every live group the log holds records of (or was told about), keyed by group.
+    private(set) var groups: [GroupID: GroupState]
+    /// Groups destroyed on this node; their records are refused.
+    public private(set) var tombstones: Set<GroupID>
     /// Set by the first failed write or sync; every later call throws it.
     private(set) var failure: StorageError?
 
     init(
         directory: String, options: Options, segments: [Segment], activeDescriptor: Int32, activeBytes: Int,
-        hardState: HardState, lastIndex: LogIndex?
+        groups: [GroupID: GroupState], tombstones: Set<GroupID>
     ) {
         precondition(!segments.isEmpty, "a write-ahead log always has an active segment")
         self.directory = directory
@@ -91,8 +113,8 @@ public final class WriteAheadLog {
         self.segments = segments
         self.activeDescriptor = activeDescriptor
         self.activeBytes = activeBytes
-        self.hardState = hardState
-        self.lastIndex = lastIndex
+        self.groups = groups
+        self.tombstones = tombstones
     }
 
     deinit { close() }
@@ -104,56 +126,82 @@ public final class WriteAheadLog {
     public var needsSpareSegment: Bool { failure == nil && spareDescriptor < 0 && !sparePreparationFailed }
     var activePath: String { directory + "/" + segments[segments.count - 1].file.fileName }
 
+    /// The index of the group's last entry (or snapshot reset) in the log; nil when the log holds none, for
+    /// example after every segment with its entries was released.
+    public func lastIndex(of group: GroupID) -> LogIndex? { groups[group]?.lastIndex }
+
+    public func isTombstoned(_ group: GroupID) -> Bool { tombstones.contains(group) }
+
     // MARK: Appending
 
-    /// Appends entries; each replaces any stored entry at or after its index. Not durable until `sync()`.
+    /// Appends a group's entries; each replaces any of the group's stored entries at or after its index. Not
+    /// durable until `sync()`.
     ///
-    /// Precondition: `entries` are contiguous and start no later than right after `lastIndex`. A gap would make
-    /// the log unrecoverable (recovery refuses it), so it is treated as the programming error it is.
-    /// - Throws: `.recordTooLarge` (nothing appended) or the failure that stopped the log.
-    public func append(_ entries: [Entry]) throws(StorageError) {
-        try checkUsable()
+    /// Precondition: `entries` are contiguous and start no later than right after the group's last index. A gap
+    /// would make the log unrecoverable (recovery refuses it), so it is treated as the programming error it is.
+    /// - Throws: `.recordTooLarge` (nothing appended), `.groupDestroyed`, or the failure that stopped the log.
+    public func append(_ entries: [Entry], for group: GroupID) throws(StorageError) {
+        try checkUsable(group)
         guard let first = entries.first else { return }
         for (earlier, later) in zip(entries, entries.dropFirst()) {
             precondition(
                 later.index == earlier.index.advanced(by: 1),
-                "entries \(earlier.index), \(later.index) are not contiguous")
+                "entries \(earlier.index), \(later.index) of \(group) are not contiguous")
         }
-        if let lastIndex {
+        if let lastIndex = groups[group]?.lastIndex {
             precondition(
-                first.index <= lastIndex.advanced(by: 1), "entry \(first.index) would leave a gap after \(lastIndex)")
+                first.index <= lastIndex.advanced(by: 1),
+                "entry \(first.index) of \(group) would leave a gap after \(lastIndex)")
         }
         // Checked before anything is appended, so that a refused batch leaves no part of itself behind.
-        if let oversized = entries.first(where: { $0.encodedBytes > options.recordPayloadBytesMax }) {
+        if let oversized = entries.first(where: { $0.encodedBytes + 9 > options.recordPayloadBytesMax }) {
             throw StorageError(
                 .recordTooLarge,
-                "entry \(oversized.index) encodes to \(oversized.encodedBytes) bytes, more than the maximum "
-                    + "record size of \(options.recordPayloadBytesMax); raise recordPayloadBytesMax or propose "
-                    + "smaller commands")
+                "entry \(oversized.index) of \(group) encodes to \(oversized.encodedBytes) bytes, more than the "
+                    + "maximum record size of \(options.recordPayloadBytesMax); raise recordPayloadBytesMax or "
+                    + "propose smaller commands")
         }
-        for entry in entries {
-            RecordFrame.append(.entry, to: &pending) { entry.encode(into: &$0) }
-            noteIndex(entry.index)
-            lastIndex = entry.index
-            try rollOverIfFull()
-        }
+        try appendEntryRecords(entries, for: group)
     }
 
-    /// Appends a hard state; the newest one appended wins on recovery. Not durable until `sync()`.
-    public func append(_ hardState: HardState) throws(StorageError) {
-        try checkUsable()
-        RecordFrame.append(.hardState, to: &pending) { hardState.encode(into: &$0) }
-        self.hardState = hardState
+    /// Appends a group's hard state; the newest one appended wins on recovery. Not durable until `sync()`.
+    public func append(_ hardState: HardState, for group: GroupID) throws(StorageError) {
+        try checkUsable(group)
+        appendRecord(.hardState, for: group) { hardState.encode(into: &$0) }
+        groups[group, default: GroupState()].hardState = hardState
         try rollOverIfFull()
     }
 
-    /// Records that a snapshot from the leader replaced the whole log; the snapshot itself must already be
-    /// durable in the snapshot store. Entries appended afterwards start right after `point`.
-    public func appendSnapshotReset(_ point: SnapshotPoint) throws(StorageError) {
+    /// Records that a snapshot from the leader replaced the group's whole log; the snapshot itself must already
+    /// be durable in the group's snapshot store. Entries appended afterwards start right after `point`.
+    public func appendSnapshotReset(_ point: SnapshotPoint, for group: GroupID) throws(StorageError) {
+        try checkUsable(group)
+        appendRecord(.snapshotReset, for: group) { point.encode(into: &$0) }
+        noteIndex(point.index, of: group)
+        groups[group, default: GroupState()].lastIndex = point.index
+        try rollOverIfFull()
+    }
+
+    /// Records that the group was destroyed on this node. From here on its records are refused, and nothing of it
+    /// holds back a segment. Not durable until `sync()`. Destroying a destroyed group does nothing.
+    public func appendTombstone(for group: GroupID) throws(StorageError) {
         try checkUsable()
-        RecordFrame.append(.snapshotReset, to: &pending) { point.encode(into: &$0) }
-        noteIndex(point.index)
-        lastIndex = point.index
+        guard !tombstones.contains(group) else { return }
+        appendRecord(.groupTombstone, for: group) { _ in }
+        tombstones.insert(group)
+        groups[group] = nil
+        for position in segments.indices { segments[position].highestIndex[group] = nil }
+        try rollOverIfFull()
+    }
+
+    /// Records that a destroyed group was deliberately created again, with an empty log. Not durable until
+    /// `sync()`; until then a crash leaves it destroyed, and every later record of it is lost with this one.
+    public func appendRevival(for group: GroupID) throws(StorageError) {
+        try checkUsable()
+        guard tombstones.contains(group) else { return }
+        appendRecord(.groupRevival, for: group) { _ in }
+        tombstones.remove(group)
+        groups[group] = GroupState()
         try rollOverIfFull()
     }
 
@@ -170,7 +218,7 @@ public final class WriteAheadLog {
         pending.bytes.removeAll(keepingCapacity: true)
     }
 
-    /// Makes everything appended durable: one write, one fdatasync.
+    /// Makes everything appended durable: one write, one fdatasync, whatever groups the records belong to.
     public func sync() throws(StorageError) {
         try flush()
         do {
@@ -199,16 +247,71 @@ public final class WriteAheadLog {
         }
     }
 
-    // MARK: Compaction
+    // MARK: Releasing segments
 
-    /// Removes whole segments, oldest first, while every index they name is at most `index` (entries a
-    /// snapshot covers). The active segment is never removed.
+    /// Tells the log that the group's snapshots cover its entries through `index` (never moves back), then
+    /// releases what no group needs any more (see `releaseSegments()`).
     /// - Returns: how many segments were removed.
     @discardableResult
-    public func removeSegments(through index: LogIndex) throws(StorageError) -> Int {
+    public func releaseSegments(of group: GroupID, through index: LogIndex) throws(StorageError) -> Int {
         try checkUsable()
+        setReleasePoint(of: group, through: index)
+        return try releaseSegments()
+    }
+
+    /// Tells the log that the group's snapshots cover its entries through `index` (never moves back); segments
+    /// are released by the next `releaseSegments()`.
+    public func setReleasePoint(of group: GroupID, through index: LogIndex) {
+        guard !tombstones.contains(group) else { return }
+        var state = groups[group] ?? GroupState()
+        state.releasedThrough = max(state.releasedThrough, index)
+        groups[group] = state
+    }
+
+    /// Removes whole segments, oldest first, while no live group needs anything in them: every index a group
+    /// has in them is covered by its snapshots, or the group was destroyed. The active segment is never removed.
+    ///
+    /// Then, while there are more than `segmentCountLimit` segments, the groups holding back the oldest one (each
+    /// with records in at most half of `segmentCountLimit` segments: a lagging group, not a large one) have
+    /// their live records (the entries their snapshots do not cover, a snapshot reset they still rely on, and
+    /// their hard state) rewritten into the active segment and synced, after which the oldest segment is
+    /// removed. The rewrite reads the group's records back from the segments that hold any, so it costs reading
+    /// those; it happens only when a group held the oldest segment for `segmentCountLimit` segments.
+    /// - Returns: how many segments were removed.
+    @discardableResult
+    public func releaseSegments() throws(StorageError) -> Int {
+        try checkUsable()
+        var removed = try removeUnneededSegments()
+        var rewritten: Set<GroupID> = []
+        while segments.count > options.segmentCountLimit {
+            // A group with records in most segments is not lagging but large: rewriting it would copy most of the
+            // log to free one segment, and it would hold the next oldest segment right after.
+            let holders = groupsNeeding(segments[0]).filter { group in
+                !rewritten.contains(group)
+                    && segments.count(where: { $0.highestIndex[group] != nil }) <= options.segmentCountLimit / 2
+            }
+            guard !holders.isEmpty else { break }
+            for group in holders {
+                try rewriteLiveRecords(of: group)
+                rewritten.insert(group)
+            }
+            // The rewritten records must be durable before the only other copy of them goes.
+            try sync()
+            removed += try removeUnneededSegments()
+        }
+        return removed
+    }
+
+    private func groupsNeeding(_ segment: Segment) -> [GroupID] {
+        segment.highestIndex.compactMap { group, highest in
+            guard let state = groups[group], highest > state.releasedThrough else { return nil }
+            return group
+        }.sorted()
+    }
+
+    private func removeUnneededSegments() throws(StorageError) -> Int {
         var removed = 0
-        while segments.count > 1, segments[0].highestIndex <= index {
+        while segments.count > 1, groupsNeeding(segments[0]).isEmpty {
             let path = directory + "/" + segments[0].file.fileName
             do { try Posix.remove(path) } catch { throw fail(StorageError.systemCall(error, path: path)) }
             segments.removeFirst()
@@ -222,6 +325,32 @@ public final class WriteAheadLog {
             }
         }
         return removed
+    }
+
+    /// Appends the group's live records again, so that no segment before the active one is needed by it.
+    ///
+    /// Recovery replays a group's records in order and an entry replaces everything at or after its index, so the
+    /// rewrite must hold the group's whole live log, not only what the oldest segment has: writing just those
+    /// entries after newer ones would cut the newer ones off on replay.
+    private func rewriteLiveRecords(of group: GroupID) throws(StorageError) {
+        guard let state = groups[group] else { return }
+        try flush()
+        let holding = segments.filter { $0.highestIndex[group] != nil }
+        let replay = try Self.replay(group, in: holding.map(\.file), directory: directory, options: options)
+        let firstKept = segments[segments.count - 1].file.sequence
+        if let reset = replay.snapshotReset, reset.index > state.releasedThrough {
+            appendRecord(.snapshotReset, for: group) { reset.encode(into: &$0) }
+            noteIndex(reset.index, of: group)
+            try rollOverIfFull()
+        }
+        try appendEntryRecords(replay.entries.filter { $0.index > state.releasedThrough }, for: group)
+        if let hardState = state.hardState {
+            appendRecord(.hardState, for: group) { hardState.encode(into: &$0) }
+            try rollOverIfFull()
+        }
+        for position in segments.indices where segments[position].file.sequence < firstKept {
+            segments[position].highestIndex[group] = nil
+        }
     }
 
     /// Closes the active segment without syncing. Idempotent. A spare stays on disk; the next `open` deletes it.
@@ -244,6 +373,31 @@ public final class WriteAheadLog {
         if let failure { throw failure }
     }
 
+    private func checkUsable(_ group: GroupID) throws(StorageError) {
+        try checkUsable()
+        if tombstones.contains(group) {
+            throw StorageError(
+                .groupDestroyed, path: directory,
+                "\(group) was destroyed on this node (its tombstone is in \(directory)); its records are refused")
+        }
+    }
+
+    private func appendRecord(_ type: RecordType, for group: GroupID, body: (inout ByteWriter) -> Void) {
+        RecordFrame.append(type, to: &pending) { writer in
+            GroupRecordPrefix.encode(group, into: &writer)
+            body(&writer)
+        }
+    }
+
+    private func appendEntryRecords(_ entries: [Entry], for group: GroupID) throws(StorageError) {
+        for entry in entries {
+            appendRecord(.entry, for: group) { entry.encode(into: &$0) }
+            noteIndex(entry.index, of: group)
+            groups[group, default: GroupState()].lastIndex = entry.index
+            try rollOverIfFull()
+        }
+    }
+
     /// Remembers the first failure; everything after it is refused with an error that names it.
     func fail(_ error: StorageError) -> StorageError {
         if failure == nil {
@@ -254,16 +408,16 @@ public final class WriteAheadLog {
         return error
     }
 
-    private func noteIndex(_ index: LogIndex) {
+    private func noteIndex(_ index: LogIndex, of group: GroupID) {
         let last = segments.count - 1
-        segments[last].highestIndex = max(segments[last].highestIndex, index)
+        segments[last].highestIndex[group] = max(segments[last].highestIndex[group] ?? .zero, index)
     }
 
     private func rollOverIfFull() throws(StorageError) {
         guard activeBytes + pending.bytes.count >= options.segmentBytes else { return }
         // The old segment must be durable before the new one is used: `sync()` only syncs the active segment.
-        // This also makes the hard state about to be copied into the new segment durable in the old one, so a
-        // crash before the new segment is in place loses nothing.
+        // This also makes the hard states and tombstones about to be copied into the new segment durable in the
+        // old one, so a crash before the new segment is in place loses nothing.
         try sync()
         let next = SegmentFile(sequence: segments[segments.count - 1].file.sequence + 1)
         if spareDescriptor < 0 {
@@ -278,7 +432,7 @@ public final class WriteAheadLog {
         let startBytes: Int
         do {
             startBytes = try WriteAheadLog.installSpare(
-                descriptor, as: next, in: directory, hardState: hardState, options: options)
+                descriptor, as: next, in: directory, groups: groups, tombstones: tombstones, options: options)
         } catch {
             Posix.close(descriptor)
             throw fail(error)
@@ -286,7 +440,7 @@ public final class WriteAheadLog {
         Posix.close(activeDescriptor)
         activeDescriptor = descriptor
         activeBytes = startBytes
-        segments.append(Segment(file: next, highestIndex: .zero))
+        segments.append(Segment(file: next, highestIndex: [:]))
         sparePreparationFailed = false
     }
 
@@ -316,24 +470,37 @@ public final class WriteAheadLog {
         return descriptor
     }
 
-    /// Turns the spare into segment `file`: writes the segment header and a copy of `hardState`, fdatasyncs,
-    /// renames the spare to the segment's name and fsyncs the directory. Leaves the descriptor at the end of what
-    /// it wrote and returns how many bytes that is.
+    /// Turns the spare into segment `file`: writes the segment header, a tombstone for every destroyed group and
+    /// a copy of every live group's hard state, fdatasyncs, renames the spare to the segment's name and fsyncs the
+    /// directory. Leaves the descriptor at the end of what it wrote and returns how many bytes that is.
+    ///
+    /// The copies cost a few dozen bytes per group per segment (well under 1% of a 64 MiB segment for ten
+    /// thousand groups); they are what lets a segment go without a group's only hard state or tombstone in it.
     ///
     /// The order is what makes a crash at any step recoverable. Until the rename, there is no new segment:
     /// recovery deletes the spare, and the previous segment, synced before, holds every acknowledged record and
-    /// the same hard state. The data is synced before the rename, so a file under a segment's name always starts
+    /// the same hard states. The data is synced before the rename, so a file under a segment's name always starts
     /// with a whole header and hard state. The directory is synced before anything is appended, so no record is
     /// ever acknowledged in a file whose name a crash could still take away.
     static func installSpare(
-        _ descriptor: Int32, as file: SegmentFile, in directory: String, hardState: HardState, options: Options
+        _ descriptor: Int32, as file: SegmentFile, in directory: String, groups: [GroupID: GroupState],
+        tombstones: Set<GroupID>, options: Options
     ) throws(StorageError) -> Int {
         let io = options.io
         let sparePath = directory + "/" + SegmentFile.spareFileName
         let path = directory + "/" + file.fileName
-        var writer = ByteWriter(capacity: 64)
+        var writer = ByteWriter(capacity: 64 + 48 * (groups.count + tombstones.count))
         RecordFrame.append(.segmentHeader, to: &writer) { file.encodeHeader(into: &$0) }
-        RecordFrame.append(.hardState, to: &writer) { hardState.encode(into: &$0) }
+        for group in tombstones.sorted() {
+            RecordFrame.append(.groupTombstone, to: &writer) { GroupRecordPrefix.encode(group, into: &$0) }
+        }
+        for (group, state) in groups.sorted(by: { $0.key < $1.key }) {
+            guard let hardState = state.hardState else { continue }
+            RecordFrame.append(.hardState, to: &writer) { writer in
+                GroupRecordPrefix.encode(group, into: &writer)
+                hardState.encode(into: &writer)
+            }
+        }
         do {
             try io.write(writer.bytes, to: descriptor)
             try io.synchronizeData(of: descriptor)

@@ -10,7 +10,7 @@ struct DataDirectoryTests {
             let path = root + "/data"
             let first = try DataDirectory(path: path)
             first.close()
-            #expect(String(decoding: try readBytes(path + "/VERSION"), as: UTF8.self) == "1\n")
+            #expect(String(decoding: try readBytes(path + "/VERSION"), as: UTF8.self) == "2\n")
             let second = try DataDirectory(path: path)
             second.close()
         }
@@ -39,7 +39,7 @@ struct DataDirectoryTests {
             #expect(error?.code == .unsupportedFormatVersion)
             #expect(error?.message.contains("format version 7") == true)
             // The refusal released the lock: fixing the version makes the directory usable again.
-            try writeBytes(Array("1\n".utf8), to: path + "/VERSION")
+            try writeBytes(Array("2\n".utf8), to: path + "/VERSION")
             try DataDirectory(path: path).close()
         }
     }
@@ -53,6 +53,37 @@ struct DataDirectoryTests {
             #expect(expectStorageError { try DataDirectory(path: path) }?.message.contains("\"banana\"") == true)
             try removeFile(path + "/VERSION")
             #expect(expectStorageError { try DataDirectory(path: path) }?.code == .unsupportedFormatVersion)
+        }
+    }
+
+    @Test("a directory of the earlier single-group format is refused, saying what it is and what to do")
+    func formatOneRefused() throws {
+        try withTemporaryDirectory { root in
+            let path = root + "/data"
+            try DataDirectory(path: path).close()
+            try writeBytes(Array("1\n".utf8), to: path + "/VERSION")
+            let error = expectStorageError { try DataDirectory(path: path) }
+            #expect(error?.code == .unsupportedFormatVersion)
+            #expect(error?.message.contains("format version 1") == true)
+            #expect(error?.message.contains("re-add the node to its cluster") == true)
+            #expect(error?.message.contains("earlier quorum build") == true)
+        }
+    }
+
+    @Test("a data directory laid out one directory per group by an earlier build is refused")
+    func perGroupLayoutRefused() throws {
+        try withTemporaryDirectory { root in
+            // What an earlier `quorum server` left: <data dir>/group-1/ with its own VERSION, log and snapshots.
+            try makeDirectory(root + "/group-1/wal")
+            try writeBytes(Array("1\n".utf8), to: root + "/group-1/VERSION")
+            let error = expectStorageError { try DataDirectory(path: root) }
+            #expect(error?.code == .unsupportedFormatVersion)
+            #expect(error?.path == root + "/group-1")
+            #expect(error?.message.contains("per-group layout of an earlier quorum build") == true)
+            #expect(error?.message.contains("Start this build on a new data directory") == true)
+            // Nothing was written into the refused directory, and its lock was released.
+            #expect(fileStatus(root + "/VERSION") == nil)
+            #expect(expectStorageError { try NodeLogStorage(path: root) }?.code == .unsupportedFormatVersion)
         }
     }
 }

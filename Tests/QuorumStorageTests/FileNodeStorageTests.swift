@@ -97,7 +97,7 @@ struct FileNodeStorageTests {
             #expect(reports.wait { $0.durableNumbers.last == 31 })
             storage.close()
             #expect(try Posix.listDirectory(path + "/wal").count < segmentsBefore)
-            #expect(try Posix.listDirectory(path + "/snapshots").count == 2)
+            #expect(try Posix.listDirectory(path + "/groups/1/snapshots").count == 2)
 
             let reopened = try FileNodeStorage(path: path, options: options, onDurable: { _ in })
             defer { reopened.close() }
@@ -123,7 +123,7 @@ struct FileNodeStorageTests {
             #expect(reports.wait { $0.durableNumbers.last == 31 })
             storage.close()
 
-            let newest = path + "/snapshots/" + SnapshotStore.fileName(for: SnapshotPoint(index: 200, term: 1))
+            let newest = path + "/groups/1/snapshots/" + SnapshotStore.fileName(for: SnapshotPoint(index: 200, term: 1))
             try flipBit(in: newest, atByte: 40)
             let reopened = try FileNodeStorage(path: path, options: options, onDurable: { _ in })
             defer { reopened.close() }
@@ -152,7 +152,7 @@ struct FileNodeStorageTests {
             #expect(reports.wait { $0.durableNumbers.last == 31 })
             storage.close()
 
-            let only = path + "/snapshots/" + SnapshotStore.fileName(for: SnapshotPoint(index: 250, term: 1))
+            let only = path + "/groups/1/snapshots/" + SnapshotStore.fileName(for: SnapshotPoint(index: 250, term: 1))
             let bytes = try readBytes(only)
             try writeBytes(Array(bytes.dropLast(5)), to: only)
             let error = expectStorageError { try FileNodeStorage(path: path, options: options, onDurable: { _ in }) }
@@ -256,7 +256,9 @@ extension FileNodeStorageTests {
             let directory = try DataDirectory(path: path)
             try writeLog(directory.writeAheadLogPath, commands(1...20))
             // The leader's snapshot reached disk, but the crash took the reset record that followed it.
-            try SnapshotStore(directory: directory.snapshotsPath).save(snapshot(at: 15, term: 2))
+            try makeDirectory(directory.snapshotsPath(of: FileNodeStorage.group))
+            try SnapshotStore(directory: directory.snapshotsPath(of: FileNodeStorage.group)).save(
+                snapshot(at: 15, term: 2))
             directory.close()
             let storage = try FileNodeStorage(path: path, onDurable: { _ in })
             defer { storage.close() }
@@ -270,7 +272,9 @@ extension FileNodeStorageTests {
         try withTemporaryDirectory { path in
             let directory = try DataDirectory(path: path)
             try writeLog(directory.writeAheadLogPath, commands(1...20))
-            try SnapshotStore(directory: directory.snapshotsPath).save(snapshot(at: 15, term: 1))
+            try makeDirectory(directory.snapshotsPath(of: FileNodeStorage.group))
+            try SnapshotStore(directory: directory.snapshotsPath(of: FileNodeStorage.group)).save(
+                snapshot(at: 15, term: 1))
             directory.close()
             let storage = try FileNodeStorage(path: path, onDurable: { _ in })
             defer { storage.close() }

@@ -103,7 +103,7 @@ struct RaftOnFileStorageTests {
             #expect(driver.stateMachine.digest == expected.digest)
             let term = driver.engine.term
             driver.storage.close()
-            #expect(try Posix.listDirectory(path + "/snapshots").count == 2)
+            #expect(try Posix.listDirectory(path + "/groups/1/snapshots").count == 2)
 
             let restarted = try Self.start(path, Durable())
             defer { restarted.storage.close() }

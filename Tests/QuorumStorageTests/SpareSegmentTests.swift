@@ -18,9 +18,13 @@ struct SpareSegmentTests {
             var leftover = ByteWriter(capacity: 256)
             RecordFrame.append(.segmentHeader, to: &leftover) { SegmentFile(sequence: 1).encodeHeader(into: &$0) }
             RecordFrame.append(.hardState, to: &leftover) {
+                GroupRecordPrefix.encode(testGroup, into: &$0)
                 HardState(term: 9, votedFor: 3, commitIndex: 11).encode(into: &$0)
             }
-            RecordFrame.append(.entry, to: &leftover) { command(11, term: 9).encode(into: &$0) }
+            RecordFrame.append(.entry, to: &leftover) {
+                GroupRecordPrefix.encode(testGroup, into: &$0)
+                command(11, term: 9).encode(into: &$0)
+            }
             let sparePath = directory + "/" + SegmentFile.spareFileName
             try writeBytes(leftover.bytes, to: sparePath)
 
@@ -32,7 +36,7 @@ struct SpareSegmentTests {
             #expect(fileStatus(sparePath)?.st_size == 0)
             #expect(
                 try Posix.listDirectory(directory) == [SegmentFile(sequence: 0).fileName, SegmentFile.spareFileName])
-            try log.append([command(11)])
+            try log.append([command(11)], for: testGroup)
             try log.sync()
             log.close()
 
@@ -62,9 +66,9 @@ struct SpareSegmentTests {
             /// Appends and syncs batches of entries until the log has `segments` segments.
             func fill(untilSegments segments: Int) throws {
                 while log.segmentCount < segments {
-                    try log.append(commands(next...next + 4))
+                    try log.append(commands(next...next + 4), for: testGroup)
                     hardState = HardState(term: 1, votedFor: 1, commitIndex: LogIndex(next))
-                    try log.append(hardState)
+                    try log.append(hardState, for: testGroup)
                     try log.sync()
                     next += 5
                 }
@@ -160,8 +164,8 @@ struct SpareSegmentTests {
                 let entries = commands(next...next + 4)
                 let hardState = HardState(term: 1, votedFor: 1, commitIndex: LogIndex(next))
                 do {
-                    try log.append(entries)
-                    try log.append(hardState)
+                    try log.append(entries, for: testGroup)
+                    try log.append(hardState, for: testGroup)
                     try log.sync()
                     acknowledged += entries
                     acknowledgedHardState = hardState
@@ -199,7 +203,7 @@ struct SpareSegmentTests {
             #expect(recovery.hardState == acknowledgedHardState || recovery.hardState == inFlight?.hardState)
             // The log carries on from there.
             let resume = (recovery.entries.last?.index.rawValue ?? 0) + 1
-            try reopened.append(commands(resume...resume + 30))
+            try reopened.append(commands(resume...resume + 30), for: testGroup)
             try reopened.sync()
             reopened.close()
             let (again, final) = try WriteAheadLog.open(directory: directory)

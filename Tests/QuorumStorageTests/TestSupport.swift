@@ -112,8 +112,8 @@ func writeLog(
     options: WriteAheadLog.Options = .init()
 ) throws {
     let (log, _) = try WriteAheadLog.open(directory: directory, options: options)
-    try log.append(entries)
-    if let hardState { try log.append(hardState) }
+    try log.append(entries, for: testGroup)
+    if let hardState { try log.append(hardState, for: testGroup) }
     try log.sync()
     log.close()
 }
@@ -238,4 +238,14 @@ final class CrashingFileIO: FileIO {
 func fileStatus(_ path: String) -> stat? {
     var status = stat()
     return stat(path, &status) == 0 ? status : nil
+}
+
+/// The group the single-group log tests write.
+let testGroup = GroupID(1)
+
+extension WriteAheadLogRecovery {
+    // What the log holds of `testGroup`, for the tests that write one group only.
+    var entries: [Entry] { group(testGroup).entries }
+    var hardState: HardState? { group(testGroup).hardState }
+    var snapshotReset: SnapshotPoint? { group(testGroup).snapshotReset }
 }

@@ -34,24 +34,24 @@ struct WriteAheadLogModelTests {
                     let first = overwrite ? lowest + random.next() % (highest - lowest) : highest
                     if overwrite { term += 1 }
                     let batch = commands(first...first + random.next() % 6, term: Term(term))
-                    try log.append(batch)
+                    try log.append(batch, for: testGroup)
                     model.entries.removeAll { $0.index >= LogIndex(first) }
                     model.entries += batch
                 case 5, 6:
                     let hardState = HardState(
                         term: Term(term), votedFor: NodeID(1 + random.next() % 3), commitIndex: model.lastIndex)
-                    try log.append(hardState)
+                    try log.append(hardState, for: testGroup)
                     model.hardState = hardState
                 case 7:
                     let point = SnapshotPoint(
                         index: model.lastIndex.advanced(by: Int(random.next() % 5)), term: Term(term))
-                    try log.appendSnapshotReset(point)
+                    try log.appendSnapshotReset(point, for: testGroup)
                     model.entries.removeAll()
                     model.resetIndex = point.index
                 case 8:
                     let through = LogIndex(random.next() % (model.lastIndex.rawValue + 1))
                     try log.sync()
-                    try log.removeSegments(through: through)
+                    try log.releaseSegments(of: testGroup, through: through)
                     model.compactedThrough = max(model.compactedThrough, through)
                 default:
                     try log.sync()

@@ -37,7 +37,8 @@ struct WriteAheadLogTests {
             try writeLog(directory + "/a", commands(1...3))
             try writeLog(directory + "/b", commands(5...6))
             let name = SegmentFile(sequence: 0).fileName
-            let spliceStart = try recordOffsets(in: directory + "/b/" + name)[2]
+            // Record 0 is b's segment header, 1 is entry 5: a fresh log has no hard state to copy after the header.
+            let spliceStart = try recordOffsets(in: directory + "/b/" + name)[1]
             try writeBytes(
                 try readBytes(directory + "/a/" + name)
                     + Array(try readBytes(directory + "/b/" + name)[spliceStart...]),
@@ -58,13 +59,13 @@ struct WriteAheadLogTests {
             let options = WriteAheadLog.Options(segmentBytes: 2048)
             let (log, _) = try WriteAheadLog.open(directory: directory, options: options)
             for start in stride(from: UInt64(1), through: 291, by: 10) {
-                try log.append(commands(start...start + 9))
-                try log.append(HardState(term: 1, votedFor: 1, commitIndex: LogIndex(start + 9)))
+                try log.append(commands(start...start + 9), for: testGroup)
+                try log.append(HardState(term: 1, votedFor: 1, commitIndex: LogIndex(start + 9)), for: testGroup)
                 try log.sync()
             }
             let segmentsBefore = log.segmentCount
             #expect(segmentsBefore > 5)
-            let removed = try log.removeSegments(through: 150)
+            let removed = try log.releaseSegments(of: testGroup, through: 150)
             #expect(removed > 0)
             #expect(log.segmentCount == segmentsBefore - removed)
             log.close()
@@ -108,7 +109,7 @@ struct WriteAheadLogTests {
                 }
                 #expect(try readBytes(copySegment).count == lastRecordStart)
                 // The log continues where the torn write began.
-                try log.append([command(20)])
+                try log.append([command(20)], for: testGroup)
                 try log.sync()
                 log.close()
                 let (again, recoveredAgain) = try WriteAheadLog.open(directory: copy)
@@ -212,14 +213,14 @@ struct WriteAheadLogTests {
         try withTemporaryDirectory { directory in
             let io = FaultyFileIO()
             let (log, _) = try WriteAheadLog.open(directory: directory, options: .init(io: io))
-            try log.append(commands(1...10))
+            try log.append(commands(1...10), for: testGroup)
             try log.sync()
             io.allow(bytes: 300)
-            try log.append(commands(11...20))
+            try log.append(commands(11...20), for: testGroup)
             let error = expectStorageError { try log.sync() }
             #expect(error?.code == .noSpace)
             #expect(error?.message.contains("no space left") == true)
-            let later = expectStorageError { try log.append(commands(21...21)) }
+            let later = expectStorageError { try log.append(commands(21...21), for: testGroup) }
             #expect(later?.code == .storageFailed)
             log.close()
 
@@ -236,7 +237,7 @@ struct WriteAheadLogTests {
         try withTemporaryDirectory { directory in
             let io = FaultyFileIO()
             let (log, _) = try WriteAheadLog.open(directory: directory, options: .init(io: io))
-            try log.append(commands(1...3))
+            try log.append(commands(1...3), for: testGroup)
             io.failSyncs(true)
             #expect(expectStorageError { try log.sync() }?.code == .ioFailure)
             io.failSyncs(false)
@@ -254,8 +255,8 @@ struct WriteAheadLogTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         await #expect(processExitsWith: .failure) { [directory = directory as String] in
             let (log, _) = try WriteAheadLog.open(directory: directory)
-            try log.append(commands(1...3))
-            try log.append(commands(5...6))
+            try log.append(commands(1...3), for: testGroup)
+            try log.append(commands(5...6), for: testGroup)
         }
     }
 }
@@ -266,9 +267,9 @@ extension WriteAheadLogTests {
         try withTemporaryDirectory { directory in
             let (log, _) = try WriteAheadLog.open(directory: directory, options: .init(recordPayloadBytesMax: 200))
             let huge = Entry(term: 1, index: 2, kind: .command([UInt8](repeating: 1, count: 500)))
-            let error = expectStorageError { try log.append([command(1), huge]) }
+            let error = expectStorageError { try log.append([command(1), huge], for: testGroup) }
             #expect(error?.code == .recordTooLarge)
-            try log.append(commands(1...3))
+            try log.append(commands(1...3), for: testGroup)
             try log.sync()
             log.close()
             let (reopened, recovery) = try WriteAheadLog.open(directory: directory)
@@ -281,9 +282,9 @@ extension WriteAheadLogTests {
     func snapshotReset() throws {
         try withTemporaryDirectory { directory in
             let (log, _) = try WriteAheadLog.open(directory: directory)
-            try log.append(commands(1...10))
-            try log.appendSnapshotReset(SnapshotPoint(index: 50, term: 3))
-            try log.append(commands(51...53, term: 3))
+            try log.append(commands(1...10), for: testGroup)
+            try log.appendSnapshotReset(SnapshotPoint(index: 50, term: 3), for: testGroup)
+            try log.append(commands(51...53, term: 3), for: testGroup)
             try log.sync()
             log.close()
             let (reopened, recovery) = try WriteAheadLog.open(directory: directory)
