@@ -423,7 +423,7 @@ extension ClusterTests {
         }
         #expect(caughtUp, "the newcomer never reached the state written before it joined")
         #expect(try await direct.get(Array("key-0".utf8), linearizable: false)?.value == Array("\(filler)90".utf8))
-        let snapshots = cluster.directory.appendingPathComponent("n4/group-1/snapshots").path
+        let snapshots = cluster.directory.appendingPathComponent("n4/groups/1/snapshots").path
         #expect(
             (try? FileManager.default.contentsOfDirectory(atPath: snapshots))?.isEmpty == false,
             "the newcomer caught up without a snapshot, so this test did not exercise InstallSnapshot")

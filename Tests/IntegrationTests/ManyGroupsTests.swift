@@ -96,3 +96,39 @@ extension ClusterTests {
         await client.close()
     }
 }
+
+extension ClusterTests {
+    @Test("removing a node from a group destroys only that replica: the node keeps serving, and the group stays gone")
+    func replicaRemovedFromOneGroup() async throws {
+        let (cluster, client) = try await Self.startCluster(arguments: ["--groups", "2"])
+        defer { cluster.stopAll() }
+        let second = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10), group: GroupID(2))
+        try await second.put(Array("k".utf8), Array("v".utf8))
+        let leaderOfSecond = try #require(
+            await Self.groupStatuses(cluster).values.flatMap { $0 }.first { $0.group == 2 && $0.role == "leader" }?
+                .leader)
+        let victim = try #require(cluster.members.first { $0.id != Int(leaderOfSecond.rawValue) })
+        let shrunk = try await second.removeMember(NodeID(UInt64(victim.id)))
+        #expect(!shrunk.voters.contains(NodeID(UInt64(victim.id))))
+
+        // It learns when it next asks for votes, destroys its replica of group 2, and keeps group 1.
+        #expect(
+            try await Self.poll { (try? await client.groups(of: victim.clientEndpoint))?.map(\.group) == [GroupID(1)] },
+            "the removed replica was not destroyed")
+        let direct = QuorumClient(endpoints: [victim.clientEndpoint], group: GroupID(2))
+        await #expect(throws: QuorumClientError.refused("this node's replica of g2 was removed from the group")) {
+            try await direct.get(Array("k".utf8), linearizable: false)
+        }
+        await direct.close()
+        try await client.put(Array("still".utf8), Array("serving".utf8))
+        try await second.put(Array("k2".utf8), Array("v2".utf8))
+
+        // Its tombstone survives a restart: group 2 does not come back.
+        cluster.kill(victim.id)
+        try cluster.start(victim.id)
+        #expect(
+            try await Self.poll { (try? await client.groups(of: victim.clientEndpoint))?.map(\.group) == [GroupID(1)] })
+        await second.close()
+        await client.close()
+    }
+}

@@ -12,7 +12,7 @@ import QuorumWire
 /// ticks, peer messages, storage completions and client requests to it, all on `loop`.
 final class GroupRuntime: @unchecked Sendable {
     // @unchecked Sendable: everything mutable is touched only on `loop`; each entry point asserts it.
-    typealias Driver = NodeDriver<RaftNode, FileNodeStorage, GroupTransport, StoreMachine>
+    typealias Driver = NodeDriver<RaftNode, GroupLogStorage, GroupTransport, StoreMachine>
     typealias Responder = @Sendable (ClientResponse) -> Void
 
     /// The host outlives its groups: it drops a group before it goes.
@@ -21,8 +21,6 @@ final class GroupRuntime: @unchecked Sendable {
     let group: GroupID
     let configuration: ServerConfiguration
     let logger: Logger
-    let storageDirectory: DataDirectory
-    private let storage: FileNodeStorage
     private var driver: Driver
     private var pending: [UInt64: (requestID: UInt64, waiting: Waiting, respond: Responder)] = [:]
     /// Set once the node stops serving, and then every client request is refused with it. Either its storage
@@ -59,12 +57,10 @@ final class GroupRuntime: @unchecked Sendable {
     /// off steadily instead of flooding the log.
     private let revocationsPerTick = 32
 
-    init(host: NodeHost, group: GroupID, foundingVoters: Set<NodeID>, storage: FileNodeStorage) throws {
+    init(host: NodeHost, group: GroupID, foundingVoters: Set<NodeID>, storage: GroupLogStorage) throws {
         self.host = host
         loop = host.loop
         configuration = host.configuration
-        self.storage = storage
-        storageDirectory = storage.directory
         wasMember = foundingVoters.contains(configuration.node)
         self.group = group
         var logger = host.logger
@@ -86,8 +82,6 @@ final class GroupRuntime: @unchecked Sendable {
             transport: GroupTransport(group: group, peers: host.peers), recoveredSnapshot: storage.recovered.snapshot,
             serializesSnapshotsInline: false)
     }
-
-    func closeStorage() { storage.close() }
 
     func address(of node: NodeID) -> MemberAddress? { host.address(of: node) }
 

@@ -12,7 +12,10 @@ import QuorumWire
 ///
 /// Group 1 is the cluster's own: its membership is the node's membership (removal from it ends the process) and
 /// its store holds the address book. Removal from any other group destroys that replica only, and leaves a
-/// tombstone so that late messages for the group are dropped instead of bringing it back.
+/// tombstone in the node's log so that late messages for the group are dropped instead of bringing it back.
+///
+/// Every group persists through the node's one write-ahead log (`NodeLogStorage`): one fsync thread, one
+/// fdatasync per batch for all the groups with something to persist.
 final class NodeHost: @unchecked Sendable {
     // @unchecked Sendable: everything mutable is touched only on `loop`; each entry point asserts it.
     static let clusterGroup = GroupID(1)
@@ -28,9 +31,8 @@ final class NodeHost: @unchecked Sendable {
     /// The cluster this node's data belongs to; a joining node learns its id from the first member's hello.
     private(set) var identity: ClusterIdentity
     private var groups: [GroupID: GroupRuntime] = [:]
-    private let storages: GroupStorages
-    /// Groups whose replica here was removed: their messages are dropped, and nothing recreates them.
-    private var tombstones: Set<GroupID>
+    /// The node's data directory, its shared log and every group's snapshots.
+    let storage: NodeLogStorage
     /// What each member said in its hello (where it serves Redis and HTTP), this node's own included.
     private var hellos: [NodeID: PeerHello] = [:]
     /// Told, once, on the loop, that this node learned it was removed from the cluster (`quorum server` exits).
@@ -52,42 +54,42 @@ final class NodeHost: @unchecked Sendable {
             node: configuration.node, redisPort: configuration.redisPort, httpPort: configuration.httpPort)
         hellos[configuration.node] = hello
         peers = PeerTransport(loop: loop, frameBytesMax: configuration.peerFrameBytesMax, hello: hello)
-        storages = GroupStorages(configuration: configuration, metrics: metrics)
-        let box = HostBox()
-        let cluster = try storages.open(
-            Self.clusterGroup, loop: loop, onDurable: { group, readyNumber in box.host?.persisted(group, readyNumber) },
-            onFailure: { group, error in box.host?.storageFailed(group, error) })
+        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+        let io = TimedFileIO(io: PosixFileIO(), syncDuration: metrics.walFsyncDuration)
+        storage = try NodeLogStorage(
+            path: configuration.dataDirectory,
+            options: NodeLogStorage.Options(writeAheadLog: WriteAheadLog.Options(io: io)))
         let created: Bool
         do {
-            (identity, created) = try ClusterIdentity.establish(in: cluster.directory, for: configuration)
-            tombstones = try storages.tombstones(in: cluster.directory)
+            // Checked under the directory's lock, before anything is recovered into an engine.
+            (identity, created) = try ClusterIdentity.establish(in: storage.directory, for: configuration)
         } catch {
-            cluster.close()
+            storage.close()
             throw error
         }
         peers.hello.clusterID = identity.clusterID
         let addressBook = addressBook
         peers.addressOf = { node in addressBook.address(of: node) }
-        box.host = self
         do {
-            try addGroup(Self.clusterGroup, storage: cluster)
-            let others = storages.existingGroups().union(
-                created ? Set((1...identity.bootstrapGroups).map { GroupID(UInt64($0)) }) : [])
-            for group in others.subtracting(tombstones).subtracting([Self.clusterGroup]).sorted() {
-                let storage = try storages.open(
-                    group, loop: loop, onDurable: { group, readyNumber in box.host?.persisted(group, readyNumber) },
-                    onFailure: { group, error in box.host?.storageFailed(group, error) })
-                try addGroup(group, storage: storage)
-            }
+            let founded = created ? (1...identity.bootstrapGroups).map { GroupID(UInt64($0)) } : []
+            let hosted = Set(storage.recoveredGroups + founded + [Self.clusterGroup])
+            for group in hosted.subtracting(storage.tombstonedGroups).sorted() { try addGroup(group) }
         } catch {
             close()
             throw error
         }
     }
 
-    private func addGroup(_ group: GroupID, storage: FileNodeStorage) throws {
+    private func addGroup(_ group: GroupID) throws {
+        // The callbacks run on the fsync thread; the host outlives its storage (`close()` stops that thread).
+        let groupStorage = try storage.openGroup(
+            group,
+            onDurable: { [unowned self] readyNumber in
+                loop.execute { self.groups[group]?.persisted(readyNumber: readyNumber) }
+            },
+            onFailure: { [unowned self] error in loop.execute { self.groups[group]?.storageFailed(error) } })
         groups[group] = try GroupRuntime(
-            host: self, group: group, foundingVoters: identity.foundingVoters, storage: storage)
+            host: self, group: group, foundingVoters: identity.foundingVoters, storage: groupStorage)
     }
 
     func start() {
@@ -101,10 +103,8 @@ final class NodeHost: @unchecked Sendable {
         for group in groups.values { group.tick() }
     }
 
-    /// Closes every group's storage. Call once the loop has stopped serving.
-    func close() {
-        for group in groups.values { group.closeStorage() }
-    }
+    /// Closes the node's storage. Call once the loop has stopped serving.
+    func close() { storage.close() }
 
     // MARK: Groups
 
@@ -118,14 +118,6 @@ final class NodeHost: @unchecked Sendable {
         groups.keys.sorted().map { groups[$0]!.groupStatus }
     }
 
-    private func persisted(_ group: GroupID, _ readyNumber: UInt64) {
-        loop.execute { self.groups[group]?.persisted(readyNumber: readyNumber) }
-    }
-
-    private func storageFailed(_ group: GroupID, _ error: StorageError) {
-        loop.execute { self.groups[group]?.storageFailed(error) }
-    }
-
     /// A group's replica here learned that it was removed from the group. For group 1 that is the node's removal
     /// from the cluster: the process ends. Any other replica is destroyed and leaves a tombstone.
     func replicaRemoved(_ group: GroupID, reason: String) {
@@ -136,15 +128,13 @@ final class NodeHost: @unchecked Sendable {
             onRemoved?(reason)
             return
         }
-        guard let runtime = groups.removeValue(forKey: group) else { return }
-        tombstones.insert(group)
+        guard groups.removeValue(forKey: group) != nil else { return }
         do {
-            try storages.recordTombstones(tombstones, in: clusterGroup.storageDirectory)
-            runtime.closeStorage()
-            try storages.remove(group)
+            // Waits for the tombstone's sync: rare, and a destroyed replica must stay destroyed after a crash.
+            try storage.destroyGroup(group)
             logger.notice("destroyed the replica of \(group): \(reason)")
         } catch {
-            logger.error("destroyed the replica of \(group), but could not clear its data: \(error)")
+            logger.error("removed the replica of \(group), but could not record its tombstone: \(error)")
         }
     }
 
@@ -169,7 +159,7 @@ final class NodeHost: @unchecked Sendable {
         }
         if let theirs = hello.clusterID, ours == nil {
             do {
-                identity = try identity.adopting(clusterID: theirs, in: clusterGroup.storageDirectory)
+                identity = try identity.adopting(clusterID: theirs, in: storage.directory)
             } catch {
                 return "cannot record cluster \(ClusterIdentity.describe(theirs)) in the data directory: \(error)"
             }
@@ -221,7 +211,7 @@ final class NodeHost: @unchecked Sendable {
         }
         guard let runtime = groups[request.group] else {
             let reason =
-                tombstones.contains(request.group)
+                storage.isTombstoned(request.group)
                 ? "this node's replica of \(request.group) was removed from the group"
                 : "this node hosts no group \(request.group.rawValue)"
             respond(ClientResponse(requestID: request.requestID, outcome: .failed(reason)))
@@ -236,10 +226,4 @@ final class NodeHost: @unchecked Sendable {
         metrics.sampleGroups(groupStatuses)
         return clusterGroup.metricsExposition()
     }
-}
-
-/// Lets storage callbacks, created before the host, reach it once it exists.
-private final class HostBox: @unchecked Sendable {
-    // @unchecked Sendable: written once on the loop before any callback can fire, read on the loop.
-    weak var host: NodeHost?
 }
