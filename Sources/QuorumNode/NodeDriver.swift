@@ -121,6 +121,13 @@ public struct NodeDriver<Engine: ConsensusEngine, Storage: NodeStorage, Transpor
         process()
     }
 
+    /// The host's node liveness says this group's leader's node is gone (or restarted): a quiescent follower
+    /// counts its election timer again. See `ConsensusEngine.wake()`.
+    public mutating func wake() {
+        engine.wake()
+        process()
+    }
+
     /// Storage finished the batch of Ready `readyNumber`.
     public mutating func persisted(readyNumber: UInt64) {
         guard let batch = persisting, batch.number == readyNumber else {

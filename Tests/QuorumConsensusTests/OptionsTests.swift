@@ -28,6 +28,11 @@ struct OptionsTests {
         .init(change: { $0.snapshotIntervalEntries = 0 }, reason: "snapshot interval must be at least one entry"),
         .init(
             change: {
+                $0.quiescence = true; $0.quiescenceIdleTicks = 0
+            },
+            reason: "a leader must be idle at least one tick before it quiesces"),
+        .init(
+            change: {
                 $0.leaseReads = true; $0.checkQuorum = false
             },
             reason: "lease reads need checkQuorum, or a deposed leader serves stale reads"),

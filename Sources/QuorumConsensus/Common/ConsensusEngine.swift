@@ -29,6 +29,13 @@ public protocol ConsensusEngine: Sendable {
     mutating func transferLeadership(to target: NodeID) throws(ProposalError)
     /// Starts an election now, as an election timeout would.
     mutating func campaign()
+    /// Whether the group is quiescent here: an idle leader that stopped heartbeating, or a follower that stopped
+    /// counting its election timer. A host may skip ticking it, and must run node-level liveness instead.
+    var isQuiescent: Bool { get }
+    /// Wakes a quiescent node; a no-op otherwise. The host calls it on each quiescent follower whose leader's node
+    /// lost liveness or restarted: the follower then campaigns after a normal election timeout unless its leader
+    /// speaks first.
+    mutating func wake()
 
     var hasReady: Bool { get }
     /// Takes the pending outputs. Precondition: the previous `Ready` was acknowledged.

@@ -1,6 +1,8 @@
 /// Elections: timeouts, PreVote, vote granting, leader leases and stepping down (Raft §5.2, thesis §4.2.3, §9.6).
 extension RaftNode {
     mutating func tickElection() {
+        // A quiescent follower's leader is silent on purpose; the host's node liveness wakes it if needed.
+        if isQuiescent { return }
         expireForwardedReads(all: false)
         electionElapsed += 1
         guard electionElapsed >= randomizedElectionTimeout else { return }
@@ -10,6 +12,7 @@ extension RaftNode {
     }
 
     mutating func tickLeader() {
+        if tickTowardQuiescence() { return }
         heartbeatElapsed += 1
         electionElapsed += 1
         for peer in progress.keys.sorted() where progress[peer]!.tick(stallTicks: options.electionTimeoutTicks) {
@@ -21,6 +24,7 @@ extension RaftNode {
                 becomeFollower(term: term, leader: nil)
                 return
             }
+            if hasActiveQuorum() { leaseNeedsConfirmation = false }
             for peer in progress.keys { progress[peer]!.recentlyActive = false }
             // A transfer that did not finish within an election timeout is abandoned (thesis §3.10).
             leadershipTransferTarget = nil
@@ -45,6 +49,7 @@ extension RaftNode {
 
     mutating func startElection(preVote: Bool, isLeadershipTransfer: Bool) {
         precondition(isVoter, "only voters campaign")
+        isQuiescent = false
         let electionTerm: Term
         if preVote {
             role = .preCandidate
@@ -86,6 +91,7 @@ extension RaftNode {
         if role == .leader { failPendingReads() }
         role = .follower
         leaderHint = leader
+        isQuiescent = false
         clearLeaderState()
         resetElectionTimer()
     }
@@ -105,6 +111,9 @@ extension RaftNode {
         leaderHint = id
         votes.removeAll()
         heartbeatElapsed = 0
+        isQuiescent = false
+        idleTicks = 0
+        leaseNeedsConfirmation = false
         resetElectionTimer()
         rebuildProgress()
         // Nothing before this no-op may change membership until it commits: that is the fix that makes
@@ -203,6 +212,7 @@ extension RaftNode {
     public mutating func transferLeadership(to target: NodeID) throws(ProposalError) {
         guard role == .leader else { throw .notLeader(leaderHint: leaderHint) }
         guard target != id else { return }
+        if isQuiescent { wakeUp(askingLeader: false) }
         guard configuration.voters.contains(target), progress[target] != nil else {
             throw .invalidConfigurationChange("\(target) is not a voter and cannot lead")
         }

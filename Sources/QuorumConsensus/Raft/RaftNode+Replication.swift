@@ -11,6 +11,7 @@ extension RaftNode {
             recordConfigurationChange(change, at: entry.index)
         }
         needsBroadcast = true
+        idleTicks = 0
         // A lone voter commits as soon as its own write is durable; `acknowledge` takes care of that.
         return ProposalTicket(index: entry.index, term: term)
     }
@@ -139,7 +140,11 @@ extension RaftNode {
         electionElapsed = 0
         // The leader sends min(our match, its commit), so this prefix is known to match.
         log.commit(through: min(commitIndex, log.lastIndex))
-        send(.heartbeatResponse(readContext: context), to: leader)
+        if context & Message.quiescenceFlag != 0 {
+            handleQuiesce(commitIndex: commitIndex, context: context, from: leader)
+        } else {
+            send(.heartbeatResponse(readContext: context), to: leader)
+        }
     }
 
     mutating func handleHeartbeatResponse(context: UInt64, from peer: NodeID) {
@@ -148,7 +153,8 @@ extension RaftNode {
         // The probe may have been lost; a follower that answers deserves another.
         if case .probe = peerProgress.state { peerProgress.probeSent = false }
         progress[peer] = peerProgress
-        acknowledgeReads(context: context, from: peer)
+        // A request to wake (the flag alone) confirms no read; a peer of an older version echoes the flag.
+        acknowledgeReads(context: context & ~Message.quiescenceFlag, from: peer)
         // An empty probe finds where a follower stands even when nothing new was proposed (a newcomer).
         if peerProgress.matchIndex < log.lastIndex { sendAppend(to: peer, sendIfEmpty: true) }
     }

@@ -22,6 +22,14 @@ public struct RaftNode: ConsensusEngine {
     var heartbeatElapsed = 0
     var randomizedElectionTimeout = 0
 
+    /// Quiescent: an idle group's leader that stopped heartbeating, or a follower that stopped counting its
+    /// election timer because its leader did (see RaftNode+Quiescence).
+    public internal(set) var isQuiescent = false
+    /// Leader ticks in a row with nothing to do, towards quiescing.
+    var idleTicks = 0
+    /// Set when a leader wakes from quiescence: it serves no lease read until a quorum answered it again.
+    var leaseNeedsConfirmation = false
+
     // Candidate state: who answered, and how.
     var votes: [NodeID: Bool] = [:]
 
@@ -104,6 +112,10 @@ public struct RaftNode: ConsensusEngine {
     public mutating func step(_ message: Message) throws(StepError) {
         guard message.to == id else { throw .wrongRecipient(message.to) }
         try message.validate(recipientTerm: term)
+        if isQuiescent && !isConsistentWithQuiescence(message) {
+            // The leader's own messages mean it is awake already; anyone else's, that it should be.
+            wakeUp(askingLeader: role != .leader && message.from != leaderHint)
+        }
         guard handleTerm(of: message) else { return }
         switch message.payload {
         case .appendEntries(let append): try handleAppendEntries(append, from: message.from)
@@ -128,12 +140,14 @@ public struct RaftNode: ConsensusEngine {
 
     public mutating func campaign() {
         guard role != .leader, isVoter else { return }
+        isQuiescent = false
         startElection(preVote: options.preVote, isLeadershipTransfer: false)
     }
 
-    func ensureLeaderAcceptingProposals() throws(ProposalError) {
+    mutating func ensureLeaderAcceptingProposals() throws(ProposalError) {
         guard role == .leader else { throw .notLeader(leaderHint: leaderHint) }
         guard leadershipTransferTarget == nil else { throw .leadershipTransferInProgress }
+        if isQuiescent { wakeUp(askingLeader: false) }
     }
 
     // MARK: Outputs
@@ -263,6 +277,11 @@ public struct RaftNode: ConsensusEngine {
             precondition(progress.isEmpty, "only a leader tracks progress")
         case .follower, .preCandidate:
             precondition(progress.isEmpty, "only a leader tracks progress")
+        }
+        if isQuiescent {
+            precondition(role == .leader || role == .follower, "only leaders and followers quiesce")
+            precondition(leaderHint != nil, "a quiescent node knows its leader")
+            precondition(log.commitIndex == log.lastIndex, "a quiescent node holds nothing uncommitted")
         }
     }
 }

@@ -13,6 +13,12 @@ public struct RaftOptions: Sendable {
     /// Serve reads from the leader without a heartbeat round. Safe only if clock drift between nodes stays
     /// below the election timeout; off by default.
     public var leaseReads = false
+    /// Let an idle group stop heartbeating (CockroachDB's quiescence, TiKV's hibernation; see
+    /// RaftNode+Quiescence). The host must then run node-level liveness and call `wake()` on quiescent
+    /// followers whose leader's node lost it, or they would wait for that leader forever. Off by default.
+    public var quiescence = false
+    /// Leader ticks with nothing to do before the leader quiesces, so a group between two writes keeps beating.
+    public var quiescenceIdleTicks = 3
     public var maxEntriesPerAppend = 256
     public var maxBytesPerAppend = 1 << 20
     /// Flow control per follower: appends in flight, and their bytes.
@@ -49,6 +55,7 @@ public struct RaftOptions: Sendable {
             throw OptionsError("flow control must allow at least one append in flight")
         }
         if snapshotIntervalEntries < 1 { throw OptionsError("snapshot interval must be at least one entry") }
+        if quiescenceIdleTicks < 1 { throw OptionsError("a leader must be idle at least one tick before it quiesces") }
         if leaseReads && !checkQuorum { throw OptionsError("lease reads need checkQuorum, or a deposed leader serves stale reads") }
     }
 }
@@ -67,4 +74,10 @@ package enum InjectedBug: String, Sendable, CaseIterable {
     /// Heartbeats carry the leader's whole commit index instead of min(commit, follower's match), so a follower
     /// commits entries it holds that the leader never matched (stale ones from an older term).
     case heartbeatCommitsUnmatchedEntries
+    /// A quiescent leader answers reads at once, as if it still held a lease, instead of waking for a ReadIndex
+    /// round; once its followers are gone and elect another leader, its reads go stale.
+    case quiescentLeaderServesReads
+    /// Not the engine's: the simulator's shared per-node disk, recovering after a crash, hands one group the
+    /// commands another group logged at the same indexes (a record attributed to the wrong group).
+    case recoveryMixesGroups
 }

@@ -27,6 +27,14 @@ struct ReadIndexTracker: Sendable {
 
 extension RaftNode {
     public mutating func readIndex(requestID: UInt64) throws(ProposalError) {
+        if isQuiescent {
+            if role == .leader && options.injectedBug == .quiescentLeaderServesReads {
+                readStates.append(ReadState(requestID: requestID, index: log.commitIndex))
+                return
+            }
+            // The forwarded request wakes the leader; a leader wakes itself and confirms with a heartbeat round.
+            wakeUp(askingLeader: false)
+        }
         if role == .leader {
             serveRead(requestID: requestID, requester: id)
         } else if let leader = leaderHint {
@@ -46,11 +54,13 @@ extension RaftNode {
     }
 
     mutating func serveRead(requestID: UInt64, requester: NodeID) {
+        idleTicks = 0
         guard log.term(at: log.commitIndex) == term else {
             reads.waitingForCommitInTerm.append((requestID, requester))
             return
         }
-        if configuration.voters == [id] || options.leaseReads {
+        if leaseNeedsConfirmation && hasActiveQuorum() { leaseNeedsConfirmation = false }
+        if configuration.voters == [id] || (options.leaseReads && !leaseNeedsConfirmation) {
             answerRead(requestID: requestID, requester: requester, index: log.commitIndex)
             return
         }
