@@ -202,12 +202,17 @@ public final class NodeLogStorage: @unchecked Sendable {
         } catch {
             condition.lock()
             openGroups[group] = nil
-            if !revive { unopenedRecoveries[group] = logRecovery }
+            if revive { tombstones.insert(group) } else { unopenedRecoveries[group] = logRecovery }
             condition.unlock()
             throw error
         }
         condition.lock()
         defer { condition.unlock() }
+        if tombstones.contains(group) {
+            // Destroyed by another thread while its snapshots were being read.
+            throw StorageError(
+                .groupDestroyed, path: directory.groupPath(group), "\(group) was destroyed while it was being opened")
+        }
         openGroups[group] = handle
         queue.append((group, .open(snapshots, revive: revive)))
         condition.signal()

@@ -54,10 +54,74 @@ struct CrashRecoveryTests {
         }
     }
 
+    @Test("a child writing sixteen groups into one log, SIGKILLed at random, loses no group's acknowledged entry")
+    func killedManyGroupChildLosesNothingAcknowledged() throws {
+        let child = try Self.childExecutable()
+        let groupCount: UInt64 = 16
+        var random = SplitMix64(seed: Self.seed ^ 0x6772_6F75_7073)
+        try withTemporaryDirectory { root in
+            let data = root + "/data"
+            var acknowledged: [UInt64: UInt64] = [:]
+            var tornTails = 0
+            var roundsAcknowledging = 0
+            for round in 0..<Self.rounds {
+                let context = "seed \(Self.seed) (QUORUM_CRASH_SEED), round \(round)"
+                let run = try Self.runAndKill(
+                    child, arguments: [data, String(random.next()), String(groupCount)],
+                    afterMicroseconds: 50_000 + UInt32(random.next() % 250_000))
+                #expect(run.killed, "the child exited on its own: \(run.errors); \(context)")
+                for (group, started) in run.startedByGroup {
+                    #expect(
+                        started >= acknowledged[group] ?? 0,
+                        "the child recovered \(started) of \(acknowledged[group] ?? 0) acks of g\(group); \(context)")
+                }
+                if !run.acknowledgedByGroup.isEmpty { roundsAcknowledging += 1 }
+                for (group, highest) in run.acknowledgedByGroup {
+                    acknowledged[group] = max(acknowledged[group] ?? 0, highest)
+                }
+
+                // Recover as the restarted node would, and check every group's entries are its own, intact.
+                let node = try NodeLogStorage(
+                    path: data, options: .init(writeAheadLog: .init(segmentBytes: 16 << 10)))
+                defer { node.close() }
+                if node.tornTail != nil { tornTails += 1 }
+                for group in 1...groupCount {
+                    let storage = try node.openGroup(GroupID(group), onDurable: { _ in })
+                    let entries = storage.recovered.entries
+                    let lost = "\(entries.count) of \(acknowledged[group] ?? 0)"
+                    #expect(entries.count >= Int(acknowledged[group] ?? 0), "g\(group) kept \(lost) acks; \(context)")
+                    for (position, entry) in entries.enumerated() {
+                        let index = UInt64(position + 1)
+                        let expected = Entry(
+                            term: 1, index: LogIndex(index), kind: .command(crashChildPayload(group, index)))
+                        if entry != expected {
+                            Issue.record("entry \(index) of g\(group) is not what was written: \(entry); \(context)")
+                            break
+                        }
+                    }
+                    let hardState = storage.recovered.hardState
+                    #expect(hardState.votedFor == nil || hardState.votedFor == NodeID(group), "\(context)")
+                    #expect(hardState.commitIndex.rawValue <= UInt64(entries.count), "\(context)")
+                }
+            }
+            let total = acknowledged.values.reduce(0, +)
+            #expect(acknowledged.count == Int(groupCount), "some group never had a batch acknowledged")
+            // A child that recovers but then acknowledges nothing would pass every check above.
+            #expect(roundsAcknowledging >= 2, "only \(roundsAcknowledging) rounds acknowledged anything")
+            print(
+                "crash test (\(groupCount) groups): \(Self.rounds) rounds, \(total) entries acknowledged, "
+                    + "\(tornTails) torn tails cut"
+            )
+        }
+    }
+
     struct Run {
         var killed: Bool
         var started: UInt64?
         var highestAcknowledged: UInt64?
+        /// The many-group mode's `start <group> <index>` and `ack <group> <index>` lines.
+        var startedByGroup: [UInt64: UInt64] = [:]
+        var acknowledgedByGroup: [UInt64: UInt64] = [:]
         var errors: String
     }
 
@@ -87,6 +151,13 @@ struct CrashRecoveryTests {
         // A line cut off by the kill has no newline: only complete lines count.
         for line in printed.split(separator: "\n", omittingEmptySubsequences: false).dropLast() {
             let words = line.split(separator: " ")
+            if words.count == 3, let group = UInt64(words[1]), let value = UInt64(words[2]) {
+                if words[0] == "start" { run.startedByGroup[group] = value }
+                if words[0] == "ack" {
+                    run.acknowledgedByGroup[group] = max(run.acknowledgedByGroup[group] ?? 0, value)
+                }
+                continue
+            }
             guard words.count == 2, let value = UInt64(words[1]) else { continue }
             if words[0] == "start" { run.started = value }
             if words[0] == "ack" { run.highestAcknowledged = max(run.highestAcknowledged ?? 0, value) }

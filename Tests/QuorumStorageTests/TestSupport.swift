@@ -19,6 +19,11 @@ func payload(for index: UInt64) -> [UInt8] {
     (0..<(10 + index % 90)).map { UInt8(truncatingIfNeeded: index &* 131 &+ $0 &* 7) }
 }
 
+/// What the crash child writes as entry `index` of `group` in its many-group mode (its `groupPayload`).
+func crashChildPayload(_ group: UInt64, _ index: UInt64) -> [UInt8] {
+    [UInt8(truncatingIfNeeded: group)] + payload(for: index &+ group &* 7919)
+}
+
 func command(_ index: UInt64, term: Term = 1) -> Entry {
     Entry(term: term, index: LogIndex(index), kind: .command(payload(for: index)))
 }

@@ -3,8 +3,9 @@ import Testing
 
 @testable import QuorumStorage
 
-/// Random appends, truncations, hard states, snapshot resets, compactions and reopenings, checked after every
-/// reopen against a plain in-memory model of what the log must hold.
+/// Random appends, truncations, hard states, snapshot resets, releases, destructions and re-creations and
+/// reopenings of three groups sharing one log, with a segment limit low enough that lagging groups are rewritten,
+/// checked after every reopen against a plain in-memory model of what each group's log must hold.
 @Suite("Write-ahead log against a model")
 struct WriteAheadLogModelTests {
     struct Model {
@@ -16,16 +17,24 @@ struct WriteAheadLogModelTests {
         var resetIndex: LogIndex = .zero
     }
 
+    static let groups: [GroupID] = [1, 2, 3]
+
     @Test("recovery always matches the model", arguments: [1, 2, 3, 4, 5] as [UInt64])
     func matchesModel(seed: UInt64) throws {
         try withTemporaryDirectory { directory in
             var random = SplitMix64(seed: seed)
-            let options = WriteAheadLog.Options(segmentBytes: 700)
+            let options = WriteAheadLog.Options(segmentBytes: 700, segmentCountLimit: 4)
             var (log, _) = try WriteAheadLog.open(directory: directory, options: options)
-            var model = Model()
+            var models = Dictionary(uniqueKeysWithValues: Self.groups.map { ($0, Model()) })
             var term: UInt64 = 1
-            for step in 0..<300 {
-                switch random.next() % 10 {
+            for step in 0..<600 {
+                // Group 3 lags: it writes a tenth as often as the others, so it holds back old segments.
+                let roll = random.next() % 21
+                let group: GroupID = roll < 10 ? 1 : roll < 20 ? 2 : 3
+                let testGroup = group
+                var model = models[group]!
+                defer { models[group] = model }
+                switch random.next() % 11 {
                 case 0...4:
                     // Append, sometimes overwriting a suffix (never below what compaction may have removed).
                     let lowest = max(model.compactedThrough, model.resetIndex).rawValue + 1
@@ -53,25 +62,41 @@ struct WriteAheadLogModelTests {
                     try log.sync()
                     try log.releaseSegments(of: testGroup, through: through)
                     model.compactedThrough = max(model.compactedThrough, through)
+                case 9 where random.next() % 4 == 0:
+                    // Destroyed, then deliberately created again: it starts empty.
+                    try log.appendTombstone(for: group)
+                    try log.appendRevival(for: group)
+                    model = Model()
                 default:
                     try log.sync()
                     log.close()
                     let recovery: WriteAheadLogRecovery
                     (log, recovery) = try WriteAheadLog.open(directory: directory, options: options)
-                    check(recovery, against: model, context: "seed \(seed), step \(step)")
+                    models[group] = model
+                    check(recovery, against: models, context: "seed \(seed), step \(step)")
+                    // What the groups' snapshots cover is the owner's to say again after a restart.
+                    for (group, model) in models {
+                        log.setReleasePoint(of: group, through: max(model.compactedThrough, model.resetIndex))
+                    }
                 }
             }
             try log.sync()
             log.close()
             let (_, recovery) = try WriteAheadLog.open(directory: directory, options: options)
-            check(recovery, against: model, context: "seed \(seed), end")
+            check(recovery, against: models, context: "seed \(seed), end")
         }
     }
 
-    func check(_ recovery: WriteAheadLogRecovery, against model: Model, context: String) {
-        #expect(recovery.hardState ?? HardState() == model.hardState, "\(context)")
+    func check(_ recovery: WriteAheadLogRecovery, against models: [GroupID: Model], context: String) {
         #expect(recovery.tornTail == nil, "\(context)")
-        // Compaction may have removed entries at or below `compactedThrough`; everything above must be there.
+        #expect(recovery.tombstones.isEmpty, "\(context)")
+        #expect(Set(recovery.groups.keys).isSubset(of: Set(models.keys)), "\(context)")
+        for (group, model) in models { check(recovery.group(group), against: model, context: "\(group), \(context)") }
+    }
+
+    func check(_ recovery: GroupLogRecovery, against model: Model, context: String) {
+        #expect(recovery.hardState ?? HardState() == model.hardState, "\(context)")
+        // Releasing may have removed entries at or below `compactedThrough`; everything above must be there.
         let kept = model.entries.filter { $0.index > model.compactedThrough }
         let recoveredKept = recovery.entries.filter { $0.index > model.compactedThrough }
         #expect(recoveredKept == kept, "\(context)")
