@@ -16,8 +16,8 @@ struct FailureInjectionTests {
             let failSyncAt: UInt64? = seed % 3 == 0 ? 3 + random.next() % 10 : nil
             let io = FaultyFileIO(bytesAllowed: failSyncAt == nil ? 800 + Int(random.next() % 12_000) : .max)
             let reports = Reports()
-            let options = FileNodeStorage.Options(writeAheadLog: .init(segmentBytes: 1024, io: io))
-            let storage = try FileNodeStorage(
+            let options = SingleGroupStorage.Options(writeAheadLog: .init(segmentBytes: 1024, io: io))
+            let storage = try SingleGroupStorage(
                 path: path, options: options, onDurable: reports.onDurable, onFailure: reports.onFailure)
 
             var durable: (entries: [Entry], hardState: HardState) = ([], HardState())
@@ -47,7 +47,7 @@ struct FailureInjectionTests {
             #expect(inFlight != nil, "seed \(seed): the injected failure never happened")
             #expect(reports.durableNumbers.count == Int(reports.durableNumbers.last ?? 0))
 
-            let reopened = try FileNodeStorage(path: path, onDurable: { _ in })
+            let reopened = try SingleGroupStorage(path: path, onDurable: { _ in })
             defer { reopened.close() }
             let recovered = reopened.recovered
             guard let inFlight else {

@@ -6,7 +6,7 @@ import Testing
 
 @testable import QuorumStorage
 
-/// The real engine and the real node driver on `FileNodeStorage`: the driver builds the batches, the storage
+/// The real engine and the real node driver on `SingleGroupStorage`: the driver builds the batches, the storage
 /// reports them durable from its fsync thread, and a restart from what was recovered continues exactly.
 @Suite("Raft on file storage")
 struct RaftOnFileStorageTests {
@@ -43,7 +43,7 @@ struct RaftOnFileStorageTests {
         }
     }
 
-    typealias Driver = NodeDriver<RaftNode, FileNodeStorage, NoPeers, DigestMachine>
+    typealias Driver = NodeDriver<RaftNode, SingleGroupStorage, NoPeers, DigestMachine>
 
     /// Hands durable reports from the fsync thread to the test's thread, which owns the driver.
     final class Durable: Sendable {
@@ -74,7 +74,7 @@ struct RaftOnFileStorageTests {
     }
 
     static func start(_ path: String, _ durable: Durable) throws -> Driver {
-        let storage = try FileNodeStorage(
+        let storage = try SingleGroupStorage(
             path: path, options: .init(writeAheadLog: .init(segmentBytes: 2048)), onDurable: durable.report)
         let engine = try RaftNode(id: 1, options: options(), recovered: storage.recovered)
         var driver = Driver(

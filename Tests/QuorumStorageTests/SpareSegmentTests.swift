@@ -105,9 +105,9 @@ struct SpareSegmentTests {
     @Test("the fsync thread prepares the next spare once it is idle after a rollover")
     func nodeStoragePreparesSpareWhenIdle() throws {
         try withTemporaryDirectory { path in
-            let options = FileNodeStorage.Options(writeAheadLog: .init(segmentBytes: 2048))
+            let options = SingleGroupStorage.Options(writeAheadLog: .init(segmentBytes: 2048))
             let reports = Reports()
-            let storage = try FileNodeStorage(path: path, options: options, onDurable: reports.onDurable)
+            let storage = try SingleGroupStorage(path: path, options: options, onDurable: reports.onDurable)
             defer { storage.close() }
             let wal = path + "/wal"
             let sparePath = wal + "/" + SegmentFile.spareFileName

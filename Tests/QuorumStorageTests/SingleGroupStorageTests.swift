@@ -41,13 +41,13 @@ func snapshot(at index: UInt64, term: Term = 1) -> Snapshot {
         data: Array("state through \(index)".utf8))
 }
 
-@Suite("File node storage")
-struct FileNodeStorageTests {
+@Suite("One group's storage")
+struct SingleGroupStorageTests {
     @Test("persisted batches are reported durable in order and recovered after a restart")
     func persistAndRecover() throws {
         try withTemporaryDirectory { path in
             let reports = Reports()
-            let storage = try FileNodeStorage(path: path, onDurable: reports.onDurable, onFailure: reports.onFailure)
+            let storage = try SingleGroupStorage(path: path, onDurable: reports.onDurable, onFailure: reports.onFailure)
             #expect(storage.recovered.entries.isEmpty)
             for number in UInt64(1)...50 {
                 storage.persist(
@@ -61,7 +61,7 @@ struct FileNodeStorageTests {
             storage.close()
             #expect(storage.health == .closed)
 
-            let reopened = try FileNodeStorage(path: path, onDurable: { _ in })
+            let reopened = try SingleGroupStorage(path: path, onDurable: { _ in })
             defer { reopened.close() }
             #expect(reopened.recovered.entries == commands(1...50))
             #expect(reopened.recovered.hardState == HardState(term: 1, votedFor: 1, commitIndex: 49))
@@ -72,19 +72,20 @@ struct FileNodeStorageTests {
     @Test("a second storage on the same directory is refused while the first is open")
     func exclusive() throws {
         try withTemporaryDirectory { path in
-            let storage = try FileNodeStorage(path: path, onDurable: { _ in })
+            let storage = try SingleGroupStorage(path: path, onDurable: { _ in })
             defer { storage.close() }
             #expect(
-                expectStorageError { try FileNodeStorage(path: path, onDurable: { _ in }) }?.code == .directoryLocked)
+                expectStorageError { try SingleGroupStorage(path: path, onDurable: { _ in }) }?.code == .directoryLocked
+            )
         }
     }
 
     @Test("snapshots the node takes compact the log back to the older retained snapshot")
     func snapshotsCompactTheLog() throws {
         try withTemporaryDirectory { path in
-            let options = FileNodeStorage.Options(writeAheadLog: .init(segmentBytes: 2048))
+            let options = SingleGroupStorage.Options(writeAheadLog: .init(segmentBytes: 2048))
             let reports = Reports()
-            let storage = try FileNodeStorage(path: path, options: options, onDurable: reports.onDurable)
+            let storage = try SingleGroupStorage(path: path, options: options, onDurable: reports.onDurable)
             for number in UInt64(1)...30 {
                 let first = (number - 1) * 10 + 1
                 storage.persist(batch(number, entries: commands(first...first + 9)))
@@ -99,7 +100,7 @@ struct FileNodeStorageTests {
             #expect(try Posix.listDirectory(path + "/wal").count < segmentsBefore)
             #expect(try Posix.listDirectory(path + "/groups/1/snapshots").count == 2)
 
-            let reopened = try FileNodeStorage(path: path, options: options, onDurable: { _ in })
+            let reopened = try SingleGroupStorage(path: path, options: options, onDurable: { _ in })
             defer { reopened.close() }
             #expect(reopened.recovered.snapshot == snapshot(at: 200))
             #expect(reopened.recovered.entries == commands(201...300))
@@ -110,9 +111,9 @@ struct FileNodeStorageTests {
     @Test("a damaged newest snapshot is skipped and reported when the log still covers it")
     func damagedSnapshotSkippedWhenCovered() throws {
         try withTemporaryDirectory { path in
-            let options = FileNodeStorage.Options(writeAheadLog: .init(segmentBytes: 2048))
+            let options = SingleGroupStorage.Options(writeAheadLog: .init(segmentBytes: 2048))
             let reports = Reports()
-            let storage = try FileNodeStorage(path: path, options: options, onDurable: reports.onDurable)
+            let storage = try SingleGroupStorage(path: path, options: options, onDurable: reports.onDurable)
             for number in UInt64(1)...30 {
                 let first = (number - 1) * 10 + 1
                 storage.persist(batch(number, entries: commands(first...first + 9)))
@@ -125,7 +126,7 @@ struct FileNodeStorageTests {
 
             let newest = path + "/groups/1/snapshots/" + SnapshotStore.fileName(for: SnapshotPoint(index: 200, term: 1))
             try flipBit(in: newest, atByte: 40)
-            let reopened = try FileNodeStorage(path: path, options: options, onDurable: { _ in })
+            let reopened = try SingleGroupStorage(path: path, options: options, onDurable: { _ in })
             defer { reopened.close() }
             #expect(reopened.recovered.snapshot == snapshot(at: 100))
             #expect(reopened.recovered.entries == commands(101...300))
@@ -140,9 +141,9 @@ struct FileNodeStorageTests {
     @Test("a damaged snapshot the log no longer covers is refused, not skipped")
     func damagedSnapshotRefusedWhenNotCovered() throws {
         try withTemporaryDirectory { path in
-            let options = FileNodeStorage.Options(writeAheadLog: .init(segmentBytes: 2048), snapshotsRetained: 1)
+            let options = SingleGroupStorage.Options(writeAheadLog: .init(segmentBytes: 2048), snapshotsRetained: 1)
             let reports = Reports()
-            let storage = try FileNodeStorage(path: path, options: options, onDurable: reports.onDurable)
+            let storage = try SingleGroupStorage(path: path, options: options, onDurable: reports.onDurable)
             for number in UInt64(1)...30 {
                 let first = (number - 1) * 10 + 1
                 storage.persist(batch(number, entries: commands(first...first + 9)))
@@ -155,7 +156,7 @@ struct FileNodeStorageTests {
             let only = path + "/groups/1/snapshots/" + SnapshotStore.fileName(for: SnapshotPoint(index: 250, term: 1))
             let bytes = try readBytes(only)
             try writeBytes(Array(bytes.dropLast(5)), to: only)
-            let error = expectStorageError { try FileNodeStorage(path: path, options: options, onDurable: { _ in }) }
+            let error = expectStorageError { try SingleGroupStorage(path: path, options: options, onDurable: { _ in }) }
             #expect(error?.code == .missingData)
             #expect(error?.message.contains(only) == true)
             #expect(Posix.exists(only))
@@ -166,13 +167,13 @@ struct FileNodeStorageTests {
     func leaderSnapshotResetsTheLog() throws {
         try withTemporaryDirectory { path in
             let reports = Reports()
-            let storage = try FileNodeStorage(path: path, onDurable: reports.onDurable)
+            let storage = try SingleGroupStorage(path: path, onDurable: reports.onDurable)
             storage.persist(batch(1, entries: commands(1...10)))
             storage.persist(batch(2, entries: commands(51...52, term: 3), snapshot: snapshot(at: 50, term: 3)))
             #expect(reports.wait { $0.durableNumbers.last == 2 })
             storage.close()
 
-            let reopened = try FileNodeStorage(path: path, onDurable: { _ in })
+            let reopened = try SingleGroupStorage(path: path, onDurable: { _ in })
             defer { reopened.close() }
             #expect(reopened.recovered.snapshot == snapshot(at: 50, term: 3))
             #expect(reopened.recovered.entries == commands(51...52, term: 3))
@@ -184,8 +185,8 @@ struct FileNodeStorageTests {
         try withTemporaryDirectory { path in
             let io = FaultyFileIO()
             let reports = Reports()
-            let options = FileNodeStorage.Options(writeAheadLog: .init(io: io))
-            let storage = try FileNodeStorage(
+            let options = SingleGroupStorage.Options(writeAheadLog: .init(io: io))
+            let storage = try SingleGroupStorage(
                 path: path, options: options, onDurable: reports.onDurable, onFailure: reports.onFailure)
             defer { storage.close() }
             storage.persist(batch(1, entries: commands(1...5)))
@@ -211,13 +212,13 @@ struct FileNodeStorageTests {
     }
 }
 
-extension FileNodeStorageTests {
+extension SingleGroupStorageTests {
     @Test("group commit: batches queued during an fsync are written together and synced once")
     func groupCommit() throws {
         try withTemporaryDirectory { path in
             let io = GatedFileIO()
             let reports = Reports()
-            let storage = try FileNodeStorage(
+            let storage = try SingleGroupStorage(
                 path: path, options: .init(writeAheadLog: .init(io: io)), onDurable: reports.onDurable)
             defer { storage.close() }
             let syncsAtStart = io.dataSyncs
@@ -238,7 +239,7 @@ extension FileNodeStorageTests {
         try withTemporaryDirectory { path in
             let io = GatedFileIO()
             let reports = Reports()
-            let storage = try FileNodeStorage(
+            let storage = try SingleGroupStorage(
                 path: path, options: .init(writeAheadLog: .init(io: io)), onDurable: reports.onDurable)
             defer { storage.close() }
             let syncsAtStart = io.dataSyncs
@@ -256,11 +257,11 @@ extension FileNodeStorageTests {
             let directory = try DataDirectory(path: path)
             try writeLog(directory.writeAheadLogPath, commands(1...20))
             // The leader's snapshot reached disk, but the crash took the reset record that followed it.
-            try makeDirectory(directory.snapshotsPath(of: FileNodeStorage.group))
-            try SnapshotStore(directory: directory.snapshotsPath(of: FileNodeStorage.group)).save(
+            try makeDirectory(directory.snapshotsPath(of: SingleGroupStorage.group))
+            try SnapshotStore(directory: directory.snapshotsPath(of: SingleGroupStorage.group)).save(
                 snapshot(at: 15, term: 2))
             directory.close()
-            let storage = try FileNodeStorage(path: path, onDurable: { _ in })
+            let storage = try SingleGroupStorage(path: path, onDurable: { _ in })
             defer { storage.close() }
             #expect(storage.recovered.snapshot == snapshot(at: 15, term: 2))
             #expect(storage.recovered.entries.isEmpty)
@@ -272,23 +273,23 @@ extension FileNodeStorageTests {
         try withTemporaryDirectory { path in
             let directory = try DataDirectory(path: path)
             try writeLog(directory.writeAheadLogPath, commands(1...20))
-            try makeDirectory(directory.snapshotsPath(of: FileNodeStorage.group))
-            try SnapshotStore(directory: directory.snapshotsPath(of: FileNodeStorage.group)).save(
+            try makeDirectory(directory.snapshotsPath(of: SingleGroupStorage.group))
+            try SnapshotStore(directory: directory.snapshotsPath(of: SingleGroupStorage.group)).save(
                 snapshot(at: 15, term: 1))
             directory.close()
-            let storage = try FileNodeStorage(path: path, onDurable: { _ in })
+            let storage = try SingleGroupStorage(path: path, onDurable: { _ in })
             defer { storage.close() }
             #expect(storage.recovered.entries == commands(16...20))
         }
     }
 }
 
-extension FileNodeStorageTests {
+extension SingleGroupStorageTests {
     @Test("after close, batches are refused with a clear error")
     func refusedAfterClose() throws {
         try withTemporaryDirectory { path in
             let reports = Reports()
-            let storage = try FileNodeStorage(path: path, onDurable: reports.onDurable, onFailure: reports.onFailure)
+            let storage = try SingleGroupStorage(path: path, onDurable: reports.onDurable, onFailure: reports.onFailure)
             storage.close()
             storage.persist(batch(1, entries: [command(1)]))
             #expect(reports.failureList.map(\.code) == [.closed])
@@ -300,14 +301,14 @@ extension FileNodeStorageTests {
     func tornTailReported() throws {
         try withTemporaryDirectory { path in
             let reports = Reports()
-            let storage = try FileNodeStorage(path: path, onDurable: reports.onDurable)
+            let storage = try SingleGroupStorage(path: path, onDurable: reports.onDurable)
             storage.persist(batch(1, entries: commands(1...5)))
             #expect(reports.wait { $0.durableNumbers == [1] })
             storage.close()
             let segment = path + "/wal/" + SegmentFile(sequence: 0).fileName
             try writeBytes(try readBytes(segment).dropLast(7), to: segment)
 
-            let reopened = try FileNodeStorage(path: path, onDurable: { _ in })
+            let reopened = try SingleGroupStorage(path: path, onDurable: { _ in })
             defer { reopened.close() }
             #expect(reopened.recovered.entries == commands(1...4))
             #expect(reopened.recoveryReport.tornTail?.path == segment)
@@ -316,12 +317,12 @@ extension FileNodeStorageTests {
     }
 }
 
-extension FileNodeStorageTests {
+extension SingleGroupStorageTests {
     @Test("the newest snapshot can be streamed from another thread while the node keeps writing")
     func streamNewestSnapshot() throws {
         try withTemporaryDirectory { path in
             let reports = Reports()
-            let storage = try FileNodeStorage(path: path, onDurable: reports.onDurable)
+            let storage = try SingleGroupStorage(path: path, onDurable: reports.onDurable)
             defer { storage.close() }
             #expect(try storage.openNewestSnapshotForStreaming() == nil)
             storage.persist(batch(1, entries: commands(1...20)))
