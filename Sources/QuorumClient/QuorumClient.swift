@@ -40,7 +40,9 @@ public actor QuorumClient {
 
     private var balancerNow: BalancerTime {
         let elapsed = started.duration(to: .now)
-        return BalancerTime(microseconds: UInt64(elapsed.components.seconds) * 1_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000_000))
+        return BalancerTime(
+            microseconds: UInt64(elapsed.components.seconds) * 1_000_000
+                + UInt64(elapsed.components.attoseconds / 1_000_000_000_000))
     }
 
     /// A serializable read from the node the balancer picks; any failure falls back to the normal routing.
@@ -98,8 +100,11 @@ public actor QuorumClient {
     }
 
     @discardableResult
-    public func delete(_ key: [UInt8], rangeEnd: [UInt8]? = nil) async throws(QuorumClientError) -> DeleteRangeResponse {
-        guard case .deleteRange(let response) = try await write(.deleteRange(DeleteRangeRequest(key: key, rangeEnd: rangeEnd)))
+    public func delete(_ key: [UInt8], rangeEnd: [UInt8]? = nil) async throws(QuorumClientError) -> DeleteRangeResponse
+    {
+        guard
+            case .deleteRange(let response) = try await write(
+                .deleteRange(DeleteRangeRequest(key: key, rangeEnd: rangeEnd)))
         else { throw .unexpectedResponse("not a delete response") }
         return response
     }
@@ -206,6 +211,18 @@ public actor QuorumClient {
         try await membership(.add(node, address: address, staysLearner: staysLearner))
     }
 
+    /// Creates an empty replica of this client's group on the node at `endpoint`; add that node to the group
+    /// with `addMember` (any address: the node's is known from the cluster's group) and it catches up.
+    @discardableResult
+    public func createReplica(on endpoint: String) async throws(QuorumClientError) -> GroupStatus {
+        let response = try await send(.createReplica, to: endpoint)
+        switch response.outcome {
+        case .groups(let groups) where groups.count == 1: return groups[0]
+        case .failed(let message): throw .refused(message)
+        default: throw .unexpectedResponse("\(response.outcome)")
+        }
+    }
+
     @discardableResult
     public func removeMember(_ node: NodeID) async throws(QuorumClientError) -> NodeStatus {
         try await membership(.remove(node))
@@ -235,7 +252,8 @@ public actor QuorumClient {
 
     private func write(_ command: StoreCommand) async throws(QuorumClientError) -> StoreResult {
         sequence += 1
-        let proposal = StoreProposal(command, session: ClientSession(client: client, sequence: SequenceNumber(sequence)))
+        let proposal = StoreProposal(
+            command, session: ClientSession(client: client, sequence: SequenceNumber(sequence)))
         let outcome = try await execute(.write(proposal))
         guard case .result(let result) = outcome else { throw .unexpectedResponse("\(outcome)") }
         if case .failed(let error) = result { throw .store(error) }
@@ -243,7 +261,8 @@ public actor QuorumClient {
     }
 
     /// Sends to the leader (or whoever may know it) until an answer that is not a redirect, or the deadline.
-    private func execute(_ operation: ClientRequest.Operation) async throws(QuorumClientError) -> ClientResponse.Outcome {
+    private func execute(_ operation: ClientRequest.Operation) async throws(QuorumClientError) -> ClientResponse.Outcome
+    {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         var candidates = endpoints
@@ -310,7 +329,8 @@ public actor QuorumClient {
         if let existing = connections[endpoint], existing.isActive { return existing }
         if let pending = connecting[endpoint] { return try await pending.value }
         let opening = Task {
-            try await ClientConnection.connect(to: endpoint, group: MultiThreadedEventLoopGroup.singleton, frameBytesMax: 16 << 20)
+            try await ClientConnection.connect(
+                to: endpoint, group: MultiThreadedEventLoopGroup.singleton, frameBytesMax: 16 << 20)
         }
         connecting[endpoint] = opening
         defer { connecting[endpoint] = nil }

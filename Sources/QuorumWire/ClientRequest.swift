@@ -14,6 +14,7 @@ import QuorumStore
 ///     kind 6 cancel watch: the watch's request id u64
 ///     kind 7 leases: nothing
 ///     kind 8 groups: nothing (the node answers for every group it hosts; the request's group is ignored)
+///     kind 9 create replica: nothing (the node creates an empty replica of the request's group)
 public struct ClientRequest: Hashable, Sendable {
     public enum Operation: Hashable, Sendable {
         case write(StoreProposal)
@@ -29,6 +30,9 @@ public struct ClientRequest: Hashable, Sendable {
         case leases
         /// This node's view of every group it hosts (`GroupStatus`), answered by the node itself.
         case groups
+        /// Creates an empty replica of the request's group on this node, to be added to the group by its leader
+        /// and caught up from its log or a snapshot. Answered by the node itself with the new replica's status.
+        case createReplica
     }
 
     public enum MembershipRequest: Hashable, Sendable {
@@ -91,6 +95,8 @@ public struct ClientRequest: Hashable, Sendable {
             writer.write(UInt8(7))
         case .groups:
             writer.write(UInt8(8))
+        case .createReplica:
+            writer.write(UInt8(9))
         }
         return Frame(kind: .clientRequest, payload: writer.bytes)
     }
@@ -106,11 +112,14 @@ public struct ClientRequest: Hashable, Sendable {
             switch try reader.readByte("request kind") {
             case 1:
                 let bytes = try reader.readLengthPrefixed("proposal")
-                operation = .write(try decodeStore { () throws(StoreError) in try StoreProposal(decoding: bytes, limits: limits) })
+                operation = .write(
+                    try decodeStore { () throws(StoreError) in try StoreProposal(decoding: bytes, limits: limits) })
             case 2:
                 let linearizable = try reader.readBool("linearizable")
                 let bytes = try reader.readLengthPrefixed("read command")
-                let command = try decodeStore { () throws(StoreError) in try StoreCommand(decoding: bytes, limits: limits) }
+                let command = try decodeStore { () throws(StoreError) in
+                    try StoreCommand(decoding: bytes, limits: limits)
+                }
                 guard case .range(let request) = command else {
                     throw .inconsistent("a read request must carry a range command")
                 }
@@ -123,15 +132,19 @@ public struct ClientRequest: Hashable, Sendable {
                 switch change {
                 case 1:
                     let address = try reader.readString("member address")
-                    operation = .membership(.add(node, address: address, staysLearner: try reader.readBool("stays learner")))
+                    operation = .membership(
+                        .add(node, address: address, staysLearner: try reader.readBool("stays learner")))
                 case 2: operation = .membership(.remove(node))
                 case 3: operation = .membership(.transferLeadership(to: node))
                 default: throw .invalid(field: "membership change", value: UInt64(change))
                 }
             case 5:
                 let key = try reader.readLengthPrefixed("watch key")
-                guard key.count <= limits.keyBytesMax else { throw .invalid(field: "watch key length", value: UInt64(key.count)) }
-                let rangeEnd = try reader.readBool("has range end") ? try reader.readLengthPrefixed("watch range end") : nil
+                guard key.count <= limits.keyBytesMax else {
+                    throw .invalid(field: "watch key length", value: UInt64(key.count))
+                }
+                let rangeEnd =
+                    try reader.readBool("has range end") ? try reader.readLengthPrefixed("watch range end") : nil
                 let start = try reader.read(UInt64.self, "start revision")
                 operation = .watch(key: key, rangeEnd: rangeEnd, startRevision: start == 0 ? nil : Revision(start))
             case 6:
@@ -140,6 +153,8 @@ public struct ClientRequest: Hashable, Sendable {
                 operation = .leases
             case 8:
                 operation = .groups
+            case 9:
+                operation = .createReplica
             case let other:
                 throw .invalid(field: "request kind", value: UInt64(other))
             }

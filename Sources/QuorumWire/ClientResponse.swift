@@ -13,7 +13,8 @@ import QuorumStore
 ///     kind 6 watch events: events (bytes, `WatchEvent.encode`)
 ///     kind 7 watch ended: reason (string) | resume revision u64 (0 = none)
 ///     kind 8 leases:     count u32 | (id u64 | ttl u64 | remaining u64 | deadline u64 | keys: count u32, bytes…)…
-///     kind 9 groups:     count u32 | (group u64 | role (string) | term u64 | leader u64 | commit u64 | applied u64)…
+///     kind 9 groups:     count u32 | (group u64 | role (string) | term u64 | leader u64 | commit u64 | applied u64
+///                        | quiescent u8)…
 public struct ClientResponse: Hashable, Sendable {
     public enum Outcome: Hashable, Sendable {
         case result(StoreResult)
@@ -135,7 +136,7 @@ public struct ClientResponse: Hashable, Sendable {
                 }
                 outcome = .leases(leases)
             case 9:
-                let count = try reader.readCount("groups", minimumItemBytes: 44)
+                let count = try reader.readCount("groups", minimumItemBytes: 45)
                 var groups: [GroupStatus] = []
                 groups.reserveCapacity(count)
                 for _ in 0..<count { groups.append(try GroupStatus.decode(from: &reader)) }
@@ -220,9 +221,12 @@ public struct GroupStatus: Hashable, Sendable {
     public var leader: NodeID?
     public var commitIndex: LogIndex
     public var appliedIndex: LogIndex
+    /// Idle: it sends no heartbeats of its own (see `RaftOptions.quiescence`).
+    public var isQuiescent: Bool
 
     public init(
-        group: GroupID, role: String, term: Term, leader: NodeID?, commitIndex: LogIndex, appliedIndex: LogIndex
+        group: GroupID, role: String, term: Term, leader: NodeID?, commitIndex: LogIndex, appliedIndex: LogIndex,
+        isQuiescent: Bool = false
     ) {
         self.group = group
         self.role = role
@@ -230,6 +234,7 @@ public struct GroupStatus: Hashable, Sendable {
         self.leader = leader
         self.commitIndex = commitIndex
         self.appliedIndex = appliedIndex
+        self.isQuiescent = isQuiescent
     }
 
     func encode(into writer: inout ByteWriter) {
@@ -239,6 +244,7 @@ public struct GroupStatus: Hashable, Sendable {
         writer.write(leader?.rawValue ?? 0)
         writer.write(commitIndex.rawValue)
         writer.write(appliedIndex.rawValue)
+        writer.write(UInt8(isQuiescent ? 1 : 0))
     }
 
     static func decode(from reader: inout ByteReader) throws(DecodingFailure) -> GroupStatus {
@@ -248,8 +254,9 @@ public struct GroupStatus: Hashable, Sendable {
         let leader = try reader.read(UInt64.self, "group leader")
         let commit = try reader.readLogIndex("group commit")
         let applied = try reader.readLogIndex("group applied")
+        let quiescent = try reader.readBool("group quiescent")
         return GroupStatus(
             group: group, role: role, term: term, leader: leader == 0 ? nil : NodeID(leader), commitIndex: commit,
-            appliedIndex: applied)
+            appliedIndex: applied, isQuiescent: quiescent)
     }
 }

@@ -6,7 +6,41 @@ import QuorumWire
 /// `quorum group`: the consensus groups the nodes host.
 struct GroupCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "group", abstract: "The consensus groups the cluster's nodes host.", subcommands: [List.self])
+        commandName: "group", abstract: "The consensus groups the cluster's nodes host.",
+        subcommands: [List.self, Add.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a node of the cluster to a group: it gets an empty replica, which the leader catches up.",
+            discussion: "The node must be a member of the cluster (group 1) and among --endpoints.")
+        @Argument(help: "The group.") var group: UInt64
+        @Argument(help: "The node's id.") var node: UInt64
+        @Flag(help: "Keep the new replica a learner instead of promoting it to voter once caught up.")
+        var learner = false
+        @OptionGroup var options: ClientOptions
+
+        func run() async throws {
+            guard group > 0, node > 0 else { throw ValidationError("groups and nodes count from 1") }
+            var addressed = options
+            addressed.group = group
+            let status = try await withClient(addressed) { client throws(QuorumClientError) in
+                var endpoint: String?
+                for candidate in await client.endpoints where endpoint == nil {
+                    if (try? await client.status(of: candidate))?.node == NodeID(node) { endpoint = candidate }
+                }
+                guard let endpoint else {
+                    throw .refused("no endpoint answers as node \(node); give its client address in --endpoints")
+                }
+                try await client.createReplica(on: endpoint)
+                return try await client.addMember(NodeID(node), address: "", staysLearner: learner)
+            }
+            let voters = status.voters.map { "\($0.rawValue)" }.joined(separator: ",")
+            let learners = status.learners.map { "\($0.rawValue)" }.joined(separator: ",")
+            print(
+                "added node \(node) to group \(group); voters now \(voters)"
+                    + (learners.isEmpty ? "" : ", learners \(learners)"))
+        }
+    }
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

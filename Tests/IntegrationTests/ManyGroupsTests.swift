@@ -51,7 +51,15 @@ extension ClusterTests {
         }
         await stranger.close()
 
-        // Kill the node that leads the most groups.
+        // Idle, every group falls silent: no heartbeats of its own, only the nodes' liveness signal.
+        let quiet = try await Self.poll {
+            let statuses = await Self.groupStatuses(cluster)
+            return statuses.count == 3
+                && statuses.values.allSatisfy { $0.count == Self.manyGroups && $0.allSatisfy(\.isQuiescent) }
+        }
+        #expect(quiet, "idle groups did not quiesce")
+
+        // Kill the node that leads the most groups: their followers are asleep, and only node liveness wakes them.
         let before = await Self.groupStatuses(cluster)
         #expect(before.values.allSatisfy { $0.count == Self.manyGroups }, "every node hosts every group")
         let victim = try #require(
@@ -104,10 +112,23 @@ extension ClusterTests {
         defer { cluster.stopAll() }
         let second = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10), group: GroupID(2))
         try await second.put(Array("k".utf8), Array("v".utf8))
+        // HTTP addresses a group with ?group=N; group 1 is the default, and the groups' keys are apart.
+        let http = HTTPClient()
+        let leader = try await http.awaitLeader(cluster)
+        #expect(try await http.send("PUT", leader, "/v1/kv/h?group=2", body: #"{"value": "two"}"#).status == 200)
+        #expect(try await http.send("GET", leader, "/v1/kv/h?group=2").json["value"] as? String == "two")
+        #expect(try await http.send("GET", leader, "/v1/kv/h").status == 404)
+        #expect(try await http.send("GET", leader, "/v1/kv/h?group=3").status == 404)
+        #expect(try await http.send("GET", leader, "/v1/kv/h?group=0").status == 400)
         let leaderOfSecond = try #require(
             await Self.groupStatuses(cluster).values.flatMap { $0 }.first { $0.group == 2 && $0.role == "leader" }?
                 .leader)
         let victim = try #require(cluster.members.first { $0.id != Int(leaderOfSecond.rawValue) })
+        // Asleep, the victim's replica would never campaign and so never ask: the leader must tell it.
+        #expect(
+            try await Self.poll {
+                (try? await client.groups(of: victim.clientEndpoint))?.first { $0.group == 2 }?.isQuiescent == true
+            })
         let shrunk = try await second.removeMember(NodeID(UInt64(victim.id)))
         #expect(!shrunk.voters.contains(NodeID(UInt64(victim.id))))
 
@@ -130,5 +151,46 @@ extension ClusterTests {
             try await Self.poll { (try? await client.groups(of: victim.clientEndpoint))?.map(\.group) == [GroupID(1)] })
         await second.close()
         await client.close()
+    }
+}
+
+extension ClusterTests {
+    @Test("a node added to the cluster gets a replica of another group: created empty, added by the leader, caught up")
+    func replicaAddedToAGroup() async throws {
+        let (cluster, client) = try await Self.startCluster(arguments: ["--groups", "2"])
+        defer { cluster.stopAll() }
+        let second = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10), group: GroupID(2))
+        for number in 0..<20 { try await second.put(Array("k\(number)".utf8), Array("v\(number)".utf8)) }
+
+        let newcomer = try cluster.addMember()
+        try await client.addMember(NodeID(4), address: "127.0.0.1:\(newcomer.peerPort):\(newcomer.clientPort)")
+        try cluster.start(newcomer.id, joining: true)
+        // Group 2 cannot add a node whose replica does not exist yet... it would never hear of it; so it is created
+        // first, empty, and never campaigns on its own.
+        let created = try await Self.pollValue { try? await second.createReplica(on: newcomer.clientEndpoint) }
+        #expect(created?.group == GroupID(2) && created?.commitIndex == 0)
+        await #expect(throws: QuorumClientError.refused("this node already hosts a replica of g2")) {
+            try await second.createReplica(on: newcomer.clientEndpoint)
+        }
+        try await second.addMember(NodeID(4), address: "")
+        let direct = QuorumClient(endpoints: [newcomer.clientEndpoint], group: GroupID(2))
+        #expect(
+            try await Self.poll {
+                (try? await direct.get(Array("k19".utf8), linearizable: false))??.value == Array("v19".utf8)
+            },
+            "the new replica did not catch up")
+        #expect(try await Self.poll { (try? await second.status(of: newcomer.clientEndpoint))?.voters.count == 4 })
+        await direct.close()
+        await second.close()
+        await client.close()
+    }
+
+    /// Polls `produce` every 50 ms for up to 10 s until it gives a value.
+    static func pollValue<Value>(_ produce: () async throws -> Value?) async throws -> Value? {
+        for _ in 0..<200 {
+            if let value = try await produce() { return value }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return nil
     }
 }

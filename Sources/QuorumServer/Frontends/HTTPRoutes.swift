@@ -9,6 +9,8 @@ import QuorumWire
 /// the `ClientResponse` as JSON. Anything malformed is refused here with a 400 before it reaches the node.
 struct HTTPRoutes: Sendable {
     let gateway: RuntimeGateway
+    /// The group a request addresses: `?group=N`, or group 1, the cluster's own.
+    var group = NodeHost.clusterGroup
 
     private static let keyPathPrefix = "/v1/kv/"
 
@@ -18,16 +20,31 @@ struct HTTPRoutes: Sendable {
 
     func register(on router: Router<BasicRequestContext>) {
         // `**` because a key may contain '/'; the key is read from the raw path, not from path components.
-        router.put("/v1/kv/**") { request, _ in try await put(request) }
-        router.get("/v1/kv/**") { request, _ in try await get(request) }
-        router.delete("/v1/kv/**") { request, _ in try await delete(request) }
-        router.get("/v1/kv") { request, _ in try await range(request) }
-        router.post("/v1/lease") { request, _ in try await grantLease(request) }
-        router.post("/v1/lease/{id}/keepalive") { _, context in try await keepLeaseAlive(context.parameters.get("id")) }
-        router.delete("/v1/lease/{id}") { _, context in try await revokeLease(context.parameters.get("id")) }
-        router.get("/v1/status") { _, _ in try await status() }
+        router.put("/v1/kv/**") { request, _ in try await addressing(request).put(request) }
+        router.get("/v1/kv/**") { request, _ in try await addressing(request).get(request) }
+        router.delete("/v1/kv/**") { request, _ in try await addressing(request).delete(request) }
+        router.get("/v1/kv") { request, _ in try await addressing(request).range(request) }
+        router.post("/v1/lease") { request, _ in try await addressing(request).grantLease(request) }
+        router.post("/v1/lease/{id}/keepalive") { request, context in
+            try await addressing(request).keepLeaseAlive(context.parameters.get("id"))
+        }
+        router.delete("/v1/lease/{id}") { request, context in
+            try await addressing(request).revokeLease(context.parameters.get("id"))
+        }
+        router.get("/v1/status") { request, _ in try await addressing(request).status() }
         router.get("/metrics") { _, _ in try await metrics() }
         router.get("/dashboard") { _, _ in try await dashboard() }
+    }
+
+    /// These routes, addressed to the group the request names.
+    private func addressing(_ request: Request) throws -> HTTPRoutes {
+        guard let text = request.uri.queryParameters.get("group") else { return self }
+        guard let id = UInt64(text), id > 0 else {
+            throw HTTPAPIError.badRequest("group '\(text)' is not a group number (groups count from 1)")
+        }
+        var routes = self
+        routes.group = GroupID(id)
+        return routes
     }
 
     // MARK: Keys
@@ -131,7 +148,7 @@ struct HTTPRoutes: Sendable {
     // MARK: Status
 
     private func status() async throws -> Response {
-        let response = await gateway.perform(.status)
+        let response = await gateway.perform(.status, group: group)
         guard case .status(let status) = response.outcome else { throw refusal(response.outcome) }
         return JSONResponse.make(.ok, NodeStatusJSON(status))
     }
@@ -158,11 +175,11 @@ struct HTTPRoutes: Sendable {
     private func write(_ command: StoreCommand) async throws -> StoreResult {
         // No session: an HTTP client that retries a write after a timeout may apply it twice (the binary
         // client's sessions make its retries exactly-once).
-        try storeResult(of: await gateway.perform(.write(StoreProposal(command))))
+        try storeResult(of: await gateway.perform(.write(StoreProposal(command)), group: group))
     }
 
     private func read(_ range: RangeRequest, linearizable: Bool) async throws -> RangeResponse {
-        let result = try storeResult(of: await gateway.perform(.read(range, linearizable: linearizable)))
+        let result = try storeResult(of: await gateway.perform(.read(range, linearizable: linearizable), group: group))
         guard case .range(let found) = result else { throw unexpected(result) }
         return found
     }
@@ -182,6 +199,7 @@ struct HTTPRoutes: Sendable {
         case .failed(let message):
             // The runtime's refusals arrive as text. The transient ones (a leadership transfer or membership
             // change in progress) are the ones that tell the client to retry; the rest are the request's fault.
+            if message.hasPrefix("this node hosts no group") { return HTTPAPIError(.notFound, message) }
             return HTTPAPIError(message.contains("retry") ? .serviceUnavailable : .badRequest, message)
         default:
             // An answer of the wrong kind (a result where a status was due, or a watch's): a bug, never the client's.

@@ -46,6 +46,9 @@ final class GroupRuntime: @unchecked Sendable {
         /// A new member's address is being stored; the configuration change follows once it commits.
         case memberAddress(then: ConfigurationChange)
         case configurationChange
+        /// A member's removal: once it commits, the leader tells the removed node, which may be quiescent and
+        /// would otherwise never campaign, and so never hear of it.
+        case removal(NodeID)
         /// A Redis-port read: answered with lease deadlines and this node's clock (`readWithLeases`).
         case leasedRead(RangeRequest, LeasedReadResponder)
     }
@@ -70,6 +73,8 @@ final class GroupRuntime: @unchecked Sendable {
         options.initialConfiguration = Configuration(voters: foundingVoters)
         options.randomSeed = (configuration.node.rawValue &* 0x9E37_79B9) ^ (group.rawValue &* 0xBF58_476D_1CE4_E5B9)
         options.maxBytesPerAppend = 8 << 20
+        // Idle groups fall silent; the host's node liveness wakes them when a leader's node goes quiet.
+        options.quiescence = true
         // Snapshots are taken on the event loop, so take them rarely (etcd's default), and keep enough entries
         // after one that a briefly lagging follower catches up from the log instead of a snapshot.
         options.snapshotIntervalEntries = configuration.snapshotIntervalEntries
@@ -84,6 +89,13 @@ final class GroupRuntime: @unchecked Sendable {
     }
 
     func address(of node: NodeID) -> MemberAddress? { host.address(of: node) }
+
+    /// Wakes this group if it is a quiescent follower of `leader`, whose node fell silent or reconnected.
+    func wakeIfQuiescentFollower(of leader: NodeID) {
+        let engine = driver.engine
+        guard engine.isQuiescent, engine.role != .leader, engine.leaderHint == leader else { return }
+        driver.wake()
+    }
 
     func tick() {
         loop.preconditionInEventLoop()
@@ -203,7 +215,7 @@ final class GroupRuntime: @unchecked Sendable {
         let engine = driver.engine
         return GroupStatus(
             group: group, role: engine.role.rawValue, term: engine.term, leader: engine.leaderHint,
-            commitIndex: engine.commitIndex, appliedIndex: driver.appliedIndex)
+            commitIndex: engine.commitIndex, appliedIndex: driver.appliedIndex, isQuiescent: engine.isQuiescent)
     }
 
     var status: NodeStatus {
@@ -272,14 +284,19 @@ final class GroupRuntime: @unchecked Sendable {
             let committed = driver.engine.committedConfiguration
             guard !committed.configuration.contains(message.from), !driver.engine.configuration.contains(message.from)
             else { continue }
-            let now = NIODeadline.now()
-            if let last = removalNoticesSent[message.from], now - last < .seconds(1) { continue }
-            removalNoticesSent[message.from] = now
-            let notice = MembershipNotice(
-                group: group, removed: message.from, leader: configuration.node, term: driver.engine.term,
-                configurationIndex: committed.index)
-            host.peers.send(notice.frame, to: message.from)
+            tellRemoved(message.from)
         }
+    }
+
+    /// Tells `node` that the committed configuration no longer includes it, at most once a second.
+    private func tellRemoved(_ node: NodeID) {
+        let now = NIODeadline.now()
+        if let last = removalNoticesSent[node], now - last < .seconds(1) { return }
+        removalNoticesSent[node] = now
+        let notice = MembershipNotice(
+            group: group, removed: node, leader: configuration.node, term: driver.engine.term,
+            configurationIndex: driver.engine.committedConfiguration.index)
+        host.peers.send(notice.frame, to: node)
     }
 
     /// A node that committed its own removal (a leader removing itself) knows without being told.
@@ -334,7 +351,7 @@ final class GroupRuntime: @unchecked Sendable {
                 pending[token] = (request.requestID, .write, respond)
                 try driver.propose(encoded, token: token)
             case .membership(.add(let node, let address, let staysLearner)):
-                guard MemberAddress(parsing: address) != nil else {
+                guard group != NodeHost.clusterGroup || MemberAddress(parsing: address) != nil else {
                     respond(
                         ClientResponse(
                             requestID: request.requestID,
@@ -368,7 +385,7 @@ final class GroupRuntime: @unchecked Sendable {
                 )
                 try driver.propose(store.encoded, token: token)
             case .membership(.remove(let node)):
-                pending[token] = (request.requestID, .configurationChange, respond)
+                pending[token] = (request.requestID, .removal(node), respond)
                 try driver.proposeConfigurationChange(.remove(node), token: token)
             case .membership(.transferLeadership(let node)):
                 try driver.transferLeadership(to: node)
@@ -376,8 +393,9 @@ final class GroupRuntime: @unchecked Sendable {
             case .leases:
                 pending[token] = (request.requestID, .leases, respond)
                 try driver.read(token: token)
-            case .groups:
-                respond(ClientResponse(requestID: request.requestID, outcome: .groups(host.groupStatuses)))
+            case .groups, .createReplica:
+                // The host answers these for the node before routing.
+                host.handle(request, respond: respond)
                 return
             case .watch, .cancelWatch:
                 respond(
@@ -396,6 +414,7 @@ final class GroupRuntime: @unchecked Sendable {
     private static func metricsKind(of operation: ClientRequest.Operation) -> NodeMetrics.RequestKind {
         switch operation {
         case .status, .groups: .status
+        case .createReplica: .membership
         case .read(_, linearizable: false): .read
         case .read(_, linearizable: true): .linearizableRead
         case .write: .write
@@ -572,6 +591,9 @@ final class GroupRuntime: @unchecked Sendable {
                     proposeAfterAddressStored(change, token: token, request: (request.requestID, request.respond))
                 case .configurationChange:
                     request.respond(ClientResponse(requestID: request.requestID, outcome: .status(status)))
+                case .removal(let node):
+                    if node != configuration.node && driver.engine.role == .leader { tellRemoved(node) }
+                    request.respond(ClientResponse(requestID: request.requestID, outcome: .status(status)))
                 case .write, .read, .leases, .leasedRead:
                     let outcome: ClientResponse.Outcome =
                         output.map { .result($0) } ?? .failed("the entry carried no command")
@@ -584,7 +606,7 @@ final class GroupRuntime: @unchecked Sendable {
                     request.respond(ClientResponse(requestID: request.requestID, outcome: read(range)))
                 case .leases: request.respond(ClientResponse(requestID: request.requestID, outcome: .leases(leases)))
                 case .leasedRead(let range, let respond): respond(leasedRead(range))
-                case .write, .memberAddress, .configurationChange: continue
+                case .write, .memberAddress, .configurationChange, .removal: continue
                 }
             case .dropped(let token), .readFailed(let token):
                 guard let request = pending.removeValue(forKey: token) else { continue }

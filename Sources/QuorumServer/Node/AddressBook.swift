@@ -19,6 +19,9 @@ final class AddressBook: @unchecked Sendable {
 
     func address(of node: NodeID) -> MemberAddress? { founding[node] ?? added[node] }
 
+    /// Every node with a known address: the founding members and those added since.
+    var members: Set<NodeID> { Set(founding.keys).union(added.keys) }
+
     /// Notes a member address the log just stored.
     func record(key: [UInt8], value: [UInt8]) {
         guard key.starts(with: Self.memberKeyPrefix),

@@ -16,6 +16,12 @@ import QuorumWire
 ///
 /// Every group persists through the node's one write-ahead log (`NodeLogStorage`): one fsync thread, one
 /// fdatasync per batch for all the groups with something to persist.
+///
+/// Idle groups are quiescent (`RaftOptions.quiescence`): no heartbeats of their own. One node-level liveness
+/// signal per peer pair replaces them: every tick, a peer that was sent nothing else gets an empty batch, and
+/// any frame from a peer proves it alive. A peer silent for an election timeout, or one that reconnects (it may
+/// have restarted and forgotten it led), wakes the quiescent followers of the groups it led, which then elect
+/// as usual if it is gone.
 final class NodeHost: @unchecked Sendable {
     // @unchecked Sendable: everything mutable is touched only on `loop`; each entry point asserts it.
     static let clusterGroup = GroupID(1)
@@ -38,6 +44,11 @@ final class NodeHost: @unchecked Sendable {
     /// Told, once, on the loop, that this node learned it was removed from the cluster (`quorum server` exits).
     var onRemoved: (@Sendable (String) -> Void)?
     private var removed = false
+    /// Ticks since the host started, and the tick at which each peer was last heard from.
+    private var ticks: UInt64 = 0
+    private var lastHeard: [NodeID: UInt64] = [:]
+    /// A peer silent this many ticks has lost liveness (an election timeout, as the engine counts one).
+    static let livenessTimeoutTicks: UInt64 = 10
 
     /// Opens every group's storage (bootstrapping `configuration.bootstrapGroups` groups in a new data directory),
     /// checks the directory's identity, and builds each group's runtime. Call on `loop`.
@@ -99,8 +110,25 @@ final class NodeHost: @unchecked Sendable {
 
     private func tick() {
         loop.preconditionInEventLoop()
+        ticks += 1
         answersDue.expire(now: .now())
         for group in groups.values { group.tick() }
+        peers.sendLiveness(to: addressBook.members.subtracting([configuration.node]))
+        // Checked every tick while a peer is silent, so that a group that quiesced just before its leader's node
+        // fell silent still wakes.
+        for (peer, heard) in lastHeard where ticks - heard > Self.livenessTimeoutTicks {
+            wakeFollowers(of: peer)
+        }
+    }
+
+    /// A frame arrived from `peer`: it is alive.
+    func heard(from peer: NodeID) {
+        lastHeard[peer] = ticks
+    }
+
+    /// Wakes every quiescent follower whose leader is `leader`: its node fell silent or reconnected.
+    private func wakeFollowers(of leader: NodeID) {
+        for group in groups.values { group.wakeIfQuiescentFollower(of: leader) }
     }
 
     /// Closes the node's storage. Call once the loop has stopped serving.
@@ -116,6 +144,24 @@ final class NodeHost: @unchecked Sendable {
     /// Every hosted group's status, in group order.
     var groupStatuses: [GroupStatus] {
         groups.keys.sorted().map { groups[$0]!.groupStatus }
+    }
+
+    /// Creates an empty replica of `group` here, which the group's leader then adds and catches up. It starts
+    /// from the founding configuration, which does not include it, so it never campaigns before it is added.
+    private func createReplica(of group: GroupID) -> ClientResponse.Outcome {
+        if group.rawValue == 0 { return .failed("groups count from 1") }
+        if groups[group] != nil { return .failed("this node already hosts a replica of \(group)") }
+        if storage.isTombstoned(group) {
+            return .failed(
+                "this node's replica of \(group) was removed from the group; a removed replica is not recreated")
+        }
+        do {
+            try addGroup(group)
+        } catch {
+            return .failed("could not create a replica of \(group): \(error)")
+        }
+        logger.notice("created an empty replica of \(group), to be added by its leader")
+        return .groups([groups[group]!.groupStatus])
     }
 
     /// A group's replica here learned that it was removed from the group. For group 1 that is the node's removal
@@ -167,6 +213,9 @@ final class NodeHost: @unchecked Sendable {
             logger.info("joined cluster \(ClusterIdentity.describe(theirs)), as node \(hello.node.rawValue) says")
         }
         hellos[hello.node] = hello
+        // A peer that (re)connects may have restarted and forgotten that it led.
+        wakeFollowers(of: hello.node)
+        heard(from: hello.node)
         return nil
     }
 
@@ -205,9 +254,15 @@ final class NodeHost: @unchecked Sendable {
     /// Routes a client request to the group it names; a group this node does not host is refused by name.
     func handle(_ request: ClientRequest, respond: @escaping GroupRuntime.Responder) {
         loop.preconditionInEventLoop()
-        if case .groups = request.operation {
+        switch request.operation {
+        case .groups:
             respond(ClientResponse(requestID: request.requestID, outcome: .groups(groupStatuses)))
             return
+        case .createReplica:
+            respond(ClientResponse(requestID: request.requestID, outcome: createReplica(of: request.group)))
+            return
+        default:
+            break
         }
         guard let runtime = groups[request.group] else {
             let reason =

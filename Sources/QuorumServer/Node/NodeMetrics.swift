@@ -38,6 +38,7 @@ final class NodeMetrics: Sendable {
     let peerMessagesUnrouted: Counter
     private let groupsHosted: Gauge
     private let groupsLed: Gauge
+    private let groupsQuiescent: Gauge
     /// Client requests, indexed by `RequestKind`'s raw value: an array, so that counting one hashes nothing.
     private let requests: [Counter]
     /// How long each fdatasync of the log took (etcd_disk_wal_fsync_duration_seconds).
@@ -109,6 +110,7 @@ final class NodeMetrics: Sendable {
             labels: labels)
         groupsHosted = gauge("server", "groups", "Consensus groups this node hosts a replica of.")
         groupsLed = gauge("server", "groups_led", "Consensus groups this node leads.")
+        groupsQuiescent = gauge("server", "groups_quiescent", "Hosted groups that are idle and send no heartbeats.")
         requests = RequestKind.allCases.map { kind in
             registry.makeCounter(
                 descriptor: name("server", "requests", unit: "total", "Client requests handled, by type."),
@@ -124,6 +126,7 @@ final class NodeMetrics: Sendable {
     func sampleGroups(_ groups: [GroupStatus]) {
         groupsHosted.set(to: Double(groups.count))
         groupsLed.set(to: Double(groups.count { $0.role == "leader" }))
+        groupsQuiescent.set(to: Double(groups.count(where: \.isQuiescent)))
     }
 
     /// Sets the gauges from the node's state now; on the node's loop.

@@ -29,6 +29,7 @@ final class PeerInboundHandler: ChannelInboundHandler {
                 peer = hello.node
                 return
             }
+            host.heard(from: peer)
             if frame.kind == .part {
                 guard let whole = try assembler.add(frame) else { return }
                 frame = whole

@@ -21,6 +21,8 @@ final class PeerTransport: @unchecked Sendable {
     /// This turn's messages, per peer and group, until `sendOutbox()` runs at the end of the turn.
     private var outbox: [NodeID: [GroupID: [Message]]] = [:]
     private var outboxScheduled = false
+    /// Peers sent a batch since the last `sendLiveness`: the batch proved this node alive to them already.
+    private var sentSinceLiveness: Set<NodeID> = []
 
     private struct Peer {
         var channel: (any Channel)?
@@ -53,7 +55,16 @@ final class PeerTransport: @unchecked Sendable {
             let batch = PeerMessages(
                 groups: groups.keys.sorted().map { PeerMessages.GroupMessages(group: $0, messages: groups[$0]!) })
             send(batch.frame, to: peer)
+            sentSinceLiveness.insert(peer)
         }
+    }
+
+    /// Proves this node alive to each of `peers` that was sent nothing since the last call: an empty batch, the
+    /// node-level heartbeat that replaces the heartbeats of quiescent groups.
+    func sendLiveness(to peers: Set<NodeID>) {
+        loop.preconditionInEventLoop()
+        for peer in peers.subtracting(sentSinceLiveness) { send(PeerMessages(groups: []).frame, to: peer) }
+        sentSinceLiveness.removeAll(keepingCapacity: true)
     }
 
     /// Sends one frame to `peer`, or drops it and starts connecting if there is no connection yet.
