@@ -23,6 +23,14 @@ let package = Package(
                 .product(name: "QuorumStorage", package: "Quorum"),
             ]
         ),
+        // fdatasyncs per write with 1, 8 and 64 groups sharing one node's write-ahead log.
+        .executableTarget(
+            name: "GroupCommitFsyncs",
+            dependencies: [
+                // PersistBatch comes from QuorumNode, which QuorumStorage depends on (it is not a product).
+                .product(name: "QuorumConsensus", package: "Quorum"), .product(name: "QuorumStorage", package: "Quorum"),
+            ]
+        ),
         .executableTarget(
             name: "StoreThroughput",
             dependencies: [

@@ -87,7 +87,8 @@ final class LogLoop {
                 batch.append(Entry(term: 1, index: LogIndex(nextIndex), kind: .command(command)))
                 nextIndex += 1
             }
-            try log.append(batch)
+            // One group: the node's shared log with a single group in it, as a node hosting one group has.
+            try log.append(batch, for: GroupID(1))
             try log.sync()
             syncs += 1
         }
