@@ -40,6 +40,13 @@ struct LogReplay {
         return nil
     }
 
+    /// Applies a checkpoint record: it is the group's whole log from here on.
+    mutating func replace(with checkpoint: GroupCheckpoint) {
+        entries = checkpoint.entries
+        snapshotReset = checkpoint.snapshotReset
+        if let hardState = checkpoint.hardState { self.hardState = hardState }
+    }
+
     /// Applies a snapshot-reset record: the log before and including the snapshot is gone.
     mutating func reset(to point: SnapshotPoint) {
         entries.removeAll(keepingCapacity: true)

@@ -23,6 +23,8 @@ enum RecordType: UInt8, CaseIterable {
     case groupTombstone = 6
     /// A destroyed group was deliberately created again; its log starts empty.
     case groupRevival = 7
+    /// A group's whole live log, replacing what came before it (see `GroupCheckpoint`).
+    case groupCheckpoint = 8
 }
 
 /// The framing of every record on disk:

@@ -198,7 +198,7 @@ extension WriteAheadLog {
                 }
                 groups[group] = LogReplay()
                 return nil
-            case .entry, .hardState, .snapshotReset:
+            case .entry, .hardState, .snapshotReset, .groupCheckpoint:
                 guard !tombstones.contains(group) else {
                     throw DecodingFailure.inconsistent("\(type) record of \(group) after its tombstone")
                 }
@@ -213,6 +213,10 @@ extension WriteAheadLog {
             case .hardState:
                 groups[group, default: LogReplay()].hardState = try HardState.decode(from: &reader)
                 return nil
+            case .groupCheckpoint:
+                let checkpoint = try GroupCheckpoint.decode(from: &reader)
+                groups[group, default: LogReplay()].replace(with: checkpoint)
+                return checkpoint.highestIndex
             default:
                 let point = try SnapshotPoint.decode(from: &reader)
                 groups[group, default: LogReplay()].reset(to: point)

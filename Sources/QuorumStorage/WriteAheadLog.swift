@@ -100,6 +100,8 @@ public final class WriteAheadLog {
     private(set) var groups: [GroupID: GroupState]
     /// Groups destroyed on this node; their records are refused.
     public private(set) var tombstones: Set<GroupID>
+    /// How many times a lagging group's live log was rewritten since the log was opened (for metrics and tests).
+    public private(set) var groupRewrites = 0
     /// Set by the first failed write or sync; every later call throws it.
     private(set) var failure: StorageError?
 
@@ -291,10 +293,12 @@ public final class WriteAheadLog {
                     && segments.count(where: { $0.highestIndex[group] != nil }) <= options.segmentCountLimit / 2
             }
             guard !holders.isEmpty else { break }
+            var anyRewritten = false
             for group in holders {
-                try rewriteLiveRecords(of: group)
+                if try rewriteLiveRecords(of: group) { anyRewritten = true }
                 rewritten.insert(group)
             }
+            guard anyRewritten else { break }
             // The rewritten records must be durable before the only other copy of them goes.
             try sync()
             removed += try removeUnneededSegments()
@@ -327,30 +331,35 @@ public final class WriteAheadLog {
         return removed
     }
 
-    /// Appends the group's live records again, so that no segment before the active one is needed by it.
+    /// Appends the group's live log again, as one checkpoint record, so that no segment before the active one is
+    /// needed by it.
     ///
     /// Recovery replays a group's records in order and an entry replaces everything at or after its index, so the
-    /// rewrite must hold the group's whole live log, not only what the oldest segment has: writing just those
-    /// entries after newer ones would cut the newer ones off on replay.
-    private func rewriteLiveRecords(of group: GroupID) throws(StorageError) {
-        guard let state = groups[group] else { return }
+    /// rewrite must hold the group's whole live log, not only what the oldest segment has, and must land whole
+    /// (see `GroupCheckpoint`). A group whose live log does not fit in one record is left where it is.
+    /// - Returns: whether the group was rewritten.
+    private func rewriteLiveRecords(of group: GroupID) throws(StorageError) -> Bool {
+        guard let state = groups[group] else { return false }
         try flush()
         let holding = segments.filter { $0.highestIndex[group] != nil }
         let replay = try Self.replay(group, in: holding.map(\.file), directory: directory, options: options)
+        let live = replay.entries.filter { $0.index > state.releasedThrough }
+        // The reset stays only while the live entries start right after it; otherwise its snapshot is covered.
+        let reset = replay.snapshotReset.flatMap { $0.index >= state.releasedThrough ? $0 : nil }
+        let checkpoint = GroupCheckpoint(snapshotReset: reset, entries: live, hardState: state.hardState)
+        var encoded = ByteWriter(capacity: 64 + live.reduce(0) { $0 + $1.encodedBytes })
+        GroupRecordPrefix.encode(group, into: &encoded)
+        checkpoint.encode(into: &encoded)
+        guard encoded.bytes.count <= options.recordPayloadBytesMax else { return false }
         let firstKept = segments[segments.count - 1].file.sequence
-        if let reset = replay.snapshotReset, reset.index > state.releasedThrough {
-            appendRecord(.snapshotReset, for: group) { reset.encode(into: &$0) }
-            noteIndex(reset.index, of: group)
-            try rollOverIfFull()
-        }
-        try appendEntryRecords(replay.entries.filter { $0.index > state.releasedThrough }, for: group)
-        if let hardState = state.hardState {
-            appendRecord(.hardState, for: group) { hardState.encode(into: &$0) }
-            try rollOverIfFull()
-        }
+        RecordFrame.append(.groupCheckpoint, to: &pending) { $0.write(contentsOf: encoded.bytes) }
+        if let highest = checkpoint.highestIndex { noteIndex(highest, of: group) }
         for position in segments.indices where segments[position].file.sequence < firstKept {
             segments[position].highestIndex[group] = nil
         }
+        groupRewrites += 1
+        try rollOverIfFull()
+        return true
     }
 
     /// Closes the active segment without syncing. Idempotent. A spare stays on disk; the next `open` deletes it.
@@ -527,6 +536,7 @@ extension SnapshotPoint {
         writer.write(term.rawValue)
     }
 
+    /// Decodes one point; the caller checks what follows (the end of a record, or the rest of a checkpoint).
     static func decode(from reader: inout ByteReader) throws(DecodingFailure) -> SnapshotPoint {
         let version = try reader.readByte("snapshot reset version")
         guard version == storageEncodingVersion else {
@@ -534,7 +544,6 @@ extension SnapshotPoint {
         }
         let index = try reader.readLogIndex("snapshot reset index")
         let term = Term(try reader.read(UInt64.self, "snapshot reset term"))
-        try reader.expectEnd(of: "snapshot reset")
         return SnapshotPoint(index: index, term: term)
     }
 }

@@ -25,6 +25,8 @@ struct GarbageInputTests {
             _ = try? SnapshotPoint.decode(from: &reader)
             reader = ByteReader(bytes)
             _ = try? GroupRecordPrefix.decode(from: &reader)
+            reader = ByteReader(bytes)
+            _ = try? GroupCheckpoint.decode(from: &reader)
             _ = RecordFrame.parse(bytes, at: 0, end: bytes.count, payloadBytesMax: 1 << 20)
             _ = try? SnapshotStore.decodeFile(bytes)
         }

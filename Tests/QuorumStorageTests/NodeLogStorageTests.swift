@@ -1,4 +1,5 @@
 import Foundation
+import QuorumCodec
 import QuorumConsensus
 import Synchronization
 import Testing
@@ -272,6 +273,70 @@ struct NodeLogStorageTests {
             #expect(try log.releaseSegments(of: 1, through: 2) == 0)
             // Group 1's snapshot now covers its entries too: everything but the active segment goes.
             #expect(try log.releaseSegments(of: 1, through: 3) == segments - 1)
+        }
+    }
+
+    @Test("a rewrite is one checkpoint record: torn, it is cut whole; whole, it replaces the group's log")
+    func checkpointIsAllOrNothing() throws {
+        try withTemporaryDirectory { root in
+            let pristine = root + "/pristine"
+            let (log, _) = try WriteAheadLog.open(directory: pristine)
+            try log.append(groupCommands(1, 1...20), for: 1)
+            try log.append(groupCommands(2, 1...5), for: 2)
+            try log.sync()
+            log.close()
+            let name = SegmentFile(sequence: 0).fileName
+            let original = try readBytes(pristine + "/" + name)
+            // What a rewrite of group 1 released through 10 writes.
+            let checkpoint = GroupCheckpoint(
+                snapshotReset: nil, entries: groupCommands(1, 11...20), hardState: HardState(term: 1, commitIndex: 20))
+            var record = ByteWriter(capacity: 2048)
+            RecordFrame.append(.groupCheckpoint, to: &record) { writer in
+                GroupRecordPrefix.encode(1, into: &writer)
+                checkpoint.encode(into: &writer)
+            }
+
+            // A crash in the middle of writing it: the torn record is cut, and nothing of group 1 is lost.
+            let torn = root + "/torn"
+            try makeDirectory(torn)
+            try writeBytes(original + record.bytes.prefix(record.bytes.count / 2), to: torn + "/" + name)
+            let (tornLog, tornRecovery) = try WriteAheadLog.open(directory: torn)
+            tornLog.close()
+            #expect(tornRecovery.tornTail != nil)
+            #expect(tornRecovery.group(1).entries == groupCommands(1, 1...20))
+            #expect(tornRecovery.group(2).entries == groupCommands(2, 1...5))
+
+            // Written whole, before the old segment went: the group's log is the checkpoint's; others keep theirs.
+            let whole = root + "/whole"
+            try makeDirectory(whole)
+            try writeBytes(original + record.bytes, to: whole + "/" + name)
+            let (wholeLog, wholeRecovery) = try WriteAheadLog.open(directory: whole)
+            wholeLog.close()
+            #expect(wholeRecovery.tornTail == nil)
+            #expect(wholeRecovery.group(1).entries == groupCommands(1, 11...20))
+            #expect(wholeRecovery.group(1).hardState == HardState(term: 1, commitIndex: 20))
+            #expect(wholeRecovery.group(2).entries == groupCommands(2, 1...5))
+        }
+    }
+
+    @Test("a checkpoint whose entries are not contiguous is refused as corruption")
+    func inconsistentCheckpointRefused() throws {
+        try withTemporaryDirectory { directory in
+            try writeLog(directory, commands(1...3))
+            let segment = directory + "/" + SegmentFile(sequence: 0).fileName
+            let end = try readBytes(segment).count
+            let checkpoint = GroupCheckpoint(
+                snapshotReset: nil, entries: [command(5), command(7)], hardState: nil)
+            var record = ByteWriter(capacity: 256)
+            RecordFrame.append(.groupCheckpoint, to: &record) { writer in
+                GroupRecordPrefix.encode(testGroup, into: &writer)
+                checkpoint.encode(into: &writer)
+            }
+            try writeBytes(try readBytes(segment) + record.bytes, to: segment)
+            let error = expectStorageError { try WriteAheadLog.open(directory: directory) }
+            #expect(error?.code == .corruption)
+            #expect(error?.offset == end)
+            #expect(error?.message.contains("not contiguous") == true)
         }
     }
 
