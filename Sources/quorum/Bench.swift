@@ -1,10 +1,10 @@
 import ArgumentParser
 import Foundation
+import QuorumClient
 
 #if canImport(Glibc)
     import Glibc
 #endif
-import QuorumClient
 
 /// A load generator against a running cluster: puts, linearizable gets, or a mix, from concurrent clients.
 struct Bench: AsyncParsableCommand {
@@ -26,12 +26,15 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Distinct keys.") var keys = 1_000
     @Option(help: "Key size in bytes.") var keyBytes = 16
     @Option(help: "Value size in bytes.") var valueBytes = 100
+    @Option(help: "Spread the clients over groups 1...N (round robin); the nodes must host them (--groups).")
+    var groups = 1
     @Option(help: "Server process ids, comma-separated: report the CPU they used during the run (Linux).")
     var serverPids: String?
 
     func validate() throws {
-        guard clients > 0, duration > 0, keys > 0, keyBytes >= 8, valueBytes >= 0 else {
-            throw ValidationError("--clients, --duration and --keys must be positive and --key-bytes at least 8")
+        guard clients > 0, duration > 0, keys > 0, keyBytes >= 8, valueBytes >= 0, groups > 0 else {
+            throw ValidationError(
+                "--clients, --duration, --keys and --groups must be positive and --key-bytes at least 8")
         }
     }
 
@@ -63,7 +66,9 @@ struct Bench: AsyncParsableCommand {
         let latencies = await withTaskGroup(of: [Duration].self) { group in
             for worker in 0..<clients {
                 group.addTask {
-                    let client = options.makeClient()
+                    var addressed = options
+                    if groups > 1 { addressed.group = UInt64(1 + worker % groups) }
+                    let client = addressed.makeClient()
                     var latencies: [Duration] = []
                     var position = worker
                     let session = workload == .lock ? try? await Session(client: client, ttl: .seconds(10)) : nil
@@ -73,7 +78,9 @@ struct Bench: AsyncParsableCommand {
                         let begin = ContinuousClock.now
                         do {
                             if workload == .lock {
-                                guard let session else { throw QuorumClientError.refused("no session: its lease could not be granted") }
+                                guard let session else {
+                                    throw QuorumClientError.refused("no session: its lease could not be granted")
+                                }
                                 try await client.lock("bench", session: session).unlock()
                             } else if workload == .put || (workload == .mixed && position % 2 == 0) {
                                 try await client.put(key, value)
@@ -103,7 +110,10 @@ struct Bench: AsyncParsableCommand {
         if !pids.isEmpty, let before = cpuBefore, let after = Self.cpuSeconds(of: pids) {
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             let cores = (after - before) / seconds
-            print(String(format: "server CPU: %.2f cores, %.0f operations per server core-second", cores, Double(latencies.count) / (after - before)))
+            print(
+                String(
+                    format: "server CPU: %.2f cores, %.0f operations per server core-second", cores,
+                    Double(latencies.count) / (after - before)))
         }
     }
 
@@ -137,7 +147,8 @@ struct Bench: AsyncParsableCommand {
             tableRow(["WORKLOAD", "CLIENTS", "OPS", "OPS/S", "P50", "P99", "P99.9", "FAILED"], widths),
             tableRow(
                 [
-                    workload.rawValue, "\(clients)", "\(sorted.count)", String(format: "%.0f", Double(sorted.count) / seconds),
+                    workload.rawValue, "\(clients)", "\(sorted.count)",
+                    String(format: "%.0f", Double(sorted.count) / seconds),
                     percentile(0.5), percentile(0.99), percentile(0.999), "\(failures)",
                 ], widths),
         ].joined(separator: "\n")

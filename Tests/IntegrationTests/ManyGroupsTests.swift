@@ -112,18 +112,18 @@ extension ClusterTests {
         defer { cluster.stopAll() }
         let second = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10), group: GroupID(2))
         try await second.put(Array("k".utf8), Array("v".utf8))
-        // HTTP addresses a group with ?group=N; group 1 is the default, and the groups' keys are apart.
-        let http = HTTPClient()
-        let leader = try await http.awaitLeader(cluster)
-        #expect(try await http.send("PUT", leader, "/v1/kv/h?group=2", body: #"{"value": "two"}"#).status == 200)
-        #expect(try await http.send("GET", leader, "/v1/kv/h?group=2").json["value"] as? String == "two")
-        #expect(try await http.send("GET", leader, "/v1/kv/h").status == 404)
-        #expect(try await http.send("GET", leader, "/v1/kv/h?group=3").status == 404)
-        #expect(try await http.send("GET", leader, "/v1/kv/h?group=0").status == 400)
         let leaderOfSecond = try #require(
             await Self.groupStatuses(cluster).values.flatMap { $0 }.first { $0.group == 2 && $0.role == "leader" }?
                 .leader)
         let victim = try #require(cluster.members.first { $0.id != Int(leaderOfSecond.rawValue) })
+        // HTTP addresses a group with ?group=N; group 1 is the default, and the groups' keys are apart.
+        let http = HTTPClient()
+        let leader = cluster.members[Int(leaderOfSecond.rawValue) - 1]
+        #expect(try await http.send("PUT", leader, "/v1/kv/h?group=2", body: #"{"value": "two"}"#).status == 200)
+        #expect(try await http.send("GET", leader, "/v1/kv/h?group=2").json["value"] as? String == "two")
+        #expect(try await http.send("GET", leader, "/v1/kv/h?serializable=true").status == 404)
+        #expect(try await http.send("GET", leader, "/v1/kv/h?group=3").status == 404)
+        #expect(try await http.send("GET", leader, "/v1/kv/h?group=0").status == 400)
         // Asleep, the victim's replica would never campaign and so never ask: the leader must tell it.
         #expect(
             try await Self.poll {

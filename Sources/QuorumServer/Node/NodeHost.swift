@@ -37,6 +37,10 @@ final class NodeHost: @unchecked Sendable {
     /// The cluster this node's data belongs to; a joining node learns its id from the first member's hello.
     private(set) var identity: ClusterIdentity
     private var groups: [GroupID: GroupRuntime] = [:]
+    /// The groups the tick visits. A group that is asleep (`GroupRuntime.isAsleep`: quiescent, nothing waiting)
+    /// leaves the set and costs nothing until something arrives for it: so thousands of idle groups cost the tick
+    /// nothing.
+    private var awake: Set<GroupID> = []
     /// The node's data directory, its shared log and every group's snapshots.
     let storage: NodeLogStorage
     /// What each member said in its hello (where it serves Redis and HTTP), this node's own included.
@@ -96,11 +100,12 @@ final class NodeHost: @unchecked Sendable {
         let groupStorage = try storage.openGroup(
             group,
             onDurable: { [unowned self] readyNumber in
-                loop.execute { self.groups[group]?.persisted(readyNumber: readyNumber) }
+                loop.execute { self.stir(group)?.persisted(readyNumber: readyNumber) }
             },
-            onFailure: { [unowned self] error in loop.execute { self.groups[group]?.storageFailed(error) } })
+            onFailure: { [unowned self] error in loop.execute { self.stir(group)?.storageFailed(error) } })
         groups[group] = try GroupRuntime(
             host: self, group: group, foundingVoters: identity.foundingVoters, storage: groupStorage)
+        awake.insert(group)
     }
 
     func start() {
@@ -112,7 +117,11 @@ final class NodeHost: @unchecked Sendable {
         loop.preconditionInEventLoop()
         ticks += 1
         answersDue.expire(now: .now())
-        for group in groups.values { group.tick() }
+        for id in awake {
+            guard let group = groups[id] else { continue }
+            group.tick()
+            if group.isAsleep { awake.remove(id) }
+        }
         peers.sendLiveness(to: addressBook.members.subtracting([configuration.node]))
         // Checked every tick while a peer is silent, so that a group that quiesced just before its leader's node
         // fell silent still wakes.
@@ -128,7 +137,7 @@ final class NodeHost: @unchecked Sendable {
 
     /// Wakes every quiescent follower whose leader is `leader`: its node fell silent or reconnected.
     private func wakeFollowers(of leader: NodeID) {
-        for group in groups.values { group.wakeIfQuiescentFollower(of: leader) }
+        for (id, group) in groups where group.wakeIfQuiescentFollower(of: leader) { awake.insert(id) }
     }
 
     /// Closes the node's storage. Call once the loop has stopped serving.
@@ -137,6 +146,13 @@ final class NodeHost: @unchecked Sendable {
     // MARK: Groups
 
     func group(_ id: GroupID) -> GroupRuntime? { groups[id] }
+
+    /// The group `id`, marked awake because something arrived for it; nil if this node does not host it.
+    private func stir(_ id: GroupID) -> GroupRuntime? {
+        guard let group = groups[id] else { return nil }
+        awake.insert(id)
+        return group
+    }
 
     /// Group 1, which every node hosts: the default for requests that name no group.
     var clusterGroup: GroupRuntime { groups[Self.clusterGroup]! }
@@ -235,7 +251,7 @@ final class NodeHost: @unchecked Sendable {
     func receive(_ batch: PeerMessages) {
         loop.preconditionInEventLoop()
         for groupMessages in batch.groups {
-            guard let runtime = groups[groupMessages.group] else {
+            guard let runtime = stir(groupMessages.group) else {
                 metrics.peerMessagesUnrouted.increment(by: Int64(groupMessages.messages.count))
                 continue
             }
@@ -246,7 +262,7 @@ final class NodeHost: @unchecked Sendable {
     /// A leader says a group's committed configuration no longer includes this node.
     func noticeRemoval(_ notice: MembershipNotice) {
         loop.preconditionInEventLoop()
-        groups[notice.group]?.noticeRemoval(notice)
+        stir(notice.group)?.noticeRemoval(notice)
     }
 
     // MARK: Clients
@@ -264,7 +280,7 @@ final class NodeHost: @unchecked Sendable {
         default:
             break
         }
-        guard let runtime = groups[request.group] else {
+        guard let runtime = stir(request.group) else {
             let reason =
                 storage.isTombstoned(request.group)
                 ? "this node's replica of \(request.group) was removed from the group"

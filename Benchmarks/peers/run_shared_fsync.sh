@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Shared fsync across groups: three `quorum server` processes on 127.0.0.1 hosting 8 groups; `quorum bench`
+# puts from 64 clients, first all on group 1, then spread over the 8 groups, in the same run. Prints throughput,
+# latency and the log syncs per acknowledged write (all three nodes' fdatasyncs, from /metrics, over the writes).
+#
+# Usage: Benchmarks/peers/run_shared_fsync.sh [QUORUM_BINARY]
+#   default binary .build-release/release/quorum (swift build -c release --product quorum --scratch-path .build-release)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+binary=${1:-.build-release/release/quorum}
+[ -x "$binary" ] || { echo "no $binary; build it first (see the usage line)" >&2; exit 1; }
+clients=${CLIENTS:-64}
+duration=${DURATION:-10}
+work=$(mktemp -d)
+pids=()
+cleanup() { for pid in "${pids[@]:-}"; do kill -9 "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+cluster=1=127.0.0.1:27101:27201,2=127.0.0.1:27102:27202,3=127.0.0.1:27103:27203
+for id in 1 2 3; do
+    "$binary" server --id "$id" --cluster "$cluster" --data-dir "$work/n$id" --groups 8 --http-port "2730$id" \
+        >"$work/n$id.log" 2>&1 &
+    pids[$id]=$!
+done
+syncs() {
+    local total=0
+    for id in 1 2 3; do
+        local count
+        count=$(curl -sf "http://127.0.0.1:2730$id/metrics" | awk '/^quorum_disk_wal_fsync_duration_seconds_count/ { print int($2) }')
+        total=$((total + ${count:-0}))
+    done
+    echo "$total"
+}
+until [ "$(curl -sf http://127.0.0.1:27301/metrics | awk '/^quorum_server_groups\{/ { print int($2) }')" = 8 ]; do sleep 0.2; done
+export QUORUM_ENDPOINTS=127.0.0.1:27201,127.0.0.1:27202,127.0.0.1:27203
+# Every group elects first: a write to each.
+for group in 1 2 3 4 5 6 7 8; do "$binary" put --group "$group" warmup 1 >/dev/null; done
+echo "machine: $(nproc) cores; $clients clients, ${duration}s per run"
+for groups in 1 8; do
+    before=$(syncs)
+    out=$("$binary" bench --workload put --clients "$clients" --duration "$duration" --groups "$groups" \
+        --server-pids "${pids[1]},${pids[2]},${pids[3]}" 2>/dev/null)
+    after=$(syncs)
+    writes=$(awk '$1 == "put" { print $3 }' <<<"$out")
+    echo "groups=$groups"
+    echo "$out"
+    awk -v s="$((after - before))" -v w="$writes" 'BEGIN { printf "log syncs per write (3 nodes): %.3f (%d syncs, %d writes)\n\n", s / w, s, w }'
+done
