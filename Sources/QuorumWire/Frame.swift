@@ -44,4 +44,6 @@ public enum FrameKind: UInt8, Hashable, Sendable, CaseIterable {
     case membershipNotice = 5
     /// One part of a frame too large for the receiver's limit (`FrameParts`).
     case part = 6
+    /// A node asking a group's leader to confirm a removal notice (`MembershipQuery`).
+    case membershipQuery = 7
 }

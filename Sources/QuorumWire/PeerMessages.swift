@@ -132,11 +132,16 @@ public struct PeerHello: Hashable, Sendable {
     }
 }
 
-/// A leader telling a node that the cluster's committed configuration no longer includes it. A leader stops
+/// A leader telling a node that a group's committed configuration no longer includes it. A leader stops
 /// replicating to a node the moment it appends the node's removal, so a removed node never hears of it through
-/// the log; it only keeps asking for votes. The leader answers such a request with this.
+/// the log; it only keeps asking for votes. The leader answers such a request, and the removal's commit, with this.
 ///
-///     version u8 = 1 | group u64 | removed node u64 | leader u64 | term u64 | configuration index u64
+/// Peers are not authenticated yet, so a notice alone proves nothing: the node asks the leader, at the leader's
+/// own address, to confirm (`MembershipQuery`), and acts only on a notice that echoes the query's nonce. A forger
+/// elsewhere on the network never sees the nonce.
+///
+///     version u8 = 2 | group u64 | removed node u64 | leader u64 | term u64 | configuration index u64 | nonce u64
+///     version 1 (still read): without the nonce (0: unsolicited)
 public struct MembershipNotice: Hashable, Sendable {
     public var group: GroupID
     public var removed: NodeID
@@ -145,23 +150,29 @@ public struct MembershipNotice: Hashable, Sendable {
     public var term: Term
     /// The entry that introduced the committed configuration without the node.
     public var configurationIndex: LogIndex
+    /// The nonce of the `MembershipQuery` this answers; 0 for an unsolicited notice.
+    public var nonce: UInt64
 
-    public init(group: GroupID, removed: NodeID, leader: NodeID, term: Term, configurationIndex: LogIndex) {
+    public init(
+        group: GroupID, removed: NodeID, leader: NodeID, term: Term, configurationIndex: LogIndex, nonce: UInt64 = 0
+    ) {
         self.group = group
         self.removed = removed
         self.leader = leader
         self.term = term
         self.configurationIndex = configurationIndex
+        self.nonce = nonce
     }
 
     public var frame: Frame {
-        var writer = ByteWriter(capacity: 41)
-        writer.write(UInt8(1))
+        var writer = ByteWriter(capacity: 49)
+        writer.write(UInt8(2))
         writer.write(group.rawValue)
         writer.write(removed.rawValue)
         writer.write(leader.rawValue)
         writer.write(term.rawValue)
         writer.write(configurationIndex.rawValue)
+        writer.write(nonce)
         return Frame(kind: .membershipNotice, payload: writer.bytes)
     }
 
@@ -172,13 +183,55 @@ public struct MembershipNotice: Hashable, Sendable {
         var reader = ByteReader(frame.payload)
         do throws(DecodingFailure) {
             let version = try reader.readByte("membership notice version")
-            guard version == 1 else { throw .unsupportedVersion(what: "membership notice", version: version) }
+            guard version == 1 || version == 2 else {
+                throw .unsupportedVersion(what: "membership notice", version: version)
+            }
             group = GroupID(try reader.read(UInt64.self, "group"))
             removed = try reader.readNodeID("removed node")
             leader = try reader.readNodeID("leader")
             term = Term(try reader.read(UInt64.self, "term"))
             configurationIndex = try reader.readLogIndex("configuration index")
+            nonce = version == 2 ? try reader.read(UInt64.self, "nonce") : 0
             try reader.expectEnd(of: "membership notice")
+        } catch {
+            throw .malformed(error.description)
+        }
+    }
+}
+
+/// A node that was told it was removed from a group asks the group's leader, over its own connection to the
+/// leader's address, to confirm; the leader answers with a `MembershipNotice` carrying `nonce` only if its
+/// committed configuration really leaves the node out.
+///
+///     version u8 = 1 | group u64 | nonce u64
+public struct MembershipQuery: Hashable, Sendable {
+    public var group: GroupID
+    /// Random, and never 0: only the leader the query reached can echo it.
+    public var nonce: UInt64
+
+    public init(group: GroupID, nonce: UInt64) {
+        self.group = group
+        self.nonce = nonce
+    }
+
+    public var frame: Frame {
+        var writer = ByteWriter(capacity: 17)
+        writer.write(UInt8(1))
+        writer.write(group.rawValue)
+        writer.write(nonce)
+        return Frame(kind: .membershipQuery, payload: writer.bytes)
+    }
+
+    public init(decoding frame: Frame) throws(WireError) {
+        guard frame.kind == .membershipQuery else { throw .malformed("expected a membership query, got \(frame.kind)") }
+        var reader = ByteReader(frame.payload)
+        do throws(DecodingFailure) {
+            let version = try reader.readByte("membership query version")
+            guard version == 1 else { throw .unsupportedVersion(what: "membership query", version: version) }
+            group = GroupID(try reader.read(UInt64.self, "group"))
+            nonce = try reader.read(UInt64.self, "nonce")
+            guard nonce != 0 else { throw .invalid(field: "nonce", value: 0) }
+            try reader.expectEnd(of: "membership query")
         } catch {
             throw .malformed(error.description)
         }

@@ -142,6 +142,43 @@ extension ClusterTests {
         await client.close()
     }
 
+    @Test(
+        "forged removal notices stop no node: each asks the claimed leader at its own address, which does not confirm")
+    func forgedRemovalNoticesStopNothing() async throws {
+        let (cluster, client) = try await Self.startCluster()
+        defer { cluster.stopAll() }
+        let http = HTTPClient()
+        let clusterID = ClusterIdentity.derivedID(
+            founding: try ServerConfiguration.parseMembers(cluster.clusterArgument))
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        // Every node is told, by someone claiming to be another member, that it was removed.
+        for target in cluster.members {
+            let claimed = cluster.members[target.id % cluster.members.count]
+            let notice = MembershipNotice(
+                group: 1, removed: NodeID(UInt64(target.id)), leader: NodeID(UInt64(claimed.id)), term: 1_000,
+                configurationIndex: 1)
+            let peer = try await ForgedPeer.connect(to: target.peerPort, group: group)
+            try await peer.send([PeerHello(node: NodeID(UInt64(claimed.id)), clusterID: clusterID).frame, notice.frame])
+        }
+        // Each node asked the claimed leader, which answered nothing: none of them is removed.
+        let asked = try await Self.poll {
+            var queries = 0.0
+            for member in cluster.members {
+                queries += try await Self.sample("quorum_network_membership_queries_total", of: member, http: http)
+            }
+            return queries >= 3
+        }
+        #expect(asked, "the forged notices were not put to the claimed leaders")
+        try await group.shutdownGracefully()
+        for member in cluster.members {
+            #expect(cluster.members[member.id - 1].process?.isRunning == true, "node \(member.id) stopped")
+            let status = try await client.status(of: member.clientEndpoint)
+            #expect(status.voters.count == 3)
+        }
+        try await client.put(Array("after".utf8), Array("forgery".utf8))
+        await client.close()
+    }
+
     @Test("a data directory remembers its cluster and node: a contradicting --cluster or --id is refused, naming both")
     func dataDirectoryRemembersItsCluster() async throws {
         let (cluster, client) = try await Self.startCluster()

@@ -90,9 +90,14 @@ struct PeerMessagesTests {
 
     @Test("a membership notice survives encoding; truncated, padded or mislabelled ones are refused")
     func membershipNotice() throws {
-        let notice = MembershipNotice(group: 1, removed: 3, leader: 2, term: 7, configurationIndex: 41)
+        let notice = MembershipNotice(group: 1, removed: 3, leader: 2, term: 7, configurationIndex: 41, nonce: 99)
         let frame = notice.frame
         #expect(try MembershipNotice(decoding: frame) == notice)
+        // Version 1 had no nonce: it reads as unsolicited.
+        let versionOne = Frame(kind: .membershipNotice, payload: [1] + Array(frame.payload.dropFirst().dropLast(8)))
+        var unsolicited = notice
+        unsolicited.nonce = 0
+        #expect(try MembershipNotice(decoding: versionOne) == unsolicited)
         for length in 0..<frame.payload.count {
             #expect(throws: WireError.self) {
                 try MembershipNotice(
@@ -108,6 +113,22 @@ struct PeerMessagesTests {
         #expect(throws: WireError.self) { try PeerMessages(decoding: frame) }
     }
 
+    @Test("a membership query survives encoding; a zero nonce, truncation or padding is refused")
+    func membershipQuery() throws {
+        let query = MembershipQuery(group: 4, nonce: 0xfeed)
+        #expect(try MembershipQuery(decoding: query.frame) == query)
+        let payload = query.frame.payload
+        for length in 0..<payload.count {
+            #expect(throws: WireError.self) {
+                try MembershipQuery(decoding: Frame(kind: .membershipQuery, payload: Array(payload.prefix(length))))
+            }
+        }
+        #expect(throws: WireError.self) {
+            try MembershipQuery(decoding: Frame(kind: .membershipQuery, payload: payload + [0]))
+        }
+        #expect(throws: WireError.self) { try MembershipQuery(decoding: MembershipQuery(group: 4, nonce: 0).frame) }
+    }
+
     @Test("every truncation of a valid batch is refused, never trapped on")
     func truncations() {
         let payload = PeerMessages(group: 1, messages: everyMessage).frame.payload
@@ -121,7 +142,9 @@ struct PeerMessagesTests {
     @Test("random and mutated payloads decode or are refused, never trapped on")
     func fuzz() {
         var random = SplitMix64(seed: 2026)
-        let valid = PeerMessages(groups: [.init(group: 1, messages: everyMessage), .init(group: 2, messages: everyMessage)]).frame.payload
+        let valid = PeerMessages(groups: [
+            .init(group: 1, messages: everyMessage), .init(group: 2, messages: everyMessage),
+        ]).frame.payload
         for round in 0..<3_000 {
             var payload: [UInt8]
             if round % 2 == 0 {

@@ -259,13 +259,49 @@ final class GroupRuntime: @unchecked Sendable {
     }
 
     /// A leader says the committed configuration no longer includes this node.
+    /// A leader says the committed configuration no longer includes this node. Peers are not authenticated yet,
+    /// so the notice is believed only if it answers this node's own query to that leader's address (see
+    /// `MembershipNotice`); any other notice makes the node ask.
     func noticeRemoval(_ notice: MembershipNotice) {
         loop.preconditionInEventLoop()
         // A leader older than this node's term may be a deposed one whose configuration is out of date.
         guard notice.removed == configuration.node, notice.term >= driver.engine.term else { return }
+        guard let query = removalQuery, notice.nonce == query.nonce, notice.leader == query.leader else {
+            askToConfirmRemoval(by: notice.leader)
+            return
+        }
+        removalQuery = nil
         removed(
             "\(removalSubject) (leader node \(notice.leader.rawValue) at term \(notice.term.rawValue), configuration of"
                 + " index \(notice.configurationIndex.rawValue))")
+    }
+
+    /// The query this node sent to confirm a removal notice, and to whom, and when (one a second at most).
+    private var removalQuery: (nonce: UInt64, leader: NodeID, sent: NIODeadline)?
+
+    private func askToConfirmRemoval(by leader: NodeID) {
+        let now = NIODeadline.now()
+        if let query = removalQuery, now - query.sent < .seconds(1) { return }
+        let nonce = UInt64.random(in: 1...UInt64.max)
+        removalQuery = (nonce, leader, now)
+        host.peers.send(MembershipQuery(group: group, nonce: nonce).frame, to: leader)
+    }
+
+    /// A node asks whether this leader's committed configuration still includes it: answered only if it does not,
+    /// with the query's nonce, which a forger elsewhere never saw.
+    func answer(_ query: MembershipQuery, from node: NodeID) {
+        loop.preconditionInEventLoop()
+        guard driver.engine.role == .leader, isRemoved(node) else { return }
+        let notice = MembershipNotice(
+            group: group, removed: node, leader: configuration.node, term: driver.engine.term,
+            configurationIndex: driver.engine.committedConfiguration.index, nonce: query.nonce)
+        host.peers.send(notice.frame, to: node)
+    }
+
+    /// Whether the committed configuration leaves `node` out, and the one in force does not bring it back.
+    private func isRemoved(_ node: NodeID) -> Bool {
+        !driver.engine.committedConfiguration.configuration.contains(node)
+            && !driver.engine.configuration.contains(node)
     }
 
     private var removalSubject: String {
@@ -290,10 +326,9 @@ final class GroupRuntime: @unchecked Sendable {
     private func noticeRemovals(_ messages: [Message]) {
         // On the path of every message: nothing is looked at until a vote request reaches a leader.
         for message in messages {
-            guard case .requestVote = message.payload, driver.engine.role == .leader else { continue }
-            let committed = driver.engine.committedConfiguration
-            guard !committed.configuration.contains(message.from), !driver.engine.configuration.contains(message.from)
-            else { continue }
+            guard case .requestVote = message.payload, driver.engine.role == .leader, isRemoved(message.from) else {
+                continue
+            }
             tellRemoved(message.from)
         }
     }
@@ -555,10 +590,15 @@ final class GroupRuntime: @unchecked Sendable {
     }
 
     private func refusal(_ error: ProposalError) -> ClientResponse.Outcome {
-        if case .notLeader(let leader) = error {
+        switch error {
+        case .notLeader(let leader):
             return .notLeader(leader: leader, clientAddress: leader.flatMap { address(of: $0)?.clientAddress } ?? "")
+        case .configurationChangePending, .leaderNotReady, .leadershipTransferInProgress:
+            // Passing states (a promotion committing, a new leader's first entry, a handover): the client retries.
+            return .unavailable(error.description)
+        case .invalidConfigurationChange:
+            return .failed(error.description)
         }
-        return .failed(error.description)
     }
 
     private func proposeAfterAddressStored(

@@ -262,7 +262,15 @@ final class NodeHost: @unchecked Sendable {
     /// A leader says a group's committed configuration no longer includes this node.
     func noticeRemoval(_ notice: MembershipNotice) {
         loop.preconditionInEventLoop()
+        metrics.membershipNotices.increment()
         stir(notice.group)?.noticeRemoval(notice)
+    }
+
+    /// `peer` asks whether a group's leader here still counts it a member.
+    func answer(_ query: MembershipQuery, from peer: NodeID) {
+        loop.preconditionInEventLoop()
+        metrics.membershipQueries.increment()
+        stir(query.group)?.answer(query, from: peer)
     }
 
     // MARK: Clients

@@ -36,6 +36,9 @@ final class NodeMetrics: Sendable {
     let peerMessagesRefused: Counter
     /// Peer messages for a group this node does not host (never created by them), or whose replica was removed.
     let peerMessagesUnrouted: Counter
+    /// Removal notices received, believed or not; and queries to confirm one, answered only for a real removal.
+    let membershipNotices: Counter
+    let membershipQueries: Counter
     private let groupsHosted: Gauge
     private let groupsLed: Gauge
     private let groupsQuiescent: Gauge
@@ -107,6 +110,16 @@ final class NodeMetrics: Sendable {
             descriptor: name(
                 "network", "peer_messages_unrouted", unit: "total",
                 "Peer messages for a group this node does not host; dropped, they never create it."),
+            labels: labels)
+        membershipNotices = registry.makeCounter(
+            descriptor: name(
+                "network", "membership_notices", unit: "total",
+                "Removal notices received; each is believed only once the group's leader confirms it."),
+            labels: labels)
+        membershipQueries = registry.makeCounter(
+            descriptor: name(
+                "network", "membership_queries", unit: "total",
+                "Queries from nodes asking this node, as a group's leader, to confirm a removal notice."),
             labels: labels)
         groupsHosted = gauge("server", "groups", "Consensus groups this node hosts a replica of.")
         groupsLed = gauge("server", "groups_led", "Consensus groups this node leads.")

@@ -41,6 +41,9 @@ final class PeerInboundHandler: ChannelInboundHandler {
                 }
                 return host.noticeRemoval(notice)
             }
+            if frame.kind == .membershipQuery {
+                return host.answer(try MembershipQuery(decoding: frame), from: peer)
+            }
             let batch = try PeerMessages(decoding: frame)
             guard batch.groups.allSatisfy({ $0.messages.allSatisfy { $0.from == peer } }) else {
                 throw .malformed("\(peer) sent messages on behalf of another node")
