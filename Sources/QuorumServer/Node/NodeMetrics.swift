@@ -72,6 +72,9 @@ final class NodeMetrics: Sendable {
         func gauge(_ subsystem: String, _ metric: String, _ help: String) -> Gauge {
             registry.makeGauge(descriptor: name(subsystem, metric, help), labels: labels)
         }
+        func counter(_ subsystem: String, _ metric: String, _ help: String) -> Counter {
+            registry.makeCounter(descriptor: name(subsystem, metric, unit: "total", help), labels: labels)
+        }
         hasLeader = gauge("server", "has_leader", "1 if this node knows a leader, else 0.")
         isLeader = gauge("server", "is_leader", "1 if this node is the leader, else 0.")
         term = gauge("server", "term", "The node's current Raft term.")
@@ -86,41 +89,26 @@ final class NodeMetrics: Sendable {
         leases = gauge("server", "leases", "Leases that exist now.")
         watchers = gauge("server", "watchers", "Watches served by this node now.")
         proposalsPending = gauge("server", "proposals_pending", "Client requests waiting on the log here.")
-        leaderChanges = registry.makeCounter(
-            descriptor: name(
-                "server", "leader_changes_seen", unit: "total",
-                "Times this node saw the leader change, checked every tick."),
-            labels: labels)
-        proposalsFailed = registry.makeCounter(
-            descriptor: name(
-                "server", "proposals_failed", unit: "total",
-                "Requests the consensus engine refused (not leader, no quorum, a change in progress)."),
-            labels: labels)
-        peerHellosRefused = registry.makeCounter(
-            descriptor: name(
-                "network", "peer_hellos_refused", unit: "total",
-                "Peer connections refused at their hello: another cluster, a node not known as a member."),
-            labels: labels)
-        peerMessagesRefused = registry.makeCounter(
-            descriptor: name(
-                "network", "peer_messages_refused", unit: "total",
-                "Peer messages refused as malformed or impossible, such as a term or index out of range."),
-            labels: labels)
-        peerMessagesUnrouted = registry.makeCounter(
-            descriptor: name(
-                "network", "peer_messages_unrouted", unit: "total",
-                "Peer messages for a group this node does not host; dropped, they never create it."),
-            labels: labels)
-        membershipNotices = registry.makeCounter(
-            descriptor: name(
-                "network", "membership_notices", unit: "total",
-                "Removal notices received; each is believed only once the group's leader confirms it."),
-            labels: labels)
-        membershipQueries = registry.makeCounter(
-            descriptor: name(
-                "network", "membership_queries", unit: "total",
-                "Queries from nodes asking this node, as a group's leader, to confirm a removal notice."),
-            labels: labels)
+        leaderChanges = counter(
+            "server", "leader_changes_seen", "Times this node saw the leader change, checked every tick.")
+        proposalsFailed = counter(
+            "server", "proposals_failed",
+            "Requests the consensus engine refused (not leader, no quorum, a change in progress).")
+        peerHellosRefused = counter(
+            "network", "peer_hellos_refused",
+            "Peer connections refused at their hello: another cluster, a node not known as a member.")
+        peerMessagesRefused = counter(
+            "network", "peer_messages_refused",
+            "Peer messages refused as malformed or impossible, such as a term or index out of range.")
+        peerMessagesUnrouted = counter(
+            "network", "peer_messages_unrouted",
+            "Peer messages for a group this node does not host; dropped, they never create it.")
+        membershipNotices = counter(
+            "network", "membership_notices",
+            "Removal notices received; each is believed only once the group's leader confirms it.")
+        membershipQueries = counter(
+            "network", "membership_queries",
+            "Queries from nodes asking this node, as a group's leader, to confirm a removal notice.")
         groupsHosted = gauge("server", "groups", "Consensus groups this node hosts a replica of.")
         groupsLed = gauge("server", "groups_led", "Consensus groups this node leads.")
         groupsQuiescent = gauge("server", "groups_quiescent", "Hosted groups that are idle and send no heartbeats.")
