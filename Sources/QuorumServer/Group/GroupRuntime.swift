@@ -93,8 +93,9 @@ final class GroupRuntime: @unchecked Sendable {
     /// Wakes this group if it is a quiescent follower of `leader`, whose node fell silent or reconnected; returns
     /// whether it did.
     func wakeIfQuiescentFollower(of leader: NodeID) -> Bool {
-        let engine = driver.engine
-        guard engine.isQuiescent, engine.role != .leader, engine.leaderHint == leader else { return false }
+        guard driver.engine.isQuiescent, driver.engine.role != .leader, driver.engine.leaderHint == leader else {
+            return false
+        }
         driver.wake()
         return true
     }
@@ -102,9 +103,8 @@ final class GroupRuntime: @unchecked Sendable {
     /// Whether the tick may skip this group until something arrives for it: quiescent, no client waiting, and, on a
     /// leader, no lease whose expiry the tick must watch for.
     var isAsleep: Bool {
-        let engine = driver.engine
-        return engine.isQuiescent && pending.isEmpty && revoking.isEmpty
-            && (engine.role != .leader || driver.stateMachine.store.leaseCount == 0)
+        driver.engine.isQuiescent && pending.isEmpty && revoking.isEmpty
+            && (driver.engine.role != .leader || driver.stateMachine.store.leaseCount == 0)
     }
 
     func tick() {

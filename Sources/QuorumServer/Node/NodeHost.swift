@@ -51,6 +51,9 @@ final class NodeHost: @unchecked Sendable {
     /// Ticks since the host started, and the tick at which each peer was last heard from.
     private var ticks: UInt64 = 0
     private var lastHeard: [NodeID: UInt64] = [:]
+    /// Peers whose silence was noticed: their groups' quiescent followers were woken once, when it began. A group
+    /// cannot quiesce under a silent leader later, since the quiesce would be a frame from it.
+    private var silent: Set<NodeID> = []
     /// A peer silent this many ticks has lost liveness (an election timeout, as the engine counts one).
     static let livenessTimeoutTicks: UInt64 = 10
 
@@ -123,9 +126,8 @@ final class NodeHost: @unchecked Sendable {
             if group.isAsleep { awake.remove(id) }
         }
         peers.sendLiveness(to: addressBook.members.subtracting([configuration.node]))
-        // Checked every tick while a peer is silent, so that a group that quiesced just before its leader's node
-        // fell silent still wakes.
-        for (peer, heard) in lastHeard where ticks - heard > Self.livenessTimeoutTicks {
+        for (peer, heard) in lastHeard where ticks - heard > Self.livenessTimeoutTicks && !silent.contains(peer) {
+            silent.insert(peer)
             wakeFollowers(of: peer)
         }
     }
@@ -133,6 +135,7 @@ final class NodeHost: @unchecked Sendable {
     /// A frame arrived from `peer`: it is alive.
     func heard(from peer: NodeID) {
         lastHeard[peer] = ticks
+        silent.remove(peer)
     }
 
     /// Wakes every quiescent follower whose leader is `leader`: its node fell silent or reconnected.
