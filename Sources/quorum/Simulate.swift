@@ -20,6 +20,9 @@ struct Simulate: ParsableCommand {
     @Option(help: "How many consecutive seeds to run.")
     var seeds: Int = 1
 
+    @Option(help: "Consensus groups per node, 1 to 64; above one, with quiescence, a shared disk and shared links.")
+    var groups: Int = 1
+
     @Option(help: "Run a deliberately broken engine: \(InjectedBug.allCases.map(\.rawValue).joined(separator: ", ")).")
     var injectBug: String?
 
@@ -28,6 +31,7 @@ struct Simulate: ParsableCommand {
 
     func validate() throws {
         if seeds < 1 { throw ValidationError("--seeds must be at least 1") }
+        if !(1...64).contains(groups) { throw ValidationError("--groups must be between 1 and 64") }
         if let injectBug, InjectedBug(rawValue: injectBug) == nil {
             throw ValidationError("unknown bug '\(injectBug)'; choose one of \(InjectedBug.allCases.map(\.rawValue))")
         }
@@ -36,16 +40,20 @@ struct Simulate: ParsableCommand {
     func run() throws {
         var failures: [SimulationReport] = []
         for offset in 0..<seeds {
-            var options = SimulationOptions(seed: seed + UInt64(offset))
+            var options = SimulationOptions(seed: seed + UInt64(offset), groups: groups)
             options.injectedBug = injectBug.flatMap(InjectedBug.init(rawValue:))
-            let simulation = Simulation(options: options, log: verbose ? { print($0) } : nil)
-            let report = simulation.run()
+            let log: ((String) -> Void)? = verbose ? { print($0) } : nil
+            let report =
+                groups > 1
+                ? MultiGroupSimulation(options: options, log: log).run() : Simulation(options: options, log: log).run()
             if seeds == 1 || verbose || !report.passed {
                 print(report)
                 print()
             } else {
-                print("seed \(options.seed): passed (\(report.stats.leaderElections) leaders, "
-                    + "\(report.stats.entriesApplied) entries, \(report.stats.operationsCompleted) operations)")
+                var line = "seed \(options.seed): passed (\(report.stats.leaderElections) leaders, "
+                line += "\(report.stats.entriesApplied) entries, \(report.stats.operationsCompleted) operations"
+                if groups > 1 { line += " in \(groups) groups, quiesced \(report.groups.map(\.quiescences))×" }
+                print(line + ")")
             }
             if !report.passed { failures.append(report) }
         }

@@ -122,6 +122,31 @@ struct QuiescenceTests {
         #expect(cluster.ids.allSatisfy { cluster[$0].isQuiescent }, "and the group quiesces again")
     }
 
+    @Test("woken by the host, a follower forgets its leader: it names no leader and grants a pre-vote at once")
+    func wokenFollowerForgetsLeader() {
+        var cluster = quiescentCluster()
+        cluster.nodes[2]!.wake()
+        #expect(cluster[2].leaderHint == nil)
+        #expect(throws: ProposalError.notLeader(leaderHint: nil)) { try cluster.nodes[2]!.readIndex(requestID: 1) }
+        drain(&cluster.nodes[2]!)
+        let preVote = VoteRequest(lastLogIndex: 2, lastLogTerm: 1, isPreVote: true, isLeadershipTransfer: false)
+        step(&cluster.nodes[2]!, Message(from: 3, to: 2, term: 2, payload: .requestVote(preVote)))
+        let ready = drain(&cluster.nodes[2]!)
+        #expect(ready.messages.map(\.payload) == [.requestVoteResponse(granted: true, isPreVote: true)])
+    }
+
+    @Test("a leader that woke does not quiesce again until every follower has answered it since")
+    func wokenLeaderWaitsForAnswers() {
+        var cluster = quiescentCluster()
+        // The leader hears its followers but cannot reach them: nothing it sends is answered.
+        cluster.dropWhere = { $0.from == 1 }
+        cluster.nodes[1]!.wake()
+        for _ in 0..<9 {
+            cluster.tick(1)
+            #expect(!cluster[1].isQuiescent)
+        }
+    }
+
     @Test("wake() does nothing to a node that is awake")
     func wakeOfAwakeNodeIsNoOp() {
         var cluster = TestCluster(voters: 3) { $0.quiescence = true }

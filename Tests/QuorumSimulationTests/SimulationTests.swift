@@ -4,7 +4,8 @@ import Testing
 
 @testable import QuorumSimulation
 
-/// The seeds CI runs: `QUORUM_SIM_SEEDS=N` runs N instead, `QUORUM_SIM_SEED=S` replays just S.
+/// The seeds CI runs, single-group and multi-group alike: `QUORUM_SIM_SEEDS=N` runs N instead,
+/// `QUORUM_SIM_SEED=S` replays just S.
 private let seedRange: ClosedRange<UInt64> = {
     let environment = ProcessInfo.processInfo.environment
     if let seed = environment["QUORUM_SIM_SEED"].flatMap(UInt64.init) { return seed...seed }
@@ -13,13 +14,18 @@ private let seedRange: ClosedRange<UInt64> = {
 }()
 
 /// Splits the seeds into batches so Swift Testing runs them on every core.
-private let seedBatches: [ClosedRange<UInt64>] = {
+let seedBatches: [ClosedRange<UInt64>] = {
     let batchCount = UInt64(8)
     let size = max(1, (UInt64(seedRange.count) + batchCount - 1) / batchCount)
     return stride(from: seedRange.lowerBound, through: seedRange.upperBound, by: Int(size)).map {
         $0...min($0 + size - 1, seedRange.upperBound)
     }
 }()
+
+/// A multi-group world for `seed`, with the group count the seed draws.
+func multiGroupOptions(seed: UInt64) -> SimulationOptions {
+    SimulationOptions(seed: seed, groups: SimulationOptions.drawnGroupCount(seed: seed))
+}
 
 /// Runs CPU-bound work (whole simulated worlds) on a thread of its own. On the concurrency pool, which has one
 /// thread per core, minutes of it would starve every async test running beside it (the integration tests'

@@ -28,12 +28,13 @@ extension Message {
 
 extension RaftNode {
     /// Wakes a quiescent node; does nothing to one that is awake. The host calls it on each quiescent follower
-    /// whose leader's node lost liveness (or restarted), and may call it for any other reason. The follower
-    /// then campaigns after its normal election timeout unless its leader speaks; a quiescent leader resumes
-    /// heartbeats at once.
+    /// whose leader's node lost liveness (or restarted). The follower asks that leader to wake (in case the alarm
+    /// was false), then forgets it: it sends no client there and no longer defers to its lease, and it campaigns
+    /// after its normal election timeout unless the leader speaks first. A quiescent leader resumes heartbeats.
     public mutating func wake() {
         guard isQuiescent else { return }
         wakeUp(askingLeader: true)
+        if role == .follower { leaderHint = nil }
     }
 
     /// Leader tick: counts idle ticks and quiesces after enough of them. Returns whether the leader is silent.
@@ -50,7 +51,8 @@ extension RaftNode {
         return true
     }
 
-    /// Whether nothing remains for this leader to send, confirm or wait for, and every follower holds its log.
+    /// Whether nothing remains for this leader to send, confirm or wait for, and every follower answered lately
+    /// and holds its log.
     var canQuiesce: Bool {
         guard role == .leader, leadershipTransferTarget == nil, !needsBroadcast, !needsCommitBroadcast else {
             return false
@@ -61,8 +63,9 @@ extension RaftNode {
         guard reads.pending.isEmpty, reads.waitingForCommitInTerm.isEmpty, !reads.needsHeartbeat,
             reads.forwarded.isEmpty
         else { return false }
+        // Acknowledgements must be recent: a leader that just woke, or whose followers fell silent, stays awake.
         return progress.values.allSatisfy { peer in
-            guard case .replicate = peer.state else { return false }
+            guard case .replicate = peer.state, peer.recentlyActive else { return false }
             return peer.matchIndex == log.lastIndex && peer.inflights.count == 0
         }
     }

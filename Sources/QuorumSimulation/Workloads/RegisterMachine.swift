@@ -8,10 +8,14 @@ struct RegisterMachine: ReplicatedStateMachine {
     private(set) var registers: [String: Int] = [:]
     let node: NodeID
     let checker: SafetyChecker
+    /// In a multi-group world, the prefix of every key of this machine's group: a command or snapshot with
+    /// another group's key is a record that crossed groups.
+    let group: Int?
 
-    init(node: NodeID, checker: SafetyChecker) {
+    init(node: NodeID, checker: SafetyChecker, group: Int? = nil) {
         self.node = node
         self.checker = checker
+        self.group = group
     }
 
     mutating func apply(_ entry: Entry) -> KVResult? {
@@ -20,6 +24,9 @@ struct RegisterMachine: ReplicatedStateMachine {
         guard let command = RegisterCommand(decoding: bytes) else {
             checker.fail("\(node) applied an undecodable command at \(entry.index)")
             return nil
+        }
+        if let group, let other = GroupIsolation.group(ofKey: command.key), other != group {
+            checker.fail("group isolation: \(node) applied group \(other)'s entry \(entry) in group \(group)")
         }
         switch command.operation {
         case .get:
@@ -51,6 +58,9 @@ struct RegisterMachine: ReplicatedStateMachine {
             guard let command = RegisterCommand(reading: &reader), case .put(let value) = command.operation else {
                 checker.fail("\(node) restored an undecodable snapshot")
                 return
+            }
+            if let group, let other = GroupIsolation.group(ofKey: command.key), other != group {
+                checker.fail("group isolation: \(node) restored group \(other)'s key \(command.key) in group \(group)")
             }
             registers[command.key] = value
         }

@@ -52,6 +52,15 @@ struct SimulatedNetwork {
         }
     }
 
+    /// Cuts `node` off from `nodes` both ways, replacing any partition.
+    mutating func isolate(_ node: NodeID, from nodes: [NodeID]) {
+        blocked.removeAll()
+        for other in nodes where other != node {
+            blocked.insert(Link(from: node, to: other))
+            blocked.insert(Link(from: other, to: node))
+        }
+    }
+
     /// The delivery delays for one message: none if dropped, two if duplicated.
     func deliveryDelays(random: inout SplitMix64) -> [UInt64] {
         if random.chance(dropRate) { return [] }

@@ -35,6 +35,13 @@ public struct SimulationOptions: Sendable, CustomStringConvertible {
     public var entriesRetainedAfterSnapshot: Int
     public var maxEntriesPerAppend: Int
     public var maxInflightAppends: Int
+    /// Consensus groups every node hosts. Above one, `MultiGroupSimulation` runs the world: quiescence on, one
+    /// shared disk per node, one link per node pair, and node-level liveness waking quiescent followers.
+    public var groups = 1
+    /// Multi-group worlds: each node sends every other a liveness heartbeat this often, and wakes the quiescent
+    /// followers of a peer it has not heard from for `livenessTimeoutMs` (or that restarted).
+    public var livenessIntervalMs: UInt64 = 25
+    public var livenessTimeoutMs: UInt64 = 100
     package var injectedBug: InjectedBug?
 
     public init(seed: UInt64) {
@@ -60,6 +67,41 @@ public struct SimulationOptions: Sendable, CustomStringConvertible {
         clockSkew = pick([0, 0.1, 0.4, 0.7])
     }
 
+    /// A world of `groups` consensus groups per node. The world's other parameters are drawn from the seed as for
+    /// one group; a multi-group world's fault phase is a third as long, since every node does the work of many
+    /// groups.
+    public init(seed: UInt64, groups: Int) {
+        self.init(seed: seed)
+        self.groups = groups
+        guard groups > 1 else { return }
+        // Crashes and membership changes twice as often, in a fault phase a third as long. Partitions keep their
+        // pace: a partition must outlast node liveness's timeout and an election to find a quiescent group's
+        // leader on the wrong side.
+        faultPhaseMs = 4_000
+        // A client waits out a timeout when its node is cut off; with one more client per group, most groups
+        // still see traffic while some clients wait.
+        clients += groups
+        partitionIntervalMs = min(partitionIntervalMs, 2_000)
+        crashIntervalMs /= 2
+        membershipChangeIntervalMs /= 2
+    }
+
+    /// The group count a multi-group seed runs with, 2 to 8, drawn apart from the world's other parameters so
+    /// that every seed's single-group world stays as it was.
+    public static func drawnGroupCount(seed: UInt64) -> Int {
+        var random = SplitMix64(seed: seed ^ 0x6E0_0B5)
+        return 2 + Int(random.next(upperBound: UInt64(7)))
+    }
+
+    /// The engine options each node runs with in this world.
+    func raftOptions(for node: NodeID, incarnation: Int, group: Int) -> RaftOptions {
+        var options = raftOptions(for: node, incarnation: incarnation)
+        guard groups > 1 else { return options }
+        options.quiescence = true
+        options.randomSeed = options.randomSeed &+ UInt64(group) &* 104_729
+        return options
+    }
+
     /// The engine options each node runs with in this world.
     func raftOptions(for node: NodeID, incarnation: Int) -> RaftOptions {
         var options = RaftOptions()
@@ -82,6 +124,7 @@ public struct SimulationOptions: Sendable, CustomStringConvertible {
         text += " partitionEvery=\(partitionIntervalMs)ms crashEvery=\(crashIntervalMs)ms newLeaderCrash=\(newLeaderCrashRate)"
         text += " membershipEvery=\(membershipChangeIntervalMs)ms snapshotEvery=\(snapshotIntervalEntries)"
         text += " retain=\(entriesRetainedAfterSnapshot) batch=\(maxEntriesPerAppend) inflight=\(maxInflightAppends)"
+        if groups > 1 { text += " groups=\(groups) faultPhase=\(faultPhaseMs)ms" }
         if let injectedBug { text += " bug=\(injectedBug.rawValue)" }
         return text
     }

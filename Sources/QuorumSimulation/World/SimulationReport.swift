@@ -7,12 +7,15 @@ public struct SimulationReport: Sendable, CustomStringConvertible {
     public var linearizability: LinearizabilityVerdict?
     /// The first safety, liveness or linearizability failure; nil if the run passed.
     public var failure: String?
+    /// Multi-group worlds: what each group did; empty for a single group.
+    public var groups: [GroupSummary] = []
 
     public var passed: Bool { failure == nil }
 
     /// The one command that replays this world bit for bit.
     public var replayCommand: String {
         var command = "swift run quorum simulate --seed \(options.seed)"
+        if options.groups > 1 { command += " --groups \(options.groups)" }
         if let bug = options.injectedBug { command += " --inject-bug \(bug.rawValue)" }
         return command
     }
@@ -33,6 +36,7 @@ public struct SimulationReport: Sendable, CustomStringConvertible {
                 + "\(stats.operationsRefused) refused")
         if let livenessMs = stats.livenessMs { lines.append("after healing: leader and commit on all voters in \(livenessMs) ms") }
         if let linearizability { lines.append("linearizability: \(linearizability)") }
+        lines += groups.map(\.description)
         lines.append(failure.map { "FAILED: \($0)\nreplay: \(replayCommand)" } ?? "passed")
         return lines.joined(separator: "\n")
     }
@@ -55,4 +59,31 @@ public struct SimulationStats: Sendable {
     public var operationsRefused = 0
     public var livenessMs: UInt64?
     public var events = 0
+    /// Multi-group worlds: frames between node pairs (each carrying every group's messages of one moment), and
+    /// those that carried more than one group's; fsyncs, and those that made more than one group's writes durable.
+    public var framesSent = 0
+    public var framesWithSeveralGroups = 0
+    public var fsyncs = 0
+    public var fsyncsWithSeveralGroups = 0
+}
+
+/// One group of a multi-group world, in a line.
+public struct GroupSummary: Sendable, CustomStringConvertible {
+    public var group: Int
+    public var leaderElections = 0
+    public var entriesApplied = 0
+    public var operationsCompleted = 0
+    /// Times a leader of this group quiesced it.
+    public var quiescences = 0
+    /// Times node liveness woke a quiescent follower of this group.
+    public var livenessWakes = 0
+    public var linearizability: LinearizabilityVerdict?
+
+    public init(group: Int) { self.group = group }
+
+    public var description: String {
+        "group \(group): \(leaderElections) leaders, \(entriesApplied) entries, \(operationsCompleted) operations, "
+            + "quiesced \(quiescences)×, woken by liveness \(livenessWakes)×, "
+            + (linearizability.map { "\($0)" } ?? "not checked")
+    }
 }

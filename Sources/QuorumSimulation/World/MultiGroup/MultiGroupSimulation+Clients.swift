@@ -1,0 +1,129 @@
+import QuorumConsensus
+
+/// The client workload of a multi-group world: each operation goes to one group, chosen with a skew (group 1 is
+/// hot, the others cold) so that some groups stay busy while others fall idle and quiesce between operations,
+/// which is when faults find quiescent groups. Each group's history is checked on its own.
+extension MultiGroupSimulation {
+    func issueToken() -> UInt64 {
+        nextToken += 1
+        return nextToken
+    }
+
+    func pickGroup() -> Int {
+        random.chance(0.5) ? 1 : groupNumbers.randomElement(using: &random)!
+    }
+
+    func startOperation(_ client: Int) {
+        guard phase == .faults || phase == .liveness else { return }
+        let group = pickGroup()
+        // A cold group holds one register, which all its reads and writes contend on.
+        let keys = group == 1 ? options.keys : 1
+        let key = GroupIsolation.key("k\(random.next(upperBound: UInt64(keys)))", group: group)
+        let operation: KVOperation
+        // The hot group takes the usual mix; cold groups are read-mostly, as metadata and configuration ranges are,
+        // so a cold group's leader sees long runs of reads between writes.
+        let (readsBelow, putsBelow): (UInt64, UInt64) = group == 1 ? (9, 16) : (16, 19)
+        switch random.next(upperBound: UInt64(20)) {
+        case 0..<readsBelow: operation = .get
+        case readsBelow..<putsBelow:
+            operation = .put(nextWrittenValue)
+            nextWrittenValue += 1
+        default:
+            let expected = random.chance(0.2) ? nil : Int(random.next(upperBound: UInt64(nextWrittenValue)))
+            operation = .compareAndSet(expected: expected, new: nextWrittenValue)
+            nextWrittenValue += 1
+        }
+        // Reads go to the leader the client last wrote through (now and then to any node); a write goes to the
+        // leader the last refusal named, else to any node, as through a load balancer. So a leader cut off from
+        // its group keeps receiving reads while writes find its successor.
+        let isRead = operation == .get
+        let node: NodeID
+        if isRead {
+            let wandering = random.chance(0.25)
+            node = (wandering ? nil : clients[client].knownLeader[group]) ?? allNodeIDs.randomElement(using: &random)!
+        } else {
+            node = clients[client].writeHint.removeValue(forKey: group) ?? allNodeIDs.randomElement(using: &random)!
+        }
+        guard nodes[node]!.isUp else {
+            clients[client].knownLeader[group] = nil
+            stats.operationsRefused += 1
+            schedule(.clientNext(client), after: 5)
+            return
+        }
+        let token = issueToken()
+        // Registered before the call: a read a leader answers at once (a lease, or the quiescent-leader bug)
+        // completes inside it, and must land in the history like any other.
+        histories[group]!.append(
+            HistoryOperation(
+                client: client, key: key, operation: operation, invokedAt: now, completedAt: nil, result: nil))
+        outstanding[token] = (client, group, histories[group]!.count - 1, node)
+        clients[client].isWaiting = true
+        var refusal: ProposalError?
+        withReplica(node, group) { driver in
+            do throws(ProposalError) {
+                if case .get = operation {
+                    try driver.read(token: token)
+                } else {
+                    try driver.propose(RegisterCommand(key: key, operation: operation).encoded, token: token)
+                }
+            } catch {
+                refusal = error
+            }
+        }
+        if let refusal {
+            histories[group]!.removeLast()
+            outstanding[token] = nil
+            clients[client].isWaiting = false
+            stats.operationsRefused += 1
+            if case .notLeader(let hint) = refusal {
+                if isRead { clients[client].knownLeader[group] = hint } else { clients[client].writeHint[group] = hint }
+            }
+            schedule(.clientNext(client), after: 2 + random.next(upperBound: 10))
+            return
+        }
+        if outstanding[token] != nil { schedule(.clientTimeout(token: token), after: options.operationTimeoutMs) }
+    }
+
+    func complete(_ completion: Driver.Completion, group: Int, on node: NodeID) {
+        switch completion {
+        case .committed(let token, let index, let output):
+            if livenessProbes[group]?.tokens.contains(token) == true {
+                livenessProbes[group]!.index = livenessProbes[group]!.index ?? index
+            }
+            guard let operation = outstanding.removeValue(forKey: token) else { return }
+            guard let output else {
+                fail("a client command at \(index) produced no output", group: group)
+                return
+            }
+            record(operation, result: output)
+        case .readable(let token):
+            guard let operation = outstanding.removeValue(forKey: token) else { return }
+            let key = histories[group]![operation.historyIndex].key
+            record(operation, result: .value(nodes[node]!.replicas[group]!.driver.stateMachine.registers[key]))
+        case .dropped(let token), .readFailed(let token):
+            guard let operation = outstanding.removeValue(forKey: token) else { return }
+            // It certainly did not take effect: leave it out of the history.
+            discarded[group]!.insert(operation.historyIndex)
+            stats.operationsRefused += 1
+            finish(client: operation.client)
+        case .unknown(let token):
+            guard let operation = outstanding.removeValue(forKey: token) else { return }
+            stats.operationsUnknown += 1
+            finish(client: operation.client)
+        }
+    }
+
+    func record(_ operation: (client: Int, group: Int, historyIndex: Int, node: NodeID), result: KVResult) {
+        histories[operation.group]![operation.historyIndex].completedAt = now
+        histories[operation.group]![operation.historyIndex].result = result
+        stats.operationsCompleted += 1
+        summaries[operation.group]!.operationsCompleted += 1
+        if case .value = result {} else { clients[operation.client].knownLeader[operation.group] = operation.node }
+        finish(client: operation.client)
+    }
+
+    func finish(client: Int) {
+        clients[client].isWaiting = false
+        schedule(.clientNext(client), after: random.next(upperBound: 10))
+    }
+}

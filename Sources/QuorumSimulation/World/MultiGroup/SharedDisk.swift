@@ -1,0 +1,150 @@
+import QuorumConsensus
+import QuorumNode
+
+/// One node's disk in a multi-group world, shared by all its groups as the real host's write-ahead log is: each
+/// group's writes queue up, and one fsync makes every write queued before it durable, whichever group made it
+/// (group commit across groups). A crash loses what no fsync covered, keeping at most a torn prefix of the
+/// oldest such write. Snapshots a group takes itself are durable at once (temp file, fsync, rename).
+final class SharedDisk {
+    let node: NodeID
+    private unowned let world: MultiGroupSimulation
+    private var durable: [Int: RecoveredState] = [:]
+    /// Written and not yet covered by an fsync, oldest first.
+    private var queued: [(group: Int, batch: PersistBatch)] = []
+    /// Covered by the fsync in flight, oldest first.
+    private var syncing: [(group: Int, batch: PersistBatch)] = []
+    private(set) var isSyncing = false
+    /// Bumped on every crash so that the completion of a lost fsync is ignored.
+    private(set) var incarnation = 0
+
+    init(node: NodeID, world: MultiGroupSimulation) {
+        self.node = node
+        self.world = world
+    }
+
+    func persist(_ batch: PersistBatch, group: Int) {
+        world.checker(group).recordWritten(batch.entries, previousTerm: termBefore(batch, group: group), on: node)
+        queued.append((group, batch))
+        if !isSyncing { startSync() }
+    }
+
+    func saveSnapshot(_ snapshot: Snapshot, group: Int) {
+        var state = durable[group, default: RecoveredState()]
+        guard snapshot.lastIncludedIndex > (state.snapshot?.lastIncludedIndex ?? 0) else { return }
+        state.entries.removeAll { $0.index <= snapshot.lastIncludedIndex }
+        state.snapshot = snapshot
+        durable[group] = state
+        world.stats.snapshotsTaken += 1
+    }
+
+    private func startSync() {
+        isSyncing = true
+        syncing = queued
+        queued.removeAll()
+        world.stats.fsyncs += 1
+        world.scheduleFsync(node: node, incarnation: incarnation)
+    }
+
+    /// The fsync in flight finished. Returns the writes it made durable, in order, for their groups' drivers.
+    func completeSync() -> [(group: Int, readyNumber: UInt64)] {
+        let done = syncing
+        syncing.removeAll()
+        isSyncing = false
+        for write in done { makeDurable(write.batch, group: write.group) }
+        if Set(done.map(\.group)).count > 1 { world.stats.fsyncsWithSeveralGroups += 1 }
+        if !queued.isEmpty { startSync() }
+        return done.map { ($0.group, $0.batch.readyNumber) }
+    }
+
+    func crash(tornPrefixOf tornEntries: Int?) {
+        let unsynced = syncing + queued
+        if let tornEntries, var torn = unsynced.first {
+            torn.batch.entries = Array(torn.batch.entries.prefix(tornEntries))
+            torn.batch.hardState = nil
+            torn.batch.snapshot = nil
+            makeDurable(torn.batch, group: torn.group)
+        }
+        syncing.removeAll()
+        queued.removeAll()
+        isSyncing = false
+        incarnation += 1
+    }
+
+    var hasUnsyncedWrites: Bool { !syncing.isEmpty || !queued.isEmpty }
+    var firstUnsyncedEntryCount: Int { (syncing + queued).first?.batch.entries.count ?? 0 }
+
+    /// What `group` recovers after a restart. With the injected `recoveryMixesGroups` bug, a command that
+    /// another group logged at the same index takes the place of this group's (a record read for the wrong group).
+    func recovered(group: Int, groups: Int, injectedBug: InjectedBug?) -> RecoveredState {
+        var state = durable[group, default: RecoveredState()]
+        guard injectedBug == .recoveryMixesGroups else { return state }
+        let neighbour = durable[group % groups + 1, default: RecoveredState()]
+        let commandsByIndex = Dictionary(
+            neighbour.entries.compactMap { entry -> (LogIndex, Entry.Kind)? in
+                if case .command = entry.kind { (entry.index, entry.kind) } else { nil }
+            }, uniquingKeysWith: { first, _ in first })
+        for position in state.entries.indices {
+            guard case .command = state.entries[position].kind,
+                let kind = commandsByIndex[state.entries[position].index]
+            else { continue }
+            state.entries[position].kind = kind
+        }
+        return state
+    }
+
+    private func makeDurable(_ batch: PersistBatch, group: Int) {
+        var state = durable[group, default: RecoveredState()]
+        if let snapshot = batch.snapshot, snapshot.lastIncludedIndex > (state.snapshot?.lastIncludedIndex ?? 0) {
+            state.snapshot = snapshot
+            state.entries.removeAll()
+        }
+        if let first = batch.entries.first {
+            state.entries.removeAll { $0.index >= first.index }
+            let base = state.snapshot?.lastIncludedIndex ?? 0
+            let contiguous = (state.entries.last?.index ?? base).advanced(by: 1) == first.index
+            // A write past a gap can only follow a snapshot that was lost with it; the log must stay contiguous.
+            if contiguous { state.entries += batch.entries.filter { $0.index > base } }
+        }
+        if let hardState = batch.hardState { state.hardState = hardState }
+        durable[group] = state
+    }
+
+    /// The term of the entry just before the batch's first, as this node's written log of `group` has it.
+    private func termBefore(_ batch: PersistBatch, group: Int) -> Term? {
+        guard let first = batch.entries.first else { return nil }
+        let previous = first.index.advanced(by: -1)
+        for write in (syncing + queued).reversed() where write.group == group {
+            if let entry = write.batch.entries.last(where: { $0.index == previous }) { return entry.term }
+            if let snapshot = write.batch.snapshot, snapshot.lastIncludedIndex == previous {
+                return snapshot.lastIncludedTerm
+            }
+        }
+        if let snapshot = batch.snapshot, snapshot.lastIncludedIndex == previous { return snapshot.lastIncludedTerm }
+        let state = durable[group, default: RecoveredState()]
+        if let entry = state.entries.last(where: { $0.index == previous }) { return entry.term }
+        if let snapshot = state.snapshot, snapshot.lastIncludedIndex == previous { return snapshot.lastIncludedTerm }
+        return previous == 0 ? 0 : nil
+    }
+}
+
+/// One group's view of its node's shared disk: the `NodeStorage` its driver writes through.
+final class GroupStorage: NodeStorage {
+    let group: Int
+    private let disk: SharedDisk
+
+    init(group: Int, disk: SharedDisk) {
+        self.group = group
+        self.disk = disk
+    }
+
+    func persist(_ batch: PersistBatch) {
+        disk.persist(batch, group: group)
+        if batch.snapshot != nil { disk.noteSnapshotInstalled() }
+    }
+
+    func saveSnapshot(_ snapshot: Snapshot) { disk.saveSnapshot(snapshot, group: group) }
+}
+
+extension SharedDisk {
+    func noteSnapshotInstalled() { world.stats.snapshotsInstalled += 1 }
+}

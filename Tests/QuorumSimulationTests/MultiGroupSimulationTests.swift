@@ -1,0 +1,94 @@
+import Foundation
+import QuorumConsensus
+import Testing
+
+@testable import QuorumSimulation
+
+@Suite("Multi-group simulation")
+struct MultiGroupSimulationTests {
+    @Test(
+        "every multi-group seed stays safe, isolated, live after healing, and linearizable in every group",
+        arguments: seedBatches)
+    func seedsPass(batch: ClosedRange<UInt64>) async {
+        let reports = await offConcurrencyPool {
+            batch.map { MultiGroupSimulation(options: multiGroupOptions(seed: $0)).run() }
+        }
+        var quiescences = 0
+        var livenessWakes = 0
+        var groups = 0
+        var groupsWithOperations = 0
+        for (seed, report) in zip(batch, reports) {
+            #expect(report.passed, "\(report)")
+            #expect(report.groups.count == SimulationOptions.drawnGroupCount(seed: seed))
+            #expect(report.stats.operationsCompleted >= 10, "seed \(seed) completed too few operations: \(report)")
+            quiescences += report.groups.reduce(0) { $0 + $1.quiescences }
+            livenessWakes += report.groups.reduce(0) { $0 + $1.livenessWakes }
+            groups += report.groups.count
+            groupsWithOperations += report.groups.filter { $0.operationsCompleted > 0 }.count
+        }
+        // Nearly every group must serve clients, or its checks would check little; the most brutal worlds may
+        // starve a cold group.
+        #expect(groupsWithOperations * 10 >= groups * 9, "seeds \(batch): \(groups - groupsWithOperations) idle groups")
+        // Quiescence and the liveness wake-up must actually happen, or the worlds would not test them.
+        #expect(quiescences >= 10 * batch.count, "seeds \(batch) quiesced only \(quiescences) times")
+        #expect(livenessWakes >= 1 || batch.count < 8, "seeds \(batch): node liveness never woke a quiescent follower")
+    }
+
+    @Test("a multi-group seed replays bit for bit")
+    func replayIsDeterministic() {
+        let first = MultiGroupSimulation(options: SimulationOptions(seed: 7, groups: 3)).run()
+        let second = MultiGroupSimulation(options: SimulationOptions(seed: 7, groups: 3)).run()
+        #expect(first.description == second.description)
+        #expect(first.stats.events == second.stats.events)
+        #expect(first.stats.framesSent == second.stats.framesSent)
+    }
+
+    @Test("groups share links and disks: a frame carries several groups' messages, an fsync several groups' writes")
+    func linksAndDisksAreShared() {
+        let report = MultiGroupSimulation(options: SimulationOptions(seed: 3, groups: 6)).run()
+        #expect(report.passed, "\(report)")
+        #expect(report.stats.framesWithSeveralGroups > 0)
+        #expect(report.stats.fsyncsWithSeveralGroups > 0)
+    }
+
+    @Test("the group count a seed draws lies in 2...8 and varies")
+    func drawnGroupCounts() {
+        let counts = Set((1...200).map { SimulationOptions.drawnGroupCount(seed: $0) })
+        #expect(counts == Set(2...8))
+    }
+
+    @Test("a single-group world's options are unchanged by the multi-group ones")
+    func singleGroupOptionsUnchanged() {
+        for seed in UInt64(1)...20 {
+            #expect(SimulationOptions(seed: seed, groups: 1).description == SimulationOptions(seed: seed).description)
+        }
+    }
+
+    /// The multi-group simulator has teeth: each planted bug is caught within the CI seed budget.
+    /// - `recoveryMixesGroups`: after a crash, the shared disk hands one group another group's commands.
+    /// - `quiescentLeaderServesReads`: a quiescent leader cut off from its followers keeps answering reads.
+    @Test(
+        "a planted multi-group bug is caught",
+        arguments: [
+            (InjectedBug.recoveryMixesGroups, "group isolation"),
+            (InjectedBug.quiescentLeaderServesReads, "linearizability"),
+        ])
+    func plantedBugIsCaught(bug: InjectedBug, expectedFailure: String) async {
+        let budget = UInt64(300)
+        let caughtBy = await offConcurrencyPool { () -> SimulationReport? in
+            for seed in UInt64(1)...budget {
+                var options = multiGroupOptions(seed: seed)
+                options.injectedBug = bug
+                let report = MultiGroupSimulation(options: options).run()
+                if !report.passed { return report }
+            }
+            return nil
+        }
+        #expect(caughtBy != nil, "bug \(bug) survived \(budget) multi-group seeds")
+        if let caughtBy {
+            #expect(caughtBy.failure?.contains(expectedFailure) == true, "\(caughtBy)")
+            print("bug \(bug.rawValue) caught by seed \(caughtBy.options.seed): \(caughtBy.failure!)")
+            print("replay: \(caughtBy.replayCommand)")
+        }
+    }
+}
