@@ -96,11 +96,11 @@ extension WriteAheadLog {
             let scan = try scanSegment(
                 file, path: path, isLast: position == files.count - 1, into: &replay,
                 payloadBytesMax: options.recordPayloadBytesMax)
-            // A tombstone met in this segment frees the group's records in earlier segments too.
-            for group in scan.tombstoned {
-                for earlier in segments.indices { segments[earlier].highestIndex[group] = nil }
+            // A tombstone or checkpoint met in this segment frees the group's records in earlier segments.
+            for group in scan.superseding {
+                for earlier in segments.indices { segments[earlier].groups[group] = nil }
             }
-            segments.append(Segment(file: file, highestIndex: scan.highestIndex))
+            segments.append(Segment(file: file, groups: scan.groups))
             tornTail = scan.tornTail
             lastValidBytes = scan.validBytes
         }
@@ -145,7 +145,7 @@ extension WriteAheadLog {
                 Posix.close(descriptor)
                 throw error
             }
-            if segments.isEmpty { segments.append(Segment(file: file, highestIndex: [:])) }
+            if segments.isEmpty { segments.append(Segment(file: file)) }
         }
         let log = WriteAheadLog(
             directory: directory, options: options, segments: segments, activeDescriptor: descriptor,
@@ -226,9 +226,9 @@ extension WriteAheadLog {
     }
 
     private struct SegmentScan {
-        var highestIndex: [GroupID: LogIndex] = [:]
-        /// Groups whose tombstone is in this segment.
-        var tombstoned: Set<GroupID> = []
+        var groups: [GroupID: GroupExtent] = [:]
+        /// Groups whose tombstone or checkpoint is in this segment: nothing of them in earlier segments is needed.
+        var superseding: Set<GroupID> = []
         var validBytes = 0
         var tornTail: TornTail?
     }
@@ -269,12 +269,20 @@ extension WriteAheadLog {
                 } else {
                     let group = try GroupRecordPrefix.decode(from: &reader)
                     if replay.only == nil || replay.only == group {
+                        if type == .groupCheckpoint {
+                            // A checkpoint supersedes the group's earlier records, here and in earlier segments.
+                            scan.groups[group] = nil
+                            scan.superseding.insert(group)
+                        }
                         if let index = try replay.apply(type, of: group, &reader) {
-                            scan.highestIndex[group] = max(scan.highestIndex[group] ?? .zero, index)
+                            var extent = scan.groups[group] ?? GroupExtent()
+                            extent.highestIndex = max(extent.highestIndex, index)
+                            extent.bytes += next - offset
+                            scan.groups[group] = extent
                         }
                         if type == .groupTombstone {
-                            scan.highestIndex[group] = nil
-                            scan.tombstoned.insert(group)
+                            scan.groups[group] = nil
+                            scan.superseding.insert(group)
                         }
                         try reader.expectEnd(of: "\(type) record")
                     }

@@ -47,11 +47,14 @@ public final class WriteAheadLog {
         /// Past this many segments, the groups holding back the oldest one have their live records rewritten into
         /// the active segment, so that one lagging group cannot keep the node's disk filling up.
         public var segmentCountLimit: Int
+        /// Only a group with at most this many bytes of records in the segments it still needs is rewritten; a
+        /// larger one is left for its snapshots to release. A quarter of `segmentBytes` unless given.
+        public var rewriteBytesMax: Int
         public var io: any FileIO
 
         public init(
             segmentBytes: Int = 64 << 20, recordPayloadBytesMax: Int = 64 << 20, preallocate: Bool = true,
-            segmentCountLimit: Int = 16, io: any FileIO = PosixFileIO()
+            segmentCountLimit: Int = 16, rewriteBytesMax: Int? = nil, io: any FileIO = PosixFileIO()
         ) {
             precondition(segmentBytes > 0 && recordPayloadBytesMax > 0, "sizes must be positive")
             precondition(segmentCountLimit >= 2, "the limit must leave room for the active segment and one more")
@@ -59,15 +62,24 @@ public final class WriteAheadLog {
             self.recordPayloadBytesMax = recordPayloadBytesMax
             self.preallocate = preallocate
             self.segmentCountLimit = segmentCountLimit
+            self.rewriteBytesMax = rewriteBytesMax ?? segmentBytes / 4
             self.io = io
         }
     }
 
     struct Segment {
         let file: SegmentFile
-        /// For each group with entries or snapshot resets in this segment, the highest index they name. A
-        /// destroyed group's entry is removed: nothing of it is needed any more.
-        var highestIndex: [GroupID: LogIndex]
+        /// Each group with entries, snapshot resets or checkpoints in this segment. A destroyed group is removed:
+        /// nothing of it is needed any more.
+        var groups: [GroupID: GroupExtent] = [:]
+    }
+
+    /// What one group has in one segment.
+    struct GroupExtent {
+        /// The highest index its records there name.
+        var highestIndex: LogIndex = .zero
+        /// The bytes of those records (stale ones included): how much a rewrite of the group would copy, at most.
+        var bytes = 0
     }
 
     /// What the log keeps in memory about one live group.
@@ -178,8 +190,8 @@ public final class WriteAheadLog {
     /// be durable in the group's snapshot store. Entries appended afterwards start right after `point`.
     public func appendSnapshotReset(_ point: SnapshotPoint, for group: GroupID) throws(StorageError) {
         try checkUsable(group)
-        appendRecord(.snapshotReset, for: group) { point.encode(into: &$0) }
-        noteIndex(point.index, of: group)
+        let bytes = appendRecord(.snapshotReset, for: group) { point.encode(into: &$0) }
+        noteIndex(point.index, of: group, recordBytes: bytes)
         groups[group, default: GroupState()].lastIndex = point.index
         try rollOverIfFull()
     }
@@ -192,7 +204,7 @@ public final class WriteAheadLog {
         appendRecord(.groupTombstone, for: group) { _ in }
         tombstones.insert(group)
         groups[group] = nil
-        for position in segments.indices { segments[position].highestIndex[group] = nil }
+        for position in segments.indices { segments[position].groups[group] = nil }
         try rollOverIfFull()
     }
 
@@ -274,7 +286,7 @@ public final class WriteAheadLog {
     /// has in them is covered by its snapshots, or the group was destroyed. The active segment is never removed.
     ///
     /// Then, while there are more than `segmentCountLimit` segments, the groups holding back the oldest one (each
-    /// with records in at most half of `segmentCountLimit` segments: a lagging group, not a large one) have
+    /// with at most `rewriteBytesMax` bytes of records it still needs: a lagging group, not a large one) have
     /// their live records (the entries their snapshots do not cover, a snapshot reset they still rely on, and
     /// their hard state) rewritten into the active segment and synced, after which the oldest segment is
     /// removed. The rewrite reads the group's records back from the segments that hold any, so it costs reading
@@ -286,11 +298,10 @@ public final class WriteAheadLog {
         var removed = try removeUnneededSegments()
         var rewritten: Set<GroupID> = []
         while segments.count > options.segmentCountLimit {
-            // A group with records in most segments is not lagging but large: rewriting it would copy most of the
-            // log to free one segment, and it would hold the next oldest segment right after.
+            // A group with more live records than `rewriteBytesMax` is not lagging but large: rewriting it would copy
+            // much to free little, and it would soon hold back the oldest segment again. Its snapshots release it.
             let holders = groupsNeeding(segments[0]).filter { group in
-                !rewritten.contains(group)
-                    && segments.count(where: { $0.highestIndex[group] != nil }) <= options.segmentCountLimit / 2
+                !rewritten.contains(group) && liveBytesAtMost(of: group) <= options.rewriteBytesMax
             }
             guard !holders.isEmpty else { break }
             var anyRewritten = false
@@ -306,9 +317,18 @@ public final class WriteAheadLog {
         return removed
     }
 
+    /// The bytes of the group's records in the segments it still needs: at least what a rewrite of it copies.
+    private func liveBytesAtMost(of group: GroupID) -> Int {
+        guard let state = groups[group] else { return 0 }
+        return segments.reduce(0) { total, segment in
+            guard let extent = segment.groups[group], extent.highestIndex > state.releasedThrough else { return total }
+            return total + extent.bytes
+        }
+    }
+
     private func groupsNeeding(_ segment: Segment) -> [GroupID] {
-        segment.highestIndex.compactMap { group, highest in
-            guard let state = groups[group], highest > state.releasedThrough else { return nil }
+        segment.groups.compactMap { group, extent in
+            guard let state = groups[group], extent.highestIndex > state.releasedThrough else { return nil }
             return group
         }.sorted()
     }
@@ -341,7 +361,7 @@ public final class WriteAheadLog {
     private func rewriteLiveRecords(of group: GroupID) throws(StorageError) -> Bool {
         guard let state = groups[group] else { return false }
         try flush()
-        let holding = segments.filter { $0.highestIndex[group] != nil }
+        let holding = segments.filter { $0.groups[group] != nil }
         let replay = try Self.replay(group, in: holding.map(\.file), directory: directory, options: options)
         let live = replay.entries.filter { $0.index > state.releasedThrough }
         // The reset stays only while the live entries start right after it; otherwise its snapshot is covered.
@@ -352,10 +372,15 @@ public final class WriteAheadLog {
         checkpoint.encode(into: &encoded)
         guard encoded.bytes.count <= options.recordPayloadBytesMax else { return false }
         let firstKept = segments[segments.count - 1].file.sequence
+        let start = pending.bytes.count
         RecordFrame.append(.groupCheckpoint, to: &pending) { $0.write(contentsOf: encoded.bytes) }
-        if let highest = checkpoint.highestIndex { noteIndex(highest, of: group) }
+        // The checkpoint supersedes every earlier record of the group, in this segment too: its extent here is the
+        // checkpoint's alone, so that repeated rewrites do not make the group look large.
+        segments[segments.count - 1].groups[group] = checkpoint.highestIndex.map {
+            GroupExtent(highestIndex: $0, bytes: pending.bytes.count - start)
+        }
         for position in segments.indices where segments[position].file.sequence < firstKept {
-            segments[position].highestIndex[group] = nil
+            segments[position].groups[group] = nil
         }
         groupRewrites += 1
         try rollOverIfFull()
@@ -391,17 +416,21 @@ public final class WriteAheadLog {
         }
     }
 
-    private func appendRecord(_ type: RecordType, for group: GroupID, body: (inout ByteWriter) -> Void) {
+    /// - Returns: the bytes the record takes, frame included.
+    @discardableResult
+    private func appendRecord(_ type: RecordType, for group: GroupID, body: (inout ByteWriter) -> Void) -> Int {
+        let start = pending.bytes.count
         RecordFrame.append(type, to: &pending) { writer in
             GroupRecordPrefix.encode(group, into: &writer)
             body(&writer)
         }
+        return pending.bytes.count - start
     }
 
     private func appendEntryRecords(_ entries: [Entry], for group: GroupID) throws(StorageError) {
         for entry in entries {
-            appendRecord(.entry, for: group) { entry.encode(into: &$0) }
-            noteIndex(entry.index, of: group)
+            let bytes = appendRecord(.entry, for: group) { entry.encode(into: &$0) }
+            noteIndex(entry.index, of: group, recordBytes: bytes)
             groups[group, default: GroupState()].lastIndex = entry.index
             try rollOverIfFull()
         }
@@ -417,9 +446,12 @@ public final class WriteAheadLog {
         return error
     }
 
-    private func noteIndex(_ index: LogIndex, of group: GroupID) {
+    private func noteIndex(_ index: LogIndex, of group: GroupID, recordBytes: Int) {
         let last = segments.count - 1
-        segments[last].highestIndex[group] = max(segments[last].highestIndex[group] ?? .zero, index)
+        var extent = segments[last].groups[group] ?? GroupExtent()
+        extent.highestIndex = max(extent.highestIndex, index)
+        extent.bytes += recordBytes
+        segments[last].groups[group] = extent
     }
 
     private func rollOverIfFull() throws(StorageError) {
@@ -449,7 +481,7 @@ public final class WriteAheadLog {
         Posix.close(activeDescriptor)
         activeDescriptor = descriptor
         activeBytes = startBytes
-        segments.append(Segment(file: next, highestIndex: [:]))
+        segments.append(Segment(file: next))
         sparePreparationFailed = false
     }
 

@@ -11,7 +11,9 @@
 // `start <group> <last index recovered>` for each, then keeps one batch of each group in flight, in random
 // order, so that group commits carry records of many groups interleaved. Each group's `onDurable` prints
 // `ack <group> <index>` (called only after the fdatasync that covers it). Entries of group g carry
-// `groupPayload(g, index)`, so a record of one group that reached another is seen.
+// `groupPayload(g, index)`, so a record of one group that reached another is seen. Every group snapshots
+// (`groupSnapshot`) every 16 acknowledged entries; the last writes rarely, so its snapshots fall behind and it is
+// rewritten when the log exceeds its limit of four segments.
 import Foundation
 import QuorumConsensus
 import QuorumNode
@@ -46,6 +48,13 @@ struct PiecewiseFileIO: FileIO {
 /// The payload of entry `index` of `group` in the many-group mode: every group's differ.
 func groupPayload(_ group: UInt64, _ index: UInt64) -> [UInt8] {
     [UInt8(truncatingIfNeeded: group)] + payload(for: index &+ group &* 7919)
+}
+
+/// The snapshot group `group` takes at `index` in the many-group mode; its data names both.
+func groupSnapshot(_ group: UInt64, at index: UInt64) -> Snapshot {
+    Snapshot(
+        lastIncludedIndex: LogIndex(index), lastIncludedTerm: 1, configuration: Configuration(voters: [NodeID(group)]),
+        data: Array("g\(group) through \(index)".utf8))
 }
 
 func fail(_ message: String) -> Never {
@@ -87,17 +96,23 @@ func runGroups(path: String, groupCount: UInt64, random: inout SplitMix64) throw
     let options = NodeLogStorage.Options(
         // Larger pieces than the one-group mode: a group commit of sixteen groups is larger, and the pauses between
         // pieces would otherwise leave little time for anything to be acknowledged before the kill.
-        writeAheadLog: WriteAheadLog.Options(segmentBytes: 16 << 10, io: PiecewiseFileIO(pieceBytes: 256)))
+        // Four segments at most before the lagging group is rewritten, so that kills land in releases and
+        // rewrites too.
+        writeAheadLog: WriteAheadLog.Options(
+            segmentBytes: 16 << 10, segmentCountLimit: 4, io: PiecewiseFileIO(pieceBytes: 256)))
     let node = try NodeLogStorage(path: path, options: options)
     let acknowledgements = Acknowledgements()
     var storages: [UInt64: GroupLogStorage] = [:]
     var submitted: [UInt64: UInt64] = [:]
+    var snapshotted: [UInt64: UInt64] = [:]
     for group in 1...groupCount {
         let storage = try node.openGroup(
             GroupID(group), onDurable: { acknowledgements.record(group, $0) },
             onFailure: { fail("\(GroupID(group)) failed: \($0)") })
         storages[group] = storage
-        submitted[group] = storage.recovered.entries.last?.index.rawValue ?? 0
+        let recovered = storage.recovered
+        submitted[group] = (recovered.entries.last?.index ?? recovered.snapshot?.lastIncludedIndex ?? 0).rawValue
+        snapshotted[group] = recovered.snapshot?.lastIncludedIndex.rawValue ?? 0
         // What was recovered is as good as acknowledged: the group's next batch may go.
         acknowledgements.recover(group, submitted[group]!)
         FileHandle.standardOutput.write(Data("start \(group) \(submitted[group]!)\n".utf8))
@@ -106,8 +121,19 @@ func runGroups(path: String, groupCount: UInt64, random: inout SplitMix64) throw
         var free = (1...groupCount).filter { acknowledgements.highest($0) >= submitted[$0]! }
         free.shuffle(using: &random)
         for group in free {
+            // The last group lags: it writes rarely, so its snapshots fall behind and it holds back old segments
+            // until it is rewritten.
+            let lagging = group == groupCount && groupCount > 1
+            if lagging && random.next() % 40 != 0 { continue }
+            // Every group snapshots every 16 acknowledged entries (the lagging one every 8, so that its live log
+            // stays small enough to be rewritten), and segments are released behind them.
+            let acknowledged = acknowledgements.highest(group)
+            if acknowledged >= snapshotted[group]! + (lagging ? 8 : 16) {
+                storages[group]!.saveSnapshot(groupSnapshot(group, at: acknowledged))
+                snapshotted[group] = acknowledged
+            }
             let first = submitted[group]! + 1
-            let last = first + random.next() % 8
+            let last = first + random.next() % (lagging ? 2 : 8)
             let entries = (first...last).map {
                 Entry(term: 1, index: LogIndex($0), kind: .command(groupPayload(group, $0)))
             }

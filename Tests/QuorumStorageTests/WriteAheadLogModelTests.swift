@@ -23,7 +23,8 @@ struct WriteAheadLogModelTests {
     func matchesModel(seed: UInt64) throws {
         try withTemporaryDirectory { directory in
             var random = SplitMix64(seed: seed)
-            let options = WriteAheadLog.Options(segmentBytes: 700, segmentCountLimit: 4)
+            // Any group small enough to fit a few segments may be rewritten, so that rewrites happen often.
+            let options = WriteAheadLog.Options(segmentBytes: 700, segmentCountLimit: 4, rewriteBytesMax: 4 * 700)
             var (log, _) = try WriteAheadLog.open(directory: directory, options: options)
             var models = Dictionary(uniqueKeysWithValues: Self.groups.map { ($0, Model()) })
             var term: UInt64 = 1
