@@ -55,7 +55,7 @@ public final class DataDirectory: Sendable {
         } catch {
             throw StorageError.systemCall(error, path: lockPath)
         }
-        if flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+        if !Self.lock(descriptor) {
             let failure = SystemCallError.lastError("flock")
             Posix.close(descriptor)
             if failure.errorNumber == EWOULDBLOCK {
@@ -82,6 +82,18 @@ public final class DataDirectory: Sendable {
     }
 
     deinit { close() }
+
+    /// Takes the lock, trying a few times over about 200 ms before giving up. A process that this one is spawning
+    /// holds a copy of every descriptor until its exec closes them (close-on-exec), so a directory closed here just
+    /// before may still look locked for a moment; a real second process keeps it locked and is refused.
+    private static func lock(_ descriptor: Int32) -> Bool {
+        for attempt in 0..<20 {
+            if flock(descriptor, LOCK_EX | LOCK_NB) == 0 { return true }
+            guard errno == EWOULDBLOCK, attempt < 19 else { return false }
+            usleep(10_000)
+        }
+        return false
+    }
 
     /// Releases the lock. Idempotent.
     public func close() {

@@ -25,7 +25,8 @@ struct CrashRecoveryTests {
                 let context = "seed \(Self.seed) (QUORUM_CRASH_SEED), round \(round)"
                 let run = try Self.runAndKill(
                     child, arguments: [data, String(random.next())],
-                    afterMicroseconds: 20_000 + UInt32(random.next() % 180_000))
+                    afterAcknowledgements: 1 + Int(random.next() % 100), thenMicroseconds: UInt32(random.next() % 5_000)
+                )
                 #expect(run.killed, "the child exited on its own: \(run.errors); \(context)")
                 if let started = run.started {
                     #expect(
@@ -68,7 +69,8 @@ struct CrashRecoveryTests {
                 let context = "seed \(Self.seed) (QUORUM_CRASH_SEED), round \(round)"
                 let run = try Self.runAndKill(
                     child, arguments: [data, String(random.next()), String(groupCount)],
-                    afterMicroseconds: 50_000 + UInt32(random.next() % 250_000))
+                    afterAcknowledgements: 16 + Int(random.next() % 200),
+                    thenMicroseconds: UInt32(random.next() % 5_000))
                 #expect(run.killed, "the child exited on its own: \(run.errors); \(context)")
                 for (group, started) in run.startedByGroup {
                     #expect(
@@ -137,9 +139,14 @@ struct CrashRecoveryTests {
         var errors: String
     }
 
-    /// Starts the child, SIGKILLs it after the delay, waits for it, and parses what it printed. The child is
-    /// always killed and reaped before this returns, even when something fails.
-    static func runAndKill(_ executable: URL, arguments: [String], afterMicroseconds delay: UInt32) throws -> Run {
+    /// Starts the child, waits until it has printed `acknowledgements` acks (or ended, or said nothing for a
+    /// minute), lets it run `delay` more so that the kill lands anywhere in a write, SIGKILLs it, and parses what it
+    /// printed. Counting acks rather than time keeps every round doing real work however loaded the machine is. The
+    /// child is always killed and reaped before this returns, even when something fails.
+    static func runAndKill(
+        _ executable: URL, arguments: [String], afterAcknowledgements acknowledgements: Int,
+        thenMicroseconds delay: UInt32
+    ) throws -> Run {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -154,10 +161,19 @@ struct CrashRecoveryTests {
                 process.waitUntilExit()
             }
         }
+        var received = Data()
+        let reader = output.fileHandleForReading
+        var waiting = pollfd(fd: reader.fileDescriptor, events: Int16(POLLIN), revents: 0)
+        while Self.acknowledgementLines(in: received) < acknowledgements, poll(&waiting, 1, 60_000) > 0 {
+            let chunk = reader.availableData
+            if chunk.isEmpty { break }
+            received.append(chunk)
+        }
         usleep(delay)
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
-        let printed = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        received.append(reader.readDataToEndOfFile())
+        let printed = String(decoding: received, as: UTF8.self)
         let complaint = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         var run = Run(killed: process.terminationReason == .uncaughtSignal, errors: complaint)
         // A line cut off by the kill has no newline: only complete lines count.
@@ -175,6 +191,10 @@ struct CrashRecoveryTests {
             if words[0] == "ack" { run.highestAcknowledged = max(run.highestAcknowledged ?? 0, value) }
         }
         return run
+    }
+
+    static func acknowledgementLines(in output: Data) -> Int {
+        String(decoding: output, as: UTF8.self).split(separator: "\n").count { $0.hasPrefix("ack ") }
     }
 
     /// The child binary sits next to the test bundle in the build directory.
