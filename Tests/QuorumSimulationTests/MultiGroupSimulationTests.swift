@@ -17,15 +17,20 @@ struct MultiGroupSimulationTests {
         var livenessWakes = 0
         var groups = 0
         var groupsWithOperations = 0
+        var operations = 0
         for (seed, report) in zip(batch, reports) {
             #expect(report.passed, "\(report)")
             #expect(report.groups.count == SimulationOptions.drawnGroupCount(seed: seed))
-            #expect(report.stats.operationsCompleted >= 10, "seed \(seed) completed too few operations: \(report)")
+            #expect(report.stats.operationsCompleted > 0, "seed \(seed) completed no operation: \(report)")
+            operations += report.stats.operationsCompleted
             quiescences += report.groups.reduce(0) { $0 + $1.quiescences }
             livenessWakes += report.groups.reduce(0) { $0 + $1.livenessWakes }
             groups += report.groups.count
             groupsWithOperations += report.groups.filter { $0.operationsCompleted > 0 }.count
         }
+        // Worlds must be busy enough to mean something; the most brutal (a crash every second, flapping leaders,
+        // membership changes every half second, in three seconds) complete only a handful, so this is per batch.
+        #expect(operations >= 20 * batch.count, "seeds \(batch) completed only \(operations) operations")
         // Nearly every group must serve clients, or its checks would check little; the most brutal worlds may
         // starve a cold group.
         #expect(groupsWithOperations * 10 >= groups * 9, "seeds \(batch): \(groups - groupsWithOperations) idle groups")

@@ -68,19 +68,19 @@ public struct SimulationOptions: Sendable, CustomStringConvertible {
     }
 
     /// A world of `groups` consensus groups per node. The world's other parameters are drawn from the seed as for
-    /// one group; a multi-group world's fault phase is a third as long, since every node does the work of many
+    /// one group; a multi-group world's fault phase is a quarter as long, since every node does the work of many
     /// groups.
     public init(seed: UInt64, groups: Int) {
         self.init(seed: seed)
         self.groups = groups
         guard groups > 1 else { return }
-        // Crashes and membership changes twice as often, in a fault phase a third as long. Partitions keep their
+        // Crashes and membership changes twice as often, in a fault phase a quarter as long. Partitions keep their
         // pace: a partition must outlast node liveness's timeout and an election to find a quiescent group's
         // leader on the wrong side.
-        faultPhaseMs = 4_000
-        // A client waits out a timeout when its node is cut off; with one more client per group, most groups
+        faultPhaseMs = 3_000
+        // A client waits out a timeout when its node is cut off; with a client more per two groups, most groups
         // still see traffic while some clients wait.
-        clients += groups
+        clients += (groups + 1) / 2
         partitionIntervalMs = min(partitionIntervalMs, 2_000)
         crashIntervalMs /= 2
         membershipChangeIntervalMs /= 2
