@@ -29,6 +29,8 @@ final class ClusterProcesses: @unchecked Sendable {
 
     /// Extra arguments for every `quorum server` this cluster starts.
     var serverArguments: [String] = []
+    /// The servers' tick: elections take 10–20 ticks.
+    var tickMilliseconds = 20
 
     init(size: Int) throws {
         executable = try Self.quorumExecutable()
@@ -64,11 +66,13 @@ final class ClusterProcesses: @unchecked Sendable {
     func start(_ id: Int, joining: Bool = false, clusterArgument: String? = nil, asNode: Int? = nil) throws {
         let process = Process()
         process.executableURL = executable
-        process.arguments = [
-            "server", "--id", "\(asNode ?? id)", "--cluster", clusterArgument ?? self.clusterArgument,
-            "--data-dir", directory.appendingPathComponent("n\(id)").path, "--tick-milliseconds", "20",
-            "--http-port", "\(members[id - 1].httpPort)",
-        ] + (members[id - 1].redisPort.map { ["--redis-port", "\($0)"] } ?? []) + (joining ? ["--join"] : [])
+        process.arguments =
+            [
+                "server", "--id", "\(asNode ?? id)", "--cluster", clusterArgument ?? self.clusterArgument,
+                "--data-dir", directory.appendingPathComponent("n\(id)").path, "--tick-milliseconds",
+                "\(tickMilliseconds)",
+                "--http-port", "\(members[id - 1].httpPort)",
+            ] + (members[id - 1].redisPort.map { ["--redis-port", "\($0)"] } ?? []) + (joining ? ["--join"] : [])
             + serverArguments
         try launch(process, member: id)
     }
@@ -138,8 +142,13 @@ final class ClusterProcesses: @unchecked Sendable {
         try launch(process, member: id)
     }
 
-    /// Runs the `quorum` command with `arguments`; returns its exit code and standard output.
-    func runCommand(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    /// Runs the `quorum` command with `arguments`, waiting on a thread of its own; returns its exit code and
+    /// standard output.
+    func runCommand(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await offConcurrencyPool { try self.runCommandBlocking(arguments) }
+    }
+
+    private func runCommandBlocking(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -154,7 +163,8 @@ final class ClusterProcesses: @unchecked Sendable {
 
     /// The `quorum` binary sits next to the test binary in the build directory.
     static func quorumExecutable() throws -> URL {
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            .deletingLastPathComponent()
         while directory.pathComponents.count > 1 && directory.path.contains(".xctest") {
             directory = directory.deletingLastPathComponent()
         }

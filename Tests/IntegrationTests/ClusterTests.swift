@@ -1,9 +1,9 @@
 import Foundation
-@testable import QuorumClient
 import QuorumConsensus
 import QuorumStore
 import Testing
 
+@testable import QuorumClient
 @testable import QuorumSimulation
 
 /// Three real `quorum server` processes on 127.0.0.1.
@@ -27,9 +27,12 @@ struct ClusterTests {
     struct LeaderMissing: Error {}
 
     /// Three `quorum server` processes with a leader, and a client for them. The caller stops them.
-    static func startCluster(arguments: [String] = []) async throws -> (ClusterProcesses, QuorumClient) {
+    static func startCluster(arguments: [String] = [], tickMilliseconds: Int = 20) async throws
+        -> (ClusterProcesses, QuorumClient)
+    {
         let cluster = try ClusterProcesses(size: 3)
         cluster.serverArguments = arguments
+        cluster.tickMilliseconds = tickMilliseconds
         do {
             try cluster.startAll()
             let client = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10))
@@ -50,9 +53,9 @@ struct ClusterTests {
         #expect(try await client.get(Array("greeting".utf8))?.value == Array("hello".utf8))
 
         let endpoints = cluster.clientEndpoints.joined(separator: ",")
-        let put = try cluster.runCommand(["put", "cli-key", "cli-value", "--endpoints", endpoints])
+        let put = try await cluster.runCommand(["put", "cli-key", "cli-value", "--endpoints", endpoints])
         #expect(put.status == 0)
-        let get = try cluster.runCommand(["get", "cli-key", "--endpoints", endpoints])
+        let get = try await cluster.runCommand(["get", "cli-key", "--endpoints", endpoints])
         #expect(get.status == 0)
         #expect(get.output == "cli-value\n")
         #expect(try await client.get(Array("cli-key".utf8))?.value == Array("cli-value".utf8))
@@ -64,33 +67,34 @@ struct ClusterTests {
         let reserved = Array("\u{0}quorum/members/9".utf8)
         await #expect(throws: QuorumClientError.self) { try await client.put(reserved, Array("x".utf8)) }
         await #expect(throws: QuorumClientError.self) {
-            try await client.transaction(TransactionRequest(compare: [], success: [.put(PutRequest(key: reserved, value: [1]))]))
+            try await client.transaction(
+                TransactionRequest(compare: [], success: [.put(PutRequest(key: reserved, value: [1]))]))
         }
         await #expect(throws: QuorumClientError.self) { try await client.delete([0], rangeEnd: [1]) }
-        let json = try cluster.runCommand(["get", "cli-key", "--json", "--endpoints", endpoints])
+        let json = try await cluster.runCommand(["get", "cli-key", "--json", "--endpoints", endpoints])
         let decoded = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
         #expect(decoded?["value"] as? String == "cli-value")
         #expect(decoded?["version"] as? Int == 1)
-        let listed = try cluster.runCommand(["range", "cli-", "--prefix", "--endpoints", endpoints])
+        let listed = try await cluster.runCommand(["range", "cli-", "--prefix", "--endpoints", endpoints])
         #expect(listed.status == 0)
         #expect(listed.output == "cli-key = cli-value\n")
-        let missing = try cluster.runCommand(["get", "no-such-key", "--endpoints", endpoints])
+        let missing = try await cluster.runCommand(["get", "no-such-key", "--endpoints", endpoints])
         #expect(missing.status == 2, "a missing key exits with 2")
-        let unreachable = try cluster.runCommand(["get", "x", "--endpoints", "127.0.0.1:1", "--timeout", "1"])
+        let unreachable = try await cluster.runCommand(["get", "x", "--endpoints", "127.0.0.1:1", "--timeout", "1"])
         #expect(unreachable.status == 1, "an unreachable cluster exits with 1")
-        let swapped = try cluster.runCommand([
+        let swapped = try await cluster.runCommand([
             "txn", "--compare", "cli-key value = cli-value", "--then", "put cli-key swapped", "--else", "get cli-key",
             "--endpoints", endpoints,
         ])
         #expect(swapped.status == 0)
         #expect(swapped.output.hasPrefix("SUCCEEDED"))
-        let refused = try cluster.runCommand([
+        let refused = try await cluster.runCommand([
             "txn", "--compare", "cli-key value = cli-value", "--then", "put cli-key again", "--else", "get cli-key",
             "--endpoints", endpoints,
         ])
         #expect(refused.status == 3, "a transaction whose comparison fails exits with 3")
         #expect(refused.output.contains("cli-key = swapped"))
-        let status = try cluster.runCommand(["cluster", "status", "--endpoints", endpoints])
+        let status = try await cluster.runCommand(["cluster", "status", "--endpoints", endpoints])
         #expect(status.status == 0)
         #expect(status.output.contains("leader"))
         #expect(status.output.contains("LAG"))
@@ -153,7 +157,9 @@ struct ClusterTests {
 }
 
 extension ClusterTests {
-    @Test("a fourth node joins as a learner, catches up and is promoted; a removed node learns it and exits; leadership moves")
+    @Test(
+        "a fourth node joins as a learner, catches up and is promoted; a removed node learns it and exits; leadership moves"
+    )
     func membershipChanges() async throws {
         let (cluster, client) = try await Self.startCluster()
         defer { cluster.stopAll() }
@@ -185,7 +191,8 @@ extension ClusterTests {
         // tells it, and it stops with a clear message instead of campaigning forever.
         let exit = try await cluster.awaitExit(victim)
         #expect(exit?.status == 3, "the removed node did not exit by itself")
-        #expect(exit?.log.contains("node \(victim) was removed from the cluster") == true, "\(exit?.log.suffix(500) ?? "")")
+        #expect(
+            exit?.log.contains("node \(victim) was removed from the cluster") == true, "\(exit?.log.suffix(500) ?? "")")
         try await client.put(Array("after-removal".utf8), Array("ok".utf8))
 
         try await client.transferLeadership(to: NodeID(4))
@@ -290,7 +297,8 @@ extension ClusterTests {
 }
 
 extension ClusterTests {
-    @Test("a watch sees every change in a range in order, replays history from a revision, and refuses compacted history")
+    @Test(
+        "a watch sees every change in a range in order, replays history from a revision, and refuses compacted history")
     func watches() async throws {
         let (cluster, client) = try await Self.startCluster(arguments: ["--history-revisions", "20"])
         defer { cluster.stopAll() }
@@ -310,7 +318,8 @@ extension ClusterTests {
         }
         #expect(seen == ["put app/b", "delete app/a"])
 
-        let replay = try await client.watch(Array("app/".utf8), rangeEnd: KeyRange.prefixEnd(of: Array("app/".utf8)), startRevision: first.revision)
+        let replay = try await client.watch(
+            Array("app/".utf8), rangeEnd: KeyRange.prefixEnd(of: Array("app/".utf8)), startRevision: first.revision)
         var replayed: [String] = []
         for try await events in replay {
             replayed += events.map { "\($0.kind) \(String(decoding: $0.kv.key, as: UTF8.self))" }
@@ -354,7 +363,9 @@ extension ClusterTests {
         _ = try await Self.awaitLeader(client, cluster)
         try await client.put(Array("configured".utf8), Array("yes".utf8))
         #expect(try await client.get(Array("configured".utf8))?.value == Array("yes".utf8))
-        let missing = try cluster.runCommand(["server", "--data-dir", cluster.directory.appendingPathComponent("x").path])
+        let missing = try await cluster.runCommand([
+            "server", "--data-dir", cluster.directory.appendingPathComponent("x").path,
+        ])
         #expect(missing.status != 0, "a server without an id or a cluster refuses to start")
         await client.close()
     }
@@ -366,11 +377,13 @@ extension ClusterTests {
         let (cluster, client) = try await Self.startCluster()
         defer { cluster.stopAll() }
 
-        let first = try await client.register(ServiceInstance(service: "api", id: "a", address: "127.0.0.1:9001"), ttl: 2)
+        let first = try await client.register(
+            ServiceInstance(service: "api", id: "a", address: "127.0.0.1:9001"), ttl: 2)
         var updates = try await client.watchInstances(of: "api").makeAsyncIterator()
         #expect(try await updates.next()?.map(\.id) == ["a"])
         let second = try await client.register(
-            ServiceInstance(service: "api", id: "b", address: "127.0.0.1:9002", weight: 3, metadata: ["zone": "x"]), ttl: 2)
+            ServiceInstance(service: "api", id: "b", address: "127.0.0.1:9002", weight: 3, metadata: ["zone": "x"]),
+            ttl: 2)
         #expect(try await updates.next()?.map(\.id) == ["a", "b"])
         #expect(try await client.instances(of: "api").last?.metadata == ["zone": "x"])
         try await first.deregister()
@@ -406,7 +419,9 @@ extension ClusterTests {
     @Test("a node that joins after the log was compacted catches up from a snapshot sent over the network, in parts")
     func newcomerCatchesUpFromSnapshot() async throws {
         // Peer frames of 4 KiB: the snapshot (about 100 KiB of history), and the larger appends, travel in parts.
-        let (cluster, client) = try await Self.startCluster(arguments: ["--snapshot-entries", "20", "--peer-frame-bytes", "4096"])
+        let (cluster, client) = try await Self.startCluster(arguments: [
+            "--snapshot-entries", "20", "--peer-frame-bytes", "4096",
+        ])
         defer { cluster.stopAll() }
         let filler = String(repeating: "x", count: 1_000)
         for number in 0..<100 {
@@ -418,7 +433,8 @@ extension ClusterTests {
         let direct = QuorumClient(endpoints: [newcomer.clientEndpoint], timeout: .seconds(10))
         var caughtUp = false
         for _ in 0..<200 where !caughtUp {
-            caughtUp = (try? await direct.get(Array("key-9".utf8), linearizable: false))??.value == Array("\(filler)99".utf8)
+            caughtUp =
+                (try? await direct.get(Array("key-9".utf8), linearizable: false))??.value == Array("\(filler)99".utf8)
             if !caughtUp { try await Task.sleep(for: .milliseconds(50)) }
         }
         #expect(caughtUp, "the newcomer never reached the state written before it joined")
@@ -443,7 +459,8 @@ actor HistoryRecorder {
 
     private var now: UInt64 {
         let elapsed = start.duration(to: .now)
-        return UInt64(elapsed.components.seconds) * 1_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000_000)
+        return UInt64(elapsed.components.seconds) * 1_000_000
+            + UInt64(elapsed.components.attoseconds / 1_000_000_000_000)
     }
 
     func perform(client: QuorumClient, writer: Int, round: Int) async {
@@ -465,7 +482,9 @@ actor HistoryRecorder {
                         result: nil))
             }
             let own = "writer-\(writer)-\(round)"
-            if (try? await client.put(Array(own.utf8), Array("\(value)".utf8))) != nil { acknowledgedWrites[own] = value }
+            if (try? await client.put(Array(own.utf8), Array("\(value)".utf8))) != nil {
+                acknowledgedWrites[own] = value
+            }
         } else {
             do {
                 let found = try await client.get(Array(key.utf8))
