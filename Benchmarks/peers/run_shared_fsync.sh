@@ -3,7 +3,7 @@
 # puts from 64 clients, first all on group 1, then spread over the 8 groups, in the same run. Prints throughput,
 # latency and the log syncs per acknowledged write (all three nodes' fdatasyncs, from /metrics, over the writes).
 #
-# Usage: Benchmarks/peers/run_shared_fsync.sh [QUORUM_BINARY]
+# Usage: [COLOCATE=1] Benchmarks/peers/run_shared_fsync.sh [QUORUM_BINARY]
 #   default binary .build-release/release/quorum (swift build -c release --product quorum --scratch-path .build-release)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -34,6 +34,11 @@ until [ "$(curl -sf http://127.0.0.1:27301/metrics | awk '/^quorum_server_groups
 export QUORUM_ENDPOINTS=127.0.0.1:27201,127.0.0.1:27202,127.0.0.1:27203
 # Every group elects first: a write to each.
 for group in 1 2 3 4 5 6 7 8; do "$binary" put --group "$group" warmup 1 >/dev/null; done
+# COLOCATE=1 moves every group's leadership to node 1, so that one node leads and two follow, as with one group.
+if [ "${COLOCATE:-0}" = 1 ]; then
+    for group in 1 2 3 4 5 6 7 8; do "$binary" cluster transfer 1 --group "$group" >/dev/null || true; done
+    sleep 1
+fi
 echo "machine: $(nproc) cores; $clients clients, ${duration}s per run"
 for groups in 1 8; do
     before=$(syncs)
