@@ -92,6 +92,12 @@ final class NodeHost: @unchecked Sendable {
             let founded = created ? (1...identity.bootstrapGroups).map { GroupID(UInt64($0)) } : []
             let hosted = Set(storage.recoveredGroups + founded + [Self.clusterGroup])
             for group in hosted.subtracting(storage.tombstonedGroups).sorted() { try addGroup(group) }
+            guard let cluster = groups[Self.clusterGroup] else {
+                throw ConfigurationError(
+                    "data directory \(configuration.dataDirectory) holds a tombstone for group 1, the cluster's own; "
+                        + "restore the directory from a backup")
+            }
+            clusterGroup = cluster
         } catch {
             close()
             throw error
@@ -157,8 +163,9 @@ final class NodeHost: @unchecked Sendable {
         return group
     }
 
-    /// Group 1, which every node hosts: the default for requests that name no group.
-    var clusterGroup: GroupRuntime { groups[Self.clusterGroup]! }
+    /// Group 1, which every node hosts from start to stop (its removal ends the process instead of destroying
+    /// it): the default for requests that name no group.
+    private(set) var clusterGroup: GroupRuntime!
 
     /// Every hosted group's status, in group order.
     var groupStatuses: [GroupStatus] {
