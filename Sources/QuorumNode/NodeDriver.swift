@@ -5,6 +5,14 @@ import QuorumConsensus
 /// persistence → answer clients. The server runs it on an event loop with real I/O; the simulator runs the
 /// very same code with simulated I/O.
 ///
+/// Writes are pipelined: the driver hands each Ready to storage as soon as it is taken, while earlier ones are still
+/// being persisted, so that entries proposed during an fsync reach the followers at once instead of after it.
+/// Storage completes them in order.
+///
+/// With `Processing.whenAsked`, inputs (proposals, reads, messages, ticks) only step the engine, and `process()`
+/// turns everything they produced into one Ready: a host that calls it once per event-loop turn gets one write, one
+/// frame per peer and one heartbeat round for all the turn's reads.
+///
 /// Not thread-safe: one executor owns a driver and makes every call on it.
 public struct NodeDriver<Engine: ConsensusEngine, Storage: NodeStorage, Transport: MessageTransport,
     Machine: ReplicatedStateMachine>
@@ -14,8 +22,19 @@ public struct NodeDriver<Engine: ConsensusEngine, Storage: NodeStorage, Transpor
     public let storage: Storage
     public let transport: Transport
 
-    /// The Ready being persisted, and the messages that must wait for it.
-    private var persisting: (number: UInt64, messagesAfterPersist: [Message])?
+    /// Readies taken and not yet acknowledged, oldest first: those handed to storage, and those with nothing to
+    /// write that wait behind them. Each keeps the messages that must wait for its persistence.
+    private var persisting: Deque<(number: UInt64, isWritten: Bool, messagesAfterPersist: [Message])> = []
+    private let processing: Processing
+    /// Whether an input stepped the engine since the last `process()`.
+    public private(set) var needsProcessing = false
+
+    public enum Processing: Sendable {
+        /// Every input is processed at once: one Ready per input.
+        case afterEachInput
+        /// Inputs accumulate until the host calls `process()`.
+        case whenAsked
+    }
     /// The newest entry applied to `stateMachine`.
     public private(set) var appliedIndex: LogIndex = 0
     /// Proposals by log index, resolved when that index is applied.
@@ -58,9 +77,10 @@ public struct NodeDriver<Engine: ConsensusEngine, Storage: NodeStorage, Transpor
     ///   with `takeSnapshotJob()` and return its bytes with `snapshotSerialized(through:data:)`.
     public init(
         engine: Engine, stateMachine: Machine, storage: Storage, transport: Transport, recoveredSnapshot: Snapshot?,
-        serializesSnapshotsInline: Bool = true
+        serializesSnapshotsInline: Bool = true, processing: Processing = .afterEachInput
     ) {
         self.serializesSnapshotsInline = serializesSnapshotsInline
+        self.processing = processing
         self.engine = engine
         self.stateMachine = stateMachine
         self.storage = storage
@@ -69,14 +89,14 @@ public struct NodeDriver<Engine: ConsensusEngine, Storage: NodeStorage, Transpor
             self.stateMachine.restore(from: snapshot.data)
             self.appliedIndex = snapshot.lastIncludedIndex
         }
-        process()
+        stepped()
     }
 
-    public var isPersisting: Bool { persisting != nil }
+    public var isPersisting: Bool { persisting.contains(where: \.isWritten) }
 
     public mutating func tick() {
         engine.tick()
-        process()
+        stepped()
     }
 
     /// Feeds a peer's message. A refused message is returned for the host to log; nothing else changes.
@@ -87,20 +107,20 @@ public struct NodeDriver<Engine: ConsensusEngine, Storage: NodeStorage, Transpor
         } catch {
             return error
         }
-        process()
+        stepped()
         return nil
     }
 
     public mutating func propose(_ command: [UInt8], token: UInt64) throws(ProposalError) {
         let ticket = try engine.propose(command)
         proposals[ticket.index] = (ticket.term, token)
-        process()
+        stepped()
     }
 
     public mutating func proposeConfigurationChange(_ change: ConfigurationChange, token: UInt64) throws(ProposalError) {
         let ticket = try engine.proposeConfigurationChange(change)
         proposals[ticket.index] = (ticket.term, token)
-        process()
+        stepped()
     }
 
     /// Starts a linearizable read; `.readable(token)` says when the state machine may be read.
@@ -108,35 +128,37 @@ public struct NodeDriver<Engine: ConsensusEngine, Storage: NodeStorage, Transpor
         nextReadID += 1
         try engine.readIndex(requestID: nextReadID)
         readRequests[nextReadID] = token
-        process()
+        stepped()
     }
 
     public mutating func transferLeadership(to target: NodeID) throws(ProposalError) {
         try engine.transferLeadership(to: target)
-        process()
+        stepped()
     }
 
     public mutating func campaign() {
         engine.campaign()
-        process()
+        stepped()
     }
 
     /// The host's node liveness says this group's leader's node is gone (or restarted): a quiescent follower
     /// counts its election timer again. See `ConsensusEngine.wake()`.
     public mutating func wake() {
         engine.wake()
-        process()
+        stepped()
     }
 
-    /// Storage finished the batch of Ready `readyNumber`.
+    /// Storage made the batch of Ready `readyNumber` durable, and with it every earlier one (storage writes in order).
     public mutating func persisted(readyNumber: UInt64) {
-        guard let batch = persisting, batch.number == readyNumber else {
-            preconditionFailure("storage completed Ready \(readyNumber) out of order")
+        guard persisting.contains(where: { $0.isWritten && $0.number == readyNumber }) else {
+            preconditionFailure("storage completed Ready \(readyNumber), which it was not writing")
         }
-        persisting = nil
-        engine.acknowledge(readyNumber: readyNumber)
-        if !batch.messagesAfterPersist.isEmpty { transport.send(batch.messagesAfterPersist) }
-        process()
+        while let oldest = persisting.first, oldest.number <= readyNumber || !oldest.isWritten {
+            persisting.removeFirst()
+            engine.acknowledge(readyNumber: oldest.number)
+            if !oldest.messagesAfterPersist.isEmpty { transport.send(oldest.messagesAfterPersist) }
+        }
+        stepped()
     }
 
     /// The snapshot to serialise, once; nil if none is due or it was already taken.
@@ -160,8 +182,15 @@ public struct NodeDriver<Engine: ConsensusEngine, Storage: NodeStorage, Transpor
         return completions
     }
 
-    private mutating func process() {
-        while persisting == nil && engine.hasReady {
+    private mutating func stepped() {
+        needsProcessing = true
+        if processing == .afterEachInput { process() }
+    }
+
+    /// Turns what the inputs since the last call produced into effects: sends, applies, and hands a write to storage.
+    public mutating func process() {
+        needsProcessing = false
+        while engine.hasReady {
             let ready = engine.ready()
             if !ready.messages.isEmpty { transport.send(ready.messages) }
             if let snapshot = ready.snapshot { install(snapshot) }
@@ -179,12 +208,15 @@ public struct NodeDriver<Engine: ConsensusEngine, Storage: NodeStorage, Transpor
             let batch = PersistBatch(
                 readyNumber: ready.number, snapshot: ready.snapshot, entries: ready.entries,
                 hardState: ready.hardState, mustSync: ready.mustSync)
-            if batch.isEmpty {
+            if !batch.isEmpty {
+                persisting.append((ready.number, true, ready.messagesAfterPersist))
+                storage.persist(batch)
+            } else if !persisting.isEmpty {
+                // Promises nothing new, but its messages may rest on an earlier Ready still being written.
+                persisting.append((ready.number, false, ready.messagesAfterPersist))
+            } else {
                 engine.acknowledge(readyNumber: ready.number)
                 if !ready.messagesAfterPersist.isEmpty { transport.send(ready.messagesAfterPersist) }
-            } else {
-                persisting = (ready.number, ready.messagesAfterPersist)
-                storage.persist(batch)
             }
         }
     }

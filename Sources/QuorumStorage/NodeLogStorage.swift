@@ -92,6 +92,9 @@ public final class NodeLogStorage: @unchecked Sendable {
 
     private let condition = NSCondition()
     private var queue: [(GroupID, Operation)] = []
+    /// Writes submitted inside `holdingSubmissions`, handed to the fsync thread together when it ends.
+    private var held: [(GroupID, Operation)] = []
+    private var holdDepth = 0
     private var currentHealth: StorageHealth = .healthy
     private var stopping = false
     private var finished = false
@@ -214,6 +217,7 @@ public final class NodeLogStorage: @unchecked Sendable {
                 .groupDestroyed, path: directory.groupPath(group), "\(group) was destroyed while it was being opened")
         }
         openGroups[group] = handle
+        releaseHeld()
         queue.append((group, .open(snapshots, revive: revive)))
         condition.signal()
         return handle
@@ -232,6 +236,7 @@ public final class NodeLogStorage: @unchecked Sendable {
         tombstones.insert(group)
         openGroups[group] = nil
         unopenedRecoveries[group] = nil
+        releaseHeld()
         queue.append((group, .destroy(destruction)))
         condition.signal()
         while !destruction.done {
@@ -337,7 +342,37 @@ public final class NodeLogStorage: @unchecked Sendable {
                 .groupDestroyed, path: directory.groupPath(group),
                 "storage in \(directory.path) refused \(what): \(group) was destroyed on this node")
         }
-        queue.append((group, operation))
+        if holdDepth > 0 {
+            held.append((group, operation))
+        } else {
+            queue.append((group, operation))
+            condition.signal()
+        }
+    }
+
+    /// Runs `body`, holding back the writes it submits until it ends, then hands them to the fsync thread at once:
+    /// a host that drives every group once per event-loop turn wakes the thread once, and every group's write of that
+    /// turn shares its fdatasync, instead of the thread starting a sync for the first write while the others are
+    /// still being made. Writes submitted from other threads meanwhile are held too.
+    public func holdingSubmissions<Result>(_ body: () throws -> Result) rethrows -> Result {
+        condition.lock()
+        holdDepth += 1
+        condition.unlock()
+        defer {
+            condition.lock()
+            holdDepth -= 1
+            if holdDepth == 0 { releaseHeld() }
+            condition.unlock()
+        }
+        return try body()
+    }
+
+    /// Hands the held writes to the fsync thread; an opening or destruction of a group goes after them, in the order
+    /// they were submitted. Call holding `condition`.
+    private func releaseHeld() {
+        guard !held.isEmpty else { return }
+        queue += held
+        held.removeAll(keepingCapacity: true)
         condition.signal()
     }
 

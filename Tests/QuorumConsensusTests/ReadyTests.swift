@@ -28,24 +28,23 @@ struct ReadyTests {
         #expect(!node.hasReady)
     }
 
-    @Test("no Ready is offered while one is outstanding")
-    func noReadyWhileOutstanding() {
+    @Test("Readies pipeline: the next is offered while earlier ones are outstanding, and acknowledged in order")
+    func readiesPipeline() throws {
         var node = makeNode(1, options: testOptions(voters: [1]))
         node.campaign()
-        let ready = node.ready()
-        #expect(!node.hasReady)
-        node.acknowledge(readyNumber: ready.number)
-        #expect(node.hasReady, "the commit of the no-op is now ready to apply")
-    }
-
-    @Test("taking a second Ready before acknowledging the first traps (a driver bug)")
-    func secondReadyTraps() async {
-        await #expect(processExitsWith: .failure) {
-            var node = makeNode(1, options: testOptions(voters: [1]))
-            node.campaign()
-            _ = node.ready()
-            _ = node.ready()
-        }
+        while node.hasReady { node.acknowledge(readyNumber: node.ready().number) }
+        #expect(node.role == .leader)
+        _ = try node.propose([1])
+        let first = node.ready()
+        #expect(!node.hasReady, "nothing new since the Ready was taken")
+        _ = try node.propose([2])
+        let second = node.ready()
+        #expect(second.number == first.number + 1)
+        #expect(second.entries.map(\.index) == [first.entries[0].index.advanced(by: 1)])
+        node.acknowledge(readyNumber: first.number)
+        #expect(node.commitIndex == first.entries[0].index, "a solo leader commits what it persisted, no further")
+        node.acknowledge(readyNumber: second.number)
+        #expect(node.commitIndex == second.entries[0].index)
     }
 
     @Test("acknowledging the wrong Ready number traps (a driver bug)")

@@ -33,14 +33,16 @@ private struct Summer: ReplicatedStateMachine {
 
 private typealias Driver = NodeDriver<RaftNode, HeldStorage, RecordingTransport, Summer>
 
-private func soloDriver(snapshotInterval: Int = 10_000) throws -> Driver {
+private func soloDriver(snapshotInterval: Int = 10_000, processing: Driver.Processing = .afterEachInput) throws
+    -> Driver
+{
     var options = RaftOptions()
     options.initialConfiguration = Configuration(voters: [1])
     options.snapshotIntervalEntries = snapshotInterval
     options.entriesRetainedAfterSnapshot = 0
     return Driver(
         engine: try RaftNode(id: 1, options: options), stateMachine: Summer(), storage: HeldStorage(),
-        transport: RecordingTransport(), recoveredSnapshot: nil)
+        transport: RecordingTransport(), recoveredSnapshot: nil, processing: processing)
 }
 
 /// Completes every held batch, oldest first, as an fsync thread would.
@@ -73,21 +75,27 @@ struct NodeDriverTests {
         #expect(driver.stateMachine.total == 5)
     }
 
-    @Test("many proposals made while a write is in flight share the next write")
-    func groupCommit() throws {
-        var driver = try soloDriver()
+    @Test("the proposals of one turn share one write, and the next turn's write does not wait for it")
+    func turnBatchingAndPipelining() throws {
+        var driver = try soloDriver(processing: .whenAsked)
         driver.campaign()
-        persistAll(&driver)
-        try driver.propose([1], token: 1)
-        #expect(driver.storage.batches.count == 1)
-        for token in 2...10 as ClosedRange<UInt64> { try driver.propose([1], token: token) }
-        #expect(driver.storage.batches.count == 1, "nothing new is written while the first write is in flight")
-        driver.persisted(readyNumber: driver.storage.batches.removeFirst().readyNumber)
-        #expect(driver.storage.batches.count == 1)
-        #expect(driver.storage.batches[0].entries.count == 9, "the nine later proposals travel in one batch")
-        persistAll(&driver)
-        #expect(driver.takeCompletions().count == 10)
-        #expect(driver.stateMachine.total == 10)
+        while driver.needsProcessing {
+            driver.process()
+            persistAll(&driver)
+        }
+        #expect(driver.engine.role == .leader)
+        for token in 1...10 as ClosedRange<UInt64> { try driver.propose([1], token: token) }
+        #expect(driver.storage.batches.isEmpty, "nothing is written before the turn ends")
+        driver.process()
+        #expect(driver.storage.batches.map(\.entries.count) == [10], "the turn's proposals travel in one write")
+        try driver.propose([1], token: 11)
+        driver.process()
+        #expect(driver.storage.batches.map(\.entries.count) == [10, 1], "written while the first is in flight")
+        driver.persisted(readyNumber: driver.storage.batches[1].readyNumber)
+        #expect(driver.needsProcessing)
+        driver.process()
+        #expect(driver.takeCompletions().count == 11, "storage completes in order: the later write covers both")
+        #expect(driver.stateMachine.total == 11)
     }
 
     @Test("a read becomes readable once the state machine has applied its read index")

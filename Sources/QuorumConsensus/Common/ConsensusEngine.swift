@@ -38,9 +38,11 @@ public protocol ConsensusEngine: Sendable {
     mutating func wake()
 
     var hasReady: Bool { get }
-    /// Takes the pending outputs. Precondition: the previous `Ready` was acknowledged.
+    /// Takes the pending outputs. Several Readies may be outstanding at once: storage persists them in order while
+    /// the driver takes the next, so that new entries reach the followers without waiting for the previous fsync.
     mutating func ready() -> Ready
-    /// Reports that everything in Ready `readyNumber` was persisted.
+    /// Reports that everything in Ready `readyNumber` was persisted. Readies are acknowledged in the order they
+    /// were taken, each one.
     mutating func acknowledge(readyNumber: UInt64)
     /// The driver took a snapshot of the state machine at `index` (which it has applied): the engine keeps it
     /// to send to lagging followers and forgets the log before it. Returns the snapshot to persist.

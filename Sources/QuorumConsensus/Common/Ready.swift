@@ -1,6 +1,8 @@
 /// Everything the engine needs its driver to do, handed over in one batch.
 ///
-/// The driver processes a `Ready` in this order, then calls `acknowledge(readyNumber:)`:
+/// The driver processes a `Ready` in this order, and calls `acknowledge(readyNumber:)` once step 3 is durable. It may
+/// take the next Ready before then: storage persists Readies in the order they were taken (thesis §10.2.1's pipeline),
+/// and each Ready's `messagesAfterPersist` wait for that Ready's own write.
 /// 1. Send `messages` at once. A leader's appends go out while its own disk write is still in flight,
 ///    which is safe because the leader counts itself towards a commit only once persisted (thesis §10.2.1).
 /// 2. Restore the state machine from `snapshot` if present, then apply `committedEntries` in order. Both are
@@ -10,7 +12,7 @@
 /// 4. Only after that: send `messagesAfterPersist` (votes and acknowledgements promise what is on disk).
 /// `readStates` may be answered once the state machine has applied their index.
 public struct Ready: Sendable {
-    /// Acknowledge this number; Readies are strictly sequential.
+    /// Acknowledge this number; Readies are numbered, persisted and acknowledged in order.
     public let number: UInt64
     public var hardState: HardState?
     public var snapshot: Snapshot?

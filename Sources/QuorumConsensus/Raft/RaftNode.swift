@@ -1,3 +1,5 @@
+import DequeModule
+
 /// A Raft consensus engine: a value stepped by one driver, with no I/O, clock, thread or global state.
 ///
 /// Inputs are the mutating calls of `ConsensusEngine`; outputs accumulate until the driver takes them with
@@ -56,7 +58,17 @@ public struct RaftNode: ConsensusEngine {
     var readStates: [ReadState] = []
     var reportedHardState: HardState
     var readyCount: UInt64 = 0
-    var outstandingReady: (number: UInt64, lastIndex: LogIndex, lastTerm: Term, snapshot: Snapshot?)?
+    /// Readies handed out and not yet acknowledged, oldest first: storage may persist several at once.
+    /// A write acknowledged after a truncation or a leader's snapshot replaced its entries marks nothing stable:
+    /// `RaftLog.markStable` checks the term, and by log matching an entry with the same index and term is the same.
+    var outstandingReadies: Deque<OutstandingReady> = []
+
+    struct OutstandingReady {
+        var number: UInt64
+        var lastIndex: LogIndex
+        var lastTerm: Term
+        var snapshot: Snapshot?
+    }
 
     /// Creates an engine from what storage recovered (`.empty` for a brand-new node).
     public init(id: NodeID, options: RaftOptions, recovered: RecoveredState = .empty) throws(OptionsError) {
@@ -153,15 +165,13 @@ public struct RaftNode: ConsensusEngine {
     // MARK: Outputs
 
     public var hasReady: Bool {
-        guard outstandingReady == nil else { return false }
-        return needsBroadcast || needsCommitBroadcast || reads.needsHeartbeat || log.hasUnpersisted
+        needsBroadcast || needsCommitBroadcast || reads.needsHeartbeat || log.hasUnpersisted
             || snapshotToInstall != nil || currentHardState != reportedHardState
             || !messages.isEmpty || !messagesAfterPersist.isEmpty || !readStates.isEmpty
             || log.applicableRange != nil || isSnapshotDue
     }
 
     public mutating func ready() -> Ready {
-        precondition(outstandingReady == nil, "acknowledge Ready \(readyCount) before taking another")
         if needsBroadcast || needsCommitBroadcast {
             broadcastAppend(sendIfEmpty: needsCommitBroadcast)
             needsBroadcast = false
@@ -193,14 +203,15 @@ public struct RaftNode: ConsensusEngine {
             snapshotRequestOutstanding = true
         }
         let last = ready.entries.last
-        outstandingReady = (readyCount, last?.index ?? 0, last?.term ?? 0, ready.snapshot)
+        outstandingReadies.append(
+            OutstandingReady(
+                number: readyCount, lastIndex: last?.index ?? 0, lastTerm: last?.term ?? 0, snapshot: ready.snapshot))
         return ready
     }
 
     public mutating func acknowledge(readyNumber: UInt64) {
-        guard let outstanding = outstandingReady else { preconditionFailure("no Ready outstanding") }
+        guard let outstanding = outstandingReadies.popFirst() else { preconditionFailure("no Ready outstanding") }
         precondition(outstanding.number == readyNumber, "acknowledged \(readyNumber), expected \(outstanding.number)")
-        outstandingReady = nil
         if let snapshot = outstanding.snapshot { log.markSnapshotStable(snapshot) }
         if outstanding.lastIndex > 0 { log.markStable(through: outstanding.lastIndex, term: outstanding.lastTerm) }
         if role == .leader { maybeCommit() }

@@ -24,7 +24,8 @@ final class ClientInboundHandler: ChannelInboundHandler {
             return
         }
         let channel = context.channel
-        let respond: GroupRuntime.Responder = { response in channel.writeAndFlush(response.frame, promise: nil) }
+        let host = host
+        let respond: GroupRuntime.Responder = { response in host.answer(response.frame, on: channel) }
         switch request.operation {
         case .watch(let key, let rangeEnd, let start):
             guard let runtime = host.group(request.group) else { return host.handle(request, respond: respond) }

@@ -85,7 +85,28 @@ final class GroupRuntime: @unchecked Sendable {
         driver = Driver(
             engine: engine, stateMachine: StoreMachine(addressBook: addressBook, watchHub: watchHub), storage: storage,
             transport: GroupTransport(group: group, peers: host.peers), recoveredSnapshot: storage.recovered.snapshot,
-            serializesSnapshotsInline: false)
+            serializesSnapshotsInline: false, processing: .whenAsked)
+    }
+
+    /// Whether the host will process this group's driver when the event-loop turn ends.
+    private var processingScheduled = false
+
+    /// Inputs only step the engine: the host processes every stepped group once, when the event-loop turn ends, so
+    /// that the turn's proposals, reads and messages become one write, one frame per peer and one heartbeat round.
+    private func processAtTurnEnd() {
+        guard driver.needsProcessing, !processingScheduled else { return }
+        processingScheduled = true
+        host.processAtTurnEnd(self)
+    }
+
+    /// Turns what this turn's inputs produced into effects, and answers the clients it completed.
+    func process() {
+        loop.preconditionInEventLoop()
+        processingScheduled = false
+        driver.process()
+        answerCompletions()
+        // An answer may have proposed the next step (a configuration change after its member's address).
+        processAtTurnEnd()
     }
 
     func address(of node: NodeID) -> MemberAddress? { host.address(of: node) }
@@ -114,7 +135,7 @@ final class GroupRuntime: @unchecked Sendable {
         noticeOwnRemoval()
         revokeExpiredLeases()
         compactHistory()
-        answerCompletions()
+        processAtTurnEnd()
     }
 
     private func countLeaderChange() {
@@ -211,13 +232,13 @@ final class GroupRuntime: @unchecked Sendable {
                 logger.warning("refused a message from \(message.from): \(error)")
             }
         }
-        answerCompletions()
+        processAtTurnEnd()
     }
 
     func persisted(readyNumber: UInt64) {
         loop.preconditionInEventLoop()
         driver.persisted(readyNumber: readyNumber)
-        answerCompletions()
+        processAtTurnEnd()
     }
 
     /// This replica's view of its group, for `quorum group list` and the node's group counts.
@@ -453,7 +474,7 @@ final class GroupRuntime: @unchecked Sendable {
             metrics.proposalsFailed.increment()
             respond(ClientResponse(requestID: request.requestID, outcome: refusal(error)))
         }
-        answerCompletions()
+        processAtTurnEnd()
     }
 
     private static func metricsKind(of operation: ClientRequest.Operation) -> NodeMetrics.RequestKind {
@@ -563,7 +584,7 @@ final class GroupRuntime: @unchecked Sendable {
             pending[token] = nil
             respond(.refused(refusal(error)))
         }
-        answerCompletions()
+        processAtTurnEnd()
     }
 
     /// How many keys a lease holds on this node (nil: no such lease), so the Redis port revokes a key's old lease

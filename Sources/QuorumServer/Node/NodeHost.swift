@@ -56,6 +56,11 @@ final class NodeHost: @unchecked Sendable {
     private var silent: Set<NodeID> = []
     /// A peer silent this many ticks has lost liveness (an election timeout, as the engine counts one).
     static let livenessTimeoutTicks: UInt64 = 10
+    /// Groups stepped during this event-loop turn, to be processed once when it ends (`endTurn`).
+    private var steppedThisTurn: [GroupRuntime] = []
+    /// Client connections written to during this turn, flushed once when it ends.
+    private var connectionsToFlush: [ObjectIdentifier: any Channel] = [:]
+    private var turnEndScheduled = false
 
     /// Opens every group's storage (bootstrapping `configuration.bootstrapGroups` groups in a new data directory),
     /// checks the directory's identity, and builds each group's runtime. Call on `loop`.
@@ -151,6 +156,49 @@ final class NodeHost: @unchecked Sendable {
 
     /// Closes the node's storage. Call once the loop has stopped serving.
     func close() { storage.close() }
+
+    // MARK: The event-loop turn
+
+    /// `group`'s driver was stepped: process it when the turn ends, together with every other group stepped in it.
+    func processAtTurnEnd(_ group: GroupRuntime) {
+        steppedThisTurn.append(group)
+        scheduleTurnEnd()
+    }
+
+    /// Writes `frame` to a client's connection, flushed when the turn ends with everything else written to it.
+    func answer(_ frame: Frame, on channel: any Channel) {
+        loop.preconditionInEventLoop()
+        channel.write(frame, promise: nil)
+        connectionsToFlush[ObjectIdentifier(channel)] = channel
+        scheduleTurnEnd()
+    }
+
+    private func scheduleTurnEnd() {
+        guard !turnEndScheduled else { return }
+        turnEndScheduled = true
+        // Runs after the channel reads and tasks already queued on the loop: the rest of this turn.
+        loop.execute { self.endTurn() }
+    }
+
+    /// Processes every group stepped this turn, then sends each peer one frame and flushes each client connection
+    /// once. The groups' writes reach the fsync thread together, so they share one fdatasync instead of the first
+    /// starting one alone.
+    private func endTurn() {
+        loop.preconditionInEventLoop()
+        turnEndScheduled = false
+        storage.holdingSubmissions {
+            // Processing one group may step another (never itself twice): take the list as it grows.
+            var next = 0
+            while next < steppedThisTurn.count {
+                steppedThisTurn[next].process()
+                next += 1
+            }
+            steppedThisTurn.removeAll(keepingCapacity: true)
+        }
+        peers.sendOutbox()
+        for channel in connectionsToFlush.values { channel.flush() }
+        connectionsToFlush.removeAll(keepingCapacity: true)
+    }
 
     // MARK: Groups
 

@@ -47,7 +47,10 @@ final class PeerTransport: @unchecked Sendable {
         loop.execute { self.sendOutbox() }
     }
 
-    private func sendOutbox() {
+    /// Sends this turn's messages now: one frame per peer. The host calls it when it ends the turn; otherwise it runs
+    /// on its own at the end of the turn.
+    func sendOutbox() {
+        loop.preconditionInEventLoop()
         outboxScheduled = false
         let outbox = self.outbox
         self.outbox.removeAll(keepingCapacity: true)

@@ -14,9 +14,10 @@ extension Simulation {
         }
         let incarnation = nodes[id]!.incarnation
         nodes[id]!.leaderTerm = nil
+        nodes[id]!.processingScheduled = false
         nodes[id]!.driver = Driver(
             engine: engine, stateMachine: RegisterMachine(node: id, checker: checker), storage: disk,
-            transport: nodes[id]!.endpoint, recoveredSnapshot: recovered.snapshot)
+            transport: nodes[id]!.endpoint, recoveredSnapshot: recovered.snapshot, processing: .whenAsked)
         withDriver(id) { _ in }
         schedule(.tick(id, incarnation: incarnation), after: 1 + random.next(upperBound: options.tickIntervalMs))
     }

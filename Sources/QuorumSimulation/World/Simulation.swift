@@ -45,6 +45,8 @@ public final class Simulation {
         var incarnation = 0
         /// The term in which this node was last seen leading, to notice new leaderships.
         var leaderTerm: Term?
+        /// Whether the driver's inputs wait for a `.process` event (the end of the event-loop turn).
+        var processingScheduled = false
     }
 
     struct SimulatedClient {
@@ -136,6 +138,7 @@ public final class Simulation {
         case tick(NodeID, incarnation: Int)
         case deliver(Message)
         case diskCompletion(NodeID, incarnation: Int, readyNumber: UInt64)
+        case process(NodeID, incarnation: Int)
         case restart(NodeID)
         case crashNode(NodeID)
         case repartition, crash, membershipChange, leadershipTransfer
@@ -173,6 +176,10 @@ public final class Simulation {
             guard nodes[id]!.disk.incarnation == incarnation else { return }
             nodes[id]!.disk.complete(readyNumber: readyNumber)
             withDriver(id) { $0.persisted(readyNumber: readyNumber) }
+        case .process(let id, let incarnation):
+            guard nodes[id]!.incarnation == incarnation, nodes[id]!.driver != nil else { return }
+            nodes[id]!.processingScheduled = false
+            withDriver(id) { $0.process() }
         case .restart(let id):
             guard nodes[id]!.driver == nil else { return }
             start(id)
@@ -215,6 +222,14 @@ public final class Simulation {
     func withDriver(_ id: NodeID, _ body: (inout Driver) -> Void) {
         guard nodes[id]?.driver != nil else { return }
         body(&nodes[id]!.driver!)
+        if nodes[id]!.driver!.needsProcessing && !nodes[id]!.processingScheduled {
+            if random.chance(options.processingDeferralRate) {
+                nodes[id]!.processingScheduled = true
+                schedule(.process(id, incarnation: nodes[id]!.incarnation), after: random.next(upperBound: 2))
+            } else {
+                nodes[id]!.driver!.process()
+            }
+        }
         let engine = nodes[id]!.driver!.engine
         engine.checkInvariants()
         checker.recordCommitted(through: engine.commitIndex, on: id, termAt: engine.term(at:))

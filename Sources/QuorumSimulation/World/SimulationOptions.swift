@@ -38,6 +38,9 @@ public struct SimulationOptions: Sendable, CustomStringConvertible {
     /// Consensus groups every node hosts. Above one, `MultiGroupSimulation` runs the world: quiescence on, one
     /// shared disk per node, one link per node pair, and node-level liveness waking quiescent followers.
     public var groups = 1
+    /// Chance that a driver's inputs wait for the end of the simulated event-loop turn, to be processed together
+    /// with whatever else arrives by then (as the server does), instead of at once.
+    public var processingDeferralRate: Double
     /// Multi-group worlds: each node sends every other a liveness heartbeat this often, and wakes the quiescent
     /// followers of a peer it has not heard from for `livenessTimeoutMs` (or that restarted).
     public var livenessIntervalMs: UInt64 = 25
@@ -65,6 +68,7 @@ public struct SimulationOptions: Sendable, CustomStringConvertible {
         maxInflightAppends = pick([1, 4, 64])
         newLeaderCrashRate = pick([0, 0, 0, 0.1, 0.3])
         clockSkew = pick([0, 0.1, 0.4, 0.7])
+        processingDeferralRate = pick([0, 0.5, 0.9])
     }
 
     /// A world of `groups` consensus groups per node. The world's other parameters are drawn from the seed as for
@@ -121,7 +125,7 @@ public struct SimulationOptions: Sendable, CustomStringConvertible {
         var text = "seed=\(seed) nodes=\(clusterSize)+\(spareNodes) clients=\(clients) keys=\(keys) skew=\(clockSkew)"
         text += " delay≤\(messageDelayMsMax)ms drop=\(messageDropRate) dup=\(messageDuplicateRate)"
         text += " longDelay=\(messageLongDelayRate) disk≤\(diskLatencyMsMax)ms"
-        text += " partitionEvery=\(partitionIntervalMs)ms crashEvery=\(crashIntervalMs)ms newLeaderCrash=\(newLeaderCrashRate)"
+        text += " deferral=\(processingDeferralRate) partitionEvery=\(partitionIntervalMs)ms crashEvery=\(crashIntervalMs)ms newLeaderCrash=\(newLeaderCrashRate)"
         text += " membershipEvery=\(membershipChangeIntervalMs)ms snapshotEvery=\(snapshotIntervalEntries)"
         text += " retain=\(entriesRetainedAfterSnapshot) batch=\(maxEntriesPerAppend) inflight=\(maxInflightAppends)"
         if groups > 1 { text += " groups=\(groups) faultPhase=\(faultPhaseMs)ms" }

@@ -59,6 +59,8 @@ public final class MultiGroupSimulation {
         /// The term in which this replica was last seen leading, to notice new leaderships.
         var leaderTerm: Term?
         var wasQuiescentLeader = false
+        /// Whether the driver's inputs wait for a `.process` event (the end of the event-loop turn).
+        var processingScheduled = false
     }
 
     /// Everything one node sends another at one moment: every group's messages, and its liveness heartbeat.
@@ -210,6 +212,7 @@ public final class MultiGroupSimulation {
         case tick(NodeID, incarnation: Int)
         case deliver(Frame)
         case fsyncDone(NodeID, incarnation: Int)
+        case process(NodeID, group: Int, incarnation: Int)
         case restart(NodeID)
         case crashNode(NodeID)
         case repartition, crash, membershipChange, leadershipTransfer
@@ -243,6 +246,10 @@ public final class MultiGroupSimulation {
             for write in nodes[id]!.disk.completeSync() {
                 withReplica(id, write.group) { $0.persisted(readyNumber: write.readyNumber) }
             }
+        case .process(let id, let group, let incarnation):
+            guard nodes[id]!.incarnation == incarnation, nodes[id]!.replicas[group] != nil else { return }
+            nodes[id]!.replicas[group]!.processingScheduled = false
+            withReplica(id, group) { $0.process() }
         case .restart(let id):
             guard !nodes[id]!.isUp else { return }
             start(id)
@@ -305,6 +312,15 @@ public final class MultiGroupSimulation {
     func withReplica(_ id: NodeID, _ group: Int, _ body: (inout Driver) -> Void) {
         guard nodes[id]?.replicas[group] != nil else { return }
         body(&nodes[id]!.replicas[group]!.driver)
+        if nodes[id]!.replicas[group]!.driver.needsProcessing && !nodes[id]!.replicas[group]!.processingScheduled {
+            if random.chance(options.processingDeferralRate) {
+                nodes[id]!.replicas[group]!.processingScheduled = true
+                schedule(
+                    .process(id, group: group, incarnation: nodes[id]!.incarnation), after: random.next(upperBound: 2))
+            } else {
+                nodes[id]!.replicas[group]!.driver.process()
+            }
+        }
         let engine = nodes[id]!.replicas[group]!.driver.engine
         engine.checkInvariants()
         let checker = checker(group)
