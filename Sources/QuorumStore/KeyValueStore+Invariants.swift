@@ -29,6 +29,8 @@ extension KeyValueStore {
             precondition(lease.keys == leaseKeys[id] ?? [], "keys of \(id) disagree with the histories")
         }
         precondition(leaseKeys.keys.allSatisfy { leases[$0] != nil }, "a key is attached to a missing lease")
+        let expiryOrder = leases.map { LeaseExpiry(deadline: $0.value.deadline, id: $0.key) }.sorted()
+        precondition(leasesByExpiry.entries.elementsEqual(expiryOrder), "the expiry order disagrees with the leases")
         for (earlier, later) in zip(writeLog, writeLog.dropFirst()) {
             precondition(
                 (earlier.revision, earlier.subRevision) < (later.revision, later.subRevision), "write log out of order")

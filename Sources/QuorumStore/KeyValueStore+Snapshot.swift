@@ -9,7 +9,8 @@ import DequeModule
 ///
 /// Keys ascend, leases and sessions ascend by id, so equal states give equal bytes. History that compaction
 /// has logically dropped but not yet physically removed is left out, so the bytes do not depend on how far
-/// incremental compaction has got. Lease key sets and the write log are derived data, rebuilt on restore.
+/// incremental compaction has got. Lease key sets, the leases' expiry order and the write log are derived data,
+/// rebuilt on restore.
 extension KeyValueStore {
     private static let magic: [UInt8] = Array("QSS2".utf8)
     private static let versionOneMagic: [UInt8] = Array("QSS1".utf8)
@@ -123,6 +124,7 @@ extension KeyValueStore {
                 ttl: LeaseTTL(milliseconds: try reader.readUInt64()),
                 deadline: StoreTime(milliseconds: try reader.readUInt64()), keys: [])
         }
+        leasesByExpiry = LeasesByExpiry(leases)
         // Lease key sets are derived from the histories: every live key's latest lease.
         var orphan: (key: [UInt8], lease: LeaseID)? = nil
         let keyIndex = index

@@ -5,8 +5,8 @@ import DequeModule
 /// replica the same state, the same results and byte-identical snapshots.
 ///
 /// Driven by the node: `apply(_:)` for each committed entry (after `StoreProposal(decoding:)`), the read
-/// queries (`range`, `get`, `events`, `expiredLeases`, `timeToLive`, `leaseIDs`) for ReadIndex reads and the leader's
-/// lease-expiry loop, `snapshot()` / `init(restoringFrom:)` for log compaction and catch-up.
+/// queries (`range`, `get`, `events`, `expiredLeases`, `hasLease`, `timeToLive`, `leaseIDs`) for ReadIndex reads
+/// and the leader's lease-expiry loop, `snapshot()` / `init(restoringFrom:)` for log compaction and catch-up.
 ///
 /// Sessions: the store keeps the last result of each client that tags proposals with a `ClientSession`. A
 /// retry with the same sequence number gets that result back without applying again; an older sequence is
@@ -30,6 +30,8 @@ public struct KeyValueStore: Sendable {
     /// Invariant: (revision, subRevision) increases; entries below `compactedRevision` are pending compaction.
     var writeLog: Deque<WriteLogEntry> = []
     var leases: [LeaseID: LeaseState] = [:]
+    /// Invariant: exactly the (deadline, id) of each of `leases`.
+    var leasesByExpiry = LeasesByExpiry()
     var sessions: [ClientID: SessionRecord] = [:]
     /// Counts applied proposals; orders sessions by last use without a clock.
     var appliedCount: UInt64 = 0

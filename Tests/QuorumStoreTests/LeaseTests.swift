@@ -1,3 +1,4 @@
+import QuorumConsensus
 import Testing
 
 @testable import QuorumStore
@@ -18,6 +19,7 @@ struct LeaseTests {
         #expect(revoked.events.allSatisfy { $0.revision == 4 })
         #expect(try store.pairs(.all()) == ["c=3"])
         #expect(store.leaseIDs().isEmpty)
+        #expect(!store.hasLease(1))
         #expect(store.apply(.leaseRevoke(1)).result.failure == .leaseNotFound(1))
     }
 
@@ -56,6 +58,74 @@ struct LeaseTests {
         #expect(store.expiredLeases(now: 10_000, limit: 1) == [2])
         _ = store.apply(.leaseKeepAlive(id: 1, at: 4_000))  // deadline 9 000
         #expect(store.expiredLeases(now: 8_000, limit: 10) == [2])
+    }
+
+    @Test(
+        "expiredLeases agrees with a filter and sort of every lease through grants, keep-alives, revokes and restores",
+        arguments: [1, 2, 3] as [UInt64])
+    func expiryOrderFollowsEveryChange(seed: UInt64) throws {
+        var generator = SplitMix64(seed: seed)
+        var store = KeyValueStore()
+        var clock: UInt64 = 0
+        var nextID: UInt64 = 1
+        func anyGranted() -> LeaseID? {
+            let granted = store.leaseIDs()
+            return granted.isEmpty ? nil : granted[Int(generator.next() % UInt64(granted.count))]
+        }
+        for step in 0..<800 {
+            switch generator.next() % 10 {
+            case 0..<3:
+                // TTLs and clock steps in whole tenths of a second, so deadlines collide and the id breaks ties;
+                // a TTL of UInt64.max saturates the deadline.
+                let ttl = LeaseTTL(milliseconds: generator.next() % 8 == 0 ? .max : 100 * (1 + generator.next() % 40))
+                let id = LeaseID(nextID)
+                nextID += 1
+                let granted = store.apply(.leaseGrant(id: id, ttl: ttl, grantedAt: StoreTime(milliseconds: clock)))
+                #expect(granted.result.failure == nil)
+                if generator.next() % 3 == 0 { store.put("held/\(id.rawValue)", "x", lease: id) }
+            case 3..<6:
+                guard let id = anyGranted() else { break }
+                let deadline = try store.timeToLive(of: id, now: StoreTime(milliseconds: clock)).deadline
+                let result = store.apply(.leaseKeepAlive(id: id, at: StoreTime(milliseconds: clock))).result
+                #expect((result.failure == nil) == (clock < deadline.milliseconds))
+            case 6:
+                guard let id = anyGranted() else { break }
+                #expect(store.apply(.leaseRevoke(id)).result.failure == nil)
+            case 7:
+                for id in store.expiredLeases(now: StoreTime(milliseconds: clock), limit: 3) {
+                    #expect(store.apply(.leaseRevoke(id)).result.failure == nil)
+                }
+            default:
+                clock += 100 * (generator.next() % 4)
+            }
+            if step % 100 == 99 {
+                let restored = try KeyValueStore(restoringFrom: store.snapshot())
+                restored.checkInvariants()
+                try expectExpiryMatchesBruteForce(restored, clock: clock, nextID: nextID, &generator)
+                store = restored
+            }
+            store.checkInvariants()
+            try expectExpiryMatchesBruteForce(store, clock: clock, nextID: nextID, &generator)
+        }
+    }
+
+    /// Compares `expiredLeases` and `hasLease` with what every lease's `timeToLive` implies, at several times.
+    private func expectExpiryMatchesBruteForce(
+        _ store: KeyValueStore, clock: UInt64, nextID: UInt64, _ generator: inout SplitMix64
+    ) throws {
+        let granted = store.leaseIDs()
+        let deadlines = try granted.map { (id: $0, deadline: try store.timeToLive(of: $0, now: 0).deadline) }
+        let times: [UInt64] = [0, clock, clock + 100 * (generator.next() % 50), clock + generator.next() % 5_000, .max]
+        for time in times.map(StoreTime.init(milliseconds:)) {
+            let due = deadlines.filter { $0.deadline <= time }.sorted { ($0.deadline, $0.id) < ($1.deadline, $1.id) }
+            for limit in [0, 1, 3, Int.max] {
+                #expect(
+                    store.expiredLeases(now: time, limit: limit) == due.prefix(limit).map(\.id),
+                    "at \(time) with limit \(limit)")
+            }
+        }
+        let grantedSet = Set(granted)
+        for raw in 0...nextID { #expect(store.hasLease(LeaseID(raw)) == grantedSet.contains(LeaseID(raw))) }
     }
 
     @Test("the leader's expiry loop revokes what expiredLeases reports, a limited number per round")

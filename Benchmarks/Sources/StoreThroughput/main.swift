@@ -86,6 +86,33 @@ measure("commands while compacting \(historyBefore) writes", operations: compact
     }
 }
 print("  slowest command during compaction: \(worstCommand)")
+// Leases, in a store of their own. The leader asks for the due leases on every tick, so the ask when none is due
+// must not grow with the number of leases; keep-alives land at random places in the expiry order.
+let leaseCount = max(1, keyCount / 10)
+let leaseTTLs = (0..<leaseCount).map { _ in LeaseTTL(milliseconds: 10_000 + generator.next() % 50_000) }
+var leaseStore = KeyValueStore()
+measure("lease grant (TTLs 10-60 s)", operations: leaseCount) {
+    for (offset, ttl) in leaseTTLs.enumerated() {
+        let grant = StoreCommand.leaseGrant(id: LeaseID(UInt64(offset + 1)), ttl: ttl, grantedAt: 0)
+        sink &+= leaseStore.apply(grant).events.count
+    }
+}
+let ticks = 1_000_000
+measure("expiredLeases, none due, \(leaseCount) leases", operations: ticks) {
+    for tick in 0..<ticks {
+        sink &+= leaseStore.expiredLeases(now: StoreTime(milliseconds: UInt64(tick % 5_000)), limit: 128).count
+    }
+}
+measure("lease keep-alive", operations: leaseCount) {
+    for id in 1...leaseCount {
+        sink &+= leaseStore.apply(.leaseKeepAlive(id: LeaseID(UInt64(id)), at: 5_000)).events.count
+    }
+}
+measure("expiredLeases + revoke, 128 per tick", operations: leaseCount) {
+    while case let due = leaseStore.expiredLeases(now: 70_000, limit: 128), !due.isEmpty {
+        for id in due { sink &+= leaseStore.apply(.leaseRevoke(id)).events.count }
+    }
+}
 var snapshotBytes: [UInt8] = []
 measure("snapshot", operations: 1) { snapshotBytes = store.snapshot() }
 measure("restore", operations: 1) {
