@@ -4,6 +4,35 @@ import Testing
 
 @Suite("ReadIndex")
 struct ReadIndexTests {
+    @Test("100 reads on the leader in one turn share one heartbeat round")
+    func leaderReadsShareOneRound() throws {
+        var cluster = TestCluster(voters: 3)
+        cluster.elect(1)
+        cluster.propose([1])
+        let heartbeatsBefore = cluster.deliveredMessages(from: 1, where: \.isHeartbeat).count
+        for requestID in 1...100 as ClosedRange<UInt64> { try cluster.nodes[1]!.readIndex(requestID: requestID) }
+        let ready = cluster.processReady(1)
+        #expect(ready.messages.filter(\.payload.isHeartbeat).count == 2, "one heartbeat per follower")
+        cluster.stabilize()
+        #expect(cluster.deliveredMessages(from: 1, where: \.isHeartbeat).count == heartbeatsBefore + 2)
+        #expect(cluster.readStates[1] == (1...100).map { ReadState(requestID: $0, index: 2) })
+    }
+
+    @Test("100 reads on a follower in one turn travel as one request, confirmed by one heartbeat round")
+    func followerReadsShareOneRequest() throws {
+        var cluster = TestCluster(voters: 3)
+        cluster.elect(1)
+        cluster.propose([1])
+        cluster.heartbeat()
+        let heartbeatsBefore = cluster.deliveredMessages(from: 1, where: \.isHeartbeat).count
+        for requestID in 1...100 as ClosedRange<UInt64> { try cluster.nodes[2]!.readIndex(requestID: requestID) }
+        let ready = cluster.processReady(2)
+        #expect(ready.messages.map(\.payload) == [.readIndexRequest(requestID: 1)])
+        cluster.stabilize()
+        #expect(cluster.deliveredMessages(from: 1, where: \.isHeartbeat).count == heartbeatsBefore + 2)
+        #expect(cluster.readStates[2] == (1...100).map { ReadState(requestID: $0, index: 2) })
+    }
+
     @Test("§6.4 a leader answers a read only after a quorum acknowledges a heartbeat sent after it")
     func leaderReadWaitsForHeartbeatQuorum() throws {
         var cluster = TestCluster(voters: 3)
@@ -55,7 +84,7 @@ struct ReadIndexTests {
         cluster.heartbeat()
         try cluster.nodes[2]!.readIndex(requestID: 42)
         let ready = cluster.processReady(2)
-        #expect(ready.messages == [Message(from: 2, to: 1, term: 1, payload: .readIndexRequest(requestID: 42))])
+        #expect(ready.messages == [Message(from: 2, to: 1, term: 1, payload: .readIndexRequest(requestID: 1))])
         cluster.stabilize()
         #expect(cluster.readStates[2] == [ReadState(requestID: 42, index: 2)])
         #expect(cluster.readStates[1, default: []].isEmpty)
@@ -193,7 +222,7 @@ struct ForwardedReadTests {
         // The leader's answer is lost: drop everything from here on.
         cluster.isolated = [1]
         let forwarding = cluster.nodes[2]!.ready()
-        #expect(forwarding.messages.map(\.payload) == [.readIndexRequest(requestID: 7)])
+        #expect(forwarding.messages.map(\.payload) == [.readIndexRequest(requestID: 1)])
         cluster.nodes[2]!.acknowledge(readyNumber: forwarding.number)
         var failed = false
         for _ in 0..<(2 * 10 + 2) where !failed {

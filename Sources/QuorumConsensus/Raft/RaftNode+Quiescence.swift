@@ -61,7 +61,7 @@ extension RaftNode {
             log.appliedIndex == log.commitIndex, log.term(at: log.commitIndex) == term
         else { return false }
         guard reads.pending.isEmpty, reads.waitingForCommitInTerm.isEmpty, !reads.needsHeartbeat,
-            reads.forwarded.isEmpty
+            !reads.awaitsLeader
         else { return false }
         // Acknowledgements must be recent: a leader that just woke, or whose followers fell silent, stays awake.
         return progress.values.allSatisfy { peer in
@@ -83,7 +83,7 @@ extension RaftNode {
     /// log, otherwise ask the leader to stay awake.
     mutating func handleQuiesce(commitIndex: LogIndex, context: UInt64, from leader: NodeID) {
         let holdsLeadersLog = log.lastIndex == commitIndex && log.commitIndex == commitIndex
-        if options.quiescence && holdsLeadersLog && reads.forwarded.isEmpty {
+        if options.quiescence && holdsLeadersLog && !reads.awaitsLeader {
             isQuiescent = true
             send(.heartbeatResponse(readContext: context & ~Message.quiescenceFlag), to: leader)
         } else {

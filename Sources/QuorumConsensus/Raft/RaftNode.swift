@@ -165,7 +165,8 @@ public struct RaftNode: ConsensusEngine {
     // MARK: Outputs
 
     public var hasReady: Bool {
-        needsBroadcast || needsCommitBroadcast || reads.needsHeartbeat || log.hasUnpersisted
+        needsBroadcast || needsCommitBroadcast || reads.needsHeartbeat || !reads.toForward.isEmpty
+            || log.hasUnpersisted
             || snapshotToInstall != nil || currentHardState != reportedHardState
             || !messages.isEmpty || !messagesAfterPersist.isEmpty || !readStates.isEmpty
             || log.applicableRange != nil || isSnapshotDue
@@ -177,6 +178,8 @@ public struct RaftNode: ConsensusEngine {
             needsBroadcast = false
             needsCommitBroadcast = false
         }
+        // Before the heartbeat round: a read that found this node leading joins it.
+        forwardReads()
         if reads.needsHeartbeat {
             reads.needsHeartbeat = false
             broadcastHeartbeat()

@@ -20,9 +20,16 @@ struct ReadIndexTracker: Sendable {
     var latestContext: UInt64 = 0
     /// Reads registered since the last `ready()` share one heartbeat round, sent with that Ready.
     var needsHeartbeat = false
-    /// On a follower: reads forwarded to the leader and not yet answered, with the ticks they have waited. A lost
-    /// request or answer, or a change of leader, would otherwise leave the reader waiting forever.
-    var forwarded: [(requestID: UInt64, ticksWaited: Int)] = []
+    /// On a follower: reads that arrived since the last `ready()`, forwarded with it to the leader in one request.
+    var toForward: [UInt64] = []
+    /// On a follower: forwarded requests not yet answered, each with the reads it carries and the ticks it has
+    /// waited. A lost request or answer, or a change of leader, would otherwise leave the readers waiting forever.
+    var forwarded: [(forwardID: UInt64, requestIDs: [UInt64], ticksWaited: Int)] = []
+    /// The id of the newest forwarded request; the leader echoes it in its answer.
+    var lastForwardID: UInt64 = 0
+
+    /// Whether this follower has reads waiting for the leader's answer, or about to ask it.
+    var awaitsLeader: Bool { !toForward.isEmpty || !forwarded.isEmpty }
 }
 
 extension RaftNode {
@@ -37,11 +44,28 @@ extension RaftNode {
         }
         if role == .leader {
             serveRead(requestID: requestID, requester: id)
-        } else if let leader = leaderHint {
-            send(.readIndexRequest(requestID: requestID), to: leader)
-            reads.forwarded.append((requestID, 0))
+        } else if leaderHint != nil {
+            reads.toForward.append(requestID)
         } else {
             throw .notLeader(leaderHint: nil)
+        }
+    }
+
+    /// Sends the leader one request for every read that arrived on this follower since the last Ready: one
+    /// heartbeat round there confirms them all. Reads that meanwhile found this node leading are served here; with
+    /// no leader known they fail, to be retried.
+    mutating func forwardReads() {
+        guard !reads.toForward.isEmpty else { return }
+        let requestIDs = reads.toForward
+        reads.toForward.removeAll()
+        if role == .leader {
+            for requestID in requestIDs { serveRead(requestID: requestID, requester: id) }
+        } else if let leader = leaderHint {
+            reads.lastForwardID += 1
+            send(.readIndexRequest(requestID: reads.lastForwardID), to: leader)
+            reads.forwarded.append((reads.lastForwardID, requestIDs, 0))
+        } else {
+            for requestID in requestIDs { readStates.append(ReadState(requestID: requestID, index: nil)) }
         }
     }
 
@@ -94,10 +118,10 @@ extension RaftNode {
         for read in waiting { serveRead(requestID: read.requestID, requester: read.requester) }
     }
 
-    mutating func handleReadIndexResponse(requestID: UInt64, index: LogIndex?) {
-        guard let position = reads.forwarded.firstIndex(where: { $0.requestID == requestID }) else { return }
-        reads.forwarded.remove(at: position)
-        readStates.append(ReadState(requestID: requestID, index: index))
+    mutating func handleReadIndexResponse(requestID forwardID: UInt64, index: LogIndex?) {
+        guard let position = reads.forwarded.firstIndex(where: { $0.forwardID == forwardID }) else { return }
+        let batch = reads.forwarded.remove(at: position)
+        for requestID in batch.requestIDs { readStates.append(ReadState(requestID: requestID, index: index)) }
     }
 
     /// Fails forwarded reads that waited longer than an election timeout; with `all`, every one (the leader
@@ -105,12 +129,12 @@ extension RaftNode {
     mutating func expireForwardedReads(all: Bool) {
         guard !reads.forwarded.isEmpty else { return }
         let limit = options.electionTimeoutTicks
-        var waiting: [(requestID: UInt64, ticksWaited: Int)] = []
-        for read in reads.forwarded {
-            if all || read.ticksWaited + 1 > limit {
-                readStates.append(ReadState(requestID: read.requestID, index: nil))
+        var waiting: [(forwardID: UInt64, requestIDs: [UInt64], ticksWaited: Int)] = []
+        for batch in reads.forwarded {
+            if all || batch.ticksWaited + 1 > limit {
+                for requestID in batch.requestIDs { readStates.append(ReadState(requestID: requestID, index: nil)) }
             } else {
-                waiting.append((read.requestID, read.ticksWaited + 1))
+                waiting.append((batch.forwardID, batch.requestIDs, batch.ticksWaited + 1))
             }
         }
         reads.forwarded = waiting
@@ -121,7 +145,9 @@ extension RaftNode {
         for read in reads.waitingForCommitInTerm {
             answerRead(requestID: read.requestID, requester: read.requester, index: nil)
         }
-        reads = ReadIndexTracker(latestContext: reads.latestContext, forwarded: reads.forwarded)
+        reads.pending.removeAll()
+        reads.waitingForCommitInTerm.removeAll()
+        reads.needsHeartbeat = false
     }
 
     mutating func answerRead(requestID: UInt64, requester: NodeID, index: LogIndex?) {

@@ -199,7 +199,7 @@ final class GroupRuntime: @unchecked Sendable {
             return
         }
         let store = driver.stateMachine.store
-        revoking.formIntersection(store.leaseIDs())
+        revoking = revoking.filter { store.hasLease($0) }
         let expired = store.expiredLeases(now: now, limit: revocationsPerTick + revoking.count).filter {
             !revoking.contains($0)
         }
