@@ -55,6 +55,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Which group owns which key: Redis Cluster's hash slots over the node's groups. Pure.
+        .target(name: "QuorumSharding", dependencies: ["QuorumConsensus"], swiftSettings: strict),
         // Replicated MVCC key-value state machine (etcd v3 semantics). Pure: swift-collections only.
         .target(
             name: "QuorumStore",
@@ -85,7 +87,7 @@ let package = Package(
         .target(
             name: "QuorumServer",
             dependencies: [
-                "QuorumConsensus", "QuorumNode", "QuorumStorage", "QuorumStore", "QuorumWire",
+                "QuorumConsensus", "QuorumNode", "QuorumSharding", "QuorumStorage", "QuorumStore", "QuorumWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -131,6 +133,9 @@ let package = Package(
         .testTarget(name: "QuorumConsensusTests", dependencies: ["QuorumConsensus"], swiftSettings: strict),
         .testTarget(name: "QuorumNodeTests", dependencies: ["QuorumNode", "QuorumConsensus"], swiftSettings: strict),
         .testTarget(name: "QuorumStoreTests", dependencies: ["QuorumStore", "QuorumConsensus"], swiftSettings: strict),
+        .testTarget(
+            name: "QuorumShardingTests", dependencies: ["QuorumSharding", "QuorumConsensus"], swiftSettings: strict
+        ),
         .testTarget(
             name: "QuorumBalancingTests", dependencies: ["QuorumBalancing", "QuorumConsensus"], swiftSettings: strict
         ),

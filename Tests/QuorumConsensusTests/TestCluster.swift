@@ -214,6 +214,7 @@ extension Message.Payload {
     var isAppendResponse: Bool { if case .appendEntriesResponse = self { true } else { false } }
     var isRejection: Bool { if case .appendEntriesResponse(.rejected) = self { true } else { false } }
     var isHeartbeat: Bool { if case .heartbeat = self { true } else { false } }
+    var isReadIndexRequest: Bool { if case .readIndexRequest = self { true } else { false } }
     var isSnapshot: Bool { if case .installSnapshot = self { true } else { false } }
     var isTimeoutNow: Bool { if case .timeoutNow = self { true } else { false } }
     var isVoteRequest: Bool { if case .requestVote(let request) = self { !request.isPreVote } else { false } }

@@ -84,6 +84,9 @@ public struct RaftNode: ConsensusEngine {
         self.id = id
         self.options = options
         self.random = SplitMix64(seed: options.randomSeed ^ (id.rawValue &* 0x9E37_79B9_7F4A_7C15))
+        // From a generator of its own, so that the election timeouts drawn from `random` stay as they were.
+        var forwardIDs = SplitMix64(seed: options.randomSeed ^ 0x5EAD_F0E0_1D5E_ED00)
+        self.reads.lastForwardID = forwardIDs.next()
         let snapshot = recovered.snapshot
         self.log = RaftLog(
             baseIndex: snapshot?.lastIncludedIndex ?? 0,
@@ -141,7 +144,8 @@ public struct RaftNode: ConsensusEngine {
         case .installSnapshot(let snapshot): handleInstallSnapshot(snapshot, from: message.from)
         case .timeoutNow: handleTimeoutNow()
         case .readIndexRequest(let requestID): handleForwardedRead(requestID: requestID, from: message.from)
-        case .readIndexResponse(let requestID, let index): handleReadIndexResponse(requestID: requestID, index: index)
+        case .readIndexResponse(let requestID, let index):
+            handleReadIndexResponse(requestID: requestID, index: index, from: message.from)
         }
     }
 

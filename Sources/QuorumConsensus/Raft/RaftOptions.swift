@@ -36,7 +36,8 @@ public struct RaftOptions: Sendable {
     /// founding members to know the whole configuration. A newcomer is not a voter in it and so never campaigns
     /// before the leader has added it.
     public var initialConfiguration = Configuration(voters: [])
-    /// Seeds the generator for election timeouts; give each node its own.
+    /// Seeds the generator for election timeouts and the ids of forwarded reads; give each node, and each start of
+    /// it, its own: a restarted follower must not reuse the ids a delayed answer to its previous life may carry.
     public var randomSeed: UInt64 = 0
     /// Deliberate bugs, for proving that the simulator catches them. Reachable only inside the package.
     package var injectedBug: InjectedBug?

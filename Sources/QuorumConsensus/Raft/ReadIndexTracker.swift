@@ -24,9 +24,18 @@ struct ReadIndexTracker: Sendable {
     var toForward: [UInt64] = []
     /// On a follower: forwarded requests not yet answered, each with the reads it carries and the ticks it has
     /// waited. A lost request or answer, or a change of leader, would otherwise leave the readers waiting forever.
-    var forwarded: [(forwardID: UInt64, requestIDs: [UInt64], ticksWaited: Int)] = []
-    /// The id of the newest forwarded request; the leader echoes it in its answer.
+    var forwarded: [ForwardedReads] = []
+    /// The id of the newest forwarded request; the leader echoes it in its answer. It starts where the engine's seed
+    /// says, so that a host that seeds each start differently never reuses an id a delayed answer may still carry.
     var lastForwardID: UInt64 = 0
+
+    struct ForwardedReads {
+        var forwardID: UInt64
+        /// Only this leader's answer counts.
+        var leader: NodeID
+        var requestIDs: [UInt64]
+        var ticksWaited = 0
+    }
 
     /// Whether this follower has reads waiting for the leader's answer, or about to ask it.
     var awaitsLeader: Bool { !toForward.isEmpty || !forwarded.isEmpty }
@@ -61,9 +70,9 @@ extension RaftNode {
         if role == .leader {
             for requestID in requestIDs { serveRead(requestID: requestID, requester: id) }
         } else if let leader = leaderHint {
-            reads.lastForwardID += 1
+            reads.lastForwardID &+= 1
             send(.readIndexRequest(requestID: reads.lastForwardID), to: leader)
-            reads.forwarded.append((reads.lastForwardID, requestIDs, 0))
+            reads.forwarded.append(ReadIndexTracker.ForwardedReads(forwardID: reads.lastForwardID, leader: leader, requestIDs: requestIDs))
         } else {
             for requestID in requestIDs { readStates.append(ReadState(requestID: requestID, index: nil)) }
         }
@@ -118,8 +127,9 @@ extension RaftNode {
         for read in waiting { serveRead(requestID: read.requestID, requester: read.requester) }
     }
 
-    mutating func handleReadIndexResponse(requestID forwardID: UInt64, index: LogIndex?) {
-        guard let position = reads.forwarded.firstIndex(where: { $0.forwardID == forwardID }) else { return }
+    mutating func handleReadIndexResponse(requestID forwardID: UInt64, index: LogIndex?, from sender: NodeID) {
+        guard let position = reads.forwarded.firstIndex(where: { $0.forwardID == forwardID && $0.leader == sender })
+        else { return }
         let batch = reads.forwarded.remove(at: position)
         for requestID in batch.requestIDs { readStates.append(ReadState(requestID: requestID, index: index)) }
     }
@@ -129,12 +139,13 @@ extension RaftNode {
     mutating func expireForwardedReads(all: Bool) {
         guard !reads.forwarded.isEmpty else { return }
         let limit = options.electionTimeoutTicks
-        var waiting: [(forwardID: UInt64, requestIDs: [UInt64], ticksWaited: Int)] = []
-        for batch in reads.forwarded {
-            if all || batch.ticksWaited + 1 > limit {
+        var waiting: [ReadIndexTracker.ForwardedReads] = []
+        for var batch in reads.forwarded {
+            batch.ticksWaited += 1
+            if all || batch.ticksWaited > limit {
                 for requestID in batch.requestIDs { readStates.append(ReadState(requestID: requestID, index: nil)) }
             } else {
-                waiting.append((batch.forwardID, batch.requestIDs, batch.ticksWaited + 1))
+                waiting.append(batch)
             }
         }
         reads.forwarded = waiting

@@ -71,7 +71,7 @@ final class GroupRuntime: @unchecked Sendable {
         self.logger = logger
         var options = RaftOptions()
         options.initialConfiguration = Configuration(voters: foundingVoters)
-        options.randomSeed = (configuration.node.rawValue &* 0x9E37_79B9) ^ (group.rawValue &* 0xBF58_476D_1CE4_E5B9)
+        options.randomSeed = UInt64.random(in: .min ... .max)
         options.maxBytesPerAppend = 8 << 20
         // Idle groups fall silent; the host's node liveness wakes them when a leader's node goes quiet.
         options.quiescence = true
