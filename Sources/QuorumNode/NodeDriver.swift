@@ -14,9 +14,10 @@ import QuorumConsensus
 /// frame per peer and one heartbeat round for all the turn's reads.
 ///
 /// Not thread-safe: one executor owns a driver and makes every call on it.
-public struct NodeDriver<Engine: ConsensusEngine, Storage: NodeStorage, Transport: MessageTransport,
-    Machine: ReplicatedStateMachine>
-{
+public struct NodeDriver<
+    Engine: ConsensusEngine, Storage: NodeStorage, Transport: MessageTransport,
+    Machine: ReplicatedStateMachine
+> {
     public private(set) var engine: Engine
     public private(set) var stateMachine: Machine
     public let storage: Storage
@@ -117,7 +118,8 @@ public struct NodeDriver<Engine: ConsensusEngine, Storage: NodeStorage, Transpor
         stepped()
     }
 
-    public mutating func proposeConfigurationChange(_ change: ConfigurationChange, token: UInt64) throws(ProposalError) {
+    public mutating func proposeConfigurationChange(_ change: ConfigurationChange, token: UInt64) throws(ProposalError)
+    {
         let ticket = try engine.proposeConfigurationChange(change)
         proposals[ticket.index] = (ticket.term, token)
         stepped()

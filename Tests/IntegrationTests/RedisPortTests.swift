@@ -549,7 +549,7 @@ struct RedisCommandTests {
             backend.store.get(Array("a".utf8))?.value == Array("changed".utf8), "nothing of the aborted EXEC applied")
     }
 
-    @Test("glob patterns and scan cursors")
+    @Test("glob patterns")
     func globAndCursor() {
         let cases: [(String, String, Bool)] = [
             ("*", "", true), ("h?llo", "hello", true), ("h*llo", "heeeello", true), ("h[ae]llo", "hallo", true),
@@ -559,12 +559,50 @@ struct RedisCommandTests {
         for (pattern, key, expected) in cases {
             #expect(RedisGlob(Array(pattern.utf8)).matches(Array(key.utf8)) == expected, "\(pattern) ~ \(key)")
         }
-        for key in [[UInt8](), [0], [255, 1, 2], Array("user:1".utf8)] where !key.isEmpty {
-            #expect(RedisScanCursor.decode(Array(RedisScanCursor.encode(key).utf8)) == key)
+    }
+
+    @Test("each command's keys come from its key spec, which COMMAND reports as Redis does")
+    func keySpecs() {
+        func keys(_ parts: String...) -> [String] {
+            let command = RedisCommand(name: parts[0], arguments: parts.dropFirst().map { Array($0.utf8) })
+            return RedisCommandTable.keys(of: command).map { String(decoding: $0, as: UTF8.self) }
         }
-        #expect(RedisScanCursor.decode(Array("0".utf8)) == [])
-        #expect(RedisScanCursor.decode(Array("1999".utf8)) == nil)
-        #expect(RedisScanCursor.decode(Array("abc".utf8)) == nil)
+        #expect(keys("GET", "a") == ["a"])
+        #expect(keys("SET", "a", "1", "PX", "10") == ["a"])
+        #expect(keys("MGET", "a", "b", "c") == ["a", "b", "c"])
+        #expect(keys("MSET", "a", "1", "b", "2") == ["a", "b"])
+        #expect(keys("WATCH", "a", "b") == ["a", "b"])
+        #expect(keys("PING").isEmpty && keys("DBSIZE").isEmpty && keys("NOSUCH", "a").isEmpty)
+        guard case .array(let entries) = RedisCommandTable.commandInfo(names: ["MSET", "NOSUCH"]) else {
+            Issue.record("COMMAND INFO answers an array")
+            return
+        }
+        #expect(
+            entries == [
+                .array([
+                    .bulkString("mset"), .integer(-3), .array([.simpleString("write")]), .integer(1), .integer(-1),
+                    .integer(2),
+                ]), .null,
+            ])
+    }
+
+    @Test("scan cursors fit in 64 bits, resume where they were handed out, and the oldest are forgotten first")
+    func scanCursors() {
+        let cursors = RedisScanCursors(countMax: 3, keyBytesMax: 7)
+        let positions = (1...3).map { RedisScanCursors.Position(group: GroupID(UInt64($0)), key: Array("k\($0)".utf8)) }
+        let issued = positions.map { cursors.cursor(resuming: $0) }
+        for (cursor, position) in zip(issued, positions) {
+            #expect(cursors.position(of: Array(String(cursor).utf8)) == .some(position))
+        }
+        #expect(cursors.position(of: Array("0".utf8)) == .some(nil), "0 starts a scan")
+        #expect(cursors.position(of: Array("abc".utf8)) == nil)
+        #expect(cursors.position(of: Array("18446744073709551616".utf8)) == nil, "beyond 64 bits")
+        // A fourth is one too many, and its key bytes push the total past 7: the two oldest go.
+        let fourth = cursors.cursor(resuming: .init(group: 4, key: Array("key4".utf8)))
+        #expect(cursors.position(of: Array(String(issued[0]).utf8)) == nil)
+        #expect(cursors.position(of: Array(String(issued[1]).utf8)) == nil)
+        #expect(cursors.position(of: Array(String(issued[2]).utf8)) == .some(positions[2]))
+        #expect(cursors.position(of: Array(String(fourth).utf8)) == .some(.init(group: 4, key: Array("key4".utf8))))
     }
 
     @Test("connection commands: HELLO switches protocol, MULTI rules, scripting refused with the recipe")

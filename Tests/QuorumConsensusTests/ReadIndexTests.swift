@@ -253,7 +253,9 @@ struct ForwardedReadTests {
             hardState: HardState(term: cluster.nodes[2]!.term, commitIndex: cluster.nodes[2]!.commitIndex),
             entries: cluster.log(of: 2))
         var restarted = makeNode(2, options: testOptions(voters: [1, 2, 3], seed: 77), recovered: recovered)
-        step(&restarted, Message(from: 1, to: 2, term: restarted.term, payload: .heartbeat(commitIndex: 0, readContext: 0)))
+        step(
+            &restarted,
+            Message(from: 1, to: 2, term: restarted.term, payload: .heartbeat(commitIndex: 0, readContext: 0)))
         _ = drain(&restarted)
         try restarted.readIndex(requestID: 5)
         let after = restarted.ready()
@@ -264,8 +266,14 @@ struct ForwardedReadTests {
         restarted.acknowledge(readyNumber: after.number)
         #expect(newForwardID != oldForwardID)
         // The previous life's answer, carrying a stale index, arrives late; then a forged one from node 3.
-        step(&restarted, Message(from: 1, to: 2, term: restarted.term, payload: .readIndexResponse(requestID: oldForwardID, index: 1)))
-        step(&restarted, Message(from: 3, to: 2, term: restarted.term, payload: .readIndexResponse(requestID: newForwardID, index: 1)))
+        step(
+            &restarted,
+            Message(
+                from: 1, to: 2, term: restarted.term, payload: .readIndexResponse(requestID: oldForwardID, index: 1)))
+        step(
+            &restarted,
+            Message(
+                from: 3, to: 2, term: restarted.term, payload: .readIndexResponse(requestID: newForwardID, index: 1)))
         #expect(!restarted.hasReady || restarted.ready().readStates.isEmpty, "no read was answered by either")
     }
 

@@ -10,9 +10,12 @@ struct HashSlotTests {
         #expect(CRC16.checksum(Array("123456789".utf8)) == 0x31C3)
     }
 
-    @Test("keys map to the slots Redis Cluster computes", arguments: [
-        ("foo", 12_182), ("bar", 5_061), ("hello", 866), ("", 0), ("123456789", 0x31C3 % 16_384),
-    ])
+    @Test(
+        "keys map to the slots Redis Cluster computes",
+        arguments: [
+            ("foo", 12_182), ("somekey", 11_058), ("foo{hash_tag}", 2_515), ("bar{hash_tag}", 2_515), ("bar", 5_061),
+            ("hello", 866), ("", 0), ("123456789", 0x31C3 % 16_384),
+        ])
     func redisSlots(key: String, slot: Int) {
         #expect(HashSlot(key: Array(key.utf8)).rawValue == slot)
     }

@@ -72,7 +72,8 @@ extension RaftNode {
         } else if let leader = leaderHint {
             reads.lastForwardID &+= 1
             send(.readIndexRequest(requestID: reads.lastForwardID), to: leader)
-            reads.forwarded.append(ReadIndexTracker.ForwardedReads(forwardID: reads.lastForwardID, leader: leader, requestIDs: requestIDs))
+            reads.forwarded.append(
+                ReadIndexTracker.ForwardedReads(forwardID: reads.lastForwardID, leader: leader, requestIDs: requestIDs))
         } else {
             for requestID in requestIDs { readStates.append(ReadState(requestID: requestID, index: nil)) }
         }

@@ -1,3 +1,5 @@
+import QuorumWire
+
 /// The commands the port knows, with Redis's arity (the argument count including the name; negative: at least
 /// that many) and how each one reaches the store, which decides what it may overlap with on its connection.
 enum RedisCommandTable {
@@ -13,7 +15,26 @@ enum RedisCommandTable {
         case keyspace
     }
 
-    static func lookup(_ name: String) -> (arity: Int, kind: Kind)? { commands[name] }
+    /// Where a command's keys are among its arguments, as Redis's COMMAND reports it: from the `first` argument to
+    /// the `last` (negative: counted from the end, -1 the last), every `step`-th. All zero: no keys.
+    struct KeySpec: Sendable {
+        var first: Int
+        var last: Int
+        var step: Int
+
+        static let none = KeySpec(first: 0, last: 0, step: 0)
+        static let one = KeySpec(first: 1, last: 1, step: 1)
+        static let all = KeySpec(first: 1, last: -1, step: 1)
+        static let pairs = KeySpec(first: 1, last: -1, step: 2)
+    }
+
+    struct Entry: Sendable {
+        var arity: Int
+        var kind: Kind
+        var keys: KeySpec
+    }
+
+    static func lookup(_ name: String) -> Entry? { commands[name] }
 
     static func arityHolds(_ command: RedisCommand) -> Bool {
         guard let arity = commands[command.name]?.arity else { return true }
@@ -21,21 +42,64 @@ enum RedisCommandTable {
         return arity >= 0 ? count == arity : count >= -arity
     }
 
-    private static let commands: [String: (arity: Int, kind: Kind)] = [
-        "PING": (-1, .connection), "ECHO": (2, .connection), "HELLO": (-1, .connection), "CLIENT": (-2, .connection),
-        "SELECT": (2, .connection), "INFO": (-1, .connection), "COMMAND": (-1, .connection),
-        "CONFIG": (-2, .connection), "QUIT": (-1, .connection), "RESET": (1, .connection),
-        "MULTI": (1, .connection), "EXEC": (1, .connection), "DISCARD": (1, .connection),
-        "WATCH": (-2, .connection), "UNWATCH": (1, .connection),
-        "GET": (2, .read), "MGET": (-2, .read), "EXISTS": (-2, .read), "STRLEN": (2, .read), "TTL": (2, .read),
-        "PTTL": (2, .read),
-        "SET": (-3, .readWrite), "SETNX": (3, .readWrite), "GETSET": (3, .readWrite), "MSET": (-3, .readWrite),
-        "DEL": (-2, .readWrite), "UNLINK": (-2, .readWrite), "DELIFEQ": (3, .readWrite),
-        "INCR": (2, .readWrite), "DECR": (2, .readWrite), "INCRBY": (3, .readWrite), "DECRBY": (3, .readWrite),
-        "APPEND": (3, .readWrite), "EXPIRE": (-3, .readWrite), "PEXPIRE": (-3, .readWrite),
-        "EXPIREAT": (-3, .readWrite), "PEXPIREAT": (-3, .readWrite), "PERSIST": (2, .readWrite),
-        "KEYS": (2, .keyspace), "SCAN": (-2, .keyspace), "DBSIZE": (1, .keyspace),
-    ]
+    /// The keys `command` names, by its key spec (none for a command the table does not know).
+    static func keys(of command: RedisCommand) -> [[UInt8]] {
+        guard let spec = commands[command.name]?.keys, spec.step > 0 else { return [] }
+        let arguments = command.arguments
+        // Positions count the command's name as 0, as Redis's do.
+        let last = spec.last < 0 ? arguments.count + 1 + spec.last : spec.last
+        guard spec.first <= last, last <= arguments.count else { return [] }
+        return stride(from: spec.first, through: last, by: spec.step).map { arguments[$0 - 1] }
+    }
+
+    /// COMMAND's answer: for each command its name, arity, flags and key positions, which cluster clients (redis-py's
+    /// RedisCluster) read to find a command's keys and so its slot.
+    static func commandInfo(names: [String]? = nil) -> RESPValue {
+        let selected = names ?? commands.keys.sorted()
+        return .array(
+            selected.map { name in
+                guard let entry = commands[name] else { return .null }
+                let flags: [String] =
+                    switch entry.kind {
+                    case .read: ["readonly", "fast"]
+                    case .readWrite: ["write"]
+                    case .keyspace: ["readonly"]
+                    case .connection: ["fast"]
+                    }
+                return .array([
+                    .bulkString(Array(name.lowercased().utf8)), .integer(Int64(entry.arity)),
+                    .array(flags.map { .simpleString($0) }), .integer(Int64(entry.keys.first)),
+                    .integer(Int64(entry.keys.last)), .integer(Int64(entry.keys.step)),
+                ])
+            })
+    }
+
+    private static let commands: [String: Entry] = {
+        var table: [String: Entry] = [:]
+        func add(_ kind: Kind, _ keys: KeySpec, _ arities: [String: Int]) {
+            for (name, arity) in arities { table[name] = Entry(arity: arity, kind: kind, keys: keys) }
+        }
+        add(
+            .connection, .none,
+            [
+                "PING": -1, "ECHO": 2, "HELLO": -1, "CLIENT": -2, "SELECT": 2, "INFO": -1, "COMMAND": -1, "CONFIG": -2,
+                "QUIT": -1, "RESET": 1, "MULTI": 1, "EXEC": 1, "DISCARD": 1, "UNWATCH": 1, "CLUSTER": -2,
+                "ASKING": 1, "READONLY": 1, "READWRITE": 1,
+            ])
+        add(.connection, .all, ["WATCH": -2])
+        add(.read, .one, ["GET": 2, "STRLEN": 2, "TTL": 2, "PTTL": 2])
+        add(.read, .all, ["MGET": -2, "EXISTS": -2])
+        add(
+            .readWrite, .one,
+            [
+                "SET": -3, "SETNX": 3, "GETSET": 3, "DELIFEQ": 3, "INCR": 2, "DECR": 2, "INCRBY": 3, "DECRBY": 3,
+                "APPEND": 3, "EXPIRE": -3, "PEXPIRE": -3, "EXPIREAT": -3, "PEXPIREAT": -3, "PERSIST": 2,
+            ])
+        add(.readWrite, .all, ["DEL": -2, "UNLINK": -2])
+        add(.readWrite, .pairs, ["MSET": -3])
+        add(.keyspace, .none, ["KEYS": 2, "SCAN": -2, "DBSIZE": 1])
+        return table
+    }()
 
     static var count: Int { commands.count }
 

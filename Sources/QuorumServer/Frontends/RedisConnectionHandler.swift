@@ -24,7 +24,7 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     /// Commands read but not answered, per connection, before reading pauses (redis-benchmark -P 16 keeps 16).
     static let inFlightMax = 128
 
-    private let executor: RedisExecutor
+    private let router: RedisRouter
     private var session: RedisSession
     private var context: ChannelHandlerContext?
     /// Commands read and not yet started, in order.
@@ -45,9 +45,11 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     /// (a long pipeline of PINGs would recurse once per command), and replies are written once at the end.
     private var starting = false
 
-    init(executor: RedisExecutor, id: Int64) {
-        self.executor = executor
-        self.session = RedisSession(id: id)
+    init(router: RedisRouter, id: Int64) {
+        self.router = router
+        var clusterInfo: (@Sendable () -> String)?
+        if router.assignment != nil { clusterInfo = { @Sendable in router.clusterInfo } }
+        self.session = RedisSession(id: id, clusterInfo: clusterInfo)
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
@@ -215,7 +217,7 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
             return reply(session.enqueue(command))
         }
         guard let kind = RedisCommandTable.lookup(command.name)?.kind else {
-            return reply(session.answer(command, status: executor.backend.status) ?? command.unknownError)
+            return reply(session.answer(command, status: router.status) ?? command.unknownError)
         }
         guard RedisCommandTable.arityHolds(command) else { return reply(command.arityError) }
         switch kind {
@@ -223,11 +225,18 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
             switch command.name {
             case "EXEC": exec(reply: reply)
             case "WATCH": watch(command, reply: reply)
-            default: reply(session.answer(command, status: executor.backend.status) ?? command.unknownError)
+            case "CLUSTER": reply(router.cluster(command))
+            // A cluster client sends ASKING before a command for a slot being moved, and READONLY to read from
+            // replicas; slots never move here, and reads always go to the leader.
+            case "ASKING", "READONLY", "READWRITE":
+                reply(router.assignment == nil ? .error("ERR This instance has cluster support disabled") : .ok)
+            default: reply(session.answer(command, status: router.status) ?? command.unknownError)
             }
         case .read:
+            guard let executor = executor(for: RedisCommandTable.keys(of: command), reply: reply) else { return }
             executor.read(command, reply: reply)
         case .readWrite:
+            guard let executor = executor(for: RedisCommandTable.keys(of: command), reply: reply) else { return }
             if RedisExecutor.isBlindWrite(command) { return executor.blindWrite(command, reply: reply) }
             executor.transaction([command]) { result in
                 switch result {
@@ -240,11 +249,24 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         }
     }
 
+    /// The executor of the group that serves these keys here; otherwise answers where they are served (MOVED) or
+    /// why not (CROSSSLOT, CLUSTERDOWN), and returns nil.
+    private func executor(for keys: [[UInt8]], reply: RedisExecutor.Reply) -> RedisExecutor? {
+        switch router.route(keys: keys) {
+        case .executor(let executor): return executor
+        case .refused(let refusal):
+            reply(refusal)
+            return nil
+        }
+    }
+
     private func exec(reply: @escaping RedisExecutor.Reply) {
         switch session.takeTransaction() {
         case .failure(let error):
             reply(error.reply)
         case .success(let transaction):
+            let keys = transaction.commands.flatMap(RedisCommandTable.keys(of:)) + transaction.watched.keys
+            guard let executor = executor(for: keys, reply: reply) else { return }
             executor.transaction(transaction.commands, watched: transaction.watched) { result in
                 switch result {
                 case .success(let replies): reply(replies.map { .array($0) } ?? .null)
@@ -256,6 +278,7 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     private func watch(_ command: RedisCommand, reply: @escaping RedisExecutor.Reply) {
         guard !session.inMulti else { return reply(.error("ERR WATCH inside MULTI is not allowed")) }
+        guard let executor = executor(for: command.arguments, reply: reply) else { return }
         executor.watch(command.arguments) { result in
             switch result {
             case .success(let revisions):
@@ -270,14 +293,14 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     private func keyspace(_ command: RedisCommand, reply: @escaping RedisExecutor.Reply) {
         switch command.name {
         case "DBSIZE":
-            executor.liveKeys(from: [], limit: 0) { result in
-                reply((try? result.get()).map { .integer(Int64($0.keys.count)) } ?? Self.failure(result))
+            router.liveKeysOfLedGroups { result in
+                reply((try? result.get()).map { .integer(Int64($0.count)) } ?? Self.failure(result))
             }
         case "KEYS":
             let glob = RedisGlob(command.arguments[0])
-            executor.liveKeys(from: [], limit: 0) { result in
+            router.liveKeysOfLedGroups { result in
                 reply(
-                    (try? result.get()).map { .array($0.keys.filter(glob.matches).map { .bulkString($0) }) }
+                    (try? result.get()).map { .array($0.filter(glob.matches).map { .bulkString($0) }) }
                         ?? Self.failure(result))
             }
         default:
@@ -285,11 +308,13 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         }
     }
 
-    /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]: the cursor is the next key (`RedisScanCursor`).
+    /// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]: the cursor names a position the node keeps
+    /// (`RedisScanCursors`).
     private func scan(_ command: RedisCommand, reply: @escaping RedisExecutor.Reply) {
-        guard let start = RedisScanCursor.decode(command.arguments[0]) else {
+        guard let resumed = router.scanPosition(cursor: command.arguments[0]) else {
             return reply(.error("ERR invalid cursor"))
         }
+        guard let (group, executor, start) = resumed else { return reply(.array([.bulkString("0"), .array([])])) }
         var glob: RedisGlob?
         var count = 10
         var onlyStrings = true
@@ -309,11 +334,11 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
             }
             index += 2
         }
-        let (matching, strings) = (glob, onlyStrings)
+        let (matching, strings, router) = (glob, onlyStrings, router)
         executor.liveKeys(from: start, limit: count) { result in
             guard case .success(let page) = result else { return reply(Self.failure(result)) }
             let keys = strings ? page.keys.filter { matching?.matches($0) ?? true } : []
-            let cursor = page.next.map(RedisScanCursor.encode) ?? "0"
+            let cursor = router.scanCursor(group: group, next: page.next)
             reply(.array([.bulkString(cursor), .array(keys.map { .bulkString($0) })]))
         }
     }

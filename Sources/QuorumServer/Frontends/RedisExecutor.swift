@@ -32,7 +32,7 @@ final class RedisExecutor: @unchecked Sendable {
 
     /// A read-only command (GET, MGET, EXISTS, STRLEN, TTL, PTTL): one linearizable read of its keys.
     func read(_ command: RedisCommand, reply: @escaping Reply) {
-        let keys = RedisWorkingSet.keys(of: command)
+        let keys = RedisCommandTable.keys(of: command)
         readKeys(keys, linearizable: true) { result in
             switch result {
             case .failure(let error): reply(error.reply)
@@ -107,7 +107,7 @@ final class RedisExecutor: @unchecked Sendable {
         reply: @escaping @Sendable (Result<[RESPValue]?, RedisReplyError>) -> Void
     ) {
         var seen = Set<[UInt8]>()
-        let all = commands.flatMap(RedisWorkingSet.keys(of:)) + watched.keys.sorted { $0.lexicographicallyPrecedes($1) }
+        let all = commands.flatMap(RedisCommandTable.keys(of:)) + watched.keys.sorted { $0.lexicographicallyPrecedes($1) }
         let keys = all.filter { seen.insert($0).inserted }
         lock(keys) {
             // This node's state first: usually current (and free) on the leader, and the comparisons catch it

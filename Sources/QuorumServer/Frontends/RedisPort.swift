@@ -6,20 +6,19 @@ import QuorumWire
 /// run on the runtime's own event loop, so commands reach the runtime (and the executor shared by all
 /// connections) without a hop or a lock.
 enum RedisPort {
-    static func listen(runtime: GroupRuntime, host: String, port: Int) throws -> any Channel {
-        let executor = RedisExecutor(backend: runtime)
+    static func listen(router: RedisRouter, host: String, port: Int) throws -> any Channel {
         let ids = ConnectionIDs()
         // A bulk string may be as large as the largest write the node accepts; larger ones are refused from
         // their header, before anything is buffered for them.
-        let bulkBytesMax = runtime.configuration.requestBytesMax
-        return try ServerBootstrap(group: runtime.loop)
+        let bulkBytesMax = router.host.configuration.requestBytesMax
+        return try ServerBootstrap(group: router.host.loop)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             // A client may send its commands and shut down its side before the answers come (as `nc` does).
             .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let handler = RedisConnectionHandler(executor: executor, id: ids.next())
+                    let handler = RedisConnectionHandler(router: router, id: ids.next())
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(RESPDecoder(bulkBytesMax: bulkBytesMax)))
                     try channel.pipeline.syncOperations.addHandler(handler)

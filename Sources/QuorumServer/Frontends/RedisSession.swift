@@ -14,8 +14,13 @@ struct RedisSession {
     private(set) var queueFailed = false
     /// Each watched key's mod revision when WATCH read it.
     private(set) var watched: [[UInt8]: Revision] = [:]
+    /// INFO's cluster section when the port is a Redis Cluster node (`RedisRouter`); nil when standalone.
+    let clusterInfo: (@Sendable () -> String)?
 
-    init(id: Int64) { self.id = id }
+    init(id: Int64, clusterInfo: (@Sendable () -> String)? = nil) {
+        self.id = id
+        self.clusterInfo = clusterInfo
+    }
 
     var inMulti: Bool { queued != nil }
 
@@ -70,7 +75,7 @@ struct RedisSession {
         case "QUIT":
             return .ok
         case "RESET":
-            self = RedisSession(id: id)
+            self = RedisSession(id: id, clusterInfo: clusterInfo)
             return .simpleString("RESET")
         case "SELECT":
             return command.argument(0) == "0" ? .ok : .error("ERR DB index is out of range")
@@ -79,13 +84,16 @@ struct RedisSession {
         case "CLIENT":
             return client(command)
         case "INFO":
-            return .bulkString(Self.info(status: status))
+            return .bulkString(Self.info(status: status, cluster: clusterInfo?()))
         case "COMMAND":
             switch arguments.first.map({ String(decoding: $0, as: UTF8.self).uppercased() }) {
             case "COUNT": return .integer(Int64(RedisCommandTable.count))
             case "DOCS": return .map([])
-            // Clients use COMMAND only for hints; an empty answer makes them fall back to their defaults.
-            default: return .array([])
+            case "INFO":
+                let names = arguments.dropFirst().map { String(decoding: $0, as: UTF8.self).uppercased() }
+                return RedisCommandTable.commandInfo(names: names)
+            case nil: return RedisCommandTable.commandInfo()
+            default: return .error("ERR unknown subcommand '\(command.argument(0))'. Try COMMAND HELP.")
             }
         case "CONFIG":
             return config(command)
@@ -142,7 +150,7 @@ struct RedisSession {
             .init(.bulkString("version"), .bulkString(Self.redisVersion)),
             .init(.bulkString("proto"), .integer(Int64(version))),
             .init(.bulkString("id"), .integer(id)),
-            .init(.bulkString("mode"), .bulkString("standalone")),
+            .init(.bulkString("mode"), .bulkString(clusterInfo == nil ? "standalone" : "cluster")),
             .init(.bulkString("role"), .bulkString(status.role == "leader" ? "master" : "replica")),
             .init(.bulkString("modules"), .array([])),
         ])
@@ -192,13 +200,15 @@ struct RedisSession {
         ("maxmemory", "0"), ("maxmemory-policy", "noeviction"),
     ]
 
-    static func info(status: NodeStatus) -> String {
+    /// INFO's text; `cluster` is the cluster section of a Redis Cluster node, nil when standalone.
+    static func info(status: NodeStatus, cluster: String?) -> String {
         let lines = [
-            "# Server", "redis_version:\(redisVersion)", "redis_mode:standalone", "quorum_node:\(status.node.rawValue)",
+            "# Server", "redis_version:\(redisVersion)", "redis_mode:\(cluster == nil ? "standalone" : "cluster")",
+            "arch_bits:64", "quorum_node:\(status.node.rawValue)",
             "", "# Replication", "role:\(status.role == "leader" ? "master" : "slave")",
             "quorum_role:\(status.role)", "quorum_leader:\(status.leader?.rawValue ?? 0)",
             "quorum_term:\(status.term.rawValue)", "quorum_commit_index:\(status.commitIndex.rawValue)",
-            "", "# Keyspace", "",
+            "", "# Cluster", cluster ?? "cluster_enabled:0", "", "# Keyspace", "",
         ]
         return lines.joined(separator: "\r\n")
     }

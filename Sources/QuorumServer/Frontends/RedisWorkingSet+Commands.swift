@@ -4,14 +4,6 @@ import QuorumWire
 /// The string and key commands, as pure functions of the working set: each answers as Redis would and records
 /// its writes. Argument counts are checked before (`RedisCommandTable`); option errors are answered here.
 extension RedisWorkingSet {
-    /// The keys `command` reads and writes; the executor reads exactly these before running it.
-    static func keys(of command: RedisCommand) -> [[UInt8]] {
-        switch command.name {
-        case "MGET", "DEL", "UNLINK", "EXISTS": command.arguments
-        case "MSET": stride(from: 0, to: command.arguments.count, by: 2).map { command.arguments[$0] }
-        default: command.arguments.isEmpty ? [] : [command.arguments[0]]
-        }
-    }
 
     mutating func run(_ command: RedisCommand) -> RESPValue {
         let arguments = command.arguments

@@ -53,7 +53,7 @@ public final class QuorumNodeServer: Sendable {
                 try HTTPFrontend(host: host, eventLoopGroup: eventLoopGroup, address: address.host, port: port)
             }
             redisChannel = try configuration.redisPort.map { port in
-                try RedisPort.listen(runtime: host.clusterGroup, host: address.host, port: port)
+                try RedisPort.listen(router: RedisRouter(host: host), host: address.host, port: port)
             }
         } catch {
             try? eventLoopGroup.syncShutdownGracefully()

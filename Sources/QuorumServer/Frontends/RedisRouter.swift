@@ -1,0 +1,110 @@
+import QuorumConsensus
+import QuorumSharding
+import QuorumWire
+
+/// Where the Redis port sends each command. Standalone (a cluster founded with one group), everything goes to
+/// group 1. In cluster mode (founded with several groups) the port is a Redis Cluster node: the 16,384 hash slots are
+/// spread over the founding groups (`SlotAssignment`), a command goes to the group that owns its keys' slot, and
+/// only that group's leader serves it; anywhere else the client is told `MOVED slot host:port`, naming the leader's
+/// Redis port, exactly as a Redis Cluster master that does not own the slot would. Keys of several slots in one
+/// command are refused with `CROSSSLOT`, as Redis Cluster refuses them.
+///
+/// The slot assignment is fixed at the cluster's founding (its group count is in the data directory's identity), so
+/// every node computes the same one without asking; moving slots between groups is not built yet.
+final class RedisRouter: @unchecked Sendable {
+    // @unchecked Sendable: used only on the node's event loop, where the port's connections run.
+    let host: NodeHost
+    /// Nil when standalone.
+    let assignment: SlotAssignment?
+    private var executors: [GroupID: RedisExecutor] = [:]
+    private let scanCursors = RedisScanCursors()
+
+    init(host: NodeHost) {
+        self.host = host
+        let founded = host.identity.bootstrapGroups
+        assignment = founded > 1 ? SlotAssignment(evenlyOver: (1...founded).map { GroupID(UInt64($0)) }) : nil
+    }
+
+    enum Route {
+        case executor(RedisExecutor)
+        case refused(RESPValue)
+    }
+
+    /// The executor for a command with these keys, or the reply that sends the client elsewhere.
+    func route(keys: [[UInt8]]) -> Route {
+        guard let assignment else { return .executor(executor(of: host.clusterGroup)) }
+        let slots = Set(keys.map { HashSlot(key: $0) })
+        guard slots.count <= 1 else {
+            return .refused(.error("CROSSSLOT Keys in request don't hash to the same slot"))
+        }
+        // A command without keys (an empty EXEC) touches no slot; any group of this node can run it.
+        guard let slot = slots.first else { return .executor(executor(of: host.clusterGroup)) }
+        let group = assignment.group(of: slot)
+        guard let runtime = host.group(group), let leader = runtime.groupStatus.leader else {
+            return .refused(.error("CLUSTERDOWN Hash slot not served"))
+        }
+        if leader == host.configuration.node { return .executor(executor(of: runtime)) }
+        guard let address = host.redisAddress(of: leader) else {
+            return .refused(.error("CLUSTERDOWN Hash slot not served"))
+        }
+        return .refused(.error("MOVED \(slot.rawValue) \(address)"))
+    }
+
+    /// Every group whose leader is this node, in group order, with its executor: what KEYS, DBSIZE and SCAN read, as
+    /// a Redis Cluster node answers them for its own slots. Standalone, group 1.
+    private var ledGroups: [(group: GroupID, executor: RedisExecutor)] {
+        guard let assignment else { return [(host.clusterGroup.group, executor(of: host.clusterGroup))] }
+        return Set(assignment.ranges.map(\.group)).sorted().compactMap { group in
+            guard let runtime = host.group(group), runtime.groupStatus.leader == host.configuration.node else {
+                return nil
+            }
+            return (group, executor(of: runtime))
+        }
+    }
+
+    /// Every live key of the groups this node leads (KEYS, DBSIZE), gathered one group after another.
+    func liveKeysOfLedGroups(then done: @escaping @Sendable (Result<[[UInt8]], RedisReplyError>) -> Void) {
+        Self.gatherLiveKeys(of: ledGroups.map(\.executor)[...], into: [], then: done)
+    }
+
+    private static func gatherLiveKeys(
+        of executors: ArraySlice<RedisExecutor>, into keys: [[UInt8]],
+        then done: @escaping @Sendable (Result<[[UInt8]], RedisReplyError>) -> Void
+    ) {
+        guard let executor = executors.first else { return done(.success(keys)) }
+        executor.liveKeys(from: [], limit: 0) { result in
+            switch result {
+            case .failure(let error): done(.failure(error))
+            case .success(let page): gatherLiveKeys(of: executors.dropFirst(), into: keys + page.keys, then: done)
+            }
+        }
+    }
+
+    /// Where a SCAN cursor resumes: the group to read (nil: the scan is over), its executor, and the key to read
+    /// from. The groups this node leads are scanned one after another. Nil for a cursor this node does not know.
+    func scanPosition(cursor: [UInt8]) -> (group: GroupID, executor: RedisExecutor, from: [UInt8])?? {
+        guard let resumed = scanCursors.position(of: cursor) else { return nil }
+        let start = resumed ?? RedisScanCursors.Position(group: GroupID(0), key: [])
+        // The group may have lost its leadership here since the cursor was handed out: the scan goes on with the next.
+        guard let next = ledGroups.first(where: { $0.group >= start.group }) else { return .some(nil) }
+        return (next.group, next.executor, next.group == start.group ? start.key : [])
+    }
+
+    /// The cursor that resumes a scan at `key` of `group`, or after `group` when it has no more keys.
+    func scanCursor(group: GroupID, next key: [UInt8]?) -> String {
+        if let key { return String(scanCursors.cursor(resuming: .init(group: group, key: key))) }
+        guard let following = ledGroups.first(where: { $0.group > group }) else { return "0" }
+        return String(scanCursors.cursor(resuming: .init(group: following.group, key: [])))
+    }
+
+    /// Group 1's replica, which answers for the node (INFO, HELLO's role).
+    var status: NodeStatus { host.clusterGroup.status }
+
+    private func executor(of runtime: GroupRuntime) -> RedisExecutor {
+        // A group destroyed and created again here has a new runtime: its executor starts afresh.
+        if let executor = executors[runtime.group], executor.backend === runtime { return executor }
+        let executor = RedisExecutor(backend: runtime)
+        executors[runtime.group] = executor
+        return executor
+    }
+}
