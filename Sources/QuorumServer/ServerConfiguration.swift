@@ -56,6 +56,8 @@ public struct ServerConfiguration: Sendable {
     /// A new data directory founds groups 1...bootstrapGroups on every founding member (`--groups`); nil: as the
     /// directory was founded (one group for a new one).
     public var bootstrapGroups: Int?
+    /// The most groups a cluster may be founded with.
+    public static let bootstrapGroupsMax = 100_000
     /// The port of the HTTP/JSON API (docs/http.md) on this member's host; nil serves none.
     public var httpPort: Int?
     /// The port of the Redis-compatible protocol (docs/redis.md) on this member's host; nil serves none.

@@ -86,29 +86,37 @@ public struct PeerMessages: Hashable, Sendable {
 /// id, so that a node of another cluster is refused; and the ports it serves Redis and HTTP on, if any, so that a
 /// follower can name the leader's Redis address and a dashboard can link to the other members' pages.
 ///
-///     version u8 = 3 | node u64 | redis port u16 | http port u16 (0: none) | cluster id u64 (0: not known yet)
-///     version 2: without the cluster id; version 1: version | node
+///     version u8 = 4 | node u64 | redis port u16 | http port u16 (0: none) | cluster id u64 (0: not known yet)
+///         | cluster groups u32 (0: not known yet)
+///     version 3: without the cluster groups; version 2: nor the cluster id; version 1: version | node
 public struct PeerHello: Hashable, Sendable {
     public var node: NodeID
     public var redisPort: Int?
     public var httpPort: Int?
     /// nil from a node of an earlier version, or from one that joined and has not yet heard from its cluster.
     public var clusterID: UInt64?
+    /// How many groups the cluster was founded with (the Redis port spreads its hash slots over them); nil when not
+    /// known, as for `clusterID`.
+    public var clusterGroups: Int?
 
-    public init(node: NodeID, redisPort: Int? = nil, httpPort: Int? = nil, clusterID: UInt64? = nil) {
+    public init(
+        node: NodeID, redisPort: Int? = nil, httpPort: Int? = nil, clusterID: UInt64? = nil, clusterGroups: Int? = nil
+    ) {
         self.node = node
         self.redisPort = redisPort
         self.httpPort = httpPort
         self.clusterID = clusterID
+        self.clusterGroups = clusterGroups
     }
 
     public var frame: Frame {
-        var writer = ByteWriter(capacity: 21)
-        writer.write(UInt8(3))
+        var writer = ByteWriter(capacity: 25)
+        writer.write(UInt8(4))
         writer.write(node.rawValue)
         writer.write(UInt16(clamping: redisPort ?? 0))
         writer.write(UInt16(clamping: httpPort ?? 0))
         writer.write(clusterID ?? 0)
+        writer.write(UInt32(clamping: clusterGroups ?? 0))
         return Frame(kind: .peerHello, payload: writer.bytes)
     }
 
@@ -117,14 +125,16 @@ public struct PeerHello: Hashable, Sendable {
         var reader = ByteReader(frame.payload)
         do throws(DecodingFailure) {
             let version = try reader.readByte("hello version")
-            guard (1...3).contains(version) else { throw .unsupportedVersion(what: "hello", version: version) }
+            guard (1...4).contains(version) else { throw .unsupportedVersion(what: "hello", version: version) }
             node = try reader.readNodeID("hello node")
             let redis = version >= 2 ? try reader.read(UInt16.self, "hello redis port") : 0
             let http = version >= 2 ? try reader.read(UInt16.self, "hello http port") : 0
             let cluster = version >= 3 ? try reader.read(UInt64.self, "hello cluster id") : 0
+            let groups = version >= 4 ? try reader.read(UInt32.self, "hello cluster groups") : 0
             redisPort = redis == 0 ? nil : Int(redis)
             httpPort = http == 0 ? nil : Int(http)
             clusterID = cluster == 0 ? nil : cluster
+            clusterGroups = groups == 0 ? nil : Int(groups)
             try reader.expectEnd(of: "hello")
         } catch {
             throw .malformed(error.description)

@@ -135,7 +135,7 @@ struct Server: ParsableCommand {
             throw ValidationError("the peer frame limit must be at least 1024 bytes")
         }
         configuration.bootstrapGroups = try setting(groups, "QUORUM_GROUPS", file.groups)
-        if let groups = configuration.bootstrapGroups, !(1...100_000).contains(groups) {
+        if let groups = configuration.bootstrapGroups, !(1...ServerConfiguration.bootstrapGroupsMax).contains(groups) {
             throw ValidationError("--groups must be 1–100000")
         }
         let server: QuorumNodeServer

@@ -80,6 +80,16 @@ extension ClusterTests {
         let expected = keys + ["{t}a", "{t}b", "warm-up", "warm-up", "warm-up"] + (0..<30).map { "\(long)\($0)" }
         #expect(scanned.sorted() == expected.sorted())
         #expect(sizes == expected.count)
+
+        // A node that joins later learns the founding group count from its first hello, and routes the same slots.
+        let newcomer = try cluster.addMember()
+        try await client.addMember(NodeID(4), address: "127.0.0.1:\(newcomer.peerPort):\(newcomer.clientPort)")
+        try cluster.start(newcomer.id, joining: true)
+        let newcomerPort = try #require(newcomer.redisPort)
+        #expect(
+            try await Self.poll { (try? await cli(newcomerPort, "-c", "GET", "bar")) == "v1" },
+            "the joined node does not route GET bar")
+        #expect(try await cli(newcomerPort, "INFO", "cluster").contains("cluster_enabled:1"))
         await client.close()
     }
 

@@ -68,20 +68,26 @@ struct PeerMessagesTests {
     @Test("a hello names the caller and its cluster")
     func hello() throws {
         #expect(try PeerHello(decoding: PeerHello(node: 9).frame) == PeerHello(node: 9))
-        let announcing = PeerHello(node: 9, redisPort: 7211, httpPort: 7301, clusterID: 0xfeed)
+        let announcing = PeerHello(node: 9, redisPort: 7211, httpPort: 7301, clusterID: 0xfeed, clusterGroups: 3)
         #expect(try PeerHello(decoding: announcing.frame) == announcing)
         #expect(try PeerHello(decoding: PeerHello(node: 9, httpPort: 7301).frame).redisPort == nil)
         // A version-1 hello, from a node before the Redis port was announced, still names its caller.
         let versionOne = Frame(kind: .peerHello, payload: [1, 9, 0, 0, 0, 0, 0, 0, 0])
         #expect(try PeerHello(decoding: versionOne) == PeerHello(node: 9))
-        // Version 2 names no cluster; a truncated version 3 and an unknown version 4 are refused.
+        // Version 3 names no group count; version 2 no cluster; a truncated version 3 and an unknown version 5 are
+        // refused.
+        let versionThree = Frame(kind: .peerHello, payload: Array(announcing.frame.payload.dropLast(4)))
+        #expect(throws: WireError.self) { try PeerHello(decoding: versionThree) }
+        let relabelled = Frame(kind: .peerHello, payload: [3] + versionThree.payload.dropFirst())
+        #expect(try PeerHello(decoding: relabelled).clusterGroups == nil)
+        #expect(try PeerHello(decoding: relabelled).clusterID == 0xfeed)
         let versionTwo = Frame(kind: .peerHello, payload: [2, 9, 0, 0, 0, 0, 0, 0, 0, 0x8b, 0x1c, 0, 0])
         #expect(try PeerHello(decoding: versionTwo) == PeerHello(node: 9, redisPort: 7307))
         #expect(throws: WireError.self) {
             try PeerHello(decoding: Frame(kind: .peerHello, payload: [3, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]))
         }
         #expect(throws: WireError.self) {
-            try PeerHello(decoding: Frame(kind: .peerHello, payload: [4] + Array(announcing.frame.payload.dropFirst())))
+            try PeerHello(decoding: Frame(kind: .peerHello, payload: [5] + Array(announcing.frame.payload.dropFirst())))
         }
         #expect(throws: WireError.self) {
             try PeerHello(decoding: Frame(kind: .peerHello, payload: [1, 0, 0, 0, 0, 0, 0, 0, 0]))

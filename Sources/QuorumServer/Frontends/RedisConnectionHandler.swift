@@ -47,9 +47,7 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     init(router: RedisRouter, id: Int64) {
         self.router = router
-        var clusterInfo: (@Sendable () -> String)?
-        if router.assignment != nil { clusterInfo = { @Sendable in router.clusterInfo } }
-        self.session = RedisSession(id: id, clusterInfo: clusterInfo)
+        self.session = RedisSession(id: id, clusterInfo: { router.assignment == nil ? nil : router.clusterInfo })
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }

@@ -9,20 +9,39 @@ import QuorumWire
 /// Redis port, exactly as a Redis Cluster master that does not own the slot would. Keys of several slots in one
 /// command are refused with `CROSSSLOT`, as Redis Cluster refuses them.
 ///
-/// The slot assignment is fixed at the cluster's founding (its group count is in the data directory's identity), so
-/// every node computes the same one without asking; moving slots between groups is not built yet.
+/// The slot assignment is fixed at the cluster's founding: its group count is in the data directory's identity, so
+/// every founder computes the same one without asking, and a node that joins later learns the count with the
+/// cluster's id from the first member's hello (until then it refuses keyed commands with CLUSTERDOWN). Moving slots
+/// between groups is not built yet.
 final class RedisRouter: @unchecked Sendable {
     // @unchecked Sendable: used only on the node's event loop, where the port's connections run.
     let host: NodeHost
-    /// Nil when standalone.
-    let assignment: SlotAssignment?
+    /// The assignment for the cluster's founding group count, made once that count is known.
+    private var assignmentCache: (groups: Int, assignment: SlotAssignment)?
     private var executors: [GroupID: RedisExecutor] = [:]
     private let scanCursors = RedisScanCursors()
 
-    init(host: NodeHost) {
-        self.host = host
-        let founded = host.identity.bootstrapGroups
-        assignment = founded > 1 ? SlotAssignment(evenlyOver: (1...founded).map { GroupID(UInt64($0)) }) : nil
+    init(host: NodeHost) { self.host = host }
+
+    enum Mode {
+        case standalone
+        case cluster(SlotAssignment)
+        /// A node that joined has not yet heard from its cluster how many groups it was founded with.
+        case awaitingCluster
+    }
+
+    var mode: Mode {
+        guard let groups = host.identity.clusterGroups else { return .awaitingCluster }
+        guard groups > 1 else { return .standalone }
+        if let cached = assignmentCache, cached.groups == groups { return .cluster(cached.assignment) }
+        let assignment = SlotAssignment(evenlyOver: (1...groups).map { GroupID(UInt64($0)) })
+        assignmentCache = (groups, assignment)
+        return .cluster(assignment)
+    }
+
+    /// The slot assignment in cluster mode; nil otherwise.
+    var assignment: SlotAssignment? {
+        if case .cluster(let assignment) = mode { assignment } else { nil }
     }
 
     enum Route {
@@ -32,7 +51,12 @@ final class RedisRouter: @unchecked Sendable {
 
     /// The executor for a command with these keys, or the reply that sends the client elsewhere.
     func route(keys: [[UInt8]]) -> Route {
-        guard let assignment else { return .executor(executor(of: host.clusterGroup)) }
+        let assignment: SlotAssignment
+        switch mode {
+        case .standalone: return .executor(executor(of: host.clusterGroup))
+        case .awaitingCluster: return .refused(.error("CLUSTERDOWN This node has not heard from its cluster yet"))
+        case .cluster(let clusterAssignment): assignment = clusterAssignment
+        }
         let slots = Set(keys.map { HashSlot(key: $0) })
         guard slots.count <= 1 else {
             return .refused(.error("CROSSSLOT Keys in request don't hash to the same slot"))

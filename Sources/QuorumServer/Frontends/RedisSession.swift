@@ -15,9 +15,9 @@ struct RedisSession {
     /// Each watched key's mod revision when WATCH read it.
     private(set) var watched: [[UInt8]: Revision] = [:]
     /// INFO's cluster section when the port is a Redis Cluster node (`RedisRouter`); nil when standalone.
-    let clusterInfo: (@Sendable () -> String)?
+    let clusterInfo: @Sendable () -> String?
 
-    init(id: Int64, clusterInfo: (@Sendable () -> String)? = nil) {
+    init(id: Int64, clusterInfo: @escaping @Sendable () -> String? = { nil }) {
         self.id = id
         self.clusterInfo = clusterInfo
     }
@@ -84,7 +84,7 @@ struct RedisSession {
         case "CLIENT":
             return client(command)
         case "INFO":
-            return .bulkString(Self.info(status: status, cluster: clusterInfo?()))
+            return .bulkString(Self.info(status: status, cluster: clusterInfo()))
         case "COMMAND":
             switch arguments.first.map({ String(decoding: $0, as: UTF8.self).uppercased() }) {
             case "COUNT": return .integer(Int64(RedisCommandTable.count))
@@ -150,7 +150,7 @@ struct RedisSession {
             .init(.bulkString("version"), .bulkString(Self.redisVersion)),
             .init(.bulkString("proto"), .integer(Int64(version))),
             .init(.bulkString("id"), .integer(id)),
-            .init(.bulkString("mode"), .bulkString(clusterInfo == nil ? "standalone" : "cluster")),
+            .init(.bulkString("mode"), .bulkString(clusterInfo() == nil ? "standalone" : "cluster")),
             .init(.bulkString("role"), .bulkString(status.role == "leader" ? "master" : "replica")),
             .init(.bulkString("modules"), .array([])),
         ])

@@ -11,6 +11,7 @@ import QuorumStorage
 ///     node 2
 ///     joined 0
 ///     groups 100                         (the groups it was founded with, --groups; absent: 1)
+///     cluster-groups 100                 (a joining node: the groups its cluster was founded with, once heard)
 ///     member 1 127.0.0.1:7101:7201       (the --cluster list the directory was created with)
 public struct ClusterIdentity: Hashable, Sendable {
     /// Derived from the founding list, so the founders agree on it without talking; a joining node learns it
@@ -20,6 +21,9 @@ public struct ClusterIdentity: Hashable, Sendable {
     public var joined: Bool
     /// Groups 1...bootstrapGroups were founded with the node (a joining node founds only its part of group 1).
     public var bootstrapGroups: Int
+    /// The groups the cluster was founded with, over which the Redis port spreads its hash slots: a founder's own
+    /// `bootstrapGroups`; a joining node learns it with the cluster id, and until then it is nil.
+    public var clusterGroups: Int?
     public var members: [NodeID: MemberAddress]
 
     static let fileName = "CLUSTER"
@@ -29,6 +33,7 @@ public struct ClusterIdentity: Hashable, Sendable {
         node = configuration.node
         joined = configuration.joining
         bootstrapGroups = configuration.joining ? 1 : configuration.bootstrapGroups ?? 1
+        clusterGroups = configuration.joining ? nil : bootstrapGroups
         members = configuration.members
         clusterID = configuration.joining ? nil : Self.derivedID(founding: configuration.members)
     }
@@ -82,6 +87,7 @@ public struct ClusterIdentity: Hashable, Sendable {
         var lines = ["quorum-cluster 1", "cluster-id \(Self.describe(clusterID))", "node \(node.rawValue)"]
         lines.append("joined \(joined ? 1 : 0)")
         if bootstrapGroups != 1 { lines.append("groups \(bootstrapGroups)") }
+        if joined, let clusterGroups { lines.append("cluster-groups \(clusterGroups)") }
         for member in members.keys.sorted() { lines.append("member \(member.rawValue) \(members[member]!)") }
         return Array((lines.joined(separator: "\n") + "\n").utf8)
     }
@@ -91,6 +97,7 @@ public struct ClusterIdentity: Hashable, Sendable {
         var node: NodeID?
         var joined: Bool?
         var bootstrapGroups = 1
+        var clusterGroups: Int?
         var members: [NodeID: MemberAddress] = [:]
         let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n")
         guard lines.first == "quorum-cluster 1" else {
@@ -110,6 +117,11 @@ public struct ClusterIdentity: Hashable, Sendable {
                     throw ConfigurationError("unreadable line '\(line)'")
                 }
                 bootstrapGroups = count
+            case ("cluster-groups", 2):
+                guard let count = Int(fields[1]), count >= 1 else {
+                    throw ConfigurationError("unreadable line '\(line)'")
+                }
+                clusterGroups = count
             case ("member", 3):
                 guard let id = UInt64(fields[1]), id > 0, let address = MemberAddress(parsing: fields[2]) else {
                     throw ConfigurationError("unreadable line '\(line)'")
@@ -126,6 +138,7 @@ public struct ClusterIdentity: Hashable, Sendable {
         self.node = node
         self.joined = joined
         self.bootstrapGroups = bootstrapGroups
+        self.clusterGroups = joined ? clusterGroups : bootstrapGroups
         self.members = members
     }
 
@@ -156,10 +169,11 @@ public struct ClusterIdentity: Hashable, Sendable {
         return (identity, false)
     }
 
-    /// A joining node learned its cluster's id from a member's hello.
-    func adopting(clusterID: UInt64, in directory: DataDirectory) throws -> ClusterIdentity {
+    /// A joining node learned its cluster's id, and the groups it was founded with, from a member's hello.
+    func adopting(clusterID: UInt64, clusterGroups: Int?, in directory: DataDirectory) throws -> ClusterIdentity {
         var adopted = self
         adopted.clusterID = clusterID
+        adopted.clusterGroups = clusterGroups
         try directory.writeMetadata(Self.fileName, adopted.encoded)
         return adopted
     }

@@ -91,6 +91,7 @@ final class NodeHost: @unchecked Sendable {
             throw error
         }
         peers.hello.clusterID = identity.clusterID
+        peers.hello.clusterGroups = identity.clusterGroups
         let addressBook = addressBook
         peers.addressOf = { node in addressBook.address(of: node) }
         do {
@@ -278,12 +279,18 @@ final class NodeHost: @unchecked Sendable {
                 + "cluster \(ClusterIdentity.describe(ours)); check the --cluster lists and peer addresses"
         }
         if let theirs = hello.clusterID, ours == nil {
+            if let groups = hello.clusterGroups, !(1...ServerConfiguration.bootstrapGroupsMax).contains(groups) {
+                return "node \(hello.node.rawValue) says its cluster was founded with \(groups) groups, beyond any"
+                    + " --groups allows"
+            }
             do {
-                identity = try identity.adopting(clusterID: theirs, in: storage.directory)
+                identity = try identity.adopting(
+                    clusterID: theirs, clusterGroups: hello.clusterGroups, in: storage.directory)
             } catch {
                 return "cannot record cluster \(ClusterIdentity.describe(theirs)) in the data directory: \(error)"
             }
             peers.hello.clusterID = theirs
+            peers.hello.clusterGroups = hello.clusterGroups
             logger.info("joined cluster \(ClusterIdentity.describe(theirs)), as node \(hello.node.rawValue) says")
         }
         hellos[hello.node] = hello
