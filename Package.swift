@@ -32,7 +32,11 @@ let package = Package(
     ],
     targets: [
         // Bytes in, bytes out: the little-endian reader and writer and the CRC32C under every format. Pure.
-        .target(name: "QuorumCodec", swiftSettings: strict),
+        .target(name: "QuorumCodec", dependencies: ["CQuorumCRC32C"], swiftSettings: strict),
+        // The CPU's CRC-32C instruction (SSE4.2, ARMv8 CRC) behind a run-time check. C because Swift cannot compile a
+        // single function for an instruction set the rest of the build does not assume; SwiftPM builds it with the
+        // toolchain's own clang, so it needs nothing installed.
+        .target(name: "CQuorumCRC32C"),
         // Pure core: standard library and swift-collections only. No I/O, clocks, threads.
         .target(
             name: "QuorumConsensus",

@@ -8,8 +8,12 @@
 //
 // With a filter, only the cases whose name contains it run (e.g. `RESP`, `crc32c`), for a profiler.
 //
-// What each case calls (public API only; every input is built before the clock starts, from fixed seeds):
-// - crc32c: `CRC32C.checksum` of one [UInt8] of 64 B, 1 KiB or 64 KiB (16 distinct buffers of each size, in turn).
+// What each case calls (public API only, and the CRC32C implementations' SPI; every input is built before the
+// clock starts, from fixed seeds):
+// - crc32c: `CRC32C.checksum` of one [UInt8] of 64 B, 1 KiB, 4 KiB or 64 KiB (16 distinct buffers of each size, in
+//   turn): what every caller gets. At 4 KiB and 64 KiB, also each implementation it picks between, called directly
+//   on the same buffers: "tables" (`CRC32C.tableUpdate`, slicing-by-8) and "instruction" (`CRC32C.hardwareUpdate`,
+//   the CPU's CRC-32C instruction; the row says so where the CPU has none).
 // - peer AppendEntries: one `PeerMessages` batch holding one AppendEntries message of 64 entries with 100-byte
 //   commands. Encode is `batch.frame.encoded` (message encoding, then the frame header and the CRC32C of the
 //   payload). Decode is `FrameDecoder.decode` of those bytes (header checks, payload copy, CRC32C) and then
@@ -31,7 +35,7 @@
 //   proxy.
 // The pieces are ByteBuffers sliced from one buffer before timing: what a socket read costs is not measured.
 import NIOCore
-import QuorumCodec
+@_spi(CRC32CImplementations) import QuorumCodec
 import QuorumConsensus
 import QuorumStore
 import QuorumWire
@@ -133,13 +137,35 @@ print(
 // MARK: CRC32C
 
 let crcBytesPerRepetition = 128 << 20
-for size in [64, 1 << 10, 64 << 10] {
+for size in [64, 1 << 10, 4 << 10, 64 << 10] {
     let buffers = (0..<16).map { _ in randomBytes(size) }
     let calls = crcBytesPerRepetition / size
     let label = size >= 1024 ? "\(size >> 10) KiB" : "\(size) B"
     measure("crc32c \(label)", bytes: calls * size, operations: calls) {
         var check: UInt64 = 0
         for call in 0..<calls { check &+= UInt64(CRC32C.checksum(buffers[call & 15])) }
+        return check
+    }
+    guard size >= 4 << 10 else { continue }
+    measure("crc32c \(label): tables", bytes: calls * size, operations: calls) {
+        var check: UInt64 = 0
+        for call in 0..<calls {
+            check &+= UInt64(
+                CRC32C.finish(buffers[call & 15].withUnsafeBytes { CRC32C.tableUpdate(CRC32C.start, with: $0) }))
+        }
+        return check
+    }
+    guard CRC32C.hardwareUpdate(CRC32C.start, with: UnsafeRawBufferPointer(start: nil, count: 0)) != nil else {
+        let name = "crc32c \(label): instruction"
+        if filter.map(name.contains) ?? true { print(pad(name, 44, left: true) + "  none on this CPU") }
+        continue
+    }
+    measure("crc32c \(label): instruction", bytes: calls * size, operations: calls) {
+        var check: UInt64 = 0
+        for call in 0..<calls {
+            check &+= UInt64(
+                CRC32C.finish(buffers[call & 15].withUnsafeBytes { CRC32C.hardwareUpdate(CRC32C.start, with: $0)! }))
+        }
         return check
     }
 }
@@ -172,7 +198,7 @@ try measure("peer AppendEntries 64x100 B: decode", bytes: batches * batchBytes.c
     for _ in 0..<batches {
         guard case .frame(let frame, let consumed) = try frameDecoder.decode(batchBytes) else { fatalError() }
         let decoded = try PeerMessages(decoding: frame)
-        guard case .appendEntries(let message) = decoded.messages[0].payload else { fatalError() }
+        guard case .appendEntries(let message) = decoded.groups[0].messages[0].payload else { fatalError() }
         check &+= UInt64(consumed) &+ UInt64(message.entries.count) &+ message.entries[entryCount - 1].index.rawValue
     }
     return check
