@@ -49,6 +49,10 @@ public struct NodeDriver<
     /// A snapshot captured and waiting to be serialised by the host; at most one at a time.
     private var snapshotJob: SnapshotJob?
     private var snapshotJobTaken = false
+    /// The engine asked for a snapshot while the previous one was still being serialised: it is taken once that one
+    /// is back. Ignoring the request instead stalled compaction for good when the previous one came back overtaken
+    /// by a leader's snapshot, since the engine waits for its request to be answered.
+    private var snapshotRequestedMeanwhile = false
 
     /// The state as of `index`, to be turned into bytes with `Machine.serialize`.
     public struct SnapshotJob: Sendable {
@@ -175,8 +179,27 @@ public struct NodeDriver<
     public mutating func snapshotSerialized(through index: LogIndex, data: [UInt8]) {
         snapshotJob = nil
         snapshotJobTaken = false
-        guard index.advanced(by: 1) >= engine.firstIndex else { return }
-        storage.saveSnapshot(engine.compact(through: index, snapshotData: data))
+        if index.advanced(by: 1) >= engine.firstIndex {
+            storage.saveSnapshot(engine.compact(through: index, snapshotData: data))
+        }
+        if snapshotRequestedMeanwhile {
+            snapshotRequestedMeanwhile = false
+            takeSnapshot()
+        }
+    }
+
+    /// Captures the state machine for a snapshot: serialised here, or left for the host (`takeSnapshotJob`).
+    private mutating func takeSnapshot() {
+        guard snapshotJob == nil else {
+            snapshotRequestedMeanwhile = true
+            return
+        }
+        let job = SnapshotJob(index: appliedIndex, image: stateMachine.snapshotImage())
+        if serializesSnapshotsInline {
+            snapshotSerialized(through: job.index, data: Machine.serialize(job.image))
+        } else {
+            snapshotJob = job
+        }
     }
 
     public mutating func takeCompletions() -> [Completion] {
@@ -199,14 +222,7 @@ public struct NodeDriver<
             for entry in ready.committedEntries { apply(entry) }
             for readState in ready.readStates { resolve(readState) }
             releaseReads()
-            if ready.snapshotRequested && snapshotJob == nil {
-                let job = SnapshotJob(index: appliedIndex, image: stateMachine.snapshotImage())
-                if serializesSnapshotsInline {
-                    snapshotSerialized(through: job.index, data: Machine.serialize(job.image))
-                } else {
-                    snapshotJob = job
-                }
-            }
+            if ready.snapshotRequested { takeSnapshot() }
             let batch = PersistBatch(
                 readyNumber: ready.number, snapshot: ready.snapshot, entries: ready.entries,
                 hardState: ready.hardState, mustSync: ready.mustSync)

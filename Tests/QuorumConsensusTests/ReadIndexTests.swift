@@ -202,6 +202,57 @@ struct ReadIndexTests {
         #expect(!ready.messages.contains { $0.payload.isHeartbeat })
     }
 
+    @Test("a lease runs from when the round a quorum answered was sent, not from CheckQuorum's window")
+    func leaseRunsFromRoundSent() throws {
+        var cluster = TestCluster(voters: 3) { $0.leaseReads = true }
+        cluster.elect(1)
+        cluster.heartbeat()
+        // Cut off now: the last round a quorum answered was just sent.
+        cluster.isolated = [1]
+        let duration = 10 - 3  // the election timeout less the default drift margin
+        var servedAtOnce: [Int] = []
+        for tick in 1...15 {
+            cluster.tick(1)
+            guard cluster[1].role == .leader else { break }
+            try cluster.nodes[1]!.readIndex(requestID: UInt64(tick))
+            if cluster.processReady(1).readStates.contains(where: { $0.requestID == UInt64(tick) }) {
+                servedAtOnce.append(tick)
+            }
+        }
+        #expect(!servedAtOnce.isEmpty && servedAtOnce.max()! < duration, "served at once on ticks \(servedAtOnce)")
+    }
+
+    @Test("a leader that sent TimeoutNow serves no lease read for the rest of its term")
+    func transferRevokesLease() throws {
+        var cluster = TestCluster(voters: 3) { $0.leaseReads = true }
+        cluster.elect(1)
+        cluster.heartbeat()
+        cluster.isolated = [2]  // the target never campaigns, so 1 stays leader
+        try cluster.nodes[1]!.transferLeadership(to: 3)
+        cluster.isolated = [3]
+        cluster.stabilize()
+        #expect(cluster[1].role == .leader && cluster[1].lease.isRevoked)
+        try cluster.nodes[1]!.readIndex(requestID: 4)
+        #expect(cluster.processReady(1).readStates.isEmpty, "answered from a revoked lease")
+    }
+
+    @Test("with lease reads, a node restarted on its data refuses votes for an election timeout")
+    func restartedNodeKeepsLeaseItMayHaveGranted() throws {
+        var options = testOptions(voters: [1, 2, 3])
+        options.leaseReads = true
+        options.preVote = false
+        let recovered = RecoveredState(hardState: HardState(term: 3, commitIndex: 0))
+        var voter = makeNode(2, options: options, recovered: recovered)
+        let request = Message(
+            from: 3, to: 2, term: 4,
+            payload: .requestVote(VoteRequest(lastLogIndex: 0, lastLogTerm: 0, isPreVote: false, isLeadershipTransfer: false)))
+        step(&voter, request)
+        #expect(voter.term == 3 && drain(&voter).messages.isEmpty && drain(&voter).messagesAfterPersist.isEmpty)
+        for _ in 0..<10 { voter.tick() }
+        step(&voter, request)
+        #expect(voter.term == 4, "after an election timeout the lease it may have granted is over")
+    }
+
     @Test("§6.4 a lone voter answers reads at once")
     func singleVoterAnswersAtOnce() throws {
         var node = makeNode(1, options: testOptions(voters: [1]))

@@ -358,4 +358,29 @@ struct OutOfRangeFieldTests {
         let poisoned = RecoveredState(hardState: HardState(term: Term(UInt64.max)))
         #expect(throws: OptionsError.self) { try RaftNode(id: 1, options: options, recovered: poisoned) }
     }
+
+    @Test("a recovered commit index beyond the recovered log is refused, not clamped: committed entries are missing")
+    func recoveredCommitBeyondLogRefused() {
+        let options = testOptions(voters: [1, 2, 3])
+        let lost = RecoveredState(hardState: HardState(term: 1, commitIndex: 10), entries: entries(terms: [1, 1, 1]))
+        #expect(throws: OptionsError.self) { try RaftNode(id: 1, options: options, recovered: lost) }
+        let snapshot = Snapshot(lastIncludedIndex: 8, lastIncludedTerm: 1, configuration: options.initialConfiguration, data: [])
+        let whole = RecoveredState(
+            hardState: HardState(term: 1, commitIndex: 10), snapshot: snapshot, entries: entries(terms: [1, 1], from: 9))
+        #expect(throws: Never.self) { try RaftNode(id: 1, options: options, recovered: whole) }
+    }
+
+    @Test("a second leader in a leader's own term is reported, and does not depose it", arguments: [
+        Message.Payload.heartbeat(commitIndex: 0, readContext: 0),
+        StepValidationTests.append(term: 1, previousIndex: 1, previousTerm: 1, []),
+        .installSnapshot(
+            Snapshot(lastIncludedIndex: 9, lastIncludedTerm: 1, configuration: Configuration(voters: [1, 2, 3]), data: [])),
+    ])
+    func secondLeaderReported(payload: Message.Payload) {
+        var cluster = TestCluster(voters: 3)
+        cluster.elect(1)
+        let term = cluster[1].term
+        #expect(throws: StepError.self) { try cluster.nodes[1]!.step(Message(from: 3, to: 1, term: term, payload: payload)) }
+        #expect(cluster[1].role == .leader)
+    }
 }

@@ -69,6 +69,20 @@ struct TransferTests {
         #expect(cluster[1].commitIndex == 2)
     }
 
+    @Test("repeated transfers do not postpone CheckQuorum: a leader cut off from every follower still steps down")
+    func repeatedTransfersDoNotPostponeCheckQuorum() throws {
+        var cluster = TestCluster(voters: 3)
+        cluster.elect(1)
+        cluster.isolated = [1]
+        for round in 0..<30 {
+            // Alternate targets too: a change of target restarts the transfer, not CheckQuorum.
+            try? cluster.nodes[1]!.transferLeadership(to: round % 6 < 3 ? 2 : 3)
+            cluster.tick(1)
+            if cluster[1].role != .leader { break }
+        }
+        #expect(cluster[1].role == .follower, "the leader kept leading with no follower for 30 ticks")
+    }
+
     @Test("§3.10 only a current voter can be the target of a transfer")
     func transferTargetMustBeVoter() throws {
         var cluster = TestCluster(

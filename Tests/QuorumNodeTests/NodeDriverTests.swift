@@ -152,6 +152,42 @@ struct NodeDriverTests {
         #expect(snapshot.data == [UInt8(2 * (Int(snapshot.lastIncludedIndex.rawValue) - 1))])
     }
 
+    @Test("a snapshot request made while an overtaken one is being serialised is answered once it is back")
+    func snapshotRequestWhileSerialising() throws {
+        var options = RaftOptions()
+        options.initialConfiguration = Configuration(voters: [1, 2, 3])
+        options.snapshotIntervalEntries = 4
+        options.entriesRetainedAfterSnapshot = 0
+        var driver = Driver(
+            engine: try RaftNode(id: 2, options: options), stateMachine: Summer(), storage: HeldStorage(),
+            transport: RecordingTransport(), recoveredSnapshot: nil, serializesSnapshotsInline: false)
+        func append(after previous: UInt64, _ count: UInt64) {
+            let entries = (previous + 1...previous + count).map { Entry(term: 1, index: LogIndex($0), kind: .command([1])) }
+            let append = AppendEntries(
+                previousIndex: LogIndex(previous), previousTerm: previous == 0 ? 0 : 1, entries: entries,
+                leaderCommit: LogIndex(previous + count))
+            #expect(driver.receive(Message(from: 1, to: 2, term: 1, payload: .appendEntries(append))) == nil)
+            persistAll(&driver)
+        }
+        append(after: 0, 5)
+        let taken = driver.takeSnapshotJob()
+        let overtaken = try #require(taken, "5 entries applied, past the interval of 4")
+        // The leader sends a snapshot past everything here, then more entries: enough for another snapshot.
+        let leaders = Snapshot(
+            lastIncludedIndex: 20, lastIncludedTerm: 1, configuration: Configuration(voters: [1, 2, 3]), data: [20])
+        #expect(driver.receive(Message(from: 1, to: 2, term: 1, payload: .installSnapshot(leaders))) == nil)
+        persistAll(&driver)
+        append(after: 20, 5)
+        #expect(driver.takeSnapshotJob() == nil, "one snapshot is serialised at a time")
+        driver.snapshotSerialized(through: overtaken.index, data: Summer.serialize(overtaken.image))
+        #expect(driver.storage.snapshots.isEmpty, "the overtaken snapshot is dropped")
+        let retaken = driver.takeSnapshotJob()
+        let next = try #require(retaken, "the request made meanwhile was forgotten")
+        #expect(next.index == 25)
+        driver.snapshotSerialized(through: next.index, data: Summer.serialize(next.image))
+        #expect(driver.storage.snapshots.map(\.lastIncludedIndex) == [25])
+    }
+
     @Test("a recovered snapshot is restored before any entry is applied")
     func restoresRecoveredSnapshot() throws {
         var options = RaftOptions()

@@ -31,6 +31,14 @@ public struct Message: Hashable, Sendable, CustomStringConvertible {
         case readIndexRequest(requestID: UInt64)
         /// The leader's answer: the index to wait for, or nil if it cannot serve the read now.
         case readIndexResponse(requestID: UInt64, index: LogIndex?)
+
+        /// Whether only the leader of the message's term sends it.
+        public var isFromLeader: Bool {
+            switch self {
+            case .appendEntries, .heartbeat, .installSnapshot, .timeoutNow: true
+            default: false
+            }
+        }
     }
 
     /// Bytes this message counts for in flow control; close to its encoded size.

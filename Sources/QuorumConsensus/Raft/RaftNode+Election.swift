@@ -18,16 +18,18 @@ extension RaftNode {
         for peer in progress.keys.sorted() where progress[peer]!.tick(stallTicks: options.electionTimeoutTicks) {
             sendAppend(to: peer, sendIfEmpty: true)
         }
+        if leadershipTransferTarget != nil {
+            leadershipTransferElapsed += 1
+            // A transfer that did not finish within an election timeout is abandoned (thesis §3.10).
+            if leadershipTransferElapsed >= options.electionTimeoutTicks { leadershipTransferTarget = nil }
+        }
         if electionElapsed >= options.electionTimeoutTicks {
             electionElapsed = 0
             if options.checkQuorum && !hasActiveQuorum() {
                 becomeFollower(term: term, leader: nil)
                 return
             }
-            if hasActiveQuorum() { leaseNeedsConfirmation = false }
             for peer in progress.keys { progress[peer]!.recentlyActive = false }
-            // A transfer that did not finish within an election timeout is abandoned (thesis §3.10).
-            leadershipTransferTarget = nil
         }
         if heartbeatElapsed >= options.heartbeatIntervalTicks {
             heartbeatElapsed = 0
@@ -44,7 +46,11 @@ extension RaftNode {
     /// Whether this node heard from a leader within the minimum election timeout: its lease protects the
     /// leader from being deposed by a node that merely lost contact (thesis §4.2.3).
     var isWithinLeaderLease: Bool {
-        options.checkQuorum && leaderHint != nil && electionElapsed < options.electionTimeoutTicks
+        // A node restarted on its data has forgotten whom it heard from: with lease reads, some leader may still hold
+        // a lease it helped grant (a node with no term yet never helped grant one).
+        let restarted = options.leaseReads && recoveredTerm > 0 && ticks < UInt64(options.electionTimeoutTicks)
+        let mayHaveGranted = leaderHint != nil || restarted
+        return options.checkQuorum && mayHaveGranted && electionElapsed < options.electionTimeoutTicks
     }
 
     mutating func startElection(preVote: Bool, isLeadershipTransfer: Bool) {
@@ -113,7 +119,7 @@ extension RaftNode {
         heartbeatElapsed = 0
         isQuiescent = false
         idleTicks = 0
-        leaseNeedsConfirmation = false
+        lease = LeaderLease()
         resetElectionTimer()
         rebuildProgress()
         // Nothing before this no-op may change membership until it commits: that is the fix that makes
@@ -204,6 +210,13 @@ extension RaftNode {
         }
     }
 
+    /// The target campaigns at once, and its voters ignore their leases for it: this leader's lease is void for the
+    /// rest of its term.
+    mutating func sendTimeoutNow(to target: NodeID) {
+        lease.isRevoked = true
+        send(.timeoutNow, to: target)
+    }
+
     mutating func handleTimeoutNow() {
         guard isVoter, role != .leader else { return }
         startElection(preVote: false, isLeadershipTransfer: true)
@@ -216,10 +229,13 @@ extension RaftNode {
         guard configuration.voters.contains(target), progress[target] != nil else {
             throw .invalidConfigurationChange("\(target) is not a voter and cannot lead")
         }
+        // A repeat changes nothing (as in etcd). The transfer keeps its own timer: restarting the election timer here
+        // would let anyone who can ask for transfers postpone CheckQuorum forever.
+        guard leadershipTransferTarget != target else { return }
         leadershipTransferTarget = target
-        electionElapsed = 0
+        leadershipTransferElapsed = 0
         if progress[target]!.matchIndex == log.lastIndex {
-            send(.timeoutNow, to: target)
+            sendTimeoutNow(to: target)
         } else {
             sendAppend(to: target, sendIfEmpty: true)
         }

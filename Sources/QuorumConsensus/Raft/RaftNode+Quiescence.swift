@@ -110,9 +110,9 @@ extension RaftNode {
         if role == .leader {
             heartbeatElapsed = 0
             electionElapsed = 0
-            // Evidence gathered before sleeping says nothing about now: CheckQuorum and leases start afresh.
+            // Evidence gathered before sleeping says nothing about now: CheckQuorum starts afresh (the lease ran
+            // out on its own, measured from the last round sent).
             for peer in progress.keys { progress[peer]!.recentlyActive = false }
-            leaseNeedsConfirmation = true
             broadcastHeartbeat()
         } else {
             resetElectionTimer()

@@ -25,7 +25,10 @@ extension RaftNode {
     }
 
     mutating func broadcastHeartbeat() {
+        // Every round gets a context of its own, so that an answer says which round (and so which moment) it saw.
+        reads.latestContext += 1
         let context = reads.latestContext
+        lease.sent(round: context, at: ticks, keepingTicks: UInt64(options.electionTimeoutTicks))
         for peer in progress.keys.sorted() {
             let matched = options.injectedBug == .heartbeatCommitsUnmatchedEntries ? log.commitIndex : progress[peer]!.matchIndex
             let commit = min(matched, log.commitIndex)
@@ -122,7 +125,7 @@ extension RaftNode {
             maybeCommit()
             guard role == .leader else { return }
             if leadershipTransferTarget == peer && matchIndex == log.lastIndex {
-                send(.timeoutNow, to: peer)
+                sendTimeoutNow(to: peer)
             }
             maybePromoteLearners()
             sendAppend(to: peer, sendIfEmpty: false)

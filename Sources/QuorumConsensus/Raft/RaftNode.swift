@@ -29,8 +29,11 @@ public struct RaftNode: ConsensusEngine {
     public internal(set) var isQuiescent = false
     /// Leader ticks in a row with nothing to do, towards quiescing.
     var idleTicks = 0
-    /// Set when a leader wakes from quiescence: it serves no lease read until a quorum answered it again.
-    var leaseNeedsConfirmation = false
+    /// Ticks since this engine started, on every role: the clock leases are measured on.
+    var ticks: UInt64 = 0
+    /// The term this engine restarted in (0 for a new node).
+    let recoveredTerm: Term
+    var lease = LeaderLease()
 
     // Candidate state: who answered, and how.
     var votes: [NodeID: Bool] = [:]
@@ -38,6 +41,8 @@ public struct RaftNode: ConsensusEngine {
     // Leader state.
     var progress: [NodeID: Progress] = [:]
     var leadershipTransferTarget: NodeID?
+    /// Leader ticks since the transfer to `leadershipTransferTarget` began.
+    var leadershipTransferElapsed = 0
     /// A leader proposes a membership change only after everything up to here is committed, which also makes
     /// it wait for an entry of its own term (the fix to single-server changes, thesis §4.1 / raft-dev 2015).
     var pendingConfigurationIndex: LogIndex = 0
@@ -75,6 +80,13 @@ public struct RaftNode: ConsensusEngine {
         try options.validate()
         if id.rawValue == 0 { throw OptionsError("node id 0 is reserved; use ids from 1") }
         let recoveredTerm = recovered.hardState.term
+        let recoveredLast = (recovered.snapshot?.lastIncludedIndex ?? 0).advanced(by: recovered.entries.count)
+        if recovered.hardState.commitIndex > recoveredLast {
+            throw OptionsError(
+                "the recovered commit index \(recovered.hardState.commitIndex.rawValue) is beyond the last recovered entry "
+                    + "\(recoveredLast.rawValue): committed entries are missing from this data; replace it with a copy "
+                    + "from a healthy member")
+        }
         if recoveredTerm.rawValue > UInt64.max / 2 {
             throw OptionsError(
                 "the recovered term \(recoveredTerm.rawValue) is beyond any a correct cluster reaches; this data was "
@@ -95,6 +107,7 @@ public struct RaftNode: ConsensusEngine {
             commitIndex: recovered.hardState.commitIndex
         )
         self.term = recovered.hardState.term
+        self.recoveredTerm = recovered.hardState.term
         self.votedFor = recovered.hardState.votedFor
         self.reportedHardState = recovered.hardState
         self.latestSnapshot = snapshot
@@ -118,6 +131,7 @@ public struct RaftNode: ConsensusEngine {
     // MARK: Inputs
 
     public mutating func tick() {
+        ticks += 1
         switch role {
         case .leader: tickLeader()
         case .follower, .preCandidate, .candidate: tickElection()
@@ -132,6 +146,10 @@ public struct RaftNode: ConsensusEngine {
             wakeUp(askingLeader: role != .leader && message.from != leaderHint)
         }
         guard handleTerm(of: message) else { return }
+        if role == .leader && message.term == term && message.payload.isFromLeader {
+            // Election safety says one leader per term: a second is a bug or a forgery, never a reason to step down.
+            throw .protocolViolation("\(message.from) acts as leader of term \(term), which this node leads")
+        }
         switch message.payload {
         case .appendEntries(let append): try handleAppendEntries(append, from: message.from)
         case .appendEntriesResponse(let response): try handleAppendEntriesResponse(response, from: message.from)

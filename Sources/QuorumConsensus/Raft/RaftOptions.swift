@@ -10,9 +10,16 @@ public struct RaftOptions: Sendable {
     /// A leader that has not heard from a quorum within an election timeout steps down, and followers that
     /// heard from a leader within one ignore vote requests (thesis §6.2, §4.2.3).
     public var checkQuorum = true
-    /// Serve reads from the leader without a heartbeat round. Safe only if clock drift between nodes stays
-    /// below the election timeout; off by default.
+    /// Serve reads from the leader without a heartbeat round while its lease holds: until an election timeout, less
+    /// `leaseDriftMarginTicks`, after it *sent* the newest heartbeat round a quorum acknowledged. Followers that heard
+    /// it refuse votes for an election timeout from when they did, so no other leader can be elected before then,
+    /// provided their ticks do not run faster than the leader's by more than the margin. A transfer revokes the lease
+    /// for the rest of the term (its target campaigns without waiting), and with lease reads a node refuses votes for
+    /// an election timeout after it starts, since it forgot whom it heard from. Off by default.
     public var leaseReads = false
+    /// How much shorter than an election timeout the lease is, to absorb tick rates that differ between nodes: with
+    /// the default of a quarter, lease reads stay safe while no node's clock runs a quarter faster than another's.
+    public var leaseDriftMarginTicks = 3
     /// Let an idle group stop heartbeating (CockroachDB's quiescence, TiKV's hibernation; see
     /// RaftNode+Quiescence). The host must then run node-level liveness and call `wake()` on quiescent
     /// followers whose leader's node lost it, or they would wait for that leader forever. Off by default.
@@ -58,6 +65,9 @@ public struct RaftOptions: Sendable {
         if snapshotIntervalEntries < 1 { throw OptionsError("snapshot interval must be at least one entry") }
         if quiescenceIdleTicks < 1 { throw OptionsError("a leader must be idle at least one tick before it quiesces") }
         if leaseReads && !checkQuorum { throw OptionsError("lease reads need checkQuorum, or a deposed leader serves stale reads") }
+        if leaseReads && !(0..<electionTimeoutTicks).contains(leaseDriftMarginTicks) {
+            throw OptionsError("the lease's drift margin must be at least 0 and shorter than the election timeout")
+        }
     }
 }
 

@@ -16,7 +16,7 @@ struct ReadIndexTracker: Sendable {
     var pending: Deque<PendingRead> = []
     /// Reads that arrived before the leader committed an entry of its term, when its commit index may lag.
     var waitingForCommitInTerm: [(requestID: UInt64, requester: NodeID)] = []
-    /// The context of the newest heartbeat round.
+    /// The context of the newest heartbeat round; every round gets the next.
     var latestContext: UInt64 = 0
     /// Reads registered since the last `ready()` share one heartbeat round, sent with that Ready.
     var needsHeartbeat = false
@@ -93,25 +93,28 @@ extension RaftNode {
             reads.waitingForCommitInTerm.append((requestID, requester))
             return
         }
-        if leaseNeedsConfirmation && hasActiveQuorum() { leaseNeedsConfirmation = false }
-        if configuration.voters == [id] || (options.leaseReads && !leaseNeedsConfirmation) {
+        if configuration.voters == [id] || (options.leaseReads && lease.holds(at: ticks)) {
             answerRead(requestID: requestID, requester: requester, index: log.commitIndex)
             return
         }
-        if !reads.needsHeartbeat {
-            reads.latestContext += 1
-            reads.needsHeartbeat = true
-        }
+        reads.needsHeartbeat = true
+        // Any round sent from now on confirms it: the next has the next context.
         reads.pending.append(
             .init(
-                requestID: requestID, requester: requester, index: log.commitIndex, context: reads.latestContext,
-                acknowledgements: isVoter ? [id] : []))
+                requestID: requestID, requester: requester, index: log.commitIndex,
+                context: reads.latestContext + 1, acknowledgements: isVoter ? [id] : []))
     }
 
     /// A heartbeat answer for round `context` proves `peer` accepted this leader after every read registered
     /// up to that round.
     mutating func acknowledgeReads(context: UInt64, from peer: NodeID) {
         guard configuration.voters.contains(peer) else { return }
+        if options.leaseReads {
+            let duration = options.electionTimeoutTicks - options.leaseDriftMarginTicks
+            lease.answered(
+                round: context, by: peer, leader: id, voters: configuration.voters, quorum: configuration.quorumSize,
+                duration: UInt64(duration))
+        }
         for position in reads.pending.indices where reads.pending[position].context <= context {
             reads.pending[position].acknowledgements.insert(peer)
         }
