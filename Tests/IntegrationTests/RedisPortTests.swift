@@ -92,6 +92,17 @@ extension ClusterTests {
         #expect(try await cli(["SET", "r:l", "2"]) == "OK")
         #expect(try await Self.poll { try await client.leases().count == leasesBefore }, "the old lease stayed")
         #expect(try await cli(["TTL", "r:l"]) == "-1")
+
+        // FLUSHDB and FLUSHALL empty the keyspace in one log entry each; the store takes writes after them.
+        #expect(try await cli(["FLUSHDB", "NOW"]) == "ERR syntax error")
+        #expect(try await cli(["FLUSHDB"]) == "OK")
+        #expect(try await cli(["DBSIZE"]) == "0")
+        #expect(try await client.get(Array("r:s".utf8)) == nil)
+        #expect(try await cli(["SET", "r:f", "1"]) == "OK")
+        #expect(try await cli(["FLUSHALL", "ASYNC"]) == "OK")
+        #expect(try await cli(["KEYS", "*"]) == "")
+        #expect(try await cli(["SET", "r:f", "2"]) == "OK")
+        #expect(try await cli(["GET", "r:f"]) == "2")
         await client.close()
     }
 

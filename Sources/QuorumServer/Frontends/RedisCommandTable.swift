@@ -13,6 +13,8 @@ enum RedisCommandTable {
         case readWrite
         /// Reads a range of the keyspace (KEYS, SCAN, DBSIZE).
         case keyspace
+        /// Deletes every key (FLUSHDB, FLUSHALL).
+        case flush
     }
 
     /// Where a command's keys are among its arguments, as Redis's COMMAND reports it: from the `first` argument to
@@ -64,6 +66,7 @@ enum RedisCommandTable {
                     case .read: ["readonly", "fast"]
                     case .readWrite: ["write"]
                     case .keyspace: ["readonly"]
+                    case .flush: ["write"]
                     case .connection: ["fast"]
                     }
                 return .array([
@@ -98,6 +101,7 @@ enum RedisCommandTable {
         add(.readWrite, .all, ["DEL": -2, "UNLINK": -2])
         add(.readWrite, .pairs, ["MSET": -3])
         add(.keyspace, .none, ["KEYS": 2, "SCAN": -2, "DBSIZE": 1])
+        add(.flush, .none, ["FLUSHDB": -1, "FLUSHALL": -1])
         return table
     }()
 

@@ -121,6 +121,7 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         case .connection:
             return command.name == "WATCH" ? .read : (command.name == "EXEC" ? .exclusive : .immediate)
         case .read, .keyspace: return .read
+        case .flush: return .exclusive
         case .readWrite: return RedisExecutor.isBlindWrite(command) ? .write : .exclusive
         }
     }
@@ -244,6 +245,16 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
             }
         case .keyspace:
             keyspace(command, reply: reply)
+        case .flush:
+            // ASYNC and SYNC make no difference here: the deletion is one entry in the log either way.
+            guard command.arguments.isEmpty || (command.arguments.count == 1 && ["ASYNC", "SYNC"].contains(command.option(0)))
+            else { return reply(.syntaxError) }
+            router.flushLedGroups { result in
+                switch result {
+                case .success: reply(.ok)
+                case .failure(let error): reply(error.reply)
+                }
+            }
         }
     }
 

@@ -97,6 +97,22 @@ final class RedisExecutor: @unchecked Sendable {
         }
     }
 
+    /// Deletes every key of the Redis keyspace in one transaction, around the keys the cluster keeps for itself.
+    /// Leases whose keys are gone stay until they expire.
+    func deleteEveryKey(then done: @escaping @Sendable (Result<Void, RedisReplyError>) -> Void) {
+        let reserved = GroupRuntime.reservedKeyPrefix
+        let deletions: [TransactionOperation] = [
+            .deleteRange(DeleteRangeRequest(key: [0], rangeEnd: reserved)),
+            .deleteRange(DeleteRangeRequest(key: KeyRange.prefixEnd(of: reserved), rangeEnd: [0])),
+        ]
+        backend.write(.transaction(TransactionRequest(compare: [], success: deletions))) { outcome in
+            guard case .result(.transaction) = outcome else {
+                return done(.failure(RedisReplyError(self.errorReply(outcome))))
+            }
+            done(.success(()))
+        }
+    }
+
     // MARK: Read-modify-write
 
     /// Runs `commands` atomically: one read of every key they touch, one store transaction of their writes

@@ -104,6 +104,21 @@ final class RedisRouter: @unchecked Sendable {
         }
     }
 
+    /// FLUSHDB and FLUSHALL: deletes every key of the groups this node leads, one group after another.
+    func flushLedGroups(then done: @escaping @Sendable (Result<Void, RedisReplyError>) -> Void) {
+        Self.flush(ledGroups.map(\.executor)[...], then: done)
+    }
+
+    private static func flush(
+        _ executors: ArraySlice<RedisExecutor>, then done: @escaping @Sendable (Result<Void, RedisReplyError>) -> Void
+    ) {
+        guard let executor = executors.first else { return done(.success(())) }
+        executor.deleteEveryKey { result in
+            guard case .success = result else { return done(result) }
+            flush(executors.dropFirst(), then: done)
+        }
+    }
+
     /// Where a SCAN cursor resumes: the group to read (nil: the scan is over), its executor, and the key to read
     /// from. The groups this node leads are scanned one after another. Nil for a cursor this node does not know.
     func scanPosition(cursor: [UInt8]) -> (group: GroupID, executor: RedisExecutor, from: [UInt8])?? {
