@@ -57,9 +57,12 @@ public final class NodeLogStorage: @unchecked Sendable {
         }
     }
 
-    /// A destruction the caller of `destroyGroup` waits for.
+    /// A destruction of a group, waited for by the caller of `destroyGroup(_:)` or reported to `onDone`.
     private final class Destruction {
         var done = false
+        let onDone: (@Sendable (StorageError?) -> Void)?
+
+        init(onDone: (@Sendable (StorageError?) -> Void)?) { self.onDone = onDone }
     }
 
     private enum Operation {
@@ -230,19 +233,47 @@ public final class NodeLogStorage: @unchecked Sendable {
     public func destroyGroup(_ group: GroupID) throws(StorageError) {
         condition.lock()
         defer { condition.unlock() }
+        guard let destruction = try beginDestroying(group, onDone: nil) else { return }
+        while !destruction.done {
+            if case .failed(let cause) = currentHealth { throw cause }
+            condition.wait()
+        }
+    }
+
+    /// Like `destroyGroup(_:)`, but without waiting: the group is refused at once, and `done` is called on the fsync
+    /// thread once its tombstone is durable and its snapshots are gone (nil), or with the failure that stopped the
+    /// storage first. A host on an event loop uses this, so that no turn waits for an fsync.
+    /// - Throws: the failure that stopped the storage, or `.closed`, before anything was queued.
+    public func destroyGroup(
+        _ group: GroupID, then done: @escaping @Sendable (StorageError?) -> Void
+    ) throws(StorageError) {
+        condition.lock()
+        let destruction: Destruction?
+        do throws(StorageError) {
+            destruction = try beginDestroying(group, onDone: done)
+        } catch {
+            condition.unlock()
+            throw error
+        }
+        condition.unlock()
+        if destruction == nil { done(nil) }
+    }
+
+    /// Refuses `group` from now on and queues its tombstone; nil if it was destroyed already. Call holding
+    /// `condition`.
+    private func beginDestroying(
+        _ group: GroupID, onDone: (@Sendable (StorageError?) -> Void)?
+    ) throws(StorageError) -> Destruction? {
         try checkAccepting("destroying \(group)")
-        guard !tombstones.contains(group) else { return }
-        let destruction = Destruction()
+        guard !tombstones.contains(group) else { return nil }
+        let destruction = Destruction(onDone: onDone)
         tombstones.insert(group)
         openGroups[group] = nil
         unopenedRecoveries[group] = nil
         releaseHeld()
         queue.append((group, .destroy(destruction)))
         condition.signal()
-        while !destruction.done {
-            if case .failed(let cause) = currentHealth { throw cause }
-            condition.wait()
-        }
+        return destruction
     }
 
     /// Writes what is queued, stops the fsync thread and releases the directory. Idempotent.
@@ -407,17 +438,22 @@ public final class NodeLogStorage: @unchecked Sendable {
                     for destruction in destructions { destruction.done = true }
                     condition.broadcast()
                     condition.unlock()
+                    for destruction in destructions { destruction.onDone?(nil) }
                 }
                 // After the acknowledgements, so that a rewrite of a lagging group delays none of them.
                 try log.releaseSegments()
             } catch {
                 condition.lock()
                 currentHealth = .failed(error)
+                let unfinished = (operations + queue).compactMap { _, operation -> Destruction? in
+                    if case .destroy(let destruction) = operation { destruction } else { nil }
+                }
                 queue.removeAll()
                 let handles = openGroups.values.compactMap { $0 }
                 condition.broadcast()
                 condition.unlock()
                 for handle in handles { handle.onFailure(error) }
+                for destruction in unfinished { destruction.onDone?(error) }
             }
         }
     }

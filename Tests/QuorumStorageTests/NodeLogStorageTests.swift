@@ -104,6 +104,37 @@ struct NodeLogStorageTests {
         }
     }
 
+    @Test("destroying a group without waiting refuses it at once and reports when its tombstone is durable")
+    func destroyWithoutWaiting() throws {
+        try withTemporaryDirectory { path in
+            let node = try NodeLogStorage(path: path)
+            let reports = Reports()
+            let doomed = try node.openGroup(5, onDurable: reports.onDurable)
+            doomed.persist(batch(1, entries: groupCommands(5, 1...10), hardState: HardState(term: 1, commitIndex: 10)))
+            doomed.saveSnapshot(snapshot(at: 5))
+            let outcome = Mutex<[StorageError?]>([])
+            let reported = DispatchSemaphore(value: 0)
+            try node.destroyGroup(5) { error in
+                outcome.withLock { $0.append(error) }
+                reported.signal()
+            }
+            #expect(node.isTombstoned(5), "refused from the moment it was asked")
+            #expect(reported.wait(timeout: .now() + 10) == .success)
+            #expect(outcome.withLock { $0 }.count == 1 && outcome.withLock { $0 }.first! == nil)
+            #expect(fileStatus(path + "/groups/5") == nil, "its snapshots are gone once it is reported")
+            // Again: nothing to do, reported at once.
+            try node.destroyGroup(5) { error in
+                outcome.withLock { $0.append(error) }
+                reported.signal()
+            }
+            #expect(reported.wait(timeout: .now()) == .success)
+            node.close()
+            let reopened = try NodeLogStorage(path: path)
+            #expect(reopened.isTombstoned(5))
+            reopened.close()
+        }
+    }
+
     @Test("a destroyed group is tombstoned durably, loses its snapshots, and does not come back by accident")
     func destroyedGroupStaysDestroyed() throws {
         try withTemporaryDirectory { path in

@@ -250,10 +250,18 @@ final class NodeHost: @unchecked Sendable {
             return
         }
         guard groups.removeValue(forKey: group) != nil else { return }
+        awake.remove(group)
+        // The group is refused from here on; its tombstone becomes durable with the fsync thread's next batch, and no
+        // turn waits for it.
+        let logger = logger
         do {
-            // Waits for the tombstone's sync: rare, and a destroyed replica must stay destroyed after a crash.
-            try storage.destroyGroup(group)
-            logger.notice("destroyed the replica of \(group): \(reason)")
+            try storage.destroyGroup(group) { error in
+                if let error {
+                    logger.error("removed the replica of \(group), but could not record its tombstone: \(error)")
+                } else {
+                    logger.notice("destroyed the replica of \(group): \(reason)")
+                }
+            }
         } catch {
             logger.error("removed the replica of \(group), but could not record its tombstone: \(error)")
         }
