@@ -57,12 +57,13 @@ final class RedisRouter: @unchecked Sendable {
         case .awaitingCluster: return .refused(.error("CLUSTERDOWN This node has not heard from its cluster yet"))
         case .cluster(let clusterAssignment): assignment = clusterAssignment
         }
-        let slots = Set(keys.map { HashSlot(key: $0) })
-        guard slots.count <= 1 else {
+        // A command without keys (an empty EXEC) touches no slot; any group of this node can run it.
+        guard let slot = keys.first.map({ HashSlot(key: $0) }) else {
+            return .executor(executor(of: host.clusterGroup))
+        }
+        guard keys.dropFirst().allSatisfy({ HashSlot(key: $0) == slot }) else {
             return .refused(.error("CROSSSLOT Keys in request don't hash to the same slot"))
         }
-        // A command without keys (an empty EXEC) touches no slot; any group of this node can run it.
-        guard let slot = slots.first else { return .executor(executor(of: host.clusterGroup)) }
         let group = assignment.group(of: slot)
         guard let runtime = host.group(group), let leader = runtime.groupStatus.leader else {
             return .refused(.error("CLUSTERDOWN Hash slot not served"))
@@ -86,36 +87,35 @@ final class RedisRouter: @unchecked Sendable {
         }
     }
 
-    /// Every live key of the groups this node leads (KEYS, DBSIZE), gathered one group after another.
+    /// Every live key of the groups this node leads (KEYS, DBSIZE).
     func liveKeysOfLedGroups(then done: @escaping @Sendable (Result<[[UInt8]], RedisReplyError>) -> Void) {
-        Self.gatherLiveKeys(of: ledGroups.map(\.executor)[...], into: [], then: done)
-    }
-
-    private static func gatherLiveKeys(
-        of executors: ArraySlice<RedisExecutor>, into keys: [[UInt8]],
-        then done: @escaping @Sendable (Result<[[UInt8]], RedisReplyError>) -> Void
-    ) {
-        guard let executor = executors.first else { return done(.success(keys)) }
-        executor.liveKeys(from: [], limit: 0) { result in
-            switch result {
-            case .failure(let error): done(.failure(error))
-            case .success(let page): gatherLiveKeys(of: executors.dropFirst(), into: keys + page.keys, then: done)
-            }
+        Self.eachInTurn(ledGroups.map(\.executor)[...], gathered: [], done) { executor, next in
+            executor.liveKeys(from: [], limit: 0) { next($0.map(\.keys)) }
         }
     }
 
-    /// FLUSHDB and FLUSHALL: deletes every key of the groups this node leads, one group after another.
+    /// FLUSHDB and FLUSHALL: deletes every key of the groups this node leads.
     func flushLedGroups(then done: @escaping @Sendable (Result<Void, RedisReplyError>) -> Void) {
-        Self.flush(ledGroups.map(\.executor)[...], then: done)
+        Self.eachInTurn(ledGroups.map(\.executor)[...], gathered: [], { done($0.map { _ in }) }) { executor, next in
+            executor.deleteEveryKey { next($0.map { [] }) }
+        }
     }
 
-    private static func flush(
-        _ executors: ArraySlice<RedisExecutor>, then done: @escaping @Sendable (Result<Void, RedisReplyError>) -> Void
+    /// Runs `step` on each executor, one after another, gathering what each gives; stops at the first failure.
+    private static func eachInTurn(
+        _ executors: ArraySlice<RedisExecutor>, gathered: [[UInt8]],
+        _ done: @escaping @Sendable (Result<[[UInt8]], RedisReplyError>) -> Void,
+        step:
+            @escaping @Sendable (RedisExecutor, @escaping @Sendable (Result<[[UInt8]], RedisReplyError>) -> Void)
+            -> Void
     ) {
-        guard let executor = executors.first else { return done(.success(())) }
-        executor.deleteEveryKey { result in
-            guard case .success = result else { return done(result) }
-            flush(executors.dropFirst(), then: done)
+        guard let executor = executors.first else { return done(.success(gathered)) }
+        step(executor) { result in
+            switch result {
+            case .failure(let error): done(.failure(error))
+            case .success(let more):
+                eachInTurn(executors.dropFirst(), gathered: gathered + more, done, step: step)
+            }
         }
     }
 

@@ -73,7 +73,8 @@ public final class Simulation {
         for id in allNodeIDs {
             let skew = options.clockSkew * (2 * Double(random.next() >> 11) / Double(1 << 53) - 1)
             tickIntervalMs[id] = max(1, UInt64((Double(options.tickIntervalMs) * (1 + skew)).rounded()))
-            nodes[id] = SimulatedNode(driver: nil, disk: SimulatedDisk(node: id, world: self), endpoint: SimulatedEndpoint(world: self))
+            nodes[id] = SimulatedNode(
+                driver: nil, disk: SimulatedDisk(node: id, world: self), endpoint: SimulatedEndpoint(world: self))
             start(id)
         }
         for client in clients.indices { schedule(.clientNext(client), after: random.next(upperBound: 50)) }
@@ -91,7 +92,9 @@ public final class Simulation {
             stats.events += 1
             handle(event.kind)
             if phase == .liveness && now > livenessDeadline {
-                checker.fail("liveness: no leader with a write applied on every voter \(options.livenessBoundMs) ms after healing; \(clusterSummary())")
+                checker.fail(
+                    "liveness: no leader with a write applied on every voter \(options.livenessBoundMs) ms after healing; \(clusterSummary())"
+                )
             }
             if phase == .draining && (now > drainingDeadline || !clients.contains(where: \.isWaiting)) {
                 phase = .finished
@@ -120,7 +123,8 @@ public final class Simulation {
             let persisting = nodes[id]!.driver!.isPersisting ? " persisting" : ""
             let status = engine.replicationStatus.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
             if !status.isEmpty { return "\(id): \(engine.role) \(engine.term) [\(status.joined(separator: ", "))]" }
-            return "\(id): \(engine.role) \(engine.term) commit \(engine.commitIndex) last \(engine.lastIndex)\(persisting) \(engine.configuration)"
+            return
+                "\(id): \(engine.role) \(engine.term) commit \(engine.commitIndex) last \(engine.lastIndex)\(persisting) \(engine.configuration)"
         }.joined(separator: "; ")
     }
 
@@ -170,7 +174,9 @@ public final class Simulation {
             guard nodes[message.to]?.driver != nil else { return }
             stats.messagesDelivered += 1
             withDriver(message.to) { driver in
-                if let error = driver.receive(message) { self.checker.fail("\(message.to) refused \(message): \(error)") }
+                if let error = driver.receive(message) {
+                    self.checker.fail("\(message.to) refused \(message): \(error)")
+                }
             }
         case .diskCompletion(let id, let incarnation, let readyNumber):
             guard nodes[id]!.disk.incarnation == incarnation else { return }
@@ -186,7 +192,8 @@ public final class Simulation {
         case .recurring(let fault, let intervalMs):
             guard phase == .faults else { return }
             handle(fault)
-            schedule(.recurring(fault, intervalMs: intervalMs), after: intervalMs / 2 + random.next(upperBound: intervalMs))
+            schedule(
+                .recurring(fault, intervalMs: intervalMs), after: intervalMs / 2 + random.next(upperBound: intervalMs))
         case .repartition:
             stats.partitions += 1
             let partition = network.repartition(allNodeIDs, random: &random)
@@ -222,13 +229,12 @@ public final class Simulation {
     func withDriver(_ id: NodeID, _ body: (inout Driver) -> Void) {
         guard nodes[id]?.driver != nil else { return }
         body(&nodes[id]!.driver!)
-        if nodes[id]!.driver!.needsProcessing && !nodes[id]!.processingScheduled {
-            if random.chance(options.processingDeferralRate) {
-                nodes[id]!.processingScheduled = true
-                schedule(.process(id, incarnation: nodes[id]!.incarnation), after: random.next(upperBound: 2))
-            } else {
-                nodes[id]!.driver!.process()
-            }
+        let turnEndDue = nodes[id]!.processingScheduled
+        if nodes[id]!.driver!.processNowOrAtTurnEnd(
+            turnEndDue: turnEndDue, deferralRate: options.processingDeferralRate, random: &random)
+        {
+            nodes[id]!.processingScheduled = true
+            schedule(.process(id, incarnation: nodes[id]!.incarnation), after: random.next(upperBound: 2))
         }
         let engine = nodes[id]!.driver!.engine
         engine.checkInvariants()
@@ -241,7 +247,8 @@ public final class Simulation {
                     schedule(.crashNode(id), after: random.next(upperBound: 2 * options.diskLatencyMsMax + 2))
                 }
             }
-            checker.recordLeader(id, term: engine.term, isNew: isNew, hasEntry: engine.term(at:), firstIndex: engine.firstIndex)
+            checker.recordLeader(
+                id, term: engine.term, isNew: isNew, hasEntry: engine.term(at:), firstIndex: engine.firstIndex)
             nodes[id]!.leaderTerm = engine.term
         }
         for completion in nodes[id]!.driver!.takeCompletions() { complete(completion, on: id) }

@@ -312,14 +312,12 @@ public final class MultiGroupSimulation {
     func withReplica(_ id: NodeID, _ group: Int, _ body: (inout Driver) -> Void) {
         guard nodes[id]?.replicas[group] != nil else { return }
         body(&nodes[id]!.replicas[group]!.driver)
-        if nodes[id]!.replicas[group]!.driver.needsProcessing && !nodes[id]!.replicas[group]!.processingScheduled {
-            if random.chance(options.processingDeferralRate) {
-                nodes[id]!.replicas[group]!.processingScheduled = true
-                schedule(
-                    .process(id, group: group, incarnation: nodes[id]!.incarnation), after: random.next(upperBound: 2))
-            } else {
-                nodes[id]!.replicas[group]!.driver.process()
-            }
+        let turnEndDue = nodes[id]!.replicas[group]!.processingScheduled
+        if nodes[id]!.replicas[group]!.driver.processNowOrAtTurnEnd(
+            turnEndDue: turnEndDue, deferralRate: options.processingDeferralRate, random: &random)
+        {
+            nodes[id]!.replicas[group]!.processingScheduled = true
+            schedule(.process(id, group: group, incarnation: nodes[id]!.incarnation), after: random.next(upperBound: 2))
         }
         let engine = nodes[id]!.replicas[group]!.driver.engine
         engine.checkInvariants()
