@@ -231,7 +231,7 @@ public final class Simulation {
         body(&nodes[id]!.driver!)
         let turnEndDue = nodes[id]!.processingScheduled
         if nodes[id]!.driver!.processNowOrAtTurnEnd(
-            turnEndDue: turnEndDue, deferralRate: options.processingDeferralRate, random: &random)
+            turnEndDue: turnEndDue, defers: { random.chance(options.processingDeferralRate) })
         {
             nodes[id]!.processingScheduled = true
             schedule(.process(id, incarnation: nodes[id]!.incarnation), after: random.next(upperBound: 2))

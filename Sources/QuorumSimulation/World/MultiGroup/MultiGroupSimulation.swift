@@ -314,7 +314,7 @@ public final class MultiGroupSimulation {
         body(&nodes[id]!.replicas[group]!.driver)
         let turnEndDue = nodes[id]!.replicas[group]!.processingScheduled
         if nodes[id]!.replicas[group]!.driver.processNowOrAtTurnEnd(
-            turnEndDue: turnEndDue, deferralRate: options.processingDeferralRate, random: &random)
+            turnEndDue: turnEndDue, defers: { random.chance(options.processingDeferralRate) })
         {
             nodes[id]!.replicas[group]!.processingScheduled = true
             schedule(.process(id, group: group, incarnation: nodes[id]!.incarnation), after: random.next(upperBound: 2))
