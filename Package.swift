@@ -60,11 +60,14 @@ let package = Package(
             swiftSettings: strict
         ),
         // Which group owns which key: Redis Cluster's hash slots over the node's groups. Pure.
-        .target(name: "QuorumSharding", dependencies: ["QuorumConsensus"], swiftSettings: strict),
-        // Replicated MVCC key-value state machine (etcd v3 semantics). Pure: swift-collections only.
+        .target(name: "QuorumSharding", dependencies: ["QuorumCodec", "QuorumConsensus"], swiftSettings: strict),
+        // Replicated MVCC key-value state machine (etcd v3 semantics), with the hash slots it serves. Pure.
         .target(
             name: "QuorumStore",
-            dependencies: ["QuorumCodec", .product(name: "DequeModule", package: "swift-collections")],
+            dependencies: [
+                "QuorumCodec", "QuorumConsensus", "QuorumSharding",
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
             swiftSettings: strict
         ),
         // Frames and codecs for peer and client connections. No I/O of its own: the server's handlers drive it.
@@ -136,9 +139,9 @@ let package = Package(
         ),
         .testTarget(name: "QuorumConsensusTests", dependencies: ["QuorumConsensus"], swiftSettings: strict),
         .testTarget(name: "QuorumNodeTests", dependencies: ["QuorumNode", "QuorumConsensus"], swiftSettings: strict),
-        .testTarget(name: "QuorumStoreTests", dependencies: ["QuorumStore", "QuorumConsensus"], swiftSettings: strict),
+        .testTarget(name: "QuorumStoreTests", dependencies: ["QuorumStore", "QuorumConsensus", "QuorumSharding"], swiftSettings: strict),
         .testTarget(
-            name: "QuorumShardingTests", dependencies: ["QuorumSharding", "QuorumConsensus"], swiftSettings: strict
+            name: "QuorumShardingTests", dependencies: ["QuorumSharding", "QuorumConsensus", "QuorumCodec"], swiftSettings: strict
         ),
         .testTarget(
             name: "QuorumBalancingTests", dependencies: ["QuorumBalancing", "QuorumConsensus"], swiftSettings: strict

@@ -15,4 +15,22 @@ extension ByteWriter {
     mutating func write(_ revision: Revision) { write(revision.rawValue) }
     /// Zero stands for "no lease", which is why lease id 0 is reserved.
     mutating func write(_ lease: LeaseID?) { write(lease?.rawValue ?? 0) }
+
+    mutating func write(_ slots: ClosedRange<Int>) {
+        write(UInt16(truncatingIfNeeded: slots.lowerBound))
+        write(UInt16(truncatingIfNeeded: slots.upperBound))
+    }
+
+    mutating func write(_ keys: [MovedKey]) {
+        writeCount(keys.count)
+        for moved in keys {
+            writeBytes(moved.key)
+            writeBytes(moved.value)
+            write(moved.lease?.id)
+            if let lease = moved.lease {
+                write(lease.ttl.milliseconds)
+                write(lease.deadline.milliseconds)
+            }
+        }
+    }
 }

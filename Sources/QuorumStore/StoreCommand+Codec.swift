@@ -1,4 +1,6 @@
 import QuorumCodec
+import QuorumConsensus
+import QuorumSharding
 /// Binary encoding of commands and proposals: little-endian, first byte the format version.
 ///
 ///     proposal := version:u8 hasSession:u8 [client:u64 sequence:u64] command
@@ -8,6 +10,7 @@ enum StoreCodec {
 
     enum CommandTag: UInt8 {
         case put = 1, range, deleteRange, transaction, compact, leaseGrant, leaseKeepAlive, leaseRevoke, closeSession
+        case importSlots, releaseSlots, exportSlots, adoptKeys, finishImport, dropSlots
     }
 
     enum CompareTargetTag: UInt8 { case value = 1, version, createRevision, modRevision, lease }
@@ -70,6 +73,28 @@ extension StoreCommand {
         case .closeSession(let client):
             writer.write(StoreCodec.CommandTag.closeSession.rawValue)
             writer.write(client.rawValue)
+        case .importSlots(let slots, let source):
+            writer.write(StoreCodec.CommandTag.importSlots.rawValue)
+            writer.write(slots)
+            writer.write(source.rawValue)
+        case .releaseSlots(let slots, let target):
+            writer.write(StoreCodec.CommandTag.releaseSlots.rawValue)
+            writer.write(slots)
+            writer.write(target.rawValue)
+        case .exportSlots(let slots, let after, let limit):
+            writer.write(StoreCodec.CommandTag.exportSlots.rawValue)
+            writer.write(slots)
+            writer.writeBytes(after)
+            writer.write(UInt64(max(limit, 0)))
+        case .adoptKeys(let keys):
+            writer.write(StoreCodec.CommandTag.adoptKeys.rawValue)
+            writer.write(keys)
+        case .finishImport(let slots):
+            writer.write(StoreCodec.CommandTag.finishImport.rawValue)
+            writer.write(slots)
+        case .dropSlots(let slots):
+            writer.write(StoreCodec.CommandTag.dropSlots.rawValue)
+            writer.write(slots)
         }
     }
 }
@@ -212,6 +237,13 @@ struct CommandDecoder {
                 id: LeaseID(try reader.readUInt64()), at: StoreTime(milliseconds: try reader.readUInt64()))
         case .leaseRevoke: return .leaseRevoke(LeaseID(try reader.readUInt64()))
         case .closeSession: return .closeSession(ClientID(try reader.readUInt64()))
+        case .importSlots: return .importSlots(try reader.readSlots(), from: try reader.readGroup())
+        case .releaseSlots: return .releaseSlots(try reader.readSlots(), to: try reader.readGroup())
+        case .exportSlots:
+            return .exportSlots(try reader.readSlots(), after: try key(&reader, "export start"), limit: try reader.readInt())
+        case .adoptKeys: return .adoptKeys(try MovedKey.decodeAll(&reader, limits: limits))
+        case .finishImport: return .finishImport(try reader.readSlots())
+        case .dropSlots: return .dropSlots(try reader.readSlots())
         case nil: throw .malformed("unknown command tag \(tag)")
         }
     }
@@ -310,5 +342,26 @@ struct CommandDecoder {
             branches.append(operations)
         }
         return TransactionRequest(compare: compare, success: branches[0], failure: branches[1])
+    }
+}
+
+extension MovedKey {
+    /// Decodes what `ByteWriter.write(_: [MovedKey])` wrote.
+    static func decodeAll(_ reader: inout StoreReader, limits: StoreLimits) throws(StoreError) -> [MovedKey] {
+        // A key, a value and a lease id at the least.
+        let count = try reader.readCount(minimumBytes: 16, what: "moved keys")
+        var keys: [MovedKey] = []
+        keys.reserveCapacity(count)
+        for _ in 0..<count {
+            let key = try reader.readBytes(limit: limits.keyBytesMax, what: "key")
+            let value = try reader.readBytes(limit: limits.valueBytesMax, what: "value")
+            let lease = try reader.readLease().map { id throws(StoreError) in
+                MovedLease(
+                    id: id, ttl: LeaseTTL(milliseconds: try reader.readUInt64()),
+                    deadline: StoreTime(milliseconds: try reader.readUInt64()))
+            }
+            keys.append(MovedKey(key: key, value: value, lease: lease))
+        }
+        return keys
     }
 }

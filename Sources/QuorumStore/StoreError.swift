@@ -1,3 +1,6 @@
+import QuorumConsensus
+import QuorumSharding
+
 /// Everything a store operation or a decoder can refuse. Each description says what was wrong and what to do.
 public enum StoreError: Error, Hashable, Sendable, CustomStringConvertible {
     case compacted(requested: Revision, oldestAvailable: Revision)
@@ -17,6 +20,12 @@ public enum StoreError: Error, Hashable, Sendable, CustomStringConvertible {
     case commandTooLarge(bytes: Int, limit: Int)
     case unsupportedFormatVersion(UInt8)
     case malformed(String)
+    /// The key's hash slot was handed to another group.
+    case slotMoved(slot: HashSlot, to: GroupID)
+    /// The key's hash slot is being moved into this group and serves nothing until the move finishes.
+    case slotImporting(slot: HashSlot)
+    /// A slot-move step that does not fit the group's slots; the reason says which.
+    case invalidMove(String)
 
     public var description: String {
         switch self {
@@ -58,6 +67,12 @@ public enum StoreError: Error, Hashable, Sendable, CustomStringConvertible {
             "encoding format version \(version) is not supported by this node; upgrade it"
         case .malformed(let reason):
             "malformed encoding: \(reason); the sender has a bug or the bytes were corrupted"
+        case .slotMoved(let slot, let group):
+            "hash slot \(slot.rawValue) moved to group \(group.rawValue); send the request there"
+        case .slotImporting(let slot):
+            "hash slot \(slot.rawValue) is moving into this group; retry once the move finishes"
+        case .invalidMove(let reason):
+            reason
         }
     }
 }

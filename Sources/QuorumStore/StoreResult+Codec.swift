@@ -1,10 +1,11 @@
 import QuorumCodec
+import QuorumConsensus
 /// Binary encoding of results, which the server returns to clients: version byte, tag, body.
 /// Decoding bounds every count by the bytes left, so a result decodes in memory proportional to its size.
 extension StoreResult {
     private enum Tag: UInt8 {
         case put = 1, range, deleteRange, transaction, compacted, leaseGranted, leaseKeptAlive, leaseRevoked
-        case sessionClosed, failed
+        case sessionClosed, failed, slotsMoved, slotsExported
     }
 
     public var encoded: [UInt8] {
@@ -55,6 +56,15 @@ extension StoreResult {
         case .sessionClosed(let revision):
             writer.write(Tag.sessionClosed.rawValue)
             writer.write(revision)
+        case .slotsMoved(let revision):
+            writer.write(Tag.slotsMoved.rawValue)
+            writer.write(revision)
+        case .slotsExported(let keys, let next, let revision):
+            writer.write(Tag.slotsExported.rawValue)
+            writer.write(keys)
+            writer.write(next != nil)
+            if let next { writer.writeBytes(next) }
+            writer.write(revision)
         case .failed(let error):
             writer.write(Tag.failed.rawValue)
             error.encode(into: &writer)
@@ -83,6 +93,11 @@ extension StoreResult {
             case .leaseRevoked: return .leaseRevoked(revision: try reader.readRevision())
             case .sessionClosed: return .sessionClosed(revision: try reader.readRevision())
             case .failed: return .failed(try StoreError(decoding: &reader, limits: limits))
+            case .slotsMoved: return .slotsMoved(revision: try reader.readRevision())
+            case .slotsExported:
+                let keys = try MovedKey.decodeAll(&reader, limits: limits)
+                let next = try reader.readBool() ? try reader.readBytes(limit: limits.keyBytesMax, what: "key") : nil
+                return .slotsExported(keys: keys, next: next, revision: try reader.readRevision())
             case nil: throw .malformed("unknown result tag \(tag)")
             }
         }
@@ -224,6 +239,7 @@ extension StoreError {
         case compacted = 1, futureRevision, emptyKey, keyTooLarge, valueTooLarge, keyNotFound, leaseNotFound
         case leaseAlreadyExists, invalidLeaseID, invalidTTL, leaseWithIgnoreLease, tooManyTransactionOperations
         case transactionTooDeep, staleSequence, commandTooLarge, unsupportedFormatVersion, malformed
+        case slotMoved, slotImporting, invalidMove
     }
 
     func encode(into writer: inout ByteWriter) {
@@ -279,6 +295,16 @@ extension StoreError {
         case .malformed(let reason):
             writer.write(Tag.malformed.rawValue)
             writer.writeBytes(Array(reason.utf8))
+        case .slotMoved(let slot, let group):
+            writer.write(Tag.slotMoved.rawValue)
+            writer.write(UInt16(slot.rawValue))
+            writer.write(group.rawValue)
+        case .slotImporting(let slot):
+            writer.write(Tag.slotImporting.rawValue)
+            writer.write(UInt16(slot.rawValue))
+        case .invalidMove(let reason):
+            writer.write(Tag.invalidMove.rawValue)
+            writer.writeBytes(Array(reason.utf8))
         }
     }
 
@@ -309,6 +335,10 @@ extension StoreError {
         case .unsupportedFormatVersion: self = .unsupportedFormatVersion(try reader.readByte())
         case .malformed:
             self = .malformed(String(decoding: try reader.readBytes(limit: 4096, what: "reason"), as: UTF8.self))
+        case .slotMoved: self = .slotMoved(slot: try reader.readSlot(), to: try reader.readGroup())
+        case .slotImporting: self = .slotImporting(slot: try reader.readSlot())
+        case .invalidMove:
+            self = .invalidMove(String(decoding: try reader.readBytes(limit: 4096, what: "reason"), as: UTF8.self))
         case nil: throw .malformed("unknown error tag \(tag)")
         }
     }

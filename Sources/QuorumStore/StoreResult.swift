@@ -11,6 +11,10 @@ public enum StoreResult: Hashable, Sendable {
     case leaseKeptAlive(id: LeaseID, ttl: LeaseTTL, revision: Revision)
     case leaseRevoked(revision: Revision)
     case sessionClosed(revision: Revision)
+    /// A step of a slot move that changed the group's slots (import, release, adopt, finish, drop).
+    case slotsMoved(revision: Revision)
+    /// A page of released keys; `next` is where the following page starts, nil after the last.
+    case slotsExported(keys: [MovedKey], next: [UInt8]?, revision: Revision)
     case failed(StoreError)
 }
 
