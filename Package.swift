@@ -74,7 +74,7 @@ let package = Package(
         .target(
             name: "QuorumWire",
             dependencies: [
-                "QuorumCodec", "QuorumConsensus", "QuorumStore", .product(name: "NIOCore", package: "swift-nio"),
+                "QuorumCodec", "QuorumConsensus", "QuorumSharding", "QuorumStore", .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
@@ -82,7 +82,7 @@ let package = Package(
         .target(
             name: "QuorumClient",
             dependencies: [
-                "QuorumBalancing", "QuorumConsensus", "QuorumStore", "QuorumWire",
+                "QuorumBalancing", "QuorumConsensus", "QuorumSharding", "QuorumStore", "QuorumWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -127,7 +127,8 @@ let package = Package(
         .executableTarget(
             name: "quorum",
             dependencies: [
-                "QuorumSimulation", "QuorumServer", "QuorumClient", "QuorumStore", "QuorumConsensus", "QuorumWire", "QuorumProxy",
+                "QuorumSimulation", "QuorumServer", "QuorumClient", "QuorumSharding", "QuorumStore", "QuorumConsensus", "QuorumWire",
+                "QuorumProxy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict

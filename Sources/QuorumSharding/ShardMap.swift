@@ -19,6 +19,9 @@ public struct ShardMap: Hashable, Sendable {
         self.migrations = migrations
     }
 
+    /// The group that stores the map: the cluster's own.
+    public static let group = GroupID(1)
+
     /// Moves under way at once; bounds the map a client may store.
     public static let migrationsMax = 1024
 

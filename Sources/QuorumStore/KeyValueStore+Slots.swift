@@ -3,7 +3,8 @@ import QuorumSharding
 /// Moving hash slots between groups (`StoreCommand.importSlots` and the steps after it), and the check every
 /// keyed command passes: a key whose slot this group released, or is still importing, is refused.
 extension KeyValueStore {
-    /// The most keys one export page returns, and about the most bytes, so a page fits in one client frame.
+    /// The most keys one export page returns, and the most bytes of keys and values (unless its one key is larger),
+    /// so that the page, adopted by the target, fits in one request.
     public static let exportPageKeysMax = 10_000
     static let exportPageBytes = 1 << 20
 
@@ -74,7 +75,8 @@ extension KeyValueStore {
             guard key != after, let record = histories[slot: slot].latestLive,
                 slotStates.isReleased(key, in: slots)
             else { return true }
-            if keys.count == limit || bytes >= Self.exportPageBytes {
+            let size = key.count + record.value.count
+            if keys.count == limit || (!keys.isEmpty && bytes + size > Self.exportPageBytes) {
                 next = keys.last?.key
                 return false
             }
@@ -82,7 +84,7 @@ extension KeyValueStore {
                 leases[id].map { MovedLease(id: id, ttl: $0.ttl, deadline: $0.deadline) }
             }
             keys.append(MovedKey(key: key, value: record.value, lease: lease))
-            bytes += key.count + record.value.count
+            bytes += size
             return true
         }
         return .slotsExported(keys: keys, next: next, revision: revision)

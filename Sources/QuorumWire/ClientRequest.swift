@@ -1,5 +1,6 @@
 import QuorumCodec
 import QuorumConsensus
+import QuorumSharding
 import QuorumStore
 
 /// What a client asks of a node, as one `.clientRequest` frame carries it:
@@ -15,6 +16,8 @@ import QuorumStore
 ///     kind 7 leases: nothing
 ///     kind 8 groups: nothing (the node answers for every group it hosts; the request's group is ignored)
 ///     kind 9 create replica: nothing (the node creates an empty replica of the request's group)
+///     kind 10 update shard map: epoch it replaces u64 | map length u32 | ShardMap bytes
+///     kind 11 shard map: nothing (group 1 answers with the map after a linearizable read)
 public struct ClientRequest: Hashable, Sendable {
     public enum Operation: Hashable, Sendable {
         case write(StoreProposal)
@@ -33,6 +36,11 @@ public struct ClientRequest: Hashable, Sendable {
         /// Creates an empty replica of the request's group on this node, to be added to the group by its leader
         /// and caught up from its log or a snapshot. Answered by the node itself with the new replica's status.
         case createReplica
+        /// Stores a new shard map in group 1 if the stored one is still at `map.epoch` (the epoch the new map was
+        /// made from); the answer is a transaction whose `succeeded` says whether it was stored.
+        case updateShardMap(ShardMap)
+        /// The cluster's shard map, as group 1's leader has it after a linearizable read.
+        case shardMap
     }
 
     public enum MembershipRequest: Hashable, Sendable {
@@ -97,6 +105,12 @@ public struct ClientRequest: Hashable, Sendable {
             writer.write(UInt8(8))
         case .createReplica:
             writer.write(UInt8(9))
+        case .updateShardMap(let map):
+            writer.write(UInt8(10))
+            writer.write(map.epoch)
+            writer.writeLengthPrefixed(map.encoded)
+        case .shardMap:
+            writer.write(UInt8(11))
         }
         return Frame(kind: .clientRequest, payload: writer.bytes)
     }
@@ -155,6 +169,16 @@ public struct ClientRequest: Hashable, Sendable {
                 operation = .groups
             case 9:
                 operation = .createReplica
+            case 10:
+                let epoch = try reader.read(UInt64.self, "shard map epoch")
+                let bytes = try reader.readLengthPrefixed("shard map")
+                do {
+                    operation = .updateShardMap(try ShardMap(decoding: bytes, epoch: epoch))
+                } catch {
+                    throw .inconsistent(error.description)
+                }
+            case 11:
+                operation = .shardMap
             case let other:
                 throw .invalid(field: "request kind", value: UInt64(other))
             }

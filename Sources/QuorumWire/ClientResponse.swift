@@ -1,5 +1,6 @@
 import QuorumCodec
 import QuorumConsensus
+import QuorumSharding
 import QuorumStore
 
 /// A node's answer to one `ClientRequest`, matched by request id:
@@ -15,6 +16,7 @@ import QuorumStore
 ///     kind 8 leases:     count u32 | (id u64 | ttl u64 | remaining u64 | deadline u64 | keys: count u32, bytes…)…
 ///     kind 9 groups:     count u32 | (group u64 | role (string) | term u64 | leader u64 | commit u64 | applied u64
 ///                        | quiescent u8)…
+///     kind 10 shard map: epoch u64 | map length u32 | ShardMap bytes
 public struct ClientResponse: Hashable, Sendable {
     public enum Outcome: Hashable, Sendable {
         case result(StoreResult)
@@ -33,6 +35,8 @@ public struct ClientResponse: Hashable, Sendable {
         case watchEnded(reason: String, resumeRevision: Revision?)
         case leases([LeaseStatus])
         case groups([GroupStatus])
+        /// The cluster's shard map, read linearizably from group 1.
+        case shardMap(ShardMap)
     }
 
     public var requestID: UInt64
@@ -86,6 +90,10 @@ public struct ClientResponse: Hashable, Sendable {
             writer.write(UInt8(9))
             writer.write(UInt32(groups.count))
             for group in groups { group.encode(into: &writer) }
+        case .shardMap(let map):
+            writer.write(UInt8(10))
+            writer.write(map.epoch)
+            writer.writeLengthPrefixed(map.encoded)
         }
         return Frame(kind: .clientResponse, payload: writer.bytes)
     }
@@ -141,6 +149,14 @@ public struct ClientResponse: Hashable, Sendable {
                 groups.reserveCapacity(count)
                 for _ in 0..<count { groups.append(try GroupStatus.decode(from: &reader)) }
                 outcome = .groups(groups)
+            case 10:
+                let epoch = try reader.read(UInt64.self, "shard map epoch")
+                let bytes = try reader.readLengthPrefixed("shard map")
+                do {
+                    outcome = .shardMap(try ShardMap(decoding: bytes, epoch: epoch))
+                } catch {
+                    throw .inconsistent(error.description)
+                }
             case let other:
                 throw .invalid(field: "response kind", value: UInt64(other))
             }

@@ -34,10 +34,13 @@ struct ClientOptions: ParsableArguments {
         print(String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self))
     }
 
-    func makeClient() -> QuorumClient {
+    var endpointList: [String] {
         let list = endpoints ?? environment("QUORUM_ENDPOINTS") ?? "127.0.0.1:7201,127.0.0.1:7202,127.0.0.1:7203"
-        return QuorumClient(
-            endpoints: list.split(separator: ",").map(String.init), timeout: .seconds(timeout), group: GroupID(group))
+        return list.split(separator: ",").map(String.init)
+    }
+
+    func makeClient() -> QuorumClient {
+        QuorumClient(endpoints: endpointList, timeout: .seconds(timeout), group: GroupID(group))
     }
 }
 

@@ -282,6 +282,15 @@ final class RedisExecutor: @unchecked Sendable {
             return .error("TRYAGAIN \(message)")
         case .failed(let message):
             return .error("ERR \(message)")
+        case .result(.failed(.slotMoved(let slot, let group))):
+            // Released during a move: the client asks the target once, as Redis Cluster's ASK says. Once the map
+            // names the target, routing answers MOVED before a command gets here.
+            guard let address = backend.redisLeaderAddress(of: group) else {
+                return .error("TRYAGAIN hash slot \(slot.rawValue) is moving to group \(group.rawValue), which has no leader")
+            }
+            return .error("ASK \(slot.rawValue) \(address)")
+        case .result(.failed(.slotImporting(let slot))):
+            return .error("TRYAGAIN hash slot \(slot.rawValue) is being moved; retry")
         case .result(.failed(let error)):
             return .error("ERR \(error)")
         default:

@@ -32,6 +32,7 @@ final class NodeHost: @unchecked Sendable {
     let metrics: NodeMetrics
     let peers: PeerTransport
     let addressBook: AddressBook
+    let shardMapBook = ShardMapBook()
     /// Answers given up on after `RuntimeGateway.answerTimeout` (`answerInTime`), checked every tick.
     let answersDue = AnswerDeadlines()
     /// The cluster this node's data belongs to; a joining node learns its id from the first member's hello.
