@@ -154,7 +154,8 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "QuorumClient", "QuorumConsensus", "QuorumProxy", "QuorumServer", "QuorumStore", "QuorumSimulation",
+                "QuorumClient", "QuorumConsensus", "QuorumProxy", "QuorumServer", "QuorumSharding", "QuorumStore",
+                "QuorumSimulation",
                 "quorum", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],

@@ -10,11 +10,12 @@ import QuorumStore
 /// 2. the source releases them: from its next entry on it refuses their keys, which routing turns into `ASK`, and
 ///    keeps them for the copy;
 /// 3. the source's released keys are read page by page and adopted by the target;
-/// 4. the target finishes the import and serves the slots;
-/// 5. the shard map gives the slots to the target, with a new epoch;
-/// 6. the source drops what it released.
+/// 4. the target finishes the import and serves the slots (the source sends clients there with `ASK`);
+/// 5. the source drops what it released;
+/// 6. the shard map gives the slots to the target, with a new epoch.
 /// Between steps 2 and 4 the slots are served by no group (clients are told to retry); that window lasts as long as
-/// the copy. Every step may be repeated, so resuming starts again at step 1.
+/// the copy. Every step may be repeated, so resuming starts again at step 1, except that the copy is skipped once
+/// the target has finished the import (it may have taken writes since).
 public struct SlotMover: Sendable {
     public let endpoints: [String]
     public let timeout: Duration
@@ -84,26 +85,38 @@ public struct SlotMover: Sendable {
         progress: @Sendable (String) -> Void
     ) async throws(QuorumClientError) -> ShardMap {
         let slots = migration.slots
-        _ = try await target.slotMoveStep(.importSlots(slots, from: migration.from))
+        let imported = try await target.slotMoveStep(.importSlots(slots, from: migration.from))
         _ = try await source.slotMoveStep(.releaseSlots(slots, to: migration.to))
+        if case .slotsAlreadyImported = imported {
+            // A resumed move whose copy had finished: the target may have taken writes since, so no second copy.
+            progress("slots \(slots.lowerBound)-\(slots.upperBound) were already copied")
+        } else {
+            try await copy(slots, from: source, to: target, progress: progress)
+        }
+        _ = try await target.slotMoveStep(.finishImport(slots))
+        _ = try await source.slotMoveStep(.dropSlots(slots))
+        let map = try await recordFinished(migration, metadata: metadata)
+        progress("slots \(slots.lowerBound)-\(slots.upperBound) now belong to group \(migration.to.rawValue) (epoch \(map.epoch))")
+        return map
+    }
+
+    private func copy(
+        _ slots: ClosedRange<Int>, from source: QuorumClient, to target: QuorumClient,
+        progress: @Sendable (String) -> Void
+    ) async throws(QuorumClientError) {
         var after: [UInt8] = []
-        var moved = 0
+        var copied = 0
         while true {
             guard
                 case .slotsExported(let keys, let next, _) = try await source.slotMoveStep(
                     .exportSlots(slots, after: after, limit: pageKeys))
             else { throw .unexpectedResponse("not an export page") }
             if !keys.isEmpty { _ = try await target.slotMoveStep(.adoptKeys(keys)) }
-            moved += keys.count
-            progress("copied \(moved) keys of slots \(slots.lowerBound)-\(slots.upperBound)")
-            guard let next else { break }
+            copied += keys.count
+            progress("copied \(copied) keys of slots \(slots.lowerBound)-\(slots.upperBound)")
+            guard let next else { return }
             after = next
         }
-        _ = try await target.slotMoveStep(.finishImport(slots))
-        let map = try await recordFinished(migration, metadata: metadata)
-        _ = try await source.slotMoveStep(.dropSlots(slots))
-        progress("slots \(slots.lowerBound)-\(slots.upperBound) now belong to group \(migration.to.rawValue) (epoch \(map.epoch))")
-        return map
     }
 
     /// Gives the migration's slots to its target in the map, retrying while other changes race with it.

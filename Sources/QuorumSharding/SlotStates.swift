@@ -51,12 +51,15 @@ public struct SlotStates: Hashable, Sendable {
         return true
     }
 
-    /// Begins importing `slots` from `source`. Repeating it is harmless, so an interrupted move can be resumed.
-    /// - Throws: when some slot is released or being imported from another group.
-    public mutating func beginImport(_ slots: ClosedRange<Int>, from source: GroupID) throws(ShardMapError) {
+    /// Begins importing `slots` from `source`, unless that import has already finished: then it returns false and
+    /// changes nothing, so that a resumed move does not copy over writes made since. Repeating it is harmless.
+    /// - Throws: when some slot is released to a group other than `source` or being imported from one, or when only
+    ///   some of the slots are adopted.
+    public mutating func beginImport(_ slots: ClosedRange<Int>, from source: GroupID) throws(ShardMapError) -> Bool {
+        if slots.allSatisfy({ states[$0] == .adopted }) { return false }
         for slot in slots {
             switch states[slot] {
-            case nil, .importing(from: source): continue
+            case nil, .importing(from: source), .released(to: source): continue
             case .adopted:
                 throw .invalid("slot \(slot) is already served by this group")
             case .importing, .released:
@@ -64,6 +67,7 @@ public struct SlotStates: Hashable, Sendable {
             }
         }
         for slot in slots { states[slot] = .importing(from: source) }
+        return true
     }
 
     /// Ends an import: the slots are served here from now on. Repeating it is harmless.

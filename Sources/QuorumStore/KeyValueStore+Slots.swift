@@ -26,7 +26,9 @@ extension KeyValueStore {
             switch command {
             case .importSlots(let slots, let source):
                 var importing = slotStates
-                try importing.beginImport(slots, from: source)
+                guard try importing.beginImport(slots, from: source) else {
+                    return AppliedCommand(result: .slotsAlreadyImported(revision: revision), events: [])
+                }
                 // Slots coming back to a group that once released them: what it kept of them is stale.
                 var batch = beginWrite()
                 dropReleasedKeys(in: slots, with: &batch)

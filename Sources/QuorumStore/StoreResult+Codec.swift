@@ -5,7 +5,7 @@ import QuorumConsensus
 extension StoreResult {
     private enum Tag: UInt8 {
         case put = 1, range, deleteRange, transaction, compacted, leaseGranted, leaseKeptAlive, leaseRevoked
-        case sessionClosed, failed, slotsMoved, slotsExported
+        case sessionClosed, failed, slotsMoved, slotsExported, slotsAlreadyImported
     }
 
     public var encoded: [UInt8] {
@@ -59,6 +59,9 @@ extension StoreResult {
         case .slotsMoved(let revision):
             writer.write(Tag.slotsMoved.rawValue)
             writer.write(revision)
+        case .slotsAlreadyImported(let revision):
+            writer.write(Tag.slotsAlreadyImported.rawValue)
+            writer.write(revision)
         case .slotsExported(let keys, let next, let revision):
             writer.write(Tag.slotsExported.rawValue)
             writer.write(keys)
@@ -94,6 +97,7 @@ extension StoreResult {
             case .sessionClosed: return .sessionClosed(revision: try reader.readRevision())
             case .failed: return .failed(try StoreError(decoding: &reader, limits: limits))
             case .slotsMoved: return .slotsMoved(revision: try reader.readRevision())
+            case .slotsAlreadyImported: return .slotsAlreadyImported(revision: try reader.readRevision())
             case .slotsExported:
                 let keys = try MovedKey.decodeAll(&reader, limits: limits)
                 let next = try reader.readBool() ? try reader.readBytes(limit: limits.keyBytesMax, what: "key") : nil

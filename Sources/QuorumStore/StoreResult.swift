@@ -13,6 +13,8 @@ public enum StoreResult: Hashable, Sendable {
     case sessionClosed(revision: Revision)
     /// A step of a slot move that changed the group's slots (import, release, adopt, finish, drop).
     case slotsMoved(revision: Revision)
+    /// An import asked again after it had finished: nothing changed, and the move must not copy keys again.
+    case slotsAlreadyImported(revision: Revision)
     /// A page of released keys; `next` is where the following page starts, nil after the last.
     case slotsExported(keys: [MovedKey], next: [UInt8]?, revision: Revision)
     case failed(StoreError)

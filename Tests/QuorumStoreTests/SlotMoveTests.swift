@@ -108,6 +108,21 @@ struct SlotMoveTests {
         #expect(target.get(b("{r}1"))?.value == b("a"))
     }
 
+    @Test("an import asked again after it finished changes nothing and says so, so a resumed move copies nothing over newer writes")
+    func importAfterFinishIsANoOp() throws {
+        var source = KeyValueStore()
+        var target = KeyValueStore()
+        source.put("{n}1", "old")
+        let slots = Self.slotRange(of: "{n}")
+        try Self.move(slots, from: &source, to: &target)
+        target.put("{n}1", "newer")
+        #expect(target.apply(.importSlots(slots, from: Self.source)).result == .slotsAlreadyImported(revision: target.revision))
+        #expect(target.apply(.put(PutRequest(key: b("{n}1"), value: b("still served")))).result.failure == nil)
+        // And a slot can come back to the group that released it; what it kept of it is gone by then.
+        #expect(source.apply(.importSlots(slots, from: Self.target)).result.failure == nil)
+        #expect(source.get(b("{n}1")) == nil)
+    }
+
     @Test("steps that do not fit the slots' state are refused and change nothing")
     func invalidStepsAreRefused() {
         var store = KeyValueStore()
@@ -173,7 +188,7 @@ struct SlotMoveTests {
         ]
         for command in commands { #expect(try StoreCommand(decoding: command.encoded) == command) }
         let results: [StoreResult] = [
-            .slotsMoved(revision: 4), .slotsExported(keys: [MovedKey(key: b("a"), value: b("1"), lease: nil)], next: b("a"), revision: 5),
+            .slotsMoved(revision: 4), .slotsAlreadyImported(revision: 6), .slotsExported(keys: [MovedKey(key: b("a"), value: b("1"), lease: nil)], next: b("a"), revision: 5),
             .failed(.slotMoved(slot: HashSlot(key: b("x")), to: GroupID(2))), .failed(.slotImporting(slot: HashSlot(key: b("y")))),
             .failed(.invalidMove("no")),
         ]

@@ -1,0 +1,162 @@
+import Foundation
+import QuorumClient
+import QuorumConsensus
+import QuorumSharding
+import QuorumStore
+import Testing
+
+/// Moving hash slots between groups of a running cluster (docs/sharding.md), with real `quorum server` processes,
+/// redis-cli in cluster mode and redis-py's `RedisCluster`. An extension of `ClusterTests`, so that it runs
+/// serialized with the other clusters.
+extension ClusterTests {
+    private static func startShardedCluster() async throws -> (ClusterProcesses, QuorumClient) {
+        let (cluster, client) = try await startCluster(arguments: ["--groups", "3"])
+        for group in 1...3 as ClosedRange<UInt64> {
+            let groupClient = QuorumClient(
+                endpoints: cluster.clientEndpoints, timeout: .seconds(30), group: GroupID(group))
+            try await groupClient.put(Array("warm-up".utf8), Array("\(group)".utf8))
+            await groupClient.close()
+        }
+        return (cluster, client)
+    }
+
+    @Test(
+        "a slot move: the source answers ASK once it released the slot, redis-cli -c follows it, and a stopped move resumes",
+        .enabled(if: RedisTools.cli != nil, "redis-cli not found: install the Debian package redis-tools"))
+    func slotMoveStepByStep() async throws {
+        let (cluster, client) = try await Self.startShardedCluster()
+        defer { cluster.stopAll() }
+        let ports = try cluster.members.map { try #require($0.redisPort) }
+        func cli(_ port: Int, _ arguments: String...) async throws -> String {
+            try await RedisTools.cli(port: port, arguments)
+        }
+        // "foo" is in slot 12182, which the founding map gives group 3.
+        let slot = HashSlot(key: Array("foo".utf8)).rawValue
+        #expect(try await cli(ports[0], "-c", "SET", "foo", "before") == "OK")
+        #expect(try await cli(ports[0], "-c", "SET", "bar", "stays") == "OK")
+
+        // A mover that stops after the copy: the map records the move, both groups took their steps.
+        let metadata = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10), group: ShardMap.group)
+        let source = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10), group: GroupID(3))
+        let target = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10), group: GroupID(1))
+        let founding = try await metadata.shardMap()
+        #expect(founding.epoch == 0)
+        #expect(try await metadata.updateShardMap(try founding.beginning(slot...slot, to: GroupID(1))))
+        #expect(try await metadata.updateShardMap(try founding.beginning(slot...slot, to: GroupID(2))) == false)
+        _ = try await target.slotMoveStep(.importSlots(slot...slot, from: GroupID(3)))
+        _ = try await source.slotMoveStep(.releaseSlots(slot...slot, to: GroupID(1)))
+
+        // The source's leader sends the client to the target's leader with ASK; every other node still says MOVED
+        // (the map has not changed hands yet). The target refuses until the import is finished.
+        var answers: [String] = []
+        for port in ports { answers.append(try await cli(port, "GET", "foo")) }
+        let asks = answers.filter { $0.hasPrefix("ASK \(slot) 127.0.0.1:") }
+        #expect(asks.count == 1, "\(answers)")
+        #expect(answers.filter { $0.hasPrefix("MOVED \(slot) 127.0.0.1:") }.count == 2, "\(answers)")
+        #expect(try await cli(ports[0], "-c", "GET", "foo").hasPrefix("TRYAGAIN"))
+
+        let page = try await source.slotMoveStep(.exportSlots(slot...slot, after: [], limit: 100))
+        guard case .slotsExported(let keys, nil, _) = page else {
+            Issue.record("not one whole export page: \(page)")
+            return
+        }
+        #expect(keys.map(\.key) == [Array("foo".utf8)])
+        _ = try await target.slotMoveStep(.adoptKeys(keys))
+        _ = try await target.slotMoveStep(.finishImport(slot...slot))
+        // Now ASK leads somewhere that serves the key: redis-cli -c sends ASKING and is served.
+        #expect(try await cli(ports[1], "-c", "GET", "foo") == "before")
+        #expect(try await cli(ports[2], "-c", "SET", "foo", "during") == "OK")
+
+        // Resuming repeats every step (each is harmless to repeat) and hands the slot over in the map.
+        let mover = SlotMover(endpoints: cluster.clientEndpoints)
+        let resumed = try await mover.resumeAll()
+        #expect(resumed.migrations.isEmpty)
+        #expect(resumed.assignment.group(of: HashSlot(slot)!) == GroupID(1))
+        #expect(try await metadata.shardMap().epoch == 2)
+        for port in ports {
+            let answer = try await cli(port, "GET", "foo")
+            #expect(answer == "during" || answer.hasPrefix("MOVED \(slot) 127.0.0.1:"), "\(answer)")
+        }
+        #expect(try await cli(ports[0], "-c", "GET", "foo") == "during")
+        #expect(try await cli(ports[0], "-c", "GET", "bar") == "stays")
+        #expect(try await cli(ports[0], "CLUSTER", "INFO").contains("cluster_current_epoch:2"))
+        // The source kept nothing: asked directly, it refuses the slot.
+        await #expect(throws: QuorumClientError.store(.slotMoved(slot: HashSlot(slot)!, to: GroupID(1)))) {
+            try await source.get(Array("foo".utf8))
+        }
+        for client in [metadata, source, target, client] { await client.close() }
+    }
+
+    @Test(
+        "slots move between groups under a redis-py RedisCluster write load; no acknowledged write is lost",
+        .enabled(if: RedisTools.redisPy, "python3 with redis-py not found: pip install redis"))
+    func slotMovesUnderLoad() async throws {
+        let (cluster, client) = try await Self.startShardedCluster()
+        defer { cluster.stopAll() }
+        let port = try #require(cluster.members[0].redisPort)
+        let load = Task {
+            try await RedisTools.run("/usr/bin/env", ["python3", "-c", Self.loadScript, "\(port)"], timeout: 300)
+        }
+        let started = try await Patience.within(seconds: 60) {
+            while try await RedisTools.cli(port: port, ["-c", "GET", "load:started"]) != "1" {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            return true
+        }
+        #expect(started == true, "the load did not start")
+
+        // Slots from each founding group to another, some holding many of the load's keys.
+        let mover = SlotMover(endpoints: cluster.clientEndpoints)
+        var map = try await mover.move(0...3_000, to: GroupID(2))
+        map = try await mover.move(12_000...14_000, to: GroupID(1))
+        map = try await mover.move(6_000...6_500, to: GroupID(3))
+        #expect(map.epoch == 6)
+        #expect(map.assignment.group(of: HashSlot(100)!) == GroupID(2))
+        #expect(map.assignment.group(of: HashSlot(13_000)!) == GroupID(1))
+        #expect(map.assignment.group(of: HashSlot(6_200)!) == GroupID(3))
+
+        _ = try await RedisTools.cli(port: port, ["-c", "SET", "load:stop", "1"])
+        let run = try await load.value
+        #expect(run.status == 0, "the load failed: \(run.output.suffix(3000))")
+        #expect(run.output.contains("load ok"), "\(run.output.suffix(3000))")
+        // Each moved key lives in its new group only: the old group refuses it, the new one has it.
+        let key = try #require(
+            (0..<500).map { Array("load:\($0)".utf8) }.first { (0...3_000).contains(HashSlot(key: $0).rawValue) })
+        let oldGroup = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10), group: GroupID(1))
+        let newGroup = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10), group: GroupID(2))
+        await #expect(throws: QuorumClientError.self) { try await oldGroup.get(key) }
+        #expect(try await newGroup.get(key) != nil)
+        for client in [oldGroup, newGroup, client] { await client.close() }
+    }
+
+    /// Writes `load:0` … `load:499` over and over until `load:stop` exists, retrying what the cluster asks to
+    /// retry, then checks that every key holds the last value written and acknowledged to it.
+    private static let loadScript = #"""
+        import sys, time
+        from redis.cluster import RedisCluster
+        from redis.exceptions import TryAgainError, ClusterDownError
+
+        rc = RedisCluster(host="127.0.0.1", port=int(sys.argv[1]), decode_responses=True)
+        def retrying(call):
+            for attempt in range(400):
+                try:
+                    return call()
+                except (TryAgainError, ClusterDownError):
+                    time.sleep(0.025)
+            raise RuntimeError("the cluster kept asking to retry")
+        acknowledged = {}
+        i = 0
+        while True:
+            key = f"load:{i % 500}"
+            assert retrying(lambda: rc.set(key, str(i)))
+            acknowledged[key] = str(i)
+            i += 1
+            if i == 300:
+                retrying(lambda: rc.set("load:started", "1"))
+            if i % 50 == 0 and retrying(lambda: rc.exists("load:stop")):
+                break
+        lost = [(k, v, rc.get(k)) for k, v in acknowledged.items() if retrying(lambda: rc.get(k)) != v]
+        assert not lost, f"acknowledged writes lost: {lost[:10]}"
+        print(f"load ok after {i} writes")
+        """#
+}
