@@ -105,6 +105,10 @@ extension ClusterTests {
         }
         #expect(started == true, "the load did not start")
 
+        // A native client that learns the map now routes by it after it is stale.
+        let sharded = ShardedClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10))
+        #expect(try await sharded.shardMap().epoch == 0)
+
         // Slots from each founding group to another, some holding many of the load's keys.
         let mover = SlotMover(endpoints: cluster.clientEndpoints)
         var map = try await mover.move(0...3_000, to: GroupID(2))
@@ -127,6 +131,17 @@ extension ClusterTests {
         await #expect(throws: QuorumClientError.self) { try await oldGroup.get(key) }
         #expect(try await newGroup.get(key) != nil)
         for client in [oldGroup, newGroup, client] { await client.close() }
+
+        // The stale native client follows the refusals to every key's new group, writes and reads them.
+        #expect(try await sharded.get(key) != nil)
+        for number in 0..<500 {
+            let loadKey = Array("load:\(number)".utf8)
+            try await sharded.put(loadKey, Array("native \(number)".utf8))
+            #expect(try await sharded.get(loadKey)?.value == Array("native \(number)".utf8))
+        }
+        #expect(try await sharded.shardMap().epoch == 6)
+        #expect(try await RedisTools.cli(port: port, ["-c", "GET", "load:7"]) == "native 7")
+        await sharded.close()
     }
 
     /// Writes `load:0` … `load:499` over and over until `load:stop` exists, retrying what the cluster asks to
