@@ -9,22 +9,11 @@ import Testing
 /// redis-cli in cluster mode and redis-py's `RedisCluster`. An extension of `ClusterTests`, so that it runs
 /// serialized with the other clusters.
 extension ClusterTests {
-    private static func startShardedCluster() async throws -> (ClusterProcesses, QuorumClient) {
-        let (cluster, client) = try await startCluster(arguments: ["--groups", "3"])
-        for group in 1...3 as ClosedRange<UInt64> {
-            let groupClient = QuorumClient(
-                endpoints: cluster.clientEndpoints, timeout: .seconds(30), group: GroupID(group))
-            try await groupClient.put(Array("warm-up".utf8), Array("\(group)".utf8))
-            await groupClient.close()
-        }
-        return (cluster, client)
-    }
-
     @Test(
         "a slot move: the source answers ASK once it released the slot, redis-cli -c follows it, and a stopped move resumes",
         .enabled(if: RedisTools.cli != nil, "redis-cli not found: install the Debian package redis-tools"))
     func slotMoveStepByStep() async throws {
-        let (cluster, client) = try await Self.startShardedCluster()
+        let (cluster, client) = try await Self.startRedisCluster()
         defer { cluster.stopAll() }
         let ports = try cluster.members.map { try #require($0.redisPort) }
         func cli(_ port: Int, _ arguments: String...) async throws -> String {
@@ -91,7 +80,7 @@ extension ClusterTests {
         "slots move between groups under a redis-py RedisCluster write load; no acknowledged write is lost",
         .enabled(if: RedisTools.redisPy, "python3 with redis-py not found: pip install redis"))
     func slotMovesUnderLoad() async throws {
-        let (cluster, client) = try await Self.startShardedCluster()
+        let (cluster, client) = try await Self.startRedisCluster()
         defer { cluster.stopAll() }
         let port = try #require(cluster.members[0].redisPort)
         let load = Task {
