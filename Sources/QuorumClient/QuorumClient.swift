@@ -137,8 +137,8 @@ public actor QuorumClient {
         return response.succeeded
     }
 
-    /// Runs one step of a slot move (`StoreCommand.importSlots` and the steps after it) in this client's group.
-    public func slotMoveStep(_ command: StoreCommand) async throws(QuorumClientError) -> StoreResult {
+    /// Runs one step of a move (`StoreCommand.importKeys` and the steps after it) in this client's group.
+    public func moveStep(_ command: StoreCommand) async throws(QuorumClientError) -> StoreResult {
         try await write(command)
     }
 

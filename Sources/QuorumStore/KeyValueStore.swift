@@ -39,8 +39,8 @@ public struct KeyValueStore: Sendable {
     /// The number the last sequential put appended. One counter for the whole store, so a sequence number is
     /// never reused under any prefix, even after every key under it was deleted.
     var lastSequence: UInt64 = 0
-    /// The hash slots this group imports, adopted or released; a key of a released or importing slot is refused.
-    public internal(set) var slotStates = SlotStates()
+    /// The keys this group imports, adopted or released; such a key that is not served here is refused.
+    public internal(set) var ownership = KeyOwnership()
 
     public init(limits: StoreLimits = .default) {
         self.limits = limits
@@ -111,8 +111,8 @@ public struct KeyValueStore: Sendable {
             case .closeSession(let client):
                 sessions[client] = nil
                 return AppliedCommand(result: .sessionClosed(revision: revision), events: [])
-            case .importSlots, .releaseSlots, .exportSlots, .adoptKeys, .finishImport, .dropSlots:
-                return try performSlotMove(command)
+            case .importKeys, .releaseKeys, .exportKeys, .adoptKeys, .finishImport, .dropKeys, .declareKeyspace:
+                return try performMove(command)
             }
         } catch {
             return AppliedCommand(result: .failed(error), events: [])

@@ -10,7 +10,7 @@ enum StoreCodec {
 
     enum CommandTag: UInt8 {
         case put = 1, range, deleteRange, transaction, compact, leaseGrant, leaseKeepAlive, leaseRevoke, closeSession
-        case importSlots, releaseSlots, exportSlots, adoptKeys, finishImport, dropSlots
+        case importKeys, releaseKeys, exportKeys, adoptKeys, finishImport, dropKeys, declareKeyspace
     }
 
     enum CompareTargetTag: UInt8 { case value = 1, version, createRevision, modRevision, lease }
@@ -73,28 +73,32 @@ extension StoreCommand {
         case .closeSession(let client):
             writer.write(StoreCodec.CommandTag.closeSession.rawValue)
             writer.write(client.rawValue)
-        case .importSlots(let slots, let source):
-            writer.write(StoreCodec.CommandTag.importSlots.rawValue)
-            writer.write(slots)
+        case .importKeys(let keys, let source):
+            writer.write(StoreCodec.CommandTag.importKeys.rawValue)
+            writer.write(keys)
             writer.write(source.rawValue)
-        case .releaseSlots(let slots, let target):
-            writer.write(StoreCodec.CommandTag.releaseSlots.rawValue)
-            writer.write(slots)
+        case .releaseKeys(let keys, let target):
+            writer.write(StoreCodec.CommandTag.releaseKeys.rawValue)
+            writer.write(keys)
             writer.write(target.rawValue)
-        case .exportSlots(let slots, let after, let limit):
-            writer.write(StoreCodec.CommandTag.exportSlots.rawValue)
-            writer.write(slots)
+        case .exportKeys(let keys, let after, let limit):
+            writer.write(StoreCodec.CommandTag.exportKeys.rawValue)
+            writer.write(keys)
             writer.writeBytes(after)
             writer.write(UInt64(max(limit, 0)))
         case .adoptKeys(let keys):
             writer.write(StoreCodec.CommandTag.adoptKeys.rawValue)
             writer.write(keys)
-        case .finishImport(let slots):
+        case .finishImport(let keys):
             writer.write(StoreCodec.CommandTag.finishImport.rawValue)
-            writer.write(slots)
-        case .dropSlots(let slots):
-            writer.write(StoreCodec.CommandTag.dropSlots.rawValue)
-            writer.write(slots)
+            writer.write(keys)
+        case .dropKeys(let keys):
+            writer.write(StoreCodec.CommandTag.dropKeys.rawValue)
+            writer.write(keys)
+        case .declareKeyspace(let prefix, let ownedHere):
+            writer.write(StoreCodec.CommandTag.declareKeyspace.rawValue)
+            writer.writeBytes(prefix)
+            writer.write(ownedHere)
         }
     }
 }
@@ -237,13 +241,18 @@ struct CommandDecoder {
                 id: LeaseID(try reader.readUInt64()), at: StoreTime(milliseconds: try reader.readUInt64()))
         case .leaseRevoke: return .leaseRevoke(LeaseID(try reader.readUInt64()))
         case .closeSession: return .closeSession(ClientID(try reader.readUInt64()))
-        case .importSlots: return .importSlots(try reader.readSlots(), from: try reader.readGroup())
-        case .releaseSlots: return .releaseSlots(try reader.readSlots(), to: try reader.readGroup())
-        case .exportSlots:
-            return .exportSlots(try reader.readSlots(), after: try key(&reader, "export start"), limit: try reader.readInt())
+        case .importKeys: return .importKeys(try reader.readKeySelector(limits), from: try reader.readGroup())
+        case .releaseKeys: return .releaseKeys(try reader.readKeySelector(limits), to: try reader.readGroup())
+        case .exportKeys:
+            return .exportKeys(
+                try reader.readKeySelector(limits), after: try key(&reader, "export start"), limit: try reader.readInt())
         case .adoptKeys: return .adoptKeys(try MovedKey.decodeAll(&reader, limits: limits))
-        case .finishImport: return .finishImport(try reader.readSlots())
-        case .dropSlots: return .dropSlots(try reader.readSlots())
+        case .finishImport: return .finishImport(try reader.readKeySelector(limits))
+        case .dropKeys: return .dropKeys(try reader.readKeySelector(limits))
+        case .declareKeyspace:
+            let prefix = try key(&reader, "keyspace prefix")
+            if prefix.isEmpty { throw .malformed("a keyspace prefix is empty") }
+            return .declareKeyspace(prefix: prefix, ownedHere: try reader.readBool())
         case nil: throw .malformed("unknown command tag \(tag)")
         }
     }

@@ -1,4 +1,5 @@
 import QuorumConsensus
+import QuorumSharding
 
 /// A state change (or a read that must be ordered with writes) that goes through the replicated log.
 /// Apply it with `KeyValueStore.apply(_:)`; encode it with `encoded` and decode with `init(decoding:limits:)`.
@@ -17,17 +18,20 @@ public enum StoreCommand: Hashable, Sendable {
     case leaseRevoke(LeaseID)
     /// Forgets a client's exactly-once session (the client is done); its later retries would apply again.
     case closeSession(ClientID)
-    /// The steps of moving hash slots from one group to another, each its own log entry in the group it concerns
-    /// (see `SlotStates`): the target begins importing; the source releases; the source's released keys are read
-    /// page by page and adopted by the target; the target finishes; the source drops what it released. Each step
-    /// may be repeated, so a move that stopped half-way is resumed by running it again.
-    case importSlots(ClosedRange<Int>, from: GroupID)
-    case releaseSlots(ClosedRange<Int>, to: GroupID)
-    /// Reads up to `limit` released keys of the slots, in key order after `after` (empty: from the first).
-    case exportSlots(ClosedRange<Int>, after: [UInt8], limit: Int)
+    /// The steps of moving keys (hash slots, or a span of a range-sharded keyspace) from one group to another,
+    /// each its own log entry in the group it concerns (see `KeyOwnership`): the target begins importing; the source
+    /// releases; the source's released keys are read page by page and adopted by the target; the target finishes;
+    /// the source drops what it released. Each step may be repeated, so a move that stopped half-way is resumed by
+    /// running it again.
+    case importKeys(KeySelector, from: GroupID)
+    case releaseKeys(KeySelector, to: GroupID)
+    /// Reads up to `limit` released keys, in key order after `after` (empty: from the first).
+    case exportKeys(KeySelector, after: [UInt8], limit: Int)
     case adoptKeys([MovedKey])
-    case finishImport(ClosedRange<Int>)
-    case dropSlots(ClosedRange<Int>)
+    case finishImport(KeySelector)
+    case dropKeys(KeySelector)
+    /// Makes keys under a prefix range-sharded in this group: owned here, or refused until a span is imported.
+    case declareKeyspace(prefix: [UInt8], ownedHere: Bool)
 }
 
 /// A key on its way from one group to another, with its lease (the target creates the lease if it lacks it).

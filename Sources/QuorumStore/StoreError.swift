@@ -20,10 +20,12 @@ public enum StoreError: Error, Hashable, Sendable, CustomStringConvertible {
     case commandTooLarge(bytes: Int, limit: Int)
     case unsupportedFormatVersion(UInt8)
     case malformed(String)
-    /// The key's hash slot was handed to another group.
-    case slotMoved(slot: HashSlot, to: GroupID)
-    /// The key's hash slot is being moved into this group and serves nothing until the move finishes.
-    case slotImporting(slot: HashSlot)
+    /// The key (its hash slot, or its span of a range-sharded keyspace) was handed to another group.
+    case keyMoved(key: [UInt8], to: GroupID)
+    /// The key is being moved into this group, which serves it once the move finishes.
+    case keyImporting(key: [UInt8])
+    /// The key belongs to a range-sharded keyspace and to no span this group owns.
+    case keyNotServed(key: [UInt8])
     /// A slot-move step that does not fit the group's slots; the reason says which.
     case invalidMove(String)
 
@@ -67,10 +69,12 @@ public enum StoreError: Error, Hashable, Sendable, CustomStringConvertible {
             "encoding format version \(version) is not supported by this node; upgrade it"
         case .malformed(let reason):
             "malformed encoding: \(reason); the sender has a bug or the bytes were corrupted"
-        case .slotMoved(let slot, let group):
-            "hash slot \(slot.rawValue) moved to group \(group.rawValue); send the request there"
-        case .slotImporting(let slot):
-            "hash slot \(slot.rawValue) is moving into this group; retry once the move finishes"
+        case .keyMoved(let key, let group):
+            "key \(printable(key)) moved to group \(group.rawValue); send the request there"
+        case .keyImporting(let key):
+            "key \(printable(key)) is moving into this group; retry once the move finishes"
+        case .keyNotServed(let key):
+            "this group does not serve key \(printable(key)); read the shard map again and ask the group it names"
         case .invalidMove(let reason):
             reason
         }

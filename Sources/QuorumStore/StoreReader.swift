@@ -59,20 +59,24 @@ struct StoreReader {
         return value
     }
 
-    /// A range of hash slots: two u16s, first <= last < 16,384.
-    mutating func readSlots() throws(StoreError) -> ClosedRange<Int> {
-        let first = Int(try readUInt16())
-        let last = Int(try readUInt16())
-        guard first <= last, last < HashSlot.count else {
-            throw .malformed("slot range \(first)-\(last) is empty or outside 0-\(HashSlot.count - 1)")
+    /// What `ByteWriter.write(_: KeySelector)` wrote: hash slots (first <= last < 16,384), or a non-empty span.
+    mutating func readKeySelector(_ limits: StoreLimits) throws(StoreError) -> KeySelector {
+        switch try readByte() {
+        case 1:
+            let first = Int(try readUInt16())
+            let last = Int(try readUInt16())
+            guard first <= last, last < HashSlot.count else {
+                throw .malformed("slot range \(first)-\(last) is empty or outside 0-\(HashSlot.count - 1)")
+            }
+            return .slots(first...last)
+        case 2:
+            let start = try readBytes(limit: limits.keyBytesMax, what: "span start")
+            let end = try readBool() ? try readBytes(limit: limits.keyBytesMax, what: "span end") : nil
+            guard let span = KeySpan(start: start, end: end) else { throw .malformed("an empty span of keys") }
+            return .span(span)
+        case let other:
+            throw .malformed("unknown kind of keys \(other)")
         }
-        return first...last
-    }
-
-    mutating func readSlot() throws(StoreError) -> HashSlot {
-        let raw = Int(try readUInt16())
-        guard let slot = HashSlot(raw) else { throw .malformed("hash slot \(raw) is beyond the last") }
-        return slot
     }
 
     /// A group id; 0 names no group.

@@ -5,7 +5,7 @@ import QuorumConsensus
 extension StoreResult {
     private enum Tag: UInt8 {
         case put = 1, range, deleteRange, transaction, compacted, leaseGranted, leaseKeptAlive, leaseRevoked
-        case sessionClosed, failed, slotsMoved, slotsExported, slotsAlreadyImported
+        case sessionClosed, failed, keysMoved, keysExported, keysAlreadyImported
     }
 
     public var encoded: [UInt8] {
@@ -56,14 +56,14 @@ extension StoreResult {
         case .sessionClosed(let revision):
             writer.write(Tag.sessionClosed.rawValue)
             writer.write(revision)
-        case .slotsMoved(let revision):
-            writer.write(Tag.slotsMoved.rawValue)
+        case .keysMoved(let revision):
+            writer.write(Tag.keysMoved.rawValue)
             writer.write(revision)
-        case .slotsAlreadyImported(let revision):
-            writer.write(Tag.slotsAlreadyImported.rawValue)
+        case .keysAlreadyImported(let revision):
+            writer.write(Tag.keysAlreadyImported.rawValue)
             writer.write(revision)
-        case .slotsExported(let keys, let next, let revision):
-            writer.write(Tag.slotsExported.rawValue)
+        case .keysExported(let keys, let next, let revision):
+            writer.write(Tag.keysExported.rawValue)
             writer.write(keys)
             writer.write(next != nil)
             if let next { writer.writeBytes(next) }
@@ -96,12 +96,12 @@ extension StoreResult {
             case .leaseRevoked: return .leaseRevoked(revision: try reader.readRevision())
             case .sessionClosed: return .sessionClosed(revision: try reader.readRevision())
             case .failed: return .failed(try StoreError(decoding: &reader, limits: limits))
-            case .slotsMoved: return .slotsMoved(revision: try reader.readRevision())
-            case .slotsAlreadyImported: return .slotsAlreadyImported(revision: try reader.readRevision())
-            case .slotsExported:
+            case .keysMoved: return .keysMoved(revision: try reader.readRevision())
+            case .keysAlreadyImported: return .keysAlreadyImported(revision: try reader.readRevision())
+            case .keysExported:
                 let keys = try MovedKey.decodeAll(&reader, limits: limits)
                 let next = try reader.readBool() ? try reader.readBytes(limit: limits.keyBytesMax, what: "key") : nil
-                return .slotsExported(keys: keys, next: next, revision: try reader.readRevision())
+                return .keysExported(keys: keys, next: next, revision: try reader.readRevision())
             case nil: throw .malformed("unknown result tag \(tag)")
             }
         }
@@ -243,7 +243,7 @@ extension StoreError {
         case compacted = 1, futureRevision, emptyKey, keyTooLarge, valueTooLarge, keyNotFound, leaseNotFound
         case leaseAlreadyExists, invalidLeaseID, invalidTTL, leaseWithIgnoreLease, tooManyTransactionOperations
         case transactionTooDeep, staleSequence, commandTooLarge, unsupportedFormatVersion, malformed
-        case slotMoved, slotImporting, invalidMove
+        case keyMoved, keyImporting, invalidMove, keyNotServed
     }
 
     func encode(into writer: inout ByteWriter) {
@@ -299,13 +299,16 @@ extension StoreError {
         case .malformed(let reason):
             writer.write(Tag.malformed.rawValue)
             writer.writeBytes(Array(reason.utf8))
-        case .slotMoved(let slot, let group):
-            writer.write(Tag.slotMoved.rawValue)
-            writer.write(UInt16(slot.rawValue))
+        case .keyMoved(let key, let group):
+            writer.write(Tag.keyMoved.rawValue)
+            writer.writeBytes(key)
             writer.write(group.rawValue)
-        case .slotImporting(let slot):
-            writer.write(Tag.slotImporting.rawValue)
-            writer.write(UInt16(slot.rawValue))
+        case .keyImporting(let key):
+            writer.write(Tag.keyImporting.rawValue)
+            writer.writeBytes(key)
+        case .keyNotServed(let key):
+            writer.write(Tag.keyNotServed.rawValue)
+            writer.writeBytes(key)
         case .invalidMove(let reason):
             writer.write(Tag.invalidMove.rawValue)
             writer.writeBytes(Array(reason.utf8))
@@ -339,8 +342,10 @@ extension StoreError {
         case .unsupportedFormatVersion: self = .unsupportedFormatVersion(try reader.readByte())
         case .malformed:
             self = .malformed(String(decoding: try reader.readBytes(limit: 4096, what: "reason"), as: UTF8.self))
-        case .slotMoved: self = .slotMoved(slot: try reader.readSlot(), to: try reader.readGroup())
-        case .slotImporting: self = .slotImporting(slot: try reader.readSlot())
+        case .keyMoved:
+            self = .keyMoved(key: try reader.readBytes(limit: limits.keyBytesMax, what: "key"), to: try reader.readGroup())
+        case .keyImporting: self = .keyImporting(key: try reader.readBytes(limit: limits.keyBytesMax, what: "key"))
+        case .keyNotServed: self = .keyNotServed(key: try reader.readBytes(limit: limits.keyBytesMax, what: "key"))
         case .invalidMove:
             self = .invalidMove(String(decoding: try reader.readBytes(limit: 4096, what: "reason"), as: UTF8.self))
         case nil: throw .malformed("unknown error tag \(tag)")

@@ -11,12 +11,12 @@ public enum StoreResult: Hashable, Sendable {
     case leaseKeptAlive(id: LeaseID, ttl: LeaseTTL, revision: Revision)
     case leaseRevoked(revision: Revision)
     case sessionClosed(revision: Revision)
-    /// A step of a slot move that changed the group's slots (import, release, adopt, finish, drop).
-    case slotsMoved(revision: Revision)
+    /// A step of a move that changed which keys the group serves (import, release, adopt, finish, drop, declare).
+    case keysMoved(revision: Revision)
     /// An import asked again after it had finished: nothing changed, and the move must not copy keys again.
-    case slotsAlreadyImported(revision: Revision)
+    case keysAlreadyImported(revision: Revision)
     /// A page of released keys; `next` is where the following page starts, nil after the last.
-    case slotsExported(keys: [MovedKey], next: [UInt8]?, revision: Revision)
+    case keysExported(keys: [MovedKey], next: [UInt8]?, revision: Revision)
     case failed(StoreError)
 }
 

@@ -12,7 +12,7 @@ extension ClusterTests {
     @Test(
         "a slot move: the source answers ASK once it released the slot, redis-cli -c follows it, and a stopped move resumes",
         .enabled(if: RedisTools.cli != nil, "redis-cli not found: install the Debian package redis-tools"))
-    func slotMoveStepByStep() async throws {
+    func moveStepByStep() async throws {
         let (cluster, client) = try await Self.startRedisCluster()
         defer { cluster.stopAll() }
         let ports = try cluster.members.map { try #require($0.redisPort) }
@@ -30,10 +30,10 @@ extension ClusterTests {
         let target = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10), group: GroupID(1))
         let founding = try await metadata.shardMap()
         #expect(founding.epoch == 0)
-        #expect(try await metadata.updateShardMap(try founding.beginning(slot...slot, to: GroupID(1))))
-        #expect(try await metadata.updateShardMap(try founding.beginning(slot...slot, to: GroupID(2))) == false)
-        _ = try await target.slotMoveStep(.importSlots(slot...slot, from: GroupID(3)))
-        _ = try await source.slotMoveStep(.releaseSlots(slot...slot, to: GroupID(1)))
+        #expect(try await metadata.updateShardMap(try founding.beginning(.slots(slot...slot), to: GroupID(1))))
+        #expect(try await metadata.updateShardMap(try founding.beginning(.slots(slot...slot), to: GroupID(2))) == false)
+        _ = try await target.moveStep(.importKeys(.slots(slot...slot), from: GroupID(3)))
+        _ = try await source.moveStep(.releaseKeys(.slots(slot...slot), to: GroupID(1)))
 
         // The source's leader sends the client to the target's leader with ASK; every other node still says MOVED
         // (the map has not changed hands yet). The target refuses until the import is finished.
@@ -44,20 +44,20 @@ extension ClusterTests {
         #expect(answers.filter { $0.hasPrefix("MOVED \(slot) 127.0.0.1:") }.count == 2, "\(answers)")
         #expect(try await cli(ports[0], "-c", "GET", "foo").hasPrefix("TRYAGAIN"))
 
-        let page = try await source.slotMoveStep(.exportSlots(slot...slot, after: [], limit: 100))
-        guard case .slotsExported(let keys, nil, _) = page else {
+        let page = try await source.moveStep(.exportKeys(.slots(slot...slot), after: [], limit: 100))
+        guard case .keysExported(let keys, nil, _) = page else {
             Issue.record("not one whole export page: \(page)")
             return
         }
         #expect(keys.map(\.key) == [Array("foo".utf8)])
-        _ = try await target.slotMoveStep(.adoptKeys(keys))
-        _ = try await target.slotMoveStep(.finishImport(slot...slot))
+        _ = try await target.moveStep(.adoptKeys(keys))
+        _ = try await target.moveStep(.finishImport(.slots(slot...slot)))
         // Now ASK leads somewhere that serves the key: redis-cli -c sends ASKING and is served.
         #expect(try await cli(ports[1], "-c", "GET", "foo") == "before")
         #expect(try await cli(ports[2], "-c", "SET", "foo", "during") == "OK")
 
         // Resuming repeats every step (each is harmless to repeat) and hands the slot over in the map.
-        let mover = SlotMover(endpoints: cluster.clientEndpoints)
+        let mover = ShardMover(endpoints: cluster.clientEndpoints)
         let resumed = try await mover.resumeAll()
         #expect(resumed.migrations.isEmpty)
         #expect(resumed.assignment.group(of: HashSlot(slot)!) == GroupID(1))
@@ -70,7 +70,7 @@ extension ClusterTests {
         #expect(try await cli(ports[0], "-c", "GET", "bar") == "stays")
         #expect(try await cli(ports[0], "CLUSTER", "INFO").contains("cluster_current_epoch:2"))
         // The source kept nothing: asked directly, it refuses the slot.
-        await #expect(throws: QuorumClientError.store(.slotMoved(slot: HashSlot(slot)!, to: GroupID(1)))) {
+        await #expect(throws: QuorumClientError.store(.keyMoved(key: Array("foo".utf8), to: GroupID(1)))) {
             try await source.get(Array("foo".utf8))
         }
         for client in [metadata, source, target, client] { await client.close() }
@@ -99,10 +99,10 @@ extension ClusterTests {
         #expect(try await sharded.shardMap().epoch == 0)
 
         // Slots from each founding group to another, some holding many of the load's keys.
-        let mover = SlotMover(endpoints: cluster.clientEndpoints)
-        var map = try await mover.move(0...3_000, to: GroupID(2))
-        map = try await mover.move(12_000...14_000, to: GroupID(1))
-        map = try await mover.move(6_000...6_500, to: GroupID(3))
+        let mover = ShardMover(endpoints: cluster.clientEndpoints)
+        var map = try await mover.move(.slots(0...3_000), to: GroupID(2))
+        map = try await mover.move(.slots(12_000...14_000), to: GroupID(1))
+        map = try await mover.move(.slots(6_000...6_500), to: GroupID(3))
         #expect(map.epoch == 6)
         #expect(map.assignment.group(of: HashSlot(100)!) == GroupID(2))
         #expect(map.assignment.group(of: HashSlot(13_000)!) == GroupID(1))
@@ -131,6 +131,56 @@ extension ClusterTests {
         #expect(try await sharded.shardMap().epoch == 6)
         #expect(try await RedisTools.cli(port: port, ["-c", "GET", "load:7"]) == "native 7")
         await sharded.close()
+    }
+
+    @Test("a range-sharded keyspace: declared, split over three groups and merged with the CLI; stitched range reads keep key order and the limit")
+    func rangeShardedKeyspace() async throws {
+        let (cluster, client) = try await Self.startRedisCluster()
+        defer { cluster.stopAll() }
+        let endpoints = cluster.clientEndpoints.joined(separator: ",")
+        func shard(_ arguments: String...) async throws -> String {
+            let run = try await cluster.runCommand(["shard"] + arguments + ["--endpoints", endpoints])
+            #expect(run.status == 0, "quorum shard \(arguments): \(run.output)")
+            return run.output
+        }
+        #expect(try await shard("declare", "/logs/", "--owner", "1").contains("range-sharded"))
+        let sharded = ShardedClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10))
+        let keys = (0..<90).map { Array(String(format: "/logs/%03d", $0).utf8) }
+        for key in keys { try await sharded.put(key, key) }
+        _ = try await shard("split", "/logs/030", "--to", "2")
+        _ = try await shard("split", "/logs/060", "--to", "3")
+        let listing = try await shard("list")
+        #expect(listing.contains("epoch 5"), "\(listing)")  // the declaration, and each split begun and finished
+        #expect(listing.contains("keys [\"/logs/030\", \"/logs/060\")"), "\(listing)")
+
+        // Each group holds its span only; the stitched read returns every key once, in order, to the limit.
+        let everything = RangeRequest.prefix(Array("/logs/".utf8))
+        let all = try await sharded.range(everything)
+        #expect(all.kvs.map(\.key) == keys)
+        #expect(all.count == 90 && !all.more)
+        var limited = everything
+        limited.limit = 45
+        let first = try await sharded.range(limited)
+        #expect(first.kvs.map(\.key) == Array(keys.prefix(45)))
+        #expect(first.more && first.count == 90)
+        let middle = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10), group: GroupID(2))
+        #expect(try await middle.range(everything).kvs.map(\.key) == Array(keys[30..<60]))
+        await #expect(throws: QuorumClientError.store(.keyMoved(key: keys[70], to: GroupID(3)))) {
+            try await middle.get(keys[70])
+        }
+        let last = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10), group: GroupID(3))
+        await #expect(throws: QuorumClientError.store(.keyNotServed(key: keys[10]))) { try await last.get(keys[10]) }
+        await last.close()
+
+        // Merging the last span into the one before moves its keys to group 2; reads see no change.
+        _ = try await shard("merge", "/logs/060")
+        #expect(try await middle.range(everything).kvs.map(\.key) == Array(keys[30...]))
+        #expect(try await sharded.range(everything).kvs.map(\.key) == keys)
+        try await sharded.put(keys[89], Array("after".utf8))
+        #expect(try await middle.get(keys[89])?.value == Array("after".utf8))
+        await sharded.close()
+        await middle.close()
+        await client.close()
     }
 
     /// Writes `load:0` … `load:499` over and over until `load:stop` exists, retrying what the cluster asks to

@@ -7,12 +7,17 @@ import Testing
 struct ShardMapTests {
     let founding = ShardMap.founding(groups: 3)
 
+    /// A key whose hash slot is among `slots`.
+    static func key(inSlots slots: ClosedRange<Int>) -> [UInt8] {
+        (0...).lazy.map { Array("k\($0)".utf8) }.first { slots.contains(HashSlot(key: $0).rawValue) }!
+    }
+
     @Test("a move begins from the one owner of its slots and, finished, gives them to the target")
     func moveLifecycle() throws {
-        let moving = try founding.beginning(100...200, to: GroupID(2))
-        #expect(moving.migrations == [SlotMigration(slots: 100...200, from: GroupID(1), to: GroupID(2))])
-        #expect(moving.migration(of: HashSlot(150)!)?.to == GroupID(2))
-        #expect(moving.migration(of: HashSlot(201)!) == nil)
+        let moving = try founding.beginning(.slots(100...200), to: GroupID(2))
+        #expect(moving.migrations == [ShardMigration(keys: .slots(100...200), from: GroupID(1), to: GroupID(2))])
+        #expect(moving.migration(ofKey: Self.key(inSlots: 100...200))?.to == GroupID(2))
+        #expect(moving.migration(ofKey: Self.key(inSlots: 201...5_000)) == nil)
         let moved = moving.finishing(moving.migrations[0])
         #expect(moved.migrations.isEmpty)
         #expect(moved.assignment.group(of: HashSlot(99)!) == GroupID(1))
@@ -33,16 +38,16 @@ struct ShardMapTests {
 
     @Test("moves that do not fit the map are refused with a reason")
     func invalidMoves() throws {
-        #expect(throws: ShardMapError.self) { try founding.beginning(5_000...6_000, to: GroupID(3)) }
-        #expect(throws: ShardMapError.self) { try founding.beginning(0...10, to: GroupID(1)) }
-        #expect(throws: ShardMapError.self) { try founding.beginning(16_000...16_384, to: GroupID(1)) }
-        let moving = try founding.beginning(0...10, to: GroupID(2))
-        #expect(throws: ShardMapError.self) { try moving.beginning(5...20, to: GroupID(3)) }
+        #expect(throws: ShardMapError.self) { try founding.beginning(.slots(5_000...6_000), to: GroupID(3)) }
+        #expect(throws: ShardMapError.self) { try founding.beginning(.slots(0...10), to: GroupID(1)) }
+        #expect(throws: ShardMapError.self) { try founding.beginning(.slots(16_000...16_384), to: GroupID(1)) }
+        let moving = try founding.beginning(.slots(0...10), to: GroupID(2))
+        #expect(throws: ShardMapError.self) { try moving.beginning(.slots(5...20), to: GroupID(3)) }
     }
 
     @Test("the encoding round-trips, and a malformed or inconsistent map is refused, never trusted")
     func codec() throws {
-        let map = try founding.beginning(7...9, to: GroupID(3))
+        let map = try founding.beginning(.slots(7...9), to: GroupID(3))
         let decoded = try ShardMap(decoding: map.encoded, epoch: 4)
         #expect(decoded.assignment == map.assignment)
         #expect(decoded.migrations == map.migrations)

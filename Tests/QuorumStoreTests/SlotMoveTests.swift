@@ -4,7 +4,7 @@ import Testing
 
 @testable import QuorumStore
 
-@Suite("Moving hash slots between groups")
+@Suite("Moving hash slots and key spans between groups")
 struct SlotMoveTests {
     static let source = GroupID(1)
     static let target = GroupID(2)
@@ -17,18 +17,18 @@ struct SlotMoveTests {
 
     /// Moves the slots of `{user}` keys from `from` to `to` through every step, as `quorum shard move` does.
     static func move(_ slots: ClosedRange<Int>, from: inout KeyValueStore, to: inout KeyValueStore) throws {
-        #expect(to.apply(.importSlots(slots, from: source)).result.failure == nil)
-        #expect(from.apply(.releaseSlots(slots, to: target)).result.failure == nil)
+        #expect(to.apply(.importKeys(.slots(slots), from: source)).result.failure == nil)
+        #expect(from.apply(.releaseKeys(.slots(slots), to: target)).result.failure == nil)
         var after: [UInt8] = []
         repeat {
-            guard case .slotsExported(let keys, let next, _) = from.apply(.exportSlots(slots, after: after, limit: 2)).result
+            guard case .keysExported(let keys, let next, _) = from.apply(.exportKeys(.slots(slots), after: after, limit: 2)).result
             else { Issue.record("export failed"); return }
             #expect(to.apply(.adoptKeys(keys)).result.failure == nil)
             guard let next else { break }
             after = next
         } while true
-        #expect(to.apply(.finishImport(slots)).result.failure == nil)
-        #expect(from.apply(.dropSlots(slots)).result.failure == nil)
+        #expect(to.apply(.finishImport(.slots(slots))).result.failure == nil)
+        #expect(from.apply(.dropKeys(.slots(slots))).result.failure == nil)
     }
 
     @Test("a move carries every key of the slot and nothing else, and the source then refuses the slot")
@@ -48,8 +48,8 @@ struct SlotMoveTests {
         #expect(source.get(b("other"))?.value == b("stays"))
         #expect(
             source.apply(.put(PutRequest(key: b("{user}:0"), value: b("late")))).result.failure
-                == .slotMoved(slot: HashSlot(key: b("{user}")), to: Self.target))
-        #expect(throws: StoreError.slotMoved(slot: HashSlot(key: b("{user}")), to: Self.target)) {
+                == .keyMoved(key: b("{user}:0"), to: Self.target))
+        #expect(throws: StoreError.keyMoved(key: b("{user}:1"), to: Self.target)) {
             try source.range(RangeRequest(key: b("{user}:1")))
         }
         #expect(target.apply(.put(PutRequest(key: b("{user}:0"), value: b("new")))).result.failure == nil)
@@ -61,13 +61,12 @@ struct SlotMoveTests {
         var target = KeyValueStore()
         source.put("{k}a", "1")
         let slots = Self.slotRange(of: "{k}")
-        let slot = HashSlot(key: b("{k}"))
-        #expect(target.apply(.importSlots(slots, from: Self.source)).result.failure == nil)
-        #expect(target.apply(.put(PutRequest(key: b("{k}a"), value: b("early")))).result.failure == .slotImporting(slot: slot))
+        #expect(target.apply(.importKeys(.slots(slots), from: Self.source)).result.failure == nil)
+        #expect(target.apply(.put(PutRequest(key: b("{k}a"), value: b("early")))).result.failure == .keyImporting(key: b("{k}a")))
         #expect(source.apply(.put(PutRequest(key: b("{k}a"), value: b("2")))).result.failure == nil)
-        #expect(source.apply(.releaseSlots(slots, to: Self.target)).result.failure == nil)
-        #expect(source.apply(.put(PutRequest(key: b("{k}a"), value: b("3")))).result.failure == .slotMoved(slot: slot, to: Self.target))
-        guard case .slotsExported(let keys, nil, _) = source.apply(.exportSlots(slots, after: [], limit: 10)).result
+        #expect(source.apply(.releaseKeys(.slots(slots), to: Self.target)).result.failure == nil)
+        #expect(source.apply(.put(PutRequest(key: b("{k}a"), value: b("3")))).result.failure == .keyMoved(key: b("{k}a"), to: Self.target))
+        guard case .keysExported(let keys, nil, _) = source.apply(.exportKeys(.slots(slots), after: [], limit: 10)).result
         else {
             Issue.record("export failed")
             return
@@ -75,8 +74,8 @@ struct SlotMoveTests {
         #expect(keys.map(\.value) == [b("2")])
         #expect(target.apply(.adoptKeys(keys)).result.failure == nil)
         #expect(target.get(b("{k}a"))?.value == b("2"))
-        #expect(target.apply(.put(PutRequest(key: b("{k}a"), value: b("4")))).result.failure == .slotImporting(slot: slot))
-        #expect(target.apply(.finishImport(slots)).result.failure == nil)
+        #expect(target.apply(.put(PutRequest(key: b("{k}a"), value: b("4")))).result.failure == .keyImporting(key: b("{k}a")))
+        #expect(target.apply(.finishImport(.slots(slots))).result.failure == nil)
         #expect(target.apply(.put(PutRequest(key: b("{k}a"), value: b("4")))).result.failure == nil)
     }
 
@@ -85,7 +84,7 @@ struct SlotMoveTests {
         var store = KeyValueStore()
         store.put("{a}1", "x")
         store.put("{b}1", "y")
-        #expect(store.apply(.releaseSlots(Self.slotRange(of: "{a}"), to: Self.target)).result.failure == nil)
+        #expect(store.apply(.releaseKeys(.slots(Self.slotRange(of: "{a}")), to: Self.target)).result.failure == nil)
         let everything = RangeRequest(key: [0], rangeEnd: [0])
         #expect((try? store.range(everything))?.kvs.map(\.key) == [b("{b}1")])
         #expect(store.delete("\u{0}", rangeEnd: "\u{0}").result.deleteRange?.deleted == 1)
@@ -102,8 +101,8 @@ struct SlotMoveTests {
         var target = KeyValueStore()
         source.put("{r}1", "a")
         let slots = Self.slotRange(of: "{r}")
-        #expect(target.apply(.importSlots(slots, from: Self.source)).result.failure == nil)
-        #expect(source.apply(.releaseSlots(slots, to: Self.target)).result.failure == nil)
+        #expect(target.apply(.importKeys(.slots(slots), from: Self.source)).result.failure == nil)
+        #expect(source.apply(.releaseKeys(.slots(slots), to: Self.target)).result.failure == nil)
         try Self.move(slots, from: &source, to: &target)
         #expect(target.get(b("{r}1"))?.value == b("a"))
     }
@@ -116,10 +115,10 @@ struct SlotMoveTests {
         let slots = Self.slotRange(of: "{n}")
         try Self.move(slots, from: &source, to: &target)
         target.put("{n}1", "newer")
-        #expect(target.apply(.importSlots(slots, from: Self.source)).result == .slotsAlreadyImported(revision: target.revision))
+        #expect(target.apply(.importKeys(.slots(slots), from: Self.source)).result == .keysAlreadyImported(revision: target.revision))
         #expect(target.apply(.put(PutRequest(key: b("{n}1"), value: b("still served")))).result.failure == nil)
         // And a slot can come back to the group that released it; what it kept of it is gone by then.
-        #expect(source.apply(.importSlots(slots, from: Self.target)).result.failure == nil)
+        #expect(source.apply(.importKeys(.slots(slots), from: Self.target)).result.failure == nil)
         #expect(source.get(b("{n}1")) == nil)
     }
 
@@ -130,7 +129,7 @@ struct SlotMoveTests {
         let slots = Self.slotRange(of: "{z}")
         let before = store.snapshot()
         for command: StoreCommand in [
-            .exportSlots(slots, after: [], limit: 10), .dropSlots(slots), .finishImport(slots),
+            .exportKeys(.slots(slots), after: [], limit: 10), .dropKeys(.slots(slots)), .finishImport(.slots(slots)),
             .adoptKeys([MovedKey(key: b("{z}2"), value: b("b"), lease: nil)]),
         ] {
             guard case .invalidMove = store.apply(command).result.failure else {
@@ -138,10 +137,10 @@ struct SlotMoveTests {
                 continue
             }
         }
-        #expect(store.apply(.releaseSlots(slots, to: Self.target)).result.failure == nil)
-        #expect(store.apply(.releaseSlots(slots, to: GroupID(3))).result.failure != nil)
-        #expect(store.apply(.importSlots(slots, from: GroupID(3))).result.failure != nil)
-        #expect(store.apply(.exportSlots(slots, after: [], limit: 0)).result.failure != nil)
+        #expect(store.apply(.releaseKeys(.slots(slots), to: Self.target)).result.failure == nil)
+        #expect(store.apply(.releaseKeys(.slots(slots), to: GroupID(3))).result.failure != nil)
+        #expect(store.apply(.importKeys(.slots(slots), from: GroupID(3))).result.failure != nil)
+        #expect(store.apply(.exportKeys(.slots(slots), after: [], limit: 0)).result.failure != nil)
         var untouched = KeyValueStore()
         untouched.put("{z}1", "a")
         #expect(untouched.snapshot() == before)
@@ -160,25 +159,25 @@ struct SlotMoveTests {
         #expect(target.expiredLeases(now: StoreTime(milliseconds: 5_999), limit: 10).isEmpty)
     }
 
-    @Test("slot states survive a snapshot, and a version-2 snapshot restores with none")
-    func slotStatesInSnapshots() throws {
+    @Test("slot states survive a snapshot, and an unknown state is refused")
+    func ownershipInSnapshots() throws {
         var store = KeyValueStore()
         store.put("{s}1", "v")
-        #expect(store.apply(.releaseSlots(Self.slotRange(of: "{s}"), to: Self.target)).result.failure == nil)
-        #expect(store.apply(.importSlots(Self.slotRange(of: "{t}"), from: GroupID(3))).result.failure == nil)
+        #expect(store.apply(.releaseKeys(.slots(Self.slotRange(of: "{s}")), to: Self.target)).result.failure == nil)
+        #expect(store.apply(.importKeys(.slots(Self.slotRange(of: "{t}")), from: GroupID(3))).result.failure == nil)
         let restored = try KeyValueStore(restoringFrom: store.snapshot())
-        #expect(restored.slotStates == store.slotStates)
+        #expect(restored.ownership == store.ownership)
         #expect(restored.snapshot() == store.snapshot())
         var corrupt = store.snapshot()
-        corrupt[corrupt.count - 9] = 9
+        corrupt[corrupt.count - 13] = 9  // the last slot's state, before its group and the keyspace count
         #expect(throws: StoreError.self) { try KeyValueStore(restoringFrom: corrupt) }
     }
 
     @Test("slot-move commands and results survive encoding; malformed ranges are refused")
     func codec() throws {
         let commands: [StoreCommand] = [
-            .importSlots(0...16_383, from: GroupID(2)), .releaseSlots(5...5, to: GroupID(9)),
-            .exportSlots(1...2, after: b("k"), limit: 10), .finishImport(3...4), .dropSlots(7...8),
+            .importKeys(.slots(0...16_383), from: GroupID(2)), .releaseKeys(.slots(5...5), to: GroupID(9)),
+            .exportKeys(.slots(1...2), after: b("k"), limit: 10), .finishImport(.slots(3...4)), .dropKeys(.slots(7...8)),
             .adoptKeys([
                 MovedKey(key: b("a"), value: b("1"), lease: nil),
                 MovedKey(
@@ -188,16 +187,70 @@ struct SlotMoveTests {
         ]
         for command in commands { #expect(try StoreCommand(decoding: command.encoded) == command) }
         let results: [StoreResult] = [
-            .slotsMoved(revision: 4), .slotsAlreadyImported(revision: 6), .slotsExported(keys: [MovedKey(key: b("a"), value: b("1"), lease: nil)], next: b("a"), revision: 5),
-            .failed(.slotMoved(slot: HashSlot(key: b("x")), to: GroupID(2))), .failed(.slotImporting(slot: HashSlot(key: b("y")))),
+            .keysMoved(revision: 4), .keysAlreadyImported(revision: 6), .keysExported(keys: [MovedKey(key: b("a"), value: b("1"), lease: nil)], next: b("a"), revision: 5),
+            .failed(.keyMoved(key: b("x"), to: GroupID(2))), .failed(.keyImporting(key: b("y"))), .failed(.keyNotServed(key: b("z"))),
             .failed(.invalidMove("no")),
         ]
         for result in results { #expect(try StoreResult(decoding: result.encoded) == result) }
-        var backwards = StoreCommand.dropSlots(7...8).encoded
+        var backwards = StoreCommand.dropKeys(.slots(7...8)).encoded
         backwards.swapAt(backwards.count - 4, backwards.count - 2)
+        let span = try #require(KeySpan(start: b("a"), end: b("b")))
+        #expect(try StoreCommand(decoding: StoreCommand.dropKeys(.span(span)).encoded) == .dropKeys(.span(span)))
+        #expect(
+            try StoreCommand(decoding: StoreCommand.declareKeyspace(prefix: b("/p/"), ownedHere: true).encoded)
+                == .declareKeyspace(prefix: b("/p/"), ownedHere: true))
         #expect(throws: StoreError.self) { try StoreCommand(decoding: backwards) }
-        var zeroGroup = StoreCommand.releaseSlots(1...1, to: GroupID(1)).encoded
+        var zeroGroup = StoreCommand.releaseKeys(.slots(1...1), to: GroupID(1)).encoded
         zeroGroup[zeroGroup.count - 8] = 0
         #expect(throws: StoreError.self) { try StoreCommand(decoding: zeroGroup) }
+    }
+}
+
+@Suite("Range-sharded keyspaces in a group's store")
+struct RangeKeyspaceStoreTests {
+    static func span(_ start: String, _ end: String?) -> KeySpan { KeySpan(start: b(start), end: end.map(b))! }
+
+    @Test("a declared keyspace is served only by its owner; a span moves like slots, and only its keys move")
+    func spanMoves() throws {
+        var owner = KeyValueStore()
+        var other = KeyValueStore()
+        #expect(owner.apply(.declareKeyspace(prefix: b("/k/"), ownedHere: true)).result.failure == nil)
+        #expect(other.apply(.declareKeyspace(prefix: b("/k/"), ownedHere: false)).result.failure == nil)
+        for name in ["a", "f", "m", "t"] { owner.put("/k/\(name)", name) }
+        #expect(other.apply(.put(PutRequest(key: b("/k/a"), value: b("x")))).result.failure == .keyNotServed(key: b("/k/a")))
+        let upper = KeySelector.span(Self.span("/k/g", "/k0"))
+        #expect(other.apply(.importKeys(upper, from: GroupID(1))).result.failure == nil)
+        #expect(owner.apply(.releaseKeys(upper, to: GroupID(2))).result.failure == nil)
+        #expect(owner.apply(.put(PutRequest(key: b("/k/m"), value: b("x")))).result.failure == .keyMoved(key: b("/k/m"), to: GroupID(2)))
+        guard case .keysExported(let page, nil, _) = owner.apply(.exportKeys(upper, after: [], limit: 10)).result else {
+            Issue.record("export failed")
+            return
+        }
+        #expect(page.map(\.key) == [b("/k/m"), b("/k/t")])
+        #expect(other.apply(.adoptKeys(page)).result.failure == nil)
+        #expect(other.apply(.finishImport(upper)).result.failure == nil)
+        #expect(owner.apply(.dropKeys(upper)).result.failure == nil)
+        let all = RangeRequest(key: b("/k/"), rangeEnd: b("/k0"))
+        #expect(try owner.range(all).kvs.map(\.key) == [b("/k/a"), b("/k/f")])
+        #expect(try other.range(all).kvs.map(\.key) == [b("/k/m"), b("/k/t")])
+        #expect(other.apply(.put(PutRequest(key: b("/k/z"), value: b("z")))).result.failure == nil)
+        #expect(other.apply(.put(PutRequest(key: b("/k/b"), value: b("b")))).result.failure == .keyNotServed(key: b("/k/b")))
+        // Ownership, spans included, survives a snapshot.
+        let restored = try KeyValueStore(restoringFrom: other.snapshot())
+        #expect(restored.ownership == other.ownership)
+        #expect(restored.snapshot() == other.snapshot())
+    }
+
+    @Test("a group that is not the owner refuses a declaration while it holds keys under the prefix")
+    func declarationRefusedOverHeldKeys() {
+        var store = KeyValueStore()
+        store.put("/k/held", "x")
+        guard case .invalidMove = store.apply(.declareKeyspace(prefix: b("/k/"), ownedHere: false)).result.failure else {
+            Issue.record("the declaration was not refused")
+            return
+        }
+        #expect(store.get(b("/k/held"))?.value == b("x"))
+        #expect(store.apply(.declareKeyspace(prefix: b("/k/"), ownedHere: true)).result.failure == nil)
+        #expect(store.apply(.declareKeyspace(prefix: b("/k/x/"), ownedHere: true)).result.failure != nil)
     }
 }

@@ -37,8 +37,8 @@ struct HTTPAPIError: Error, HTTPResponseError {
         case .keyNotFound, .leaseNotFound: status = .notFound
         case .compacted, .leaseAlreadyExists, .staleSequence, .invalidMove: status = .conflict
         // The key lives in another group now (or soon): ask that group, as the message says.
-        case .slotMoved: status = .misdirectedRequest
-        case .slotImporting: status = .serviceUnavailable
+        case .keyMoved, .keyNotServed: status = .misdirectedRequest
+        case .keyImporting: status = .serviceUnavailable
         case .keyTooLarge, .valueTooLarge, .commandTooLarge: status = .contentTooLarge
         case .futureRevision, .emptyKey, .invalidLeaseID, .invalidTTL, .leaseWithIgnoreLease,
             .tooManyTransactionOperations, .transactionTooDeep, .unsupportedFormatVersion, .malformed:

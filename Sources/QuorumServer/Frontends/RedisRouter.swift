@@ -67,7 +67,8 @@ final class RedisRouter: @unchecked Sendable {
         if asking, let importer = ledGroups.first(where: { $0.runtime.takesAskedSlot(slot) }) {
             return .executor(executor(of: importer.runtime))
         }
-        let group = map.assignment.group(of: slot)
+        // Keys of a range-sharded keyspace go to their span's group; the group checks the others when they apply.
+        let group = map.owner(ofKey: keys[0])
         guard let runtime = host.group(group), let leader = runtime.groupStatus.leader else {
             return .refused(.error("CLUSTERDOWN Hash slot not served"))
         }
@@ -83,6 +84,7 @@ final class RedisRouter: @unchecked Sendable {
     private var ledGroups: [(group: GroupID, runtime: GroupRuntime)] {
         guard let map = shardMap else { return [(host.clusterGroup.group, host.clusterGroup)] }
         let groups = Set(map.assignment.ranges.map(\.group)).union(map.migrations.map(\.to))
+            .union(map.keyspaces.flatMap { $0.owners.pieces.map(\.value) })
         return groups.sorted().compactMap { group in
             guard let runtime = host.group(group), runtime.groupStatus.leader == host.configuration.node else {
                 return nil

@@ -623,8 +623,8 @@ final class GroupRuntime: @unchecked Sendable {
     /// Whether this replica takes a command for `slot` sent after ASKING: its group is importing the slot or has
     /// adopted it, whatever the shard map this node has applied says yet.
     func takesAskedSlot(_ slot: HashSlot) -> Bool {
-        switch driver.stateMachine.store.slotStates.state(of: slot) {
-        case .importing, .adopted: true
+        switch driver.stateMachine.store.ownership.state(of: slot) {
+        case .importing, .owned: true
         case .released, nil: false
         }
     }
