@@ -148,7 +148,7 @@ let package = Package(
             name: "QuorumBalancingTests", dependencies: ["QuorumBalancing", "QuorumConsensus"], swiftSettings: strict
         ),
         .testTarget(
-            name: "QuorumWireTests", dependencies: ["QuorumWire", "QuorumConsensus", "QuorumStore"], swiftSettings: strict
+            name: "QuorumWireTests", dependencies: ["QuorumWire", "QuorumConsensus", "QuorumSharding", "QuorumStore"], swiftSettings: strict
         ),
         // Starts real `quorum server` processes on 127.0.0.1.
         .testTarget(

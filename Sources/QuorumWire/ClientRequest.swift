@@ -107,8 +107,7 @@ public struct ClientRequest: Hashable, Sendable {
             writer.write(UInt8(9))
         case .updateShardMap(let map):
             writer.write(UInt8(10))
-            writer.write(map.epoch)
-            writer.writeLengthPrefixed(map.encoded)
+            writer.write(map)
         case .shardMap:
             writer.write(UInt8(11))
         }
@@ -170,13 +169,7 @@ public struct ClientRequest: Hashable, Sendable {
             case 9:
                 operation = .createReplica
             case 10:
-                let epoch = try reader.read(UInt64.self, "shard map epoch")
-                let bytes = try reader.readLengthPrefixed("shard map")
-                do {
-                    operation = .updateShardMap(try ShardMap(decoding: bytes, epoch: epoch))
-                } catch {
-                    throw .inconsistent(error.description)
-                }
+                operation = .updateShardMap(try reader.readShardMap())
             case 11:
                 operation = .shardMap
             case let other:
@@ -211,5 +204,21 @@ extension ByteReader {
 
     mutating func readString(_ field: String) throws(DecodingFailure) -> String {
         String(decoding: try readLengthPrefixed(field), as: UTF8.self)
+    }
+}
+
+extension ByteWriter {
+    /// A shard map as requests and responses carry it: its epoch, then its encoding, length-prefixed.
+    mutating func write(_ map: ShardMap) {
+        write(map.epoch)
+        writeLengthPrefixed(map.encoded)
+    }
+}
+
+extension ByteReader {
+    mutating func readShardMap() throws(DecodingFailure) -> ShardMap {
+        let epoch = try read(UInt64.self, "shard map epoch")
+        let bytes = try readLengthPrefixed("shard map")
+        do { return try ShardMap(decoding: bytes, epoch: epoch) } catch { throw .inconsistent(error.description) }
     }
 }

@@ -92,8 +92,7 @@ public struct ClientResponse: Hashable, Sendable {
             for group in groups { group.encode(into: &writer) }
         case .shardMap(let map):
             writer.write(UInt8(10))
-            writer.write(map.epoch)
-            writer.writeLengthPrefixed(map.encoded)
+            writer.write(map)
         }
         return Frame(kind: .clientResponse, payload: writer.bytes)
     }
@@ -150,13 +149,7 @@ public struct ClientResponse: Hashable, Sendable {
                 for _ in 0..<count { groups.append(try GroupStatus.decode(from: &reader)) }
                 outcome = .groups(groups)
             case 10:
-                let epoch = try reader.read(UInt64.self, "shard map epoch")
-                let bytes = try reader.readLengthPrefixed("shard map")
-                do {
-                    outcome = .shardMap(try ShardMap(decoding: bytes, epoch: epoch))
-                } catch {
-                    throw .inconsistent(error.description)
-                }
+                outcome = .shardMap(try reader.readShardMap())
             case let other:
                 throw .invalid(field: "response kind", value: UInt64(other))
             }
