@@ -94,7 +94,8 @@ let package = Package(
         .target(
             name: "QuorumServer",
             dependencies: [
-                "QuorumConsensus", "QuorumNode", "QuorumSharding", "QuorumStorage", "QuorumStore", "QuorumWire",
+                "QuorumClient", "QuorumConsensus", "QuorumNode", "QuorumSharding", "QuorumStorage", "QuorumStore",
+                "QuorumWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -75,7 +75,7 @@ public struct ShardMover: Sendable {
             } catch {
                 throw .refused(error.description)
             }
-            let groups = Set(map.assignment.ranges.map(\.group)).union(map.keyspaces.flatMap { $0.owners.pieces.map(\.value) })
+            let groups = map.groups
             for group in groups.union([owner]).sorted() {
                 try await using(client(of: group)) { client throws(QuorumClientError) in
                     _ = try await client.moveStep(.declareKeyspace(prefix: prefix, ownedHere: group == owner))

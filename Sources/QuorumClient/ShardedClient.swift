@@ -83,7 +83,7 @@ public actor ShardedClient {
             plan = keyspace.owners.parts(of: span).compactMap { part in part.value.map { ($0, part.span) } }
             ordered = true
         } else {
-            let groups = Set(map.assignment.ranges.map(\.group)).union(map.keyspaces.flatMap { $0.owners.pieces.map(\.value) })
+            let groups = map.groups
             plan = groups.sorted().map { ($0, span) }
             ordered = false
         }

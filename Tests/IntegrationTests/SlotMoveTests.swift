@@ -183,6 +183,52 @@ extension ClusterTests {
         await client.close()
     }
 
+    @Test("with --split-keys, spans of a range-sharded keyspace split by themselves until none is over the limit")
+    func automaticSplits() async throws {
+        let (cluster, client) = try await Self.startCluster(arguments: ["--groups", "3", "--split-keys", "40"])
+        defer { cluster.stopAll() }
+        let mover = ShardMover(endpoints: cluster.clientEndpoints)
+        _ = try await mover.declareKeyspace(prefix: Array("/auto/".utf8), owner: GroupID(1))
+        let sharded = ShardedClient(endpoints: cluster.clientEndpoints, timeout: .seconds(30))
+        let keys = (0..<200).map { Array(String(format: "/auto/%03d", $0).utf8) }
+        for key in keys { try await sharded.put(key, key) }
+
+        let metadata = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10), group: ShardMap.group)
+        let endpoints = cluster.clientEndpoints
+        /// How many keys each span's group holds in it, by a map with no move under way.
+        @Sendable func spanSizes(_ map: ShardMap) async throws -> [Int] {
+            var sizes: [Int] = []
+            for piece in map.keyspaces.first?.owners.pieces ?? [] {
+                let owner = QuorumClient(endpoints: endpoints, timeout: .seconds(10), group: piece.value)
+                let held = try await owner.range(
+                    RangeRequest(key: piece.span.start, rangeEnd: piece.span.end ?? [0], countOnly: true))
+                sizes.append(held.count)
+                await owner.close()
+            }
+            return sizes
+        }
+        let settled = try await Patience.within(seconds: 120) { () async throws -> ShardMap in
+            while true {
+                // The same epoch before and after the count: no split began in between (each begins with one).
+                let map = try await metadata.shardMap()
+                if map.migrations.isEmpty, try await spanSizes(map).allSatisfy({ $0 <= 40 }),
+                    try await metadata.shardMap().epoch == map.epoch
+                {
+                    return map
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        let map = try #require(settled, "spans were still over 40 keys after two minutes")
+        let sizes = try await spanSizes(map)
+        #expect(sizes.reduce(0, +) == 200 && sizes.count >= 5, "\(sizes)")
+        #expect(Set(map.keyspaces[0].owners.pieces.map(\.value)).count == 3, "splits spread over the groups")
+        #expect(try await sharded.range(RangeRequest.prefix(Array("/auto/".utf8))).kvs.map(\.key) == keys)
+        await sharded.close()
+        await metadata.close()
+        await client.close()
+    }
+
     /// Writes `load:0` … `load:499` over and over until `load:stop` exists, retrying what the cluster asks to
     /// retry, then checks that every key holds the last value written and acknowledged to it.
     private static let loadScript = #"""

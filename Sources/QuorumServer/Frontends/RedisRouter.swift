@@ -83,9 +83,7 @@ final class RedisRouter: @unchecked Sendable {
     /// a Redis Cluster node answers them for its own slots. Standalone, group 1.
     private var ledGroups: [(group: GroupID, runtime: GroupRuntime)] {
         guard let map = shardMap else { return [(host.clusterGroup.group, host.clusterGroup)] }
-        let groups = Set(map.assignment.ranges.map(\.group)).union(map.migrations.map(\.to))
-            .union(map.keyspaces.flatMap { $0.owners.pieces.map(\.value) })
-        return groups.sorted().compactMap { group in
+        return map.groups.sorted().compactMap { group in
             guard let runtime = host.group(group), runtime.groupStatus.leader == host.configuration.node else {
                 return nil
             }
