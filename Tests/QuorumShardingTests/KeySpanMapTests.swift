@@ -60,4 +60,15 @@ struct KeySpanMapTests {
         #expect(decoded.keyspaces == moving.keyspaces && decoded.migrations == moving.migrations)
         #expect(try ShardMap(decoding: split.encoded, epoch: 9).keyspaces == split.keyspaces)
     }
+
+    @Test("a split's upper half goes to the other group owning the fewest spans, the lowest id on a tie")
+    func splitTargets() throws {
+        var map = try ShardMap.founding(groups: 3).declaring(prefix: Self.b("/a/"), owner: GroupID(1))
+        #expect(map.splitTarget(from: GroupID(1)) == GroupID(2))
+        let moving = try map.beginning(.span(Self.span("/a/m", "/a0")), to: GroupID(2))
+        map = moving.finishing(moving.migrations[0])
+        #expect(map.splitTarget(from: GroupID(1)) == GroupID(3))
+        #expect(map.splitTarget(from: GroupID(2)) == GroupID(3))
+        #expect(ShardMap.founding(groups: 1).splitTarget(from: GroupID(1)) == nil)
+    }
 }
