@@ -152,6 +152,10 @@ extension ClusterTests {
         let listing = try await shard("list")
         #expect(listing.contains("epoch 5"), "\(listing)")  // the declaration, and each split begun and finished
         #expect(listing.contains("keys [\"/logs/030\", \"/logs/060\")"), "\(listing)")
+        let shards = try await HTTPClient().send("GET", cluster.members[2], "/v1/shards").json
+        #expect(shards["epoch"] as? Int == 5)
+        let spans = (shards["keyspaces"] as? [[String: Any]])?.first?["spans"] as? [[String: Any]]
+        #expect(spans?.compactMap { $0["group"] as? Int } == [1, 2, 3], "\(shards)")
 
         // Each group holds its span only; the stitched read returns every key once, in order, to the limit.
         let everything = RangeRequest.prefix(Array("/logs/".utf8))
