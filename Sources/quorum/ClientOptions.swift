@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import QuorumClient
 import QuorumConsensus
+import QuorumSharding
 import QuorumStore
 import QuorumWire
 
@@ -97,11 +98,15 @@ struct JSONNodeStatus: Encodable {
     /// How many groups the node hosts, and how many of them it leads.
     var groups: Int?
     var groupsLed: Int?
+    /// How many shards (slot ranges and key spans of the shard map) belong to the groups the node leads.
+    var shardsLed: Int?
     /// Committed entries this node has yet to apply, against the newest commit index any node reported.
     var lag: UInt64?
     var error: String?
 
-    init(endpoint: String, status: NodeStatus?, groups: [GroupStatus]? = nil, error: String?) {
+    init(
+        endpoint: String, status: NodeStatus?, groups: [GroupStatus]? = nil, shardMap: ShardMap? = nil, error: String?
+    ) {
         self.endpoint = endpoint
         node = status?.node.rawValue
         role = status?.role
@@ -114,6 +119,12 @@ struct JSONNodeStatus: Encodable {
         learners = status?.learners.map(\.rawValue)
         self.groups = groups?.count
         groupsLed = groups?.count { $0.role == "leader" }
+        if let groups, let shardMap {
+            let led = Set(groups.filter { $0.role == "leader" }.map(\.group))
+            shardsLed =
+                shardMap.assignment.ranges.count { led.contains($0.group) }
+                + shardMap.keyspaces.reduce(0) { $0 + $1.owners.pieces.count { led.contains($0.value) } }
+        }
         self.error = error
     }
 }

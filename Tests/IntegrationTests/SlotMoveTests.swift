@@ -152,6 +152,12 @@ extension ClusterTests {
         let listing = try await shard("list")
         #expect(listing.contains("epoch 5"), "\(listing)")  // the declaration, and each split begun and finished
         #expect(listing.contains("keys [\"/logs/030\", \"/logs/060\")"), "\(listing)")
+        // Each group has one leader, so the nodes together lead every shard: three slot ranges and three spans.
+        let status = try await cluster.runCommand(["cluster", "status", "--json", "--endpoints", endpoints])
+        let rows = try status.output.split(separator: "\n").compactMap {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [[String: Any]]
+        }.flatMap { $0 }
+        #expect(rows.compactMap { $0["shardsLed"] as? Int }.reduce(0, +) == 6, "\(status.output)")
         let shards = try await HTTPClient().send("GET", cluster.members[2], "/v1/shards").json
         #expect(shards["epoch"] as? Int == 5)
         let spans = (shards["keyspaces"] as? [[String: Any]])?.first?["spans"] as? [[String: Any]]
