@@ -64,7 +64,7 @@ final class RedisRouter: @unchecked Sendable {
         guard keys.dropFirst().allSatisfy({ HashSlot(key: $0) == slot }) else {
             return .refused(.error("CROSSSLOT Keys in request don't hash to the same slot"))
         }
-        if asking, let importer = ledGroups.first(where: { $0.runtime.takesAskedSlot(slot) }) {
+        if asking, let importer = ledGroups.first(where: { $0.runtime.takesAskedKey(keys[0]) }) {
             return .executor(executor(of: importer.runtime))
         }
         // Keys of a range-sharded keyspace go to their span's group; the group checks the others when they apply.

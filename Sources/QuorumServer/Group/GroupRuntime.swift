@@ -620,10 +620,10 @@ final class GroupRuntime: @unchecked Sendable {
         return (try? driver.stateMachine.store.timeToLive(of: id, now: now))?.keys.count
     }
 
-    /// Whether this replica takes a command for `slot` sent after ASKING: its group is importing the slot or has
-    /// adopted it, whatever the shard map this node has applied says yet.
-    func takesAskedSlot(_ slot: HashSlot) -> Bool {
-        switch driver.stateMachine.store.ownership.state(of: slot) {
+    /// Whether this replica takes a command for `key` sent after ASKING: its group is importing the key's slot or
+    /// span, or has adopted it, whatever the shard map this node has applied says yet.
+    func takesAskedKey(_ key: [UInt8]) -> Bool {
+        switch driver.stateMachine.store.ownership.state(ofKey: key) {
         case .importing, .owned: true
         case .released, nil: false
         }
