@@ -15,6 +15,7 @@ import QuorumStore
 ///     kind 7 leases: nothing
 ///     kind 8 groups: nothing (the node answers for every group it hosts; the request's group is ignored)
 ///     kind 9 create replica: nothing (the node creates an empty replica of the request's group)
+///     kind 10 backup: nothing (the group's leader answers with its store at a linearizable point)
 public struct ClientRequest: Hashable, Sendable {
     public enum Operation: Hashable, Sendable {
         case write(StoreProposal)
@@ -33,6 +34,9 @@ public struct ClientRequest: Hashable, Sendable {
         /// Creates an empty replica of the request's group on this node, to be added to the group by its leader
         /// and caught up from its log or a snapshot. Answered by the node itself with the new replica's status.
         case createReplica
+        /// The group's store at a linearizable point, for a backup: answered by the group's leader after a ReadIndex
+        /// (`GroupBackup`).
+        case backup
     }
 
     public enum MembershipRequest: Hashable, Sendable {
@@ -97,6 +101,8 @@ public struct ClientRequest: Hashable, Sendable {
             writer.write(UInt8(8))
         case .createReplica:
             writer.write(UInt8(9))
+        case .backup:
+            writer.write(UInt8(10))
         }
         return Frame(kind: .clientRequest, payload: writer.bytes)
     }
@@ -155,6 +161,8 @@ public struct ClientRequest: Hashable, Sendable {
                 operation = .groups
             case 9:
                 operation = .createReplica
+            case 10:
+                operation = .backup
             case let other:
                 throw .invalid(field: "request kind", value: UInt64(other))
             }

@@ -15,6 +15,10 @@ import QuorumStore
 ///     kind 8 leases:     count u32 | (id u64 | ttl u64 | remaining u64 | deadline u64 | keys: count u32, bytes…)…
 ///     kind 9 groups:     count u32 | (group u64 | role (string) | term u64 | leader u64 | commit u64 | applied u64
 ///                        | quiescent u8)…
+///     kind 10 backup:    GroupBackup
+///
+/// A response larger than `frameBytesMax` (a backup, mostly) travels as frame parts (`FrameParts`), which the client
+/// puts back together.
 public struct ClientResponse: Hashable, Sendable {
     public enum Outcome: Hashable, Sendable {
         case result(StoreResult)
@@ -33,7 +37,13 @@ public struct ClientResponse: Hashable, Sendable {
         case watchEnded(reason: String, resumeRevision: Revision?)
         case leases([LeaseStatus])
         case groups([GroupStatus])
+        case backup(GroupBackup)
     }
+
+    /// The largest frame a client accepts, and so the largest part a node sends it.
+    public static let frameBytesMax = 16 << 20
+    /// The largest response a client puts back together from parts (as large as a peer message may be).
+    public static let assembledBytesMax = 8 << 30
 
     public var requestID: UInt64
     public var outcome: Outcome
@@ -86,6 +96,9 @@ public struct ClientResponse: Hashable, Sendable {
             writer.write(UInt8(9))
             writer.write(UInt32(groups.count))
             for group in groups { group.encode(into: &writer) }
+        case .backup(let backup):
+            writer.write(UInt8(10))
+            backup.encode(into: &writer)
         }
         return Frame(kind: .clientResponse, payload: writer.bytes)
     }
@@ -141,6 +154,8 @@ public struct ClientResponse: Hashable, Sendable {
                 groups.reserveCapacity(count)
                 for _ in 0..<count { groups.append(try GroupStatus.decode(from: &reader)) }
                 outcome = .groups(groups)
+            case 10:
+                outcome = .backup(try GroupBackup.decode(from: &reader))
             case let other:
                 throw .invalid(field: "response kind", value: UInt64(other))
             }

@@ -103,13 +103,7 @@ struct Server: ParsableCommand {
         guard let dataDir = try setting(dataDir, "QUORUM_DATA_DIR", file.dataDir) else {
             throw ValidationError("give the data directory with --data-dir, QUORUM_DATA_DIR or the config file")
         }
-        let members: [NodeID: MemberAddress]
-        do {
-            members = try ServerConfiguration.parseMembers(list)
-        } catch {
-            throw ValidationError(error.description)
-        }
-        guard members[NodeID(id)] != nil else { throw ValidationError("node id \(id) is not in the cluster list") }
+        let members = try Self.members(from: list, including: id)
         var configuration = ServerConfiguration(node: NodeID(id), members: members, dataDirectory: dataDir)
         configuration.tickMilliseconds = try setting(tickMilliseconds, "QUORUM_TICK_MILLISECONDS", file.tickMilliseconds) ?? 50
         let joinFromEnvironment = environment("QUORUM_JOIN").map { ["1", "true", "yes"].contains($0.lowercased()) }
@@ -156,6 +150,18 @@ struct Server: ParsableCommand {
             try server.shutdown()
             throw ExitCode(3)
         }
+    }
+
+    /// The members a `--cluster` list names, which must include node `id`.
+    static func members(from list: String, including id: UInt64) throws -> [NodeID: MemberAddress] {
+        let members: [NodeID: MemberAddress]
+        do {
+            members = try ServerConfiguration.parseMembers(list)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        guard members[NodeID(id)] != nil else { throw ValidationError("node id \(id) is not in the cluster list") }
+        return members
     }
 
     static func readSettings(from path: String) throws -> FileSettings {

@@ -51,6 +51,8 @@ final class GroupRuntime: @unchecked Sendable {
         case removal(NodeID)
         /// A Redis-port read: answered with lease deadlines and this node's clock (`readWithLeases`).
         case leasedRead(RangeRequest, LeasedReadResponder)
+        /// A backup: the store once its read index has applied, serialised off the loop (`answerBackup`).
+        case backup
     }
 
     private let watchHub = WatchHub()
@@ -459,6 +461,11 @@ final class GroupRuntime: @unchecked Sendable {
             case .leases:
                 pending[token] = (request.requestID, .leases, respond)
                 try driver.read(token: token)
+            case .backup:
+                // The leader answers, so that a backup costs the followers nothing and the read index is its own.
+                guard driver.engine.role == .leader else { throw .notLeader(leaderHint: driver.engine.leaderHint) }
+                pending[token] = (request.requestID, .backup, respond)
+                try driver.read(token: token)
             case .groups, .createReplica:
                 // The host answers these for the node before routing.
                 host.handle(request, respond: respond)
@@ -482,7 +489,7 @@ final class GroupRuntime: @unchecked Sendable {
         case .status, .groups: .status
         case .createReplica: .membership
         case .read(_, linearizable: false): .read
-        case .read(_, linearizable: true): .linearizableRead
+        case .read(_, linearizable: true), .backup: .linearizableRead
         case .write: .write
         case .membership: .membership
         case .leases: .leases
@@ -634,14 +641,33 @@ final class GroupRuntime: @unchecked Sendable {
         }
     }
 
-    /// Serialises a due snapshot on the concurrency pool, not on the loop: the store image is a copy-on-write
-    /// value, so the loop keeps applying while the bytes are made, and hands them back to the driver after.
+    /// Serialises a due snapshot on the concurrency pool, not on the loop, and hands the bytes back to the driver.
     private func serializeSnapshotOffLoop() {
         guard let job = driver.takeSnapshotJob() else { return }
+        serializeOffLoop(job.image) { data in self.snapshotSerialized(through: job.index, data: data) }
+    }
+
+    /// Serialises `image` on the concurrency pool and hands its bytes to `then` back on the loop: the store image is
+    /// a copy-on-write value, so the loop keeps applying while the bytes are made.
+    private func serializeOffLoop(_ image: KeyValueStore, then: @escaping @Sendable ([UInt8]) -> Void) {
         let loop = loop
         Task.detached {
-            let data = StoreMachine.serialize(job.image)
-            loop.execute { self.snapshotSerialized(through: job.index, data: data) }
+            let data = StoreMachine.serialize(image)
+            loop.execute { then(data) }
+        }
+    }
+
+    /// Answers a backup whose read index has applied: the store as it is now, a linearizable point of the group,
+    /// serialised the way the node serialises its own snapshots.
+    private func answerBackup(requestID: UInt64, respond: @escaping Responder) {
+        let image = driver.stateMachine.snapshotImage()
+        let appliedIndex = driver.appliedIndex
+        let (group, identity) = (group, host.identity)
+        serializeOffLoop(image) { data in
+            let backup = GroupBackup(
+                group: group, clusterID: identity.clusterID ?? 0, clusterGroups: identity.clusterGroups,
+                revision: image.revision, appliedIndex: appliedIndex, store: data)
+            respond(ClientResponse(requestID: requestID, outcome: .backup(backup)))
         }
     }
 
@@ -665,7 +691,7 @@ final class GroupRuntime: @unchecked Sendable {
                 case .removal(let node):
                     if node != configuration.node && driver.engine.role == .leader { tellRemoved(node) }
                     request.respond(ClientResponse(requestID: request.requestID, outcome: .status(status)))
-                case .write, .read, .leases, .leasedRead:
+                case .write, .read, .leases, .leasedRead, .backup:
                     let outcome: ClientResponse.Outcome =
                         output.map { .result($0) } ?? .failed("the entry carried no command")
                     request.respond(ClientResponse(requestID: request.requestID, outcome: outcome))
@@ -677,6 +703,7 @@ final class GroupRuntime: @unchecked Sendable {
                     request.respond(ClientResponse(requestID: request.requestID, outcome: read(range)))
                 case .leases: request.respond(ClientResponse(requestID: request.requestID, outcome: .leases(leases)))
                 case .leasedRead(let range, let respond): respond(leasedRead(range))
+                case .backup: answerBackup(requestID: request.requestID, respond: request.respond)
                 case .write, .memberAddress, .configurationChange, .removal: continue
                 }
             case .dropped(let token), .readFailed(let token):

@@ -166,10 +166,13 @@ final class NodeHost: @unchecked Sendable {
         scheduleTurnEnd()
     }
 
-    /// Writes `frame` to a client's connection, flushed when the turn ends with everything else written to it.
+    /// Writes `frame` to a client's connection, flushed when the turn ends with everything else written to it. A frame
+    /// larger than a client accepts (a backup) goes as parts, one after another.
     func answer(_ frame: Frame, on channel: any Channel) {
         loop.preconditionInEventLoop()
-        channel.write(frame, promise: nil)
+        for part in FrameParts.split(frame, frameBytesMax: ClientResponse.frameBytesMax) {
+            channel.write(part, promise: nil)
+        }
         connectionsToFlush[ObjectIdentifier(channel)] = channel
         scheduleTurnEnd()
     }
