@@ -143,18 +143,21 @@ final class ClusterProcesses: @unchecked Sendable {
     }
 
     /// Runs the `quorum` command with `arguments`, waiting on a thread of its own; returns its exit code and
-    /// standard output.
-    func runCommand(_ arguments: [String]) async throws -> (status: Int32, output: String) {
-        try await offConcurrencyPool { try self.runCommandBlocking(arguments) }
+    /// standard output (with standard error after it, when `includingErrors`).
+    func runCommand(_ arguments: [String], includingErrors: Bool = false) async throws -> (status: Int32, output: String)
+    {
+        try await offConcurrencyPool { try self.runCommandBlocking(arguments, includingErrors: includingErrors) }
     }
 
-    private func runCommandBlocking(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    private func runCommandBlocking(_ arguments: [String], includingErrors: Bool) throws -> (
+        status: Int32, output: String
+    ) {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
         let output = Pipe()
         process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        process.standardError = includingErrors ? output : FileHandle.nullDevice
         try process.run()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
