@@ -102,6 +102,15 @@ final class ClusterProcesses: @unchecked Sendable {
         members[id - 1].process = nil
     }
 
+    /// Sends `signalNumber` to member `id`'s process, if it runs.
+    func signal(_ id: Int, _ signalNumber: Int32) {
+        guard let process = members[id - 1].process, process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, signalNumber)
+    }
+
+    /// What member `id` has written to its standard output and error so far.
+    func output(of id: Int) -> String { (try? String(contentsOf: logFile(of: id), encoding: .utf8)) ?? "" }
+
     /// Waits up to `seconds` for member `id` to end by itself, as it should; returns its exit status and log, or
     /// nil if it is still running.
     func awaitExit(_ id: Int, seconds: Int = 20) async throws -> (status: Int32, log: String)? {

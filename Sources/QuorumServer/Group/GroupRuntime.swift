@@ -259,6 +259,32 @@ final class GroupRuntime: @unchecked Sendable {
             voters: engine.configuration.voters.sorted(), learners: engine.configuration.learners.sorted())
     }
 
+    var isLeader: Bool { driver.engine.role == .leader }
+    var hasWaitingRequests: Bool { !pending.isEmpty }
+
+    /// For a graceful shutdown: asks the engine to hand this group's leadership to the other voter whose log matches
+    /// the leader's furthest; returns it, or nil if this node does not lead or there is no other voter.
+    func handOverLeadership() -> NodeID? {
+        loop.preconditionInEventLoop()
+        let engine = driver.engine
+        guard engine.role == .leader else { return nil }
+        let voters = engine.replicationStatus.filter { $0.key != engine.id && engine.configuration.voters.contains($0.key) }
+        guard let target = voters.max(by: { ($0.value.matchIndex, $1.key) < ($1.value.matchIndex, $0.key) })?.key,
+            (try? driver.transferLeadership(to: target)) != nil
+        else { return nil }
+        processAtTurnEnd()
+        return target
+    }
+
+    /// Answers every request still waiting as unavailable: the node is going away, and a retry elsewhere is safe.
+    func refuseWaiting(_ reason: String) {
+        loop.preconditionInEventLoop()
+        for request in pending.values {
+            request.respond(ClientResponse(requestID: request.requestID, outcome: .unavailable(reason)))
+        }
+        pending.removeAll()
+    }
+
     /// Storage refused a write (a full disk, an I/O error): nothing more can be made durable here.
     func storageFailed(_ error: StorageError) {
         loop.preconditionInEventLoop()

@@ -375,6 +375,30 @@ final class NodeHost: @unchecked Sendable {
         runtime.handle(request, respond: respond)
     }
 
+    // MARK: Shutting down
+
+    /// Hands the leadership of every group this node leads to its most caught-up other voter; returns the handovers
+    /// asked for (asking again for one under way changes nothing).
+    func handOverLeadership() -> [(GroupID, NodeID)] {
+        loop.preconditionInEventLoop()
+        return groups.keys.sorted().compactMap { id in
+            guard let target = stir(id)?.handOverLeadership() else { return nil }
+            return (id, target)
+        }
+    }
+
+    /// Whether this node leads no group and no client waits on any.
+    var isDrained: Bool {
+        loop.preconditionInEventLoop()
+        return groups.values.allSatisfy { !$0.isLeader && !$0.hasWaitingRequests }
+    }
+
+    /// Answers every client request still waiting, on every group, as unavailable with `reason`.
+    func refuseWaiting(_ reason: String) {
+        loop.preconditionInEventLoop()
+        for group in groups.values { group.refuseWaiting(reason) }
+    }
+
     /// The node's metrics in Prometheus's text format, the gauges sampled now.
     func metricsExposition() -> [UInt8] {
         loop.preconditionInEventLoop()
