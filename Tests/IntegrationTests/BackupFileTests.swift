@@ -172,5 +172,14 @@ struct BackupFileTests {
         #expect(throws: BackupFileError.self, "a directory that holds files") {
             try ClusterRestore.restore(backup, into: path, node: NodeID(2), members: members)
         }
+        let file = root.appendingPathComponent("a-file").path
+        #expect(FileManager.default.createFile(atPath: file, contents: Data("keep me".utf8)))
+        #expect(throws: BackupFileError.self, "a path that is a file") {
+            try ClusterRestore.restore(backup, into: file, node: NodeID(2), members: members)
+        }
+        #expect(FileManager.default.contents(atPath: file) == Data("keep me".utf8))
+        #expect(throws: BackupFileError.self, "a node that is not among the members") {
+            try ClusterRestore.restore(backup, into: root.appendingPathComponent("n9").path, node: NodeID(9), members: members)
+        }
     }
 }

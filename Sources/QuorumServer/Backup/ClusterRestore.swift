@@ -33,10 +33,12 @@ public enum ClusterRestore {
             throw BackupFileError("node \(node.rawValue) is not in the cluster list")
         }
         let files = FileManager.default
-        if let existing = try? files.contentsOfDirectory(atPath: path), !existing.isEmpty {
+        var isDirectory: ObjCBool = false
+        let exists = files.fileExists(atPath: path, isDirectory: &isDirectory)
+        if exists && (!isDirectory.boolValue || (try? files.contentsOfDirectory(atPath: path))?.isEmpty != true) {
             throw BackupFileError(
-                "\(path) already holds files; a restore creates the data directory of a new node, so give one that "
-                    + "does not exist or is empty")
+                "\(path) already exists and is not an empty directory; a restore creates the data directory of a new "
+                    + "node, so give one that does not exist or is empty")
         }
         let staging = path + ".restoring"
         guard !files.fileExists(atPath: staging) else {
@@ -60,8 +62,8 @@ public enum ClusterRestore {
             try? files.removeItem(atPath: staging)
             throw error
         }
-        // An empty directory in the way was checked above; rename(2) replaces it.
-        if files.fileExists(atPath: path) { try files.removeItem(atPath: path) }
+        // Checked above to be an empty directory.
+        if exists { try files.removeItem(atPath: path) }
         try files.moveItem(atPath: staging, toPath: path)
         return Outcome(clusterID: identity.clusterID!, dataDirectory: path, groups: backup.groups.count)
     }
