@@ -18,6 +18,11 @@ struct Server: ParsableCommand {
             QUORUM_HTTP_PORT, QUORUM_REDIS_PORT, ...) or from a JSON file given with --config, e.g.
               {"id": 1, "cluster": "1=127.0.0.1:7101:7201,...", "dataDir": "/var/lib/quorum", "httpPort": 7301}
             A flag wins over the environment, which wins over the file.
+
+            SIGTERM or SIGINT shuts the node down gracefully: it stops accepting clients, hands over the leadership \
+            of the groups it leads, answers what it took, flushes its log and exits with status 0. It exits with 2 \
+            when it cannot start and with 3 when it learns it was removed from the cluster. docs/operations.md says \
+            how to run a cluster.
             """
     )
 
