@@ -163,7 +163,7 @@ struct Server: ParsableCommand {
 
     /// SIGTERM and SIGINT stop the server from accepting clients, which ends its `wait()` and starts the graceful
     /// shutdown; a second one ends the process at once, as the default action would have.
-    private static func stopOnSignals(_ server: QuorumNodeServer) -> SignalStop {
+    static func stopOnSignals(_ server: QuorumNodeServer) -> SignalStop {
         let stop = SignalStop()
         for signalNumber in [SIGTERM, SIGINT] {
             signal(signalNumber, SIG_IGN)

@@ -206,12 +206,12 @@ final class ClusterProcesses: @unchecked Sendable {
 
     private static let portsHandedOut = Mutex<Set<Int>>([])
 
-    private static let ephemeralPortsStart: Int = {
+    static let ephemeralPortsStart: Int = {
         let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
         return range.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } ?? 32768
     }()
 
-    private static func canBind(_ port: Int) -> Bool {
+    static func canBind(_ port: Int) -> Bool {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { return false }
         defer { close(descriptor) }

@@ -55,3 +55,41 @@ extension ClusterTests {
         await client.close()
     }
 }
+
+extension ClusterTests {
+    @Test("Ctrl-C stops quorum dev: its three nodes close and flush their logs, and it exits 0 keeping the data")
+    func devStopsOnInterrupt() async throws {
+        // Three consecutive peer ports and the client, HTTP and Redis ports above them, all free now.
+        let offsets = [0, 1, 2, 100, 101, 102, 110, 111, 112, 200, 201, 202]
+        let base = try #require(
+            (0..<100).lazy.map { _ in Int.random(in: 10_000..<(ClusterProcesses.ephemeralPortsStart - 300)) }
+                .first { base in offsets.allSatisfy { ClusterProcesses.canBind(base + $0) } })
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("quorum-dev-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let endpoints = (0..<3).map { "127.0.0.1:\(base + 100 + $0)" }
+        // Run it, write (or, the second time, read back what the first wrote), then interrupt it.
+        for run in 0..<2 {
+            let process = Process()
+            process.executableURL = try ClusterProcesses.quorumExecutable()
+            process.arguments = ["dev", "--base-port", "\(base)", "--data-dir", directory.path]
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+            let client = QuorumClient(endpoints: endpoints, timeout: .seconds(10))
+            if run == 0 {
+                try await client.put(Array("kept".utf8), Array("yes".utf8))
+            } else {
+                #expect(try await client.get(Array("kept".utf8))?.value == Array("yes".utf8))
+            }
+            await client.close()
+            kill(process.processIdentifier, SIGINT)
+            let ended = try await Self.poll { !process.isRunning }
+            #expect(ended, "quorum dev still runs after SIGINT")
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(process.terminationReason == .exit && process.terminationStatus == 0, "\(text)")
+            #expect(text.contains("quorum dev: stopped, data kept in"), "\(text)")
+        }
+    }
+}
