@@ -195,7 +195,9 @@ struct Server: ParsableCommand {
         }
 
         var signalName: String? {
-            received.withLock { signalNumber.map { $0 == SIGINT ? "SIGINT" : $0 == SIGTERM ? "SIGTERM" : "signal \($0)" } }
+            received.withLock {
+                signalNumber.map { $0 == SIGINT ? "SIGINT" : $0 == SIGTERM ? "SIGTERM" : "signal \($0)" }
+            }
         }
     }
 

@@ -13,7 +13,8 @@ import QuorumWire
 /// `quorum snapshot`: backups of a running cluster, and new clusters made from them.
 struct SnapshotCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "snapshot", abstract: "Back up a running cluster, describe a backup, restore one into a new cluster.",
+        commandName: "snapshot",
+        abstract: "Back up a running cluster, describe a backup, restore one into a new cluster.",
         subcommands: [Save.self, Status.self, Restore.self])
 
     struct Save: AsyncParsableCommand {
@@ -142,7 +143,8 @@ struct SnapshotCommand: AsyncParsableCommand {
 
     struct Restore: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create one node's data directory of a new cluster from a backup: a new cluster id, the same data.",
+            abstract:
+                "Create one node's data directory of a new cluster from a backup: a new cluster id, the same data.",
             discussion: """
                 Restore every member of the new cluster from the same FILE with the same --cluster list, each with its \
                 own --id and --data-dir, then start each with `quorum server` and the same --id, --cluster and \

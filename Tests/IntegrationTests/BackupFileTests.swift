@@ -1,5 +1,5 @@
-import QuorumConsensus
 import Foundation
+import QuorumConsensus
 import QuorumServer
 import QuorumStorage
 import QuorumStore
@@ -76,7 +76,8 @@ struct BackupFileTests {
             let refusal = try #require(Self.refusal(damaged), "a flip at byte \(position) went unnoticed")
             let expected =
                 position < 8
-                ? "not a Quorum backup" : position < BackupFile.headerBytes ? "header is damaged" : "fail their checksum"
+                ? "not a Quorum backup"
+                : position < BackupFile.headerBytes ? "header is damaged" : "fail their checksum"
             // The version is read before the header's checksum is checked.
             let version = (8..<12).contains(position) && refusal.contains("format version")
             #expect(refusal.contains(expected) || version, "byte \(position): \(refusal)")
@@ -90,8 +91,9 @@ struct BackupFileTests {
         var other = bytes
         other[8] = 2
         #expect(Self.refusal(other)?.contains("format version 2") == true)
-        #expect(Self.refusal(Array("not a backup at all, but long enough to hold a header".utf8))?.contains(
-            "not a Quorum backup") == true)
+        #expect(
+            Self.refusal(Array("not a backup at all, but long enough to hold a header".utf8))?.contains(
+                "not a Quorum backup") == true)
     }
 
     @Test("a well-checksummed file whose store does not restore, or disagrees with its header, is refused")
@@ -111,11 +113,15 @@ struct BackupFileTests {
     func groupsAreValidated() throws {
         let one = try Self.group(1, keys: 2)
         let two = try Self.group(2, keys: 2)
-        #expect(throws: BackupFileError.self) { try BackupFile(takenAt: 1, clusterID: 1, clusterGroups: 1, groups: [two]) }
+        #expect(throws: BackupFileError.self) {
+            try BackupFile(takenAt: 1, clusterID: 1, clusterGroups: 1, groups: [two])
+        }
         #expect(throws: BackupFileError.self) {
             try BackupFile(takenAt: 1, clusterID: 1, clusterGroups: 2, groups: [one, two, two])
         }
-        #expect(throws: BackupFileError.self) { try BackupFile(takenAt: 1, clusterID: 1, clusterGroups: 0, groups: [one]) }
+        #expect(throws: BackupFileError.self) {
+            try BackupFile(takenAt: 1, clusterID: 1, clusterGroups: 0, groups: [one])
+        }
         let leader = GroupBackup(
             group: GroupID(1), clusterID: 1, clusterGroups: 1, revision: Revision(99), appliedIndex: 3,
             store: KeyValueStore().snapshot())
@@ -139,15 +145,19 @@ struct BackupFileTests {
         #expect(try ClientRequest(decoding: request.frame) == request)
     }
 
-    @Test("restore writes each group as a snapshot of the new members, drops the old cluster's added members, refuses a used directory")
+    @Test(
+        "restore writes each group as a snapshot of the new members, drops the old cluster's added members, refuses a used directory"
+    )
     func restoreWritesSnapshots() throws {
         var clusterStore = Self.store(keys: 3, prefix: "k")
-        _ = clusterStore.apply(.put(PutRequest(key: Array("\u{0}quorum/members/4".utf8), value: Array("10.0.0.4:1:2".utf8))))
+        _ = clusterStore.apply(
+            .put(PutRequest(key: Array("\u{0}quorum/members/4".utf8), value: Array("10.0.0.4:1:2".utf8))))
         let one = try BackupFile.Group(
             GroupBackup(
                 group: GroupID(1), clusterID: 9, clusterGroups: 1, revision: clusterStore.revision, appliedIndex: 30,
                 store: clusterStore.snapshot()))
-        let backup = try BackupFile(takenAt: 5, clusterID: 9, clusterGroups: 1, groups: [one, try Self.group(2, keys: 4)])
+        let backup = try BackupFile(
+            takenAt: 5, clusterID: 9, clusterGroups: 1, groups: [one, try Self.group(2, keys: 4)])
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("quorum-restore-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
         let members = try ServerConfiguration.parseMembers("1=127.0.0.1:1:2,2=127.0.0.1:3:4,3=127.0.0.1:5:6")
@@ -179,7 +189,8 @@ struct BackupFileTests {
         }
         #expect(FileManager.default.contents(atPath: file) == Data("keep me".utf8))
         #expect(throws: BackupFileError.self, "a node that is not among the members") {
-            try ClusterRestore.restore(backup, into: root.appendingPathComponent("n9").path, node: NodeID(9), members: members)
+            try ClusterRestore.restore(
+                backup, into: root.appendingPathComponent("n9").path, node: NodeID(9), members: members)
         }
     }
 }

@@ -26,7 +26,9 @@ extension ClusterTests {
         }
     }
 
-    @Test("a backup taken under a write load restores into a new 3-node cluster: every write at or below its revision, none above")
+    @Test(
+        "a backup taken under a write load restores into a new 3-node cluster: every write at or below its revision, none above"
+    )
     func backupUnderLoadAndRestore() async throws {
         let groups = 2
         let (cluster, client) = try await Self.startCluster(arguments: ["--groups", "\(groups)"])
@@ -85,8 +87,10 @@ extension ClusterTests {
             #expect(described.status == 1)
             #expect(described.output.contains("\(damaged) is refused: it is") && described.output.contains(reason))
             let restored = try await cluster.runCommand(
-                ["snapshot", "restore", damaged, "--data-dir", refusedDirectory, "--id", "1", "--cluster",
-                 cluster.clusterArgument], includingErrors: true)
+                [
+                    "snapshot", "restore", damaged, "--data-dir", refusedDirectory, "--id", "1", "--cluster",
+                    cluster.clusterArgument,
+                ], includingErrors: true)
             #expect(restored.status == 1 && restored.output.contains(reason), "\(restored.output)")
             #expect(!FileManager.default.fileExists(atPath: refusedDirectory))
         }
@@ -96,8 +100,10 @@ extension ClusterTests {
         defer { restored.stopAll() }
         for member in restored.members {
             let outcome = try await restored.runCommand(
-                ["snapshot", "restore", file, "--id", "\(member.id)", "--cluster", restored.clusterArgument,
-                 "--data-dir", restored.directory.appendingPathComponent("n\(member.id)").path], includingErrors: true)
+                [
+                    "snapshot", "restore", file, "--id", "\(member.id)", "--cluster", restored.clusterArgument,
+                    "--data-dir", restored.directory.appendingPathComponent("n\(member.id)").path,
+                ], includingErrors: true)
             #expect(outcome.status == 0, "\(outcome.output)")
         }
         try restored.startAll()

@@ -153,8 +153,9 @@ final class ClusterProcesses: @unchecked Sendable {
 
     /// Runs the `quorum` command with `arguments`, waiting on a thread of its own; returns its exit code and
     /// standard output (with standard error after it, when `includingErrors`).
-    func runCommand(_ arguments: [String], includingErrors: Bool = false) async throws -> (status: Int32, output: String)
-    {
+    func runCommand(
+        _ arguments: [String], includingErrors: Bool = false
+    ) async throws -> (status: Int32, output: String) {
         try await offConcurrencyPool { try self.runCommandBlocking(arguments, includingErrors: includingErrors) }
     }
 

@@ -9,7 +9,9 @@ import Testing
 
 /// SIGTERM and SIGINT shut a `quorum server` down gracefully.
 extension ClusterTests {
-    @Test("SIGTERM makes a leader hand its groups over and exit 0 while writes go on; SIGINT stops a follower the same way")
+    @Test(
+        "SIGTERM makes a leader hand its groups over and exit 0 while writes go on; SIGINT stops a follower the same way"
+    )
     func gracefulShutdown() async throws {
         let (cluster, client) = try await Self.startCluster(arguments: ["--groups", "2"])
         defer { cluster.stopAll() }
@@ -46,11 +48,13 @@ extension ClusterTests {
 
         // Restarted on its data, it serves again; then SIGINT stops a follower the same way.
         try cluster.start(leader)
-        #expect(try await Self.poll { (try? await client.status(of: cluster.members[leader - 1].clientEndpoint)) != nil })
+        #expect(
+            try await Self.poll { (try? await client.status(of: cluster.members[leader - 1].clientEndpoint)) != nil })
         let follower = try #require(cluster.members.first { $0.id != leader && $0.process != nil }?.id)
         cluster.signal(follower, SIGINT)
         let stopped = try #require(try await cluster.awaitExit(follower), "the follower did not exit after SIGINT")
-        #expect(stopped.status == 0 && stopped.log.contains("node \(follower) shutting down (SIGINT)"), "\(stopped.log)")
+        #expect(
+            stopped.status == 0 && stopped.log.contains("node \(follower) shutting down (SIGINT)"), "\(stopped.log)")
         try await client.put(Array("after".utf8), Array("both".utf8))
         await client.close()
     }

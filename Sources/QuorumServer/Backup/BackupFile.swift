@@ -92,7 +92,8 @@ public struct BackupFile: Sendable, Equatable {
         guard (1...ServerConfiguration.bootstrapGroupsMax).contains(clusterGroups) else {
             throw BackupFileError("it says its cluster was founded with \(clusterGroups) groups")
         }
-        for group in groups where group.appliedIndex == .zero || group.appliedIndex.rawValue > LogIndex.ceiling.rawValue {
+        for group in groups where group.appliedIndex == .zero || group.appliedIndex.rawValue > LogIndex.ceiling.rawValue
+        {
             throw BackupFileError("\(group.group) claims applied index \(group.appliedIndex.rawValue)")
         }
     }

@@ -45,7 +45,8 @@ public enum ClusterRestore {
             throw BackupFileError(
                 "\(staging) exists, left by a restore that did not finish; remove it and restore again")
         }
-        var identity = ClusterIdentity(configuration: ServerConfiguration(node: node, members: members, dataDirectory: path))
+        var identity = ClusterIdentity(
+            configuration: ServerConfiguration(node: node, members: members, dataDirectory: path))
         identity.clusterID = ClusterIdentity.restoredID(founding: members, from: backup)
         identity.bootstrapGroups = backup.clusterGroups
         identity.clusterGroups = backup.clusterGroups

@@ -268,7 +268,9 @@ final class GroupRuntime: @unchecked Sendable {
         loop.preconditionInEventLoop()
         let engine = driver.engine
         guard engine.role == .leader else { return nil }
-        let voters = engine.replicationStatus.filter { $0.key != engine.id && engine.configuration.voters.contains($0.key) }
+        let voters = engine.replicationStatus.filter {
+            $0.key != engine.id && engine.configuration.voters.contains($0.key)
+        }
         guard let target = voters.max(by: { ($0.value.matchIndex, $1.key) < ($1.value.matchIndex, $0.key) })?.key,
             (try? driver.transferLeadership(to: target)) != nil
         else { return nil }
