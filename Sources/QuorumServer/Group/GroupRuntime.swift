@@ -259,7 +259,10 @@ final class GroupRuntime: @unchecked Sendable {
             voters: engine.configuration.voters.sorted(), learners: engine.configuration.learners.sorted())
     }
 
-    var isLeader: Bool { driver.engine.role == .leader }
+    /// Whether this node leads the group and another voter could take over (a graceful shutdown waits for that).
+    var leadsWithOtherVoters: Bool {
+        driver.engine.role == .leader && driver.engine.configuration.voters.contains { $0 != configuration.node }
+    }
     var hasWaitingRequests: Bool { !pending.isEmpty }
 
     /// For a graceful shutdown: asks the engine to hand this group's leadership to the other voter whose log matches

@@ -387,10 +387,10 @@ final class NodeHost: @unchecked Sendable {
         }
     }
 
-    /// Whether this node leads no group and no client waits on any.
+    /// Whether this node leads no group another voter could lead, and no client waits on any.
     var isDrained: Bool {
         loop.preconditionInEventLoop()
-        return groups.values.allSatisfy { !$0.isLeader && !$0.hasWaitingRequests }
+        return groups.values.allSatisfy { !$0.leadsWithOtherVoters && !$0.hasWaitingRequests }
     }
 
     /// Answers every client request still waiting, on every group, as unavailable with `reason`.
