@@ -94,6 +94,8 @@ final class ResponseRouter: ChannelInboundHandler, @unchecked Sendable {
 
     private var pending: [UInt64: EventLoopPromise<ClientResponse>] = [:]
     private var streams: [UInt64: AsyncThrowingStream<[WatchEvent], any Error>.Continuation] = [:]
+    /// A response too large for one frame (a backup) arrives in parts, one after another.
+    private var assembler = FrameAssembler(bytesMax: ClientResponse.assembledBytesMax)
 
     func stream(_ requestID: UInt64, to continuation: AsyncThrowingStream<[WatchEvent], any Error>.Continuation) {
         streams[requestID] = continuation
@@ -113,7 +115,12 @@ final class ResponseRouter: ChannelInboundHandler, @unchecked Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         do {
-            let response = try ClientResponse(decoding: unwrapInboundIn(data))
+            var frame = unwrapInboundIn(data)
+            if frame.kind == .part {
+                guard let whole = try assembler.add(frame) else { return }
+                frame = whole
+            }
+            let response = try ClientResponse(decoding: frame)
             if let stream = streams[response.requestID] {
                 switch response.outcome {
                 case .watchEvents(let events):

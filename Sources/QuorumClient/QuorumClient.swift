@@ -156,6 +156,18 @@ public actor QuorumClient {
         return groups
     }
 
+    /// The group's store at a linearizable point, served by its leader for a backup (`quorum snapshot save`). The
+    /// leader serialises it while it keeps serving, so the answer may take longer than other requests: it is waited
+    /// for up to this client's whole timeout.
+    public func backup() async throws(QuorumClientError) -> GroupBackup {
+        let outcome = try await execute(.backup, attemptTimeout: .nanoseconds(Int64(timeout / .nanoseconds(1))))
+        guard case .backup(let backup) = outcome else { throw .unexpectedResponse("\(outcome)") }
+        guard backup.group == group else {
+            throw .unexpectedResponse("a backup of \(backup.group) in answer to one of \(group)")
+        }
+        return backup
+    }
+
     // MARK: Watches
 
     /// Streams every change to `key` (or to [key, rangeEnd)), starting at `startRevision` when given (history
@@ -286,8 +298,9 @@ public actor QuorumClient {
     }
 
     /// Sends to the leader (or whoever may know it) until an answer that is not a redirect, or the deadline.
-    private func execute(_ operation: ClientRequest.Operation) async throws(QuorumClientError) -> ClientResponse.Outcome
-    {
+    private func execute(
+        _ operation: ClientRequest.Operation, attemptTimeout: TimeAmount = .seconds(2)
+    ) async throws(QuorumClientError) -> ClientResponse.Outcome {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         var candidates = endpoints
@@ -299,7 +312,7 @@ public actor QuorumClient {
             attempt += 1
             let response: ClientResponse
             do throws(QuorumClientError) {
-                response = try await send(operation, to: endpoint)
+                response = try await send(operation, to: endpoint, timeout: attemptTimeout)
             } catch {
                 switch error {
                 case .refused, .badEndpoint, .cancelled: throw error
@@ -322,7 +335,7 @@ public actor QuorumClient {
                 try? await Task.sleep(for: .milliseconds(50))
             case .failed(let message):
                 throw .refused(message)
-            case .result, .status, .leases, .groups, .shardMap:
+            case .result, .status, .leases, .groups, .shardMap, .backup:
                 preferred = endpoint
                 return response.outcome
             case .watchEvents, .watchEnded:
@@ -332,14 +345,14 @@ public actor QuorumClient {
         throw .unreachable(endpoints: candidates, lastError: lastError)
     }
 
-    private func send(_ operation: ClientRequest.Operation, to endpoint: String) async throws(QuorumClientError)
-        -> ClientResponse
-    {
+    private func send(
+        _ operation: ClientRequest.Operation, to endpoint: String, timeout: TimeAmount = .seconds(2)
+    ) async throws(QuorumClientError) -> ClientResponse {
         nextRequestID += 1
         let request = ClientRequest(requestID: nextRequestID, group: group, operation: operation)
         do {
             let connection = try await connection(to: endpoint)
-            return try await connection.send(request, timeout: .seconds(2))
+            return try await connection.send(request, timeout: timeout)
         } catch let error as QuorumClientError {
             throw error
         } catch {
@@ -355,7 +368,7 @@ public actor QuorumClient {
         if let pending = connecting[endpoint] { return try await pending.value }
         let opening = Task {
             try await ClientConnection.connect(
-                to: endpoint, group: MultiThreadedEventLoopGroup.singleton, frameBytesMax: 16 << 20)
+                to: endpoint, group: MultiThreadedEventLoopGroup.singleton, frameBytesMax: ClientResponse.frameBytesMax)
         }
         connecting[endpoint] = opening
         defer { connecting[endpoint] = nil }

@@ -20,14 +20,16 @@ public struct Frame: Hashable, Sendable {
     public static let headerBytes = 12
 
     /// The frame as it goes on the wire.
-    public var encoded: [UInt8] {
-        var writer = ByteWriter(capacity: Frame.headerBytes + payload.count)
+    public var encoded: [UInt8] { header + payload }
+
+    /// The header that goes before the payload on the wire.
+    public var header: [UInt8] {
+        var writer = ByteWriter(capacity: Frame.headerBytes)
         writer.write(Frame.magic)
         writer.write(Frame.version)
         writer.write(kind.rawValue)
         writer.write(UInt32(payload.count))
         writer.write(CRC32C.checksum(payload))
-        writer.write(contentsOf: payload)
         return writer.bytes
     }
 }

@@ -42,8 +42,11 @@ public struct FrameEncodingHandler: MessageToByteEncoder {
 
     public init() {}
 
+    /// Header and payload straight into the buffer: a large frame (a backup's parts) is copied once, not twice.
     public func encode(data: Frame, out: inout ByteBuffer) throws {
-        out.writeBytes(data.encoded)
+        out.reserveCapacity(minimumWritableBytes: Frame.headerBytes + data.payload.count)
+        out.writeBytes(data.header)
+        out.writeBytes(data.payload)
     }
 }
 

@@ -51,6 +51,10 @@ struct Dev: ParsableCommand {
               redis-cli -p \(basePort + 110) get greeting           (Redis protocol: docs/redis.md)
             Stop with Ctrl-C; the data stays, and the next `quorum dev` picks up where this one left off.
             """)
+        _ = Server.stopOnSignals(servers[0])
         try servers[0].wait()
+        // All three go together, so there is no one to hand leadership to: each closes and flushes its log.
+        for server in servers { try server.shutdown() }
+        print("quorum dev: stopped, data kept in \(dataDir)/")
     }
 }

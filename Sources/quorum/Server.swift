@@ -3,8 +3,8 @@ import Foundation
 import QuorumConsensus
 import QuorumServer
 
-/// Runs one node of a cluster until it is killed. Storage is crash-safe, so SIGTERM and SIGKILL lose nothing
-/// that was acknowledged.
+/// Runs one node of a cluster until SIGTERM or SIGINT, which shut it down gracefully (exit status 0), or until it is
+/// removed from the cluster (status 3). Storage is crash-safe, so even SIGKILL loses nothing that was acknowledged.
 struct Server: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a Quorum node.",
@@ -18,6 +18,11 @@ struct Server: ParsableCommand {
             QUORUM_HTTP_PORT, QUORUM_REDIS_PORT, ...) or from a JSON file given with --config, e.g.
               {"id": 1, "cluster": "1=127.0.0.1:7101:7201,...", "dataDir": "/var/lib/quorum", "httpPort": 7301}
             A flag wins over the environment, which wins over the file.
+
+            SIGTERM or SIGINT shuts the node down gracefully: it stops accepting clients, hands over the leadership \
+            of the groups it leads, answers what it took, flushes its log and exits with status 0. It exits with 2 \
+            when it cannot start and with 3 when it learns it was removed from the cluster. docs/operations.md says \
+            how to run a cluster.
             """
     )
 
@@ -110,13 +115,7 @@ struct Server: ParsableCommand {
         guard let dataDir = try setting(dataDir, "QUORUM_DATA_DIR", file.dataDir) else {
             throw ValidationError("give the data directory with --data-dir, QUORUM_DATA_DIR or the config file")
         }
-        let members: [NodeID: MemberAddress]
-        do {
-            members = try ServerConfiguration.parseMembers(list)
-        } catch {
-            throw ValidationError(error.description)
-        }
-        guard members[NodeID(id)] != nil else { throw ValidationError("node id \(id) is not in the cluster list") }
+        let members = try Self.members(from: list, including: id)
         var configuration = ServerConfiguration(node: NodeID(id), members: members, dataDirectory: dataDir)
         configuration.tickMilliseconds = try setting(tickMilliseconds, "QUORUM_TICK_MILLISECONDS", file.tickMilliseconds) ?? 50
         let joinFromEnvironment = environment("QUORUM_JOIN").map { ["1", "true", "yes"].contains($0.lowercased()) }
@@ -153,18 +152,74 @@ struct Server: ParsableCommand {
             if !parent.isEmpty { try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) }
             server = try QuorumNodeServer(configuration: configuration)
         } catch {
-            print("quorum server: \(error)")
+            say("quorum server: \(error)")
             throw ExitCode(2)
         }
-        print("node \(id) serving clients on \(configuration.address.clientAddress), peers on port \(configuration.address.peerPort)")
-        if let httpPort { print("node \(id) serving HTTP on http://\(configuration.address.host):\(httpPort)") }
-        if let redisPort { print("node \(id) serving Redis on \(configuration.address.host):\(redisPort)") }
+        say("node \(id) serving clients on \(configuration.address.clientAddress), peers on port \(configuration.address.peerPort)")
+        if let httpPort { say("node \(id) serving HTTP on http://\(configuration.address.host):\(httpPort)") }
+        if let redisPort { say("node \(id) serving Redis on \(configuration.address.host):\(redisPort)") }
+        let stopping = Self.stopOnSignals(server)
         try server.wait()
         if let reason = server.removalReason {
-            print("quorum server: \(reason)")
+            say("quorum server: \(reason)")
             try server.shutdown()
             throw ExitCode(3)
         }
+        say("node \(id) shutting down (\(stopping.signalName ?? "stopped"))")
+        try server.shutDownGracefully { say("node \(id) \($0)") }
+        say("node \(id) stopped")
+    }
+
+    /// SIGTERM and SIGINT stop the server from accepting clients, which ends its `wait()` and starts the graceful
+    /// shutdown; a second one ends the process at once, as the default action would have.
+    static func stopOnSignals(_ server: QuorumNodeServer) -> SignalStop {
+        let stop = SignalStop()
+        for signalNumber in [SIGTERM, SIGINT] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler {
+                guard stop.first(signalNumber) else { Foundation.exit(128 + signalNumber) }
+                server.stopAccepting()
+            }
+            source.resume()
+            stop.sources.append(source)
+        }
+        return stop
+    }
+
+    /// Which signal asked the server to stop, and the sources listening for them (kept alive while it runs).
+    final class SignalStop: @unchecked Sendable {
+        // @unchecked Sendable: `sources` is set before any handler runs and only read after; `received` is locked.
+        var sources: [any DispatchSourceSignal] = []
+        private let received = NSLock()
+        private var signalNumber: Int32?
+
+        /// Records `signalNumber`; false if a signal came before.
+        func first(_ signalNumber: Int32) -> Bool {
+            received.withLock {
+                guard self.signalNumber == nil else { return false }
+                self.signalNumber = signalNumber
+                return true
+            }
+        }
+
+        var signalName: String? {
+            received.withLock {
+                signalNumber.map { $0 == SIGINT ? "SIGINT" : $0 == SIGTERM ? "SIGTERM" : "signal \($0)" }
+            }
+        }
+    }
+
+    /// The members a `--cluster` list names, which must include node `id`.
+    static func members(from list: String, including id: UInt64) throws -> [NodeID: MemberAddress] {
+        let members: [NodeID: MemberAddress]
+        do {
+            members = try ServerConfiguration.parseMembers(list)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        guard members[NodeID(id)] != nil else { throw ValidationError("node id \(id) is not in the cluster list") }
+        return members
     }
 
     static func readSettings(from path: String) throws -> FileSettings {
@@ -177,4 +232,10 @@ struct Server: ParsableCommand {
             throw ValidationError("config file \(path) is not valid: \(error)")
         }
     }
+}
+
+/// Writes a line to standard output at once. `print` buffers when the output is not a terminal, so a node's lines,
+/// redirected to a log file or journald, appeared only when it exited.
+private func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

@@ -102,6 +102,15 @@ final class ClusterProcesses: @unchecked Sendable {
         members[id - 1].process = nil
     }
 
+    /// Sends `signalNumber` to member `id`'s process, if it runs.
+    func signal(_ id: Int, _ signalNumber: Int32) {
+        guard let process = members[id - 1].process, process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, signalNumber)
+    }
+
+    /// What member `id` has written to its standard output and error so far.
+    func output(of id: Int) -> String { (try? String(contentsOf: logFile(of: id), encoding: .utf8)) ?? "" }
+
     /// Waits up to `seconds` for member `id` to end by itself, as it should; returns its exit status and log, or
     /// nil if it is still running.
     func awaitExit(_ id: Int, seconds: Int = 20) async throws -> (status: Int32, log: String)? {
@@ -143,18 +152,22 @@ final class ClusterProcesses: @unchecked Sendable {
     }
 
     /// Runs the `quorum` command with `arguments`, waiting on a thread of its own; returns its exit code and
-    /// standard output.
-    func runCommand(_ arguments: [String]) async throws -> (status: Int32, output: String) {
-        try await offConcurrencyPool { try self.runCommandBlocking(arguments) }
+    /// standard output (with standard error after it, when `includingErrors`).
+    func runCommand(
+        _ arguments: [String], includingErrors: Bool = false
+    ) async throws -> (status: Int32, output: String) {
+        try await offConcurrencyPool { try self.runCommandBlocking(arguments, includingErrors: includingErrors) }
     }
 
-    private func runCommandBlocking(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    private func runCommandBlocking(_ arguments: [String], includingErrors: Bool) throws -> (
+        status: Int32, output: String
+    ) {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
         let output = Pipe()
         process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        process.standardError = includingErrors ? output : FileHandle.nullDevice
         try process.run()
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
@@ -194,12 +207,12 @@ final class ClusterProcesses: @unchecked Sendable {
 
     private static let portsHandedOut = Mutex<Set<Int>>([])
 
-    private static let ephemeralPortsStart: Int = {
+    static let ephemeralPortsStart: Int = {
         let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
         return range.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } ?? 32768
     }()
 
-    private static func canBind(_ port: Int) -> Bool {
+    static func canBind(_ port: Int) -> Bool {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { return false }
         defer { close(descriptor) }

@@ -25,7 +25,7 @@ final class ClientInboundHandler: ChannelInboundHandler {
         }
         let channel = context.channel
         let host = host
-        let respond: GroupRuntime.Responder = { response in host.answer(response.frame, on: channel) }
+        let respond: GroupRuntime.Responder = { response in host.answer(response, on: channel) }
         switch request.operation {
         case .watch(let key, let rangeEnd, let start):
             guard let runtime = host.group(request.group) else { return host.handle(request, respond: respond) }

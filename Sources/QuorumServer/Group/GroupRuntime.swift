@@ -53,6 +53,8 @@ final class GroupRuntime: @unchecked Sendable {
         case removal(NodeID)
         /// A Redis-port read: answered with lease deadlines and this node's clock (`readWithLeases`).
         case leasedRead(RangeRequest, LeasedReadResponder)
+        /// A backup: the store once its read index has applied, serialised off the loop (`answerBackup`).
+        case backup
     }
 
     private let watchHub = WatchHub()
@@ -258,6 +260,37 @@ final class GroupRuntime: @unchecked Sendable {
             node: engine.id, role: engine.role.rawValue, term: engine.term, leader: engine.leaderHint,
             commitIndex: engine.commitIndex, appliedIndex: driver.appliedIndex, lastIndex: engine.lastIndex,
             voters: engine.configuration.voters.sorted(), learners: engine.configuration.learners.sorted())
+    }
+
+    /// Whether this node leads the group and another voter could take over (a graceful shutdown waits for that).
+    var leadsWithOtherVoters: Bool {
+        driver.engine.role == .leader && driver.engine.configuration.voters.contains { $0 != configuration.node }
+    }
+    var hasWaitingRequests: Bool { !pending.isEmpty }
+
+    /// For a graceful shutdown: asks the engine to hand this group's leadership to the other voter whose log matches
+    /// the leader's furthest; returns it, or nil if this node does not lead or there is no other voter.
+    func handOverLeadership() -> NodeID? {
+        loop.preconditionInEventLoop()
+        let engine = driver.engine
+        guard engine.role == .leader else { return nil }
+        let voters = engine.replicationStatus.filter {
+            $0.key != engine.id && engine.configuration.voters.contains($0.key)
+        }
+        guard let target = voters.max(by: { ($0.value.matchIndex, $1.key) < ($1.value.matchIndex, $0.key) })?.key,
+            (try? driver.transferLeadership(to: target)) != nil
+        else { return nil }
+        processAtTurnEnd()
+        return target
+    }
+
+    /// Answers every request still waiting as unavailable: the node is going away, and a retry elsewhere is safe.
+    func refuseWaiting(_ reason: String) {
+        loop.preconditionInEventLoop()
+        for request in pending.values {
+            request.respond(ClientResponse(requestID: request.requestID, outcome: .unavailable(reason)))
+        }
+        pending.removeAll()
     }
 
     /// Storage refused a write (a full disk, an I/O error): nothing more can be made durable here.
@@ -475,6 +508,11 @@ final class GroupRuntime: @unchecked Sendable {
                     pending[token] = (request.requestID, .shardMap, respond)
                     try driver.read(token: token)
                 }
+            case .backup:
+                // The leader answers, so that a backup costs the followers nothing and the read index is its own.
+                guard driver.engine.role == .leader else { throw .notLeader(leaderHint: driver.engine.leaderHint) }
+                pending[token] = (request.requestID, .backup, respond)
+                try driver.read(token: token)
             case .groups, .createReplica:
                 // The host answers these for the node before routing.
                 host.handle(request, respond: respond)
@@ -507,7 +545,7 @@ final class GroupRuntime: @unchecked Sendable {
         case .createReplica, .updateShardMap: .membership
         case .shardMap: .linearizableRead
         case .read(_, linearizable: false): .read
-        case .read(_, linearizable: true): .linearizableRead
+        case .read(_, linearizable: true), .backup: .linearizableRead
         case .write: .write
         case .membership: .membership
         case .leases: .leases
@@ -668,14 +706,33 @@ final class GroupRuntime: @unchecked Sendable {
         }
     }
 
-    /// Serialises a due snapshot on the concurrency pool, not on the loop: the store image is a copy-on-write
-    /// value, so the loop keeps applying while the bytes are made, and hands them back to the driver after.
+    /// Serialises a due snapshot on the concurrency pool, not on the loop, and hands the bytes back to the driver.
     private func serializeSnapshotOffLoop() {
         guard let job = driver.takeSnapshotJob() else { return }
+        serializeOffLoop(job.image) { data in self.snapshotSerialized(through: job.index, data: data) }
+    }
+
+    /// Serialises `image` on the concurrency pool and hands its bytes to `then` back on the loop: the store image is
+    /// a copy-on-write value, so the loop keeps applying while the bytes are made.
+    private func serializeOffLoop(_ image: KeyValueStore, then: @escaping @Sendable ([UInt8]) -> Void) {
         let loop = loop
         Task.detached {
-            let data = StoreMachine.serialize(job.image)
-            loop.execute { self.snapshotSerialized(through: job.index, data: data) }
+            let data = StoreMachine.serialize(image)
+            loop.execute { then(data) }
+        }
+    }
+
+    /// Answers a backup whose read index has applied: the store as it is now, a linearizable point of the group,
+    /// serialised the way the node serialises its own snapshots.
+    private func answerBackup(requestID: UInt64, respond: @escaping Responder) {
+        let image = driver.stateMachine.snapshotImage()
+        let appliedIndex = driver.appliedIndex
+        let (group, identity) = (group, host.identity)
+        serializeOffLoop(image) { data in
+            let backup = GroupBackup(
+                group: group, clusterID: identity.clusterID ?? 0, clusterGroups: identity.clusterGroups,
+                revision: image.revision, appliedIndex: appliedIndex, store: data)
+            respond(ClientResponse(requestID: requestID, outcome: .backup(backup)))
         }
     }
 
@@ -699,7 +756,7 @@ final class GroupRuntime: @unchecked Sendable {
                 case .removal(let node):
                     if node != configuration.node && driver.engine.role == .leader { tellRemoved(node) }
                     request.respond(ClientResponse(requestID: request.requestID, outcome: .status(status)))
-                case .write, .read, .leases, .shardMap, .leasedRead:
+                case .write, .read, .leases, .shardMap, .leasedRead, .backup:
                     let outcome: ClientResponse.Outcome =
                         output.map { .result($0) } ?? .failed("the entry carried no command")
                     request.respond(ClientResponse(requestID: request.requestID, outcome: outcome))
@@ -714,6 +771,7 @@ final class GroupRuntime: @unchecked Sendable {
                     let map = host.shardMapBook.map(foundingGroups: host.identity.clusterGroups ?? 1)
                     request.respond(ClientResponse(requestID: request.requestID, outcome: .shardMap(map)))
                 case .leasedRead(let range, let respond): respond(leasedRead(range))
+                case .backup: answerBackup(requestID: request.requestID, respond: request.respond)
                 case .write, .memberAddress, .configurationChange, .removal: continue
                 }
             case .dropped(let token), .readFailed(let token):

@@ -47,3 +47,12 @@ struct StoreMachine: ReplicatedStateMachine {
         }
     }
 }
+
+extension KeyValueStore {
+    /// The keys that exist now and that clients can see: the cluster's own (member addresses, under
+    /// `GroupRuntime.reservedKeyPrefix`) are not counted.
+    var clientKeyCount: Int {
+        let reserved = (try? range(.prefix(GroupRuntime.reservedKeyPrefix, countOnly: true)))?.count ?? 0
+        return liveKeyCount - reserved
+    }
+}

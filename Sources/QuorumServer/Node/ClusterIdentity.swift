@@ -45,11 +45,22 @@ public struct ClusterIdentity: Hashable, Sendable {
     /// FNV-1a over the canonical founding list: every founder computes the same id from the same list, and a
     /// cluster founded with other members or addresses gets another.
     static func derivedID(founding members: [NodeID: MemberAddress]) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in Self.listText(members).utf8 {
-            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
-        }
+        let hash = fnv1a(Self.listText(members))
         return hash == 0 ? 1 : hash
+    }
+
+    private static func fnv1a(_ text: String) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        return hash
+    }
+
+    /// The id of a cluster restored from `backup` with `members` as its founders (`ClusterRestore`): every member
+    /// restored from the same file with the same list computes the same, and it is not the id the same list would
+    /// found a cluster with, nor the backed-up cluster's.
+    static func restoredID(founding members: [NodeID: MemberAddress], from backup: BackupFile) -> UInt64 {
+        let hash = fnv1a("restored \(describe(backup.clusterID)) \(backup.takenAt) " + listText(members))
+        return hash == 0 || hash == backup.clusterID || hash == derivedID(founding: members) ? hash &+ 1 : hash
     }
 
     static func listText(_ members: [NodeID: MemberAddress]) -> String {

@@ -176,10 +176,21 @@ final class NodeHost: @unchecked Sendable {
         scheduleTurnEnd()
     }
 
-    /// Writes `frame` to a client's connection, flushed when the turn ends with everything else written to it.
-    func answer(_ frame: Frame, on channel: any Channel) {
+    /// Writes `response` to a client's connection, flushed when the turn ends with everything else written to it. A
+    /// backup, which may be larger than a client accepts in one frame, is encoded and split into parts off the loop
+    /// (copying a large store stalled every group for a second in a debug build), then written in one go.
+    func answer(_ response: ClientResponse, on channel: any Channel) {
         loop.preconditionInEventLoop()
-        channel.write(frame, promise: nil)
+        guard case .backup = response.outcome else { return write([response.frame], on: channel) }
+        let loop = loop
+        Task.detached {
+            let parts = FrameParts.split(response.frame, frameBytesMax: ClientResponse.frameBytesMax)
+            loop.execute { self.write(parts, on: channel) }
+        }
+    }
+
+    private func write(_ frames: [Frame], on channel: any Channel) {
+        for frame in frames { channel.write(frame, promise: nil) }
         connectionsToFlush[ObjectIdentifier(channel)] = channel
         scheduleTurnEnd()
     }
@@ -380,6 +391,30 @@ final class NodeHost: @unchecked Sendable {
             return
         }
         runtime.handle(request, respond: respond)
+    }
+
+    // MARK: Shutting down
+
+    /// Hands the leadership of every group this node leads to its most caught-up other voter; returns the handovers
+    /// asked for (asking again for one under way changes nothing).
+    func handOverLeadership() -> [(GroupID, NodeID)] {
+        loop.preconditionInEventLoop()
+        return groups.keys.sorted().compactMap { id in
+            guard let target = stir(id)?.handOverLeadership() else { return nil }
+            return (id, target)
+        }
+    }
+
+    /// Whether this node leads no group another voter could lead, and no client waits on any.
+    var isDrained: Bool {
+        loop.preconditionInEventLoop()
+        return groups.values.allSatisfy { !$0.leadsWithOtherVoters && !$0.hasWaitingRequests }
+    }
+
+    /// Answers every client request still waiting, on every group, as unavailable with `reason`.
+    func refuseWaiting(_ reason: String) {
+        loop.preconditionInEventLoop()
+        for group in groups.values { group.refuseWaiting(reason) }
     }
 
     /// The node's metrics in Prometheus's text format, the gauges sampled now.

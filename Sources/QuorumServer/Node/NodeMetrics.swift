@@ -142,9 +142,7 @@ final class NodeMetrics: Sendable {
         learners.set(to: Double(status.learners.count))
         revision.set(to: Double(store.revision.rawValue))
         compactedRevision.set(to: Double(store.compactedRevision.rawValue))
-        // The cluster's own keys (member addresses, the leader's Redis address) are not the user's.
-        let reserved = (try? store.range(.prefix(GroupRuntime.reservedKeyPrefix, countOnly: true)))?.count ?? 0
-        keys.set(to: Double(store.liveKeyCount - reserved))
+        keys.set(to: Double(store.clientKeyCount))
         leases.set(to: Double(store.leaseCount))
         watchers.set(to: Double(watcherCount))
         proposalsPending.set(to: Double(pending))

@@ -82,22 +82,67 @@ public final class QuorumNodeServer: Sendable {
             .bind(host: host, port: port).wait()
     }
 
-    /// Blocks until the listening sockets close: at shutdown, or when the node learns it was removed.
+    /// Blocks until the listening sockets close: at shutdown, when the node learns it was removed, or after
+    /// `stopAccepting()`.
     public func wait() throws {
         try clientChannel.closeFuture.wait()
     }
 
+    /// Stops accepting client connections, so that `wait()` returns and the caller can shut down gracefully (a
+    /// signal handler calls it). Callable from any thread.
+    public func stopAccepting() {
+        clientChannel.close(promise: nil)
+    }
+
     public func shutdown() throws {
-        // HTTP first: its requests in flight are answered on the event loop, which must still be running.
+        try closeListeners()
+        try close()
+    }
+
+    /// Shuts down as etcd does on SIGTERM: stops accepting clients, hands the leadership of every group this node
+    /// leads to its most caught-up other voter, lets the requests in flight complete (a write this node proposed
+    /// commits through the new leader and is answered here once applied) and refuses, as unavailable, what is still
+    /// waiting after `drainTimeout`, then closes its connections and flushes its storage.
+    /// - Parameter report: told of each handover started, for the operator.
+    public func shutDownGracefully(report: (String) -> Void) throws {
+        try closeListeners()
+        let loop = eventLoopGroup.next()
+        let host = host
+        let tick = TimeAmount.milliseconds(host.configuration.tickMilliseconds)
+        // Long enough for a handover (catch the target up, TimeoutNow, one election) and the answers it unblocks;
+        // a transfer the engine gives up on after an election timeout is asked for again meanwhile.
+        let deadline = NIODeadline.now() + tick * Int64(4 * NodeHost.livenessTimeoutTicks)
+        var handedOver: Set<GroupID> = []
+        while true {
+            let (started, drained) = try loop.submit { (host.handOverLeadership(), host.isDrained) }.wait()
+            for (group, target) in started where handedOver.insert(group).inserted {
+                report("handing the leadership of group \(group.rawValue) to node \(target.rawValue)")
+            }
+            if drained || NIODeadline.now() > deadline { break }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        try loop.submit {
+            host.refuseWaiting(
+                "node \(host.configuration.node.rawValue) shut down before the request completed; its outcome is "
+                    + "unknown: retry (a write retried with the same session applies once)")
+        }.wait()
+        try close()
+    }
+
+    /// HTTP first: its requests in flight are answered on the event loop, which must still be running.
+    private func closeListeners() throws {
         if let httpFrontend {
             let stopped = eventLoopGroup.next().makePromise(of: Void.self)
             stopped.completeWithTask { await httpFrontend.shutdown() }
             try stopped.futureResult.wait()
         }
-        try peerChannel.close().wait()
-        // Already closed if the node learned it was removed.
+        // Already closed if the node learned it was removed, or was asked to stop accepting.
         if clientChannel.isActive { try clientChannel.close().wait() }
-        try redisChannel?.close().wait()
+        if let redisChannel, redisChannel.isActive { try redisChannel.close().wait() }
+    }
+
+    private func close() throws {
+        try peerChannel.close().wait()
         try eventLoopGroup.next().submit { self.host.peers.close() }.wait()
         try eventLoopGroup.syncShutdownGracefully()
         // After the loop has stopped: nothing persists any more.
