@@ -30,7 +30,8 @@ struct PlacementSimulationTests {
         let bytesBeforeJoin = simulation.bytesMoved
         #expect(simulation.runUntilSettled(ticksMax: 5_000) != nil)
         let joinBytes = simulation.bytesMoved - bytesBeforeJoin
-        // Measured 1.00x to 1.0?x over seeds 1-3; the margin is for other seeds and shard sizes.
+        // Measured 1.06x to 1.07x over seeds 1-3: the driver moves each busiest node's smallest shards, which are
+        // not quite the cluster's smallest. The margin is for other seeds.
         #expect(Double(joinBytes) <= 1.1 * Double(joinBound), "moved \(joinBytes) bytes, at least \(joinBound) needed")
         expectBalanced(simulation.cluster)
 
@@ -45,15 +46,21 @@ struct PlacementSimulationTests {
             #expect(simulation.movesStarted == movesBeforeDeath, "no copy before the node is declared dead")
             #expect(simulation.runUntilSettled(ticksMax: 5_000) != nil)
             #expect(simulation.cluster.replicaCount(on: node) == 0)
+            // Every lost replica must be copied once; measured exactly that, and no rebalancing move after it.
             let repairBytes = simulation.bytesMoved - bytesBeforeDeath
-            #expect(Double(repairBytes) <= 1.1 * Double(lost), "moved \(repairBytes) bytes to replace \(lost)")
+            #expect(Double(repairBytes) <= 1.02 * Double(lost), "moved \(repairBytes) bytes to replace \(lost)")
             expectBalanced(simulation.cluster)
         }
 
-        // Two nodes leave.
-        for node in [NodeID(1), NodeID(110)] { simulation.drain(node) }
+        // Two nodes leave: what they held must be copied once (measured 1.0000x to 1.0002x).
+        let leaving = [NodeID(1), NodeID(110)]
+        let held = leaving.flatMap(simulation.cluster.replicas(on:)).reduce(0) { $0 + simulation.cluster.shards[$1]!.bytes }
+        for node in leaving { simulation.drain(node) }
+        let bytesBeforeDrain = simulation.bytesMoved
         #expect(simulation.runUntilSettled(ticksMax: 5_000) != nil)
-        for node in [NodeID(1), NodeID(110)] {
+        let drainBytes = simulation.bytesMoved - bytesBeforeDrain
+        #expect(Double(drainBytes) <= 1.02 * Double(held), "moved \(drainBytes) bytes to drain \(held)")
+        for node in leaving {
             #expect(simulation.cluster.replicaCount(on: node) == 0)
             #expect(simulation.cluster.leaderCount(of: node) == 0)
         }

@@ -9,11 +9,16 @@ import QuorumConsensus
 public struct PlacementCluster: Sendable {
     /// Logical time, in ticks: only compared with the ticks at which nodes died.
     public var now: Int
-    public private(set) var nodes: [NodeID: PlacementNode]
     public private(set) var shards: [GroupID: PlacementShard]
+    /// Node ids in ascending order: the order every decision visits them in, so that equal input gives equal output.
+    /// A node's position here is its slot, which indexes the arrays below and the driver's counts.
+    public private(set) var nodeIDs: [NodeID]
+    private var slots: [NodeID: Int]
+    private var nodesBySlot: [PlacementNode]
     /// Invariant: each node's replicas, sorted by `ShardOrder`.
-    private var replicasByNode: [NodeID: [ShardOrder]]
-    private var leadersByNode: [NodeID: Set<GroupID>]
+    private var replicasBySlot: [[ShardOrder]]
+    /// Invariant: each node's led shards, sorted by id.
+    private var leadersBySlot: [[GroupID]]
     /// Shards with a move under way.
     public private(set) var moving: Set<GroupID> = []
     /// Shards with fewer replicas than their replication factor and no move under way.
@@ -29,11 +34,12 @@ public struct PlacementCluster: Sendable {
     /// - Precondition: every replica and leader is on one of `nodes`, and node and shard ids are unique.
     public init(nodes: [PlacementNode], shards: [PlacementShard], now: Int = 0) {
         self.now = now
-        self.nodes = Dictionary(uniqueKeysWithValues: nodes.map { ($0.id, $0) })
-        nodeIDs = self.nodes.keys.sorted()
         self.shards = [:]
-        replicasByNode = Dictionary(uniqueKeysWithValues: nodes.map { ($0.id, []) })
-        leadersByNode = Dictionary(uniqueKeysWithValues: nodes.map { ($0.id, []) })
+        nodesBySlot = nodes.sorted { $0.id < $1.id }
+        nodeIDs = nodesBySlot.map(\.id)
+        slots = Dictionary(uniqueKeysWithValues: nodeIDs.enumerated().map { ($1, $0) })
+        replicasBySlot = Array(repeating: [], count: nodes.count)
+        leadersBySlot = Array(repeating: [], count: nodes.count)
         for shard in shards.sorted(by: { $0.id < $1.id }) {
             precondition(self.shards[shard.id] == nil, "\(shard.id) appears twice")
             self.shards[shard.id] = shard
@@ -41,49 +47,57 @@ public struct PlacementCluster: Sendable {
         }
     }
 
-    /// Node ids in ascending order: the order every decision visits them in, so that equal input gives equal output.
-    public private(set) var nodeIDs: [NodeID]
+    public func node(_ id: NodeID) -> PlacementNode? { slots[id].map { nodesBySlot[$0] } }
 
-    public func replicaCount(on node: NodeID) -> Int { replicasByNode[node]?.count ?? 0 }
+    public func replicaCount(on node: NodeID) -> Int { slots[node].map { replicasBySlot[$0].count } ?? 0 }
 
     /// The shards with a replica on `node`, smallest first.
-    public func replicas(on node: NodeID) -> [GroupID] { replicasByNode[node]?.map(\.id) ?? [] }
+    public func replicas(on node: NodeID) -> [GroupID] { slots[node].map { replicasBySlot[$0].map(\.id) } ?? [] }
 
-    func replicaOrder(on node: NodeID) -> [ShardOrder] { replicasByNode[node] ?? [] }
-
-    public func leaderCount(of node: NodeID) -> Int { leadersByNode[node]?.count ?? 0 }
+    public func leaderCount(of node: NodeID) -> Int { slots[node].map { leadersBySlot[$0].count } ?? 0 }
 
     /// The shards `node` leads, in id order.
-    public func shardsLed(by node: NodeID) -> [GroupID] { (leadersByNode[node] ?? []).sorted() }
+    public func shardsLed(by node: NodeID) -> [GroupID] { slots[node].map { leadersBySlot[$0] } ?? [] }
 
-    public func acceptsReplicas(_ node: NodeID) -> Bool { nodes[node]?.acceptsReplicas ?? false }
+    public func acceptsReplicas(_ node: NodeID) -> Bool { self.node(node)?.acceptsReplicas ?? false }
 
     /// Whether `node` is reachable, even if draining: its caught-up replicas still vote.
-    public func isUp(_ node: NodeID) -> Bool { nodes[node].map { !$0.isDead } ?? false }
+    public func isUp(_ node: NodeID) -> Bool { self.node(node).map { !$0.isDead } ?? false }
 
     /// Whether `shard` has a quorum of caught-up voters on nodes that are up.
     public func hasQuorum(_ shard: PlacementShard) -> Bool { shard.hasQuorum(where: isUp) }
 
+    func slot(of node: NodeID) -> Int { slots[node]! }
+    func node(atSlot slot: Int) -> PlacementNode { nodesBySlot[slot] }
+    func replicaOrder(atSlot slot: Int) -> [ShardOrder] { replicasBySlot[slot] }
+    func replicaCount(atSlot slot: Int) -> Int { replicasBySlot[slot].count }
+    func leaderCount(atSlot slot: Int) -> Int { leadersBySlot[slot].count }
+    func shardsLed(atSlot slot: Int) -> [GroupID] { leadersBySlot[slot] }
+
     public mutating func add(_ node: PlacementNode) {
-        precondition(nodes[node.id] == nil, "\(node.id) is already a member")
-        nodes[node.id] = node
-        nodeIDs.insert(node.id, at: nodeIDs.firstIndex { $0 > node.id } ?? nodeIDs.count)
-        replicasByNode[node.id] = []
-        leadersByNode[node.id] = []
+        precondition(slots[node.id] == nil, "\(node.id) is already a member")
+        let slot = nodeIDs.firstIndex { $0 > node.id } ?? nodeIDs.count
+        nodeIDs.insert(node.id, at: slot)
+        nodesBySlot.insert(node, at: slot)
+        replicasBySlot.insert([], at: slot)
+        leadersBySlot.insert([], at: slot)
+        slots = Dictionary(uniqueKeysWithValues: nodeIDs.enumerated().map { ($1, $0) })
     }
 
     /// Forgets a node that holds nothing any more, as after a drain.
     public mutating func remove(_ node: NodeID) {
         precondition(replicaCount(on: node) == 0, "\(node) still holds replicas")
-        nodes[node] = nil
-        nodeIDs.removeAll { $0 == node }
-        replicasByNode[node] = nil
-        leadersByNode[node] = nil
+        let slot = slot(of: node)
+        nodeIDs.remove(at: slot)
+        nodesBySlot.remove(at: slot)
+        replicasBySlot.remove(at: slot)
+        leadersBySlot.remove(at: slot)
+        slots = Dictionary(uniqueKeysWithValues: nodeIDs.enumerated().map { ($1, $0) })
     }
 
     public mutating func setState(_ state: PlacementNode.State, of node: NodeID) {
-        precondition(nodes[node] != nil, "\(node) is no member")
-        nodes[node]?.state = state
+        precondition(slots[node] != nil, "\(node) is no member")
+        nodesBySlot[slot(of: node)].state = state
     }
 
     /// Carries out `operation`, as once its group has committed it.
@@ -111,13 +125,15 @@ public struct PlacementCluster: Sendable {
     private mutating func index(_ shard: PlacementShard) {
         let order = ShardOrder(bytes: shard.bytes, id: shard.id)
         for replica in shard.replicas {
-            precondition(nodes[replica.node] != nil, "\(shard.id) has a replica on unknown \(replica.node)")
-            let position = insertionPoint(of: order, on: replica.node)
-            replicasByNode[replica.node]!.insert(order, at: position)
+            guard let slot = slots[replica.node] else { preconditionFailure("\(shard.id) has a replica on unknown \(replica.node)") }
+            let position = insertionPoint(of: order, in: replicasBySlot[slot])
+            replicasBySlot[slot].insert(order, at: position)
         }
         if let leader = shard.leader {
             precondition(shard.replica(on: leader) != nil, "\(shard.id)'s leader \(leader) holds no replica")
-            leadersByNode[leader]!.insert(shard.id)
+            let slot = slot(of: leader)
+            let position = insertionPoint(of: shard.id, in: leadersBySlot[slot])
+            leadersBySlot[slot].insert(shard.id, at: position)
         }
         if shard.move != nil {
             moving.insert(shard.id)
@@ -129,23 +145,28 @@ public struct PlacementCluster: Sendable {
     private mutating func unindex(_ shard: PlacementShard) {
         let order = ShardOrder(bytes: shard.bytes, id: shard.id)
         for replica in shard.replicas {
-            let position = insertionPoint(of: order, on: replica.node)
-            precondition(replicasByNode[replica.node]![position] == order)
-            replicasByNode[replica.node]!.remove(at: position)
+            let slot = slot(of: replica.node)
+            let position = insertionPoint(of: order, in: replicasBySlot[slot])
+            precondition(replicasBySlot[slot][position] == order)
+            replicasBySlot[slot].remove(at: position)
         }
-        if let leader = shard.leader { leadersByNode[leader]!.remove(shard.id) }
+        if let leader = shard.leader {
+            let slot = slot(of: leader)
+            let position = insertionPoint(of: shard.id, in: leadersBySlot[slot])
+            precondition(leadersBySlot[slot][position] == shard.id)
+            leadersBySlot[slot].remove(at: position)
+        }
         moving.remove(shard.id)
         underReplicated.remove(shard.id)
     }
 
-    /// The first position on `node` whose entry is not below `order`.
-    private func insertionPoint(of order: ShardOrder, on node: NodeID) -> Int {
-        let entries = replicasByNode[node]!
+    /// The first position in sorted `entries` whose entry is not below `entry`.
+    private func insertionPoint<Entry: Comparable>(of entry: Entry, in entries: [Entry]) -> Int {
         var low = 0
         var high = entries.count
         while low < high {
             let middle = (low + high) / 2
-            if entries[middle] < order { low = middle + 1 } else { high = middle }
+            if entries[middle] < entry { low = middle + 1 } else { high = middle }
         }
         return low
     }

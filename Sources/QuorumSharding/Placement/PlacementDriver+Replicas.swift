@@ -2,20 +2,25 @@ import QuorumConsensus
 
 extension PlacementDriver {
     func replaceReplicasOfDeadAndDrainingNodes(in cluster: PlacementCluster, _ plan: inout PlacementPlan) {
-        let nodeIDs = cluster.nodeIDs
-        let dead = nodeIDs.filter { node in
-            guard case .dead(let since) = cluster.nodes[node]!.state else { return false }
+        let slots = cluster.nodeIDs.indices
+        let dead = slots.filter { slot in
+            guard case .dead(let since) = cluster.node(atSlot: slot).state else { return false }
             return cluster.now - since >= settings.deadAfterTicks
         }
-        let draining = nodeIDs.filter { cluster.nodes[$0]!.state == .draining }
+        let draining = slots.filter { cluster.node(atSlot: $0).state == .draining }
         // The dead first: their shards are a failure away from losing their quorum.
-        for node in dead + draining {
-            for order in cluster.replicaOrder(on: node) {
+        for slot in dead + draining {
+            let node = cluster.nodeIDs[slot]
+            for order in cluster.replicaOrder(atSlot: slot) {
                 // A draining node sends the snapshots itself, so it spends its budget; a dead one sends nothing.
-                guard plan.canStartMove, dead.contains(node) || plan.hasMoveBudget(node) else { break }
+                guard plan.canStartMove, dead.contains(slot) || plan.hasMoveBudget(atSlot: slot) else { break }
                 let shard = cluster.shards[order.id]!
-                guard isMovable(shard, in: cluster, plan), let target = newReplicaNode(for: shard, plan)
-                else { continue }
+                guard isMovable(shard, in: cluster, plan) else { continue }
+                guard let target = newReplicaNode(for: shard, in: cluster, plan) else {
+                    // Without a node that may still receive, looking at the node's other shards is wasted.
+                    if plan.acceptingSlots.allSatisfy({ !plan.hasMoveBudget(atSlot: $0) }) { return }
+                    continue
+                }
                 plan.add(.addLearner(shard: shard.id, node: target, replacing: node), on: shard)
             }
         }
@@ -25,7 +30,7 @@ extension PlacementDriver {
         for id in cluster.underReplicated.sorted() {
             guard plan.canStartMove else { return }
             let shard = cluster.shards[id]!
-            guard isMovable(shard, in: cluster, plan), let target = newReplicaNode(for: shard, plan)
+            guard isMovable(shard, in: cluster, plan), let target = newReplicaNode(for: shard, in: cluster, plan)
             else { continue }
             plan.add(.addLearner(shard: id, node: target, replacing: nil), on: shard)
         }
@@ -34,32 +39,32 @@ extension PlacementDriver {
     /// Moves replicas from the node that will hold the most to the one that will hold the fewest while they differ
     /// by two or more, so that every move brings both closer to the mean and none is undone later.
     func rebalanceReplicas(in cluster: PlacementCluster, _ plan: inout PlacementPlan) {
-        var exhausted: Set<NodeID> = []
+        var exhausted: Set<Int> = []
         while plan.canStartMove {
             // One pass rather than filters, max and min: it runs at least once every round.
-            var source: NodeID?
-            var target: NodeID?
-            for node in plan.acceptingNodes where plan.hasMoveBudget(node) {
-                if !exhausted.contains(node), source.map({ fewer($0, than: node, plan.replicaCounts) }) ?? true {
-                    source = node
+            var source: Int?
+            var target: Int?
+            for slot in plan.acceptingSlots where plan.hasMoveBudget(atSlot: slot) {
+                if !exhausted.contains(slot), source.map({ fewer($0, than: slot, plan.replicaCounts) }) ?? true {
+                    source = slot
                 }
-                if target.map({ fewer(node, than: $0, plan.replicaCounts) }) ?? true { target = node }
+                if target.map({ fewer(slot, than: $0, plan.replicaCounts) }) ?? true { target = slot }
             }
-            guard let source, let target, source != target,
-                plan.replicaCounts[source]! - plan.replicaCounts[target]! >= 2
-            else { return }
-            guard let shard = smallestMovableShard(from: source, to: target, in: cluster, plan) else {
+            guard let source, let target, plan.replicaCounts[source] - plan.replicaCounts[target] >= 2 else { return }
+            let sourceNode = cluster.nodeIDs[source]
+            let targetNode = cluster.nodeIDs[target]
+            guard let shard = smallestMovableShard(atSlot: source, to: targetNode, in: cluster, plan) else {
                 exhausted.insert(source)
                 continue
             }
-            plan.add(.addLearner(shard: shard.id, node: target, replacing: source), on: shard)
+            plan.add(.addLearner(shard: shard.id, node: targetNode, replacing: sourceNode), on: shard)
         }
     }
 
     private func smallestMovableShard(
-        from source: NodeID, to target: NodeID, in cluster: PlacementCluster, _ plan: PlacementPlan
+        atSlot source: Int, to target: NodeID, in cluster: PlacementCluster, _ plan: PlacementPlan
     ) -> PlacementShard? {
-        for order in cluster.replicaOrder(on: source) {
+        for order in cluster.replicaOrder(atSlot: source) {
             let shard = cluster.shards[order.id]!
             if shard.replica(on: target) == nil && isMovable(shard, in: cluster, plan) { return shard }
         }
@@ -72,14 +77,12 @@ extension PlacementDriver {
     }
 
     /// The node accepting replicas, with move budget left and no replica of `shard`, that will hold the fewest.
-    private func newReplicaNode(for shard: PlacementShard, _ plan: PlacementPlan) -> NodeID? {
-        plan.acceptingNodes
-            .filter { plan.hasMoveBudget($0) && shard.replica(on: $0) == nil }
-            .min { fewer($0, than: $1, plan.replicaCounts) }
+    private func newReplicaNode(for shard: PlacementShard, in cluster: PlacementCluster, _ plan: PlacementPlan) -> NodeID? {
+        var best: Int?
+        for slot in plan.acceptingSlots
+        where plan.hasMoveBudget(atSlot: slot) && shard.replica(on: cluster.nodeIDs[slot]) == nil {
+            if best.map({ fewer(slot, than: $0, plan.replicaCounts) }) ?? true { best = slot }
+        }
+        return best.map { cluster.nodeIDs[$0] }
     }
-}
-
-/// Orders nodes by a count, then by id, so that every choice among equals is the same.
-func fewer(_ a: NodeID, than b: NodeID, _ counts: [NodeID: Int]) -> Bool {
-    (counts[a]!, a) < (counts[b]!, b)
 }

@@ -72,13 +72,12 @@ public struct PlacementDriver: Sendable {
     /// current leader; ties go to the lowest node id.
     func leadershipTarget(of shard: PlacementShard, in cluster: PlacementCluster, _ plan: PlacementPlan) -> NodeID? {
         // A loop rather than filter, map and min: it runs for every shard a busy node leads, every round.
-        var best: NodeID?
-        for replica in shard.replicas
-        where replica.role == .voter && replica.isCaughtUp && replica.node != shard.leader
-            && cluster.acceptsReplicas(replica.node)
-        {
-            if best.map({ fewer(replica.node, than: $0, plan.leaderCounts) }) ?? true { best = replica.node }
+        var best: Int?
+        for replica in shard.replicas where replica.role == .voter && replica.isCaughtUp && replica.node != shard.leader {
+            let slot = cluster.slot(of: replica.node)
+            guard cluster.node(atSlot: slot).acceptsReplicas else { continue }
+            if best.map({ fewer(slot, than: $0, plan.leaderCounts) }) ?? true { best = slot }
         }
-        return best
+        return best.map { cluster.nodeIDs[$0] }
     }
 }

@@ -2,29 +2,33 @@ import QuorumConsensus
 
 /// One round of the placement driver: the operations chosen so far, and the replica and leader counts and move
 /// budgets they lead to, so that each decision sees those made before it in the same round.
+///
+/// Counts are arrays indexed by the cluster's node slots: the driver compares them for every node several times a
+/// round, every round.
 struct PlacementPlan {
     let settings: PlacementSettings
-    /// The nodes that may receive replicas and leaderships, in id order.
-    let acceptingNodes: [NodeID]
+    /// The slots of the nodes that may receive replicas and leaderships, in id order.
+    let acceptingSlots: [Int]
     private(set) var operations: [PlacementOperation] = []
     /// Shards with an operation this round: one membership change at a time per group.
     private(set) var touched: Set<GroupID> = []
     /// Replicas per node once the moves under way and chosen have ended: a move's source counts one fewer, its
     /// target one more.
-    private(set) var replicaCounts: [NodeID: Int] = [:]
-    private(set) var leaderCounts: [NodeID: Int] = [:]
-    private var movesByNode: [NodeID: Int] = [:]
+    private(set) var replicaCounts: [Int]
+    private(set) var leaderCounts: [Int]
+    private var movesBySlot: [Int]
     private var moveCount = 0
     private var leaderTransferCount = 0
+    private let cluster: PlacementCluster
 
     init(_ cluster: PlacementCluster, settings: PlacementSettings) {
         self.settings = settings
-        acceptingNodes = cluster.nodeIDs.filter(cluster.acceptsReplicas)
-        for node in cluster.nodes.keys {
-            replicaCounts[node] = cluster.replicaCount(on: node)
-            leaderCounts[node] = cluster.leaderCount(of: node)
-            movesByNode[node] = 0
-        }
+        self.cluster = cluster
+        let slots = cluster.nodeIDs.indices
+        acceptingSlots = slots.filter { cluster.node(atSlot: $0).acceptsReplicas }
+        replicaCounts = slots.map(cluster.replicaCount(atSlot:))
+        leaderCounts = slots.map(cluster.leaderCount(atSlot:))
+        movesBySlot = Array(repeating: 0, count: slots.count)
         for id in cluster.moving {
             // The target's replica is already counted, as a learner or a voter: only the source is yet to change.
             countMove(cluster.shards[id]!.move!, targetCounted: true)
@@ -32,9 +36,11 @@ struct PlacementPlan {
     }
 
     var canStartMove: Bool { moveCount < settings.movesMax }
+    /// Whether no move is under way or chosen.
+    var isQuiet: Bool { moveCount == 0 }
     var canTransferLeadership: Bool { leaderTransferCount < settings.leaderTransfersMax }
 
-    func hasMoveBudget(_ node: NodeID) -> Bool { movesByNode[node, default: 0] < settings.movesPerNodeMax }
+    func hasMoveBudget(atSlot slot: Int) -> Bool { movesBySlot[slot] < settings.movesPerNodeMax }
 
     func isTouched(_ shard: GroupID) -> Bool { touched.contains(shard) }
 
@@ -49,19 +55,26 @@ struct PlacementPlan {
             countMove(PlacementMove(from: replacing, to: node), targetCounted: false)
         case .transferLeadership(_, let node):
             leaderTransferCount += 1
-            leaderCounts[node, default: 0] += 1
-            if let leader = shard.leader { leaderCounts[leader, default: 0] -= 1 }
+            leaderCounts[cluster.slot(of: node)] += 1
+            if let leader = shard.leader { leaderCounts[cluster.slot(of: leader)] -= 1 }
         case .promote, .removeReplica: break
         }
     }
 
     private mutating func countMove(_ move: PlacementMove, targetCounted: Bool) {
         moveCount += 1
-        movesByNode[move.to, default: 0] += 1
-        if !targetCounted { replicaCounts[move.to, default: 0] += 1 }
+        let target = cluster.slot(of: move.to)
+        movesBySlot[target] += 1
+        if !targetCounted { replicaCounts[target] += 1 }
         if let from = move.from {
-            movesByNode[from, default: 0] += 1
-            replicaCounts[from, default: 0] -= 1
+            let source = cluster.slot(of: from)
+            movesBySlot[source] += 1
+            replicaCounts[source] -= 1
         }
     }
+}
+
+/// Orders slots by a count, then by slot (that is, node id), so that every choice among equals is the same.
+func fewer(_ a: Int, than b: Int, _ counts: [Int]) -> Bool {
+    (counts[a], a) < (counts[b], b)
 }
