@@ -28,7 +28,8 @@ public struct PlacementCluster: Sendable {
     struct ShardOrder: Comparable, Hashable, Sendable {
         var bytes: Int
         var id: GroupID
-        static func < (a: ShardOrder, b: ShardOrder) -> Bool { (a.bytes, a.id) < (b.bytes, b.id) }
+        // Not a tuple comparison: that one is generic, and this runs for every insertion and removal.
+        static func < (a: ShardOrder, b: ShardOrder) -> Bool { a.bytes != b.bytes ? a.bytes < b.bytes : a.id < b.id }
     }
 
     /// - Precondition: every replica and leader is on one of `nodes`, and node and shard ids are unique.

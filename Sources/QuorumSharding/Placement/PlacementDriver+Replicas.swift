@@ -2,12 +2,15 @@ import QuorumConsensus
 
 extension PlacementDriver {
     func replaceReplicasOfDeadAndDrainingNodes(in cluster: PlacementCluster, _ plan: inout PlacementPlan) {
-        let slots = cluster.nodeIDs.indices
-        let dead = slots.filter { slot in
-            guard case .dead(let since) = cluster.node(atSlot: slot).state else { return false }
-            return cluster.now - since >= settings.deadAfterTicks
+        var dead: [Int] = []
+        var draining: [Int] = []
+        for slot in cluster.nodeIDs.indices {
+            switch cluster.node(atSlot: slot).state {
+            case .live: continue
+            case .dead(let since): if cluster.now - since >= settings.deadAfterTicks { dead.append(slot) }
+            case .draining: draining.append(slot)
+            }
         }
-        let draining = slots.filter { cluster.node(atSlot: $0).state == .draining }
         // The dead first: their shards are a failure away from losing their quorum.
         for slot in dead + draining {
             let node = cluster.nodeIDs[slot]

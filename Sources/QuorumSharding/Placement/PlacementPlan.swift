@@ -76,5 +76,6 @@ struct PlacementPlan {
 
 /// Orders slots by a count, then by slot (that is, node id), so that every choice among equals is the same.
 func fewer(_ a: Int, than b: Int, _ counts: [Int]) -> Bool {
-    (counts[a], a) < (counts[b], b)
+    // Not a tuple comparison: that one is generic, and this runs for every node several times a round.
+    counts[a] != counts[b] ? counts[a] < counts[b] : a < b
 }

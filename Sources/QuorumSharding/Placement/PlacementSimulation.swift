@@ -62,32 +62,50 @@ public struct PlacementSimulation: Sendable {
         cluster.shards.values.filter { !cluster.hasQuorum($0) }.map(\.id).sorted()
     }
 
-    /// One tick: the learners due catch up, the driver's operations take effect, and time moves on.
+    /// One round at the current tick: the learners due catch up and the driver's operations take effect. Time then
+    /// moves on one tick, or, if the driver asked for nothing, straight to the next tick at which something changes
+    /// (a learner catching up, a dead node's delay running out), but not past `limit`: the driver is a function of
+    /// the cluster, which nothing else changes in between, so the ticks skipped would ask for nothing either.
     /// - Returns: how many operations the driver asked for.
     @discardableResult
-    public mutating func step() -> Int {
+    public mutating func step(limit: Int = .max) -> Int {
         for (shard, node) in catchUps.removeValue(forKey: cluster.now) ?? []
         where cluster.shards[shard]?.move?.to == node && cluster.isUp(node) {
             cluster.markCaughtUp(node, in: shard)
         }
         let operations = driver.operations(for: cluster)
         for operation in operations { apply(operation) }
-        cluster.now += 1
+        let next = operations.isEmpty ? nextEventTick ?? cluster.now + 1 : cluster.now + 1
+        cluster.now = min(next, max(limit, cluster.now + 1))
         return operations.count
     }
 
-    /// Steps `ticks` times.
+    /// The first tick after now at which a learner catches up or a dead node's delay runs out.
+    private var nextEventTick: Int? {
+        let deadlines = cluster.nodeIDs.compactMap { node -> Int? in
+            guard case .dead(let since) = cluster.node(node)!.state else { return nil }
+            let deadline = since + driver.settings.deadAfterTicks
+            return deadline > cluster.now ? deadline : nil
+        }
+        return (deadlines + catchUps.keys).min()
+    }
+
+    /// Runs until `ticks` ticks have passed.
     /// - Returns: how many operations the driver asked for.
     @discardableResult
     public mutating func run(ticks: Int) -> Int {
-        (0..<ticks).reduce(0) { total, _ in total + step() }
+        let end = cluster.now + ticks
+        var operationCount = 0
+        while cluster.now < end { operationCount += step(limit: end) }
+        return operationCount
     }
 
-    /// Steps until a tick asks for nothing and no move is under way.
+    /// Runs until a round asks for nothing and no move is under way.
     /// - Returns: the ticks that took, or nil if it did not settle within `ticksMax`.
     public mutating func runUntilSettled(ticksMax: Int) -> Int? {
-        for tick in 1...ticksMax {
-            if step() == 0 && isQuiet { return tick }
+        let start = cluster.now
+        while cluster.now - start < ticksMax {
+            if step(limit: start + ticksMax) == 0 && isQuiet { return cluster.now - start }
         }
         return nil
     }
@@ -101,8 +119,6 @@ public struct PlacementSimulation: Sendable {
         cluster.setState(.dead(sinceTick: cluster.now), of: node)
         for shard in cluster.shardsLed(by: node) { electLeader(of: shard) }
     }
-
-    public mutating func revive(_ node: NodeID) { cluster.setState(.live, of: node) }
 
     /// A lower bound on the bytes that must move for `newNodes`, holding nothing, to receive their share: each
     /// must end with at least the mean number of replicas rounded down (the driver leaves no two nodes further
