@@ -85,17 +85,6 @@ public struct PlacementCluster: Sendable {
         slots = Dictionary(uniqueKeysWithValues: nodeIDs.enumerated().map { ($1, $0) })
     }
 
-    /// Forgets a node that holds nothing any more, as after a drain.
-    public mutating func remove(_ node: NodeID) {
-        precondition(replicaCount(on: node) == 0, "\(node) still holds replicas")
-        let slot = slot(of: node)
-        nodeIDs.remove(at: slot)
-        nodesBySlot.remove(at: slot)
-        replicasBySlot.remove(at: slot)
-        leadersBySlot.remove(at: slot)
-        slots = Dictionary(uniqueKeysWithValues: nodeIDs.enumerated().map { ($1, $0) })
-    }
-
     public mutating func setState(_ state: PlacementNode.State, of node: NodeID) {
         precondition(slots[node] != nil, "\(node) is no member")
         nodesBySlot[slot(of: node)].state = state

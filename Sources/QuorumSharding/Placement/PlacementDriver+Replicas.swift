@@ -15,7 +15,7 @@ extension PlacementDriver {
         for slot in dead + draining {
             let node = cluster.nodeIDs[slot]
             for order in cluster.replicaOrder(atSlot: slot) {
-                // A draining node sends the snapshots itself, so it spends its budget; a dead one sends nothing.
+                // A dead node takes no part in the copy, so only the receivers' budgets bound its replacements.
                 guard plan.canStartMove, dead.contains(slot) || plan.hasMoveBudget(atSlot: slot) else { break }
                 let shard = cluster.shards[order.id]!
                 guard isMovable(shard, in: cluster, plan) else { continue }

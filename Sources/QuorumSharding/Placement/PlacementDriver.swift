@@ -14,7 +14,8 @@ import QuorumConsensus
 /// 5. leaderships move off draining nodes, then from the nodes leading most to those leading fewest, by
 ///    transfers, which copy nothing.
 ///
-/// New replicas go to the node that will hold the fewest. Steps 1 to 4 share the move budgets of `settings`.
+/// New replicas go to the node that will hold the fewest. Steps 2 to 4 begin moves within the budgets of
+/// `settings`, counting the moves under way.
 /// The driver never asks for an operation that would leave a shard with fewer caught-up voters, on nodes that are
 /// up, than a quorum of its replication factor (or a majority of its voters, during a move); and it touches no
 /// shard that cannot commit a membership change. It keeps no state between rounds: the moves under way are part

@@ -18,7 +18,7 @@ public struct PlacementSimulation: Sendable {
     /// Every operation that took a shard below a quorum of caught-up voters, with its tick: empty unless the driver
     /// is wrong.
     public private(set) var quorumLosses: [String] = []
-    /// Learners that will have caught up by each tick.
+    /// The learners that catch up at each tick.
     private var catchUps: [Int: [(shard: GroupID, node: NodeID)]] = [:]
     private var generator: SplitMix64
 
