@@ -90,6 +90,21 @@ struct PlacementDriverTests {
         #expect(simulation.cluster.shards.values.allSatisfy { $0.voterCount == 3 })
     }
 
+    @Test("leader counts are balanced by transfers alone when replica counts already are")
+    func leadersByTransfers() {
+        let shards = threeNodeShards(9).map { shard in
+            var led = shard
+            led.leader = 1
+            return led
+        }
+        var cluster = PlacementCluster(nodes: nodes(1...3), shards: shards)
+        let operations = driver.operations(for: cluster)
+        #expect(membershipChanges(operations).isEmpty)
+        for operation in operations { cluster.apply(operation) }
+        #expect((1...3).map { cluster.leaderCount(of: NodeID($0)) } == [3, 3, 3])
+        #expect(driver.operations(for: cluster).isEmpty)
+    }
+
     @Test("a move runs learner, promotion, leadership handed over, removal; a move to a dead node is cancelled")
     func moveSteps() {
         var cluster = PlacementCluster(nodes: nodes(1...4), shards: threeNodeShards(1))
