@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "QuorumStore", targets: ["QuorumStore"]),
         .library(name: "QuorumStorage", targets: ["QuorumStorage"]),
         .library(name: "QuorumBalancing", targets: ["QuorumBalancing"]),
+        .library(name: "QuorumSharding", targets: ["QuorumSharding"]),
         .library(name: "QuorumWire", targets: ["QuorumWire"]),
         .library(name: "QuorumCodec", targets: ["QuorumCodec"]),
     ],

@@ -54,6 +54,13 @@ let package = Package(
                 .product(name: "QuorumBalancing", package: "Quorum"), .product(name: "QuorumConsensus", package: "Quorum"),
             ]
         ),
+        // Ticks, bytes and wall time for the placement driver to rebalance 10,000 shards after nodes join.
+        .executableTarget(
+            name: "PlacementRebalance",
+            dependencies: [
+                .product(name: "QuorumSharding", package: "Quorum"), .product(name: "QuorumConsensus", package: "Quorum"),
+            ]
+        ),
         // The HTTP backend that Benchmarks/peers/run_proxy_vs_haproxy.sh puts behind both proxies.
         .executableTarget(
             name: "HTTPBenchBackend",

@@ -1,0 +1,170 @@
+import QuorumConsensus
+import Testing
+
+@testable import QuorumSharding
+
+@Suite("The placement driver")
+struct PlacementDriverTests {
+    let driver = PlacementDriver(settings: PlacementSettings(movesPerNodeMax: 4, deadAfterTicks: 100))
+
+    /// Shards 1 to `count` of 3 replicas on nodes 1, 2 and 3, led by node 1, 2 and 3 in turn.
+    func threeNodeShards(_ count: Int) -> [PlacementShard] {
+        (1...count).map { (number: Int) -> PlacementShard in
+            PlacementShard(
+                id: GroupID(UInt64(number)), bytes: number * 1_000,
+                replicas: ([1, 2, 3] as [NodeID]).map { PlacementReplica(node: $0) }, leader: NodeID(UInt64(number % 3 + 1)))
+        }
+    }
+
+    func nodes(_ ids: ClosedRange<UInt64>) -> [PlacementNode] { ids.map { PlacementNode(id: NodeID($0)) } }
+
+    func membershipChanges(_ operations: [PlacementOperation]) -> [PlacementOperation] {
+        operations.filter { if case .transferLeadership = $0 { false } else { true } }
+    }
+
+    @Test("a three-node cluster that loses a node changes no membership, before or after the delay: no node is spare")
+    func threeNodesOneDead() {
+        var cluster = PlacementCluster(nodes: nodes(1...3), shards: threeNodeShards(6))
+        cluster.setState(.dead(sinceTick: 0), of: 3)
+        cluster.now = 10_000
+        #expect(membershipChanges(driver.operations(for: cluster)).isEmpty)
+    }
+
+    @Test("a spare node receives the dead node's replicas only once the delay has passed")
+    func spareNodeAfterDelay() {
+        // Eight shards over four nodes, each node holding six: node 3's shards each lack one other node.
+        let shards = (1...8).map { (number: Int) -> PlacementShard in
+            PlacementShard(
+                id: GroupID(UInt64(number)), bytes: 1_000,
+                replicas: (0...2).map { (offset: Int) in PlacementReplica(node: NodeID(UInt64((number + offset) % 4 + 1))) },
+                leader: NodeID(UInt64(number % 4 + 1)))
+        }
+        var cluster = PlacementCluster(nodes: nodes(1...4), shards: shards)
+        cluster.setState(.dead(sinceTick: 5), of: 3)
+        cluster.now = 104
+        #expect(membershipChanges(driver.operations(for: cluster)).isEmpty)
+        cluster.now = 105
+        let expected = shards.filter { $0.replica(on: 3) != nil }.map { shard in
+            let spare = (1...4).map { NodeID(UInt64($0)) }.first { shard.replica(on: $0) == nil }!
+            return PlacementOperation.addLearner(shard: shard.id, node: spare, replacing: 3)
+        }
+        #expect(expected.count == 6)
+        #expect(membershipChanges(driver.operations(for: cluster)) == expected)
+    }
+
+    @Test("a node joining a cluster without shards gets nothing to do")
+    func joinEmptyCluster() {
+        var cluster = PlacementCluster(nodes: nodes(1...1), shards: [])
+        cluster.add(PlacementNode(id: 2))
+        #expect(driver.operations(for: cluster).isEmpty)
+    }
+
+    @Test("a one-node cluster that grows to four gives every shard three voters, balanced, without losing a quorum")
+    func growFromOneNode() {
+        let shards = (1...12).map { (number: Int) -> PlacementShard in
+            PlacementShard(id: GroupID(UInt64(number)), bytes: 1_000, replicas: [PlacementReplica(node: 1)], leader: 1)
+        }
+        var simulation = PlacementSimulation(
+            cluster: PlacementCluster(nodes: nodes(1...1), shards: shards), driver: driver, bytesPerTick: 500, seed: 1)
+        #expect(simulation.runUntilSettled(ticksMax: 100) == 1)
+        for node in 2...4 as ClosedRange<UInt64> { simulation.join(NodeID(node)) }
+        #expect(simulation.runUntilSettled(ticksMax: 1_000) != nil)
+        #expect(simulation.cluster.shards.values.allSatisfy { $0.voterCount == 3 && $0.replicas.count == 3 })
+        #expect((1...4).map { simulation.cluster.replicaCount(on: NodeID($0)) } == [9, 9, 9, 9])
+        #expect((1...4).map { simulation.cluster.leaderCount(of: NodeID($0)) } == [3, 3, 3, 3])
+        #expect(simulation.quorumLosses.isEmpty)
+    }
+
+    @Test("a draining node hands over its leaderships and replicas and ends holding nothing")
+    func drain() {
+        let cluster = PlacementCluster(nodes: nodes(1...5), shards: threeNodeShards(10))
+        var simulation = PlacementSimulation(cluster: cluster, driver: driver, bytesPerTick: 1_000, seed: 1)
+        simulation.drain(1)
+        let first = driver.operations(for: simulation.cluster)
+        // The draining node's smallest shards go first, as many as its move budget allows.
+        #expect(first.filter { if case .addLearner(_, _, 1) = $0 { true } else { false } }.map(\.shard) == [1, 2, 3, 4])
+        #expect(simulation.runUntilSettled(ticksMax: 1_000) != nil)
+        #expect(simulation.cluster.replicaCount(on: 1) == 0)
+        #expect(simulation.cluster.leaderCount(of: 1) == 0)
+        #expect(simulation.quorumLosses.isEmpty)
+        #expect(simulation.cluster.shards.values.allSatisfy { $0.voterCount == 3 })
+    }
+
+    @Test("leader counts are balanced by transfers alone when replica counts already are")
+    func leadersByTransfers() {
+        let shards = threeNodeShards(9).map { shard in
+            var led = shard
+            led.leader = 1
+            return led
+        }
+        var cluster = PlacementCluster(nodes: nodes(1...3), shards: shards)
+        let operations = driver.operations(for: cluster)
+        #expect(membershipChanges(operations).isEmpty)
+        for operation in operations { cluster.apply(operation) }
+        #expect((1...3).map { cluster.leaderCount(of: NodeID($0)) } == [3, 3, 3])
+        #expect(driver.operations(for: cluster).isEmpty)
+    }
+
+    @Test("a move runs learner, promotion, leadership handed over, removal; a move to a dead node is cancelled")
+    func moveSteps() {
+        var cluster = PlacementCluster(nodes: nodes(1...4), shards: threeNodeShards(1))
+        cluster.apply(.addLearner(shard: 1, node: 4, replacing: 2))
+        #expect(driver.operations(for: cluster).isEmpty, "the learner has not caught up")
+        cluster.markCaughtUp(4, in: 1)
+        #expect(driver.operations(for: cluster) == [.promote(shard: 1, node: 4)])
+        cluster.apply(.promote(shard: 1, node: 4))
+        #expect(driver.operations(for: cluster) == [.transferLeadership(shard: 1, to: 1)])
+        cluster.apply(.transferLeadership(shard: 1, to: 1))
+        #expect(driver.operations(for: cluster) == [.removeReplica(shard: 1, node: 2)])
+        cluster.apply(.removeReplica(shard: 1, node: 2))
+        #expect(cluster.moving.isEmpty)
+        #expect(cluster.shards[1]!.replicas.map(\.node).sorted() == [1, 3, 4])
+
+        cluster.apply(.addLearner(shard: 1, node: 2, replacing: 4))
+        cluster.setState(.dead(sinceTick: 0), of: 2)
+        #expect(driver.operations(for: cluster) == [.removeReplica(shard: 1, node: 2)])
+    }
+
+    @Test("the replaced replica stays while removing it would leave too few caught-up voters")
+    func neverBelowQuorum() {
+        var cluster = PlacementCluster(nodes: nodes(1...4), shards: threeNodeShards(1))
+        cluster.apply(.addLearner(shard: 1, node: 4, replacing: 3))
+        cluster.markCaughtUp(4, in: 1)
+        cluster.apply(.promote(shard: 1, node: 4))
+        cluster.setLeader(1, of: 1)
+        // Only nodes 1 and 3 are caught up: without node 3, node 1 alone would be, short of a quorum of two.
+        cluster.markCaughtUp(2, in: 1, false)
+        cluster.markCaughtUp(4, in: 1, false)
+        #expect(driver.operations(for: cluster).isEmpty)
+        cluster.markCaughtUp(2, in: 1)
+        #expect(driver.operations(for: cluster) == [.removeReplica(shard: 1, node: 3)])
+    }
+
+    @Test("the last caught-up voter of a shard of one replica is never removed")
+    func lastCaughtUpReplica() {
+        let shard = PlacementShard(
+            id: 1, bytes: 10, replicationFactor: 1, replicas: [PlacementReplica(node: 1)], leader: 1)
+        var cluster = PlacementCluster(nodes: nodes(1...2), shards: [shard])
+        cluster.apply(.addLearner(shard: 1, node: 2, replacing: 1))
+        cluster.markCaughtUp(2, in: 1)
+        cluster.apply(.promote(shard: 1, node: 2))
+        cluster.markCaughtUp(2, in: 1, false)
+        #expect(driver.operations(for: cluster).isEmpty)
+        #expect(driver.keepsQuorum(.removeReplica(shard: 1, node: 1), on: cluster.shards[1]!, in: cluster) == false)
+    }
+
+    @Test("equal clusters give equal operations, whatever order they were described in")
+    func deterministic() {
+        let shards = (1...40).map { (number: Int) -> PlacementShard in
+            PlacementShard(
+                id: GroupID(UInt64(number)), bytes: (number * 7_919) % 1_000,
+                replicas: (1...3).map { (offset: Int) in PlacementReplica(node: NodeID(UInt64((offset + number) % 3 + 1))) },
+                leader: NodeID(UInt64(number % 2 + 1)))
+        }
+        let forward = PlacementCluster(nodes: nodes(1...6), shards: shards)
+        let backward = PlacementCluster(nodes: nodes(1...6).reversed(), shards: shards.reversed())
+        let operations = driver.operations(for: forward)
+        #expect(!operations.isEmpty)
+        #expect(driver.operations(for: backward) == operations)
+    }
+}
