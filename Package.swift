@@ -60,18 +60,21 @@ let package = Package(
             swiftSettings: strict
         ),
         // Which group owns which key: Redis Cluster's hash slots over the node's groups. Pure.
-        .target(name: "QuorumSharding", dependencies: ["QuorumConsensus"], swiftSettings: strict),
-        // Replicated MVCC key-value state machine (etcd v3 semantics). Pure: swift-collections only.
+        .target(name: "QuorumSharding", dependencies: ["QuorumCodec", "QuorumConsensus"], swiftSettings: strict),
+        // Replicated MVCC key-value state machine (etcd v3 semantics), with the hash slots it serves. Pure.
         .target(
             name: "QuorumStore",
-            dependencies: ["QuorumCodec", .product(name: "DequeModule", package: "swift-collections")],
+            dependencies: [
+                "QuorumCodec", "QuorumConsensus", "QuorumSharding",
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
             swiftSettings: strict
         ),
         // Frames and codecs for peer and client connections. No I/O of its own: the server's handlers drive it.
         .target(
             name: "QuorumWire",
             dependencies: [
-                "QuorumCodec", "QuorumConsensus", "QuorumStore", .product(name: "NIOCore", package: "swift-nio"),
+                "QuorumCodec", "QuorumConsensus", "QuorumSharding", "QuorumStore", .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
@@ -79,7 +82,7 @@ let package = Package(
         .target(
             name: "QuorumClient",
             dependencies: [
-                "QuorumBalancing", "QuorumConsensus", "QuorumStore", "QuorumWire",
+                "QuorumBalancing", "QuorumConsensus", "QuorumSharding", "QuorumStore", "QuorumWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -91,7 +94,8 @@ let package = Package(
         .target(
             name: "QuorumServer",
             dependencies: [
-                "QuorumConsensus", "QuorumNode", "QuorumSharding", "QuorumStorage", "QuorumStore", "QuorumWire",
+                "QuorumClient", "QuorumConsensus", "QuorumNode", "QuorumSharding", "QuorumStorage", "QuorumStore",
+                "QuorumWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -124,7 +128,8 @@ let package = Package(
         .executableTarget(
             name: "quorum",
             dependencies: [
-                "QuorumSimulation", "QuorumServer", "QuorumClient", "QuorumStore", "QuorumConsensus", "QuorumWire", "QuorumProxy",
+                "QuorumSimulation", "QuorumServer", "QuorumClient", "QuorumSharding", "QuorumStore", "QuorumConsensus", "QuorumWire",
+                "QuorumProxy",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -136,21 +141,22 @@ let package = Package(
         ),
         .testTarget(name: "QuorumConsensusTests", dependencies: ["QuorumConsensus"], swiftSettings: strict),
         .testTarget(name: "QuorumNodeTests", dependencies: ["QuorumNode", "QuorumConsensus"], swiftSettings: strict),
-        .testTarget(name: "QuorumStoreTests", dependencies: ["QuorumStore", "QuorumConsensus"], swiftSettings: strict),
+        .testTarget(name: "QuorumStoreTests", dependencies: ["QuorumStore", "QuorumConsensus", "QuorumSharding"], swiftSettings: strict),
         .testTarget(
-            name: "QuorumShardingTests", dependencies: ["QuorumSharding", "QuorumConsensus"], swiftSettings: strict
+            name: "QuorumShardingTests", dependencies: ["QuorumSharding", "QuorumConsensus", "QuorumCodec"], swiftSettings: strict
         ),
         .testTarget(
             name: "QuorumBalancingTests", dependencies: ["QuorumBalancing", "QuorumConsensus"], swiftSettings: strict
         ),
         .testTarget(
-            name: "QuorumWireTests", dependencies: ["QuorumWire", "QuorumConsensus", "QuorumStore"], swiftSettings: strict
+            name: "QuorumWireTests", dependencies: ["QuorumWire", "QuorumConsensus", "QuorumSharding", "QuorumStore"], swiftSettings: strict
         ),
         // Starts real `quorum server` processes on 127.0.0.1.
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "QuorumClient", "QuorumConsensus", "QuorumProxy", "QuorumServer", "QuorumStore", "QuorumSimulation",
+                "QuorumClient", "QuorumConsensus", "QuorumProxy", "QuorumServer", "QuorumSharding", "QuorumStore",
+                "QuorumSimulation",
                 "quorum", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],

@@ -2,6 +2,7 @@ import NIOCore
 import NIOPosix
 import QuorumBalancing
 import QuorumConsensus
+import QuorumSharding
 import QuorumStore
 import QuorumWire
 
@@ -115,6 +116,30 @@ public actor QuorumClient {
             throw .unexpectedResponse("not a transaction response")
         }
         return response
+    }
+
+    // MARK: Sharding
+
+    /// The cluster's shard map, read linearizably from group 1 (ask with a client of group 1).
+    public func shardMap() async throws(QuorumClientError) -> ShardMap {
+        let outcome = try await execute(.shardMap)
+        guard case .shardMap(let map) = outcome else { throw .unexpectedResponse("\(outcome)") }
+        return map
+    }
+
+    /// Stores `map` if the stored map is still at `map.epoch`; false if it changed since (read it again).
+    public func updateShardMap(_ map: ShardMap) async throws(QuorumClientError) -> Bool {
+        let outcome = try await execute(.updateShardMap(map))
+        guard case .result(.transaction(let response)) = outcome else {
+            if case .result(.failed(let error)) = outcome { throw .store(error) }
+            throw .unexpectedResponse("\(outcome)")
+        }
+        return response.succeeded
+    }
+
+    /// Runs one step of a move (`StoreCommand.importKeys` and the steps after it) in this client's group.
+    public func moveStep(_ command: StoreCommand) async throws(QuorumClientError) -> StoreResult {
+        try await write(command)
     }
 
     /// One node's view of the group, asked of that node directly.
@@ -310,7 +335,7 @@ public actor QuorumClient {
                 try? await Task.sleep(for: .milliseconds(50))
             case .failed(let message):
                 throw .refused(message)
-            case .result, .status, .leases, .groups, .backup:
+            case .result, .status, .leases, .groups, .shardMap, .backup:
                 preferred = endpoint
                 return response.outcome
             case .watchEvents, .watchEnded:

@@ -58,6 +58,9 @@ public struct ServerConfiguration: Sendable {
     public var bootstrapGroups: Int?
     /// The most groups a cluster may be founded with.
     public static let bootstrapGroupsMax = 100_000
+    /// A span of a range-sharded keyspace holding more keys than this is split in two (`--split-keys`); nil: spans
+    /// split only when an operator says so.
+    public var splitKeysMax: Int?
     /// The port of the HTTP/JSON API (docs/http.md) on this member's host; nil serves none.
     public var httpPort: Int?
     /// The port of the Redis-compatible protocol (docs/redis.md) on this member's host; nil serves none.

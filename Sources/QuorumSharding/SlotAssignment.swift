@@ -10,6 +10,10 @@ public struct SlotAssignment: Hashable, Sendable {
     public struct SlotRange: Hashable, Sendable {
         public var slots: ClosedRange<Int>
         public var group: GroupID
+        public init(slots: ClosedRange<Int>, group: GroupID) {
+            self.slots = slots
+            self.group = group
+        }
     }
 
     /// The 16,384 slots split into `groups.count` contiguous ranges of nearly equal size, in group order, exactly as
@@ -53,4 +57,53 @@ public struct SlotAssignment: Hashable, Sendable {
         ranges.filter { $0.group == group }.map(\.slots)
     }
 
+    /// An assignment from explicit ranges, as a shard map stores it.
+    /// - Throws: unless the ranges are sorted, contiguous and cover every slot exactly once.
+    public init(validating ranges: [SlotRange]) throws(ShardMapError) {
+        var next = 0
+        for range in ranges {
+            guard range.slots.lowerBound == next else {
+                throw .malformed("slot ranges must cover 0-\(HashSlot.count - 1) in order, without gaps or overlaps")
+            }
+            next = range.slots.upperBound + 1
+        }
+        guard next == HashSlot.count else { throw .malformed("slot ranges stop at \(next - 1), before the last slot") }
+        self.ranges = ranges
+    }
+
+    /// The groups that own some slot of `slots`, in slot order, each once.
+    public func owners(of slots: ClosedRange<Int>) -> [GroupID] {
+        var owners: [GroupID] = []
+        for range in ranges where range.slots.overlaps(slots) && owners.last != range.group {
+            owners.append(range.group)
+        }
+        return owners
+    }
+
+    /// The same assignment with `slots` given to `group`; neighbouring ranges of one group are merged, so that
+    /// equal ownership has one representation.
+    public func reassigning(_ slots: ClosedRange<Int>, to group: GroupID) -> SlotAssignment {
+        var pieces: [SlotRange] = []
+        for range in ranges {
+            if range.slots.lowerBound < slots.lowerBound {
+                pieces.append(SlotRange(slots: range.slots.lowerBound...min(range.slots.upperBound, slots.lowerBound - 1), group: range.group))
+            }
+            if range.slots.upperBound > slots.upperBound {
+                pieces.append(SlotRange(slots: max(range.slots.lowerBound, slots.upperBound + 1)...range.slots.upperBound, group: range.group))
+            }
+        }
+        pieces.append(SlotRange(slots: slots, group: group))
+        pieces.sort { $0.slots.lowerBound < $1.slots.lowerBound }
+        var merged: [SlotRange] = []
+        for piece in pieces {
+            if let last = merged.last, last.group == piece.group, last.slots.upperBound + 1 == piece.slots.lowerBound {
+                merged[merged.count - 1].slots = last.slots.lowerBound...piece.slots.upperBound
+            } else {
+                merged.append(piece)
+            }
+        }
+        return SlotAssignment(ranges: merged)
+    }
+
+    private init(ranges: [SlotRange]) { self.ranges = ranges }
 }

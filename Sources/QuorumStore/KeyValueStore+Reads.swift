@@ -12,6 +12,7 @@ extension KeyValueStore {
     func validate(_ request: RangeRequest) throws(StoreError) {
         try validateKey(request.key)
         try validateRangeEnd(request.rangeEnd)
+        try checkServed(request.key, rangeEnd: request.rangeEnd)
         _ = try readRevision(request.revision)
     }
 
@@ -20,6 +21,7 @@ extension KeyValueStore {
     public func range(_ request: RangeRequest) throws(StoreError) -> RangeResponse {
         try validateKey(request.key)
         try validateRangeEnd(request.rangeEnd)
+        try checkServed(request.key, rangeEnd: request.rangeEnd)
         let at = try readRevision(request.revision)
         var kvs: [KeyValue] = []
         var count = 0
@@ -33,7 +35,7 @@ extension KeyValueStore {
             return RangeResponse(revision: revision, kvs: kvs, more: false, count: 1)
         }
         index.forEachKey(key: request.key, rangeEnd: request.rangeEnd) { key, slot in
-            guard let record = histories[slot: slot].visible(at: at) else { return true }
+            guard let record = histories[slot: slot].visible(at: at), isServed(key) else { return true }
             count += 1
             if !request.countOnly && kvs.count < limit {
                 kvs.append(record.keyValue(key: key, includeValue: !request.keysOnly))

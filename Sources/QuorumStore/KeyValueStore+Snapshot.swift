@@ -1,18 +1,24 @@
-import QuorumCodec
 import DequeModule
+import QuorumCodec
+import QuorumConsensus
+import QuorumSharding
 
-/// Snapshot format (little-endian, version 2; version 1 lacked lastSequence, which was then always 0):
+/// Snapshot format (little-endian, version 3; version 2 lacked the slot states, which were then empty, and
+/// version 1 also lastSequence, which was then always 0):
 ///
-///     magic "QSS2" revision compactedRevision appliedCount lastSequence
+///     magic "QSS3" revision compactedRevision appliedCount lastSequence
 ///     keyCount { key recordCount { revision subRevision:u32 createRevision version value lease tombstone:u8 } }
 ///     leaseCount { id ttl deadline }          sessionCount { client sequence lastUsed result }
+///     slotCount { slot:u16 state } keyspaceCount { prefix spanCount { start hasEnd:u8 [end] state } }
+///     where state := kind:u8 (1 importing, 2 owned, 3 released) group:u64 (0 when owned)
 ///
 /// Keys ascend, leases and sessions ascend by id, so equal states give equal bytes. History that compaction
 /// has logically dropped but not yet physically removed is left out, so the bytes do not depend on how far
 /// incremental compaction has got. Lease key sets, the leases' expiry order and the write log are derived data,
 /// rebuilt on restore.
 extension KeyValueStore {
-    private static let magic: [UInt8] = Array("QSS2".utf8)
+    private static let magic: [UInt8] = Array("QSS3".utf8)
+    private static let versionTwoMagic: [UInt8] = Array("QSS2".utf8)
     private static let versionOneMagic: [UInt8] = Array("QSS1".utf8)
 
     public func snapshot() -> [UInt8] {
@@ -55,6 +61,24 @@ extension KeyValueStore {
             writer.write(session.lastUsed)
             session.result.encode(into: &writer)
         }
+        let slots = ownership.allSlots
+        writer.writeCount(slots.count)
+        for (slot, state) in slots {
+            writer.write(UInt16(slot))
+            Self.write(state, into: &writer)
+        }
+        let keyspaces = ownership.allKeyspaces
+        writer.writeCount(keyspaces.count)
+        for (prefix, spans) in keyspaces {
+            writer.writeBytes(prefix)
+            writer.writeCount(spans.pieces.count)
+            for piece in spans.pieces {
+                writer.writeBytes(piece.span.start)
+                writer.write(piece.span.end != nil)
+                if let end = piece.span.end { writer.writeBytes(end) }
+                Self.write(piece.value, into: &writer)
+            }
+        }
         return writer.bytes
     }
 
@@ -64,13 +88,13 @@ extension KeyValueStore {
         self.init(limits: limits)
         var reader = StoreReader(bytes)
         let magic = try (0..<Self.magic.count).map { _ throws(StoreError) in try reader.readByte() }
-        guard magic == Self.magic || magic == Self.versionOneMagic else {
+        guard magic == Self.magic || magic == Self.versionTwoMagic || magic == Self.versionOneMagic else {
             throw .malformed("not a store snapshot (bad magic)")
         }
         revision = try reader.readRevision()
         compactedRevision = try reader.readRevision()
         appliedCount = try reader.readUInt64()
-        if magic == Self.magic { lastSequence = try reader.readUInt64() }
+        if magic != Self.versionOneMagic { lastSequence = try reader.readUInt64() }
         if compactedRevision > revision { throw .malformed("compacted revision is above the current revision") }
         // Counters that only ever increment must have room to, or a later apply would trap on overflow.
         if revision.rawValue == .max || appliedCount == .max || lastSequence == .max { throw .malformed("a counter is at its maximum") }
@@ -148,8 +172,62 @@ extension KeyValueStore {
             sessions[client] = SessionRecord(
                 sequence: sequence, result: try resultDecoder.result(&reader), lastUsed: lastUsed)
         }
+        if magic == Self.magic { try restoreOwnership(&reader) }
         try reader.expectEnd()
         entries.sort { ($0.revision, $0.subRevision) < ($1.revision, $1.subRevision) }
         writeLog = Deque(entries)
+    }
+
+    private static func write(_ state: KeyOwnership.State, into writer: inout ByteWriter) {
+        switch state {
+        case .importing(let source):
+            writer.write(1 as UInt8)
+            writer.write(source.rawValue)
+        case .owned:
+            writer.write(2 as UInt8)
+            writer.write(0 as UInt64)
+        case .released(let target):
+            writer.write(3 as UInt8)
+            writer.write(target.rawValue)
+        }
+    }
+
+    private static func readOwnershipState(_ reader: inout StoreReader) throws(StoreError) -> KeyOwnership.State {
+        let kind = try reader.readByte()
+        let group = try reader.readUInt64()
+        switch (kind, group) {
+        case (1, 1...): return .importing(from: GroupID(group))
+        case (2, 0): return .owned
+        case (3, 1...): return .released(to: GroupID(group))
+        default: throw .malformed("unknown ownership state \(kind) with group \(group)")
+        }
+    }
+
+    private mutating func restoreOwnership(_ reader: inout StoreReader) throws(StoreError) {
+        let slotCount = try reader.readCount(minimumBytes: 11, what: "slot states")
+        var previous = -1
+        for _ in 0..<slotCount {
+            let raw = Int(try reader.readUInt16())
+            guard raw > previous, let slot = HashSlot(raw) else { throw .malformed("slot states out of order") }
+            previous = raw
+            ownership.restore(slot, try Self.readOwnershipState(&reader))
+        }
+        let keyspaceCount = try reader.readCount(minimumBytes: 8, what: "keyspaces")
+        for _ in 0..<keyspaceCount {
+            let prefix = try reader.readBytes(limit: limits.keyBytesMax, what: "keyspace prefix")
+            let spanCount = try reader.readCount(minimumBytes: 14, what: "keyspace spans")
+            var spans: [(KeySpan, KeyOwnership.State)] = []
+            for _ in 0..<spanCount {
+                let start = try reader.readBytes(limit: limits.keyBytesMax, what: "span start")
+                let end = try reader.readBool() ? try reader.readBytes(limit: limits.keyBytesMax, what: "span end") : nil
+                guard let span = KeySpan(start: start, end: end) else { throw .malformed("an empty span of keys") }
+                spans.append((span, try Self.readOwnershipState(&reader)))
+            }
+            do throws(ShardMapError) {
+                try ownership.restore(prefix: prefix, spans: spans)
+            } catch {
+                throw .malformed(error.description)
+            }
+        }
     }
 }

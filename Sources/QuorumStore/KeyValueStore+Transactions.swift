@@ -36,6 +36,7 @@ extension KeyValueStore {
         var succeeded = true
         for comparison in request.compare {
             try validateKey(comparison.key)
+            try checkServed(comparison.key, rangeEnd: nil)
             let current = histories[comparison.key]?.latestLive?.keyValue(key: comparison.key)
             if !comparison.evaluate(against: current) { succeeded = false }
         }

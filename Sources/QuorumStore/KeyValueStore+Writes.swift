@@ -31,6 +31,7 @@ extension KeyValueStore {
     /// Checks a put against the state before the command (or before the enclosing transaction).
     func validate(_ request: PutRequest) throws(StoreError) {
         try validateKey(request.sequential ? request.key + Self.sequenceSuffix(.max) : request.key)
+        try checkServed(request.key, rangeEnd: nil)
         if request.value.count > limits.valueBytesMax {
             throw .valueTooLarge(bytes: request.value.count, limit: limits.valueBytesMax)
         }
@@ -48,6 +49,7 @@ extension KeyValueStore {
     func validate(_ request: DeleteRangeRequest) throws(StoreError) {
         try validateKey(request.key)
         try validateRangeEnd(request.rangeEnd)
+        try checkServed(request.key, rangeEnd: request.rangeEnd)
     }
 
     /// Writes a validated put. Inside a transaction, a key deleted earlier in it has no value or lease to keep;
@@ -94,7 +96,7 @@ extension KeyValueStore {
             if histories[request.key]?.latestLive != nil { doomed.append(request.key) }
         } else {
             index.forEachKey(key: request.key, rangeEnd: request.rangeEnd) { key, slot in
-                if histories[slot: slot].latestLive != nil { doomed.append(key) }
+                if histories[slot: slot].latestLive != nil, isServed(key) { doomed.append(key) }
                 return true
             }
         }

@@ -1,4 +1,5 @@
 import DequeModule
+import QuorumSharding
 
 /// The replicated state machine: an etcd-v3-style multi-version key-value store with leases, exactly-once
 /// sessions and watch events. Pure and deterministic: applying the same proposals in the same order gives every
@@ -38,6 +39,8 @@ public struct KeyValueStore: Sendable {
     /// The number the last sequential put appended. One counter for the whole store, so a sequence number is
     /// never reused under any prefix, even after every key under it was deleted.
     var lastSequence: UInt64 = 0
+    /// The keys this group imports, adopted or released; such a key that is not served here is refused.
+    public internal(set) var ownership = KeyOwnership()
 
     public init(limits: StoreLimits = .default) {
         self.limits = limits
@@ -108,6 +111,8 @@ public struct KeyValueStore: Sendable {
             case .closeSession(let client):
                 sessions[client] = nil
                 return AppliedCommand(result: .sessionClosed(revision: revision), events: [])
+            case .importKeys, .releaseKeys, .exportKeys, .adoptKeys, .finishImport, .dropKeys, .declareKeyspace:
+                return try performMove(command)
             }
         } catch {
             return AppliedCommand(result: .failed(error), events: [])

@@ -1,3 +1,5 @@
+import QuorumSharding
+
 /// A read of one key, a [key, rangeEnd) interval, or every key from `key` on (`rangeEnd == [0]`), at the current
 /// or a past revision. Results are sorted by key ascending.
 public struct RangeRequest: Hashable, Sendable {
@@ -43,17 +45,7 @@ public struct RangeRequest: Hashable, Sendable {
 /// Key intervals as etcd names them: a single key (no end), [key, rangeEnd), or everything from key (end `[0]`).
 public enum KeyRange {
     /// The smallest key greater than every key with this prefix; `[0]` (meaning "to the end") when none exists.
-    public static func prefixEnd(of prefix: [UInt8]) -> [UInt8] {
-        var end = prefix
-        while let last = end.last {
-            if last < 0xff {
-                end[end.count - 1] = last + 1
-                return end
-            }
-            end.removeLast()
-        }
-        return [0]
-    }
+    public static func prefixEnd(of prefix: [UInt8]) -> [UInt8] { KeySpan.prefixEnd(of: prefix) ?? [0] }
 
     /// Whether `candidate` lies in the interval (key, rangeEnd) names.
     public static func contains(_ candidate: [UInt8], key: [UInt8], rangeEnd: [UInt8]?) -> Bool {

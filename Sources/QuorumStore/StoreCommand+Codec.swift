@@ -1,4 +1,6 @@
 import QuorumCodec
+import QuorumConsensus
+import QuorumSharding
 /// Binary encoding of commands and proposals: little-endian, first byte the format version.
 ///
 ///     proposal := version:u8 hasSession:u8 [client:u64 sequence:u64] command
@@ -8,6 +10,7 @@ enum StoreCodec {
 
     enum CommandTag: UInt8 {
         case put = 1, range, deleteRange, transaction, compact, leaseGrant, leaseKeepAlive, leaseRevoke, closeSession
+        case importKeys, releaseKeys, exportKeys, adoptKeys, finishImport, dropKeys, declareKeyspace
     }
 
     enum CompareTargetTag: UInt8 { case value = 1, version, createRevision, modRevision, lease }
@@ -70,6 +73,32 @@ extension StoreCommand {
         case .closeSession(let client):
             writer.write(StoreCodec.CommandTag.closeSession.rawValue)
             writer.write(client.rawValue)
+        case .importKeys(let keys, let source):
+            writer.write(StoreCodec.CommandTag.importKeys.rawValue)
+            writer.write(keys)
+            writer.write(source.rawValue)
+        case .releaseKeys(let keys, let target):
+            writer.write(StoreCodec.CommandTag.releaseKeys.rawValue)
+            writer.write(keys)
+            writer.write(target.rawValue)
+        case .exportKeys(let keys, let after, let limit):
+            writer.write(StoreCodec.CommandTag.exportKeys.rawValue)
+            writer.write(keys)
+            writer.writeBytes(after)
+            writer.write(UInt64(max(limit, 0)))
+        case .adoptKeys(let keys):
+            writer.write(StoreCodec.CommandTag.adoptKeys.rawValue)
+            writer.write(keys)
+        case .finishImport(let keys):
+            writer.write(StoreCodec.CommandTag.finishImport.rawValue)
+            writer.write(keys)
+        case .dropKeys(let keys):
+            writer.write(StoreCodec.CommandTag.dropKeys.rawValue)
+            writer.write(keys)
+        case .declareKeyspace(let prefix, let ownedHere):
+            writer.write(StoreCodec.CommandTag.declareKeyspace.rawValue)
+            writer.writeBytes(prefix)
+            writer.write(ownedHere)
         }
     }
 }
@@ -212,6 +241,18 @@ struct CommandDecoder {
                 id: LeaseID(try reader.readUInt64()), at: StoreTime(milliseconds: try reader.readUInt64()))
         case .leaseRevoke: return .leaseRevoke(LeaseID(try reader.readUInt64()))
         case .closeSession: return .closeSession(ClientID(try reader.readUInt64()))
+        case .importKeys: return .importKeys(try reader.readKeySelector(limits), from: try reader.readGroup())
+        case .releaseKeys: return .releaseKeys(try reader.readKeySelector(limits), to: try reader.readGroup())
+        case .exportKeys:
+            return .exportKeys(
+                try reader.readKeySelector(limits), after: try key(&reader, "export start"), limit: try reader.readInt())
+        case .adoptKeys: return .adoptKeys(try MovedKey.decodeAll(&reader, limits: limits))
+        case .finishImport: return .finishImport(try reader.readKeySelector(limits))
+        case .dropKeys: return .dropKeys(try reader.readKeySelector(limits))
+        case .declareKeyspace:
+            let prefix = try key(&reader, "keyspace prefix")
+            if prefix.isEmpty { throw .malformed("a keyspace prefix is empty") }
+            return .declareKeyspace(prefix: prefix, ownedHere: try reader.readBool())
         case nil: throw .malformed("unknown command tag \(tag)")
         }
     }
@@ -310,5 +351,26 @@ struct CommandDecoder {
             branches.append(operations)
         }
         return TransactionRequest(compare: compare, success: branches[0], failure: branches[1])
+    }
+}
+
+extension MovedKey {
+    /// Decodes what `ByteWriter.write(_: [MovedKey])` wrote.
+    static func decodeAll(_ reader: inout StoreReader, limits: StoreLimits) throws(StoreError) -> [MovedKey] {
+        // A key, a value and a lease id at the least.
+        let count = try reader.readCount(minimumBytes: 16, what: "moved keys")
+        var keys: [MovedKey] = []
+        keys.reserveCapacity(count)
+        for _ in 0..<count {
+            let key = try reader.readBytes(limit: limits.keyBytesMax, what: "key")
+            let value = try reader.readBytes(limit: limits.valueBytesMax, what: "value")
+            let lease = try reader.readLease().map { id throws(StoreError) in
+                MovedLease(
+                    id: id, ttl: LeaseTTL(milliseconds: try reader.readUInt64()),
+                    deadline: StoreTime(milliseconds: try reader.readUInt64()))
+            }
+            keys.append(MovedKey(key: key, value: value, lease: lease))
+        }
+        return keys
     }
 }

@@ -1,3 +1,6 @@
+import QuorumConsensus
+import QuorumSharding
+
 /// A state change (or a read that must be ordered with writes) that goes through the replicated log.
 /// Apply it with `KeyValueStore.apply(_:)`; encode it with `encoded` and decode with `init(decoding:limits:)`.
 public enum StoreCommand: Hashable, Sendable {
@@ -15,6 +18,45 @@ public enum StoreCommand: Hashable, Sendable {
     case leaseRevoke(LeaseID)
     /// Forgets a client's exactly-once session (the client is done); its later retries would apply again.
     case closeSession(ClientID)
+    /// The steps of moving keys (hash slots, or a span of a range-sharded keyspace) from one group to another,
+    /// each its own log entry in the group it concerns (see `KeyOwnership`): the target begins importing; the source
+    /// releases; the source's released keys are read page by page and adopted by the target; the target finishes;
+    /// the source drops what it released. Each step may be repeated, so a move that stopped half-way is resumed by
+    /// running it again.
+    case importKeys(KeySelector, from: GroupID)
+    case releaseKeys(KeySelector, to: GroupID)
+    /// Reads up to `limit` released keys, in key order after `after` (empty: from the first).
+    case exportKeys(KeySelector, after: [UInt8], limit: Int)
+    case adoptKeys([MovedKey])
+    case finishImport(KeySelector)
+    case dropKeys(KeySelector)
+    /// Makes keys under a prefix range-sharded in this group: owned here, or refused until a span is imported.
+    case declareKeyspace(prefix: [UInt8], ownedHere: Bool)
+}
+
+/// A key on its way from one group to another, with its lease (the target creates the lease if it lacks it).
+public struct MovedKey: Hashable, Sendable {
+    public var key: [UInt8]
+    public var value: [UInt8]
+    public var lease: MovedLease?
+
+    public init(key: [UInt8], value: [UInt8], lease: MovedLease?) {
+        self.key = key
+        self.value = value
+        self.lease = lease
+    }
+}
+
+public struct MovedLease: Hashable, Sendable {
+    public var id: LeaseID
+    public var ttl: LeaseTTL
+    public var deadline: StoreTime
+
+    public init(id: LeaseID, ttl: LeaseTTL, deadline: StoreTime) {
+        self.id = id
+        self.ttl = ttl
+        self.deadline = deadline
+    }
 }
 
 public struct PutRequest: Hashable, Sendable {

@@ -1,3 +1,6 @@
+import QuorumConsensus
+import QuorumSharding
+
 /// Everything a store operation or a decoder can refuse. Each description says what was wrong and what to do.
 public enum StoreError: Error, Hashable, Sendable, CustomStringConvertible {
     case compacted(requested: Revision, oldestAvailable: Revision)
@@ -17,6 +20,14 @@ public enum StoreError: Error, Hashable, Sendable, CustomStringConvertible {
     case commandTooLarge(bytes: Int, limit: Int)
     case unsupportedFormatVersion(UInt8)
     case malformed(String)
+    /// The key (its hash slot, or its span of a range-sharded keyspace) was handed to another group.
+    case keyMoved(key: [UInt8], to: GroupID)
+    /// The key is being moved into this group, which serves it once the move finishes.
+    case keyImporting(key: [UInt8])
+    /// The key belongs to a range-sharded keyspace and to no span this group owns.
+    case keyNotServed(key: [UInt8])
+    /// A slot-move step that does not fit the group's slots; the reason says which.
+    case invalidMove(String)
 
     public var description: String {
         switch self {
@@ -58,6 +69,14 @@ public enum StoreError: Error, Hashable, Sendable, CustomStringConvertible {
             "encoding format version \(version) is not supported by this node; upgrade it"
         case .malformed(let reason):
             "malformed encoding: \(reason); the sender has a bug or the bytes were corrupted"
+        case .keyMoved(let key, let group):
+            "key \(printable(key)) moved to group \(group.rawValue); send the request there"
+        case .keyImporting(let key):
+            "key \(printable(key)) is moving into this group; retry once the move finishes"
+        case .keyNotServed(let key):
+            "this group does not serve key \(printable(key)); read the shard map again and ask the group it names"
+        case .invalidMove(let reason):
+            reason
         }
     }
 }

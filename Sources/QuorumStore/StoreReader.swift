@@ -1,4 +1,6 @@
 import QuorumCodec
+import QuorumConsensus
+import QuorumSharding
 
 /// Reads what the store's codecs wrote, on top of the shared bounds-checked reader, reporting failures as
 /// `StoreError.malformed` so that a decoder built on it never traps and never allocates more than its input.
@@ -12,6 +14,10 @@ struct StoreReader {
 
     mutating func readByte() throws(StoreError) -> UInt8 {
         do { return try reader.readByte("byte") } catch { throw malformed(error) }
+    }
+
+    mutating func readUInt16() throws(StoreError) -> UInt16 {
+        do { return try reader.read(UInt16.self, "u16") } catch { throw malformed(error) }
     }
 
     mutating func readUInt32() throws(StoreError) -> UInt32 {
@@ -51,6 +57,33 @@ struct StoreReader {
         let raw = try readUInt64()
         guard let value = Int(exactly: raw) else { throw .malformed("integer \(raw) is too large") }
         return value
+    }
+
+    /// What `ByteWriter.write(_: KeySelector)` wrote: hash slots (first <= last < 16,384), or a non-empty span.
+    mutating func readKeySelector(_ limits: StoreLimits) throws(StoreError) -> KeySelector {
+        switch try readByte() {
+        case 1:
+            let first = Int(try readUInt16())
+            let last = Int(try readUInt16())
+            guard first <= last, last < HashSlot.count else {
+                throw .malformed("slot range \(first)-\(last) is empty or outside 0-\(HashSlot.count - 1)")
+            }
+            return .slots(first...last)
+        case 2:
+            let start = try readBytes(limit: limits.keyBytesMax, what: "span start")
+            let end = try readBool() ? try readBytes(limit: limits.keyBytesMax, what: "span end") : nil
+            guard let span = KeySpan(start: start, end: end) else { throw .malformed("an empty span of keys") }
+            return .span(span)
+        case let other:
+            throw .malformed("unknown kind of keys \(other)")
+        }
+    }
+
+    /// A group id; 0 names no group.
+    mutating func readGroup() throws(StoreError) -> GroupID {
+        let raw = try readUInt64()
+        if raw == 0 { throw .malformed("group 0 does not exist") }
+        return GroupID(raw)
     }
 
     func expectEnd() throws(StoreError) {

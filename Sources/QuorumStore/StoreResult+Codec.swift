@@ -1,10 +1,11 @@
 import QuorumCodec
+import QuorumConsensus
 /// Binary encoding of results, which the server returns to clients: version byte, tag, body.
 /// Decoding bounds every count by the bytes left, so a result decodes in memory proportional to its size.
 extension StoreResult {
     private enum Tag: UInt8 {
         case put = 1, range, deleteRange, transaction, compacted, leaseGranted, leaseKeptAlive, leaseRevoked
-        case sessionClosed, failed
+        case sessionClosed, failed, keysMoved, keysExported, keysAlreadyImported
     }
 
     public var encoded: [UInt8] {
@@ -55,6 +56,18 @@ extension StoreResult {
         case .sessionClosed(let revision):
             writer.write(Tag.sessionClosed.rawValue)
             writer.write(revision)
+        case .keysMoved(let revision):
+            writer.write(Tag.keysMoved.rawValue)
+            writer.write(revision)
+        case .keysAlreadyImported(let revision):
+            writer.write(Tag.keysAlreadyImported.rawValue)
+            writer.write(revision)
+        case .keysExported(let keys, let next, let revision):
+            writer.write(Tag.keysExported.rawValue)
+            writer.write(keys)
+            writer.write(next != nil)
+            if let next { writer.writeBytes(next) }
+            writer.write(revision)
         case .failed(let error):
             writer.write(Tag.failed.rawValue)
             error.encode(into: &writer)
@@ -83,6 +96,12 @@ extension StoreResult {
             case .leaseRevoked: return .leaseRevoked(revision: try reader.readRevision())
             case .sessionClosed: return .sessionClosed(revision: try reader.readRevision())
             case .failed: return .failed(try StoreError(decoding: &reader, limits: limits))
+            case .keysMoved: return .keysMoved(revision: try reader.readRevision())
+            case .keysAlreadyImported: return .keysAlreadyImported(revision: try reader.readRevision())
+            case .keysExported:
+                let keys = try MovedKey.decodeAll(&reader, limits: limits)
+                let next = try reader.readBool() ? try reader.readBytes(limit: limits.keyBytesMax, what: "key") : nil
+                return .keysExported(keys: keys, next: next, revision: try reader.readRevision())
             case nil: throw .malformed("unknown result tag \(tag)")
             }
         }
@@ -224,6 +243,7 @@ extension StoreError {
         case compacted = 1, futureRevision, emptyKey, keyTooLarge, valueTooLarge, keyNotFound, leaseNotFound
         case leaseAlreadyExists, invalidLeaseID, invalidTTL, leaseWithIgnoreLease, tooManyTransactionOperations
         case transactionTooDeep, staleSequence, commandTooLarge, unsupportedFormatVersion, malformed
+        case keyMoved, keyImporting, invalidMove, keyNotServed
     }
 
     func encode(into writer: inout ByteWriter) {
@@ -279,6 +299,19 @@ extension StoreError {
         case .malformed(let reason):
             writer.write(Tag.malformed.rawValue)
             writer.writeBytes(Array(reason.utf8))
+        case .keyMoved(let key, let group):
+            writer.write(Tag.keyMoved.rawValue)
+            writer.writeBytes(key)
+            writer.write(group.rawValue)
+        case .keyImporting(let key):
+            writer.write(Tag.keyImporting.rawValue)
+            writer.writeBytes(key)
+        case .keyNotServed(let key):
+            writer.write(Tag.keyNotServed.rawValue)
+            writer.writeBytes(key)
+        case .invalidMove(let reason):
+            writer.write(Tag.invalidMove.rawValue)
+            writer.writeBytes(Array(reason.utf8))
         }
     }
 
@@ -309,6 +342,12 @@ extension StoreError {
         case .unsupportedFormatVersion: self = .unsupportedFormatVersion(try reader.readByte())
         case .malformed:
             self = .malformed(String(decoding: try reader.readBytes(limit: 4096, what: "reason"), as: UTF8.self))
+        case .keyMoved:
+            self = .keyMoved(key: try reader.readBytes(limit: limits.keyBytesMax, what: "key"), to: try reader.readGroup())
+        case .keyImporting: self = .keyImporting(key: try reader.readBytes(limit: limits.keyBytesMax, what: "key"))
+        case .keyNotServed: self = .keyNotServed(key: try reader.readBytes(limit: limits.keyBytesMax, what: "key"))
+        case .invalidMove:
+            self = .invalidMove(String(decoding: try reader.readBytes(limit: 4096, what: "reason"), as: UTF8.self))
         case nil: throw .malformed("unknown error tag \(tag)")
         }
     }

@@ -11,6 +11,12 @@ public enum StoreResult: Hashable, Sendable {
     case leaseKeptAlive(id: LeaseID, ttl: LeaseTTL, revision: Revision)
     case leaseRevoked(revision: Revision)
     case sessionClosed(revision: Revision)
+    /// A step of a move that changed which keys the group serves (import, release, adopt, finish, drop, declare).
+    case keysMoved(revision: Revision)
+    /// An import asked again after it had finished: nothing changed, and the move must not copy keys again.
+    case keysAlreadyImported(revision: Revision)
+    /// A page of released keys; `next` is where the following page starts, nil after the last.
+    case keysExported(keys: [MovedKey], next: [UInt8]?, revision: Revision)
     case failed(StoreError)
 }
 

@@ -1,5 +1,6 @@
 import QuorumCodec
 import QuorumConsensus
+import QuorumSharding
 import QuorumStore
 
 /// What a client asks of a node, as one `.clientRequest` frame carries it:
@@ -15,7 +16,9 @@ import QuorumStore
 ///     kind 7 leases: nothing
 ///     kind 8 groups: nothing (the node answers for every group it hosts; the request's group is ignored)
 ///     kind 9 create replica: nothing (the node creates an empty replica of the request's group)
-///     kind 10 backup: nothing (the group's leader answers with its store at a linearizable point)
+///     kind 10 update shard map: epoch it replaces u64 | map length u32 | ShardMap bytes
+///     kind 11 shard map: nothing (group 1 answers with the map after a linearizable read)
+///     kind 12 backup: nothing (the group's leader answers with its store at a linearizable point)
 public struct ClientRequest: Hashable, Sendable {
     public enum Operation: Hashable, Sendable {
         case write(StoreProposal)
@@ -34,6 +37,11 @@ public struct ClientRequest: Hashable, Sendable {
         /// Creates an empty replica of the request's group on this node, to be added to the group by its leader
         /// and caught up from its log or a snapshot. Answered by the node itself with the new replica's status.
         case createReplica
+        /// Stores a new shard map in group 1 if the stored one is still at `map.epoch` (the epoch the new map was
+        /// made from); the answer is a transaction whose `succeeded` says whether it was stored.
+        case updateShardMap(ShardMap)
+        /// The cluster's shard map, as group 1's leader has it after a linearizable read.
+        case shardMap
         /// The group's store at a linearizable point, for a backup: answered by the group's leader after a ReadIndex
         /// (`GroupBackup`).
         case backup
@@ -101,8 +109,13 @@ public struct ClientRequest: Hashable, Sendable {
             writer.write(UInt8(8))
         case .createReplica:
             writer.write(UInt8(9))
-        case .backup:
+        case .updateShardMap(let map):
             writer.write(UInt8(10))
+            writer.write(map)
+        case .shardMap:
+            writer.write(UInt8(11))
+        case .backup:
+            writer.write(UInt8(12))
         }
         return Frame(kind: .clientRequest, payload: writer.bytes)
     }
@@ -162,6 +175,10 @@ public struct ClientRequest: Hashable, Sendable {
             case 9:
                 operation = .createReplica
             case 10:
+                operation = .updateShardMap(try reader.readShardMap())
+            case 11:
+                operation = .shardMap
+            case 12:
                 operation = .backup
             case let other:
                 throw .invalid(field: "request kind", value: UInt64(other))
@@ -195,5 +212,21 @@ extension ByteReader {
 
     mutating func readString(_ field: String) throws(DecodingFailure) -> String {
         String(decoding: try readLengthPrefixed(field), as: UTF8.self)
+    }
+}
+
+extension ByteWriter {
+    /// A shard map as requests and responses carry it: its epoch, then its encoding, length-prefixed.
+    mutating func write(_ map: ShardMap) {
+        write(map.epoch)
+        writeLengthPrefixed(map.encoded)
+    }
+}
+
+extension ByteReader {
+    mutating func readShardMap() throws(DecodingFailure) -> ShardMap {
+        let epoch = try read(UInt64.self, "shard map epoch")
+        let bytes = try readLengthPrefixed("shard map")
+        do { return try ShardMap(decoding: bytes, epoch: epoch) } catch { throw .inconsistent(error.description) }
     }
 }

@@ -1,5 +1,6 @@
 import QuorumCodec
 import QuorumConsensus
+import QuorumSharding
 import QuorumStore
 
 /// A node's answer to one `ClientRequest`, matched by request id:
@@ -15,7 +16,8 @@ import QuorumStore
 ///     kind 8 leases:     count u32 | (id u64 | ttl u64 | remaining u64 | deadline u64 | keys: count u32, bytes…)…
 ///     kind 9 groups:     count u32 | (group u64 | role (string) | term u64 | leader u64 | commit u64 | applied u64
 ///                        | quiescent u8)…
-///     kind 10 backup:    GroupBackup
+///     kind 10 shard map: epoch u64 | map length u32 | ShardMap bytes
+///     kind 11 backup:    GroupBackup
 ///
 /// A response larger than `frameBytesMax` (a backup, mostly) travels as frame parts (`FrameParts`), which the client
 /// puts back together.
@@ -37,6 +39,8 @@ public struct ClientResponse: Hashable, Sendable {
         case watchEnded(reason: String, resumeRevision: Revision?)
         case leases([LeaseStatus])
         case groups([GroupStatus])
+        /// The cluster's shard map, read linearizably from group 1.
+        case shardMap(ShardMap)
         case backup(GroupBackup)
     }
 
@@ -96,8 +100,11 @@ public struct ClientResponse: Hashable, Sendable {
             writer.write(UInt8(9))
             writer.write(UInt32(groups.count))
             for group in groups { group.encode(into: &writer) }
-        case .backup(let backup):
+        case .shardMap(let map):
             writer.write(UInt8(10))
+            writer.write(map)
+        case .backup(let backup):
+            writer.write(UInt8(11))
             backup.encode(into: &writer)
         }
         return Frame(kind: .clientResponse, payload: writer.bytes)
@@ -155,6 +162,8 @@ public struct ClientResponse: Hashable, Sendable {
                 for _ in 0..<count { groups.append(try GroupStatus.decode(from: &reader)) }
                 outcome = .groups(groups)
             case 10:
+                outcome = .shardMap(try reader.readShardMap())
+            case 11:
                 outcome = .backup(try GroupBackup.decode(from: &reader))
             case let other:
                 throw .invalid(field: "response kind", value: UInt64(other))

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import QuorumClient
 import QuorumConsensus
+import QuorumSharding
 import QuorumStore
 import QuorumWire
 
@@ -34,10 +35,13 @@ struct ClientOptions: ParsableArguments {
         print(String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self))
     }
 
-    func makeClient() -> QuorumClient {
+    var endpointList: [String] {
         let list = endpoints ?? environment("QUORUM_ENDPOINTS") ?? "127.0.0.1:7201,127.0.0.1:7202,127.0.0.1:7203"
-        return QuorumClient(
-            endpoints: list.split(separator: ",").map(String.init), timeout: .seconds(timeout), group: GroupID(group))
+        return list.split(separator: ",").map(String.init)
+    }
+
+    func makeClient() -> QuorumClient {
+        QuorumClient(endpoints: endpointList, timeout: .seconds(timeout), group: GroupID(group))
     }
 }
 
@@ -94,11 +98,15 @@ struct JSONNodeStatus: Encodable {
     /// How many groups the node hosts, and how many of them it leads.
     var groups: Int?
     var groupsLed: Int?
+    /// How many shards (slot ranges and key spans of the shard map) belong to the groups the node leads.
+    var shardsLed: Int?
     /// Committed entries this node has yet to apply, against the newest commit index any node reported.
     var lag: UInt64?
     var error: String?
 
-    init(endpoint: String, status: NodeStatus?, groups: [GroupStatus]? = nil, error: String?) {
+    init(
+        endpoint: String, status: NodeStatus?, groups: [GroupStatus]? = nil, shardMap: ShardMap? = nil, error: String?
+    ) {
         self.endpoint = endpoint
         node = status?.node.rawValue
         role = status?.role
@@ -111,6 +119,12 @@ struct JSONNodeStatus: Encodable {
         learners = status?.learners.map(\.rawValue)
         self.groups = groups?.count
         groupsLed = groups?.count { $0.role == "leader" }
+        if let groups, let shardMap {
+            let led = Set(groups.filter { $0.role == "leader" }.map(\.group))
+            shardsLed =
+                shardMap.assignment.ranges.count { led.contains($0.group) }
+                + shardMap.keyspaces.reduce(0) { $0 + $1.owners.pieces.count { led.contains($0.value) } }
+        }
         self.error = error
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import QuorumClient
 import QuorumConsensus
+import QuorumSharding
 import QuorumStore
 import QuorumWire
 
@@ -57,17 +58,23 @@ struct Cluster: AsyncParsableCommand {
 
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Each node's role, term and log positions in the group, and how many groups it hosts and leads.")
+            abstract: """
+                Each node's role, term and log positions in the group, how many groups it hosts and leads, and how \
+                many shards the groups it leads own.
+                """)
         @OptionGroup var options: ClientOptions
 
         func run() async throws {
             let client = options.makeClient()
+            // The shard map lives in group 1; asked of another group, the shard counts are left out.
+            let shardMap = options.group == ShardMap.group.rawValue ? try? await client.shardMap() : nil
             var statuses: [JSONNodeStatus] = []
             for endpoint in await client.endpoints {
                 do throws(QuorumClientError) {
                     let status = try await client.status(of: endpoint)
                     let groups = try await client.groups(of: endpoint)
-                    statuses.append(JSONNodeStatus(endpoint: endpoint, status: status, groups: groups, error: nil))
+                    statuses.append(
+                        JSONNodeStatus(endpoint: endpoint, status: status, groups: groups, shardMap: shardMap, error: nil))
                 } catch {
                     statuses.append(JSONNodeStatus(endpoint: endpoint, status: nil, error: error.description))
                 }
@@ -78,10 +85,10 @@ struct Cluster: AsyncParsableCommand {
             for index in statuses.indices where statuses[index].appliedIndex != nil {
                 statuses[index].lag = newestCommit - statuses[index].appliedIndex!
             }
-            let widths = [22, 6, 14, 6, 8, 8, 9, 8, 6, 8, 6, 0]
+            let widths = [22, 6, 14, 6, 8, 8, 9, 8, 6, 8, 6, 8, 0]
             let header = [
                 "ENDPOINT", "NODE", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "LAST", "LAG", "GROUPS", "LED",
-                "VOTERS",
+                "SHARDS", "VOTERS",
             ]
             let rows = statuses.map { status -> String in
                 guard let node = status.node else {
@@ -92,7 +99,7 @@ struct Cluster: AsyncParsableCommand {
                     status.leader.map { "\($0)" } ?? "-",
                     "\(status.commitIndex ?? 0)", "\(status.appliedIndex ?? 0)", "\(status.lastIndex ?? 0)",
                     "\(status.lag ?? 0)",
-                    "\(status.groups ?? 0)", "\(status.groupsLed ?? 0)",
+                    "\(status.groups ?? 0)", "\(status.groupsLed ?? 0)", status.shardsLed.map { "\($0)" } ?? "-",
                     (status.voters ?? []).map { "\($0)" }.joined(separator: ","),
                 ]
                 return tableRow(cells, widths)

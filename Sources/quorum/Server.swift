@@ -29,7 +29,7 @@ struct Server: ParsableCommand {
     @Option(
         help: """
             A JSON file with any of: id, cluster, dataDir, join, tickMilliseconds, historyRevisions, httpPort, \
-            redisPort, maxRequestBytes, snapshotEntries, peerFrameBytes, groups.
+            redisPort, maxRequestBytes, snapshotEntries, peerFrameBytes, groups, splitKeys.
             """)
     var config: String?
 
@@ -73,6 +73,12 @@ struct Server: ParsableCommand {
     @Option(help: "Largest peer frame in bytes, the same on every member; larger messages travel in parts (default 16777216).")
     var peerFrameBytes: Int?
 
+    @Option(
+        help: """
+            Split a span of a range-sharded keyspace in two once it holds more than this many keys (default: only             when an operator splits it; env QUORUM_SPLIT_KEYS).
+            """)
+    var splitKeys: Int?
+
     /// The settings a config file may hold; every field is optional.
     struct FileSettings: Decodable {
         var id: UInt64?
@@ -87,6 +93,7 @@ struct Server: ParsableCommand {
         var snapshotEntries: Int?
         var peerFrameBytes: Int?
         var groups: Int?
+        var splitKeys: Int?
     }
 
     func run() throws {
@@ -133,6 +140,8 @@ struct Server: ParsableCommand {
         guard configuration.peerFrameBytesMax >= 1024 else {
             throw ValidationError("the peer frame limit must be at least 1024 bytes")
         }
+        configuration.splitKeysMax = try setting(splitKeys, "QUORUM_SPLIT_KEYS", file.splitKeys)
+        if let keys = configuration.splitKeysMax, keys < 2 { throw ValidationError("--split-keys must be at least 2") }
         configuration.bootstrapGroups = try setting(groups, "QUORUM_GROUPS", file.groups)
         if let groups = configuration.bootstrapGroups, !(1...ServerConfiguration.bootstrapGroupsMax).contains(groups) {
             throw ValidationError("--groups must be 1–100000")

@@ -48,8 +48,23 @@ struct SnapshotCommand: AsyncParsableCommand {
                     + summary.revisionText + ", \(summary.keys) keys, \(summary.bytes) bytes", json: summary)
         }
 
+        /// A shard move hands keys from one group to another in steps; a backup that took the two groups on either
+        /// side of a step could hold the moving keys in neither. So the shard map is read before and after: no move
+        /// may be under way at the start, and the epoch, which every move's first step changes, must not have moved.
+        /// A backup that a move overlapped is taken again, a few times at most.
         static func take(_ options: ClientOptions) async throws -> BackupFile {
             let client = options.makeClient()
+            do {
+                let backup = try await take(options, using: client)
+                await client.close()
+                return backup
+            } catch {
+                await client.close()
+                throw error
+            }
+        }
+
+        private static func take(_ options: ClientOptions, using client: QuorumClient) async throws -> BackupFile {
             var groups = Set<GroupID>()
             var reached = 0
             for endpoint in await client.endpoints {
@@ -57,11 +72,28 @@ struct SnapshotCommand: AsyncParsableCommand {
                 reached += 1
                 groups.formUnion(hosted.map(\.group))
             }
-            await client.close()
             guard reached > 0 else { throw QuorumClientError.refused("no node among the endpoints answered") }
+            var overlapped = ""
+            for attempt in 0..<5 {
+                if attempt > 0 { try await Task.sleep(for: .seconds(1)) }
+                let before = try await client.shardMap()
+                guard before.migrations.isEmpty else {
+                    overlapped = "\(before.migrations.count) shard move(s) under way (quorum shard list)"
+                    continue
+                }
+                let backup = try await take(groups.sorted(), options)
+                let after = try await client.shardMap()
+                if after.epoch == before.epoch { return backup }
+                overlapped = "the shard map changed during the backup (epoch \(before.epoch) to \(after.epoch))"
+            }
+            throw QuorumClientError.refused("\(overlapped); tried five times: back up once the moves have finished")
+        }
+
+        /// Each group's store, one group after another.
+        private static func take(_ groups: [GroupID], _ options: ClientOptions) async throws -> BackupFile {
             var taken: [BackupFile.Group] = []
             var cluster: (id: UInt64, groups: Int?)?
-            for group in groups.sorted() {
+            for group in groups {
                 var addressed = options
                 addressed.group = group.rawValue
                 let groupClient = addressed.makeClient()

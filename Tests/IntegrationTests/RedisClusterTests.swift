@@ -8,7 +8,7 @@ import Testing
 /// `ClusterTests`, so that it runs serialized with the other clusters.
 extension ClusterTests {
     /// Starts three nodes founding three groups, and waits until each group has a leader.
-    private static func startRedisCluster() async throws -> (ClusterProcesses, QuorumClient) {
+    static func startRedisCluster() async throws -> (ClusterProcesses, QuorumClient) {
         let (cluster, client) = try await startCluster(arguments: ["--groups", "3"])
         for group in 1...3 as ClosedRange<UInt64> {
             let groupClient = QuorumClient(

@@ -419,6 +419,7 @@ struct RedisCommandTests {
         }
 
         func redisAddress(of node: NodeID) -> String? { nil }
+        func redisLeaderAddress(of group: GroupID) -> String? { nil }
     }
 
     /// Runs one command through the executor as a connection would, and returns its reply.

@@ -35,7 +35,10 @@ struct HTTPAPIError: Error, HTTPResponseError {
         let status: HTTPResponse.Status
         switch error {
         case .keyNotFound, .leaseNotFound: status = .notFound
-        case .compacted, .leaseAlreadyExists, .staleSequence: status = .conflict
+        case .compacted, .leaseAlreadyExists, .staleSequence, .invalidMove: status = .conflict
+        // The key lives in another group now (or soon): ask that group, as the message says.
+        case .keyMoved, .keyNotServed: status = .misdirectedRequest
+        case .keyImporting: status = .serviceUnavailable
         case .keyTooLarge, .valueTooLarge, .commandTooLarge: status = .contentTooLarge
         case .futureRevision, .emptyKey, .invalidLeaseID, .invalidTTL, .leaseWithIgnoreLease,
             .tooManyTransactionOperations, .transactionTooDeep, .unsupportedFormatVersion, .malformed:

@@ -1,4 +1,5 @@
 import QuorumConsensus
+import QuorumSharding
 import QuorumStore
 import QuorumWire
 
@@ -103,5 +104,64 @@ extension LeaseID {
         let digits = text.hasPrefix("0x") || text.hasPrefix("0X") ? text.dropFirst(2) : text
         guard let value = UInt64(digits, radix: 16) else { return nil }
         self.init(value)
+    }
+}
+
+/// `GET /v1/shards`: the shard map. Keys and prefixes are given as UTF-8 text (bytes that are not UTF-8 show as
+/// U+FFFD); `end` is absent for a span that runs to the end of the key space.
+struct ShardMapJSON: Encodable {
+    struct SlotRange: Encodable {
+        var first: Int
+        var last: Int
+        var group: UInt64
+    }
+
+    struct Span: Encodable {
+        var start: String
+        var end: String?
+        var group: UInt64
+    }
+
+    struct Keyspace: Encodable {
+        var prefix: String
+        var spans: [Span]
+    }
+
+    struct Move: Encodable {
+        var slots: SlotRange?
+        var span: Span?
+        var from: UInt64
+    }
+
+    var epoch: UInt64
+    var slots: [SlotRange]
+    var keyspaces: [Keyspace]
+    var moves: [Move]
+
+    init(_ map: ShardMap) {
+        func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+        epoch = map.epoch
+        slots = map.assignment.ranges.map {
+            SlotRange(first: $0.slots.lowerBound, last: $0.slots.upperBound, group: $0.group.rawValue)
+        }
+        keyspaces = map.keyspaces.map { keyspace in
+            Keyspace(
+                prefix: text(keyspace.prefix),
+                spans: keyspace.owners.pieces.map {
+                    Span(start: text($0.span.start), end: $0.span.end.map(text), group: $0.value.rawValue)
+                })
+        }
+        moves = map.migrations.map { move in
+            switch move.keys {
+            case .slots(let slots):
+                Move(
+                    slots: SlotRange(first: slots.lowerBound, last: slots.upperBound, group: move.to.rawValue),
+                    span: nil, from: move.from.rawValue)
+            case .span(let span):
+                Move(
+                    slots: nil, span: Span(start: text(span.start), end: span.end.map(text), group: move.to.rawValue),
+                    from: move.from.rawValue)
+            }
+        }
     }
 }

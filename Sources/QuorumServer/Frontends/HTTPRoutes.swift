@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import QuorumConsensus
+import QuorumSharding
 import QuorumStore
 import QuorumWire
 
@@ -32,6 +33,7 @@ struct HTTPRoutes: Sendable {
             try await addressing(request).revokeLease(context.parameters.get("id"))
         }
         router.get("/v1/status") { request, _ in try await addressing(request).status() }
+        router.get("/v1/shards") { _, _ in try await shards() }
         router.get("/metrics") { _, _ in try await metrics() }
         router.get("/dashboard") { _, _ in try await dashboard() }
     }
@@ -151,6 +153,13 @@ struct HTTPRoutes: Sendable {
         let response = await gateway.perform(.status, group: group)
         guard case .status(let status) = response.outcome else { throw refusal(response.outcome) }
         return JSONResponse.make(.ok, NodeStatusJSON(status))
+    }
+
+    /// The shard map, read linearizably from group 1.
+    private func shards() async throws -> Response {
+        let response = await gateway.perform(.shardMap, group: ShardMap.group)
+        guard case .shardMap(let map) = response.outcome else { throw refusal(response.outcome) }
+        return JSONResponse.make(.ok, ShardMapJSON(map))
     }
 
     /// Prometheus's text exposition format; the gauges are sampled on the node's loop at each scrape.

@@ -16,6 +16,8 @@ protocol RedisBackend: AnyObject, Sendable {
     var status: NodeStatus { get }
     /// Where a member serves the Redis protocol, if known here, to name the leader in a READONLY error.
     func redisAddress(of node: NodeID) -> String?
+    /// Where the leader of `group` serves the Redis protocol, if known here, to name it in an ASK redirect.
+    func redisLeaderAddress(of group: GroupID) -> String?
 }
 
 /// What `GroupRuntime.readWithLeases` answers: the keys read, the deadline of each lease they hold, and the clock
@@ -51,5 +53,10 @@ extension GroupRuntime: RedisBackend {
     }
 
     func redisAddress(of node: NodeID) -> String? { host.redisAddress(of: node) }
+
+    func redisLeaderAddress(of group: GroupID) -> String? {
+        host.group(group)?.groupStatus.leader.flatMap(host.redisAddress(of:))
+    }
+
 
 }

@@ -35,6 +35,8 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     private var firstReply = 0
     private var running = (reads: 0, writes: 0, exclusive: 0)
     private var readPaused = false
+    /// The client sent ASKING; the next command may reach a group importing its slot.
+    private var asking = false
     private var closing = false
     /// The client shut down its sending side (`printf ... | nc`): answer what it sent, then close.
     private var inputClosed = false
@@ -47,7 +49,7 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     init(router: RedisRouter, id: Int64) {
         self.router = router
-        self.session = RedisSession(id: id, clusterInfo: { router.assignment == nil ? nil : router.clusterInfo })
+        self.session = RedisSession(id: id, clusterInfo: { router.shardMap == nil ? nil : router.clusterInfo })
     }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
@@ -212,6 +214,9 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     private func execute(_ command: RedisCommand, reply: @escaping RedisExecutor.Reply) {
+        // ASKING lets exactly the next command reach a group importing its slot.
+        let asked = asking
+        asking = false
         if session.inMulti, !RedisSession.unqueued.contains(command.name) {
             return reply(session.enqueue(command))
         }
@@ -225,17 +230,21 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
             case "EXEC": exec(reply: reply)
             case "WATCH": watch(command, reply: reply)
             case "CLUSTER": reply(router.cluster(command))
-            // A cluster client sends ASKING before a command for a slot being moved, and READONLY to read from
-            // replicas; slots never move here, and reads always go to the leader.
+            // A cluster client sends ASKING after an ASK redirect, before the command for a slot being moved here.
+            // READONLY asks to read from replicas; reads always go to the leader here, so it changes nothing.
             case "ASKING", "READONLY", "READWRITE":
-                reply(router.assignment == nil ? .error("ERR This instance has cluster support disabled") : .ok)
+                guard router.shardMap != nil else { return reply(.error("ERR This instance has cluster support disabled")) }
+                asking = command.name == "ASKING"
+                reply(.ok)
             default: reply(session.answer(command, status: router.status) ?? command.unknownError)
             }
         case .read:
-            guard let executor = executor(for: RedisCommandTable.keys(of: command), reply: reply) else { return }
+            guard let executor = executor(for: RedisCommandTable.keys(of: command), asking: asked, reply: reply)
+            else { return }
             executor.read(command, reply: reply)
         case .readWrite:
-            guard let executor = executor(for: RedisCommandTable.keys(of: command), reply: reply) else { return }
+            guard let executor = executor(for: RedisCommandTable.keys(of: command), asking: asked, reply: reply)
+            else { return }
             if RedisExecutor.isBlindWrite(command) { return executor.blindWrite(command, reply: reply) }
             executor.transaction([command]) { result in
                 switch result {
@@ -260,8 +269,8 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     /// The executor of the group that serves these keys here; otherwise answers where they are served (MOVED) or
     /// why not (CROSSSLOT, CLUSTERDOWN), and returns nil.
-    private func executor(for keys: [[UInt8]], reply: RedisExecutor.Reply) -> RedisExecutor? {
-        switch router.route(keys: keys) {
+    private func executor(for keys: [[UInt8]], asking: Bool = false, reply: RedisExecutor.Reply) -> RedisExecutor? {
+        switch router.route(keys: keys, asking: asking) {
         case .executor(let executor): return executor
         case .refused(let refusal):
             reply(refusal)

@@ -1,4 +1,5 @@
 import QuorumConsensus
+import QuorumSharding
 import QuorumStore
 import QuorumWire
 
@@ -282,6 +283,18 @@ final class RedisExecutor: @unchecked Sendable {
             return .error("TRYAGAIN \(message)")
         case .failed(let message):
             return .error("ERR \(message)")
+        case .result(.failed(.keyMoved(let key, let group))):
+            // Released during a move: the client asks the target once, as Redis Cluster's ASK says. Once the map
+            // names the target, routing answers MOVED before a command gets here.
+            let slot = HashSlot(key: key).rawValue
+            guard let address = backend.redisLeaderAddress(of: group) else {
+                return .error("TRYAGAIN hash slot \(slot) is moving to group \(group.rawValue), which has no leader")
+            }
+            return .error("ASK \(slot) \(address)")
+        case .result(.failed(.keyImporting)):
+            return .error("TRYAGAIN the key is being moved; retry")
+        case .result(.failed(.keyNotServed)):
+            return .error("TRYAGAIN the shard map is changing; retry")
         case .result(.failed(let error)):
             return .error("ERR \(error)")
         default:

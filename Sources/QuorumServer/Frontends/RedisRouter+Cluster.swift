@@ -8,7 +8,7 @@ import QuorumWire
 /// slots of the groups it leads, and CLUSTER SLOTS and SHARDS list each group's followers as its replicas.
 extension RedisRouter {
     func cluster(_ command: RedisCommand) -> RESPValue {
-        guard assignment != nil else { return .error("ERR This instance has cluster support disabled") }
+        guard shardMap != nil else { return .error("ERR This instance has cluster support disabled") }
         switch command.option(0) {
         case "KEYSLOT":
             guard command.arguments.count == 2 else { return command.arityError }
@@ -37,12 +37,13 @@ extension RedisRouter {
     /// INFO's cluster section, and CLUSTER INFO: the state is ok when every group owning slots has a leader here.
     var clusterInfo: String {
         let shards = shards
+        let epoch = shardMap?.epoch ?? 0
         let served = shards.filter { $0.leader != nil }.reduce(0) { $0 + $1.slots.reduce(0) { $0 + $1.count } }
         let lines = [
             "cluster_enabled:1", "cluster_state:\(served == HashSlot.count ? "ok" : "fail")",
             "cluster_slots_assigned:\(HashSlot.count)", "cluster_slots_ok:\(served)", "cluster_slots_pfail:0",
             "cluster_slots_fail:\(HashSlot.count - served)", "cluster_known_nodes:\(host.addressBook.members.count)",
-            "cluster_size:\(shards.count)", "cluster_current_epoch:0", "cluster_my_epoch:0",
+            "cluster_size:\(shards.count)", "cluster_current_epoch:\(epoch)", "cluster_my_epoch:\(epoch)",
         ]
         return lines.joined(separator: "\r\n")
     }
@@ -56,9 +57,9 @@ extension RedisRouter {
     }
 
     private var shards: [Shard] {
-        guard let assignment else { return [] }
+        guard let map = shardMap else { return [] }
         var slotsByGroup: [GroupID: [ClosedRange<Int>]] = [:]
-        for range in assignment.ranges { slotsByGroup[range.group, default: []].append(range.slots) }
+        for range in map.assignment.ranges { slotsByGroup[range.group, default: []].append(range.slots) }
         return slotsByGroup.keys.sorted().map { group in
             let status = host.group(group)?.status
             let leader = status?.leader

@@ -4,20 +4,22 @@ import QuorumWire
 
 /// Where the Redis port sends each command. Standalone (a cluster founded with one group), everything goes to
 /// group 1. In cluster mode (founded with several groups) the port is a Redis Cluster node: the 16,384 hash slots are
-/// spread over the founding groups (`SlotAssignment`), a command goes to the group that owns its keys' slot, and
-/// only that group's leader serves it; anywhere else the client is told `MOVED slot host:port`, naming the leader's
-/// Redis port, exactly as a Redis Cluster master that does not own the slot would. Keys of several slots in one
-/// command are refused with `CROSSSLOT`, as Redis Cluster refuses them.
+/// spread over the groups by the shard map, a command goes to the group that owns its keys' slot, and only that
+/// group's leader serves it; anywhere else the client is told `MOVED slot host:port`, naming the leader's Redis port,
+/// exactly as a Redis Cluster master that does not own the slot would. Keys of several slots in one command are
+/// refused with `CROSSSLOT`, as Redis Cluster refuses them.
 ///
-/// The slot assignment is fixed at the cluster's founding: its group count is in the data directory's identity, so
-/// every founder computes the same one without asking, and a node that joins later learns the count with the
-/// cluster's id from the first member's hello (until then it refuses keyed commands with CLUSTERDOWN). Moving slots
-/// between groups is not built yet.
+/// The map is group 1's (`ShardMapBook`): the founding assignment until a slot moves. During a move the source group
+/// refuses the slot's keys once it has released them, and the port turns that refusal into `ASK`, naming the
+/// target's leader; a client that then sends `ASKING` is served there by the group importing the slot, as Redis
+/// Cluster's importing node serves it. Routing is only a hint: every replica checks at apply time that its group
+/// still serves the key, so a request routed by a stale map is refused, never applied in the wrong group.
+///
+/// A node that joined later learns the founding group count with the cluster's id from the first member's hello;
+/// until then it refuses keyed commands with CLUSTERDOWN.
 final class RedisRouter: @unchecked Sendable {
     // @unchecked Sendable: used only on the node's event loop, where the port's connections run.
     let host: NodeHost
-    /// The assignment for the cluster's founding group count, made once that count is known.
-    private var assignmentCache: (groups: Int, assignment: SlotAssignment)?
     private var executors: [GroupID: RedisExecutor] = [:]
     private let scanCursors = RedisScanCursors()
 
@@ -25,7 +27,7 @@ final class RedisRouter: @unchecked Sendable {
 
     enum Mode {
         case standalone
-        case cluster(SlotAssignment)
+        case cluster(ShardMap)
         /// A node that joined has not yet heard from its cluster how many groups it was founded with.
         case awaitingCluster
     }
@@ -33,15 +35,12 @@ final class RedisRouter: @unchecked Sendable {
     var mode: Mode {
         guard let groups = host.identity.clusterGroups else { return .awaitingCluster }
         guard groups > 1 else { return .standalone }
-        if let cached = assignmentCache, cached.groups == groups { return .cluster(cached.assignment) }
-        let assignment = SlotAssignment(evenlyOver: (1...groups).map { GroupID(UInt64($0)) })
-        assignmentCache = (groups, assignment)
-        return .cluster(assignment)
+        return .cluster(host.shardMapBook.map(foundingGroups: groups))
     }
 
-    /// The slot assignment in cluster mode; nil otherwise.
-    var assignment: SlotAssignment? {
-        if case .cluster(let assignment) = mode { assignment } else { nil }
+    /// The shard map in cluster mode; nil otherwise.
+    var shardMap: ShardMap? {
+        if case .cluster(let map) = mode { map } else { nil }
     }
 
     enum Route {
@@ -49,13 +48,14 @@ final class RedisRouter: @unchecked Sendable {
         case refused(RESPValue)
     }
 
-    /// The executor for a command with these keys, or the reply that sends the client elsewhere.
-    func route(keys: [[UInt8]]) -> Route {
-        let assignment: SlotAssignment
+    /// The executor for a command with these keys, or the reply that sends the client elsewhere. `asking`: the
+    /// client sent ASKING just before, after an `ASK` redirect.
+    func route(keys: [[UInt8]], asking: Bool = false) -> Route {
+        let map: ShardMap
         switch mode {
         case .standalone: return .executor(executor(of: host.clusterGroup))
         case .awaitingCluster: return .refused(.error("CLUSTERDOWN This node has not heard from its cluster yet"))
-        case .cluster(let clusterAssignment): assignment = clusterAssignment
+        case .cluster(let clusterMap): map = clusterMap
         }
         // A command without keys (an empty EXEC) touches no slot; any group of this node can run it.
         guard let slot = keys.first.map({ HashSlot(key: $0) }) else {
@@ -64,7 +64,11 @@ final class RedisRouter: @unchecked Sendable {
         guard keys.dropFirst().allSatisfy({ HashSlot(key: $0) == slot }) else {
             return .refused(.error("CROSSSLOT Keys in request don't hash to the same slot"))
         }
-        let group = assignment.group(of: slot)
+        if asking, let importer = ledGroups.first(where: { $0.runtime.takesAskedKey(keys[0]) }) {
+            return .executor(executor(of: importer.runtime))
+        }
+        // Keys of a range-sharded keyspace go to their span's group; the group checks the others when they apply.
+        let group = map.owner(ofKey: keys[0])
         guard let runtime = host.group(group), let leader = runtime.groupStatus.leader else {
             return .refused(.error("CLUSTERDOWN Hash slot not served"))
         }
@@ -77,26 +81,26 @@ final class RedisRouter: @unchecked Sendable {
 
     /// Every group whose leader is this node, in group order, with its executor: what KEYS, DBSIZE and SCAN read, as
     /// a Redis Cluster node answers them for its own slots. Standalone, group 1.
-    private var ledGroups: [(group: GroupID, executor: RedisExecutor)] {
-        guard let assignment else { return [(host.clusterGroup.group, executor(of: host.clusterGroup))] }
-        return Set(assignment.ranges.map(\.group)).sorted().compactMap { group in
+    private var ledGroups: [(group: GroupID, runtime: GroupRuntime)] {
+        guard let map = shardMap else { return [(host.clusterGroup.group, host.clusterGroup)] }
+        return map.groups.sorted().compactMap { group in
             guard let runtime = host.group(group), runtime.groupStatus.leader == host.configuration.node else {
                 return nil
             }
-            return (group, executor(of: runtime))
+            return (group, runtime)
         }
     }
 
     /// Every live key of the groups this node leads (KEYS, DBSIZE).
     func liveKeysOfLedGroups(then done: @escaping @Sendable (Result<[[UInt8]], RedisReplyError>) -> Void) {
-        Self.eachInTurn(ledGroups.map(\.executor)[...], gathered: [], done) { executor, next in
+        Self.eachInTurn(ledGroups.map { self.executor(of: $0.runtime) }[...], gathered: [], done) { executor, next in
             executor.liveKeys(from: [], limit: 0) { next($0.map(\.keys)) }
         }
     }
 
     /// FLUSHDB and FLUSHALL: deletes every key of the groups this node leads.
     func flushLedGroups(then done: @escaping @Sendable (Result<Void, RedisReplyError>) -> Void) {
-        Self.eachInTurn(ledGroups.map(\.executor)[...], gathered: [], { done($0.map { _ in }) }) { executor, next in
+        Self.eachInTurn(ledGroups.map { self.executor(of: $0.runtime) }[...], gathered: [], { done($0.map { _ in }) }) { executor, next in
             executor.deleteEveryKey { next($0.map { [] }) }
         }
     }
@@ -126,7 +130,7 @@ final class RedisRouter: @unchecked Sendable {
         let start = resumed ?? RedisScanCursors.Position(group: GroupID(0), key: [])
         // The group may have lost its leadership here since the cursor was handed out: the scan goes on with the next.
         guard let next = ledGroups.first(where: { $0.group >= start.group }) else { return .some(nil) }
-        return (next.group, next.executor, next.group == start.group ? start.key : [])
+        return (next.group, executor(of: next.runtime), next.group == start.group ? start.key : [])
     }
 
     /// The cursor that resumes a scan at `key` of `group`, or after `group` when it has no more keys.

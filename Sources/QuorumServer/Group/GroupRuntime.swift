@@ -4,6 +4,7 @@ import NIOCore
 import QuorumConsensus
 import QuorumNode
 import QuorumStorage
+import QuorumSharding
 import QuorumStore
 import QuorumWire
 
@@ -43,6 +44,7 @@ final class GroupRuntime: @unchecked Sendable {
         case write
         case read(RangeRequest)
         case leases
+        case shardMap
         /// A new member's address is being stored; the configuration change follows once it commits.
         case memberAddress(then: ConfigurationChange)
         case configurationChange
@@ -84,8 +86,9 @@ final class GroupRuntime: @unchecked Sendable {
         let engine = try RaftNode(id: configuration.node, options: options, recovered: storage.recovered)
         // Only the cluster's own group keeps the address book; no other group's store may write it.
         let addressBook = group == NodeHost.clusterGroup ? host.addressBook : nil
+        let shardMapBook = group == NodeHost.clusterGroup ? host.shardMapBook : nil
         driver = Driver(
-            engine: engine, stateMachine: StoreMachine(addressBook: addressBook, watchHub: watchHub), storage: storage,
+            engine: engine, stateMachine: StoreMachine(addressBook: addressBook, shardMapBook: shardMapBook, watchHub: watchHub), storage: storage,
             transport: GroupTransport(group: group, peers: host.peers), recoveredSnapshot: storage.recovered.snapshot,
             serializesSnapshotsInline: false, processing: .whenAsked)
     }
@@ -492,6 +495,19 @@ final class GroupRuntime: @unchecked Sendable {
             case .leases:
                 pending[token] = (request.requestID, .leases, respond)
                 try driver.read(token: token)
+            case .updateShardMap, .shardMap:
+                guard group == NodeHost.clusterGroup else {
+                    let reason = "the shard map lives in group \(NodeHost.clusterGroup.rawValue); ask there"
+                    respond(ClientResponse(requestID: request.requestID, outcome: .failed(reason)))
+                    return
+                }
+                if case .updateShardMap(let map) = request.operation {
+                    pending[token] = (request.requestID, .write, respond)
+                    try driver.propose(StoreProposal(.transaction(Self.shardMapSwap(to: map))).encoded, token: token)
+                } else {
+                    pending[token] = (request.requestID, .shardMap, respond)
+                    try driver.read(token: token)
+                }
             case .backup:
                 // The leader answers, so that a backup costs the followers nothing and the read index is its own.
                 guard driver.engine.role == .leader else { throw .notLeader(leaderHint: driver.engine.leaderHint) }
@@ -515,10 +531,19 @@ final class GroupRuntime: @unchecked Sendable {
         processAtTurnEnd()
     }
 
+    /// Stores `map` if the stored map is still at the epoch it was made from: a compare-and-swap on the map key's
+    /// version, which is the epoch. The transaction's `succeeded` says whether it was stored.
+    static func shardMapSwap(to map: ShardMap) -> TransactionRequest {
+        TransactionRequest(
+            compare: [Comparison(key: ShardMapBook.key, .version(map.epoch), .equal)],
+            success: [.put(PutRequest(key: ShardMapBook.key, value: map.encoded))], failure: [])
+    }
+
     private static func metricsKind(of operation: ClientRequest.Operation) -> NodeMetrics.RequestKind {
         switch operation {
         case .status, .groups: .status
-        case .createReplica: .membership
+        case .createReplica, .updateShardMap: .membership
+        case .shardMap: .linearizableRead
         case .read(_, linearizable: false): .read
         case .read(_, linearizable: true), .backup: .linearizableRead
         case .write: .write
@@ -633,6 +658,15 @@ final class GroupRuntime: @unchecked Sendable {
         return (try? driver.stateMachine.store.timeToLive(of: id, now: now))?.keys.count
     }
 
+    /// Whether this replica takes a command for `key` sent after ASKING: its group is importing the key's slot or
+    /// span, or has adopted it, whatever the shard map this node has applied says yet.
+    func takesAskedKey(_ key: [UInt8]) -> Bool {
+        switch driver.stateMachine.store.ownership.state(ofKey: key) {
+        case .importing, .owned: true
+        case .released, nil: false
+        }
+    }
+
     private func leasedRead(_ range: RangeRequest) -> LeasedReadOutcome {
         let store = driver.stateMachine.store
         do throws(StoreError) {
@@ -722,7 +756,7 @@ final class GroupRuntime: @unchecked Sendable {
                 case .removal(let node):
                     if node != configuration.node && driver.engine.role == .leader { tellRemoved(node) }
                     request.respond(ClientResponse(requestID: request.requestID, outcome: .status(status)))
-                case .write, .read, .leases, .leasedRead, .backup:
+                case .write, .read, .leases, .shardMap, .leasedRead, .backup:
                     let outcome: ClientResponse.Outcome =
                         output.map { .result($0) } ?? .failed("the entry carried no command")
                     request.respond(ClientResponse(requestID: request.requestID, outcome: outcome))
@@ -733,6 +767,9 @@ final class GroupRuntime: @unchecked Sendable {
                 case .read(let range):
                     request.respond(ClientResponse(requestID: request.requestID, outcome: read(range)))
                 case .leases: request.respond(ClientResponse(requestID: request.requestID, outcome: .leases(leases)))
+                case .shardMap:
+                    let map = host.shardMapBook.map(foundingGroups: host.identity.clusterGroups ?? 1)
+                    request.respond(ClientResponse(requestID: request.requestID, outcome: .shardMap(map)))
                 case .leasedRead(let range, let respond): respond(leasedRead(range))
                 case .backup: answerBackup(requestID: request.requestID, respond: request.respond)
                 case .write, .memberAddress, .configurationChange, .removal: continue

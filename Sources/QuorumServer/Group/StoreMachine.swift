@@ -3,15 +3,17 @@ import QuorumNode
 import QuorumStore
 
 /// The key-value store as the node driver sees it: commands are encoded `StoreProposal`s. What each command
-/// changed goes to the watch hub; member addresses written by the cluster itself go to the address book (in the
-/// cluster's own group only).
+/// changed goes to the watch hub; member addresses and the shard map, written by the cluster itself, go to the
+/// address book and the shard map book (in the cluster's own group only).
 struct StoreMachine: ReplicatedStateMachine {
     private(set) var store = KeyValueStore()
     let addressBook: AddressBook?
+    let shardMapBook: ShardMapBook?
     let watchHub: WatchHub
 
-    init(addressBook: AddressBook?, watchHub: WatchHub) {
+    init(addressBook: AddressBook?, shardMapBook: ShardMapBook?, watchHub: WatchHub) {
         self.addressBook = addressBook
+        self.shardMapBook = shardMapBook
         self.watchHub = watchHub
     }
 
@@ -21,6 +23,7 @@ struct StoreMachine: ReplicatedStateMachine {
             let proposal = try StoreProposal(decoding: bytes)
             let applied = store.apply(proposal)
             if case .put(let put) = proposal.command { addressBook?.record(key: put.key, value: put.value) }
+            shardMapBook?.observe(applied.events)
             watchHub.publish(applied.events)
             return applied.result
         } catch {
@@ -36,6 +39,7 @@ struct StoreMachine: ReplicatedStateMachine {
         do {
             store = try KeyValueStore(restoringFrom: snapshot)
             addressBook?.reload(from: store)
+            shardMapBook?.reload(from: store)
         } catch {
             // Snapshots are checksummed on disk and on the wire, and were produced by `snapshot()` above: one
             // that does not decode is a bug, and applying anything further would diverge from the group.

@@ -32,6 +32,7 @@ final class NodeHost: @unchecked Sendable {
     let metrics: NodeMetrics
     let peers: PeerTransport
     let addressBook: AddressBook
+    let shardMapBook = ShardMapBook()
     /// Answers given up on after `RuntimeGateway.answerTimeout` (`answerInTime`), checked every tick.
     let answersDue = AnswerDeadlines()
     /// The cluster this node's data belongs to; a joining node learns its id from the first member's hello.
@@ -61,6 +62,8 @@ final class NodeHost: @unchecked Sendable {
     /// Client connections written to during this turn, flushed once when it ends.
     private var connectionsToFlush: [ObjectIdentifier: any Channel] = [:]
     private var turnEndScheduled = false
+    /// The split driver's task, when `--split-keys` is set.
+    private var splitting: Task<Void, Never>?
 
     /// Opens every group's storage (bootstrapping `configuration.bootstrapGroups` groups in a new data directory),
     /// checks the directory's identity, and builds each group's runtime. Call on `loop`.
@@ -126,6 +129,10 @@ final class NodeHost: @unchecked Sendable {
     func start() {
         let tick = TimeAmount.milliseconds(configuration.tickMilliseconds)
         loop.scheduleRepeatedTask(initialDelay: tick, delay: tick) { _ in self.tick() }
+        if let keysMax = configuration.splitKeysMax {
+            let driver = SplitDriver(host: self, keysMax: keysMax)
+            splitting = Task { await driver.run() }
+        }
     }
 
     private func tick() {
@@ -156,7 +163,10 @@ final class NodeHost: @unchecked Sendable {
     }
 
     /// Closes the node's storage. Call once the loop has stopped serving.
-    func close() { storage.close() }
+    func close() {
+        splitting?.cancel()
+        storage.close()
+    }
 
     // MARK: The event-loop turn
 
