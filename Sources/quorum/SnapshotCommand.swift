@@ -23,8 +23,9 @@ struct SnapshotCommand: AsyncParsableCommand {
             discussion: """
                 The groups are those any node among --endpoints hosts: list every node. Each group's leader answers \
                 after a ReadIndex with its store as it then is, so every write acknowledged at or below the revision \
-                printed for a group is in the backup and none above it. Groups are taken one after another; no \
-                request spans groups, so each group's point stands on its own. Raise --timeout for large stores.
+                printed for a group is in the backup and none above it. Groups are taken one after another, each at \
+                its own point; a shard move, the one thing that spans groups, must not overlap the backup, which is \
+                taken again (until --timeout) if one did. Raise --timeout for large stores.
                 """)
         @Argument(help: "The file to write (replaced atomically once complete).") var file: String
         @OptionGroup var options: ClientOptions
@@ -51,7 +52,7 @@ struct SnapshotCommand: AsyncParsableCommand {
         /// A shard move hands keys from one group to another in steps; a backup that took the two groups on either
         /// side of a step could hold the moving keys in neither. So the shard map is read before and after: no move
         /// may be under way at the start, and the epoch, which every move's first step changes, must not have moved.
-        /// A backup that a move overlapped is taken again, a few times at most.
+        /// A backup that a move overlapped is taken again, until `--timeout` has passed.
         static func take(_ options: ClientOptions) async throws -> BackupFile {
             let client = options.makeClient()
             do {
@@ -74,8 +75,13 @@ struct SnapshotCommand: AsyncParsableCommand {
             }
             guard reached > 0 else { throw QuorumClientError.refused("no node among the endpoints answered") }
             var overlapped = ""
-            for attempt in 0..<5 {
-                if attempt > 0 { try await Task.sleep(for: .seconds(1)) }
+            let clock = ContinuousClock()
+            let deadline = clock.now + .seconds(options.timeout)
+            while overlapped.isEmpty || clock.now < deadline {
+                if !overlapped.isEmpty {
+                    FileHandle.standardError.write(Data("quorum snapshot: \(overlapped); taking it again\n".utf8))
+                    try await Task.sleep(for: .milliseconds(500))
+                }
                 let before = try await client.shardMap()
                 guard before.migrations.isEmpty else {
                     overlapped = "\(before.migrations.count) shard move(s) under way (quorum shard list)"
@@ -86,7 +92,8 @@ struct SnapshotCommand: AsyncParsableCommand {
                 if after.epoch == before.epoch { return backup }
                 overlapped = "the shard map changed during the backup (epoch \(before.epoch) to \(after.epoch))"
             }
-            throw QuorumClientError.refused("\(overlapped); tried five times: back up once the moves have finished")
+            throw QuorumClientError.refused(
+                "\(overlapped), until the timeout (\(options.timeout) s): back up once the moves have finished")
         }
 
         /// Each group's store, one group after another.
