@@ -16,9 +16,9 @@ import QuorumStore
 ///     kind 7 leases: nothing
 ///     kind 8 groups: nothing (the node answers for every group it hosts; the request's group is ignored)
 ///     kind 9 create replica: nothing (the node creates an empty replica of the request's group)
-///     kind 10 update shard map: epoch it replaces u64 | map length u32 | ShardMap bytes
-///     kind 11 shard map: nothing (group 1 answers with the map after a linearizable read)
-///     kind 12 backup: nothing (the group's leader answers with its store at a linearizable point)
+///     kind 10 backup: nothing (the group's leader answers with its store at a linearizable point)
+///     kind 11 update shard map: epoch it replaces u64 | map length u32 | ShardMap bytes
+///     kind 12 shard map: nothing (group 1 answers with the map after a linearizable read)
 public struct ClientRequest: Hashable, Sendable {
     public enum Operation: Hashable, Sendable {
         case write(StoreProposal)
@@ -37,14 +37,14 @@ public struct ClientRequest: Hashable, Sendable {
         /// Creates an empty replica of the request's group on this node, to be added to the group by its leader
         /// and caught up from its log or a snapshot. Answered by the node itself with the new replica's status.
         case createReplica
+        /// The group's store at a linearizable point, for a backup: answered by the group's leader after a ReadIndex
+        /// (`GroupBackup`).
+        case backup
         /// Stores a new shard map in group 1 if the stored one is still at `map.epoch` (the epoch the new map was
         /// made from); the answer is a transaction whose `succeeded` says whether it was stored.
         case updateShardMap(ShardMap)
         /// The cluster's shard map, as group 1's leader has it after a linearizable read.
         case shardMap
-        /// The group's store at a linearizable point, for a backup: answered by the group's leader after a ReadIndex
-        /// (`GroupBackup`).
-        case backup
     }
 
     public enum MembershipRequest: Hashable, Sendable {
@@ -109,12 +109,12 @@ public struct ClientRequest: Hashable, Sendable {
             writer.write(UInt8(8))
         case .createReplica:
             writer.write(UInt8(9))
-        case .updateShardMap(let map):
+        case .backup:
             writer.write(UInt8(10))
+        case .updateShardMap(let map):
+            writer.write(UInt8(11))
             writer.write(map)
         case .shardMap:
-            writer.write(UInt8(11))
-        case .backup:
             writer.write(UInt8(12))
         }
         return Frame(kind: .clientRequest, payload: writer.bytes)
@@ -175,11 +175,11 @@ public struct ClientRequest: Hashable, Sendable {
             case 9:
                 operation = .createReplica
             case 10:
-                operation = .updateShardMap(try reader.readShardMap())
-            case 11:
-                operation = .shardMap
-            case 12:
                 operation = .backup
+            case 11:
+                operation = .updateShardMap(try reader.readShardMap())
+            case 12:
+                operation = .shardMap
             case let other:
                 throw .invalid(field: "request kind", value: UInt64(other))
             }

@@ -16,8 +16,8 @@ import QuorumStore
 ///     kind 8 leases:     count u32 | (id u64 | ttl u64 | remaining u64 | deadline u64 | keys: count u32, bytes…)…
 ///     kind 9 groups:     count u32 | (group u64 | role (string) | term u64 | leader u64 | commit u64 | applied u64
 ///                        | quiescent u8)…
-///     kind 10 shard map: epoch u64 | map length u32 | ShardMap bytes
-///     kind 11 backup:    GroupBackup
+///     kind 10 backup:    GroupBackup
+///     kind 11 shard map: epoch u64 | map length u32 | ShardMap bytes
 ///
 /// A response larger than `frameBytesMax` (a backup, mostly) travels as frame parts (`FrameParts`), which the client
 /// puts back together.
@@ -39,9 +39,9 @@ public struct ClientResponse: Hashable, Sendable {
         case watchEnded(reason: String, resumeRevision: Revision?)
         case leases([LeaseStatus])
         case groups([GroupStatus])
+        case backup(GroupBackup)
         /// The cluster's shard map, read linearizably from group 1.
         case shardMap(ShardMap)
-        case backup(GroupBackup)
     }
 
     /// The largest frame a client accepts, and so the largest part a node sends it.
@@ -100,12 +100,12 @@ public struct ClientResponse: Hashable, Sendable {
             writer.write(UInt8(9))
             writer.write(UInt32(groups.count))
             for group in groups { group.encode(into: &writer) }
-        case .shardMap(let map):
-            writer.write(UInt8(10))
-            writer.write(map)
         case .backup(let backup):
-            writer.write(UInt8(11))
+            writer.write(UInt8(10))
             backup.encode(into: &writer)
+        case .shardMap(let map):
+            writer.write(UInt8(11))
+            writer.write(map)
         }
         return Frame(kind: .clientResponse, payload: writer.bytes)
     }
@@ -162,9 +162,9 @@ public struct ClientResponse: Hashable, Sendable {
                 for _ in 0..<count { groups.append(try GroupStatus.decode(from: &reader)) }
                 outcome = .groups(groups)
             case 10:
-                outcome = .shardMap(try reader.readShardMap())
-            case 11:
                 outcome = .backup(try GroupBackup.decode(from: &reader))
+            case 11:
+                outcome = .shardMap(try reader.readShardMap())
             case let other:
                 throw .invalid(field: "response kind", value: UInt64(other))
             }

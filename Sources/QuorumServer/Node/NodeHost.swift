@@ -4,6 +4,7 @@ import NIOCore
 import QuorumConsensus
 import QuorumStorage
 import QuorumWire
+import Synchronization
 
 /// The node: a host of consensus groups. It owns what belongs to the node rather than to one replica — the peer
 /// connections and their hellos, the cluster's identity, the address book, the tick, the answers due — and routes
@@ -62,6 +63,8 @@ final class NodeHost: @unchecked Sendable {
     /// Client connections written to during this turn, flushed once when it ends.
     private var connectionsToFlush: [ObjectIdentifier: any Channel] = [:]
     private var turnEndScheduled = false
+    /// Set when the event loop has stopped, so that the fsync thread no longer schedules work on it.
+    private let loopStopped = Mutex(false)
     /// The split driver's task, when `--split-keys` is set.
     private var splitting: Task<Void, Never>?
 
@@ -114,13 +117,19 @@ final class NodeHost: @unchecked Sendable {
     }
 
     private func addGroup(_ group: GroupID) throws {
-        // The callbacks run on the fsync thread; the host outlives its storage (`close()` stops that thread).
+        // The callbacks run on the fsync thread; the host outlives its storage (`close()` stops that thread). Writes
+        // still pending when the node closes are synced as the storage closes, after the loop has stopped: nobody
+        // is left to tell, and scheduling on a stopped loop is an error.
         let groupStorage = try storage.openGroup(
             group,
             onDurable: { [unowned self] readyNumber in
+                guard !self.loopStopped.withLock({ $0 }) else { return }
                 loop.execute { self.stir(group)?.persisted(readyNumber: readyNumber) }
             },
-            onFailure: { [unowned self] error in loop.execute { self.stir(group)?.storageFailed(error) } })
+            onFailure: { [unowned self] error in
+                guard !self.loopStopped.withLock({ $0 }) else { return }
+                loop.execute { self.stir(group)?.storageFailed(error) }
+            })
         groups[group] = try GroupRuntime(
             host: self, group: group, foundingVoters: identity.foundingVoters, storage: groupStorage)
         awake.insert(group)
@@ -163,8 +172,10 @@ final class NodeHost: @unchecked Sendable {
     }
 
     /// Closes the node's storage. Call once the loop has stopped serving.
+    /// Closes the storage once the event loop has stopped.
     func close() {
         splitting?.cancel()
+        loopStopped.withLock { $0 = true }
         storage.close()
     }
 
