@@ -3,7 +3,8 @@
 # puts from 64 clients, first all on group 1, then spread over the 8 groups, in the same run. Prints throughput,
 # latency and the log syncs per acknowledged write (all three nodes' fdatasyncs, from /metrics, over the writes).
 #
-# Usage: [COLOCATE=1] Benchmarks/peers/run_shared_fsync.sh [QUORUM_BINARY]
+# Usage: [COLOCATE=1] [GROUP_COUNTS="1 2 4 8"] Benchmarks/peers/run_shared_fsync.sh [QUORUM_BINARY]
+#   GROUP_COUNTS: the numbers of groups the clients are spread over, one run each (default "1 8")
 #   default binary .build-release/release/quorum (swift build -c release --product quorum --scratch-path .build-release)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -40,7 +41,7 @@ if [ "${COLOCATE:-0}" = 1 ]; then
     sleep 1
 fi
 echo "machine: $(nproc) cores; $clients clients, ${duration}s per run"
-for groups in 1 8; do
+for groups in ${GROUP_COUNTS:-1 8}; do
     before=$(syncs)
     out=$("$binary" bench --workload put --clients "$clients" --duration "$duration" --groups "$groups" \
         --server-pids "${pids[1]},${pids[2]},${pids[3]}" 2>/dev/null)

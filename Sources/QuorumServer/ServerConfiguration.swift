@@ -61,6 +61,12 @@ public struct ServerConfiguration: Sendable {
     /// A span of a range-sharded keyspace holding more keys than this is split in two (`--split-keys`); nil: spans
     /// split only when an operator says so.
     public var splitKeysMax: Int?
+    /// Connections the client port, and the Redis port, each keep open at most (`--max-connections`, Redis's
+    /// `maxclients`); more are refused.
+    public var connectionsMax = 10_000
+    /// A Redis connection that sends nothing for this long is closed (`--redis-idle-timeout`, Redis's `timeout`);
+    /// nil keeps idle connections open, as Redis does by default.
+    public var redisIdleTimeout: Duration?
     /// The port of the HTTP/JSON API (docs/http.md) on this member's host; nil serves none.
     public var httpPort: Int?
     /// The port of the Redis-compatible protocol (docs/redis.md) on this member's host; nil serves none.

@@ -29,7 +29,8 @@ struct Server: ParsableCommand {
     @Option(
         help: """
             A JSON file with any of: id, cluster, dataDir, join, tickMilliseconds, historyRevisions, httpPort, \
-            redisPort, maxRequestBytes, snapshotEntries, peerFrameBytes, groups, splitKeys.
+            redisPort, maxRequestBytes, snapshotEntries, peerFrameBytes, groups, splitKeys, maxConnections, \
+            redisIdleTimeout.
             """)
     var config: String?
 
@@ -79,6 +80,12 @@ struct Server: ParsableCommand {
             """)
     var splitKeys: Int?
 
+    @Option(help: "Connections the client port and the Redis port each accept at once; more are refused (default 10000).")
+    var maxConnections: Int?
+
+    @Option(help: "Close a Redis connection that sends nothing for this many seconds (default: never, as Redis).")
+    var redisIdleTimeout: Int?
+
     /// The settings a config file may hold; every field is optional.
     struct FileSettings: Decodable {
         var id: UInt64?
@@ -94,6 +101,8 @@ struct Server: ParsableCommand {
         var peerFrameBytes: Int?
         var groups: Int?
         var splitKeys: Int?
+        var maxConnections: Int?
+        var redisIdleTimeout: Int?
     }
 
     func run() throws {
@@ -139,6 +148,13 @@ struct Server: ParsableCommand {
             try setting(peerFrameBytes, "QUORUM_PEER_FRAME_BYTES", file.peerFrameBytes) ?? configuration.peerFrameBytesMax
         guard configuration.peerFrameBytesMax >= 1024 else {
             throw ValidationError("the peer frame limit must be at least 1024 bytes")
+        }
+        configuration.connectionsMax =
+            try setting(maxConnections, "QUORUM_MAX_CONNECTIONS", file.maxConnections) ?? configuration.connectionsMax
+        guard configuration.connectionsMax > 0 else { throw ValidationError("--max-connections must be positive") }
+        if let seconds = try setting(redisIdleTimeout, "QUORUM_REDIS_IDLE_TIMEOUT", file.redisIdleTimeout) {
+            guard seconds > 0 else { throw ValidationError("--redis-idle-timeout must be a positive number of seconds") }
+            configuration.redisIdleTimeout = .seconds(seconds)
         }
         configuration.splitKeysMax = try setting(splitKeys, "QUORUM_SPLIT_KEYS", file.splitKeys)
         if let keys = configuration.splitKeysMax, keys < 2 { throw ValidationError("--split-keys must be at least 2") }

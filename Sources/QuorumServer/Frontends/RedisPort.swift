@@ -1,12 +1,16 @@
 import NIOCore
 import NIOPosix
+import Prometheus
 import QuorumWire
 
 /// The Redis-compatible port (`--redis-port`): RESP in, the node runtime behind. The listener and every connection
 /// run on the runtime's own event loop, so commands reach the runtime (and the executor shared by all
 /// connections) without a hop or a lock.
 enum RedisPort {
-    static func listen(router: RedisRouter, host: String, port: Int) throws -> any Channel {
+    static func listen(
+        router: RedisRouter, host: String, port: Int, gate: ConnectionGate, idleClosed: Counter
+    ) throws -> any Channel {
+        let idleTimeout = router.host.configuration.redisIdleTimeout
         let ids = ConnectionIDs()
         // A bulk string may be as large as the largest write the node accepts; larger ones are refused from
         // their header, before anything is buffered for them.
@@ -19,6 +23,11 @@ enum RedisPort {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = RedisConnectionHandler(router: router, id: ids.next())
+                    try channel.pipeline.syncOperations.addHandler(gate.handler())
+                    if let idleTimeout {
+                        try channel.pipeline.syncOperations.addHandlers(
+                            IdleStateHandler(readTimeout: TimeAmount(idleTimeout)), IdleCloser(closed: idleClosed))
+                    }
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(RESPDecoder(bulkBytesMax: bulkBytesMax)))
                     try channel.pipeline.syncOperations.addHandler(handler)
@@ -36,5 +45,21 @@ private final class ConnectionIDs: @unchecked Sendable {
     func next() -> Int64 {
         last += 1
         return last
+    }
+}
+
+/// Closes a connection that sent nothing for the idle timeout (Redis's `timeout`), and counts it.
+private final class IdleCloser: ChannelInboundHandler {
+    typealias InboundIn = NIOAny
+    private let closed: Counter
+
+    init(closed: Counter) { self.closed = closed }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read else {
+            return context.fireUserInboundEventTriggered(event)
+        }
+        closed.increment()
+        context.close(promise: nil)
     }
 }

@@ -39,6 +39,8 @@ final class NodeMetrics: Sendable {
     /// Removal notices received, believed or not; and queries to confirm one, answered only for a real removal.
     let membershipNotices: Counter
     let membershipQueries: Counter
+    let clientConnectionsRefused: Counter
+    let redisIdleClosed: Counter
     private let groupsHosted: Gauge
     private let groupsLed: Gauge
     private let groupsQuiescent: Gauge
@@ -109,6 +111,11 @@ final class NodeMetrics: Sendable {
         membershipQueries = counter(
             "network", "membership_queries",
             "Queries from nodes asking this node, as a group's leader, to confirm a removal notice.")
+        clientConnectionsRefused = counter(
+            "network", "client_connections_refused",
+            "Connections to the client or Redis port refused because it had --max-connections open already.")
+        redisIdleClosed = counter(
+            "network", "redis_idle_connections_closed", "Redis connections closed after --redis-idle-timeout idle.")
         groupsHosted = gauge("server", "groups", "Consensus groups this node hosts a replica of.")
         groupsLed = gauge("server", "groups_led", "Consensus groups this node leads.")
         groupsQuiescent = gauge("server", "groups_quiescent", "Hosted groups that are idle and send no heartbeats.")

@@ -46,14 +46,23 @@ public final class QuorumNodeServer: Sendable {
             ) {
                 PeerInboundHandler(host: host)
             }
-            clientChannel = try Self.listen(eventLoopGroup, address.host, address.clientPort, frameBytesMax) {
+            let clientGate = ConnectionGate(
+                limit: configuration.connectionsMax, refused: metrics.clientConnectionsRefused)
+            clientChannel = try Self.listen(
+                eventLoopGroup, address.host, address.clientPort, frameBytesMax, gate: clientGate
+            ) {
                 ClientInboundHandler(host: host)
             }
             httpFrontend = try configuration.httpPort.map { port in
                 try HTTPFrontend(host: host, eventLoopGroup: eventLoopGroup, address: address.host, port: port)
             }
             redisChannel = try configuration.redisPort.map { port in
-                try RedisPort.listen(router: RedisRouter(host: host), host: address.host, port: port)
+                try RedisPort.listen(
+                    router: RedisRouter(host: host), host: address.host, port: port,
+                    gate: ConnectionGate(
+                        limit: configuration.connectionsMax, refused: metrics.clientConnectionsRefused,
+                        refusal: Array("-ERR max number of clients reached\r\n".utf8)),
+                    idleClosed: metrics.redisIdleClosed)
             }
         } catch {
             try? eventLoopGroup.syncShutdownGracefully()
@@ -66,16 +75,18 @@ public final class QuorumNodeServer: Sendable {
         loop.execute { host.start() }
     }
 
-    /// Accepts framed connections on `host:port`, each served by a fresh `handler()`.
+    /// Accepts framed connections on `host:port`, each served by a fresh `handler()`, as many at once as `gate`
+    /// admits (peers: no gate, they prove who they are in their hello).
     private static func listen<Handler: ChannelInboundHandler>(
         _ group: MultiThreadedEventLoopGroup, _ host: String, _ port: Int, _ frameBytesMax: Int,
-        handler: @escaping @Sendable () -> Handler
+        gate: ConnectionGate? = nil, handler: @escaping @Sendable () -> Handler
     ) throws -> any Channel where Handler.InboundIn == Frame {
         try ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let gate { try channel.pipeline.syncOperations.addHandler(gate.handler()) }
                     try channel.pipeline.syncOperations.addFrameHandlers(frameBytesMax: frameBytesMax, then: handler())
                 }
             }
