@@ -57,6 +57,8 @@ extension Message {
             writer.write(requestID)
             writer.write(UInt8(index == nil ? 0 : 1))
             writer.write(index?.rawValue ?? 0)
+        case .paxos(let paxos):
+            paxos.encode(into: &writer)
         }
     }
 
@@ -65,6 +67,9 @@ extension Message {
         let to = try reader.readNodeID("message recipient")
         let term = Term(try reader.read(UInt64.self, "message term"))
         let tagByte = try reader.readByte("message tag")
+        if PaxosMessage.wireTags.contains(tagByte) {
+            return Message(from: from, to: to, term: term, payload: .paxos(try PaxosMessage.decode(tag: tagByte, from: &reader)))
+        }
         guard let tag = Tag(rawValue: tagByte) else { throw .invalid(field: "message tag", value: UInt64(tagByte)) }
         let payload: Payload
         switch tag {

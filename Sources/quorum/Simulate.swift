@@ -2,8 +2,8 @@ import ArgumentParser
 import QuorumConsensus
 import QuorumSimulation
 
-/// Runs deterministic simulations of a Raft cluster under faults, so anyone can watch one seed or hunt
-/// through thousands.
+/// Runs deterministic simulations of a Raft (or Multi-Paxos) cluster under faults, so anyone can watch one seed or
+/// hunt through thousands.
 struct Simulate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run seeded, deterministic simulations of a Raft cluster under faults.",
@@ -23,7 +23,13 @@ struct Simulate: ParsableCommand {
     @Option(help: "Consensus groups per node, 1 to 64; above one, with quiescence, a shared disk and shared links.")
     var groups: Int = 1
 
-    @Option(help: "Run a deliberately broken engine: \(InjectedBug.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Option(help: "The consensus engine: raft or paxos (Multi-Paxos; one group only). The seed draws the same world either way.")
+    var consensus: String = "raft"
+
+    @Option(
+        help: ArgumentHelp(
+            "Run a deliberately broken engine: \(InjectedBug.allCases.map(\.rawValue).joined(separator: ", ")) for Raft; "
+                + "\(InjectedPaxosBug.allCases.map(\.rawValue).joined(separator: ", ")) with --consensus paxos."))
     var injectBug: String?
 
     @Flag(help: "Print the events of each run (elections, faults, membership changes).")
@@ -32,8 +38,14 @@ struct Simulate: ParsableCommand {
     func validate() throws {
         if seeds < 1 { throw ValidationError("--seeds must be at least 1") }
         if !(1...64).contains(groups) { throw ValidationError("--groups must be between 1 and 64") }
-        if let injectBug, InjectedBug(rawValue: injectBug) == nil {
-            throw ValidationError("unknown bug '\(injectBug)'; choose one of \(InjectedBug.allCases.map(\.rawValue))")
+        guard let kind = ConsensusKind(rawValue: consensus) else {
+            throw ValidationError("unknown engine '\(consensus)'; choose raft or paxos")
+        }
+        if kind == .paxos && groups > 1 { throw ValidationError("--consensus paxos simulates one group only") }
+        if let injectBug {
+            let known = kind == .raft ? InjectedBug(rawValue: injectBug) != nil : InjectedPaxosBug(rawValue: injectBug) != nil
+            let choices = kind == .raft ? InjectedBug.allCases.map(\.rawValue) : InjectedPaxosBug.allCases.map(\.rawValue)
+            if !known { throw ValidationError("unknown bug '\(injectBug)' for \(consensus); choose one of \(choices)") }
         }
     }
 
@@ -41,7 +53,12 @@ struct Simulate: ParsableCommand {
         var failures: [SimulationReport] = []
         for offset in 0..<seeds {
             var options = SimulationOptions(seed: seed + UInt64(offset), groups: groups)
-            options.injectedBug = injectBug.flatMap(InjectedBug.init(rawValue:))
+            options.consensus = ConsensusKind(rawValue: consensus) ?? .raft
+            if options.consensus == .raft {
+                options.injectedBug = injectBug.flatMap(InjectedBug.init(rawValue:))
+            } else {
+                options.injectedPaxosBug = injectBug.flatMap(InjectedPaxosBug.init(rawValue:))
+            }
             let log: ((String) -> Void)? = verbose ? { print($0) } : nil
             let report =
                 groups > 1

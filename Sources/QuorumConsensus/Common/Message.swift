@@ -1,7 +1,8 @@
 /// A message between two members of one consensus group.
 ///
 /// Every message carries the sender's term; the receiver compares it with its own before anything else
-/// (Raft §5.1). Remote input: `RaftNode.step` validates it and never traps on it.
+/// (Raft §5.1; for Multi-Paxos, the round of the ballot concerned). Remote input: the engine's `step` validates it
+/// and never traps on it.
 public struct Message: Hashable, Sendable, CustomStringConvertible {
     public var from: NodeID
     public var to: NodeID
@@ -31,6 +32,8 @@ public struct Message: Hashable, Sendable, CustomStringConvertible {
         case readIndexRequest(requestID: UInt64)
         /// The leader's answer: the index to wait for, or nil if it cannot serve the read now.
         case readIndexResponse(requestID: UInt64, index: LogIndex?)
+        /// Everything Multi-Paxos sends (`MultiPaxosNode`); a Raft engine refuses it, as Multi-Paxos refuses the rest.
+        case paxos(PaxosMessage)
 
         /// Whether only the leader of the message's term sends it.
         public var isFromLeader: Bool {
@@ -45,7 +48,9 @@ public struct Message: Hashable, Sendable, CustomStringConvertible {
     public var sizeInBytes: Int {
         switch payload {
         case .appendEntries(let append): 48 + append.entries.reduce(0) { $0 + $1.encodedBytes }
-        case .installSnapshot(let snapshot): 64 + snapshot.data.count
+        case .installSnapshot(let snapshot), .paxos(.snapshot(let snapshot)): 64 + snapshot.data.count
+        case .paxos(.accept(let accept)): 48 + accept.entries.reduce(0) { $0 + $1.encodedBytes }
+        case .paxos(.promise(let promise)): 48 + promise.accepted.reduce(0) { $0 + 8 + $1.value.encodedBytes }
         default: 48
         }
     }

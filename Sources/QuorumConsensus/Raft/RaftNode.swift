@@ -140,6 +140,9 @@ public struct RaftNode: ConsensusEngine {
 
     public mutating func step(_ message: Message) throws(StepError) {
         guard message.to == id else { throw .wrongRecipient(message.to) }
+        if case .paxos = message.payload {
+            throw .protocolViolation("\(message.from) sent a Multi-Paxos message to a Raft group; the cluster mixes engines")
+        }
         try message.validate(recipientTerm: term)
         if isQuiescent && !isConsistentWithQuiescence(message) {
             // The leader's own messages mean it is awake already; anyone else's, that it should be.
@@ -164,6 +167,7 @@ public struct RaftNode: ConsensusEngine {
         case .readIndexRequest(let requestID): handleForwardedRead(requestID: requestID, from: message.from)
         case .readIndexResponse(let requestID, let index):
             handleReadIndexResponse(requestID: requestID, index: index, from: message.from)
+        case .paxos: preconditionFailure("refused above")
         }
     }
 
@@ -365,7 +369,8 @@ extension Message {
         case .heartbeat(let commit, _): [("commit index", commit)]
         case .installSnapshot(let snapshot): [("snapshot index", snapshot.lastIncludedIndex)]
         case .readIndexResponse(_, let index?): [("read index", index)]
-        case .requestVoteResponse, .heartbeatResponse, .timeoutNow, .readIndexRequest, .readIndexResponse(_, nil): []
+        case .requestVoteResponse, .heartbeatResponse, .timeoutNow, .readIndexRequest, .readIndexResponse(_, nil), .paxos:
+            []
         }
     }
 

@@ -6,9 +6,22 @@ import QuorumConsensus
 /// - leader completeness: a new leader holds every entry any node has committed or applied;
 /// - state machine safety: every node applies the same entry at each index.
 /// The first violation is kept, with the virtual time it happened at.
+///
+/// For Multi-Paxos (`checksRaftLogs` false) the checks that fit are kept: election safety becomes at most one leader
+/// per round (one proposer per round, which Multi-Paxos's ballots guarantee), state machine safety is unchanged, and
+/// `recordChosen` checks that at most one value is chosen per slot. Log matching and leader completeness are Raft's
+/// own: a Multi-Paxos acceptor stores each slot in the round it accepted it, which differs between acceptors, and a
+/// new leader learns chosen slots in phase 1 rather than holding them when it takes over.
 final class SafetyChecker {
     private(set) var violation: String?
     var now: UInt64 = 0
+    let checksRaftLogs: Bool
+    /// Multi-Paxos: the value some node learned was chosen at each slot.
+    private var chosenValues: [LogIndex: Entry] = [:]
+
+    init(checksRaftLogs: Bool = true) {
+        self.checksRaftLogs = checksRaftLogs
+    }
 
     private var leaderByTerm: [Term: NodeID] = [:]
     private var entriesByPosition: [EntryPosition: (kind: Entry.Kind, previousTerm: Term?)] = [:]
@@ -39,6 +52,7 @@ final class SafetyChecker {
         leaderByTerm[term] = node
         guard isNew else { return }
         leaderElections += 1
+        guard checksRaftLogs else { return }
         var index = max(firstIndex, 1)
         while index <= highestCommitted {
             if let committed = committedTerms[index], hasEntry(index) != committed {
@@ -69,6 +83,7 @@ final class SafetyChecker {
 
     /// Checks entries as a node writes them: `previousTerm` is the term of the entry before the first one.
     func recordWritten(_ entries: [Entry], previousTerm: Term?, on node: NodeID) {
+        guard checksRaftLogs else { return }
         var previous = previousTerm
         for entry in entries {
             let position = EntryPosition(index: entry.index, term: entry.term)
@@ -87,6 +102,25 @@ final class SafetyChecker {
             }
             previous = entry.term
         }
+    }
+
+    /// Multi-Paxos: records the values `node` now considers chosen (through its commit index), checking that no other
+    /// node learned another value at the same slot.
+    func recordChosen(through commitIndex: LogIndex, on node: NodeID, valueAt: (LogIndex) -> Entry?) {
+        var slot = (commitCheckedThrough[node] ?? 0).advanced(by: 1)
+        guard slot <= commitIndex else { return }
+        while slot <= commitIndex {
+            if let value = valueAt(slot) {
+                if let known = chosenValues[slot], known != value {
+                    fail("at most one value per slot: \(node) learned \(value) chosen where another node learned \(known)")
+                    return
+                }
+                chosenValues[slot] = value
+            }
+            slot = slot.advanced(by: 1)
+        }
+        commitCheckedThrough[node] = commitIndex
+        highestCommitted = max(highestCommitted, commitIndex)
     }
 
     func recordApplied(_ entry: Entry, on node: NodeID) {

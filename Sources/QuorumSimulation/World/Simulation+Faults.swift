@@ -5,14 +5,22 @@ extension Simulation {
     func start(_ id: NodeID) {
         let disk = nodes[id]!.disk
         let recovered = disk.durable
-        let engine: RaftNode
+        let engine: SimulatedEngine
+        let incarnation = nodes[id]!.incarnation
         do {
-            engine = try RaftNode(id: id, options: options.raftOptions(for: id, incarnation: nodes[id]!.incarnation), recovered: recovered)
+            switch options.consensus {
+            case .raft:
+                engine = .raft(
+                    try RaftNode(id: id, options: options.raftOptions(for: id, incarnation: incarnation), recovered: recovered))
+            case .paxos:
+                engine = .paxos(
+                    try MultiPaxosNode(
+                        id: id, options: options.paxosOptions(for: id, incarnation: incarnation), recovered: recovered))
+            }
         } catch {
             checker.fail("\(id) could not start: \(error)")
             return
         }
-        let incarnation = nodes[id]!.incarnation
         nodes[id]!.leaderTerm = nil
         nodes[id]!.processingScheduled = false
         nodes[id]!.driver = Driver(

@@ -2,7 +2,8 @@ import HeapModule
 import QuorumConsensus
 import QuorumNode
 
-/// A deterministic world: real Raft engines and the real node driver, on a simulated network, disk and clock,
+/// A deterministic world: real consensus engines (Raft, or Multi-Paxos with `SimulationOptions.consensus`) and the real
+/// node driver, on a simulated network, disk and clock,
 /// with faults. Everything random comes from the seed, so a seed replays bit for bit.
 ///
 /// A run has three phases. Faults: crashes, partitions, drops, slow disks, membership changes and leadership
@@ -10,10 +11,10 @@ import QuorumNode
 /// leader must be elected and a write applied on every voter. Draining: clients finish. Safety is checked
 /// after every event; linearizability of the client history at the end.
 public final class Simulation {
-    typealias Driver = NodeDriver<RaftNode, SimulatedDisk, SimulatedEndpoint, RegisterMachine>
+    typealias Driver = NodeDriver<SimulatedEngine, SimulatedDisk, SimulatedEndpoint, RegisterMachine>
 
     public let options: SimulationOptions
-    let checker = SafetyChecker()
+    let checker: SafetyChecker
     var stats = SimulationStats()
     var random: SplitMix64
     var now: UInt64 = 0
@@ -57,6 +58,7 @@ public final class Simulation {
     /// - Parameter log: receives a line per notable event (elections, faults), for replaying a seed by eye.
     public init(options: SimulationOptions, log: ((String) -> Void)? = nil) {
         self.options = options
+        self.checker = SafetyChecker(checksRaftLogs: options.consensus == .raft)
         self.random = SplitMix64(seed: options.seed ^ 0x5EED_0F_3A21D)
         self.network = SimulatedNetwork(
             delayMsMax: options.messageDelayMsMax, dropRate: options.messageDropRate,
@@ -238,7 +240,10 @@ public final class Simulation {
         }
         let engine = nodes[id]!.driver!.engine
         engine.checkInvariants()
-        checker.recordCommitted(through: engine.commitIndex, on: id, termAt: engine.term(at:))
+        switch options.consensus {
+        case .raft: checker.recordCommitted(through: engine.commitIndex, on: id, termAt: engine.term(at:))
+        case .paxos: checker.recordChosen(through: engine.commitIndex, on: id, valueAt: engine.paxosValue(at:))
+        }
         if engine.role == .leader {
             let isNew = nodes[id]!.leaderTerm != engine.term
             if isNew {

@@ -46,6 +46,11 @@ public struct SimulationOptions: Sendable, CustomStringConvertible {
     public var livenessIntervalMs: UInt64 = 25
     public var livenessTimeoutMs: UInt64 = 100
     package var injectedBug: InjectedBug?
+    /// The engine the single-group world runs. Set by the caller, never drawn: the world's other parameters are the
+    /// same for a seed whichever engine runs it, and a Raft seed replays exactly as before engines were selectable.
+    public var consensus = ConsensusKind.raft
+    /// Deliberate Multi-Paxos bugs, for worlds with `consensus == .paxos`.
+    package var injectedPaxosBug: InjectedPaxosBug?
 
     public init(seed: UInt64) {
         self.seed = seed
@@ -121,6 +126,22 @@ public struct SimulationOptions: Sendable, CustomStringConvertible {
         return options
     }
 
+    /// The Multi-Paxos options each node runs with in this world: the same timeouts, batching and snapshot policy as
+    /// Raft's, the pipeline's depth in slots being Raft's inflight appends times its batch.
+    func paxosOptions(for node: NodeID, incarnation: Int) -> PaxosOptions {
+        var options = PaxosOptions()
+        options.electionTimeoutTicks = 10
+        options.heartbeatIntervalTicks = 2
+        options.snapshotIntervalEntries = snapshotIntervalEntries
+        options.entriesRetainedAfterSnapshot = entriesRetainedAfterSnapshot
+        options.maxEntriesPerAccept = maxEntriesPerAppend
+        options.maxInflightSlots = maxEntriesPerAppend * maxInflightAppends
+        options.initialConfiguration = Configuration(voters: Set((1...UInt64(clusterSize)).map { NodeID($0) }))
+        options.randomSeed = seed &+ UInt64(incarnation) &* 7919
+        options.injectedBug = injectedPaxosBug
+        return options
+    }
+
     public var description: String {
         var text = "seed=\(seed) nodes=\(clusterSize)+\(spareNodes) clients=\(clients) keys=\(keys) skew=\(clockSkew)"
         text += " delay≤\(messageDelayMsMax)ms drop=\(messageDropRate) dup=\(messageDuplicateRate)"
@@ -130,6 +151,8 @@ public struct SimulationOptions: Sendable, CustomStringConvertible {
         text += " retain=\(entriesRetainedAfterSnapshot) batch=\(maxEntriesPerAppend) inflight=\(maxInflightAppends)"
         if groups > 1 { text += " groups=\(groups) faultPhase=\(faultPhaseMs)ms" }
         if let injectedBug { text += " bug=\(injectedBug.rawValue)" }
+        if consensus != .raft { text += " consensus=\(consensus.rawValue)" }
+        if let injectedPaxosBug { text += " bug=\(injectedPaxosBug.rawValue)" }
         return text
     }
 }

@@ -16,7 +16,9 @@ public struct SimulationReport: Sendable, CustomStringConvertible {
     public var replayCommand: String {
         var command = "swift run quorum simulate --seed \(options.seed)"
         if options.groups > 1 { command += " --groups \(options.groups)" }
+        if options.consensus != .raft { command += " --consensus \(options.consensus.rawValue)" }
         if let bug = options.injectedBug { command += " --inject-bug \(bug.rawValue)" }
+        if let bug = options.injectedPaxosBug { command += " --inject-bug \(bug.rawValue)" }
         return command
     }
 

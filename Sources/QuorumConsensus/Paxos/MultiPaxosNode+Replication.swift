@@ -1,0 +1,170 @@
+/// Phase 2: accepts per slot, pipelined and batched; commit notices piggybacked on accepts and heartbeats; snapshots
+/// for acceptors that lag behind the leader's compacted slots.
+extension MultiPaxosNode {
+    /// Proposes a value in the next free slot, accepted here first. The accepts go out with the next `ready()`, so
+    /// that a burst of proposals shares messages.
+    mutating func proposeAsLeader(_ kind: Entry.Kind) -> ProposalTicket {
+        precondition(role == .leader, "only a leader proposes")
+        let value = Entry(term: promised.round, index: log.lastIndex.advanced(by: 1), kind: kind)
+        log.set(SlotRecord(round: promised.round, value: value), at: value.index)
+        needsBroadcast = true
+        return ProposalTicket(index: value.index, term: value.term)
+    }
+
+    mutating func broadcastAccepts(sendIfEmpty: Bool) {
+        for peer in peers.keys.sorted() {
+            sendAccepts(to: peer, sendIfEmpty: sendIfEmpty && peers[peer]!.inflightSlots == 0)
+        }
+    }
+
+    /// An empty accept to every acceptor: the commit notice, and a new read round.
+    mutating func broadcastHeartbeat() {
+        reads.latestContext += 1
+        for peer in peers.keys.sorted() {
+            let heartbeat = PaxosAccept(entries: [], commitIndex: log.commitIndex, readContext: reads.latestContext)
+            send(.accept(heartbeat), to: peer, round: promised.round)
+        }
+    }
+
+    /// Sends the acceptor the slots it lacks, as far as the pipeline allows, or the snapshot when they were
+    /// compacted away.
+    mutating func sendAccepts(to peer: NodeID, sendIfEmpty: Bool) {
+        guard var progress = peers[peer] else { return }
+        defer { peers[peer] = progress }
+        var sent = false
+        if progress.nextIndex <= log.baseIndex {
+            guard progress.snapshotCooldown == 0, let snapshot = latestSnapshot else { return }
+            send(.snapshot(snapshot), to: peer, round: promised.round)
+            progress.snapshotCooldown = options.electionTimeoutTicks
+            progress.nextIndex = snapshot.lastIncludedIndex.advanced(by: 1)
+            sent = true
+        }
+        while progress.nextIndex <= log.lastIndex && progress.inflightSlots < options.maxInflightSlots {
+            let last = min(
+                log.lastIndex, progress.nextIndex.advanced(by: options.maxEntriesPerAccept - 1),
+                progress.matchIndex.advanced(by: options.maxInflightSlots))
+            let values = log.values(from: progress.nextIndex, through: last, bytesMax: options.maxBytesPerAccept)
+            let accept = PaxosAccept(entries: values, commitIndex: log.commitIndex, readContext: reads.latestContext)
+            send(.accept(accept), to: peer, round: promised.round)
+            progress.nextIndex = values.last!.index.advanced(by: 1)
+            sent = true
+        }
+        if !sent && sendIfEmpty {
+            let accept = PaxosAccept(entries: [], commitIndex: log.commitIndex, readContext: reads.latestContext)
+            send(.accept(accept), to: peer, round: promised.round)
+        }
+    }
+
+    /// Adopts `ballot` if it is admitted: the sender leads it, and this node follows. Returns false (having told the
+    /// sender) if this acceptor promised a newer ballot.
+    mutating func follow(_ ballot: Ballot) -> Bool {
+        if promised.admits(ballot) {
+            if ballot != promised { promised = ballot }
+            if role != .follower { stepDown(leader: ballot.node) }
+        } else if options.injectedBug != .acceptBelowPromise || role != .follower {
+            send(
+                .reject(PaxosRejection(refusedRound: ballot.round, promisedNode: promised.node, compactedThrough: 0)),
+                to: ballot.node, round: promised.round)
+            return false
+        }
+        if leaderHint != ballot.node {
+            expireForwardedReads(all: true)
+            leaderHint = ballot.node
+        }
+        electionElapsed = 0
+        return true
+    }
+
+    mutating func handleAccept(_ accept: PaxosAccept, ballot: Ballot) throws(StepError) {
+        if role == .leader && ballot.round == promised.round {
+            throw .protocolViolation("\(ballot.node) acts as leader of round \(ballot.round), which this node leads")
+        }
+        guard follow(ballot) else { return }
+        for value in accept.entries {
+            let slot = value.index
+            if slot <= log.commitIndex {
+                // Chosen here already: a correct leader sends the same value.
+                if let known = log.record(at: slot)?.value, known != value {
+                    throw .protocolViolation("\(ballot.node) sent \(value) over chosen \(known)")
+                }
+                continue
+            }
+            if let record = log.record(at: slot), record.round == ballot.round {
+                guard record.value == value else {
+                    throw .protocolViolation("\(ballot.node) sent two values for slot \(slot) in round \(ballot.round)")
+                }
+                continue
+            }
+            log.set(SlotRecord(round: ballot.round, value: value), at: slot)
+        }
+        let held = log.prefix(acceptedIn: ballot.round)
+        log.commit(through: min(accept.commitIndex, held))
+        let answer = PaxosAccepted(
+            acceptedThrough: held, requestLast: accept.entries.last?.index ?? 0, readContext: accept.readContext)
+        send(.accepted(answer), to: ballot.node, round: ballot.round)
+    }
+
+    mutating func handleAccepted(_ accepted: PaxosAccepted, from peer: NodeID, round: Term) throws(StepError) {
+        guard role == .leader, round == promised.round, var progress = peers[peer] else { return }
+        if accepted.acceptedThrough > log.lastIndex {
+            throw .protocolViolation("\(peer) accepted through \(accepted.acceptedThrough), beyond the last slot \(log.lastIndex)")
+        }
+        progress.recentlyActive = true
+        if accepted.acceptedThrough > progress.matchIndex {
+            progress.matchIndex = accepted.acceptedThrough
+            progress.ticksWithoutProgress = 0
+        }
+        if progress.isProbing {
+            // The first answer since this leader took over says where the acceptor stands.
+            progress.isProbing = false
+            progress.nextIndex = progress.matchIndex.advanced(by: 1)
+        } else if accepted.requestLast > progress.matchIndex {
+            // It holds slots past a gap: send again from the gap.
+            progress.nextIndex = progress.matchIndex.advanced(by: 1)
+        }
+        if progress.nextIndex <= progress.matchIndex { progress.nextIndex = progress.matchIndex.advanced(by: 1) }
+        peers[peer] = progress
+        acknowledgeReads(context: accepted.readContext, from: peer)
+        maybeCommit()
+        guard role == .leader else { return }
+        if transferTarget == peer && peers[peer]!.matchIndex == log.lastIndex {
+            send(.timeoutNow, to: peer, round: promised.round)
+        }
+        sendAccepts(to: peer, sendIfEmpty: false)
+    }
+
+    mutating func handleSnapshot(_ snapshot: Snapshot, ballot: Ballot) throws(StepError) {
+        if role == .leader && ballot.round == promised.round {
+            throw .protocolViolation("\(ballot.node) acts as leader of round \(ballot.round), which this node leads")
+        }
+        guard follow(ballot) else { return }
+        let index = snapshot.lastIncludedIndex
+        if index > log.commitIndex {
+            var installed = snapshot
+            installed.lastIncludedTerm = log.restore(through: index, leaderRound: snapshot.lastIncludedTerm)
+            installed.configuration = configuration
+            latestSnapshot = installed
+            snapshotToInstall = installed
+            snapshotRequestOutstanding = false
+        }
+        let held = log.prefix(acceptedIn: ballot.round)
+        send(
+            .accepted(PaxosAccepted(acceptedThrough: held, requestLast: 0, readContext: 0)), to: ballot.node,
+            round: ballot.round)
+    }
+
+    /// Declares chosen every slot a quorum of voters accepted in this ballot (this leader counting itself only for
+    /// slots durable here). Every slot after the chosen prefix holds this ballot's value, so no older-round rule is
+    /// needed: phase 1 made each of them safe.
+    mutating func maybeCommit() {
+        precondition(role == .leader, "only a leader decides what is chosen")
+        var matches = configuration.voters.map { $0 == id ? log.durableThrough : peers[$0]?.matchIndex ?? 0 }
+        guard !matches.isEmpty else { return }
+        matches.sort(by: >)
+        let candidate = matches[configuration.quorumSize - 1]
+        guard candidate > log.commitIndex else { return }
+        log.commit(through: candidate)
+        needsCommitBroadcast = true
+        releaseReadsWaitingForTakeover()
+    }
+}
