@@ -23,8 +23,9 @@ struct SnapshotCommand: AsyncParsableCommand {
             discussion: """
                 The groups are those any node among --endpoints hosts: list every node. Each group's leader answers \
                 after a ReadIndex with its store as it then is, so every write acknowledged at or below the revision \
-                printed for a group is in the backup and none above it. Groups are taken one after another; no \
-                request spans groups, so each group's point stands on its own. Raise --timeout for large stores.
+                printed for a group is in the backup and none above it. Groups are taken one after another, each at \
+                its own point; a shard move, the one thing that spans groups, must not overlap the backup, which is \
+                taken again (until --timeout) if one did. Raise --timeout for large stores.
                 """)
         @Argument(help: "The file to write (replaced atomically once complete).") var file: String
         @OptionGroup var options: ClientOptions
@@ -48,8 +49,23 @@ struct SnapshotCommand: AsyncParsableCommand {
                     + summary.revisionText + ", \(summary.keys) keys, \(summary.bytes) bytes", json: summary)
         }
 
+        /// A shard move hands keys from one group to another in steps; a backup that took the two groups on either
+        /// side of a step could hold the moving keys in neither. So the shard map is read before and after: no move
+        /// may be under way at the start, and the epoch, which every move's first step changes, must not have moved.
+        /// A backup that a move overlapped is taken again, until `--timeout` has passed.
         static func take(_ options: ClientOptions) async throws -> BackupFile {
             let client = options.makeClient()
+            do {
+                let backup = try await take(options, using: client)
+                await client.close()
+                return backup
+            } catch {
+                await client.close()
+                throw error
+            }
+        }
+
+        private static func take(_ options: ClientOptions, using client: QuorumClient) async throws -> BackupFile {
             var groups = Set<GroupID>()
             var reached = 0
             for endpoint in await client.endpoints {
@@ -57,11 +73,34 @@ struct SnapshotCommand: AsyncParsableCommand {
                 reached += 1
                 groups.formUnion(hosted.map(\.group))
             }
-            await client.close()
             guard reached > 0 else { throw QuorumClientError.refused("no node among the endpoints answered") }
+            var overlapped = ""
+            let clock = ContinuousClock()
+            let deadline = clock.now + .seconds(options.timeout)
+            while overlapped.isEmpty || clock.now < deadline {
+                if !overlapped.isEmpty {
+                    FileHandle.standardError.write(Data("quorum snapshot: \(overlapped); taking it again\n".utf8))
+                    try await Task.sleep(for: .milliseconds(500))
+                }
+                let before = try await client.shardMap()
+                guard before.migrations.isEmpty else {
+                    overlapped = "\(before.migrations.count) shard move(s) under way (quorum shard list)"
+                    continue
+                }
+                let backup = try await take(groups.sorted(), options)
+                let after = try await client.shardMap()
+                if after.epoch == before.epoch { return backup }
+                overlapped = "the shard map changed during the backup (epoch \(before.epoch) to \(after.epoch))"
+            }
+            throw QuorumClientError.refused(
+                "\(overlapped), until the timeout (\(options.timeout) s): back up once the moves have finished")
+        }
+
+        /// Each group's store, one group after another.
+        private static func take(_ groups: [GroupID], _ options: ClientOptions) async throws -> BackupFile {
             var taken: [BackupFile.Group] = []
             var cluster: (id: UInt64, groups: Int?)?
-            for group in groups.sorted() {
+            for group in groups {
                 var addressed = options
                 addressed.group = group.rawValue
                 let groupClient = addressed.makeClient()

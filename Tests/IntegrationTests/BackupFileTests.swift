@@ -109,7 +109,7 @@ struct BackupFileTests {
         #expect(Self.refusal(lying.encoded)?.contains("the file says 3 at") == true)
     }
 
-    @Test("a backup must hold group 1, in ascending group order, and a founding group count in range")
+    @Test("a backup must hold group 1 and every founding group, in ascending order, and a founding count in range")
     func groupsAreValidated() throws {
         let one = try Self.group(1, keys: 2)
         let two = try Self.group(2, keys: 2)
@@ -122,6 +122,12 @@ struct BackupFileTests {
         #expect(throws: BackupFileError.self) {
             try BackupFile(takenAt: 1, clusterID: 1, clusterGroups: 0, groups: [one])
         }
+        #expect(throws: BackupFileError.self, "a founding group missing") {
+            try BackupFile(takenAt: 1, clusterID: 1, clusterGroups: 3, groups: [one, two])
+        }
+        // A group added after the founding is backed up too.
+        let five = try Self.group(5, keys: 1)
+        #expect(try BackupFile(takenAt: 1, clusterID: 1, clusterGroups: 2, groups: [one, two, five]).groups.count == 3)
         let leader = GroupBackup(
             group: GroupID(1), clusterID: 1, clusterGroups: 1, revision: Revision(99), appliedIndex: 3,
             store: KeyValueStore().snapshot())

@@ -1,6 +1,7 @@
 import Foundation
 import QuorumClient
 import QuorumConsensus
+import QuorumSharding
 import QuorumStore
 import Synchronization
 import Testing
@@ -24,6 +25,19 @@ extension ClusterTests {
                 }
             }
         }
+    }
+
+    /// Restores every member of `cluster` from `file` with `quorum snapshot restore`, then starts them.
+    static func restore(_ file: String, into cluster: ClusterProcesses) async throws {
+        for member in cluster.members {
+            let outcome = try await cluster.runCommand(
+                [
+                    "snapshot", "restore", file, "--id", "\(member.id)", "--cluster", cluster.clusterArgument,
+                    "--data-dir", cluster.directory.appendingPathComponent("n\(member.id)").path,
+                ], includingErrors: true)
+            #expect(outcome.status == 0, "\(outcome.output)")
+        }
+        try cluster.startAll()
     }
 
     @Test(
@@ -98,15 +112,7 @@ extension ClusterTests {
         // A fresh cluster on other ports, each member restored from the file.
         let restored = try ClusterProcesses(size: 3)
         defer { restored.stopAll() }
-        for member in restored.members {
-            let outcome = try await restored.runCommand(
-                [
-                    "snapshot", "restore", file, "--id", "\(member.id)", "--cluster", restored.clusterArgument,
-                    "--data-dir", restored.directory.appendingPathComponent("n\(member.id)").path,
-                ], includingErrors: true)
-            #expect(outcome.status == 0, "\(outcome.output)")
-        }
-        try restored.startAll()
+        try await Self.restore(file, into: restored)
         for group in 1...groups {
             let reader = QuorumClient(
                 endpoints: restored.clientEndpoints, timeout: .seconds(20), group: GroupID(UInt64(group)))
@@ -155,5 +161,50 @@ extension ClusterTests {
         #expect(store.revision == backup.revision && store.liveKeyCount == 17)
         #expect(try store.range(.prefix(Array("big-".utf8))).kvs.allSatisfy { $0.value == value })
         await client.close()
+    }
+
+    @Test("a backup that slot moves overlap is taken again: restored, every key is where the restored map says")
+    func backupDuringSlotMoves() async throws {
+        let (cluster, client) = try await Self.startCluster(arguments: ["--groups", "2"])
+        defer { cluster.stopAll() }
+        await client.close()
+        let sharded = ShardedClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10))
+        let keys = (0..<400).map { "k-\($0)" }
+        for key in keys { try await sharded.put(Array(key.utf8), Array("v-\(key)".utf8)) }
+        await sharded.close()
+        // Slots with keys go back and forth between the groups while the backup is taken.
+        let mover = ShardMover(endpoints: cluster.clientEndpoints)
+        let moves = Task {
+            for round in 0..<4 {
+                _ = try await mover.move(.slots(0...4_000), to: GroupID(round % 2 == 0 ? 2 : 1))
+            }
+        }
+        let file = cluster.directory.appendingPathComponent("moving.qbk").path
+        let save = try await cluster.runCommand(
+            [
+                "snapshot", "save", file, "--endpoints", cluster.clientEndpoints.joined(separator: ","), "--timeout",
+                "30",
+            ],
+            includingErrors: true)
+        try await moves.value
+        #expect(save.status == 0, "\(save.output)")
+
+        let restored = try ClusterProcesses(size: 3)
+        defer { restored.stopAll() }
+        try await Self.restore(file, into: restored)
+        let reader = ShardedClient(endpoints: restored.clientEndpoints, timeout: .seconds(20))
+        let map = try await reader.shardMap()
+        #expect(map.migrations.isEmpty, "the backup caught a move half-way")
+        for key in keys {
+            #expect(try await reader.get(Array(key.utf8))?.value == Array("v-\(key)".utf8), "\(key) was lost")
+        }
+        await reader.close()
+        // No key is left behind in the group that does not own it.
+        for group in [GroupID(1), GroupID(2)] {
+            let groupClient = QuorumClient(endpoints: restored.clientEndpoints, timeout: .seconds(20), group: group)
+            let stored = try await groupClient.range(.prefix(Array("k-".utf8)))
+            #expect(stored.kvs.allSatisfy { map.owner(ofKey: $0.key) == group }, "\(group) holds keys it does not own")
+            await groupClient.close()
+        }
     }
 }

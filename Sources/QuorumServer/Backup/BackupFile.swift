@@ -92,6 +92,13 @@ public struct BackupFile: Sendable, Equatable {
         guard (1...ServerConfiguration.bootstrapGroupsMax).contains(clusterGroups) else {
             throw BackupFileError("it says its cluster was founded with \(clusterGroups) groups")
         }
+        // Every founding group is on every founding member; the Redis port's hash slots map to all of them.
+        let founding = groups.prefix { $0.group.rawValue <= UInt64(clusterGroups) }
+        guard founding.count == clusterGroups else {
+            throw BackupFileError(
+                "it holds \(founding.count) of the \(clusterGroups) groups its cluster was founded with; a backup "
+                    + "covers every group (list every node in --endpoints)")
+        }
         for group in groups where group.appliedIndex == .zero || group.appliedIndex.rawValue > LogIndex.ceiling.rawValue
         {
             throw BackupFileError("\(group.group) claims applied index \(group.appliedIndex.rawValue)")

@@ -266,7 +266,9 @@ final class GroupRuntime: @unchecked Sendable {
     var leadsWithOtherVoters: Bool {
         driver.engine.role == .leader && driver.engine.configuration.voters.contains { $0 != configuration.node }
     }
-    var hasWaitingRequests: Bool { !pending.isEmpty }
+    /// Clients waiting: on the log or a read index, or for a backup being serialised off the loop.
+    var hasWaitingRequests: Bool { !pending.isEmpty || backupsSerialising > 0 }
+    private var backupsSerialising = 0
 
     /// For a graceful shutdown: asks the engine to hand this group's leadership to the other voter whose log matches
     /// the leader's furthest; returns it, or nil if this node does not lead or there is no other voter.
@@ -728,7 +730,9 @@ final class GroupRuntime: @unchecked Sendable {
         let image = driver.stateMachine.snapshotImage()
         let appliedIndex = driver.appliedIndex
         let (group, identity) = (group, host.identity)
+        backupsSerialising += 1
         serializeOffLoop(image) { data in
+            self.backupsSerialising -= 1
             let backup = GroupBackup(
                 group: group, clusterID: identity.clusterID ?? 0, clusterGroups: identity.clusterGroups,
                 revision: image.revision, appliedIndex: appliedIndex, store: data)

@@ -194,11 +194,18 @@ final class NodeHost: @unchecked Sendable {
         loop.preconditionInEventLoop()
         guard case .backup = response.outcome else { return write([response.frame], on: channel) }
         let loop = loop
+        answersEncoding += 1
         Task.detached {
             let parts = FrameParts.split(response.frame, frameBytesMax: ClientResponse.frameBytesMax)
-            loop.execute { self.write(parts, on: channel) }
+            loop.execute {
+                self.answersEncoding -= 1
+                self.write(parts, on: channel)
+            }
         }
     }
+
+    /// Answers being encoded off the loop: a graceful shutdown waits for them, so none comes back to a stopped loop.
+    private var answersEncoding = 0
 
     private func write(_ frames: [Frame], on channel: any Channel) {
         for frame in frames { channel.write(frame, promise: nil) }
@@ -416,10 +423,11 @@ final class NodeHost: @unchecked Sendable {
         }
     }
 
-    /// Whether this node leads no group another voter could lead, and no client waits on any.
+    /// Whether this node leads no group another voter could lead, no client waits on any, and no answer is being
+    /// encoded off the loop.
     var isDrained: Bool {
         loop.preconditionInEventLoop()
-        return groups.values.allSatisfy { !$0.leadsWithOtherVoters && !$0.hasWaitingRequests }
+        return answersEncoding == 0 && groups.values.allSatisfy { !$0.leadsWithOtherVoters && !$0.hasWaitingRequests }
     }
 
     /// Answers every client request still waiting, on every group, as unavailable with `reason`.
