@@ -77,6 +77,31 @@ struct PlacementSimulationTests {
         #expect(simulation.cluster.shards.values.allSatisfy { $0.voterCount == 3 && $0.replicas.count == 3 })
     }
 
+    @Test("a node that dies while it receives replicas has its moves cancelled, then its replicas replaced")
+    func deathDuringRebalance() {
+        var simulation = PlacementSimulation(
+            nodeCount: 30, shardCount: 2_000, bytesMin: Self.mebibyte, driver: PlacementDriver(),
+            bytesPerTick: Self.mebibyte, seed: 4)
+        #expect(simulation.runUntilSettled(ticksMax: 5_000) != nil)
+        for node in [NodeID(31), NodeID(32)] { simulation.join(node) }
+        simulation.run(ticks: 20)
+        func movesTo(_ node: NodeID) -> Int {
+            simulation.cluster.moving.count { simulation.cluster.shards[$0]!.move!.to == node }
+        }
+        #expect(movesTo(31) > 0)
+        #expect(simulation.cluster.replicaCount(on: 31) > 0)
+        simulation.kill(31)
+        #expect(simulation.shardsWithoutQuorum.isEmpty)
+        simulation.step()
+        #expect(movesTo(31) == 0)
+        simulation.run(ticks: simulation.driver.settings.deadAfterTicks)
+        #expect(simulation.runUntilSettled(ticksMax: 5_000) != nil)
+        #expect(simulation.cluster.replicaCount(on: 31) == 0)
+        #expect(simulation.quorumLosses.isEmpty)
+        #expect(simulation.cluster.shards.values.allSatisfy { $0.voterCount == 3 && $0.replicas.count == 3 })
+        expectBalanced(simulation.cluster)
+    }
+
     @Test("a seed replays exactly: the same operations, bytes and placement")
     func replays() {
         var first = Self.simulation(seed: 9)
