@@ -94,7 +94,6 @@ struct PlacementSimulationTests {
         #expect(simulation.shardsWithoutQuorum.isEmpty)
         simulation.step()
         #expect(movesTo(31) == 0)
-        simulation.run(ticks: simulation.driver.settings.deadAfterTicks)
         #expect(simulation.runUntilSettled(ticksMax: 5_000) != nil)
         #expect(simulation.cluster.replicaCount(on: 31) == 0)
         #expect(simulation.quorumLosses.isEmpty)
