@@ -105,6 +105,28 @@ struct PlacementDriverTests {
         #expect(driver.operations(for: cluster).isEmpty)
     }
 
+    @Test("moves under way stay within the per-node and cluster-wide budgets, those already under way counted")
+    func moveBudgets() {
+        let budgeted = PlacementDriver(settings: PlacementSettings(movesPerNodeMax: 2, movesMax: 3))
+        var cluster = PlacementCluster(nodes: nodes(1...5), shards: threeNodeShards(12))
+        var moves: [PlacementOperation] = []
+        for _ in 1...2 {
+            let started = membershipChanges(budgeted.operations(for: cluster))
+            for operation in started { cluster.apply(operation) }
+            moves += started
+        }
+        // Nodes 4 and 5 may each receive two, but the cluster allows three at once, and none finished in between.
+        #expect(moves.count == 3)
+        #expect(cluster.moving.count == 3)
+        for node in 1...5 as ClosedRange<UInt64> {
+            let involving = cluster.moving.filter { id in
+                let move = cluster.shards[id]!.move!
+                return move.to == NodeID(node) || move.from == NodeID(node)
+            }
+            #expect(involving.count <= 2)
+        }
+    }
+
     @Test("a move runs learner, promotion, leadership handed over, removal; a move to a dead node is cancelled")
     func moveSteps() {
         var cluster = PlacementCluster(nodes: nodes(1...4), shards: threeNodeShards(1))

@@ -19,6 +19,8 @@ public struct PlacementShard: Hashable, Sendable {
     ) {
         precondition(bytes >= 0 && replicationFactor > 0)
         precondition(Set(replicas.map(\.node)).count == replicas.count, "\(id) has two replicas on one node")
+        let learners = replicas.filter { $0.role == .learner }.map(\.node)
+        precondition(learners.isEmpty || learners == [move?.to], "\(id)'s learners are not its move's target")
         if let move {
             precondition(replicas.contains { $0.node == move.to }, "\(id)'s move goes to a node without a replica")
         }
@@ -79,6 +81,9 @@ public struct PlacementShard: Hashable, Sendable {
             if move?.from == nil { move = nil }
         case .removeReplica(_, let node):
             precondition(replica(on: node) != nil, "\(id) has no replica on \(node)")
+            precondition(
+                move?.from != node || replica(on: move!.to)?.role == .voter,
+                "\(id) would keep a learner without its move")
             replicas.removeAll { $0.node == node }
             if leader == node { leader = nil }
             if move?.from == node || move?.to == node { move = nil }

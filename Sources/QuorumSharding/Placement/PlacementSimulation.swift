@@ -55,8 +55,9 @@ public struct PlacementSimulation: Sendable {
             seed: generator.next())
     }
 
-    /// Whether no move is under way or about to catch up.
-    public var isQuiet: Bool { cluster.moving.isEmpty && catchUps.isEmpty }
+    /// Whether no move is under way and no dead node waits for its delay to run out (at this tick or later: the
+    /// round at `now` has not run yet).
+    public var isQuiet: Bool { cluster.moving.isEmpty && catchUps.isEmpty && deadline(after: cluster.now - 1) == nil }
 
     public var shardsWithoutQuorum: [GroupID] {
         cluster.shards.values.filter { !cluster.hasQuorum($0) }.map(\.id).sorted()
@@ -82,12 +83,16 @@ public struct PlacementSimulation: Sendable {
 
     /// The first tick after now at which a learner catches up or a dead node's delay runs out.
     private var nextEventTick: Int? {
-        let deadlines = cluster.nodeIDs.compactMap { node -> Int? in
-            guard case .dead(let since) = cluster.node(node)!.state else { return nil }
+        [deadline(after: cluster.now), catchUps.keys.min()].compactMap { $0 }.min()
+    }
+
+    /// The first tick after `tick` at which the delay of a dead node still holding replicas runs out.
+    private func deadline(after tick: Int) -> Int? {
+        cluster.nodeIDs.compactMap { node -> Int? in
+            guard case .dead(let since) = cluster.node(node)!.state, cluster.replicaCount(on: node) > 0 else { return nil }
             let deadline = since + driver.settings.deadAfterTicks
-            return deadline > cluster.now ? deadline : nil
-        }
-        return (deadlines + catchUps.keys).min()
+            return deadline > tick ? deadline : nil
+        }.min()
     }
 
     /// Runs until `ticks` ticks have passed.
@@ -100,7 +105,7 @@ public struct PlacementSimulation: Sendable {
         return operationCount
     }
 
-    /// Runs until a round asks for nothing and no move is under way.
+    /// Runs until a round asks for nothing and the simulation `isQuiet`.
     /// - Returns: the ticks that took, or nil if it did not settle within `ticksMax`.
     public mutating func runUntilSettled(ticksMax: Int) -> Int? {
         let start = cluster.now
