@@ -39,6 +39,10 @@ public struct ShardMover: Sendable {
                 progress("resuming the move of \(keys) to group \(target.rawValue)")
                 migration = begun
             } else {
+                // A move recorded towards a group no node hosts could never finish: refuse it before the map says it.
+                guard try await isHosted(target, asking: metadata) else {
+                    throw .refused("no node hosts group \(target.rawValue); `quorum group list` shows the groups")
+                }
                 let next: ShardMap
                 do throws(ShardMapError) {
                     next = try map.beginning(keys, to: target)
@@ -165,6 +169,18 @@ public struct ShardMover: Sendable {
                     migrations: finished.migrations)
             }
         }
+    }
+
+    /// Whether some reachable node hosts a replica of `group`.
+    private func isHosted(_ group: GroupID, asking client: QuorumClient) async throws(QuorumClientError) -> Bool {
+        var reached = false
+        for endpoint in endpoints {
+            guard let groups = try? await client.groups(of: endpoint) else { continue }
+            reached = true
+            if groups.contains(where: { $0.group == group }) { return true }
+        }
+        guard reached else { throw .unreachable(endpoints: endpoints, lastError: "no node listed its groups") }
+        return false
     }
 
     private func client(of group: GroupID) -> QuorumClient {

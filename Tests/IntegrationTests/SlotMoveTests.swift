@@ -12,7 +12,7 @@ extension ClusterTests {
     @Test(
         "a slot move: the source answers ASK once it released the slot, redis-cli -c follows it, and a stopped move resumes",
         .enabled(if: RedisTools.cli != nil, "redis-cli not found: install the Debian package redis-tools"))
-    func moveStepByStep() async throws {
+    func slotMoveStepByStep() async throws {
         let (cluster, client) = try await Self.startRedisCluster()
         defer { cluster.stopAll() }
         let ports = try cluster.members.map { try #require($0.redisPort) }
@@ -58,6 +58,9 @@ extension ClusterTests {
 
         // Resuming repeats every step (each is harmless to repeat) and hands the slot over in the map.
         let mover = ShardMover(endpoints: cluster.clientEndpoints)
+        // A move to a group no node hosts is refused and leaves the map as it was.
+        await #expect(throws: QuorumClientError.self) { try await mover.move(.slots(5...5), to: GroupID(99)) }
+        #expect(try await metadata.shardMap().epoch == 1)
         let resumed = try await mover.resumeAll()
         #expect(resumed.migrations.isEmpty)
         #expect(resumed.assignment.group(of: HashSlot(slot)!) == GroupID(1))
