@@ -717,10 +717,10 @@ final class GroupRuntime: @unchecked Sendable {
     /// Serialises `image` on the concurrency pool and hands its bytes to `then` back on the loop: the store image is
     /// a copy-on-write value, so the loop keeps applying while the bytes are made.
     private func serializeOffLoop(_ image: KeyValueStore, then: @escaping @Sendable ([UInt8]) -> Void) {
-        let loop = loop
+        let host = host
         Task.detached {
             let data = StoreMachine.serialize(image)
-            loop.execute { then(data) }
+            host.onLoop { then(data) }
         }
     }
 

@@ -117,19 +117,13 @@ final class NodeHost: @unchecked Sendable {
     }
 
     private func addGroup(_ group: GroupID) throws {
-        // The callbacks run on the fsync thread; the host outlives its storage (`close()` stops that thread). Writes
-        // still pending when the node closes are synced as the storage closes, after the loop has stopped: nobody
-        // is left to tell, and scheduling on a stopped loop is an error.
+        // The callbacks run on the fsync thread; the host outlives its storage (`close()` stops that thread).
         let groupStorage = try storage.openGroup(
             group,
             onDurable: { [unowned self] readyNumber in
-                guard !self.loopStopped.withLock({ $0 }) else { return }
-                loop.execute { self.stir(group)?.persisted(readyNumber: readyNumber) }
+                onLoop { self.stir(group)?.persisted(readyNumber: readyNumber) }
             },
-            onFailure: { [unowned self] error in
-                guard !self.loopStopped.withLock({ $0 }) else { return }
-                loop.execute { self.stir(group)?.storageFailed(error) }
-            })
+            onFailure: { [unowned self] error in onLoop { self.stir(group)?.storageFailed(error) } })
         groups[group] = try GroupRuntime(
             host: self, group: group, foundingVoters: identity.foundingVoters, storage: groupStorage)
         awake.insert(group)
@@ -172,6 +166,14 @@ final class NodeHost: @unchecked Sendable {
     }
 
     /// Closes the node's storage. Call once the loop has stopped serving.
+    /// Runs `work` on the loop, from another thread, unless the loop has stopped: writes still pending when the node
+    /// closes are synced as the storage closes, after the loop stopped, and nobody is left to tell; scheduling on a
+    /// stopped loop is an error.
+    func onLoop(_ work: @escaping @Sendable () -> Void) {
+        guard !loopStopped.withLock({ $0 }) else { return }
+        loop.execute(work)
+    }
+
     /// Closes the storage once the event loop has stopped.
     func close() {
         splitting?.cancel()
