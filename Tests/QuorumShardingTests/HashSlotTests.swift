@@ -78,3 +78,19 @@ struct SlotAssignmentTests {
         #expect(assignment.group(of: HashSlot(16_383)!) == 16_384)
     }
 }
+
+@Suite("Hash spread over groups")
+struct HashSpreadTests {
+    @Test("100,000 keys over 3, 8 and 16 groups: the fullest group holds at most 5% more than the mean", arguments: [3, 8, 16])
+    func evenSpread(groups: Int) {
+        let map = ShardMap.founding(groups: groups)
+        var counts: [GroupID: Int] = [:]
+        let keys = 100_000
+        // Sequential names, as applications make them: the hash must not care.
+        for number in 0..<keys { counts[map.owner(ofKey: Array("user:\(number)".utf8)), default: 0] += 1 }
+        let mean = Double(keys) / Double(groups)
+        #expect(counts.count == groups)
+        #expect(Double(counts.values.max() ?? 0) <= mean * 1.05, "\(counts)")
+        #expect(Double(counts.values.min() ?? 0) >= mean * 0.95, "\(counts)")
+    }
+}
