@@ -39,10 +39,12 @@ extension MultiPaxosNode {
             progress.nextIndex = snapshot.lastIncludedIndex.advanced(by: 1)
             sent = true
         }
-        while progress.nextIndex <= log.lastIndex && progress.inflightSlots < options.maxInflightSlots {
+        // While probing, one batch at a time; otherwise a full pipeline.
+        let inflightMax = progress.isProbing ? min(options.maxEntriesPerAccept, options.maxInflightSlots) : options.maxInflightSlots
+        while progress.nextIndex <= log.lastIndex && progress.inflightSlots < inflightMax {
             let last = min(
                 log.lastIndex, progress.nextIndex.advanced(by: options.maxEntriesPerAccept - 1),
-                progress.matchIndex.advanced(by: options.maxInflightSlots))
+                progress.matchIndex.advanced(by: inflightMax))
             let values = log.values(from: progress.nextIndex, through: last, bytesMax: options.maxBytesPerAccept)
             let accept = PaxosAccept(entries: values, commitIndex: log.commitIndex, readContext: reads.latestContext)
             send(.accept(accept), to: peer, round: promised.round)
@@ -119,7 +121,9 @@ extension MultiPaxosNode {
             progress.isProbing = false
             progress.nextIndex = progress.matchIndex.advanced(by: 1)
         } else if accepted.requestLast > progress.matchIndex {
-            // It holds slots past a gap: send again from the gap.
+            // It holds slots past a gap: probe from the gap, one batch until it answers, so that answers reordered
+            // in a pipeline do not each send the window again.
+            progress.isProbing = true
             progress.nextIndex = progress.matchIndex.advanced(by: 1)
         }
         if progress.nextIndex <= progress.matchIndex { progress.nextIndex = progress.matchIndex.advanced(by: 1) }
