@@ -81,9 +81,17 @@ extension MultiPaxosNode {
         if role == .leader && ballot.round == promised.round {
             throw .protocolViolation("\(ballot.node) acts as leader of round \(ballot.round), which this node leads")
         }
+        // Only with the injected bug `acceptBelowPromise`: it then takes an outranked ballot's values, into slots where
+        // it accepted nothing (so two leaders do not overwrite each other's slots back and forth forever).
+        let belowPromise = !promised.admits(ballot)
         guard follow(ballot) else { return }
         for value in accept.entries {
             let slot = value.index
+            // Slots are accepted in order: one past a gap waits for the gap to be sent again (the answer says where
+            // it is). Accepting it would leave gaps whose filling, one accept at a time, rewrites every stored slot
+            // after each of them.
+            if slot > log.lastIndex.advanced(by: 1) { break }
+            if belowPromise, log.record(at: slot)?.isAccepted == true { continue }
             if slot <= log.commitIndex {
                 // Chosen here already: a correct leader sends the same value.
                 if let known = log.record(at: slot)?.value, known != value {
