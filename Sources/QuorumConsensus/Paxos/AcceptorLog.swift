@@ -43,7 +43,11 @@ struct AcceptorLog: Sendable {
 
     /// Rebuilds the slots from what storage recovered. Throws a sentence for the operator if the data is not a
     /// Multi-Paxos acceptor's.
-    init(recovered entries: [Entry], snapshot: Snapshot?, commitIndex: LogIndex) throws(OptionsError) {
+    ///
+    /// Slots accepted in a round above `promisedRound` were written by a Ready whose promise was torn off (the hard
+    /// state follows the slots in a write): no answer depending on them ever left, since answers wait for the whole
+    /// write. They are forgotten, so that every slot's round stays within the promise.
+    init(recovered entries: [Entry], snapshot: Snapshot?, commitIndex: LogIndex, promisedRound: Term) throws(OptionsError) {
         self.init(baseIndex: snapshot?.lastIncludedIndex ?? 0, baseRound: snapshot?.lastIncludedTerm ?? 0)
         var newestCarry: [AcceptedValue] = []
         for entry in entries {
@@ -83,6 +87,16 @@ struct AcceptorLog: Sendable {
             }
             slot = slot.advanced(by: 1)
         }
+        while slot <= lastIndex {
+            let position = baseIndex.distance(to: slot) - 1
+            if records[position].round > promisedRound {
+                records[position] = .gap()
+                unpersistedFrom = min(unpersistedFrom, slot)
+            }
+            slot = slot.advanced(by: 1)
+        }
+        while let last = records.last, !last.isAccepted { records.removeLast() }
+        durableThrough = min(durableThrough, lastIndex)
     }
 
     var firstIndex: LogIndex { baseIndex.advanced(by: 1) }

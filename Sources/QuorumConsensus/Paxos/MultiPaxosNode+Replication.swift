@@ -39,10 +39,12 @@ extension MultiPaxosNode {
             progress.nextIndex = snapshot.lastIncludedIndex.advanced(by: 1)
             sent = true
         }
-        while progress.nextIndex <= log.lastIndex && progress.inflightSlots < options.maxInflightSlots {
+        // While probing, one batch at a time; otherwise a full pipeline.
+        let inflightMax = progress.isProbing ? min(options.maxEntriesPerAccept, options.maxInflightSlots) : options.maxInflightSlots
+        while progress.nextIndex <= log.lastIndex && progress.inflightSlots < inflightMax {
             let last = min(
                 log.lastIndex, progress.nextIndex.advanced(by: options.maxEntriesPerAccept - 1),
-                progress.matchIndex.advanced(by: options.maxInflightSlots))
+                progress.matchIndex.advanced(by: inflightMax))
             let values = log.values(from: progress.nextIndex, through: last, bytesMax: options.maxBytesPerAccept)
             let accept = PaxosAccept(entries: values, commitIndex: log.commitIndex, readContext: reads.latestContext)
             send(.accept(accept), to: peer, round: promised.round)
@@ -79,9 +81,17 @@ extension MultiPaxosNode {
         if role == .leader && ballot.round == promised.round {
             throw .protocolViolation("\(ballot.node) acts as leader of round \(ballot.round), which this node leads")
         }
+        // Only with the injected bug `acceptBelowPromise`: it then takes an outranked ballot's values, into slots where
+        // it accepted nothing (so two leaders do not overwrite each other's slots back and forth forever).
+        let belowPromise = !promised.admits(ballot)
         guard follow(ballot) else { return }
         for value in accept.entries {
             let slot = value.index
+            // Slots are accepted in order: one past a gap waits for the gap to be sent again (the answer says where
+            // it is). Accepting it would leave gaps whose filling, one accept at a time, rewrites every stored slot
+            // after each of them.
+            if slot > log.lastIndex.advanced(by: 1) { break }
+            if belowPromise, log.record(at: slot)?.isAccepted == true { continue }
             if slot <= log.commitIndex {
                 // Chosen here already: a correct leader sends the same value.
                 if let known = log.record(at: slot)?.value, known != value {
@@ -119,7 +129,9 @@ extension MultiPaxosNode {
             progress.isProbing = false
             progress.nextIndex = progress.matchIndex.advanced(by: 1)
         } else if accepted.requestLast > progress.matchIndex {
-            // It holds slots past a gap: send again from the gap.
+            // It holds slots past a gap: probe from the gap, one batch until it answers, so that answers reordered
+            // in a pipeline do not each send the window again.
+            progress.isProbing = true
             progress.nextIndex = progress.matchIndex.advanced(by: 1)
         }
         if progress.nextIndex <= progress.matchIndex { progress.nextIndex = progress.matchIndex.advanced(by: 1) }

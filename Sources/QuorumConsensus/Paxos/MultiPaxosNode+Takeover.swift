@@ -16,11 +16,14 @@ extension MultiPaxosNode {
         electionElapsed += 1
         for peer in peers.keys.sorted() {
             if peers[peer]!.snapshotCooldown > 0 { peers[peer]!.snapshotCooldown -= 1 }
-            if peers[peer]!.matchIndex < log.lastIndex {
+            if peers[peer]!.matchIndex < log.lastIndex && !peers[peer]!.isProbing {
                 peers[peer]!.ticksWithoutProgress += 1
-                // Accepts or their answers were lost: send again from what the acceptor holds.
+                // Accepts or their answers were lost: probe with one batch from what the acceptor holds, and go on
+                // once it answers (a heartbeat's answer does too), rather than resend a whole pipeline to a node
+                // that may be down.
                 if peers[peer]!.ticksWithoutProgress >= 2 * options.heartbeatIntervalTicks + 2 {
                     peers[peer]!.ticksWithoutProgress = 0
+                    peers[peer]!.isProbing = true
                     peers[peer]!.nextIndex = peers[peer]!.matchIndex.advanced(by: 1)
                     sendAccepts(to: peer, sendIfEmpty: false)
                 }

@@ -76,7 +76,8 @@ public struct MultiPaxosNode: ConsensusEngine {
         self.promised = Ballot(round: hardState.term, node: hardState.votedFor ?? NodeID(0))
         self.highestRoundSeen = hardState.term
         self.log = try AcceptorLog(
-            recovered: recovered.entries, snapshot: recovered.snapshot, commitIndex: hardState.commitIndex)
+            recovered: recovered.entries, snapshot: recovered.snapshot, commitIndex: hardState.commitIndex,
+            promisedRound: hardState.term)
         self.latestSnapshot = recovered.snapshot
         self.configuration = recovered.snapshot?.configuration ?? options.initialConfiguration
         self.reportedHardState = hardState

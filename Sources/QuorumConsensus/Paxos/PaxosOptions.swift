@@ -43,7 +43,7 @@ public struct PaxosOptions: Sendable {
 
 /// Known-wrong Multi-Paxos behaviours the simulator must catch.
 package enum InjectedPaxosBug: String, Sendable, CaseIterable {
-    /// An acceptor accepts values in any ballot, even below the one it promised.
+    /// An acceptor accepts values in a ballot below the one it promised (into slots where it accepted nothing).
     case acceptBelowPromise
     /// A new leader ignores the values reported in promises and fills every open slot with its own no-ops.
     case ignorePromisedValues

@@ -18,7 +18,8 @@ struct PeerProgress: Sendable {
     var recentlyActive = false
     /// Leader ticks since `matchIndex` last advanced while slots were outstanding.
     var ticksWithoutProgress = 0
-    /// Set until the acceptor's first answer in this ballot: where it stands is unknown.
+    /// Set until the acceptor's first answer in this ballot, or its first after a stall: where it stands is unknown,
+    /// so at most one batch is in flight.
     var isProbing = false
     /// Leader ticks until another snapshot may be sent (one is in flight).
     var snapshotCooldown = 0

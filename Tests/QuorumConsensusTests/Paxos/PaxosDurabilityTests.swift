@@ -95,8 +95,10 @@ struct PaxosDurabilityTests {
         step(&node, paxos(1, 2, round: 1, .accept(PaxosAccept(entries: old, commitIndex: 0, readContext: 0))))
         var ready = drain(&node)
         disk.write(ready)
-        // A new leader re-proposes slot 1 in round 2; the write that replaces it (and so slots 2 and 3 in storage)
-        // is torn after its first entry.
+        // A new leader takes over in round 2 (the promise is durable), then re-proposes slot 1; the write that
+        // replaces it (and so slots 2 and 3 in storage) is torn after its first entry.
+        step(&node, paxos(3, 2, round: 2, .prepare(firstSlot: 1, isTransfer: true)))
+        disk.write(drain(&node))
         let newer = Entry(term: 2, index: 1, kind: .noop)
         step(&node, paxos(3, 2, round: 2, .accept(PaxosAccept(entries: [newer], commitIndex: 0, readContext: 0))))
         ready = drain(&node)
@@ -110,6 +112,28 @@ struct PaxosDurabilityTests {
         #expect(restarted.value(at: 2) == old[1])
         #expect(restarted.value(at: 3) == old[2])
         #expect(restarted.term(at: 3) == 1)
+    }
+
+    @Test("slots whose write lost the promise that admitted them are forgotten on recovery: none was acknowledged")
+    func slotsAbovePromiseAreForgotten() {
+        var node = makePaxosNode(2, options: paxosOptions(voters: [1, 2, 3], seed: 2))
+        var disk = PaxosDisk()
+        let values = (1...2 as ClosedRange<UInt64>).map { Entry(term: 3, index: LogIndex($0), kind: .command([UInt8($0)])) }
+        step(&node, paxos(1, 2, round: 3, .accept(PaxosAccept(entries: values, commitIndex: 0, readContext: 0))))
+        let ready = drain(&node)
+        #expect(ready.hardState?.term == 3)
+        // Torn: both slots reached the disk, the promise after them did not (and so neither did the answer).
+        disk.write(ready, keepingEntries: 2)
+        var restarted = makePaxosNode(2, options: paxosOptions(voters: [1, 2, 3], seed: 2), recovered: disk.state)
+        restarted.checkInvariants()
+        #expect(restarted.promised == .none)
+        #expect(restarted.lastIndex == 0)
+        // A candidate of a lower round than the lost one gets a promise that is well formed.
+        step(&restarted, paxos(3, 2, round: 2, .prepare(firstSlot: 1, isTransfer: false)))
+        #expect(
+            drain(&restarted).messagesAfterPersist == [
+                paxos(2, 3, round: 2, .promise(PaxosPromise(commitIndex: 0, accepted: [])))
+            ])
     }
 
     @Test("recovery refuses data that is not a Multi-Paxos acceptor's")

@@ -33,8 +33,9 @@ struct PaxosSnapshotTests {
     @Test("installing a leader's snapshot keeps the slots accepted after it")
     func snapshotKeepsLaterAcceptedSlots() {
         var node = makePaxosNode(2, options: paxosOptions(voters: [1, 2, 3], seed: 2))
-        let later = Entry(term: 1, index: 8, kind: .command([8]))
-        step(&node, paxos(1, 2, round: 1, .accept(PaxosAccept(entries: [later], commitIndex: 0, readContext: 0))))
+        let accepted = (1...8 as ClosedRange<UInt64>).map { Entry(term: 1, index: LogIndex($0), kind: .command([UInt8($0)])) }
+        let later = accepted[7]
+        step(&node, paxos(1, 2, round: 1, .accept(PaxosAccept(entries: accepted, commitIndex: 0, readContext: 0))))
         drain(&node)
         let snapshot = Snapshot(
             lastIncludedIndex: 5, lastIncludedTerm: 1, configuration: Configuration(voters: [1, 2, 3]), data: [5])
