@@ -59,9 +59,13 @@ public actor ShardedClient {
         while clock.now < deadline {
             map = nil
             let before = try await shardMap()
+            // Within a range-sharded keyspace only moves of overlapping spans matter; elsewhere any slot move does.
+            let inKeyspace = before.keyspaces.contains { KeySpan(prefix: $0.prefix).covers(span) }
             let moving = before.migrations.contains { migration in
-                guard case .span(let moved) = migration.keys else { return true }
-                return moved.overlaps(span)
+                switch migration.keys {
+                case .span(let moved): moved.overlaps(span)
+                case .slots: !inKeyspace
+                }
             }
             if moving {
                 try? await Task.sleep(for: .milliseconds(20))
