@@ -45,6 +45,14 @@ func offConcurrencyPool<Result: Sendable>(_ work: @escaping @Sendable () -> Resu
 
 private let worldSlots = DispatchSemaphore(value: max(1, ProcessInfo.processInfo.activeProcessorCount - 1))
 
+/// The engine bugs a single-group world must catch. Two belong to multi-group worlds (quiescence, the shared disk).
+/// `commitPreviousTermByCounting` (Raft's Figure 8) is not caught by any seed yet: it needs a later term's entry
+/// stranded at the very index an earlier term's entry is then counted committed at, and no random or aimed fault
+/// tried so far produced that; `CommitTests` scripts the scenario and catches it there.
+private let singleGroupBugs = InjectedBug.allCases.filter {
+    ![.quiescentLeaderServesReads, .recoveryMixesGroups, .commitPreviousTermByCounting].contains($0)
+}
+
 @Suite("Simulation")
 struct SimulationTests {
     @Test("every seed stays safe, live after healing, and linearizable", arguments: seedBatches)
@@ -101,15 +109,12 @@ struct SimulationTests {
         #expect(report.passed, "\(report)")
     }
 
-    /// The simulator has teeth: each deliberately broken engine is caught within a bounded number of seeds.
-    /// `commitPreviousTermByCounting` is not in this list: it needs Figure 8's exact interleaving, which random
-    /// worlds did not produce in 400 seeds, so a scripted scenario in the engine's unit tests catches it.
-    @Test(
-        "a broken engine is caught",
-        arguments: [.voteWithoutLogCheck, .heartbeatCommitsUnmatchedEntries] as [InjectedBug])
+    /// The simulator has teeth: each deliberately broken engine is caught within the seeds CI runs, by a safety or
+    /// linearizability check (a liveness timeout proves little: a slow world looks the same).
+    @Test("a broken engine is caught by a safety check", arguments: singleGroupBugs)
     func brokenEngineIsCaught(bug: InjectedBug) async {
         let caughtBy = await offConcurrencyPool { () -> SimulationReport? in
-            for seed in UInt64(1)...400 {
+            for seed in UInt64(1)...300 {
                 var options = SimulationOptions(seed: seed)
                 options.injectedBug = bug
                 let report = Simulation(options: options).run()
@@ -117,8 +122,9 @@ struct SimulationTests {
             }
             return nil
         }
-        #expect(caughtBy != nil, "bug \(bug) survived 400 seeds")
+        #expect(caughtBy != nil, "bug \(bug) survived the 300 seeds CI runs")
         if let caughtBy {
+            #expect(!caughtBy.failure!.contains("liveness"), "bug \(bug) caught only by a timeout: \(caughtBy)")
             print("bug \(bug.rawValue) caught by seed \(caughtBy.options.seed): \(caughtBy.failure!)")
             print("replay: \(caughtBy.replayCommand)")
         }

@@ -4,7 +4,7 @@ extension RaftNode {
     /// Index of the entry that introduced the configuration in force.
     var configurationIndex: LogIndex { configurations[configurations.count - 1].index }
 
-    func configuration(at index: LogIndex) -> Configuration {
+    package func configuration(at index: LogIndex) -> Configuration {
         configurations.last { $0.index <= index }!.configuration
     }
 
@@ -18,7 +18,8 @@ extension RaftNode {
         -> ProposalTicket
     {
         try ensureLeaderAcceptingProposals()
-        guard pendingConfigurationIndex <= log.commitIndex else {
+        guard pendingConfigurationIndex <= log.commitIndex || options.injectedBug == .twoMembershipChangesInFlight
+        else {
             throw log.term(at: log.commitIndex) == term ? .configurationChangePending : .leaderNotReady
         }
         if let reason = configuration.refusal(of: change) { throw .invalidConfigurationChange(reason) }

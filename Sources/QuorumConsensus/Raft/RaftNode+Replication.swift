@@ -167,11 +167,12 @@ extension RaftNode {
         leaderHint = leader
         electionElapsed = 0
         let index = snapshot.lastIncludedIndex
-        if index <= log.commitIndex {
+        let isStale = index <= log.commitIndex
+        if isStale && options.injectedBug != .installOlderSnapshot {
             send(.appendEntriesResponse(.accepted(matchIndex: log.commitIndex)), to: leader)
             return
         }
-        if log.term(at: index) == snapshot.lastIncludedTerm {
+        if !isStale && log.term(at: index) == snapshot.lastIncludedTerm {
             // We already hold the snapshot's last entry: everything before it matches, so just commit.
             log.commit(through: index)
         } else {

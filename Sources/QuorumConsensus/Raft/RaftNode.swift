@@ -279,6 +279,10 @@ public struct RaftNode: ConsensusEngine {
     mutating func send(_ payload: Message.Payload, to peer: NodeID, term messageTerm: Term? = nil) {
         precondition(peer != id, "a node never messages itself")
         let message = Message(from: id, to: peer, term: messageTerm ?? term, payload: payload)
+        if options.injectedBug == .acknowledgeBeforePersist {
+            messages.append(message)
+            return
+        }
         switch payload {
         case .appendEntriesResponse, .heartbeatResponse, .requestVoteResponse(_, isPreVote: false):
             messagesAfterPersist.append(message)

@@ -91,4 +91,16 @@ package enum InjectedBug: String, Sendable, CaseIterable {
     /// Not the engine's: the simulator's shared per-node disk, recovering after a crash, hands one group the
     /// commands another group logged at the same indexes (a record attributed to the wrong group).
     case recoveryMixesGroups
+    /// Votes and append acknowledgements leave with the Ready's other messages instead of after its write is
+    /// durable (thesis §3.8): a crash can then lose what the node promised.
+    case acknowledgeBeforePersist
+    /// The leader answers a linearizable read at once with its commit index, without the heartbeat round that
+    /// proves it still leads: a deposed leader serves stale reads.
+    case readIndexWithoutHeartbeat
+    /// A leader accepts a configuration change while the previous one is uncommitted, so two configurations whose
+    /// majorities need not overlap can both be in force (thesis §4.1).
+    case twoMembershipChangesInFlight
+    /// A follower installs a leader's snapshot even when it is older than its own commit index, rolling its
+    /// state machine back.
+    case installOlderSnapshot
 }

@@ -93,7 +93,9 @@ extension RaftNode {
             reads.waitingForCommitInTerm.append((requestID, requester))
             return
         }
-        if configuration.voters == [id] || (options.leaseReads && lease.holds(at: ticks)) {
+        if configuration.voters == [id] || (options.leaseReads && lease.holds(at: ticks))
+            || options.injectedBug == .readIndexWithoutHeartbeat
+        {
             answerRead(requestID: requestID, requester: requester, index: log.commitIndex)
             return
         }

@@ -75,6 +75,16 @@ public enum LinearizabilityVerdict: Hashable, Sendable, CustomStringConvertible 
     /// found to be non-linearizable.
     case unknown(key: String, reason: String)
 
+    /// Why a run with this verdict fails: a history that is not linearizable, or one the search could not decide
+    /// (which would otherwise pass unchecked) unless that run's seed is waived.
+    func failure(waived undecidedIsWaived: Bool) -> String? {
+        switch self {
+        case .linearizable: nil
+        case .notLinearizable: "linearizability: \(self)"
+        case .unknown: undecidedIsWaived ? nil : "linearizability undecided, the search ran out of budget: \(self)"
+        }
+    }
+
     public var description: String {
         switch self {
         case .linearizable:

@@ -63,6 +63,23 @@ final class SafetyChecker {
         }
     }
 
+    /// Checks that the configuration `leader` works with is at most one voter away from the one in force at the
+    /// highest index any node committed: single-server changes keep every two successive majorities overlapping
+    /// only while one change at a time is in flight (thesis §4.1).
+    func recordLeaderConfiguration(
+        _ configuration: Configuration, of leader: NodeID, lastIndex: LogIndex,
+        configurationAt: (LogIndex) -> Configuration?
+    ) {
+        guard let settled = configurationAt(min(highestCommitted, lastIndex)) else { return }
+        let changedVoters = configuration.voters.symmetricDifference(settled.voters)
+        if changedVoters.count > 1 {
+            fail(
+                "membership: \(leader) works with voters \(configuration.voters.sorted()) while "
+                    + "\(settled.voters.sorted()) is committed; \(changedVoters.sorted()) changed at once, so their "
+                    + "majorities need not overlap")
+        }
+    }
+
     /// Records what `node` now considers committed, checking it against what others committed.
     func recordCommitted(through commitIndex: LogIndex, on node: NodeID, termAt: (LogIndex) -> Term?) {
         var index = (commitCheckedThrough[node] ?? 0).advanced(by: 1)
@@ -93,7 +110,8 @@ final class SafetyChecker {
                     return
                 }
                 if let knownPrevious = known.previousTerm, let previous, knownPrevious != previous {
-                    fail("log matching: \(node) wrote \(entry) after term \(previous), elsewhere after \(knownPrevious)")
+                    fail(
+                        "log matching: \(node) wrote \(entry) after term \(previous), elsewhere after \(knownPrevious)")
                     return
                 }
                 if known.previousTerm == nil && previous != nil { entriesByPosition[position] = (entry.kind, previous) }
@@ -112,7 +130,9 @@ final class SafetyChecker {
         while slot <= commitIndex {
             if let value = valueAt(slot) {
                 if let known = chosenValues[slot], known != value {
-                    fail("at most one value per slot: \(node) learned \(value) chosen where another node learned \(known)")
+                    fail(
+                        "at most one value per slot: \(node) learned \(value) chosen where another node learned \(known)"
+                    )
                     return
                 }
                 chosenValues[slot] = value

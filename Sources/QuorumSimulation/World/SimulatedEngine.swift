@@ -39,6 +39,12 @@ enum SimulatedEngine: ConsensusEngine {
         if case .raft(let node) = self { node.replicationStatus } else { [:] }
     }
 
+    /// The configuration in force at `index` of a Raft node's log; nil for Multi-Paxos, or before the log's base.
+    func configuration(at index: LogIndex) -> Configuration? {
+        guard case .raft(let node) = self, index.advanced(by: 1) >= node.firstIndex else { return nil }
+        return node.configuration(at: index)
+    }
+
     /// The value a Multi-Paxos node holds at `slot`; nil for Raft.
     func paxosValue(at slot: LogIndex) -> Entry? {
         if case .paxos(let node) = self { node.value(at: slot) } else { nil }

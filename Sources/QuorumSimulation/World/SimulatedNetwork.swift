@@ -78,11 +78,21 @@ struct SimulatedNetwork {
 /// A node's outbound side of the network: it hands messages to the world, which schedules their delivery.
 final class SimulatedEndpoint: MessageTransport {
     private unowned let world: Simulation
+    /// The sender's disk, to check what its messages promise against what it holds (`DurablePromises`).
+    private let disk: SimulatedDisk
 
-    init(world: Simulation) { self.world = world }
+    init(world: Simulation, disk: SimulatedDisk) {
+        self.world = world
+        self.disk = disk
+    }
 
     func send(_ messages: [Message]) {
-        for message in messages { world.transmit(message) }
+        for message in messages {
+            if let broken = DurablePromises.broken(by: message, disk: disk.durable) {
+                world.checker.fail("durability: \(message.from) \(broken): \(message)")
+            }
+            world.transmit(message)
+        }
     }
 }
 

@@ -11,7 +11,8 @@ extension Simulation {
             switch options.consensus {
             case .raft:
                 engine = .raft(
-                    try RaftNode(id: id, options: options.raftOptions(for: id, incarnation: incarnation), recovered: recovered))
+                    try RaftNode(
+                        id: id, options: options.raftOptions(for: id, incarnation: incarnation), recovered: recovered))
             case .paxos:
                 engine = .paxos(
                     try MultiPaxosNode(
@@ -23,6 +24,9 @@ extension Simulation {
         }
         nodes[id]!.leaderTerm = nil
         nodes[id]!.processingScheduled = false
+        nodes[id]!.highestCommit = 0
+        nodes[id]!.highestApplied = 0
+        nodes[id]!.clockStalledUntil = nil
         nodes[id]!.driver = Driver(
             engine: engine, stateMachine: RegisterMachine(node: id, checker: checker), storage: disk,
             transport: nodes[id]!.endpoint, recoveredSnapshot: recovered.snapshot, processing: .whenAsked)
@@ -32,7 +36,8 @@ extension Simulation {
 
     func crash(_ victim: NodeID) {
         let disk = nodes[victim]!.disk
-        let torn = disk.hasPendingWrites && random.chance(0.5)
+        let torn =
+            disk.hasPendingWrites && random.chance(0.5)
             ? Int(random.next(upperBound: UInt64(disk.firstPendingEntryCount + 1))) : nil
         disk.crash(tornPrefixOf: torn)
         nodes[victim]!.driver = nil
@@ -40,6 +45,16 @@ extension Simulation {
         stats.crashes += 1
         note("crash \(victim)\(torn.map { ", torn write kept \($0) entries" } ?? "")")
         schedule(.restart(victim), after: 200 + random.next(upperBound: 2_000))
+    }
+
+    /// Aimed at reads a leader answers on its own authority: the leader is cut off from the other nodes (clients
+    /// still reach it) while its clock stalls, so nothing on it notices it lost the quorum while the others elect a
+    /// new leader and commit. Only a leader that confirms each read with a quorum stays linearizable.
+    func isolateWithStalledClock(_ leader: NodeID) {
+        network.isolate(leader, from: allNodeIDs)
+        let stallMs = options.operationTimeoutMs + aimedFaults.next(upperBound: 2 * options.operationTimeoutMs)
+        nodes[leader]!.clockStalledUntil = now + stallMs
+        note("partition: isolated leader \(leader), its clock stalled for \(stallMs) ms")
     }
 
     var currentLeader: NodeID? {
@@ -63,12 +78,20 @@ extension Simulation {
         } else {
             return
         }
+        // Aimed at the one-change-at-a-time rule: now and then a second change follows at once, which the leader
+        // must refuse. Drawn from a stream of its own, so the world's other draws stay as they were.
+        let secondRemoval =
+            aimedFaults.chance(0.3)
+            ? configuration.voters.subtracting([leader]).sorted().filter { change != .remove($0) }.first : nil
         withDriver(leader) { driver in
-            do throws(ProposalError) {
-                try driver.proposeConfigurationChange(change, token: 0)
-                self.note("\(leader) proposes \(change)")
-            } catch {
-                self.note("\(leader) refuses \(change): \(error)")
+            for change in [change] + (secondRemoval.map { [.remove($0)] } ?? []) {
+                do throws(ProposalError) {
+                    try driver.proposeConfigurationChange(change, token: 0)
+                    self.note("\(leader) proposes \(change)")
+                } catch {
+                    self.note("\(leader) refuses \(change): \(error)")
+                    return
+                }
             }
         }
     }

@@ -46,6 +46,9 @@ public struct SimulationOptions: Sendable, CustomStringConvertible {
     public var livenessIntervalMs: UInt64 = 25
     public var livenessTimeoutMs: UInt64 = 100
     package var injectedBug: InjectedBug?
+    /// Whether a history the linearizability search cannot decide within its budget passes. Off: an undecided
+    /// history fails the run, since it was not checked. Waive only a seed known to need it, and say why.
+    public var waivesUndecidedLinearizability = false
     /// The engine the single-group world runs. Set by the caller, never drawn: the world's other parameters are the
     /// same for a seed whichever engine runs it, and a Raft seed replays exactly as before engines were selectable.
     public var consensus = ConsensusKind.raft

@@ -33,7 +33,8 @@ extension MultiGroupSimulation {
             let driver = Driver(
                 engine: engine, stateMachine: RegisterMachine(node: id, checker: checker(group), group: group),
                 storage: GroupStorage(group: group, disk: disk),
-                transport: GroupEndpoint(node: id, group: group, world: self), recoveredSnapshot: recovered.snapshot,
+                transport: GroupEndpoint(node: id, group: group, disk: disk, world: self),
+                recoveredSnapshot: recovered.snapshot,
                 processing: .whenAsked)
             nodes[id]!.replicas[group] = Replica(driver: driver)
             withReplica(id, group) { _ in }

@@ -170,12 +170,9 @@ public final class MultiGroupSimulation {
                 .map(\.element)
             let verdict = LinearizabilityChecker().check(checked)
             summaries[group]!.linearizability = verdict
-            switch verdict {
-            case .linearizable: break
-            case .unknown: if report.linearizability == .linearizable { report.linearizability = verdict }
-            case .notLinearizable:
-                report.linearizability = verdict
-                if report.failure == nil { report.failure = "group \(group): linearizability: \(verdict)" }
+            if verdict != .linearizable && report.linearizability == .linearizable { report.linearizability = verdict }
+            if report.failure == nil, let failure = verdict.failure(waived: options.waivesUndecidedLinearizability) {
+                report.failure = "group \(group): \(failure)"
             }
         }
         report.groups = groupNumbers.map { summaries[$0]! }
@@ -429,13 +426,23 @@ public final class MultiGroupSimulation {
 final class GroupEndpoint: MessageTransport {
     let node: NodeID
     let group: Int
+    /// The node's disk, to check what the replica's messages promise against what it holds (`DurablePromises`).
+    private let disk: SharedDisk
     private unowned let world: MultiGroupSimulation
 
-    init(node: NodeID, group: Int, world: MultiGroupSimulation) {
+    init(node: NodeID, group: Int, disk: SharedDisk, world: MultiGroupSimulation) {
         self.node = node
         self.group = group
+        self.disk = disk
         self.world = world
     }
 
-    func send(_ messages: [Message]) { world.enqueue(messages, group: group, from: node) }
+    func send(_ messages: [Message]) {
+        for message in messages {
+            if let broken = DurablePromises.broken(by: message, disk: disk.durableState(of: group)) {
+                world.fail("durability: \(node) \(broken): \(message)", group: group)
+            }
+        }
+        world.enqueue(messages, group: group, from: node)
+    }
 }

@@ -22,6 +22,9 @@ final class SharedDisk {
         self.world = world
     }
 
+    /// What `group` holds durably: what it would recover were the node to crash now.
+    func durableState(of group: Int) -> RecoveredState { durable[group, default: RecoveredState()] }
+
     func persist(_ batch: PersistBatch, group: Int) {
         world.checker(group).recordWritten(batch.entries, previousTerm: termBefore(batch, group: group), on: node)
         queued.append((group, batch))
