@@ -52,42 +52,64 @@ extension KeyValueStore {
 
     /// The events of every write at or after `start` to keys in (key, rangeEnd), in revision order, to resume
     /// a watch. `start` 0 means "from now" and returns nothing.
-    /// - Parameter limit: at most this many events (0: no limit). Several events can share a revision (a
-    ///   transaction), so a caller that pages resumes from the last event's revision and skips what it has.
+    /// - Parameter limit: at most this many events (0: no limit).
     /// - Throws: `.compacted` when `start` is below the compacted revision: the history is gone, so the
     ///   watcher must re-read the current state and watch from the current revision + 1.
     public func events(
         from start: Revision, key: [UInt8], rangeEnd: [UInt8]? = nil, limit: Int = 0
     ) throws(StoreError) -> [WatchEvent] {
-        if start != .zero && start < compactedRevision {
-            throw .compacted(requested: start, oldestAvailable: compactedRevision)
-        }
         guard start != .zero else { return [] }
+        return try eventPage(
+            from: HistoryPosition(revision: start), key: key, rangeEnd: rangeEnd,
+            eventsMax: limit == 0 ? .max : limit, bytesMax: .max, scannedMax: .max
+        ).events
+    }
+
+    /// One page of the events at or after `position` to keys in (key, rangeEnd), so that a long history is sent
+    /// as the reader takes it rather than built at once: at most `eventsMax` events, stopping after the event that
+    /// reaches `bytesMax` bytes (at least one event), and looking at no more than `scannedMax` writes (a narrow
+    /// watch over a long history must not stall the caller either).
+    /// - Throws: `.compacted` when the history at `position` is gone.
+    public func eventPage(
+        from position: HistoryPosition, key: [UInt8], rangeEnd: [UInt8]?, eventsMax: Int, bytesMax: Int,
+        scannedMax: Int
+    ) throws(StoreError) -> EventPage {
+        if position.revision < compactedRevision {
+            throw .compacted(requested: position.revision, oldestAvailable: compactedRevision)
+        }
         var low = 0
         var high = writeLog.count
         while low < high {
             let middle = (low + high) / 2
-            if writeLog[middle].revision < start { low = middle + 1 } else { high = middle }
+            if HistoryPosition(writeLog[middle]) < position { low = middle + 1 } else { high = middle }
         }
-        var events: [WatchEvent] = []
-        var position = low
-        while position < writeLog.count && (limit == 0 || events.count < limit) {
-            let entry = writeLog[position]
-            position += 1
+        var page = EventPage(events: [], next: nil)
+        var bytes = 0
+        var cursor = low
+        while cursor < writeLog.count {
+            guard page.events.count < eventsMax, bytes < bytesMax, cursor - low < scannedMax else {
+                page.next = HistoryPosition(writeLog[cursor])
+                break
+            }
+            let entry = writeLog[cursor]
+            cursor += 1
             guard KeyRange.contains(entry.key, key: key, rangeEnd: rangeEnd),
                 let (record, previous) = histories[entry.key]?.record(
                     at: entry.revision, subRevision: entry.subRevision)
             else { continue }
             let previousKV = previous.flatMap { $0.isTombstone ? nil : $0.keyValue(key: entry.key) }
+            let event: WatchEvent
             if record.isTombstone {
                 let kv = KeyValue(
                     key: entry.key, value: [], createRevision: .zero, modRevision: record.revision, version: 0)
-                events.append(WatchEvent(kind: .delete, kv: kv, prevKV: previousKV))
+                event = WatchEvent(kind: .delete, kv: kv, prevKV: previousKV)
             } else {
-                events.append(WatchEvent(kind: .put, kv: record.keyValue(key: entry.key), prevKV: previousKV))
+                event = WatchEvent(kind: .put, kv: record.keyValue(key: entry.key), prevKV: previousKV)
             }
+            bytes += 2 * entry.key.count + event.kv.value.count + (previousKV?.value.count ?? 0)
+            page.events.append(event)
         }
-        return events
+        return page
     }
 
     /// How many keys exist now (not counting deleted ones still in history).

@@ -45,6 +45,53 @@ struct WatchEventTests {
         #expect(try store.events(from: 99, key: [0], rangeEnd: [0]).isEmpty)
     }
 
+    /// Pages of a long history, each bounded by events, bytes and writes looked at, concatenate to exactly the
+    /// events of the whole history (transactions split across pages included), and the last one says so.
+    @Test(
+        "paged history is the whole history, in bounded pages",
+        arguments: [(1, Int.max, Int.max), (3, Int.max, Int.max), (100, 10, Int.max), (100, Int.max, 4)])
+    func pagesConcatenateToHistory(eventsMax: Int, bytesMax: Int, scannedMax: Int) throws {
+        var store = KeyValueStore()
+        for round in 0..<20 {
+            _ = store.put("k\(round % 3)", "value \(round)")
+            _ = store.apply(
+                .transaction(
+                    TransactionRequest(
+                        compare: [],
+                        success: [
+                            .put(PutRequest(key: b("t\(round)"), value: [1])),
+                            .put(PutRequest(key: b("k9"), value: [2])),
+                        ])))
+        }
+        let whole = try store.events(from: 1, key: [0], rangeEnd: [0])
+        var paged: [WatchEvent] = []
+        var position: HistoryPosition? = HistoryPosition(revision: 1)
+        var pages = 0
+        while let from = position {
+            let page = try store.eventPage(
+                from: from, key: [0], rangeEnd: [0], eventsMax: eventsMax, bytesMax: bytesMax, scannedMax: scannedMax)
+            #expect(page.events.count <= eventsMax)
+            #expect(page.events.count <= scannedMax)
+            if let next = page.next { #expect(next > from) }
+            paged += page.events
+            position = page.next
+            pages += 1
+        }
+        #expect(paged == whole)
+        #expect(pages >= whole.count / min(eventsMax, scannedMax, whole.count))
+        let narrow = try store.events(from: 1, key: b("k1"))
+        var narrowPaged: [WatchEvent] = []
+        position = HistoryPosition(revision: 1)
+        while let from = position {
+            let page = try store.eventPage(
+                from: from, key: b("k1"), rangeEnd: nil, eventsMax: eventsMax, bytesMax: bytesMax,
+                scannedMax: scannedMax)
+            narrowPaged += page.events
+            position = page.next
+        }
+        #expect(narrowPaged == narrow)
+    }
+
     @Test("resuming below the compacted revision fails with compacted; at it, the events are whole")
     func resumeAfterCompaction() throws {
         var store = KeyValueStore()

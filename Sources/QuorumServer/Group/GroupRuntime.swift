@@ -560,24 +560,37 @@ final class GroupRuntime: @unchecked Sendable {
     func watch(requestID: UInt64, key: [UInt8], rangeEnd: [UInt8]?, startRevision: Revision?, channel: any Channel) {
         loop.preconditionInEventLoop()
         metrics.countRequest(.watch)
-        if let start = startRevision {
-            do throws(StoreError) {
-                let history = try driver.stateMachine.store.events(from: start, key: key, rangeEnd: rangeEnd)
-                var remaining = history[...]
-                while !remaining.isEmpty {
-                    WatchHub.send(
-                        .watchEvents(Array(remaining.prefix(WatchHub.batchEventsMax))), to: channel,
-                        requestID: requestID)
-                    remaining = remaining.dropFirst(WatchHub.batchEventsMax)
-                }
-            } catch {
-                WatchHub.send(
-                    .watchEnded(reason: error.description, resumeRevision: nil), to: channel, requestID: requestID)
-                return
-            }
-        }
         watchHub.add(
-            key: key, rangeEnd: rangeEnd, startRevision: startRevision ?? .zero, channel: channel, requestID: requestID)
+            key: key, rangeEnd: rangeEnd, startRevision: startRevision ?? .zero,
+            replayFrom: startRevision.map { HistoryPosition(revision: $0) }, channel: channel, requestID: requestID)
+        if startRevision != nil { replayNextPage(requestID: requestID, channel: channel) }
+    }
+
+    /// Sends the next page of a watch's history, and the one after once this one is written to the socket.
+    private func replayNextPage(requestID: UInt64, channel: any Channel) {
+        guard let watcher = watchHub.replaying(channel: channel, requestID: requestID),
+            let position = watcher.replayFrom
+        else { return }
+        let page: EventPage
+        do throws(StoreError) {
+            page = try driver.stateMachine.store.eventPage(
+                from: position, key: watcher.key, rangeEnd: watcher.rangeEnd, eventsMax: WatchHub.pageEventsMax,
+                bytesMax: WatchHub.pageBytesMax, scannedMax: WatchHub.pageScannedMax)
+        } catch {
+            watchHub.end(channel: channel, requestID: requestID, reason: error.description)
+            return
+        }
+        watchHub.replayed(channel: channel, requestID: requestID, upTo: page.next)
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        if page.events.isEmpty {
+            written.succeed(())
+        } else {
+            WatchHub.send(.watchEvents(page.events), to: channel, requestID: requestID, promise: written)
+        }
+        guard page.next != nil else { return }
+        written.futureResult.whenComplete { _ in
+            self.loop.execute { self.replayNextPage(requestID: requestID, channel: channel) }
+        }
     }
 
     func cancelWatch(requestID: UInt64, channel: any Channel) {

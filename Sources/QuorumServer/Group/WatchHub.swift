@@ -4,11 +4,13 @@ import QuorumWire
 
 /// Streams applied changes to the clients watching them. Every node serves watches from its own applied state.
 ///
-/// A watcher that cannot keep up (its connection's outbound buffer above NIO's high-water mark) is ended with the
-/// revision to resume from, rather than buffered without bound or allowed to slow the apply path.
+/// A watch that starts in the past first replays its history a page at a time, the next page only once the previous
+/// one has been written to the socket, so a reader that does not read holds one page of memory, not the history.
+/// A live watcher that cannot keep up (its connection's outbound buffer above NIO's high-water mark) is ended with
+/// the revision to resume from, rather than buffered without bound or allowed to slow the apply path.
 final class WatchHub: @unchecked Sendable {
     // @unchecked Sendable: used only on the node's event loop (by the state machine and the client handler).
-    private struct Watcher {
+    struct Watcher {
         var key: [UInt8]
         var rangeEnd: [UInt8]?
         /// Events below it are not this watcher's: it asked to start later (a revision this node has not applied
@@ -16,6 +18,9 @@ final class WatchHub: @unchecked Sendable {
         var startRevision: Revision
         var channel: any Channel
         var requestID: UInt64
+        /// While the history is replayed: where its next page starts. Live changes reach the watcher only after,
+        /// since the replay reads them from the store too.
+        var replayFrom: HistoryPosition?
     }
 
     private struct WatcherID: Hashable {
@@ -23,31 +28,59 @@ final class WatchHub: @unchecked Sendable {
         var requestID: UInt64
     }
 
-    /// History is sent in batches of this many events, so that resuming from long ago does not build one
-    /// huge frame.
-    static let batchEventsMax = 1_000
+    /// History is sent in pages of at most this many events and about this many bytes, looking at no more than
+    /// `pageScannedMax` writes for one page, so that resuming from long ago neither builds a huge frame nor
+    /// stalls the event loop.
+    static let pageEventsMax = 1_000
+    static let pageBytesMax = 1 << 20
+    static let pageScannedMax = 10_000
 
     private var watchers: [WatcherID: Watcher] = [:]
 
     var count: Int { watchers.count }
 
-    func add(key: [UInt8], rangeEnd: [UInt8]?, startRevision: Revision, channel: any Channel, requestID: UInt64) {
+    func add(
+        key: [UInt8], rangeEnd: [UInt8]?, startRevision: Revision, replayFrom: HistoryPosition?, channel: any Channel,
+        requestID: UInt64
+    ) {
         watchers[WatcherID(channel: ObjectIdentifier(channel), requestID: requestID)] = Watcher(
-            key: key, rangeEnd: rangeEnd, startRevision: startRevision, channel: channel, requestID: requestID)
+            key: key, rangeEnd: rangeEnd, startRevision: startRevision, channel: channel, requestID: requestID,
+            replayFrom: replayFrom)
     }
 
     func cancel(channel: any Channel, requestID: UInt64) {
+        end(channel: channel, requestID: requestID, reason: "cancelled")
+    }
+
+    /// Ends a watch, telling its client why.
+    func end(channel: any Channel, requestID: UInt64, reason: String) {
         guard
             let watcher = watchers.removeValue(
                 forKey: WatcherID(channel: ObjectIdentifier(channel), requestID: requestID))
         else { return }
-        Self.send(.watchEnded(reason: "cancelled", resumeRevision: nil), to: watcher.channel, requestID: requestID)
+        Self.send(.watchEnded(reason: reason, resumeRevision: nil), to: watcher.channel, requestID: requestID)
     }
 
-    /// Delivers the changes of one applied command to every watcher whose range they touch.
+    /// The watcher whose history is being replayed, if it still is.
+    func replaying(channel: any Channel, requestID: UInt64) -> Watcher? {
+        let id = WatcherID(channel: ObjectIdentifier(channel), requestID: requestID)
+        guard let watcher = watchers[id], watcher.replayFrom != nil else { return nil }
+        guard watcher.channel.isActive else {
+            watchers[id] = nil
+            return nil
+        }
+        return watcher
+    }
+
+    /// The replay has sent everything before `next`; nil: all of the history, so the watcher is live from now on.
+    func replayed(channel: any Channel, requestID: UInt64, upTo next: HistoryPosition?) {
+        watchers[WatcherID(channel: ObjectIdentifier(channel), requestID: requestID)]?.replayFrom = next
+    }
+
+    /// Delivers the changes of one applied command to every live watcher whose range they touch.
     func publish(_ events: [WatchEvent]) {
         guard !events.isEmpty, !watchers.isEmpty else { return }
-        for (id, watcher) in watchers {
+        for (id, watcher) in watchers where watcher.replayFrom == nil {
             let matching = events.filter {
                 $0.revision >= watcher.startRevision
                     && KeyRange.contains($0.kv.key, key: watcher.key, rangeEnd: watcher.rangeEnd)
@@ -70,7 +103,10 @@ final class WatchHub: @unchecked Sendable {
         }
     }
 
-    static func send(_ outcome: ClientResponse.Outcome, to channel: any Channel, requestID: UInt64) {
-        channel.writeAndFlush(ClientResponse(requestID: requestID, outcome: outcome).frame, promise: nil)
+    static func send(
+        _ outcome: ClientResponse.Outcome, to channel: any Channel, requestID: UInt64,
+        promise: EventLoopPromise<Void>? = nil
+    ) {
+        channel.writeAndFlush(ClientResponse(requestID: requestID, outcome: outcome).frame, promise: promise)
     }
 }
