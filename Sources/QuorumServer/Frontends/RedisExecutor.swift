@@ -22,6 +22,8 @@ final class RedisExecutor: @unchecked Sendable {
     let backend: any RedisBackend
     /// Lease ids for new TTLs: random and non-zero, so ids from different ports and clients do not collide.
     var makeLeaseID: @Sendable () -> LeaseID = { LeaseID(UInt64.random(in: 1...UInt64.max)) }
+    /// The largest encoded hash, set, sorted set or list (`RedisWorkingSet.valueBytesMax`).
+    var valueBytesMax = StoreLimits.default.valueBytesMax
     /// A transaction that keeps losing to other writers gives up after this many reads.
     static let attemptsMax = 32
     /// Keys a read-modify-write command is working on, and who waits for them.
@@ -50,8 +52,11 @@ final class RedisExecutor: @unchecked Sendable {
 
     // MARK: Blind writes
 
-    /// Whether `command` writes without reading: SET with at most EX or PX, and MSET.
+    /// Whether `command` writes without reading: SET with at most EX or PX, and MSET, of strings the port may store
+    /// (`RedisWorkingSet.checkedString` refuses the others).
     static func isBlindWrite(_ command: RedisCommand) -> Bool {
+        let values = stride(from: 1, to: command.arguments.count, by: 2).lazy.map { command.arguments[$0] }
+        guard !values.contains(where: RedisTypedValue.isTyped) else { return false }
         switch command.name {
         case "MSET": return command.arguments.count % 2 == 0
         case "SET":
@@ -240,10 +245,10 @@ final class RedisExecutor: @unchecked Sendable {
         then done: @escaping @Sendable (Result<RedisWorkingSet, RedisReplyError>) -> Void
     ) {
         let join = ReadJoin(count: keys.count)
-        let makeLeaseID = makeLeaseID
+        let (makeLeaseID, valueBytesMax) = (makeLeaseID, valueBytesMax)
         let finish: @Sendable () -> Void = {
             if let error = join.error { return done(.failure(error)) }
-            var workingSet = RedisWorkingSet(now: join.now, makeLeaseID: makeLeaseID)
+            var workingSet = RedisWorkingSet(now: join.now, valueBytesMax: valueBytesMax, makeLeaseID: makeLeaseID)
             for (key, kv) in zip(keys, join.values) {
                 workingSet.load(key, kv, deadline: kv?.lease.flatMap { join.deadlines[$0] })
             }

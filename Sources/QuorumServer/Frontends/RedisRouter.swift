@@ -147,6 +147,7 @@ final class RedisRouter: @unchecked Sendable {
         // A group destroyed and created again here has a new runtime: its executor starts afresh.
         if let executor = executors[runtime.group], executor.backend === runtime { return executor }
         let executor = RedisExecutor(backend: runtime)
+        executor.valueBytesMax = min(executor.valueBytesMax, host.configuration.requestBytesMax)
         executors[runtime.group] = executor
         return executor
     }

@@ -17,6 +17,9 @@ struct RedisWorkingSet {
     }
 
     let now: StoreTime
+    /// The largest value a hash, set, sorted set or list may be encoded to: the store's value limit (or the node's
+    /// request limit, if lower).
+    let valueBytesMax: Int
     /// The mod revision of every key read, as stored (0 when absent): the transaction's comparisons.
     private(set) var observed: [[UInt8]: Revision] = [:]
     /// The lease each key read holds in the store, expired or not.
@@ -28,8 +31,12 @@ struct RedisWorkingSet {
     private(set) var grants: [LeaseID: LeaseTTL] = [:]
     private let makeLeaseID: @Sendable () -> LeaseID
 
-    init(now: StoreTime, makeLeaseID: @escaping @Sendable () -> LeaseID) {
+    init(
+        now: StoreTime, valueBytesMax: Int = StoreLimits.default.valueBytesMax,
+        makeLeaseID: @escaping @Sendable () -> LeaseID
+    ) {
         self.now = now
+        self.valueBytesMax = valueBytesMax
         self.makeLeaseID = makeLeaseID
     }
 
