@@ -106,11 +106,7 @@ final class RedisExecutor: @unchecked Sendable {
     /// Deletes every key of the Redis keyspace in one transaction, around the keys the cluster keeps for itself.
     /// Leases whose keys are gone stay until they expire.
     func deleteEveryKey(then done: @escaping @Sendable (Result<Void, RedisReplyError>) -> Void) {
-        let reserved = GroupRuntime.reservedKeyPrefix
-        let deletions: [TransactionOperation] = [
-            .deleteRange(DeleteRangeRequest(key: [0], rangeEnd: reserved)),
-            .deleteRange(DeleteRangeRequest(key: KeyRange.prefixEnd(of: reserved), rangeEnd: [0])),
-        ]
+        let deletions = RedisWorkingSet.everyKeyDeletions
         backend.write(.transaction(TransactionRequest(compare: [], success: deletions))) { outcome in
             guard case .result(.transaction) = outcome else {
                 return done(.failure(RedisReplyError(self.errorReply(outcome))))
@@ -148,7 +144,11 @@ final class RedisExecutor: @unchecked Sendable {
         guard number <= Self.attemptsMax else {
             return done(.failure(RedisReplyError("TRYAGAIN the keys kept changing under the command; retry")))
         }
-        readKeys(keys, linearizable: linearizable) { result in
+        // KEYS, SCAN, DBSIZE and FLUSHDB queued in MULTI work on the keyspace as read here, with the block's writes.
+        let readsKeyspace = commands.contains {
+            [.keyspace, .flush].contains(RedisCommandTable.lookup($0.name)?.kind)
+        }
+        readWorkingSet(keys, linearizable: linearizable, withKeyspace: readsKeyspace) { result in
             guard case .success(var workingSet) = result else {
                 if case .failure(let error) = result { done(.failure(error)) }
                 return
@@ -161,7 +161,7 @@ final class RedisExecutor: @unchecked Sendable {
                 return done(.success(nil))
             }
             let replies = commands.map { workingSet.run($0) }
-            if workingSet.writtenKeys.isEmpty {
+            if !workingSet.writesAnything {
                 // Nothing to write means nothing in the log vouches for this read: only a linearizable one counts.
                 guard linearizable else {
                     return self.attempt(
@@ -211,32 +211,53 @@ final class RedisExecutor: @unchecked Sendable {
 
     // MARK: Keyspace
 
-    /// The live keys of the Redis keyspace (cluster keys and expired keys left out), sorted, among the first
-    /// `limit` stored keys from `start` on (0: all), and the key to go on from when there are more.
+    /// The live keys of the Redis keyspace (cluster keys and expired keys left out; with `type`, only keys holding
+    /// that type), sorted, among the first `limit` stored keys from `start` on (0: all), the key to go on from when there are more, and how many of the
+    /// keys have a TTL.
     func liveKeys(
-        from start: [UInt8], limit: Int,
-        then done: @escaping @Sendable (Result<(keys: [[UInt8]], next: [UInt8]?), RedisReplyError>) -> Void
+        from start: [UInt8], limit: Int, type: String? = nil,
+        then done: @escaping @Sendable (Result<(keys: [[UInt8]], next: [UInt8]?, expiring: Int), RedisReplyError>) -> Void
     ) {
         let range = RangeRequest(
-            key: start.isEmpty ? [0] : start, rangeEnd: [0], limit: limit == 0 ? 0 : limit + 1, keysOnly: true)
+            key: start.isEmpty ? [0] : start, rangeEnd: [0], limit: limit == 0 ? 0 : limit + 1, keysOnly: type == nil)
         backend.read(range, linearizable: true) { outcome in
             switch outcome {
             case .refused(let refusal):
                 done(.failure(RedisReplyError(self.errorReply(refusal))))
             case .read(let read):
                 let examined = limit == 0 ? read.range.kvs[...] : read.range.kvs.prefix(limit)
-                let keys = examined.filter { kv in
+                let live = examined.filter { kv in
                     guard !kv.key.starts(with: GroupRuntime.reservedKeyPrefix) else { return false }
+                    if let type, RedisTypedValue.typeName(of: kv.value) != type { return false }
                     guard let lease = kv.lease else { return true }
                     return (read.deadlines[lease] ?? 0) > read.now
-                }.map(\.key)
+                }
                 let next = limit > 0 && read.range.kvs.count > limit ? read.range.kvs[limit].key : nil
-                done(.success((keys, next)))
+                done(.success((live.map(\.key), next, live.filter { $0.lease != nil }.count)))
             }
         }
     }
 
     // MARK: Helpers
+
+    /// `readKeys`, and the live keys of the keyspace into the working set when `withKeyspace`.
+    private func readWorkingSet(
+        _ keys: [[UInt8]], linearizable: Bool, withKeyspace: Bool,
+        then done: @escaping @Sendable (Result<RedisWorkingSet, RedisReplyError>) -> Void
+    ) {
+        readKeys(keys, linearizable: linearizable) { result in
+            guard withKeyspace, case .success(let workingSet) = result else { return done(result) }
+            self.liveKeys(from: [], limit: 0) { live in
+                switch live {
+                case .failure(let error): done(.failure(error))
+                case .success(let page):
+                    var withKeys = workingSet
+                    withKeys.keyspace = Set(page.keys)
+                    done(.success(withKeys))
+                }
+            }
+        }
+    }
 
     /// Reads each key (one range read per key: the engine shares one ReadIndex round among reads of a turn)
     /// into a working set, with the latest clock any of the reads reported.

@@ -35,6 +35,12 @@ struct RedisTypedValue: Equatable {
 
     static func isTyped(_ bytes: [UInt8]) -> Bool { bytes.starts(with: marker) }
 
+    /// TYPE's answer judged from the first bytes alone (SCAN TYPE): nil for a typed value of an unknown kind.
+    static func typeName(of bytes: [UInt8]) -> String? {
+        guard isTyped(bytes) else { return "string" }
+        return bytes.count > marker.count ? Kind(rawValue: bytes[marker.count])?.name : nil
+    }
+
     /// Decodes a stored value that starts with the marker; every length is checked against what is left.
     init(decoding bytes: [UInt8]) throws(RedisTypedValueError) {
         guard bytes.count >= Self.headerBytes, Self.isTyped(bytes) else { throw .truncated }

@@ -64,6 +64,18 @@ extension RedisWorkingSet {
             }
         case "EXPIRE", "PEXPIRE", "EXPIREAT", "PEXPIREAT":
             return Self.replying { () throws(RedisReplyError) in try runExpire(command) }
+        case "KEYS":
+            let glob = RedisGlob(arguments[0])
+            return .array(liveKeys.filter(glob.matches).map { .bulkString($0) })
+        case "DBSIZE":
+            return .integer(Int64(liveKeys.count))
+        case "SCAN":
+            return runScan(command)
+        case "FLUSHDB", "FLUSHALL":
+            guard arguments.count <= 1, arguments.allSatisfy({ ["ASYNC", "SYNC"].contains(String(decoding: $0, as: UTF8.self).uppercased()) })
+            else { return .syntaxError }
+            flush()
+            return .ok
         case "TTL", "PTTL":
             guard let current = entry(arguments[0]) else { return .integer(-2) }
             guard let deadline = current.deadline else { return .integer(-1) }
@@ -84,6 +96,24 @@ extension RedisWorkingSet {
                 return try runList(command) ?? command.unknownError
             }
         }
+    }
+
+    /// SCAN inside MULTI: the whole keyspace in one page (cursor 0), filtered by MATCH; TYPE only for strings.
+    private func runScan(_ command: RedisCommand) -> RESPValue {
+        guard command.argument(0) == "0" else { return .error("ERR invalid cursor") }
+        var glob: RedisGlob?
+        var index = 1
+        while index + 1 < command.arguments.count {
+            switch command.option(index) {
+            case "MATCH": glob = RedisGlob(command.arguments[index + 1])
+            case "COUNT": guard Self.integer(command.arguments[index + 1]) != nil else { return .notInteger }
+            default: return .error("ERR SCAN inside MULTI takes MATCH and COUNT only on Quorum")
+            }
+            index += 2
+        }
+        guard index == command.arguments.count else { return .syntaxError }
+        let keys = liveKeys.filter { glob?.matches($0) ?? true }
+        return .array([.bulkString("0"), .array(keys.map { .bulkString($0) })])
     }
 
     /// SET key value [NX | XX] [GET] [EX s | PX ms | EXAT s | PXAT ms | KEEPTTL]
