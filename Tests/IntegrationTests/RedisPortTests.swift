@@ -395,7 +395,9 @@ struct RedisCommandTests {
     }
 
     /// Runs one command through the executor as a connection would, and returns its reply.
-    static func run(_ executor: RedisExecutor, _ parts: String...) -> RESPValue {
+    static func run(_ executor: RedisExecutor, _ parts: String...) -> RESPValue { run(executor, parts) }
+
+    static func run(_ executor: RedisExecutor, _ parts: [String]) -> RESPValue {
         let command = RedisCommand(name: parts[0], arguments: parts.dropFirst().map { Array($0.utf8) })
         let box = Box<RESPValue>()
         let reply: RedisExecutor.Reply = { box.value = $0 }

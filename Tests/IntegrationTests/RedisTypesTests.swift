@@ -1,0 +1,199 @@
+import QuorumConsensus
+import QuorumStore
+import QuorumWire
+import Testing
+
+@testable import QuorumServer
+
+/// Hashes, sets, sorted sets and lists (`RedisTypedValue`), wrong types, stored values that do not decode, and
+/// what MULTI/EXEC and INFO answer, against the in-memory store of `RedisCommandTests`.
+@Suite("Redis port data types")
+struct RedisTypesTests {
+    typealias Backend = RedisCommandTests.MemoryBackend
+
+    static func run(_ executor: RedisExecutor, _ parts: String...) -> RESPValue {
+        RedisCommandTests.run(executor, parts)
+    }
+
+    static let wrongType = RESPValue.error("WRONGTYPE Operation against a key holding the wrong kind of value")
+
+    @Test("TYPE names each type; string commands on a typed key and typed commands on a string answer WRONGTYPE")
+    func wrongType() {
+        let executor = RedisExecutor(backend: Backend())
+        #expect(Self.run(executor, "SET", "s", "v") == .ok)
+        #expect(Self.run(executor, "HSET", "h", "f", "1") == .integer(1))
+        #expect(Self.run(executor, "ZADD", "z", "1", "m") == .integer(1))
+        #expect(Self.run(executor, "SADD", "t", "m") == .integer(1))
+        #expect(Self.run(executor, "RPUSH", "l", "a") == .integer(1))
+        let types = ["s": "string", "h": "hash", "z": "zset", "t": "set", "l": "list", "none": "none"]
+        for (key, type) in types { #expect(Self.run(executor, "TYPE", key) == .simpleString(type), "TYPE \(key)") }
+        for command in [
+            ["GET", "h"], ["STRLEN", "z"], ["INCR", "t"], ["INCRBY", "l", "2"], ["APPEND", "h", "x"],
+            ["GETSET", "h", "v"], ["SET", "h", "v", "GET"], ["DELIFEQ", "h", "v"], ["HGET", "s", "f"],
+            ["HSET", "z", "f", "v"], ["ZADD", "h", "1", "m"], ["ZRANGE", "t", "0", "-1"], ["SADD", "l", "m"],
+            ["SMEMBERS", "s"], ["LPUSH", "h", "a"], ["LRANGE", "z", "0", "-1"], ["LMOVE", "l", "s", "LEFT", "LEFT"],
+            ["HINCRBY", "l", "f", "1"], ["ZINCRBY", "s", "1", "m"],
+        ] {
+            #expect(RedisCommandTests.run(executor, command) == Self.wrongType, "\(command)")
+        }
+        #expect(Self.run(executor, "MGET", "h", "s") == .array([.null, .bulkString("v")]), "MGET reads nil")
+        #expect(Self.run(executor, "LRANGE", "l", "0", "-1") == .array([.bulkString("a")]), "LMOVE moved nothing")
+        #expect(Self.run(executor, "SET", "h", "plain") == .ok, "SET overwrites any type")
+        #expect(Self.run(executor, "TYPE", "h") == .simpleString("string"))
+        #expect(Self.run(executor, "EXISTS", "z", "t", "l") == .integer(3))
+        #expect(Self.run(executor, "DEL", "z", "t", "l") == .integer(3))
+    }
+
+    @Test("a stored value with the typed marker that does not decode is an error, never a trap or a guess")
+    func corruptValues() {
+        let backend = Backend()
+        let executor = RedisExecutor(backend: backend)
+        let marker = RedisTypedValue.marker
+        let corrupt: [[UInt8]] = [
+            marker, marker + [0x68], marker + [0x68, 0xFF, 0xFF, 0xFF, 0xFF], marker + [0x68, 0, 0, 0, 1, 0, 0, 0, 9],
+            marker + [0x71, 0, 0, 0, 0], marker + [0x68, 0, 0, 0, 1, 0, 0, 0, 1, 0x41],
+            RedisHash().typedValue.encoded + [1],
+            RedisTypedValue(kind: .set, elements: [[1], [1]]).encoded,
+            RedisTypedValue(kind: .sortedSet, elements: [[1], [0, 0]]).encoded,
+            RedisTypedValue(kind: .sortedSet, elements: [[1], Array(repeating: 0xFF, count: 8)]).encoded,
+            RedisTypedValue(kind: .sortedSet, elements: [[2], Self.scoreBytes(2), [1], Self.scoreBytes(1)]).encoded,
+        ]
+        for value in corrupt {
+            _ = backend.store.apply(.put(PutRequest(key: Array("bad".utf8), value: value)))
+            for command in [["HGET", "bad", "f"], ["SMEMBERS", "bad"], ["ZRANGE", "bad", "0", "-1"], ["HSET", "bad", "f", "v"]]
+            {
+                let reply = RedisCommandTests.run(executor, command)
+                guard case .error(let message) = reply else {
+                    Issue.record("\(command) on \(value) answered \(reply)")
+                    continue
+                }
+                #expect(message.hasPrefix("ERR the value stored at this key is not a valid") || message.hasPrefix("WRONGTYPE"))
+            }
+            #expect(Self.run(executor, "GET", "bad") == Self.wrongType)
+            #expect(backend.store.get(Array("bad".utf8))?.value == value, "nothing overwrote it")
+            #expect(Self.run(executor, "DEL", "bad") == .integer(1), "a corrupt key can still be deleted")
+        }
+    }
+
+    static func scoreBytes(_ score: Double) -> [UInt8] {
+        (0..<8).reversed().map { UInt8(truncatingIfNeeded: score.bitPattern >> (UInt64($0) * 8)) }
+    }
+
+    @Test("strings that start with the typed marker are refused, and collections stop at the value limit")
+    func reservedPrefixAndSizeLimit() {
+        let backend = Backend()
+        let executor = RedisExecutor(backend: backend)
+        let reserved = String(decoding: RedisTypedValue.marker + Array("h".utf8), as: UTF8.self)
+        for command in [["SET", "k", reserved], ["MSET", "a", "1", "k", reserved], ["SETNX", "k", reserved]] {
+            guard case .error(let message) = RedisCommandTests.run(executor, command) else {
+                Issue.record("\(command) was stored")
+                continue
+            }
+            #expect(message.contains("reserves"))
+        }
+        #expect(backend.store.get(Array("k".utf8)) == nil && backend.store.get(Array("a".utf8)) == nil)
+        // The marker byte 0xC1 never occurs in UTF-8 text; a string cannot grow into one either.
+        #expect(Self.run(executor, "APPEND", "k", "\u{0}") == .integer(1))
+        #expect(RedisCommandTests.run(executor, ["APPEND", "k", String(decoding: [0xC1, 0x51], as: UTF8.self)]) != .integer(3))
+
+        executor.valueBytesMax = 64
+        #expect(Self.run(executor, "RPUSH", "l", "a", "b") == .integer(2))
+        guard case .error(let message) = Self.run(executor, "RPUSH", "l", String(repeating: "x", count: 64)) else {
+            Issue.record("a list over the limit was stored")
+            return
+        }
+        #expect(message.contains("over the store's limit of 64 bytes"))
+        #expect(Self.run(executor, "LLEN", "l") == .integer(2), "nothing was written")
+    }
+
+    @Test("bad arguments get Redis's errors and change nothing")
+    func badInput() {
+        let executor = RedisExecutor(backend: Backend())
+        #expect(Self.run(executor, "HSET", "h", "f", "1", "g") == .error("ERR wrong number of arguments for 'hset' command"))
+        #expect(!RedisCommandTable.arityHolds(RedisCommand(name: "HSET", arguments: [Array("h".utf8), [1]])))
+        #expect(Self.run(executor, "HSET", "h", "f", "x") == .integer(1))
+        #expect(Self.run(executor, "HINCRBY", "h", "f", "1") == .error("ERR hash value is not an integer"))
+        #expect(Self.run(executor, "HINCRBY", "h", "g", "1.5") == .notInteger)
+        #expect(Self.run(executor, "HINCRBY", "h", "g", "9223372036854775807") == .integer(.max))
+        #expect(Self.run(executor, "HINCRBY", "h", "g", "1") == .error("ERR increment or decrement would overflow"))
+        #expect(Self.run(executor, "ZADD", "z", "abc", "m") == .error("ERR value is not a valid float"))
+        #expect(Self.run(executor, "ZADD", "z", "nan", "m") == .error("ERR value is not a valid float"))
+        #expect(Self.run(executor, "ZADD", "z", "1e400", "m") == .error("ERR value is not a valid float"))
+        #expect(Self.run(executor, "ZADD", "z", "1", "m", "2") == .syntaxError)
+        #expect(Self.run(executor, "ZADD", "z", "INCR", "inf", "m") == .double(.infinity))
+        #expect(Self.run(executor, "ZINCRBY", "z", "-inf", "m") == .error("ERR resulting score is not a number (NaN)"))
+        #expect(Self.run(executor, "ZSCORE", "z", "m") == .double(.infinity))
+        #expect(Self.run(executor, "ZCOUNT", "z", "(x", "1") == .error("ERR min or max is not a float"))
+        #expect(Self.run(executor, "LPOP", "l", "-1") == .error("ERR value is out of range, must be positive"))
+        #expect(Self.run(executor, "LPOP", "l", "2") == .nullArray)
+        #expect(Self.run(executor, "EXPIRE", "h", "10", "NX", "XX") == .error("ERR NX and XX, GT or LT options at the same time are not compatible"))
+        #expect(Self.run(executor, "EXPIRE", "h", "10", "SOON") == .error("ERR Unsupported option SOON"))
+        #expect(Self.run(executor, "EXPIRE", "h", "10", "XX") == .integer(0), "XX: the key has no TTL")
+        #expect(Self.run(executor, "EXPIRE", "h", "10", "GT") == .integer(0), "GT: no TTL counts as forever")
+        #expect(Self.run(executor, "EXPIRE", "h", "10", "LT") == .integer(1))
+        #expect(Self.run(executor, "EXPIRE", "h", "20", "LT") == .integer(0))
+        #expect(Self.run(executor, "EXPIRE", "h", "20", "GT") == .integer(1))
+        #expect(Self.run(executor, "TTL", "h") == .integer(20))
+        #expect(Self.run(executor, "HSET", "h", "k", "v") == .integer(1))
+        #expect(Self.run(executor, "TTL", "h") == .integer(20), "writing a field keeps the key's TTL")
+    }
+
+    @Test("EXEC runs KEYS, DBSIZE, SCAN and FLUSHDB queued in MULTI against the block's own writes")
+    func keyspaceInsideExec() {
+        let backend = Backend()
+        let executor = RedisExecutor(backend: backend)
+        #expect(Self.run(executor, "SET", "old", "1") == .ok)
+        var session = RedisSession(id: 1)
+        #expect(session.answer(Self.command("MULTI"), status: backend.status) == .ok)
+        let queued = [
+            ["SET", "a", "1"], ["KEYS", "*"], ["DBSIZE"], ["PING"], ["FLUSHDB"], ["DBSIZE"], ["HSET", "b", "f", "v"],
+            ["SCAN", "0"], ["GET", "old"],
+        ].map { Self.command($0[0], Array($0.dropFirst())) }
+        for command in queued { #expect(session.enqueue(command) == .simpleString("QUEUED"), "\(command.name)") }
+        #expect(session.enqueue(Self.command("NOSUCH")) != .simpleString("QUEUED"))
+        guard case .failure = session.takeTransaction() else {
+            Issue.record("EXEC ran after an unknown command was queued")
+            return
+        }
+        let stored = queued.filter { $0.name != "PING" }
+        let box = RedisCommandTests.Box<[RESPValue]?>()
+        executor.transaction(stored) { box.value = try? $0.get() }
+        #expect(
+            box.value
+                == [
+                    .ok, .array([.bulkString("a"), .bulkString("old")]), .integer(2), .ok, .integer(0), .integer(1),
+                    .array([.bulkString("0"), .array([.bulkString("b")])]), .null,
+                ])
+        #expect(backend.store.get(Array("old".utf8)) == nil && backend.store.get(Array("a".utf8)) == nil)
+        #expect(Self.run(executor, "HGET", "b", "f") == .bulkString("v"))
+        #expect(RESPValue.nullArray.encoded() == Array("*-1\r\n".utf8))
+        #expect(RESPValue.nullArray.encoded(protocolVersion: 3) == Array("_\r\n".utf8))
+    }
+
+    @Test("INFO has the fields clients read, and each section alone on request")
+    func info() {
+        let status = Backend().status
+        let session = RedisSession(id: 1, connectedClients: { 3 })
+        let counts = RedisSession.KeyspaceCounts(keys: 5, expires: 2)
+        guard case .bulkString(let bytes) = session.info(Self.command("INFO"), status: status, keyspace: counts) else {
+            Issue.record("INFO is a bulk string")
+            return
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
+        for field in [
+            "redis_version:7.0.0", "redis_mode:standalone", "arch_bits:64", "connected_clients:3", "used_memory:",
+            "cluster_enabled:0", "role:master", "# Keyspace\r\ndb0:keys=5,expires=2,avg_ttl=0",
+        ] {
+            #expect(text.contains(field), "INFO lacks \(field)")
+        }
+        guard case .bulkString(let only) = session.info(Self.command("INFO", ["keyspace"]), status: status, keyspace: counts)
+        else { return }
+        #expect(String(decoding: only, as: UTF8.self) == "# Keyspace\r\ndb0:keys=5,expires=2,avg_ttl=0\r\n")
+        #expect(RESPValue.format(1.1) == "1.1000000000000001" && RESPValue.format(3) == "3")
+        #expect(RESPValue.format(1e17) == "1e+17" && RESPValue.format(-.infinity) == "-inf")
+    }
+
+    static func command(_ name: String, _ arguments: [String] = []) -> RedisCommand {
+        RedisCommand(name: name, arguments: arguments.map { Array($0.utf8) })
+    }
+}
