@@ -52,6 +52,17 @@ extension ClusterTests {
         }
         await redis.close()
         await quorum.close()
+
+        // MULTI queues what Redis queues, and EXEC after a watched key changed is the null array, byte for byte.
+        let script = [
+            "WATCH d:w", "SET d:w 1", "MULTI", "SET d:w 2", "PING", "KEYS d:w*", "EXEC", "GET d:w", "MULTI",
+            "SET d:w 3", "KEYS d:w*", "ECHO hi", "HSET d:w f v", "DBSIZE", "EXEC", "MULTI", "FLUSHDB", "DBSIZE",
+            "SET d:z 1", "EXEC", "DBSIZE", "FLUSHALL SYNC", "DBSIZE",
+        ].map { $0 + "\r\n" }.joined()
+        let fromRedis = try await RedisTools.raw(port: servers.ports[0], script)
+        let fromQuorum = try await RedisTools.raw(port: try #require(cluster.members[0].redisPort), script)
+        #expect(fromQuorum == fromRedis)
+        #expect(fromQuorum.contains("*-1\r\n"))
     }
 }
 

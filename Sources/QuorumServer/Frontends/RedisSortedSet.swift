@@ -68,12 +68,23 @@ struct RedisSortedSet {
         return lower..<Swift.max(lower, upper)
     }
 
-    /// The positions of the entries whose members lie between `min` and `max` (meaningful when all scores are equal,
-    /// as in Redis).
-    func positions(membersFrom min: LexBound, to max: LexBound) -> Range<Int> {
-        let lower = firstIndex { min.admitsAsMinimum($0.member) }
-        let upper = firstIndex { !max.admitsAsMaximum($0.member) }
-        return lower..<Swift.max(lower, upper)
+    /// The positions of the entries whose members lie between `min` and `max`. Meaningful when all scores are equal;
+    /// otherwise the members are not in order, and the answer is Redis's: from the first member at or above `min`
+    /// (from the last at or below `max` when `reverse`) on, as long as members stay within the other bound.
+    func positions(membersFrom min: LexBound, to max: LexBound, reverse: Bool) -> Range<Int> {
+        guard let first = entries.first, let last = entries.last, !min.isEmptyRange(to: max),
+            min.admitsAsMinimum(last.member), max.admitsAsMaximum(first.member)
+        else { return 0..<0 }
+        if reverse {
+            guard let end = entries.lastIndex(where: { max.admitsAsMaximum($0.member) }) else { return 0..<0 }
+            var start = end + 1
+            while start > 0, min.admitsAsMinimum(entries[start - 1].member) { start -= 1 }
+            return start..<end + 1
+        }
+        guard let start = entries.firstIndex(where: { min.admitsAsMinimum($0.member) }) else { return 0..<0 }
+        var end = start
+        while end < entries.count, max.admitsAsMaximum(entries[end].member) { end += 1 }
+        return start..<end
     }
 
     /// The first position whose entry satisfies `condition`, which must be false then true along the order.
@@ -135,6 +146,24 @@ struct RedisSortedSet {
             case UInt8(ascii: "["): self = .inclusive(Array(bytes.dropFirst()))
             case UInt8(ascii: "("): self = .exclusive(Array(bytes.dropFirst()))
             default: return nil
+            }
+        }
+
+        /// Whether no member can lie between this bound as a minimum and `max`, as Redis judges it up front.
+        func isEmptyRange(to max: LexBound) -> Bool {
+            func rank(_ bound: LexBound) -> Int {
+                switch bound {
+                case .lowest: 0
+                case .inclusive, .exclusive: 1
+                case .highest: 2
+                }
+            }
+            switch (self, max) {
+            case (.inclusive(let low), .inclusive(let high)): return high.lexicographicallyPrecedes(low)
+            case (.inclusive(let low), .exclusive(let high)), (.exclusive(let low), .inclusive(let high)),
+                (.exclusive(let low), .exclusive(let high)):
+                return !low.lexicographicallyPrecedes(high)
+            default: return rank(self) > rank(max) || (rank(self) == rank(max) && rank(self) != 1)
             }
         }
 

@@ -227,8 +227,12 @@ extension RedisWorkingSet {
         guard var current = entry(key) else { return .integer(0) }
         let ttl = ttl(command.name, amount)
         if !conditions.isEmpty {
-            let newDeadline = ttl.map { now.adding($0).milliseconds } ?? 0
-            let deadline = current.deadline?.milliseconds
+            // A deadline is the leader's clock when the grant applied plus the TTL, a few milliseconds after the
+            // instant the command named: EXPIRE and EXPIREAT compare whole seconds, so that EXPIREAT t LT after
+            // EXPIREAT t finds them equal, as Redis does.
+            let unit: UInt64 = command.name.hasPrefix("P") ? 1 : 1000
+            let newDeadline = (ttl.map { now.adding($0).milliseconds } ?? 0) / unit
+            let deadline = current.deadline.map { $0.milliseconds / unit }
             if conditions.contains("NX"), deadline != nil { return .integer(0) }
             if conditions.contains("XX"), deadline == nil { return .integer(0) }
             if conditions.contains("GT"), deadline.map({ newDeadline <= $0 }) ?? true { return .integer(0) }

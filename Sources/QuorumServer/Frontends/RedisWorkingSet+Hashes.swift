@@ -69,10 +69,10 @@ extension RedisWorkingSet {
         try decoded(key, .hash) { value throws(RedisTypedValueError) in try RedisHash(value) }
     }
 
-    /// HSCAN key cursor [MATCH pattern] [COUNT count] [NOVALUES]: the whole hash in one page, cursor 0, as Redis
+    /// HSCAN key cursor [MATCH pattern] [COUNT count] [NOVALUES]: the whole hash in one page, next cursor 0, as Redis
     /// answers for a hash small enough to be kept compact (and every hash here is one value of the store).
     private func hashScan(_ command: RedisCommand) throws(RedisReplyError) -> RESPValue {
-        guard let cursor = UInt64(command.argument(1)) else { throw RedisReplyError("ERR invalid cursor") }
+        guard UInt64(command.argument(1)) != nil else { throw RedisReplyError("ERR invalid cursor") }
         var glob: RedisGlob?
         var withValues = true
         var index = 2
@@ -92,7 +92,8 @@ extension RedisWorkingSet {
             }
             index += 2
         }
-        let hash = cursor == 0 ? try self.hash(command.arguments[0]) ?? RedisHash() : RedisHash()
+        // Any cursor reads the whole hash again, as Redis does for a compact hash.
+        let hash = try self.hash(command.arguments[0]) ?? RedisHash()
         var page: [RESPValue] = []
         for (field, value) in zip(hash.fields, hash.values) where glob?.matches(field) ?? true {
             page.append(.bulkString(field))

@@ -12,7 +12,9 @@ extension RedisWorkingSet {
         case "ZINCRBY":
             guard let delta = RedisSortedSet.score(arguments[1]) else { throw RedisReplyError(.notFloat) }
             var sortedSet = try sortedSet(key) ?? RedisSortedSet()
-            let score = try Self.sum(sortedSet.score(of: arguments[2]) ?? 0, delta)
+            // A new member takes the increment itself, so its reply may be -0, as Redis's is (it is stored as 0).
+            let current = sortedSet.score(of: arguments[2])
+            let score = current == nil ? delta : try Self.sum(current ?? 0, delta)
             sortedSet.set(arguments[2], score)
             try store(key, sortedSet.typedValue)
             return .double(score)
@@ -68,13 +70,13 @@ extension RedisWorkingSet {
         let pairs = command.arguments[index...]
         guard !pairs.isEmpty, pairs.count % 2 == 0 else { throw RedisReplyError(.syntaxError) }
         let incr = flags.contains("INCR")
-        if incr, pairs.count > 2 { throw RedisReplyError("ERR INCR option supports a single increment-element pair") }
         if flags.isSuperset(of: ["NX", "XX"]) {
             throw RedisReplyError("ERR XX and NX options at the same time are not compatible")
         }
         if flags.isSuperset(of: ["GT", "LT"]) || (flags.contains("NX") && !flags.isDisjoint(with: ["GT", "LT"])) {
             throw RedisReplyError("ERR GT, LT, and/or NX options at the same time are not compatible")
         }
+        if incr, pairs.count > 2 { throw RedisReplyError("ERR INCR option supports a single increment-element pair") }
         var scores: [(member: [UInt8], score: Double)] = []
         for position in stride(from: pairs.startIndex, to: pairs.endIndex, by: 2) {
             guard let score = RedisSortedSet.score(pairs[position]) else { throw RedisReplyError(.notFloat) }
@@ -167,7 +169,7 @@ extension RedisWorkingSet {
                 throw RedisReplyError("ERR min or max not valid string range item")
             }
             let entries = try sortedSet()
-            selected = Array(entries.entries[entries.positions(membersFrom: min, to: max)])
+            selected = Array(entries.entries[entries.positions(membersFrom: min, to: max, reverse: reverse)])
         }
         if kind != .rank, reverse { selected.reverse() }
         if let limit {
