@@ -27,6 +27,9 @@ public enum RESPValue: Hashable, Sendable {
     /// RESP3 `%`, in the order written (a Redis reply's field order is part of what clients show); a flat array of
     /// key, value, key, value in RESP2.
     case map([MapEntry])
+    /// A list of pairs (ZRANGE ... WITHSCORES): in RESP3 an array of two-element arrays, in RESP2 one flat array of
+    /// key, value, key, value, as Redis answers in each. Decoded as the array it is.
+    case pairs([MapEntry])
     /// RESP3 `~`; an array in RESP2.
     case set([RESPValue])
     /// RESP3 `(`, kept as its decimal digits; a bulk string in RESP2.
@@ -112,6 +115,13 @@ extension RESPValue {
                 Self.writeLine(prefix: "*", String(entries.count * 2), to: &buffer)
             }
             for entry in entries {
+                entry.key.write(to: &buffer, protocolVersion: protocolVersion)
+                entry.value.write(to: &buffer, protocolVersion: protocolVersion)
+            }
+        case .pairs(let entries):
+            Self.writeLine(prefix: "*", String(resp3 ? entries.count : entries.count * 2), to: &buffer)
+            for entry in entries {
+                if resp3 { buffer.writeStaticString("*2\r\n") }
                 entry.key.write(to: &buffer, protocolVersion: protocolVersion)
                 entry.value.write(to: &buffer, protocolVersion: protocolVersion)
             }

@@ -331,6 +331,25 @@ enum RedisTools {
         r3 = redis.Redis(host="127.0.0.1", port=port, protocol=3, decode_responses=True)
         assert r3.ping() and r3.get("py:none") is None and r3.incr("py:r3") == 1
 
+        # The data types and what test fixtures call, through redis-py's own reply parsing (RESP2 and RESP3).
+        for c in (r, r3):
+            c.delete("py:h", "py:z", "py:l", "py:s")
+            assert c.hset("py:h", mapping={"a": "1", "b": "2"}) == 2
+            assert c.hgetall("py:h") == {"a": "1", "b": "2"} and c.hincrby("py:h", "a", 5) == 6
+            assert c.zadd("py:z", {"x": 1.5, "y": 0.25}) == 2
+            assert c.zrange("py:z", 0, -1, withscores=True) in ([("y", 0.25), ("x", 1.5)], [["y", 0.25], ["x", 1.5]])
+            assert c.zscore("py:z", "x") == 1.5 and c.zincrby("py:z", 1, "y") == 1.25
+            assert c.rpush("py:l", "a", "b", "c") == 3 and c.lpop("py:l") == "a" and c.lrange("py:l", 0, -1) == ["b", "c"]
+            assert c.sadd("py:s", "m", "n") == 2 and c.smembers("py:s") == {"m", "n"}
+            assert c.type("py:h") == "hash" and c.type("py:z") == "zset"
+        info = r.info()
+        assert info["arch_bits"] == 64 and info["cluster_enabled"] == 0 and info["connected_clients"] >= 2
+        assert info["db0"]["keys"] >= 4
+        assert any(client["id"] == str(r.client_id()) for client in r.client_list())
+        assert r.client_info()["id"] == r.client_id()
+        with r.pipeline(transaction=True) as pipe:
+            assert pipe.ping().keys("py:h").dbsize().execute()[1] == ["py:h"]
+
         r.set("py:counter", 0)
         def worker():
             c = redis.Redis(host="127.0.0.1", port=port, decode_responses=True)

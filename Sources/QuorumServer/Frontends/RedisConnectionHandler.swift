@@ -247,7 +247,9 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     private func execute(_ command: RedisCommand, reply: @escaping RedisExecutor.Reply) {
-        description.lastCommand = command.displayName
+        // As Redis names them in CLIENT LIST: "client|list" for a command with subcommands.
+        let hasSubcommands = ["CLIENT", "CONFIG", "CLUSTER", "COMMAND"].contains(command.name) && !command.arguments.isEmpty
+        description.lastCommand = command.displayName + (hasSubcommands ? "|" + command.argument(0).lowercased() : "")
         description.lastCommandAt = .now
         // ASKING lets exactly the next command reach a group importing its slot.
         let asked = asking

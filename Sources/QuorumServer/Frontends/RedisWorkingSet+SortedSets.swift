@@ -178,10 +178,8 @@ extension RedisWorkingSet {
             selected = Array(selected.dropFirst(Int(limit.offset)))
             if limit.count >= 0 { selected = Array(selected.prefix(Int(clamping: limit.count))) }
         }
-        return .array(
-            selected.flatMap { entry -> [RESPValue] in
-                withScores ? [.bulkString(entry.member), .double(entry.score)] : [.bulkString(entry.member)]
-            })
+        guard withScores else { return .array(selected.map { .bulkString($0.member) }) }
+        return .pairs(selected.map { .init(.bulkString($0.member), .double($0.score)) })
     }
 }
 
