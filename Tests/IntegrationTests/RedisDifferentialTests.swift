@@ -71,6 +71,22 @@ extension ClusterTests {
             "SET d:z 1", "EXEC", "DBSIZE", "FLUSHALL SYNC", "DBSIZE",
         ].map { $0 + "\r\n" }.joined()
         let fromRedis = try await RedisTools.raw(port: servers.ports[0], script)
+        // BLPOP waits for a push from another connection, and times out with the null array.
+        for endpoint in [servers.endpoints[0], "127.0.0.1:\(try #require(cluster.members[0].redisPort))"] {
+            let waiting = try await RedisConnection.connect(to: endpoint, commandTimeout: .seconds(30))
+            let pushing = try await RedisConnection.connect(to: endpoint)
+            async let popped = waiting.send(["BLPOP", "d:empty", "d:queue", "0"])
+            let blocked = try await Self.poll {
+                let clients = try await pushing.send(["CLIENT", "LIST"]).string ?? ""
+                return clients.contains("cmd=blpop")
+            }
+            #expect(blocked, "BLPOP never waited on \(endpoint)")
+            #expect(try await pushing.send(["RPUSH", "d:queue", "job"]) == .integer(1))
+            #expect(try await popped == .array([.bulkString("d:queue"), .bulkString("job")]), "\(endpoint)")
+            #expect(try await waiting.send(["BRPOP", "d:queue", "0.05"]) == .null, "\(endpoint)")
+            await waiting.close()
+            await pushing.close()
+        }
         let fromQuorum = try await RedisTools.raw(port: try #require(cluster.members[0].redisPort), script)
         #expect(fromQuorum == fromRedis)
         #expect(fromQuorum.contains("*-1\r\n"))

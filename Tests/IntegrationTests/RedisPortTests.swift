@@ -389,6 +389,12 @@ struct RedisCommandTests {
             done(.read(LeasedRange(range: response, deadlines: deadlines, now: now)))
         }
 
+        /// Waiting observers (BLPOP), told after a write to one of their keys, as the node's watch hub tells them.
+        var observers: [Int: (keys: Set<[UInt8]>, changed: @Sendable () -> Void)] = [:]
+        /// Timers scheduled and not cancelled; the test fires them by moving `now` with `advance`.
+        var timers: [Int: (at: UInt64, body: @Sendable () -> Void)] = [:]
+        private var lastID = 0
+
         func write(_ command: StoreCommand, _ done: @escaping @Sendable (ClientResponse.Outcome) -> Void) {
             if let interloper {
                 self.interloper = nil
@@ -398,7 +404,36 @@ struct RedisCommandTests {
             if case .leaseGrant(let id, let ttl, _) = command {
                 stamped = .leaseGrant(id: id, ttl: ttl, grantedAt: now)
             }
-            done(.result(store.apply(stamped).result))
+            let applied = store.apply(stamped)
+            done(.result(applied.result))
+            let touched = Set(applied.events.map(\.kv.key))
+            for (id, observer) in observers where !observer.keys.isDisjoint(with: touched) {
+                observers[id] = nil
+                observer.changed()
+            }
+        }
+
+        func observe(_ keys: [[UInt8]], changed: @escaping @Sendable () -> Void) -> @Sendable () -> Void {
+            lastID += 1
+            let id = lastID
+            observers[id] = (Set(keys), changed)
+            return { self.observers[id] = nil }
+        }
+
+        func schedule(in milliseconds: Int64, _ body: @escaping @Sendable () -> Void) -> @Sendable () -> Void {
+            lastID += 1
+            let id = lastID
+            timers[id] = (now.milliseconds + UInt64(milliseconds), body)
+            return { self.timers[id] = nil }
+        }
+
+        /// Moves the clock on and fires the timers due.
+        func advance(milliseconds: UInt64) {
+            now = StoreTime(milliseconds: now.milliseconds + milliseconds)
+            for (id, timer) in timers where timer.at <= now.milliseconds {
+                timers[id] = nil
+                timer.body()
+            }
         }
 
         func leaseKeyCount(_ id: LeaseID) -> Int? { (try? store.timeToLive(of: id, now: now))?.keys.count }

@@ -201,6 +201,49 @@ struct RedisTypesTests {
         #expect(RESPValue.format(1e17) == "1e+17" && RESPValue.format(-.infinity) == "-inf")
     }
 
+    @Test("BLPOP and BRPOP pop at once, or wait for a push without blocking, or time out with the null array")
+    func blockingPops() {
+        let backend = Backend()
+        let executor = RedisExecutor(backend: backend)
+        let answer = RedisCommandTests.Box<RESPValue>()
+        func pop(_ parts: String..., timeout: Int64) -> @Sendable () -> Void {
+            answer.value = nil
+            let command = Self.command(parts[0], Array(parts.dropFirst()))
+            return executor.blockingPop(command, timeoutMilliseconds: timeout) { answer.value = $0 }
+        }
+        #expect(Self.run(executor, "RPUSH", "q", "a", "b") == .integer(2))
+        _ = pop("BRPOP", "empty", "q", "0", timeout: 0)
+        #expect(answer.value == .array([.bulkString("q"), .bulkString("b")]), "a list with an element pops at once")
+
+        _ = pop("BLPOP", "empty", "other", "0", timeout: 0)
+        #expect(answer.value == nil, "nothing to pop: it waits")
+        #expect(Self.run(executor, "SET", "unrelated", "1") == .ok)
+        #expect(answer.value == nil)
+        #expect(Self.run(executor, "LPUSH", "other", "x") == .integer(1))
+        #expect(answer.value == .array([.bulkString("other"), .bulkString("x")]), "the push woke it")
+        #expect(Self.run(executor, "LLEN", "other") == .integer(0), "and the element was popped exactly once")
+        #expect(backend.observers.isEmpty)
+
+        _ = pop("BLPOP", "empty", "1.5", timeout: 1500)
+        backend.advance(milliseconds: 1499)
+        #expect(answer.value == nil)
+        backend.advance(milliseconds: 1)
+        #expect(answer.value == .nullArray, "timed out")
+        #expect(backend.observers.isEmpty && backend.timers.isEmpty)
+
+        let end = pop("BLPOP", "empty", "0", timeout: 0)
+        end()
+        #expect(Self.run(executor, "RPUSH", "empty", "kept") == .integer(1))
+        #expect(answer.value == nil && Self.run(executor, "LLEN", "empty") == .integer(1), "an ended wait pops nothing")
+
+        #expect(Self.run(executor, "SET", "s", "v") == .ok)
+        _ = pop("BLPOP", "s", "0", timeout: 0)
+        #expect(answer.value == Self.wrongType)
+        #expect(Self.run(executor, "BLPOP", "s", "-1") == .error("ERR timeout is negative"))
+        #expect(Self.run(executor, "BLPOP", "s", "soon") == .error("ERR timeout is not a float or out of range"))
+        #expect(Self.run(executor, "BLPOP", "nothing", "0") == .nullArray, "inside MULTI it does not block")
+    }
+
     static func command(_ name: String, _ arguments: [String] = []) -> RedisCommand {
         RedisCommand(name: name, arguments: arguments.map { Array($0.utf8) })
     }

@@ -28,6 +28,8 @@ enum RedisCommandTable {
         static let one = KeySpec(first: 1, last: 1, step: 1)
         static let two = KeySpec(first: 1, last: 2, step: 1)
         static let all = KeySpec(first: 1, last: -1, step: 1)
+        /// Every argument but the last (BLPOP's timeout).
+        static let allButLast = KeySpec(first: 1, last: -2, step: 1)
         static let pairs = KeySpec(first: 1, last: -1, step: 2)
     }
 
@@ -108,6 +110,7 @@ enum RedisCommandTable {
                 "LPOP": -2, "RPOP": -2, "LREM": 4,
             ])
         add(.readWrite, .two, ["LMOVE": 5])
+        add(.readWrite, .allButLast, ["BLPOP": -3, "BRPOP": -3])
         add(.read, .all, ["MGET": -2, "EXISTS": -2])
         add(
             .readWrite, .one,

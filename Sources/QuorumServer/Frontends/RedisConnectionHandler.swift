@@ -47,6 +47,8 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     /// (a long pipeline of PINGs would recurse once per command), and replies are written once at the end.
     private var starting = false
 
+    /// Ends this connection's waiting BLPOP or BRPOP, if one is waiting.
+    private var endBlockedPop: (@Sendable () -> Void)?
     /// What CLIENT LIST says of this connection.
     private var description: RedisClientDescription
 
@@ -133,6 +135,8 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     func channelInactive(context: ChannelHandlerContext) {
         closing = true
+        endBlockedPop?()
+        endBlockedPop = nil
         waiting.removeAll()
         context.fireChannelInactive()
     }
@@ -284,6 +288,19 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
             guard let executor = executor(for: RedisCommandTable.keys(of: command), asking: asked, reply: reply)
             else { return }
             if RedisExecutor.isBlindWrite(command) { return executor.blindWrite(command, reply: reply) }
+            if command.name == "BLPOP" || command.name == "BRPOP" {
+                let timeout: Int64
+                do {
+                    timeout = try RedisWorkingSet.blockingTimeout(command.arguments[command.arguments.count - 1])
+                } catch {
+                    return reply(error.reply)
+                }
+                endBlockedPop = executor.blockingPop(command, timeoutMilliseconds: timeout) { answer in
+                    self.endBlockedPop = nil
+                    reply(answer)
+                }
+                return
+            }
             executor.transaction([command]) { result in
                 switch result {
                 case .success(let replies): reply(replies?.first ?? .null)

@@ -209,6 +209,57 @@ final class RedisExecutor: @unchecked Sendable {
         }
     }
 
+    // MARK: Blocking pops
+
+    /// BLPOP, BRPOP: pops at once when one of the lists has an element; otherwise waits, without holding the loop,
+    /// for a change to one of the keys to apply on this node and tries again, until `timeoutMilliseconds` (0:
+    /// forever) have passed, then answers the null array. Returns what ends the wait unanswered (the connection
+    /// closed). Waiters on one key are woken together and race; the compared transaction lets one pop each element.
+    func blockingPop(_ command: RedisCommand, timeoutMilliseconds: Int64, reply: @escaping Reply) -> @Sendable () -> Void
+    {
+        let wait = BlockedPop()
+        let keys = RedisCommandTable.keys(of: command)
+        @Sendable func attempt() {
+            guard !wait.finished else { return }
+            guard !wait.inFlight else { return wait.changedInFlight = true }
+            wait.inFlight = true
+            wait.changedInFlight = false
+            // Observed before the read, so that a push applied in between still wakes this waiter.
+            wait.stopObserving?()
+            wait.stopObserving = backend.observe(keys) { attempt() }
+            transaction([command]) { result in
+                wait.inFlight = false
+                guard !wait.finished else { return }
+                switch result {
+                case .success(let replies?) where replies.first != .nullArray:
+                    wait.finish()
+                    reply(replies.first ?? .nullArray)
+                case .success:
+                    if wait.timedOut {
+                        wait.finish()
+                        reply(.nullArray)
+                    } else if wait.changedInFlight {
+                        attempt()
+                    }
+                case .failure(let error):
+                    wait.finish()
+                    reply(error.reply)
+                }
+            }
+        }
+        if timeoutMilliseconds > 0 {
+            wait.cancelTimer = backend.schedule(in: timeoutMilliseconds) {
+                guard !wait.finished else { return }
+                // An attempt under way may still pop: it answers, with the element or the null array.
+                guard !wait.inFlight else { return wait.timedOut = true }
+                wait.finish()
+                reply(.nullArray)
+            }
+        }
+        attempt()
+        return { wait.finish() }
+    }
+
     // MARK: Keyspace
 
     /// The live keys of the Redis keyspace (cluster keys and expired keys left out; with `type`, only keys holding
@@ -378,5 +429,25 @@ private final class ReadJoin: @unchecked Sendable {
     func fail(_ error: RedisReplyError) {
         if self.error == nil { self.error = error }
         remaining -= 1
+    }
+}
+
+/// One waiting BLPOP or BRPOP (`RedisExecutor.blockingPop`).
+private final class BlockedPop: @unchecked Sendable {
+    // @unchecked Sendable: used only on the runtime's event loop, like the executor.
+    var finished = false
+    var inFlight = false
+    /// A watched key changed while an attempt was under way: try again when it ends empty-handed.
+    var changedInFlight = false
+    var timedOut = false
+    var stopObserving: (@Sendable () -> Void)?
+    var cancelTimer: (@Sendable () -> Void)?
+
+    func finish() {
+        finished = true
+        stopObserving?()
+        cancelTimer?()
+        stopObserving = nil
+        cancelTimer = nil
     }
 }

@@ -67,6 +67,16 @@ extension RedisWorkingSet {
             return .integer(Int64(positions.count))
         case "LMOVE":
             return try move(command)
+        case "BLPOP", "BRPOP":
+            // Here, as inside MULTI, they do not block: the executor waits and runs them again (`blockingPop`).
+            _ = try Self.blockingTimeout(arguments[arguments.count - 1])
+            for key in arguments.dropLast() {
+                guard var list = try list(key), !list.elements.isEmpty else { continue }
+                let element = command.name == "BLPOP" ? list.elements.removeFirst() : list.elements.removeLast()
+                try store(key, list.typedValue)
+                return .array([.bulkString(key), .bulkString(element)])
+            }
+            return .nullArray
         default:
             return nil
         }
@@ -91,6 +101,16 @@ extension RedisWorkingSet {
         if let to { try store(destination, to.typedValue) }
         try store(source, from.typedValue)
         return .bulkString(element)
+    }
+
+    /// A blocking command's timeout in milliseconds (seconds as a float, as Redis takes them; 0: forever).
+    static func blockingTimeout(_ bytes: [UInt8]) throws(RedisReplyError) -> Int64 {
+        guard let seconds = Double(String(decoding: bytes, as: UTF8.self)), seconds.isFinite else {
+            throw RedisReplyError("ERR timeout is not a float or out of range")
+        }
+        guard seconds >= 0 else { throw RedisReplyError("ERR timeout is negative") }
+        guard seconds < Double(Int64.max / 1000) else { throw RedisReplyError("ERR timeout is out of range") }
+        return Int64((seconds * 1000).rounded(.up))
     }
 
     private func list(_ key: [UInt8]) throws(RedisReplyError) -> RedisList? {
