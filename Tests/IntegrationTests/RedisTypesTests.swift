@@ -51,7 +51,7 @@ struct RedisTypesTests {
         let marker = RedisTypedValue.marker
         let corrupt: [[UInt8]] = [
             marker, marker + [0x68], marker + [0x68, 0xFF, 0xFF, 0xFF, 0xFF], marker + [0x68, 0, 0, 0, 1, 0, 0, 0, 9],
-            marker + [0x71, 0, 0, 0, 0], marker + [0x68, 0, 0, 0, 1, 0, 0, 0, 1, 0x41],
+            marker + [0x71, 0, 0, 0, 0], marker + [0x68, 0, 0, 0, 1, 0, 0, 0, 1, 0x41], marker + [0x6C, 0, 0, 0, 0],
             RedisHash().typedValue.encoded + [1],
             RedisTypedValue(kind: .set, elements: [[1], [1]]).encoded,
             RedisTypedValue(kind: .sortedSet, elements: [[1], [0, 0]]).encoded,
@@ -60,8 +60,10 @@ struct RedisTypesTests {
         ]
         for value in corrupt {
             _ = backend.store.apply(.put(PutRequest(key: Array("bad".utf8), value: value)))
-            for command in [["HGET", "bad", "f"], ["SMEMBERS", "bad"], ["ZRANGE", "bad", "0", "-1"], ["HSET", "bad", "f", "v"]]
-            {
+            for command in [
+                ["HGET", "bad", "f"], ["SMEMBERS", "bad"], ["ZRANGE", "bad", "0", "-1"], ["HSET", "bad", "f", "v"],
+                ["LMOVE", "bad", "other", "LEFT", "RIGHT"], ["BLPOP", "bad", "0"], ["RPOP", "bad"], ["TYPE", "bad"],
+            ] {
                 let reply = RedisCommandTests.run(executor, command)
                 guard case .error(let message) = reply else {
                     Issue.record("\(command) on \(value) answered \(reply)")

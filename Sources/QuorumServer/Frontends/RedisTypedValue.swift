@@ -53,6 +53,8 @@ struct RedisTypedValue: Equatable {
             return length
         }
         let count = try readLength()
+        // The port deletes a collection when its last element goes: an empty one was never written by it.
+        guard count > 0 else { throw .invalid("an empty collection") }
         // Every element takes at least its 4-byte length: a count beyond that is a lie, refused before allocating.
         guard count <= (bytes.count - offset) / 4 else { throw .truncated }
         var elements: [[UInt8]] = []

@@ -35,7 +35,19 @@ extension RedisWorkingSet {
     func typeName(_ key: [UInt8]) throws(RedisReplyError) -> String {
         guard let value = entry(key)?.value else { return "none" }
         guard RedisTypedValue.isTyped(value) else { return "string" }
-        return try Self.decode(value).kind.name
+        let typed = try Self.decode(value)
+        // Checked as fully as the type's own commands check it, so that TYPE never names a value they refuse.
+        do {
+            switch typed.kind {
+            case .hash: _ = try RedisHash(typed)
+            case .set: _ = try RedisSet(typed)
+            case .sortedSet: _ = try RedisSortedSet(typed)
+            case .list: break
+            }
+        } catch {
+            throw .corrupt(error)
+        }
+        return typed.kind.name
     }
 
     /// Stores `value` under `key`, keeping the key's TTL; an empty collection deletes the key, as in Redis. Refuses
