@@ -395,7 +395,27 @@ struct RedisCommandTests {
         var timers: [Int: (at: UInt64, body: @Sendable () -> Void)] = [:]
         private var lastID = 0
 
+        /// While set, writes wait here until `releaseWrites`, as writes wait for the log on a real node.
+        var heldWrites: [@Sendable () -> Void]?
+        /// Transactions applied.
+        var transactions = 0
+
+        func releaseWrites() {
+            let held = heldWrites ?? []
+            heldWrites = []
+            for write in held { write() }
+        }
+
         func write(_ command: StoreCommand, _ done: @escaping @Sendable (ClientResponse.Outcome) -> Void) {
+            if heldWrites != nil {
+                heldWrites?.append { self.apply(command, done) }
+                return
+            }
+            apply(command, done)
+        }
+
+        private func apply(_ command: StoreCommand, _ done: @escaping @Sendable (ClientResponse.Outcome) -> Void) {
+            if case .transaction = command { transactions += 1 }
             if let interloper {
                 self.interloper = nil
                 interloper(&store)

@@ -246,6 +246,37 @@ struct RedisTypesTests {
         #expect(Self.run(executor, "BLPOP", "nothing", "0") == .nullArray, "inside MULTI it does not block")
     }
 
+    @Test("commands waiting for a busy key run together as one transaction, each with its own reply, in order")
+    func hotKeyBatches() {
+        let backend = Backend()
+        let executor = RedisExecutor(backend: backend)
+        backend.heldWrites = []
+        let replies = RedisCommandTests.Box<[String: RESPValue]>()
+        replies.value = [:]
+        func send(_ tag: String, _ parts: String...) {
+            executor.transaction([Self.command(parts[0], Array(parts.dropFirst()))]) { result in
+                replies.value?[tag] = (try? result.get())??.first ?? .error("failed: \(result)")
+            }
+        }
+        send("first", "RPUSH", "q", "a")
+        send("second", "RPUSH", "q", "b")
+        send("pop", "LPOP", "q")
+        send("wrong", "HSET", "q", "f", "v")
+        send("third", "RPUSH", "q", "c")
+        send("other", "INCR", "n")
+        backend.releaseWrites()
+        #expect(replies.value?["first"] == .integer(1) && replies.value?["other"] == .integer(1))
+        #expect(replies.value?["second"] == nil, "the waiting commands wait for the first to finish")
+        backend.releaseWrites()
+        #expect(replies.value?["second"] == .integer(2))
+        #expect(replies.value?["pop"] == .bulkString("a"))
+        #expect(replies.value?["wrong"] == Self.wrongType, "a failing command fails alone")
+        #expect(replies.value?["third"] == .integer(2))
+        #expect(backend.transactions == 3, "first, other, and one for the four that waited")
+        backend.heldWrites = nil
+        #expect(Self.run(executor, "LRANGE", "q", "0", "-1") == .array([.bulkString("b"), .bulkString("c")]))
+    }
+
     static func command(_ name: String, _ arguments: [String] = []) -> RedisCommand {
         RedisCommand(name: name, arguments: arguments.map { Array($0.utf8) })
     }

@@ -28,6 +28,10 @@ final class RedisExecutor: @unchecked Sendable {
     static let attemptsMax = 32
     /// Keys a read-modify-write command is working on, and who waits for them.
     private var busyKeys: [[UInt8]: [@Sendable () -> Void]] = [:]
+    /// Single commands waiting for busy keys, by the keys they need, not started yet (`join`).
+    private var waitingBatches: [[[UInt8]]: Batch] = [:]
+    /// A batch takes at most this many commands; more wait for the next one.
+    static let batchCommandsMax = 128
 
     init(backend: any RedisBackend) { self.backend = backend }
 
@@ -127,12 +131,41 @@ final class RedisExecutor: @unchecked Sendable {
         var seen = Set<[UInt8]>()
         let all = commands.flatMap(RedisCommandTable.keys(of:)) + watched.keys.sorted { $0.lexicographicallyPrecedes($1) }
         let keys = all.filter { seen.insert($0).inserted }
+        if commands.count == 1, watched.isEmpty, keys.contains(where: { busyKeys[$0] != nil }) {
+            return join(commands[0], keys: keys, reply: reply)
+        }
         lock(keys) {
             // This node's state first: usually current (and free) on the leader, and the comparisons catch it
             // when it is not. A retry, or an outcome that writes nothing, reads linearizably.
             self.attempt(commands, keys: keys, watched: watched, number: 1, linearizable: false) { result in
                 self.unlock(keys)
                 reply(result)
+            }
+        }
+    }
+
+    /// A command whose keys are busy joins the batch of commands waiting for exactly those keys, or starts one.
+    /// A batch runs as one transaction: each command sees the ones before it, as in MULTI, and each gets its own
+    /// reply. Fifty clients on one hot key (a queue, a counter) thus share one log round trip instead of taking
+    /// one each in turn; each command still takes effect at one point between its arrival and its reply.
+    private func join(
+        _ command: RedisCommand, keys: [[UInt8]],
+        reply: @escaping @Sendable (Result<[RESPValue]?, RedisReplyError>) -> Void
+    ) {
+        if let batch = waitingBatches[keys], batch.commands.count < Self.batchCommandsMax {
+            batch.commands.append(command)
+            batch.replies.append(reply)
+            return
+        }
+        let batch = Batch(command, reply)
+        waitingBatches[keys] = batch
+        lock(keys) {
+            if self.waitingBatches[keys] === batch { self.waitingBatches[keys] = nil }
+            self.attempt(batch.commands, keys: keys, watched: [:], number: 1, linearizable: false) { result in
+                self.unlock(keys)
+                for (index, reply) in batch.replies.enumerated() {
+                    reply(result.map { replies in replies.map { [$0[index]] } })
+                }
             }
         }
     }
@@ -449,5 +482,17 @@ private final class BlockedPop: @unchecked Sendable {
         cancelTimer?()
         stopObserving = nil
         cancelTimer = nil
+    }
+}
+
+/// Commands on the same keys that wait together and run as one transaction (`RedisExecutor.join`).
+private final class Batch: @unchecked Sendable {
+    // @unchecked Sendable: used only on the runtime's event loop, like the executor.
+    var commands: [RedisCommand]
+    var replies: [@Sendable (Result<[RESPValue]?, RedisReplyError>) -> Void]
+
+    init(_ command: RedisCommand, _ reply: @escaping @Sendable (Result<[RESPValue]?, RedisReplyError>) -> Void) {
+        commands = [command]
+        replies = [reply]
     }
 }
