@@ -155,7 +155,7 @@ extension ClusterTests {
     }
 
     @Test(
-        "Redis port: redis-benchmark set/get/incr/mset completes (also pipelined) and its writes are in the store",
+        "Redis port: redis-benchmark set/get/incr/mset and the data types complete (also pipelined), every write counted once",
         .enabled(if: RedisTools.benchmark != nil, "redis-benchmark not found: install the Debian package redis-tools"))
     func redisBenchmark() async throws {
         // redis-benchmark stops at the first error, and a leader change answers one: with the simulated worlds and
@@ -175,6 +175,18 @@ extension ClusterTests {
                 let rate = RedisTools.rate(of: test, in: run.output)
                 #expect((rate ?? 0) > 0, "no rate for \(test) with -P \(pipeline): \(run.output.suffix(2000))")
             }
+        }
+        // The data types, 50 clients on one hot key each: every push is popped exactly once.
+        let types = try await RedisTools.run(
+            benchmark,
+            ["-h", "127.0.0.1", "-p", "\(port)", "-t", "lpush,lpop,hset,sadd,zadd", "-n", "500", "-q", "-P", "16"])
+        #expect(types.status == 0, "redis-benchmark of the data types failed: \(types.output.suffix(2000))")
+        for test in ["LPUSH", "LPOP", "HSET", "SADD", "ZADD"] {
+            #expect((RedisTools.rate(of: test, in: types.output) ?? 0) > 0, "no rate for \(test): \(types.output)")
+        }
+        for (command, expected) in [("EXISTS mylist", "0"), ("HLEN myhash", "1"), ("SCARD myset", "1"), ("ZCARD myzset", "1")] {
+            let answer = try await RedisTools.cli(port: port, command.split(separator: " ").map(String.init))
+            #expect(answer == expected, "\(command)")
         }
         // Every INCR of both runs counted exactly once, and the writes are in the KV store.
         #expect(try await client.get(Array("counter:__rand_int__".utf8))?.value == Array("4000".utf8))
