@@ -43,7 +43,7 @@ extension RedisWorkingSet {
         case "HDEL":
             guard var hash = try hash(key) else { return .integer(0) }
             let removed = arguments.dropFirst().filter { hash.remove($0) }.count
-            try store(key, hash.typedValue)
+            if removed > 0 { try store(key, hash.typedValue) }
             return .integer(Int64(removed))
         case "HINCRBY":
             let delta = try Self.integerArgument(arguments[2])

@@ -63,7 +63,7 @@ extension RedisWorkingSet {
             var positions = list.elements.indices.filter { list.elements[$0] == arguments[2] }
             positions = count < 0 ? Array(positions.suffix(limit)) : Array(positions.prefix(limit))
             for position in positions.reversed() { list.elements.remove(at: position) }
-            try store(key, list.typedValue)
+            if !positions.isEmpty { try store(key, list.typedValue) }
             return .integer(Int64(positions.count))
         case "LMOVE":
             return try move(command)

@@ -10,12 +10,13 @@ extension RedisWorkingSet {
         case "SADD":
             var set = try set(key) ?? RedisSet()
             let added = arguments.dropFirst().filter { set.insert($0) }.count
-            try store(key, set.typedValue)
+            // What changes nothing writes nothing, and does not disturb a WATCH, as in Redis.
+            if added > 0 { try store(key, set.typedValue) }
             return .integer(Int64(added))
         case "SREM":
             guard var set = try set(key) else { return .integer(0) }
             let removed = arguments.dropFirst().filter { set.remove($0) }.count
-            try store(key, set.typedValue)
+            if removed > 0 { try store(key, set.typedValue) }
             return .integer(Int64(removed))
         case "SMEMBERS":
             return .set((try set(key)?.members ?? []).map { .bulkString($0) })

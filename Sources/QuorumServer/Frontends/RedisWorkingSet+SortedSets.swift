@@ -25,7 +25,7 @@ extension RedisWorkingSet {
         case "ZREM":
             guard var sortedSet = try sortedSet(key) else { return .integer(0) }
             let removed = arguments.dropFirst().filter { sortedSet.remove($0) }.count
-            try store(key, sortedSet.typedValue)
+            if removed > 0 { try store(key, sortedSet.typedValue) }
             return .integer(Int64(removed))
         case "ZRANK", "ZREVRANK":
             guard let sortedSet = try sortedSet(key),
@@ -37,7 +37,7 @@ extension RedisWorkingSet {
             else { throw RedisReplyError("ERR min or max is not a float") }
             guard var sortedSet = try sortedSet(key) else { return .integer(0) }
             let positions = sortedSet.positions(scoresFrom: min, to: max)
-            if command.name == "ZREMRANGEBYSCORE" {
+            if command.name == "ZREMRANGEBYSCORE", !positions.isEmpty {
                 sortedSet.remove(at: positions)
                 try store(key, sortedSet.typedValue)
             }
@@ -103,7 +103,8 @@ extension RedisWorkingSet {
                 changed += 1
             }
         }
-        try store(key, sortedSet.typedValue)
+        // What changes nothing writes nothing, and does not disturb a WATCH, as in Redis.
+        if added + changed > 0 { try store(key, sortedSet.typedValue) }
         if incr { return incremented.map { .double($0) } ?? .null }
         return .integer(Int64(flags.contains("CH") ? added + changed : added))
     }
