@@ -9,12 +9,14 @@
 # Usage (after `swift build -c release --product quorum --scratch-path .build-redis`; needs redis-server and
 # redis-benchmark, Debian packages redis-server and redis-tools):
 #   Benchmarks/peers/run_redis_port_vs_redis.sh
-# Env: N (requests per test, 20000), C (clients, 50), P (pipeline depth, 1), TESTS (set,get),
+# Env: N (requests per test, 20000), C (clients, 50), P (pipeline depth, 1), TESTS (set,get; "types" for the
+#      data-type rows hset,lpush,lpop,zadd,sadd, each a read-modify-write of one hot key),
 #      QUORUM_BIN (default .build-redis/release/quorum), BASE (first port, 27400)
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 N=${N:-20000}; C=${C:-50}; P=${P:-1}; TESTS=${TESTS:-set,get}; BASE=${BASE:-27400}
+[ "$TESTS" = types ] && TESTS=hset,lpush,lpop,zadd,sadd
 QUORUM_BIN=${QUORUM_BIN:-$ROOT/.build-redis/release/quorum}
 RUN=$(mktemp -d /tmp/quorum-redis-bench.XXXXXX)
 PIDS=()

@@ -1,5 +1,11 @@
 import NIOCore
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// One value of the Redis serialization protocol (RESP2, and the RESP3 types the port and its clients need).
 /// The same type serves both directions: a command is an array of bulk strings, a reply is any value.
 public enum RESPValue: Hashable, Sendable {
@@ -11,6 +17,9 @@ public enum RESPValue: Hashable, Sendable {
     case array([RESPValue])
     /// RESP2 `$-1` (and `*-1`, which decodes to this too) on the wire; RESP3 `_`.
     case null
+    /// RESP2 `*-1`, the null array Redis answers where an array was expected (EXEC after a WATCHed key changed,
+    /// BLPOP on a timeout); RESP3 `_`. Decoded as `null`.
+    case nullArray
     /// RESP3 `,`; a bulk string in RESP2, as Redis sends it.
     case double(Double)
     /// RESP3 `#`; the integer 1 or 0 in RESP2.
@@ -18,6 +27,9 @@ public enum RESPValue: Hashable, Sendable {
     /// RESP3 `%`, in the order written (a Redis reply's field order is part of what clients show); a flat array of
     /// key, value, key, value in RESP2.
     case map([MapEntry])
+    /// A list of pairs (ZRANGE ... WITHSCORES): in RESP3 an array of two-element arrays, in RESP2 one flat array of
+    /// key, value, key, value, as Redis answers in each. Decoded as the array it is.
+    case pairs([MapEntry])
     /// RESP3 `~`; an array in RESP2.
     case set([RESPValue])
     /// RESP3 `(`, kept as its decimal digits; a bulk string in RESP2.
@@ -81,6 +93,8 @@ extension RESPValue {
             Self.writeAggregate(prefix: "*", elements, to: &buffer, protocolVersion: protocolVersion)
         case .null:
             buffer.writeStaticString(resp3 ? "_\r\n" : "$-1\r\n")
+        case .nullArray:
+            buffer.writeStaticString(resp3 ? "_\r\n" : "*-1\r\n")
         case .double(let value):
             let text = Self.format(value)
             if resp3 {
@@ -101,6 +115,13 @@ extension RESPValue {
                 Self.writeLine(prefix: "*", String(entries.count * 2), to: &buffer)
             }
             for entry in entries {
+                entry.key.write(to: &buffer, protocolVersion: protocolVersion)
+                entry.value.write(to: &buffer, protocolVersion: protocolVersion)
+            }
+        case .pairs(let entries):
+            Self.writeLine(prefix: "*", String(resp3 ? entries.count : entries.count * 2), to: &buffer)
+            for entry in entries {
+                if resp3 { buffer.writeStaticString("*2\r\n") }
                 entry.key.write(to: &buffer, protocolVersion: protocolVersion)
                 entry.value.write(to: &buffer, protocolVersion: protocolVersion)
             }
@@ -133,11 +154,15 @@ extension RESPValue {
         return buffer.readBytes(length: buffer.readableBytes) ?? []
     }
 
-    /// Redis writes doubles as the shortest text that reads back the same, and "inf", "-inf", "nan".
-    static func format(_ value: Double) -> String {
+    /// Redis 7.0 writes doubles (scores) with C's `%.17g`, and "inf", "-inf", "nan": 1.1 is "1.1000000000000001",
+    /// 3 is "3", 1e17 is "1e+17".
+    public static func format(_ value: Double) -> String {
         if value.isNaN { return "nan" }
         if value.isInfinite { return value < 0 ? "-inf" : "inf" }
-        return value.description
+        // 17 significant digits, a sign, a point, and an exponent of at most "e-308": 32 bytes are plenty.
+        var text = [CChar](repeating: 0, count: 32)
+        let count = withVaList([value]) { vsnprintf(&text, text.count, "%.17g", $0) }
+        return String(decoding: text.prefix(max(0, min(Int(count), text.count - 1))).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     private static func writeLine(prefix: StaticString, _ text: String, to buffer: inout ByteBuffer) {

@@ -11,6 +11,10 @@ protocol RedisBackend: AnyObject, Sendable {
     func read(_ range: RangeRequest, linearizable: Bool, _ done: @escaping @Sendable (LeasedReadOutcome) -> Void)
     /// A write through the log.
     func write(_ command: StoreCommand, _ done: @escaping @Sendable (ClientResponse.Outcome) -> Void)
+    /// Calls `changed` once, after a change to any of `keys` applied on this node; returns what cancels it.
+    func observe(_ keys: [[UInt8]], changed: @escaping @Sendable () -> Void) -> @Sendable () -> Void
+    /// Runs `body` on the node's event loop after `milliseconds`; returns what cancels it.
+    func schedule(in milliseconds: Int64, _ body: @escaping @Sendable () -> Void) -> @Sendable () -> Void
     /// How many keys a lease holds on this node; nil when there is no such lease.
     func leaseKeyCount(_ id: LeaseID) -> Int?
     var status: NodeStatus { get }
@@ -53,6 +57,11 @@ extension GroupRuntime: RedisBackend {
     }
 
     func redisAddress(of node: NodeID) -> String? { host.redisAddress(of: node) }
+
+    func schedule(in milliseconds: Int64, _ body: @escaping @Sendable () -> Void) -> @Sendable () -> Void {
+        let task = loop.scheduleTask(in: .milliseconds(milliseconds), body)
+        return { task.cancel() }
+    }
 
     func redisLeaderAddress(of group: GroupID) -> String? {
         host.group(group)?.groupStatus.leader.flatMap(host.redisAddress(of:))

@@ -26,7 +26,10 @@ enum RedisCommandTable {
 
         static let none = KeySpec(first: 0, last: 0, step: 0)
         static let one = KeySpec(first: 1, last: 1, step: 1)
+        static let two = KeySpec(first: 1, last: 2, step: 1)
         static let all = KeySpec(first: 1, last: -1, step: 1)
+        /// Every argument but the last (BLPOP's timeout).
+        static let allButLast = KeySpec(first: 1, last: -2, step: 1)
         static let pairs = KeySpec(first: 1, last: -1, step: 2)
     }
 
@@ -90,7 +93,24 @@ enum RedisCommandTable {
                 "ASKING": 1, "READONLY": 1, "READWRITE": 1,
             ])
         add(.connection, .all, ["WATCH": -2])
-        add(.read, .one, ["GET": 2, "STRLEN": 2, "TTL": 2, "PTTL": 2])
+        add(.read, .one, ["GET": 2, "STRLEN": 2, "TTL": 2, "PTTL": 2, "TYPE": 2])
+        add(
+            .read, .one,
+            [
+                "HGET": 3, "HMGET": -3, "HGETALL": 2, "HKEYS": 2, "HVALS": 2, "HLEN": 2, "HEXISTS": 3, "HSTRLEN": 3,
+                "HSCAN": -3, "ZSCORE": 3, "ZCARD": 2, "ZRANK": 3, "ZREVRANK": 3, "ZCOUNT": 4, "ZRANGE": -4,
+                "ZREVRANGE": -4, "ZRANGEBYSCORE": -4, "ZREVRANGEBYSCORE": -4, "ZRANGEBYLEX": -4, "ZREVRANGEBYLEX": -4,
+                "SMEMBERS": 2, "SISMEMBER": 3, "SMISMEMBER": -3, "SCARD": 2, "LLEN": 2, "LRANGE": 4, "LINDEX": 3,
+            ])
+        add(
+            .readWrite, .one,
+            [
+                "HSET": -4, "HMSET": -4, "HSETNX": 4, "HDEL": -3, "HINCRBY": 4, "ZADD": -4, "ZINCRBY": 4, "ZREM": -3,
+                "ZREMRANGEBYSCORE": 4, "SADD": -3, "SREM": -3, "LPUSH": -3, "RPUSH": -3, "LPUSHX": -3, "RPUSHX": -3,
+                "LPOP": -2, "RPOP": -2, "LREM": 4,
+            ])
+        add(.readWrite, .two, ["LMOVE": 5])
+        add(.readWrite, .allButLast, ["BLPOP": -3, "BRPOP": -3])
         add(.read, .all, ["MGET": -2, "EXISTS": -2])
         add(
             .readWrite, .one,

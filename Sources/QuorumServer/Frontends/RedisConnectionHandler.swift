@@ -47,13 +47,48 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     /// (a long pipeline of PINGs would recurse once per command), and replies are written once at the end.
     private var starting = false
 
+    /// Ends this connection's waiting BLPOP or BRPOP, if one is waiting.
+    private var endBlockedPop: (@Sendable () -> Void)?
+    /// What CLIENT LIST says of this connection.
+    private var description: RedisClientDescription
+
     init(router: RedisRouter, id: Int64) {
         self.router = router
-        self.session = RedisSession(id: id, clusterInfo: { router.shardMap == nil ? nil : router.clusterInfo })
+        let clients = router.clients
+        self.session = RedisSession(
+            id: id, clusterInfo: { router.shardMap == nil ? nil : router.clusterInfo },
+            connectedClients: { clients.count })
+        let now = ContinuousClock.now
+        description = RedisClientDescription(
+            id: id, address: "", localAddress: "", name: nil, connectedAt: now, lastCommandAt: now, lastCommand: "NULL",
+            inMulti: false, queued: 0, protocolVersion: 2)
     }
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
-    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        description.address = Self.text(of: context.channel.remoteAddress)
+        description.localAddress = Self.text(of: context.channel.localAddress)
+        router.clients.add(session.id) { [weak self] in self?.clientLine ?? "" }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        router.clients.remove(session.id)
+    }
+
+    private var clientLine: String {
+        var current = description
+        current.name = session.name
+        current.inMulti = session.inMulti
+        current.queued = session.queued?.count ?? 0
+        current.protocolVersion = session.protocolVersion
+        return current.line(now: .now)
+    }
+
+    private static func text(of address: SocketAddress?) -> String {
+        guard let address, let ip = address.ipAddress, let port = address.port else { return "" }
+        return "\(ip):\(port)"
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing, protocolError == nil else { return }
@@ -100,6 +135,8 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     func channelInactive(context: ChannelHandlerContext) {
         closing = true
+        endBlockedPop?()
+        endBlockedPop = nil
         waiting.removeAll()
         context.fireChannelInactive()
     }
@@ -214,6 +251,10 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     private func execute(_ command: RedisCommand, reply: @escaping RedisExecutor.Reply) {
+        // As Redis names them in CLIENT LIST: "client|list" for a command with subcommands.
+        let hasSubcommands = ["CLIENT", "CONFIG", "CLUSTER", "COMMAND"].contains(command.name) && !command.arguments.isEmpty
+        description.lastCommand = command.displayName + (hasSubcommands ? "|" + command.argument(0).lowercased() : "")
+        description.lastCommandAt = .now
         // ASKING lets exactly the next command reach a group importing its slot.
         let asked = asking
         asking = false
@@ -229,14 +270,15 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
             switch command.name {
             case "EXEC": exec(reply: reply)
             case "WATCH": watch(command, reply: reply)
-            case "CLUSTER": reply(router.cluster(command))
-            // A cluster client sends ASKING after an ASK redirect, before the command for a slot being moved here.
-            // READONLY asks to read from replicas; reads always go to the leader here, so it changes nothing.
-            case "ASKING", "READONLY", "READWRITE":
-                guard router.shardMap != nil else { return reply(.error("ERR This instance has cluster support disabled")) }
-                asking = command.name == "ASKING"
-                reply(.ok)
-            default: reply(session.answer(command, status: router.status) ?? command.unknownError)
+            case "INFO":
+                router.keyspaceCounts { result in
+                    switch result {
+                    case .success(let counts):
+                        reply(self.session.info(command, status: self.router.status, keyspace: counts))
+                    case .failure(let error): reply(error.reply)
+                    }
+                }
+            default: reply(answerConnection(command))
             }
         case .read:
             guard let executor = executor(for: RedisCommandTable.keys(of: command), asking: asked, reply: reply)
@@ -246,6 +288,19 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
             guard let executor = executor(for: RedisCommandTable.keys(of: command), asking: asked, reply: reply)
             else { return }
             if RedisExecutor.isBlindWrite(command) { return executor.blindWrite(command, reply: reply) }
+            if command.name == "BLPOP" || command.name == "BRPOP" {
+                let timeout: Int64
+                do {
+                    timeout = try RedisWorkingSet.blockingTimeout(command.arguments[command.arguments.count - 1])
+                } catch {
+                    return reply(error.reply)
+                }
+                endBlockedPop = executor.blockingPop(command, timeoutMilliseconds: timeout) { answer in
+                    self.endBlockedPop = nil
+                    reply(answer)
+                }
+                return
+            }
             executor.transaction([command]) { result in
                 switch result {
                 case .success(let replies): reply(replies?.first ?? .null)
@@ -278,16 +333,44 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         }
     }
 
+    /// A command answered by the connection itself (no store access), outside MULTI or inside EXEC.
+    private func answerConnection(_ command: RedisCommand) -> RESPValue {
+        switch command.name {
+        case "CLUSTER": return router.cluster(command)
+        case "CLIENT" where command.option(0) == "LIST":
+            return .verbatimString(format: "txt", text: Array(router.clients.list.utf8))
+        case "CLIENT" where command.option(0) == "INFO":
+            return .verbatimString(format: "txt", text: Array((clientLine + "\n").utf8))
+        // A cluster client sends ASKING after an ASK redirect, before the command for a slot being moved here.
+        // READONLY asks to read from replicas; reads always go to the leader here, so it changes nothing.
+        case "ASKING", "READONLY", "READWRITE":
+            guard router.shardMap != nil else { return .error("ERR This instance has cluster support disabled") }
+            asking = command.name == "ASKING"
+            return .ok
+        default: return session.answer(command, status: router.status) ?? command.unknownError
+        }
+    }
+
+    /// EXEC: the queued commands that reach the store run as one transaction; those the connection answers itself
+    /// (PING, ECHO, CLIENT, INFO, ...) are answered in their place once it applied. A changed watched key answers
+    /// Redis's null array.
     private func exec(reply: @escaping RedisExecutor.Reply) {
         switch session.takeTransaction() {
         case .failure(let error):
             reply(error.reply)
         case .success(let transaction):
-            let keys = transaction.commands.flatMap(RedisCommandTable.keys(of:)) + transaction.watched.keys
+            let isConnection: @Sendable (RedisCommand) -> Bool = { RedisCommandTable.lookup($0.name)?.kind == .connection }
+            let stored = transaction.commands.filter { !isConnection($0) }
+            let keys = stored.flatMap(RedisCommandTable.keys(of:)) + transaction.watched.keys
             guard let executor = executor(for: keys, reply: reply) else { return }
-            executor.transaction(transaction.commands, watched: transaction.watched) { result in
+            executor.transaction(stored, watched: transaction.watched) { result in
                 switch result {
-                case .success(let replies): reply(replies.map { .array($0) } ?? .null)
+                case .success(nil): reply(.nullArray)
+                case .success(let replies?):
+                    var storedReplies = replies[...]
+                    reply(.array(transaction.commands.map { command in
+                        isConnection(command) ? self.answerConnection(command) : storedReplies.popFirst() ?? .null
+                    }))
                 case .failure(let error): reply(error.reply)
                 }
             }
@@ -335,7 +418,7 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         guard let (group, executor, start) = resumed else { return reply(.array([.bulkString("0"), .array([])])) }
         var glob: RedisGlob?
         var count = 10
-        var onlyStrings = true
+        var type: String?
         var index = 1
         while index < command.arguments.count {
             guard index + 1 < command.arguments.count else { return reply(.syntaxError) }
@@ -346,16 +429,15 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
                     return reply(Int(command.argument(index + 1)) == nil ? .notInteger : .syntaxError)
                 }
                 count = min(value, 100_000)
-            // Every value on this port is a string.
-            case "TYPE": onlyStrings = command.argument(index + 1).lowercased() == "string"
+            case "TYPE": type = command.argument(index + 1).lowercased()
             default: return reply(.syntaxError)
             }
             index += 2
         }
-        let (matching, strings, router) = (glob, onlyStrings, router)
-        executor.liveKeys(from: start, limit: count) { result in
+        let (matching, router) = (glob, router)
+        executor.liveKeys(from: start, limit: count, type: type) { result in
             guard case .success(let page) = result else { return reply(Self.failure(result)) }
-            let keys = strings ? page.keys.filter { matching?.matches($0) ?? true } : []
+            let keys = page.keys.filter { matching?.matches($0) ?? true }
             let cursor = router.scanCursor(group: group, next: page.next)
             reply(.array([.bulkString(cursor), .array(keys.map { .bulkString($0) })]))
         }

@@ -22,10 +22,16 @@ final class RedisExecutor: @unchecked Sendable {
     let backend: any RedisBackend
     /// Lease ids for new TTLs: random and non-zero, so ids from different ports and clients do not collide.
     var makeLeaseID: @Sendable () -> LeaseID = { LeaseID(UInt64.random(in: 1...UInt64.max)) }
+    /// The largest encoded hash, set, sorted set or list (`RedisWorkingSet.valueBytesMax`).
+    var valueBytesMax = StoreLimits.default.valueBytesMax
     /// A transaction that keeps losing to other writers gives up after this many reads.
     static let attemptsMax = 32
     /// Keys a read-modify-write command is working on, and who waits for them.
     private var busyKeys: [[UInt8]: [@Sendable () -> Void]] = [:]
+    /// Single commands waiting for busy keys, by the keys they need, not started yet (`join`).
+    private var waitingBatches: [[[UInt8]]: Batch] = [:]
+    /// A batch takes at most this many commands; more wait for the next one.
+    static let batchCommandsMax = 128
 
     init(backend: any RedisBackend) { self.backend = backend }
 
@@ -50,8 +56,11 @@ final class RedisExecutor: @unchecked Sendable {
 
     // MARK: Blind writes
 
-    /// Whether `command` writes without reading: SET with at most EX or PX, and MSET.
+    /// Whether `command` writes without reading: SET with at most EX or PX, and MSET, of strings the port may store
+    /// (`RedisWorkingSet.checkedString` refuses the others).
     static func isBlindWrite(_ command: RedisCommand) -> Bool {
+        let values = stride(from: 1, to: command.arguments.count, by: 2).lazy.map { command.arguments[$0] }
+        guard !values.contains(where: RedisTypedValue.isTyped) else { return false }
         switch command.name {
         case "MSET": return command.arguments.count % 2 == 0
         case "SET":
@@ -101,11 +110,7 @@ final class RedisExecutor: @unchecked Sendable {
     /// Deletes every key of the Redis keyspace in one transaction, around the keys the cluster keeps for itself.
     /// Leases whose keys are gone stay until they expire.
     func deleteEveryKey(then done: @escaping @Sendable (Result<Void, RedisReplyError>) -> Void) {
-        let reserved = GroupRuntime.reservedKeyPrefix
-        let deletions: [TransactionOperation] = [
-            .deleteRange(DeleteRangeRequest(key: [0], rangeEnd: reserved)),
-            .deleteRange(DeleteRangeRequest(key: KeyRange.prefixEnd(of: reserved), rangeEnd: [0])),
-        ]
+        let deletions = RedisWorkingSet.everyKeyDeletions
         backend.write(.transaction(TransactionRequest(compare: [], success: deletions))) { outcome in
             guard case .result(.transaction) = outcome else {
                 return done(.failure(RedisReplyError(self.errorReply(outcome))))
@@ -126,12 +131,41 @@ final class RedisExecutor: @unchecked Sendable {
         var seen = Set<[UInt8]>()
         let all = commands.flatMap(RedisCommandTable.keys(of:)) + watched.keys.sorted { $0.lexicographicallyPrecedes($1) }
         let keys = all.filter { seen.insert($0).inserted }
+        if commands.count == 1, watched.isEmpty, keys.contains(where: { busyKeys[$0] != nil }) {
+            return join(commands[0], keys: keys, reply: reply)
+        }
         lock(keys) {
             // This node's state first: usually current (and free) on the leader, and the comparisons catch it
             // when it is not. A retry, or an outcome that writes nothing, reads linearizably.
             self.attempt(commands, keys: keys, watched: watched, number: 1, linearizable: false) { result in
                 self.unlock(keys)
                 reply(result)
+            }
+        }
+    }
+
+    /// A command whose keys are busy joins the batch of commands waiting for exactly those keys, or starts one.
+    /// A batch runs as one transaction: each command sees the ones before it, as in MULTI, and each gets its own
+    /// reply. Fifty clients on one hot key (a queue, a counter) thus share one log round trip instead of taking
+    /// one each in turn; each command still takes effect at one point between its arrival and its reply.
+    private func join(
+        _ command: RedisCommand, keys: [[UInt8]],
+        reply: @escaping @Sendable (Result<[RESPValue]?, RedisReplyError>) -> Void
+    ) {
+        if let batch = waitingBatches[keys], batch.commands.count < Self.batchCommandsMax {
+            batch.commands.append(command)
+            batch.replies.append(reply)
+            return
+        }
+        let batch = Batch(command, reply)
+        waitingBatches[keys] = batch
+        lock(keys) {
+            if self.waitingBatches[keys] === batch { self.waitingBatches[keys] = nil }
+            self.attempt(batch.commands, keys: keys, watched: [:], number: 1, linearizable: false) { result in
+                self.unlock(keys)
+                for (index, reply) in batch.replies.enumerated() {
+                    reply(result.map { replies in replies.map { [$0[index]] } })
+                }
             }
         }
     }
@@ -143,7 +177,11 @@ final class RedisExecutor: @unchecked Sendable {
         guard number <= Self.attemptsMax else {
             return done(.failure(RedisReplyError("TRYAGAIN the keys kept changing under the command; retry")))
         }
-        readKeys(keys, linearizable: linearizable) { result in
+        // KEYS, SCAN, DBSIZE and FLUSHDB queued in MULTI work on the keyspace as read here, with the block's writes.
+        let readsKeyspace = commands.contains {
+            [.keyspace, .flush].contains(RedisCommandTable.lookup($0.name)?.kind)
+        }
+        readWorkingSet(keys, linearizable: linearizable, withKeyspace: readsKeyspace) { result in
             guard case .success(var workingSet) = result else {
                 if case .failure(let error) = result { done(.failure(error)) }
                 return
@@ -156,7 +194,7 @@ final class RedisExecutor: @unchecked Sendable {
                 return done(.success(nil))
             }
             let replies = commands.map { workingSet.run($0) }
-            if workingSet.writtenKeys.isEmpty {
+            if !workingSet.writesAnything {
                 // Nothing to write means nothing in the log vouches for this read: only a linearizable one counts.
                 guard linearizable else {
                     return self.attempt(
@@ -204,34 +242,106 @@ final class RedisExecutor: @unchecked Sendable {
         }
     }
 
+    // MARK: Blocking pops
+
+    /// BLPOP, BRPOP: pops at once when one of the lists has an element; otherwise waits, without holding the loop,
+    /// for a change to one of the keys to apply on this node and tries again, until `timeoutMilliseconds` (0:
+    /// forever) have passed, then answers the null array. Returns what ends the wait unanswered (the connection
+    /// closed). Waiters on one key are woken together and race; the compared transaction lets one pop each element.
+    func blockingPop(_ command: RedisCommand, timeoutMilliseconds: Int64, reply: @escaping Reply) -> @Sendable () -> Void
+    {
+        let wait = BlockedPop()
+        let keys = RedisCommandTable.keys(of: command)
+        @Sendable func attempt() {
+            guard !wait.finished else { return }
+            guard !wait.inFlight else { return wait.changedInFlight = true }
+            wait.inFlight = true
+            wait.changedInFlight = false
+            // Observed before the read, so that a push applied in between still wakes this waiter.
+            wait.stopObserving?()
+            wait.stopObserving = backend.observe(keys) { attempt() }
+            transaction([command]) { result in
+                wait.inFlight = false
+                guard !wait.finished else { return }
+                switch result {
+                case .success(let replies?) where replies.first != .nullArray:
+                    wait.finish()
+                    reply(replies.first ?? .nullArray)
+                case .success:
+                    if wait.timedOut {
+                        wait.finish()
+                        reply(.nullArray)
+                    } else if wait.changedInFlight {
+                        attempt()
+                    }
+                case .failure(let error):
+                    wait.finish()
+                    reply(error.reply)
+                }
+            }
+        }
+        if timeoutMilliseconds > 0 {
+            wait.cancelTimer = backend.schedule(in: timeoutMilliseconds) {
+                guard !wait.finished else { return }
+                // An attempt under way may still pop: it answers, with the element or the null array.
+                guard !wait.inFlight else { return wait.timedOut = true }
+                wait.finish()
+                reply(.nullArray)
+            }
+        }
+        attempt()
+        return { wait.finish() }
+    }
+
     // MARK: Keyspace
 
-    /// The live keys of the Redis keyspace (cluster keys and expired keys left out), sorted, among the first
-    /// `limit` stored keys from `start` on (0: all), and the key to go on from when there are more.
+    /// The live keys of the Redis keyspace (cluster keys and expired keys left out; with `type`, only keys holding
+    /// that type), sorted, among the first `limit` stored keys from `start` on (0: all), the key to go on from when there are more, and how many of the
+    /// keys have a TTL.
     func liveKeys(
-        from start: [UInt8], limit: Int,
-        then done: @escaping @Sendable (Result<(keys: [[UInt8]], next: [UInt8]?), RedisReplyError>) -> Void
+        from start: [UInt8], limit: Int, type: String? = nil,
+        then done: @escaping @Sendable (Result<(keys: [[UInt8]], next: [UInt8]?, expiring: Int), RedisReplyError>) -> Void
     ) {
         let range = RangeRequest(
-            key: start.isEmpty ? [0] : start, rangeEnd: [0], limit: limit == 0 ? 0 : limit + 1, keysOnly: true)
+            key: start.isEmpty ? [0] : start, rangeEnd: [0], limit: limit == 0 ? 0 : limit + 1, keysOnly: type == nil)
         backend.read(range, linearizable: true) { outcome in
             switch outcome {
             case .refused(let refusal):
                 done(.failure(RedisReplyError(self.errorReply(refusal))))
             case .read(let read):
                 let examined = limit == 0 ? read.range.kvs[...] : read.range.kvs.prefix(limit)
-                let keys = examined.filter { kv in
+                let live = examined.filter { kv in
                     guard !kv.key.starts(with: GroupRuntime.reservedKeyPrefix) else { return false }
+                    if let type, RedisTypedValue.typeName(of: kv.value) != type { return false }
                     guard let lease = kv.lease else { return true }
                     return (read.deadlines[lease] ?? 0) > read.now
-                }.map(\.key)
+                }
                 let next = limit > 0 && read.range.kvs.count > limit ? read.range.kvs[limit].key : nil
-                done(.success((keys, next)))
+                done(.success((live.map(\.key), next, live.filter { $0.lease != nil }.count)))
             }
         }
     }
 
     // MARK: Helpers
+
+    /// `readKeys`, and the live keys of the keyspace into the working set when `withKeyspace`.
+    private func readWorkingSet(
+        _ keys: [[UInt8]], linearizable: Bool, withKeyspace: Bool,
+        then done: @escaping @Sendable (Result<RedisWorkingSet, RedisReplyError>) -> Void
+    ) {
+        readKeys(keys, linearizable: linearizable) { result in
+            guard withKeyspace, case .success(let workingSet) = result else { return done(result) }
+            self.liveKeys(from: [], limit: 0) { live in
+                switch live {
+                case .failure(let error): done(.failure(error))
+                case .success(let page):
+                    var withKeys = workingSet
+                    withKeys.keyspace = Set(page.keys)
+                    done(.success(withKeys))
+                }
+            }
+        }
+    }
 
     /// Reads each key (one range read per key: the engine shares one ReadIndex round among reads of a turn)
     /// into a working set, with the latest clock any of the reads reported.
@@ -240,10 +350,10 @@ final class RedisExecutor: @unchecked Sendable {
         then done: @escaping @Sendable (Result<RedisWorkingSet, RedisReplyError>) -> Void
     ) {
         let join = ReadJoin(count: keys.count)
-        let makeLeaseID = makeLeaseID
+        let (makeLeaseID, valueBytesMax) = (makeLeaseID, valueBytesMax)
         let finish: @Sendable () -> Void = {
             if let error = join.error { return done(.failure(error)) }
-            var workingSet = RedisWorkingSet(now: join.now, makeLeaseID: makeLeaseID)
+            var workingSet = RedisWorkingSet(now: join.now, valueBytesMax: valueBytesMax, makeLeaseID: makeLeaseID)
             for (key, kv) in zip(keys, join.values) {
                 workingSet.load(key, kv, deadline: kv?.lease.flatMap { join.deadlines[$0] })
             }
@@ -352,5 +462,37 @@ private final class ReadJoin: @unchecked Sendable {
     func fail(_ error: RedisReplyError) {
         if self.error == nil { self.error = error }
         remaining -= 1
+    }
+}
+
+/// One waiting BLPOP or BRPOP (`RedisExecutor.blockingPop`).
+private final class BlockedPop: @unchecked Sendable {
+    // @unchecked Sendable: used only on the runtime's event loop, like the executor.
+    var finished = false
+    var inFlight = false
+    /// A watched key changed while an attempt was under way: try again when it ends empty-handed.
+    var changedInFlight = false
+    var timedOut = false
+    var stopObserving: (@Sendable () -> Void)?
+    var cancelTimer: (@Sendable () -> Void)?
+
+    func finish() {
+        finished = true
+        stopObserving?()
+        cancelTimer?()
+        stopObserving = nil
+        cancelTimer = nil
+    }
+}
+
+/// Commands on the same keys that wait together and run as one transaction (`RedisExecutor.join`).
+private final class Batch: @unchecked Sendable {
+    // @unchecked Sendable: used only on the runtime's event loop, like the executor.
+    var commands: [RedisCommand]
+    var replies: [@Sendable (Result<[RESPValue]?, RedisReplyError>) -> Void]
+
+    init(_ command: RedisCommand, _ reply: @escaping @Sendable (Result<[RESPValue]?, RedisReplyError>) -> Void) {
+        commands = [command]
+        replies = [reply]
     }
 }

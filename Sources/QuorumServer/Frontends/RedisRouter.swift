@@ -22,6 +22,8 @@ final class RedisRouter: @unchecked Sendable {
     let host: NodeHost
     private var executors: [GroupID: RedisExecutor] = [:]
     private let scanCursors = RedisScanCursors()
+    /// The port's open connections (CLIENT LIST, INFO).
+    let clients = RedisClients()
 
     init(host: NodeHost) { self.host = host }
 
@@ -98,19 +100,34 @@ final class RedisRouter: @unchecked Sendable {
         }
     }
 
+    /// INFO's keyspace figures for the groups this node leads.
+    func keyspaceCounts(then done: @escaping @Sendable (Result<RedisSession.KeyspaceCounts, RedisReplyError>) -> Void) {
+        let executors = ledGroups.map { self.executor(of: $0.runtime) }[...]
+        Self.eachInTurn(executors, gathered: [], { result in
+            done(result.map { counts in counts.reduce(.init(keys: 0, expires: 0)) {
+                .init(keys: $0.keys + $1.keys, expires: $0.expires + $1.expires)
+            } })
+        }) { executor, next in
+            executor.liveKeys(from: [], limit: 0) { result in
+                next(result.map { [RedisSession.KeyspaceCounts(keys: $0.keys.count, expires: $0.expiring)] })
+            }
+        }
+    }
+
     /// FLUSHDB and FLUSHALL: deletes every key of the groups this node leads.
     func flushLedGroups(then done: @escaping @Sendable (Result<Void, RedisReplyError>) -> Void) {
-        Self.eachInTurn(ledGroups.map { self.executor(of: $0.runtime) }[...], gathered: [], { done($0.map { _ in }) }) { executor, next in
+        let executors = ledGroups.map { self.executor(of: $0.runtime) }[...]
+        Self.eachInTurn(executors, gathered: [Int](), { done($0.map { _ in }) }) { executor, next in
             executor.deleteEveryKey { next($0.map { [] }) }
         }
     }
 
     /// Runs `step` on each executor, one after another, gathering what each gives; stops at the first failure.
-    private static func eachInTurn(
-        _ executors: ArraySlice<RedisExecutor>, gathered: [[UInt8]],
-        _ done: @escaping @Sendable (Result<[[UInt8]], RedisReplyError>) -> Void,
+    private static func eachInTurn<Element: Sendable>(
+        _ executors: ArraySlice<RedisExecutor>, gathered: [Element],
+        _ done: @escaping @Sendable (Result<[Element], RedisReplyError>) -> Void,
         step:
-            @escaping @Sendable (RedisExecutor, @escaping @Sendable (Result<[[UInt8]], RedisReplyError>) -> Void)
+            @escaping @Sendable (RedisExecutor, @escaping @Sendable (Result<[Element], RedisReplyError>) -> Void)
             -> Void
     ) {
         guard let executor = executors.first else { return done(.success(gathered)) }
@@ -147,6 +164,7 @@ final class RedisRouter: @unchecked Sendable {
         // A group destroyed and created again here has a new runtime: its executor starts afresh.
         if let executor = executors[runtime.group], executor.backend === runtime { return executor }
         let executor = RedisExecutor(backend: runtime)
+        executor.valueBytesMax = min(executor.valueBytesMax, host.configuration.requestBytesMax)
         executors[runtime.group] = executor
         return executor
     }

@@ -16,10 +16,16 @@ struct RedisSession {
     private(set) var watched: [[UInt8]: Revision] = [:]
     /// INFO's cluster section when the port is a Redis Cluster node (`RedisRouter`); nil when standalone.
     let clusterInfo: @Sendable () -> String?
+    /// The port's open connections, for INFO.
+    let connectedClients: @Sendable () -> Int
 
-    init(id: Int64, clusterInfo: @escaping @Sendable () -> String? = { nil }) {
+    init(
+        id: Int64, clusterInfo: @escaping @Sendable () -> String? = { nil },
+        connectedClients: @escaping @Sendable () -> Int = { 1 }
+    ) {
         self.id = id
         self.clusterInfo = clusterInfo
+        self.connectedClients = connectedClients
     }
 
     var inMulti: Bool { queued != nil }
@@ -27,13 +33,13 @@ struct RedisSession {
     /// Commands that run even inside MULTI instead of being queued.
     static let unqueued: Set<String> = ["EXEC", "DISCARD", "MULTI", "WATCH", "QUIT", "RESET"]
 
-    /// Queues `command` inside MULTI: QUEUED, or the refusal that makes EXEC fail.
+    /// Queues `command` inside MULTI (every command the port knows, as Redis queues every command but those that
+    /// end or watch the transaction): QUEUED, or the refusal that makes EXEC fail.
     mutating func enqueue(_ command: RedisCommand) -> RESPValue {
-        guard let kind = RedisCommandTable.lookup(command.name)?.kind, kind == .read || kind == .readWrite else {
+        guard RedisCommandTable.lookup(command.name) != nil else {
             queueFailed = true
             if RedisCommandTable.scripting.contains(command.name) { return Self.scriptingRefusal(command) }
-            if RedisCommandTable.lookup(command.name) == nil { return command.unknownError }
-            return .error("ERR \(command.name) is not supported inside MULTI by Quorum")
+            return command.unknownError
         }
         guard RedisCommandTable.arityHolds(command) else {
             queueFailed = true
@@ -75,7 +81,7 @@ struct RedisSession {
         case "QUIT":
             return .ok
         case "RESET":
-            self = RedisSession(id: id, clusterInfo: clusterInfo)
+            self = RedisSession(id: id, clusterInfo: clusterInfo, connectedClients: connectedClients)
             return .simpleString("RESET")
         case "SELECT":
             return command.argument(0) == "0" ? .ok : .error("ERR DB index is out of range")
@@ -84,7 +90,7 @@ struct RedisSession {
         case "CLIENT":
             return client(command)
         case "INFO":
-            return .bulkString(Self.info(status: status, cluster: clusterInfo()))
+            return info(command, status: status, keyspace: nil)
         case "COMMAND":
             switch arguments.first.map({ String(decoding: $0, as: UTF8.self).uppercased() }) {
             case "COUNT": return .integer(Int64(RedisCommandTable.count))
@@ -200,16 +206,60 @@ struct RedisSession {
         ("maxmemory", "0"), ("maxmemory-policy", "noeviction"),
     ]
 
-    /// INFO's text; `cluster` is the cluster section of a Redis Cluster node, nil when standalone.
-    static func info(status: NodeStatus, cluster: String?) -> String {
-        let lines = [
-            "# Server", "redis_version:\(redisVersion)", "redis_mode:\(cluster == nil ? "standalone" : "cluster")",
-            "arch_bits:64", "quorum_node:\(status.node.rawValue)",
-            "", "# Replication", "role:\(status.role == "leader" ? "master" : "slave")",
-            "quorum_role:\(status.role)", "quorum_leader:\(status.leader?.rawValue ?? 0)",
-            "quorum_term:\(status.term.rawValue)", "quorum_commit_index:\(status.commitIndex.rawValue)",
-            "", "# Cluster", cluster ?? "cluster_enabled:0", "", "# Keyspace", "",
+    /// What INFO's keyspace section counts: the live keys, and those with a TTL.
+    struct KeyspaceCounts: Equatable, Sendable {
+        var keys: Int
+        var expires: Int
+    }
+
+    /// INFO [section ...]: Redis's sections with the fields clients read. `keyspace` nil leaves the keyspace
+    /// section empty (INFO inside MULTI, which reads no keys).
+    func info(_ command: RedisCommand, status: NodeStatus, keyspace: KeyspaceCounts?) -> RESPValue {
+        let requested = Set(command.arguments.map { String(decoding: $0, as: UTF8.self).lowercased() })
+        let everything = requested.isEmpty || !requested.isDisjoint(with: ["all", "default", "everything"])
+        let sections = Self.infoSections(
+            status: status, cluster: clusterInfo(), connectedClients: connectedClients(), keyspace: keyspace)
+        let text = sections.filter { everything || requested.contains($0.name.lowercased()) }.map { section in
+            (["# \(section.name)"] + section.lines).joined(separator: "\r\n") + "\r\n"
+        }.joined(separator: "\r\n")
+        return .bulkString(text)
+    }
+
+    /// INFO's sections; `cluster` is the cluster section of a Redis Cluster node, nil when standalone.
+    static func infoSections(
+        status: NodeStatus, cluster: String?, connectedClients: Int, keyspace: KeyspaceCounts?
+    ) -> [(name: String, lines: [String])] {
+        let memory = RedisProcessMemory.residentBytes()
+        let keyspaceLines = keyspace.flatMap { counts in
+            counts.keys == 0 ? nil : ["db0:keys=\(counts.keys),expires=\(counts.expires),avg_ttl=0"]
+        }
+        return [
+            (
+                "Server",
+                [
+                    "redis_version:\(redisVersion)", "redis_mode:\(cluster == nil ? "standalone" : "cluster")",
+                    "arch_bits:\(MemoryLayout<Int>.size * 8)", "multiplexing_api:epoll", "quorum_node:\(status.node.rawValue)",
+                ]
+            ),
+            ("Clients", ["connected_clients:\(connectedClients)", "blocked_clients:0", "maxclients:10000"]),
+            (
+                "Memory",
+                [
+                    "used_memory:\(memory)", "used_memory_human:\(memory / 1024)K", "maxmemory:0",
+                    "maxmemory_policy:noeviction",
+                ]
+            ),
+            ("Persistence", ["loading:0", "aof_enabled:1", "rdb_changes_since_last_save:0"]),
+            (
+                "Replication",
+                [
+                    "role:\(status.role == "leader" ? "master" : "slave")", "quorum_role:\(status.role)",
+                    "quorum_leader:\(status.leader?.rawValue ?? 0)", "quorum_term:\(status.term.rawValue)",
+                    "quorum_commit_index:\(status.commitIndex.rawValue)",
+                ]
+            ),
+            ("Cluster", [cluster ?? "cluster_enabled:0"]),
+            ("Keyspace", keyspaceLines ?? []),
         ]
-        return lines.joined(separator: "\r\n")
     }
 }

@@ -9,27 +9,37 @@ extension RedisWorkingSet {
         let arguments = command.arguments
         switch command.name {
         case "GET":
-            return entry(arguments[0]).map { .bulkString($0.value) } ?? .null
+            return Self.replying { () throws(RedisReplyError) in try string(arguments[0]).map { .bulkString($0) } ?? .null }
         case "MGET":
-            return .array(arguments.map { key in entry(key).map { .bulkString($0.value) } ?? .null })
+            // A key holding another type reads as nil here, as in Redis.
+            return .array(arguments.map { key in (try? string(key)).flatMap { $0 }.map { .bulkString($0) } ?? .null })
         case "STRLEN":
-            return .integer(Int64(entry(arguments[0])?.value.count ?? 0))
+            return Self.replying { () throws(RedisReplyError) in .integer(Int64(try string(arguments[0])?.count ?? 0)) }
+        case "TYPE":
+            return Self.replying { () throws(RedisReplyError) in .simpleString(try typeName(arguments[0])) }
         case "EXISTS":
             return .integer(Int64(arguments.filter { entry($0) != nil }.count))
         case "SET":
-            return runSet(command)
+            return Self.replying { () throws(RedisReplyError) in try runStringSet(command) }
         case "GETSET":
-            return runSet(RedisCommand(name: "SET", arguments: arguments + [Array("GET".utf8)]))
+            return Self.replying { () throws(RedisReplyError) in
+                try runStringSet(RedisCommand(name: "SET", arguments: arguments + [Array("GET".utf8)]))
+            }
         case "SETNX":
             guard entry(arguments[0]) == nil else { return .integer(0) }
-            set(arguments[0], Entry(value: arguments[1], lease: nil, deadline: nil))
-            return .integer(1)
+            return Self.replying { () throws(RedisReplyError) in
+                set(arguments[0], Entry(value: try Self.checkedString(arguments[1]), lease: nil, deadline: nil))
+                return .integer(1)
+            }
         case "MSET":
             guard arguments.count % 2 == 0 else { return command.arityError }
-            for index in stride(from: 0, to: arguments.count, by: 2) {
-                set(arguments[index], Entry(value: arguments[index + 1], lease: nil, deadline: nil))
+            return Self.replying { () throws(RedisReplyError) in
+                for index in stride(from: 1, to: arguments.count, by: 2) { _ = try Self.checkedString(arguments[index]) }
+                for index in stride(from: 0, to: arguments.count, by: 2) {
+                    set(arguments[index], Entry(value: arguments[index + 1], lease: nil, deadline: nil))
+                }
+                return .ok
             }
-            return .ok
         case "DEL", "UNLINK":
             var deleted: Int64 = 0
             for key in Set(arguments) where entry(key) != nil {
@@ -38,18 +48,34 @@ extension RedisWorkingSet {
             }
             return .integer(deleted)
         case "DELIFEQ":
-            guard let current = entry(arguments[0]), current.value == arguments[1] else { return .integer(0) }
-            set(arguments[0], nil)
-            return .integer(1)
+            return Self.replying { () throws(RedisReplyError) in
+                guard try string(arguments[0]) == arguments[1] else { return .integer(0) }
+                set(arguments[0], nil)
+                return .integer(1)
+            }
         case "INCR", "DECR", "INCRBY", "DECRBY":
-            return runIncrement(command)
+            return Self.replying { () throws(RedisReplyError) in try runIncrement(command) }
         case "APPEND":
-            var updated = entry(arguments[0]) ?? Entry(value: [], lease: nil, deadline: nil)
-            updated.value += arguments[1]
-            set(arguments[0], updated)
-            return .integer(Int64(updated.value.count))
+            return Self.replying { () throws(RedisReplyError) in
+                var updated = entry(arguments[0]) ?? Entry(value: [], lease: nil, deadline: nil)
+                updated.value = try Self.checkedString((try string(arguments[0]) ?? []) + arguments[1])
+                set(arguments[0], updated)
+                return .integer(Int64(updated.value.count))
+            }
         case "EXPIRE", "PEXPIRE", "EXPIREAT", "PEXPIREAT":
-            return runExpire(command)
+            return Self.replying { () throws(RedisReplyError) in try runExpire(command) }
+        case "KEYS":
+            let glob = RedisGlob(arguments[0])
+            return .array(liveKeys.filter(glob.matches).map { .bulkString($0) })
+        case "DBSIZE":
+            return .integer(Int64(liveKeys.count))
+        case "SCAN":
+            return runScan(command)
+        case "FLUSHDB", "FLUSHALL":
+            guard arguments.count <= 1, arguments.allSatisfy({ ["ASYNC", "SYNC"].contains(String(decoding: $0, as: UTF8.self).uppercased()) })
+            else { return .syntaxError }
+            flush()
+            return .ok
         case "TTL", "PTTL":
             guard let current = entry(arguments[0]) else { return .integer(-2) }
             guard let deadline = current.deadline else { return .integer(-1) }
@@ -63,12 +89,35 @@ extension RedisWorkingSet {
             set(arguments[0], current)
             return .integer(1)
         default:
-            return command.unknownError
+            return Self.replying { () throws(RedisReplyError) in
+                if let reply = try runHash(command) { return reply }
+                if let reply = try runSortedSet(command) { return reply }
+                if let reply = try runSet(command) { return reply }
+                return try runList(command) ?? command.unknownError
+            }
         }
     }
 
+    /// SCAN inside MULTI: the whole keyspace in one page (cursor 0), filtered by MATCH; TYPE only for strings.
+    private func runScan(_ command: RedisCommand) -> RESPValue {
+        guard command.argument(0) == "0" else { return .error("ERR invalid cursor") }
+        var glob: RedisGlob?
+        var index = 1
+        while index + 1 < command.arguments.count {
+            switch command.option(index) {
+            case "MATCH": glob = RedisGlob(command.arguments[index + 1])
+            case "COUNT": guard Self.integer(command.arguments[index + 1]) != nil else { return .notInteger }
+            default: return .error("ERR SCAN inside MULTI takes MATCH and COUNT only on Quorum")
+            }
+            index += 2
+        }
+        guard index == command.arguments.count else { return .syntaxError }
+        let keys = liveKeys.filter { glob?.matches($0) ?? true }
+        return .array([.bulkString("0"), .array(keys.map { .bulkString($0) })])
+    }
+
     /// SET key value [NX | XX] [GET] [EX s | PX ms | EXAT s | PXAT ms | KEEPTTL]
-    private mutating func runSet(_ command: RedisCommand) -> RESPValue {
+    private mutating func runStringSet(_ command: RedisCommand) throws(RedisReplyError) -> RESPValue {
         let key = command.arguments[0]
         var condition: String?
         var returnsOld = false
@@ -97,8 +146,10 @@ extension RedisWorkingSet {
             }
             index += 1
         }
+        let value = try Self.checkedString(command.arguments[1])
         let current = entry(key)
-        let old: RESPValue = current.map { .bulkString($0.value) } ?? .null
+        // SET overwrites a key of any type, but SET ... GET must read a string first.
+        let old: RESPValue = returnsOld ? try string(key).map { .bulkString($0) } ?? .null : .null
         if condition == "NX", current != nil { return returnsOld ? old : .null }
         if condition == "XX", current == nil { return returnsOld ? old : .null }
         if let expiry {
@@ -107,11 +158,11 @@ extension RedisWorkingSet {
                 if current != nil { set(key, nil) }
                 return returnsOld ? old : .ok
             }
-            set(key, Entry(value: command.arguments[1], lease: grant(ttl)))
+            set(key, Entry(value: value, lease: grant(ttl)))
         } else if keepTTL, let current {
-            set(key, Entry(value: command.arguments[1], lease: current.lease, deadline: current.deadline))
+            set(key, Entry(value: value, lease: current.lease, deadline: current.deadline))
         } else {
-            set(key, Entry(value: command.arguments[1], lease: nil, deadline: nil))
+            set(key, Entry(value: value, lease: nil, deadline: nil))
         }
         return returnsOld ? old : .ok
     }
@@ -132,7 +183,7 @@ extension RedisWorkingSet {
         return LeaseTTL(milliseconds: UInt64(milliseconds))
     }
 
-    private mutating func runIncrement(_ command: RedisCommand) -> RESPValue {
+    private mutating func runIncrement(_ command: RedisCommand) throws(RedisReplyError) -> RESPValue {
         let key = command.arguments[0]
         var delta: Int64 = command.name.hasPrefix("DECR") ? -1 : 1
         if command.name.hasSuffix("BY") {
@@ -145,7 +196,7 @@ extension RedisWorkingSet {
             }
         }
         var updated = entry(key) ?? Entry(value: Array("0".utf8), lease: nil, deadline: nil)
-        guard let value = Self.integer(updated.value) else { return .notInteger }
+        guard let value = Self.integer(try string(key) ?? updated.value) else { return .notInteger }
         let (sum, overflow) = value.addingReportingOverflow(delta)
         guard !overflow else { return .error("ERR increment or decrement would overflow") }
         updated.value = Array(String(sum).utf8)
@@ -153,16 +204,41 @@ extension RedisWorkingSet {
         return .integer(sum)
     }
 
-    /// EXPIRE key seconds (and PEXPIRE, EXPIREAT, PEXPIREAT): 1 if the key exists, 0 if not. A deadline already
-    /// passed deletes the key, as in Redis.
-    private mutating func runExpire(_ command: RedisCommand) -> RESPValue {
-        guard command.arguments.count == 2 else {
-            return .error("ERR Unsupported option \(command.argument(2))")
+    /// EXPIRE key seconds [NX | XX | GT | LT] (and PEXPIRE, EXPIREAT, PEXPIREAT): 1 if the key exists and the
+    /// condition holds, 0 if not. A deadline already passed deletes the key, as in Redis. A key without a TTL counts
+    /// as never expiring for GT and LT.
+    private mutating func runExpire(_ command: RedisCommand) throws(RedisReplyError) -> RESPValue {
+        var conditions = Set<String>()
+        for index in 2..<command.arguments.count {
+            let option = command.option(index)
+            guard ["NX", "XX", "GT", "LT"].contains(option) else {
+                throw RedisReplyError("ERR Unsupported option \(command.argument(index))")
+            }
+            conditions.insert(option)
+        }
+        if conditions.contains("NX"), conditions.count > 1 {
+            throw RedisReplyError("ERR NX and XX, GT or LT options at the same time are not compatible")
+        }
+        if conditions.isSuperset(of: ["GT", "LT"]) {
+            throw RedisReplyError("ERR GT and LT options at the same time are not compatible")
         }
         guard let amount = Int64(command.argument(1)) else { return .notInteger }
         let key = command.arguments[0]
         guard var current = entry(key) else { return .integer(0) }
-        guard let ttl = ttl(command.name, amount) else {
+        let ttl = ttl(command.name, amount)
+        if !conditions.isEmpty {
+            // A deadline is the leader's clock when the grant applied plus the TTL, a few milliseconds after the
+            // instant the command named: EXPIRE and EXPIREAT compare whole seconds, so that EXPIREAT t LT after
+            // EXPIREAT t finds them equal, as Redis does.
+            let unit: UInt64 = command.name.hasPrefix("P") ? 1 : 1000
+            let newDeadline = (ttl.map { now.adding($0).milliseconds } ?? 0) / unit
+            let deadline = current.deadline.map { $0.milliseconds / unit }
+            if conditions.contains("NX"), deadline != nil { return .integer(0) }
+            if conditions.contains("XX"), deadline == nil { return .integer(0) }
+            if conditions.contains("GT"), deadline.map({ newDeadline <= $0 }) ?? true { return .integer(0) }
+            if conditions.contains("LT"), let deadline, newDeadline >= deadline { return .integer(0) }
+        }
+        guard let ttl else {
             set(key, nil)
             return .integer(1)
         }

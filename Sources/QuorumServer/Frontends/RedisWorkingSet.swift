@@ -17,6 +17,9 @@ struct RedisWorkingSet {
     }
 
     let now: StoreTime
+    /// The largest value a hash, set, sorted set or list may be encoded to: the store's value limit (or the node's
+    /// request limit, if lower).
+    let valueBytesMax: Int
     /// The mod revision of every key read, as stored (0 when absent): the transaction's comparisons.
     private(set) var observed: [[UInt8]: Revision] = [:]
     /// The lease each key read holds in the store, expired or not.
@@ -24,12 +27,20 @@ struct RedisWorkingSet {
     private var entries: [[UInt8]: Entry] = [:]
     /// Keys written, in the order first written, so the transaction's operations are deterministic.
     private(set) var writtenKeys: [[UInt8]] = []
+    /// The live keys of the keyspace as read for KEYS, SCAN or DBSIZE queued in MULTI; nil when not read.
+    var keyspace: Set<[UInt8]>?
+    /// FLUSHDB or FLUSHALL ran: the transaction deletes every key before writing the keys written since.
+    private(set) var flushed = false
     /// Leases to grant before the transaction, for new TTLs.
     private(set) var grants: [LeaseID: LeaseTTL] = [:]
     private let makeLeaseID: @Sendable () -> LeaseID
 
-    init(now: StoreTime, makeLeaseID: @escaping @Sendable () -> LeaseID) {
+    init(
+        now: StoreTime, valueBytesMax: Int = StoreLimits.default.valueBytesMax,
+        makeLeaseID: @escaping @Sendable () -> LeaseID
+    ) {
         self.now = now
+        self.valueBytesMax = valueBytesMax
         self.makeLeaseID = makeLeaseID
     }
 
@@ -57,13 +68,39 @@ struct RedisWorkingSet {
         return Entry.Lease(id: id, deadline: now.adding(ttl))
     }
 
-    /// The transaction's operations: the final state of each key written.
+    /// Whether the transaction changes anything.
+    var writesAnything: Bool { flushed || !writtenKeys.isEmpty }
+
+    /// FLUSHDB, FLUSHALL: every key is gone for the commands after.
+    mutating func flush() {
+        flushed = true
+        keyspace = []
+        for key in entries.keys { set(key, nil) }
+    }
+
+    /// The live keys as the commands so far left them, sorted; empty unless the keyspace was read.
+    var liveKeys: [[UInt8]] {
+        var keys = keyspace ?? []
+        for key in writtenKeys {
+            if entries[key] != nil { keys.insert(key) } else { keys.remove(key) }
+        }
+        return keys.sorted { $0.lexicographicallyPrecedes($1) }
+    }
+
+    /// The transaction's operations: the final state of each key written, after deleting every key if flushed.
     var operations: [TransactionOperation] {
-        writtenKeys.map { key in
+        let finalStates = writtenKeys.map { key -> TransactionOperation in
             guard let entry = entries[key] else { return .deleteRange(DeleteRangeRequest(key: key)) }
             return .put(PutRequest(key: key, value: entry.value, lease: entry.lease))
         }
+        return (flushed ? Self.everyKeyDeletions : []) + finalStates
     }
+
+    /// Deletes every key of the Redis keyspace, around the keys the cluster keeps for itself.
+    static let everyKeyDeletions: [TransactionOperation] = [
+        .deleteRange(DeleteRangeRequest(key: [0], rangeEnd: GroupRuntime.reservedKeyPrefix)),
+        .deleteRange(DeleteRangeRequest(key: KeyRange.prefixEnd(of: GroupRuntime.reservedKeyPrefix), rangeEnd: [0])),
+    ]
 
     /// Leases that may be left without keys once the transaction applied: the old leases of keys written, and
     /// grants that no key ended up holding. The executor revokes each one that holds no key.

@@ -598,6 +598,16 @@ final class GroupRuntime: @unchecked Sendable {
         watchHub.cancel(channel: channel, requestID: requestID)
     }
 
+    /// Calls `changed` on the loop, once, after this replica applied a change to any of `keys` (the Redis port's
+    /// blocking pops wait on it). Returns what cancels it.
+    func observe(_ keys: [[UInt8]], changed: @escaping @Sendable () -> Void) -> @Sendable () -> Void {
+        loop.preconditionInEventLoop()
+        // Called from inside the apply: what it runs next comes after the apply finished.
+        let id = watchHub.observe(Set(keys)) { [loop] in loop.execute(changed) }
+        let hub = watchHub
+        return { hub.stopObserving(id) }
+    }
+
     /// Whether a client command would write a member address, directly or inside a transaction.
     /// Keys the cluster keeps for itself (member addresses, the leader's Redis address); clients may not write them.
     static let reservedKeyPrefix: [UInt8] = Array("\u{0}quorum/".utf8)

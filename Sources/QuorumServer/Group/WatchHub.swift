@@ -36,8 +36,21 @@ final class WatchHub: @unchecked Sendable {
     static let pageScannedMax = 10_000
 
     private var watchers: [WatcherID: Watcher] = [:]
+    /// In-process observers (a Redis BLPOP waiting for a push): each is told once, after a change to one of its
+    /// keys applied here, and then forgotten.
+    private var observers: [UInt64: (keys: Set<[UInt8]>, changed: () -> Void)] = [:]
+    private var lastObserver: UInt64 = 0
 
     var count: Int { watchers.count }
+
+    /// Calls `changed` once, after the next applied change to any of `keys`; the id cancels it.
+    func observe(_ keys: Set<[UInt8]>, changed: @escaping () -> Void) -> UInt64 {
+        lastObserver += 1
+        observers[lastObserver] = (keys, changed)
+        return lastObserver
+    }
+
+    func stopObserving(_ id: UInt64) { observers[id] = nil }
 
     func add(
         key: [UInt8], rangeEnd: [UInt8]?, startRevision: Revision, replayFrom: HistoryPosition?, channel: any Channel,
@@ -79,7 +92,15 @@ final class WatchHub: @unchecked Sendable {
 
     /// Delivers the changes of one applied command to every live watcher whose range they touch.
     func publish(_ events: [WatchEvent]) {
-        guard !events.isEmpty, !watchers.isEmpty else { return }
+        guard !events.isEmpty else { return }
+        if !observers.isEmpty {
+            let touched = Set(events.map(\.kv.key))
+            for (id, observer) in observers where !observer.keys.isDisjoint(with: touched) {
+                observers[id] = nil
+                observer.changed()
+            }
+        }
+        guard !watchers.isEmpty else { return }
         for (id, watcher) in watchers where watcher.replayFrom == nil {
             let matching = events.filter {
                 $0.revision >= watcher.startRevision

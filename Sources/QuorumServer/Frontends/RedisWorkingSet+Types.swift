@@ -1,0 +1,110 @@
+import QuorumWire
+
+/// Reading and writing the typed values (`RedisTypedValue`) of a working set, and the commands common to every type.
+extension RedisWorkingSet {
+    /// The value under `key` as `kind`: nil when absent; WRONGTYPE when the key holds another type (a string
+    /// included), an error when the stored value is corrupt.
+    func typed(_ key: [UInt8], _ kind: RedisTypedValue.Kind) throws(RedisReplyError) -> RedisTypedValue? {
+        guard let value = entry(key)?.value else { return nil }
+        guard RedisTypedValue.isTyped(value) else { throw .wrongType }
+        let typed = try Self.decode(value)
+        guard typed.kind == kind else { throw .wrongType }
+        return typed
+    }
+
+    /// The value under `key` as `kind`, made into its type by `make`; nil when absent.
+    func decoded<Value>(
+        _ key: [UInt8], _ kind: RedisTypedValue.Kind, _ make: (RedisTypedValue) throws(RedisTypedValueError) -> Value
+    ) throws(RedisReplyError) -> Value? {
+        guard let typed = try typed(key, kind) else { return nil }
+        do {
+            return try make(typed)
+        } catch {
+            throw .corrupt(error)
+        }
+    }
+
+    /// The string under `key`: nil when absent, WRONGTYPE when it holds a hash, set, sorted set or list.
+    func string(_ key: [UInt8]) throws(RedisReplyError) -> [UInt8]? {
+        guard let value = entry(key)?.value else { return nil }
+        guard !RedisTypedValue.isTyped(value) else { throw .wrongType }
+        return value
+    }
+
+    /// TYPE's answer for the value under `key`.
+    func typeName(_ key: [UInt8]) throws(RedisReplyError) -> String {
+        guard let value = entry(key)?.value else { return "none" }
+        guard RedisTypedValue.isTyped(value) else { return "string" }
+        let typed = try Self.decode(value)
+        // Checked as fully as the type's own commands check it, so that TYPE never names a value they refuse.
+        do {
+            switch typed.kind {
+            case .hash: _ = try RedisHash(typed)
+            case .set: _ = try RedisSet(typed)
+            case .sortedSet: _ = try RedisSortedSet(typed)
+            case .list: break
+            }
+        } catch {
+            throw .corrupt(error)
+        }
+        return typed.kind.name
+    }
+
+    /// Stores `value` under `key`, keeping the key's TTL; an empty collection deletes the key, as in Redis. Refuses
+    /// (writing nothing) a value over the store's limit.
+    mutating func store(_ key: [UInt8], _ value: RedisTypedValue) throws(RedisReplyError) {
+        guard !value.elements.isEmpty else {
+            if entry(key) != nil { set(key, nil) }
+            return
+        }
+        let size = value.encodedCount
+        guard size <= valueBytesMax else {
+            throw RedisReplyError(
+                "ERR the \(value.kind.name) would take \(size) bytes, over the store's limit of \(valueBytesMax) bytes"
+                    + " for one value; nothing was written")
+        }
+        let current = entry(key)
+        set(key, Entry(value: value.encoded, lease: current?.lease, deadline: current?.deadline))
+    }
+
+    /// A string to store through the port: refused when it starts with the typed-value marker, which would make it
+    /// read back as a hash, set, sorted set or list.
+    static func checkedString(_ value: [UInt8]) throws(RedisReplyError) -> [UInt8] {
+        guard !RedisTypedValue.isTyped(value) else {
+            throw RedisReplyError(
+                "ERR Quorum reserves values that start with the bytes 00 C1 51 for hashes, sets, sorted sets and lists")
+        }
+        return value
+    }
+
+    private static func decode(_ value: [UInt8]) throws(RedisReplyError) -> RedisTypedValue {
+        do {
+            return try RedisTypedValue(decoding: value)
+        } catch {
+            throw .corrupt(error)
+        }
+    }
+
+    /// Runs `body`, answering its thrown reply as the command's reply.
+    static func replying(_ body: () throws(RedisReplyError) -> RESPValue) -> RESPValue {
+        do {
+            return try body()
+        } catch {
+            return error.reply
+        }
+    }
+
+    /// Redis's strict integer argument, or its error.
+    static func integerArgument(_ bytes: [UInt8]) throws(RedisReplyError) -> Int64 {
+        guard let value = integer(bytes) else { throw RedisReplyError(.notInteger) }
+        return value
+    }
+}
+
+extension RedisReplyError {
+    static let wrongType = RedisReplyError("WRONGTYPE Operation against a key holding the wrong kind of value")
+
+    static func corrupt(_ error: RedisTypedValueError) -> RedisReplyError {
+        RedisReplyError("ERR the value stored at this key is not a valid hash, set, sorted set or list: \(error)")
+    }
+}
