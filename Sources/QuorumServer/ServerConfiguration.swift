@@ -64,6 +64,8 @@ public struct ServerConfiguration: Sendable {
     /// Connections the client port, and the Redis port, each keep open at most (`--max-connections`, Redis's
     /// `maxclients`); more are refused.
     public var connectionsMax = 10_000
+    /// Watches one group's replica on this node serves at most (`--max-watches`); more are refused with the reason.
+    public var watchesMax = 100_000
     /// A Redis connection that sends nothing for this long is closed (`--redis-idle-timeout`, Redis's `timeout`);
     /// nil keeps idle connections open, as Redis does by default.
     public var redisIdleTimeout: Duration?

@@ -30,7 +30,7 @@ struct Server: ParsableCommand {
         help: """
             A JSON file with any of: id, cluster, dataDir, join, tickMilliseconds, historyRevisions, httpPort, \
             redisPort, maxRequestBytes, snapshotEntries, peerFrameBytes, groups, splitKeys, maxConnections, \
-            redisIdleTimeout.
+            maxWatches, redisIdleTimeout.
             """)
     var config: String?
 
@@ -83,6 +83,9 @@ struct Server: ParsableCommand {
     @Option(help: "Connections the client port and the Redis port each accept at once; more are refused (default 10000).")
     var maxConnections: Int?
 
+    @Option(help: "Watches one group's replica on a node serves at once; more are refused (default 100000).")
+    var maxWatches: Int?
+
     @Option(help: "Close a Redis connection that sends nothing for this many seconds (default: never, as Redis).")
     var redisIdleTimeout: Int?
 
@@ -102,6 +105,7 @@ struct Server: ParsableCommand {
         var groups: Int?
         var splitKeys: Int?
         var maxConnections: Int?
+        var maxWatches: Int?
         var redisIdleTimeout: Int?
     }
 
@@ -152,6 +156,9 @@ struct Server: ParsableCommand {
         configuration.connectionsMax =
             try setting(maxConnections, "QUORUM_MAX_CONNECTIONS", file.maxConnections) ?? configuration.connectionsMax
         guard configuration.connectionsMax > 0 else { throw ValidationError("--max-connections must be positive") }
+        configuration.watchesMax =
+            try setting(maxWatches, "QUORUM_MAX_WATCHES", file.maxWatches) ?? configuration.watchesMax
+        guard configuration.watchesMax > 0 else { throw ValidationError("--max-watches must be positive") }
         if let seconds = try setting(redisIdleTimeout, "QUORUM_REDIS_IDLE_TIMEOUT", file.redisIdleTimeout) {
             guard seconds > 0 else { throw ValidationError("--redis-idle-timeout must be a positive number of seconds") }
             configuration.redisIdleTimeout = .seconds(seconds)

@@ -30,7 +30,11 @@ final class BlockingSocket {
 
     /// Sends all of `text`.
     func send(_ text: String) throws {
-        let bytes = Array(text.utf8)
+        try send(bytes: Array(text.utf8))
+    }
+
+    /// Sends all of `bytes`.
+    func send(bytes: [UInt8]) throws {
         var sent = 0
         while sent < bytes.count {
             let count = bytes[sent...].withUnsafeBytes {

@@ -1,5 +1,7 @@
 import Foundation
 import QuorumClient
+import QuorumConsensus
+import QuorumWire
 import Testing
 
 #if canImport(Glibc)
@@ -34,5 +36,69 @@ extension ClusterTests {
         #expect(try held[0].readUntilClosed() == "")
         for connection in held { connection.close() }
         await client.close()
+    }
+}
+
+extension ClusterTests {
+    @Test("watches beyond --max-watches are refused with the reason, and cancelled ones stop counting")
+    func watchLimit() async throws {
+        let (cluster, first) = try await Self.startCluster(arguments: ["--max-watches", "2"])
+        defer { cluster.stopAll() }
+        try await expectTwoWatchesAndNoMore(of: "first", through: first)
+        // The client cancels its watches as it closes; its successor gets the two places.
+        await first.close()
+        let second = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10))
+        try await expectTwoWatchesAndNoMore(of: "second", through: second)
+        await second.close()
+    }
+
+    /// A node used to forget a watch only when a change in its range found the connection closed: connections that
+    /// vanished without cancelling (a crashed client) counted against `--max-watches` for as long as their keys
+    /// stayed quiet.
+    @Test("a connection that closes without cancelling its watches stops counting")
+    func abandonedWatchesAreForgotten() async throws {
+        let (cluster, client) = try await Self.startCluster()
+        defer { cluster.stopAll() }
+        await client.close()
+        let member = cluster.members[0]
+        let http = HTTPClient()
+        func watchersServed() async throws -> Double? {
+            let metrics = try await http.send("GET", member, "/metrics").text
+            let sample = metrics.split(separator: "\n").first { $0.hasPrefix("quorum_server_watchers{") }
+            return sample.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }
+        }
+        let sockets = try (0..<2).map { _ in try BlockingSocket(port: member.clientPort) }
+        for socket in sockets {
+            let frame = ClientRequest(
+                requestID: 1, group: GroupID(1),
+                operation: .watch(key: Array("abandoned".utf8), rangeEnd: nil, startRevision: nil)
+            ).frame
+            try socket.send(bytes: frame.header + frame.payload)
+        }
+        #expect(try await Self.poll { try await watchersServed() == 2 }, "the two watches never started")
+        for socket in sockets { socket.close() }
+        #expect(try await Self.poll { try await watchersServed() == 0 }, "a closed connection's watches still count")
+    }
+
+    /// Opens three watches on `name` at the node the client writes through: two see the next change, the third is
+    /// refused.
+    private func expectTwoWatchesAndNoMore(of name: String, through client: QuorumClient) async throws {
+        let key = Array(name.utf8)
+        let value = "changed"
+        try await client.put(key, Array("before".utf8))
+        let admitted = [try await client.watch(key), try await client.watch(key)]
+        let refused = try await client.watch(key)
+        try await client.put(key, Array(value.utf8))
+        for watch in admitted {
+            var events = watch.makeAsyncIterator()
+            #expect(try await events.next()?.first?.kv.value == Array(value.utf8))
+        }
+        var refusal: String?
+        do {
+            for try await _ in refused { break }
+        } catch QuorumClientError.watchEnded(let reason, _) {
+            refusal = reason
+        }
+        #expect(refusal?.contains("too many watches") == true, "the third watch was not refused")
     }
 }

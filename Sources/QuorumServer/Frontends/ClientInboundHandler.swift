@@ -1,4 +1,5 @@
 import NIOCore
+import QuorumConsensus
 import QuorumWire
 
 /// Serves one client connection: each request frame gets exactly one response frame, in whatever order they
@@ -8,6 +9,8 @@ final class ClientInboundHandler: ChannelInboundHandler {
     typealias OutboundOut = Frame
 
     private let host: NodeHost
+    /// Groups this connection watched in, whose watches go when it closes.
+    private var watchedGroups: Set<GroupID> = []
 
     init(host: NodeHost) { self.host = host }
 
@@ -29,6 +32,7 @@ final class ClientInboundHandler: ChannelInboundHandler {
         switch request.operation {
         case .watch(let key, let rangeEnd, let start):
             guard let runtime = host.group(request.group) else { return host.handle(request, respond: respond) }
+            watchedGroups.insert(request.group)
             runtime.watch(
                 requestID: request.requestID, key: key, rangeEnd: rangeEnd, startRevision: start, channel: channel)
         case .cancelWatch(let watch):
@@ -37,6 +41,11 @@ final class ClientInboundHandler: ChannelInboundHandler {
         default:
             host.handle(request, respond: respond)
         }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        for group in watchedGroups { host.group(group)?.dropWatches(of: context.channel) }
+        context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -560,6 +560,13 @@ final class GroupRuntime: @unchecked Sendable {
     func watch(requestID: UInt64, key: [UInt8], rangeEnd: [UInt8]?, startRevision: Revision?, channel: any Channel) {
         loop.preconditionInEventLoop()
         metrics.countRequest(.watch)
+        guard watchHub.count < configuration.watchesMax else {
+            metrics.watchesRefused.increment()
+            let reason =
+                "too many watches: this node serves \(configuration.watchesMax) of this group already (--max-watches)"
+            WatchHub.send(.watchEnded(reason: reason, resumeRevision: nil), to: channel, requestID: requestID)
+            return
+        }
         watchHub.add(
             key: key, rangeEnd: rangeEnd, startRevision: startRevision ?? .zero,
             replayFrom: startRevision.map { HistoryPosition(revision: $0) }, channel: channel, requestID: requestID)
@@ -596,6 +603,13 @@ final class GroupRuntime: @unchecked Sendable {
     func cancelWatch(requestID: UInt64, channel: any Channel) {
         loop.preconditionInEventLoop()
         watchHub.cancel(channel: channel, requestID: requestID)
+    }
+
+    /// Forgets the watches of a closed connection, which would otherwise count against `--max-watches` until a
+    /// change in their range came by.
+    func dropWatches(of channel: any Channel) {
+        loop.preconditionInEventLoop()
+        watchHub.drop(channel: channel)
     }
 
     /// Calls `changed` on the loop, once, after this replica applied a change to any of `keys` (the Redis port's

@@ -65,6 +65,12 @@ final class WatchHub: @unchecked Sendable {
         end(channel: channel, requestID: requestID, reason: "cancelled")
     }
 
+    /// Forgets every watch of `channel`, which has closed.
+    func drop(channel: any Channel) {
+        let closed = ObjectIdentifier(channel)
+        watchers = watchers.filter { $0.key.channel != closed }
+    }
+
     /// Ends a watch, telling its client why.
     func end(channel: any Channel, requestID: UInt64, reason: String) {
         guard

@@ -40,6 +40,7 @@ final class NodeMetrics: Sendable {
     let membershipNotices: Counter
     let membershipQueries: Counter
     let clientConnectionsRefused: Counter
+    let watchesRefused: Counter
     let redisIdleClosed: Counter
     private let groupsHosted: Gauge
     private let groupsLed: Gauge
@@ -114,6 +115,8 @@ final class NodeMetrics: Sendable {
         clientConnectionsRefused = counter(
             "network", "client_connections_refused",
             "Connections to the client or Redis port refused because it had --max-connections open already.")
+        watchesRefused = counter(
+            "network", "watches_refused", "Watches refused because a group's replica here served --max-watches already.")
         redisIdleClosed = counter(
             "network", "redis_idle_connections_closed", "Redis connections closed after --redis-idle-timeout idle.")
         groupsHosted = gauge("server", "groups", "Consensus groups this node hosts a replica of.")
