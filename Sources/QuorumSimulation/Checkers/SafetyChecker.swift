@@ -28,7 +28,7 @@ final class SafetyChecker {
     private(set) var appliedEntries: [LogIndex: Entry] = [:]
     /// Terms of entries some node has seen committed; a commit is a promise no later leader may break.
     private var committedTerms: [LogIndex: Term] = [:]
-    private var highestCommitted: LogIndex = 0
+    private(set) var highestCommitted: LogIndex = 0
     private var commitCheckedThrough: [NodeID: LogIndex] = [:]
     private(set) var highestApplied: LogIndex = 0
     private(set) var leaderElections = 0

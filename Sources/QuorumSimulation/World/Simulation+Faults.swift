@@ -57,6 +57,14 @@ extension Simulation {
         note("partition: isolated leader \(leader), its clock stalled for \(stallMs) ms")
     }
 
+    /// Aimed at Figure 8: a new leader is cut off at once and crashes once its first entry is on its own disk, so
+    /// that entry, of a newer term than what the others hold at that index, is stranded there for later.
+    func strand(_ leader: NodeID) {
+        network.isolate(leader, from: allNodeIDs)
+        schedule(.crashNode(leader), after: options.diskLatencyMsMax + 1)
+        note("\(leader) is stranded: isolated, and crashes in \(options.diskLatencyMsMax + 1) ms")
+    }
+
     var currentLeader: NodeID? {
         allNodeIDs.filter { nodes[$0]!.driver?.engine.role == .leader }
             .max { nodes[$0]!.driver!.engine.term < nodes[$1]!.driver!.engine.term }

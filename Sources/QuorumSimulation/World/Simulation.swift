@@ -249,6 +249,7 @@ public final class Simulation {
     /// Runs `body` on a live node's driver, then checks the node and collects its completions.
     func withDriver(_ id: NodeID, _ body: (inout Driver) -> Void) {
         guard nodes[id]?.driver != nil else { return }
+        let committedBefore = checker.highestCommitted
         body(&nodes[id]!.driver!)
         let turnEndDue = nodes[id]!.processingScheduled
         if nodes[id]!.driver!.processNowOrAtTurnEnd(
@@ -271,6 +272,16 @@ public final class Simulation {
                 if phase == .faults && random.chance(options.newLeaderCrashRate) {
                     schedule(.crashNode(id), after: random.next(upperBound: 2 * options.diskLatencyMsMax + 2))
                 }
+                if phase == .faults && aimedFaults.chance(0.1) { strand(id) }
+            }
+            if phase == .faults, storesOnlyEarlierTermsOnAQuorum(engine, beyond: committedBefore),
+                aimedFaults.chance(0.5)
+            {
+                note("\(id) has only earlier terms' entries on a quorum: it crashes, and crashed nodes come back")
+                schedule(.crashNode(id), after: 0)
+                for down in allNodeIDs where nodes[down]!.driver == nil {
+                    schedule(.restart(down), after: aimedFaults.next(upperBound: 20))
+                }
             }
             checker.recordLeader(
                 id, term: engine.term, isNew: isNew, hasEntry: engine.term(at:), firstIndex: engine.firstIndex)
@@ -282,6 +293,20 @@ public final class Simulation {
             nodes[id]!.leaderTerm = engine.term
         }
         for completion in nodes[id]!.driver!.takeCompletions() { complete(completion, on: id) }
+    }
+
+    /// Whether a Raft leader has just got entries of earlier terms onto a quorum, beyond anything committed, while
+    /// no entry of its own term is on one: Figure 8's moment (Raft §5.4.2). They are not committed yet; a leader
+    /// that counted them committed and then died lets a later leader with a newer entry there overwrite them.
+    private func storesOnlyEarlierTermsOnAQuorum(_ engine: SimulatedEngine, beyond committed: LogIndex) -> Bool {
+        let status = engine.replicationStatus
+        guard !status.isEmpty else { return false }
+        let matched = engine.configuration.voters.map {
+            $0 == engine.id ? engine.lastIndex : status[$0]?.matchIndex ?? 0
+        }
+        let onQuorum = matched.sorted(by: >)[engine.configuration.quorumSize - 1]
+        guard onQuorum > committed, let termThere = engine.term(at: onQuorum) else { return false }
+        return termThere < engine.term
     }
 
     /// Commit and applied indexes only grow while a node runs: going back means a committed entry or applied
