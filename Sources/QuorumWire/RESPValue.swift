@@ -134,7 +134,7 @@ extension RESPValue {
     }
 
     /// Redis writes doubles as the shortest text that reads back the same, and "inf", "-inf", "nan".
-    static func format(_ value: Double) -> String {
+    public static func format(_ value: Double) -> String {
         if value.isNaN { return "nan" }
         if value.isInfinite { return value < 0 ? "-inf" : "inf" }
         return value.description
