@@ -36,6 +36,7 @@ public struct LuaLibrary: @unchecked Sendable {
         case none = -1, `nil` = 0, boolean, lightUserdata, number, string, table, function, userdata, thread
     }
     enum Status: Int32 { case ok = 0, yield, runtime, syntax, memory, errorHandler }
+    static let collectGarbage: Int32 = 2
 
     let newstate: @convention(c) (Allocator?, UnsafeMutableRawPointer?) -> State?
     let close: @convention(c) (State?) -> Void
@@ -62,7 +63,7 @@ public struct LuaLibrary: @unchecked Sendable {
     let rawset: @convention(c) (State?, Int32) -> Void
     let rawgeti: @convention(c) (State?, Int32, Int32) -> Void
     let rawseti: @convention(c) (State?, Int32, Int32) -> Void
-    let getallocf: @convention(c) (State?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Allocator?
+    let gc: @convention(c) (State?, Int32, Int32) -> Int32
     /// The libraries a script may use (and debug, which only the prelude sees), each a C function to call.
     let openBase: CFunction
     let openTable: CFunction
@@ -116,9 +117,7 @@ public struct LuaLibrary: @unchecked Sendable {
             rawset: symbol("lua_rawset", as: (@convention(c) (State?, Int32) -> Void).self),
             rawgeti: symbol("lua_rawgeti", as: (@convention(c) (State?, Int32, Int32) -> Void).self),
             rawseti: symbol("lua_rawseti", as: (@convention(c) (State?, Int32, Int32) -> Void).self),
-            getallocf: symbol(
-                "lua_getallocf",
-                as: (@convention(c) (State?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Allocator?).self),
+            gc: symbol("lua_gc", as: (@convention(c) (State?, Int32, Int32) -> Int32).self),
             openBase: symbol("luaopen_base", as: CFunction.self),
             openTable: symbol("luaopen_table", as: CFunction.self),
             openString: symbol("luaopen_string", as: CFunction.self),
@@ -161,14 +160,14 @@ extension LuaLibrary {
         rawset: (@convention(c) (State?, Int32) -> Void)?,
         rawgeti: (@convention(c) (State?, Int32, Int32) -> Void)?,
         rawseti: (@convention(c) (State?, Int32, Int32) -> Void)?,
-        getallocf: (@convention(c) (State?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Allocator?)?,
+        gc: (@convention(c) (State?, Int32, Int32) -> Int32)?,
         openBase: CFunction?, openTable: CFunction?, openString: CFunction?, openMath: CFunction?,
         openDebug: CFunction?
     ) {
         guard let newstate, let close, let loadbuffer, let pcall, let gettop, let settop, let checkstack, let type,
             let tolstring, let tonumber, let toboolean, let touserdata, let objlen, let pushlstring, let pushnumber,
             let pushboolean, let pushnil, let pushlightuserdata, let pushcclosure, let pushvalue, let createtable,
-            let rawget, let rawset, let rawgeti, let rawseti, let getallocf, let openBase, let openTable,
+            let rawget, let rawset, let rawgeti, let rawseti, let gc, let openBase, let openTable,
             let openString, let openMath, let openDebug
         else { return nil }
         self.newstate = newstate
@@ -196,7 +195,7 @@ extension LuaLibrary {
         self.rawset = rawset
         self.rawgeti = rawgeti
         self.rawseti = rawseti
-        self.getallocf = getallocf
+        self.gc = gc
         self.openBase = openBase
         self.openTable = openTable
         self.openString = openString

@@ -178,7 +178,12 @@ public final class LuaScriptEngine {
     /// redis.pcall. Answers the script's reply converted to RESP as Redis converts it (an error reply when the
     /// script failed, was killed or ran past its budget), or nil when no script has that SHA-1.
     public func run(sha: String, keys: [[UInt8]], arguments: [[UInt8]], call: Call) -> RESPValue? {
-        defer { lua.settop(state, 0) }
+        defer {
+            lua.settop(state, 0)
+            // Lua 5.1 does not collect before it reports running out of memory: what a failed script left behind
+            // would otherwise fail the next one.
+            if memory.bytes > memory.limit / 2 { _ = lua.gc(state, LuaLibrary.collectGarbage, 0) }
+        }
         lua.settop(state, 0)
         lua.rawgeti(state, LuaLibrary.registryIndex, Self.scriptsKey)
         lua.push(state, Array(sha.utf8))
@@ -243,7 +248,7 @@ public final class LuaScriptEngine {
     // MARK: Lua to RESP
 
     /// A reply bigger than this many elements (a table that holds itself, say) is refused rather than built.
-    static let replyElementsMax = 10_000_000
+    static let replyElementsMax = 1_000_000
     /// Tables nested deeper than this are cut, as Redis cuts them when its Lua stack runs out.
     static let replyDepthMax = 200
 
