@@ -174,10 +174,17 @@ public final class LuaScriptEngine {
         lua.rawseti(state, LuaLibrary.registryIndex, Self.scriptsKey)
     }
 
+    /// What a script answered, and whether it failed (raised an error, was killed, ran past its budget or out of
+    /// memory) rather than returned: a failed script's writes are dropped.
+    public struct Outcome: Equatable, Sendable {
+        public var reply: RESPValue
+        public var failed: Bool
+    }
+
     /// Runs the cached script `sha` with `keys` and `arguments` as KEYS and ARGV; `call` answers its redis.call and
     /// redis.pcall. Answers the script's reply converted to RESP as Redis converts it (an error reply when the
-    /// script failed, was killed or ran past its budget), or nil when no script has that SHA-1.
-    public func run(sha: String, keys: [[UInt8]], arguments: [[UInt8]], call: Call) -> RESPValue? {
+    /// script failed), or nil when no script has that SHA-1.
+    public func run(sha: String, keys: [[UInt8]], arguments: [[UInt8]], call: Call) -> Outcome? {
         defer {
             lua.settop(state, 0)
             // Lua 5.1 does not collect before it reports running out of memory: what a failed script left behind
@@ -204,10 +211,12 @@ public final class LuaScriptEngine {
             }
             return lua.pcall(state, 3, 2, 0)
         }
-        guard status == LuaLibrary.Status.ok.rawValue else { return .error("ERR \(errorText(at: -1))") }
-        guard lua.toboolean(state, 3) != 0 else { return failure(at: 4, sha: sha) }
+        guard status == LuaLibrary.Status.ok.rawValue else {
+            return Outcome(reply: .error("ERR \(errorText(at: -1))"), failed: true)
+        }
+        guard lua.toboolean(state, 3) != 0 else { return Outcome(reply: failure(at: 4, sha: sha), failed: true) }
         var remaining = Self.replyElementsMax
-        return reply(at: 4, depth: 0, remaining: &remaining)
+        return Outcome(reply: reply(at: 4, depth: 0, remaining: &remaining), failed: false)
     }
 
     private func pushArray(_ elements: [[UInt8]]) {

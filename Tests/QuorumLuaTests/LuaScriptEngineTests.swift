@@ -32,7 +32,7 @@ final class Harness {
             self.calls.append(words)
             return self.answer(words)
         }
-        return reply ?? .error("no such script")
+        return reply?.reply ?? .error("no such script")
     }
 
     /// The error text without the " script: <sha>, on @user_script:N." Redis appends.
@@ -225,7 +225,16 @@ struct LuaScriptEngineTests {
         let sha = try harness.engine.load(Array("return 1".utf8)).get()
         #expect(sha == "e0e1f9fabfc9d4800c877a703b823ac0578ff8db")
         #expect(harness.engine.contains(sha))
-        #expect(harness.engine.run(sha: sha, keys: [], arguments: []) { _ in .simpleString("OK") } == .integer(1))
+        #expect(
+            harness.engine.run(sha: sha, keys: [], arguments: []) { _ in .simpleString("OK") }
+                == .init(reply: .integer(1), failed: false))
+        // A script that returns an error reply did not fail (its writes stand, as in Redis); one that raised did.
+        let returned = try harness.engine.load(Array("return redis.error_reply('NO')".utf8)).get()
+        #expect(
+            harness.engine.run(sha: returned, keys: [], arguments: []) { _ in .simpleString("OK") }
+                == .init(reply: .error("NO"), failed: false))
+        let raised = try harness.engine.load(Array("redis.call('set', 'k', 'v') error('NO')".utf8)).get()
+        #expect(harness.engine.run(sha: raised, keys: [], arguments: []) { _ in .simpleString("OK") }?.failed == true)
         harness.engine.flush()
         #expect(!harness.engine.contains(sha))
         #expect(harness.engine.run(sha: sha, keys: [], arguments: []) { _ in .simpleString("OK") } == nil)

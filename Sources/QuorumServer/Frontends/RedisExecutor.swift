@@ -123,13 +123,48 @@ final class RedisExecutor: @unchecked Sendable {
         _ commands: [RedisCommand], watched: [[UInt8]: Revision] = [:],
         reply: @escaping @Sendable (Result<[RESPValue]?, RedisReplyError>) -> Void
     ) {
+        let keys = commands.flatMap(RedisCommandTable.keys(of:)) + watched.keys.sorted { $0.lexicographicallyPrecedes($1) }
+        // This node's state first: usually current (and free) on the leader, and the comparisons catch it when it is
+        // not. A retry, or an outcome that writes nothing, reads linearizably.
+        compute(keys: keys, watched: watched, linearizableFirst: false, reply: reply) { workingSet, done in
+            var workingSet = workingSet
+            let replies = commands.map { workingSet.run($0) }
+            done(workingSet, replies)
+        }
+    }
+
+    /// Runs a Lua script atomically, as `transaction` runs commands: its declared `keys` read into a working set, the
+    /// script run against it (`RedisScripting`), its writes one compared transaction; rerun from scratch when a key
+    /// changed under it, so a script must decide the same on the same data. A script that failed writes nothing.
+    func script(
+        _ script: RedisScripting.Script, keys: [[UInt8]], arguments: [[UInt8]], readOnly: Bool,
+        scripting: RedisScripting, reply: @escaping Reply
+    ) {
+        // Read linearizably from the start: a script may be long, and a first run on stale state would run it twice.
+        compute(keys: keys, watched: [:], linearizableFirst: true) { result in
+            switch result {
+            case .success(let replies): reply(replies?.first ?? .null)
+            case .failure(let error): reply(error.reply)
+            }
+        } body: { workingSet, done in
+            scripting.run(script, keys: keys, arguments: arguments, readOnly: readOnly, on: workingSet) {
+                done($0, [$1])
+            }
+        }
+    }
+
+    /// Computes replies and writes from a working set of `keys`, which `body` answers (on the event loop).
+    typealias Computation =
+        @Sendable (RedisWorkingSet, @escaping @Sendable (RedisWorkingSet, [RESPValue]) -> Void) -> Void
+
+    private func compute(
+        keys: [[UInt8]], watched: [[UInt8]: Revision], linearizableFirst: Bool,
+        reply: @escaping @Sendable (Result<[RESPValue]?, RedisReplyError>) -> Void, body: @escaping Computation
+    ) {
         var seen = Set<[UInt8]>()
-        let all = commands.flatMap(RedisCommandTable.keys(of:)) + watched.keys.sorted { $0.lexicographicallyPrecedes($1) }
-        let keys = all.filter { seen.insert($0).inserted }
+        let keys = keys.filter { seen.insert($0).inserted }
         lock(keys) {
-            // This node's state first: usually current (and free) on the leader, and the comparisons catch it
-            // when it is not. A retry, or an outcome that writes nothing, reads linearizably.
-            self.attempt(commands, keys: keys, watched: watched, number: 1, linearizable: false) { result in
+            self.attempt(body, keys: keys, watched: watched, number: 1, linearizable: linearizableFirst) { result in
                 self.unlock(keys)
                 reply(result)
             }
@@ -137,70 +172,78 @@ final class RedisExecutor: @unchecked Sendable {
     }
 
     private func attempt(
-        _ commands: [RedisCommand], keys: [[UInt8]], watched: [[UInt8]: Revision], number: Int, linearizable: Bool,
+        _ body: @escaping Computation, keys: [[UInt8]], watched: [[UInt8]: Revision], number: Int, linearizable: Bool,
         done: @escaping @Sendable (Result<[RESPValue]?, RedisReplyError>) -> Void
     ) {
         guard number <= Self.attemptsMax else {
             return done(.failure(RedisReplyError("TRYAGAIN the keys kept changing under the command; retry")))
         }
         readKeys(keys, linearizable: linearizable) { result in
-            guard case .success(var workingSet) = result else {
+            guard case .success(let workingSet) = result else {
                 if case .failure(let error) = result { done(.failure(error)) }
                 return
             }
             if watched.contains(where: { workingSet.observed[$0.key] != $0.value }) {
                 guard linearizable else {
-                    return self.attempt(
-                        commands, keys: keys, watched: watched, number: number, linearizable: true, done: done)
+                    return self.attempt(body, keys: keys, watched: watched, number: number, linearizable: true, done: done)
                 }
                 return done(.success(nil))
             }
-            let replies = commands.map { workingSet.run($0) }
-            if workingSet.writtenKeys.isEmpty {
-                // Nothing to write means nothing in the log vouches for this read: only a linearizable one counts.
-                guard linearizable else {
+            body(workingSet) { workingSet, replies in
+                self.commit(
+                    workingSet, replies: replies, body: body, keys: keys, watched: watched, number: number,
+                    linearizable: linearizable, done: done)
+            }
+        }
+    }
+
+    private func commit(
+        _ workingSet: RedisWorkingSet, replies: [RESPValue], body: @escaping Computation, keys: [[UInt8]],
+        watched: [[UInt8]: Revision], number: Int, linearizable: Bool,
+        done: @escaping @Sendable (Result<[RESPValue]?, RedisReplyError>) -> Void
+    ) {
+        if workingSet.writtenKeys.isEmpty {
+            // Nothing to write means nothing in the log vouches for this read: only a linearizable one counts.
+            guard linearizable else {
+                return attempt(body, keys: keys, watched: watched, number: number, linearizable: true, done: done)
+            }
+            return done(.success(replies))
+        }
+        for (lease, ttl) in workingSet.grants {
+            backend.write(.leaseGrant(id: lease, ttl: ttl, grantedAt: 0)) { _ in }
+        }
+        let unchanged = workingSet.observed.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map {
+            Comparison(key: $0.key, .modRevision($0.value), .equal)
+        }
+        let watchedUnchanged = watched.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map {
+            Comparison(key: $0.key, .modRevision($0.value), .equal)
+        }
+        // Nested, so that a changed watched key (EXEC answers null) is told apart from a key that changed
+        // since the read (try again).
+        let inner = TransactionRequest(compare: unchanged, success: workingSet.operations)
+        let outer = TransactionRequest(compare: watchedUnchanged, success: [.transaction(inner)])
+        let released = workingSet.leasesToRelease
+        let granted = Set(workingSet.grants.keys)
+        backend.write(.transaction(outer)) { outcome in
+            guard case .result(.transaction(let response)) = outcome else {
+                granted.forEach(self.releaseIfEmpty)
+                if case .result(.failed(.leaseNotFound(let lease))) = outcome, !granted.contains(lease) {
+                    // A key kept its lease, which expired and was revoked after the read: read again.
                     return self.attempt(
-                        commands, keys: keys, watched: watched, number: number, linearizable: true, done: done)
+                        body, keys: keys, watched: watched, number: number + 1, linearizable: true, done: done)
                 }
-                return done(.success(replies))
+                return done(.failure(RedisReplyError(self.errorReply(outcome))))
             }
-            for (lease, ttl) in workingSet.grants {
-                self.backend.write(.leaseGrant(id: lease, ttl: ttl, grantedAt: 0)) { _ in }
+            guard response.succeeded else {
+                granted.forEach(self.releaseIfEmpty)
+                return done(.success(nil))
             }
-            let unchanged = workingSet.observed.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map {
-                Comparison(key: $0.key, .modRevision($0.value), .equal)
+            guard case .transaction(let applied)? = response.responses.first, applied.succeeded else {
+                granted.forEach(self.releaseIfEmpty)
+                return self.attempt(body, keys: keys, watched: watched, number: number + 1, linearizable: true, done: done)
             }
-            let watchedUnchanged = watched.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map {
-                Comparison(key: $0.key, .modRevision($0.value), .equal)
-            }
-            // Nested, so that a changed watched key (EXEC answers null) is told apart from a key that changed
-            // since the read (try again).
-            let inner = TransactionRequest(compare: unchanged, success: workingSet.operations)
-            let outer = TransactionRequest(compare: watchedUnchanged, success: [.transaction(inner)])
-            let released = workingSet.leasesToRelease
-            let granted = Set(workingSet.grants.keys)
-            self.backend.write(.transaction(outer)) { outcome in
-                guard case .result(.transaction(let response)) = outcome else {
-                    granted.forEach(self.releaseIfEmpty)
-                    if case .result(.failed(.leaseNotFound(let lease))) = outcome, !granted.contains(lease) {
-                        // A key kept its lease, which expired and was revoked after the read: read again.
-                        return self.attempt(
-                            commands, keys: keys, watched: watched, number: number + 1, linearizable: true, done: done)
-                    }
-                    return done(.failure(RedisReplyError(self.errorReply(outcome))))
-                }
-                guard response.succeeded else {
-                    granted.forEach(self.releaseIfEmpty)
-                    return done(.success(nil))
-                }
-                guard case .transaction(let applied)? = response.responses.first, applied.succeeded else {
-                    granted.forEach(self.releaseIfEmpty)
-                    return self.attempt(
-                        commands, keys: keys, watched: watched, number: number + 1, linearizable: true, done: done)
-                }
-                released.forEach(self.releaseIfEmpty)
-                done(.success(replies))
-            }
+            released.forEach(self.releaseIfEmpty)
+            done(.success(replies))
         }
     }
 

@@ -1,4 +1,5 @@
 import QuorumConsensus
+import QuorumLua
 import QuorumSharding
 import QuorumWire
 
@@ -22,8 +23,15 @@ final class RedisRouter: @unchecked Sendable {
     let host: NodeHost
     private var executors: [GroupID: RedisExecutor] = [:]
     private let scanCursors = RedisScanCursors()
+    /// The node's Lua scripts (EVAL, EVALSHA, SCRIPT), for every group it serves.
+    let scripting: RedisScripting
 
-    init(host: NodeHost) { self.host = host }
+    init(host: NodeHost) {
+        self.host = host
+        scripting = RedisScripting(
+            loop: host.loop, busyThreshold: host.configuration.scriptBusyThreshold,
+            limits: LuaScriptEngine.Limits(instructionsMax: host.configuration.scriptInstructionsMax))
+    }
 
     enum Mode {
         case standalone

@@ -31,7 +31,7 @@ struct RedisSession {
     mutating func enqueue(_ command: RedisCommand) -> RESPValue {
         guard let kind = RedisCommandTable.lookup(command.name)?.kind, kind == .read || kind == .readWrite else {
             queueFailed = true
-            if RedisCommandTable.scripting.contains(command.name) { return Self.scriptingRefusal(command) }
+            if RedisCommandTable.functions.contains(command.name) { return Self.functionsRefusal(command) }
             if RedisCommandTable.lookup(command.name) == nil { return command.unknownError }
             return .error("ERR \(command.name) is not supported inside MULTI by Quorum")
         }
@@ -111,15 +111,12 @@ struct RedisSession {
             watched = [:]
             return .ok
         default:
-            return RedisCommandTable.scripting.contains(command.name) ? Self.scriptingRefusal(command) : nil
+            return RedisCommandTable.functions.contains(command.name) ? Self.functionsRefusal(command) : nil
         }
     }
 
-    static func scriptingRefusal(_ command: RedisCommand) -> RESPValue {
-        .error(
-            "ERR \(command.name) is not supported by Quorum: it runs no Lua scripts. redis-py's Lock needs them;"
-                + " take a lock with SET key token NX PX ms and release it with DELIFEQ key token, or use Quorum's own"
-                + " locks, which come with fencing tokens.")
+    static func functionsRefusal(_ command: RedisCommand) -> RESPValue {
+        .error("ERR \(command.name) is not supported by Quorum: it runs Lua scripts (EVAL, EVALSHA), not functions")
     }
 
     private mutating func hello(_ command: RedisCommand, status: NodeStatus) -> RESPValue {
