@@ -62,7 +62,11 @@ extension ClusterTests {
             let answer = try await cli(arguments)
             #expect(answer == expected, "redis-cli \(arguments.joined(separator: " "))")
         }
-        #expect(try await cli(["EVAL", "return 1", "0"]).hasPrefix("ERR EVAL is not supported by Quorum"))
+        if luaInstalled {
+            #expect(try await cli(["EVAL", "return {1, 'a', redis.call('get', KEYS[1])}", "1", "r:s"]) == "1\na\nhello world")
+        } else {
+            #expect(try await cli(["EVAL", "return 1", "0"]).hasPrefix("ERR Lua scripting needs the liblua5.1-0 package"))
+        }
         #expect(try await cli(["INFO"]).contains("redis_version:7.0.0"))
         #expect(try await cli(["INFO"]).contains("role:master"))
         // The keyspace is the KV API's.
