@@ -81,13 +81,31 @@ enum LuaPrelude {
             return rawset(t, k, v)
         end
 
+        -- Lua 5.1 loads precompiled bytecode without checking it, which a script could use to break out: only
+        -- source text is compiled.
+        local loadstringAny = loadstring
+        local function loadText(chunk, name)
+            if type(chunk) == "string" and chunk:byte(1) == 27 then return nil, "bytecode loading is not allowed" end
+            return loadstringAny(chunk, name)
+        end
+        local function loadReader(reader, name)
+            if type(reader) == "string" then return loadText(reader, name) end
+            local parts = {}
+            while true do
+                local part = reader()
+                if part == nil or part == "" then break end
+                parts[#parts + 1] = part
+            end
+            return loadText(table.concat(parts), name)
+        end
+
         local visible = {}
-        for _, name in ipairs({"assert", "collectgarbage", "error", "gcinfo", "getmetatable", "ipairs", "load",
-            "loadstring", "next", "pairs", "pcall", "rawequal", "rawget", "select", "setmetatable", "tonumber",
-            "tostring", "type", "unpack", "xpcall", "_VERSION"}) do
+        for _, name in ipairs({"assert", "collectgarbage", "error", "gcinfo", "getmetatable", "ipairs", "next",
+            "pairs", "pcall", "rawequal", "rawget", "select", "setmetatable", "tonumber", "tostring", "type", "unpack",
+            "xpcall", "_VERSION"}) do
             visible[name] = _G[name]
         end
-        visible.rawset = rawsetChecked
+        visible.rawset, visible.loadstring, visible.load = rawsetChecked, loadText, loadReader
         visible.string, visible.table, visible.math, visible.redis =
             protect(string), protect(table), protect(math), protect(redis)
         getmetatable("").__metatable = false

@@ -143,6 +143,11 @@ public final class LuaScriptEngine {
     public func load(_ source: [UInt8]) -> Result<String, LuaScriptError> {
         let sha = SHA1.hex(source)
         if contains(sha) { return .success(sha) }
+        // Precompiled bytecode is not checked by Lua 5.1 and could break out of the sandbox: source text only.
+        guard source.first != 0x1b else {
+            return .failure(
+                LuaScriptError(message: "ERR Error compiling script (new function): bytecode loading is not allowed"))
+        }
         defer { lua.settop(state, 0) }
         lua.rawgeti(state, LuaLibrary.registryIndex, Self.scriptsKey)
         lua.push(state, Array(sha.utf8))

@@ -1,10 +1,10 @@
 import NIOCore
 import NIOPosix
-import QuorumLua
 import QuorumStore
 import QuorumWire
 import Testing
 
+@testable import QuorumLua
 @testable import QuorumServer
 
 /// Whether the system's Lua 5.1 could be opened; script tests are skipped, naming the package, when not.
@@ -161,5 +161,24 @@ final class RedisScriptTests {
         #expect(stored("k") == nil, "the killed script wrote nothing")
         #expect(try await loop.submit { scripting.kill() }.get() == .error("NOTBUSY No scripts in execution right now."))
         #expect(try await loop.submit { scripting.busy }.get() == nil)
+    }
+}
+
+/// A node without Lua: the port runs, and every script command says which package it needs.
+@Suite("Redis port scripts without Lua")
+struct RedisScriptsWithoutLuaTests {
+    @Test("without the Lua library, script commands answer an error naming the package")
+    func missingLibrary() throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let scripting = RedisScripting(
+            loop: group.next(), busyThreshold: .seconds(5), limits: LuaScriptEngine.Limits(),
+            library: LuaLibrary.load(["/nonexistent/liblua5.1.so.0"]))
+        guard case .error(let message)? = scripting.unavailable else {
+            Issue.record("a node without Lua should refuse scripts")
+            return
+        }
+        #expect(message.hasPrefix("ERR Lua scripting needs the liblua5.1-0 package (Lua 5.1)"))
+        #expect(message.contains("apt-get install liblua5.1-0"))
     }
 }

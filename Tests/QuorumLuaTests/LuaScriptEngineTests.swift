@@ -177,6 +177,16 @@ struct LuaScriptEngineTests {
         // Code compiled inside a script lands in the same sandbox.
         #expect(harness.errorMessage("loadstring('y = 1')()") == "ERR [string \"y = 1\"]:1: Attempt to modify a readonly table")
         #expect(harness.errorMessage("return loadstring('return os')()") == "ERR [string \"return os\"]:1: Script attempted to access nonexistent global variable 'os'")
+        // Precompiled bytecode is refused, as a script and from inside one (it is not checked, so it could break out).
+        #expect(
+            harness.eval("\u{1b}Lua\u{51}\0") == .error("ERR Error compiling script (new function): bytecode loading is not allowed"))
+        #expect(
+            harness.eval("local f, e = loadstring(string.dump(function() return 1 end)) return {tostring(f), e}")
+                == .array([.bulkString("nil"), .bulkString("bytecode loading is not allowed")]))
+        #expect(
+            harness.eval("local s = string.dump(function() return 1 end) local f, e = load(function() local c = s s = nil return c end) return e")
+                == .bulkString("bytecode loading is not allowed"))
+        #expect(harness.eval("return loadstring('return 1 + 1')()") == .integer(2))
         // Local state is the script's own, and nothing leaks from one run into the next.
         #expect(harness.eval("local x = 5 return x") == .integer(5))
         #expect(harness.eval("return string.upper('a') .. table.concat({'b', 'c'}) .. math.floor(2.5)") == .bulkString("Abc2"))

@@ -36,12 +36,15 @@ final class RedisScripting: @unchecked Sendable {
         init(_ engine: LuaScriptEngine) { self.engine = engine }
     }
 
-    init(loop: any EventLoop, busyThreshold: Duration, limits: LuaScriptEngine.Limits) {
+    init(
+        loop: any EventLoop, busyThreshold: Duration, limits: LuaScriptEngine.Limits,
+        library: Result<LuaLibrary, LuaUnavailable> = LuaLibrary.shared
+    ) {
         self.loop = loop
         let (seconds, attoseconds) = busyThreshold.components
         busyNanoseconds = UInt64(clamping: seconds) &* 1_000_000_000 &+ UInt64(clamping: attoseconds / 1_000_000_000)
         do {
-            engine = EngineBox(try LuaScriptEngine(library: LuaLibrary.shared.get(), limits: limits))
+            engine = EngineBox(try LuaScriptEngine(library: library.get(), limits: limits))
             unavailable = nil
         } catch let error as LuaScriptError {
             engine = nil
