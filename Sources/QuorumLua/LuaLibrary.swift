@@ -50,7 +50,6 @@ public struct LuaLibrary: @unchecked Sendable {
     let tonumber: @convention(c) (State?, Int32) -> Double
     let toboolean: @convention(c) (State?, Int32) -> Int32
     let touserdata: @convention(c) (State?, Int32) -> UnsafeMutableRawPointer?
-    let objlen: @convention(c) (State?, Int32) -> Int
     let pushlstring: @convention(c) (State?, UnsafePointer<CChar>?, Int) -> Void
     let pushnumber: @convention(c) (State?, Double) -> Void
     let pushboolean: @convention(c) (State?, Int32) -> Void
@@ -103,7 +102,6 @@ public struct LuaLibrary: @unchecked Sendable {
             tonumber: symbol("lua_tonumber", as: (@convention(c) (State?, Int32) -> Double).self),
             toboolean: symbol("lua_toboolean", as: (@convention(c) (State?, Int32) -> Int32).self),
             touserdata: symbol("lua_touserdata", as: (@convention(c) (State?, Int32) -> UnsafeMutableRawPointer?).self),
-            objlen: symbol("lua_objlen", as: (@convention(c) (State?, Int32) -> Int).self),
             pushlstring: symbol("lua_pushlstring", as: (@convention(c) (State?, UnsafePointer<CChar>?, Int) -> Void).self),
             pushnumber: symbol("lua_pushnumber", as: (@convention(c) (State?, Double) -> Void).self),
             pushboolean: symbol("lua_pushboolean", as: (@convention(c) (State?, Int32) -> Void).self),
@@ -147,7 +145,6 @@ extension LuaLibrary {
         tonumber: (@convention(c) (State?, Int32) -> Double)?,
         toboolean: (@convention(c) (State?, Int32) -> Int32)?,
         touserdata: (@convention(c) (State?, Int32) -> UnsafeMutableRawPointer?)?,
-        objlen: (@convention(c) (State?, Int32) -> Int)?,
         pushlstring: (@convention(c) (State?, UnsafePointer<CChar>?, Int) -> Void)?,
         pushnumber: (@convention(c) (State?, Double) -> Void)?,
         pushboolean: (@convention(c) (State?, Int32) -> Void)?,
@@ -165,7 +162,7 @@ extension LuaLibrary {
         openDebug: CFunction?
     ) {
         guard let newstate, let close, let loadbuffer, let pcall, let gettop, let settop, let checkstack, let type,
-            let tolstring, let tonumber, let toboolean, let touserdata, let objlen, let pushlstring, let pushnumber,
+            let tolstring, let tonumber, let toboolean, let touserdata, let pushlstring, let pushnumber,
             let pushboolean, let pushnil, let pushlightuserdata, let pushcclosure, let pushvalue, let createtable,
             let rawget, let rawset, let rawgeti, let rawseti, let gc, let openBase, let openTable,
             let openString, let openMath, let openDebug
@@ -182,7 +179,6 @@ extension LuaLibrary {
         self.tonumber = tonumber
         self.toboolean = toboolean
         self.touserdata = touserdata
-        self.objlen = objlen
         self.pushlstring = pushlstring
         self.pushnumber = pushnumber
         self.pushboolean = pushboolean
@@ -206,7 +202,6 @@ extension LuaLibrary {
     // The macros of lua.h the engine needs.
     func pop(_ state: State?, _ count: Int32) { settop(state, -count - 1) }
     func newtable(_ state: State?) { createtable(state, 0, 0) }
-    func upvalueIndex(_ index: Int32) -> Int32 { Self.globalsIndex - index }
 
     func push(_ state: State?, _ bytes: [UInt8]) {
         guard !bytes.isEmpty else { return pushlstring(state, "", 0) }
