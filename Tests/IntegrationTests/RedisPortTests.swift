@@ -194,7 +194,8 @@ extension ClusterTests {
         defer { cluster.stopAll() }
         let leaderID = try await Self.awaitLeader(client, cluster)
         let port = try #require(cluster.members[leaderID - 1].redisPort)
-        let run = try await RedisTools.run("/usr/bin/env", ["python3", "-c", RedisTools.redisPyScript, "\(port)"])
+        let run = try await RedisTools.run(
+            "/usr/bin/env", ["python3", "-c", RedisTools.redisPyScript, "\(port)", "\(luaInstalled)"])
         #expect(run.status == 0, "redis-py script failed: \(run.output.suffix(3000))")
         #expect(run.output.contains("redis-py ok"))
         // Four threads, 25 increments each, read-then-write inside the lock: only mutual exclusion makes 100.
@@ -296,8 +297,8 @@ enum RedisTools {
 
     struct ToolMissing: Error { var name: String }
 
-    /// Basic commands, WATCH/MULTI, RESP3, and the lock recipe the port offers instead of redis-py's Lock
-    /// (which needs Lua): SET NX PX to take it, DELIFEQ to release it only if still ours.
+    /// Basic commands, WATCH/MULTI, RESP3, EVAL (or, without Lua on the node, its refusal naming the package), and the
+    /// lock recipe that needs no Lua: SET NX PX to take it, DELIFEQ to release it only if still ours.
     static let redisPyScript = #"""
         import sys, threading, time, uuid
         import redis
@@ -327,11 +328,14 @@ enum RedisTools {
             except redis.WatchError:
                 pass
         assert r.get("py:w") == "theirs"
-        try:
-            r.eval("return 1", 0)
-            raise AssertionError("EVAL was accepted")
-        except redis.ResponseError as error:
-            assert "not supported" in str(error)
+        if sys.argv[2] == "true":
+            assert r.eval("return redis.call('incr', KEYS[1])", 1, "py:e2") == 1
+        else:
+            try:
+                r.eval("return 1", 0)
+                raise AssertionError("EVAL was accepted without Lua on the node")
+            except redis.ResponseError as error:
+                assert "liblua5.1-0" in str(error), error
         r3 = redis.Redis(host="127.0.0.1", port=port, protocol=3, decode_responses=True)
         assert r3.ping() and r3.get("py:none") is None and r3.incr("py:r3") == 1
 
