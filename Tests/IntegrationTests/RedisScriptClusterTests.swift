@@ -107,7 +107,7 @@ extension ClusterTests {
     }
 
     @Test(
-        "Redis port scripts: redis-py's Lock acquires, blocks with a timeout, extends, reacquires, releases, and fails on lost ownership",
+        "Redis port scripts: redis-py's Lock acquires, blocks with a timeout, extends, reacquires, releases, fails on lost ownership, and outlives a leader kill",
         .enabled(if: luaInstalled, luaMissing),
         .enabled(if: RedisTools.redisPy, "python3 with redis-py not found: pip install redis"))
     func redisPyLock() async throws {
@@ -120,8 +120,42 @@ extension ClusterTests {
         #expect(run.output.contains("redis-py lock ok"))
         // The counter the lock guarded: four threads, 25 increments each, read then written under the lock.
         #expect(try await client.get(Array("py:locked-counter".utf8))?.value == Array("100".utf8))
+
+        // A lock taken on one leader is extended and released on the next: the key survived the leader's death, and
+        // the new leader, which never saw the scripts, is sent them again by redis-py itself (NOSCRIPT, SCRIPT LOAD).
+        let acquire = try await RedisTools.run(
+            "/usr/bin/env", ["python3", "-c", Self.redisPyFailoverScript, "\(port)", "acquire"])
+        #expect(acquire.status == 0, "acquire failed: \(acquire.output.suffix(2000))")
+        cluster.kill(leaderID)
+        let newLeader = try await Self.awaitLeader(client, cluster, excluding: leaderID)
+        let newPort = try #require(cluster.members[newLeader - 1].redisPort)
+        let release = try await RedisTools.run(
+            "/usr/bin/env", ["python3", "-c", Self.redisPyFailoverScript, "\(newPort)", "release"])
+        #expect(release.status == 0, "release after the leader kill failed: \(release.output.suffix(2000))")
+        #expect(release.output.contains("redis-py failover ok"))
         await client.close()
     }
+
+    /// Half of a lock's life on each side of a leader kill: `acquire` takes it with a known token, `release` (on the
+    /// new leader) finds it still held, extends it, releases it, and sees it free.
+    static let redisPyFailoverScript = #"""
+        import sys
+        import redis
+        port, step = int(sys.argv[1]), sys.argv[2]
+        r = redis.Redis(host="127.0.0.1", port=port, decode_responses=True)
+        lock = r.lock("py:failover", timeout=60, thread_local=False)
+        if step == "acquire":
+            assert lock.acquire(blocking=False, token="failover-token")
+        else:
+            lock.local.token = b"failover-token"
+            assert lock.locked() and lock.owned()
+            assert lock.extend(5)
+            assert 60000 < r.pttl("py:failover") <= 65000, r.pttl("py:failover")
+            lock.release()
+            assert not lock.locked()
+            assert r.lock("py:failover", timeout=5).acquire(blocking=False)
+            print("redis-py failover ok")
+        """#
 
     static let redisPyLockScript = #"""
         import sys, threading, time
