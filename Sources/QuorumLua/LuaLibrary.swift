@@ -86,7 +86,8 @@ public struct LuaLibrary: @unchecked Sendable {
             return unsafeBitCast(address, to: Function.self)
         }
         let library = LuaLibrary(
-            newstate: symbol("lua_newstate", as: (@convention(c) (Allocator?, UnsafeMutableRawPointer?) -> State?).self),
+            newstate: symbol(
+                "lua_newstate", as: (@convention(c) (Allocator?, UnsafeMutableRawPointer?) -> State?).self),
             close: symbol("lua_close", as: (@convention(c) (State?) -> Void).self),
             loadbuffer: symbol(
                 "luaL_loadbuffer",
@@ -102,7 +103,8 @@ public struct LuaLibrary: @unchecked Sendable {
             tonumber: symbol("lua_tonumber", as: (@convention(c) (State?, Int32) -> Double).self),
             toboolean: symbol("lua_toboolean", as: (@convention(c) (State?, Int32) -> Int32).self),
             touserdata: symbol("lua_touserdata", as: (@convention(c) (State?, Int32) -> UnsafeMutableRawPointer?).self),
-            pushlstring: symbol("lua_pushlstring", as: (@convention(c) (State?, UnsafePointer<CChar>?, Int) -> Void).self),
+            pushlstring: symbol(
+                "lua_pushlstring", as: (@convention(c) (State?, UnsafePointer<CChar>?, Int) -> Void).self),
             pushnumber: symbol("lua_pushnumber", as: (@convention(c) (State?, Double) -> Void).self),
             pushboolean: symbol("lua_pushboolean", as: (@convention(c) (State?, Int32) -> Void).self),
             pushnil: symbol("lua_pushnil", as: (@convention(c) (State?) -> Void).self),
@@ -124,7 +126,8 @@ public struct LuaLibrary: @unchecked Sendable {
         guard missing.isEmpty, let library else {
             dlclose(handle)
             return .failure(
-                LuaUnavailable(reason: "the Lua library found is not Lua 5.1 (missing \(missing.joined(separator: ", ")))"))
+                LuaUnavailable(
+                    reason: "the Lua library found is not Lua 5.1 (missing \(missing.joined(separator: ", ")))"))
         }
         return .success(library)
     }

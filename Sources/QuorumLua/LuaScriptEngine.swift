@@ -1,10 +1,11 @@
+import QuorumWire
+import Synchronization
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
     import Darwin
 #endif
-import QuorumWire
-import Synchronization
 
 /// One Lua 5.1 state that runs Redis scripts: the sandbox (`LuaPrelude`), a cache of compiled scripts keyed by their
 /// SHA-1, the conversions between Lua values and RESP exactly as Redis makes them, and the instruction budget.
@@ -29,7 +30,8 @@ public final class LuaScriptEngine {
         /// How many instructions run between two looks at the budget and at SCRIPT KILL.
         public var checkInterval: Int
 
-        public init(instructionsMax: Int = 1_000_000_000, memoryBytesMax: Int = 256 << 20, checkInterval: Int = 10_000) {
+        public init(instructionsMax: Int = 1_000_000_000, memoryBytesMax: Int = 256 << 20, checkInterval: Int = 10_000)
+        {
             self.instructionsMax = instructionsMax
             self.memoryBytesMax = memoryBytesMax
             self.checkInterval = checkInterval
@@ -242,7 +244,9 @@ public final class LuaScriptEngine {
         lua.push(state, Array("line".utf8))
         lua.rawget(state, index)
         defer { lua.pop(state, 1) }
-        guard lua.type(state, -1) == LuaLibrary.ValueType.number.rawValue else { return .error("\(message) script: \(sha)") }
+        guard lua.type(state, -1) == LuaLibrary.ValueType.number.rawValue else {
+            return .error("\(message) script: \(sha)")
+        }
         return .error("\(message) script: \(sha), on @user_script:\(Int(lua.tonumber(state, -1))).")
     }
 

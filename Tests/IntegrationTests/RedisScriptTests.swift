@@ -44,7 +44,8 @@ final class RedisScriptTests {
         let promise = loop.makePromise(of: RESPValue.self)
         loop.execute {
             executor.script(
-                .source(Array(source.utf8)), keys: keys.map { Array($0.utf8) }, arguments: arguments.map { Array($0.utf8) },
+                .source(Array(source.utf8)), keys: keys.map { Array($0.utf8) },
+                arguments: arguments.map { Array($0.utf8) },
                 readOnly: readOnly, scripting: scripting, reply: promise.succeed)
         }
         return try await promise.futureResult.get()
@@ -63,7 +64,8 @@ final class RedisScriptTests {
     @Test("a script's writes apply together; one that fails half-way writes nothing")
     func atomicity() async throws {
         #expect(
-            try await eval("redis.call('set', KEYS[1], ARGV[1]) return redis.call('incr', KEYS[2])", keys: ["a", "n"], "x")
+            try await eval(
+                "redis.call('set', KEYS[1], ARGV[1]) return redis.call('incr', KEYS[2])", keys: ["a", "n"], "x")
                 == .integer(1))
         #expect(stored("a") == "x" && stored("n") == "1")
         let failed = try await eval(
@@ -78,7 +80,9 @@ final class RedisScriptTests {
         #expect(try await eval("redis.call('set', KEYS[1], 'y') redis.call('incr', KEYS[1])", keys: ["a"]) != .ok)
         #expect(stored("a") == "x")
         // A script that returns an error reply (rather than raising) keeps its writes, as in Redis.
-        #expect(try await eval("redis.call('set', KEYS[1], 'z') return redis.error_reply('NO')", keys: ["a"]) == .error("NO"))
+        #expect(
+            try await eval("redis.call('set', KEYS[1], 'z') return redis.error_reply('NO')", keys: ["a"])
+                == .error("NO"))
         #expect(stored("a") == "z")
     }
 
@@ -94,13 +98,16 @@ final class RedisScriptTests {
         #expect(
             try await eval("return redis.pcall('set', KEYS[1], 'v')", keys: ["k"], readOnly: true)
                 == .error("ERR Write commands are not allowed from read-only scripts."))
-        #expect(try await eval("return redis.call('get', KEYS[1])", keys: ["other"], readOnly: true) == .bulkString("1"))
+        #expect(
+            try await eval("return redis.call('get', KEYS[1])", keys: ["other"], readOnly: true) == .bulkString("1"))
         #expect(
             try await eval("return redis.pcall('eval', 'return 1', '0')")
                 == .error("ERR This Redis command is not allowed from script"))
-        #expect(try await eval("return redis.pcall('nosuch')") == .error("ERR Unknown Redis command called from script"))
         #expect(
-            try await eval("return redis.pcall('get')") == .error("ERR Wrong number of args calling Redis command from script"))
+            try await eval("return redis.pcall('nosuch')") == .error("ERR Unknown Redis command called from script"))
+        #expect(
+            try await eval("return redis.pcall('get')")
+                == .error("ERR Wrong number of args calling Redis command from script"))
         #expect(stored("k") == nil)
     }
 
@@ -110,7 +117,8 @@ final class RedisScriptTests {
         backend.interloper = { store in
             _ = store.apply(.put(PutRequest(key: Array("n".utf8), value: Array("100".utf8))))
         }
-        let incrementing = "local v = tonumber(redis.call('get', KEYS[1])) redis.call('set', KEYS[1], v + 1) return v + 1"
+        let incrementing =
+            "local v = tonumber(redis.call('get', KEYS[1])) redis.call('set', KEYS[1], v + 1) return v + 1"
         #expect(try await eval(incrementing, keys: ["n"]) == .integer(101))
         #expect(stored("n") == "101")
     }
@@ -141,7 +149,9 @@ final class RedisScriptTests {
         }
         // Wait (bounded) until the script has run past the threshold.
         let busy = try await Patience.within(seconds: 30) {
-            while try await loop.submit({ scripting.busy }).get() == nil { try await Task.sleep(for: .milliseconds(10)) }
+            while try await loop.submit({ scripting.busy }).get() == nil {
+                try await Task.sleep(for: .milliseconds(10))
+            }
             return true
         }
         #expect(busy == true)
@@ -159,7 +169,8 @@ final class RedisScriptTests {
         }
         #expect(message.hasPrefix("ERR Script killed by user with SCRIPT KILL... script: "))
         #expect(stored("k") == nil, "the killed script wrote nothing")
-        #expect(try await loop.submit { scripting.kill() }.get() == .error("NOTBUSY No scripts in execution right now."))
+        #expect(
+            try await loop.submit { scripting.kill() }.get() == .error("NOTBUSY No scripts in execution right now."))
         #expect(try await loop.submit { scripting.busy }.get() == nil)
     }
 }

@@ -40,7 +40,9 @@ final class Harness {
         guard case .error(let text) = eval(source) else { return nil }
         let marker = Array(" script: ".utf8)
         let bytes = Array(text.utf8)
-        let end = (0...max(0, bytes.count - marker.count)).first { Array(bytes[$0..<min(bytes.count, $0 + marker.count)]) == marker }
+        let end = (0...max(0, bytes.count - marker.count)).first {
+            Array(bytes[$0..<min(bytes.count, $0 + marker.count)]) == marker
+        }
         return String(decoding: bytes[..<(end ?? bytes.count)], as: UTF8.self)
     }
 }
@@ -95,7 +97,8 @@ struct LuaScriptEngineTests {
             return
         }
         #expect(outer.count == 1)
-        #expect(harness.eval("local t = {} t[1] = t t[2] = t return t") == .error("ERR the script's reply is too large"))
+        #expect(
+            harness.eval("local t = {} t[1] = t t[2] = t return t") == .error("ERR the script's reply is too large"))
     }
 
     @Test("RESP to Lua: redis.call's replies reach the script as Redis converts them")
@@ -111,7 +114,9 @@ struct LuaScriptEngineTests {
             default: .error("ERR boom")
             }
         }
-        #expect(harness.eval("local v = redis.call('get', 'int') return {type(v), v}") == .array([.bulkString("number"), .integer(42)]))
+        #expect(
+            harness.eval("local v = redis.call('get', 'int') return {type(v), v}")
+                == .array([.bulkString("number"), .integer(42)]))
         #expect(harness.eval("return type(redis.call('get', 'null'))") == .bulkString("boolean"))
         #expect(harness.eval("return redis.call('get', 'null') == false") == .integer(1))
         #expect(harness.eval("local t = redis.call('set', 'status') return type(t) .. t.ok") == .bulkString("tableOK"))
@@ -133,10 +138,15 @@ struct LuaScriptEngineTests {
         // Arguments: strings as they are, numbers as Redis prints them (%.17g).
         _ = harness.eval("return redis.call('set', 'k', 3.99, 7, 1e20, 0.1)")
         #expect(harness.calls.last == ["set", "k", "3.9900000000000002", "7", "1e+20", "0.10000000000000001"])
-        #expect(harness.errorMessage("return redis.call('get', {})") == "ERR Lua redis lib command arguments must be strings or integers")
-        #expect(harness.errorMessage("return redis.call()") == "ERR Please specify at least one argument for this redis lib call")
-        #expect(harness.eval("return {KEYS[1], ARGV[1], #KEYS, #ARGV}", keys: ["k"], argv: ["v", "w"])
-            == .array([.bulkString("k"), .bulkString("v"), .integer(1), .integer(2)]))
+        #expect(
+            harness.errorMessage("return redis.call('get', {})")
+                == "ERR Lua redis lib command arguments must be strings or integers")
+        #expect(
+            harness.errorMessage("return redis.call()")
+                == "ERR Please specify at least one argument for this redis lib call")
+        #expect(
+            harness.eval("return {KEYS[1], ARGV[1], #KEYS, #ARGV}", keys: ["k"], argv: ["v", "w"])
+                == .array([.bulkString("k"), .bulkString("v"), .integer(1), .integer(2)]))
     }
 
     @Test("Errors: Redis's words, with the script's SHA-1 and line")
@@ -148,13 +158,17 @@ struct LuaScriptEngineTests {
         #expect(
             harness.eval("syntax error here")
                 == .error("ERR Error compiling script (new function): user_script:1: '=' expected near 'error'"))
-        #expect(harness.errorMessage("local t = nil; return t.x")?.hasPrefix("ERR user_script:1: attempt to index") == true)
+        #expect(
+            harness.errorMessage("local t = nil; return t.x")?.hasPrefix("ERR user_script:1: attempt to index") == true)
     }
 
     @Test("Sandbox: no os, io, loadfile, dofile, require; globals and libraries are read-only")
     func sandbox() throws {
         let harness = try Harness()
-        for name in ["os", "io", "loadfile", "dofile", "require", "module", "package", "debug", "getfenv", "setfenv", "newproxy", "print", "coroutine"] {
+        for name in [
+            "os", "io", "loadfile", "dofile", "require", "module", "package", "debug", "getfenv", "setfenv", "newproxy",
+            "print", "coroutine",
+        ] {
             #expect(
                 harness.errorMessage("return type(\(name))")
                     == "ERR user_script:1: Script attempted to access nonexistent global variable '\(name)'")
@@ -168,21 +182,30 @@ struct LuaScriptEngineTests {
         #expect(harness.errorMessage("setmetatable(_G, nil)")?.contains("cannot change a protected metatable") == true)
         #expect(harness.eval("return getmetatable('')") == .null)
         // Code compiled inside a script lands in the same sandbox.
-        #expect(harness.errorMessage("loadstring('y = 1')()") == "ERR [string \"y = 1\"]:1: Attempt to modify a readonly table")
-        #expect(harness.errorMessage("return loadstring('return os')()") == "ERR [string \"return os\"]:1: Script attempted to access nonexistent global variable 'os'")
+        #expect(
+            harness.errorMessage("loadstring('y = 1')()")
+                == "ERR [string \"y = 1\"]:1: Attempt to modify a readonly table")
+        #expect(
+            harness.errorMessage("return loadstring('return os')()")
+                == "ERR [string \"return os\"]:1: Script attempted to access nonexistent global variable 'os'")
         // Precompiled bytecode is refused, as a script and from inside one (it is not checked, so it could break out).
         #expect(
-            harness.eval("\u{1b}Lua\u{51}\0") == .error("ERR Error compiling script (new function): bytecode loading is not allowed"))
+            harness.eval("\u{1b}Lua\u{51}\0")
+                == .error("ERR Error compiling script (new function): bytecode loading is not allowed"))
         #expect(
             harness.eval("local f, e = loadstring(string.dump(function() return 1 end)) return {tostring(f), e}")
                 == .array([.bulkString("nil"), .bulkString("bytecode loading is not allowed")]))
         #expect(
-            harness.eval("local s = string.dump(function() return 1 end) local f, e = load(function() local c = s s = nil return c end) return e")
+            harness.eval(
+                "local s = string.dump(function() return 1 end) local f, e = load(function() local c = s s = nil return c end) return e"
+            )
                 == .bulkString("bytecode loading is not allowed"))
         #expect(harness.eval("return loadstring('return 1 + 1')()") == .integer(2))
         // Local state is the script's own, and nothing leaks from one run into the next.
         #expect(harness.eval("local x = 5 return x") == .integer(5))
-        #expect(harness.eval("return string.upper('a') .. table.concat({'b', 'c'}) .. math.floor(2.5)") == .bulkString("Abc2"))
+        #expect(
+            harness.eval("return string.upper('a') .. table.concat({'b', 'c'}) .. math.floor(2.5)")
+                == .bulkString("Abc2"))
         // math.random is the same sequence in every run, so a rerun script decides the same.
         let first = harness.eval("return {math.random(1000000), math.random(1000000), math.random(10, 20)}")
         #expect(harness.eval("return {math.random(1000000), math.random(1000000), math.random(10, 20)}") == first)

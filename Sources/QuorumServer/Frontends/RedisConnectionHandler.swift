@@ -326,7 +326,9 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     /// SCRIPT LOAD, EXISTS, FLUSH and KILL.
-    private func scriptCommand(_ command: RedisCommand, scripting: RedisScripting, reply: @escaping RedisExecutor.Reply) {
+    private func scriptCommand(
+        _ command: RedisCommand, scripting: RedisScripting, reply: @escaping RedisExecutor.Reply
+    ) {
         let arguments = command.arguments
         switch command.option(0) {
         case "LOAD":

@@ -9,10 +9,10 @@ import QuorumWire
 ///   deadline has passed is absent even before the leader's revoke applies;
 /// - plain SET (optionally EX/PX) and MSET are blind writes: straight into the log, so a pipeline of them costs
 ///   one round trip, not one per command;
-/// - everything else (INCR, SET NX, DEL, EXPIRE, DELIFEQ, EXEC, ...) reads its keys, computes the outcome in a
-///   `RedisWorkingSet`, and writes it as one store transaction that compares each key's mod revision with the
-///   one read: atomic, and retried from a fresh read when another writer got there first. Such commands on the
-///   same key are queued behind one another on this node, so clients of one port do not make each other retry.
+/// - everything else (INCR, SET NX, DEL, EXPIRE, DELIFEQ, EXEC, Lua scripts, ...) reads its keys, computes the
+///   outcome in a `RedisWorkingSet`, and writes it as one store transaction that compares each key's mod revision
+///   with the one read: atomic, and retried from a fresh read when another writer got there first. Such commands on
+///   the same key are queued behind one another on this node, so clients of one port do not make each other retry.
 ///
 /// Everything runs on the runtime's event loop (the port's connections share it), so nothing here needs a lock.
 final class RedisExecutor: @unchecked Sendable {
@@ -123,7 +123,8 @@ final class RedisExecutor: @unchecked Sendable {
         _ commands: [RedisCommand], watched: [[UInt8]: Revision] = [:],
         reply: @escaping @Sendable (Result<[RESPValue]?, RedisReplyError>) -> Void
     ) {
-        let keys = commands.flatMap(RedisCommandTable.keys(of:)) + watched.keys.sorted { $0.lexicographicallyPrecedes($1) }
+        let keys =
+            commands.flatMap(RedisCommandTable.keys(of:)) + watched.keys.sorted { $0.lexicographicallyPrecedes($1) }
         // This node's state first: usually current (and free) on the leader, and the comparisons catch it when it is
         // not. A retry, or an outcome that writes nothing, reads linearizably.
         compute(keys: keys, watched: watched, linearizableFirst: false, reply: reply) { workingSet, done in
@@ -185,7 +186,8 @@ final class RedisExecutor: @unchecked Sendable {
             }
             if watched.contains(where: { workingSet.observed[$0.key] != $0.value }) {
                 guard linearizable else {
-                    return self.attempt(body, keys: keys, watched: watched, number: number, linearizable: true, done: done)
+                    return self.attempt(
+                        body, keys: keys, watched: watched, number: number, linearizable: true, done: done)
                 }
                 return done(.success(nil))
             }
@@ -240,7 +242,8 @@ final class RedisExecutor: @unchecked Sendable {
             }
             guard case .transaction(let applied)? = response.responses.first, applied.succeeded else {
                 granted.forEach(self.releaseIfEmpty)
-                return self.attempt(body, keys: keys, watched: watched, number: number + 1, linearizable: true, done: done)
+                return self.attempt(
+                    body, keys: keys, watched: watched, number: number + 1, linearizable: true, done: done)
             }
             released.forEach(self.releaseIfEmpty)
             done(.success(replies))
