@@ -29,12 +29,19 @@ public final class LuaScriptEngine {
         public var memoryBytesMax: Int
         /// How many instructions run between two looks at the budget and at SCRIPT KILL.
         public var checkInterval: Int
+        /// Compiled scripts kept at most: loading one more, or filling half the memory, empties the cache first (as
+        /// SCRIPT FLUSH does), so clients sending ever new scripts cannot fill the node. EVALSHA then answers
+        /// NOSCRIPT, and clients load the script again.
+        public var scriptsMax: Int
 
-        public init(instructionsMax: Int = 1_000_000_000, memoryBytesMax: Int = 256 << 20, checkInterval: Int = 10_000)
-        {
+        public init(
+            instructionsMax: Int = 1_000_000_000, memoryBytesMax: Int = 256 << 20, checkInterval: Int = 10_000,
+            scriptsMax: Int = 10_000
+        ) {
             self.instructionsMax = instructionsMax
             self.memoryBytesMax = memoryBytesMax
             self.checkInterval = checkInterval
+            self.scriptsMax = scriptsMax
         }
     }
 
@@ -50,6 +57,9 @@ public final class LuaScriptEngine {
     /// The running script's `redis.call`, and how many instructions it ran.
     private var call: Call?
     private var instructions = 0
+    private var scriptCount = 0
+    /// Counts the times the cache was emptied (SCRIPT FLUSH, or full), so an owner can tell its copy is stale.
+    public private(set) var flushes = 0
 
     public final class Interrupt: Sendable {
         private let requested = Atomic(false)
@@ -150,6 +160,10 @@ public final class LuaScriptEngine {
             return .failure(
                 LuaScriptError(message: "ERR Error compiling script (new function): bytecode loading is not allowed"))
         }
+        if scriptCount >= limits.scriptsMax || memory.bytes > memory.limit / 2 {
+            flush()
+            _ = lua.gc(state, LuaLibrary.collectGarbage, 0)
+        }
         defer { lua.settop(state, 0) }
         lua.rawgeti(state, LuaLibrary.registryIndex, Self.scriptsKey)
         lua.push(state, Array(sha.utf8))
@@ -164,6 +178,7 @@ public final class LuaScriptEngine {
             return .failure(LuaScriptError(message: "ERR Error compiling script (new function): \(errorText(at: -1))"))
         }
         lua.rawset(state, 1)
+        scriptCount += 1
         return .success(sha)
     }
 
@@ -179,6 +194,8 @@ public final class LuaScriptEngine {
     public func flush() {
         lua.newtable(state)
         lua.rawseti(state, LuaLibrary.registryIndex, Self.scriptsKey)
+        scriptCount = 0
+        flushes += 1
     }
 
     /// What a script answered, and whether it failed (raised an error, was killed, ran past its budget or out of

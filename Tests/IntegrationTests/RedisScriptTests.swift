@@ -61,6 +61,43 @@ final class RedisScriptTests {
         backend.store.get(Array(key.utf8)).map { String(decoding: $0.value, as: UTF8.self) }
     }
 
+    /// SCRIPT LOAD through the node's scripting, on the loop.
+    func load(_ source: String) async throws -> RESPValue {
+        let (scripting, loop) = (scripting, loop)
+        let promise = loop.makePromise(of: RESPValue.self)
+        loop.execute { scripting.load(Array(source.utf8), then: promise.succeed) }
+        return try await promise.futureResult.get()
+    }
+
+    /// EVALSHA as the port runs it once the SHA-1 is known here.
+    func evalsha(_ sha: String, keys: [String]) async throws -> RESPValue {
+        let (executor, scripting) = (executor, scripting)
+        let promise = loop.makePromise(of: RESPValue.self)
+        loop.execute {
+            executor.script(
+                .sha(sha), keys: keys.map { Array($0.utf8) }, arguments: [], readOnly: false, scripting: scripting,
+                reply: promise.succeed)
+        }
+        return try await promise.futureResult.get()
+    }
+
+    @Test("SCRIPT LOAD, EXISTS and FLUSH; EVALSHA of a flushed script answers NOSCRIPT")
+    func scriptCache() async throws {
+        let sha = "e0e1f9fabfc9d4800c877a703b823ac0578ff8db"
+        #expect(try await load("return 1") == .bulkString(sha))
+        let scripting = scripting
+        #expect(try await loop.submit { scripting.exists(Array(sha.uppercased().utf8)) }.get())
+        #expect(try await evalsha(sha, keys: []) == .integer(1))
+        #expect(
+            try await load("syntax error here")
+                == .error("ERR Error compiling script (new function): user_script:1: '=' expected near 'error'"))
+        try await loop.submit { scripting.flush() }.get()
+        #expect(try await loop.submit { scripting.exists(Array(sha.utf8)) }.get() == false)
+        #expect(try await evalsha(sha, keys: []) == .error("NOSCRIPT No matching script. Please use EVAL."))
+        #expect(try await eval("return 1") == .integer(1))
+        #expect(try await loop.submit { scripting.exists(Array(sha.utf8)) }.get())
+    }
+
     @Test("a script's writes apply together; one that fails half-way writes nothing")
     func atomicity() async throws {
         #expect(

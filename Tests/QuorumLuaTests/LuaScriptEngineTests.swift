@@ -265,6 +265,21 @@ struct LuaScriptEngineTests {
         #expect(!harness.engine.contains(sha))
         #expect(harness.engine.run(sha: sha, keys: [], arguments: []) { _ in .simpleString("OK") } == nil)
     }
+
+    @Test("A full cache is emptied before the next script, so ever new scripts cannot fill the node")
+    func fullCache() throws {
+        let harness = try Harness(limits: .init(instructionsMax: 5_000_000, memoryBytesMax: 32 << 20, scriptsMax: 3))
+        let shas = try (1...3).map { try harness.engine.load(Array("return \($0)".utf8)).get() }
+        #expect(shas.allSatisfy(harness.engine.contains))
+        let flushes = harness.engine.flushes
+        let fourth = try harness.engine.load(Array("return 4".utf8)).get()
+        #expect(harness.engine.flushes == flushes + 1)
+        #expect(harness.engine.contains(fourth))
+        #expect(!shas.contains(where: harness.engine.contains))
+        // A thousand distinct scripts later, the engine still compiles and runs them.
+        for number in 0..<1000 { _ = harness.eval("return \(number)") }
+        #expect(harness.eval("return 'still here'") == .bulkString("still here"))
+    }
 }
 
 /// What needs no Lua: the SHA-1 scripts are named by, and the report of a missing library.

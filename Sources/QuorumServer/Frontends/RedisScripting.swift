@@ -27,6 +27,8 @@ final class RedisScripting: @unchecked Sendable {
     private let busyNanoseconds: UInt64
     /// Scripts this node has compiled, by SHA-1, for SCRIPT EXISTS and EVALSHA's NOSCRIPT.
     private var known: Set<String> = []
+    /// The engine's count of cache flushes when `known` was last brought up to date.
+    private var knownFlushes = 0
     /// When the running script started (uptime nanoseconds); 0 while none runs.
     private let runningSince = Atomic<UInt64>(0)
 
@@ -80,9 +82,22 @@ final class RedisScripting: @unchecked Sendable {
 
     func isKnown(_ sha: String) -> Bool { known.contains(sha) }
 
+    /// Records a script the engine has compiled, as of its `flushes`-th flush: one compiled before a SCRIPT FLUSH
+    /// that has emptied the cache since is not there any more; if the engine emptied its cache by itself (being
+    /// full), the others are gone.
+    private func learn(_ sha: String, flushes: Int) {
+        guard flushes >= knownFlushes else { return }
+        if flushes > knownFlushes {
+            known.removeAll()
+            knownFlushes = flushes
+        }
+        known.insert(sha)
+    }
+
     /// SCRIPT FLUSH.
     func flush() {
         known.removeAll()
+        knownFlushes += 1
         guard let box = engine else { return }
         thread.submit { _ in box.engine.flush() }
     }
@@ -90,12 +105,12 @@ final class RedisScripting: @unchecked Sendable {
     /// SCRIPT LOAD: compiles `source` and answers its SHA-1, or the compile error.
     func load(_ source: [UInt8], then done: @escaping @Sendable (RESPValue) -> Void) {
         guard let box = engine else { return done(unavailable ?? .null) }
-        thread.runIfActive(eventLoop: loop) { box.engine.load(source) }.whenComplete { result in
+        thread.runIfActive(eventLoop: loop) { (box.engine.load(source), box.engine.flushes) }.whenComplete { result in
             switch result {
-            case .success(.success(let sha)):
-                self.known.insert(sha)
+            case .success((.success(let sha), let flushes)):
+                self.learn(sha, flushes: flushes)
                 done(.bulkString(sha))
-            case .success(.failure(let error)): done(error.reply)
+            case .success((.failure(let error), _)): done(error.reply)
             case .failure(let error): done(.error("ERR \(error)"))
             }
         }
@@ -114,7 +129,7 @@ final class RedisScripting: @unchecked Sendable {
         then done: @escaping @Sendable (RedisWorkingSet, RESPValue) -> Void
     ) {
         guard let box = engine else { return done(workingSet, unavailable ?? .null) }
-        thread.runIfActive(eventLoop: loop) { () -> (RedisWorkingSet, RESPValue, String?) in
+        thread.runIfActive(eventLoop: loop) { () -> (RedisWorkingSet, RESPValue, (sha: String, flushes: Int)?) in
             let sha: String
             switch script {
             case .sha(let named): sha = named
@@ -132,11 +147,11 @@ final class RedisScripting: @unchecked Sendable {
                 written.runFromScript(call, declared: declared, readOnly: readOnly)
             }
             guard let outcome else { return (workingSet, Self.noScript, nil) }
-            return (outcome.failed ? workingSet : written, outcome.reply, sha)
+            return (outcome.failed ? workingSet : written, outcome.reply, (sha, box.engine.flushes))
         }.whenComplete { result in
             switch result {
-            case .success(let (written, reply, sha)):
-                if let sha { self.known.insert(sha) }
+            case .success(let (written, reply, loaded)):
+                if let loaded { self.learn(loaded.sha, flushes: loaded.flushes) }
                 done(written, reply)
             case .failure(let error):
                 done(workingSet, .error("ERR \(error)"))
