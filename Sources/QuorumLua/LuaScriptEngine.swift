@@ -57,6 +57,7 @@ public final class LuaScriptEngine {
     /// The running script's `redis.call`, and how many instructions it ran.
     private var call: Call?
     private var instructions = 0
+    private var stopped = false
     private var scriptCount = 0
     /// Counts the times the cache was emptied (SCRIPT FLUSH, or full), so an owner can tell its copy is stale.
     public private(set) var flushes = 0
@@ -203,6 +204,8 @@ public final class LuaScriptEngine {
     public struct Outcome: Equatable, Sendable {
         public var reply: RESPValue
         public var failed: Bool
+        /// It was stopped (SCRIPT KILL, or past its budget): running it again would only be stopped again.
+        public var stopped = false
     }
 
     /// Runs the cached script `sha` with `keys` and `arguments` as KEYS and ARGV; `call` answers its redis.call and
@@ -226,6 +229,7 @@ public final class LuaScriptEngine {
         pushArray(arguments)
         interrupt.clear()
         instructions = 0
+        stopped = false
         let status = withoutActuallyEscaping(call) { call in
             self.call = call
             memory.refusing = true
@@ -238,7 +242,9 @@ public final class LuaScriptEngine {
         guard status == LuaLibrary.Status.ok.rawValue else {
             return Outcome(reply: .error("ERR \(errorText(at: -1))"), failed: true)
         }
-        guard lua.toboolean(state, 3) != 0 else { return Outcome(reply: failure(at: 4, sha: sha), failed: true) }
+        guard lua.toboolean(state, 3) != 0 else {
+            return Outcome(reply: failure(at: 4, sha: sha), failed: true, stopped: stopped)
+        }
         var remaining = Self.replyElementsMax
         return Outcome(reply: reply(at: 4, depth: 0, remaining: &remaining), failed: false)
     }
@@ -467,6 +473,7 @@ public final class LuaScriptEngine {
         } else {
             return 0
         }
+        stopped = true
         memory.refusing = false
         defer { memory.refusing = true }
         lua.push(state, Array(stop.utf8))

@@ -125,12 +125,10 @@ final class RedisExecutor: @unchecked Sendable {
     ) {
         let keys =
             commands.flatMap(RedisCommandTable.keys(of:)) + watched.keys.sorted { $0.lexicographicallyPrecedes($1) }
-        // This node's state first: usually current (and free) on the leader, and the comparisons catch it when it is
-        // not. A retry, or an outcome that writes nothing, reads linearizably.
-        compute(keys: keys, watched: watched, linearizableFirst: false, reply: reply) { workingSet, done in
+        compute(keys: keys, watched: watched, reply: reply) { workingSet, done in
             var workingSet = workingSet
             let replies = commands.map { workingSet.run($0) }
-            done(workingSet, replies)
+            done(workingSet, replies, false)
         }
     }
 
@@ -141,31 +139,34 @@ final class RedisExecutor: @unchecked Sendable {
         _ script: RedisScripting.Script, keys: [[UInt8]], arguments: [[UInt8]], readOnly: Bool,
         scripting: RedisScripting, reply: @escaping Reply
     ) {
-        // Read linearizably from the start: a script may be long, and a first run on stale state would run it twice.
-        compute(keys: keys, watched: [:], linearizableFirst: true) { result in
+        compute(keys: keys, watched: [:]) { result in
             switch result {
             case .success(let replies): reply(replies?.first ?? .null)
             case .failure(let error): reply(error.reply)
             }
         } body: { workingSet, done in
-            scripting.run(script, keys: keys, arguments: arguments, readOnly: readOnly, on: workingSet) {
-                done($0, [$1])
+            scripting.run(script, keys: keys, arguments: arguments, readOnly: readOnly, on: workingSet) { run in
+                done(run.workingSet, [run.reply], run.conclusive)
             }
         }
     }
 
-    /// Computes replies and writes from a working set of `keys`, which `body` answers (on the event loop).
+    /// Computes replies and writes from a working set of `keys`, which `body` answers (on the event loop), and whether
+    /// the replies stand whatever the data was (then an outcome that writes nothing is not computed again from a
+    /// linearizable read).
     typealias Computation =
-        @Sendable (RedisWorkingSet, @escaping @Sendable (RedisWorkingSet, [RESPValue]) -> Void) -> Void
+        @Sendable (RedisWorkingSet, @escaping @Sendable (RedisWorkingSet, [RESPValue], Bool) -> Void) -> Void
 
     private func compute(
-        keys: [[UInt8]], watched: [[UInt8]: Revision], linearizableFirst: Bool,
+        keys: [[UInt8]], watched: [[UInt8]: Revision],
         reply: @escaping @Sendable (Result<[RESPValue]?, RedisReplyError>) -> Void, body: @escaping Computation
     ) {
         var seen = Set<[UInt8]>()
         let keys = keys.filter { seen.insert($0).inserted }
         lock(keys) {
-            self.attempt(body, keys: keys, watched: watched, number: 1, linearizable: linearizableFirst) { result in
+            // This node's state first: usually current (and free) on the leader, and the comparisons catch it when it
+            // is not. A retry, or an outcome that writes nothing, reads linearizably.
+            self.attempt(body, keys: keys, watched: watched, number: 1, linearizable: false) { result in
                 self.unlock(keys)
                 reply(result)
             }
@@ -191,22 +192,22 @@ final class RedisExecutor: @unchecked Sendable {
                 }
                 return done(.success(nil))
             }
-            body(workingSet) { workingSet, replies in
+            body(workingSet) { workingSet, replies, conclusive in
                 self.commit(
-                    workingSet, replies: replies, body: body, keys: keys, watched: watched, number: number,
-                    linearizable: linearizable, done: done)
+                    workingSet, replies: replies, conclusive: conclusive, body: body, keys: keys, watched: watched,
+                    number: number, linearizable: linearizable, done: done)
             }
         }
     }
 
     private func commit(
-        _ workingSet: RedisWorkingSet, replies: [RESPValue], body: @escaping Computation, keys: [[UInt8]],
-        watched: [[UInt8]: Revision], number: Int, linearizable: Bool,
+        _ workingSet: RedisWorkingSet, replies: [RESPValue], conclusive: Bool, body: @escaping Computation,
+        keys: [[UInt8]], watched: [[UInt8]: Revision], number: Int, linearizable: Bool,
         done: @escaping @Sendable (Result<[RESPValue]?, RedisReplyError>) -> Void
     ) {
         if workingSet.writtenKeys.isEmpty {
             // Nothing to write means nothing in the log vouches for this read: only a linearizable one counts.
-            guard linearizable else {
+            guard linearizable || conclusive else {
                 return attempt(body, keys: keys, watched: watched, number: number, linearizable: true, done: done)
             }
             return done(.success(replies))

@@ -122,21 +122,29 @@ final class RedisScripting: @unchecked Sendable {
         case sha(String)
     }
 
-    /// Runs `script` against `workingSet` with `keys` as KEYS and `arguments` as ARGV, and answers the working set with
-    /// the script's writes (unchanged if it failed) and its reply. Calls `done` on the event loop.
+    /// What a script run gives the executor: the working set with the script's writes (unchanged if it failed), its
+    /// reply, and whether that reply stands whatever the data (the script was stopped, or never ran): then it is not
+    /// run again even though it wrote nothing.
+    struct Run: Sendable {
+        var workingSet: RedisWorkingSet
+        var reply: RESPValue
+        var conclusive: Bool
+    }
+
+    /// Runs `script` against `workingSet` with `keys` as KEYS and `arguments` as ARGV. Calls `done` on the event loop.
     func run(
         _ script: Script, keys: [[UInt8]], arguments: [[UInt8]], readOnly: Bool, on workingSet: RedisWorkingSet,
-        then done: @escaping @Sendable (RedisWorkingSet, RESPValue) -> Void
+        then done: @escaping @Sendable (Run) -> Void
     ) {
-        guard let box = engine else { return done(workingSet, unavailable ?? .null) }
-        thread.runIfActive(eventLoop: loop) { () -> (RedisWorkingSet, RESPValue, (sha: String, flushes: Int)?) in
+        guard let box = engine else { return done(Run(workingSet: workingSet, reply: unavailable ?? .null, conclusive: true)) }
+        thread.runIfActive(eventLoop: loop) { () -> (Run, (sha: String, flushes: Int)?) in
             let sha: String
             switch script {
             case .sha(let named): sha = named
             case .source(let source):
                 switch box.engine.load(source) {
                 case .success(let loaded): sha = loaded
-                case .failure(let error): return (workingSet, error.reply, nil)
+                case .failure(let error): return (Run(workingSet: workingSet, reply: error.reply, conclusive: true), nil)
                 }
             }
             self.runningSince.store(Self.uptime(), ordering: .relaxed)
@@ -146,15 +154,17 @@ final class RedisScripting: @unchecked Sendable {
             let outcome = box.engine.run(sha: sha, keys: keys, arguments: arguments) { call in
                 written.runFromScript(call, declared: declared, readOnly: readOnly)
             }
-            guard let outcome else { return (workingSet, Self.noScript, nil) }
-            return (outcome.failed ? workingSet : written, outcome.reply, (sha, box.engine.flushes))
+            guard let outcome else { return (Run(workingSet: workingSet, reply: Self.noScript, conclusive: true), nil) }
+            let run = Run(
+                workingSet: outcome.failed ? workingSet : written, reply: outcome.reply, conclusive: outcome.stopped)
+            return (run, (sha, box.engine.flushes))
         }.whenComplete { result in
             switch result {
-            case .success(let (written, reply, loaded)):
+            case .success(let (run, loaded)):
                 if let loaded { self.learn(loaded.sha, flushes: loaded.flushes) }
-                done(written, reply)
+                done(run)
             case .failure(let error):
-                done(workingSet, .error("ERR \(error)"))
+                done(Run(workingSet: workingSet, reply: .error("ERR \(error)"), conclusive: true))
             }
         }
     }
