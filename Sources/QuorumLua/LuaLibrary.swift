@@ -73,6 +73,12 @@ public struct LuaLibrary: @unchecked Sendable {
     /// The library, or why it could not be loaded (a message naming the package to install).
     public static let shared: Result<LuaLibrary, LuaUnavailable> = load(candidates)
 
+    /// Whether scripts can run here.
+    public static var isAvailable: Bool {
+        if case .success = shared { return true }
+        return false
+    }
+
     static func load(_ candidates: [String]) -> Result<LuaLibrary, LuaUnavailable> {
         guard let handle = candidates.lazy.compactMap({ dlopen($0, RTLD_NOW | RTLD_LOCAL) }).first else {
             return .failure(LuaUnavailable(reason: "no Lua 5.1 library found (looked for \(candidates[0]) and others)"))

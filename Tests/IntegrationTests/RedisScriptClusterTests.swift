@@ -23,7 +23,7 @@ extension ClusterTests {
 
     @Test(
         "Redis port scripts: 8 clients × 25 read-modify-write scripts, the leader killed midway, end with the exact total",
-        .enabled(if: luaInstalled, luaMissing))
+        .enabled(if: luaInstalled, "Lua 5.1 not found: apt-get install liblua5.1-0"))
     func scriptsAcrossLeaderKill() async throws {
         let (cluster, client) = try await Self.startCluster()
         defer { cluster.stopAll() }
@@ -108,7 +108,7 @@ extension ClusterTests {
 
     @Test(
         "Redis port scripts: redis-py's Lock acquires, blocks with a timeout, extends, reacquires, releases, fails on lost ownership, and outlives a leader kill",
-        .enabled(if: luaInstalled, luaMissing),
+        .enabled(if: luaInstalled, "Lua 5.1 not found: apt-get install liblua5.1-0"),
         .enabled(if: RedisTools.redisPy, "python3 with redis-py not found: pip install redis"))
     func redisPyLock() async throws {
         let (cluster, client) = try await Self.startCluster()

@@ -7,17 +7,13 @@ import Testing
 @testable import QuorumLua
 @testable import QuorumServer
 
-/// Whether the system's Lua 5.1 could be opened; script tests are skipped, naming the package, when not.
-let luaInstalled: Bool = {
-    if case .success = LuaLibrary.shared { return true }
-    return false
-}()
-let luaMissing: Comment = "Lua 5.1 not found: apt-get install liblua5.1-0"
+/// Tests that need the system's Lua 5.1 are skipped, naming the package, when it is missing.
+let luaInstalled = LuaLibrary.isAvailable
 
 /// Scripts through the executor, against the in-memory store of `RedisCommandTests`: atomicity, reruns on conflict,
 /// the keys a script may reach, and the busy and kill rules. The executor runs on an event loop of the test's own, as
 /// the port runs it on the node's.
-@Suite("Redis port scripts", .enabled(if: luaInstalled, luaMissing))
+@Suite("Redis port scripts", .enabled(if: luaInstalled, "Lua 5.1 not found: apt-get install liblua5.1-0"))
 final class RedisScriptTests {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let backend = RedisCommandTests.MemoryBackend()

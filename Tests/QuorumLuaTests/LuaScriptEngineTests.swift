@@ -3,12 +3,8 @@ import Testing
 @testable import QuorumLua
 @testable import QuorumWire
 
-/// Whether the system's Lua 5.1 could be opened; the tests that need it are skipped, naming the package, when not.
-let luaInstalled: Bool = {
-    if case .success = LuaLibrary.shared { return true }
-    return false
-}()
-let luaMissing: Comment = "Lua 5.1 not found: apt-get install liblua5.1-0"
+/// Tests that need the system's Lua 5.1 are skipped, naming the package, when it is missing.
+let luaInstalled = LuaLibrary.isAvailable
 
 /// An engine with a small budget, and a `redis.call` that records its calls and answers from a script of replies.
 final class Harness {
@@ -47,7 +43,7 @@ final class Harness {
     }
 }
 
-@Suite("Lua scripting engine", .enabled(if: luaInstalled, luaMissing))
+@Suite("Lua scripting engine", .enabled(if: luaInstalled, "Lua 5.1 not found: apt-get install liblua5.1-0"))
 struct LuaScriptEngineTests {
     @Test("redis.sha1hex is Redis's")
     func sha1hex() throws {
