@@ -267,10 +267,13 @@ public final class LuaScriptEngine {
         lua.push(state, Array("line".utf8))
         lua.rawget(state, index)
         defer { lua.pop(state, 1) }
-        guard lua.type(state, -1) == LuaLibrary.ValueType.number.rawValue else {
+        // The line comes from Lua's debug information or, when no frame of the script was left to take it from (a
+        // tail call), from the table the script raised, which may hold any number at all.
+        let line = lua.tonumber(state, -1)
+        guard lua.type(state, -1) == LuaLibrary.ValueType.number.rawValue, line >= 0, line < 1e9 else {
             return .error("\(message) script: \(sha)")
         }
-        return .error("\(message) script: \(sha), on @user_script:\(Int(lua.tonumber(state, -1))).")
+        return .error("\(message) script: \(sha), on @user_script:\(Int(line)).")
     }
 
     /// The text of the string at `index`, for messages.

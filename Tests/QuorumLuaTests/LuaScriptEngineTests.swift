@@ -151,6 +151,13 @@ struct LuaScriptEngineTests {
         let sha = SHA1.hex(Array("error('boom')".utf8))
         #expect(harness.eval("error('boom')") == .error("ERR user_script:1: boom script: \(sha), on @user_script:1."))
         #expect(harness.errorMessage("error({err = 'MYERR boom'})") == "MYERR boom")
+        // A raised table whose line no frame of the script replaces (a tail call into loaded code): any number there,
+        // even one no integer holds, is left out rather than trusted.
+        for line in ["1/0", "0/0", "-5", "1e300"] {
+            let sha = SHA1.hex(Array("return loadstring(\"error({err = 'X', line = \(line)})\")()".utf8))
+            #expect(
+                harness.eval("return loadstring(\"error({err = 'X', line = \(line)})\")()") == .error("X script: \(sha)"))
+        }
         #expect(
             harness.eval("syntax error here")
                 == .error("ERR Error compiling script (new function): user_script:1: '=' expected near 'error'"))
