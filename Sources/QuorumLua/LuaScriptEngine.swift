@@ -429,7 +429,7 @@ public final class LuaScriptEngine {
         } else {
             reply = .error("ERR Lua redis lib command arguments must be strings or integers")
         }
-        guard lua.checkstack(state, Int32(2 * Self.nesting(reply) + 4)) != 0 else {
+        guard lua.checkstack(state, Int32(clamping: 2 * Self.nesting(reply) + 4)) != 0 else {
             lua.settop(state, 0)
             pushField("err", "ERR reached lua stack limit")
             lua.pushboolean(state, 1)
