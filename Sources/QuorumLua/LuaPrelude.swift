@@ -99,13 +99,24 @@ enum LuaPrelude {
             return loadText(table.concat(parts), name)
         end
 
+        -- xpcall's handler would run while the error unwinds, when Lua runs no hooks, so a handler that loops would
+        -- escape the budget: the script's handler runs once pcall has returned instead.
+        local pcall, unpack = pcall, unpack
+        local function xpcallAfter(f, onError)
+            local results = {n = 0}
+            local function collect(...) results = {n = select("#", ...), ...} end
+            collect(pcall(f))
+            if results[1] then return unpack(results, 1, results.n) end
+            return false, onError(results[2])
+        end
+
         local visible = {}
         for _, name in ipairs({"assert", "collectgarbage", "error", "gcinfo", "getmetatable", "ipairs", "next",
             "pairs", "pcall", "rawequal", "rawget", "select", "setmetatable", "tonumber", "tostring", "type", "unpack",
-            "xpcall", "_VERSION"}) do
+            "_VERSION"}) do
             visible[name] = _G[name]
         end
-        visible.rawset, visible.loadstring, visible.load = rawsetChecked, loadText, loadReader
+        visible.rawset, visible.loadstring, visible.load, visible.xpcall = rawsetChecked, loadText, loadReader, xpcallAfter
         visible.string, visible.table, visible.math, visible.redis =
             protect(string), protect(table), protect(math), protect(redis)
         getmetatable("").__metatable = false
@@ -132,10 +143,13 @@ enum LuaPrelude {
             end
         end
 
-        -- Where a script failed: the innermost line of the script itself, as Redis reports it.
+        -- Where a script failed: the innermost line of the script itself, as Redis reports it. It runs while the error
+        -- unwinds, when Lua runs no hooks: so it runs none of the script's code (no __tostring), which could loop.
         local function handler(failure)
             if type(failure) ~= "table" or type(rawget(failure, "err")) ~= "string" then
-                failure = {err = "ERR " .. tostring(failure)}
+                local kind = type(failure)
+                local text = (kind == "string" or kind == "number") and failure or "(error object is a " .. kind .. " value)"
+                failure = {err = "ERR " .. text}
             end
             for level = 2, 50 do
                 local info = getinfo(level, "Sl")

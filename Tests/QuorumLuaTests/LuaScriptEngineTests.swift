@@ -269,6 +269,32 @@ struct LuaScriptEngineTests {
         #expect(harness.engine.run(sha: sha, keys: [], arguments: []) { _ in .simpleString("OK") } == nil)
     }
 
+    @Test("Hostile scripts get an error or a value, never a crash, and the engine runs on")
+    func hostile() throws {
+        let harness = try Harness()
+        let scripts = [
+            "error()", "error(nil)", "error({})", "error({err = {}})", "return {err = {}}",
+            "error(setmetatable({}, {__tostring = function() error('again') end}))",
+            "return setmetatable({}, {__index = function() error('x') end})",
+            "return redis.call(setmetatable({}, {__tostring = function() return 'get' end}))",
+            "local function f() f() end f()", "local function f() pcall(f) end f()",
+            "local function f() return f() end return f()",
+            "return string.rep('x', 2^40)", "return ('x'):rep(1e9):len()",
+            "return string.format('%99999999d', 1)", "return #{unpack({}, 1, 1e7)}",
+            "local t = setmetatable({}, {__mode = 'k'}) collectgarbage('stop') return collectgarbage('count') > 0",
+            "return xpcall(function() while true do end end, function() while true do end end)",
+            "error(setmetatable({}, {__tostring = function() while true do end end}))",
+            "return xpcall(function() error('x') end, function(e) return 'handled ' .. e end)",
+        ]
+        for script in scripts {
+            switch harness.eval(script) {
+            case .error, .integer, .bulkString, .array, .null, .simpleString: break
+            case let other: Issue.record("\(script) gave \(other)")
+            }
+        }
+        #expect(harness.eval("return 'still here'") == .bulkString("still here"))
+    }
+
     @Test("A full cache is emptied before the next script, so ever new scripts cannot fill the node")
     func fullCache() throws {
         let harness = try Harness(limits: .init(instructionsMax: 5_000_000, memoryBytesMax: 32 << 20, scriptsMax: 3))
