@@ -37,6 +37,7 @@ public struct LuaLibrary: @unchecked Sendable {
     }
     enum Status: Int32 { case ok = 0, yield, runtime, syntax, memory, errorHandler }
     static let collectGarbage: Int32 = 2
+    static let restartCollector: Int32 = 1
 
     let newstate: @convention(c) (Allocator?, UnsafeMutableRawPointer?) -> State?
     let close: @convention(c) (State?) -> Void

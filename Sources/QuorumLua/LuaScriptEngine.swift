@@ -217,6 +217,8 @@ public final class LuaScriptEngine {
             // Lua 5.1 does not collect before it reports running out of memory: what a failed script left behind
             // would otherwise fail the next one.
             if memory.bytes > memory.limit / 2 { _ = lua.gc(state, LuaLibrary.collectGarbage, 0) }
+            // A script may have stopped the collector (collectgarbage("stop")): the next one starts with it running.
+            _ = lua.gc(state, LuaLibrary.restartCollector, 0)
         }
         lua.settop(state, 0)
         lua.rawgeti(state, LuaLibrary.registryIndex, Self.scriptsKey)
