@@ -79,6 +79,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Redis's Lua scripting on the system's Lua 5.1, opened at run time (dlopen): builds with no Lua installed.
+        .target(name: "QuorumLua", dependencies: ["QuorumWire"], swiftSettings: strict),
         // The Swift client: async/await, leader discovery, safe retries with sessions.
         .target(
             name: "QuorumClient",
@@ -95,8 +97,8 @@ let package = Package(
         .target(
             name: "QuorumServer",
             dependencies: [
-                "QuorumClient", "QuorumConsensus", "QuorumNode", "QuorumSharding", "QuorumStorage", "QuorumStore",
-                "QuorumWire",
+                "QuorumClient", "QuorumConsensus", "QuorumLua", "QuorumNode", "QuorumSharding", "QuorumStorage",
+                "QuorumStore", "QuorumWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -140,6 +142,7 @@ let package = Package(
             dependencies: ["QuorumStorage", "QuorumCodec", "QuorumConsensus", "QuorumNode"],
             swiftSettings: strict
         ),
+        .testTarget(name: "QuorumLuaTests", dependencies: ["QuorumLua", "QuorumWire"], swiftSettings: strict),
         .testTarget(name: "QuorumConsensusTests", dependencies: ["QuorumConsensus"], swiftSettings: strict),
         .testTarget(name: "QuorumNodeTests", dependencies: ["QuorumNode", "QuorumConsensus"], swiftSettings: strict),
         .testTarget(name: "QuorumStoreTests", dependencies: ["QuorumStore", "QuorumConsensus", "QuorumSharding"], swiftSettings: strict),

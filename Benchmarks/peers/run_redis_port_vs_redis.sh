@@ -11,11 +11,12 @@
 #   Benchmarks/peers/run_redis_port_vs_redis.sh
 # Env: N (requests per test, 20000), C (clients, 50), P (pipeline depth, 1), TESTS (set,get; "types" for the
 #      data-type rows hset,lpush,lpop,zadd,sadd, each a read-modify-write of one hot key),
-#      QUORUM_BIN (default .build-redis/release/quorum), BASE (first port, 27400)
+#      QUORUM_BIN (default .build-redis/release/quorum), BASE (first port, 27400),
+#      EVALSHA (1: also an EVALSHA workload, a read-modify-write script on random keys; needs liblua5.1-0 for Quorum)
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-N=${N:-20000}; C=${C:-50}; P=${P:-1}; TESTS=${TESTS:-set,get}; BASE=${BASE:-27400}
+N=${N:-20000}; C=${C:-50}; P=${P:-1}; TESTS=${TESTS:-set,get}; BASE=${BASE:-27400}; EVALSHA=${EVALSHA:-1}
 [ "$TESTS" = types ] && TESTS=hset,lpush,lpop,zadd,sadd
 QUORUM_BIN=${QUORUM_BIN:-$ROOT/.build-redis/release/quorum}
 RUN=$(mktemp -d /tmp/quorum-redis-bench.XXXXXX)
@@ -81,3 +82,19 @@ echo "--- Quorum, 3 nodes, Redis port of the leader ($LEADER)"
 bench "$LEADER"
 echo "--- redis-server, appendonly yes, appendfsync always"
 bench $((BASE + 30))
+
+# A script as lock and rate-limiter libraries send them: read a key, write it back changed, on 100,000 random keys
+# (redis-benchmark puts a random number for __rand_int__), loaded once with SCRIPT LOAD and run by its SHA-1.
+SCRIPT="local v = tonumber(redis.call('get', KEYS[1]) or '0') + 1 redis.call('set', KEYS[1], v) return v"
+evalsha_bench() {
+  local sha
+  sha=$(timeout 5 redis-cli -h 127.0.0.1 -p "$1" SCRIPT LOAD "$SCRIPT")
+  [[ "$sha" =~ ^[0-9a-f]{40}$ ]] || { echo "SCRIPT LOAD failed: $sha"; return; }
+  timeout 900 redis-benchmark -h 127.0.0.1 -p "$1" -n "$N" -c "$C" -P "$P" -r 100000 -q \
+    EVALSHA "$sha" 1 'script:__rand_int__' 2>&1 | tr '\r' '\n' | grep 'requests per second' | sed 's/^ *//'
+}
+if [ "$EVALSHA" = 1 ]; then
+  echo "--- EVALSHA read-modify-write script: Quorum leader ($LEADER), then redis-server"
+  evalsha_bench "$LEADER"
+  evalsha_bench $((BASE + 30))
+fi

@@ -69,6 +69,11 @@ public struct ServerConfiguration: Sendable {
     /// A Redis connection that sends nothing for this long is closed (`--redis-idle-timeout`, Redis's `timeout`);
     /// nil keeps idle connections open, as Redis does by default.
     public var redisIdleTimeout: Duration?
+    /// A Lua script running longer than this makes new scripts answer BUSY until it ends or SCRIPT KILL stops it
+    /// (`--busy-reply-threshold`, Redis's setting of that name, in milliseconds).
+    public var scriptBusyThreshold: Duration = .seconds(5)
+    /// A Lua script running more instructions than this is stopped and writes nothing (docs/redis.md).
+    public var scriptInstructionsMax = 1_000_000_000
     /// The port of the HTTP/JSON API (docs/http.md) on this member's host; nil serves none.
     public var httpPort: Int?
     /// The port of the Redis-compatible protocol (docs/redis.md) on this member's host; nil serves none.

@@ -30,7 +30,7 @@ struct Server: ParsableCommand {
         help: """
             A JSON file with any of: id, cluster, dataDir, join, tickMilliseconds, historyRevisions, httpPort, \
             redisPort, maxRequestBytes, snapshotEntries, peerFrameBytes, groups, splitKeys, maxConnections, \
-            maxWatches, redisIdleTimeout.
+            maxWatches, redisIdleTimeout, busyReplyThreshold.
             """)
     var config: String?
 
@@ -89,6 +89,9 @@ struct Server: ParsableCommand {
     @Option(help: "Close a Redis connection that sends nothing for this many seconds (default: never, as Redis).")
     var redisIdleTimeout: Int?
 
+    @Option(help: "A Lua script running longer than this many milliseconds makes new scripts answer BUSY (default 5000).")
+    var busyReplyThreshold: Int?
+
     /// The settings a config file may hold; every field is optional.
     struct FileSettings: Decodable {
         var id: UInt64?
@@ -107,6 +110,7 @@ struct Server: ParsableCommand {
         var maxConnections: Int?
         var maxWatches: Int?
         var redisIdleTimeout: Int?
+        var busyReplyThreshold: Int?
     }
 
     func run() throws {
@@ -162,6 +166,10 @@ struct Server: ParsableCommand {
         if let seconds = try setting(redisIdleTimeout, "QUORUM_REDIS_IDLE_TIMEOUT", file.redisIdleTimeout) {
             guard seconds > 0 else { throw ValidationError("--redis-idle-timeout must be a positive number of seconds") }
             configuration.redisIdleTimeout = .seconds(seconds)
+        }
+        if let milliseconds = try setting(busyReplyThreshold, "QUORUM_BUSY_REPLY_THRESHOLD", file.busyReplyThreshold) {
+            guard milliseconds > 0 else { throw ValidationError("--busy-reply-threshold must be a positive number of milliseconds") }
+            configuration.scriptBusyThreshold = .milliseconds(milliseconds)
         }
         configuration.splitKeysMax = try setting(splitKeys, "QUORUM_SPLIT_KEYS", file.splitKeys)
         if let keys = configuration.splitKeysMax, keys < 2 { throw ValidationError("--split-keys must be at least 2") }

@@ -15,6 +15,9 @@ enum RedisCommandTable {
         case keyspace
         /// Deletes every key (FLUSHDB, FLUSHALL).
         case flush
+        /// Lua scripting (EVAL, EVALSHA, their _RO forms, SCRIPT): `RedisScripting`. EVAL's keys are named by its
+        /// numkeys argument, so its key spec is none, as Redis's COMMAND reports it.
+        case script
     }
 
     /// Where a command's keys are among its arguments, as Redis's COMMAND reports it: from the `first` argument to
@@ -71,6 +74,7 @@ enum RedisCommandTable {
                     case .keyspace: ["readonly"]
                     case .flush: ["write"]
                     case .connection: ["fast"]
+                    case .script: ["noscript", "movablekeys"]
                     }
                 return .array([
                     .bulkString(Array(name.lowercased().utf8)), .integer(Int64(entry.arity)),
@@ -122,13 +126,12 @@ enum RedisCommandTable {
         add(.readWrite, .pairs, ["MSET": -3])
         add(.keyspace, .none, ["KEYS": 2, "SCAN": -2, "DBSIZE": 1])
         add(.flush, .none, ["FLUSHDB": -1, "FLUSHALL": -1])
+        add(.script, .none, ["EVAL": -3, "EVALSHA": -3, "EVAL_RO": -3, "EVALSHA_RO": -3, "SCRIPT": -2])
         return table
     }()
 
     static var count: Int { commands.count }
 
-    /// Scripting needs Lua, which Quorum does not run.
-    static let scripting: Set<String> = [
-        "EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "SCRIPT", "FCALL", "FCALL_RO", "FUNCTION",
-    ]
+    /// Redis 7's functions, which Quorum does not run (its scripts, EVAL and EVALSHA, it does).
+    static let functions: Set<String> = ["FCALL", "FCALL_RO", "FUNCTION"]
 }

@@ -162,6 +162,8 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         case .read, .keyspace: return .read
         case .flush: return .exclusive
         case .readWrite: return RedisExecutor.isBlindWrite(command) ? .write : .exclusive
+        // SCRIPT answers from the node's script cache (or compiles); EVAL and its kin read and write.
+        case .script: return command.name == "SCRIPT" ? .immediate : .exclusive
         }
     }
 
@@ -309,6 +311,8 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
             }
         case .keyspace:
             keyspace(command, reply: reply)
+        case .script:
+            script(command, asking: asked, reply: reply)
         case .flush:
             // ASYNC and SYNC make no difference here: the deletion is one entry in the log either way.
             guard command.arguments.isEmpty || (command.arguments.count == 1 && ["ASYNC", "SYNC"].contains(command.option(0)))
@@ -374,6 +378,60 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
                 case .failure(let error): reply(error.reply)
                 }
             }
+        }
+    }
+
+    /// EVAL script numkeys key... arg..., EVALSHA sha1 numkeys ..., their _RO forms, and SCRIPT.
+    private func script(_ command: RedisCommand, asking: Bool, reply: @escaping RedisExecutor.Reply) {
+        let scripting = router.scripting
+        if command.name == "SCRIPT" { return scriptCommand(command, scripting: scripting, reply: reply) }
+        if let unavailable = scripting.unavailable { return reply(unavailable) }
+        guard let numberOfKeys = RedisWorkingSet.integer(command.arguments[1]) else { return reply(.notInteger) }
+        guard numberOfKeys >= 0 else { return reply(.error("ERR Number of keys can't be negative")) }
+        guard numberOfKeys <= Int64(command.arguments.count - 2) else {
+            return reply(.error("ERR Number of keys can't be greater than number of args"))
+        }
+        let keys = Array(command.arguments[2..<(2 + Int(numberOfKeys))])
+        let arguments = Array(command.arguments[(2 + Int(numberOfKeys))...])
+        let script: RedisScripting.Script
+        if command.name.hasPrefix("EVALSHA") {
+            let sha = RedisScripting.normalized(command.arguments[0])
+            guard scripting.isKnown(sha) else { return reply(RedisScripting.noScript) }
+            script = .sha(sha)
+        } else {
+            script = .source(command.arguments[0])
+        }
+        if let busy = scripting.busy { return reply(busy) }
+        guard let executor = executor(for: keys, asking: asking, reply: reply) else { return }
+        executor.script(
+            script, keys: keys, arguments: arguments, readOnly: command.name.hasSuffix("_RO"), scripting: scripting,
+            reply: reply)
+    }
+
+    /// SCRIPT LOAD, EXISTS, FLUSH and KILL.
+    private func scriptCommand(
+        _ command: RedisCommand, scripting: RedisScripting, reply: @escaping RedisExecutor.Reply
+    ) {
+        let arguments = command.arguments
+        switch command.option(0) {
+        case "LOAD":
+            guard arguments.count == 2 else { return reply(command.arityError) }
+            if let unavailable = scripting.unavailable { return reply(unavailable) }
+            if let busy = scripting.busy { return reply(busy) }
+            scripting.load(arguments[1], then: reply)
+        case "EXISTS":
+            guard arguments.count >= 2 else { return reply(command.arityError) }
+            reply(.array(arguments.dropFirst().map { .integer(scripting.exists($0) ? 1 : 0) }))
+        case "FLUSH":
+            guard arguments.count == 1 || (arguments.count == 2 && ["ASYNC", "SYNC"].contains(command.option(1))) else {
+                return reply(.error("ERR SCRIPT FLUSH only support SYNC|ASYNC option"))
+            }
+            scripting.flush()
+            reply(.ok)
+        case "KILL":
+            reply(scripting.kill())
+        default:
+            reply(.error("ERR unknown subcommand '\(command.argument(0))'. Try SCRIPT HELP."))
         }
     }
 

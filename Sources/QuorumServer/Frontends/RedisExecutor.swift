@@ -9,10 +9,10 @@ import QuorumWire
 ///   deadline has passed is absent even before the leader's revoke applies;
 /// - plain SET (optionally EX/PX) and MSET are blind writes: straight into the log, so a pipeline of them costs
 ///   one round trip, not one per command;
-/// - everything else (INCR, SET NX, DEL, EXPIRE, DELIFEQ, EXEC, ...) reads its keys, computes the outcome in a
-///   `RedisWorkingSet`, and writes it as one store transaction that compares each key's mod revision with the
-///   one read: atomic, and retried from a fresh read when another writer got there first. Such commands on the
-///   same key are queued behind one another on this node, so clients of one port do not make each other retry.
+/// - everything else (INCR, SET NX, DEL, EXPIRE, DELIFEQ, EXEC, Lua scripts, ...) reads its keys, computes the
+///   outcome in a `RedisWorkingSet`, and writes it as one store transaction that compares each key's mod revision
+///   with the one read: atomic, and retried from a fresh read when another writer got there first. Such commands on
+///   the same key are queued behind one another on this node, so clients of one port do not make each other retry.
 ///
 /// Everything runs on the runtime's event loop (the port's connections share it), so nothing here needs a lock.
 final class RedisExecutor: @unchecked Sendable {
@@ -128,16 +128,72 @@ final class RedisExecutor: @unchecked Sendable {
         _ commands: [RedisCommand], watched: [[UInt8]: Revision] = [:],
         reply: @escaping @Sendable (Result<[RESPValue]?, RedisReplyError>) -> Void
     ) {
-        var seen = Set<[UInt8]>()
-        let all = commands.flatMap(RedisCommandTable.keys(of:)) + watched.keys.sorted { $0.lexicographicallyPrecedes($1) }
-        let keys = all.filter { seen.insert($0).inserted }
+        let keys = Self.eachOnce(
+            commands.flatMap(RedisCommandTable.keys(of:)) + watched.keys.sorted { $0.lexicographicallyPrecedes($1) })
         if commands.count == 1, watched.isEmpty, keys.contains(where: { busyKeys[$0] != nil }) {
             return join(commands[0], keys: keys, reply: reply)
         }
+        compute(
+            keys: keys, watched: watched, withKeyspace: Self.readKeyspace(commands), reply: reply,
+            body: Self.running(commands))
+    }
+
+    /// The computation of `commands`, run in order against the working set, each seeing the ones before.
+    private static func running(_ commands: [RedisCommand]) -> Computation {
+        { workingSet, done in
+            var workingSet = workingSet
+            let replies = commands.map { workingSet.run($0) }
+            done(workingSet, replies, false)
+        }
+    }
+
+    /// Whether `commands` need the keyspace read into the working set: KEYS, SCAN, DBSIZE and FLUSHDB queued in
+    /// MULTI work on the keyspace as read, with the block's writes.
+    private static func readKeyspace(_ commands: [RedisCommand]) -> Bool {
+        commands.contains { [.keyspace, .flush].contains(RedisCommandTable.lookup($0.name)?.kind) }
+    }
+
+    private static func eachOnce(_ keys: [[UInt8]]) -> [[UInt8]] {
+        var seen = Set<[UInt8]>()
+        return keys.filter { seen.insert($0).inserted }
+    }
+
+    /// Runs a Lua script atomically, as `transaction` runs commands: its declared `keys` read into a working set, the
+    /// script run against it (`RedisScripting`), its writes one compared transaction; rerun from scratch when a key
+    /// changed under it, so a script must decide the same on the same data. A script that failed writes nothing.
+    func script(
+        _ script: RedisScripting.Script, keys: [[UInt8]], arguments: [[UInt8]], readOnly: Bool,
+        scripting: RedisScripting, reply: @escaping Reply
+    ) {
+        compute(keys: Self.eachOnce(keys), watched: [:], withKeyspace: false) { result in
+            switch result {
+            case .success(let replies): reply(replies?.first ?? .null)
+            case .failure(let error): reply(error.reply)
+            }
+        } body: { workingSet, done in
+            scripting.run(script, keys: keys, arguments: arguments, readOnly: readOnly, on: workingSet) { run in
+                done(run.workingSet, [run.reply], run.conclusive)
+            }
+        }
+    }
+
+    /// Computes replies and writes from a working set of `keys`, which `body` answers (on the event loop), and whether
+    /// the replies stand whatever the data was (then an outcome that writes nothing is not computed again from a
+    /// linearizable read).
+    typealias Computation =
+        @Sendable (RedisWorkingSet, @escaping @Sendable (RedisWorkingSet, [RESPValue], Bool) -> Void) -> Void
+
+    /// - Parameter keys: each once.
+    private func compute(
+        keys: [[UInt8]], watched: [[UInt8]: Revision], withKeyspace: Bool,
+        reply: @escaping @Sendable (Result<[RESPValue]?, RedisReplyError>) -> Void, body: @escaping Computation
+    ) {
         lock(keys) {
-            // This node's state first: usually current (and free) on the leader, and the comparisons catch it
-            // when it is not. A retry, or an outcome that writes nothing, reads linearizably.
-            self.attempt(commands, keys: keys, watched: watched, number: 1, linearizable: false) { result in
+            // This node's state first: usually current (and free) on the leader, and the comparisons catch it when it
+            // is not. A retry, or an outcome that writes nothing, reads linearizably.
+            self.attempt(
+                body, keys: keys, watched: watched, withKeyspace: withKeyspace, number: 1, linearizable: false
+            ) { result in
                 self.unlock(keys)
                 reply(result)
             }
@@ -161,7 +217,10 @@ final class RedisExecutor: @unchecked Sendable {
         waitingBatches[keys] = batch
         lock(keys) {
             if self.waitingBatches[keys] === batch { self.waitingBatches[keys] = nil }
-            self.attempt(batch.commands, keys: keys, watched: [:], number: 1, linearizable: false) { result in
+            self.attempt(
+                Self.running(batch.commands), keys: keys, watched: [:], withKeyspace: false, number: 1,
+                linearizable: false
+            ) { result in
                 self.unlock(keys)
                 for (index, reply) in batch.replies.enumerated() {
                     reply(result.map { replies in replies.map { [$0[index]] } })
@@ -171,74 +230,86 @@ final class RedisExecutor: @unchecked Sendable {
     }
 
     private func attempt(
-        _ commands: [RedisCommand], keys: [[UInt8]], watched: [[UInt8]: Revision], number: Int, linearizable: Bool,
-        done: @escaping @Sendable (Result<[RESPValue]?, RedisReplyError>) -> Void
+        _ body: @escaping Computation, keys: [[UInt8]], watched: [[UInt8]: Revision], withKeyspace: Bool, number: Int,
+        linearizable: Bool, done: @escaping @Sendable (Result<[RESPValue]?, RedisReplyError>) -> Void
     ) {
         guard number <= Self.attemptsMax else {
             return done(.failure(RedisReplyError("TRYAGAIN the keys kept changing under the command; retry")))
         }
-        // KEYS, SCAN, DBSIZE and FLUSHDB queued in MULTI work on the keyspace as read here, with the block's writes.
-        let readsKeyspace = commands.contains {
-            [.keyspace, .flush].contains(RedisCommandTable.lookup($0.name)?.kind)
-        }
-        readWorkingSet(keys, linearizable: linearizable, withKeyspace: readsKeyspace) { result in
-            guard case .success(var workingSet) = result else {
+        readWorkingSet(keys, linearizable: linearizable, withKeyspace: withKeyspace) { result in
+            guard case .success(let workingSet) = result else {
                 if case .failure(let error) = result { done(.failure(error)) }
                 return
             }
             if watched.contains(where: { workingSet.observed[$0.key] != $0.value }) {
                 guard linearizable else {
                     return self.attempt(
-                        commands, keys: keys, watched: watched, number: number, linearizable: true, done: done)
+                        body, keys: keys, watched: watched, withKeyspace: withKeyspace, number: number,
+                        linearizable: true,
+                        done: done)
                 }
                 return done(.success(nil))
             }
-            let replies = commands.map { workingSet.run($0) }
-            if !workingSet.writesAnything {
-                // Nothing to write means nothing in the log vouches for this read: only a linearizable one counts.
-                guard linearizable else {
+            body(workingSet) { workingSet, replies, conclusive in
+                self.commit(
+                    workingSet, replies: replies, conclusive: conclusive, body: body, keys: keys, watched: watched,
+                    withKeyspace: withKeyspace, number: number, linearizable: linearizable, done: done)
+            }
+        }
+    }
+
+    private func commit(
+        _ workingSet: RedisWorkingSet, replies: [RESPValue], conclusive: Bool, body: @escaping Computation,
+        keys: [[UInt8]], watched: [[UInt8]: Revision], withKeyspace: Bool, number: Int, linearizable: Bool,
+        done: @escaping @Sendable (Result<[RESPValue]?, RedisReplyError>) -> Void
+    ) {
+        if !workingSet.writesAnything {
+            // Nothing to write means nothing in the log vouches for this read: only a linearizable one counts.
+            guard linearizable || conclusive else {
+                return attempt(
+                    body, keys: keys, watched: watched, withKeyspace: withKeyspace, number: number, linearizable: true,
+                    done: done)
+            }
+            return done(.success(replies))
+        }
+        for (lease, ttl) in workingSet.grants {
+            backend.write(.leaseGrant(id: lease, ttl: ttl, grantedAt: 0)) { _ in }
+        }
+        let unchanged = workingSet.observed.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map {
+            Comparison(key: $0.key, .modRevision($0.value), .equal)
+        }
+        let watchedUnchanged = watched.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map {
+            Comparison(key: $0.key, .modRevision($0.value), .equal)
+        }
+        // Nested, so that a changed watched key (EXEC answers null) is told apart from a key that changed
+        // since the read (try again).
+        let inner = TransactionRequest(compare: unchanged, success: workingSet.operations)
+        let outer = TransactionRequest(compare: watchedUnchanged, success: [.transaction(inner)])
+        let released = workingSet.leasesToRelease
+        let granted = Set(workingSet.grants.keys)
+        backend.write(.transaction(outer)) { outcome in
+            guard case .result(.transaction(let response)) = outcome else {
+                granted.forEach(self.releaseIfEmpty)
+                if case .result(.failed(.leaseNotFound(let lease))) = outcome, !granted.contains(lease) {
+                    // A key kept its lease, which expired and was revoked after the read: read again.
                     return self.attempt(
-                        commands, keys: keys, watched: watched, number: number, linearizable: true, done: done)
+                        body, keys: keys, watched: watched, withKeyspace: withKeyspace, number: number + 1,
+                        linearizable: true, done: done)
                 }
-                return done(.success(replies))
+                return done(.failure(RedisReplyError(self.errorReply(outcome))))
             }
-            for (lease, ttl) in workingSet.grants {
-                self.backend.write(.leaseGrant(id: lease, ttl: ttl, grantedAt: 0)) { _ in }
+            guard response.succeeded else {
+                granted.forEach(self.releaseIfEmpty)
+                return done(.success(nil))
             }
-            let unchanged = workingSet.observed.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map {
-                Comparison(key: $0.key, .modRevision($0.value), .equal)
+            guard case .transaction(let applied)? = response.responses.first, applied.succeeded else {
+                granted.forEach(self.releaseIfEmpty)
+                return self.attempt(
+                    body, keys: keys, watched: watched, withKeyspace: withKeyspace, number: number + 1,
+                    linearizable: true, done: done)
             }
-            let watchedUnchanged = watched.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map {
-                Comparison(key: $0.key, .modRevision($0.value), .equal)
-            }
-            // Nested, so that a changed watched key (EXEC answers null) is told apart from a key that changed
-            // since the read (try again).
-            let inner = TransactionRequest(compare: unchanged, success: workingSet.operations)
-            let outer = TransactionRequest(compare: watchedUnchanged, success: [.transaction(inner)])
-            let released = workingSet.leasesToRelease
-            let granted = Set(workingSet.grants.keys)
-            self.backend.write(.transaction(outer)) { outcome in
-                guard case .result(.transaction(let response)) = outcome else {
-                    granted.forEach(self.releaseIfEmpty)
-                    if case .result(.failed(.leaseNotFound(let lease))) = outcome, !granted.contains(lease) {
-                        // A key kept its lease, which expired and was revoked after the read: read again.
-                        return self.attempt(
-                            commands, keys: keys, watched: watched, number: number + 1, linearizable: true, done: done)
-                    }
-                    return done(.failure(RedisReplyError(self.errorReply(outcome))))
-                }
-                guard response.succeeded else {
-                    granted.forEach(self.releaseIfEmpty)
-                    return done(.success(nil))
-                }
-                guard case .transaction(let applied)? = response.responses.first, applied.succeeded else {
-                    granted.forEach(self.releaseIfEmpty)
-                    return self.attempt(
-                        commands, keys: keys, watched: watched, number: number + 1, linearizable: true, done: done)
-                }
-                released.forEach(self.releaseIfEmpty)
-                done(.success(replies))
-            }
+            released.forEach(self.releaseIfEmpty)
+            done(.success(replies))
         }
     }
 
@@ -248,7 +319,8 @@ final class RedisExecutor: @unchecked Sendable {
     /// for a change to one of the keys to apply on this node and tries again, until `timeoutMilliseconds` (0:
     /// forever) have passed, then answers the null array. Returns what ends the wait unanswered (the connection
     /// closed). Waiters on one key are woken together and race; the compared transaction lets one pop each element.
-    func blockingPop(_ command: RedisCommand, timeoutMilliseconds: Int64, reply: @escaping Reply) -> @Sendable () -> Void
+    func blockingPop(_ command: RedisCommand, timeoutMilliseconds: Int64, reply: @escaping Reply)
+        -> @Sendable () -> Void
     {
         let wait = BlockedPop()
         let keys = RedisCommandTable.keys(of: command)
@@ -300,7 +372,8 @@ final class RedisExecutor: @unchecked Sendable {
     /// keys have a TTL.
     func liveKeys(
         from start: [UInt8], limit: Int, type: String? = nil,
-        then done: @escaping @Sendable (Result<(keys: [[UInt8]], next: [UInt8]?, expiring: Int), RedisReplyError>) -> Void
+        then done:
+            @escaping @Sendable (Result<(keys: [[UInt8]], next: [UInt8]?, expiring: Int), RedisReplyError>) -> Void
     ) {
         let range = RangeRequest(
             key: start.isEmpty ? [0] : start, rangeEnd: [0], limit: limit == 0 ? 0 : limit + 1, keysOnly: type == nil)

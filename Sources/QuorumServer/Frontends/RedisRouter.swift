@@ -1,4 +1,5 @@
 import QuorumConsensus
+import QuorumLua
 import QuorumSharding
 import QuorumWire
 
@@ -24,8 +25,15 @@ final class RedisRouter: @unchecked Sendable {
     private let scanCursors = RedisScanCursors()
     /// The port's open connections (CLIENT LIST, INFO).
     let clients = RedisClients()
+    /// The node's Lua scripts (EVAL, EVALSHA, SCRIPT), for every group it serves.
+    let scripting: RedisScripting
 
-    init(host: NodeHost) { self.host = host }
+    init(host: NodeHost) {
+        self.host = host
+        scripting = RedisScripting(
+            loop: host.loop, busyThreshold: host.configuration.scriptBusyThreshold,
+            limits: LuaScriptEngine.Limits(instructionsMax: host.configuration.scriptInstructionsMax))
+    }
 
     enum Mode {
         case standalone

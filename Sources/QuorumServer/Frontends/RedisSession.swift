@@ -33,13 +33,14 @@ struct RedisSession {
     /// Commands that run even inside MULTI instead of being queued.
     static let unqueued: Set<String> = ["EXEC", "DISCARD", "MULTI", "WATCH", "QUIT", "RESET"]
 
-    /// Queues `command` inside MULTI (every command the port knows, as Redis queues every command but those that
-    /// end or watch the transaction): QUEUED, or the refusal that makes EXEC fail.
+    /// Queues `command` inside MULTI (every command the port knows but scripts, as Redis queues every command but
+    /// those that end or watch the transaction): QUEUED, or the refusal that makes EXEC fail.
     mutating func enqueue(_ command: RedisCommand) -> RESPValue {
-        guard RedisCommandTable.lookup(command.name) != nil else {
+        guard let kind = RedisCommandTable.lookup(command.name)?.kind, kind != .script else {
             queueFailed = true
-            if RedisCommandTable.scripting.contains(command.name) { return Self.scriptingRefusal(command) }
-            return command.unknownError
+            if RedisCommandTable.functions.contains(command.name) { return Self.functionsRefusal(command) }
+            if RedisCommandTable.lookup(command.name) == nil { return command.unknownError }
+            return .error("ERR \(command.name) is not supported inside MULTI by Quorum")
         }
         guard RedisCommandTable.arityHolds(command) else {
             queueFailed = true
@@ -117,15 +118,12 @@ struct RedisSession {
             watched = [:]
             return .ok
         default:
-            return RedisCommandTable.scripting.contains(command.name) ? Self.scriptingRefusal(command) : nil
+            return RedisCommandTable.functions.contains(command.name) ? Self.functionsRefusal(command) : nil
         }
     }
 
-    static func scriptingRefusal(_ command: RedisCommand) -> RESPValue {
-        .error(
-            "ERR \(command.name) is not supported by Quorum: it runs no Lua scripts. redis-py's Lock needs them;"
-                + " take a lock with SET key token NX PX ms and release it with DELIFEQ key token, or use Quorum's own"
-                + " locks, which come with fencing tokens.")
+    static func functionsRefusal(_ command: RedisCommand) -> RESPValue {
+        .error("ERR \(command.name) is not supported by Quorum: it runs Lua scripts (EVAL, EVALSHA), not functions")
     }
 
     private mutating func hello(_ command: RedisCommand, status: NodeStatus) -> RESPValue {
