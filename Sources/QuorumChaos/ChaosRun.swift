@@ -37,6 +37,12 @@ public struct ChaosRecord: Codable, Sendable {
     public var schedule: FaultSchedule
     public var history: [HistoryOperation]
 
+    public init(options: ChaosOptions, schedule: FaultSchedule, history: [HistoryOperation]) {
+        self.options = options
+        self.schedule = schedule
+        self.history = history
+    }
+
     public func save(to path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
