@@ -10,6 +10,8 @@ public struct ChaosReport: Sendable, CustomStringConvertible {
     /// Operations in the history the checker searched (completed, or with an unknown outcome).
     public var operations: Int
     public var unknownOutcomes: Int
+    /// Of `operations`, those made through the Redis port.
+    public var redisOperations: Int
     /// Operations the cluster refused before acting on them, left out of the history.
     public var refused: Int
     public var verdict: LinearizabilityVerdict
@@ -41,7 +43,7 @@ public struct ChaosReport: Sendable, CustomStringConvertible {
             "proxy: \(proxyCounters.randomlyDropped) connections dropped at random, \(proxyCounters.cut) cut by "
                 + "partitions, \(proxyCounters.slowed) chunks delayed or throttled",
             "operations checked: \(operations) (\(operations - unknownOutcomes) completed, \(unknownOutcomes) with an "
-                + "unknown outcome; \(refused) refused before acting, left out)",
+                + "unknown outcome; \(redisOperations) through the Redis port; \(refused) refused before acting, left out)",
         ]
         switch verdict {
         case .linearizable: lines.append("linearizability: no violation")

@@ -77,13 +77,15 @@ public enum ChaosRun {
         let workload = ChaosWorkload(
             endpoints: cluster.clientEndpoints, redisEndpoints: cluster.members.map(\.redisEndpoint), keys: options.keys,
             keyWindowMilliseconds: options.keyWindowSeconds * 1_000, durationMilliseconds: durationMilliseconds,
-            seed: options.seed, unsafeLocalReads: options.unsafeLocalReads, history: history)
+            seed: options.seed, quorumClients: options.quorumClients, redisClients: options.redisClients,
+            unsafeLocalReads: options.unsafeLocalReads, history: history)
         let injector = FaultInjector(cluster: cluster, history: history, progress: progress)
 
         await withTaskGroup(of: Void.self) { group in
-            for index in 0..<options.quorumClients { group.addTask { await workload.runQuorumClient(index) } }
-            for index in 0..<options.redisClients {
-                group.addTask { await workload.runRedisClient(options.quorumClients + index) }
+            for index in 0..<options.quorumClients + options.redisClients {
+                group.addTask {
+                    if workload.isRedisClient(index) { await workload.runRedisClient(index) } else { await workload.runQuorumClient(index) }
+                }
             }
             group.addTask { await injector.run(schedule) }
         }
@@ -97,7 +99,8 @@ public enum ChaosRun {
         let report = ChaosReport(
             options: options, faultsInjected: injector.injected, faultsNotInjected: injector.notInjected,
             proxyCounters: counters, operations: operations.count,
-            unknownOutcomes: operations.count { $0.completedAt == nil }, refused: history.refused, verdict: verdict,
+            unknownOutcomes: operations.count { $0.completedAt == nil },
+            redisOperations: operations.count { workload.isRedisClient($0.client) }, refused: history.refused, verdict: verdict,
             acknowledgedWrites: history.acknowledged.count, lostWrites: final.lost, finalReadFailure: final.failure,
             unexpectedExits: cluster.unexpectedExits, elapsed: started.duration(to: .now),
             keptFiles: cluster.directory.path)

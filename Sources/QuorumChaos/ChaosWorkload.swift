@@ -16,12 +16,17 @@ struct ChaosWorkload: Sendable {
     var keyWindowMilliseconds: Int
     var durationMilliseconds: Int
     var seed: UInt64
+    /// Clients 0..<quorumClients use `QuorumClient`, the next `redisClients` the Redis port.
+    var quorumClients: Int
+    var redisClients: Int
     /// Reads answered from the serving node's own state (`linearizable: false`), yet recorded as linearizable gets:
     /// the deliberately unsafe configuration the checker must catch.
     var unsafeLocalReads: Bool
     let history: ChaosHistory
 
     static let ackPrefix = "chaos-ack/"
+
+    func isRedisClient(_ index: Int) -> Bool { index >= quorumClients && index < quorumClients + redisClients }
 
     func key(_ index: Int) -> String { "chaos/w\(Int(history.now / 1_000) / keyWindowMilliseconds)/k\(index)" }
 

@@ -19,16 +19,23 @@ final class FaultInjector: Sendable {
     /// Faults the schedule asked for that could not be injected, and why.
     var notInjected: [String] { counts.withLock { $0.notInjected } }
 
+    /// Injects and heals the faults at their times, one action at a time (faults may overlap; actions do not).
     func run(_ schedule: FaultSchedule) async {
-        for fault in schedule.faults {
-            await sleep(untilMilliseconds: fault.startMilliseconds)
-            let injected = await inject(fault)
-            counts.withLock {
-                if let failure = injected { $0.notInjected.append("\(fault): \(failure)") } else { $0.injected[fault.kind, default: 0] += 1 }
+        let actions = schedule.faults.flatMap { fault in
+            [(at: fault.startMilliseconds, fault: fault, heals: false), (at: fault.startMilliseconds + fault.durationMilliseconds, fault: fault, heals: true)]
+        }
+        // At equal times a heal goes first, so a fault never starts on top of the one ending then.
+        for action in actions.sorted(by: { ($0.at, $0.heals ? 0 : 1) < ($1.at, $1.heals ? 0 : 1) }) {
+            await sleep(untilMilliseconds: action.at)
+            if action.heals {
+                await heal(action.fault)
+                continue
             }
-            progress(injected.map { "not injected: \(fault): \($0)" } ?? "injected \(fault)")
-            await sleep(untilMilliseconds: fault.startMilliseconds + fault.durationMilliseconds)
-            await heal(fault)
+            let failure = await inject(action.fault)
+            counts.withLock {
+                if let failure { $0.notInjected.append("\(action.fault): \(failure)") } else { $0.injected[action.fault.kind, default: 0] += 1 }
+            }
+            progress(failure.map { "not injected: \(action.fault): \($0)" } ?? "injected \(action.fault)")
         }
     }
 
@@ -44,6 +51,10 @@ final class FaultInjector: Sendable {
         cluster.members.map(\.id).filter { $0 != node }.flatMap { [Link(from: node, to: $0), Link(from: $0, to: node)] }
     }
 
+    private func oneWayLink(of fault: ScheduledFault) -> Link {
+        Link(from: fault.node, to: fault.peer ?? fault.node % cluster.members.count + 1)
+    }
+
     /// Injects `fault`; returns why it could not, or nil.
     private func inject(_ fault: ScheduledFault) async -> String? {
         let proxy = cluster.proxy
@@ -53,7 +64,7 @@ final class FaultInjector: Sendable {
         case .silentPartition:
             for link in links(of: fault.node) { await proxy.set(LinkFaults(cut: .hold), on: link) }
         case .oneWayPartition:
-            await proxy.set(LinkFaults(cut: .drop), on: Link(from: fault.node, to: fault.peer ?? fault.node % cluster.members.count + 1))
+            await proxy.set(LinkFaults(cut: .drop), on: oneWayLink(of: fault))
         case .delay:
             for link in links(of: fault.node) { await proxy.set(LinkFaults(delayMilliseconds: fault.magnitude), on: link) }
         case .connectionDrops:
@@ -89,8 +100,10 @@ final class FaultInjector: Sendable {
             cluster.resume(fault.node)
         case .leadershipTransfer:
             break
+        case .oneWayPartition:
+            await cluster.proxy.set(LinkFaults(), on: oneWayLink(of: fault))
         default:
-            await cluster.proxy.healAll()
+            for link in links(of: fault.node) { await cluster.proxy.set(LinkFaults(), on: link) }
         }
     }
 

@@ -68,7 +68,9 @@ public struct FaultSchedule: Hashable, Codable, Sendable {
     public init(faults: [ScheduledFault]) { self.faults = faults }
 
     /// Faults filling `durationMilliseconds` on a cluster of `nodes`. Each kind comes once, in an order the seed
-    /// shuffles, before any comes twice, so even a short run injects every kind in `kinds`.
+    /// shuffles, before any comes twice, so even a short run injects every kind in `kinds`. Faults follow one
+    /// another, except that about a third of them have a leadership transfer asked for halfway through, when the
+    /// kinds include it: a handover while a node is cut off, slowed, paused or down.
     public static func generate(
         seed: UInt64, nodes: Int, durationMilliseconds: Int, kinds: [FaultKind] = FaultKind.allCases
     ) -> FaultSchedule {
@@ -94,6 +96,12 @@ public struct FaultSchedule: Hashable, Codable, Sendable {
             default: break
             }
             faults.append(fault)
+            if kind != .leadershipTransfer && kinds.contains(.leadershipTransfer) && Int.random(in: 0..<3, using: &random) == 0 {
+                faults.append(
+                    ScheduledFault(
+                        kind: .leadershipTransfer, startMilliseconds: clock + duration / 2, durationMilliseconds: 300,
+                        node: Int.random(in: 1...nodes, using: &random)))
+            }
             clock += fault.durationMilliseconds + Int.random(in: 300...800, using: &random)
         }
         return FaultSchedule(faults: faults)
