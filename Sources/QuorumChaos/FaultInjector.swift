@@ -76,7 +76,13 @@ final class FaultInjector: Sendable {
         case .pause:
             cluster.pause(fault.node)
         case .leadershipTransfer:
-            return await transferLeadership(preferring: fault.node)
+            // An election may be under way (a fault is, too, half the time): ask again while the fault lasts.
+            var failure = await transferLeadership(preferring: fault.node)
+            while failure != nil && history.now < UInt64(fault.startMilliseconds + fault.durationMilliseconds) * 1_000 {
+                try? await Task.sleep(for: .milliseconds(100))
+                failure = await transferLeadership(preferring: fault.node)
+            }
+            return failure
         }
         return nil
     }

@@ -69,7 +69,7 @@ public struct FaultSchedule: Hashable, Codable, Sendable {
 
     /// Faults filling `durationMilliseconds` on a cluster of `nodes`. Each kind comes once, in an order the seed
     /// shuffles, before any comes twice, so even a short run injects every kind in `kinds`. Faults follow one
-    /// another, except that about a third of them have a leadership transfer asked for halfway through, when the
+    /// another, except that about a third of them have a leadership transfer asked for a third of the way through, when the
     /// kinds include it: a handover while a node is cut off, slowed, paused or down.
     public static func generate(
         seed: UInt64, nodes: Int, durationMilliseconds: Int, kinds: [FaultKind] = FaultKind.allCases
@@ -92,14 +92,14 @@ public struct FaultSchedule: Hashable, Codable, Sendable {
             case .delay: fault.magnitude = Int.random(in: 20...200, using: &random)
             case .connectionDrops: fault.magnitude = Int.random(in: 20...100, using: &random)
             case .bandwidthLimit: fault.magnitude = Int.random(in: 2_000...20_000, using: &random)
-            case .leadershipTransfer: fault.durationMilliseconds = 300
+            case .leadershipTransfer: fault.durationMilliseconds = 800
             default: break
             }
             faults.append(fault)
             if kind != .leadershipTransfer && kinds.contains(.leadershipTransfer) && Int.random(in: 0..<3, using: &random) == 0 {
                 faults.append(
                     ScheduledFault(
-                        kind: .leadershipTransfer, startMilliseconds: clock + duration / 2, durationMilliseconds: 300,
+                        kind: .leadershipTransfer, startMilliseconds: clock + duration / 3, durationMilliseconds: 600,
                         node: Int.random(in: 1...nodes, using: &random)))
             }
             clock += fault.durationMilliseconds + Int.random(in: 300...800, using: &random)
