@@ -129,8 +129,7 @@ struct ChaosWorkload: Sendable {
                     do {
                         switch try await redis.send(["SET", key, String(value)]) {
                         case .simpleString("OK"): return .completed(.ok)
-                        case .error(let message) where message.hasPrefix("READONLY") || message.hasPrefix("TRYAGAIN"):
-                            // Refused by a follower, or while no leader is known: never proposed.
+                        case .error(let message) where Self.isRefusedBeforeProposing(message):
                             endpoint =
                                 Self.leaderAddress(in: message)
                                 ?? redisEndpoints[Int.random(in: 0..<redisEndpoints.count, using: &random)]
@@ -150,6 +149,12 @@ struct ChaosWorkload: Sendable {
             if connection == nil { await redis.close() }
         }
         await connection?.close()
+    }
+
+    /// Whether a Redis error says the write was never proposed: refused by a follower, or while no leader was
+    /// known. Other TRYAGAIN answers (no answer in time, leadership changed) may come after the write took effect.
+    static func isRefusedBeforeProposing(_ message: String) -> Bool {
+        message.hasPrefix("READONLY ") || message.hasPrefix("TRYAGAIN no leader is known")
     }
 
     /// The Redis address a -READONLY error names ("... The leader is node 2 at 127.0.0.1:7212.").

@@ -1,7 +1,8 @@
 import Foundation
-import QuorumChaos
 import QuorumSimulation
 import Testing
+
+@testable import QuorumChaos
 
 /// The chaos suite's short mode: a real three-node cluster behind the fault-injecting proxy, every kind of fault at
 /// least once. `QUORUM_CHAOS_SECONDS` runs it longer, `QUORUM_CHAOS_SEED` with another seed; `quorum chaos` is the
@@ -48,4 +49,17 @@ struct ChaosTests {
         #expect(!report.passed)
         try? FileManager.default.removeItem(atPath: report.keptFiles)
     }
+}
+
+@Test("a Redis write counts as not done only when the error says it was never proposed")
+func redisRefusalsThatProveNothingWasWritten() {
+    let follower = "READONLY You can't write against a read only replica. The leader is node 2 at 127.0.0.1:7212."
+    #expect(ChaosWorkload.isRefusedBeforeProposing(follower))
+    #expect(ChaosWorkload.leaderAddress(in: follower) == "127.0.0.1:7212")
+    let beforeHello = "READONLY You can't write against a read only replica. The leader is node 2 (clients: 127.0.0.1:7202)."
+    #expect(ChaosWorkload.isRefusedBeforeProposing(beforeHello))
+    #expect(ChaosWorkload.leaderAddress(in: beforeHello) == nil)
+    #expect(ChaosWorkload.isRefusedBeforeProposing("TRYAGAIN no leader is known right now (an election is on); retry"))
+    #expect(!ChaosWorkload.isRefusedBeforeProposing("TRYAGAIN no answer within 10 s; the write may or may not have taken effect"))
+    #expect(!ChaosWorkload.isRefusedBeforeProposing("TRYAGAIN leadership changed and the outcome is unknown; retry with the same session to apply it once"))
 }
