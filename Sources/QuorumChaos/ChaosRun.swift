@@ -2,6 +2,7 @@ import Foundation
 import QuorumClient
 import QuorumConsensus
 import QuorumSimulation
+import QuorumStore
 
 /// What a chaos run does: how large a cluster, how long, which clients, which faults.
 public struct ChaosOptions: Hashable, Codable, Sendable {
@@ -132,14 +133,21 @@ public enum ChaosRun {
             if case .unknown = outcome { return ([], "the final read of \(key) got no answer") }
         }
         let acknowledged = history.acknowledged
-        let stored: [String: Int]
-        do {
-            let range = try await reader.range(.prefix(Array(ChaosWorkload.ackPrefix.utf8)))
-            stored = Dictionary(
-                range.kvs.map { (String(decoding: $0.key, as: UTF8.self), Int(String(decoding: $0.value, as: UTF8.self)) ?? -1) },
-                uniquingKeysWith: { first, _ in first })
-        } catch {
-            return ([], "the final read of the acknowledged writes failed: \(error)")
+        var stored: [String: Int] = [:]
+        // In pages, so that however long the run, no answer comes near the client frame limit.
+        var page = RangeRequest.prefix(Array(ChaosWorkload.ackPrefix.utf8), limit: 500)
+        while true {
+            let range: RangeResponse
+            do {
+                range = try await reader.range(page)
+            } catch {
+                return ([], "the final read of the acknowledged writes failed: \(error)")
+            }
+            for kv in range.kvs {
+                stored[String(decoding: kv.key, as: UTF8.self)] = Int(String(decoding: kv.value, as: UTF8.self))
+            }
+            guard range.more, let last = range.kvs.last else { break }
+            page.key = last.key + [0]
         }
         let lost = acknowledged.keys.sorted().filter { stored[$0] != acknowledged[$0] }
         return (lost, nil)
