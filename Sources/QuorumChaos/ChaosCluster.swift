@@ -1,7 +1,8 @@
+import Foundation
+
 #if canImport(Glibc)
     import Glibc
 #endif
-import Foundation
 
 /// Real `quorum server` processes on 127.0.0.1 whose peer links all pass through a `ChaosProxy`: node `i` listens
 /// on its own peer port, but its `--cluster` list gives, for every other node `j`, the proxy's listener of link
@@ -37,14 +38,20 @@ public final class ChaosCluster: @unchecked Sendable {
         size: Int, executable: URL, tickMilliseconds: Int, seed: UInt64
     ) async throws -> ChaosCluster {
         let members = try (1...size).map {
-            Member(id: $0, peerPort: try LocalPorts.free(), clientPort: try LocalPorts.free(), redisPort: try LocalPorts.free())
+            Member(
+                id: $0, peerPort: try LocalPorts.free(), clientPort: try LocalPorts.free(),
+                redisPort: try LocalPorts.free())
         }
         var links: [Link: Int] = [:]
-        for from in members { for to in members where to.id != from.id { links[Link(from: from.id, to: to.id)] = to.peerPort } }
+        for from in members {
+            for to in members where to.id != from.id { links[Link(from: from.id, to: to.id)] = to.peerPort }
+        }
         let proxy = try await ChaosProxy.start(targets: links, seed: seed)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("quorum-chaos-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "quorum-chaos-\(UUID().uuidString)")
         let cluster = ChaosCluster(
-            members: members, proxy: proxy, directory: directory, executable: executable, tickMilliseconds: tickMilliseconds)
+            members: members, proxy: proxy, directory: directory, executable: executable,
+            tickMilliseconds: tickMilliseconds)
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             for member in members { try await cluster.found(member.id) }
@@ -124,8 +131,11 @@ public final class ChaosCluster: @unchecked Sendable {
         process.executableURL = executable
         process.arguments = arguments(of: id, list: try await list(of: id))
         let log = directory.appendingPathComponent("n\(id).log")
-        guard FileManager.default.fileExists(atPath: log.path) || FileManager.default.createFile(atPath: log.path, contents: nil),
-            let output = FileHandle(forWritingAtPath: log.path) else { throw POSIXError(.EACCES) }
+        guard
+            FileManager.default.fileExists(atPath: log.path)
+                || FileManager.default.createFile(atPath: log.path, contents: nil),
+            let output = FileHandle(forWritingAtPath: log.path)
+        else { throw POSIXError(.EACCES) }
         defer { try? output.close() }
         output.seekToEndOfFile()
         process.standardOutput = output
@@ -162,7 +172,8 @@ public final class ChaosCluster: @unchecked Sendable {
         guard !process.isRunning else { return }
         let log = (try? String(contentsOf: directory.appendingPathComponent("n\(id).log"), encoding: .utf8)) ?? ""
         unexpectedExits.append(
-            "node \(id) ended by itself (status \(process.terminationStatus)); the end of its log:\n\(log.suffix(2000))")
+            "node \(id) ended by itself (status \(process.terminationStatus)); the end of its log:\n\(log.suffix(2000))"
+        )
     }
 
     /// Kills every process and stops the proxy; the data directories and logs stay when `keepingFiles`.

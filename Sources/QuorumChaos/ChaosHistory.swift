@@ -18,7 +18,8 @@ final class ChaosHistory: Sendable {
     /// Microseconds since the run started.
     var now: UInt64 {
         let elapsed = origin.duration(to: .now)
-        return UInt64(elapsed.components.seconds) * 1_000_000 + UInt64(elapsed.components.attoseconds / 1_000_000_000_000)
+        return UInt64(elapsed.components.seconds) * 1_000_000
+            + UInt64(elapsed.components.attoseconds / 1_000_000_000_000)
     }
 
     func record(_ operation: HistoryOperation) { state.withLock { $0.operations.append(operation) } }
@@ -50,11 +51,17 @@ extension ChaosHistory {
         let outcome = await call()
         switch outcome {
         case .completed(let result):
-            record(HistoryOperation(client: client, key: key, operation: operation, invokedAt: invokedAt, completedAt: max(now, invokedAt), result: result))
+            record(
+                HistoryOperation(
+                    client: client, key: key, operation: operation, invokedAt: invokedAt,
+                    completedAt: max(now, invokedAt), result: result))
         case .refused:
             recordRefused()
         case .unknown:
-            record(HistoryOperation(client: client, key: key, operation: operation, invokedAt: invokedAt, completedAt: nil, result: nil))
+            record(
+                HistoryOperation(
+                    client: client, key: key, operation: operation, invokedAt: invokedAt, completedAt: nil, result: nil)
+            )
         }
         return outcome
     }

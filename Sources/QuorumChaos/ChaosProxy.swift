@@ -103,11 +103,12 @@ public final class ChaosProxy: @unchecked Sendable {
     }
 
     public func stop() async {
-        let channels = (try? await loop.submit { () -> [any Channel] in
-            let relays = self.relays.values.flatMap(\.values)
-            for relay in relays { relay.close() }
-            return Array(self.listeners.values)
-        }.get()) ?? []
+        let channels =
+            (try? await loop.submit { () -> [any Channel] in
+                let relays = self.relays.values.flatMap(\.values)
+                for relay in relays { relay.close() }
+                return Array(self.listeners.values)
+            }.get()) ?? []
         for channel in channels { try? await channel.close() }
     }
 

@@ -76,7 +76,8 @@ public enum ChaosRun {
             size: options.nodes, executable: executable, tickMilliseconds: options.tickMilliseconds, seed: options.seed)
         let history = ChaosHistory()
         let workload = ChaosWorkload(
-            endpoints: cluster.clientEndpoints, redisEndpoints: cluster.members.map(\.redisEndpoint), keys: options.keys,
+            endpoints: cluster.clientEndpoints, redisEndpoints: cluster.members.map(\.redisEndpoint),
+            keys: options.keys,
             keyWindowMilliseconds: options.keyWindowSeconds * 1_000, durationMilliseconds: durationMilliseconds,
             seed: options.seed, quorumClients: options.quorumClients, redisClients: options.redisClients,
             unsafeLocalReads: options.unsafeLocalReads, history: history)
@@ -85,13 +86,18 @@ public enum ChaosRun {
         await withTaskGroup(of: Void.self) { group in
             for index in 0..<options.quorumClients + options.redisClients {
                 group.addTask {
-                    if workload.isRedisClient(index) { await workload.runRedisClient(index) } else { await workload.runQuorumClient(index) }
+                    if workload.isRedisClient(index) {
+                        await workload.runRedisClient(index)
+                    } else {
+                        await workload.runQuorumClient(index)
+                    }
                 }
             }
             group.addTask { await injector.run(schedule) }
         }
         await injector.healEverything()
-        let final = await finalReads(of: workload, cluster: cluster, client: options.quorumClients + options.redisClients)
+        let final = await finalReads(
+            of: workload, cluster: cluster, client: options.quorumClients + options.redisClients)
         let counters = await cluster.proxy.counters
         await cluster.stopAll(keepingFiles: true)
 
@@ -101,7 +107,8 @@ public enum ChaosRun {
             options: options, faultsInjected: injector.injected, faultsNotInjected: injector.notInjected,
             proxyCounters: counters, operations: operations.count,
             unknownOutcomes: operations.count { $0.completedAt == nil },
-            redisOperations: operations.count { workload.isRedisClient($0.client) }, refused: history.refused, verdict: verdict,
+            redisOperations: operations.count { workload.isRedisClient($0.client) }, refused: history.refused,
+            verdict: verdict,
             acknowledgedWrites: history.acknowledged.count, lostWrites: final.lost, finalReadFailure: final.failure,
             unexpectedExits: cluster.unexpectedExits, elapsed: started.duration(to: .now),
             keptFiles: cluster.directory.path)

@@ -68,7 +68,8 @@ struct ChaosWorkload: Sendable {
                     expected.map { Comparison(key: Array(key.utf8), .value(Array(String($0).utf8)), .equal) }
                     ?? Comparison(key: Array(key.utf8), .version(0), .equal)
                 let swap = TransactionRequest(
-                    compare: [comparison], success: [.put(PutRequest(key: Array(key.utf8), value: Array(String(value).utf8)))])
+                    compare: [comparison],
+                    success: [.put(PutRequest(key: Array(key.utf8), value: Array(String(value).utf8)))])
                 _ = await history.perform(client: index, key: key, .compareAndSet(expected: expected, new: value)) {
                     do {
                         return .completed(.swapped(try await client.transaction(swap).succeeded))

@@ -22,7 +22,10 @@ final class FaultInjector: Sendable {
     /// Injects and heals the faults at their times, one action at a time (faults may overlap; actions do not).
     func run(_ schedule: FaultSchedule) async {
         let actions = schedule.faults.flatMap { fault in
-            [(at: fault.startMilliseconds, fault: fault, heals: false), (at: fault.startMilliseconds + fault.durationMilliseconds, fault: fault, heals: true)]
+            [
+                (at: fault.startMilliseconds, fault: fault, heals: false),
+                (at: fault.startMilliseconds + fault.durationMilliseconds, fault: fault, heals: true),
+            ]
         }
         // At equal times a heal goes first, so a fault never starts on top of the one ending then.
         for action in actions.sorted(by: { ($0.at, $0.heals ? 0 : 1) < ($1.at, $1.heals ? 0 : 1) }) {
@@ -33,7 +36,11 @@ final class FaultInjector: Sendable {
             }
             let failure = await inject(action.fault)
             counts.withLock {
-                if let failure { $0.notInjected.append("\(action.fault): \(failure)") } else { $0.injected[action.fault.kind, default: 0] += 1 }
+                if let failure {
+                    $0.notInjected.append("\(action.fault): \(failure)")
+                } else {
+                    $0.injected[action.fault.kind, default: 0] += 1
+                }
             }
             progress(failure.map { "not injected: \(action.fault): \($0)" } ?? "injected \(action.fault)")
         }
@@ -48,7 +55,9 @@ final class FaultInjector: Sendable {
 
     /// Every link to and from `node`.
     private func links(of node: Int) -> [Link] {
-        cluster.members.map(\.id).filter { $0 != node }.flatMap { [Link(from: node, to: $0), Link(from: $0, to: node)] }
+        cluster.members.map(\.id).filter { $0 != node }.flatMap {
+            [Link(from: node, to: $0), Link(from: $0, to: node)]
+        }
     }
 
     private func oneWayLink(of fault: ScheduledFault) -> Link {
@@ -66,7 +75,9 @@ final class FaultInjector: Sendable {
         case .oneWayPartition:
             await proxy.set(LinkFaults(cut: .drop), on: oneWayLink(of: fault))
         case .delay:
-            for link in links(of: fault.node) { await proxy.set(LinkFaults(delayMilliseconds: fault.magnitude), on: link) }
+            for link in links(of: fault.node) {
+                await proxy.set(LinkFaults(delayMilliseconds: fault.magnitude), on: link)
+            }
         case .connectionDrops:
             for link in links(of: fault.node) { await proxy.set(LinkFaults(dropPerMille: fault.magnitude), on: link) }
         case .bandwidthLimit:
@@ -93,7 +104,9 @@ final class FaultInjector: Sendable {
         for member in cluster.members {
             cluster.resume(member.id)
             if !cluster.isRunning(member.id) {
-                do { try await cluster.start(member.id) } catch { progress("could not restart node \(member.id): \(error)") }
+                do { try await cluster.start(member.id) } catch {
+                    progress("could not restart node \(member.id): \(error)")
+                }
             }
         }
     }
@@ -101,7 +114,9 @@ final class FaultInjector: Sendable {
     private func heal(_ fault: ScheduledFault) async {
         switch fault.kind {
         case .kill:
-            do { try await cluster.start(fault.node) } catch { progress("could not restart node \(fault.node): \(error)") }
+            do { try await cluster.start(fault.node) } catch {
+                progress("could not restart node \(fault.node): \(error)")
+            }
         case .pause:
             cluster.resume(fault.node)
         case .leadershipTransfer:

@@ -38,7 +38,10 @@ public struct ScheduledFault: Hashable, Codable, Sendable, CustomStringConvertib
     /// Delay in milliseconds, drops per thousand chunks, or bytes a second, by kind.
     public var magnitude: Int
 
-    public init(kind: FaultKind, startMilliseconds: Int, durationMilliseconds: Int, node: Int, peer: Int? = nil, magnitude: Int = 0) {
+    public init(
+        kind: FaultKind, startMilliseconds: Int, durationMilliseconds: Int, node: Int, peer: Int? = nil,
+        magnitude: Int = 0
+    ) {
         self.kind = kind
         self.startMilliseconds = startMilliseconds
         self.durationMilliseconds = durationMilliseconds
@@ -69,8 +72,8 @@ public struct FaultSchedule: Hashable, Codable, Sendable {
 
     /// Faults filling `durationMilliseconds` on a cluster of `nodes`. Each kind comes once, in an order the seed
     /// shuffles, before any comes twice, so even a short run injects every kind in `kinds`. Faults follow one
-    /// another, except that about a third of them have a leadership transfer asked for a third of the way through, when the
-    /// kinds include it: a handover while a node is cut off, slowed, paused or down.
+    /// another, except that about a third of them have a leadership transfer asked for a third of the way through
+    /// (when the kinds include it): a handover while a node is cut off, slowed, paused or down.
     public static func generate(
         seed: UInt64, nodes: Int, durationMilliseconds: Int, kinds: [FaultKind] = FaultKind.allCases
     ) -> FaultSchedule {
@@ -96,7 +99,9 @@ public struct FaultSchedule: Hashable, Codable, Sendable {
             default: break
             }
             faults.append(fault)
-            if kind != .leadershipTransfer && kinds.contains(.leadershipTransfer) && Int.random(in: 0..<3, using: &random) == 0 {
+            if kind != .leadershipTransfer && kinds.contains(.leadershipTransfer)
+                && Int.random(in: 0..<3, using: &random) == 0
+            {
                 faults.append(
                     ScheduledFault(
                         kind: .leadershipTransfer, startMilliseconds: clock + duration / 3, durationMilliseconds: 600,

@@ -1,8 +1,9 @@
+import Foundation
+import Synchronization
+
 #if canImport(Glibc)
     import Glibc
 #endif
-import Foundation
-import Synchronization
 
 /// Ports on 127.0.0.1 for processes a test or a chaos run starts. One place hands them out, so two clusters started by
 /// the same process never get the same port.

@@ -36,7 +36,10 @@ struct Chaos: AsyncParsableCommand {
     @Flag(help: "Deliberately unsafe: gets answered from the serving node's own state, recorded as linearizable.")
     var unsafeLocalReads = false
 
-    @Option(help: "Only these kinds of fault, comma-separated (\(FaultKind.allCases.map(\.rawValue).joined(separator: ", "))).")
+    @Option(
+        help:
+            "Only these kinds of fault, comma-separated (\(FaultKind.allCases.map(\.rawValue).joined(separator: ", ")))."
+    )
     var faults: String?
 
     @Flag(help: "Print each fault as it is injected.")
@@ -51,7 +54,9 @@ struct Chaos: AsyncParsableCommand {
     private func faultKinds() throws -> [FaultKind] {
         guard let faults else { return FaultKind.allCases }
         return try faults.split(separator: ",").map {
-            guard let kind = FaultKind(rawValue: String($0)) else { throw ValidationError("unknown fault kind '\($0)'") }
+            guard let kind = FaultKind(rawValue: String($0)) else {
+                throw ValidationError("unknown fault kind '\($0)'")
+            }
             return kind
         }
     }
@@ -64,7 +69,9 @@ struct Chaos: AsyncParsableCommand {
         var schedule: FaultSchedule?
         if let replay {
             let record = try ChaosRecord.load(from: replay)
-            print("saved history of \(record.history.count) operations: \(LinearizabilityChecker().check(record.history))")
+            print(
+                "saved history of \(record.history.count) operations: \(LinearizabilityChecker().check(record.history))"
+            )
             print("running its \(record.schedule.faults.count) faults again")
             options = record.options
             schedule = record.schedule
@@ -77,7 +84,8 @@ struct Chaos: AsyncParsableCommand {
         guard report.passed else {
             let path = save ?? "chaos-failure-\(options.seed).json"
             try record.save(to: path)
-            print("saved the options, fault schedule and history to \(path); replay with: quorum chaos --replay \(path)")
+            print(
+                "saved the options, fault schedule and history to \(path); replay with: quorum chaos --replay \(path)")
             throw ExitCode(1)
         }
     }

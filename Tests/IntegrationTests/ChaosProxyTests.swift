@@ -31,11 +31,14 @@ import Testing
         let tally = Tally()
         let echo = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(EchoHandler(tally: tally)) }
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(EchoHandler(tally: tally))
+                }
             }
             .bind(host: "127.0.0.1", port: 0).get()
         let port = try #require(echo.localAddress?.port)
-        let proxy = try await ChaosProxy.start(targets: [Link(from: 1, to: 2): port, Link(from: 3, to: 2): port], seed: 1)
+        let proxy = try await ChaosProxy.start(
+            targets: [Link(from: 1, to: 2): port, Link(from: 3, to: 2): port], seed: 1)
         do {
             try await body(proxy, tally)
         } catch {
@@ -57,7 +60,10 @@ import Testing
         try await Self.withProxy { proxy, _ in
             let socket = try await Self.connect(proxy, Link(from: 1, to: 2))
             defer { socket.close() }
-            #expect(try await offConcurrencyPool { try socket.send("ping"); return try socket.receive(count: 4) } == "ping")
+            #expect(
+                try await offConcurrencyPool {
+                    try socket.send("ping"); return try socket.receive(count: 4)
+                } == "ping")
         }
     }
 
@@ -68,13 +74,19 @@ import Testing
             defer { cut.close() }
             let other = try await Self.connect(proxy, Link(from: 3, to: 2))
             defer { other.close() }
-            #expect(try await offConcurrencyPool { try cut.send("a"); return try cut.receive(count: 1) } == "a")
+            #expect(
+                try await offConcurrencyPool {
+                    try cut.send("a"); return try cut.receive(count: 1)
+                } == "a")
             await proxy.set(LinkFaults(cut: .drop), on: Link(from: 1, to: 2))
             #expect(try await offConcurrencyPool { try cut.readUntilClosed() } == "")
             let again = try await Self.connect(proxy, Link(from: 1, to: 2))
             defer { again.close() }
             #expect(try await offConcurrencyPool { try again.readUntilClosed() } == "")
-            #expect(try await offConcurrencyPool { try other.send("b"); return try other.receive(count: 1) } == "b")
+            #expect(
+                try await offConcurrencyPool {
+                    try other.send("b"); return try other.receive(count: 1)
+                } == "b")
             #expect(await proxy.counters.cut == 2)
         }
     }
@@ -84,7 +96,10 @@ import Testing
         try await Self.withProxy { proxy, tally in
             let socket = try await Self.connect(proxy, Link(from: 1, to: 2))
             defer { socket.close() }
-            #expect(try await offConcurrencyPool { try socket.send("a"); return try socket.receive(count: 1) } == "a")
+            #expect(
+                try await offConcurrencyPool {
+                    try socket.send("a"); return try socket.receive(count: 1)
+                } == "a")
             await proxy.set(LinkFaults(cut: .hold), on: Link(from: 1, to: 2))
             try await offConcurrencyPool { try socket.send("held") }
             // Nothing can announce that bytes did not arrive; a quarter second is many event-loop turns.
@@ -104,12 +119,18 @@ import Testing
             await proxy.set(LinkFaults(delayMilliseconds: 200), on: Link(from: 1, to: 2))
             let clock = ContinuousClock()
             var start = clock.now
-            #expect(try await offConcurrencyPool { try socket.send("late"); return try socket.receive(count: 4) } == "late")
+            #expect(
+                try await offConcurrencyPool {
+                    try socket.send("late"); return try socket.receive(count: 4)
+                } == "late")
             #expect(start.duration(to: clock.now) >= .milliseconds(200))
             await proxy.set(LinkFaults(bytesPerSecond: 4_000), on: Link(from: 1, to: 2))
             let text = String(repeating: "x", count: 1_000)
             start = clock.now
-            #expect(try await offConcurrencyPool { try socket.send(text); return try socket.receive(count: 1_000) } == text)
+            #expect(
+                try await offConcurrencyPool {
+                    try socket.send(text); return try socket.receive(count: 1_000)
+                } == text)
             #expect(start.duration(to: clock.now) >= .milliseconds(250))
             #expect(await proxy.counters.slowed >= 2)
         }
@@ -121,7 +142,10 @@ import Testing
             await proxy.set(LinkFaults(dropPerMille: 1_000), on: Link(from: 1, to: 2))
             let socket = try await Self.connect(proxy, Link(from: 1, to: 2))
             defer { socket.close() }
-            #expect(try await offConcurrencyPool { try socket.send("gone"); return try socket.readUntilClosed() } == "")
+            #expect(
+                try await offConcurrencyPool {
+                    try socket.send("gone"); return try socket.readUntilClosed()
+                } == "")
             #expect(await proxy.counters.randomlyDropped == 1)
         }
     }
@@ -146,10 +170,13 @@ func chaosRecordRoundTrips() throws {
     let schedule = FaultSchedule.generate(seed: 9, nodes: 5, durationMilliseconds: 20_000, kinds: options.faultKinds)
     let history = [
         HistoryOperation(client: 0, key: "k", operation: .put(1), invokedAt: 5, completedAt: 9, result: .ok),
-        HistoryOperation(client: 1, key: "k", operation: .compareAndSet(expected: nil, new: 2), invokedAt: 6, completedAt: nil, result: nil),
+        HistoryOperation(
+            client: 1, key: "k", operation: .compareAndSet(expected: nil, new: 2), invokedAt: 6, completedAt: nil,
+            result: nil),
         HistoryOperation(client: 2, key: "k", operation: .get, invokedAt: 10, completedAt: 12, result: .value(1)),
     ]
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("chaos-record-\(UUID().uuidString).json").path
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("chaos-record-\(UUID().uuidString).json")
+        .path
     defer { try? FileManager.default.removeItem(atPath: path) }
     try ChaosRecord(options: options, schedule: schedule, history: history).save(to: path)
     let loaded = try ChaosRecord.load(from: path)

@@ -18,7 +18,8 @@ struct ChaosTests {
         let (report, record) = try await ChaosRun.run(options, executable: try ClusterProcesses.quorumExecutable())
         print(report)
         if !report.passed {
-            let path = FileManager.default.temporaryDirectory.appendingPathComponent("chaos-failure-\(Self.seed).json").path
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("chaos-failure-\(Self.seed).json")
+                .path
             try record.save(to: path)
             Issue.record("\(report)\nreplay with: quorum chaos --replay \(path)")
         }
@@ -56,10 +57,15 @@ func redisRefusalsThatProveNothingWasWritten() {
     let follower = "READONLY You can't write against a read only replica. The leader is node 2 at 127.0.0.1:7212."
     #expect(ChaosWorkload.isRefusedBeforeProposing(follower))
     #expect(ChaosWorkload.leaderAddress(in: follower) == "127.0.0.1:7212")
-    let beforeHello = "READONLY You can't write against a read only replica. The leader is node 2 (clients: 127.0.0.1:7202)."
+    let beforeHello =
+        "READONLY You can't write against a read only replica. The leader is node 2 (clients: 127.0.0.1:7202)."
     #expect(ChaosWorkload.isRefusedBeforeProposing(beforeHello))
     #expect(ChaosWorkload.leaderAddress(in: beforeHello) == nil)
     #expect(ChaosWorkload.isRefusedBeforeProposing("TRYAGAIN no leader is known right now (an election is on); retry"))
-    #expect(!ChaosWorkload.isRefusedBeforeProposing("TRYAGAIN no answer within 10 s; the write may or may not have taken effect"))
-    #expect(!ChaosWorkload.isRefusedBeforeProposing("TRYAGAIN leadership changed and the outcome is unknown; retry with the same session to apply it once"))
+    #expect(
+        !ChaosWorkload.isRefusedBeforeProposing(
+            "TRYAGAIN no answer within 10 s; the write may or may not have taken effect"))
+    #expect(
+        !ChaosWorkload.isRefusedBeforeProposing(
+            "TRYAGAIN leadership changed and the outcome is unknown; retry with the same session to apply it once"))
 }
