@@ -43,7 +43,8 @@ public struct ChaosReport: Sendable, CustomStringConvertible {
             "proxy: \(proxyCounters.randomlyDropped) connections dropped at random, \(proxyCounters.cut) cut by "
                 + "partitions, \(proxyCounters.slowed) chunks delayed or throttled",
             "operations checked: \(operations) (\(operations - unknownOutcomes) completed, \(unknownOutcomes) with an "
-                + "unknown outcome; \(redisOperations) through the Redis port; \(refused) refused before acting, left out)",
+                + "unknown outcome; \(redisOperations) through the Redis port; \(refused) refused before acting, "
+                + "left out)",
         ]
         switch verdict {
         case .linearizable: lines.append("linearizability: no violation")

@@ -36,11 +36,10 @@ struct Chaos: AsyncParsableCommand {
     @Flag(help: "Deliberately unsafe: gets answered from the serving node's own state, recorded as linearizable.")
     var unsafeLocalReads = false
 
-    @Option(
-        help:
-            "Only these kinds of fault, comma-separated (\(FaultKind.allCases.map(\.rawValue).joined(separator: ", ")))."
-    )
+    @Option(help: "Only these kinds of fault, comma-separated (\(Self.kindNames)).")
     var faults: String?
+
+    static let kindNames = FaultKind.allCases.map(\.rawValue).joined(separator: ", ")
 
     @Flag(help: "Print each fault as it is injected.")
     var verbose = false
