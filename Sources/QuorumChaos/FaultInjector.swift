@@ -147,7 +147,7 @@ final class FaultInjector: Sendable {
             try await client.transferLeadership(to: NodeID(UInt64(target)))
             return nil
         } catch {
-            return "the leader, node \(leader.rawValue), refused to hand over to node \(target): \(error)"
+            return "asking the leader, node \(leader.rawValue), to hand over to node \(target) failed: \(error)"
         }
     }
 }
