@@ -14,7 +14,11 @@ public struct ChaosReport: Sendable, CustomStringConvertible {
     public var redisOperations: Int
     /// Operations the cluster refused before acting on them, left out of the history.
     public var refused: Int
+    /// The first violation found, else the first key the checker could not decide, else linearizable.
     public var verdict: LinearizabilityVerdict
+    public var keysChecked: Int
+    /// Keys whose search ran out of budget: neither a pass nor a violation.
+    public var undecidedKeys: Int
     public var acknowledgedWrites: Int
     public var lostWrites: [String]
     public var finalReadFailure: String?
@@ -47,9 +51,12 @@ public struct ChaosReport: Sendable, CustomStringConvertible {
                 + "left out)",
         ]
         switch verdict {
-        case .linearizable: lines.append("linearizability: no violation")
+        case .linearizable: lines.append("linearizability: no violation in \(keysChecked) keys")
         case .notLinearizable: lines.append("linearizability: VIOLATION \(verdict)")
-        case .unknown: lines.append("linearizability: NOT CHECKED, the search ran out of budget: \(verdict)")
+        case .unknown:
+            lines.append(
+                "linearizability: no violation found, but \(undecidedKeys) of \(keysChecked) keys NOT CHECKED (the "
+                    + "search ran out of budget); the first: \(verdict)")
         }
         lines.append("acknowledged writes: \(acknowledgedWrites), lost: \(lostWrites.count)")
         lines += lostWrites.prefix(10).map { "  lost: \($0)" }
