@@ -13,8 +13,9 @@ struct Chaos: AsyncParsableCommand {
             faults drawn from --seed: partitions (closed or silent), one-way partitions, delay, random connection \
             drops, bandwidth limits, SIGKILL and restart, SIGSTOP and SIGCONT, leadership transfers. Then it \
             checks the history for linearizability and that every acknowledged write is still there.
-            A failing run saves its options, fault schedule and the history of the keys that did not pass (--save, \
-            default chaos-failure-SEED.json); --replay FILE checks that history again and runs the same schedule again. docs/reliability.md explains.
+            A failing run saves its options, fault schedule and the history of the keys that did not pass \
+            (--save, default chaos-failure-SEED.json); --replay FILE checks that history again and runs the same \
+            schedule again. docs/reliability.md explains.
             """
     )
 
