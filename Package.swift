@@ -120,6 +120,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Chaos on real processes: a fault-injecting TCP proxy on every peer link of a cluster of `quorum server`
+        // processes, a workload through the client and the Redis port, a fault schedule, the simulator's
+        // linearizability checker over the history. Used by `quorum chaos` and by IntegrationTests' short run.
+        .target(
+            name: "QuorumChaos",
+            dependencies: [
+                "QuorumClient", "QuorumConsensus", "QuorumSimulation", "QuorumStore", "QuorumWire",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         // Durable storage: write-ahead log, snapshots, data directory, group commit. Does real I/O.
         .target(name: "QuorumStorage", dependencies: ["QuorumCodec", "QuorumConsensus", "QuorumNode"], swiftSettings: strict),
         // Appends and syncs log entries until killed; QuorumStorageTests kills it to test crash recovery.
@@ -132,7 +145,7 @@ let package = Package(
             name: "quorum",
             dependencies: [
                 "QuorumSimulation", "QuorumServer", "QuorumClient", "QuorumSharding", "QuorumStore", "QuorumConsensus", "QuorumWire",
-                "QuorumProxy",
+                "QuorumProxy", "QuorumChaos",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -159,8 +172,8 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "QuorumClient", "QuorumConsensus", "QuorumProxy", "QuorumServer", "QuorumSharding", "QuorumStore",
-                "QuorumSimulation",
+                "QuorumChaos", "QuorumClient", "QuorumConsensus", "QuorumProxy", "QuorumServer", "QuorumSharding",
+                "QuorumStore", "QuorumSimulation",
                 "quorum", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],

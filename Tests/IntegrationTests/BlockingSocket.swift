@@ -5,7 +5,7 @@ import Foundation
 #endif
 
 /// A blocking TCP connection to 127.0.0.1 for byte-exact exchanges; reads give up after 10 seconds.
-final class BlockingSocket {
+final class BlockingSocket: Sendable {
     private let descriptor: Int32
 
     init(port: Int) throws {
@@ -68,6 +68,19 @@ final class BlockingSocket {
             guard count > 0 else { throw POSIXError(.ETIMEDOUT) }
             received += chunk[0..<count]
         }
+    }
+
+    /// Reads until `count` bytes have come.
+    /// - Throws: if the connection closed first, or nothing came within the read timeout.
+    func receive(count: Int) throws -> String {
+        var received: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while received.count < count {
+            let read = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, min($0.count, count - received.count), 0) }
+            guard read > 0 else { throw POSIXError(read == 0 ? .ECONNRESET : .ETIMEDOUT) }
+            received += chunk[0..<read]
+        }
+        return String(decoding: received, as: UTF8.self)
     }
 
     func close() { Glibc.close(descriptor) }

@@ -1,5 +1,5 @@
 import Foundation
-import Synchronization
+import QuorumChaos
 import Testing
 
 #if canImport(Glibc)
@@ -193,37 +193,10 @@ final class ClusterProcesses: @unchecked Sendable {
         var description: String { "\(path) not found; run `swift build --build-tests` (or `swift test`) first" }
     }
 
-    /// A port on 127.0.0.1 that is free now, released again for the server to take. It is chosen below the
-    /// kernel's ephemeral range: a port from inside it could be taken, before the server binds it, by the local end
-    /// of any outgoing connection on the machine (the cluster's own among them).
-    static func freePort() throws -> Int {
-        for _ in 0..<1000 {
-            let port = Int.random(in: 10_000..<ephemeralPortsStart)
-            guard portsHandedOut.withLock({ $0.insert(port).inserted }) else { continue }
-            if canBind(port) { return port }
-        }
-        throw POSIXError(.EADDRINUSE)
-    }
+    /// A free port on 127.0.0.1 (`LocalPorts`, shared with the chaos runner so their ports never collide).
+    static func freePort() throws -> Int { try LocalPorts.free() }
 
-    private static let portsHandedOut = Mutex<Set<Int>>([])
+    static var ephemeralPortsStart: Int { LocalPorts.ephemeralPortsStart }
 
-    static let ephemeralPortsStart: Int = {
-        let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
-        return range.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } ?? 32768
-    }()
-
-    static func canBind(_ port: Int) -> Bool {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { return false }
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(descriptor, pointer, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
-    }
+    static func canBind(_ port: Int) -> Bool { LocalPorts.canBind(port) }
 }

@@ -27,11 +27,3 @@ enum Patience {
         return (try? await giveUp.futureResult.get()) == nil
     }
 }
-
-/// Runs blocking work (a tool run to its end, a socket read with a timeout) on a thread of its own. The concurrency
-/// pool has one thread per core: blocking one for a redis-benchmark run stalled every async test beside it.
-func offConcurrencyPool<Value: Sendable>(_ work: @escaping @Sendable () throws -> Value) async throws -> Value {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
-    }
-}

@@ -1,4 +1,5 @@
 import Foundation
+import QuorumChaos
 import QuorumClient
 import QuorumConsensus
 import QuorumStore

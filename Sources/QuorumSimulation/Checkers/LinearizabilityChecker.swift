@@ -7,7 +7,7 @@
 // and searches each key's operations independently, which keeps every search small.
 
 /// An operation a client invokes on one key's register.
-public enum KVOperation: Hashable, Sendable {
+public enum KVOperation: Hashable, Sendable, Codable {
     /// Reads the current value; answered with ``KVResult/value(_:)``.
     case get
     /// Sets the value; answered with ``KVResult/ok``.
@@ -18,7 +18,7 @@ public enum KVOperation: Hashable, Sendable {
 }
 
 /// What a client observed when an operation completed.
-public enum KVResult: Hashable, Sendable {
+public enum KVResult: Hashable, Sendable, Codable {
     /// The answer to ``KVOperation/get``: the value, or `nil` if the key was absent.
     case value(Int?)
     /// The answer to ``KVOperation/put(_:)``.
@@ -29,7 +29,7 @@ public enum KVResult: Hashable, Sendable {
 
 /// One client operation as the simulator recorded it: when it was invoked, and when and how it
 /// completed, if it did.
-public struct HistoryOperation: Hashable, Sendable {
+public struct HistoryOperation: Hashable, Sendable, Codable {
     /// The client that issued the operation. Used only to explain a verdict.
     public var client: Int
     /// The register the operation acts on.

@@ -1,0 +1,196 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Real `quorum server` processes on 127.0.0.1 whose peer links all pass through a `ChaosProxy`: node `i` listens
+/// on its own peer port, but its `--cluster` list gives, for every other node `j`, the proxy's listener of link
+/// `i→j`. Every process started here is ended by `stopAll()`.
+///
+/// The cluster id is derived from the founding list, and each node's list differs from the others' (in the peer
+/// ports of the others), so each node is first started once with the real, common list, which records the cluster
+/// in its data directory, and killed; a restart is checked against that record by node ids, not addresses, and
+/// takes its addresses from its own list.
+public final class ChaosCluster: @unchecked Sendable {
+    // @unchecked Sendable: driven by one task (the chaos run) at a time.
+    public struct Member: Sendable {
+        public var id: Int
+        public var peerPort: Int
+        public var clientPort: Int
+        public var redisPort: Int
+        public var clientEndpoint: String { "127.0.0.1:\(clientPort)" }
+        public var redisEndpoint: String { "127.0.0.1:\(redisPort)" }
+    }
+
+    public let members: [Member]
+    public let proxy: ChaosProxy
+    public let directory: URL
+    private let executable: URL
+    private let tickMilliseconds: Int
+    private var processes: [Int: Process] = [:]
+    private var paused: Set<Int> = []
+    /// Members that ended without being killed, with the end of their log: every one is a failure of the run.
+    public private(set) var unexpectedExits: [String] = []
+
+    /// Starts `size` nodes and waits until each has started (not until they elected a leader).
+    public static func start(
+        size: Int, executable: URL, tickMilliseconds: Int, seed: UInt64
+    ) async throws -> ChaosCluster {
+        let members = try (1...size).map {
+            Member(
+                id: $0, peerPort: try LocalPorts.free(), clientPort: try LocalPorts.free(),
+                redisPort: try LocalPorts.free())
+        }
+        var links: [Link: Int] = [:]
+        for from in members {
+            for to in members where to.id != from.id { links[Link(from: from.id, to: to.id)] = to.peerPort }
+        }
+        let proxy = try await ChaosProxy.start(targets: links, seed: seed)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "quorum-chaos-\(UUID().uuidString)")
+        let cluster = ChaosCluster(
+            members: members, proxy: proxy, directory: directory, executable: executable,
+            tickMilliseconds: tickMilliseconds)
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            for member in members { try await cluster.found(member.id) }
+            for member in members { try await cluster.start(member.id) }
+        } catch {
+            await cluster.stopAll(keepingFiles: false)
+            throw error
+        }
+        return cluster
+    }
+
+    private init(members: [Member], proxy: ChaosProxy, directory: URL, executable: URL, tickMilliseconds: Int) {
+        self.members = members
+        self.proxy = proxy
+        self.directory = directory
+        self.executable = executable
+        self.tickMilliseconds = tickMilliseconds
+    }
+
+    public var clientEndpoints: [String] { members.map(\.clientEndpoint) }
+
+    /// The list every node founds the cluster with: real addresses.
+    private var commonList: String {
+        members.map { "\($0.id)=127.0.0.1:\($0.peerPort):\($0.clientPort)" }.joined(separator: ",")
+    }
+
+    /// Node `id`'s list: its own real peer port, and the proxy's listener for each other node.
+    private func list(of id: Int) async throws -> String {
+        var entries: [String] = []
+        for member in members {
+            let peerPort = member.id == id ? member.peerPort : try await proxy.port(of: Link(from: id, to: member.id))
+            entries.append("\(member.id)=127.0.0.1:\(peerPort):\(member.clientPort)")
+        }
+        return entries.joined(separator: ",")
+    }
+
+    private func arguments(of id: Int, list: String) -> [String] {
+        [
+            "server", "--id", "\(id)", "--cluster", list, "--data-dir", directory.appendingPathComponent("n\(id)").path,
+            "--tick-milliseconds", "\(tickMilliseconds)", "--redis-port", "\(members[id - 1].redisPort)",
+        ]
+    }
+
+    /// Runs node `id` with the common list until it says it serves, which it does once its data directory records
+    /// the cluster, then kills it.
+    private func found(_ id: Int) async throws {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments(of: id, list: commonList)
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let said = try await offConcurrencyPool { () -> String in
+            var said = ""
+            while !said.contains("serving clients") {
+                let data = output.fileHandleForReading.availableData
+                if data.isEmpty { break }
+                said += String(decoding: data, as: UTF8.self)
+            }
+            return said
+        }
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        guard said.contains("serving clients") else { throw StartFailed(node: id, output: said) }
+    }
+
+    public struct StartFailed: Error, CustomStringConvertible {
+        public var node: Int
+        public var output: String
+        public var description: String { "node \(node) did not start:\n\(output.suffix(3000))" }
+    }
+
+    /// Starts node `id` (after a kill, on the data it had) with its list through the proxy.
+    public func start(_ id: Int) async throws {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments(of: id, list: try await list(of: id))
+        let log = directory.appendingPathComponent("n\(id).log")
+        guard
+            FileManager.default.fileExists(atPath: log.path)
+                || FileManager.default.createFile(atPath: log.path, contents: nil),
+            let output = FileHandle(forWritingAtPath: log.path)
+        else { throw POSIXError(.EACCES) }
+        defer { try? output.close() }
+        output.seekToEndOfFile()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        processes[id] = process
+    }
+
+    public func isRunning(_ id: Int) -> Bool { processes[id] != nil }
+
+    /// SIGKILL: no chance to flush anything, as in a power cut of the process.
+    public func kill(_ id: Int) {
+        guard let process = processes.removeValue(forKey: id) else { return }
+        noteUnexpectedExit(of: id, process)
+        // A process that already ended has been reaped, and its pid may belong to someone else by now.
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        paused.remove(id)
+    }
+
+    /// SIGSTOP: the process keeps its sockets and its state but does nothing, as in a long GC pause or a VM stall.
+    public func pause(_ id: Int) {
+        guard let process = processes[id], process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, SIGSTOP)
+        paused.insert(id)
+    }
+
+    public func resume(_ id: Int) {
+        guard paused.remove(id) != nil, let process = processes[id], process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, SIGCONT)
+    }
+
+    private func noteUnexpectedExit(of id: Int, _ process: Process) {
+        guard !process.isRunning else { return }
+        let log = (try? String(contentsOf: directory.appendingPathComponent("n\(id).log"), encoding: .utf8)) ?? ""
+        unexpectedExits.append(
+            "node \(id) ended by itself (status \(process.terminationStatus)); the end of its log:\n\(log.suffix(2000))"
+        )
+    }
+
+    /// Kills every process and stops the proxy; the data directories and logs stay when `keepingFiles`.
+    public func stopAll(keepingFiles: Bool) async {
+        for id in Array(processes.keys).sorted() {
+            resume(id)
+            kill(id)
+        }
+        await proxy.stop()
+        if !keepingFiles { try? FileManager.default.removeItem(at: directory) }
+    }
+}
+
+/// Runs blocking work (a tool run to its end, a pipe or socket read) on a thread of its own. The concurrency pool has
+/// one thread per core: blocking one for a redis-benchmark run stalled every async test beside it.
+public func offConcurrencyPool<Value: Sendable>(_ work: @escaping @Sendable () throws -> Value) async throws -> Value {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(with: Result { try work() }) }
+    }
+}

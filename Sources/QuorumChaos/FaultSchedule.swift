@@ -1,0 +1,114 @@
+import QuorumConsensus
+
+/// The kinds of fault a chaos run injects.
+public enum FaultKind: String, CaseIterable, Codable, Sendable, Comparable {
+    /// Every link to and from one node cut, its connections closed.
+    case partition
+    /// Every link to and from one node holding its bytes: connections stay open and go silent.
+    case silentPartition
+    /// One direction of one link cut: one node hears the other, not the other way round.
+    case oneWayPartition
+    /// Every link to and from one node delayed.
+    case delay
+    /// Every link to and from one node closing connections at random.
+    case connectionDrops
+    /// Every link to and from one node limited to a few kilobytes a second.
+    case bandwidthLimit
+    /// SIGKILL, then a restart on the same data when the fault ends.
+    case kill
+    /// SIGSTOP, then SIGCONT when the fault ends.
+    case pause
+    /// Whoever leads is asked to hand over to one node.
+    case leadershipTransfer
+
+    public static func < (lhs: FaultKind, rhs: FaultKind) -> Bool {
+        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+    }
+}
+
+/// One fault: what, to whom, when it starts and how long it lasts (milliseconds from the start of the workload).
+public struct ScheduledFault: Hashable, Codable, Sendable, CustomStringConvertible {
+    public var kind: FaultKind
+    public var startMilliseconds: Int
+    public var durationMilliseconds: Int
+    /// The node isolated, slowed, killed, paused or handed the leadership; for a one-way partition, the sender.
+    public var node: Int
+    /// For a one-way partition, the node that stops hearing `node`.
+    public var peer: Int?
+    /// Delay in milliseconds, drops per thousand chunks, or bytes a second, by kind.
+    public var magnitude: Int
+
+    public init(
+        kind: FaultKind, startMilliseconds: Int, durationMilliseconds: Int, node: Int, peer: Int? = nil,
+        magnitude: Int = 0
+    ) {
+        self.kind = kind
+        self.startMilliseconds = startMilliseconds
+        self.durationMilliseconds = durationMilliseconds
+        self.node = node
+        self.peer = peer
+        self.magnitude = magnitude
+    }
+
+    public var description: String {
+        let target = peer.map { "link \(node)→\($0)" } ?? "node \(node)"
+        let amount =
+            switch kind {
+            case .delay: " \(magnitude) ms"
+            case .connectionDrops: " \(magnitude)‰ of chunks"
+            case .bandwidthLimit: " \(magnitude) B/s"
+            default: ""
+            }
+        return "at \(startMilliseconds) ms for \(durationMilliseconds) ms: \(kind.rawValue)\(amount) on \(target)"
+    }
+}
+
+/// The faults of one run, one after another with quiet gaps between them, decided by a seed before the run starts,
+/// so that a failing run can be repeated with the same faults.
+public struct FaultSchedule: Hashable, Codable, Sendable {
+    public var faults: [ScheduledFault]
+
+    public init(faults: [ScheduledFault]) { self.faults = faults }
+
+    /// Faults filling `durationMilliseconds` on a cluster of `nodes`. Each kind comes once, in an order the seed
+    /// shuffles, before any comes twice, so even a short run injects every kind in `kinds`. Faults follow one
+    /// another, except that about a third of them have a leadership transfer asked for a third of the way through
+    /// (when the kinds include it): a handover while a node is cut off, slowed, paused or down.
+    public static func generate(
+        seed: UInt64, nodes: Int, durationMilliseconds: Int, kinds: [FaultKind] = FaultKind.allCases
+    ) -> FaultSchedule {
+        precondition(nodes >= 2 && !kinds.isEmpty)
+        var random = SplitMix64(seed: seed)
+        var faults: [ScheduledFault] = []
+        var round: [FaultKind] = []
+        var clock = Int.random(in: 500...1_000, using: &random)
+        while true {
+            if round.isEmpty { round = kinds.shuffled(using: &random) }
+            let kind = round.removeFirst()
+            let duration = Int.random(in: 1_000...2_500, using: &random)
+            guard clock + duration <= durationMilliseconds else { break }
+            let node = Int.random(in: 1...nodes, using: &random)
+            var fault = ScheduledFault(kind: kind, startMilliseconds: clock, durationMilliseconds: duration, node: node)
+            switch kind {
+            case .oneWayPartition:
+                fault.peer = ((node - 1 + Int.random(in: 1..<nodes, using: &random)) % nodes) + 1
+            case .delay: fault.magnitude = Int.random(in: 20...200, using: &random)
+            case .connectionDrops: fault.magnitude = Int.random(in: 20...100, using: &random)
+            case .bandwidthLimit: fault.magnitude = Int.random(in: 2_000...20_000, using: &random)
+            case .leadershipTransfer: fault.durationMilliseconds = 800
+            default: break
+            }
+            faults.append(fault)
+            if kind != .leadershipTransfer && kinds.contains(.leadershipTransfer)
+                && Int.random(in: 0..<3, using: &random) == 0
+            {
+                faults.append(
+                    ScheduledFault(
+                        kind: .leadershipTransfer, startMilliseconds: clock + duration / 3, durationMilliseconds: 600,
+                        node: Int.random(in: 1...nodes, using: &random)))
+            }
+            clock += fault.durationMilliseconds + Int.random(in: 300...800, using: &random)
+        }
+        return FaultSchedule(faults: faults)
+    }
+}
