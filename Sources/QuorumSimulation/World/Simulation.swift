@@ -296,8 +296,9 @@ public final class Simulation {
     }
 
     /// Whether a Raft leader has just got entries of earlier terms onto a quorum, beyond anything committed, while
-    /// no entry of its own term is on one: Figure 8's moment (Raft §5.4.2). They are not committed yet; a leader
-    /// that counted them committed and then died lets a later leader with a newer entry there overwrite them.
+    /// no entry of its own term is on one, and some disk holds a newer term's entry at one of those indexes: Figure
+    /// 8's moment (Raft §5.4.2). The entries are not committed yet; a leader that counted them committed and then
+    /// died lets the holder of the newer entry, once elected, overwrite them.
     private func storesOnlyEarlierTermsOnAQuorum(_ engine: SimulatedEngine, beyond committed: LogIndex) -> Bool {
         let status = engine.replicationStatus
         guard !status.isEmpty else { return false }
@@ -305,8 +306,15 @@ public final class Simulation {
             $0 == engine.id ? engine.lastIndex : status[$0]?.matchIndex ?? 0
         }
         let onQuorum = matched.sorted(by: >)[engine.configuration.quorumSize - 1]
-        guard onQuorum > committed, let termThere = engine.term(at: onQuorum) else { return false }
-        return termThere < engine.term
+        guard onQuorum > committed, let termThere = engine.term(at: onQuorum), termThere < engine.term else {
+            return false
+        }
+        return nodes.values.contains { node in
+            node.disk.durable.entries.contains { entry in
+                entry.index > committed && entry.index <= onQuorum
+                    && entry.term > (engine.term(at: entry.index) ?? entry.term)
+            }
+        }
     }
 
     /// Commit and applied indexes only grow while a node runs: going back means a committed entry or applied
