@@ -83,5 +83,14 @@ final class BlockingSocket: Sendable {
         return String(decoding: received, as: UTF8.self)
     }
 
+    /// What one read brings: at least one byte.
+    /// - Throws: if the connection closed, or nothing came within the read timeout.
+    func receiveSome() throws -> [UInt8] {
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        let read = chunk.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+        guard read > 0 else { throw POSIXError(read == 0 ? .ECONNRESET : .ETIMEDOUT) }
+        return Array(chunk[0..<read])
+    }
+
     func close() { Glibc.close(descriptor) }
 }

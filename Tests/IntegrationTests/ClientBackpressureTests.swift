@@ -1,0 +1,66 @@
+import Foundation
+import QuorumClient
+import QuorumConsensus
+import QuorumStore
+import QuorumWire
+import Testing
+
+@testable import QuorumServer
+
+extension ClusterTests {
+    @Test(
+        "a client that sends 300 reads of a 1 MB value without reading answers gets 32 served, then all once it reads")
+    func unreadAnswersAreBounded() async throws {
+        let (cluster, client) = try await Self.startCluster()
+        defer { cluster.stopAll() }
+        let leader = cluster.members[try await Self.awaitLeader(client, cluster) - 1]
+        let value = [UInt8](repeating: 0x61, count: 1 << 20)
+        try await client.put(Array("big".utf8), value)
+        let http = HTTPClient()
+        func readsServed() async throws -> Int {
+            let metrics = try await http.send("GET", leader, "/metrics").text
+            let line = metrics.split(separator: "\n").first {
+                $0.hasPrefix("quorum_server_requests_total{") && $0.contains(#"type="linearizable_read""#)
+            }
+            return Int(Double(line?.split(separator: " ").last ?? "0") ?? 0)
+        }
+        let servedBefore = try await readsServed()
+
+        let socket = try BlockingSocket(port: leader.clientPort)
+        defer { socket.close() }
+        let reads = (1...300).map { id in
+            ClientRequest(
+                requestID: UInt64(id), group: GroupID(1),
+                operation: .read(RangeRequest(key: Array("big".utf8)), linearizable: true))
+        }
+        try socket.send(bytes: reads.flatMap(\.frame.encoded))
+        // The node serves what fits in flight and waits for the client to read; give it the time to do more if it
+        // would (the next check would see it).
+        let filled = try await Self.poll { try await readsServed() - servedBefore >= ClientInboundHandler.inFlightMax }
+        #expect(filled)
+        try await Task.sleep(for: .milliseconds(500))
+        let servedWhileUnread = try await readsServed() - servedBefore
+        #expect(
+            servedWhileUnread <= ClientInboundHandler.inFlightMax, "served \(servedWhileUnread) with no answer read")
+
+        // Once the client reads, every request is answered, each with the whole value.
+        var answered = 0
+        var unread: [UInt8] = []
+        let decoder = FrameDecoder(frameBytesMax: 16 << 20)
+        while answered < 300 {
+            unread += try socket.receiveSome()
+            while case .frame(let frame, let consumed) = try decoder.decode(unread) {
+                unread.removeFirst(consumed)
+                let response = try ClientResponse(decoding: frame)
+                guard case .result(.range(let found)) = response.outcome else {
+                    Issue.record("answer \(response.requestID): \(response.outcome)")
+                    return
+                }
+                #expect(found.kvs.first?.value.count == value.count)
+                answered += 1
+            }
+        }
+        #expect(try await readsServed() - servedBefore == 300)
+        await client.close()
+    }
+}
