@@ -34,6 +34,9 @@ public struct ServerConfiguration: Sendable {
     /// learns the membership from the leader.
     public var joining = false
     public var dataDirectory: String
+    /// Where the node's ports are bound, when not on the host its members reach it at (`members[node]`): `0.0.0.0`
+    /// in a container or behind NAT, say, while the others reach it at the address the cluster list gives.
+    public var listenHost: String?
     /// The consensus engine of every group, chosen when the cluster is founded and kept with each member's data.
     public var consensus = ConsensusKind.raft
     /// One engine tick. Elections take 10–20 ticks, heartbeats go every tick.

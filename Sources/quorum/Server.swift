@@ -29,7 +29,7 @@ struct Server: ParsableCommand {
 
     @Option(
         help: """
-            A JSON file with any of: id, cluster, dataDir, join, consensus, logFormat, logLevel, tickMilliseconds, historyRevisions, httpPort, \
+            A JSON file with any of: id, cluster, dataDir, listenHost, join, consensus, logFormat, logLevel, tickMilliseconds, historyRevisions, httpPort, \
             redisPort, maxRequestBytes, snapshotEntries, peerFrameBytes, groups, splitKeys, maxConnections, \
             maxWatches, redisIdleTimeout, busyReplyThreshold.
             """)
@@ -46,6 +46,13 @@ struct Server: ParsableCommand {
 
     @Flag(help: "Join a running cluster (after `quorum cluster add`) instead of founding one (env QUORUM_JOIN=1).")
     var join = false
+
+    @Option(
+        help: """
+            Bind the node's ports on this address (0.0.0.0: every interface) instead of the host its --cluster entry \
+            gives, which is what the other members and clients are told to use (env QUORUM_LISTEN_HOST).
+            """)
+    var listenHost: String?
 
     @Option(help: ConsensusKind.help)
     var consensus: ConsensusKind?
@@ -112,6 +119,7 @@ struct Server: ParsableCommand {
         var cluster: String?
         var dataDir: String?
         var join: Bool?
+        var listenHost: String?
         var consensus: String?
         var logFormat: String?
         var logLevel: String?
@@ -159,6 +167,7 @@ struct Server: ParsableCommand {
         configuration.tickMilliseconds = try setting(tickMilliseconds, "QUORUM_TICK_MILLISECONDS", file.tickMilliseconds) ?? 50
         let joinFromEnvironment = environment("QUORUM_JOIN").map { ["1", "true", "yes"].contains($0.lowercased()) }
         configuration.joining = join || (joinFromEnvironment ?? file.join ?? false)
+        configuration.listenHost = try setting(listenHost, "QUORUM_LISTEN_HOST", file.listenHost)
         if let name = consensus?.rawValue ?? environment("QUORUM_CONSENSUS") ?? file.consensus {
             guard let kind = ConsensusKind(rawValue: name) else {
                 throw ValidationError("unknown consensus engine '\(name)'; choose raft or paxos")

@@ -141,7 +141,7 @@ final class ClusterProcesses: @unchecked Sendable {
         let file = directory.appendingPathComponent("n\(id).json")
         let settings: [String: Any] = [
             "cluster": clusterArgument, "dataDir": directory.appendingPathComponent("n\(id)").path,
-            "tickMilliseconds": 20,
+            "tickMilliseconds": 20, "listenHost": "127.0.0.1",
         ]
         try JSONSerialization.data(withJSONObject: settings).write(to: file)
         let process = Process()

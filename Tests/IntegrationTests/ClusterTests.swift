@@ -373,7 +373,7 @@ extension ClusterTests {
 }
 
 extension ClusterTests {
-    @Test("nodes configured by a JSON file and the environment form a cluster")
+    @Test("nodes configured by a JSON file and the environment form a cluster; --listen-host says where ports are bound")
     func configurationFile() async throws {
         let cluster = try ClusterProcesses(size: 3)
         defer { cluster.stopAll() }
@@ -386,6 +386,14 @@ extension ClusterTests {
             "server", "--data-dir", cluster.directory.appendingPathComponent("x").path,
         ])
         #expect(missing.status != 0, "a server without an id or a cluster refuses to start")
+        // --listen-host is where the ports are bound: an address this machine does not have (TEST-NET-3) cannot be.
+        let member = cluster.members[0]
+        let unbindable = try await cluster.runCommand(
+            [
+                "server", "--id", "1", "--cluster", "1=127.0.0.1:\(member.peerPort):\(member.clientPort)",
+                "--data-dir", cluster.directory.appendingPathComponent("y").path, "--listen-host", "203.0.113.7",
+            ], includingErrors: true)
+        #expect(unbindable.status == 2 && unbindable.output.contains("203.0.113.7"), "\(unbindable.output)")
         await client.close()
     }
 }

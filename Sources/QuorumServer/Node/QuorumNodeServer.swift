@@ -40,29 +40,34 @@ public final class QuorumNodeServer: Sendable {
         }
         let frameBytesMax = configuration.frameBytesMax
         let address = configuration.address
+        let listenHost = configuration.listenHost ?? address.host
         do {
-            peerChannel = try Self.listen(
-                eventLoopGroup, address.host, address.peerPort, configuration.peerFrameBytesMax
-            ) {
-                PeerInboundHandler(host: host)
+            peerChannel = try Self.binding("peer", listenHost, address.peerPort) {
+                try Self.listen(eventLoopGroup, listenHost, address.peerPort, configuration.peerFrameBytesMax) {
+                    PeerInboundHandler(host: host)
+                }
             }
             let clientGate = ConnectionGate(
                 limit: configuration.connectionsMax, refused: metrics.clientConnectionsRefused)
-            clientChannel = try Self.listen(
-                eventLoopGroup, address.host, address.clientPort, frameBytesMax, gate: clientGate
-            ) {
-                ClientInboundHandler(host: host)
+            clientChannel = try Self.binding("client", listenHost, address.clientPort) {
+                try Self.listen(eventLoopGroup, listenHost, address.clientPort, frameBytesMax, gate: clientGate) {
+                    ClientInboundHandler(host: host)
+                }
             }
             httpFrontend = try configuration.httpPort.map { port in
-                try HTTPFrontend(host: host, eventLoopGroup: eventLoopGroup, address: address.host, port: port)
+                try Self.binding("HTTP", listenHost, port) {
+                    try HTTPFrontend(host: host, eventLoopGroup: eventLoopGroup, address: listenHost, port: port)
+                }
             }
             redisChannel = try configuration.redisPort.map { port in
-                try RedisPort.listen(
-                    router: RedisRouter(host: host), host: address.host, port: port,
-                    gate: ConnectionGate(
-                        limit: configuration.connectionsMax, refused: metrics.clientConnectionsRefused,
-                        refusal: Array("-ERR max number of clients reached\r\n".utf8)),
-                    idleClosed: metrics.redisIdleClosed)
+                try Self.binding("Redis", listenHost, port) {
+                    try RedisPort.listen(
+                        router: RedisRouter(host: host), host: listenHost, port: port,
+                        gate: ConnectionGate(
+                            limit: configuration.connectionsMax, refused: metrics.clientConnectionsRefused,
+                            refusal: Array("-ERR max number of clients reached\r\n".utf8)),
+                        idleClosed: metrics.redisIdleClosed)
+                }
             }
         } catch {
             try? eventLoopGroup.syncShutdownGracefully()
@@ -73,6 +78,19 @@ public final class QuorumNodeServer: Sendable {
         self.host = host
         removal.closeOnRemoval(clientChannel)
         loop.execute { host.start() }
+    }
+
+    /// Runs `bind`, and names the port and address in its failure: NIO's own message names neither.
+    private static func binding<Bound>(
+        _ port: String, _ host: String, _ number: Int, _ bind: () throws -> Bound
+    ) throws -> Bound {
+        do {
+            return try bind()
+        } catch {
+            throw ConfigurationError(
+                "cannot listen for \(port) connections on \(host):\(number) (\(error)); is the port taken by another "
+                    + "process, or is \(host) not an address of this machine (see --listen-host)?")
+        }
     }
 
     /// Accepts framed connections on `host:port`, each served by a fresh `handler()`, as many at once as `gate`
