@@ -71,6 +71,9 @@ public struct ServerConfiguration: Sendable {
     public var connectionsMax = 10_000
     /// Watches one group's replica on this node serves at most (`--max-watches`); more are refused with the reason.
     public var watchesMax = 100_000
+    /// Watches one connection may hold in one group's replica on this node, so that one client cannot take the
+    /// whole of `watchesMax`.
+    public var watchesPerConnectionMax = 1_000
     /// A Redis connection that sends nothing for this long is closed (`--redis-idle-timeout`, Redis's `timeout`);
     /// nil keeps idle connections open, as Redis does by default.
     public var redisIdleTimeout: Duration?

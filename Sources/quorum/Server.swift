@@ -31,7 +31,7 @@ struct Server: ParsableCommand {
         help: """
             A JSON file with any of: id, cluster, dataDir, listenHost, join, consensus, logFormat, logLevel, tickMilliseconds, historyRevisions, httpPort, \
             redisPort, maxRequestBytes, snapshotEntries, peerFrameBytes, groups, splitKeys, maxConnections, \
-            maxWatches, redisIdleTimeout, busyReplyThreshold.
+            maxWatches, maxWatchesPerConnection, redisIdleTimeout, busyReplyThreshold.
             """)
     var config: String?
 
@@ -107,6 +107,9 @@ struct Server: ParsableCommand {
     @Option(help: "Watches one group's replica on a node serves at once; more are refused (default 100000).")
     var maxWatches: Int?
 
+    @Option(help: "Watches one connection may hold in one group on a node; more are refused (default 1000).")
+    var maxWatchesPerConnection: Int?
+
     @Option(help: "Close a Redis connection that sends nothing for this many seconds (default: never, as Redis).")
     var redisIdleTimeout: Int?
 
@@ -134,6 +137,7 @@ struct Server: ParsableCommand {
         var splitKeys: Int?
         var maxConnections: Int?
         var maxWatches: Int?
+        var maxWatchesPerConnection: Int?
         var redisIdleTimeout: Int?
         var busyReplyThreshold: Int?
     }
@@ -203,6 +207,12 @@ struct Server: ParsableCommand {
         configuration.watchesMax =
             try setting(maxWatches, "QUORUM_MAX_WATCHES", file.maxWatches) ?? configuration.watchesMax
         guard configuration.watchesMax > 0 else { throw ValidationError("--max-watches must be positive") }
+        configuration.watchesPerConnectionMax =
+            try setting(maxWatchesPerConnection, "QUORUM_MAX_WATCHES_PER_CONNECTION", file.maxWatchesPerConnection)
+            ?? configuration.watchesPerConnectionMax
+        guard configuration.watchesPerConnectionMax > 0 else {
+            throw ValidationError("--max-watches-per-connection must be positive")
+        }
         if let seconds = try setting(redisIdleTimeout, "QUORUM_REDIS_IDLE_TIMEOUT", file.redisIdleTimeout) {
             guard seconds > 0 else { throw ValidationError("--redis-idle-timeout must be a positive number of seconds") }
             configuration.redisIdleTimeout = .seconds(seconds)

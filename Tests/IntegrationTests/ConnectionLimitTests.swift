@@ -52,6 +52,18 @@ extension ClusterTests {
         await second.close()
     }
 
+    @Test("one connection holds at most --max-watches-per-connection watches; another connection gets its own")
+    func watchLimitPerConnection() async throws {
+        let (cluster, first) = try await Self.startCluster(arguments: ["--max-watches-per-connection", "2"])
+        defer { cluster.stopAll() }
+        try await expectTwoWatchesAndNoMore(of: "first", through: first, refusal: "on this connection")
+        // The first still holds its two: another connection is not refused on its account.
+        let second = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10))
+        try await expectTwoWatchesAndNoMore(of: "second", through: second, refusal: "on this connection")
+        await first.close()
+        await second.close()
+    }
+
     /// A node used to forget a watch only when a change in its range found the connection closed: connections that
     /// vanished without cancelling (a crashed client) counted against `--max-watches` for as long as their keys
     /// stayed quiet.
@@ -82,7 +94,9 @@ extension ClusterTests {
 
     /// Opens three watches on `name` at the node the client writes through: two see the next change, the third is
     /// refused.
-    private func expectTwoWatchesAndNoMore(of name: String, through client: QuorumClient) async throws {
+    private func expectTwoWatchesAndNoMore(
+        of name: String, through client: QuorumClient, refusal expected: String = "too many watches"
+    ) async throws {
         let key = Array(name.utf8)
         let value = "changed"
         try await client.put(key, Array("before".utf8))
@@ -99,6 +113,6 @@ extension ClusterTests {
         } catch QuorumClientError.watchEnded(let reason, _) {
             refusal = reason
         }
-        #expect(refusal?.contains("too many watches") == true, "the third watch was not refused")
+        #expect(refusal?.contains(expected) == true, "the third watch was not refused: \(refusal ?? "-")")
     }
 }

@@ -594,6 +594,14 @@ final class GroupRuntime: @unchecked Sendable {
             WatchHub.send(.watchEnded(reason: reason, resumeRevision: nil), to: channel, requestID: requestID)
             return
         }
+        guard watchHub.count(on: channel) < configuration.watchesPerConnectionMax else {
+            metrics.watchesRefused.increment()
+            let reason =
+                "too many watches on this connection: at most \(configuration.watchesPerConnectionMax) per group "
+                + "(--max-watches-per-connection)"
+            WatchHub.send(.watchEnded(reason: reason, resumeRevision: nil), to: channel, requestID: requestID)
+            return
+        }
         watchHub.add(
             key: key, rangeEnd: rangeEnd, startRevision: startRevision ?? .zero,
             replayFrom: startRevision.map { HistoryPosition(revision: $0) }, channel: channel, requestID: requestID)

@@ -36,12 +36,29 @@ final class WatchHub: @unchecked Sendable {
     static let pageScannedMax = 10_000
 
     private var watchers: [WatcherID: Watcher] = [:]
+    /// How many of `watchers` each connection holds; every change to `watchers` goes through `insert` and `remove`.
+    private var watchersByConnection: [ObjectIdentifier: Int] = [:]
     /// In-process observers (a Redis BLPOP waiting for a push): each is told once, after a change to one of its
     /// keys applied here, and then forgotten.
     private var observers: [UInt64: (keys: Set<[UInt8]>, changed: () -> Void)] = [:]
     private var lastObserver: UInt64 = 0
 
     var count: Int { watchers.count }
+
+    /// The watches `channel` holds here.
+    func count(on channel: any Channel) -> Int { watchersByConnection[ObjectIdentifier(channel)] ?? 0 }
+
+    private func insert(_ watcher: Watcher, as id: WatcherID) {
+        if watchers.updateValue(watcher, forKey: id) == nil { watchersByConnection[id.channel, default: 0] += 1 }
+    }
+
+    @discardableResult
+    private func remove(_ id: WatcherID) -> Watcher? {
+        guard let watcher = watchers.removeValue(forKey: id) else { return nil }
+        let left = (watchersByConnection[id.channel] ?? 1) - 1
+        watchersByConnection[id.channel] = left > 0 ? left : nil
+        return watcher
+    }
 
     /// Calls `changed` once, after the next applied change to any of `keys`; the id cancels it.
     func observe(_ keys: Set<[UInt8]>, changed: @escaping () -> Void) -> UInt64 {
@@ -56,9 +73,11 @@ final class WatchHub: @unchecked Sendable {
         key: [UInt8], rangeEnd: [UInt8]?, startRevision: Revision, replayFrom: HistoryPosition?, channel: any Channel,
         requestID: UInt64
     ) {
-        watchers[WatcherID(channel: ObjectIdentifier(channel), requestID: requestID)] = Watcher(
-            key: key, rangeEnd: rangeEnd, startRevision: startRevision, channel: channel, requestID: requestID,
-            replayFrom: replayFrom)
+        insert(
+            Watcher(
+                key: key, rangeEnd: rangeEnd, startRevision: startRevision, channel: channel, requestID: requestID,
+                replayFrom: replayFrom),
+            as: WatcherID(channel: ObjectIdentifier(channel), requestID: requestID))
     }
 
     func cancel(channel: any Channel, requestID: UInt64) {
@@ -69,13 +88,13 @@ final class WatchHub: @unchecked Sendable {
     func drop(channel: any Channel) {
         let closed = ObjectIdentifier(channel)
         watchers = watchers.filter { $0.key.channel != closed }
+        watchersByConnection[closed] = nil
     }
 
     /// Ends a watch, telling its client why.
     func end(channel: any Channel, requestID: UInt64, reason: String) {
         guard
-            let watcher = watchers.removeValue(
-                forKey: WatcherID(channel: ObjectIdentifier(channel), requestID: requestID))
+            let watcher = remove(WatcherID(channel: ObjectIdentifier(channel), requestID: requestID))
         else { return }
         Self.send(.watchEnded(reason: reason, resumeRevision: nil), to: watcher.channel, requestID: requestID)
     }
@@ -85,7 +104,7 @@ final class WatchHub: @unchecked Sendable {
         let id = WatcherID(channel: ObjectIdentifier(channel), requestID: requestID)
         guard let watcher = watchers[id], watcher.replayFrom != nil else { return nil }
         guard watcher.channel.isActive else {
-            watchers[id] = nil
+            remove(id)
             return nil
         }
         return watcher
@@ -114,11 +133,11 @@ final class WatchHub: @unchecked Sendable {
             }
             guard let first = matching.first else { continue }
             guard watcher.channel.isActive else {
-                watchers[id] = nil
+                remove(id)
                 continue
             }
             guard watcher.channel.isWritable else {
-                watchers[id] = nil
+                remove(id)
                 let reason =
                     "watcher too slow: its connection stopped draining; resume from revision \(first.kv.modRevision.rawValue)"
                 Self.send(
