@@ -1,0 +1,107 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import QuorumConsensus
+import Synchronization
+
+/// Gathers the cluster dashboard's figures: every `interval`, it reads this node's own metrics on the node's loop
+/// and fetches every other member's `/metrics` over HTTP, on an event loop of its own (never the node's), each
+/// fetch bounded in time and size, and records them in a bounded `DashboardHistory`. The page is rendered from
+/// what it holds, so a member that does not answer slows no page down: it shows as unreachable.
+final class DashboardSampler: Sendable {
+    static let interval = Duration.seconds(2)
+    /// Five minutes of readings at `interval`.
+    static let readingsKept = 150
+    static let fetchTimeout = TimeAmount.seconds(1)
+    static let fetchTimeoutText = "1 s"
+    /// A node's `/metrics` is a few kilobytes (its group figures are totals, whatever the number of groups).
+    static let responseBytesMax = 1 << 20
+
+    private struct State {
+        var members: [Dashboard.Member] = []
+        var history = DashboardHistory(capacity: DashboardSampler.readingsKept)
+    }
+
+    private let host: NodeHost
+    private let state = Mutex(State())
+    /// The sampling task and the event loop its fetches run on, while it runs.
+    private let running = Mutex<(task: Task<Void, Never>, fetchLoops: MultiThreadedEventLoopGroup)?>(nil)
+
+    init(host: NodeHost) {
+        self.host = host
+    }
+
+    func start() {
+        let fetchLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let task = Task { [self] in
+            while !Task.isCancelled {
+                await sample(fetchingOn: fetchLoops)
+                try? await Task.sleep(for: Self.interval)
+            }
+        }
+        running.withLock { $0 = (task, fetchLoops) }
+    }
+
+    /// Stops sampling and closes the fetches' event loop.
+    func stop() async {
+        guard let (task, fetchLoops) = running.withLock({ running in
+            defer { running = nil }
+            return running
+        }) else { return }
+        task.cancel()
+        await task.value
+        try? await fetchLoops.shutdownGracefully()
+    }
+
+    /// The page as of the latest sample.
+    func page(now: Date) -> String {
+        let (members, history) = state.withLock { ($0.members, $0.history) }
+        return Dashboard.page(
+            serving: host.configuration.node, members: members, history: history,
+            interval: Double(Self.interval.components.seconds), now: now)
+    }
+
+    private func sample(fetchingOn fetchLoops: MultiThreadedEventLoopGroup) async {
+        let host = host
+        guard
+            let (members, ownMetrics) = try? await host.loop.submit({
+                (host.clusterGroup.dashboardMembers(), host.metricsExposition())
+            }).get()
+        else { return }
+        let now = Date()
+        let node = host.configuration.node
+        let fetched = await withTaskGroup(of: (NodeID, Result<String, DashboardFetch.Failure>).self) { group in
+            for member in members where member.id != node {
+                group.addTask {
+                    guard let address = member.httpAddress else {
+                        return (member.id, .failure(DashboardFetch.Failure("it has not said where it serves HTTP")))
+                    }
+                    do {
+                        let text = try await DashboardFetch.get(
+                            "/metrics", from: address, on: fetchLoops, timeout: Self.fetchTimeout,
+                            bytesMax: Self.responseBytesMax)
+                        return (member.id, .success(text))
+                    } catch {
+                        return (member.id, .failure(DashboardFetch.Failure("\(error)")))
+                    }
+                }
+            }
+            return await group.reduce(into: [(node, .success(String(decoding: ownMetrics, as: UTF8.self)))]) {
+                $0.append($1)
+            }
+        }
+        state.withLock { state in
+            state.members = members
+            state.history.keepOnly(Set(members.map(\.id)))
+            for (member, result) in fetched {
+                switch result {
+                case .success(let text):
+                    state.history.record(
+                        DashboardHistory.Reading(at: now, metrics: MetricSamples(exposition: text)), of: member)
+                case .failure(let failure):
+                    state.history.recordFailure(of: member, at: now, reason: failure.description)
+                }
+            }
+        }
+    }
+}
