@@ -19,8 +19,10 @@ enum Dashboard {
     private static let colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
 
     /// - Parameter interval: how often the history is sampled, in seconds: a longer silence is a gap in the charts.
+    /// - Parameter locks: the lock queues in the serving node's replica of group 1, and whether they were cut short.
     static func page(
-        serving: NodeID, members: [Member], history: DashboardHistory, interval: TimeInterval, now: Date
+        serving: NodeID, members: [Member], history: DashboardHistory,
+        locks: (queues: [DashboardLockQueue], cut: Bool) = ([], false), interval: TimeInterval, now: Date
     ) -> String {
         let alerts = DashboardAlert.alerts(serving: serving, members: members.map(\.id), history: history, now: now)
         let leader = history.leader
@@ -43,7 +45,7 @@ enum Dashboard {
             .badge { padding: .1em .5em; border-radius: .3em; color: #fff; white-space: nowrap; }
             .good { background: #2e7d32; } .plain { background: #607d8b; } .bad { background: #c62828; } .warn { background: #ef6c00; }
             ul.alerts { list-style: none; padding: 0; } ul.alerts li { margin: .3em 0; }
-            .charts { display: flex; flex-wrap: wrap; gap: 1em 2em; } .charts figure { margin: 0; }
+            .charts { display: flex; flex-wrap: wrap; gap: 1em 1.5em; } .charts figure { margin: 0; }
             figcaption { font-weight: 600; margin-bottom: .2em; } .legend span { margin-right: 1em; }
             svg.chart text { font-size: 10px; fill: #555; } svg.chart line.grid { stroke: #e0e0e0; }
             footer { margin-top: 2em; color: #777; max-width: 60em; }
@@ -54,6 +56,7 @@ enum Dashboard {
             \(alertList(alerts))
             \(membersTable(members, serving: serving, history: history, now: now))
             \(charts(members, history: history, interval: interval, now: now))
+            \(lockTable(locks.queues, cut: locks.cut, serving: serving))
             <footer>Refreshes every \(refreshSeconds) s. Every \(DashboardFormat.decimal(interval, places: 0)) s node
             \(serving.rawValue) reads its own metrics and fetches every other member's <code>/metrics</code> over HTTP
             (\(DashboardSampler.fetchTimeoutText) timeout), keeping the last \(history.capacity) readings of each; a
@@ -139,10 +142,38 @@ enum Dashboard {
             """
     }
 
+    /// The longest queues first; a few rows, whatever the number of locks.
+    static let lockRowsMax = 20
+
+    private static func lockTable(_ queues: [DashboardLockQueue], cut: Bool, serving: NodeID) -> String {
+        let source = "as node \(serving.rawValue)'s replica of group 1 has them"
+            + (cut ? ", the first \(DashboardLockQueue.keysPerKindMax) contenders of each kind only" : "")
+        guard !queues.isEmpty else {
+            return "<h2>Lock queues</h2>\n<p>No lock, semaphore or election has a contender (\(source)).</p>"
+        }
+        let longest = queues.enumerated().sorted { ($1.element.contenders, $0.offset) < ($0.element.contenders, $1.offset) }
+        let rows = longest.prefix(lockRowsMax).map { _, queue in
+            let value = String(validating: queue.firstValue.prefix(60), as: UTF8.self) ?? "(\(queue.firstValue.count) bytes)"
+            return "<tr><td>\(queue.kind)</td><td>\(DashboardFormat.escape(queue.name))</td>"
+                + #"<td class="number">\#(queue.contenders)</td><td class="number">\#(queue.firstToken.rawValue)</td>"#
+                + "<td>\(DashboardFormat.escape(value))</td></tr>"
+        }
+        let more = queues.count > lockRowsMax ? "<p>and \(queues.count - lockRowsMax) shorter queues.</p>" : ""
+        return """
+            <h2>Lock queues</h2>
+            <p>The first contender holds a lock or leads an election (a read-write lock or a semaphore may have more
+            holders); \(source).</p>
+            <table id="locks"><tr><th>kind</th><th>name</th><th>contenders</th><th>first's token</th><th>first's value</th></tr>
+            \(rows.joined(separator: "\n"))</table>\(more)
+            """
+    }
+
     private static func charts(
         _ members: [Member], history: DashboardHistory, interval: TimeInterval, now: Date
     ) -> String {
-        let from = now.addingTimeInterval(-interval * Double(history.capacity))
+        // The window the ring holds, or less while it fills, so that a young cluster's lines are not squeezed.
+        let earliest = history.records.values.compactMap { $0.readings.first?.at }.min() ?? now
+        let from = max(now.addingTimeInterval(-interval * Double(history.capacity)), min(earliest, now))
         let gapAfter = interval * 2.5
         func series(
             dashed: Bool = false, suffix: String = "",
@@ -155,7 +186,9 @@ enum Dashboard {
             }
         }
         let perSecond = { (value: Double) in "\(DashboardFormat.decimal(value, places: value < 10 ? 1 : 0))/s" }
-        let milliseconds = { (value: Double) in DashboardFormat.milliseconds(value) }
+        let milliseconds = { (seconds: Double) in
+            "\(DashboardFormat.decimal(seconds * 1000, places: seconds >= 0.01 ? 0 : seconds >= 0.001 ? 1 : 2)) ms"
+        }
         let charts = [
             DashboardChart(
                 title: "Requests answered per second", format: perSecond, series: series(DashboardHistory.throughput),

@@ -17,9 +17,9 @@ struct DashboardChart {
     var from: Date
     var to: Date
 
-    private static let width = 440.0
-    private static let height = 150.0
-    private static let left = 70.0
+    private static let width = 320.0
+    private static let height = 140.0
+    private static let left = 52.0
     private static let right = 10.0
     private static let top = 10.0
     private static let bottom = 22.0
@@ -40,7 +40,7 @@ struct DashboardChart {
             let lineY = number(y(ceiling * fraction))
             svg += #"<line x1="\#(number(Self.left))" x2="\#(number(Self.width - Self.right))" y1="\#(lineY)" y2="\#(lineY)" class="grid"/>"#
             svg += #"<text x="\#(number(Self.left - 4))" y="\#(number(y(ceiling * fraction) + 4))" text-anchor="end">"#
-            svg += "\(DashboardFormat.escape(format(ceiling * fraction)))</text>"
+            svg += "\(fraction == 0 ? "0" : DashboardFormat.escape(format(ceiling * fraction)))</text>"
         }
         let labelY = number(Self.height - 6)
         svg += #"<text x="\#(number(Self.left))" y="\#(labelY)">−\#(DashboardFormat.age(from, now: to))</text>"#

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import QuorumConsensus
+import QuorumStore
 import Synchronization
 
 /// Gathers the cluster dashboard's figures: every `interval`, it reads this node's own metrics on the node's loop
@@ -19,6 +20,9 @@ final class DashboardSampler: Sendable {
 
     private struct State {
         var members: [Dashboard.Member] = []
+        var lockQueues: [DashboardLockQueue] = []
+        /// Whether some kind had more keys than `DashboardLockQueue.keysPerKindMax`.
+        var lockQueuesCut = false
         var history = DashboardHistory(capacity: DashboardSampler.readingsKept)
     }
 
@@ -55,19 +59,26 @@ final class DashboardSampler: Sendable {
 
     /// The page as of the latest sample.
     func page(now: Date) -> String {
-        let (members, history) = state.withLock { ($0.members, $0.history) }
+        let state = state.withLock { $0 }
         return Dashboard.page(
-            serving: host.configuration.node, members: members, history: history,
-            interval: Double(Self.interval.components.seconds), now: now)
+            serving: host.configuration.node, members: state.members, history: state.history,
+            locks: (state.lockQueues, cut: state.lockQueuesCut), interval: Double(Self.interval.components.seconds),
+            now: now)
     }
 
     private func sample(fetchingOn fetchLoops: MultiThreadedEventLoopGroup) async {
         let host = host
         guard
-            let (members, ownMetrics) = try? await host.loop.submit({
-                (host.clusterGroup.dashboardMembers(), host.metricsExposition())
+            let (members, ownMetrics, lockKeys) = try? await host.loop.submit({
+                let lockKeys = DashboardLockQueue.kinds.map { kind in
+                    let request = RangeRequest.prefix(
+                        DashboardLockQueue.prefix(of: kind), limit: DashboardLockQueue.keysPerKindMax)
+                    return (kind, host.clusterGroup.localRange(request))
+                }
+                return (host.clusterGroup.dashboardMembers(), host.metricsExposition(), lockKeys)
             }).get()
         else { return }
+        let lockQueues = lockKeys.flatMap { kind, found in DashboardLockQueue.queues(kind: kind, keys: found?.kvs ?? []) }
         let now = Date()
         let node = host.configuration.node
         let fetched = await withTaskGroup(of: (NodeID, Result<String, DashboardFetch.Failure>).self) { group in
@@ -92,6 +103,8 @@ final class DashboardSampler: Sendable {
         }
         state.withLock { state in
             state.members = members
+            state.lockQueues = lockQueues
+            state.lockQueuesCut = lockKeys.contains { $0.1?.more == true }
             state.history.keepOnly(Set(members.map(\.id)))
             for (member, result) in fetched {
                 switch result {

@@ -168,6 +168,12 @@ final class GroupRuntime: @unchecked Sendable {
         }
     }
 
+    /// Keys as this replica has them, for the dashboard, which must cost no request: nil if the store refuses.
+    func localRange(_ request: RangeRequest) -> RangeResponse? {
+        loop.preconditionInEventLoop()
+        return try? driver.stateMachine.store.range(request)
+    }
+
     /// The compaction revision last proposed, so that one is in flight at a time.
     private var compactionProposed = Revision.zero
 
