@@ -24,13 +24,15 @@ extension ClusterTests {
             #expect(before.contains(#"data-node="\#(survivor.id)" data-role="follower" data-health="healthy""#))
         }
         #expect(before.contains(#"<span class="badge good">no alerts</span>"#))
+        // A node samples only while its page is viewed: the survivor's is open before the leader dies.
+        let watcher = survivors[0]
+        #expect(try await pageOf(watcher, http, shows: #"id="leader">node \#(leader.id) (term"#))
 
         // A lock held through the leader's death, so that the page has a queue to list.
         let client = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(15))
         let hold = try await client.lock("nightly-report", ttl: .seconds(20))
 
         cluster.kill(leader.id)
-        let watcher = survivors[0]
         #expect(
             try await pageOf(watcher, http, shows: #"data-node="\#(leader.id)" data-role="leader" data-health="unreachable""#),
             "the survivor's page never showed node \(leader.id) unreachable")
@@ -85,7 +87,7 @@ enum Chromium {
     static func screenshot(of url: String, to file: URL) async throws {
         try FileManager.default.createDirectory(
             at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
-        _ = try await run(["--screenshot=\(file.path)", "--window-size=1440,900", "--hide-scrollbars", url])
+        _ = try await run(["--screenshot=\(file.path)", "--window-size=1440,980", "--hide-scrollbars", url])
     }
 
     private static func run(_ arguments: [String]) async throws -> String {

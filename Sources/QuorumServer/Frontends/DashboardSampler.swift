@@ -9,8 +9,14 @@ import Synchronization
 /// and fetches every other member's `/metrics` over HTTP, on an event loop of its own (never the node's), each
 /// fetch bounded in time and size, and records them in a bounded `DashboardHistory`. The page is rendered from
 /// what it holds, so a member that does not answer slows no page down: it shows as unreachable.
+///
+/// It samples only while the page is viewed: a scrape counts group 1's keys on the node's loop, which a cluster
+/// nobody watches should not pay for every 2 s. The first view after a pause waits for one sample (at most the
+/// fetch timeout) and starts a new history.
 final class DashboardSampler: Sendable {
     static let interval = Duration.seconds(2)
+    /// Sampling stops this long after the page was last asked for.
+    static let watchedFor: TimeInterval = 600
     /// Five minutes of readings at `interval`.
     static let readingsKept = 150
     static let fetchTimeout = TimeAmount.seconds(1)
@@ -24,6 +30,11 @@ final class DashboardSampler: Sendable {
         /// Whether some kind had more keys than `DashboardLockQueue.keysPerKindMax`.
         var lockQueuesCut = false
         var history = DashboardHistory(capacity: DashboardSampler.readingsKept)
+        var lastViewed: Date?
+
+        func isWatched(at now: Date) -> Bool {
+            lastViewed.map { now.timeIntervalSince($0) <= DashboardSampler.watchedFor } ?? false
+        }
     }
 
     private let host: NodeHost
@@ -39,7 +50,7 @@ final class DashboardSampler: Sendable {
         let fetchLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let task = Task { [self] in
             while !Task.isCancelled {
-                await sample(fetchingOn: fetchLoops)
+                if state.withLock({ $0.isWatched(at: Date()) }) { await sample(fetchingOn: fetchLoops) }
                 try? await Task.sleep(for: Self.interval)
             }
         }
@@ -57,13 +68,20 @@ final class DashboardSampler: Sendable {
         try? await fetchLoops.shutdownGracefully()
     }
 
-    /// The page as of the latest sample.
-    func page(now: Date) -> String {
+    /// The page as of the latest sample; the first view after a pause samples first.
+    func page(now: Date) async -> String {
+        let resumes = state.withLock { state in
+            defer { state.lastViewed = now }
+            guard !state.isWatched(at: now) else { return false }
+            state = State()
+            return true
+        }
+        if resumes, let fetchLoops = running.withLock({ $0?.fetchLoops }) { await sample(fetchingOn: fetchLoops) }
         let state = state.withLock { $0 }
         return Dashboard.page(
             serving: host.configuration.node, members: state.members, history: state.history,
             locks: (state.lockQueues, cut: state.lockQueuesCut), interval: Double(Self.interval.components.seconds),
-            now: now)
+            now: resumes ? Date() : now)
     }
 
     private func sample(fetchingOn fetchLoops: MultiThreadedEventLoopGroup) async {

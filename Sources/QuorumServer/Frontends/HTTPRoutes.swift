@@ -174,7 +174,7 @@ struct HTTPRoutes: Sendable {
 
     /// The cluster's page, from what the sampler last gathered: it never waits on another member.
     private func dashboard() async throws -> Response {
-        let page = dashboardSampler.page(now: Date())
+        let page = await dashboardSampler.page(now: Date())
         return Response(
             status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(string: page)))
