@@ -187,7 +187,7 @@ struct DashboardTests {
         #expect(page.contains(#"<a href="http://127.0.0.1:7302/dashboard">page</a>"#))
         #expect(page.contains("<td>HTTP address not known yet</td>"))
         // Node 1 answered 20 requests in 2 s: its throughput line ends at 10/s, the top of the axis.
-        #expect(page.contains(#"aria-label="Requests answered per second""#))
+        #expect(page.contains(#"aria-label="Client requests per second""#))
         #expect(page.contains(">10/s</text>"))
         #expect(page.contains("<svg") && !page.contains("<script"))
     }

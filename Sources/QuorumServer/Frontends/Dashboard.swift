@@ -192,7 +192,7 @@ enum Dashboard {
         }
         let charts = [
             DashboardChart(
-                title: "Requests answered per second", format: perSecond, series: series(DashboardHistory.throughput),
+                title: "Client requests per second", format: perSecond, series: series(DashboardHistory.throughput),
                 from: from, to: now),
             DashboardChart(
                 title: "Request latency: p99 solid, p50 dashed", format: milliseconds,
