@@ -34,7 +34,8 @@ extension ClusterTests {
 
         cluster.kill(leader.id)
         #expect(
-            try await pageOf(watcher, http, shows: #"data-node="\#(leader.id)" data-role="leader" data-health="unreachable""#),
+            try await pageOf(
+                watcher, http, shows: #"data-node="\#(leader.id)" data-role="leader" data-health="unreachable""#),
             "the survivor's page never showed node \(leader.id) unreachable")
         let newLeader = try await http.awaitLeader(cluster)
         #expect(newLeader.id != leader.id)
@@ -46,7 +47,10 @@ extension ClusterTests {
         #expect(after.contains(#"data-node="\#(newLeader.id)" data-role="leader" data-health="healthy""#))
         #expect(after.contains("node \(leader.id) unreachable since"), "an alert names the dead node")
         #expect(after.contains("3 members, 2 answering"))
-        #expect(after.contains(#"<td>locks</td><td>nightly-report</td><td class="number">1</td><td class="number">\#(hold.token)</td>"#))
+        #expect(
+            after.contains(
+                #"<td>locks</td><td>nightly-report</td><td class="number">1</td><td class="number">\#(hold.token)</td>"#
+            ))
 
         let screenshot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("docs/images/dashboard.png")
@@ -68,7 +72,8 @@ extension ClusterTests {
     }
 
     /// Whether `member`'s dashboard comes to contain `text`; the sampler refreshes it every 2 s.
-    private func pageOf(_ member: ClusterProcesses.Member, _ http: HTTPClient, shows text: String) async throws -> Bool {
+    private func pageOf(_ member: ClusterProcesses.Member, _ http: HTTPClient, shows text: String) async throws -> Bool
+    {
         try await Self.poll { try await http.send("GET", member, "/dashboard").text.contains(text) }
     }
 }

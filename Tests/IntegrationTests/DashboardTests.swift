@@ -78,7 +78,8 @@ struct DashboardTests {
             quorum_disk_data_dir_free_bytes{node="1"} \(diskFree)
             quorum_disk_data_dir_size_bytes{node="1"} \(diskSize)
             """
-        return DashboardHistory.Reading(at: Date(timeIntervalSince1970: seconds), metrics: MetricSamples(exposition: text))
+        return DashboardHistory.Reading(
+            at: Date(timeIntervalSince1970: seconds), metrics: MetricSamples(exposition: text))
     }
 
     @Test("the history keeps a bounded ring per member, and knows since when one has not answered")
@@ -210,7 +211,8 @@ struct DashboardTests {
             DashboardLockQueue.queues(kind: "locks", keys: keys) == [
                 DashboardLockQueue(
                     kind: "locks", name: "a", contenders: 2, firstToken: Revision(4), firstValue: Array("first".utf8)),
-                DashboardLockQueue(kind: "locks", name: "b/q/x", contenders: 1, firstToken: Revision(9), firstValue: []),
+                DashboardLockQueue(
+                    kind: "locks", name: "b/q/x", contenders: 1, firstToken: Revision(9), firstValue: []),
             ])
         var history = DashboardHistory(capacity: 2)
         history.record(Self.reading(at: 0, leads: true), of: NodeID(1))
@@ -218,7 +220,9 @@ struct DashboardTests {
             serving: NodeID(1), members: [Dashboard.Member(id: NodeID(1), isVoter: true)], history: history,
             locks: (DashboardLockQueue.queues(kind: "locks", keys: keys), cut: true), interval: 2,
             now: Date(timeIntervalSince1970: 1))
-        #expect(page.contains(#"<tr><td>locks</td><td>a</td><td class="number">2</td><td class="number">4</td><td>first</td></tr>"#))
+        #expect(
+            page.contains(
+                #"<tr><td>locks</td><td>a</td><td class="number">2</td><td class="number">4</td><td>first</td></tr>"#))
         #expect(page.contains("the first 1000 contenders of each kind only"))
     }
 

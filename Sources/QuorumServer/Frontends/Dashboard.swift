@@ -16,7 +16,9 @@ enum Dashboard {
     }
 
     static let refreshSeconds = 2
-    private static let colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
+    private static let colors = [
+        "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
+    ]
 
     /// - Parameter interval: how often the history is sampled, in seconds: a longer silence is a gap in the charts.
     /// - Parameter locks: the lock queues in the serving node's replica of group 1, and whether they were cut short.
@@ -147,14 +149,18 @@ enum Dashboard {
     static let lockRowsMax = 20
 
     private static func lockTable(_ queues: [DashboardLockQueue], cut: Bool, serving: NodeID) -> String {
-        let source = "as node \(serving.rawValue)'s replica of group 1 has them"
+        let source =
+            "as node \(serving.rawValue)'s replica of group 1 has them"
             + (cut ? ", the first \(DashboardLockQueue.keysPerKindMax) contenders of each kind only" : "")
         guard !queues.isEmpty else {
             return "<h2>Lock queues</h2>\n<p>No lock, semaphore or election has a contender (\(source)).</p>"
         }
-        let longest = queues.enumerated().sorted { ($1.element.contenders, $0.offset) < ($0.element.contenders, $1.offset) }
+        let longest = queues.enumerated().sorted {
+            ($1.element.contenders, $0.offset) < ($0.element.contenders, $1.offset)
+        }
         let rows = longest.prefix(lockRowsMax).map { _, queue in
-            let value = String(validating: queue.firstValue.prefix(60), as: UTF8.self) ?? "(\(queue.firstValue.count) bytes)"
+            let value =
+                String(validating: queue.firstValue.prefix(60), as: UTF8.self) ?? "(\(queue.firstValue.count) bytes)"
             return "<tr><td>\(queue.kind)</td><td>\(DashboardFormat.escape(queue.name))</td>"
                 + #"<td class="number">\#(queue.contenders)</td><td class="number">\#(queue.firstToken.rawValue)</td>"#
                 + "<td>\(DashboardFormat.escape(value))</td></tr>"
@@ -200,7 +206,8 @@ enum Dashboard {
                     + series(dashed: true, suffix: " p50", DashboardHistory.requestLatency(0.5)),
                 from: from, to: now),
             DashboardChart(
-                title: "Log fsync latency, p99", format: milliseconds, series: series(DashboardHistory.fsyncLatency(0.99)),
+                title: "Log fsync latency, p99", format: milliseconds,
+                series: series(DashboardHistory.fsyncLatency(0.99)),
                 from: from, to: now),
             DashboardChart(
                 title: "Leader changes seen", format: { DashboardFormat.decimal($0, places: 0) },

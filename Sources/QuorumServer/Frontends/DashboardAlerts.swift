@@ -22,7 +22,8 @@ struct DashboardAlert: Equatable {
             alerts.append(
                 DashboardAlert(
                     severity: .critical,
-                    text: "node \(serving.rawValue), which serves this page, reaches none of the other members: what it shows"
+                    text:
+                        "node \(serving.rawValue), which serves this page, reaches none of the other members: what it shows"
                         + " of them is the last it heard"))
         }
         let leader = history.leader

@@ -35,10 +35,12 @@ struct DashboardChart {
         }
         func y(_ value: Double) -> Double { Self.top + plotHeight * (1 - min(max(value / ceiling, 0), 1)) }
         var svg = #"<svg class="chart" role="img" viewBox="0 0 \#(Int(Self.width)) \#(Int(Self.height))""#
-        svg += #" width="\#(Int(Self.width))" height="\#(Int(Self.height))" aria-label="\#(DashboardFormat.escape(title))">"#
+        svg +=
+            #" width="\#(Int(Self.width))" height="\#(Int(Self.height))" aria-label="\#(DashboardFormat.escape(title))">"#
         for fraction in [0.0, 0.5, 1.0] {
             let lineY = number(y(ceiling * fraction))
-            svg += #"<line x1="\#(number(Self.left))" x2="\#(number(Self.width - Self.right))" y1="\#(lineY)" y2="\#(lineY)" class="grid"/>"#
+            svg +=
+                #"<line x1="\#(number(Self.left))" x2="\#(number(Self.width - Self.right))" y1="\#(lineY)" y2="\#(lineY)" class="grid"/>"#
             svg += #"<text x="\#(number(Self.left - 4))" y="\#(number(y(ceiling * fraction) + 4))" text-anchor="end">"#
             svg += "\(fraction == 0 ? "0" : DashboardFormat.escape(format(ceiling * fraction)))</text>"
         }
@@ -50,7 +52,8 @@ struct DashboardChart {
             for segment in Self.segments(line.points) {
                 let coordinates = segment.map { "\(number(x($0.at))),\(number(y($0.value)))" }
                 if coordinates.count == 1, let point = segment.first {
-                    svg += #"<circle cx="\#(number(x(point.at)))" cy="\#(number(y(point.value)))" r="2" fill="\#(line.color)"/>"#
+                    svg +=
+                        #"<circle cx="\#(number(x(point.at)))" cy="\#(number(y(point.value)))" r="2" fill="\#(line.color)"/>"#
                 } else {
                     svg += #"<polyline fill="none" stroke="\#(line.color)" stroke-width="1.5"\#(dash)"#
                     svg += #" points="\#(coordinates.joined(separator: " "))"/>"#

@@ -59,10 +59,12 @@ final class DashboardSampler: Sendable {
 
     /// Stops sampling and closes the fetches' event loop.
     func stop() async {
-        guard let (task, fetchLoops) = running.withLock({ running in
-            defer { running = nil }
-            return running
-        }) else { return }
+        guard
+            let (task, fetchLoops) = running.withLock({ running in
+                defer { running = nil }
+                return running
+            })
+        else { return }
         task.cancel()
         await task.value
         try? await fetchLoops.shutdownGracefully()
@@ -96,7 +98,8 @@ final class DashboardSampler: Sendable {
                 return (host.clusterGroup.dashboardMembers(), host.metricsExposition(), lockKeys)
             }).get()
         else { return }
-        let lockQueues = lockKeys.flatMap { kind, found in DashboardLockQueue.queues(kind: kind, keys: found?.kvs ?? []) }
+        let lockQueues = lockKeys.flatMap { kind, found in DashboardLockQueue.queues(kind: kind, keys: found?.kvs ?? [])
+        }
         let now = Date()
         let node = host.configuration.node
         let fetched = await withTaskGroup(of: (NodeID, Result<String, DashboardFetch.Failure>).self) { group in

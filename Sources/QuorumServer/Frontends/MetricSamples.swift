@@ -58,7 +58,9 @@ struct MetricSamples {
         /// bound. A counter that went back (the node restarted) gives nothing rather than a negative rate.
         func since(_ earlier: Histogram) -> Histogram {
             guard earlier.buckets.map(\.bound) == buckets.map(\.bound) else { return Histogram(buckets: []) }
-            let differences = zip(buckets, earlier.buckets).map { now, then in (bound: now.bound, count: now.count - then.count) }
+            let differences = zip(buckets, earlier.buckets).map { now, then in
+                (bound: now.bound, count: now.count - then.count)
+            }
             guard differences.allSatisfy({ $0.count >= 0 }) else { return Histogram(buckets: []) }
             return Histogram(buckets: differences)
         }
