@@ -4,7 +4,7 @@ import Testing
 
 extension ClusterTests {
     @Test(
-        "the cluster dashboard in headless Chromium: it shows the leader; after the leader is killed a survivor's page shows the new one and the dead node unreachable",
+        "the cluster dashboard in headless Chromium: it shows the leader; after the leader is killed a survivor's page shows the new one and the dead node unreachable, and once alone, that it is",
         .enabled(if: Chromium.path != nil, "chromium is not on PATH; install the Debian package chromium"))
     func dashboardInBrowser() async throws {
         let cluster = try ClusterProcesses(size: 3)
@@ -59,6 +59,14 @@ extension ClusterTests {
         #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]), "docs/images/dashboard.png is not a PNG")
         try await hold.unlock()
         await client.close()
+
+        // The watcher loses its last peer: its page still renders, and says so.
+        cluster.kill(newLeader.id)
+        #expect(try await pageOf(watcher, http, shows: "reaches none of the other members"))
+        #expect(try await pageOf(watcher, http, shows: "no leader: no member that answers says it leads"))
+        let alone = try await Chromium.dom(of: watcher.httpEndpoint + "/dashboard")
+        #expect(alone.contains("3 members, 1 answering"))
+        #expect(alone.contains(#"data-node="\#(newLeader.id)" data-role="leader" data-health="unreachable""#))
     }
 
     /// Writes to `member` one key after another for `duration`, so that the charts have something to show.

@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOPosix
 import QuorumConsensus
 import QuorumStore
 import QuorumWire
@@ -233,5 +235,99 @@ struct DashboardTests {
         #expect(DashboardFormat.decimal(-1.25, places: 1) == "-1.3")
         #expect(DashboardFormat.bytes(1536) == "1.5 KiB")
         #expect(DashboardFormat.time(Date(timeIntervalSince1970: 86_400 + 3723)) == "01:02:03 UTC")
+    }
+}
+
+/// The sampler's fetch is bounded: a member that never answers, answers too much, or is not there costs at most
+/// the timeout and the byte limit, and says which it was.
+@Suite("Dashboard fetch")
+struct DashboardFetchTests {
+    /// A server on 127.0.0.1 that answers each connection's first bytes with `response`, or never answers.
+    final class CannedServer: Sendable {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let channel: any Channel
+
+        init(response: String?) throws {
+            channel = try ServerBootstrap(group: group)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(Answer(response: response))
+                    }
+                }
+                .bind(host: "127.0.0.1", port: 0).wait()
+        }
+
+        var address: String { "127.0.0.1:\(channel.localAddress?.port ?? 0)" }
+
+        func close() async throws {
+            try await channel.close()
+            try await group.shutdownGracefully()
+        }
+
+        private final class Answer: ChannelInboundHandler {
+            typealias InboundIn = ByteBuffer
+            typealias OutboundOut = ByteBuffer
+            let response: String?
+            init(response: String?) { self.response = response }
+
+            func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+                guard let response else { return }
+                context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: response)), promise: nil)
+            }
+        }
+    }
+
+    let fetchLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
+    func fetch(from address: String) async -> Result<String, DashboardFetch.Failure> {
+        do {
+            return .success(
+                try await DashboardFetch.get(
+                    "/metrics", from: address, on: fetchLoops, timeout: .milliseconds(300), bytesMax: 1024))
+        } catch {
+            return .failure(error as? DashboardFetch.Failure ?? DashboardFetch.Failure("\(error)"))
+        }
+    }
+
+    func outcome(of response: String?) async throws -> Result<String, DashboardFetch.Failure> {
+        let server = try CannedServer(response: response)
+        let result = await fetch(from: server.address)
+        try await server.close()
+        return result
+    }
+
+    @Test("a body within the limit is read, whether its length is given or it comes in chunks")
+    func answers() async throws {
+        let plain = try await outcome(of: "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+        #expect((try? plain.get()) == "hello")
+        let chunked = try await outcome(
+            of: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n")
+        #expect((try? chunked.get()) == "hello")
+        try await fetchLoops.shutdownGracefully()
+    }
+
+    @Test("too large, too slow, an error status, nobody listening, a malformed address: each refused, saying why")
+    func refusals() async throws {
+        let large = String(repeating: "x", count: 2000)
+        let tooLarge = try await outcome(of: "HTTP/1.1 200 OK\r\nContent-Length: 2000\r\n\r\n\(large)")
+        #expect(tooLarge.failure == "it answered more than 1024 bytes")
+        let clock = ContinuousClock()
+        let start = clock.now
+        #expect(try await outcome(of: nil).failure == "no answer within 300 ms")
+        #expect(start.duration(to: clock.now) < .seconds(5), "the timeout bounds the wait")
+        #expect(try await outcome(of: "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n").failure == "it answered 404")
+        let closed = try CannedServer(response: nil)
+        let address = closed.address
+        try await closed.close()
+        #expect(await fetch(from: address).failure == "connection refused")
+        #expect(await fetch(from: "no-port").failure == "'no-port' is not HOST:PORT")
+        try await fetchLoops.shutdownGracefully()
+    }
+}
+
+extension Result where Failure == DashboardFetch.Failure {
+    var failure: String? {
+        if case .failure(let failure) = self { return failure.description }
+        return nil
     }
 }
