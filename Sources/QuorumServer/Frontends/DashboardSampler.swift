@@ -98,7 +98,8 @@ final class DashboardSampler: Sendable {
                 return (host.clusterGroup.dashboardMembers(), host.metricsExposition(), lockKeys)
             }).get()
         else { return }
-        let lockQueues = lockKeys.flatMap { kind, found in DashboardLockQueue.queues(kind: kind, keys: found?.kvs ?? [])
+        let lockQueues = lockKeys.flatMap { kind, found in
+            DashboardLockQueue.queues(kind: kind, keys: found?.kvs ?? [])
         }
         let now = Date()
         let node = host.configuration.node
@@ -106,7 +107,8 @@ final class DashboardSampler: Sendable {
             for member in members where member.id != node {
                 group.addTask {
                     guard let address = member.httpAddress else {
-                        return (member.id, .failure(DashboardFetch.Failure("it has not said where it serves HTTP")))
+                        let unknown = "no HTTP port known: it serves none, or has not connected since this node started"
+                        return (member.id, .failure(DashboardFetch.Failure(unknown)))
                     }
                     do {
                         let text = try await DashboardFetch.get(
@@ -122,16 +124,18 @@ final class DashboardSampler: Sendable {
                 $0.append($1)
             }
         }
+        let readings = fetched.map { member, result in
+            (member, result.map { DashboardHistory.Reading(at: now, metrics: MetricSamples(exposition: $0)) })
+        }
         state.withLock { state in
             state.members = members
             state.lockQueues = lockQueues
             state.lockQueuesCut = lockKeys.contains { $0.1?.more == true }
             state.history.keepOnly(Set(members.map(\.id)))
-            for (member, result) in fetched {
+            for (member, result) in readings {
                 switch result {
-                case .success(let text):
-                    state.history.record(
-                        DashboardHistory.Reading(at: now, metrics: MetricSamples(exposition: text)), of: member)
+                case .success(let reading):
+                    state.history.record(reading, of: member)
                 case .failure(let failure):
                     state.history.recordFailure(of: member, at: now, reason: failure.description)
                 }
