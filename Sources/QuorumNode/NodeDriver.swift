@@ -225,7 +225,8 @@ public struct NodeDriver<
             if ready.snapshotRequested { takeSnapshot() }
             let batch = PersistBatch(
                 readyNumber: ready.number, snapshot: ready.snapshot, entries: ready.entries,
-                hardState: ready.hardState, mustSync: ready.mustSync)
+                hardState: ready.hardState, mustSync: ready.mustSync,
+                keepsEntriesAfterSnapshot: ready.keepsEntriesAfterSnapshot)
             if !batch.isEmpty {
                 persisting.append((ready.number, true, ready.messagesAfterPersist))
                 storage.persist(batch)

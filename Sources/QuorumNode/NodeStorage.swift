@@ -7,15 +7,22 @@ public struct PersistBatch: Sendable {
     /// Replaces any stored entry at or after the first one's index.
     public var entries: [Entry]
     public var hardState: HardState?
+    /// Whether storage keeps its entries after `snapshot` (dropping only those it covers) rather than restarting
+    /// the log after it; see `Ready.keepsEntriesAfterSnapshot`.
+    public var keepsEntriesAfterSnapshot: Bool
     /// Whether an fsync is needed before completion (a vote, term or entry must not be lost).
     public var mustSync: Bool
 
-    public init(readyNumber: UInt64, snapshot: Snapshot?, entries: [Entry], hardState: HardState?, mustSync: Bool) {
+    public init(
+        readyNumber: UInt64, snapshot: Snapshot?, entries: [Entry], hardState: HardState?, mustSync: Bool,
+        keepsEntriesAfterSnapshot: Bool = false
+    ) {
         self.readyNumber = readyNumber
         self.snapshot = snapshot
         self.entries = entries
         self.hardState = hardState
         self.mustSync = mustSync
+        self.keepsEntriesAfterSnapshot = keepsEntriesAfterSnapshot
     }
 
     public var isEmpty: Bool { snapshot == nil && entries.isEmpty && hardState == nil }

@@ -34,6 +34,8 @@ public struct ServerConfiguration: Sendable {
     /// learns the membership from the leader.
     public var joining = false
     public var dataDirectory: String
+    /// The consensus engine of every group, chosen when the cluster is founded and kept with each member's data.
+    public var consensus = ConsensusKind.raft
     /// One engine tick. Elections take 10–20 ticks, heartbeats go every tick.
     public var tickMilliseconds: Int64 = 50
     /// The leader compacts the store's history to keep this many revisions (etcd's revision-based

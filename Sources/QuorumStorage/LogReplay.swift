@@ -47,9 +47,15 @@ struct LogReplay {
         if let hardState = checkpoint.hardState { self.hardState = hardState }
     }
 
-    /// Applies a snapshot-reset record: the log before and including the snapshot is gone.
-    mutating func reset(to point: SnapshotPoint) {
-        entries.removeAll(keepingCapacity: true)
+    /// Applies a snapshot-reset record: the log before and including the snapshot is gone, and so is everything
+    /// after it unless the record keeps later entries. (Kept entries may start after the entry following the
+    /// snapshot: the segments with the ones before may have been released already.)
+    mutating func reset(to point: SnapshotPoint, keepingLaterEntries: Bool) {
+        if keepingLaterEntries {
+            entries.removeFirst(entries.prefix { $0.index <= point.index }.count)
+        } else {
+            entries.removeAll(keepingCapacity: true)
+        }
         snapshotReset = point
     }
 }

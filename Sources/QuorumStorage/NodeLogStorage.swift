@@ -480,7 +480,8 @@ public final class NodeLogStorage: @unchecked Sendable {
                 if let snapshot = batch.snapshot, snapshot.lastIncludedIndex > newestIndex(of: snapshots) {
                     // The snapshot file is durable before the reset record that relies on it is written.
                     let file = try snapshots.store.save(snapshot)
-                    try log.appendSnapshotReset(file.point, for: group)
+                    try log.appendSnapshotReset(
+                        file.point, keepingLaterEntries: batch.keepsEntriesAfterSnapshot, for: group)
                     snapshots.resetIndex = file.point.index
                     retain(file, in: &snapshots, of: group)
                 }

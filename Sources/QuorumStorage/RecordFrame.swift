@@ -25,6 +25,9 @@ enum RecordType: UInt8, CaseIterable {
     case groupRevival = 7
     /// A group's whole live log, replacing what came before it (see `GroupCheckpoint`).
     case groupCheckpoint = 8
+    /// A snapshot from the leader covers the group's entries through it; the entries after it stay (a Multi-Paxos
+    /// acceptor never forgets a value it accepted).
+    case snapshotResetKeepingLaterEntries = 9
 }
 
 /// The framing of every record on disk:

@@ -198,7 +198,7 @@ extension WriteAheadLog {
                 }
                 groups[group] = LogReplay()
                 return nil
-            case .entry, .hardState, .snapshotReset, .groupCheckpoint:
+            case .entry, .hardState, .snapshotReset, .snapshotResetKeepingLaterEntries, .groupCheckpoint:
                 guard !tombstones.contains(group) else {
                     throw DecodingFailure.inconsistent("\(type) record of \(group) after its tombstone")
                 }
@@ -219,7 +219,8 @@ extension WriteAheadLog {
                 return checkpoint.highestIndex
             default:
                 let point = try SnapshotPoint.decode(from: &reader)
-                groups[group, default: LogReplay()].reset(to: point)
+                groups[group, default: LogReplay()].reset(
+                    to: point, keepingLaterEntries: type == .snapshotResetKeepingLaterEntries)
                 return point.index
             }
         }

@@ -186,13 +186,18 @@ public final class WriteAheadLog {
         try rollOverIfFull()
     }
 
-    /// Records that a snapshot from the leader replaced the group's whole log; the snapshot itself must already
-    /// be durable in the group's snapshot store. Entries appended afterwards start right after `point`.
-    public func appendSnapshotReset(_ point: SnapshotPoint, for group: GroupID) throws(StorageError) {
+    /// Records that a snapshot from the leader replaced the group's log through `point`; the snapshot itself must
+    /// already be durable in the group's snapshot store. Without `keepingLaterEntries` the whole log is replaced and
+    /// entries appended afterwards start right after `point`; with it, stored entries after `point` stay.
+    public func appendSnapshotReset(
+        _ point: SnapshotPoint, keepingLaterEntries: Bool = false, for group: GroupID
+    ) throws(StorageError) {
         try checkUsable(group)
-        let bytes = appendRecord(.snapshotReset, for: group) { point.encode(into: &$0) }
+        let type: RecordType = keepingLaterEntries ? .snapshotResetKeepingLaterEntries : .snapshotReset
+        let bytes = appendRecord(type, for: group) { point.encode(into: &$0) }
         noteIndex(point.index, of: group, recordBytes: bytes)
-        groups[group, default: GroupState()].lastIndex = point.index
+        let kept = keepingLaterEntries ? groups[group]?.lastIndex.flatMap { $0 > point.index ? $0 : nil } : nil
+        groups[group, default: GroupState()].lastIndex = kept ?? point.index
         try rollOverIfFull()
     }
 

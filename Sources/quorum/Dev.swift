@@ -21,6 +21,9 @@ struct Dev: ParsableCommand {
             """)
     var basePort = 7101
 
+    @Option(help: ConsensusKind.help)
+    var consensus = ConsensusKind.raft
+
     func run() throws {
         var members: [NodeID: MemberAddress] = [:]
         for offset in 0..<3 {
@@ -31,6 +34,7 @@ struct Dev: ParsableCommand {
         var servers: [QuorumNodeServer] = []
         for id in members.keys.sorted() {
             var configuration = ServerConfiguration(node: id, members: members, dataDirectory: "\(dataDir)/n\(id.rawValue)")
+            configuration.consensus = consensus
             configuration.httpPort = basePort + 200 + Int(id.rawValue) - 1
             configuration.redisPort = basePort + 110 + Int(id.rawValue) - 1
             do {

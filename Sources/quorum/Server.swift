@@ -28,7 +28,7 @@ struct Server: ParsableCommand {
 
     @Option(
         help: """
-            A JSON file with any of: id, cluster, dataDir, join, tickMilliseconds, historyRevisions, httpPort, \
+            A JSON file with any of: id, cluster, dataDir, join, consensus, tickMilliseconds, historyRevisions, httpPort, \
             redisPort, maxRequestBytes, snapshotEntries, peerFrameBytes, groups, splitKeys, maxConnections, \
             maxWatches, redisIdleTimeout, busyReplyThreshold.
             """)
@@ -45,6 +45,9 @@ struct Server: ParsableCommand {
 
     @Flag(help: "Join a running cluster (after `quorum cluster add`) instead of founding one (env QUORUM_JOIN=1).")
     var join = false
+
+    @Option(help: ConsensusKind.help)
+    var consensus: ConsensusKind?
 
     @Option(help: "Milliseconds per engine tick; elections take 10–20 ticks (default 50).")
     var tickMilliseconds: Int64?
@@ -98,6 +101,7 @@ struct Server: ParsableCommand {
         var cluster: String?
         var dataDir: String?
         var join: Bool?
+        var consensus: String?
         var tickMilliseconds: Int64?
         var historyRevisions: UInt64?
         var httpPort: Int?
@@ -137,6 +141,15 @@ struct Server: ParsableCommand {
         configuration.tickMilliseconds = try setting(tickMilliseconds, "QUORUM_TICK_MILLISECONDS", file.tickMilliseconds) ?? 50
         let joinFromEnvironment = environment("QUORUM_JOIN").map { ["1", "true", "yes"].contains($0.lowercased()) }
         configuration.joining = join || (joinFromEnvironment ?? file.join ?? false)
+        if let name = consensus?.rawValue ?? environment("QUORUM_CONSENSUS") ?? file.consensus {
+            guard let kind = ConsensusKind(rawValue: name) else {
+                throw ValidationError("unknown consensus engine '\(name)'; choose raft or paxos")
+            }
+            configuration.consensus = kind
+        }
+        if configuration.joining && configuration.consensus == .paxos {
+            throw ValidationError("a Multi-Paxos cluster cannot add members yet, so --join needs --consensus raft")
+        }
         configuration.historyRevisionsRetained =
             try setting(historyRevisions, "QUORUM_HISTORY_REVISIONS", file.historyRevisions) ?? 100_000
         let httpPort = try setting(httpPort, "QUORUM_HTTP_PORT", file.httpPort)

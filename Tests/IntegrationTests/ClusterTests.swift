@@ -101,10 +101,13 @@ struct ClusterTests {
         await client.close()
     }
 
-    @Test("a SIGKILLed leader under load loses no acknowledged write, the history is linearizable, and it catches up")
-    func leaderKilledUnderLoad() async throws {
+    @Test(
+        "a SIGKILLed leader under load loses no acknowledged write, the history is linearizable, and it catches up",
+        arguments: ConsensusKind.allCases)
+    func leaderKilledUnderLoad(consensus: ConsensusKind) async throws {
         let cluster = try ClusterProcesses(size: 3)
         defer { cluster.stopAll() }
+        cluster.serverArguments = ["--consensus", consensus.rawValue]
         try cluster.startAll()
         let observer = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10))
         let firstLeader = try await Self.awaitLeader(observer, cluster)

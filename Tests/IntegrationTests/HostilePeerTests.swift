@@ -255,4 +255,21 @@ struct ClusterIdentityTests {
         joining.joining = true
         #expect(identity.contradiction(with: joining)?.contains("without --join") == true)
     }
+
+    @Test("the engine is part of the identity: kept in its file, in the cluster id, and a restart must give the same")
+    func consensusEngine() throws {
+        var paxos = ServerConfiguration(node: 2, members: Self.members, dataDirectory: "/d")
+        paxos.consensus = .paxos
+        let identity = ClusterIdentity(configuration: paxos)
+        #expect(try ClusterIdentity(parsing: identity.encoded).consensus == .paxos)
+        // Same founders, other engine: another cluster, so their nodes refuse each other's hellos.
+        #expect(identity.clusterID != ClusterIdentity.derivedID(founding: Self.members))
+        #expect(identity.contradiction(with: paxos) == nil)
+        let raft = ServerConfiguration(node: 2, members: Self.members, dataDirectory: "/d")
+        #expect(
+            identity.contradiction(with: raft)
+                == "its cluster runs Multi-Paxos (--consensus paxos), and this start gives --consensus raft; one "
+                + "engine cannot read the other's log")
+        #expect(ClusterIdentity(configuration: raft).contradiction(with: paxos)?.contains("runs Raft") == true)
+    }
 }

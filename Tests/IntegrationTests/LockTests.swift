@@ -1,4 +1,5 @@
 import Foundation
+import QuorumConsensus
 import QuorumStore
 import Synchronization
 import Testing
@@ -20,9 +21,11 @@ extension ClusterTests {
         var tokens: [UInt64] = []
     }
 
-    @Test("16 clients contend for one lock while the leader is killed: sections never overlap, tokens only grow")
-    func mutualExclusionUnderContention() async throws {
-        let (cluster, observer) = try await Self.startCluster()
+    @Test(
+        "16 clients contend for one lock while the leader is killed: sections never overlap, tokens only grow",
+        arguments: ConsensusKind.allCases)
+    func mutualExclusionUnderContention(consensus: ConsensusKind) async throws {
+        let (cluster, observer) = try await Self.startCluster(arguments: ["--consensus", consensus.rawValue])
         defer { cluster.stopAll() }
         let resource = FencedResource(GuardedCounter())
         let rejected = Shared(0)

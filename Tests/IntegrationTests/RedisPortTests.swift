@@ -201,9 +201,10 @@ extension ClusterTests {
 
     @Test(
         "Redis port: redis-py runs commands, WATCH/MULTI, RESP3, and a SET NX PX + DELIFEQ lock keeps a count exact",
-        .enabled(if: RedisTools.redisPy, "python3 with redis-py not found: pip install redis"))
-    func redisPy() async throws {
-        let (cluster, client) = try await Self.startCluster()
+        .enabled(if: RedisTools.redisPy, "python3 with redis-py not found: pip install redis"),
+        arguments: ConsensusKind.allCases)
+    func redisPy(consensus: ConsensusKind) async throws {
+        let (cluster, client) = try await Self.startCluster(arguments: ["--consensus", consensus.rawValue])
         defer { cluster.stopAll() }
         let leaderID = try await Self.awaitLeader(client, cluster)
         let port = try #require(cluster.members[leaderID - 1].redisPort)

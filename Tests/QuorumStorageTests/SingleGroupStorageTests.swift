@@ -180,6 +180,33 @@ struct SingleGroupStorageTests {
         }
     }
 
+    @Test("a snapshot that keeps later entries drops only what it covers, even when the write after its reset is torn")
+    func snapshotKeepingLaterEntriesSurvivesATornRewrite() throws {
+        try withTemporaryDirectory { path in
+            let reports = Reports()
+            let storage = try SingleGroupStorage(path: path, onDurable: reports.onDurable)
+            storage.persist(batch(1, entries: commands(1...20)))
+            #expect(reports.wait { $0.durableNumbers == [1] })
+            let segment = path + "/wal/" + SegmentFile(sequence: 0).fileName
+            let beforeInstall = try readBytes(segment).count
+            // A Multi-Paxos acceptor installing a leader's snapshot writes its accepted slots after it again.
+            var install = batch(2, entries: commands(11...20), snapshot: snapshot(at: 10))
+            install.keepsEntriesAfterSnapshot = true
+            storage.persist(install)
+            #expect(reports.wait { $0.durableNumbers == [1, 2] })
+            storage.close()
+            // The crash tore the write right after its reset record: none of the slots written again landed.
+            let resetRecordBytes = RecordFrame.headerBytes + 9 + 17
+            try writeBytes(Array(try readBytes(segment).prefix(beforeInstall + resetRecordBytes + 5)), to: segment)
+
+            let reopened = try SingleGroupStorage(path: path, onDurable: { _ in })
+            defer { reopened.close() }
+            #expect(reopened.recoveryReport.tornTail != nil)
+            #expect(reopened.recovered.snapshot == snapshot(at: 10))
+            #expect(reopened.recovered.entries == commands(11...20))
+        }
+    }
+
     @Test("a full disk fails storage: nothing after it is reported durable, later batches are refused at once")
     func noSpaceFailsStorage() throws {
         try withTemporaryDirectory { path in

@@ -3,9 +3,9 @@ import Testing
 
 @testable import QuorumStorage
 
-/// Random appends, truncations, hard states, snapshot resets, releases, destructions and re-creations and
-/// reopenings of three groups sharing one log, with a segment limit low enough that lagging groups are rewritten,
-/// checked after every reopen against a plain in-memory model of what each group's log must hold.
+/// Random appends, truncations, hard states, snapshot resets (keeping later entries or not), releases,
+/// destructions and re-creations and reopenings of three groups sharing one log, with a segment limit low enough
+/// that lagging groups are rewritten, checked after every reopen against a plain in-memory model of what each group's log must hold.
 @Suite("Write-ahead log against a model")
 struct WriteAheadLogModelTests {
     struct Model {
@@ -54,10 +54,15 @@ struct WriteAheadLogModelTests {
                     try log.append(hardState, for: testGroup)
                     model.hardState = hardState
                 case 7:
+                    // A reset that keeps later entries (Multi-Paxos) may land inside the log; one that replaces it
+                    // (Raft) at or after its end.
+                    let keeping = random.next() % 2 == 0
+                    let floor = keeping ? max(model.compactedThrough, model.resetIndex) : model.lastIndex
+                    let span = floor.distance(to: model.lastIndex) + 5
                     let point = SnapshotPoint(
-                        index: model.lastIndex.advanced(by: Int(random.next() % 5)), term: Term(term))
-                    try log.appendSnapshotReset(point, for: testGroup)
-                    model.entries.removeAll()
+                        index: floor.advanced(by: Int(random.next() % UInt64(span))), term: Term(term))
+                    try log.appendSnapshotReset(point, keepingLaterEntries: keeping, for: testGroup)
+                    model.entries.removeAll { !keeping || $0.index <= point.index }
                     model.resetIndex = point.index
                 case 8:
                     let through = LogIndex(random.next() % (model.lastIndex.rawValue + 1))

@@ -16,6 +16,11 @@ public struct Ready: Sendable {
     public let number: UInt64
     public var hardState: HardState?
     public var snapshot: Snapshot?
+    /// Set with `snapshot` when the engine still relies on its stored entries after the snapshot: storage drops only
+    /// the entries the snapshot covers. A Multi-Paxos acceptor never forgets a value it accepted, and the slots it
+    /// writes again after a leader's snapshot may be torn off by a crash. Raft leaves it unset: its entries after a
+    /// leader's snapshot may conflict with it, so its log restarts there.
+    public var keepsEntriesAfterSnapshot: Bool
     public var entries: [Entry]
     public var messages: [Message]
     public var messagesAfterPersist: [Message]
@@ -41,6 +46,7 @@ public struct Ready: Sendable {
         self.previousVote = previousVote
         self.hardState = nil
         self.snapshot = nil
+        self.keepsEntriesAfterSnapshot = false
         self.entries = []
         self.messages = []
         self.messagesAfterPersist = []

@@ -234,8 +234,9 @@ struct AcceptorLog: Sendable {
     }
 
     /// Installs a leader's snapshot through `slot`: slots through it are chosen and forgotten; accepted slots after
-    /// it are kept (an acceptor never forgets an accepted value) and written again after the snapshot, since storage
-    /// restarts the log there. Returns the round to record as the snapshot's `lastIncludedTerm`.
+    /// it are kept (an acceptor never forgets an accepted value) and written again after the snapshot. Storage keeps
+    /// its stored copies of them too (`Ready.keepsEntriesAfterSnapshot`), so a crash that tears the rewrite loses
+    /// none. Returns the round to record as the snapshot's `lastIncludedTerm`.
     mutating func restore(through slot: LogIndex, leaderRound: Term) -> Term {
         precondition(slot > commitIndex, "restoring an older snapshot")
         let localRound = slot <= lastIndex ? record(at: slot)!.round : leaderRound
@@ -247,7 +248,7 @@ struct AcceptorLog: Sendable {
         } else {
             records.removeFirst(baseIndex.distance(to: slot))
             displaced = displaced.filter { $0.key > slot }
-            // Storage keeps what it had after the snapshot only as this write's carry.
+            // Storage keeps what it had after the snapshot; this write's carry covers a tear within the rewrite.
             storedThrough = max(storedThrough, slot)
         }
         baseIndex = slot

@@ -95,6 +95,17 @@ public struct MultiPaxosNode: ConsensusEngine {
     /// The value this node holds at `slot`, chosen or merely accepted; nil for a gap, a compacted slot or beyond the
     /// end.
     public func value(at slot: LogIndex) -> Entry? { log.record(at: slot)?.value }
+    /// The configuration never changes (membership changes are refused), so it was committed before the first slot.
+    public var committedConfiguration: (index: LogIndex, configuration: Configuration) { (.zero, configuration) }
+    /// A leader's view of how far each acceptor has accepted its slots; empty on other nodes.
+    public var replicationStatus: [NodeID: ReplicationStatus] {
+        guard role == .leader else { return [:] }
+        return peers.mapValues { progress in
+            ReplicationStatus(
+                matchIndex: progress.matchIndex, nextIndex: progress.nextIndex,
+                state: progress.isProbing ? "probe" : "replicate", inflightAppends: progress.inflightSlots)
+        }
+    }
     var isVoter: Bool { configuration.voters.contains(id) }
     /// This node's own ballot while it campaigns or leads.
     var ownBallot: Ballot? { takeover?.ballot ?? (role == .leader ? promised : nil) }
@@ -180,6 +191,7 @@ public struct MultiPaxosNode: ConsensusEngine {
         var ready = Ready(
             number: readyCount, previousTerm: reportedHardState.term, previousVote: reportedHardState.votedFor)
         ready.snapshot = snapshotToInstall
+        ready.keepsEntriesAfterSnapshot = snapshotToInstall != nil
         snapshotToInstall = nil
         ready.entries = log.take(readyNumber: readyCount)
         if currentHardState != reportedHardState {

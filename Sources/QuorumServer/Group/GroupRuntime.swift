@@ -3,8 +3,8 @@ import Logging
 import NIOCore
 import QuorumConsensus
 import QuorumNode
-import QuorumStorage
 import QuorumSharding
+import QuorumStorage
 import QuorumStore
 import QuorumWire
 
@@ -13,7 +13,7 @@ import QuorumWire
 /// ticks, peer messages, storage completions and client requests to it, all on `loop`.
 final class GroupRuntime: @unchecked Sendable {
     // @unchecked Sendable: everything mutable is touched only on `loop`; each entry point asserts it.
-    typealias Driver = NodeDriver<RaftNode, GroupLogStorage, GroupTransport, StoreMachine>
+    typealias Driver = NodeDriver<SelectedEngine, GroupLogStorage, GroupTransport, StoreMachine>
     typealias Responder = @Sendable (ClientResponse) -> Void
 
     /// The host outlives its groups: it drops a group before it goes.
@@ -73,24 +73,45 @@ final class GroupRuntime: @unchecked Sendable {
         var logger = host.logger
         logger[metadataKey: "group"] = "\(group.rawValue)"
         self.logger = logger
-        var options = RaftOptions()
-        options.initialConfiguration = Configuration(voters: foundingVoters)
-        options.randomSeed = UInt64.random(in: .min ... .max)
-        options.maxBytesPerAppend = 8 << 20
-        // Idle groups fall silent; the host's node liveness wakes them when a leader's node goes quiet.
-        options.quiescence = true
-        // Snapshots are taken on the event loop, so take them rarely (etcd's default), and keep enough entries
-        // after one that a briefly lagging follower catches up from the log instead of a snapshot.
-        options.snapshotIntervalEntries = configuration.snapshotIntervalEntries
-        options.entriesRetainedAfterSnapshot = min(5_000, configuration.snapshotIntervalEntries)
-        let engine = try RaftNode(id: configuration.node, options: options, recovered: storage.recovered)
+        let engine = try Self.makeEngine(
+            configuration: configuration, foundingVoters: foundingVoters, recovered: storage.recovered)
         // Only the cluster's own group keeps the address book; no other group's store may write it.
         let addressBook = group == NodeHost.clusterGroup ? host.addressBook : nil
         let shardMapBook = group == NodeHost.clusterGroup ? host.shardMapBook : nil
         driver = Driver(
-            engine: engine, stateMachine: StoreMachine(addressBook: addressBook, shardMapBook: shardMapBook, watchHub: watchHub), storage: storage,
+            engine: engine,
+            stateMachine: StoreMachine(addressBook: addressBook, shardMapBook: shardMapBook, watchHub: watchHub),
+            storage: storage,
             transport: GroupTransport(group: group, peers: host.peers), recoveredSnapshot: storage.recovered.snapshot,
             serializesSnapshotsInline: false, processing: .whenAsked)
+    }
+
+    private static func makeEngine(
+        configuration: ServerConfiguration, foundingVoters: Set<NodeID>, recovered: RecoveredState
+    ) throws -> SelectedEngine {
+        // Snapshots are taken on the event loop, so take them rarely (etcd's default), and keep enough entries
+        // after one that a briefly lagging follower catches up from the log instead of a snapshot.
+        let retainedAfterSnapshot = min(5_000, configuration.snapshotIntervalEntries)
+        switch configuration.consensus {
+        case .raft:
+            var options = RaftOptions()
+            options.initialConfiguration = Configuration(voters: foundingVoters)
+            options.randomSeed = UInt64.random(in: .min ... .max)
+            options.maxBytesPerAppend = 8 << 20
+            // Idle groups fall silent; the host's node liveness wakes them when a leader's node goes quiet.
+            options.quiescence = true
+            options.snapshotIntervalEntries = configuration.snapshotIntervalEntries
+            options.entriesRetainedAfterSnapshot = retainedAfterSnapshot
+            return .raft(try RaftNode(id: configuration.node, options: options, recovered: recovered))
+        case .paxos:
+            var options = PaxosOptions()
+            options.initialConfiguration = Configuration(voters: foundingVoters)
+            options.randomSeed = UInt64.random(in: .min ... .max)
+            options.maxBytesPerAccept = 8 << 20
+            options.snapshotIntervalEntries = configuration.snapshotIntervalEntries
+            options.entriesRetainedAfterSnapshot = retainedAfterSnapshot
+            return .paxos(try MultiPaxosNode(id: configuration.node, options: options, recovered: recovered))
+        }
     }
 
     /// Whether the host will process this group's driver when the event-loop turn ends.

@@ -12,6 +12,7 @@ import QuorumStorage
 ///     joined 0
 ///     groups 100                         (the groups it was founded with, --groups; absent: 1)
 ///     cluster-groups 100                 (a joining node: the groups its cluster was founded with, once heard)
+///     consensus paxos                    (the engine, --consensus; absent: raft)
 ///     member 1 127.0.0.1:7101:7201       (the --cluster list the directory was created with)
 public struct ClusterIdentity: Hashable, Sendable {
     /// Derived from the founding list, so the founders agree on it without talking; a joining node learns it
@@ -24,6 +25,7 @@ public struct ClusterIdentity: Hashable, Sendable {
     /// The groups the cluster was founded with, over which the Redis port spreads its hash slots: a founder's own
     /// `bootstrapGroups`; a joining node learns it with the cluster id, and until then it is nil.
     public var clusterGroups: Int?
+    public var consensus: ConsensusKind
     public var members: [NodeID: MemberAddress]
 
     static let fileName = "CLUSTER"
@@ -35,17 +37,20 @@ public struct ClusterIdentity: Hashable, Sendable {
         bootstrapGroups = configuration.joining ? 1 : configuration.bootstrapGroups ?? 1
         clusterGroups = configuration.joining ? nil : bootstrapGroups
         members = configuration.members
-        clusterID = configuration.joining ? nil : Self.derivedID(founding: configuration.members)
+        consensus = configuration.consensus
+        clusterID =
+            configuration.joining ? nil : Self.derivedID(founding: configuration.members, consensus: consensus)
     }
 
     public var foundingVoters: Set<NodeID> {
         ServerConfiguration.foundingVoters(members: members, node: node, joining: joined)
     }
 
-    /// FNV-1a over the canonical founding list: every founder computes the same id from the same list, and a
-    /// cluster founded with other members or addresses gets another.
-    static func derivedID(founding members: [NodeID: MemberAddress]) -> UInt64 {
-        let hash = fnv1a(Self.listText(members))
+    /// FNV-1a over the canonical founding list and the engine: every founder computes the same id from the same
+    /// list, and a cluster founded with other members, addresses or engine gets another, so that a node of one
+    /// never takes another's messages. (Raft's ids predate the choice of engine and do not name it.)
+    static func derivedID(founding members: [NodeID: MemberAddress], consensus: ConsensusKind = .raft) -> UInt64 {
+        let hash = fnv1a(Self.listText(members) + (consensus == .raft ? "" : " consensus \(consensus.rawValue)"))
         return hash == 0 ? 1 : hash
     }
 
@@ -86,6 +91,10 @@ public struct ClusterIdentity: Hashable, Sendable {
         if let groups = configuration.bootstrapGroups, groups != bootstrapGroups, !joined {
             return "it was founded with --groups \(bootstrapGroups), and this start gives --groups \(groups)"
         }
+        if configuration.consensus != consensus {
+            return "its cluster runs \(consensus.engineName) (--consensus \(consensus.rawValue)), and this start gives "
+                + "--consensus \(configuration.consensus.rawValue); one engine cannot read the other's log"
+        }
         if configuration.foundingVoters != foundingVoters {
             return "it was created with --cluster \(Self.listText(members)), and this start gives --cluster "
                 + "\(Self.listText(configuration.members)); restart with the list it was created with (members added "
@@ -99,6 +108,7 @@ public struct ClusterIdentity: Hashable, Sendable {
         lines.append("joined \(joined ? 1 : 0)")
         if bootstrapGroups != 1 { lines.append("groups \(bootstrapGroups)") }
         if joined, let clusterGroups { lines.append("cluster-groups \(clusterGroups)") }
+        if consensus != .raft { lines.append("consensus \(consensus.rawValue)") }
         for member in members.keys.sorted() { lines.append("member \(member.rawValue) \(members[member]!)") }
         return Array((lines.joined(separator: "\n") + "\n").utf8)
     }
@@ -109,6 +119,7 @@ public struct ClusterIdentity: Hashable, Sendable {
         var joined: Bool?
         var bootstrapGroups = 1
         var clusterGroups: Int?
+        var consensus = ConsensusKind.raft
         var members: [NodeID: MemberAddress] = [:]
         let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n")
         guard lines.first == "quorum-cluster 1" else {
@@ -133,6 +144,11 @@ public struct ClusterIdentity: Hashable, Sendable {
                     throw ConfigurationError("unreadable line '\(line)'")
                 }
                 clusterGroups = count
+            case ("consensus", 2):
+                guard let kind = ConsensusKind(rawValue: String(fields[1])) else {
+                    throw ConfigurationError("unreadable line '\(line)'")
+                }
+                consensus = kind
             case ("member", 3):
                 guard let id = UInt64(fields[1]), id > 0, let address = MemberAddress(parsing: fields[2]) else {
                     throw ConfigurationError("unreadable line '\(line)'")
@@ -150,6 +166,7 @@ public struct ClusterIdentity: Hashable, Sendable {
         self.joined = joined
         self.bootstrapGroups = bootstrapGroups
         self.clusterGroups = joined ? clusterGroups : bootstrapGroups
+        self.consensus = consensus
         self.members = members
     }
 
@@ -187,5 +204,15 @@ public struct ClusterIdentity: Hashable, Sendable {
         adopted.clusterGroups = clusterGroups
         try directory.writeMetadata(Self.fileName, adopted.encoded)
         return adopted
+    }
+}
+
+extension ConsensusKind {
+    /// The engine's name in messages to operators.
+    public var engineName: String {
+        switch self {
+        case .raft: "Raft"
+        case .paxos: "Multi-Paxos"
+        }
     }
 }

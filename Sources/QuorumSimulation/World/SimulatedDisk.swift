@@ -26,48 +26,25 @@ final class SimulatedDisk: NodeStorage {
     }
 
     func saveSnapshot(_ snapshot: Snapshot) {
-        guard snapshot.lastIncludedIndex > (durable.snapshot?.lastIncludedIndex ?? 0) else { return }
-        durable.entries.removeAll { $0.index <= snapshot.lastIncludedIndex }
-        durable.snapshot = snapshot
-        world.stats.snapshotsTaken += 1
+        if durable.compact(with: snapshot) { world.stats.snapshotsTaken += 1 }
     }
 
     /// The fsync of `readyNumber` finished: it and everything before it are durable.
     func complete(readyNumber: UInt64) {
         while let batch = pending.first, batch.readyNumber <= readyNumber {
             pending.removeFirst()
-            makeDurable(batch)
+            durable.makeDurable(batch)
         }
     }
 
-    func crash(tornPrefixOf tornEntries: Int?) {
-        if let tornEntries, var torn = pending.first {
-            torn.entries = Array(torn.entries.prefix(tornEntries))
-            torn.hardState = nil
-            torn.snapshot = nil
-            makeDurable(torn)
-        }
+    func crash(tornAfterRecords tornRecords: Int?) {
+        if let tornRecords, let torn = pending.first { durable.makeDurable(torn.tornPrefix(keeping: tornRecords)) }
         pending.removeAll()
         incarnation += 1
     }
 
     var hasPendingWrites: Bool { !pending.isEmpty }
-    var firstPendingEntryCount: Int { pending.first?.entries.count ?? 0 }
-
-    private func makeDurable(_ batch: PersistBatch) {
-        if let snapshot = batch.snapshot, snapshot.lastIncludedIndex > (durable.snapshot?.lastIncludedIndex ?? 0) {
-            durable.snapshot = snapshot
-            durable.entries.removeAll()
-        }
-        if let first = batch.entries.first {
-            durable.entries.removeAll { $0.index >= first.index }
-            let base = durable.snapshot?.lastIncludedIndex ?? 0
-            let contiguous = (durable.entries.last?.index ?? base).advanced(by: 1) == first.index
-            // A write past a gap can only follow a snapshot that was lost with it; the log must stay contiguous.
-            if contiguous { durable.entries += batch.entries.filter { $0.index > base } }
-        }
-        if let hardState = batch.hardState { durable.hardState = hardState }
-    }
+    var firstPendingRecordCount: Int { pending.first?.recordCount ?? 0 }
 
     /// The term of the entry just before the batch's first, as this node's written log has it.
     private func termBefore(_ batch: PersistBatch) -> Term? {

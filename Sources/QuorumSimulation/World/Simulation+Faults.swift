@@ -5,7 +5,7 @@ extension Simulation {
     func start(_ id: NodeID) {
         let disk = nodes[id]!.disk
         let recovered = disk.durable
-        let engine: SimulatedEngine
+        let engine: SelectedEngine
         let incarnation = nodes[id]!.incarnation
         do {
             switch options.consensus {
@@ -38,12 +38,12 @@ extension Simulation {
         let disk = nodes[victim]!.disk
         let torn =
             disk.hasPendingWrites && random.chance(0.5)
-            ? Int(random.next(upperBound: UInt64(disk.firstPendingEntryCount + 1))) : nil
-        disk.crash(tornPrefixOf: torn)
+            ? Int(random.next(upperBound: UInt64(disk.firstPendingRecordCount + 1))) : nil
+        disk.crash(tornAfterRecords: torn)
         nodes[victim]!.driver = nil
         nodes[victim]!.incarnation += 1
         stats.crashes += 1
-        note("crash \(victim)\(torn.map { ", torn write kept \($0) entries" } ?? "")")
+        note("crash \(victim)\(torn.map { ", torn write kept \($0) records" } ?? "")")
         schedule(.restart(victim), after: 200 + random.next(upperBound: 2_000))
     }
 

@@ -11,7 +11,7 @@ import QuorumNode
 /// leader must be elected and a write applied on every voter. Draining: clients finish. Safety is checked
 /// after every event; linearizability of the client history at the end.
 public final class Simulation {
-    typealias Driver = NodeDriver<SimulatedEngine, SimulatedDisk, SimulatedEndpoint, RegisterMachine>
+    typealias Driver = NodeDriver<SelectedEngine, SimulatedDisk, SimulatedEndpoint, RegisterMachine>
 
     public let options: SimulationOptions
     let checker: SafetyChecker
@@ -299,7 +299,7 @@ public final class Simulation {
     /// no entry of its own term is on one, and some disk holds a newer term's entry at one of those indexes: Figure
     /// 8's moment (Raft §5.4.2). The entries are not committed yet; a leader that counted them committed and then
     /// died lets the holder of the newer entry, once elected, overwrite them.
-    private func storesOnlyEarlierTermsOnAQuorum(_ engine: SimulatedEngine, beyond committed: LogIndex) -> Bool {
+    private func storesOnlyEarlierTermsOnAQuorum(_ engine: SelectedEngine, beyond committed: LogIndex) -> Bool {
         let status = engine.replicationStatus
         guard !status.isEmpty else { return false }
         let matched = engine.configuration.voters.map {

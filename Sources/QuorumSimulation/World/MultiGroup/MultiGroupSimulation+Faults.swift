@@ -50,14 +50,14 @@ extension MultiGroupSimulation {
         let disk = nodes[victim]!.disk
         let torn =
             disk.hasUnsyncedWrites && random.chance(0.5)
-            ? Int(random.next(upperBound: UInt64(disk.firstUnsyncedEntryCount + 1))) : nil
-        disk.crash(tornPrefixOf: torn)
+            ? Int(random.next(upperBound: UInt64(disk.firstUnsyncedRecordCount + 1))) : nil
+        disk.crash(tornAfterRecords: torn)
         nodes[victim]!.replicas.removeAll()
         outboxes[victim] = nil
         nodes[victim]!.isUp = false
         nodes[victim]!.incarnation += 1
         stats.crashes += 1
-        note("crash \(victim)\(torn.map { ", torn write kept \($0) entries" } ?? "")")
+        note("crash \(victim)\(torn.map { ", torn write kept \($0) records" } ?? "")")
         schedule(.restart(victim), after: 200 + random.next(upperBound: 2_000))
     }
 

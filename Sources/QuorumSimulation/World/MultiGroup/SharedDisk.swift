@@ -32,12 +32,7 @@ final class SharedDisk {
     }
 
     func saveSnapshot(_ snapshot: Snapshot, group: Int) {
-        var state = durable[group, default: RecoveredState()]
-        guard snapshot.lastIncludedIndex > (state.snapshot?.lastIncludedIndex ?? 0) else { return }
-        state.entries.removeAll { $0.index <= snapshot.lastIncludedIndex }
-        state.snapshot = snapshot
-        durable[group] = state
-        world.stats.snapshotsTaken += 1
+        if durable[group, default: RecoveredState()].compact(with: snapshot) { world.stats.snapshotsTaken += 1 }
     }
 
     private func startSync() {
@@ -53,19 +48,15 @@ final class SharedDisk {
         let done = syncing
         syncing.removeAll()
         isSyncing = false
-        for write in done { makeDurable(write.batch, group: write.group) }
+        for write in done { durable[write.group, default: RecoveredState()].makeDurable(write.batch) }
         if Set(done.map(\.group)).count > 1 { world.stats.fsyncsWithSeveralGroups += 1 }
         if !queued.isEmpty { startSync() }
         return done.map { ($0.group, $0.batch.readyNumber) }
     }
 
-    func crash(tornPrefixOf tornEntries: Int?) {
-        let unsynced = syncing + queued
-        if let tornEntries, var torn = unsynced.first {
-            torn.batch.entries = Array(torn.batch.entries.prefix(tornEntries))
-            torn.batch.hardState = nil
-            torn.batch.snapshot = nil
-            makeDurable(torn.batch, group: torn.group)
+    func crash(tornAfterRecords tornRecords: Int?) {
+        if let tornRecords, let torn = (syncing + queued).first {
+            durable[torn.group, default: RecoveredState()].makeDurable(torn.batch.tornPrefix(keeping: tornRecords))
         }
         syncing.removeAll()
         queued.removeAll()
@@ -74,7 +65,7 @@ final class SharedDisk {
     }
 
     var hasUnsyncedWrites: Bool { !syncing.isEmpty || !queued.isEmpty }
-    var firstUnsyncedEntryCount: Int { (syncing + queued).first?.batch.entries.count ?? 0 }
+    var firstUnsyncedRecordCount: Int { (syncing + queued).first?.batch.recordCount ?? 0 }
 
     /// What `group` recovers after a restart. With the injected `recoveryMixesGroups` bug, a command that
     /// another group logged at the same index takes the place of this group's (a record read for the wrong group).
@@ -93,23 +84,6 @@ final class SharedDisk {
             state.entries[position].kind = kind
         }
         return state
-    }
-
-    private func makeDurable(_ batch: PersistBatch, group: Int) {
-        var state = durable[group, default: RecoveredState()]
-        if let snapshot = batch.snapshot, snapshot.lastIncludedIndex > (state.snapshot?.lastIncludedIndex ?? 0) {
-            state.snapshot = snapshot
-            state.entries.removeAll()
-        }
-        if let first = batch.entries.first {
-            state.entries.removeAll { $0.index >= first.index }
-            let base = state.snapshot?.lastIncludedIndex ?? 0
-            let contiguous = (state.entries.last?.index ?? base).advanced(by: 1) == first.index
-            // A write past a gap can only follow a snapshot that was lost with it; the log must stay contiguous.
-            if contiguous { state.entries += batch.entries.filter { $0.index > base } }
-        }
-        if let hardState = batch.hardState { state.hardState = hardState }
-        durable[group] = state
     }
 
     /// The term of the entry just before the batch's first, as this node's written log of `group` has it.
