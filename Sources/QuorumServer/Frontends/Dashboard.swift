@@ -62,10 +62,11 @@ enum Dashboard {
             <footer>Refreshes every \(refreshSeconds) s. While this page is viewed, node \(serving.rawValue) reads its own
             metrics every \(DashboardFormat.decimal(interval, places: 0)) s and fetches every other member's
             <code>/metrics</code> over HTTP (\(DashboardSampler.fetchTimeoutText) timeout), keeping the last
-            \(history.capacity) readings of each; it stops \(Int(DashboardSampler.watchedFor / 60)) minutes after the last view, and starts a new history
-            at the next. A member that does not answer is unreachable from this node, whatever the others see. Term, log indexes,
-            keys and leader changes are those of group 1, the cluster's own; requests, latencies and fsyncs count
-            every group on the node. "Behind" is the leader's commit index less the member's commit and applied
+            \(history.capacity) readings of each; it stops \(Int(DashboardSampler.watchedFor / 60)) minutes after the
+            last view, and starts a new history
+            at the next. A member that does not answer is unreachable from this node, whatever the others see.
+            Role, term, log indexes, keys and requests waiting on the log are those of group 1, the cluster's own;
+            requests, latencies, fsyncs and leader changes count every group on the node. "Behind" is the leader's commit index less the member's commit and applied
             indexes. This node's <a href="/metrics">/metrics</a> and <a href="/v1/status">/v1/status</a>.</footer>
             </body></html>
 
