@@ -148,6 +148,7 @@ let package = Package(
                 "QuorumSimulation", "QuorumServer", "QuorumClient", "QuorumSharding", "QuorumStore", "QuorumConsensus", "QuorumWire",
                 "QuorumProxy", "QuorumChaos",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

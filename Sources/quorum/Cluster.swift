@@ -64,10 +64,43 @@ struct Cluster: AsyncParsableCommand {
                 """)
         @OptionGroup var options: ClientOptions
 
+        @Flag(help: "Redraw the table in place every --interval seconds until interrupted (with --json: one line each).")
+        var watch = false
+
+        @Option(help: "Seconds between redraws with --watch.")
+        var interval = 1.0
+
+        func validate() throws {
+            if !(interval >= 0.1 && interval <= 3600) { throw ValidationError("--interval must be 0.1 to 3600 seconds") }
+        }
+
         func run() async throws {
             let client = options.makeClient()
+            guard watch else {
+                let statuses = await Self.statuses(client, group: options.group)
+                await client.close()
+                options.output(Self.table(statuses), json: statuses)
+                if !statuses.contains(where: { $0.node != nil }) { throw ExitCode.failure }
+                return
+            }
+            // On a terminal the table is redrawn over itself; piped, each one follows the last, under its time.
+            let redraws = isatty(STDOUT_FILENO) == 1 && !options.json
+            while !Task.isCancelled {
+                let statuses = await Self.statuses(client, group: options.group)
+                if redraws {
+                    print("\u{1B}[H\u{1B}[2J" + Date().formatted(.iso8601) + "\n" + Self.table(statuses))
+                } else {
+                    options.output(Date().formatted(.iso8601) + "\n" + Self.table(statuses) + "\n", json: statuses)
+                }
+                fflush(nil)
+                try await Task.sleep(for: .seconds(interval))
+            }
+            await client.close()
+        }
+
+        static func statuses(_ client: QuorumClient, group: UInt64) async -> [JSONNodeStatus] {
             // The shard map lives in group 1; asked of another group, the shard counts are left out.
-            let shardMap = options.group == ShardMap.group.rawValue ? try? await client.shardMap() : nil
+            let shardMap = group == ShardMap.group.rawValue ? try? await client.shardMap() : nil
             var statuses: [JSONNodeStatus] = []
             for endpoint in await client.endpoints {
                 do throws(QuorumClientError) {
@@ -79,12 +112,15 @@ struct Cluster: AsyncParsableCommand {
                     statuses.append(JSONNodeStatus(endpoint: endpoint, status: nil, error: error.description))
                 }
             }
-            await client.close()
             // Lag: how many committed entries a node has yet to apply, against the highest commit index seen.
             let newestCommit = statuses.compactMap(\.commitIndex).max() ?? 0
             for index in statuses.indices where statuses[index].appliedIndex != nil {
                 statuses[index].lag = newestCommit - statuses[index].appliedIndex!
             }
+            return statuses
+        }
+
+        static func table(_ statuses: [JSONNodeStatus]) -> String {
             let widths = [22, 6, 14, 6, 8, 8, 9, 8, 6, 8, 6, 8, 0]
             let header = [
                 "ENDPOINT", "NODE", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "LAST", "LAG", "GROUPS", "LED",
@@ -104,8 +140,7 @@ struct Cluster: AsyncParsableCommand {
                 ]
                 return tableRow(cells, widths)
             }
-            options.output(([tableRow(header, widths)] + rows).joined(separator: "\n"), json: statuses)
-            if !statuses.contains(where: { $0.node != nil }) { throw ExitCode.failure }
+            return ([tableRow(header, widths)] + rows).joined(separator: "\n")
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import QuorumConsensus
 import QuorumServer
 
@@ -24,7 +25,11 @@ struct Dev: ParsableCommand {
     @Option(help: ConsensusKind.help)
     var consensus = ConsensusKind.raft
 
+    @Option(help: "Log this level and above: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = Logger.Level.info
+
     func run() throws {
+        LogSettings(format: .text, level: logLevel).bootstrap()
         var members: [NodeID: MemberAddress] = [:]
         for offset in 0..<3 {
             members[NodeID(UInt64(offset + 1))] = MemberAddress(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import QuorumConsensus
 import QuorumServer
 
@@ -28,7 +29,7 @@ struct Server: ParsableCommand {
 
     @Option(
         help: """
-            A JSON file with any of: id, cluster, dataDir, join, consensus, tickMilliseconds, historyRevisions, httpPort, \
+            A JSON file with any of: id, cluster, dataDir, join, consensus, logFormat, logLevel, tickMilliseconds, historyRevisions, httpPort, \
             redisPort, maxRequestBytes, snapshotEntries, peerFrameBytes, groups, splitKeys, maxConnections, \
             maxWatches, redisIdleTimeout, busyReplyThreshold.
             """)
@@ -48,6 +49,16 @@ struct Server: ParsableCommand {
 
     @Option(help: ConsensusKind.help)
     var consensus: ConsensusKind?
+
+    @Option(help: "Log lines as text or json, one object per line (default text; env QUORUM_LOG_FORMAT).")
+    var logFormat: LogSettings.Format?
+
+    @Option(
+        help: """
+            Log this level and above: trace, debug, info, notice, warning, error, critical (default info; env \
+            QUORUM_LOG_LEVEL). Change it while the node runs with PUT /v1/log-level on the HTTP port.
+            """)
+    var logLevel: Logger.Level?
 
     @Option(help: "Milliseconds per engine tick; elections take 10–20 ticks (default 50).")
     var tickMilliseconds: Int64?
@@ -102,6 +113,8 @@ struct Server: ParsableCommand {
         var dataDir: String?
         var join: Bool?
         var consensus: String?
+        var logFormat: String?
+        var logLevel: String?
         var tickMilliseconds: Int64?
         var historyRevisions: UInt64?
         var httpPort: Int?
@@ -127,6 +140,11 @@ struct Server: ParsableCommand {
             }
             return fromFile
         }
+        let logSettings = try Self.logSettings(
+            format: logFormat?.rawValue ?? environment("QUORUM_LOG_FORMAT") ?? file.logFormat,
+            level: logLevel?.rawValue ?? environment("QUORUM_LOG_LEVEL") ?? file.logLevel)
+        logSettings.bootstrap()
+        let say = Self.announcer(logSettings)
         guard let id = try setting(id, "QUORUM_ID", file.id) else {
             throw ValidationError("give this node's id with --id, QUORUM_ID or the config file")
         }
@@ -214,6 +232,24 @@ struct Server: ParsableCommand {
         say("node \(id) stopped")
     }
 
+    static func logSettings(format: String?, level: String?) throws -> LogSettings {
+        guard let format = LogSettings.Format(rawValue: format ?? "text") else {
+            throw ValidationError("unknown log format '\(format ?? "")'; choose text or json")
+        }
+        guard let level = Logger.Level(rawValue: level ?? "info") else {
+            throw ValidationError("unknown log level '\(level ?? "")'; choose one of \(Logger.Level.names)")
+        }
+        return LogSettings(format: format, level: level)
+    }
+
+    /// How the command tells its operator what it does: plain lines on standard output, or, with JSON logs, log
+    /// lines like every other, so that the whole output stays machine-readable.
+    static func announcer(_ settings: LogSettings) -> @Sendable (String) -> Void {
+        guard settings.format == .json else { return say }
+        let logger = Logger(label: "quorum.server")
+        return { logger.notice("\($0)") }
+    }
+
     /// SIGTERM and SIGINT stop the server from accepting clients, which ends its `wait()` and starts the graceful
     /// shutdown; a second one ends the process at once, as the default action would have.
     static func stopOnSignals(_ server: QuorumNodeServer) -> SignalStop {
@@ -280,6 +316,9 @@ struct Server: ParsableCommand {
 
 /// Writes a line to standard output at once. `print` buffers when the output is not a terminal, so a node's lines,
 /// redirected to a log file or journald, appeared only when it exited.
-private func say(_ line: String) {
+@Sendable private func say(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
+
+extension LogSettings.Format: ExpressibleByArgument {}
+extension Logger.Level: @retroactive ExpressibleByArgument {}

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import QuorumConsensus
 import QuorumSimulation
 
@@ -51,6 +52,7 @@ struct Simulate: ParsableCommand {
 
     func run() throws {
         var failures: [SimulationReport] = []
+        var totals = SweepTotals()
         for offset in 0..<seeds {
             var options = SimulationOptions(seed: seed + UInt64(offset), groups: groups)
             options.consensus = ConsensusKind(rawValue: consensus) ?? .raft
@@ -73,11 +75,46 @@ struct Simulate: ParsableCommand {
                 print(line + ")")
             }
             if !report.passed { failures.append(report) }
+            totals.add(report.stats)
         }
-        if seeds > 1 { print("\(seeds - failures.count) passed, \(failures.count) failed") }
+        if seeds > 1 {
+            print("\(seeds - failures.count) passed, \(failures.count) failed")
+            print(totals)
+        }
         if !failures.isEmpty {
             for report in failures { print("replay: \(report.replayCommand)") }
             throw ExitCode.failure
         }
+    }
+}
+
+/// What a sweep's worlds did together, to compare the engines over the same seeds (docs/consensus.md).
+struct SweepTotals: CustomStringConvertible {
+    private var worlds = 0
+    private var messages = 0
+    private var entries = 0
+    private var operations = 0
+    private var elections = 0
+    private var recoveryMs: [UInt64] = []
+
+    mutating func add(_ stats: SimulationStats) {
+        worlds += 1
+        messages += stats.messagesSent
+        entries += stats.entriesApplied
+        operations += stats.operationsCompleted
+        elections += stats.leaderElections
+        if let livenessMs = stats.livenessMs { recoveryMs.append(livenessMs) }
+    }
+
+    var description: String {
+        let sorted = recoveryMs.sorted()
+        func percentile(_ fraction: Double) -> String {
+            sorted.isEmpty ? "-" : "\(sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))]) ms"
+        }
+        let perEntry = entries == 0 ? "-" : String(format: "%.1f", Double(messages) / Double(entries))
+        return "totals: \(messages) messages for \(entries) applied entries (\(perEntry) per entry), "
+            + "\(operations) client operations, \(elections) leaders elected (\(elections / max(worlds, 1)) per world); "
+            + "leader and commit on every voter after healing: p50 \(percentile(0.5)), p90 \(percentile(0.9)), "
+            + "max \(percentile(1))"
     }
 }

@@ -27,6 +27,9 @@ struct Watch: AsyncParsableCommand {
                     case .delete: print("DELETE \(name) (revision \(event.kv.modRevision.rawValue))")
                     }
                 }
+                // A watch is a stream: piped into another program or a file, each change must arrive as it happens,
+                // not when a buffer fills or the watch ends.
+                fflush(nil)
             }
         } catch {
             await client.close()

@@ -98,6 +98,22 @@ struct ClusterTests {
         #expect(status.status == 0)
         #expect(status.output.contains("leader"))
         #expect(status.output.contains("LAG"))
+
+        // --watch keeps redrawing; piped, each table follows the last, each one written as it is drawn.
+        let watchOutput = cluster.directory.appendingPathComponent("status-watch.out")
+        let watching = try Self.shell(
+            "\(try ClusterProcesses.quorumExecutable().path) cluster status --watch --interval 0.2 --endpoints "
+                + endpoints, in: cluster.directory, environment: ProcessInfo.processInfo.environment,
+            output: watchOutput)
+        defer {
+            watching.terminate()
+            watching.waitUntilExit()
+        }
+        let redrawn = try await Self.poll {
+            let text = (try? String(contentsOf: watchOutput, encoding: .utf8)) ?? ""
+            return text.components(separatedBy: "ENDPOINT").count > 3 && text.contains("leader")
+        }
+        #expect(redrawn, "cluster status --watch did not draw three tables")
         await client.close()
     }
 

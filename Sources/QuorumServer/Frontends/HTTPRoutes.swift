@@ -37,6 +37,7 @@ struct HTTPRoutes: Sendable {
         router.get("/v1/shards") { _, _ in try await shards() }
         router.get("/metrics") { _, _ in try await metrics() }
         router.get("/dashboard") { _, _ in try await dashboard() }
+        registerLogLevel(on: router)
     }
 
     /// These routes, addressed to the group the request names.
@@ -223,7 +224,7 @@ struct HTTPRoutes: Sendable {
 
     // MARK: Parsing the request
 
-    private func decodeBody<Body: Decodable>(_: Body.Type, of request: inout Request, example: String) async throws
+    func decodeBody<Body: Decodable>(_: Body.Type, of request: inout Request, example: String) async throws
         -> Body
     {
         let buffer = try await request.collectBody(upTo: Self.requestBytesMax)

@@ -169,6 +169,12 @@ final class GroupRuntime: @unchecked Sendable {
         guard leader != leaderSeen else { return }
         leaderSeen = leader
         metrics.leaderChanges.increment()
+        let term = driver.engine.term.rawValue
+        switch leader {
+        case configuration.node?: logger.info("leading, term \(term)")
+        case let leader?: logger.info("following node \(leader.rawValue), term \(term)")
+        case nil: logger.info("no leader known, term \(term)")
+        }
     }
 
     /// The node's metrics in Prometheus's text format, the gauges sampled now.
