@@ -100,6 +100,7 @@ let package = Package(
                 "QuorumClient", "QuorumConsensus", "QuorumLua", "QuorumNode", "QuorumSharding", "QuorumStorage",
                 "QuorumStore", "QuorumWire",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -9,6 +9,7 @@ import ServiceLifecycle
 final class HTTPFrontend: Sendable {
     private let serviceGroup: ServiceGroup
     private let running: Task<Void, Never>
+    private let dashboardSampler: DashboardSampler
 
     /// Starts serving and returns once the port is bound, or throws why it could not be (a port in use, say).
     /// It blocks its thread while Hummingbird starts on the concurrency pool, so call it from a thread of its
@@ -16,7 +17,8 @@ final class HTTPFrontend: Sendable {
     init(host node: NodeHost, eventLoopGroup: any EventLoopGroup, address host: String, port: Int) throws {
         let router = Router(context: BasicRequestContext.self)
         router.middlewares.add(JSONErrorMiddleware())
-        HTTPRoutes(gateway: RuntimeGateway(host: node)).register(on: router)
+        let dashboardSampler = DashboardSampler(host: node)
+        HTTPRoutes(gateway: RuntimeGateway(host: node), dashboardSampler: dashboardSampler).register(on: router)
         var logger = Logger(label: "quorum.http")
         // Hummingbird logs every start and stop at info; the node prints its own lines, and errors still show.
         logger.logLevel = .warning
@@ -28,6 +30,7 @@ final class HTTPFrontend: Sendable {
             configuration: ServiceGroupConfiguration(
                 services: [application], gracefulShutdownSignals: [], logger: logger))
         self.serviceGroup = serviceGroup
+        self.dashboardSampler = dashboardSampler
         // Whatever happens, `bound` is completed: a promise completed twice keeps its first result.
         running = Task {
             do {
@@ -43,11 +46,13 @@ final class HTTPFrontend: Sendable {
             running.cancel()
             throw error
         }
+        dashboardSampler.start()
     }
 
     /// Stops listening, lets requests in flight finish (each answers within `RuntimeGateway.answerTimeout`),
     /// and returns once the server is gone. Call before the event loop group shuts down.
     func shutdown() async {
+        await dashboardSampler.stop()
         await serviceGroup.triggerGracefulShutdown()
         await running.value
     }

@@ -10,6 +10,7 @@ import QuorumWire
 /// the `ClientResponse` as JSON. Anything malformed is refused here with a 400 before it reaches the node.
 struct HTTPRoutes: Sendable {
     let gateway: RuntimeGateway
+    let dashboardSampler: DashboardSampler
     /// The group a request addresses: `?group=N`, or group 1, the cluster's own.
     var group = NodeHost.clusterGroup
 
@@ -172,9 +173,9 @@ struct HTTPRoutes: Sendable {
             body: .init(byteBuffer: ByteBuffer(bytes: exposition)))
     }
 
+    /// The cluster's page, from what the sampler last gathered: it never waits on another member.
     private func dashboard() async throws -> Response {
-        let host = gateway.host
-        let page = try await host.loop.submit { host.clusterGroup.dashboardPage() }.get()
+        let page = await dashboardSampler.page(now: Date())
         return Response(
             status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(string: page)))

@@ -6,7 +6,9 @@ struct MetricSamples {
 
     init(exposition: String) {
         for line in exposition.split(separator: "\n") where !line.hasPrefix("#") {
-            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else {
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]),
+                value.isFinite
+            else {
                 continue
             }
             let series = line[..<space]
@@ -27,28 +29,59 @@ struct MetricSamples {
         return found.isEmpty ? nil : found.values.reduce(0, +)
     }
 
-    /// The `quantile` (0...1) of histogram `name` from its cumulative buckets, interpolating linearly inside the
-    /// bucket it falls in, as PromQL's `histogram_quantile` does; nil without observations.
-    func quantile(_ quantile: Double, ofHistogram name: String) -> Double? {
-        let buckets = (samples[name + "_bucket"] ?? [:]).compactMap {
-            labels, count -> (bound: Double, count: Double)? in
-            guard let range = labels.range(of: #"le=""#) else { return nil }
+    /// Histogram `name`'s cumulative buckets, summed over its label sets.
+    func histogram(_ name: String) -> Histogram {
+        var counts: [Double: Double] = [:]
+        for (labels, count) in samples[name + "_bucket"] ?? [:] {
+            guard let range = labels.range(of: #"le=""#) else { continue }
             let bound = labels[range.upperBound...].prefix { $0 != "\"" }
-            return bound == "+Inf" ? (.infinity, count) : Double(bound).map { ($0, count) }
-        }.sorted { $0.bound < $1.bound }
-        guard let total = buckets.last?.count, total > 0 else { return nil }
-        let rank = quantile * total
-        var lower = (bound: 0.0, count: 0.0)
-        for bucket in buckets {
-            if bucket.count >= rank {
-                // Past the last finite bound nothing is known but that bound.
-                guard bucket.bound.isFinite else { return lower.bound }
-                let inBucket = bucket.count - lower.count
-                let fraction = inBucket > 0 ? (rank - lower.count) / inBucket : 1
-                return lower.bound + (bucket.bound - lower.bound) * fraction
-            }
-            lower = bucket
+            guard let bound = bound == "+Inf" ? .infinity : Double(bound) else { continue }
+            counts[bound, default: 0] += count
         }
-        return lower.bound
+        return Histogram(buckets: counts.sorted { $0.key < $1.key }.map { (bound: $0.key, count: $0.value) })
+    }
+
+    /// The `quantile` (0...1) of histogram `name`; nil without observations.
+    func quantile(_ quantile: Double, ofHistogram name: String) -> Double? {
+        histogram(name).quantile(quantile)
+    }
+
+    /// A Prometheus histogram: counts of observations at or below each bound, in increasing order of bound.
+    struct Histogram: Equatable {
+        var buckets: [(bound: Double, count: Double)]
+
+        static func == (left: Histogram, right: Histogram) -> Bool {
+            left.buckets.elementsEqual(right.buckets) { $0.bound == $1.bound && $0.count == $1.count }
+        }
+
+        /// What was observed after `earlier` (the same histogram read before): the counts' differences, bound by
+        /// bound. A counter that went back (the node restarted) gives nothing rather than a negative rate.
+        func since(_ earlier: Histogram) -> Histogram {
+            guard earlier.buckets.map(\.bound) == buckets.map(\.bound) else { return Histogram(buckets: []) }
+            let differences = zip(buckets, earlier.buckets).map { now, then in
+                (bound: now.bound, count: now.count - then.count)
+            }
+            guard differences.allSatisfy({ $0.count >= 0 }) else { return Histogram(buckets: []) }
+            return Histogram(buckets: differences)
+        }
+
+        /// The `quantile` (0...1) from the cumulative buckets, interpolating linearly inside the bucket it falls
+        /// in, as PromQL's `histogram_quantile` does; nil without observations.
+        func quantile(_ quantile: Double) -> Double? {
+            guard let total = buckets.last?.count, total > 0 else { return nil }
+            let rank = quantile * total
+            var lower = (bound: 0.0, count: 0.0)
+            for bucket in buckets {
+                if bucket.count >= rank {
+                    // Past the last finite bound nothing is known but that bound.
+                    guard bucket.bound.isFinite else { return lower.bound }
+                    let inBucket = bucket.count - lower.count
+                    let fraction = inBucket > 0 ? (rank - lower.count) / inBucket : 1
+                    return lower.bound + (bucket.bound - lower.bound) * fraction
+                }
+                lower = bucket
+            }
+            return lower.bound
+        }
     }
 }

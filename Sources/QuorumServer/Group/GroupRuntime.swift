@@ -185,17 +185,20 @@ final class GroupRuntime: @unchecked Sendable {
         return metrics.exposition()
     }
 
-    /// The dashboard page (`Dashboard`), from the node's status and its metrics now.
-    func dashboardPage() -> String {
+    /// The members as the dashboard lists them (`Dashboard`): this group's configuration, and where each serves.
+    func dashboardMembers() -> [Dashboard.Member] {
         loop.preconditionInEventLoop()
         let status = status
-        let members =
-            (status.voters.map { ($0, true) } + status.learners.map { ($0, false) }).map { node, isVoter in
-                Dashboard.Member(
-                    id: node, isVoter: isVoter, address: address(of: node), httpAddress: host.httpAddress(of: node))
-            }
-        let metrics = MetricSamples(exposition: String(decoding: host.metricsExposition(), as: UTF8.self))
-        return Dashboard.page(status: status, members: members, metrics: metrics)
+        return (status.voters.map { ($0, true) } + status.learners.map { ($0, false) }).map { node, isVoter in
+            Dashboard.Member(
+                id: node, isVoter: isVoter, address: address(of: node), httpAddress: host.httpAddress(of: node))
+        }
+    }
+
+    /// Keys as this replica has them, for the dashboard, which must cost no request: nil if the store refuses.
+    func localRange(_ request: RangeRequest) -> RangeResponse? {
+        loop.preconditionInEventLoop()
+        return try? driver.stateMachine.store.range(request)
     }
 
     /// The compaction revision last proposed, so that one is in flight at a time.
@@ -444,8 +447,14 @@ final class GroupRuntime: @unchecked Sendable {
         removed("\(removalSubject) (its own log committed the removal)")
     }
 
-    func handle(_ request: ClientRequest, respond: @escaping Responder) {
+    func handle(_ request: ClientRequest, respond answer: @escaping Responder) {
         loop.preconditionInEventLoop()
+        let started = ContinuousClock.now
+        let duration = metrics.requestDuration
+        let respond: Responder = { response in
+            duration.record(started.duration(to: .now))
+            answer(response)
+        }
         if let stopReason {
             respond(ClientResponse(requestID: request.requestID, outcome: .failed(stopReason)))
             return

@@ -442,6 +442,7 @@ final class NodeHost: @unchecked Sendable {
     func metricsExposition() -> [UInt8] {
         loop.preconditionInEventLoop()
         metrics.sampleGroups(groupStatuses)
+        metrics.sampleDisk(of: configuration.dataDirectory)
         return clusterGroup.metricsExposition()
     }
 }
