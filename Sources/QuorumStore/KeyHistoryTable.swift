@@ -8,6 +8,9 @@ struct KeyHistoryTable: Sendable {
     private var freeSlots: [Int] = []
 
     var count: Int { slotsByKey.count }
+    /// Keys whose latest record is not a tombstone: kept as histories change, so that counting them (every metrics
+    /// scrape does) walks nothing.
+    private(set) var liveCount = 0
 
     func slot(of key: [UInt8]) -> Int? { slotsByKey[KeyBytes(key)] }
 
@@ -20,7 +23,10 @@ struct KeyHistoryTable: Sendable {
 
     /// Edits a history in place (no copy of its records).
     mutating func modify<Result>(slot: Int, _ body: (inout KeyHistory) -> Result) -> Result {
-        body(&histories[slot])
+        let wasLive = histories[slot].latestLive != nil
+        let result = body(&histories[slot])
+        liveCount += (histories[slot].latestLive != nil ? 1 : 0) - (wasLive ? 1 : 0)
+        return result
     }
 
     /// Adds a key that has no history yet; returns its slot.
@@ -36,11 +42,13 @@ struct KeyHistoryTable: Sendable {
         }
         let previous = slotsByKey.updateValue(slot, forKey: KeyBytes(key))
         precondition(previous == nil, "key inserted twice")
+        if history.latestLive != nil { liveCount += 1 }
         return slot
     }
 
     mutating func remove(_ key: [UInt8]) {
         guard let slot = slotsByKey.removeValue(forKey: KeyBytes(key)) else { return }
+        if histories[slot].latestLive != nil { liveCount -= 1 }
         histories[slot] = KeyHistory(records: [])
         freeSlots.append(slot)
     }

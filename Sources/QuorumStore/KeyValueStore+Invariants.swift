@@ -6,6 +6,7 @@ extension KeyValueStore {
         precondition(histories.count == index.count, "index and histories disagree on the key count")
         var previousKey: [UInt8]? = nil
         var leaseKeys: [LeaseID: Set<[UInt8]>] = [:]
+        var live = 0
         index.forEachKey(from: []) { key, slot in
             if let previousKey { precondition(compareKeys(previousKey, key) < 0, "index out of order") }
             previousKey = key
@@ -23,8 +24,10 @@ extension KeyValueStore {
             }
             precondition(records.last!.revision <= revision, "history of \(printable(key)) is ahead of the store")
             if let lease = histories[slot: slot].latestLive?.lease { leaseKeys[lease, default: []].insert(key) }
+            if histories[slot: slot].latestLive != nil { live += 1 }
             return true
         }
+        precondition(live == liveKeyCount, "\(liveKeyCount) live keys counted, \(live) found")
         for (id, lease) in leases {
             precondition(lease.keys == leaseKeys[id] ?? [], "keys of \(id) disagree with the histories")
         }

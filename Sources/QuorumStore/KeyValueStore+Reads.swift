@@ -113,9 +113,5 @@ extension KeyValueStore {
     }
 
     /// How many keys exist now (not counting deleted ones still in history).
-    public var liveKeyCount: Int {
-        var live = 0
-        for history in histories.all where history.latestLive != nil { live += 1 }
-        return live
-    }
+    public var liveKeyCount: Int { histories.liveCount }
 }
