@@ -64,14 +64,16 @@ struct Cluster: AsyncParsableCommand {
                 """)
         @OptionGroup var options: ClientOptions
 
-        @Flag(help: "Redraw the table in place every --interval seconds until interrupted (with --json: one line each).")
+        @Flag(help: "Redraw the table every --interval seconds until interrupted (with --json: one line each).")
         var watch = false
 
         @Option(help: "Seconds between redraws with --watch.")
         var interval = 1.0
 
         func validate() throws {
-            if !(interval >= 0.1 && interval <= 3600) { throw ValidationError("--interval must be 0.1 to 3600 seconds") }
+            guard interval >= 0.1 && interval <= 3600 else {
+                throw ValidationError("--interval must be 0.1 to 3600 seconds")
+            }
         }
 
         func run() async throws {

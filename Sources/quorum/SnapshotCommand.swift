@@ -100,7 +100,9 @@ struct SnapshotCommand: AsyncParsableCommand {
         private static func take(_ groups: [GroupID], _ options: ClientOptions) async throws -> BackupFile {
             var taken: [BackupFile.Group] = []
             var cluster: (id: UInt64, groups: Int?)?
-            for group in groups {
+            let progress = ProgressLine()
+            defer { progress.finish() }
+            for (position, group) in groups.enumerated() {
                 var addressed = options
                 addressed.group = group.rawValue
                 let groupClient = addressed.makeClient()
@@ -124,6 +126,10 @@ struct SnapshotCommand: AsyncParsableCommand {
                 } catch {
                     throw QuorumClientError.refused("\(group)'s leader sent a store that is not usable: \(error)")
                 }
+                let last = taken[taken.count - 1]
+                progress.show(
+                    "backed up group \(group.rawValue) (\(position + 1) of \(groups.count)): revision "
+                        + "\(last.revision.rawValue), \(last.keyCount) keys, \(last.store.count) bytes")
             }
             guard let cluster, let clusterGroups = cluster.groups else {
                 throw QuorumClientError.refused("no group's leader knew how many groups the cluster was founded with")
@@ -211,9 +217,17 @@ struct SnapshotCommand: AsyncParsableCommand {
             let members = try Server.members(from: list, including: id)
             let (backup, _) = readBackup(file)
             let outcome: ClusterRestore.Outcome
+            let progress = ProgressLine()
             do {
-                outcome = try ClusterRestore.restore(backup, into: dataDir, node: NodeID(id), members: members)
+                outcome = try ClusterRestore.restore(backup, into: dataDir, node: NodeID(id), members: members) {
+                    group, position in
+                    progress.show(
+                        "restored group \(group.group.rawValue) (\(position) of \(backup.groups.count)): "
+                            + "\(group.keyCount) keys, \(group.store.count) bytes")
+                }
+                progress.finish()
             } catch {
+                progress.finish()
                 fail("cannot restore \(file) into \(dataDir): \(error)")
             }
             print(

@@ -36,6 +36,7 @@ extension ClusterTests {
                     "--data-dir", cluster.directory.appendingPathComponent("n\(member.id)").path,
                 ], includingErrors: true)
             #expect(outcome.status == 0, "\(outcome.output)")
+            #expect(outcome.output.contains("restored group 1 (1 of "), "no progress line: \(outcome.output)")
         }
         try cluster.startAll()
     }
@@ -69,6 +70,8 @@ extension ClusterTests {
         let save = try await cluster.runCommand(
             ["snapshot", "save", file, "--endpoints", endpoints, "--timeout", "30", "--json"], includingErrors: true)
         #expect(save.status == 0, "\(save.output)")
+        // A progress line per group, on standard error, beside the JSON summary on standard output.
+        #expect(save.output.contains("backed up group 2 (2 of 2): revision "), "no progress line: \(save.output)")
         // The writers go on after the backup, so that some writes land above its revisions.
         let counts = (1...groups).map { load.acknowledged(in: $0).count }
         let movedOn = try await Self.poll {

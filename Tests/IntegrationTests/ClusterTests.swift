@@ -470,6 +470,9 @@ extension ClusterTests {
         #expect(
             (try? FileManager.default.contentsOfDirectory(atPath: snapshots))?.isEmpty == false,
             "the newcomer caught up without a snapshot, so this test did not exercise InstallSnapshot")
+        // Both ends log the transfer, so that an operator sees a slow catch-up under way.
+        #expect(cluster.output(of: 4).contains("received from node "), "\(cluster.output(of: 4).suffix(2000))")
+        #expect(cluster.members.prefix(3).contains { cluster.output(of: $0.id).contains("sending node 4 the snapshot") })
         await direct.close()
         await client.close()
     }

@@ -35,6 +35,14 @@ public struct Message: Hashable, Sendable, CustomStringConvertible {
         /// Everything Multi-Paxos sends (`MultiPaxosNode`); a Raft engine refuses it, as Multi-Paxos refuses the rest.
         case paxos(PaxosMessage)
 
+        /// The snapshot a leader sends a lagging member, whichever engine sent it.
+        public var snapshot: Snapshot? {
+            switch self {
+            case .installSnapshot(let snapshot), .paxos(.snapshot(let snapshot)): snapshot
+            default: nil
+            }
+        }
+
         /// Whether only the leader of the message's term sends it.
         public var isFromLeader: Bool {
             switch self {

@@ -26,8 +26,10 @@ public enum ClusterRestore {
     /// directory is made beside it under `<path>.restoring` and renamed into place once complete, so a restore that
     /// fails or is killed leaves no directory a server would start on.
     /// - Throws: `BackupFileError` if `path` already holds anything, `node` is not among `members`, or storage fails.
+    /// - Parameter progress: told of each group once it is written, with how many are written so far.
     public static func restore(
-        _ backup: BackupFile, into path: String, node: NodeID, members: [NodeID: MemberAddress]
+        _ backup: BackupFile, into path: String, node: NodeID, members: [NodeID: MemberAddress],
+        progress: (BackupFile.Group, Int) -> Void = { _, _ in }
     ) throws -> Outcome {
         guard members[node] != nil else {
             throw BackupFileError("node \(node.rawValue) is not in the cluster list")
@@ -55,8 +57,9 @@ public enum ClusterRestore {
         do {
             let storage = try NodeLogStorage(path: staging)
             defer { storage.close() }
-            for group in backup.groups {
+            for (position, group) in backup.groups.enumerated() {
                 try write(group, voters: identity.foundingVoters, into: storage)
+                progress(group, position + 1)
             }
             try storage.directory.writeMetadata(ClusterIdentity.fileName, identity.encoded)
         } catch {

@@ -82,7 +82,7 @@ final class GroupRuntime: @unchecked Sendable {
             engine: engine,
             stateMachine: StoreMachine(addressBook: addressBook, shardMapBook: shardMapBook, watchHub: watchHub),
             storage: storage,
-            transport: GroupTransport(group: group, peers: host.peers), recoveredSnapshot: storage.recovered.snapshot,
+            transport: GroupTransport(group: group, peers: host.peers, logger: logger), recoveredSnapshot: storage.recovered.snapshot,
             serializesSnapshotsInline: false, processing: .whenAsked)
     }
 
@@ -265,6 +265,9 @@ final class GroupRuntime: @unchecked Sendable {
             if let error = driver.receive(message) {
                 metrics.peerMessagesRefused.increment()
                 logger.warning("refused a message from \(message.from): \(error)")
+            } else if let snapshot = message.payload.snapshot {
+                let (index, bytes) = (snapshot.lastIncludedIndex.rawValue, snapshot.data.count)
+                logger.info("received from node \(message.from.rawValue) the snapshot through index \(index) (\(bytes) bytes)")
             }
         }
         processAtTurnEnd()

@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import NIOPosix
 import QuorumConsensus
@@ -138,11 +139,21 @@ final class DiscardingHandler: ChannelInboundHandler {
 final class GroupTransport: MessageTransport {
     private let group: GroupID
     private let peers: PeerTransport
+    private let logger: Logger
 
-    init(group: GroupID, peers: PeerTransport) {
+    init(group: GroupID, peers: PeerTransport, logger: Logger) {
         self.group = group
         self.peers = peers
+        self.logger = logger
     }
 
-    func send(_ messages: [Message]) { peers.send(messages, group: group) }
+    func send(_ messages: [Message]) {
+        // A snapshot can take a while to reach a new or lagging member: the operator sees that it is under way.
+        for message in messages {
+            guard let snapshot = message.payload.snapshot else { continue }
+            let (index, bytes) = (snapshot.lastIncludedIndex.rawValue, snapshot.data.count)
+            logger.info("sending node \(message.to.rawValue) the snapshot through index \(index) (\(bytes) bytes)")
+        }
+        peers.send(messages, group: group)
+    }
 }
