@@ -154,6 +154,11 @@ public struct NodeDriver<
         stepped()
     }
 
+    /// The host's node liveness: the peers whose node is silent now. See `ConsensusEngine.reportUnreachable(_:)`.
+    public mutating func reportUnreachable(_ peers: Set<NodeID>) {
+        engine.reportUnreachable(peers)
+    }
+
     /// Storage made the batch of Ready `readyNumber` durable, and with it every earlier one (storage writes in order).
     public mutating func persisted(readyNumber: UInt64) {
         guard persisting.contains(where: { $0.isWritten && $0.number == readyNumber }) else {

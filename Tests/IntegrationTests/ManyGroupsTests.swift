@@ -34,7 +34,7 @@ extension ClusterTests {
     }
 
     @Test(
-        "three processes host 100 groups: every group takes writes, re-elects after a SIGKILL, loses nothing, catches up"
+        "three processes host 100 groups: every group takes writes, re-elects after a SIGKILL, loses nothing, quiesces past the dead node, catches up"
     )
     func hundredGroups() async throws {
         let (cluster, client) = try await Self.startCluster(arguments: ["--groups", "\(Self.manyGroups)"])
@@ -80,6 +80,14 @@ extension ClusterTests {
         let second = await Self.writeEveryGroup(clients, key: "second", value: "two")
         #expect(second.count == Self.manyGroups)
 
+        // Idle again, every group falls silent on the survivors, although a member of each is down: its leader
+        // quiesces past a node that node liveness reports silent (before, such groups heartbeat for good).
+        let quietWithoutVictim = try await Self.poll {
+            let statuses = await Self.groupStatuses(cluster)
+            return statuses.count == 2 && statuses.values.allSatisfy { $0.allSatisfy(\.isQuiescent) }
+        }
+        #expect(quietWithoutVictim, "groups with a crashed member did not quiesce")
+
         // Nothing acknowledged is lost, in any group.
         for (offset, client) in clients.enumerated() {
             let group = offset + 1
@@ -100,6 +108,13 @@ extension ClusterTests {
             return groups.allSatisfy { $0.appliedIndex >= commits[$0.group] ?? 0 }
         }
         #expect(caughtUp, "the restarted node did not catch up in every group")
+        // Heard again, the victim wakes the groups it is in; they catch it up and fall silent once more.
+        let quietAgain = try await Self.poll {
+            let statuses = await Self.groupStatuses(cluster)
+            return statuses.count == 3
+                && statuses.values.allSatisfy { $0.count == Self.manyGroups && $0.allSatisfy(\.isQuiescent) }
+        }
+        #expect(quietAgain, "the groups did not quiesce again after the victim came back")
         for client in clients { await client.close() }
         await client.close()
     }

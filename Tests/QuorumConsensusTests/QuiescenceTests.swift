@@ -66,6 +66,44 @@ struct QuiescenceTests {
         #expect(cluster.ids.allSatisfy { cluster[$0].isQuiescent }, "once it catches up, the group quiesces")
     }
 
+    @Test("a leader quiesces past a follower whose node the host reports silent, and wakes to catch it up")
+    func leaderQuiescesPastSilentNode() {
+        var cluster = TestCluster(voters: 3) { $0.quiescence = true }
+        cluster.elect(1)
+        cluster.isolated = [3]
+        cluster.propose([1])
+        cluster.tick(1, times: 30)
+        #expect(!cluster[1].isQuiescent, "a crashed member kept its group awake for good")
+        cluster[1].reportUnreachable([3])
+        cluster.tick(1, times: 10)
+        #expect(cluster[1].isQuiescent && cluster[2].isQuiescent, "2 of 3 voters are a quorum: the group quiesces")
+        cluster.forgetDelivered()
+        cluster.tickAll(times: 50)
+        #expect(cluster.deliveredMessages(from: 1) { _ in true }.isEmpty, "and stays silent")
+        // Node 3 is heard again: the host wakes the leader, which catches it up and quiesces the whole group.
+        cluster.isolated = []
+        cluster[1].reportUnreachable([])
+        cluster[1].wake()
+        cluster.tickAll(times: 20)
+        #expect(cluster[3].lastIndex == cluster[1].lastIndex)
+        #expect(cluster.ids.allSatisfy { cluster[$0].isQuiescent })
+        #expect(cluster.leader == 1 && cluster.ids.allSatisfy { cluster[$0].term == 1 }, "nobody campaigned")
+    }
+
+    @Test("a leader does not quiesce past silent nodes that leave it no quorum")
+    func noQuiescenceWithoutQuorum() {
+        var cluster = TestCluster(voters: 5) { $0.quiescence = true }
+        cluster.elect(1)
+        cluster.isolated = [4, 5]
+        cluster.propose([1])
+        cluster[1].reportUnreachable([3, 4, 5])
+        cluster.tick(1, times: 8)
+        #expect(!cluster[1].isQuiescent, "1 and 2 are no quorum of 5")
+        cluster[1].reportUnreachable([4, 5])
+        cluster.tickAll(times: 10)
+        #expect(cluster[1].isQuiescent, "1, 2 and 3 are")
+    }
+
     @Test("a leader waits quiescenceIdleTicks of idleness before it quiesces", arguments: [1, 3, 8])
     func idleTicksBeforeQuiescing(idleTicks: Int) {
         var cluster = TestCluster(voters: 3) {

@@ -36,6 +36,9 @@ public protocol ConsensusEngine: Sendable {
     /// lost liveness or restarted: the follower then campaigns after a normal election timeout unless its leader
     /// speaks first.
     mutating func wake()
+    /// The host's node liveness: the peers whose node is silent now. An engine may quiesce past them; nothing else
+    /// may depend on it.
+    mutating func reportUnreachable(_ peers: Set<NodeID>)
 
     var hasReady: Bool { get }
     /// Takes the pending outputs. Several Readies may be outstanding at once: storage persists them in order while

@@ -106,6 +106,9 @@ public enum SelectedEngine: ConsensusEngine {
 
     public mutating func campaign() { mutate(raft: { $0.campaign() }, paxos: { $0.campaign() }) }
     public mutating func wake() { mutate(raft: { $0.wake() }, paxos: { $0.wake() }) }
+    public mutating func reportUnreachable(_ peers: Set<NodeID>) {
+        mutate(raft: { $0.reportUnreachable(peers) }, paxos: { $0.reportUnreachable(peers) })
+    }
     public mutating func ready() -> Ready { mutate(raft: { $0.ready() }, paxos: { $0.ready() }) }
 
     public mutating func acknowledge(readyNumber: UInt64) {

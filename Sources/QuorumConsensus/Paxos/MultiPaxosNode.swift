@@ -111,6 +111,7 @@ public struct MultiPaxosNode: ConsensusEngine {
     var ownBallot: Ballot? { takeover?.ballot ?? (role == .leader ? promised : nil) }
     public var isQuiescent: Bool { false }
     public mutating func wake() {}
+    public mutating func reportUnreachable(_ peers: Set<NodeID>) {}
 
     // MARK: Inputs
 

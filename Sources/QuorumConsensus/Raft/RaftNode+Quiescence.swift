@@ -1,10 +1,10 @@
 /// Quiescence (CockroachDB's name; TiKV calls it hibernation): an idle group stops heartbeating, so a node can
 /// host thousands of groups without thousands of heartbeats per tick.
 ///
-/// A leader whose followers all hold its last entry, with that entry committed, applied and durable, and no
-/// proposal, read, membership change or transfer pending, waits `quiescenceIdleTicks` and then sends each
-/// follower one quiesce message at (term, commit index) and falls silent: it neither heartbeats nor runs
-/// CheckQuorum. A follower that holds exactly that log quiesces too and stops counting its election timer.
+/// A leader whose followers all hold its last entry (those on nodes the host reports silent excepted, as long as
+/// the rest make a quorum), with that entry committed, applied and durable, and no proposal, read, membership
+/// change or transfer pending, waits `quiescenceIdleTicks` and then sends each follower one quiesce message at
+/// (term, commit index) and falls silent: it neither heartbeats nor runs CheckQuorum. A follower that holds exactly that log quiesces too and stops counting its election timer.
 ///
 /// Anything that does not fit the quiescent state wakes the node: a proposal, read, membership change or
 /// transfer; any message other than the quiesce itself (on a follower) or an acknowledgement of what the
@@ -64,10 +64,21 @@ extension RaftNode {
             !reads.awaitsLeader
         else { return false }
         // Acknowledgements must be recent: a leader that just woke, or whose followers fell silent, stays awake.
-        return progress.values.allSatisfy { peer in
+        // Followers on nodes the host found silent are left out, provided the rest make a quorum with the leader;
+        // the host wakes the leader when such a node is heard again, so that it catches up.
+        let reachable = progress.filter { !unreachablePeers.contains($0.key) }
+        let caughtUp = reachable.values.allSatisfy { peer in
             guard case .replicate = peer.state, peer.recentlyActive else { return false }
             return peer.matchIndex == log.lastIndex && peer.inflights.count == 0
         }
+        let votersHere = configuration.voters.filter { $0 == id || reachable[$0] != nil }
+        return caughtUp && votersHere.count >= configuration.quorumSize
+    }
+
+    /// The host's node liveness: the peers whose node is silent now. Only quiescence depends on it (a leader
+    /// quiesces past them); safety never does.
+    public mutating func reportUnreachable(_ peers: Set<NodeID>) {
+        unreachablePeers = peers
     }
 
     mutating func quiesce() {

@@ -29,6 +29,9 @@ public struct RaftNode: ConsensusEngine {
     public internal(set) var isQuiescent = false
     /// Leader ticks in a row with nothing to do, towards quiescing.
     var idleTicks = 0
+    /// Peers whose node the host found silent (node liveness): a leader quiesces without waiting for them to catch
+    /// up, as long as the others make a quorum (CockroachDB quiesces past dead replicas the same way).
+    var unreachablePeers: Set<NodeID> = []
     /// Ticks since this engine started, on every role: the clock leases are measured on.
     var ticks: UInt64 = 0
     /// The term this engine restarted in (0 for a new node).

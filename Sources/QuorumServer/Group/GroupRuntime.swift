@@ -147,6 +147,21 @@ final class GroupRuntime: @unchecked Sendable {
         return true
     }
 
+    /// The peers whose node is silent now, so that a leader may quiesce past them.
+    func reportUnreachable(_ peers: Set<NodeID>) {
+        driver.reportUnreachable(peers)
+    }
+
+    /// Wakes this group if it is a quiescent leader with `peer` among its members: the peer's node was silent and
+    /// is heard again, and must be caught up before it times out and campaigns. Returns whether it did.
+    func wakeIfQuiescentLeader(of peer: NodeID) -> Bool {
+        guard driver.engine.isQuiescent, driver.engine.role == .leader,
+            driver.engine.configuration.contains(peer)
+        else { return false }
+        driver.wake()
+        return true
+    }
+
     /// Whether the tick may skip this group until something arrives for it: quiescent, no client waiting, and, on a
     /// leader, no lease whose expiry the tick must watch for.
     var isAsleep: Bool {

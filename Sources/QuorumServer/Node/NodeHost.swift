@@ -151,13 +151,22 @@ final class NodeHost: @unchecked Sendable {
         for (peer, heard) in lastHeard where ticks - heard > Self.livenessTimeoutTicks && !silent.contains(peer) {
             silent.insert(peer)
             wakeFollowers(of: peer)
+            reportSilentPeers()
         }
     }
 
-    /// A frame arrived from `peer`: it is alive.
+    /// A frame arrived from `peer`: it is alive. If it was silent, the quiescent groups this node leads with it
+    /// wake, to catch it up before it campaigns.
     func heard(from peer: NodeID) {
         lastHeard[peer] = ticks
-        silent.remove(peer)
+        guard silent.remove(peer) != nil else { return }
+        reportSilentPeers()
+        for (id, group) in groups where group.wakeIfQuiescentLeader(of: peer) { awake.insert(id) }
+    }
+
+    /// Tells every group which peers are silent, so that their leaders quiesce past them.
+    private func reportSilentPeers() {
+        for group in groups.values { group.reportUnreachable(silent) }
     }
 
     /// Wakes every quiescent follower whose leader is `leader`: its node fell silent or reconnected.
