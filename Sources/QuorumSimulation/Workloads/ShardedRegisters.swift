@@ -42,8 +42,11 @@ struct ShardedRegisters {
         do throws(ShardMapError) {
             switch step.kind {
             case .importKeys(let source):
+                let holdsReleasedKeys = registers.keys.contains { isReleased($0, in: keys) }
                 var importing = ownership
-                guard try importing.beginImport(keys, from: source) else { return .stepDone(alreadyImported: true) }
+                guard try importing.beginImport(keys, from: source, holdsReleasedKeys: holdsReleasedKeys) else {
+                    return .stepDone(alreadyImported: true)
+                }
                 // Keys coming back to a group that once released them: what it kept of them is stale.
                 dropReleased(keys, from: &registers)
                 ownership = importing
@@ -51,7 +54,7 @@ struct ShardedRegisters {
                 try ownership.release(keys, to: target)
             case .exportKeys:
                 guard ownership.allReleased(keys) else { throw .invalid("\(keys) were not all released here") }
-                return .exported(registers.filter { ownership.isReleased(Array($0.key.utf8), in: keys) })
+                return .exported(registers.filter { isReleased($0.key, in: keys) })
             case .adoptKeys(let values):
                 for key in values.keys where !ownership.isImporting(Array(key.utf8)) {
                     throw .invalid("\(key) is not among the keys this group is importing")
@@ -70,7 +73,12 @@ struct ShardedRegisters {
     }
 
     private func dropReleased(_ keys: KeySelector, from registers: inout [String: Int]) {
-        registers = registers.filter { !(Self.isSharded($0.key) && ownership.isReleased(Array($0.key.utf8), in: keys)) }
+        registers = registers.filter { !isReleased($0.key, in: keys) }
+    }
+
+    /// Whether `key` is a sharded key among `keys` that this group released: what a move exports and drops.
+    private func isReleased(_ key: String, in keys: KeySelector) -> Bool {
+        Self.isSharded(key) && ownership.isReleased(Array(key.utf8), in: keys)
     }
 
     // MARK: Snapshots
