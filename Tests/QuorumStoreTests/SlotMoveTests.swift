@@ -136,7 +136,10 @@ struct SlotMoveTests {
             #expect(groups[source]!.apply(.releaseKeys(.slots(slots), to: target)).result.failure == nil)
             guard case .keysExported(let keys, nil, _) = groups[source]!.apply(
                 .exportKeys(.slots(slots), after: [], limit: 10)).result
-            else { return Issue.record("export failed") }
+            else {
+                Issue.record("export failed")
+                return
+            }
             #expect(groups[target]!.apply(.adoptKeys(keys)).result.failure == nil)
             #expect(groups[target]!.apply(.finishImport(.slots(slots))).result.failure == nil)
             #expect(groups[source]!.apply(.dropKeys(.slots(slots))).result.failure == nil)
