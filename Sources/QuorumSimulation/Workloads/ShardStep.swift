@@ -28,7 +28,7 @@ struct ShardStep: Hashable {
         var writer = ByteWriter()
         writer.write(Self.tag)
         writer.write(UInt64(move))
-        Self.write(keys, into: &writer)
+        ShardMap.write(keys, to: &writer)
         func group(_ code: UInt8, _ group: GroupID) {
             writer.write(code)
             writer.write(group.rawValue)
@@ -62,11 +62,11 @@ struct ShardStep: Hashable {
         self.kind = kind
     }
 
-    private static func read(from reader: inout ByteReader) throws(DecodingFailure) -> ShardStep {
+    private static func read(from reader: inout ByteReader) throws -> ShardStep {
         let tag = try reader.readByte("tag")
-        guard tag == Self.tag else { throw .invalid(field: "tag", value: UInt64(tag)) }
+        guard tag == Self.tag else { throw DecodingFailure.invalid(field: "tag", value: UInt64(tag)) }
         let move = Int(try reader.read(UInt64.self, "move"))
-        let keys = try readSelector(from: &reader)
+        let keys = try ShardMap.readKeys(&reader)
         let code = try reader.readByte("step")
         let kind: Kind
         switch code {
@@ -77,62 +77,15 @@ struct ShardStep: Hashable {
             var values: [String: Int] = [:]
             for _ in 0..<(try reader.read(UInt64.self, "count")) {
                 guard let command = RegisterCommand(reading: &reader), case .put(let value) = command.operation else {
-                    throw .invalid(field: "adopted key", value: 0)
+                    throw DecodingFailure.invalid(field: "adopted key", value: 0)
                 }
                 values[command.key] = value
             }
             kind = .adoptKeys(values)
         case 4: kind = .finishImport
         case 5: kind = .dropKeys
-        default: throw .invalid(field: "step", value: UInt64(code))
+        default: throw DecodingFailure.invalid(field: "step", value: UInt64(code))
         }
         return ShardStep(move: move, keys: keys, kind: kind)
-    }
-
-    static func write(_ keys: KeySelector, into writer: inout ByteWriter) {
-        switch keys {
-        case .slots(let slots):
-            writer.write(UInt8(0))
-            writer.write(UInt64(slots.lowerBound))
-            writer.write(UInt64(slots.upperBound))
-        case .span(let span):
-            writer.write(UInt8(1))
-            write(span, into: &writer)
-        }
-    }
-
-    static func readSelector(from reader: inout ByteReader) throws(DecodingFailure) -> KeySelector {
-        switch try reader.readByte("selector") {
-        case 0:
-            let lower = Int(try reader.read(UInt64.self, "first slot"))
-            let upper = Int(try reader.read(UInt64.self, "last slot"))
-            guard lower <= upper, upper < HashSlot.count else { throw .invalid(field: "slots", value: UInt64(lower)) }
-            return .slots(lower...upper)
-        case 1: return .span(try readSpan(from: &reader))
-        case let other: throw .invalid(field: "selector", value: UInt64(other))
-        }
-    }
-
-    static func write(_ span: KeySpan, into writer: inout ByteWriter) {
-        writeBytes(span.start, into: &writer)
-        writer.write(UInt8(span.end == nil ? 0 : 1))
-        if let end = span.end { writeBytes(end, into: &writer) }
-    }
-
-    static func readSpan(from reader: inout ByteReader) throws(DecodingFailure) -> KeySpan {
-        let start = try readBytes(from: &reader)
-        let end = try reader.readByte("span end") == 0 ? nil : try readBytes(from: &reader)
-        guard let span = KeySpan(start: start, end: end) else { throw .invalid(field: "span", value: 0) }
-        return span
-    }
-
-    private static func writeBytes(_ bytes: [UInt8], into writer: inout ByteWriter) {
-        writer.write(UInt8(bytes.count))
-        writer.write(contentsOf: bytes)
-    }
-
-    private static func readBytes(from reader: inout ByteReader) throws(DecodingFailure) -> [UInt8] {
-        let count = try reader.readByte("length")
-        return try reader.readBytes(count: UInt64(count), "bytes")
     }
 }

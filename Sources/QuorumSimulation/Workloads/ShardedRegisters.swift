@@ -95,10 +95,10 @@ struct ShardedRegisters {
         }
         writer.write(UInt64(ownership.allKeyspaces.count))
         for (prefix, spans) in ownership.allKeyspaces {
-            ShardStep.write(KeySpan(prefix: prefix), into: &writer)
+            ShardMap.write(KeySpan(prefix: prefix), to: &writer)
             writer.write(UInt64(spans.pieces.count))
             for piece in spans.pieces {
-                ShardStep.write(piece.span, into: &writer)
+                ShardMap.write(piece.span, to: &writer)
                 write(piece.value, into: &writer)
             }
         }
@@ -117,10 +117,10 @@ struct ShardedRegisters {
             ownership.restore(hashSlot, try readState(from: &reader))
         }
         for _ in 0..<(try reader.read(UInt64.self, "keyspaces")) {
-            let prefix = try ShardStep.readSpan(from: &reader).start
+            let prefix = try ShardMap.readSpan(&reader).start
             var spans: [(KeySpan, KeyOwnership.State)] = []
             for _ in 0..<(try reader.read(UInt64.self, "spans")) {
-                spans.append((try ShardStep.readSpan(from: &reader), try readState(from: &reader)))
+                spans.append((try ShardMap.readSpan(&reader), try readState(from: &reader)))
             }
             try ownership.restore(prefix: prefix, spans: spans)
         }
