@@ -103,24 +103,33 @@ struct ShardedSimulationTests {
         #expect(ShardStep(decoding: RegisterCommand(key: "s1", operation: .put(1)).encoded) == nil)
     }
 
-    /// The planted bug: a group keeps serving the keys it released. A request routed by a stale map then lands in
-    /// the old owner after the keys were copied away; the ownership checker catches the first such command.
-    @Test("a source that keeps serving released keys is caught")
-    func plantedBugIsCaught() async {
+    /// The sharded world has teeth, each planted bug caught by the check meant for it:
+    /// - `sourceServesReleasedKeys`: a group keeps serving the keys it released, so a request routed by a stale map
+    ///   lands in the old owner after its keys were copied away; the ownership checker flags the first such command.
+    /// - `copyBeforeRelease`: the target adopts the keys before the source releases them, so a write the source
+    ///   accepts in between is acknowledged and lost; no group serves a key it does not own, but a later read (or
+    ///   the final one) misses the write, and the history is not linearizable.
+    @Test(
+        "a planted sharding bug is caught",
+        arguments: [
+            (InjectedBug.sourceServesReleasedKeys, "does not own"),
+            (InjectedBug.copyBeforeRelease, "not linearizable"),
+        ])
+    func plantedBugIsCaught(bug: InjectedBug, expectedFailure: String) async {
         let budget = UInt64(100)
         let caughtBy = await offConcurrencyPool { () -> SimulationReport? in
             for seed in UInt64(1)...budget {
                 var options = shardedOptions(seed: seed)
-                options.injectedBug = .sourceServesReleasedKeys
+                options.injectedBug = bug
                 let report = MultiGroupSimulation(options: options).run()
                 if !report.passed { return report }
             }
             return nil
         }
-        #expect(caughtBy != nil, "the bug survived \(budget) sharded seeds")
+        #expect(caughtBy != nil, "bug \(bug) survived \(budget) sharded seeds")
         if let caughtBy {
-            #expect(caughtBy.failure?.contains("does not own") == true, "\(caughtBy)")
-            print("bug sourceServesReleasedKeys caught by seed \(caughtBy.options.seed): \(caughtBy.failure!)")
+            #expect(caughtBy.failure?.contains(expectedFailure) == true, "\(caughtBy)")
+            print("bug \(bug.rawValue) caught by seed \(caughtBy.options.seed): \(caughtBy.failure!)")
         }
     }
 }

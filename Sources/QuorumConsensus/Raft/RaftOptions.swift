@@ -107,4 +107,8 @@ package enum InjectedBug: String, Sendable, CaseIterable {
     /// released to another group (Redis Cluster's MIGRATING source answering instead of sending `ASK`), so a write
     /// routed by a stale map lands in the old owner after its keys were copied away.
     case sourceServesReleasedKeys
+    /// Not the engine's: in the simulator's sharded world, the mover copies keys before the source releases them
+    /// (the target adopts without the source's release), so a write the source accepts in between is acknowledged
+    /// and then lost with the source's copy.
+    case copyBeforeRelease
 }

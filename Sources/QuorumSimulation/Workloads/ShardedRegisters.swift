@@ -11,12 +11,15 @@ struct ShardedRegisters {
     let ownershipChecker: ShardOwnershipChecker
     /// The planted bug `sourceServesReleasedKeys`.
     let servesReleasedKeys: Bool
+    /// The planted bug `copyBeforeRelease`: keys are exported while still served here.
+    let exportsServedKeys: Bool
 
     /// A group founded with the world: every group knows the range-sharded keyspace, owned by its first owner.
-    init(group: GroupID, ownershipChecker: ShardOwnershipChecker, servesReleasedKeys: Bool) {
+    init(group: GroupID, ownershipChecker: ShardOwnershipChecker, injectedBug: InjectedBug?) {
         self.group = group
         self.ownershipChecker = ownershipChecker
-        self.servesReleasedKeys = servesReleasedKeys
+        servesReleasedKeys = injectedBug == .sourceServesReleasedKeys
+        exportsServedKeys = injectedBug == .copyBeforeRelease
         for keyspace in ownershipChecker.founding.keyspaces {
             try! ownership.declare(prefix: keyspace.prefix, ownedHere: keyspace.owners.pieces.first?.value == group)
         }
@@ -52,6 +55,8 @@ struct ShardedRegisters {
                 ownership = importing
             case .releaseKeys(let target):
                 try ownership.release(keys, to: target)
+            case .exportKeys where exportsServedKeys:
+                return .exported(registers.filter { Self.isSharded($0.key) && keys.contains(Array($0.key.utf8)) })
             case .exportKeys:
                 guard ownership.allReleased(keys) else { throw .invalid("\(keys) were not all released here") }
                 return .exported(registers.filter { isReleased($0.key, in: keys) })

@@ -75,8 +75,7 @@ extension MultiGroupSimulation {
     func shardedRegisters(group: Int) -> ShardedRegisters? {
         shards.map {
             ShardedRegisters(
-                group: GroupID(UInt64(group)), ownershipChecker: $0.ownershipChecker,
-                servesReleasedKeys: options.injectedBug == .sourceServesReleasedKeys)
+                group: GroupID(UInt64(group)), ownershipChecker: $0.ownershipChecker, injectedBug: options.injectedBug)
         }
     }
 
@@ -228,6 +227,10 @@ extension MultiGroupSimulation {
     private func advanceMove() {
         var mover = shards!.mover!
         switch mover.stage {
+        case .importKeys where options.injectedBug == .copyBeforeRelease:
+            mover.stage = mover.skipsCopy ? .releaseKeys : .exportKeys
+        case .adoptKeys where options.injectedBug == .copyBeforeRelease: mover.stage = .releaseKeys
+        case .releaseKeys where options.injectedBug == .copyBeforeRelease: mover.stage = .finishImport
         case .importKeys: mover.stage = .releaseKeys
         case .releaseKeys: mover.stage = mover.skipsCopy ? .finishImport : .exportKeys
         case .exportKeys, .adoptKeys: mover.stage = .finishImport
