@@ -20,6 +20,7 @@ struct ShardedRegisters {
         self.ownershipChecker = ownershipChecker
         servesReleasedKeys = injectedBug == .sourceServesReleasedKeys
         exportsServedKeys = injectedBug == .copyBeforeRelease
+        // The founding map's keyspaces do not overlap, which is all `declare` checks.
         for keyspace in ownershipChecker.founding.keyspaces {
             try! ownership.declare(prefix: keyspace.prefix, ownedHere: keyspace.owners.pieces.first?.value == group)
         }
@@ -114,11 +115,15 @@ struct ShardedRegisters {
     }
 
     private static func readOwnershipOrThrow(from reader: inout ByteReader) throws -> KeyOwnership {
-        guard try reader.readByte("ownership") == ownershipTag else { throw DecodingFailure.invalid(field: "tag", value: 0) }
+        guard try reader.readByte("ownership") == ownershipTag else {
+            throw DecodingFailure.invalid(field: "tag", value: 0)
+        }
         var ownership = KeyOwnership()
         for _ in 0..<(try reader.read(UInt64.self, "slots")) {
             let slot = Int(try reader.read(UInt64.self, "slot"))
-            guard let hashSlot = HashSlot(slot) else { throw DecodingFailure.invalid(field: "slot", value: UInt64(slot)) }
+            guard let hashSlot = HashSlot(slot) else {
+                throw DecodingFailure.invalid(field: "slot", value: UInt64(slot))
+            }
             ownership.restore(hashSlot, try readState(from: &reader))
         }
         for _ in 0..<(try reader.read(UInt64.self, "keyspaces")) {

@@ -31,7 +31,9 @@ extension MultiGroupSimulation {
         static let splitPoints = ["r/d", "r/h", "r/m", "r/s"]
 
         init(groups: Int, hashKeys: Int, clients: Int) {
-            map = try! ShardMap.founding(groups: groups).declaring(prefix: Array(Self.rangePrefix.utf8), owner: GroupID(1))
+            // One non-empty prefix in an empty map: nothing for `declaring` to refuse.
+            map = try! ShardMap.founding(groups: groups).declaring(
+                prefix: Array(Self.rangePrefix.utf8), owner: GroupID(1))
             ownershipChecker = ShardOwnershipChecker(founding: map)
             keys = (0..<hashKeys).map { "s\($0)" } + Self.rangeKeys
             cachedMaps = Array(repeating: map, count: clients)
@@ -84,7 +86,9 @@ extension MultiGroupSimulation {
     /// A key, and the group its client's map (or a refusal it followed) sends it to.
     func routeShardedRequest(client: Int) -> (key: String, group: Int) {
         let key = shards!.keys.randomElement(using: &random)!
-        let group = shards!.redirects[client].removeValue(forKey: key) ?? shards!.cachedMaps[client].owner(ofKey: Array(key.utf8))
+        let group =
+            shards!.redirects[client].removeValue(forKey: key)
+            ?? shards!.cachedMaps[client].owner(ofKey: Array(key.utf8))
         return (key, Int(group.rawValue))
     }
 
@@ -105,7 +109,8 @@ extension MultiGroupSimulation {
         let target: GroupID
         if random.chance(0.5) {
             // A hash key's slot, alone or with its neighbours.
-            let key = Array(shards!.keys.filter { !$0.hasPrefix(ShardedWorld.rangePrefix) }.randomElement(using: &random)!.utf8)
+            let key = Array(
+                shards!.keys.filter { !$0.hasPrefix(ShardedWorld.rangePrefix) }.randomElement(using: &random)!.utf8)
             let slot = HashSlot(key: key).rawValue
             let source = map.owner(ofKey: key)
             let width = random.chance(0.5) ? 0 : Int(random.next(upperBound: UInt64(200)))
@@ -191,7 +196,9 @@ extension MultiGroupSimulation {
                 fail("move \(mover.move) refused its step \(mover.stage): \(reason)", group: Int(mover.group.rawValue))
                 return true
             default:
-                fail("move \(mover.move): step \(mover.stage) answered \(String(describing: output))", group: Int(mover.group.rawValue))
+                fail(
+                    "move \(mover.move): step \(mover.stage) answered \(String(describing: output))",
+                    group: Int(mover.group.rawValue))
                 return true
             }
             shards!.mover = mover
@@ -241,7 +248,9 @@ extension MultiGroupSimulation {
             shards!.map = map
             shards!.mover = nil
             stats.movesFinished += 1
-            note("move \(mover.move) done: \(mover.migration.keys) belong to group \(mover.migration.to.rawValue) (epoch \(map.epoch))")
+            note(
+                "move \(mover.move) done: \(mover.migration.keys) belong to group \(mover.migration.to.rawValue) (epoch \(map.epoch))"
+            )
             scheduleNextMove()
             return
         }

@@ -188,7 +188,8 @@ public final class MultiGroupSimulation {
             let checked = histories[bucket]!.enumerated().filter { !discarded[bucket]!.contains($0.offset) }
                 .map(\.element)
             let verdict = LinearizabilityChecker().check(checked)
-            summaries[bucket]?.linearizability = verdict
+            // A sharded world's one history covers every group.
+            for group in shards == nil ? [bucket] : groupNumbers { summaries[group]!.linearizability = verdict }
             if verdict != .linearizable && report.linearizability == .linearizable { report.linearizability = verdict }
             if report.failure == nil, let failure = verdict.failure(waived: options.waivesUndecidedLinearizability) {
                 report.failure = shards == nil ? "group \(bucket): \(failure)" : "keys across groups: \(failure)"
