@@ -15,7 +15,7 @@ private let shardedSeedBatches: [ClosedRange<UInt64>] = {
     return stride(from: UInt64(1), through: count, by: Int(size)).map { $0...min($0 + size - 1, count) }
 }()
 
-private let shardedSeedsInCI: UInt64 = 60
+private let shardedSeedsInCI: UInt64 = 80
 
 /// A sharded world for `seed`, with the group count the seed draws.
 func shardedOptions(seed: UInt64) -> SimulationOptions {
@@ -92,6 +92,24 @@ struct ShardedSimulationTests {
         #expect(!checker.owns(key, in: target, after: 15))
         // A group that never held the key never owns it.
         #expect(!checker.owns(key, in: GroupID(3), after: 30))
+    }
+
+    /// Regression (release sweep, seeds 170 and 210): a slot move whose range covered the slot a key of the
+    /// range-sharded keyspace hashes to was taken to move that key too, and its target was flagged for serving it.
+    @Test("a slot move does not carry keys of a range-sharded keyspace, whatever slot they hash to")
+    func slotMovesLeaveRangeKeys() throws {
+        let founding = try ShardMap.founding(groups: 2).declaring(prefix: Array("r/".utf8), owner: GroupID(1))
+        let checker = ShardOwnershipChecker(founding: founding)
+        let key = "r/a"
+        let slot = HashSlot(key: Array(key.utf8)).rawValue
+        let keys = KeySelector.slots(slot...slot)
+        let source = founding.assignment.group(ofKey: Array(key.utf8))
+        let target = GroupID(source.rawValue == 1 ? 2 : 1)
+        checker.began(ShardMigration(keys: keys, from: source, to: target), move: 1)
+        checker.recordApplied(ShardStep(move: 1, keys: keys, kind: .importKeys(from: source)), in: target, at: 2)
+        checker.recordApplied(ShardStep(move: 1, keys: keys, kind: .releaseKeys(to: target)), in: source, at: 2)
+        #expect(checker.owns(key, in: GroupID(1), after: 5))
+        #expect(!checker.owns(key, in: GroupID(2), after: 5))
     }
 
     @Test("a move step survives its log encoding")

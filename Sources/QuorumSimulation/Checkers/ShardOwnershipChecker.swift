@@ -51,7 +51,7 @@ final class ShardOwnershipChecker {
         let applied = firstApplied[group] ?? [:]
         for move in moves.keys.sorted() {
             let migration = moves[move]!
-            guard migration.keys.contains(bytes), let steps = applied[move] else { continue }
+            guard Self.moves(migration, bytes, founding: founding), let steps = applied[move] else { continue }
             func reached(_ milestone: Milestone) -> Bool { steps[milestone].map { $0 <= index } ?? false }
             if migration.from == group && reached(.release) { owned = false }
             if migration.to == group {
@@ -62,11 +62,20 @@ final class ShardOwnershipChecker {
         return owned
     }
 
+    /// Whether `migration` carries `key`: a key of a range-sharded keyspace moves with its span only, any other key
+    /// with its hash slot only (a slot move's range may cover the slot a range-sharded key hashes to).
+    private static func moves(_ migration: ShardMigration, _ key: [UInt8], founding: ShardMap) -> Bool {
+        switch migration.keys {
+        case .slots: founding.keyspace(of: key) == nil && migration.keys.contains(key)
+        case .span(let span): span.contains(key)
+        }
+    }
+
     func violation(servingKey key: String, in group: GroupID, after index: LogIndex) -> String? {
         guard !owns(key, in: group, after: index) else { return nil }
         let history = moves.keys.sorted().compactMap { move -> String? in
             let migration = moves[move]!
-            guard migration.keys.contains(Array(key.utf8)) else { return nil }
+            guard Self.moves(migration, Array(key.utf8), founding: founding) else { return nil }
             let steps = (firstApplied[group]?[move] ?? [:]).sorted { $0.value < $1.value }
                 .map { "\($0.key.rawValue) at \($0.value)" }
             return "move \(move) of \(migration.keys) from group \(migration.from.rawValue) to \(migration.to.rawValue)"
