@@ -61,6 +61,10 @@ struct Simulate: ParsableCommand {
             let known = kind == .raft ? InjectedBug(rawValue: injectBug) != nil : InjectedPaxosBug(rawValue: injectBug) != nil
             let choices = kind == .raft ? InjectedBug.allCases.map(\.rawValue) : InjectedPaxosBug.allCases.map(\.rawValue)
             if !known { throw ValidationError("unknown bug '\(injectBug)' for \(consensus); choose one of \(choices)") }
+            let shardingBugs: [InjectedBug] = [.sourceServesReleasedKeys, .copyBeforeRelease]
+            if let bug = InjectedBug(rawValue: injectBug), shardingBugs.contains(bug), !sharded {
+                throw ValidationError("--inject-bug \(injectBug) breaks moves of keys: it needs --sharded")
+            }
         }
     }
 
