@@ -54,7 +54,7 @@ let package = Package(
         .target(
             name: "QuorumSimulation",
             dependencies: [
-                "QuorumCodec", "QuorumConsensus", "QuorumNode",
+                "QuorumCodec", "QuorumConsensus", "QuorumNode", "QuorumSharding",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
             ],
@@ -183,7 +183,7 @@ let package = Package(
         ),
         .testTarget(
             name: "QuorumSimulationTests",
-            dependencies: ["QuorumSimulation", "QuorumConsensus", "QuorumNode"],
+            dependencies: ["QuorumSimulation", "QuorumConsensus", "QuorumNode", "QuorumSharding"],
             swiftSettings: strict
         ),
     ]

@@ -95,14 +95,23 @@ public struct KeyOwnership: Hashable, Sendable {
 
     /// Begins importing `keys` from `source`, unless that import has already finished: then it returns false and
     /// changes nothing, so that a resumed move does not copy over writes made since. Repeating it is harmless.
-    /// - Throws: when some of the keys are released to a group other than `source` or imported from one, or when
-    ///   only some of them are owned here.
-    public mutating func beginImport(_ keys: KeySelector, from source: GroupID) throws(ShardMapError) -> Bool {
+    ///
+    /// Keys this group released may come back from any group: from the one they went to, or from a third one they
+    /// moved on to since (a span split off to group 3, passed on to group 2, then merged back). Only while the group
+    /// still holds released keys is their move away unfinished (a move drops them last), so only then is an import
+    /// from a group other than the one they went to refused.
+    /// - Parameter holdsReleasedKeys: whether this group still holds keys among `keys` that it released.
+    /// - Throws: when some of the keys are imported from a group other than `source`, or released to one while
+    ///   `holdsReleasedKeys`, or when only some of them are owned here.
+    public mutating func beginImport(
+        _ keys: KeySelector, from source: GroupID, holdsReleasedKeys: Bool
+    ) throws(ShardMapError) -> Bool {
         let states = try self.states(of: keys)
         if states.allSatisfy({ $0 == .owned }) { return false }
         for state in states {
             switch state {
             case nil, .importing(from: source), .released(to: source): continue
+            case .released where !holdsReleasedKeys: continue
             case .owned: throw .invalid("some of \(keys) are already served by this group")
             case .importing, .released: throw .invalid("some of \(keys) are moving elsewhere; finish that move first")
             }

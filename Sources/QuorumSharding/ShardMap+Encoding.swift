@@ -107,13 +107,14 @@ extension ShardMap {
         writer.write(contentsOf: bytes)
     }
 
-    private static func write(_ span: KeySpan, to writer: inout ByteWriter) {
+    // The encodings of spans and key selectors are the package's one: the simulator's move steps use them too.
+    package static func write(_ span: KeySpan, to writer: inout ByteWriter) {
         write(span.start, to: &writer)
         writer.write(UInt8(span.end == nil ? 0 : 1))
         if let end = span.end { write(end, to: &writer) }
     }
 
-    private static func write(_ keys: KeySelector, to writer: inout ByteWriter) {
+    package static func write(_ keys: KeySelector, to writer: inout ByteWriter) {
         switch keys {
         case .slots(let slots):
             writer.write(UInt8(1))
@@ -131,14 +132,14 @@ extension ShardMap {
         return try reader.readBytes(count: UInt64(count), "key")
     }
 
-    private static func readSpan(_ reader: inout ByteReader) throws -> KeySpan {
+    package static func readSpan(_ reader: inout ByteReader) throws -> KeySpan {
         let start = try readBytes(&reader)
         let end = try reader.readBool("span has an end") ? try readBytes(&reader) : nil
         guard let span = KeySpan(start: start, end: end) else { throw ShardMapError.malformed("an empty span") }
         return span
     }
 
-    private static func readKeys(_ reader: inout ByteReader) throws -> KeySelector {
+    package static func readKeys(_ reader: inout ByteReader) throws -> KeySelector {
         switch try reader.readByte("move kind") {
         case 1: return .slots(try readSlots(&reader))
         case 2: return .span(try readSpan(&reader))

@@ -26,8 +26,13 @@ extension KeyValueStore {
         do throws(ShardMapError) {
             switch command {
             case .importKeys(let keys, let source):
+                var holdsReleasedKeys = false
+                forEachReleasedKey(keys, from: []) { _, _ in
+                    holdsReleasedKeys = true
+                    return false
+                }
                 var importing = ownership
-                guard try importing.beginImport(keys, from: source) else {
+                guard try importing.beginImport(keys, from: source, holdsReleasedKeys: holdsReleasedKeys) else {
                     return AppliedCommand(result: .keysAlreadyImported(revision: revision), events: [])
                 }
                 // Keys coming back to a group that once released them: what it kept of them is stale.

@@ -21,8 +21,20 @@ struct Simulate: ParsableCommand {
     @Option(help: "How many consecutive seeds to run.")
     var seeds: Int = 1
 
-    @Option(help: "Consensus groups per node, 1 to 64; above one, with quiescence, a shared disk and shared links.")
-    var groups: Int = 1
+    @Option(
+        help: """
+            Consensus groups per node, 1 to 64; above one, with quiescence, a shared disk and shared links. \
+            'drawn': each seed draws 2 to 8, as the tests' multi-group and sharded worlds do.
+            """)
+    var groups: String = "1"
+
+    @Flag(
+        help: """
+            Shard the keys over the groups and move them while the faults run (slot moves, splits, merges), checking \
+            that no group serves a key it does not own and that no acknowledged write is lost. Needs --groups 2 or more \
+            (or 'drawn': each seed draws 2 to 8).
+            """)
+    var sharded = false
 
     @Option(help: "The consensus engine: raft or paxos (Multi-Paxos; one group only). The seed draws the same world either way.")
     var consensus: String = "raft"
@@ -38,15 +50,22 @@ struct Simulate: ParsableCommand {
 
     func validate() throws {
         if seeds < 1 { throw ValidationError("--seeds must be at least 1") }
-        if !(1...64).contains(groups) { throw ValidationError("--groups must be between 1 and 64") }
+        if groups != "drawn", !(Int(groups).map { (1...64).contains($0) } ?? false) {
+            throw ValidationError("--groups must be between 1 and 64, or 'drawn'")
+        }
+        if sharded && groups == "1" { throw ValidationError("--sharded needs --groups 2 or more, or 'drawn'") }
         guard let kind = ConsensusKind(rawValue: consensus) else {
             throw ValidationError("unknown engine '\(consensus)'; choose raft or paxos")
         }
-        if kind == .paxos && groups > 1 { throw ValidationError("--consensus paxos simulates one group only") }
+        if kind == .paxos && groups != "1" { throw ValidationError("--consensus paxos simulates one group only") }
         if let injectBug {
             let known = kind == .raft ? InjectedBug(rawValue: injectBug) != nil : InjectedPaxosBug(rawValue: injectBug) != nil
             let choices = kind == .raft ? InjectedBug.allCases.map(\.rawValue) : InjectedPaxosBug.allCases.map(\.rawValue)
             if !known { throw ValidationError("unknown bug '\(injectBug)' for \(consensus); choose one of \(choices)") }
+            let shardingBugs: [InjectedBug] = [.sourceServesReleasedKeys, .copyBeforeRelease]
+            if let bug = InjectedBug(rawValue: injectBug), shardingBugs.contains(bug), !sharded {
+                throw ValidationError("--inject-bug \(injectBug) breaks moves of keys: it needs --sharded")
+            }
         }
     }
 
@@ -54,7 +73,10 @@ struct Simulate: ParsableCommand {
         var failures: [SimulationReport] = []
         var totals = SweepTotals()
         for offset in 0..<seeds {
-            var options = SimulationOptions(seed: seed + UInt64(offset), groups: groups)
+            let seed = seed + UInt64(offset)
+            let groupCount = Int(groups) ?? SimulationOptions.drawnGroupCount(seed: seed)
+            var options = SimulationOptions(seed: seed, groups: groupCount)
+            options.sharded = sharded
             options.consensus = ConsensusKind(rawValue: consensus) ?? .raft
             if options.consensus == .raft {
                 options.injectedBug = injectBug.flatMap(InjectedBug.init(rawValue:))
@@ -63,7 +85,7 @@ struct Simulate: ParsableCommand {
             }
             let log: ((String) -> Void)? = verbose ? { print($0) } : nil
             let report =
-                groups > 1
+                groupCount > 1
                 ? MultiGroupSimulation(options: options, log: log).run() : Simulation(options: options, log: log).run()
             if seeds == 1 || verbose || !report.passed {
                 print(report)
@@ -71,7 +93,8 @@ struct Simulate: ParsableCommand {
             } else {
                 var line = "seed \(options.seed): passed (\(report.stats.leaderElections) leaders, "
                 line += "\(report.stats.entriesApplied) entries, \(report.stats.operationsCompleted) operations"
-                if groups > 1 { line += " in \(groups) groups, quiesced \(report.groups.map(\.quiescences))×" }
+                if groupCount > 1 { line += " in \(groupCount) groups, quiesced \(report.groups.map(\.quiescences))×" }
+                if sharded { line += ", \(report.stats.movesFinished) moves" }
                 print(line + ")")
             }
             if !report.passed { failures.append(report) }

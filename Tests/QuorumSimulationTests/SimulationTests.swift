@@ -45,10 +45,10 @@ func offConcurrencyPool<Result: Sendable>(_ work: @escaping @Sendable () -> Resu
 
 private let worldSlots = DispatchSemaphore(value: max(1, ProcessInfo.processInfo.activeProcessorCount - 1))
 
-/// The engine bugs a single-group world must catch; the other two belong to multi-group worlds (quiescence, the
-/// shared disk).
+/// The engine bugs a single-group world must catch; the others belong to multi-group worlds (quiescence, the shared
+/// disk) and to sharded ones (moves of keys).
 private let singleGroupBugs = InjectedBug.allCases.filter {
-    ![.quiescentLeaderServesReads, .recoveryMixesGroups].contains($0)
+    ![.quiescentLeaderServesReads, .recoveryMixesGroups, .sourceServesReleasedKeys, .copyBeforeRelease].contains($0)
 }
 
 @Suite("Simulation")

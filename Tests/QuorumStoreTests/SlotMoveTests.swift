@@ -122,6 +122,36 @@ struct SlotMoveTests {
         #expect(source.get(b("{n}1")) == nil)
     }
 
+    /// Regression (found by the sharded simulator, seed 8): a group refused keys it had released once when they came
+    /// back from a group other than the one it gave them to, so a slot or span passed on A → B → C could never
+    /// return to A, and the move that tried stayed recorded in the map, blocking those keys for good.
+    @Test("keys a group released come back to it from a third group, once its own move away has finished")
+    func keysReturnThroughAThirdGroup() throws {
+        let slots = Self.slotRange(of: "{w}")
+        let (a, second, c) = (GroupID(1), GroupID(2), GroupID(3))
+        var groups = [a: KeyValueStore(), second: KeyValueStore(), c: KeyValueStore()]
+        groups[a]!.put("{w}1", "one")
+        func move(from source: GroupID, to target: GroupID) {
+            #expect(groups[target]!.apply(.importKeys(.slots(slots), from: source)).result.failure == nil)
+            #expect(groups[source]!.apply(.releaseKeys(.slots(slots), to: target)).result.failure == nil)
+            guard case .keysExported(let keys, nil, _) = groups[source]!.apply(
+                .exportKeys(.slots(slots), after: [], limit: 10)).result
+            else {
+                Issue.record("export failed")
+                return
+            }
+            #expect(groups[target]!.apply(.adoptKeys(keys)).result.failure == nil)
+            #expect(groups[target]!.apply(.finishImport(.slots(slots))).result.failure == nil)
+            #expect(groups[source]!.apply(.dropKeys(.slots(slots))).result.failure == nil)
+        }
+        move(from: a, to: second)
+        move(from: second, to: c)
+        move(from: c, to: a)
+        #expect(groups[a]!.get(b("{w}1"))?.value == b("one"))
+        #expect(groups[second]!.get(b("{w}1")) == nil)
+        #expect(groups[c]!.get(b("{w}1")) == nil)
+    }
+
     @Test("steps that do not fit the slots' state are refused and change nothing")
     func invalidStepsAreRefused() {
         var store = KeyValueStore()

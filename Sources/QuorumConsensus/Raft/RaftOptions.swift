@@ -103,4 +103,12 @@ package enum InjectedBug: String, Sendable, CaseIterable {
     /// A follower installs a leader's snapshot even when it is older than its own commit index, rolling its
     /// state machine back.
     case installOlderSnapshot
+    /// Not the engine's: in the simulator's sharded world, a group keeps serving the keys of a slot or span it has
+    /// released to another group (Redis Cluster's MIGRATING source answering instead of sending `ASK`), so a write
+    /// routed by a stale map lands in the old owner after its keys were copied away.
+    case sourceServesReleasedKeys
+    /// Not the engine's: in the simulator's sharded world, the mover copies keys before the source releases them
+    /// (the target adopts without the source's release), so a write the source accepts in between is acknowledged
+    /// and then lost with the source's copy.
+    case copyBeforeRelease
 }

@@ -1,9 +1,13 @@
 import QuorumCodec
 import QuorumConsensus
 import QuorumNode
+import QuorumSharding
 
 /// The simulator's replicated state machine: integer registers by key, enough to check linearizability of
 /// reads, writes and compare-and-set. It also reports every applied entry to the safety checker.
+///
+/// In a sharded world it also holds its group's `KeyOwnership` (QuorumSharding's, as the store does): it refuses a
+/// key its group released or is still importing, and carries out the steps of moves (`ShardStep`).
 struct RegisterMachine: ReplicatedStateMachine {
     private(set) var registers: [String: Int] = [:]
     let node: NodeID
@@ -11,16 +15,22 @@ struct RegisterMachine: ReplicatedStateMachine {
     /// In a multi-group world, the prefix of every key of this machine's group: a command or snapshot with
     /// another group's key is a record that crossed groups.
     let group: Int?
+    /// In a sharded world: which keys this group serves.
+    private(set) var shards: ShardedRegisters?
 
-    init(node: NodeID, checker: SafetyChecker, group: Int? = nil) {
+    init(node: NodeID, checker: SafetyChecker, group: Int? = nil, shards: ShardedRegisters? = nil) {
         self.node = node
         self.checker = checker
         self.group = group
+        self.shards = shards
     }
 
-    mutating func apply(_ entry: Entry) -> KVResult? {
+    mutating func apply(_ entry: Entry) -> RegisterOutput? {
         checker.recordApplied(entry, on: node)
         guard case .command(let bytes) = entry.kind else { return nil }
+        if let step = ShardStep(decoding: bytes), shards != nil {
+            return shards!.apply(step, at: entry.index, to: &registers)
+        }
         guard let command = RegisterCommand(decoding: bytes) else {
             checker.fail("\(node) applied an undecodable command at \(entry.index)")
             return nil
@@ -28,26 +38,44 @@ struct RegisterMachine: ReplicatedStateMachine {
         if let group, let other = GroupIsolation.group(ofKey: command.key), other != group {
             checker.fail("group isolation: \(node) applied group \(other)'s entry \(entry) in group \(group)")
         }
+        if let shards {
+            if let refusal = shards.refusal(forKey: command.key) { return .refused(refusal) }
+            if let violation = shards.misplaced(command.key, servedAfter: entry.index.advanced(by: -1)) {
+                checker.fail("\(node) applied \(command) at \(entry.index): \(violation)")
+            }
+        }
         switch command.operation {
         case .get:
-            return .value(registers[command.key])
+            return .result(.value(registers[command.key]))
         case .put(let value):
             registers[command.key] = value
-            return .ok
+            return .result(.ok)
         case .compareAndSet(let expected, let new):
-            guard registers[command.key] == expected else { return .swapped(false) }
+            guard registers[command.key] == expected else { return .result(.swapped(false)) }
             registers[command.key] = new
-            return .swapped(true)
+            return .result(.swapped(true))
         }
     }
 
-    func snapshotImage() -> [String: Int] { registers }
-
-    static func serialize(_ registers: [String: Int]) -> [UInt8] {
-        var writer = ByteWriter()
-        for key in registers.keys.sorted() {
-            RegisterCommand(key: key, operation: .put(registers[key]!)).encode(into: &writer)
+    /// A read of `key` served now, after `appliedIndex`: its value, or why this group does not serve it.
+    func read(_ key: String, appliedIndex: LogIndex) -> RegisterOutput {
+        if let shards {
+            if let refusal = shards.refusal(forKey: key) { return .refused(refusal) }
+            if let violation = shards.misplaced(key, servedAfter: appliedIndex) {
+                checker.fail("\(node) served a read of \(key) after \(appliedIndex): \(violation)")
+            }
         }
+        return .result(.value(registers[key]))
+    }
+
+    func snapshotImage() -> RegisterImage { RegisterImage(registers: registers, ownership: shards?.ownership) }
+
+    static func serialize(_ image: RegisterImage) -> [UInt8] {
+        var writer = ByteWriter()
+        for key in image.registers.keys.sorted() {
+            RegisterCommand(key: key, operation: .put(image.registers[key]!)).encode(into: &writer)
+        }
+        if let ownership = image.ownership { ShardedRegisters.write(ownership, into: &writer) }
         return writer.bytes
     }
 
@@ -55,16 +83,41 @@ struct RegisterMachine: ReplicatedStateMachine {
         registers.removeAll()
         var reader = ByteReader(snapshot)
         while reader.remaining > 0 {
-            guard let command = RegisterCommand(reading: &reader), case .put(let value) = command.operation else {
-                checker.fail("\(node) restored an undecodable snapshot")
-                return
+            var attempt = reader
+            guard let command = RegisterCommand(reading: &attempt), case .put(let value) = command.operation else {
+                // What follows the registers is the group's key ownership, in a sharded world.
+                guard shards != nil, let ownership = ShardedRegisters.readOwnership(from: &reader) else {
+                    checker.fail("\(node) restored an undecodable snapshot")
+                    return
+                }
+                shards!.ownership = ownership
+                break
             }
+            reader = attempt
             if let group, let other = GroupIsolation.group(ofKey: command.key), other != group {
                 checker.fail("group isolation: \(node) restored group \(other)'s key \(command.key) in group \(group)")
             }
             registers[command.key] = value
         }
     }
+}
+
+/// What a register machine answers for one entry.
+enum RegisterOutput: Hashable {
+    case result(KVResult)
+    /// A key this group does not serve: moved to another group, or still being imported.
+    case refused(KeyOwnership.Refusal)
+    /// A move step applied; `alreadyImported` when an import had finished before (a resumed move skips the copy).
+    case stepDone(alreadyImported: Bool)
+    /// The released keys and their values, for the target to adopt.
+    case exported([String: Int])
+    case stepFailed(String)
+}
+
+/// A snapshot's content: the registers and, in a sharded world, the group's key ownership.
+struct RegisterImage: Sendable {
+    var registers: [String: Int]
+    var ownership: KeyOwnership?
 }
 
 /// A register operation as it travels through the log.

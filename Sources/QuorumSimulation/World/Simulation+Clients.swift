@@ -59,11 +59,11 @@ extension Simulation {
         case .committed(let token, let index, let output):
             if livenessProbeTokens.contains(token) { livenessProbeIndex = livenessProbeIndex ?? index }
             guard let operation = outstanding.removeValue(forKey: token) else { return }
-            guard let output else {
-                checker.fail("a client command at \(index) produced no output")
+            guard case .result(let result)? = output else {
+                checker.fail("a client command at \(index) produced \(String(describing: output))")
                 return
             }
-            record(operation, result: output)
+            record(operation, result: result)
         case .readable(let token):
             guard let operation = outstanding.removeValue(forKey: token) else { return }
             let key = history[operation.historyIndex].key

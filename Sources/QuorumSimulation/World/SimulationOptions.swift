@@ -45,6 +45,11 @@ public struct SimulationOptions: Sendable, CustomStringConvertible {
     /// followers of a peer it has not heard from for `livenessTimeoutMs` (or that restarted).
     public var livenessIntervalMs: UInt64 = 25
     public var livenessTimeoutMs: UInt64 = 100
+    /// Multi-group worlds: keys are sharded over the groups by a shard map (hash slots, and one range-sharded
+    /// keyspace) and moved between them — slot moves, splits and merges — while the faults run.
+    public var sharded = false
+    /// Sharded worlds: the most time between one move finishing and the next beginning.
+    public var moveIntervalMs: UInt64 = 300
     package var injectedBug: InjectedBug?
     /// Whether a history the linearizability search cannot decide within its budget passes. Off: an undecided
     /// history fails the run, since it was not checked. Waive only a seed known to need it, and say why.
@@ -153,6 +158,7 @@ public struct SimulationOptions: Sendable, CustomStringConvertible {
         text += " membershipEvery=\(membershipChangeIntervalMs)ms snapshotEvery=\(snapshotIntervalEntries)"
         text += " retain=\(entriesRetainedAfterSnapshot) batch=\(maxEntriesPerAppend) inflight=\(maxInflightAppends)"
         if groups > 1 { text += " groups=\(groups) faultPhase=\(faultPhaseMs)ms" }
+        if sharded { text += " sharded moveEvery≤\(moveIntervalMs)ms" }
         if let injectedBug { text += " bug=\(injectedBug.rawValue)" }
         if consensus != .raft { text += " consensus=\(consensus.rawValue)" }
         if let injectedPaxosBug { text += " bug=\(injectedPaxosBug.rawValue)" }

@@ -16,6 +16,7 @@ public struct SimulationReport: Sendable, CustomStringConvertible {
     public var replayCommand: String {
         var command = "swift run quorum simulate --seed \(options.seed)"
         if options.groups > 1 { command += " --groups \(options.groups)" }
+        if options.sharded { command += " --sharded" }
         if options.consensus != .raft { command += " --consensus \(options.consensus.rawValue)" }
         if let bug = options.injectedBug { command += " --inject-bug \(bug.rawValue)" }
         if let bug = options.injectedPaxosBug { command += " --inject-bug \(bug.rawValue)" }
@@ -36,6 +37,11 @@ public struct SimulationReport: Sendable, CustomStringConvertible {
         lines.append(
             "client operations: \(stats.operationsCompleted) completed, \(stats.operationsUnknown) with unknown outcome, "
                 + "\(stats.operationsRefused) refused")
+        if options.sharded {
+            lines.append(
+                "moves finished: \(stats.movesFinished) (started over \(stats.movesResumed)×), requests refused "
+                    + "for a key their group did not serve: \(stats.staleRoutesRefused)")
+        }
         if let livenessMs = stats.livenessMs { lines.append("after healing: leader and commit on all voters in \(livenessMs) ms") }
         if let linearizability { lines.append("linearizability: \(linearizability)") }
         lines += groups.map(\.description)
@@ -67,6 +73,11 @@ public struct SimulationStats: Sendable {
     public var framesWithSeveralGroups = 0
     public var fsyncs = 0
     public var fsyncsWithSeveralGroups = 0
+    /// Sharded worlds: moves finished, times the mover started a move over, and requests a group refused because
+    /// it did not serve their key (routed by a stale map, or during a move).
+    public var movesFinished = 0
+    public var movesResumed = 0
+    public var staleRoutesRefused = 0
 }
 
 /// One group of a multi-group world, in a line.

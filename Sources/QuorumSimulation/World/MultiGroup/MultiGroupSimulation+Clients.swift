@@ -15,14 +15,20 @@ extension MultiGroupSimulation {
 
     func startOperation(_ client: Int) {
         guard phase == .faults || phase == .liveness else { return }
-        let group = pickGroup()
-        // A cold group holds one register, which all its reads and writes contend on.
-        let keys = group == 1 ? options.keys : 1
-        let key = GroupIsolation.key("k\(random.next(upperBound: UInt64(keys)))", group: group)
+        let (key, group): (String, Int)
+        if shards != nil {
+            (key, group) = routeShardedRequest(client: client)
+        } else {
+            group = pickGroup()
+            // A cold group holds one register, which all its reads and writes contend on.
+            let keys = group == 1 ? options.keys : 1
+            key = GroupIsolation.key("k\(random.next(upperBound: UInt64(keys)))", group: group)
+        }
+        let bucket = historyBucket(group)
         let operation: KVOperation
         // The hot group takes the usual mix; cold groups are read-mostly, as metadata and configuration ranges are,
         // so a cold group's leader sees long runs of reads between writes.
-        let (readsBelow, putsBelow): (UInt64, UInt64) = group == 1 ? (9, 16) : (16, 19)
+        let (readsBelow, putsBelow): (UInt64, UInt64) = group == 1 || shards != nil ? (9, 16) : (16, 19)
         switch random.next(upperBound: UInt64(20)) {
         case 0..<readsBelow: operation = .get
         case readsBelow..<putsBelow:
@@ -53,10 +59,10 @@ extension MultiGroupSimulation {
         let token = issueToken()
         // Registered before the call: a read a leader answers at once (a lease, or the quiescent-leader bug)
         // completes inside it, and must land in the history like any other.
-        histories[group]!.append(
+        histories[bucket]!.append(
             HistoryOperation(
                 client: client, key: key, operation: operation, invokedAt: now, completedAt: nil, result: nil))
-        outstanding[token] = (client, group, histories[group]!.count - 1, node)
+        outstanding[token] = (client, group, histories[bucket]!.count - 1, node)
         clients[client].isWaiting = true
         var refusal: ProposalError?
         withReplica(node, group) { driver in
@@ -71,7 +77,7 @@ extension MultiGroupSimulation {
             }
         }
         if let refusal {
-            histories[group]!.removeLast()
+            histories[bucket]!.removeLast()
             outstanding[token] = nil
             clients[client].isWaiting = false
             stats.operationsRefused += 1
@@ -85,6 +91,7 @@ extension MultiGroupSimulation {
     }
 
     func complete(_ completion: Driver.Completion, group: Int, on node: NodeID) {
+        if shards != nil && moverCompleted(completion) { return }
         switch completion {
         case .committed(let token, let index, let output):
             if livenessProbes[group]?.tokens.contains(token) == true {
@@ -95,17 +102,15 @@ extension MultiGroupSimulation {
                 fail("a client command at \(index) produced no output", group: group)
                 return
             }
-            record(operation, result: output)
+            answer(operation, with: output)
         case .readable(let token):
             guard let operation = outstanding.removeValue(forKey: token) else { return }
-            let key = histories[group]![operation.historyIndex].key
-            record(operation, result: .value(nodes[node]!.replicas[group]!.driver.stateMachine.registers[key]))
+            let key = histories[historyBucket(group)]![operation.historyIndex].key
+            let driver = nodes[node]!.replicas[group]!.driver
+            answer(operation, with: driver.stateMachine.read(key, appliedIndex: driver.appliedIndex))
         case .dropped(let token), .readFailed(let token):
             guard let operation = outstanding.removeValue(forKey: token) else { return }
-            // It certainly did not take effect: leave it out of the history.
-            discarded[group]!.insert(operation.historyIndex)
-            stats.operationsRefused += 1
-            finish(client: operation.client)
+            refuse(operation)
         case .unknown(let token):
             guard let operation = outstanding.removeValue(forKey: token) else { return }
             stats.operationsUnknown += 1
@@ -113,9 +118,29 @@ extension MultiGroupSimulation {
         }
     }
 
+    func answer(_ operation: (client: Int, group: Int, historyIndex: Int, node: NodeID), with output: RegisterOutput) {
+        switch output {
+        case .result(let result):
+            record(operation, result: result)
+        case .refused(let refusal):
+            let key = histories[historyBucket(operation.group)]![operation.historyIndex].key
+            followRefusal(refusal, client: operation.client, key: key)
+            refuse(operation)
+        case .stepDone, .exported, .stepFailed:
+            fail("a client operation was answered as a move step: \(output)", group: operation.group)
+        }
+    }
+
+    /// The operation certainly did not take effect: it is left out of the history.
+    func refuse(_ operation: (client: Int, group: Int, historyIndex: Int, node: NodeID)) {
+        discarded[historyBucket(operation.group)]!.insert(operation.historyIndex)
+        stats.operationsRefused += 1
+        finish(client: operation.client)
+    }
+
     func record(_ operation: (client: Int, group: Int, historyIndex: Int, node: NodeID), result: KVResult) {
-        histories[operation.group]![operation.historyIndex].completedAt = now
-        histories[operation.group]![operation.historyIndex].result = result
+        histories[historyBucket(operation.group)]![operation.historyIndex].completedAt = now
+        histories[historyBucket(operation.group)]![operation.historyIndex].result = result
         stats.operationsCompleted += 1
         summaries[operation.group]!.operationsCompleted += 1
         if case .value = result {} else { clients[operation.client].knownLeader[operation.group] = operation.node }

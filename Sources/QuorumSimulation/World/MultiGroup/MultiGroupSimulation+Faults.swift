@@ -31,7 +31,8 @@ extension MultiGroupSimulation {
                 return
             }
             let driver = Driver(
-                engine: engine, stateMachine: RegisterMachine(node: id, checker: checker(group), group: group),
+                engine: engine, stateMachine: RegisterMachine(
+                    node: id, checker: checker(group), group: group, shards: shardedRegisters(group: group)),
                 storage: GroupStorage(group: group, disk: disk),
                 transport: GroupEndpoint(node: id, group: group, disk: disk, world: self),
                 recoveredSnapshot: recovered.snapshot,

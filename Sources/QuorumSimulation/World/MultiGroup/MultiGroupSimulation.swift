@@ -41,6 +41,8 @@ public final class MultiGroupSimulation {
     var phase = Phase.faults
     /// Liveness after healing, per group: the probe writes issued and the index the first one committed at.
     var livenessProbes: [Int: (tokens: Set<UInt64>, index: LogIndex?, done: Bool)] = [:]
+    /// Sharded worlds: the shard map, the mover and what clients cached of the map.
+    var shards: ShardedWorld?
     var log: ((String) -> Void)?
 
     /// One simulated machine: its groups' replicas (none while it is down), its disk and its side of the links.
@@ -96,7 +98,16 @@ public final class MultiGroupSimulation {
             histories[group] = []
             discarded[group] = []
         }
+        if options.sharded {
+            // Keys move between groups, so one history holds every group's operations, checked per key.
+            shards = ShardedWorld(groups: options.groups, hashKeys: options.keys + 3, clients: options.clients)
+            histories = [0: []]
+            discarded = [0: []]
+        }
     }
+
+    /// The history an operation on `group` joins: its group's, or in a sharded world the one history of all.
+    func historyBucket(_ group: Int) -> Int { shards == nil ? group : 0 }
 
     var allNodeIDs: [NodeID] { (1...UInt64(options.clusterSize + options.spareNodes)).map { NodeID($0) } }
 
@@ -126,8 +137,10 @@ public final class MultiGroupSimulation {
         scheduleRecurring(.membershipChange, every: options.membershipChangeIntervalMs)
         scheduleRecurring(.leadershipTransfer, every: 2_500)
         schedule(.heal, after: options.faultPhaseMs)
+        if shards != nil { scheduleNextMove() }
         let livenessDeadline = options.faultPhaseMs + options.livenessBoundMs
-        let drainingDeadline = livenessDeadline + options.operationTimeoutMs + 100
+        // A move under way at the heal finishes in the draining phase: a few more steps' commits.
+        let drainingDeadline = livenessDeadline + options.operationTimeoutMs + 100 + (shards == nil ? 0 : 2_000)
 
         while phase != .finished, violation == nil, let event = events.popMin() {
             now = event.time
@@ -142,7 +155,8 @@ public final class MultiGroupSimulation {
                         + "healing (groups \(waiting)); \(clusterSummary(group: waiting.first ?? 1))",
                     group: waiting.first ?? 1)
             }
-            if phase == .draining && (now > drainingDeadline || !clients.contains(where: \.isWaiting)) {
+            let isQuiet = !clients.contains(where: \.isWaiting) && shards?.mover == nil
+            if phase == .draining && (now > drainingDeadline || isQuiet) {
                 phase = .finished
             }
         }
@@ -164,15 +178,21 @@ public final class MultiGroupSimulation {
             report.groups = groupNumbers.map { summaries[$0]! }
             return report
         }
+        if let failure = checkFinalShards() {
+            report.failure = "sharding: \(failure)"
+            report.groups = groupNumbers.map { summaries[$0]! }
+            return report
+        }
         report.linearizability = .linearizable
-        for group in groupNumbers {
-            let checked = histories[group]!.enumerated().filter { !discarded[group]!.contains($0.offset) }
+        for bucket in histories.keys.sorted() {
+            let checked = histories[bucket]!.enumerated().filter { !discarded[bucket]!.contains($0.offset) }
                 .map(\.element)
             let verdict = LinearizabilityChecker().check(checked)
-            summaries[group]!.linearizability = verdict
+            // A sharded world's one history covers every group.
+            for group in shards == nil ? [bucket] : groupNumbers { summaries[group]!.linearizability = verdict }
             if verdict != .linearizable && report.linearizability == .linearizable { report.linearizability = verdict }
             if report.failure == nil, let failure = verdict.failure(waived: options.waivesUndecidedLinearizability) {
-                report.failure = "group \(group): \(failure)"
+                report.failure = shards == nil ? "group \(bucket): \(failure)" : "keys across groups: \(failure)"
             }
         }
         report.groups = groupNumbers.map { summaries[$0]! }
@@ -217,6 +237,8 @@ public final class MultiGroupSimulation {
         case heal, livenessProbe
         case clientNext(Int)
         case clientTimeout(token: UInt64)
+        case beginMove, moverRetry
+        case moverTimeout(token: UInt64)
     }
 
     func schedule(_ kind: EventKind, after delay: UInt64) {
@@ -298,6 +320,12 @@ public final class MultiGroupSimulation {
             probeLiveness()
         case .clientNext(let client):
             startOperation(client)
+        case .beginMove:
+            beginMove()
+        case .moverRetry:
+            proposeMoveStep()
+        case .moverTimeout(let token):
+            moverTimedOut(token: token)
         case .clientTimeout(let token):
             guard let operation = outstanding.removeValue(forKey: token) else { return }
             stats.operationsUnknown += 1
