@@ -36,7 +36,7 @@ struct Simulate: ParsableCommand {
             """)
     var sharded = false
 
-    @Option(help: "The consensus engine: raft or paxos (Multi-Paxos; one group only). The seed draws the same world either way.")
+    @Option(help: "The consensus engine: raft or paxos (Multi-Paxos). The seed draws the same world either way.")
     var consensus: String = "raft"
 
     @Option(
@@ -57,7 +57,6 @@ struct Simulate: ParsableCommand {
         guard let kind = ConsensusKind(rawValue: consensus) else {
             throw ValidationError("unknown engine '\(consensus)'; choose raft or paxos")
         }
-        if kind == .paxos && groups != "1" { throw ValidationError("--consensus paxos simulates one group only") }
         if let injectBug {
             let known = kind == .raft ? InjectedBug(rawValue: injectBug) != nil : InjectedPaxosBug(rawValue: injectBug) != nil
             let choices = kind == .raft ? InjectedBug.allCases.map(\.rawValue) : InjectedPaxosBug.allCases.map(\.rawValue)

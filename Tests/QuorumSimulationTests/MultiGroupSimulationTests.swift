@@ -39,6 +39,24 @@ struct MultiGroupSimulationTests {
         #expect(livenessWakes >= 1 || batch.count < 8, "seeds \(batch): node liveness never woke a quiescent follower")
     }
 
+    /// Multi-Paxos in the multi-group world: every group on the shared disks and links under every fault, its
+    /// checks per group (one value chosen per slot, state machine safety, liveness, linearizability). Its groups
+    /// never quiesce (Multi-Paxos has no quiescence yet). A few seeds here; `quorum simulate --consensus paxos
+    /// --groups drawn --seeds 200` passed in a release build.
+    @Test("Multi-Paxos groups share disks and links safely too", arguments: [UInt64(1)...6, 7...12])
+    func paxosSeedsPass(batch: ClosedRange<UInt64>) async {
+        let reports = await offConcurrencyPool {
+            batch.map { seed in
+                var options = multiGroupOptions(seed: seed)
+                options.consensus = .paxos
+                return MultiGroupSimulation(options: options).run()
+            }
+        }
+        for report in reports { #expect(report.passed, "\(report)") }
+        let operations = reports.reduce(0) { $0 + $1.stats.operationsCompleted }
+        #expect(operations >= 20 * batch.count, "seeds \(batch) completed only \(operations) operations")
+    }
+
     @Test("a multi-group seed replays bit for bit")
     func replayIsDeterministic() {
         let first = MultiGroupSimulation(options: SimulationOptions(seed: 7, groups: 3)).run()

@@ -158,3 +158,14 @@ final class SafetyChecker {
         if case .configurationChange = entry.kind { membershipChangesApplied += 1 }
     }
 }
+
+extension SafetyChecker {
+    /// Checks what `node` holds committed (Raft) or chosen (Multi-Paxos) against every other node's.
+    func recordProgress(of engine: SelectedEngine, on node: NodeID) {
+        switch engine {
+        case .raft: recordCommitted(through: engine.commitIndex, on: node, termAt: engine.term(at:))
+        case .paxos: recordChosen(through: engine.commitIndex, on: node, valueAt: engine.paxosValue(at:))
+        case .moved: preconditionFailure("engine in use")
+        }
+    }
+}

@@ -261,10 +261,7 @@ public final class Simulation {
         let engine = nodes[id]!.driver!.engine
         engine.checkInvariants()
         checkProgressKeepsForward(id, commit: engine.commitIndex, applied: nodes[id]!.driver!.appliedIndex)
-        switch options.consensus {
-        case .raft: checker.recordCommitted(through: engine.commitIndex, on: id, termAt: engine.term(at:))
-        case .paxos: checker.recordChosen(through: engine.commitIndex, on: id, valueAt: engine.paxosValue(at:))
-        }
+        checker.recordProgress(of: engine, on: id)
         if engine.role == .leader {
             let isNew = nodes[id]!.leaderTerm != engine.term
             if isNew {
@@ -274,7 +271,7 @@ public final class Simulation {
                 }
                 if phase == .faults && aimedFaults.chance(0.1) { strand(id) }
             }
-            if phase == .faults, storesOnlyEarlierTermsOnAQuorum(engine, beyond: committedBefore),
+            if phase == .faults, isFigureEightMoment(engine, beyond: committedBefore),
                 aimedFaults.chance(0.5)
             {
                 note("\(id) has only earlier terms' entries on a quorum: it crashes, and crashed nodes come back")
@@ -299,9 +296,9 @@ public final class Simulation {
     /// no entry of its own term is on one, and some disk holds a newer term's entry at one of those indexes: Figure
     /// 8's moment (Raft §5.4.2). The entries are not committed yet; a leader that counted them committed and then
     /// died lets the holder of the newer entry, once elected, overwrite them.
-    private func storesOnlyEarlierTermsOnAQuorum(_ engine: SelectedEngine, beyond committed: LogIndex) -> Bool {
+    private func isFigureEightMoment(_ engine: SelectedEngine, beyond committed: LogIndex) -> Bool {
+        guard case .raft = engine else { return false }
         let status = engine.replicationStatus
-        guard !status.isEmpty else { return false }
         let matched = engine.configuration.voters.map {
             $0 == engine.id ? engine.lastIndex : status[$0]?.matchIndex ?? 0
         }

@@ -136,6 +136,14 @@ public struct SimulationOptions: Sendable, CustomStringConvertible {
 
     /// The Multi-Paxos options each node runs with in this world: the same timeouts, batching and snapshot policy as
     /// Raft's, the pipeline's depth in slots being Raft's inflight appends times its batch.
+    /// A group's Multi-Paxos options in a multi-group world: each group draws its own timeouts.
+    func paxosOptions(for node: NodeID, incarnation: Int, group: Int) -> PaxosOptions {
+        var options = paxosOptions(for: node, incarnation: incarnation)
+        guard groups > 1 else { return options }
+        options.randomSeed = options.randomSeed &+ UInt64(group) &* 104_729
+        return options
+    }
+
     func paxosOptions(for node: NodeID, incarnation: Int) -> PaxosOptions {
         var options = PaxosOptions()
         options.electionTimeoutTicks = 10

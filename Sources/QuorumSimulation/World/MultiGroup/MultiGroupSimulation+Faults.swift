@@ -21,11 +21,20 @@ extension MultiGroupSimulation {
                 fail("group isolation: \(id) recovered group \(foreign)'s snapshot into group \(group)", group: group)
                 return
             }
-            let engine: RaftNode
+            let engine: SelectedEngine
             do {
-                engine = try RaftNode(
-                    id: id, options: options.raftOptions(for: id, incarnation: incarnation, group: group),
-                    recovered: recovered)
+                switch options.consensus {
+                case .raft:
+                    engine = .raft(
+                        try RaftNode(
+                            id: id, options: options.raftOptions(for: id, incarnation: incarnation, group: group),
+                            recovered: recovered))
+                case .paxos:
+                    engine = .paxos(
+                        try MultiPaxosNode(
+                            id: id, options: options.paxosOptions(for: id, incarnation: incarnation, group: group),
+                            recovered: recovered))
+                }
             } catch {
                 fail("\(id) could not start: \(error)", group: group)
                 return

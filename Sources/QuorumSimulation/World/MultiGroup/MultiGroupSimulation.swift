@@ -14,7 +14,7 @@ import QuorumNode
 /// group's client history, plus group isolation (no message or log record of one group reaches another group's
 /// engine or state machine). Everything random comes from the seed, so a seed replays bit for bit.
 public final class MultiGroupSimulation {
-    typealias Driver = NodeDriver<RaftNode, GroupStorage, GroupEndpoint, RegisterMachine>
+    typealias Driver = NodeDriver<SelectedEngine, GroupStorage, GroupEndpoint, RegisterMachine>
     typealias Phase = Simulation.Phase
 
     public let options: SimulationOptions
@@ -93,7 +93,7 @@ public final class MultiGroupSimulation {
         self.clients = Array(repeating: Client(), count: options.clients)
         self.log = log
         for group in groupNumbers {
-            checkers[group] = SafetyChecker()
+            checkers[group] = SafetyChecker(checksRaftLogs: options.consensus == .raft)
             summaries[group] = GroupSummary(group: group)
             histories[group] = []
             discarded[group] = []
@@ -347,7 +347,7 @@ public final class MultiGroupSimulation {
         let engine = nodes[id]!.replicas[group]!.driver.engine
         engine.checkInvariants()
         let checker = checker(group)
-        checker.recordCommitted(through: engine.commitIndex, on: id, termAt: engine.term(at:))
+        checker.recordProgress(of: engine, on: id)
         if engine.role == .leader {
             let isNew = nodes[id]!.replicas[group]!.leaderTerm != engine.term
             if isNew {
