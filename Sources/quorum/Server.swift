@@ -29,9 +29,10 @@ struct Server: ParsableCommand {
 
     @Option(
         help: """
-            A JSON file with any of: id, cluster, dataDir, listenHost, join, consensus, logFormat, logLevel, tickMilliseconds, historyRevisions, httpPort, \
-            redisPort, maxRequestBytes, snapshotEntries, peerFrameBytes, groups, splitKeys, maxConnections, \
-            maxWatches, maxWatchesPerConnection, redisIdleTimeout, busyReplyThreshold.
+            A JSON file with any of: id, cluster, dataDir, listenHost, join, consensus, logFormat, logLevel, \
+            tickMilliseconds, historyRevisions, httpPort, redisPort, maxRequestBytes, snapshotEntries, \
+            peerFrameBytes, groups, splitKeys, maxConnections, maxWatches, maxWatchesPerConnection, \
+            redisIdleTimeout, busyReplyThreshold.
             """)
     var config: String?
 
