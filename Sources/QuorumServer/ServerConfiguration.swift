@@ -1,4 +1,5 @@
 import QuorumConsensus
+import QuorumStorage
 
 /// Where one member of the cluster listens.
 public struct MemberAddress: Hashable, Sendable, CustomStringConvertible {
@@ -34,6 +35,8 @@ public struct ServerConfiguration: Sendable {
     /// learns the membership from the leader.
     public var joining = false
     public var dataDirectory: String
+    /// How storage writes and syncs its files: the system's calls, or, in tests, a disk that fills up on demand.
+    public var storageIO: any FileIO = PosixFileIO()
     /// Where the node's ports are bound, when not on the host its members reach it at (`members[node]`): `0.0.0.0`
     /// in a container or behind NAT, say, while the others reach it at the address the cluster list gives.
     public var listenHost: String?

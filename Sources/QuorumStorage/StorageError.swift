@@ -56,7 +56,8 @@ extension StorageError {
         if call.isNoSpace {
             return StorageError(
                 .noSpace, path: path,
-                "\(call.function) on \(path) failed: no space left on device; free disk space, then restart the node")
+                "\(call.function) on \(path) failed: no space left on device; free disk space (a running node "
+                    + "reopens its storage by itself once there is room)")
         }
         return StorageError(
             .ioFailure, path: path,

@@ -28,6 +28,9 @@ final class GroupRuntime: @unchecked Sendable {
     /// failed (the driver then waits forever for a write that will not complete, so the node falls silent to its
     /// peers, who elect another leader), or it learned that it was removed from the cluster.
     private var stopReason: String?
+    /// Set with `stopReason` when the stop is temporary (a full disk, until the host reopens storage): requests are
+    /// then refused as unavailable, so that clients retry, rather than as failed.
+    private var stopIsTemporary = false
     /// Whether a committed configuration has included this node: only then does one without it mean a removal
     /// (a node started with `--join` is in none until the log brings it in). A founding voter was in the first,
     /// so a founder restarted on the log of its own committed removal knows at once.
@@ -346,20 +349,40 @@ final class GroupRuntime: @unchecked Sendable {
     /// Storage refused a write (a full disk, an I/O error): nothing more can be made durable here.
     func storageFailed(_ error: StorageError) {
         loop.preconditionInEventLoop()
+        guard error.code == .noSpace else {
+            stop(
+                because:
+                    "node \(configuration.node.rawValue) stopped: its storage failed (\(error)); fix the disk and restart it"
+            )
+            return
+        }
+        stopIsTemporary = true
         stop(
-            because:
-                "node \(configuration.node.rawValue) stopped: its storage failed (\(error)); fix the disk and restart it"
-        )
+            because: "node \(configuration.node.rawValue)'s disk is full (\(error)); it serves again once space is freed")
+        host.storageFilledUp()
+    }
+
+    /// The host reopened storage and replaced this replica with a new one: answer whoever still waits here, end the
+    /// watches (their clients resume on the new replica), and tell in-process observers to look again.
+    func retire() {
+        loop.preconditionInEventLoop()
+        stopIsTemporary = true
+        stop(because: "node \(configuration.node.rawValue) reopened its storage; retry")
+        watchHub.endAll(reason: "node \(configuration.node.rawValue) reopened its storage; watch again")
+    }
+
+    private func refusal(_ reason: String) -> ClientResponse.Outcome {
+        stopIsTemporary ? .unavailable(reason) : .failed(reason)
     }
 
     /// Refuses everything from now on with `reason`, the requests waiting included; false if already stopped.
     @discardableResult
     private func stop(because reason: String) -> Bool {
         guard stopReason == nil else { return false }
-        logger.critical("\(reason)")
+        logger.log(level: stopIsTemporary ? .error : .critical, "\(reason)")
         stopReason = reason
         for request in pending.values {
-            request.respond(ClientResponse(requestID: request.requestID, outcome: .failed(reason)))
+            request.respond(ClientResponse(requestID: request.requestID, outcome: refusal(reason)))
         }
         pending.removeAll()
         return true
@@ -474,7 +497,7 @@ final class GroupRuntime: @unchecked Sendable {
             answer(response)
         }
         if let stopReason {
-            respond(ClientResponse(requestID: request.requestID, outcome: .failed(stopReason)))
+            respond(ClientResponse(requestID: request.requestID, outcome: refusal(stopReason)))
             return
         }
         nextToken += 1
@@ -737,7 +760,7 @@ final class GroupRuntime: @unchecked Sendable {
     /// reads go through ReadIndex like `.read`; serializable ones answer from this node's state at once.
     func readWithLeases(_ range: RangeRequest, linearizable: Bool, respond: @escaping LeasedReadResponder) {
         loop.preconditionInEventLoop()
-        if let stopReason { return respond(.refused(.failed(stopReason))) }
+        if let stopReason { return respond(.refused(refusal(stopReason))) }
         guard linearizable else { return respond(leasedRead(range)) }
         nextToken += 1
         let token = nextToken

@@ -91,6 +91,17 @@ final class WatchHub: @unchecked Sendable {
         watchersByConnection[closed] = nil
     }
 
+    /// Ends every watch, telling each client why, and tells every observer to look again.
+    func endAll(reason: String) {
+        for id in Array(watchers.keys) {
+            guard let watcher = remove(id) else { continue }
+            Self.send(.watchEnded(reason: reason, resumeRevision: nil), to: watcher.channel, requestID: id.requestID)
+        }
+        let waiting = observers.values.map(\.changed)
+        observers.removeAll()
+        for changed in waiting { changed() }
+    }
+
     /// Ends a watch, telling its client why.
     func end(channel: any Channel, requestID: UInt64, reason: String) {
         guard

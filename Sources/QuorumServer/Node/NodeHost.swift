@@ -43,8 +43,12 @@ final class NodeHost: @unchecked Sendable {
     /// leaves the set and costs nothing until something arrives for it: so thousands of idle groups cost the tick
     /// nothing.
     private var awake: Set<GroupID> = []
-    /// The node's data directory, its shared log and every group's snapshots.
-    let storage: NodeLogStorage
+    /// The node's data directory, its shared log and every group's snapshots; reopened after the disk filled up.
+    private(set) var storage: NodeLogStorage
+    /// Counts the storage's openings, so that callbacks of a storage closed since reach no group of the new one.
+    private var storageOpening = 0
+    /// While the disk is full: how long until the next attempt to reopen storage.
+    private var reopenDelay: TimeAmount?
     /// What each member said in its hello (where it serves Redis and HTTP), this node's own included.
     private var hellos: [NodeID: PeerHello] = [:]
     /// Told, once, on the loop, that this node learned it was removed from the cluster (`quorum server` exits).
@@ -84,10 +88,7 @@ final class NodeHost: @unchecked Sendable {
         hellos[configuration.node] = hello
         peers = PeerTransport(loop: loop, frameBytesMax: configuration.peerFrameBytesMax, hello: hello)
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
-        let io = TimedFileIO(io: PosixFileIO(), syncDuration: metrics.walFsyncDuration)
-        storage = try NodeLogStorage(
-            path: configuration.dataDirectory,
-            options: NodeLogStorage.Options(writeAheadLog: WriteAheadLog.Options(io: io)))
+        storage = try Self.openStorage(configuration, metrics)
         let created: Bool
         do {
             // Checked under the directory's lock, before anything is recovered into an engine.
@@ -116,17 +117,83 @@ final class NodeHost: @unchecked Sendable {
         }
     }
 
+    private static func openStorage(_ configuration: ServerConfiguration, _ metrics: NodeMetrics) throws -> NodeLogStorage {
+        let io = TimedFileIO(io: configuration.storageIO, syncDuration: metrics.walFsyncDuration)
+        return try NodeLogStorage(
+            path: configuration.dataDirectory,
+            options: NodeLogStorage.Options(writeAheadLog: WriteAheadLog.Options(io: io)))
+    }
+
     private func addGroup(_ group: GroupID) throws {
         // The callbacks run on the fsync thread; the host outlives its storage (`close()` stops that thread).
+        let opening = storageOpening
         let groupStorage = try storage.openGroup(
             group,
             onDurable: { [unowned self] readyNumber in
-                onLoop { self.stir(group)?.persisted(readyNumber: readyNumber) }
+                onLoop { if self.storageOpening == opening { self.stir(group)?.persisted(readyNumber: readyNumber) } }
             },
-            onFailure: { [unowned self] error in onLoop { self.stir(group)?.storageFailed(error) } })
+            onFailure: { [unowned self] error in
+                onLoop { if self.storageOpening == opening { self.stir(group)?.storageFailed(error) } }
+            })
         groups[group] = try GroupRuntime(
             host: self, group: group, foundingVoters: identity.foundingVoters, storage: groupStorage)
         awake.insert(group)
+    }
+
+    // MARK: A full disk
+
+    /// A group's storage failed for want of space: try to reopen it once space is freed, rather than wait for a
+    /// restart. Storage refuses everything after a failed write, so reopening it is what a restart would do:
+    /// recovery from what is on disk, through the same path.
+    func storageFilledUp() {
+        loop.preconditionInEventLoop()
+        guard reopenDelay == nil else { return }
+        reopenDelay = .seconds(1)
+        scheduleReopen()
+    }
+
+    private func scheduleReopen() {
+        guard let delay = reopenDelay else { return }
+        loop.scheduleTask(in: delay) { self.reopenStorageIfSpace() }
+    }
+
+    /// Free bytes the data directory's file system needs before storage is reopened: room for a new log segment,
+    /// which is reserved whole, and then some.
+    static let freeBytesToReopen: UInt64 = 2 * 64 << 20
+
+    private func reopenStorageIfSpace() {
+        guard let delay = reopenDelay, !loopStopped.withLock({ $0 }) else { return }
+        // Back off up to 30 s between attempts: each one reads the whole log back.
+        reopenDelay = min(delay * 2, .seconds(30))
+        guard let free = Self.freeBytes(at: configuration.dataDirectory), free >= Self.freeBytesToReopen else {
+            return scheduleReopen()
+        }
+        let retired = groups
+        for group in retired.values { group.retire() }
+        groups.removeAll()
+        awake.removeAll()
+        steppedThisTurn.removeAll()
+        storage.close()
+        storageOpening += 1
+        do {
+            storage = try Self.openStorage(configuration, metrics)
+            for group in retired.keys.sorted() where !storage.isTombstoned(group) { try addGroup(group) }
+            guard let cluster = groups[Self.clusterGroup] else {
+                throw ConfigurationError("group 1 did not come back when storage was reopened")
+            }
+            clusterGroup = cluster
+        } catch {
+            logger.error("reopening storage after the disk filled up failed: \(error); trying again")
+            return scheduleReopen()
+        }
+        reopenDelay = nil
+        logger.notice("storage reopened after the disk filled up: serving again")
+    }
+
+    private static func freeBytes(at path: String) -> UInt64? {
+        var stats = statvfs()
+        guard statvfs(path, &stats) == 0 else { return nil }
+        return UInt64(stats.f_bavail) * UInt64(stats.f_frsize)
     }
 
     func start() {
