@@ -90,6 +90,18 @@ struct QuiescenceTests {
         #expect(cluster.leader == 1 && cluster.ids.allSatisfy { cluster[$0].term == 1 }, "nobody campaigned")
     }
 
+    @Test("a quiescent leader whose followers' nodes fall silent, once woken, steps down")
+    func wokenLeaderWithoutQuorumStepsDown() {
+        var cluster = quiescentCluster()
+        cluster.isolated = [2, 3]
+        cluster.tick(1, times: 50)
+        #expect(cluster[1].role == .leader, "asleep, a leader runs no CheckQuorum: the host must wake it")
+        cluster[1].reportUnreachable([2, 3])
+        cluster[1].wake()
+        cluster.tick(1, times: 30)
+        #expect(cluster[1].role != .leader)
+    }
+
     @Test("a leader does not quiesce past silent nodes that leave it no quorum")
     func noQuiescenceWithoutQuorum() {
         var cluster = TestCluster(voters: 5) { $0.quiescence = true }

@@ -155,8 +155,9 @@ final class GroupRuntime: @unchecked Sendable {
         driver.reportUnreachable(peers)
     }
 
-    /// Wakes this group if it is a quiescent leader with `peer` among its members: the peer's node was silent and
-    /// is heard again, and must be caught up before it times out and campaigns. Returns whether it did.
+    /// Wakes this group if it is a quiescent leader with `peer` among its members, whose node fell silent (the
+    /// leader must check it still has a quorum) or is heard again (it must be caught up before it times out and
+    /// campaigns). Returns whether it did.
     func wakeIfQuiescentLeader(of peer: NodeID) -> Bool {
         guard driver.engine.isQuiescent, driver.engine.role == .leader,
             driver.engine.configuration.contains(peer)

@@ -217,8 +217,11 @@ final class NodeHost: @unchecked Sendable {
         peers.sendLiveness(to: addressBook.members.subtracting([configuration.node]))
         for (peer, heard) in lastHeard where ticks - heard > Self.livenessTimeoutTicks && !silent.contains(peer) {
             silent.insert(peer)
-            wakeFollowers(of: peer)
             reportSilentPeers()
+            wakeFollowers(of: peer)
+            // A quiescent leader runs no CheckQuorum: woken, it quiesces again if the others still make a quorum,
+            // and steps down if they do not.
+            for (id, group) in groups where group.wakeIfQuiescentLeader(of: peer) { awake.insert(id) }
         }
     }
 
