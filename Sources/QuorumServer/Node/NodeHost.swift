@@ -168,8 +168,7 @@ final class NodeHost: @unchecked Sendable {
         guard let free = Self.freeBytes(at: configuration.dataDirectory), free >= Self.freeBytesToReopen else {
             return scheduleReopen()
         }
-        let retired = groups
-        for group in retired.values { group.retire() }
+        for group in groups.values { group.retire() }
         groups.removeAll()
         awake.removeAll()
         steppedThisTurn.removeAll()
@@ -177,7 +176,9 @@ final class NodeHost: @unchecked Sendable {
         storageOpening += 1
         do {
             storage = try Self.openStorage(configuration, metrics)
-            for group in retired.keys.sorted() where !storage.isTombstoned(group) { try addGroup(group) }
+            // The groups a restart would host: those the directory holds, and the cluster's own.
+            let hosted = Set(storage.recoveredGroups + [Self.clusterGroup]).subtracting(storage.tombstonedGroups)
+            for group in hosted.sorted() { try addGroup(group) }
             guard let cluster = groups[Self.clusterGroup] else {
                 throw ConfigurationError("group 1 did not come back when storage was reopened")
             }
