@@ -26,7 +26,9 @@ extension HTTPRoutes {
 
     private static func logSettings() throws -> LogSettings {
         guard let settings = LogSettings.bootstrapped else {
-            throw HTTPAPIError(.notImplemented, "this process does not use Quorum's log settings")
+            // A node hosted inside another program logs through that program's handler, whose level is its own.
+            throw HTTPAPIError(
+                .conflict, "this process logs through its host program's log handler; set its level there")
         }
         return settings
     }
