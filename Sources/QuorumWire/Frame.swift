@@ -48,4 +48,6 @@ public enum FrameKind: UInt8, Hashable, Sendable, CaseIterable {
     case part = 6
     /// A node asking a group's leader to confirm a removal notice (`MembershipQuery`).
     case membershipQuery = 7
+    /// A Redis publication for the subscribers on the receiving node (`Publication`).
+    case publication = 8
 }

@@ -92,5 +92,13 @@ final class BlockingSocket: Sendable {
         return Array(chunk[0..<read])
     }
 
+    /// What one read brings if something arrives within `wait`; nil if nothing does.
+    func receiveSome(within wait: Duration) throws -> [UInt8]? {
+        var waiting = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+        let milliseconds = Int32(wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000)
+        guard poll(&waiting, 1, milliseconds) > 0 else { return nil }
+        return try receiveSome()
+    }
+
     func close() { Glibc.close(descriptor) }
 }

@@ -135,6 +135,25 @@ struct PeerMessagesTests {
         #expect(throws: WireError.self) { try MembershipQuery(decoding: MembershipQuery(group: 4, nonce: 0).frame) }
     }
 
+    @Test("a publication survives encoding; truncation, padding, a length past the end or another version is refused")
+    func publication() throws {
+        let publication = Publication(channel: Array("news".utf8), message: Array("hello\r\n\u{0}".utf8))
+        #expect(try Publication(decoding: publication.frame) == publication)
+        #expect(try Publication(decoding: Publication(channel: [], message: []).frame) == Publication(channel: [], message: []))
+        let payload = publication.frame.payload
+        for length in 0..<payload.count {
+            #expect(throws: WireError.self) {
+                try Publication(decoding: Frame(kind: .publication, payload: Array(payload.prefix(length))))
+            }
+        }
+        #expect(throws: WireError.self) { try Publication(decoding: Frame(kind: .publication, payload: payload + [0])) }
+        var oversized = payload
+        oversized.replaceSubrange(1..<5, with: [0xff, 0xff, 0xff, 0xff])
+        #expect(throws: WireError.self) { try Publication(decoding: Frame(kind: .publication, payload: oversized)) }
+        #expect(throws: WireError.self) { try Publication(decoding: Frame(kind: .publication, payload: [2] + payload.dropFirst())) }
+        #expect(throws: WireError.self) { try Publication(decoding: Frame(kind: .peerMessages, payload: payload)) }
+    }
+
     @Test("every truncation of a valid batch is refused, never trapped on")
     func truncations() {
         let payload = PeerMessages(group: 1, messages: everyMessage).frame.payload

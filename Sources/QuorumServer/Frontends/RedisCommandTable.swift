@@ -18,6 +18,8 @@ enum RedisCommandTable {
         /// Lua scripting (EVAL, EVALSHA, their _RO forms, SCRIPT): `RedisScripting`. EVAL's keys are named by its
         /// numkeys argument, so its key spec is none, as Redis's COMMAND reports it.
         case script
+        /// Publish and subscribe (`RedisPubSub`): answered by the connection and the node, never the store.
+        case pubSub
     }
 
     /// Where a command's keys are among its arguments, as Redis's COMMAND reports it: from the `first` argument to
@@ -75,6 +77,7 @@ enum RedisCommandTable {
                     case .flush: ["write"]
                     case .connection: ["fast"]
                     case .script: ["noscript", "movablekeys"]
+                    case .pubSub: ["pubsub", "loading", "stale"]
                     }
                 return .array([
                     .bulkString(Array(name.lowercased().utf8)), .integer(Int64(entry.arity)),
@@ -126,6 +129,9 @@ enum RedisCommandTable {
         add(.readWrite, .pairs, ["MSET": -3])
         add(.keyspace, .none, ["KEYS": 2, "SCAN": -2, "DBSIZE": 1])
         add(.flush, .none, ["FLUSHDB": -1, "FLUSHALL": -1])
+        add(
+            .pubSub, .none,
+            ["SUBSCRIBE": -2, "UNSUBSCRIBE": -1, "PSUBSCRIBE": -2, "PUNSUBSCRIBE": -1, "PUBLISH": 3, "PUBSUB": -2])
         add(.script, .none, ["EVAL": -3, "EVALSHA": -3, "EVAL_RO": -3, "EVALSHA_RO": -3, "SCRIPT": -2])
         return table
     }()

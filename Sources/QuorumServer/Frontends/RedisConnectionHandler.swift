@@ -29,8 +29,10 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     private var context: ChannelHandlerContext?
     /// Commands read and not yet started, in order.
     private var waiting: Deque<RedisCommand> = []
-    /// Replies of started commands, in command order; nil until the command answers.
-    private var replies: Deque<(reply: RESPValue?, protocolVersion: Int, closes: Bool)> = []
+    /// Replies of started commands, in command order; nil until the command answers. Messages for a subscriber
+    /// (pushes) queue here too, so that they follow the replies of the commands before them; `pushBytes` is their
+    /// size.
+    private var replies: Deque<(reply: RESPValue?, protocolVersion: Int, closes: Bool, pushBytes: Int)> = []
     /// The number of the command whose reply is `replies.first`.
     private var firstReply = 0
     private var running = (reads: 0, writes: 0, exclusive: 0)
@@ -51,6 +53,16 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     private var endBlockedPop: (@Sendable () -> Void)?
     /// What CLIENT LIST says of this connection.
     private var description: RedisClientDescription
+    /// The channels and patterns this connection subscribed to.
+    private var subscriptions = RedisSubscriptions()
+    /// Bytes of messages for this subscriber queued or written but not yet taken by its socket.
+    private var unsentPushBytes = 0
+    /// A subscriber that leaves this much unread is disconnected, as Redis's `client-output-buffer-limit pubsub`
+    /// hard limit does: a publisher must not make the node buffer without bound for a client that does not read.
+    static let unsentPushBytesMax = 32 << 20
+
+    /// A subscriber waits silently for messages: the idle timeout spares it, as Redis's does.
+    var isSubscribed: Bool { subscriptions.count > 0 }
 
     init(router: RedisRouter, id: Int64) {
         self.router = router
@@ -74,6 +86,7 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
         router.clients.remove(session.id)
+        unsubscribeAll()
     }
 
     private var clientLine: String {
@@ -82,6 +95,8 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         current.inMulti = session.inMulti
         current.queued = session.queued?.count ?? 0
         current.protocolVersion = session.protocolVersion
+        current.channels = subscriptions.channels.count
+        current.patterns = subscriptions.patterns.count
         return current.line(now: .now)
     }
 
@@ -164,6 +179,7 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         case .readWrite: return RedisExecutor.isBlindWrite(command) ? .write : .exclusive
         // SCRIPT answers from the node's script cache (or compiles); EVAL and its kin read and write.
         case .script: return command.name == "SCRIPT" ? .immediate : .exclusive
+        case .pubSub: return .immediate
         }
     }
 
@@ -184,10 +200,17 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
             case .exclusive: guard running.reads == 0, running.writes == 0, running.exclusive == 0 else { return }
             }
             waiting.removeFirst()
+            if RedisSubscriptions.commands.contains(command.name), !session.inMulti, RedisCommandTable.arityHolds(command) {
+                // One reply per channel or pattern.
+                for reply in changeSubscriptions(command) {
+                    replies.append((reply, session.protocolVersion, false, 0))
+                }
+                continue
+            }
             // Nothing after QUIT runs; its reply is the last one, and the connection closes after it.
             if command.name == "QUIT" { closing = true }
             let number = firstReply + replies.count
-            replies.append((nil, session.protocolVersion, command.name == "QUIT"))
+            replies.append((nil, session.protocolVersion, command.name == "QUIT", 0))
             count(phase, by: 1)
             execute(command) { reply in
                 self.count(phase, by: -1)
@@ -200,7 +223,7 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         }
         if let protocolError, !protocolErrorQueued {
             protocolErrorQueued = true
-            replies.append((.error("ERR \(protocolError)"), session.protocolVersion, true))
+            replies.append((.error("ERR \(protocolError)"), session.protocolVersion, true, 0))
         }
     }
 
@@ -227,8 +250,10 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         guard let context else { return }
         var buffer = context.channel.allocator.buffer(capacity: 256)
         var closes = false
+        var pushBytes = 0
         while let first = replies.first, let reply = first.reply {
             reply.write(to: &buffer, protocolVersion: first.protocolVersion)
+            pushBytes += first.pushBytes
             replies.removeFirst()
             firstReply += 1
             if first.closes {
@@ -236,7 +261,13 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
                 break
             }
         }
-        if buffer.readableBytes > 0 { context.writeAndFlush(wrapOutboundOut(buffer), promise: nil) }
+        if pushBytes > 0 {
+            let written = context.eventLoop.makePromise(of: Void.self)
+            written.futureResult.whenComplete { [pushBytes] _ in self.unsentPushBytes -= pushBytes }
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: written)
+        } else if buffer.readableBytes > 0 {
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        }
         if closes || (inputClosed && waiting.isEmpty && replies.isEmpty) {
             closing = true
             context.close(promise: nil)
@@ -267,6 +298,10 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
             return reply(session.answer(command, status: router.status) ?? command.unknownError)
         }
         guard RedisCommandTable.arityHolds(command) else { return reply(command.arityError) }
+        let protocolVersion = session.protocolVersion
+        if let refusal = subscriptions.refusal(of: command, protocolVersion: protocolVersion) { return reply(refusal) }
+        if let pong = subscriptions.ping(command, protocolVersion: protocolVersion) { return reply(pong) }
+        if command.name == "RESET" { unsubscribeAll() }
         switch kind {
         case .connection:
             switch command.name {
@@ -313,6 +348,8 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
             keyspace(command, reply: reply)
         case .script:
             script(command, asking: asked, reply: reply)
+        case .pubSub:
+            reply(answerConnection(command))
         case .flush:
             // ASYNC and SYNC make no difference here: the deletion is one entry in the log either way.
             guard command.arguments.isEmpty || (command.arguments.count == 1 && ["ASYNC", "SYNC"].contains(command.option(0)))
@@ -347,6 +384,10 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
             return .verbatimString(format: "txt", text: Array((clientLine + "\n").utf8))
         // A cluster client sends ASKING after an ASK redirect, before the command for a slot being moved here.
         // READONLY asks to read from replicas; reads always go to the leader here, so it changes nothing.
+        case "PUBLISH":
+            return .integer(Int64(router.publish(channel: command.arguments[0], message: command.arguments[1])))
+        case "PUBSUB":
+            return router.pubSub.answer(command)
         case "ASKING", "READONLY", "READWRITE":
             guard router.shardMap != nil else { return .error("ERR This instance has cluster support disabled") }
             asking = command.name == "ASKING"
@@ -363,7 +404,9 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         case .failure(let error):
             reply(error.reply)
         case .success(let transaction):
-            let isConnection: @Sendable (RedisCommand) -> Bool = { RedisCommandTable.lookup($0.name)?.kind == .connection }
+            let isConnection: @Sendable (RedisCommand) -> Bool = {
+                [.connection, .pubSub].contains(RedisCommandTable.lookup($0.name)?.kind)
+            }
             let stored = transaction.commands.filter { !isConnection($0) }
             let keys = stored.flatMap(RedisCommandTable.keys(of:)) + transaction.watched.keys
             guard let executor = executor(for: keys, reply: reply) else { return }
@@ -433,6 +476,58 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         default:
             reply(.error("ERR unknown subcommand '\(command.argument(0))'. Try SCRIPT HELP."))
         }
+    }
+
+    /// SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE: the node's registry follows the connection's subscriptions.
+    private func changeSubscriptions(_ command: RedisCommand) -> [RESPValue] {
+        guard !subscriptions.wouldOverflow(command) else {
+            return [.error("ERR a connection may hold \(RedisSubscriptions.perConnectionMax) subscriptions (Quorum)")]
+        }
+        let (confirmations, changes) = subscriptions.apply(command)
+        apply(changes)
+        return confirmations
+    }
+
+    private func unsubscribeAll() {
+        apply(subscriptions.removeAll())
+    }
+
+    private func apply(_ changes: [RedisSubscriptions.Change]) {
+        let (pubSub, id) = (router.pubSub, session.id)
+        for change in changes {
+            switch change {
+            case .subscribeChannel(let channel):
+                pubSub.subscribe(id, channel: channel) { [weak self] in self?.deliver(pattern: $0, channel: $1, message: $2) }
+            case .unsubscribeChannel(let channel):
+                pubSub.unsubscribe(id, channel: channel)
+            case .subscribePattern(let pattern):
+                pubSub.subscribe(id, pattern: pattern) { [weak self] in self?.deliver(pattern: $0, channel: $1, message: $2) }
+            case .unsubscribePattern(let pattern):
+                pubSub.unsubscribe(id, pattern: pattern)
+            }
+        }
+    }
+
+    /// A publication for this subscriber: queued behind the replies before it, written as soon as they are.
+    private func deliver(pattern: [UInt8]?, channel: [UInt8], message: [UInt8]) {
+        guard !closing, let context else { return }
+        let push: RESPValue =
+            if let pattern {
+                .push([.bulkString(Array("pmessage".utf8)), .bulkString(pattern), .bulkString(channel), .bulkString(message)])
+            } else {
+                .push([.bulkString(Array("message".utf8)), .bulkString(channel), .bulkString(message)])
+            }
+        let bytes = 48 + (pattern?.count ?? 0) + channel.count + message.count
+        guard unsentPushBytes + bytes <= Self.unsentPushBytesMax else {
+            router.host.metrics.redisSubscribersTooSlow.increment()
+            closing = true
+            unsubscribeAll()
+            context.close(promise: nil)
+            return
+        }
+        unsentPushBytes += bytes
+        replies.append((push, session.protocolVersion, false, bytes))
+        if !starting { flush() }
     }
 
     private func watch(_ command: RedisCommand, reply: @escaping RedisExecutor.Reply) {

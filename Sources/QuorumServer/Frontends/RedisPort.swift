@@ -26,7 +26,7 @@ enum RedisPort {
                     try channel.pipeline.syncOperations.addHandler(gate.handler())
                     if let idleTimeout {
                         try channel.pipeline.syncOperations.addHandlers(
-                            IdleStateHandler(readTimeout: TimeAmount(idleTimeout)), IdleCloser(closed: idleClosed))
+                            IdleStateHandler(readTimeout: TimeAmount(idleTimeout)), IdleCloser(closed: idleClosed) { handler.isSubscribed })
                     }
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(RESPDecoder(bulkBytesMax: bulkBytesMax)))
@@ -48,17 +48,23 @@ private final class ConnectionIDs: @unchecked Sendable {
     }
 }
 
-/// Closes a connection that sent nothing for the idle timeout (Redis's `timeout`), and counts it.
+/// Closes a connection that sent nothing for the idle timeout (Redis's `timeout`), and counts it; a subscriber,
+/// which waits silently by design, is spared.
 private final class IdleCloser: ChannelInboundHandler {
     typealias InboundIn = NIOAny
     private let closed: Counter
+    private let isSpared: () -> Bool
 
-    init(closed: Counter) { self.closed = closed }
+    init(closed: Counter, isSpared: @escaping () -> Bool) {
+        self.closed = closed
+        self.isSpared = isSpared
+    }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read else {
             return context.fireUserInboundEventTriggered(event)
         }
+        guard !isSpared() else { return }
         closed.increment()
         context.close(promise: nil)
     }

@@ -27,12 +27,24 @@ final class RedisRouter: @unchecked Sendable {
     let clients = RedisClients()
     /// The node's Lua scripts (EVAL, EVALSHA, SCRIPT), for every group it serves.
     let scripting: RedisScripting
+    /// The node's subscribers (SUBSCRIBE, PSUBSCRIBE), who hear every node's publications.
+    let pubSub = RedisPubSub()
 
     init(host: NodeHost) {
         self.host = host
         scripting = RedisScripting(
             loop: host.loop, busyThreshold: host.configuration.scriptBusyThreshold,
             limits: LuaScriptEngine.Limits(instructionsMax: host.configuration.scriptInstructionsMax))
+        let pubSub = pubSub
+        host.loop.execute { host.publicationReceived = { pubSub.deliver($0) } }
+    }
+
+    /// PUBLISH: to this node's subscribers, and passed on to every other node's. The number of subscribers here
+    /// that got it, as a Redis Cluster node counts (those on other nodes are not waited for).
+    func publish(channel: [UInt8], message: [UInt8]) -> Int {
+        let publication = Publication(channel: channel, message: message)
+        host.publish(publication)
+        return pubSub.deliver(publication)
     }
 
     enum Mode {

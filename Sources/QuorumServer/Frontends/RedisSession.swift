@@ -33,10 +33,12 @@ struct RedisSession {
     /// Commands that run even inside MULTI instead of being queued.
     static let unqueued: Set<String> = ["EXEC", "DISCARD", "MULTI", "WATCH", "QUIT", "RESET"]
 
-    /// Queues `command` inside MULTI (every command the port knows but scripts, as Redis queues every command but
-    /// those that end or watch the transaction): QUEUED, or the refusal that makes EXEC fail.
+    /// Queues `command` inside MULTI (every command the port knows but scripts and subscriptions, where Redis queues
+    /// every command but those that end or watch the transaction): QUEUED, or the refusal that makes EXEC fail.
     mutating func enqueue(_ command: RedisCommand) -> RESPValue {
-        guard let kind = RedisCommandTable.lookup(command.name)?.kind, kind != .script else {
+        guard let kind = RedisCommandTable.lookup(command.name)?.kind, kind != .script,
+            !RedisSubscriptions.commands.contains(command.name)
+        else {
             queueFailed = true
             if RedisCommandTable.functions.contains(command.name) { return Self.functionsRefusal(command) }
             if RedisCommandTable.lookup(command.name) == nil { return command.unknownError }

@@ -17,7 +17,7 @@ extension RedisWorkingSet {
         case .keyspace, .flush:
             return .error(
                 "ERR \(command.name) is not supported in scripts by Quorum: a script reaches only the keys it declares")
-        case .connection, .script:
+        case .connection, .script, .pubSub:
             return .error("ERR This Redis command is not allowed from script")
         }
         guard RedisCommandTable.arityHolds(command) else {

@@ -51,6 +51,8 @@ final class NodeHost: @unchecked Sendable {
     private var reopenDelay: TimeAmount?
     /// What each member said in its hello (where it serves Redis and HTTP), this node's own included.
     private var hellos: [NodeID: PeerHello] = [:]
+    /// Delivers publications from other nodes to this node's subscribers; set on the loop by the Redis port.
+    var publicationReceived: ((Publication) -> Void)?
     /// Told, once, on the loop, that this node learned it was removed from the cluster (`quorum server` exits).
     var onRemoved: (@Sendable (String) -> Void)?
     private var removed = false
@@ -451,6 +453,22 @@ final class NodeHost: @unchecked Sendable {
             }
             runtime.receive(groupMessages.messages)
         }
+    }
+
+    /// Sends a Redis publication made here to every other node, for its subscribers. A peer whose connection is down
+    /// or backed up misses it, and it is counted: delivery is at most once, as in Redis Cluster.
+    func publish(_ publication: Publication) {
+        loop.preconditionInEventLoop()
+        let frame = publication.frame
+        for peer in addressBook.members where peer != configuration.node {
+            if !peers.sendIfWritable(frame, to: peer) { metrics.publicationsUnsent.increment() }
+        }
+    }
+
+    /// A publication another node passed on.
+    func receive(_ publication: Publication) {
+        loop.preconditionInEventLoop()
+        publicationReceived?(publication)
     }
 
     /// A leader says a group's committed configuration no longer includes this node.

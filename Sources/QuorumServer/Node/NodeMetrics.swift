@@ -43,6 +43,8 @@ final class NodeMetrics: Sendable {
     let clientConnectionsRefused: Counter
     let watchesRefused: Counter
     let redisIdleClosed: Counter
+    let publicationsUnsent: Counter
+    let redisSubscribersTooSlow: Counter
     private let groupsHosted: Gauge
     private let groupsLed: Gauge
     private let groupsQuiescent: Gauge
@@ -124,6 +126,12 @@ final class NodeMetrics: Sendable {
             "network", "watches_refused", "Watches refused because a group's replica here served --max-watches already.")
         redisIdleClosed = counter(
             "network", "redis_idle_connections_closed", "Redis connections closed after --redis-idle-timeout idle.")
+        publicationsUnsent = counter(
+            "network", "publications_unsent",
+            "Redis publications not passed to a peer because its connection was down or backed up (at most once).")
+        redisSubscribersTooSlow = counter(
+            "network", "redis_subscribers_too_slow",
+            "Redis subscribers disconnected for leaving 32 MiB of messages unread, as Redis's pubsub output limit does.")
         groupsHosted = gauge("server", "groups", "Consensus groups this node hosts a replica of.")
         groupsLed = gauge("server", "groups_led", "Consensus groups this node leads.")
         groupsQuiescent = gauge("server", "groups_quiescent", "Hosted groups that are idle and send no heartbeats.")

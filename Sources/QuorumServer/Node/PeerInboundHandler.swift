@@ -2,8 +2,8 @@ import NIOCore
 import QuorumConsensus
 import QuorumWire
 
-/// Receives a peer's messages: a hello first, then batches for the node's groups, or a leader's notice that this
-/// node's replica of a group was removed. Anything else closes the connection.
+/// Receives a peer's messages: a hello first, then batches for the node's groups, a leader's notice that this
+/// node's replica of a group was removed, or a Redis publication for this node's subscribers. Anything else closes the connection.
 final class PeerInboundHandler: ChannelInboundHandler {
     typealias InboundIn = Frame
 
@@ -43,6 +43,9 @@ final class PeerInboundHandler: ChannelInboundHandler {
             }
             if frame.kind == .membershipQuery {
                 return host.answer(try MembershipQuery(decoding: frame), from: peer)
+            }
+            if frame.kind == .publication {
+                return host.receive(try Publication(decoding: frame))
             }
             let batch = try PeerMessages(decoding: frame)
             guard batch.groups.allSatisfy({ $0.messages.allSatisfy { $0.from == peer } }) else {

@@ -79,6 +79,18 @@ final class PeerTransport: @unchecked Sendable {
         channel.flush()
     }
 
+    /// Sends `frame` to `peer` only if its connection takes more without buffering: for what may be lost (a
+    /// publication), so that a slow or dead peer costs no memory. Whether it was sent.
+    func sendIfWritable(_ frame: Frame, to peer: NodeID) -> Bool {
+        loop.preconditionInEventLoop()
+        guard let channel = peers[peer]?.channel, channel.isWritable else {
+            connect(to: peer)
+            return false
+        }
+        send(frame, to: peer)
+        return true
+    }
+
     func close() {
         for peer in peers.values { peer.channel?.close(promise: nil) }
     }

@@ -1,0 +1,391 @@
+import Foundation
+import QuorumClient
+import QuorumWire
+import Testing
+
+@testable import QuorumServer
+
+/// Publish and subscribe on the Redis port: byte for byte as redis-server answers, across the nodes of a real
+/// cluster (redis-py's pub/sub client included), and a subscriber that does not read is disconnected rather than
+/// buffered for without bound. An extension of `ClusterTests` so that it runs serialized with the other clusters.
+extension ClusterTests {
+    @Test(
+        "Redis pub/sub: the same conversation gets the same bytes from Quorum as from redis-server, in RESP2 and RESP3",
+        .enabled(if: RedisServers.isInstalled, "redis-server is not on PATH; install the Debian package redis-server"))
+    func pubSubMatchesRedis() async throws {
+        let servers = try RedisServers(count: 1)
+        defer { servers.stopAll() }
+        try await servers.startAll()
+        let cluster = try ClusterProcesses(size: 1)
+        defer { cluster.stopAll() }
+        try cluster.startAll()
+        let client = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10))
+        _ = try await Self.awaitLeader(client, cluster)
+        await client.close()
+
+        let redis = try PubSubConversation(port: servers.ports[0])
+        let quorum = try PubSubConversation(port: try #require(cluster.members[0].redisPort))
+        defer {
+            redis.close()
+            quorum.close()
+        }
+        for (number, step) in PubSubConversation.steps.enumerated() {
+            let expected = try redis.run(step)
+            let got = try quorum.run(step)
+            guard step.compared else { continue }
+            #expect(
+                got == expected,
+                "step \(number + 1) `\(step.command.joined(separator: " "))` on connection \(step.connection)")
+        }
+    }
+
+    @Test(
+        "Redis pub/sub: a publication on one node reaches the subscribers of every node, in order; redis-py's pub/sub client too",
+        .enabled(if: RedisTools.redisPy, "python3 with redis-py not found: pip install redis"))
+    func publicationsReachEveryNode() async throws {
+        let (cluster, client) = try await Self.startCluster()
+        defer { cluster.stopAll() }
+        let leaderID = try await Self.awaitLeader(client, cluster)
+        await client.close()
+        let ports = try cluster.members.map { try #require($0.redisPort) }
+
+        // A channel subscriber on every node, and a pattern subscriber on one.
+        var subscribers = try ports.map { try PubSubConversation(port: $0) }
+        subscribers.append(try PubSubConversation(port: ports[1]))
+        defer { for subscriber in subscribers { subscriber.close() } }
+        for subscriber in subscribers.dropLast() {
+            _ = try subscriber.run(.init(0, ["SUBSCRIBE", "news"], replies: 1))
+        }
+        _ = try #require(subscribers.last).run(.init(0, ["PSUBSCRIBE", "ne*"], replies: 1))
+
+        // Peer connections open as the cluster runs; until one is open a publication to that node is lost (at most
+        // once). Publish until every subscriber heard one, then every later publication must reach all of them.
+        let publisher = try PubSubConversation(port: ports[leaderID - 1])
+        defer { publisher.close() }
+        var heard = Array(repeating: false, count: subscribers.count)
+        for attempt in 0..<200 where !heard.allSatisfy({ $0 }) {
+            _ = try publisher.run(.init(0, ["PUBLISH", "news", "warm-up \(attempt)"], replies: 1))
+            for (index, subscriber) in subscribers.enumerated()
+            where try subscriber.hasPending(within: .milliseconds(50)) {
+                while try subscriber.hasPending(within: .milliseconds(50)) { _ = try subscriber.next() }
+                heard[index] = true
+            }
+        }
+        #expect(heard.allSatisfy { $0 }, "some subscribers never heard a publication: \(heard)")
+
+        let count = 100
+        for number in 0..<count {
+            let reply = try publisher.run(.init(0, ["PUBLISH", "news", "message \(number)"], replies: 1))
+            // Counted as a Redis Cluster node counts: this node's subscribers only.
+            #expect(reply == [RESPValue.integer(ports[leaderID - 1] == ports[1] ? 2 : 1).encoded()])
+        }
+        for (index, subscriber) in subscribers.enumerated() {
+            let isPattern = index == subscribers.count - 1
+            for number in 0..<count {
+                let message = Array("message \(number)".utf8)
+                let expected: RESPValue =
+                    isPattern
+                    ? .push([
+                        .bulkString(Array("pmessage".utf8)), .bulkString(Array("ne*".utf8)),
+                        .bulkString(Array("news".utf8)), .bulkString(message),
+                    ])
+                    : .push([.bulkString(Array("message".utf8)), .bulkString(Array("news".utf8)), .bulkString(message)])
+                let got = try subscriber.next()
+                guard got == expected.encoded() else {
+                    Issue.record(
+                        "subscriber \(index) got \(String(decoding: got, as: UTF8.self)) for message \(number)")
+                    break
+                }
+            }
+        }
+
+        // redis-py's PubSub on a follower, fed by a publisher on the leader, in RESP2 and RESP3.
+        let follower = ports[leaderID % ports.count]
+        let run = try await RedisTools.run(
+            "/usr/bin/env", ["python3", "-c", Self.redisPyPubSubScript, "\(follower)", "\(ports[leaderID - 1])"])
+        #expect(run.status == 0, "redis-py pub/sub script failed: \(run.output.suffix(3000))")
+        #expect(run.output.contains("redis-py pubsub ok"))
+    }
+
+    /// Subscribes through redis-py on one node (argv[1]) and publishes on another (argv[2]); every message after the
+    /// first one heard must arrive, in order, on the channel and the pattern subscription alike.
+    static let redisPyPubSubScript = #"""
+        import sys, time, redis
+        subscriber_port, publisher_port = int(sys.argv[1]), int(sys.argv[2])
+        for protocol in (2, 3):
+            subscriber = redis.Redis(host="127.0.0.1", port=subscriber_port, protocol=protocol)
+            publisher = redis.Redis(host="127.0.0.1", port=publisher_port, protocol=protocol)
+            pubsub = subscriber.pubsub(ignore_subscribe_messages=True)
+            pubsub.subscribe("py-news")
+            pubsub.psubscribe("py-*")
+            # Wait until the peer link carries publications: publish until one arrives.
+            deadline = time.time() + 30
+            first = None
+            while first is None and time.time() < deadline:
+                publisher.publish("py-news", "warm-up")
+                first = pubsub.get_message(timeout=0.1)
+            assert first is not None, "no publication arrived"
+            time.sleep(0)
+            while pubsub.get_message(timeout=0.5) is not None:
+                pass
+            for number in range(20):
+                publisher.publish("py-news", f"m{number}")
+            got = []
+            while len(got) < 40:
+                message = pubsub.get_message(timeout=5)
+                assert message is not None, f"only {len(got)} of 40 messages arrived: {got}"
+                got.append((message["type"], message["data"]))
+            channel = [data for kind, data in got if kind == "message"]
+            pattern = [data for kind, data in got if kind == "pmessage"]
+            expected = [f"m{number}".encode() for number in range(20)]
+            assert channel == expected, channel
+            assert pattern == expected, pattern
+            assert subscriber.pubsub_numsub("py-news") == [(b"py-news", 1)]
+            assert subscriber.pubsub_numpat() == 1
+            pubsub.unsubscribe("py-news")
+            pubsub.punsubscribe("py-*")
+            pubsub.close()
+        print("redis-py pubsub ok")
+        """#
+
+    @Test("Redis pub/sub: a subscriber that reads nothing is disconnected at 32 MiB unread; the publisher is unharmed")
+    func slowSubscriberIsDisconnected() async throws {
+        let cluster = try ClusterProcesses(size: 1)
+        defer { cluster.stopAll() }
+        try cluster.startAll()
+        let client = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10))
+        _ = try await Self.awaitLeader(client, cluster)
+        await client.close()
+        let port = try #require(cluster.members[0].redisPort)
+        let subscriber = try PubSubConversation(port: port)
+        defer { subscriber.close() }
+        _ = try subscriber.run(.init(0, ["SUBSCRIBE", "flood"], replies: 1))
+
+        // 64 MiB of messages: more than the limit plus what the kernel's socket buffers can hold.
+        let publisher = try PubSubConversation(port: port)
+        defer { publisher.close() }
+        let message = String(repeating: "x", count: 1 << 20)
+        var delivered = 0
+        for _ in 0..<64 {
+            let reply = try publisher.run(.init(0, ["PUBLISH", "flood", message], replies: 1))
+            if reply == [RESPValue.integer(1).encoded()] { delivered += 1 }
+        }
+        #expect(delivered < 64, "every publication reached the subscriber that reads nothing")
+        #expect(try publisher.run(.init(0, ["PING"], replies: 1)) == [RESPValue.simpleString("PONG").encoded()])
+        // The node closed the subscriber: what was written reaches it, then the end of the connection.
+        #expect(throws: Never.self) { try subscriber.drainUntilClosed() }
+    }
+}
+
+/// A scripted pub/sub conversation over raw sockets, for byte-exact comparison: each step sends one command on one
+/// of the conversation's connections and reads a given number of complete RESP values from each connection.
+final class PubSubConversation: Sendable {
+    struct Step: Sendable {
+        var connection: Int
+        var command: [String]
+        /// How many values each connection receives after the command: the sender's replies and other connections'
+        /// messages.
+        var replies: [Int: Int]
+        /// False for a step whose answer names the server (HELLO).
+        var compared = true
+
+        init(_ connection: Int, _ command: [String], replies: Int, others: [Int: Int] = [:], compared: Bool = true) {
+            self.connection = connection
+            self.command = command
+            self.replies = others.merging([connection: replies]) { $1 }
+            self.compared = compared
+        }
+    }
+
+    /// Two connections: 0 subscribes, 1 publishes. Every step's output is the same on redis-server and on Quorum,
+    /// with no order that depends on a hash table (one channel left when UNSUBSCRIBE lists them all).
+    static let steps: [Step] = [
+        .init(0, ["SUBSCRIBE", "ch1", "ch2"], replies: 2),
+        .init(0, ["PSUBSCRIBE", "c*"], replies: 1),
+        .init(0, ["GET", "x"], replies: 1),
+        .init(0, ["PING"], replies: 1),
+        .init(0, ["PING", "hi"], replies: 1),
+        .init(1, ["PUBLISH", "ch1", "hello"], replies: 1, others: [0: 2]),
+        .init(1, ["PUBLISH", "ch2", ""], replies: 1, others: [0: 2]),
+        .init(1, ["PUBLISH", "other", "nobody"], replies: 1),
+        .init(1, ["PUBSUB", "NUMSUB", "ch1", "zz"], replies: 1),
+        .init(1, ["PUBSUB", "NUMPAT"], replies: 1),
+        .init(1, ["PUBSUB", "CHANNELS", "ch1*"], replies: 1),
+        .init(1, ["PUBSUB", "FOO"], replies: 1),
+        .init(1, ["PUBSUB"], replies: 1),
+        .init(0, ["UNSUBSCRIBE", "ch1", "nope"], replies: 2),
+        .init(0, ["UNSUBSCRIBE"], replies: 1),
+        .init(0, ["PUNSUBSCRIBE"], replies: 1),
+        .init(0, ["PUNSUBSCRIBE"], replies: 1),
+        .init(0, ["UNSUBSCRIBE"], replies: 1),
+        .init(0, ["GET", "x"], replies: 1),
+        .init(0, ["SUBSCRIBE"], replies: 1),
+        .init(0, ["HELLO", "3"], replies: 1, compared: false),
+        .init(0, ["SUBSCRIBE", "c3"], replies: 1),
+        .init(0, ["GET", "x"], replies: 1),
+        .init(0, ["PING"], replies: 1),
+        .init(1, ["PUBLISH", "c3", "m"], replies: 1, others: [0: 1]),
+        .init(1, ["MULTI"], replies: 1),
+        .init(1, ["PUBLISH", "c3", "queued"], replies: 1),
+        .init(1, ["EXEC"], replies: 1, others: [0: 1]),
+        .init(0, ["RESET"], replies: 1),
+        .init(1, ["PUBLISH", "c3", "m"], replies: 1),
+    ]
+
+    private let sockets: [BlockingSocket]
+    private let buffers: [Buffer]
+
+    /// Bytes read from one socket and not yet handed out.
+    private final class Buffer: @unchecked Sendable {
+        // @unchecked Sendable: used by the one test that owns the conversation.
+        var bytes: [UInt8] = []
+    }
+
+    init(port: Int, connections: Int = 2) throws {
+        sockets = try (0..<connections).map { _ in try BlockingSocket(port: port) }
+        buffers = sockets.map { _ in Buffer() }
+    }
+
+    func close() { for socket in sockets { socket.close() } }
+
+    /// Runs one step: for each connection, the values it received, each as its bytes on the wire.
+    func run(_ step: Step) throws -> [[UInt8]] {
+        let encoded = RESPValue.array(step.command.map { .bulkString(Array($0.utf8)) }).encoded()
+        try sockets[step.connection].send(bytes: encoded)
+        var received: [[UInt8]] = []
+        for connection in step.replies.keys.sorted() {
+            for _ in 0..<step.replies[connection]! { received.append(try next(on: connection)) }
+        }
+        return received
+    }
+
+    /// The next complete value on `connection`, waiting for it.
+    func next(on connection: Int = 0) throws -> [UInt8] {
+        let buffer = buffers[connection]
+        while true {
+            if let end = Self.end(of: buffer.bytes, from: 0) {
+                defer { buffer.bytes.removeFirst(end) }
+                return Array(buffer.bytes[..<end])
+            }
+            buffer.bytes += try sockets[connection].receiveSome()
+        }
+    }
+
+    /// Whether a value (or the start of one) is waiting on connection 0, or arrives within `wait`.
+    func hasPending(within wait: Duration) throws -> Bool {
+        if !buffers[0].bytes.isEmpty { return true }
+        guard let bytes = try sockets[0].receiveSome(within: wait) else { return false }
+        buffers[0].bytes += bytes
+        return true
+    }
+
+    /// Reads connection 0 until the server closes it; throws if it stays open past the socket's read timeout.
+    func drainUntilClosed() throws {
+        buffers[0].bytes = []
+        _ = try sockets[0].readUntilClosed()
+    }
+
+    /// The index just past the RESP value that starts at `start`, or nil while it is incomplete.
+    static func end(of bytes: [UInt8], from start: Int) -> Int? {
+        guard start < bytes.count, let lineEnd = lineEnd(in: bytes, from: start) else { return nil }
+        let header = Int(String(decoding: bytes[(start + 1)..<lineEnd], as: UTF8.self)) ?? 0
+        let next = lineEnd + 2
+        switch bytes[start] {
+        case UInt8(ascii: "$"), UInt8(ascii: "="), UInt8(ascii: "!"):
+            guard header >= 0 else { return next }
+            return next + header + 2 <= bytes.count ? next + header + 2 : nil
+        case UInt8(ascii: "*"), UInt8(ascii: ">"), UInt8(ascii: "~"), UInt8(ascii: "%"), UInt8(ascii: "|"):
+            let elements = bytes[start] == UInt8(ascii: "%") || bytes[start] == UInt8(ascii: "|") ? 2 * header : header
+            var position = next
+            for _ in 0..<max(elements, 0) {
+                guard let end = end(of: bytes, from: position) else { return nil }
+                position = end
+            }
+            return position
+        default:
+            return next
+        }
+    }
+
+    private static func lineEnd(in bytes: [UInt8], from start: Int) -> Int? {
+        var index = start
+        while index + 1 < bytes.count {
+            if bytes[index] == UInt8(ascii: "\r"), bytes[index + 1] == UInt8(ascii: "\n") { return index }
+            index += 1
+        }
+        return nil
+    }
+}
+
+@Suite("Redis subscriptions of one connection")
+struct RedisSubscriptionsTests {
+    private func command(_ words: String...) -> RedisCommand {
+        RedisCommand(name: words[0], arguments: words.dropFirst().map { Array($0.utf8) })
+    }
+
+    private func push(_ kind: String, _ name: String?, _ count: Int64) -> RESPValue {
+        .push([.bulkString(Array(kind.utf8)), name.map { .bulkString(Array($0.utf8)) } ?? .null, .integer(count)])
+    }
+
+    @Test(
+        "each channel and pattern is confirmed with the connection's count after it; the registry hears only real changes"
+    )
+    func confirmationsAndChanges() {
+        var subscriptions = RedisSubscriptions()
+        var result = subscriptions.apply(command("SUBSCRIBE", "a", "b", "a"))
+        #expect(
+            result.confirmations == [push("subscribe", "a", 1), push("subscribe", "b", 2), push("subscribe", "a", 2)])
+        #expect(result.changes == [.subscribeChannel(Array("a".utf8)), .subscribeChannel(Array("b".utf8))])
+        result = subscriptions.apply(command("PSUBSCRIBE", "a*"))
+        #expect(result.confirmations == [push("psubscribe", "a*", 3)])
+        result = subscriptions.apply(command("UNSUBSCRIBE", "zz", "a"))
+        #expect(result.confirmations == [push("unsubscribe", "zz", 3), push("unsubscribe", "a", 2)])
+        #expect(result.changes == [.unsubscribeChannel(Array("a".utf8))])
+        result = subscriptions.apply(command("UNSUBSCRIBE"))
+        #expect(result.confirmations == [push("unsubscribe", "b", 1)])
+        result = subscriptions.apply(command("UNSUBSCRIBE"))
+        #expect(result.confirmations == [push("unsubscribe", nil, 1)])
+        #expect(result.changes.isEmpty)
+        #expect(subscriptions.removeAll() == [.unsubscribePattern(Array("a*".utf8))])
+        #expect(subscriptions.count == 0)
+    }
+
+    @Test("in RESP2 a subscribed connection may only manage subscriptions, PING, QUIT and RESET; RESP3 allows all")
+    func subscribedContext() {
+        var subscriptions = RedisSubscriptions()
+        #expect(subscriptions.refusal(of: command("GET", "k"), protocolVersion: 2) == nil)
+        _ = subscriptions.apply(command("SUBSCRIBE", "a"))
+        #expect(subscriptions.refusal(of: command("GET", "k"), protocolVersion: 2) != nil)
+        #expect(subscriptions.refusal(of: command("GET", "k"), protocolVersion: 3) == nil)
+        for allowed in ["PING", "QUIT", "RESET", "UNSUBSCRIBE", "PSUBSCRIBE"] {
+            #expect(subscriptions.refusal(of: command(allowed), protocolVersion: 2) == nil)
+        }
+        #expect(
+            subscriptions.ping(command("PING", "x"), protocolVersion: 2)
+                == .push([.bulkString(Array("pong".utf8)), .bulkString(Array("x".utf8))]))
+        #expect(subscriptions.ping(command("PING"), protocolVersion: 3) == nil)
+    }
+
+    @Test("the node's registry delivers to channel subscribers, then to matching patterns, and counts each delivery")
+    func registryDelivers() {
+        let pubSub = RedisPubSub()
+        var heard: [String] = []
+        pubSub.subscribe(1, channel: Array("news".utf8)) { _, _, message in
+            heard.append("1:" + String(decoding: message, as: UTF8.self))
+        }
+        pubSub.subscribe(2, pattern: Array("n*".utf8)) { pattern, _, message in
+            heard.append(
+                "2:\(String(decoding: pattern ?? [], as: UTF8.self)):" + String(decoding: message, as: UTF8.self))
+        }
+        pubSub.subscribe(1, pattern: Array("x*".utf8)) { _, _, _ in heard.append("never") }
+        #expect(pubSub.deliver(Publication(channel: Array("news".utf8), message: Array("hi".utf8))) == 2)
+        #expect(heard == ["1:hi", "2:n*:hi"])
+        #expect(pubSub.subscriberCount(of: Array("news".utf8)) == 1)
+        #expect(pubSub.patternCount == 2)
+        pubSub.unsubscribe(1, channel: Array("news".utf8))
+        pubSub.unsubscribe(2, pattern: Array("n*".utf8))
+        #expect(pubSub.deliver(Publication(channel: Array("news".utf8), message: Array("hi".utf8))) == 0)
+        #expect(pubSub.channelNames(matching: nil).isEmpty)
+        #expect(pubSub.patternCount == 1)
+    }
+}
