@@ -10,21 +10,28 @@ import Testing
 
 /// Bounds on what clients can hold open: `--max-connections` and `--redis-idle-timeout`, on real processes.
 extension ClusterTests {
-    @Test("the Redis port refuses connections beyond --max-connections, as Redis's maxclients, and closes idle ones")
+    @Test(
+        "the Redis port refuses connections beyond --max-connections, as Redis's maxclients, and closes idle ones but spares subscribers and blocked pops"
+    )
     func redisConnectionLimits() async throws {
         let (cluster, client) = try await Self.startCluster(arguments: [
             "--max-connections", "3", "--redis-idle-timeout", "2",
         ])
         defer { cluster.stopAll() }
-        let port = try #require(cluster.members[0].redisPort)
-        var held = try (0..<3).map { _ in try BlockingSocket(port: port) }
-        for connection in held { #expect(try connection.exchange("PING\r\n") == "+PONG\r\n") }
+        // The leader's port: a blocked pop waits only where writes are served.
+        let port = try #require(cluster.members[try await Self.awaitLeader(client, cluster) - 1].redisPort)
+        let subscriber = try BlockingSocket(port: port)
+        #expect(try subscriber.exchange("SUBSCRIBE idle-news\r\n") == "*3\r\n$9\r\nsubscribe\r\n$9\r\nidle-news\r\n:1\r\n")
+        let blocked = try BlockingSocket(port: port)
+        try blocked.send("BLPOP idle-list 0\r\n")
+        let third = try BlockingSocket(port: port)
+        #expect(try third.exchange("PING\r\n") == "+PONG\r\n")
         let refused = try BlockingSocket(port: port)
         #expect(try refused.readUntilClosed() == "-ERR max number of clients reached\r\n")
         refused.close()
 
         // Once one closes, its place is free again (the server learns of the close on its own loop).
-        held.removeFirst().close()
+        third.close()
         let admitted = try await Self.poll {
             guard let connection = try? BlockingSocket(port: port) else { return false }
             defer { connection.close() }
@@ -32,10 +39,29 @@ extension ClusterTests {
         }
         #expect(admitted, "no connection was admitted after one closed")
 
-        // A connection that says nothing for the idle timeout is closed; one that keeps talking is not.
-        #expect(try held[0].readUntilClosed() == "")
-        for connection in held { connection.close() }
+        // A connection that says nothing for the idle timeout is closed. The subscriber and the blocked pop, silent
+        // for longer, are not: they still get a publication and a push.
+        let quiet = try await Self.connectWhenAdmitted(port: port)
+        #expect(try quiet.readUntilClosed() == "")
+        quiet.close()
+        let publisher = try await Self.connectWhenAdmitted(port: port)
+        #expect(try publisher.exchange("PUBLISH idle-news hi\r\n") == ":1\r\n")
+        #expect(try subscriber.receive(count: 40) == "*3\r\n$7\r\nmessage\r\n$9\r\nidle-news\r\n$2\r\nhi\r\n")
+        #expect(try publisher.exchange("RPUSH idle-list x\r\n") == ":1\r\n")
+        #expect(try blocked.receive(count: 26) == "*2\r\n$9\r\nidle-list\r\n$1\r\nx\r\n")
+        for connection in [subscriber, blocked, publisher] { connection.close() }
         await client.close()
+    }
+
+    /// A connection to `port` once the node has a place for it (it frees a closed connection's place on its loop).
+    private static func connectWhenAdmitted(port: Int) async throws -> BlockingSocket {
+        for _ in 0..<200 {
+            let connection = try BlockingSocket(port: port)
+            if (try? connection.exchange("PING\r\n")) == "+PONG\r\n" { return connection }
+            connection.close()
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw POSIXError(.ECONNREFUSED)
     }
 }
 

@@ -61,8 +61,9 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     /// hard limit does: a publisher must not make the node buffer without bound for a client that does not read.
     static let unsentPushBytesMax = 32 << 20
 
-    /// A subscriber waits silently for messages: the idle timeout spares it, as Redis's does.
-    var isSubscribed: Bool { subscriptions.count > 0 }
+    /// A subscriber waits silently for messages, and a blocked BLPOP for a push: the idle timeout spares both, as
+    /// Redis's does.
+    var waitsByDesign: Bool { subscriptions.count > 0 || endBlockedPop != nil }
 
     init(router: RedisRouter, id: Int64) {
         self.router = router

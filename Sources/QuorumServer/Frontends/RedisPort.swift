@@ -26,7 +26,7 @@ enum RedisPort {
                     try channel.pipeline.syncOperations.addHandler(gate.handler())
                     if let idleTimeout {
                         try channel.pipeline.syncOperations.addHandlers(
-                            IdleStateHandler(readTimeout: TimeAmount(idleTimeout)), IdleCloser(closed: idleClosed) { handler.isSubscribed })
+                            IdleStateHandler(readTimeout: TimeAmount(idleTimeout)), IdleCloser(closed: idleClosed) { handler.waitsByDesign })
                     }
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(RESPDecoder(bulkBytesMax: bulkBytesMax)))
@@ -48,8 +48,8 @@ private final class ConnectionIDs: @unchecked Sendable {
     }
 }
 
-/// Closes a connection that sent nothing for the idle timeout (Redis's `timeout`), and counts it; a subscriber,
-/// which waits silently by design, is spared.
+/// Closes a connection that sent nothing for the idle timeout (Redis's `timeout`), and counts it; a subscriber or a
+/// blocked pop, which wait silently by design, is spared.
 private final class IdleCloser: ChannelInboundHandler {
     typealias InboundIn = NIOAny
     private let closed: Counter
