@@ -231,13 +231,17 @@ extension ClusterTests {
 enum RedisTools {
     static let cli = find("redis-cli")
     static let benchmark = find("redis-benchmark")
-    static let redisPy: Bool = {
-        guard find("python3") != nil, let run = try? runBlocking("/usr/bin/env", ["python3", "-c", "import redis"])
+    static let redisPy = pythonImports("redis")
+    /// python-redis-lock and pottery (PyPI), the lock libraries `pythonLockLibraries` drives.
+    static let pythonLockLibraries = pythonImports("redis_lock") && pythonImports("pottery")
+
+    static func pythonImports(_ module: String) -> Bool {
+        guard find("python3") != nil, let run = try? runBlocking("/usr/bin/env", ["python3", "-c", "import \(module)"])
         else {
             return false
         }
         return run.status == 0
-    }()
+    }
 
     static func find(_ name: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
