@@ -170,11 +170,13 @@ let package = Package(
         .testTarget(
             name: "QuorumWireTests", dependencies: ["QuorumWire", "QuorumConsensus", "QuorumSharding", "QuorumStore"], swiftSettings: strict
         ),
+        // Shares the machine's cores between simulated worlds and the suites that run real processes.
+        .target(name: "QuorumTestCores", path: "Tests/QuorumTestCores", swiftSettings: strict),
         // Starts real `quorum server` processes on 127.0.0.1.
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "QuorumChaos", "QuorumClient", "QuorumConsensus", "QuorumProxy", "QuorumServer", "QuorumSharding",
+                "QuorumChaos", "QuorumTestCores", "QuorumClient", "QuorumConsensus", "QuorumProxy", "QuorumServer", "QuorumSharding",
                 "QuorumStore", "QuorumSimulation",
                 "quorum", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -183,7 +185,7 @@ let package = Package(
         ),
         .testTarget(
             name: "QuorumSimulationTests",
-            dependencies: ["QuorumSimulation", "QuorumConsensus", "QuorumNode", "QuorumSharding"],
+            dependencies: ["QuorumSimulation", "QuorumConsensus", "QuorumNode", "QuorumSharding", "QuorumTestCores"],
             swiftSettings: strict
         ),
     ]

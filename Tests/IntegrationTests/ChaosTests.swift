@@ -7,7 +7,7 @@ import Testing
 /// The chaos suite's short mode: a real three-node cluster behind the fault-injecting proxy, every kind of fault at
 /// least once. `QUORUM_CHAOS_SECONDS` runs it longer, `QUORUM_CHAOS_SEED` with another seed; `quorum chaos` is the
 /// long mode.
-@Suite(.serialized)
+@Suite(.serialized, .realProcesses)
 struct ChaosTests {
     static let seed = ProcessInfo.processInfo.environment["QUORUM_CHAOS_SEED"].flatMap(UInt64.init) ?? 14
     static let seconds = ProcessInfo.processInfo.environment["QUORUM_CHAOS_SECONDS"].flatMap(Int.init) ?? 34

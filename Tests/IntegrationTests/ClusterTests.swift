@@ -7,7 +7,7 @@ import Testing
 @testable import QuorumSimulation
 
 /// Three real `quorum server` processes on 127.0.0.1.
-@Suite("Cluster of real processes", .serialized)
+@Suite("Cluster of real processes", .serialized, .realProcesses)
 struct ClusterTests {
     /// Polls until some node reports itself leader; returns its id.
     static func awaitLeader(_ client: QuorumClient, _ cluster: ClusterProcesses, excluding: Int? = nil) async throws

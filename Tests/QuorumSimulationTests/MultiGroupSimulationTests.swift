@@ -10,9 +10,7 @@ struct MultiGroupSimulationTests {
         "every multi-group seed stays safe, isolated, live after healing, and linearizable in every group",
         arguments: seedBatches)
     func seedsPass(batch: ClosedRange<UInt64>) async {
-        let reports = await offConcurrencyPool {
-            batch.map { MultiGroupSimulation(options: multiGroupOptions(seed: $0)).run() }
-        }
+        let reports = await worlds(batch) { MultiGroupSimulation(options: multiGroupOptions(seed: $0)).run() }
         var quiescences = 0
         var livenessWakes = 0
         var groups = 0
@@ -45,12 +43,10 @@ struct MultiGroupSimulationTests {
     /// --groups drawn --seeds 200` passed in a release build.
     @Test("Multi-Paxos groups share disks and links safely too", arguments: [UInt64(1)...6, 7...12])
     func paxosSeedsPass(batch: ClosedRange<UInt64>) async {
-        let reports = await offConcurrencyPool {
-            batch.map { seed in
-                var options = multiGroupOptions(seed: seed)
-                options.consensus = .paxos
-                return MultiGroupSimulation(options: options).run()
-            }
+        let reports = await worlds(batch) { seed in
+            var options = multiGroupOptions(seed: seed)
+            options.consensus = .paxos
+            return MultiGroupSimulation(options: options).run()
         }
         for report in reports { #expect(report.passed, "\(report)") }
         let operations = reports.reduce(0) { $0 + $1.stats.operationsCompleted }

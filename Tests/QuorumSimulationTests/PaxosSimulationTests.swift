@@ -29,7 +29,7 @@ func paxosOptions(seed: UInt64) -> SimulationOptions {
 struct PaxosSimulationTests {
     @Test("every seed stays safe, live after healing, and linearizable under Multi-Paxos", arguments: paxosSeedBatches)
     func seedsPass(batch: ClosedRange<UInt64>) async {
-        let reports = await offConcurrencyPool { batch.map { Simulation(options: paxosOptions(seed: $0)).run() } }
+        let reports = await worlds(batch) { Simulation(options: paxosOptions(seed: $0)).run() }
         for (seed, report) in zip(batch, reports) {
             #expect(report.passed, "\(report)")
             #expect(report.stats.leaderElections >= 2, "seed \(seed) saw one leader only: \(report)")

@@ -31,9 +31,7 @@ struct ShardedSimulationTests {
         "every sharded seed keeps each key in one owner, loses no acknowledged write and stays linearizable per key",
         arguments: shardedSeedBatches)
     func seedsPass(batch: ClosedRange<UInt64>) async {
-        let reports = await offConcurrencyPool {
-            batch.map { MultiGroupSimulation(options: shardedOptions(seed: $0)).run() }
-        }
+        let reports = await worlds(batch) { MultiGroupSimulation(options: shardedOptions(seed: $0)).run() }
         var moves = 0
         var resumed = 0
         var staleRoutes = 0

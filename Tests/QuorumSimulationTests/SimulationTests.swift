@@ -1,5 +1,6 @@
 import Foundation
 import QuorumConsensus
+import QuorumTestCores
 import Testing
 
 @testable import QuorumSimulation
@@ -27,23 +28,26 @@ func multiGroupOptions(seed: UInt64) -> SimulationOptions {
     SimulationOptions(seed: seed, groups: SimulationOptions.drawnGroupCount(seed: seed))
 }
 
-/// Runs CPU-bound work (whole simulated worlds) on a thread of its own, one core's worth at a time. On the
-/// concurrency pool, which has one thread per core, minutes of it would starve every async test running beside it
-/// (the integration tests' clients, timers and deadlines). And with every batch at once, the worlds took both cores
-/// of a 2-core machine from the real clusters of the integration tests, whose leaders then lost elections under
-/// redis-benchmark; so all but one core are left to the rest of the suite.
+/// Runs CPU-bound work (whole simulated worlds) on a thread of its own, on one core of `CoreShare`. On the concurrency
+/// pool, which has one thread per core, minutes of it would starve every async test running beside it (the
+/// integration tests' clients, timers and deadlines).
 func offConcurrencyPool<Result: Sendable>(_ work: @escaping @Sendable () -> Result) async -> Result {
-    await withCheckedContinuation { continuation in
-        Thread.detachNewThread {
-            worldSlots.wait()
-            let result = work()
-            worldSlots.signal()
-            continuation.resume(returning: result)
-        }
-    }
+    await onThreadOfItsOwn { CoreShare.shared.onCore(work) }
 }
 
-private let worldSlots = DispatchSemaphore(value: max(1, ProcessInfo.processInfo.activeProcessorCount - 1))
+/// Runs one world per seed, each taking a core of `CoreShare` for itself only, so that a core freed by the
+/// suites of real processes is used at once, and a core they need back is handed over within one world.
+func worlds<Report: Sendable>(_ seeds: ClosedRange<UInt64>, _ run: @escaping @Sendable (UInt64) -> Report) async
+    -> [Report]
+{
+    await onThreadOfItsOwn { seeds.map { seed in CoreShare.shared.onCore { run(seed) } } }
+}
+
+private func onThreadOfItsOwn<Result: Sendable>(_ work: @escaping @Sendable () -> Result) async -> Result {
+    await withCheckedContinuation { continuation in
+        Thread.detachNewThread { continuation.resume(returning: work()) }
+    }
+}
 
 /// The engine bugs a single-group world must catch; the others belong to multi-group worlds (quiescence, the shared
 /// disk) and to sharded ones (moves of keys).
@@ -56,7 +60,7 @@ struct SimulationTests {
     @Test("every seed stays safe, live after healing, and linearizable", arguments: seedBatches)
     func seedsPass(batch: ClosedRange<UInt64>) async {
         var membershipChanges = 0
-        let reports = await offConcurrencyPool { batch.map { Simulation(options: SimulationOptions(seed: $0)).run() } }
+        let reports = await worlds(batch) { Simulation(options: SimulationOptions(seed: $0)).run() }
         for (seed, report) in zip(batch, reports) {
             #expect(report.passed, "\(report)")
             // Each world must be eventful enough to mean something. Membership changes need a stable leader,
