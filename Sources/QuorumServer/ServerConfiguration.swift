@@ -40,6 +40,8 @@ public struct ServerConfiguration: Sendable {
     /// Where the node's ports are bound, when not on the host its members reach it at (`members[node]`): `0.0.0.0`
     /// in a container or behind NAT, say, while the others reach it at the address the cluster list gives.
     public var listenHost: String?
+    /// Mutual TLS between peers, with certificates naming each node (`PeerTLS`); nil: peers are unauthenticated.
+    public var peerTLS: PeerTLSFiles?
     /// The consensus engine of every group, chosen when the cluster is founded and kept with each member's data.
     public var consensus = ConsensusKind.raft
     /// One engine tick. Elections take 10–20 ticks, heartbeats go every tick.

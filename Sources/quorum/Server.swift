@@ -32,7 +32,7 @@ struct Server: ParsableCommand {
             A JSON file with any of: id, cluster, dataDir, listenHost, join, consensus, logFormat, logLevel, \
             tickMilliseconds, historyRevisions, httpPort, redisPort, maxRequestBytes, snapshotEntries, \
             peerFrameBytes, groups, splitKeys, maxConnections, maxWatches, maxWatchesPerConnection, \
-            redisIdleTimeout, busyReplyThreshold.
+            redisIdleTimeout, busyReplyThreshold, peerCert, peerKey, peerCA.
             """)
     var config: String?
 
@@ -117,6 +117,19 @@ struct Server: ParsableCommand {
     @Option(help: "A Lua script running longer than this many milliseconds makes new scripts answer BUSY (default 5000).")
     var busyReplyThreshold: Int?
 
+    @Option(
+        help: """
+            This node's peer certificate (PEM), naming it as node-<id>.quorum; with --peer-key and --peer-ca, peers \
+            authenticate each other with mutual TLS (env QUORUM_PEER_CERT; docs/security.md).
+            """)
+    var peerCert: String?
+
+    @Option(help: "The private key of --peer-cert (PEM; env QUORUM_PEER_KEY).")
+    var peerKey: String?
+
+    @Option(help: "The certificate authority that signs every member's peer certificate (PEM; env QUORUM_PEER_CA).")
+    var peerCa: String?
+
     /// The settings a config file may hold; every field is optional.
     struct FileSettings: Decodable {
         var id: UInt64?
@@ -141,6 +154,9 @@ struct Server: ParsableCommand {
         var maxWatchesPerConnection: Int?
         var redisIdleTimeout: Int?
         var busyReplyThreshold: Int?
+        var peerCert: String?
+        var peerKey: String?
+        var peerCA: String?
     }
 
     func run() throws {
@@ -228,6 +244,10 @@ struct Server: ParsableCommand {
         if let groups = configuration.bootstrapGroups, !(1...ServerConfiguration.bootstrapGroupsMax).contains(groups) {
             throw ValidationError("--groups must be 1–100000")
         }
+        configuration.peerTLS = try Self.peerTLS(
+            certificate: try setting(peerCert, "QUORUM_PEER_CERT", file.peerCert),
+            key: try setting(peerKey, "QUORUM_PEER_KEY", file.peerKey),
+            authority: try setting(peerCa, "QUORUM_PEER_CA", file.peerCA))
         let server: QuorumNodeServer
         do {
             let parent = (dataDir as NSString).deletingLastPathComponent
@@ -240,6 +260,11 @@ struct Server: ParsableCommand {
         say("node \(id) serving clients on \(configuration.address.clientAddress), peers on port \(configuration.address.peerPort)")
         if let httpPort { say("node \(id) serving HTTP on http://\(configuration.address.host):\(httpPort)") }
         if let redisPort { say("node \(id) serving Redis on \(configuration.address.host):\(redisPort)") }
+        if configuration.peerTLS == nil {
+            say(
+                "WARNING: peers are unauthenticated: anyone who reaches port \(configuration.address.peerPort) can "
+                    + "speak for a member. Give --peer-cert, --peer-key and --peer-ca (docs/security.md).")
+        }
         let stopping = Self.stopOnSignals(server)
         try server.wait()
         if let reason = server.removalReason {
@@ -260,6 +285,16 @@ struct Server: ParsableCommand {
             throw ValidationError("unknown log level '\(level ?? "")'; choose one of \(Logger.Level.names)")
         }
         return LogSettings(format: format, level: level)
+    }
+
+    /// Peer TLS needs all three files or none.
+    static func peerTLS(certificate: String?, key: String?, authority: String?) throws -> PeerTLSFiles? {
+        switch (certificate, key, authority) {
+        case (nil, nil, nil): return nil
+        case (let certificate?, let key?, let authority?):
+            return PeerTLSFiles(certificate: certificate, privateKey: key, certificateAuthority: authority)
+        default: throw ValidationError("peer TLS needs all of --peer-cert, --peer-key and --peer-ca")
+        }
     }
 
     /// How the command tells its operator what it does: plain lines on standard output, or, with JSON logs, log

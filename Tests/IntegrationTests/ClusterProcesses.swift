@@ -29,6 +29,8 @@ final class ClusterProcesses: @unchecked Sendable {
 
     /// Extra arguments for every `quorum server` this cluster starts.
     var serverArguments: [String] = []
+    /// Arguments for one member only (its own certificate, say), after `serverArguments`.
+    var memberArguments: [Int: [String]] = [:]
     /// The servers' tick: elections take 10–20 ticks.
     var tickMilliseconds = 20
 
@@ -73,7 +75,7 @@ final class ClusterProcesses: @unchecked Sendable {
                 "\(tickMilliseconds)",
                 "--http-port", "\(members[id - 1].httpPort)",
             ] + (members[id - 1].redisPort.map { ["--redis-port", "\($0)"] } ?? []) + (joining ? ["--join"] : [])
-            + serverArguments
+            + serverArguments + (memberArguments[id] ?? [])
         try launch(process, member: id)
     }
 

@@ -32,6 +32,8 @@ final class NodeHost: @unchecked Sendable {
     let logger: Logger
     let metrics: NodeMetrics
     let peers: PeerTransport
+    /// Mutual TLS on the peer links, when configured.
+    let tls: PeerTLS?
     let addressBook: AddressBook
     let shardMapBook = ShardMapBook()
     /// Answers given up on after `RuntimeGateway.answerTimeout` (`answerInTime`), checked every tick.
@@ -88,7 +90,8 @@ final class NodeHost: @unchecked Sendable {
         let hello = PeerHello(
             node: configuration.node, redisPort: configuration.redisPort, httpPort: configuration.httpPort)
         hellos[configuration.node] = hello
-        peers = PeerTransport(loop: loop, frameBytesMax: configuration.peerFrameBytesMax, hello: hello)
+        tls = try configuration.peerTLS.map(PeerTLS.init(files:))
+        peers = PeerTransport(loop: loop, frameBytesMax: configuration.peerFrameBytesMax, hello: hello, tls: tls)
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
         storage = try Self.openStorage(configuration, metrics)
         let created: Bool

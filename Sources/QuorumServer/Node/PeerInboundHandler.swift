@@ -1,4 +1,5 @@
 import NIOCore
+import NIOSSL
 import QuorumConsensus
 import QuorumWire
 
@@ -22,7 +23,7 @@ final class PeerInboundHandler: ChannelInboundHandler {
             guard let peer else {
                 // Nothing is assembled or kept for a stranger: the hello is one small frame.
                 let hello = try PeerHello(decoding: frame)
-                if let refusal = host.peerSaidHello(hello) {
+                if let refusal = certificateRefusal(of: hello, context: context) ?? host.peerSaidHello(hello) {
                     host.metrics.peerHellosRefused.increment()
                     throw .malformed("refused the hello: \(refusal)")
                 }
@@ -56,6 +57,17 @@ final class PeerInboundHandler: ChannelInboundHandler {
             host.logger.warning("closing a peer connection: \(error)")
             context.close(promise: nil)
         }
+    }
+
+    /// With peer TLS, a hello is believed only over a certificate that names the node it says it is.
+    private func certificateRefusal(of hello: PeerHello, context: ChannelHandlerContext) -> String? {
+        guard host.tls != nil else { return nil }
+        let certificate = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self).peerCertificate
+        guard PeerTLS.certificate(certificate, names: hello.node) else {
+            return "a peer says hello as node \(hello.node.rawValue), but its certificate does not name "
+                + PeerTLS.name(of: hello.node)
+        }
+        return nil
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -16,6 +16,7 @@ final class PeerTransport: @unchecked Sendable {
     /// Where a peer listens: the founding list, then the replicated address book (set by the host).
     var addressOf: (NodeID) -> MemberAddress? = { _ in nil }
     private let frameBytesMax: Int
+    private let tls: PeerTLS?
     /// Who this node is, of which cluster, and where it serves Redis and HTTP: the first frame on every connection.
     var hello: PeerHello
     private var peers: [NodeID: Peer] = [:]
@@ -31,10 +32,11 @@ final class PeerTransport: @unchecked Sendable {
         var backoffMilliseconds: Int64 = 50
     }
 
-    init(loop: any EventLoop, frameBytesMax: Int, hello: PeerHello) {
+    init(loop: any EventLoop, frameBytesMax: Int, hello: PeerHello, tls: PeerTLS? = nil) {
         self.loop = loop
         self.hello = hello
         self.frameBytesMax = frameBytesMax
+        self.tls = tls
     }
 
     /// Queues `messages` of `group` for the end of this event-loop turn.
@@ -99,11 +101,12 @@ final class PeerTransport: @unchecked Sendable {
         guard let address = addressOf(peer), peers[peer]?.connecting != true else { return }
         peers[peer, default: Peer()].connecting = true
         let hello = hello.frame
-        let frameBytesMax = frameBytesMax
+        let (frameBytesMax, tls) = (frameBytesMax, tls)
         ClientBootstrap(group: loop)
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(try tls.clientHandler(dialling: peer)) }
                     // Peers never answer on this connection; their messages come back on their own.
                     try channel.pipeline.syncOperations.addFrameHandlers(
                         frameBytesMax: frameBytesMax, then: DiscardingHandler())

@@ -43,7 +43,9 @@ public final class QuorumNodeServer: Sendable {
         let listenHost = configuration.listenHost ?? address.host
         do {
             peerChannel = try Self.binding("peer", listenHost, address.peerPort) {
-                try Self.listen(eventLoopGroup, listenHost, address.peerPort, configuration.peerFrameBytesMax) {
+                try Self.listen(
+                    eventLoopGroup, listenHost, address.peerPort, configuration.peerFrameBytesMax, tls: host.tls
+                ) {
                     PeerInboundHandler(host: host)
                 }
             }
@@ -97,7 +99,7 @@ public final class QuorumNodeServer: Sendable {
     /// admits (peers: no gate, they prove who they are in their hello).
     private static func listen<Handler: ChannelInboundHandler>(
         _ group: MultiThreadedEventLoopGroup, _ host: String, _ port: Int, _ frameBytesMax: Int,
-        gate: ConnectionGate? = nil, handler: @escaping @Sendable () -> Handler
+        gate: ConnectionGate? = nil, tls: PeerTLS? = nil, handler: @escaping @Sendable () -> Handler
     ) throws -> any Channel where Handler.InboundIn == Frame {
         try ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
@@ -105,6 +107,7 @@ public final class QuorumNodeServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let gate { try channel.pipeline.syncOperations.addHandler(gate.handler()) }
+                    if let tls { try channel.pipeline.syncOperations.addHandler(tls.serverHandler()) }
                     try channel.pipeline.syncOperations.addFrameHandlers(frameBytesMax: frameBytesMax, then: handler())
                 }
             }

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Makes a certificate authority and one peer certificate per node for Quorum's mutual TLS between peers
+# (docs/security.md): `scripts/peer-certificates.sh DIR 1 2 3` writes DIR/ca.pem and DIR/ca.key (unless DIR/ca.pem
+# exists, which is reused), and DIR/node-N.pem and DIR/node-N.key for each id, each certificate naming its node as
+# node-N.quorum. Needs openssl. DAYS (default 365) sets how long the certificates stay valid.
+set -euo pipefail
+directory=${1:?usage: peer-certificates.sh DIR ID...}
+shift
+days=${DAYS:-365}
+mkdir -p "$directory"
+cd "$directory"
+if [[ ! -f ca.pem ]]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem \
+        -days "$days" -subj "/CN=Quorum peer CA" 2>/dev/null
+fi
+for id in "$@"; do
+    name="node-$id.quorum"
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "node-$id.key" -out "node-$id.csr" \
+        -subj "/CN=$name" 2>/dev/null
+    printf 'subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$name" >"node-$id.ext"
+    openssl x509 -req -in "node-$id.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -out "node-$id.pem" \
+        -days "$days" -extfile "node-$id.ext" 2>/dev/null
+    rm "node-$id.csr" "node-$id.ext"
+done
