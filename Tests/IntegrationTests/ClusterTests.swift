@@ -44,6 +44,33 @@ struct ClusterTests {
         }
     }
 
+    /// A one-node cluster with a leader, for tests of one node's Redis port.
+    static func startOneNode() async throws -> ClusterProcesses {
+        let cluster = try ClusterProcesses(size: 1)
+        do {
+            try cluster.startAll()
+            let client = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10))
+            _ = try await awaitLeader(client, cluster)
+            await client.close()
+            return cluster
+        } catch {
+            cluster.stopAll()
+            throw error
+        }
+    }
+
+    /// A redis-server and a one-node Quorum cluster side by side, for tests that compare their replies.
+    static func startBesideRedis() async throws -> (redis: RedisServers, quorum: ClusterProcesses) {
+        let servers = try RedisServers(count: 1)
+        try await servers.startAll()
+        do {
+            return (servers, try await startOneNode())
+        } catch {
+            servers.stopAll()
+            throw error
+        }
+    }
+
     @Test("writes and reads through the client and through the command line")
     func clientAndCommandLine() async throws {
         let (cluster, client) = try await Self.startCluster(arguments: ["--max-request-bytes", "4096"])

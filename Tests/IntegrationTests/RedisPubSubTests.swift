@@ -13,15 +13,11 @@ extension ClusterTests {
         "Redis pub/sub: the same conversation gets the same bytes from Quorum as from redis-server, in RESP2 and RESP3",
         .enabled(if: RedisServers.isInstalled, "redis-server is not on PATH; install the Debian package redis-server"))
     func pubSubMatchesRedis() async throws {
-        let servers = try RedisServers(count: 1)
-        defer { servers.stopAll() }
-        try await servers.startAll()
-        let cluster = try ClusterProcesses(size: 1)
-        defer { cluster.stopAll() }
-        try cluster.startAll()
-        let client = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10))
-        _ = try await Self.awaitLeader(client, cluster)
-        await client.close()
+        let (servers, cluster) = try await Self.startBesideRedis()
+        defer {
+            servers.stopAll()
+            cluster.stopAll()
+        }
 
         let redis = try PubSubConversation(port: servers.ports[0])
         let quorum = try PubSubConversation(port: try #require(cluster.members[0].redisPort))
@@ -150,12 +146,8 @@ extension ClusterTests {
 
     @Test("Redis pub/sub: a subscriber that reads nothing is disconnected at 32 MiB unread; the publisher is unharmed")
     func slowSubscriberIsDisconnected() async throws {
-        let cluster = try ClusterProcesses(size: 1)
+        let cluster = try await Self.startOneNode()
         defer { cluster.stopAll() }
-        try cluster.startAll()
-        let client = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10))
-        _ = try await Self.awaitLeader(client, cluster)
-        await client.close()
         let port = try #require(cluster.members[0].redisPort)
         let subscriber = try PubSubConversation(port: port)
         defer { subscriber.close() }

@@ -40,9 +40,10 @@ final class RedisScriptTests {
         let promise = loop.makePromise(of: RESPValue.self)
         loop.execute {
             executor.script(
-                .source(Array(source.utf8)), keys: keys.map { Array($0.utf8) },
-                arguments: arguments.map { Array($0.utf8) },
-                readOnly: readOnly, scripting: scripting, reply: promise.succeed)
+                RedisScripting.Invocation(
+                    script: .source(Array(source.utf8)), keys: keys.map { Array($0.utf8) },
+                    arguments: arguments.map { Array($0.utf8) }, readOnly: readOnly),
+                scripting: scripting, reply: promise.succeed)
         }
         return try await promise.futureResult.get()
     }
@@ -71,8 +72,9 @@ final class RedisScriptTests {
         let promise = loop.makePromise(of: RESPValue.self)
         loop.execute {
             executor.script(
-                .sha(sha), keys: keys.map { Array($0.utf8) }, arguments: [], readOnly: false, scripting: scripting,
-                reply: promise.succeed)
+                RedisScripting.Invocation(
+                    script: .sha(sha), keys: keys.map { Array($0.utf8) }, arguments: [], readOnly: false),
+                scripting: scripting, reply: promise.succeed)
         }
         return try await promise.futureResult.get()
     }
@@ -177,8 +179,10 @@ final class RedisScriptTests {
         let promise = loop.makePromise(of: RESPValue.self)
         loop.execute {
             executor.script(
-                .source(Array("redis.call('set', KEYS[1], 'x') while true do end".utf8)), keys: [Array("k".utf8)],
-                arguments: [], readOnly: false, scripting: scripting, reply: promise.succeed)
+                RedisScripting.Invocation(
+                    script: .source(Array("redis.call('set', KEYS[1], 'x') while true do end".utf8)),
+                    keys: [Array("k".utf8)], arguments: [], readOnly: false),
+                scripting: scripting, reply: promise.succeed)
         }
         // Wait (bounded) until the script has run past the threshold.
         let busy = try await Patience.within(seconds: 30) {

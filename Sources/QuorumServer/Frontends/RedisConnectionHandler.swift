@@ -409,9 +409,9 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
                 [.connection, .pubSub].contains(RedisCommandTable.lookup($0.name)?.kind)
             }
             let stored = transaction.commands.filter { !isConnection($0) }
-            let keys = stored.flatMap(RedisCommandTable.keys(of:)) + transaction.watched.keys
+            let keys = stored.flatMap(RedisExecutor.keys(of:)) + transaction.watched.keys
             guard let executor = executor(for: keys, reply: reply) else { return }
-            executor.transaction(stored, watched: transaction.watched) { result in
+            executor.transaction(stored, watched: transaction.watched, scripting: router.scripting) { result in
                 switch result {
                 case .success(nil): reply(.nullArray)
                 case .success(let replies?):
@@ -430,26 +430,15 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         let scripting = router.scripting
         if command.name == "SCRIPT" { return scriptCommand(command, scripting: scripting, reply: reply) }
         if let unavailable = scripting.unavailable { return reply(unavailable) }
-        guard let numberOfKeys = RedisWorkingSet.integer(command.arguments[1]) else { return reply(.notInteger) }
-        guard numberOfKeys >= 0 else { return reply(.error("ERR Number of keys can't be negative")) }
-        guard numberOfKeys <= Int64(command.arguments.count - 2) else {
-            return reply(.error("ERR Number of keys can't be greater than number of args"))
+        let invocation: RedisScripting.Invocation
+        switch RedisScripting.invocation(of: command) {
+        case .success(let parsed): invocation = parsed
+        case .failure(let error): return reply(error.reply)
         }
-        let keys = Array(command.arguments[2..<(2 + Int(numberOfKeys))])
-        let arguments = Array(command.arguments[(2 + Int(numberOfKeys))...])
-        let script: RedisScripting.Script
-        if command.name.hasPrefix("EVALSHA") {
-            let sha = RedisScripting.normalized(command.arguments[0])
-            guard scripting.isKnown(sha) else { return reply(RedisScripting.noScript) }
-            script = .sha(sha)
-        } else {
-            script = .source(command.arguments[0])
-        }
+        if case .sha(let sha) = invocation.script, !scripting.isKnown(sha) { return reply(RedisScripting.noScript) }
         if let busy = scripting.busy { return reply(busy) }
-        guard let executor = executor(for: keys, asking: asking, reply: reply) else { return }
-        executor.script(
-            script, keys: keys, arguments: arguments, readOnly: command.name.hasSuffix("_RO"), scripting: scripting,
-            reply: reply)
+        guard let executor = executor(for: invocation.keys, asking: asking, reply: reply) else { return }
+        executor.script(invocation, scripting: scripting, reply: reply)
     }
 
     /// SCRIPT LOAD, EXISTS, FLUSH and KILL.

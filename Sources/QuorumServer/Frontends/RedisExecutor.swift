@@ -125,25 +125,53 @@ final class RedisExecutor: @unchecked Sendable {
     /// (compared against what was read, and against `watched` mod revisions). Answers each command's reply, or
     /// nil when a watched key changed (EXEC's null reply).
     func transaction(
-        _ commands: [RedisCommand], watched: [[UInt8]: Revision] = [:],
+        _ commands: [RedisCommand], watched: [[UInt8]: Revision] = [:], scripting: RedisScripting? = nil,
         reply: @escaping @Sendable (Result<[RESPValue]?, RedisReplyError>) -> Void
     ) {
         let keys = Self.eachOnce(
-            commands.flatMap(RedisCommandTable.keys(of:)) + watched.keys.sorted { $0.lexicographicallyPrecedes($1) })
+            commands.flatMap(Self.keys(of:)) + watched.keys.sorted { $0.lexicographicallyPrecedes($1) })
         if commands.count == 1, watched.isEmpty, keys.contains(where: { busyKeys[$0] != nil }) {
             return join(commands[0], keys: keys, reply: reply)
         }
         compute(
             keys: keys, watched: watched, withKeyspace: Self.readKeyspace(commands), reply: reply,
-            body: Self.running(commands))
+            body: Self.running(commands, scripting: scripting))
     }
 
-    /// The computation of `commands`, run in order against the working set, each seeing the ones before.
-    private static func running(_ commands: [RedisCommand]) -> Computation {
+    /// The keys `command` touches: its key spec's, or a script's declared KEYS.
+    static func keys(of command: RedisCommand) -> [[UInt8]] {
+        guard RedisCommandTable.lookup(command.name)?.kind == .script else {
+            return RedisCommandTable.keys(of: command)
+        }
+        return (try? RedisScripting.invocation(of: command).get())?.keys ?? []
+    }
+
+    /// The computation of `commands`, run in order against the working set, each seeing the ones before; scripts
+    /// (queued in MULTI) run on `scripting`'s thread in their turn, and one that fails leaves the working set as it
+    /// found it, as outside MULTI.
+    private static func running(_ commands: [RedisCommand], scripting: RedisScripting? = nil) -> Computation {
         { workingSet, done in
-            var workingSet = workingSet
-            let replies = commands.map { workingSet.run($0) }
-            done(workingSet, replies, false)
+            @Sendable func run(from start: Int, _ workingSet: RedisWorkingSet, _ replies: [RESPValue]) {
+                var (workingSet, replies, index) = (workingSet, replies, start)
+                while index < commands.count, RedisCommandTable.lookup(commands[index].name)?.kind != .script {
+                    replies.append(workingSet.run(commands[index]))
+                    index += 1
+                }
+                guard index < commands.count else { return done(workingSet, replies, false) }
+                let invocation: RedisScripting.Invocation
+                switch RedisScripting.invocation(of: commands[index]) {
+                case .success(let parsed): invocation = parsed
+                case .failure(let error): return run(from: index + 1, workingSet, replies + [error.reply])
+                }
+                guard let scripting else {
+                    return run(from: index + 1, workingSet, replies + [.error("ERR scripts cannot run here")])
+                }
+                let (next, earlier) = (index + 1, replies)
+                scripting.run(invocation, on: workingSet) { script in
+                    run(from: next, script.workingSet, earlier + [script.reply])
+                }
+            }
+            run(from: 0, workingSet, [])
         }
     }
 
@@ -161,19 +189,14 @@ final class RedisExecutor: @unchecked Sendable {
     /// Runs a Lua script atomically, as `transaction` runs commands: its declared `keys` read into a working set, the
     /// script run against it (`RedisScripting`), its writes one compared transaction; rerun from scratch when a key
     /// changed under it, so a script must decide the same on the same data. A script that failed writes nothing.
-    func script(
-        _ script: RedisScripting.Script, keys: [[UInt8]], arguments: [[UInt8]], readOnly: Bool,
-        scripting: RedisScripting, reply: @escaping Reply
-    ) {
-        compute(keys: Self.eachOnce(keys), watched: [:], withKeyspace: false) { result in
+    func script(_ invocation: RedisScripting.Invocation, scripting: RedisScripting, reply: @escaping Reply) {
+        compute(keys: Self.eachOnce(invocation.keys), watched: [:], withKeyspace: false) { result in
             switch result {
             case .success(let replies): reply(replies?.first ?? .null)
             case .failure(let error): reply(error.reply)
             }
         } body: { workingSet, done in
-            scripting.run(script, keys: keys, arguments: arguments, readOnly: readOnly, on: workingSet) { run in
-                done(run.workingSet, [run.reply], run.conclusive)
-            }
+            scripting.run(invocation, on: workingSet) { run in done(run.workingSet, [run.reply], run.conclusive) }
         }
     }
 

@@ -136,7 +136,9 @@ final class RedisScripting: @unchecked Sendable {
         _ script: Script, keys: [[UInt8]], arguments: [[UInt8]], readOnly: Bool, on workingSet: RedisWorkingSet,
         then done: @escaping @Sendable (Run) -> Void
     ) {
-        guard let box = engine else { return done(Run(workingSet: workingSet, reply: unavailable ?? .null, conclusive: true)) }
+        guard let box = engine else {
+            return done(Run(workingSet: workingSet, reply: unavailable ?? .null, conclusive: true))
+        }
         thread.runIfActive(eventLoop: loop) { () -> (Run, (sha: String, flushes: Int)?) in
             let sha: String
             switch script {
@@ -144,7 +146,8 @@ final class RedisScripting: @unchecked Sendable {
             case .source(let source):
                 switch box.engine.load(source) {
                 case .success(let loaded): sha = loaded
-                case .failure(let error): return (Run(workingSet: workingSet, reply: error.reply, conclusive: true), nil)
+                case .failure(let error):
+                    return (Run(workingSet: workingSet, reply: error.reply, conclusive: true), nil)
                 }
             }
             self.runningSince.store(Self.uptime(), ordering: .relaxed)
@@ -170,6 +173,41 @@ final class RedisScripting: @unchecked Sendable {
     }
 
     static let noScript = RESPValue.error("NOSCRIPT No matching script. Please use EVAL.")
+
+    /// One EVAL, EVALSHA, EVAL_RO or EVALSHA_RO as its arguments give it.
+    struct Invocation: Sendable {
+        var script: Script
+        var keys: [[UInt8]]
+        var arguments: [[UInt8]]
+        var readOnly: Bool
+    }
+
+    /// Reads `command`'s script (source or SHA-1), its numkeys KEYS and its ARGV; Redis's error when numkeys does
+    /// not fit.
+    static func invocation(of command: RedisCommand) -> Result<Invocation, RedisReplyError> {
+        let arguments = command.arguments
+        guard arguments.count >= 2, let numberOfKeys = RedisWorkingSet.integer(arguments[1]) else {
+            return .failure(RedisReplyError("ERR value is not an integer or out of range"))
+        }
+        guard numberOfKeys >= 0 else { return .failure(RedisReplyError("ERR Number of keys can't be negative")) }
+        guard numberOfKeys <= Int64(arguments.count - 2) else {
+            return .failure(RedisReplyError("ERR Number of keys can't be greater than number of args"))
+        }
+        let keysEnd = 2 + Int(numberOfKeys)
+        let script: Script =
+            command.name.hasPrefix("EVALSHA") ? .sha(normalized(arguments[0])) : .source(arguments[0])
+        return .success(
+            Invocation(
+                script: script, keys: Array(arguments[2..<keysEnd]), arguments: Array(arguments[keysEnd...]),
+                readOnly: command.name.hasSuffix("_RO")))
+    }
+
+    /// Runs a parsed invocation; the same as `run` with its parts.
+    func run(_ invocation: Invocation, on workingSet: RedisWorkingSet, then done: @escaping @Sendable (Run) -> Void) {
+        run(
+            invocation.script, keys: invocation.keys, arguments: invocation.arguments, readOnly: invocation.readOnly,
+            on: workingSet, then: done)
+    }
 
     /// SHA-1s are matched without regard to case, as Redis matches them.
     static func normalized(_ sha: [UInt8]) -> String { String(decoding: sha, as: UTF8.self).lowercased() }

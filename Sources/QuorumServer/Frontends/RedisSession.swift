@@ -33,10 +33,10 @@ struct RedisSession {
     /// Commands that run even inside MULTI instead of being queued.
     static let unqueued: Set<String> = ["EXEC", "DISCARD", "MULTI", "WATCH", "QUIT", "RESET"]
 
-    /// Queues `command` inside MULTI (every command the port knows but scripts and subscriptions, where Redis queues
+    /// Queues `command` inside MULTI (every command the port knows but SCRIPT and subscriptions, where Redis queues
     /// every command but those that end or watch the transaction): QUEUED, or the refusal that makes EXEC fail.
     mutating func enqueue(_ command: RedisCommand) -> RESPValue {
-        guard let kind = RedisCommandTable.lookup(command.name)?.kind, kind != .script,
+        guard RedisCommandTable.lookup(command.name) != nil, command.name != "SCRIPT",
             !RedisSubscriptions.commands.contains(command.name)
         else {
             queueFailed = true
