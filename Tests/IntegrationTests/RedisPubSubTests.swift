@@ -1,5 +1,6 @@
 import Foundation
 import QuorumClient
+import QuorumLua
 import QuorumWire
 import Testing
 
@@ -166,6 +167,47 @@ extension ClusterTests {
         #expect(try publisher.run(.init(0, ["PING"], replies: 1)) == [RESPValue.simpleString("PONG").encoded()])
         // The node closed the subscriber: what was written reaches it, then the end of the connection.
         #expect(throws: Never.self) { try subscriber.drainUntilClosed() }
+    }
+}
+
+extension ClusterTests {
+    @Test(
+        "Redis pub/sub: a script's publication is delivered once its writes apply, and a failed script publishes nothing",
+        .enabled(if: luaInstalled, "Lua 5.1 not found: apt-get install liblua5.1-0"))
+    func scriptsPublishWhenTheirWritesApply() async throws {
+        let cluster = try await Self.startOneNode()
+        defer { cluster.stopAll() }
+        let port = try #require(cluster.members[0].redisPort)
+        let subscriber = try PubSubConversation(port: port)
+        defer { subscriber.close() }
+        _ = try subscriber.run(.init(0, ["SUBSCRIBE", "events"], replies: 1))
+        func message(_ text: String) -> [UInt8] {
+            RESPValue.push([
+                .bulkString(Array("message".utf8)), .bulkString(Array("events".utf8)), .bulkString(Array(text.utf8)),
+            ])
+            .encoded()
+        }
+        // Redisson's unlock, in short: write, then tell the waiters.
+        let unlock = "redis.call('set', KEYS[1], ARGV[1]) redis.call('publish', 'events', ARGV[1]) return 1"
+        let failing =
+            "redis.call('set', KEYS[1], 'half') redis.call('publish', 'events', 'never') return redis.call('nope')"
+        #expect(
+            try subscriber.run(.init(1, ["EVAL", unlock, "1", "lock", "released"], replies: 1)) == [
+                RESPValue.integer(1).encoded()
+            ])
+        #expect(try subscriber.next() == message("released"))
+        let failed = try subscriber.run(.init(1, ["EVAL", failing, "1", "lock"], replies: 1))
+        #expect(String(decoding: failed.first ?? [], as: UTF8.self).hasPrefix("-ERR Unknown Redis command"))
+        // The next message the subscriber gets is the one published after the failed script, and the key kept
+        // the first script's value.
+        #expect(
+            try subscriber.run(.init(1, ["PUBLISH", "events", "after"], replies: 1)) == [RESPValue.integer(1).encoded()]
+        )
+        #expect(try subscriber.next() == message("after"))
+        #expect(
+            try subscriber.run(.init(1, ["GET", "lock"], replies: 1)) == [
+                RESPValue.bulkString(Array("released".utf8)).encoded()
+            ])
     }
 }
 

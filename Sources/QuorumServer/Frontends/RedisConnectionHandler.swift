@@ -386,7 +386,7 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         // A cluster client sends ASKING after an ASK redirect, before the command for a slot being moved here.
         // READONLY asks to read from replicas; reads always go to the leader here, so it changes nothing.
         case "PUBLISH":
-            return .integer(Int64(router.publish(channel: command.arguments[0], message: command.arguments[1])))
+            return .integer(Int64(router.publish(Publication(channel: command.arguments[0], message: command.arguments[1]))))
         case "PUBSUB":
             return router.pubSub.answer(command)
         case "ASKING", "READONLY", "READWRITE":

@@ -24,6 +24,8 @@ final class RedisExecutor: @unchecked Sendable {
     var makeLeaseID: @Sendable () -> LeaseID = { LeaseID(UInt64.random(in: 1...UInt64.max)) }
     /// The largest encoded hash, set, sorted set or list (`RedisWorkingSet.valueBytesMax`).
     var valueBytesMax = StoreLimits.default.valueBytesMax
+    /// Delivers what a script published, once its writes applied (`RedisRouter` sets it).
+    var publish: (Publication) -> Void = { _ in }
     /// A transaction that keeps losing to other writers gives up after this many reads.
     static let attemptsMax = 32
     /// Keys a read-modify-write command is working on, and who waits for them.
@@ -293,6 +295,7 @@ final class RedisExecutor: @unchecked Sendable {
                     body, keys: keys, watched: watched, withKeyspace: withKeyspace, number: number, linearizable: true,
                     done: done)
             }
+            workingSet.publications.forEach(publish)
             return done(.success(replies))
         }
         for (lease, ttl) in workingSet.grants {
@@ -332,6 +335,7 @@ final class RedisExecutor: @unchecked Sendable {
                     linearizable: true, done: done)
             }
             released.forEach(self.releaseIfEmpty)
+            workingSet.publications.forEach(self.publish)
             done(.success(replies))
         }
     }

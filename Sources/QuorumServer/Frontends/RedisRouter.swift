@@ -41,8 +41,8 @@ final class RedisRouter: @unchecked Sendable {
 
     /// PUBLISH: to this node's subscribers, and passed on to every other node's. The number of subscribers here
     /// that got it, as a Redis Cluster node counts (those on other nodes are not waited for).
-    func publish(channel: [UInt8], message: [UInt8]) -> Int {
-        let publication = Publication(channel: channel, message: message)
+    @discardableResult
+    func publish(_ publication: Publication) -> Int {
         host.publish(publication)
         return pubSub.deliver(publication)
     }
@@ -185,6 +185,7 @@ final class RedisRouter: @unchecked Sendable {
         if let executor = executors[runtime.group], executor.backend === runtime { return executor }
         let executor = RedisExecutor(backend: runtime)
         executor.valueBytesMax = min(executor.valueBytesMax, host.configuration.requestBytesMax)
+        executor.publish = { [unowned self] in self.publish($0) }
         executors[runtime.group] = executor
         return executor
     }

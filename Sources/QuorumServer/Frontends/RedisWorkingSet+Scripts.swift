@@ -17,11 +17,18 @@ extension RedisWorkingSet {
         case .keyspace, .flush:
             return .error(
                 "ERR \(command.name) is not supported in scripts by Quorum: a script reaches only the keys it declares")
+        case .pubSub where command.name == "PUBLISH":
+            break
         case .connection, .script, .pubSub:
             return .error("ERR This Redis command is not allowed from script")
         }
         guard RedisCommandTable.arityHolds(command) else {
             return .error("ERR Wrong number of args calling Redis command from script")
+        }
+        if command.name == "PUBLISH" {
+            // Delivered once the script's writes apply, so its count of subscribers is not known yet: 0.
+            publish(Publication(channel: command.arguments[0], message: command.arguments[1]))
+            return .integer(0)
         }
         if readOnly, kind == .readWrite {
             return .error("ERR Write commands are not allowed from read-only scripts.")

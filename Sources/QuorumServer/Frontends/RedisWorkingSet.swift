@@ -31,6 +31,8 @@ struct RedisWorkingSet {
     var keyspace: Set<[UInt8]>?
     /// FLUSHDB or FLUSHALL ran: the transaction deletes every key before writing the keys written since.
     private(set) var flushed = false
+    /// What a script published (`redis.call('publish', ...)`): delivered only once its writes applied.
+    private(set) var publications: [Publication] = []
     /// Leases to grant before the transaction, for new TTLs.
     private(set) var grants: [LeaseID: LeaseTTL] = [:]
     private let makeLeaseID: @Sendable () -> LeaseID
@@ -70,6 +72,8 @@ struct RedisWorkingSet {
 
     /// Whether the transaction changes anything.
     var writesAnything: Bool { flushed || !writtenKeys.isEmpty }
+
+    mutating func publish(_ publication: Publication) { publications.append(publication) }
 
     /// FLUSHDB, FLUSHALL: every key is gone for the commands after.
     mutating func flush() {
