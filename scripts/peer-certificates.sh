@@ -2,7 +2,9 @@
 # Makes a certificate authority and one peer certificate per node for Quorum's mutual TLS between peers
 # (docs/security.md): `scripts/peer-certificates.sh DIR 1 2 3` writes DIR/ca.pem and DIR/ca.key (unless DIR/ca.pem
 # exists, which is reused), and DIR/node-N.pem and DIR/node-N.key for each id, each certificate naming its node as
-# node-N.quorum. Needs openssl. DAYS (default 365) sets how long the certificates stay valid.
+# node-N.quorum. Needs openssl. DAYS (default 365) sets how long the certificates stay valid. SERVER_NAMES adds the
+# names clients reach the nodes by, for the same certificates to serve the client, HTTP and Redis ports
+# (--tls-cert): SERVER_NAMES="IP:127.0.0.1,DNS:db.example.com".
 set -euo pipefail
 directory=${1:?usage: peer-certificates.sh DIR ID...}
 shift
@@ -17,7 +19,8 @@ for id in "$@"; do
     name="node-$id.quorum"
     openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "node-$id.key" -out "node-$id.csr" \
         -subj "/CN=$name" 2>/dev/null
-    printf 'subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$name" >"node-$id.ext"
+    printf 'subjectAltName=DNS:%s%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$name" "${SERVER_NAMES:+,$SERVER_NAMES}" \
+        >"node-$id.ext"
     openssl x509 -req -in "node-$id.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -out "node-$id.pem" \
         -days "$days" -extfile "node-$id.ext" 2>/dev/null
     rm "node-$id.csr" "node-$id.ext"

@@ -15,23 +15,39 @@ final class ClientConnection: Sendable {
         self.responses = responses
     }
 
-    static func connect(to endpoint: String, group: any EventLoopGroup, frameBytesMax: Int) async throws
-        -> ClientConnection
-    {
+    static func connect(
+        to endpoint: String, group: any EventLoopGroup, frameBytesMax: Int, tls: QuorumClientTLS? = nil
+    ) async throws -> ClientConnection {
         let parts = endpoint.split(separator: ":")
         guard parts.count == 2, let port = Int(parts[1]) else {
             throw QuorumClientError.badEndpoint(endpoint)
         }
+        let host = String(parts[0])
         let router = ResponseRouter()
+        let handshake = group.next().makePromise(of: Void.self)
+        // Completed on every path: a connection that never opens never runs the waiter.
+        defer { handshake.fail(ChannelError.eof) }
         let channel = try await ClientBootstrap(group: group)
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(2))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(try tls.handler(for: host))
+                        try channel.pipeline.syncOperations.addHandler(TLSHandshakeWaiter(done: handshake))
+                    }
                     try channel.pipeline.syncOperations.addFrameHandlers(frameBytesMax: frameBytesMax, then: router)
                 }
             }
-            .connect(host: String(parts[0]), port: port).get()
+            .connect(host: host, port: port).get()
+        if tls != nil {
+            do {
+                try await handshake.futureResult.get()
+            } catch {
+                channel.close(promise: nil)
+                throw QuorumClientError.unreachable(endpoints: [endpoint], lastError: "TLS handshake failed: \(error)")
+            }
+        }
         return ClientConnection(endpoint: endpoint, channel: channel, responses: router)
     }
 
@@ -65,7 +81,9 @@ final class ClientConnection: Sendable {
         let channel = channel
         continuation.onTermination = { termination in
             guard case .cancelled = termination else { return }
-            let cancel = ClientRequest(requestID: request.requestID &+ (1 << 63), group: request.group, operation: .cancelWatch(requestID: request.requestID))
+            let cancel = ClientRequest(
+                requestID: request.requestID &+ (1 << 63), group: request.group,
+                operation: .cancelWatch(requestID: request.requestID))
             channel.eventLoop.execute {
                 router.stopStreaming(request.requestID)
                 channel.writeAndFlush(cancel.frame, promise: nil)

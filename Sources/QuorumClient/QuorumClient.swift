@@ -12,6 +12,7 @@ import QuorumWire
 /// lost answer is applied exactly once. Reads are linearizable unless asked otherwise.
 public actor QuorumClient {
     public let endpoints: [String]
+    private let tls: QuorumClientTLS?
     private let timeout: Duration
     private var connections: [String: ClientConnection] = [:]
     /// The endpoint that last answered as leader.
@@ -28,9 +29,13 @@ public actor QuorumClient {
     private let started = ContinuousClock.now
 
     /// A client of `group` (group 1, the cluster's own, unless sharded data lives elsewhere).
-    public init(endpoints: [String], timeout: Duration = .seconds(5), group: GroupID = GroupID(1)) {
+    /// - Parameter tls: for nodes that serve TLS on their client port; nil for plain connections.
+    public init(
+        endpoints: [String], timeout: Duration = .seconds(5), group: GroupID = GroupID(1), tls: QuorumClientTLS? = nil
+    ) {
         precondition(!endpoints.isEmpty, "a client needs at least one endpoint")
         self.endpoints = endpoints
+        self.tls = tls
         self.group = group
         self.timeout = timeout
         self.client = ClientID(UInt64.random(in: 1...UInt64.max))
@@ -368,7 +373,8 @@ public actor QuorumClient {
         if let pending = connecting[endpoint] { return try await pending.value }
         let opening = Task {
             try await ClientConnection.connect(
-                to: endpoint, group: MultiThreadedEventLoopGroup.singleton, frameBytesMax: ClientResponse.frameBytesMax)
+                to: endpoint, group: MultiThreadedEventLoopGroup.singleton, frameBytesMax: ClientResponse.frameBytesMax,
+                tls: tls)
         }
         connecting[endpoint] = opening
         defer { connecting[endpoint] = nil }

@@ -41,7 +41,9 @@ public struct ServerConfiguration: Sendable {
     /// in a container or behind NAT, say, while the others reach it at the address the cluster list gives.
     public var listenHost: String?
     /// Mutual TLS between peers, with certificates naming each node (`PeerTLS`); nil: peers are unauthenticated.
-    public var peerTLS: PeerTLSFiles?
+    public var peerTLS: TLSFiles?
+    /// TLS on the client, HTTP and Redis ports (`ClientTLS`); nil: they speak plain TCP.
+    public var clientTLS: TLSFiles?
     /// The consensus engine of every group, chosen when the cluster is founded and kept with each member's data.
     public var consensus = ConsensusKind.raft
     /// One engine tick. Elections take 10–20 ticks, heartbeats go every tick.

@@ -45,7 +45,7 @@ struct Bench: AsyncParsableCommand {
             return [UInt8](repeating: UInt8(ascii: "k"), count: max(0, keyBytes - digits.count)) + digits
         }
         if workload == .get || workload == .mixed {
-            let loader = options.makeClient()
+            let loader = try options.makeClient()
             for key in keyList.prefix(min(keys, 1_000)) { _ = try? await loader.put(key, value) }
             await loader.close()
         }
@@ -68,7 +68,8 @@ struct Bench: AsyncParsableCommand {
                 group.addTask {
                     var addressed = options
                     if groups > 1 { addressed.group = UInt64(1 + worker % groups) }
-                    let client = addressed.makeClient()
+                    // The loader's client was made with the same options, so this one cannot fail.
+                    guard let client = try? addressed.makeClient() else { return [] }
                     var latencies: [Duration] = []
                     var position = worker
                     let session = workload == .lock ? try? await Session(client: client, ttl: .seconds(10)) : nil

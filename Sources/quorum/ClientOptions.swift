@@ -20,6 +20,10 @@ struct ClientOptions: ParsableArguments {
     @Option(help: "The consensus group to address (default 1, the cluster's own; `quorum group list` shows them).")
     var group: UInt64 = 1
 
+    @Option(
+        help: "Speak TLS to the nodes, trusting the certificate authority in this PEM file (env QUORUM_TLS_CA).")
+    var tlsCa: String?
+
     func validate() throws {
         if group == 0 { throw ValidationError("groups are numbered from 1") }
     }
@@ -40,8 +44,13 @@ struct ClientOptions: ParsableArguments {
         return list.split(separator: ",").map(String.init)
     }
 
-    func makeClient() -> QuorumClient {
-        QuorumClient(endpoints: endpointList, timeout: .seconds(timeout), group: GroupID(group))
+    func makeClient() throws -> QuorumClient {
+        let tls = try (tlsCa ?? environment("QUORUM_TLS_CA")).map { path in
+            do { return try QuorumClientTLS(certificateAuthorityFile: path) } catch {
+                throw ValidationError("cannot read the certificate authority \(path): \(error)")
+            }
+        }
+        return QuorumClient(endpoints: endpointList, timeout: .seconds(timeout), group: GroupID(group), tls: tls)
     }
 }
 
@@ -53,7 +62,7 @@ func environment(_ name: String) -> String? {
 func withClient<T>(_ options: ClientOptions, _ body: (QuorumClient) async throws(QuorumClientError) -> T)
     async throws -> T
 {
-    let client = options.makeClient()
+    let client = try options.makeClient()
     do {
         let result = try await body(client)
         await client.close()

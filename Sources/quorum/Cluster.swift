@@ -77,7 +77,7 @@ struct Cluster: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let client = options.makeClient()
+            let client = try options.makeClient()
             guard watch else {
                 let statuses = await Self.statuses(client, group: options.group)
                 await client.close()

@@ -57,7 +57,7 @@ struct GroupCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let client = options.makeClient()
+            let client = try options.makeClient()
             var rows: [UInt64: Row] = [:]
             var reached = 0
             for endpoint in await client.endpoints {

@@ -24,7 +24,7 @@ struct LockCommand: AsyncParsableCommand {
     var waitTimeout: Int?
 
     func run() async throws {
-        let client = options.makeClient()
+        let client = try options.makeClient()
         let lockOptions = LockOptions(timeout: waitTimeout.map { .seconds($0) }, lockDelay: .milliseconds(lockDelay))
         let hold: LockHandle
         do {

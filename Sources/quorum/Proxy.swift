@@ -43,7 +43,7 @@ struct Proxy: AsyncParsableCommand {
         }
         let parts = listen.split(separator: ":")
         guard parts.count == 2, let port = Int(parts[1]) else { throw ValidationError("--listen must be HOST:PORT") }
-        let endpoints = await options.makeClient().endpoints
+        let endpoints = await (try options.makeClient()).endpoints
         let proxy = try await ServiceProxy(
             service: service, host: String(parts[0]), port: port, endpoints: endpoints, policy: chosen, mode: proxyMode,
             check: healthCheck, checkInterval: .milliseconds(Int64(checkInterval)), adminPort: adminPort,

@@ -32,7 +32,7 @@ struct Server: ParsableCommand {
             A JSON file with any of: id, cluster, dataDir, listenHost, join, consensus, logFormat, logLevel, \
             tickMilliseconds, historyRevisions, httpPort, redisPort, maxRequestBytes, snapshotEntries, \
             peerFrameBytes, groups, splitKeys, maxConnections, maxWatches, maxWatchesPerConnection, \
-            redisIdleTimeout, busyReplyThreshold, peerCert, peerKey, peerCA.
+            redisIdleTimeout, busyReplyThreshold, peerCert, peerKey, peerCA, tlsCert, tlsKey.
             """)
     var config: String?
 
@@ -130,6 +130,16 @@ struct Server: ParsableCommand {
     @Option(help: "The certificate authority that signs every member's peer certificate (PEM; env QUORUM_PEER_CA).")
     var peerCa: String?
 
+    @Option(
+        help: """
+            A certificate (PEM) for the names clients reach this node by; with --tls-key, the client, HTTP and Redis \
+            ports speak only TLS (env QUORUM_TLS_CERT; docs/security.md).
+            """)
+    var tlsCert: String?
+
+    @Option(help: "The private key of --tls-cert (PEM; env QUORUM_TLS_KEY).")
+    var tlsKey: String?
+
     /// The settings a config file may hold; every field is optional.
     struct FileSettings: Decodable {
         var id: UInt64?
@@ -157,6 +167,8 @@ struct Server: ParsableCommand {
         var peerCert: String?
         var peerKey: String?
         var peerCA: String?
+        var tlsCert: String?
+        var tlsKey: String?
     }
 
     func run() throws {
@@ -244,10 +256,15 @@ struct Server: ParsableCommand {
         if let groups = configuration.bootstrapGroups, !(1...ServerConfiguration.bootstrapGroupsMax).contains(groups) {
             throw ValidationError("--groups must be 1–100000")
         }
-        configuration.peerTLS = try Self.peerTLS(
-            certificate: try setting(peerCert, "QUORUM_PEER_CERT", file.peerCert),
-            key: try setting(peerKey, "QUORUM_PEER_KEY", file.peerKey),
-            authority: try setting(peerCa, "QUORUM_PEER_CA", file.peerCA))
+        let peerFiles = [
+            try setting(peerCert, "QUORUM_PEER_CERT", file.peerCert), try setting(peerKey, "QUORUM_PEER_KEY", file.peerKey),
+            try setting(peerCa, "QUORUM_PEER_CA", file.peerCA),
+        ]
+        configuration.peerTLS = try Self.tlsFiles(peerFiles, flags: "--peer-cert, --peer-key and --peer-ca")
+        let clientFiles = [
+            try setting(tlsCert, "QUORUM_TLS_CERT", file.tlsCert), try setting(tlsKey, "QUORUM_TLS_KEY", file.tlsKey),
+        ]
+        configuration.clientTLS = try Self.tlsFiles(clientFiles, flags: "--tls-cert and --tls-key")
         let server: QuorumNodeServer
         do {
             let parent = (dataDir as NSString).deletingLastPathComponent
@@ -287,14 +304,12 @@ struct Server: ParsableCommand {
         return LogSettings(format: format, level: level)
     }
 
-    /// Peer TLS needs all three files or none.
-    static func peerTLS(certificate: String?, key: String?, authority: String?) throws -> PeerTLSFiles? {
-        switch (certificate, key, authority) {
-        case (nil, nil, nil): return nil
-        case (let certificate?, let key?, let authority?):
-            return PeerTLSFiles(certificate: certificate, privateKey: key, certificateAuthority: authority)
-        default: throw ValidationError("peer TLS needs all of --peer-cert, --peer-key and --peer-ca")
-        }
+    /// TLS needs every one of its files (certificate, key, and the authority for peers) or none.
+    static func tlsFiles(_ paths: [String?], flags: String) throws -> TLSFiles? {
+        let given = paths.compactMap { $0 }
+        if given.isEmpty { return nil }
+        guard given.count == paths.count else { throw ValidationError("TLS needs all of \(flags), or none") }
+        return TLSFiles(certificate: given[0], privateKey: given[1], certificateAuthority: given.count > 2 ? given[2] : nil)
     }
 
     /// How the command tells its operator what it does: plain lines on standard output, or, with JSON logs, log

@@ -61,7 +61,7 @@ struct ServiceCommand: AsyncParsableCommand {
         @Argument var service: String
 
         func run() async throws {
-            let client = options.makeClient()
+            let client = try options.makeClient()
             do {
                 for try await instances in try await client.watchInstances(of: service) {
                     options.output(

@@ -54,7 +54,7 @@ struct SnapshotCommand: AsyncParsableCommand {
         /// may be under way at the start, and the epoch, which every move's first step changes, must not have moved.
         /// A backup that a move overlapped is taken again, until `--timeout` has passed.
         static func take(_ options: ClientOptions) async throws -> BackupFile {
-            let client = options.makeClient()
+            let client = try options.makeClient()
             do {
                 let backup = try await take(options, using: client)
                 await client.close()
@@ -105,7 +105,7 @@ struct SnapshotCommand: AsyncParsableCommand {
             for (position, group) in groups.enumerated() {
                 var addressed = options
                 addressed.group = group.rawValue
-                let groupClient = addressed.makeClient()
+                let groupClient = try addressed.makeClient()
                 let answer: GroupBackup
                 do {
                     answer = try await groupClient.backup()

@@ -14,7 +14,7 @@ struct Watch: AsyncParsableCommand {
     @Option(help: "Start from this revision: replay history first, then follow live.") var revision: UInt64?
 
     func run() async throws {
-        let client = options.makeClient()
+        let client = try options.makeClient()
         let keyBytes = Array(key.utf8)
         do {
             let stream = try await client.watch(

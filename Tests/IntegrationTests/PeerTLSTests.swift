@@ -15,10 +15,12 @@ import Testing
 /// and a node's certificate is replaced without a restart.
 extension ClusterTests {
     /// A certificate authority and certificates for `nodes`, made by scripts/peer-certificates.sh.
-    static func peerCertificates(in directory: URL, nodes: [Int]) async throws {
+    /// `serverNames` adds names the certificates serve clients by (`SERVER_NAMES`).
+    static func peerCertificates(in directory: URL, nodes: [Int], serverNames: String = "") async throws {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("scripts/peer-certificates.sh")
-        let run = try await RedisTools.run("/bin/bash", [script.path, directory.path] + nodes.map(String.init))
+        let run = try await RedisTools.run(
+            "/usr/bin/env", ["SERVER_NAMES=\(serverNames)", "bash", script.path, directory.path] + nodes.map(String.init))
         guard run.status == 0 else { throw CertificatesNotMade(output: run.output) }
     }
 

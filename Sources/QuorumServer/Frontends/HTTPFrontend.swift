@@ -1,4 +1,6 @@
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -14,7 +16,9 @@ final class HTTPFrontend: Sendable {
     /// Starts serving and returns once the port is bound, or throws why it could not be (a port in use, say).
     /// It blocks its thread while Hummingbird starts on the concurrency pool, so call it from a thread of its
     /// own (as `quorum server` does), not from async code.
-    init(host node: NodeHost, eventLoopGroup: any EventLoopGroup, address host: String, port: Int) throws {
+    init(
+        host node: NodeHost, eventLoopGroup: any EventLoopGroup, address host: String, port: Int, tls: TLSFiles? = nil
+    ) throws {
         let router = Router(context: BasicRequestContext.self)
         router.middlewares.add(JSONErrorMiddleware())
         let dashboardSampler = DashboardSampler(host: node)
@@ -23,8 +27,13 @@ final class HTTPFrontend: Sendable {
         // Hummingbird logs every start and stop at info; the node prints its own lines, and errors still show.
         logger.logLevel = .warning
         let bound = eventLoopGroup.next().makePromise(of: Void.self)
+        let server = try tls.map { files in
+            try HTTPServerBuilder.tls(
+                tlsConfiguration: try ClientTLS.configuration(files, try contentsOfFiles(files.paths)))
+        }
         let application = Application(
-            router: router, configuration: ApplicationConfiguration(address: .hostname(host, port: port)),
+            router: router, server: server ?? .http1(),
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port)),
             onServerRunning: { _ in bound.succeed() }, eventLoopGroupProvider: .shared(eventLoopGroup), logger: logger)
         let serviceGroup = ServiceGroup(
             configuration: ServiceGroupConfiguration(

@@ -24,6 +24,9 @@ enum RedisPort {
                 channel.eventLoop.makeCompletedFuture {
                     let handler = RedisConnectionHandler(router: router, id: ids.next())
                     try channel.pipeline.syncOperations.addHandler(gate.handler())
+                    if let tls = router.host.clientTLS {
+                        try channel.pipeline.syncOperations.addHandler(tls.serverHandler())
+                    }
                     if let idleTimeout {
                         try channel.pipeline.syncOperations.addHandlers(
                             IdleStateHandler(readTimeout: TimeAmount(idleTimeout)), IdleCloser(closed: idleClosed) { handler.waitsByDesign })

@@ -34,6 +34,8 @@ final class NodeHost: @unchecked Sendable {
     let peers: PeerTransport
     /// Mutual TLS on the peer links, when configured.
     let tls: PeerTLS?
+    /// TLS on the client, HTTP and Redis ports, when configured.
+    let clientTLS: ClientTLS?
     let addressBook: AddressBook
     let shardMapBook = ShardMapBook()
     /// Answers given up on after `RuntimeGateway.answerTimeout` (`answerInTime`), checked every tick.
@@ -91,6 +93,7 @@ final class NodeHost: @unchecked Sendable {
             node: configuration.node, redisPort: configuration.redisPort, httpPort: configuration.httpPort)
         hellos[configuration.node] = hello
         tls = try configuration.peerTLS.map(PeerTLS.init(files:))
+        clientTLS = try configuration.clientTLS.map(ClientTLS.init(files:))
         peers = PeerTransport(loop: loop, frameBytesMax: configuration.peerFrameBytesMax, hello: hello, tls: tls)
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
         storage = try Self.openStorage(configuration, metrics)

@@ -1,18 +1,34 @@
-import Foundation
-import NIOConcurrencyHelpers
 import NIOSSL
 import QuorumConsensus
 
-/// Where a node finds its peer certificate, its private key and the cluster's certificate authority (PEM files).
-public struct PeerTLSFiles: Sendable, Equatable {
+/// Where a node finds a certificate, its private key and, for peers, the certificate authority (PEM files).
+public struct TLSFiles: Sendable, Equatable {
     public var certificate: String
     public var privateKey: String
-    public var certificateAuthority: String
+    /// The authority that signs the other side's certificates; nil where the other side presents none (clients).
+    public var certificateAuthority: String?
 
-    public init(certificate: String, privateKey: String, certificateAuthority: String) {
+    public init(certificate: String, privateKey: String, certificateAuthority: String? = nil) {
         self.certificate = certificate
         self.privateKey = privateKey
         self.certificateAuthority = certificateAuthority
+    }
+
+    var paths: [String] { [certificate, privateKey] + (certificateAuthority.map { [$0] } ?? []) }
+
+    /// The certificate chain and key of `contents` (read from `paths`), and the authority's certificates.
+    func parse(_ contents: [[UInt8]]) throws -> (
+        chain: [NIOSSLCertificateSource], key: NIOSSLPrivateKey, authority: [NIOSSLCertificate]
+    ) {
+        let chain = try TLSFileError.blaming(certificate) { try NIOSSLCertificate.fromPEMBytes(contents[0]) }
+        guard !chain.isEmpty else { throw TLSFileError(path: certificate, reason: "it holds no certificate") }
+        let key = try TLSFileError.blaming(privateKey) { try NIOSSLPrivateKey(bytes: contents[1], format: .pem) }
+        var authority: [NIOSSLCertificate] = []
+        if let path = certificateAuthority {
+            authority = try TLSFileError.blaming(path) { try NIOSSLCertificate.fromPEMBytes(contents[2]) }
+            guard !authority.isEmpty else { throw TLSFileError(path: path, reason: "it holds no certificate") }
+        }
+        return (chain.map { .certificate($0) }, key, authority)
     }
 }
 
@@ -20,34 +36,50 @@ public struct PeerTLSFiles: Sendable, Equatable {
 /// it: `node-<id>.quorum` as a DNS subject alternative name (docs/security.md). A node that dials node 2 accepts only
 /// a certificate naming node 2; a node that is dialled requires a certificate, and believes a hello from node N only
 /// over one naming node N. So a peer can no longer claim another member's id, and a stranger without a certificate
-/// from the CA gets no further than the handshake.
-///
-/// The files are read again for each new connection and the contexts rebuilt when their contents changed, so that
-/// certificates are rolled without a restart. Files that fail to load (half written, say) leave the last good
-/// contexts in use.
-final class PeerTLS: Sendable {
-    private let files: PeerTLSFiles
-    private let loaded: NIOLockedValueBox<Loaded>
+/// from the authority gets no further than the handshake. The files are reloaded as they change (`ReloadingFiles`).
+/// The accepting side of TLS on one of the node's ports.
+protocol ServerTLS: Sendable {
+    /// A handler for a new connection, with the certificate as the files hold it now.
+    func serverHandler() -> NIOSSLServerHandler
+}
 
-    private struct Loaded {
-        var contents: [[UInt8]]
+final class PeerTLS: ServerTLS {
+    private let contexts: ReloadingFiles<Contexts>
+
+    private struct Contexts: Sendable {
         var server: NIOSSLContext
         var client: NIOSSLContext
     }
 
-    /// Reads the files; throws, naming the file, if they do not make a usable pair of contexts.
-    init(files: PeerTLSFiles) throws {
-        self.files = files
-        loaded = NIOLockedValueBox(try Self.load(files))
+    init(files: TLSFiles) throws {
+        contexts = try ReloadingFiles(files.paths) { contents in
+            let (chain, key, authority) = try files.parse(contents)
+            var server = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+            // Verifying the chain without a host name still requires the dialling peer to present a certificate;
+            // which node it names is checked against its hello.
+            server.certificateVerification = .noHostnameVerification
+            server.trustRoots = .certificates(authority)
+            server.minimumTLSVersion = .tlsv13
+            var client = TLSConfiguration.makeClientConfiguration()
+            client.certificateChain = chain
+            client.privateKey = .privateKey(key)
+            client.certificateVerification = .fullVerification
+            client.trustRoots = .certificates(authority)
+            client.minimumTLSVersion = .tlsv13
+            return try TLSFileError.blaming(files.certificate) {
+                Contexts(
+                    server: try NIOSSLContext(configuration: server), client: try NIOSSLContext(configuration: client))
+            }
+        }
     }
 
     /// The name a node's certificate must carry.
     static func name(of node: NodeID) -> String { "node-\(node.rawValue).quorum" }
 
-    func serverHandler() -> NIOSSLServerHandler { NIOSSLServerHandler(context: current().server) }
+    func serverHandler() -> NIOSSLServerHandler { NIOSSLServerHandler(context: contexts.current.server) }
 
     func clientHandler(dialling node: NodeID) throws -> NIOSSLClientHandler {
-        try NIOSSLClientHandler(context: current().client, serverHostname: Self.name(of: node))
+        try NIOSSLClientHandler(context: contexts.current.client, serverHostname: Self.name(of: node))
     }
 
     /// Whether `certificate`, presented by a peer, names `node`.
@@ -58,59 +90,32 @@ final class PeerTLS: Sendable {
             name.nameType == .dnsName && Array(name.contents) == wanted
         }
     }
-
-    private func current() -> Loaded {
-        loaded.withLockedValue { loaded in
-            guard let contents = try? Self.contents(of: files), contents != loaded.contents,
-                let fresh = try? Self.load(files)
-            else { return loaded }
-            loaded = fresh
-            return fresh
-        }
-    }
-
-    private static func contents(of files: PeerTLSFiles) throws -> [[UInt8]] {
-        try [files.certificate, files.privateKey, files.certificateAuthority].map { path in
-            guard let data = FileManager.default.contents(atPath: path) else { throw PeerTLSError(path: path) }
-            return Array(data)
-        }
-    }
-
-    private static func load(_ files: PeerTLSFiles) throws -> Loaded {
-        let contents = try contents(of: files)
-        func parse<Value>(_ path: String, _ make: () throws -> Value) throws -> Value {
-            do { return try make() } catch { throw PeerTLSError(path: path, reason: "\(error)") }
-        }
-        let chain = try parse(files.certificate) { try NIOSSLCertificate.fromPEMBytes(contents[0]) }
-        let key = try parse(files.privateKey) { try NIOSSLPrivateKey(bytes: contents[1], format: .pem) }
-        let authority = try parse(files.certificateAuthority) { try NIOSSLCertificate.fromPEMBytes(contents[2]) }
-        guard !chain.isEmpty else { throw PeerTLSError(path: files.certificate, reason: "it holds no certificate") }
-        guard !authority.isEmpty else {
-            throw PeerTLSError(path: files.certificateAuthority, reason: "it holds no certificate")
-        }
-        var server = TLSConfiguration.makeServerConfiguration(
-            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
-        // Verifying the chain without a host name still requires the dialling peer to present a certificate; which
-        // node it names is checked against its hello.
-        server.certificateVerification = .noHostnameVerification
-        server.trustRoots = .certificates(authority)
-        server.minimumTLSVersion = .tlsv13
-        var client = TLSConfiguration.makeClientConfiguration()
-        client.certificateChain = chain.map { .certificate($0) }
-        client.privateKey = .privateKey(key)
-        client.certificateVerification = .fullVerification
-        client.trustRoots = .certificates(authority)
-        client.minimumTLSVersion = .tlsv13
-        return Loaded(
-            contents: contents,
-            server: try parse(files.certificate) { try NIOSSLContext(configuration: server) },
-            client: try parse(files.certificate) { try NIOSSLContext(configuration: client) })
-    }
 }
 
-struct PeerTLSError: Error, CustomStringConvertible {
-    var path: String
-    var reason = "it cannot be read"
+/// TLS on the ports clients use (the client port, HTTP and Redis): the node's certificate for its host names, which
+/// clients check against the authority they trust. Clients present no certificate. The files are reloaded as they
+/// change, for the client and Redis ports (`ReloadingFiles`); the HTTP port reads them when it starts.
+final class ClientTLS: ServerTLS {
+    private let context: ReloadingFiles<NIOSSLContext>
+    let files: TLSFiles
 
-    var description: String { "peer TLS file \(path): \(reason)" }
+    init(files: TLSFiles) throws {
+        self.files = files
+        context = try ReloadingFiles(files.paths) { contents in
+            try TLSFileError.blaming(files.certificate) {
+                try NIOSSLContext(configuration: try Self.configuration(files, contents))
+            }
+        }
+    }
+
+    /// The server side of TLS 1.2 or later with the node's certificate.
+    static func configuration(_ files: TLSFiles, _ contents: [[UInt8]]) throws -> TLSConfiguration {
+        let (chain, key, _) = try files.parse(contents)
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain, privateKey: .privateKey(key))
+        configuration.minimumTLSVersion = .tlsv12
+        return configuration
+    }
+
+    func serverHandler() -> NIOSSLServerHandler { NIOSSLServerHandler(context: context.current) }
 }

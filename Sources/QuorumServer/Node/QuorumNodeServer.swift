@@ -44,7 +44,8 @@ public final class QuorumNodeServer: Sendable {
         do {
             peerChannel = try Self.binding("peer", listenHost, address.peerPort) {
                 try Self.listen(
-                    eventLoopGroup, listenHost, address.peerPort, configuration.peerFrameBytesMax, tls: host.tls
+                    eventLoopGroup, listenHost, address.peerPort, configuration.peerFrameBytesMax,
+                    tls: host.tls
                 ) {
                     PeerInboundHandler(host: host)
                 }
@@ -52,13 +53,18 @@ public final class QuorumNodeServer: Sendable {
             let clientGate = ConnectionGate(
                 limit: configuration.connectionsMax, refused: metrics.clientConnectionsRefused)
             clientChannel = try Self.binding("client", listenHost, address.clientPort) {
-                try Self.listen(eventLoopGroup, listenHost, address.clientPort, frameBytesMax, gate: clientGate) {
+                try Self.listen(
+                    eventLoopGroup, listenHost, address.clientPort, frameBytesMax, gate: clientGate,
+                    tls: host.clientTLS
+                ) {
                     ClientInboundHandler(host: host)
                 }
             }
             httpFrontend = try configuration.httpPort.map { port in
                 try Self.binding("HTTP", listenHost, port) {
-                    try HTTPFrontend(host: host, eventLoopGroup: eventLoopGroup, address: listenHost, port: port)
+                    try HTTPFrontend(
+                        host: host, eventLoopGroup: eventLoopGroup, address: listenHost, port: port,
+                        tls: configuration.clientTLS)
                 }
             }
             redisChannel = try configuration.redisPort.map { port in
@@ -99,7 +105,7 @@ public final class QuorumNodeServer: Sendable {
     /// admits (peers: no gate, they prove who they are in their hello).
     private static func listen<Handler: ChannelInboundHandler>(
         _ group: MultiThreadedEventLoopGroup, _ host: String, _ port: Int, _ frameBytesMax: Int,
-        gate: ConnectionGate? = nil, tls: PeerTLS? = nil, handler: @escaping @Sendable () -> Handler
+        gate: ConnectionGate? = nil, tls: (any ServerTLS)? = nil, handler: @escaping @Sendable () -> Handler
     ) throws -> any Channel where Handler.InboundIn == Frame {
         try ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
