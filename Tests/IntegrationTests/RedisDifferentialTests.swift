@@ -67,7 +67,8 @@ extension ClusterTests {
             "WATCH d:w", "SET d:w 1", "MULTI", "SET d:w 2", "PING", "KEYS d:w*", "EXEC", "GET d:w", "MULTI",
             "SET d:w 3", "KEYS d:w*", "ECHO hi", "HSET d:w f v", "DBSIZE", "EXEC", "MULTI", "FLUSHDB", "DBSIZE",
             "SET d:z 1", "EXEC", "DBSIZE", "SADD d:s m", "WATCH d:s", "SADD d:s m", "SREM d:s x", "MULTI", "PING",
-            "EXEC", "WATCH d:s", "SADD d:s n", "MULTI", "PING", "EXEC", "FLUSHALL SYNC", "DBSIZE",
+            "EXEC", "WATCH d:s", "SADD d:s n", "MULTI", "PING", "EXEC", "FLUSHALL SYNC", "DBSIZE", "AUTH secret",
+            "AUTH default anything", "AUTH bob secret", "AUTH", "HELLO 2 AUTH bob secret",
         ].map { $0 + "\r\n" }.joined()
         let fromRedis = try await RedisTools.raw(port: servers.ports[0], script)
         // BLPOP waits for a push from another connection, and times out with the null array.

@@ -106,6 +106,14 @@ struct RedisSession {
             }
         case "CONFIG":
             return config(command)
+        case "AUTH":
+            guard arguments.count <= 2 else { return command.arityError }
+            guard arguments.count == 2 else {
+                return .error(
+                    "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
+                )
+            }
+            return Self.authenticate(user: arguments[0]) ?? .ok
         case "MULTI":
             guard queued == nil else { return .error("ERR MULTI calls can not be nested") }
             queued = []
@@ -122,6 +130,12 @@ struct RedisSession {
         default:
             return RedisCommandTable.functions.contains(command.name) ? Self.functionsRefusal(command) : nil
         }
+    }
+
+    /// The port has no passwords, as a Redis whose only user is `default` with `nopass`: that user is let in
+    /// whatever the password, any other is refused as unknown. The refusal, or nil.
+    static func authenticate(user: [UInt8]) -> RESPValue? {
+        user == Array("default".utf8) ? nil : .error("WRONGPASS invalid username-password pair or user is disabled.")
     }
 
     static func functionsRefusal(_ command: RedisCommand) -> RESPValue {
@@ -141,8 +155,9 @@ struct RedisSession {
         var newName = name
         while index < command.arguments.count {
             switch command.option(index) {
-            // No passwords on this port (as a default Redis): AUTH is accepted, whatever it says.
-            case "AUTH" where index + 2 < command.arguments.count: index += 3
+            case "AUTH" where index + 2 < command.arguments.count:
+                if let refusal = Self.authenticate(user: command.arguments[index + 1]) { return refusal }
+                index += 3
             case "SETNAME" where index + 1 < command.arguments.count:
                 newName = command.arguments[index + 1]
                 index += 2
