@@ -128,6 +128,7 @@ extension ClusterTests {
         #expect(try await client.status(of: leader.clientEndpoint).role == "leader")
         try await client.put(Array("still-serving".utf8), Array("1".utf8))
         #expect(try await client.get(Array("over-tls".utf8))?.value == Array("1".utf8))
+        #expect(!cluster.output(of: leaderID).contains("peers are unauthenticated"), "a node with peer TLS warned")
         await client.close()
     }
 
