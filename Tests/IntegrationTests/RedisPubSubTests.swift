@@ -113,6 +113,8 @@ extension ClusterTests {
             subscriber = redis.Redis(host="127.0.0.1", port=subscriber_port, protocol=protocol)
             publisher = redis.Redis(host="127.0.0.1", port=publisher_port, protocol=protocol)
             pubsub = subscriber.pubsub(ignore_subscribe_messages=True)
+            # The Swift pattern subscriber above may be on this node too: count from what is there already.
+            patterns_before = subscriber.pubsub_numpat()
             pubsub.subscribe("py-news")
             pubsub.psubscribe("py-*")
             # Wait until the peer link carries publications: publish until one arrives.
@@ -138,7 +140,7 @@ extension ClusterTests {
             assert channel == expected, channel
             assert pattern == expected, pattern
             assert subscriber.pubsub_numsub("py-news") == [(b"py-news", 1)]
-            assert subscriber.pubsub_numpat() == 1
+            assert subscriber.pubsub_numpat() == patterns_before + 1
             pubsub.unsubscribe("py-news")
             pubsub.punsubscribe("py-*")
             pubsub.close()
@@ -236,6 +238,14 @@ final class PubSubConversation: Sendable {
     static let steps: [Step] = [
         .init(0, ["SUBSCRIBE", "ch1", "ch2"], replies: 2),
         .init(0, ["PSUBSCRIBE", "c*"], replies: 1),
+        .init(0, ["SSUBSCRIBE", "s1", "s2"], replies: 2),
+        .init(1, ["SPUBLISH", "s1", "sharded"], replies: 1, others: [0: 1]),
+        .init(1, ["PUBLISH", "s1", "nobody"], replies: 1),
+        .init(1, ["PUBSUB", "SHARDNUMSUB", "s1", "zz"], replies: 1),
+        .init(1, ["PUBSUB", "SHARDCHANNELS", "s1*"], replies: 1),
+        .init(0, ["SUNSUBSCRIBE", "s1"], replies: 1),
+        .init(0, ["SUNSUBSCRIBE"], replies: 1),
+        .init(0, ["SUNSUBSCRIBE"], replies: 1),
         .init(0, ["GET", "x"], replies: 1),
         .init(0, ["PING"], replies: 1),
         .init(0, ["PING", "hi"], replies: 1),
@@ -362,26 +372,31 @@ struct RedisSubscriptionsTests {
     }
 
     @Test(
-        "each channel and pattern is confirmed with the connection's count after it; the registry hears only real changes"
+        "each name is confirmed with the connection's count after it (shard channels counted apart); the registry hears only real changes"
     )
     func confirmationsAndChanges() {
+        let (a, b, star) = (Array("a".utf8), Array("b".utf8), Array("a*".utf8))
         var subscriptions = RedisSubscriptions()
         var result = subscriptions.apply(command("SUBSCRIBE", "a", "b", "a"))
         #expect(
             result.confirmations == [push("subscribe", "a", 1), push("subscribe", "b", 2), push("subscribe", "a", 2)])
-        #expect(result.changes == [.subscribeChannel(Array("a".utf8)), .subscribeChannel(Array("b".utf8))])
+        #expect(result.changes == [.subscribe(.channel, a), .subscribe(.channel, b)])
         result = subscriptions.apply(command("PSUBSCRIBE", "a*"))
         #expect(result.confirmations == [push("psubscribe", "a*", 3)])
+        result = subscriptions.apply(command("SSUBSCRIBE", "a"))
+        #expect(result.confirmations == [push("ssubscribe", "a", 1)])
+        #expect(result.changes == [.subscribe(.shard, a)])
         result = subscriptions.apply(command("UNSUBSCRIBE", "zz", "a"))
         #expect(result.confirmations == [push("unsubscribe", "zz", 3), push("unsubscribe", "a", 2)])
-        #expect(result.changes == [.unsubscribeChannel(Array("a".utf8))])
+        #expect(result.changes == [.unsubscribe(.channel, a)])
         result = subscriptions.apply(command("UNSUBSCRIBE"))
         #expect(result.confirmations == [push("unsubscribe", "b", 1)])
         result = subscriptions.apply(command("UNSUBSCRIBE"))
         #expect(result.confirmations == [push("unsubscribe", nil, 1)])
         #expect(result.changes.isEmpty)
-        #expect(subscriptions.removeAll() == [.unsubscribePattern(Array("a*".utf8))])
-        #expect(subscriptions.count == 0)
+        #expect(subscriptions.total == 2)
+        #expect(Set(subscriptions.removeAll()) == [.unsubscribe(.pattern, star), .unsubscribe(.shard, a)])
+        #expect(subscriptions.total == 0)
     }
 
     @Test("in RESP2 a subscribed connection may only manage subscriptions, PING, QUIT and RESET; RESP3 allows all")
@@ -400,26 +415,32 @@ struct RedisSubscriptionsTests {
         #expect(subscriptions.ping(command("PING"), protocolVersion: 3) == nil)
     }
 
-    @Test("the node's registry delivers to channel subscribers, then to matching patterns, and counts each delivery")
+    @Test(
+        "the node's registry delivers to channel subscribers, then to matching patterns, shard publications to shard subscribers only"
+    )
     func registryDelivers() {
         let pubSub = RedisPubSub()
+        let news = Array("news".utf8)
         var heard: [String] = []
-        pubSub.subscribe(1, channel: Array("news".utf8)) { _, _, message in
-            heard.append("1:" + String(decoding: message, as: UTF8.self))
+        func text(_ bytes: [UInt8]?) -> String { String(decoding: bytes ?? [], as: UTF8.self) }
+        pubSub.subscribe(1, .channel, news) { publication, _ in heard.append("1:" + text(publication.message)) }
+        pubSub.subscribe(2, .pattern, Array("n*".utf8)) { publication, pattern in
+            heard.append("2:\(text(pattern)):" + text(publication.message))
         }
-        pubSub.subscribe(2, pattern: Array("n*".utf8)) { pattern, _, message in
-            heard.append(
-                "2:\(String(decoding: pattern ?? [], as: UTF8.self)):" + String(decoding: message, as: UTF8.self))
-        }
-        pubSub.subscribe(1, pattern: Array("x*".utf8)) { _, _, _ in heard.append("never") }
-        #expect(pubSub.deliver(Publication(channel: Array("news".utf8), message: Array("hi".utf8))) == 2)
+        pubSub.subscribe(1, .pattern, Array("x*".utf8)) { _, _ in heard.append("never") }
+        pubSub.subscribe(3, .shard, news) { publication, _ in heard.append("3:" + text(publication.message)) }
+        #expect(pubSub.deliver(Publication(channel: news, message: Array("hi".utf8))) == 2)
         #expect(heard == ["1:hi", "2:n*:hi"])
-        #expect(pubSub.subscriberCount(of: Array("news".utf8)) == 1)
+        #expect(pubSub.deliver(Publication(channel: news, message: Array("s".utf8), sharded: true)) == 1)
+        #expect(heard.last == "3:s")
+        #expect(pubSub.subscriberCount(.channel, news) == 1)
+        #expect(pubSub.subscriberCount(.shard, news) == 1)
         #expect(pubSub.patternCount == 2)
-        pubSub.unsubscribe(1, channel: Array("news".utf8))
-        pubSub.unsubscribe(2, pattern: Array("n*".utf8))
-        #expect(pubSub.deliver(Publication(channel: Array("news".utf8), message: Array("hi".utf8))) == 0)
-        #expect(pubSub.channelNames(matching: nil).isEmpty)
+        pubSub.unsubscribe(1, .channel, news)
+        pubSub.unsubscribe(2, .pattern, Array("n*".utf8))
+        #expect(pubSub.deliver(Publication(channel: news, message: Array("hi".utf8))) == 0)
+        #expect(pubSub.names(.channel, matching: nil).isEmpty)
+        #expect(pubSub.names(.shard, matching: nil) == [news])
         #expect(pubSub.patternCount == 1)
     }
 }

@@ -139,7 +139,11 @@ struct PeerMessagesTests {
     func publication() throws {
         let publication = Publication(channel: Array("news".utf8), message: Array("hello\r\n\u{0}".utf8))
         #expect(try Publication(decoding: publication.frame) == publication)
-        #expect(try Publication(decoding: Publication(channel: [], message: []).frame) == Publication(channel: [], message: []))
+        let sharded = Publication(channel: [], message: [], sharded: true)
+        #expect(try Publication(decoding: sharded.frame) == sharded)
+        var notABool = sharded.frame.payload
+        notABool[1] = 2
+        #expect(throws: WireError.self) { try Publication(decoding: Frame(kind: .publication, payload: notABool)) }
         let payload = publication.frame.payload
         for length in 0..<payload.count {
             #expect(throws: WireError.self) {
@@ -148,7 +152,7 @@ struct PeerMessagesTests {
         }
         #expect(throws: WireError.self) { try Publication(decoding: Frame(kind: .publication, payload: payload + [0])) }
         var oversized = payload
-        oversized.replaceSubrange(1..<5, with: [0xff, 0xff, 0xff, 0xff])
+        oversized.replaceSubrange(2..<6, with: [0xff, 0xff, 0xff, 0xff])
         #expect(throws: WireError.self) { try Publication(decoding: Frame(kind: .publication, payload: oversized)) }
         #expect(throws: WireError.self) { try Publication(decoding: Frame(kind: .publication, payload: [2] + payload.dropFirst())) }
         #expect(throws: WireError.self) { try Publication(decoding: Frame(kind: .peerMessages, payload: payload)) }

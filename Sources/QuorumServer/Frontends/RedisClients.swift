@@ -29,16 +29,17 @@ struct RedisClientDescription {
     var inMulti: Bool
     var queued: Int
     var protocolVersion: Int
-    /// Channels and patterns subscribed to.
+    /// Channels, patterns and shard channels subscribed to.
     var channels = 0
     var patterns = 0
+    var shardChannels = 0
 
     func line(now: ContinuousClock.Instant) -> String {
         let fields: [(String, String)] = [
             ("id", "\(id)"), ("addr", address), ("laddr", localAddress), ("fd", "-1"),
             ("name", name.map { String(decoding: $0, as: UTF8.self) } ?? ""),
             ("age", "\((now - connectedAt).components.seconds)"), ("idle", "\((now - lastCommandAt).components.seconds)"),
-            ("flags", inMulti ? "x" : (channels + patterns > 0 ? "P" : "N")), ("db", "0"), ("sub", "\(channels)"), ("psub", "\(patterns)"), ("ssub", "0"),
+            ("flags", inMulti ? "x" : (channels + patterns + shardChannels > 0 ? "P" : "N")), ("db", "0"), ("sub", "\(channels)"), ("psub", "\(patterns)"), ("ssub", "\(shardChannels)"),
             ("multi", inMulti ? "\(queued)" : "-1"), ("qbuf", "0"), ("qbuf-free", "0"), ("argv-mem", "0"),
             ("multi-mem", "0"), ("rbs", "0"), ("rbp", "0"), ("obl", "0"), ("oll", "0"), ("omem", "0"),
             ("tot-mem", "0"), ("events", "r"), ("cmd", lastCommand), ("user", "default"), ("redir", "-1"),

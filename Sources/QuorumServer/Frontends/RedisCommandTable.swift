@@ -131,7 +131,10 @@ enum RedisCommandTable {
         add(.flush, .none, ["FLUSHDB": -1, "FLUSHALL": -1])
         add(
             .pubSub, .none,
-            ["SUBSCRIBE": -2, "UNSUBSCRIBE": -1, "PSUBSCRIBE": -2, "PUNSUBSCRIBE": -1, "PUBLISH": 3, "PUBSUB": -2])
+            [
+                "SUBSCRIBE": -2, "UNSUBSCRIBE": -1, "PSUBSCRIBE": -2, "PUNSUBSCRIBE": -1, "SSUBSCRIBE": -2,
+                "SUNSUBSCRIBE": -1, "PUBLISH": 3, "SPUBLISH": 3, "PUBSUB": -2,
+            ])
         add(.script, .none, ["EVAL": -3, "EVALSHA": -3, "EVAL_RO": -3, "EVALSHA_RO": -3, "SCRIPT": -2])
         return table
     }()

@@ -63,7 +63,7 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     /// A subscriber waits silently for messages, and a blocked BLPOP for a push: the idle timeout spares both, as
     /// Redis's does.
-    var waitsByDesign: Bool { subscriptions.count > 0 || endBlockedPop != nil }
+    var waitsByDesign: Bool { subscriptions.total > 0 || endBlockedPop != nil }
 
     init(router: RedisRouter, id: Int64) {
         self.router = router
@@ -96,8 +96,9 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         current.inMulti = session.inMulti
         current.queued = session.queued?.count ?? 0
         current.protocolVersion = session.protocolVersion
-        current.channels = subscriptions.channels.count
-        current.patterns = subscriptions.patterns.count
+        current.channels = subscriptions.names(.channel).count
+        current.patterns = subscriptions.names(.pattern).count
+        current.shardChannels = subscriptions.names(.shard).count
         return current.line(now: .now)
     }
 
@@ -201,7 +202,9 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
             case .exclusive: guard running.reads == 0, running.writes == 0, running.exclusive == 0 else { return }
             }
             waiting.removeFirst()
-            if RedisSubscriptions.commands.contains(command.name), !session.inMulti, RedisCommandTable.arityHolds(command) {
+            if RedisSubscriptions.commands.contains(command.name), !session.inMulti,
+                RedisCommandTable.arityHolds(command)
+            {
                 // One reply per channel or pattern.
                 for reply in changeSubscriptions(command) {
                     replies.append((reply, session.protocolVersion, false, 0))
@@ -286,7 +289,8 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     private func execute(_ command: RedisCommand, reply: @escaping RedisExecutor.Reply) {
         // As Redis names them in CLIENT LIST: "client|list" for a command with subcommands.
-        let hasSubcommands = ["CLIENT", "CONFIG", "CLUSTER", "COMMAND"].contains(command.name) && !command.arguments.isEmpty
+        let hasSubcommands =
+            ["CLIENT", "CONFIG", "CLUSTER", "COMMAND"].contains(command.name) && !command.arguments.isEmpty
         description.lastCommand = command.displayName + (hasSubcommands ? "|" + command.argument(0).lowercased() : "")
         description.lastCommandAt = .now
         // ASKING lets exactly the next command reach a group importing its slot.
@@ -353,7 +357,9 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
             reply(answerConnection(command))
         case .flush:
             // ASYNC and SYNC make no difference here: the deletion is one entry in the log either way.
-            guard command.arguments.isEmpty || (command.arguments.count == 1 && ["ASYNC", "SYNC"].contains(command.option(0)))
+            guard
+                command.arguments.isEmpty
+                    || (command.arguments.count == 1 && ["ASYNC", "SYNC"].contains(command.option(0)))
             else { return reply(.syntaxError) }
             router.flushLedGroups { result in
                 switch result {
@@ -383,12 +389,16 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
             return .verbatimString(format: "txt", text: Array(router.clients.list.utf8))
         case "CLIENT" where command.option(0) == "INFO":
             return .verbatimString(format: "txt", text: Array((clientLine + "\n").utf8))
-        // A cluster client sends ASKING after an ASK redirect, before the command for a slot being moved here.
-        // READONLY asks to read from replicas; reads always go to the leader here, so it changes nothing.
-        case "PUBLISH":
-            return .integer(Int64(router.publish(Publication(channel: command.arguments[0], message: command.arguments[1]))))
+        case "PUBLISH", "SPUBLISH":
+            let sharded = command.name == "SPUBLISH"
+            if sharded, case .refused(let refusal) = router.route(keys: [command.arguments[0]]) { return refusal }
+            let publication = Publication(
+                channel: command.arguments[0], message: command.arguments[1], sharded: sharded)
+            return .integer(Int64(router.publish(publication)))
         case "PUBSUB":
             return router.pubSub.answer(command)
+        // A cluster client sends ASKING after an ASK redirect, before the command for a slot being moved here.
+        // READONLY asks to read from replicas; reads always go to the leader here, so it changes nothing.
         case "ASKING", "READONLY", "READWRITE":
             guard router.shardMap != nil else { return .error("ERR This instance has cluster support disabled") }
             asking = command.name == "ASKING"
@@ -416,9 +426,12 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
                 case .success(nil): reply(.nullArray)
                 case .success(let replies?):
                     var storedReplies = replies[...]
-                    reply(.array(transaction.commands.map { command in
-                        isConnection(command) ? self.answerConnection(command) : storedReplies.popFirst() ?? .null
-                    }))
+                    reply(
+                        .array(
+                            transaction.commands.map { command in
+                                isConnection(command)
+                                    ? self.answerConnection(command) : storedReplies.popFirst() ?? .null
+                            }))
                 case .failure(let error): reply(error.reply)
                 }
             }
@@ -468,10 +481,17 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         }
     }
 
-    /// SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE: the node's registry follows the connection's subscriptions.
+    /// SUBSCRIBE, PSUBSCRIBE, SSUBSCRIBE and their unsubscribes: the node's registry follows the connection's
+    /// subscriptions. In cluster mode a shard channel is a key: SSUBSCRIBE's channels must share a slot this node
+    /// serves (CROSSSLOT, MOVED), as on a Redis Cluster node.
     private func changeSubscriptions(_ command: RedisCommand) -> [RESPValue] {
         guard !subscriptions.wouldOverflow(command) else {
             return [.error("ERR a connection may hold \(RedisSubscriptions.perConnectionMax) subscriptions (Quorum)")]
+        }
+        if command.name == "SSUBSCRIBE", router.shardMap != nil,
+            case .refused(let refusal) = router.route(keys: command.arguments)
+        {
+            return [refusal]
         }
         let (confirmations, changes) = subscriptions.apply(command)
         apply(changes)
@@ -486,28 +506,25 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         let (pubSub, id) = (router.pubSub, session.id)
         for change in changes {
             switch change {
-            case .subscribeChannel(let channel):
-                pubSub.subscribe(id, channel: channel) { [weak self] in self?.deliver(pattern: $0, channel: $1, message: $2) }
-            case .unsubscribeChannel(let channel):
-                pubSub.unsubscribe(id, channel: channel)
-            case .subscribePattern(let pattern):
-                pubSub.subscribe(id, pattern: pattern) { [weak self] in self?.deliver(pattern: $0, channel: $1, message: $2) }
-            case .unsubscribePattern(let pattern):
-                pubSub.unsubscribe(id, pattern: pattern)
+            case .subscribe(let scope, let name):
+                pubSub.subscribe(id, scope, name) { [weak self] in self?.deliver($0, matching: $1) }
+            case .unsubscribe(let scope, let name):
+                pubSub.unsubscribe(id, scope, name)
             }
         }
     }
 
     /// A publication for this subscriber: queued behind the replies before it, written as soon as they are.
-    private func deliver(pattern: [UInt8]?, channel: [UInt8], message: [UInt8]) {
+    private func deliver(_ publication: Publication, matching pattern: [UInt8]?) {
         guard !closing, let context else { return }
+        let (channel, message) = (RESPValue.bulkString(publication.channel), RESPValue.bulkString(publication.message))
         let push: RESPValue =
             if let pattern {
-                .push([.bulkString(Array("pmessage".utf8)), .bulkString(pattern), .bulkString(channel), .bulkString(message)])
+                .push([.bulkString(Array("pmessage".utf8)), .bulkString(pattern), channel, message])
             } else {
-                .push([.bulkString(Array("message".utf8)), .bulkString(channel), .bulkString(message)])
+                .push([.bulkString(Array((publication.sharded ? "smessage" : "message").utf8)), channel, message])
             }
-        let bytes = 48 + (pattern?.count ?? 0) + channel.count + message.count
+        let bytes = 48 + (pattern?.count ?? 0) + publication.channel.count + publication.message.count
         guard unsentPushBytes + bytes <= Self.unsentPushBytesMax else {
             router.host.metrics.redisSubscribersTooSlow.increment()
             closing = true
