@@ -60,6 +60,14 @@ extension ClusterTests {
             #expect(
                 try await cli(server, "MSET", "foo", "1", "bar", "2")
                     == "CROSSSLOT Keys in request don't hash to the same slot")
+            // A shard channel is routed as a key: SPUBLISH to "foo" is taken only where "foo" is served.
+            #expect(try await cli(server, "SPUBLISH", "foo", "m") == "0")
+            for port in ports where port != server {
+                #expect(try await cli(port, "SPUBLISH", "foo", "m") == "MOVED 12182 127.0.0.1:\(server)")
+            }
+            #expect(
+                try await cli(server, "SSUBSCRIBE", "foo", "bar")
+                    == "CROSSSLOT Keys in request don't hash to the same slot")
         }
         #expect(try await cli(ports[0], "-c", "MSET", "{t}a", "1", "{t}b", "2") == "OK")
         #expect(try await cli(ports[1], "-c", "MGET", "{t}a", "{t}b") == "1\n2")
