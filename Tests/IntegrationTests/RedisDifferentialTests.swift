@@ -68,7 +68,15 @@ extension ClusterTests {
             "SET d:w 3", "KEYS d:w*", "ECHO hi", "HSET d:w f v", "DBSIZE", "EXEC", "MULTI", "FLUSHDB", "DBSIZE",
             "SET d:z 1", "EXEC", "DBSIZE", "SADD d:s m", "WATCH d:s", "SADD d:s m", "SREM d:s x", "MULTI", "PING",
             "EXEC", "WATCH d:s", "SADD d:s n", "MULTI", "PING", "EXEC", "FLUSHALL SYNC", "DBSIZE", "AUTH secret",
-            "AUTH default anything", "AUTH bob secret", "AUTH", "HELLO 2 AUTH bob secret",
+            "AUTH default anything", "AUTH bob secret", "AUTH", "HELLO 2 AUTH bob secret", "SET o:i 12345",
+            "OBJECT ENCODING o:i", "SET o:z 0123", "OBJECT ENCODING o:z",
+            "SET o:r \(String(repeating: "r", count: 45))",
+            "OBJECT ENCODING o:r", "HSET o:h f v", "OBJECT ENCODING o:h",
+            "HSET o:H f \(String(repeating: "v", count: 65))",
+            "OBJECT ENCODING o:H", "RPUSH o:l a", "OBJECT ENCODING o:l", "SADD o:s 1 2", "OBJECT ENCODING o:s",
+            "SADD o:S a 1", "OBJECT ENCODING o:S", "ZADD o:y 1 m", "OBJECT ENCODING o:y",
+            "ZADD o:Y 1 \(String(repeating: "m", count: 65))", "OBJECT ENCODING o:Y", "OBJECT ENCODING nokey",
+            "OBJECT REFCOUNT nokey", "OBJECT FREQ o:i", "OBJECT ENCODING", "OBJECT FOO",
         ].map { $0 + "\r\n" }.joined()
         let fromRedis = try await RedisTools.raw(port: servers.ports[0], script)
         // BLPOP waits for a push from another connection, and times out with the null array.

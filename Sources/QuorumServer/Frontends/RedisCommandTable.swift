@@ -119,6 +119,7 @@ enum RedisCommandTable {
         add(.readWrite, .two, ["LMOVE": 5])
         add(.readWrite, .allButLast, ["BLPOP": -3, "BRPOP": -3])
         add(.read, .all, ["MGET": -2, "EXISTS": -2])
+        add(.read, KeySpec(first: 2, last: 2, step: 1), ["OBJECT": -2])
         add(
             .readWrite, .one,
             [

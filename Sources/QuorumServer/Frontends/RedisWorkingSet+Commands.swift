@@ -9,7 +9,9 @@ extension RedisWorkingSet {
         let arguments = command.arguments
         switch command.name {
         case "GET":
-            return Self.replying { () throws(RedisReplyError) in try string(arguments[0]).map { .bulkString($0) } ?? .null }
+            return Self.replying { () throws(RedisReplyError) in
+                try string(arguments[0]).map { .bulkString($0) } ?? .null
+            }
         case "MGET":
             // A key holding another type reads as nil here, as in Redis.
             return .array(arguments.map { key in (try? string(key)).flatMap { $0 }.map { .bulkString($0) } ?? .null })
@@ -17,6 +19,8 @@ extension RedisWorkingSet {
             return Self.replying { () throws(RedisReplyError) in .integer(Int64(try string(arguments[0])?.count ?? 0)) }
         case "TYPE":
             return Self.replying { () throws(RedisReplyError) in .simpleString(try typeName(arguments[0])) }
+        case "OBJECT":
+            return Self.replying { () throws(RedisReplyError) in try runObject(command) }
         case "EXISTS":
             return .integer(Int64(arguments.filter { entry($0) != nil }.count))
         case "SET":
@@ -34,7 +38,9 @@ extension RedisWorkingSet {
         case "MSET":
             guard arguments.count % 2 == 0 else { return command.arityError }
             return Self.replying { () throws(RedisReplyError) in
-                for index in stride(from: 1, to: arguments.count, by: 2) { _ = try Self.checkedString(arguments[index]) }
+                for index in stride(from: 1, to: arguments.count, by: 2) {
+                    _ = try Self.checkedString(arguments[index])
+                }
                 for index in stride(from: 0, to: arguments.count, by: 2) {
                     set(arguments[index], Entry(value: arguments[index + 1], lease: nil, deadline: nil))
                 }
@@ -72,7 +78,8 @@ extension RedisWorkingSet {
         case "SCAN":
             return runScan(command)
         case "FLUSHDB", "FLUSHALL":
-            guard arguments.count <= 1, arguments.allSatisfy({ ["ASYNC", "SYNC"].contains(String(decoding: $0, as: UTF8.self).uppercased()) })
+            guard arguments.count <= 1,
+                arguments.allSatisfy({ ["ASYNC", "SYNC"].contains(String(decoding: $0, as: UTF8.self).uppercased()) })
             else { return .syntaxError }
             flush()
             return .ok
@@ -247,6 +254,36 @@ extension RedisWorkingSet {
         current.deadline = lease.deadline
         set(key, current)
         return .integer(1)
+    }
+
+    /// OBJECT ENCODING, REFCOUNT, IDLETIME, FREQ and HELP, of a key this node reads (`objectEncoding`).
+    private func runObject(_ command: RedisCommand) throws(RedisReplyError) -> RESPValue {
+        let arguments = command.arguments
+        let subcommand = command.option(0)
+        if subcommand == "HELP" {
+            return .array(
+                [
+                    "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "ENCODING <key>", "FREQ <key>",
+                    "IDLETIME <key>", "REFCOUNT <key>", "HELP",
+                ].map { .simpleString($0) })
+        }
+        guard ["ENCODING", "REFCOUNT", "IDLETIME", "FREQ"].contains(subcommand) else {
+            throw RedisReplyError("ERR unknown subcommand '\(command.argument(0))'. Try OBJECT HELP.")
+        }
+        guard arguments.count == 2 else {
+            throw RedisReplyError("ERR wrong number of arguments for 'object|\(subcommand.lowercased())' command")
+        }
+        guard let encoding = try objectEncoding(arguments[1]) else { return .null }
+        switch subcommand {
+        case "ENCODING": return .bulkString(Array(encoding.utf8))
+        // Quorum shares no objects between keys and keeps no access times or counts.
+        case "REFCOUNT": return .integer(1)
+        case "IDLETIME": return .integer(0)
+        default:
+            throw RedisReplyError(
+                "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."
+            )
+        }
     }
 
     /// Redis's strict integer syntax: optional '-', digits, no leading zeros or '+', within Int64.

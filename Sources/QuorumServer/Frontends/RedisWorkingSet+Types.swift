@@ -50,6 +50,31 @@ extension RedisWorkingSet {
         return typed.kind.name
     }
 
+    /// OBJECT ENCODING's answer, as Redis 7.0 with its default thresholds would encode the value now: a string is
+    /// `int`, `embstr` (up to 44 bytes) or `raw`; a list `quicklist`; a hash or sorted set `listpack` while it has at
+    /// most 128 entries of at most 64 bytes, else `hashtable` or `skiplist`; a set `intset` while it holds at most 512
+    /// integers, else `hashtable`. Redis never converts back when a collection shrinks, nor a string to `raw` on
+    /// APPEND here: those two cases differ. nil for a missing key.
+    func objectEncoding(_ key: [UInt8]) throws(RedisReplyError) -> String? {
+        guard let value = entry(key)?.value else { return nil }
+        guard RedisTypedValue.isTyped(value) else {
+            return Self.integer(value) != nil ? "int" : (value.count <= 44 ? "embstr" : "raw")
+        }
+        _ = try typeName(key)
+        let typed = try Self.decode(value)
+        let small = { (entries: [[UInt8]]) in entries.count <= 128 && entries.allSatisfy { $0.count <= 64 } }
+        switch typed.kind {
+        case .list: return "quicklist"
+        case .hash: return small(typed.elements) ? "listpack" : "hashtable"
+        case .sortedSet:
+            let members = stride(from: 0, to: typed.elements.count, by: 2).map { typed.elements[$0] }
+            return small(members) ? "listpack" : "skiplist"
+        case .set:
+            let integers = typed.elements.count <= 512 && typed.elements.allSatisfy { Self.integer($0) != nil }
+            return integers ? "intset" : "hashtable"
+        }
+    }
+
     /// Stores `value` under `key`, keeping the key's TTL; an empty collection deletes the key, as in Redis. Refuses
     /// (writing nothing) a value over the store's limit.
     mutating func store(_ key: [UInt8], _ value: RedisTypedValue) throws(RedisReplyError) {
