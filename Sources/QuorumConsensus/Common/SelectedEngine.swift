@@ -42,10 +42,14 @@ public enum SelectedEngine: ConsensusEngine {
         read(raft: { $0.committedConfiguration }, paxos: { $0.committedConfiguration })
     }
 
-    /// The configuration in force at `index` of a Raft node's log; nil for Multi-Paxos, or before the log's base.
+    /// The configuration in force at `index` of a Raft node's log (nil before the log's base), or the one governing
+    /// slot `index` of a Multi-Paxos node's.
     package func configuration(at index: LogIndex) -> Configuration? {
-        guard case .raft(let node) = self, index.advanced(by: 1) >= node.firstIndex else { return nil }
-        return node.configuration(at: index)
+        switch self {
+        case .raft(let node): index.advanced(by: 1) >= node.firstIndex ? node.configuration(at: index) : nil
+        case .paxos(let node): node.configuration(at: index)
+        case .moved: preconditionFailure("engine in use")
+        }
     }
 
     /// The value a Multi-Paxos node holds at `slot`; nil for Raft.
