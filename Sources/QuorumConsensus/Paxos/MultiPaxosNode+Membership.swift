@@ -41,7 +41,7 @@ extension MultiPaxosNode {
             log.set(SlotRecord(round: promised.round, value: value), at: value.index)
             needsBroadcast = true
         }
-        guard waitingForWindow.isEmpty else { return }
+        guard waitingForWindow.isEmpty, configurations.isChangeInFlight(chosenThrough: log.commitIndex) else { return }
         let lastUnderPrevious = min(configurations.newest.firstSlot.advanced(by: -1), windowEnd)
         while log.lastIndex < lastUnderPrevious {
             let slot = log.lastIndex.advanced(by: 1)

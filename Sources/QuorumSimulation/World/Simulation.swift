@@ -15,6 +15,8 @@ public final class Simulation {
 
     public let options: SimulationOptions
     let checker: SafetyChecker
+    /// Multi-Paxos worlds: each leader's configurations against those the chosen values prescribe.
+    let paxosConfigurations: PaxosConfigurationChecker?
     var stats = SimulationStats()
     var random: SplitMix64
     /// Draws for faults aimed at particular rules, apart from `random` so that adding one leaves every seed's
@@ -67,6 +69,11 @@ public final class Simulation {
     public init(options: SimulationOptions, log: ((String) -> Void)? = nil) {
         self.options = options
         self.checker = SafetyChecker(checksRaftLogs: options.consensus == .raft)
+        self.paxosConfigurations =
+            options.consensus == .paxos
+            ? PaxosConfigurationChecker(
+                founding: options.paxosOptions(for: NodeID(1), incarnation: 0).initialConfiguration,
+                delay: options.paxosConfigurationDelay) : nil
         self.random = SplitMix64(seed: options.seed ^ 0x5EED_0F_3A21D)
         self.aimedFaults = SplitMix64(seed: options.seed ^ 0xA1_3ED_FA17)
         self.network = SimulatedNetwork(
@@ -282,7 +289,12 @@ public final class Simulation {
             }
             checker.recordLeader(
                 id, term: engine.term, isNew: isNew, hasEntry: engine.term(at:), firstIndex: engine.firstIndex)
-            if options.consensus == .raft {
+            if let paxosConfigurations {
+                let violation = paxosConfigurations.check(
+                    leader: id, firstOpen: engine.commitIndex.advanced(by: 1), nextSlot: engine.lastIndex.advanced(by: 1),
+                    configurationAt: engine.configuration(at:), chosenValue: checker.chosenValue(at:))
+                if let violation { checker.fail(violation) }
+            } else {
                 checker.recordLeaderConfiguration(
                     engine.configuration, of: id, lastIndex: engine.lastIndex,
                     configurationAt: engine.configuration(at:))
