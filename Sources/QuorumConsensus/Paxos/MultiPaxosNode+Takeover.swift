@@ -6,7 +6,7 @@ extension MultiPaxosNode {
         electionElapsed += 1
         guard electionElapsed >= randomizedElectionTimeout else { return }
         resetElectionTimer()
-        guard isVoter else { return }
+        guard mayCampaign else { return }
         // A candidate that did not gather a quorum in time tries again in a newer round, after a backoff drawn anew.
         startTakeover(isTransfer: false)
     }
@@ -61,7 +61,7 @@ extension MultiPaxosNode {
     /// Runs phase 1 in a round above every round seen: promise it to itself, then ask every voter of the
     /// configurations it knows for the slots after its chosen prefix, for every one of those slots.
     mutating func startTakeover(isTransfer: Bool) {
-        precondition(isVoter, "only voters propose")
+        precondition(mayCampaign, "only voters propose")
         if role == .leader { failPendingReads() }
         let ballot = Ballot(round: max(promised.round, highestRoundSeen).next, node: id)
         highestRoundSeen = ballot.round
@@ -243,7 +243,7 @@ extension MultiPaxosNode {
     }
 
     mutating func handleTimeoutNow(from leader: NodeID, round: Term) {
-        guard isVoter, role != .leader, leader == promised.node, round == promised.round else { return }
+        guard mayCampaign, role != .leader, leader == promised.node, round == promised.round else { return }
         startTakeover(isTransfer: true)
     }
 }

@@ -127,7 +127,14 @@ public struct MultiPaxosNode: ConsensusEngine {
                 state: progress.isProbing ? "probe" : "replicate", inflightAppends: progress.inflightSlots)
         }
     }
+    /// A voter of the newest configuration: it may propose what goes into later slots.
     var isVoter: Bool { configuration.voters.contains(id) }
+    /// A voter of the newest configuration, or of the first unchosen slot's: a node whose removal is chosen but not
+    /// known here to be in force still votes in open slots, so it may still run phase 1 for them (and, in the server,
+    /// its prepare is how the leader gets to tell it that it was removed).
+    var mayCampaign: Bool {
+        isVoter || configurations.configuration(at: log.commitIndex.advanced(by: 1)).voters.contains(id)
+    }
     /// This node's own ballot while it campaigns or leads.
     var ownBallot: Ballot? { takeover?.ballot ?? (role == .leader ? promised : nil) }
     public var isQuiescent: Bool { false }
@@ -172,7 +179,7 @@ public struct MultiPaxosNode: ConsensusEngine {
     }
 
     public mutating func campaign() {
-        guard role != .leader, isVoter else { return }
+        guard role != .leader, mayCampaign else { return }
         startTakeover(isTransfer: false)
     }
 

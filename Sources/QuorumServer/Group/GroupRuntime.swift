@@ -451,15 +451,17 @@ final class GroupRuntime: @unchecked Sendable {
         if stop(because: reason) { host.replicaRemoved(group, reason: reason) }
     }
 
-    /// Answers a vote request from a node that the committed configuration does not include, and that the
-    /// configuration in force does not bring back, with a `MembershipNotice`. Only a leader answers: its log holds
-    /// every committed change, so a node missing from its configurations was removed, not added too recently.
+    /// Answers a vote request (a Multi-Paxos prepare) from a node that the committed configuration does not include,
+    /// and that the configuration in force does not bring back, with a `MembershipNotice`. Only a leader answers: its
+    /// log holds every committed change, so a node missing from its configurations was removed, not added too recently.
     private func noticeRemovals(_ messages: [Message]) {
         // On the path of every message: nothing is looked at until a vote request reaches a leader.
         for message in messages {
-            guard case .requestVote = message.payload, driver.engine.role == .leader, isRemoved(message.from) else {
-                continue
+            switch message.payload {
+            case .requestVote, .paxos(.prepare): break
+            default: continue
             }
+            guard driver.engine.role == .leader, isRemoved(message.from) else { continue }
             tellRemoved(message.from)
         }
     }
