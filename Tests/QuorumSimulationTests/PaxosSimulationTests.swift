@@ -64,7 +64,9 @@ extension PaxosSimulationTests {
     /// seeds. `promiseBeforePersist` is caught as the promise leaves, by the check of what every message promises
     /// about its sender's disk (`DurablePromises`); `acceptBelowPromise` by the leader, which finds an acceptor
     /// claiming slots it never sent in that ballot. (Some of the latter's worlds, seed 24 for one, run for minutes
-    /// without failing a check; the search stops at the first seed that fails, seed 1.)
+    /// without failing a check; the search stops at the first seed that fails, seed 1.) `configurationInForceAtOnce`
+    /// is caught by the check of each leader's configurations against those the chosen values prescribe
+    /// (`PaxosConfigurationChecker`), seed 1.
     @Test(
         "a broken Multi-Paxos engine is caught",
         arguments: InjectedPaxosBug.allCases)
