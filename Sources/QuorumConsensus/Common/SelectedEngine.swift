@@ -32,6 +32,10 @@ public enum SelectedEngine: ConsensusEngine {
     public func term(at index: LogIndex) -> Term? { read(raft: { $0.term(at: index) }, paxos: { $0.term(at: index) }) }
     public func checkInvariants() { read(raft: { $0.checkInvariants() }, paxos: { $0.checkInvariants() }) }
 
+    /// The term of the newest leadership this node followed or held: Raft's term; for Multi-Paxos the round of the
+    /// newest ballot it followed or led, which, unlike its promised round, its own unanswered campaigns do not raise.
+    public var leadershipTerm: Term { read(raft: { $0.term }, paxos: { $0.leadershipRound }) }
+
     /// A leader's view of how far each follower has caught up.
     public var replicationStatus: [NodeID: ReplicationStatus] {
         read(raft: { $0.replicationStatus }, paxos: { $0.replicationStatus })

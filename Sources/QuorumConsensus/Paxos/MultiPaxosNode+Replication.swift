@@ -63,6 +63,7 @@ extension MultiPaxosNode {
             expireForwardedReads(all: true)
             leaderHint = ballot.node
         }
+        leadershipRound = max(leadershipRound, ballot.round)
         electionElapsed = 0
         return true
     }

@@ -179,6 +179,7 @@ extension MultiPaxosNode {
         takeover = nil
         role = .leader
         leaderHint = id
+        leadershipRound = ballot.round
         heartbeatElapsed = 0
         resetElectionTimer()
         expireForwardedReads(all: true)

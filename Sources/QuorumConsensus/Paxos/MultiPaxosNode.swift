@@ -26,6 +26,9 @@ public struct MultiPaxosNode: ConsensusEngine {
     var configurations: ConfigurationHistory
     /// The highest round this node has heard of; a new campaign goes above it.
     var highestRoundSeen: Term
+    /// The round of the newest ballot this node followed or led (0 after a restart): unlike `term`, not raised by
+    /// campaigns nobody answered.
+    public internal(set) var leadershipRound: Term = 0
 
     var electionElapsed = 0
     var heartbeatElapsed = 0

@@ -395,8 +395,9 @@ final class GroupRuntime: @unchecked Sendable {
     /// `MembershipNotice`); any other notice makes the node ask.
     func noticeRemoval(_ notice: MembershipNotice) {
         loop.preconditionInEventLoop()
-        // A leader older than this node's term may be a deposed one whose configuration is out of date.
-        guard notice.removed == configuration.node, notice.term >= driver.engine.term else { return }
+        // A leader older than the newest this node followed may be a deposed one whose configuration is out of date.
+        // (Not its own term: a removed Multi-Paxos node raises its round with every prepare nobody answers.)
+        guard notice.removed == configuration.node, notice.term >= driver.engine.leadershipTerm else { return }
         guard let query = removalQuery, notice.nonce == query.nonce, notice.leader == query.leader else {
             askToConfirmRemoval(by: notice.leader)
             return
