@@ -232,9 +232,11 @@ extension ClusterTests {
 }
 
 extension ClusterTests {
-    @Test("a founding leader that removes itself exits, and exits again when restarted on its data")
-    func founderRemovesItself() async throws {
-        let (cluster, client) = try await Self.startCluster()
+    @Test(
+        "a founding leader that removes itself exits, and exits again when restarted on its data",
+        arguments: ConsensusKind.allCases)
+    func founderRemovesItself(consensus: ConsensusKind) async throws {
+        let (cluster, client) = try await Self.startCluster(arguments: ["--consensus", consensus.rawValue])
         defer { cluster.stopAll() }
         let leader = try await Self.awaitLeader(client, cluster)
         try await client.put(Array("before".utf8), Array("1".utf8))
