@@ -169,6 +169,7 @@ extension MultiPaxosNode {
         var chosen = log.commitIndex
         for epoch in configurations.epochs(from: chosen.advanced(by: 1)) {
             let voters = epoch.configuration.voters
+            guard !voters.isEmpty else { break }
             var matches = voters.map { $0 == id ? log.durableThrough : peers[$0]?.matchIndex ?? 0 }
             matches.sort(by: >)
             let accepted = min(matches[epoch.configuration.quorumSize - 1], log.lastIndex)
