@@ -15,21 +15,22 @@ final class PaxosConfigurationChecker {
     /// Every chosen value through here was read.
     private var readThrough: LogIndex = 0
 
-    init(founding: Configuration, delay: Int) {
-        self.delay = delay
-        self.epochs = [(.zero, founding)]
+    /// For a Multi-Paxos world (one group's, in a world of several); nil for a Raft world.
+    init?(world options: SimulationOptions) {
+        guard options.consensus == .paxos else { return nil }
+        self.delay = options.paxosConfigurationDelay
+        self.epochs = [(.zero, options.paxosOptions(for: NodeID(1), incarnation: 0).initialConfiguration)]
     }
 
     /// Checks the configurations `leader` uses for its first unchosen slot and for the next slot it opens.
-    func check(
-        leader: NodeID, firstOpen: LogIndex, nextSlot: LogIndex, configurationAt: (LogIndex) -> Configuration?,
-        chosenValue: (LogIndex) -> Entry?
-    ) -> String? {
+    func check(leader: SelectedEngine, chosenValue: (LogIndex) -> Entry?) -> String? {
         readChosen(chosenValue)
+        let firstOpen = leader.commitIndex.advanced(by: 1)
+        let nextSlot = leader.lastIndex.advanced(by: 1)
         for slot in Set([firstOpen, nextSlot]).sorted() where slot.rawValue <= readThrough.rawValue + UInt64(delay) {
             let prescribed = epochs.last { $0.firstSlot <= slot }!.configuration
-            guard let used = configurationAt(slot), used != prescribed else { continue }
-            return "membership: \(leader) works on slot \(slot) with \(used), but the chosen values prescribe "
+            guard let used = leader.configuration(at: slot), used != prescribed else { continue }
+            return "membership: \(leader.id) works on slot \(slot) with \(used), but the chosen values prescribe "
                 + "\(prescribed) (a change governs the slots α = \(delay) after its own)"
         }
         return nil

@@ -69,11 +69,7 @@ public final class Simulation {
     public init(options: SimulationOptions, log: ((String) -> Void)? = nil) {
         self.options = options
         self.checker = SafetyChecker(checksRaftLogs: options.consensus == .raft)
-        self.paxosConfigurations =
-            options.consensus == .paxos
-            ? PaxosConfigurationChecker(
-                founding: options.paxosOptions(for: NodeID(1), incarnation: 0).initialConfiguration,
-                delay: options.paxosConfigurationDelay) : nil
+        self.paxosConfigurations = PaxosConfigurationChecker(world: options)
         self.random = SplitMix64(seed: options.seed ^ 0x5EED_0F_3A21D)
         self.aimedFaults = SplitMix64(seed: options.seed ^ 0xA1_3ED_FA17)
         self.network = SimulatedNetwork(
@@ -290,10 +286,9 @@ public final class Simulation {
             checker.recordLeader(
                 id, term: engine.term, isNew: isNew, hasEntry: engine.term(at:), firstIndex: engine.firstIndex)
             if let paxosConfigurations {
-                let violation = paxosConfigurations.check(
-                    leader: id, firstOpen: engine.commitIndex.advanced(by: 1), nextSlot: engine.lastIndex.advanced(by: 1),
-                    configurationAt: engine.configuration(at:), chosenValue: checker.chosenValue(at:))
-                if let violation { checker.fail(violation) }
+                if let violation = paxosConfigurations.check(leader: engine, chosenValue: checker.chosenValue(at:)) {
+                    checker.fail(violation)
+                }
             } else {
                 checker.recordLeaderConfiguration(
                     engine.configuration, of: id, lastIndex: engine.lastIndex,
