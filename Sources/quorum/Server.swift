@@ -207,9 +207,6 @@ struct Server: ParsableCommand {
             }
             configuration.consensus = kind
         }
-        if configuration.joining && configuration.consensus == .paxos {
-            throw ValidationError("a Multi-Paxos cluster cannot add members yet, so --join needs --consensus raft")
-        }
         configuration.historyRevisionsRetained =
             try setting(historyRevisions, "QUORUM_HISTORY_REVISIONS", file.historyRevisions) ?? 100_000
         let httpPort = try setting(httpPort, "QUORUM_HTTP_PORT", file.httpPort)

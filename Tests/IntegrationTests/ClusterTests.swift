@@ -206,10 +206,10 @@ struct ClusterTests {
 
 extension ClusterTests {
     @Test(
-        "a fourth node joins as a learner, catches up and is promoted; a removed node learns it and exits; leadership moves"
-    )
-    func membershipChanges() async throws {
-        let (cluster, client) = try await Self.startCluster()
+        "a fourth node joins as a learner, catches up and is promoted; a removed node learns it and exits; leadership moves",
+        arguments: ConsensusKind.allCases)
+    func membershipChanges(consensus: ConsensusKind) async throws {
+        let (cluster, client) = try await Self.startCluster(arguments: ["--consensus", consensus.rawValue])
         defer { cluster.stopAll() }
         for number in 0..<30 { try await client.put(Array("before-\(number)".utf8), Array("\(number)".utf8)) }
 
@@ -261,9 +261,11 @@ extension ClusterTests {
 }
 
 extension ClusterTests {
-    @Test("a founding leader that removes itself exits, and exits again when restarted on its data")
-    func founderRemovesItself() async throws {
-        let (cluster, client) = try await Self.startCluster()
+    @Test(
+        "a founding leader that removes itself exits, and exits again when restarted on its data",
+        arguments: ConsensusKind.allCases)
+    func founderRemovesItself(consensus: ConsensusKind) async throws {
+        let (cluster, client) = try await Self.startCluster(arguments: ["--consensus", consensus.rawValue])
         defer { cluster.stopAll() }
         let leader = try await Self.awaitLeader(client, cluster)
         try await client.put(Array("before".utf8), Array("1".utf8))

@@ -32,6 +32,10 @@ public enum SelectedEngine: ConsensusEngine {
     public func term(at index: LogIndex) -> Term? { read(raft: { $0.term(at: index) }, paxos: { $0.term(at: index) }) }
     public func checkInvariants() { read(raft: { $0.checkInvariants() }, paxos: { $0.checkInvariants() }) }
 
+    /// The term of the newest leadership this node followed or held: Raft's term; for Multi-Paxos the round of the
+    /// newest ballot it followed or led, which, unlike its promised round, its own unanswered campaigns do not raise.
+    public var leadershipTerm: Term { read(raft: { $0.term }, paxos: { $0.leadershipRound }) }
+
     /// A leader's view of how far each follower has caught up.
     public var replicationStatus: [NodeID: ReplicationStatus] {
         read(raft: { $0.replicationStatus }, paxos: { $0.replicationStatus })
@@ -42,10 +46,14 @@ public enum SelectedEngine: ConsensusEngine {
         read(raft: { $0.committedConfiguration }, paxos: { $0.committedConfiguration })
     }
 
-    /// The configuration in force at `index` of a Raft node's log; nil for Multi-Paxos, or before the log's base.
+    /// The configuration in force at `index` of a Raft node's log (nil before the log's base), or the one governing
+    /// slot `index` of a Multi-Paxos node's.
     package func configuration(at index: LogIndex) -> Configuration? {
-        guard case .raft(let node) = self, index.advanced(by: 1) >= node.firstIndex else { return nil }
-        return node.configuration(at: index)
+        switch self {
+        case .raft(let node): index.advanced(by: 1) >= node.firstIndex ? node.configuration(at: index) : nil
+        case .paxos(let node): node.configuration(at: index)
+        case .moved: preconditionFailure("engine in use")
+        }
     }
 
     /// The value a Multi-Paxos node holds at `slot`; nil for Raft.

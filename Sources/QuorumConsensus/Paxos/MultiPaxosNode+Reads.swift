@@ -43,7 +43,7 @@ extension MultiPaxosNode {
             reads.waitingForCommitInTerm.append((requestID, requester))
             return
         }
-        if configuration.voters == [id] {
+        if configurations.isQuorum([id], forSlotsFrom: log.commitIndex.advanced(by: 1)) {
             answerRead(requestID: requestID, requester: requester, index: log.commitIndex)
             return
         }
@@ -51,17 +51,20 @@ extension MultiPaxosNode {
         reads.pending.append(
             .init(
                 requestID: requestID, requester: requester, index: log.commitIndex, context: reads.latestContext + 1,
-                acknowledgements: isVoter ? [id] : []))
+                acknowledgements: [id]))
     }
 
     /// An answer to round `context` of this ballot proves `peer` still admitted it after every read registered up to
     /// that round.
     mutating func acknowledgeReads(context: UInt64, from peer: NodeID) {
-        guard configuration.voters.contains(peer) else { return }
         for position in reads.pending.indices where reads.pending[position].context <= context {
             reads.pending[position].acknowledgements.insert(peer)
         }
-        while let first = reads.pending.first, first.acknowledgements.count >= configuration.quorumSize {
+        // A majority of every configuration governing a slot past the read's: any leader that chose a slot past it
+        // had promises from one of these majorities (phase 1 covers every slot after its chosen prefix).
+        while let first = reads.pending.first,
+            configurations.isQuorum(first.acknowledgements, forSlotsFrom: first.index.advanced(by: 1))
+        {
             reads.pending.removeFirst()
             answerRead(requestID: first.requestID, requester: first.requester, index: first.index)
         }

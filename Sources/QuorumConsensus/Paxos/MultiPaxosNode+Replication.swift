@@ -1,16 +1,6 @@
 /// Phase 2: accepts per slot, pipelined and batched; commit notices piggybacked on accepts and heartbeats; snapshots
 /// for acceptors that lag behind the leader's compacted slots.
 extension MultiPaxosNode {
-    /// Proposes a value in the next free slot, accepted here first. The accepts go out with the next `ready()`, so
-    /// that a burst of proposals shares messages.
-    mutating func proposeAsLeader(_ kind: Entry.Kind) -> ProposalTicket {
-        precondition(role == .leader, "only a leader proposes")
-        let value = Entry(term: promised.round, index: log.lastIndex.advanced(by: 1), kind: kind)
-        log.set(SlotRecord(round: promised.round, value: value), at: value.index)
-        needsBroadcast = true
-        return ProposalTicket(index: value.index, term: value.term)
-    }
-
     mutating func broadcastAccepts(sendIfEmpty: Bool) {
         for peer in peers.keys.sorted() {
             sendAccepts(to: peer, sendIfEmpty: sendIfEmpty && peers[peer]!.inflightSlots == 0)
@@ -73,6 +63,7 @@ extension MultiPaxosNode {
             expireForwardedReads(all: true)
             leaderHint = ballot.node
         }
+        leadershipRound = max(leadershipRound, ballot.round)
         electionElapsed = 0
         return true
     }
@@ -105,7 +96,7 @@ extension MultiPaxosNode {
                 }
                 continue
             }
-            log.set(SlotRecord(round: ballot.round, value: value), at: slot)
+            store(SlotRecord(round: ballot.round, value: value), at: slot)
         }
         let held = log.prefix(acceptedIn: ballot.round)
         log.commit(through: min(accept.commitIndex, held))
@@ -139,6 +130,7 @@ extension MultiPaxosNode {
         acknowledgeReads(context: accepted.readContext, from: peer)
         maybeCommit()
         guard role == .leader else { return }
+        maybePromoteLearners()
         if transferTarget == peer && peers[peer]!.matchIndex == log.lastIndex {
             send(.timeoutNow, to: peer, round: promised.round)
         }
@@ -154,7 +146,11 @@ extension MultiPaxosNode {
         if index > log.commitIndex {
             var installed = snapshot
             installed.lastIncludedTerm = log.restore(through: index, leaderRound: snapshot.lastIncludedTerm)
-            installed.configuration = configuration
+            // The leader's snapshot is settled (every change in it governs every later slot): its configuration is
+            // that of every slot after it, as far as the accepted slots kept here do not change it.
+            configurations = ConfigurationHistory(
+                base: snapshot.configuration, changeSlot: index, delay: configurations.delay)
+            rebuildConfigurations(from: index.advanced(by: 1))
             latestSnapshot = installed
             snapshotToInstall = installed
             snapshotRequestOutstanding = false
@@ -165,18 +161,28 @@ extension MultiPaxosNode {
             round: ballot.round)
     }
 
-    /// Declares chosen every slot a quorum of voters accepted in this ballot (this leader counting itself only for
-    /// slots durable here). Every slot after the chosen prefix holds this ballot's value, so no older-round rule is
-    /// needed: phase 1 made each of them safe.
+    /// Declares chosen every slot a quorum of its configuration's voters accepted in this ballot (this leader counting
+    /// itself only for slots durable here, and only where it votes; learners never count). Every slot after the chosen
+    /// prefix holds this ballot's value, so no older-round rule is needed: phase 1 made each of them safe.
     mutating func maybeCommit() {
         precondition(role == .leader, "only a leader decides what is chosen")
-        var matches = configuration.voters.map { $0 == id ? log.durableThrough : peers[$0]?.matchIndex ?? 0 }
-        guard !matches.isEmpty else { return }
-        matches.sort(by: >)
-        let candidate = matches[configuration.quorumSize - 1]
-        guard candidate > log.commitIndex else { return }
-        log.commit(through: candidate)
+        var chosen = log.commitIndex
+        for epoch in configurations.epochs(from: chosen.advanced(by: 1)) {
+            let voters = epoch.configuration.voters
+            guard !voters.isEmpty else { break }
+            var matches = voters.map { $0 == id ? log.durableThrough : peers[$0]?.matchIndex ?? 0 }
+            matches.sort(by: >)
+            let accepted = min(matches[epoch.configuration.quorumSize - 1], log.lastIndex)
+            guard accepted >= epoch.first else { break }
+            chosen = epoch.last.map { min(accepted, $0) } ?? accepted
+            if let last = epoch.last, chosen < last { break }
+        }
+        guard chosen > log.commitIndex else { return }
+        log.commit(through: chosen)
         needsCommitBroadcast = true
         releaseReadsWaitingForTakeover()
+        trackMembers()
+        openWindow()
+        stepAsideIfRemoved()
     }
 }

@@ -6,7 +6,7 @@ extension MultiPaxosNode {
         electionElapsed += 1
         guard electionElapsed >= randomizedElectionTimeout else { return }
         resetElectionTimer()
-        guard isVoter else { return }
+        guard mayCampaign else { return }
         // A candidate that did not gather a quorum in time tries again in a newer round, after a backoff drawn anew.
         startTakeover(isTransfer: false)
     }
@@ -48,8 +48,8 @@ extension MultiPaxosNode {
     }
 
     func hasActiveQuorum() -> Bool {
-        let active = configuration.voters.filter { $0 == id || peers[$0]?.recentlyActive == true }
-        return active.count >= configuration.quorumSize
+        let active = Set(peers.filter(\.value.recentlyActive).keys).union([id])
+        return configurations.isQuorum(active, forSlotsFrom: log.commitIndex.advanced(by: 1))
     }
 
     /// Whether this node heard from a leader within the minimum election timeout: it then ignores other proposers'
@@ -58,10 +58,10 @@ extension MultiPaxosNode {
         options.checkQuorum && leaderHint != nil && electionElapsed < options.electionTimeoutTicks
     }
 
-    /// Runs phase 1 in a round above every round seen: promise it to itself, then ask every other voter, for every
-    /// slot after this node's chosen prefix.
+    /// Runs phase 1 in a round above every round seen: promise it to itself, then ask every voter of the
+    /// configurations it knows for the slots after its chosen prefix, for every one of those slots.
     mutating func startTakeover(isTransfer: Bool) {
-        precondition(isVoter, "only voters propose")
+        precondition(mayCampaign, "only voters propose")
         if role == .leader { failPendingReads() }
         let ballot = Ballot(round: max(promised.round, highestRoundSeen).next, node: id)
         highestRoundSeen = ballot.round
@@ -72,17 +72,18 @@ extension MultiPaxosNode {
         expireForwardedReads(all: true)
         resetElectionTimer()
         let firstSlot = log.commitIndex.advanced(by: 1)
-        var state = Takeover(ballot: ballot, firstSlot: firstSlot)
+        var state = Takeover(ballot: ballot, firstSlot: firstSlot, isTransfer: isTransfer)
         state.promises[id] = PaxosPromise(commitIndex: log.commitIndex, accepted: log.acceptedValues(from: firstSlot))
         takeover = state
-        for voter in configuration.voters.sorted() where voter != id {
-            send(.prepare(firstSlot: firstSlot, isTransfer: isTransfer), to: voter, round: ballot.round)
-        }
         tallyPromises()
     }
 
     mutating func handlePrepare(ballot: Ballot, firstSlot: LogIndex, isTransfer: Bool) {
-        guard configuration.voters.contains(ballot.node) else { return }
+        // A node that no open slot's configuration, nor the newest, counts as a member was removed: it may not depose
+        // anyone. (A new voter is a member here at least as a learner.)
+        guard configuration.contains(ballot.node)
+            || configurations.members(forSlotsFrom: log.commitIndex.advanced(by: 1)).contains(ballot.node)
+        else { return }
         if ballot != promised && !isTransfer && isWithinLeaderLease { return }
         guard promised.admits(ballot) else {
             send(
@@ -111,7 +112,7 @@ extension MultiPaxosNode {
 
     mutating func handlePromise(_ promise: PaxosPromise, from acceptor: NodeID, round: Term) throws(StepError) {
         guard role == .candidate, var state = takeover, state.ballot.round == round else { return }
-        guard configuration.voters.contains(acceptor), state.promises[acceptor] == nil else { return }
+        guard state.asked.contains(acceptor), state.promises[acceptor] == nil else { return }
         for item in promise.accepted where item.value.index < state.firstSlot {
             throw .protocolViolation("\(acceptor) reported slot \(item.value.index), before the \(state.firstSlot) asked for")
         }
@@ -135,36 +136,63 @@ extension MultiPaxosNode {
         stepDown(leader: nil)
     }
 
+    /// Decides phase 1 from the promises so far. Which configurations must promise depends on the values recovered:
+    /// a change among them governs the slots α after it, so its voters are asked too, and their promises may reveal
+    /// more values. Phase 1 completes once a majority of every configuration governing a slot from the first open one
+    /// on has promised.
+    ///
+    /// Why that is safe although this node may not know a chosen change: say a value v was chosen at slot n in an
+    /// earlier ballot. Its leader opened n only when it knew every slot up to n − α chosen, and counted v's
+    /// acceptors in the configuration those slots fix. By induction on slots, the values recovered here at slots up to
+    /// n − α are those chosen ones (each was chosen, and recovered from a majority of the configuration fixed by the
+    /// chosen slots α before it), so the configuration computed here for n is the one v was chosen in; a majority of
+    /// it promised, so one of them reports v, in the highest round, and v is what this node proposes at n. Slots up to
+    /// this node's own commit index + α need nothing recovered: their configurations follow from its chosen prefix.
     mutating func tallyPromises() {
-        guard let state = takeover else { return }
-        let quorum = configuration.quorumSize
-        if state.promises.count >= quorum {
-            becomeLeader()
-        } else if configuration.voters.count - state.refusals.count < quorum {
+        guard var state = takeover else { return }
+        let own = options.injectedBug == .ignorePromisedValues ? state.promises[id] : nil
+        let values = Self.recoveredValues(
+            from: state.promises.values, firstSlot: state.firstSlot, round: state.ballot.round, ignoringOthers: own)
+        var recovered = configurations
+        recovered.forgetChanges(from: state.firstSlot)
+        for value in values {
+            if let change = value.configurationChange { recovered.record(change, at: value.index) }
+        }
+        let voters = recovered.epochs(from: state.firstSlot).reduce(into: Set<NodeID>()) {
+            $0.formUnion($1.configuration.voters)
+        }
+        for voter in voters.subtracting(state.asked).subtracting([id]).sorted() {
+            state.asked.insert(voter)
+            send(.prepare(firstSlot: state.firstSlot, isTransfer: state.isTransfer), to: voter, round: state.ballot.round)
+        }
+        takeover = state
+        if recovered.isQuorum(Set(state.promises.keys), forSlotsFrom: state.firstSlot) {
+            becomeLeader(values: values, configurations: recovered)
+        } else if recovered.isBlocked(by: state.refusals, forSlotsFrom: state.firstSlot) {
             stepDown(leader: nil)
         }
     }
 
-    mutating func becomeLeader() {
+    mutating func becomeLeader(values: [Entry], configurations recovered: ConfigurationHistory) {
         guard let state = takeover else { preconditionFailure("no phase 1 to complete") }
         let ballot = state.ballot
         takeover = nil
         role = .leader
         leaderHint = id
+        leadershipRound = ballot.round
         heartbeatElapsed = 0
         resetElectionTimer()
         expireForwardedReads(all: true)
-        let own = options.injectedBug == .ignorePromisedValues ? state.promises[id] : nil
         let firstOpen = log.commitIndex.advanced(by: 1)
-        let values = Self.recoveredValues(
-            from: state.promises.values, firstSlot: firstOpen, round: ballot.round, ignoringOthers: own)
+        precondition(firstOpen == state.firstSlot, "the chosen prefix moved during phase 1")
         // Every open slot is proposed again in this ballot, and accepted here first.
         for value in values { log.set(SlotRecord(round: ballot.round, value: value), at: value.index) }
         // This node's own promise reported all of its slots, so the values cover its whole log.
         precondition(log.lastIndex == log.commitIndex.advanced(by: values.count), "the takeover left slots uncovered")
+        configurations = recovered
         takeoverIndex = log.lastIndex
         peers.removeAll()
-        for peer in configuration.members where peer != id {
+        for peer in configurations.members(forSlotsFrom: firstOpen).subtracting([id]) {
             if let promise = state.promises[peer] {
                 // It holds chosen values through its commit index; everything after it needs this ballot's accepts.
                 let chosen = min(promise.commitIndex, log.lastIndex)
@@ -176,6 +204,7 @@ extension MultiPaxosNode {
         }
         needsBroadcast = true
         needsCommitBroadcast = true
+        openWindow()
         maybeCommit()
     }
 
@@ -192,6 +221,7 @@ extension MultiPaxosNode {
 
     mutating func clearLeaderState() {
         peers.removeAll()
+        dropWaitingValues()
         transferTarget = nil
         needsBroadcast = false
         needsCommitBroadcast = false
@@ -214,7 +244,7 @@ extension MultiPaxosNode {
     }
 
     mutating func handleTimeoutNow(from leader: NodeID, round: Term) {
-        guard isVoter, role != .leader, leader == promised.node, round == promised.round else { return }
+        guard mayCampaign, role != .leader, leader == promised.node, round == promised.round else { return }
         startTakeover(isTransfer: true)
     }
 }

@@ -61,6 +61,7 @@ extension MultiPaxosNode {
             if snapshot.lastIncludedTerm > round {
                 throw .malformed("snapshot round \(snapshot.lastIncludedTerm) newer than the message's \(round)")
             }
+            if snapshot.configuration.voters.isEmpty { throw .malformed("a snapshot whose configuration has no voter") }
         case .readIndexResponse(_, let index?):
             try checkIndex("read index", index)
         case .timeoutNow, .readIndexRequest, .readIndexResponse(_, nil):

@@ -9,7 +9,8 @@ import DequeModule
 /// round is the `term` (see `Ballot`); an `Entry`'s term is the round its value was first proposed in, kept when a
 /// later leader re-proposes it, so that a `ProposalTicket` (slot, round) still names the proposal.
 ///
-/// Not built yet: membership changes (refused with `invalidConfigurationChange`), learners, quiescence.
+/// Membership changes are values chosen in slots, each governing the slots α after its own
+/// (`ConfigurationHistory`, `MultiPaxosNode+Membership.swift`). Not built yet: quiescence.
 public struct MultiPaxosNode: ConsensusEngine {
     public let id: NodeID
     let options: PaxosOptions
@@ -20,9 +21,14 @@ public struct MultiPaxosNode: ConsensusEngine {
     public internal(set) var promised: Ballot
     public internal(set) var leaderHint: NodeID?
     var log: AcceptorLog
-    public let configuration: Configuration
+    /// The configuration of every slot, from the values this node holds: chosen ones, accepted ones after them, and a
+    /// leader's values waiting for its window.
+    var configurations: ConfigurationHistory
     /// The highest round this node has heard of; a new campaign goes above it.
     var highestRoundSeen: Term
+    /// The round of the newest ballot this node followed or led (0 after a restart): unlike `term`, not raised by
+    /// campaigns nobody answered.
+    public internal(set) var leadershipRound: Term = 0
 
     var electionElapsed = 0
     var heartbeatElapsed = 0
@@ -36,6 +42,9 @@ public struct MultiPaxosNode: ConsensusEngine {
     /// The last slot that was open when this leader took over: reads wait until it is chosen, since before then the
     /// commit index may lag behind slots chosen by earlier leaders.
     var takeoverIndex: LogIndex = 0
+    /// A leader's proposals for slots at or past (first unchosen slot) + α: their slots are assigned (a ticket names
+    /// them), and they are accepted and sent as the window moves on. Dropped if leadership is lost.
+    var waitingForWindow: Deque<Entry> = []
     var transferTarget: NodeID?
     var transferElapsed = 0
     var needsBroadcast = false
@@ -79,8 +88,13 @@ public struct MultiPaxosNode: ConsensusEngine {
             recovered: recovered.entries, snapshot: recovered.snapshot, commitIndex: hardState.commitIndex,
             promisedRound: hardState.term)
         self.latestSnapshot = recovered.snapshot
-        self.configuration = recovered.snapshot?.configuration ?? options.initialConfiguration
+        self.configurations = ConfigurationHistory(
+            base: recovered.snapshot?.configuration ?? options.initialConfiguration,
+            changeSlot: recovered.snapshot?.lastIncludedIndex ?? .zero,
+            delay: options.injectedBug == .configurationInForceAtOnce ? 1 : options.configurationDelaySlots)
         self.reportedHardState = hardState
+        // A change still in flight when the node stopped comes back from its slot, chosen or only accepted.
+        rebuildConfigurations(from: log.firstIndex)
         resetElectionTimer()
     }
 
@@ -95,8 +109,18 @@ public struct MultiPaxosNode: ConsensusEngine {
     /// The value this node holds at `slot`, chosen or merely accepted; nil for a gap, a compacted slot or beyond the
     /// end.
     public func value(at slot: LogIndex) -> Entry? { log.record(at: slot)?.value }
-    /// The configuration never changes (membership changes are refused), so it was committed before the first slot.
-    public var committedConfiguration: (index: LogIndex, configuration: Configuration) { (.zero, configuration) }
+    /// The newest configuration in the log, chosen or not (a leader's waiting values included): what the next change
+    /// is checked against.
+    public var configuration: Configuration { configurations.newest.configuration }
+    /// The configuration of the first unchosen slot, and the slot of the change that produced it: chosen, with every
+    /// slot under the configuration before it chosen too, so no leader can roll it back and no open slot still
+    /// depends on the one before.
+    public var committedConfiguration: (index: LogIndex, configuration: Configuration) {
+        let epoch = configurations.epoch(at: log.commitIndex.advanced(by: 1))
+        return (epoch.changeSlot, epoch.configuration)
+    }
+    /// The configuration governing `slot`.
+    package func configuration(at slot: LogIndex) -> Configuration { configurations.configuration(at: slot) }
     /// A leader's view of how far each acceptor has accepted its slots; empty on other nodes.
     public var replicationStatus: [NodeID: ReplicationStatus] {
         guard role == .leader else { return [:] }
@@ -106,7 +130,14 @@ public struct MultiPaxosNode: ConsensusEngine {
                 state: progress.isProbing ? "probe" : "replicate", inflightAppends: progress.inflightSlots)
         }
     }
+    /// A voter of the newest configuration: it may propose what goes into later slots.
     var isVoter: Bool { configuration.voters.contains(id) }
+    /// A voter of the newest configuration, or of the first unchosen slot's: a node whose removal is chosen but not
+    /// known here to be in force still votes in open slots, so it may still run phase 1 for them (and, in the server,
+    /// its prepare is how the leader gets to tell it that it was removed).
+    var mayCampaign: Bool {
+        isVoter || configurations.configuration(at: log.commitIndex.advanced(by: 1)).voters.contains(id)
+    }
     /// This node's own ballot while it campaigns or leads.
     var ownBallot: Ballot? { takeover?.ballot ?? (role == .leader ? promised : nil) }
     public var isQuiescent: Bool { false }
@@ -150,22 +181,15 @@ public struct MultiPaxosNode: ConsensusEngine {
         return proposeAsLeader(.command(command))
     }
 
-    public mutating func proposeConfigurationChange(_ change: ConfigurationChange) throws(ProposalError)
-        -> ProposalTicket
-    {
-        try ensureLeaderAcceptingProposals()
-        throw .invalidConfigurationChange(
-            "membership changes are not implemented for Multi-Paxos yet; its members are fixed when the cluster is founded")
-    }
-
     public mutating func campaign() {
-        guard role != .leader, isVoter else { return }
+        guard role != .leader, mayCampaign else { return }
         startTakeover(isTransfer: false)
     }
 
     mutating func ensureLeaderAcceptingProposals() throws(ProposalError) {
         guard role == .leader else { throw .notLeader(leaderHint: leaderHint) }
-        guard transferTarget == nil else { throw .leadershipTransferInProgress }
+        // A leader that proposed its own removal hands over once it is in force; later slots are not its to lead.
+        guard transferTarget == nil, isVoter else { throw .leadershipTransferInProgress }
     }
 
     // MARK: Outputs
@@ -224,14 +248,18 @@ public struct MultiPaxosNode: ConsensusEngine {
     public mutating func compact(through index: LogIndex, snapshotData: [UInt8]) -> Snapshot {
         precondition(index <= log.appliedIndex, "snapshot at \(index) beyond applied \(log.appliedIndex)")
         precondition(index >= log.baseIndex, "snapshot at \(index) older than the log's base \(log.baseIndex)")
+        precondition(configurations.isSettled(through: index), "snapshot at \(index) inside a change's α-window")
+        // Every change through `index` governs every later slot (snapshots wait for that), so one configuration
+        // describes them all.
         let snapshot = Snapshot(
-            lastIncludedIndex: index, lastIncludedTerm: log.round(at: index)!, configuration: configuration,
-            data: snapshotData)
+            lastIncludedIndex: index, lastIncludedTerm: log.round(at: index)!,
+            configuration: configurations.configuration(at: index.advanced(by: 1)), data: snapshotData)
         latestSnapshot = snapshot
         snapshotRequestOutstanding = false
         let retained = options.entriesRetainedAfterSnapshot
         let newBase = index.rawValue > UInt64(retained) ? index.advanced(by: -retained) : 0
         if newBase > log.baseIndex { log.compact(through: newBase) }
+        configurations.forgetEpochs(before: log.baseIndex)
         return snapshot
     }
 
@@ -245,6 +273,7 @@ public struct MultiPaxosNode: ConsensusEngine {
         guard !snapshotRequestOutstanding else { return false }
         let snapshotIndex = latestSnapshot?.lastIncludedIndex ?? 0
         return snapshotIndex.distance(to: log.appliedIndex) >= options.snapshotIntervalEntries
+            && configurations.isSettled(through: log.appliedIndex)
     }
 
     /// Queues a message. What an acceptor says rests on its promise and accepted slots, so it waits for the
@@ -283,6 +312,14 @@ public struct MultiPaxosNode: ConsensusEngine {
                 precondition(log.record(at: slot)!.round == promised.round, "leader slot \(slot) not in its round")
                 slot = slot.advanced(by: 1)
             }
+            var expected = log.lastIndex
+            for value in waitingForWindow {
+                expected = expected.advanced(by: 1)
+                precondition(value.index == expected && value.term == promised.round, "waiting value \(value) out of place")
+            }
+            precondition(
+                log.lastIndex <= max(takeoverIndex, log.commitIndex.advanced(by: options.configurationDelaySlots - 1)),
+                "leader opened slot \(log.lastIndex), beyond its window from \(log.commitIndex)")
             for (peer, progress) in peers {
                 precondition(peer != id, "a leader tracks no progress for itself")
                 precondition(progress.matchIndex <= log.lastIndex, "\(peer) matches beyond the leader's last slot")
@@ -290,9 +327,9 @@ public struct MultiPaxosNode: ConsensusEngine {
             }
         case .candidate:
             precondition(takeover?.ballot == promised, "a candidate promised its own ballot")
-            precondition(peers.isEmpty, "only a leader tracks progress")
+            precondition(peers.isEmpty && waitingForWindow.isEmpty, "only a leader tracks progress")
         case .follower, .preCandidate:
-            precondition(takeover == nil && peers.isEmpty, "a follower runs no phase")
+            precondition(takeover == nil && peers.isEmpty && waitingForWindow.isEmpty, "a follower runs no phase")
         }
     }
 }

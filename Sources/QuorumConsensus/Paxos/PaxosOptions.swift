@@ -18,8 +18,17 @@ public struct PaxosOptions: Sendable {
     public var snapshotIntervalEntries = 10_000
     /// Chosen slots kept behind a snapshot so that slightly lagging acceptors still get accepts, not a snapshot.
     public var entriesRetainedAfterSnapshot = 1_000
-    /// The members. Membership changes are not implemented for Multi-Paxos yet: this is the configuration for good.
+    /// The members when the group was founded; later configurations are chosen in the log.
     public var initialConfiguration = Configuration(voters: [])
+    /// α: a membership change chosen at slot s governs the slots from s + α on, and a leader never opens a slot at or
+    /// past (first unchosen slot) + α, so it always knows the configuration of the slots it opens. It also bounds the
+    /// unchosen slots a leader has in flight, and a leader fills up to α − 1 slots with no-ops after a change so that
+    /// the change takes effect promptly. Every node of a group must use the same value, as it must the same initial
+    /// configuration.
+    public var configurationDelaySlots = 1_024
+    /// A learner that joined to become a voter is promoted once its accepted slots are within this many of the
+    /// leader's chosen ones.
+    public var promotionLagMax = 0
     /// Seeds the generator for timeouts and forwarded-read ids; give each node, and each start of it, its own.
     public var randomSeed: UInt64 = 0
     /// Deliberate bugs, for proving that the simulator catches them. Reachable only inside the package.
@@ -38,6 +47,10 @@ public struct PaxosOptions: Sendable {
         if maxInflightSlots < 1 { throw OptionsError("the pipeline must allow at least one slot in flight") }
         if snapshotIntervalEntries < 1 { throw OptionsError("snapshot interval must be at least one entry") }
         if entriesRetainedAfterSnapshot < 0 { throw OptionsError("retained entries cannot be negative") }
+        if configurationDelaySlots < 1 || configurationDelaySlots > 1 << 20 {
+            throw OptionsError("the configuration delay α must be between 1 and 1048576 slots")
+        }
+        if promotionLagMax < 0 { throw OptionsError("promotion lag cannot be negative") }
     }
 }
 
@@ -49,4 +62,7 @@ package enum InjectedPaxosBug: String, Sendable, CaseIterable {
     case ignorePromisedValues
     /// An acceptor sends its promise before the promise is durable.
     case promiseBeforePersist
+    /// A membership change governs the very next slot instead of the slots α later, while the leader still opens up
+    /// to α slots past its chosen ones: the configuration of an open slot then depends on slots not yet chosen.
+    case configurationInForceAtOnce
 }

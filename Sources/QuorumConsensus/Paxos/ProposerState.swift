@@ -3,6 +3,10 @@ struct Takeover: Sendable {
     var ballot: Ballot
     /// Slots from here on are asked about: everything after the candidate's own chosen prefix.
     var firstSlot: LogIndex
+    var isTransfer: Bool
+    /// The voters a prepare went to: those of every configuration the values recovered so far say governs a slot
+    /// from `firstSlot` on.
+    var asked: Set<NodeID> = []
     /// Promises by voter, this node's own included.
     var promises: [NodeID: PaxosPromise] = [:]
     var refusals: Set<NodeID> = []

@@ -395,8 +395,9 @@ final class GroupRuntime: @unchecked Sendable {
     /// `MembershipNotice`); any other notice makes the node ask.
     func noticeRemoval(_ notice: MembershipNotice) {
         loop.preconditionInEventLoop()
-        // A leader older than this node's term may be a deposed one whose configuration is out of date.
-        guard notice.removed == configuration.node, notice.term >= driver.engine.term else { return }
+        // A leader older than the newest this node followed may be a deposed one whose configuration is out of date.
+        // (Not its own term: a removed Multi-Paxos node raises its round with every prepare nobody answers.)
+        guard notice.removed == configuration.node, notice.term >= driver.engine.leadershipTerm else { return }
         guard let query = removalQuery, notice.nonce == query.nonce, notice.leader == query.leader else {
             askToConfirmRemoval(by: notice.leader)
             return
@@ -451,15 +452,17 @@ final class GroupRuntime: @unchecked Sendable {
         if stop(because: reason) { host.replicaRemoved(group, reason: reason) }
     }
 
-    /// Answers a vote request from a node that the committed configuration does not include, and that the
-    /// configuration in force does not bring back, with a `MembershipNotice`. Only a leader answers: its log holds
-    /// every committed change, so a node missing from its configurations was removed, not added too recently.
+    /// Answers a vote request (a Multi-Paxos prepare) from a node that the committed configuration does not include,
+    /// and that the configuration in force does not bring back, with a `MembershipNotice`. Only a leader answers: its
+    /// log holds every committed change, so a node missing from its configurations was removed, not added too recently.
     private func noticeRemovals(_ messages: [Message]) {
         // On the path of every message: nothing is looked at until a vote request reaches a leader.
         for message in messages {
-            guard case .requestVote = message.payload, driver.engine.role == .leader, isRemoved(message.from) else {
-                continue
+            switch message.payload {
+            case .requestVote, .paxos(.prepare): break
+            default: continue
             }
+            guard driver.engine.role == .leader, isRemoved(message.from) else { continue }
             tellRemoved(message.from)
         }
     }

@@ -143,6 +143,9 @@ final class SafetyChecker {
         highestCommitted = max(highestCommitted, commitIndex)
     }
 
+    /// Multi-Paxos: the value some node learned was chosen, or applied, at `slot`.
+    func chosenValue(at slot: LogIndex) -> Entry? { appliedEntries[slot] ?? chosenValues[slot] }
+
     func recordApplied(_ entry: Entry, on node: NodeID) {
         if let known = appliedEntries[entry.index] {
             if known != entry { fail("state machine safety: \(node) applied \(entry) where others applied \(known)") }

@@ -15,6 +15,8 @@ public final class Simulation {
 
     public let options: SimulationOptions
     let checker: SafetyChecker
+    /// Multi-Paxos worlds: each leader's configurations against those the chosen values prescribe.
+    let paxosConfigurations: PaxosConfigurationChecker?
     var stats = SimulationStats()
     var random: SplitMix64
     /// Draws for faults aimed at particular rules, apart from `random` so that adding one leaves every seed's
@@ -67,6 +69,7 @@ public final class Simulation {
     public init(options: SimulationOptions, log: ((String) -> Void)? = nil) {
         self.options = options
         self.checker = SafetyChecker(checksRaftLogs: options.consensus == .raft)
+        self.paxosConfigurations = PaxosConfigurationChecker(world: options)
         self.random = SplitMix64(seed: options.seed ^ 0x5EED_0F_3A21D)
         self.aimedFaults = SplitMix64(seed: options.seed ^ 0xA1_3ED_FA17)
         self.network = SimulatedNetwork(
@@ -282,7 +285,11 @@ public final class Simulation {
             }
             checker.recordLeader(
                 id, term: engine.term, isNew: isNew, hasEntry: engine.term(at:), firstIndex: engine.firstIndex)
-            if options.consensus == .raft {
+            if let paxosConfigurations {
+                if let violation = paxosConfigurations.check(leader: engine, chosenValue: checker.chosenValue(at:)) {
+                    checker.fail(violation)
+                }
+            } else {
                 checker.recordLeaderConfiguration(
                     engine.configuration, of: id, lastIndex: engine.lastIndex,
                     configurationAt: engine.configuration(at:))

@@ -59,6 +59,10 @@ public struct SimulationOptions: Sendable, CustomStringConvertible {
     public var consensus = ConsensusKind.raft
     /// Deliberate Multi-Paxos bugs, for worlds with `consensus == .paxos`.
     package var injectedPaxosBug: InjectedPaxosBug?
+    /// Multi-Paxos's α: a membership change governs the slots this many after its own. Drawn apart from the world's
+    /// other parameters, so that every seed's world stays as it was; at most the pipeline's depth, so that the no-ops
+    /// a leader fills the window with after a change do not stall a world that sends one slot at a time.
+    public var paxosConfigurationDelay: Int
 
     public init(seed: UInt64) {
         self.seed = seed
@@ -82,6 +86,9 @@ public struct SimulationOptions: Sendable, CustomStringConvertible {
         newLeaderCrashRate = pick([0, 0, 0, 0.1, 0.3])
         clockSkew = pick([0, 0.1, 0.4, 0.7])
         processingDeferralRate = pick([0, 0.5, 0.9])
+        var delays = SplitMix64(seed: seed ^ 0xA1FA_DE1A)
+        let delay = [2, 8, 32][Int(delays.next(upperBound: UInt64(3)))]
+        paxosConfigurationDelay = max(2, min(delay, maxEntriesPerAppend * maxInflightAppends))
     }
 
     /// A world of `groups` consensus groups per node. The world's other parameters are drawn from the seed as for
@@ -153,6 +160,7 @@ public struct SimulationOptions: Sendable, CustomStringConvertible {
         options.maxEntriesPerAccept = maxEntriesPerAppend
         options.maxInflightSlots = maxEntriesPerAppend * maxInflightAppends
         options.initialConfiguration = Configuration(voters: Set((1...UInt64(clusterSize)).map { NodeID($0) }))
+        options.configurationDelaySlots = paxosConfigurationDelay
         options.randomSeed = seed &+ UInt64(incarnation) &* 7919
         options.injectedBug = injectedPaxosBug
         return options

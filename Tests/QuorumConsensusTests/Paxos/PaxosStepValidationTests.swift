@@ -32,6 +32,10 @@ struct PaxosStepValidationTests {
             paxos(1, 2, round: 3, .reject(PaxosRejection(refusedRound: 4, promisedNode: 1, compactedThrough: 0))),
             paxos(1, 2, round: 9, .accepted(PaxosAccepted(acceptedThrough: LogIndex.ceiling.advanced(by: 1), requestLast: 0, readContext: 0))),
             paxos(1, 2, round: Term.ceiling.next.next, .prepare(firstSlot: 1, isTransfer: false)),
+            paxos(
+                1, 2, round: 2,
+                .snapshot(
+                    Snapshot(lastIncludedIndex: 5, lastIncludedTerm: 1, configuration: Configuration(voters: []), data: []))),
         ]
         for message in cases {
             guard case .malformed = refusal(message, to: node) else {

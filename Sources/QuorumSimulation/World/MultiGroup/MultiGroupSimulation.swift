@@ -20,6 +20,8 @@ public final class MultiGroupSimulation {
     public let options: SimulationOptions
     let groupNumbers: [Int]
     var checkers: [Int: SafetyChecker] = [:]
+    /// Multi-Paxos worlds: each group's leaders' configurations against those its chosen values prescribe.
+    var paxosConfigurations: [Int: PaxosConfigurationChecker] = [:]
     var stats = SimulationStats()
     var summaries: [Int: GroupSummary] = [:]
     var random: SplitMix64
@@ -94,6 +96,7 @@ public final class MultiGroupSimulation {
         self.log = log
         for group in groupNumbers {
             checkers[group] = SafetyChecker(checksRaftLogs: options.consensus == .raft)
+            paxosConfigurations[group] = PaxosConfigurationChecker(world: options)
             summaries[group] = GroupSummary(group: group)
             histories[group] = []
             discarded[group] = []
@@ -358,6 +361,9 @@ public final class MultiGroupSimulation {
             }
             checker.recordLeader(
                 id, term: engine.term, isNew: isNew, hasEntry: engine.term(at:), firstIndex: engine.firstIndex)
+            if let violation = paxosConfigurations[group]?.check(leader: engine, chosenValue: checker.chosenValue(at:)) {
+                checker.fail(violation)
+            }
             nodes[id]!.replicas[group]!.leaderTerm = engine.term
         }
         let isQuiescentLeader = engine.role == .leader && engine.isQuiescent
