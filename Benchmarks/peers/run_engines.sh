@@ -6,20 +6,7 @@
 # Usage: [CLIENTS=64] [DURATION=10] [ENGINES="raft paxos"] Benchmarks/peers/run_engines.sh [QUORUM_BINARY]
 #   default binary .build-release/release/quorum (swift build -c release --product quorum --scratch-path .build-release)
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-binary=${1:-.build-release/release/quorum}
-[ -x "$binary" ] || { echo "no $binary; build it first (see the usage line)" >&2; exit 1; }
-clients=${CLIENTS:-64}
-duration=${DURATION:-10}
-work=$(mktemp -d)
-pids=()
-# SIGTERM shuts a node down gracefully (exit 0), so that bash does not report killed jobs.
-stop() {
-    for pid in "${pids[@]:-}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]:-}"; do wait "$pid" 2>/dev/null || true; done
-    pids=()
-}
-trap 'stop; rm -rf "$work"' EXIT
+source "$(dirname "$0")/cluster.sh"
 cluster=1=127.0.0.1:28101:28201,2=127.0.0.1:28102:28202,3=127.0.0.1:28103:28203
 export QUORUM_ENDPOINTS=127.0.0.1:28201,127.0.0.1:28202,127.0.0.1:28203
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $clients clients, ${duration}s per run"

@@ -7,19 +7,7 @@
 # Usage: [CLIENTS=64] [DURATION=10] [ROUNDS=2] Benchmarks/peers/run_tls.sh [QUORUM_BINARY]
 #   default binary .build-release/release/quorum (swift build -c release --product quorum --scratch-path .build-release)
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-binary=${1:-.build-release/release/quorum}
-[ -x "$binary" ] || { echo "no $binary; build it first (see the usage line)" >&2; exit 1; }
-clients=${CLIENTS:-64}
-duration=${DURATION:-10}
-work=$(mktemp -d)
-pids=()
-stop() {
-    for pid in "${pids[@]:-}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]:-}"; do wait "$pid" 2>/dev/null || true; done
-    pids=()
-}
-trap 'stop; rm -rf "$work"' EXIT
+source "$(dirname "$0")/cluster.sh"
 SERVER_NAMES="IP:127.0.0.1" scripts/peer-certificates.sh "$work/certificates" 1 2 3
 cluster=1=127.0.0.1:28101:28201,2=127.0.0.1:28102:28202,3=127.0.0.1:28103:28203
 export QUORUM_ENDPOINTS=127.0.0.1:28201,127.0.0.1:28202,127.0.0.1:28203
