@@ -6,6 +6,10 @@ import Testing
 
 @testable import QuorumServer
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Publish and subscribe on the Redis port: byte for byte as redis-server answers, across the nodes of a real
 /// cluster (redis-py's pub/sub client included), and a subscriber that does not read is disconnected rather than
 /// buffered for without bound. An extension of `ClusterTests` so that it runs serialized with the other clusters.
@@ -210,6 +214,49 @@ extension ClusterTests {
             try subscriber.run(.init(1, ["GET", "lock"], replies: 1)) == [
                 RESPValue.bulkString(Array("released".utf8)).encoded()
             ])
+    }
+}
+
+extension ClusterTests {
+    /// A publication to a peer whose link is backed up is dropped; it once also made the node dial the peer again,
+    /// leaving the backed-up connection open beside the new one, one more for every publication.
+    @Test("Redis pub/sub: publications to a stopped peer are dropped and counted, and open no second connection to it")
+    func backedUpPeerLinkIsNotDoubled() async throws {
+        let (cluster, client) = try await Self.startCluster()
+        defer { cluster.stopAll() }
+        let leaderID = try await Self.awaitLeader(client, cluster)
+        await client.close()
+        let leader = cluster.members[leaderID - 1]
+        let stopped = try #require(cluster.members.first { $0.id != leaderID })
+        cluster.signal(stopped.id, SIGSTOP)
+        defer { cluster.signal(stopped.id, SIGCONT) }
+        let publisher = try PubSubConversation(port: try #require(leader.redisPort), connections: 1)
+        defer { publisher.close() }
+        let http = HTTPClient()
+        let message = String(repeating: "p", count: 1 << 20)
+        var unsent = 0.0
+        for _ in 0..<200 where unsent == 0 {
+            _ = try publisher.run(.init(0, ["PUBLISH", "flood", message], replies: 1))
+            unsent = try await Self.sample("quorum_network_publications_unsent_total", of: leader, http: http)
+        }
+        #expect(unsent > 0, "the stopped peer's link never backed up")
+        for _ in 0..<20 { _ = try publisher.run(.init(0, ["PUBLISH", "flood", message], replies: 1)) }
+        // The two other members hold one connection each to the stopped node's peer port, as before the flood.
+        #expect(Self.establishedConnections(toPort: stopped.peerPort) <= 2)
+    }
+
+    /// Established TCP connections on this machine whose remote end is `port` on any address.
+    static func establishedConnections(toPort port: Int) -> Int {
+        ["/proc/net/tcp", "/proc/net/tcp6"].reduce(0) { count, path in
+            let table = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            return count
+                + table.split(separator: "\n").dropFirst().filter { line in
+                    let fields = line.split(separator: " ")
+                    guard fields.count > 3, fields[3] == "01", let remote = fields[2].split(separator: ":").last
+                    else { return false }
+                    return Int(remote, radix: 16) == port
+                }.count
+        }
     }
 }
 

@@ -85,10 +85,11 @@ final class PeerTransport: @unchecked Sendable {
     /// publication), so that a slow or dead peer costs no memory. Whether it was sent.
     func sendIfWritable(_ frame: Frame, to peer: NodeID) -> Bool {
         loop.preconditionInEventLoop()
-        guard let channel = peers[peer]?.channel, channel.isWritable else {
+        guard let channel = peers[peer]?.channel else {
             connect(to: peer)
             return false
         }
+        guard channel.isWritable else { return false }
         send(frame, to: peer)
         return true
     }
