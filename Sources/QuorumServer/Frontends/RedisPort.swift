@@ -29,7 +29,8 @@ enum RedisPort {
                     }
                     if let idleTimeout {
                         try channel.pipeline.syncOperations.addHandlers(
-                            IdleStateHandler(readTimeout: TimeAmount(idleTimeout)), IdleCloser(closed: idleClosed) { handler.waitsByDesign })
+                            IdleStateHandler(readTimeout: TimeAmount(idleTimeout)),
+                            IdleCloser(closed: idleClosed) { handler.waitsByDesign })
                     }
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(RESPDecoder(bulkBytesMax: bulkBytesMax)))

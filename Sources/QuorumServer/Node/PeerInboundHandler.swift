@@ -4,7 +4,8 @@ import QuorumConsensus
 import QuorumWire
 
 /// Receives a peer's messages: a hello first, then batches for the node's groups, a leader's notice that this
-/// node's replica of a group was removed, or a Redis publication for this node's subscribers. Anything else closes the connection.
+/// node's replica of a group was removed, or a Redis publication for this node's subscribers. Anything else closes
+/// the connection.
 final class PeerInboundHandler: ChannelInboundHandler {
     typealias InboundIn = Frame
 
