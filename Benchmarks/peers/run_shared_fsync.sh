@@ -7,15 +7,7 @@
 #   GROUP_COUNTS: the numbers of groups the clients are spread over, one run each (default "1 8")
 #   default binary .build-release/release/quorum (swift build -c release --product quorum --scratch-path .build-release)
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-binary=${1:-.build-release/release/quorum}
-[ -x "$binary" ] || { echo "no $binary; build it first (see the usage line)" >&2; exit 1; }
-clients=${CLIENTS:-64}
-duration=${DURATION:-10}
-work=$(mktemp -d)
-pids=()
-cleanup() { for pid in "${pids[@]:-}"; do kill -9 "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
-trap cleanup EXIT
+source "$(dirname "$0")/cluster.sh"
 cluster=1=127.0.0.1:27101:27201,2=127.0.0.1:27102:27202,3=127.0.0.1:27103:27203
 for id in 1 2 3; do
     "$binary" server --id "$id" --cluster "$cluster" --data-dir "$work/n$id" --groups 8 --http-port "2730$id" \

@@ -5,10 +5,8 @@ import NIOSSL
 /// change, for the client and Redis ports (`ReloadingFiles`); the HTTP port reads them when it starts.
 final class ClientTLS: ServerTLS {
     private let context: ReloadingFiles<NIOSSLContext>
-    let files: TLSFiles
 
     init(files: TLSFiles) throws {
-        self.files = files
         context = try ReloadingFiles(files.paths) { contents in
             try TLSFileError.blaming(files.certificate) {
                 try NIOSSLContext(configuration: try Self.configuration(files, contents))
