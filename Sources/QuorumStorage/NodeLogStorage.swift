@@ -49,11 +49,18 @@ public final class NodeLogStorage: @unchecked Sendable {
         public var writeAheadLog: WriteAheadLog.Options
         /// How many snapshots each group keeps; its log is kept back to the oldest of them. At least 1.
         public var snapshotsRetained: Int
+        /// Called on the fsync thread after each sync of the log with how many groups' writes it made durable: what
+        /// one log per group would have needed as many syncs for.
+        public var groupsSynced: (@Sendable (Int) -> Void)?
 
-        public init(writeAheadLog: WriteAheadLog.Options = .init(), snapshotsRetained: Int = 2) {
+        public init(
+            writeAheadLog: WriteAheadLog.Options = .init(), snapshotsRetained: Int = 2,
+            groupsSynced: (@Sendable (Int) -> Void)? = nil
+        ) {
             precondition(snapshotsRetained >= 1, "keep at least one snapshot")
             self.writeAheadLog = writeAheadLog
             self.snapshotsRetained = snapshotsRetained
+            self.groupsSynced = groupsSynced
         }
     }
 
@@ -505,7 +512,12 @@ public final class NodeLogStorage: @unchecked Sendable {
                 needsSync = true
             }
         }
-        if needsSync { try log.sync() } else { try log.flush() }
+        if needsSync {
+            try log.sync()
+            options.groupsSynced?(highest.count)
+        } else {
+            try log.flush()
+        }
         for (group, _) in destroyed {
             let path = directory.groupPath(group)
             do {

@@ -22,7 +22,11 @@ struct NodeLogStorageTests {
     func groupCommitAcrossGroups() throws {
         try withTemporaryDirectory { path in
             let io = GatedFileIO()
-            let node = try NodeLogStorage(path: path, options: .init(writeAheadLog: .init(io: io)))
+            let groupsPerSync = Mutex<[Int]>([])
+            let node = try NodeLogStorage(
+                path: path,
+                options: .init(
+                    writeAheadLog: .init(io: io), groupsSynced: { count in groupsPerSync.withLock { $0.append(count) } }))
             defer { node.close() }
             let reports = (1...8).map { _ in Reports() }
             let groups = try (1...8).map { number in
@@ -43,6 +47,8 @@ struct NodeLogStorageTests {
             }
             // The eight queued batches, of eight groups, were written together and synced once.
             #expect(io.dataSyncs == syncsBefore + 1)
+            // One log per group would have needed eight syncs for the second.
+            #expect(groupsPerSync.withLock { $0 } == [1, 8])
             #expect(reports[0].durableNumbers == [1, 2])
             for report in reports.dropFirst() { #expect(report.durableNumbers == [7]) }
         }

@@ -129,7 +129,9 @@ final class NodeHost: @unchecked Sendable {
         let io = TimedFileIO(io: configuration.storageIO, syncDuration: metrics.walFsyncDuration)
         return try NodeLogStorage(
             path: configuration.dataDirectory,
-            options: NodeLogStorage.Options(writeAheadLog: WriteAheadLog.Options(io: io)))
+            options: NodeLogStorage.Options(
+                writeAheadLog: WriteAheadLog.Options(io: io),
+                groupsSynced: { [counter = metrics.walGroupWritesSynced] in counter.increment(by: Int64($0)) }))
     }
 
     private func addGroup(_ group: GroupID) throws {

@@ -52,6 +52,9 @@ final class NodeMetrics: Sendable {
     private let requests: [Counter]
     /// How long each fdatasync of the log took (etcd_disk_wal_fsync_duration_seconds).
     let walFsyncDuration: DurationHistogram
+    /// The groups' writes the log's syncs made durable, one per group per sync: a log of each group's own would have
+    /// needed as many syncs.
+    let walGroupWritesSynced: Counter
     /// How long each client request took to answer, from its arrival at a group (watches, which stream, not).
     let requestDuration: DurationHistogram
     private let diskFreeBytes: Gauge
@@ -144,6 +147,9 @@ final class NodeMetrics: Sendable {
         walFsyncDuration = registry.makeDurationHistogram(
             descriptor: name("disk", "wal_fsync_duration", unit: "seconds", "The latency of each sync of the log."),
             labels: labels, buckets: (0..<15).map { .microseconds(500 << $0) })
+        walGroupWritesSynced = counter(
+            "disk", "wal_group_writes_synced",
+            "Groups' writes made durable by the log's syncs, one per group per sync (as many syncs as one log per group would need).")
         // From 0.1 ms to about 6.5 s by doubling.
         requestDuration = registry.makeDurationHistogram(
             descriptor: name(
