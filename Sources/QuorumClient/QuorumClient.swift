@@ -13,6 +13,7 @@ import QuorumWire
 public actor QuorumClient {
     public let endpoints: [String]
     private let tls: QuorumClientTLS?
+    private let credentials: QuorumCredentials?
     private let timeout: Duration
     private var connections: [String: ClientConnection] = [:]
     /// The endpoint that last answered as leader.
@@ -29,13 +30,17 @@ public actor QuorumClient {
     private let started = ContinuousClock.now
 
     /// A client of `group` (group 1, the cluster's own, unless sharded data lives elsewhere).
-    /// - Parameter tls: for nodes that serve TLS on their client port; nil for plain connections.
+    /// - Parameters:
+    ///   - tls: for nodes that serve TLS on their client port; nil for plain connections.
+    ///   - credentials: for a cluster with authentication on: every connection authenticates with them first.
     public init(
-        endpoints: [String], timeout: Duration = .seconds(5), group: GroupID = GroupID(1), tls: QuorumClientTLS? = nil
+        endpoints: [String], timeout: Duration = .seconds(5), group: GroupID = GroupID(1), tls: QuorumClientTLS? = nil,
+        credentials: QuorumCredentials? = nil
     ) {
         precondition(!endpoints.isEmpty, "a client needs at least one endpoint")
         self.endpoints = endpoints
         self.tls = tls
+        self.credentials = credentials
         self.group = group
         self.timeout = timeout
         self.client = ClientID(UInt64.random(in: 1...UInt64.max))
@@ -121,6 +126,33 @@ public actor QuorumClient {
             throw .unexpectedResponse("not a transaction response")
         }
         return response
+    }
+
+    // MARK: Users and roles
+
+    /// Changes users, roles or the authentication switch (root's alone once authentication is on); answers them all
+    /// as they are after the change.
+    @discardableResult
+    public func changeAccess(_ change: AccessRequest) async throws(QuorumClientError) -> AccessSummary {
+        let outcome = try await execute(.access(change))
+        guard case .access(.summary(let summary)) = outcome else { throw .unexpectedResponse("\(outcome)") }
+        return summary
+    }
+
+    /// Every user with its roles, every role with its grants, and whether authentication is on.
+    public func accessSummary() async throws(QuorumClientError) -> AccessSummary {
+        try await changeAccess(.summary)
+    }
+
+    /// A token for these credentials from the node at `endpoint`, for HTTP requests to it
+    /// (`Authorization: Bearer TOKEN`) or a later client; it is valid on that node only, until it expires.
+    public func token(user: String, password: String, at endpoint: String) async throws(QuorumClientError) -> String {
+        let response = try await send(.access(.authenticate(user: user, password: password)), to: endpoint)
+        switch response.outcome {
+        case .access(.authenticated(_, let token)): return token
+        case .failed(let message): throw .refused(message)
+        default: throw .unexpectedResponse("\(response.outcome)")
+        }
     }
 
     // MARK: Sharding
@@ -340,7 +372,7 @@ public actor QuorumClient {
                 try? await Task.sleep(for: .milliseconds(50))
             case .failed(let message):
                 throw .refused(message)
-            case .result, .status, .leases, .groups, .shardMap, .backup:
+            case .result, .status, .leases, .groups, .shardMap, .backup, .access:
                 preferred = endpoint
                 return response.outcome
             case .watchEvents, .watchEnded:
@@ -365,6 +397,20 @@ public actor QuorumClient {
         }
     }
 
+    /// Authenticates a new connection with the client's credentials, before anything else is sent on it.
+    private func authenticate(_ connection: ClientConnection) async throws {
+        guard let credentials else { return }
+        nextRequestID += 1
+        let request = ClientRequest(
+            requestID: nextRequestID, group: group, operation: .access(credentials.authentication))
+        let response = try await connection.send(request, timeout: .seconds(5))
+        switch response.outcome {
+        case .access(.authenticated): return
+        case .failed(let message): throw QuorumClientError.refused(message)
+        default: throw QuorumClientError.unexpectedResponse("\(response.outcome)")
+        }
+    }
+
     /// Connections being opened, so that concurrent calls (the actor is reentrant) share one instead of racing.
     private var connecting: [String: Task<ClientConnection, any Error>] = [:]
 
@@ -372,9 +418,16 @@ public actor QuorumClient {
         if let existing = connections[endpoint], existing.isActive { return existing }
         if let pending = connecting[endpoint] { return try await pending.value }
         let opening = Task {
-            try await ClientConnection.connect(
+            let connection = try await ClientConnection.connect(
                 to: endpoint, group: MultiThreadedEventLoopGroup.singleton, frameBytesMax: ClientResponse.frameBytesMax,
                 tls: tls)
+            do {
+                try await authenticate(connection)
+            } catch {
+                connection.close()
+                throw error
+            }
+            return connection
         }
         connecting[endpoint] = opening
         defer { connecting[endpoint] = nil }

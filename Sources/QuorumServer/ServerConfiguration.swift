@@ -89,6 +89,11 @@ public struct ServerConfiguration: Sendable {
     public var scriptBusyThreshold: Duration = .seconds(5)
     /// A Lua script running more instructions than this is stopped and writes nothing (docs/redis.md).
     public var scriptInstructionsMax = 1_000_000_000
+    /// How long a token from authenticating stays valid on the node that issued it (etcd's --auth-token-ttl).
+    public var authTokenTTL: Duration = .seconds(300)
+    /// bcrypt's cost (log2 of its rounds) for new passwords; etcd's default is 10 (about 60 ms a check here).
+    public var bcryptCost: UInt8 = 10
+    public static let bcryptCosts: ClosedRange<UInt8> = 4...31
     /// The port of the HTTP/JSON API (docs/http.md) on this member's host; nil serves none.
     public var httpPort: Int?
     /// The port of the Redis-compatible protocol (docs/redis.md) on this member's host; nil serves none.

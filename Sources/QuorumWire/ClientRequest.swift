@@ -19,6 +19,7 @@ import QuorumStore
 ///     kind 10 backup: nothing (the group's leader answers with its store at a linearizable point)
 ///     kind 11 update shard map: epoch it replaces u64 | map length u32 | ShardMap bytes
 ///     kind 12 shard map: nothing (group 1 answers with the map after a linearizable read)
+///     kind 13 access: AccessRequest (authentication, users and roles; the node answers, group 1 stores)
 public struct ClientRequest: Hashable, Sendable {
     public enum Operation: Hashable, Sendable {
         case write(StoreProposal)
@@ -45,6 +46,8 @@ public struct ClientRequest: Hashable, Sendable {
         case updateShardMap(ShardMap)
         /// The cluster's shard map, as group 1's leader has it after a linearizable read.
         case shardMap
+        /// Authenticates the connection, or reads or changes users and roles (`AccessRequest`).
+        case access(AccessRequest)
     }
 
     public enum MembershipRequest: Hashable, Sendable {
@@ -116,6 +119,9 @@ public struct ClientRequest: Hashable, Sendable {
             writer.write(map)
         case .shardMap:
             writer.write(UInt8(12))
+        case .access(let request):
+            writer.write(UInt8(13))
+            request.encode(into: &writer)
         }
         return Frame(kind: .clientRequest, payload: writer.bytes)
     }
@@ -180,6 +186,8 @@ public struct ClientRequest: Hashable, Sendable {
                 operation = .updateShardMap(try reader.readShardMap())
             case 12:
                 operation = .shardMap
+            case 13:
+                operation = .access(try AccessRequest.decode(from: &reader))
             case let other:
                 throw .invalid(field: "request kind", value: UInt64(other))
             }

@@ -18,6 +18,8 @@ import QuorumStore
 ///                        | quiescent u8)…
 ///     kind 10 backup:    GroupBackup
 ///     kind 11 shard map: epoch u64 | map length u32 | ShardMap bytes
+///     kind 12 authenticated: user (string) | token (string)
+///     kind 13 access summary: AccessSummary
 ///
 /// A response larger than `frameBytesMax` (a backup, mostly) travels as frame parts (`FrameParts`), which the client
 /// puts back together.
@@ -42,6 +44,7 @@ public struct ClientResponse: Hashable, Sendable {
         case backup(GroupBackup)
         /// The cluster's shard map, read linearizably from group 1.
         case shardMap(ShardMap)
+        case access(AccessAnswer)
     }
 
     /// The largest frame a client accepts, and so the largest part a node sends it.
@@ -106,6 +109,13 @@ public struct ClientResponse: Hashable, Sendable {
         case .shardMap(let map):
             writer.write(UInt8(11))
             writer.write(map)
+        case .access(.authenticated(let user, let token)):
+            writer.write(UInt8(12))
+            writer.writeString(user)
+            writer.writeString(token)
+        case .access(.summary(let summary)):
+            writer.write(UInt8(13))
+            summary.encode(into: &writer)
         }
         return Frame(kind: .clientResponse, payload: writer.bytes)
     }
@@ -165,6 +175,11 @@ public struct ClientResponse: Hashable, Sendable {
                 outcome = .backup(try GroupBackup.decode(from: &reader))
             case 11:
                 outcome = .shardMap(try reader.readShardMap())
+            case 12:
+                outcome = .access(
+                    .authenticated(user: try reader.readString("user"), token: try reader.readString("token")))
+            case 13:
+                outcome = .access(.summary(try AccessSummary.decode(from: &reader)))
             case let other:
                 throw .invalid(field: "response kind", value: UInt64(other))
             }

@@ -24,6 +24,8 @@ final class ClientInboundHandler: ChannelDuplexHandler, @unchecked Sendable {
     private var inFlight = 0
     private var waiting: Deque<ClientRequest> = []
     private var readPaused = false
+    /// Who the connection authenticated as, if it did: what the cluster's access rules are checked against.
+    private var user: String?
     /// Set once the connection closed: answers still arriving for it are dropped by the channel, and start nothing.
     private var closed = false
 
@@ -40,6 +42,10 @@ final class ClientInboundHandler: ChannelDuplexHandler, @unchecked Sendable {
                 promise: nil)
             context.close(promise: nil)
             return
+        }
+        if let refusal = host.accessRefusal(of: request, by: user) {
+            let answer = ClientResponse(requestID: request.requestID, outcome: .failed(refusal))
+            return context.writeAndFlush(wrapOutboundOut(answer.frame), promise: nil)
         }
         let channel = context.channel
         switch request.operation {
@@ -69,6 +75,7 @@ final class ClientInboundHandler: ChannelDuplexHandler, @unchecked Sendable {
         while inFlight < Self.inFlightMax, channel.isWritable, let request = waiting.popFirst() {
             inFlight += 1
             host.handle(request) { [self] response in
+                if case .access(.authenticated(let user, _)) = response.outcome { self.user = user }
                 host.answer(response, on: channel)
                 inFlight -= 1
                 guard !closed else { return }

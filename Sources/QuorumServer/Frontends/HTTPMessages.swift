@@ -18,6 +18,17 @@ struct LeaseGrantBody: Decodable {
     var ttl: UInt64
 }
 
+/// `POST /v1/auth/authenticate`.
+struct AuthenticateBody: Decodable {
+    var name: String
+    var password: String
+}
+
+struct TokenJSON: Encodable {
+    var user: String
+    var token: String
+}
+
 struct RevisionJSON: Encodable {
     var revision: UInt64
 }

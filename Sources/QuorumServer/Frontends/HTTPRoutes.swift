@@ -13,6 +13,9 @@ struct HTTPRoutes: Sendable {
     let dashboardSampler: DashboardSampler
     /// The group a request addresses: `?group=N`, or group 1, the cluster's own.
     var group = NodeHost.clusterGroup
+    /// The token of `Authorization: Bearer TOKEN` (from `POST /v1/auth/authenticate`), for clusters with
+    /// authentication on.
+    var token: String?
 
     private static let keyPathPrefix = "/v1/kv/"
 
@@ -34,21 +37,45 @@ struct HTTPRoutes: Sendable {
             try await addressing(request).revokeLease(context.parameters.get("id"))
         }
         router.get("/v1/status") { request, _ in try await addressing(request).status() }
-        router.get("/v1/shards") { _, _ in try await shards() }
+        router.post("/v1/auth/authenticate") { request, _ in try await authenticate(request) }
+        router.get("/v1/shards") { request, _ in try await addressing(request).shards() }
         router.get("/metrics") { _, _ in try await metrics() }
         router.get("/dashboard") { _, _ in try await dashboard() }
         registerLogLevel(on: router)
     }
 
     /// These routes, addressed to the group the request names.
+    /// These routes, addressed to the group the request names, as the user its token names.
     private func addressing(_ request: Request) throws -> HTTPRoutes {
-        guard let text = request.uri.queryParameters.get("group") else { return self }
+        var routes = self
+        if let authorization = request.headers[.authorization] {
+            guard authorization.hasPrefix("Bearer "), authorization.count > 7 else {
+                throw HTTPAPIError(
+                    .unauthorized, "the Authorization header is not 'Bearer TOKEN' (POST /v1/auth/authenticate gives one)")
+            }
+            routes.token = String(authorization.dropFirst(7))
+        }
+        guard let text = request.uri.queryParameters.get("group") else { return routes }
         guard let id = UInt64(text), id > 0 else {
             throw HTTPAPIError.badRequest("group '\(text)' is not a group number (groups count from 1)")
         }
-        var routes = self
         routes.group = GroupID(id)
         return routes
+    }
+
+    // MARK: Authentication
+
+    /// `{"name": ..., "password": ...}` in, `{"token": ...}` out: the token authenticates later requests to this
+    /// node as `Authorization: Bearer TOKEN`, until it expires (`--auth-token-ttl`).
+    private func authenticate(_ request: Request) async throws -> Response {
+        var request = request
+        let body = try await decodeBody(
+            AuthenticateBody.self, of: &request, example: #"{"name": "alice", "password": "..."}"#)
+        let response = await gateway.perform(.access(.authenticate(user: body.name, password: body.password)))
+        guard case .access(.authenticated(let user, let token)) = response.outcome else {
+            throw refusal(response.outcome)
+        }
+        return JSONResponse.make(.ok, TokenJSON(user: user, token: token))
     }
 
     // MARK: Keys
@@ -152,14 +179,14 @@ struct HTTPRoutes: Sendable {
     // MARK: Status
 
     private func status() async throws -> Response {
-        let response = await gateway.perform(.status, group: group)
+        let response = await gateway.perform(.status, group: group, token: token)
         guard case .status(let status) = response.outcome else { throw refusal(response.outcome) }
         return JSONResponse.make(.ok, NodeStatusJSON(status))
     }
 
     /// The shard map, read linearizably from group 1.
     private func shards() async throws -> Response {
-        let response = await gateway.perform(.shardMap, group: ShardMap.group)
+        let response = await gateway.perform(.shardMap, group: ShardMap.group, token: token)
         guard case .shardMap(let map) = response.outcome else { throw refusal(response.outcome) }
         return JSONResponse.make(.ok, ShardMapJSON(map))
     }
@@ -186,11 +213,12 @@ struct HTTPRoutes: Sendable {
     private func write(_ command: StoreCommand) async throws -> StoreResult {
         // No session: an HTTP client that retries a write after a timeout may apply it twice (the binary
         // client's sessions make its retries exactly-once).
-        try storeResult(of: await gateway.perform(.write(StoreProposal(command)), group: group))
+        try storeResult(of: await gateway.perform(.write(StoreProposal(command)), group: group, token: token))
     }
 
     private func read(_ range: RangeRequest, linearizable: Bool) async throws -> RangeResponse {
-        let result = try storeResult(of: await gateway.perform(.read(range, linearizable: linearizable), group: group))
+        let result = try storeResult(
+            of: await gateway.perform(.read(range, linearizable: linearizable), group: group, token: token))
         guard case .range(let found) = result else { throw unexpected(result) }
         return found
     }
@@ -207,6 +235,10 @@ struct HTTPRoutes: Sendable {
             return .notLeader(leader, clientAddress: clientAddress)
         case .unavailable(let message):
             return HTTPAPIError(.serviceUnavailable, message)
+        case .failed(let message) where message.hasPrefix("authentication"):
+            return HTTPAPIError(.unauthorized, message)
+        case .failed(let message) where message.hasPrefix(AccessPolicy.deniedPrefix):
+            return HTTPAPIError(.forbidden, message)
         case .failed(let message):
             // The runtime's refusals arrive as text. The transient ones (a leadership transfer or membership
             // change in progress) are the ones that tell the client to retry; the rest are the request's fault.

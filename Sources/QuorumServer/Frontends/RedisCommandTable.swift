@@ -97,7 +97,7 @@ enum RedisCommandTable {
             [
                 "PING": -1, "ECHO": 2, "HELLO": -1, "CLIENT": -2, "SELECT": 2, "INFO": -1, "COMMAND": -1, "CONFIG": -2,
                 "QUIT": -1, "RESET": 1, "MULTI": 1, "EXEC": 1, "DISCARD": 1, "UNWATCH": 1, "CLUSTER": -2,
-                "ASKING": 1, "READONLY": 1, "READWRITE": 1, "AUTH": -2,
+                "ASKING": 1, "READONLY": 1, "READWRITE": 1, "AUTH": -2, "ACL": -2,
             ])
         add(.connection, .all, ["WATCH": -2])
         add(.read, .one, ["GET": 2, "STRLEN": 2, "TTL": 2, "PTTL": 2, "TYPE": 2])

@@ -49,6 +49,14 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     /// (a long pipeline of PINGs would recurse once per command), and replies are written once at the end.
     private var starting = false
 
+    /// Who the connection authenticated as (`AUTH`, `HELLO ... AUTH`), when the cluster has authentication on.
+    private var user: String?
+    /// A password is being checked (off the loop) for the AUTH or HELLO first in `waiting`: nothing after it starts
+    /// until it is done, as Redis runs a connection's commands one by one.
+    private var authenticating = false
+    /// The check's outcome, taken by the AUTH or HELLO when it runs.
+    private var checkedCredentials: (user: String, accepted: Bool)?
+
     /// Ends this connection's waiting BLPOP or BRPOP, if one is waiting.
     private var endBlockedPop: (@Sendable () -> Void)?
     /// What CLIENT LIST says of this connection.
@@ -193,7 +201,8 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
             starting = false
             flush()
         }
-        while let command = waiting.first, !closing {
+        while let command = waiting.first, !closing, !authenticating {
+            if checkPassword(of: command) { return }
             let phase = phase(of: command)
             switch phase {
             case .immediate: break
@@ -229,6 +238,25 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
             protocolErrorQueued = true
             replies.append((.error("ERR \(protocolError)"), session.protocolVersion, true, 0))
         }
+    }
+
+    /// Starts checking the password of an AUTH or HELLO about to run, when the cluster has authentication on; true
+    /// while the check goes on (`startWaiting` resumes once it is done).
+    private func checkPassword(of command: RedisCommand) -> Bool {
+        guard checkedCredentials == nil, !session.inMulti, router.host.accessPolicy.enabled,
+            let credentials = RedisAccess.credentials(in: command)
+        else { return false }
+        authenticating = true
+        router.host.authenticate(user: credentials.user, password: credentials.password) { result in
+            self.authenticating = false
+            if case .success = result {
+                self.checkedCredentials = (credentials.user, true)
+            } else {
+                self.checkedCredentials = (credentials.user, false)
+            }
+            self.startWaiting()
+        }
+        return authenticating
     }
 
     private func count(_ phase: Phase, by delta: Int) {
@@ -296,7 +324,24 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         // ASKING lets exactly the next command reach a group importing its slot.
         let asked = asking
         asking = false
+        let policy = router.host.accessPolicy
+        if let refusal = RedisAccess.refusal(of: command, by: user, policy: policy) {
+            router.host.noteDenied("redis \(command.displayName) by \(user.map { "user '\($0)'" } ?? "an unauthenticated client")")
+            if session.inMulti { session.failQueueing() }
+            return reply(refusal)
+        }
+        if let checked = checkedCredentials {
+            checkedCredentials = nil
+            guard checked.accepted else { return reply(RedisAccess.wrongPassword) }
+            user = checked.user
+            if command.name == "AUTH" { return reply(.ok) }
+            return reply(answerConnection(RedisAccess.withoutCredentials(command)))
+        }
         if session.inMulti, !RedisSession.unqueued.contains(command.name) {
+            if policy.enabled, command.name == "AUTH" || command.name == "HELLO" {
+                session.failQueueing()
+                return reply(.error("ERR \(command.name) is not supported inside MULTI by Quorum"))
+            }
             return reply(session.enqueue(command))
         }
         guard let kind = RedisCommandTable.lookup(command.name)?.kind else {
@@ -306,7 +351,11 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         let protocolVersion = session.protocolVersion
         if let refusal = subscriptions.refusal(of: command, protocolVersion: protocolVersion) { return reply(refusal) }
         if let pong = subscriptions.ping(command, protocolVersion: protocolVersion) { return reply(pong) }
-        if command.name == "RESET" { unsubscribeAll() }
+        if command.name == "RESET" {
+            unsubscribeAll()
+            // As Redis's RESET, the connection is no one's again.
+            user = nil
+        }
         switch kind {
         case .connection:
             switch command.name {
@@ -385,6 +434,7 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     private func answerConnection(_ command: RedisCommand) -> RESPValue {
         switch command.name {
         case "CLUSTER": return router.cluster(command)
+        case "ACL": return RedisAccess.acl(command, user: user, policy: router.host.accessPolicy)
         case "CLIENT" where command.option(0) == "LIST":
             return .verbatimString(format: "txt", text: Array(router.clients.list.utf8))
         case "CLIENT" where command.option(0) == "INFO":

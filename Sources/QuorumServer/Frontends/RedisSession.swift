@@ -52,6 +52,9 @@ struct RedisSession {
         return .simpleString("QUEUED")
     }
 
+    /// A command refused while queueing outside `enqueue` (for want of a permission): EXEC must discard.
+    mutating func failQueueing() { queueFailed = true }
+
     mutating func watch(_ revisions: [[UInt8]: Revision]) {
         // A key watched twice keeps its first revision: a change in between must still abort EXEC.
         watched.merge(revisions) { first, _ in first }

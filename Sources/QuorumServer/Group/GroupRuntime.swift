@@ -81,9 +81,11 @@ final class GroupRuntime: @unchecked Sendable {
         // Only the cluster's own group keeps the address book; no other group's store may write it.
         let addressBook = group == NodeHost.clusterGroup ? host.addressBook : nil
         let shardMapBook = group == NodeHost.clusterGroup ? host.shardMapBook : nil
+        let accessBook = group == NodeHost.clusterGroup ? host.accessBook : nil
         driver = Driver(
             engine: engine,
-            stateMachine: StoreMachine(addressBook: addressBook, shardMapBook: shardMapBook, watchHub: watchHub),
+            stateMachine: StoreMachine(
+                addressBook: addressBook, shardMapBook: shardMapBook, accessBook: accessBook, watchHub: watchHub),
             storage: storage,
             transport: GroupTransport(group: group, peers: host.peers, logger: logger), recoveredSnapshot: storage.recovered.snapshot,
             serializesSnapshotsInline: false, processing: .whenAsked)
@@ -596,7 +598,7 @@ final class GroupRuntime: @unchecked Sendable {
                 guard driver.engine.role == .leader else { throw .notLeader(leaderHint: driver.engine.leaderHint) }
                 pending[token] = (request.requestID, .backup, respond)
                 try driver.read(token: token)
-            case .groups, .createReplica:
+            case .groups, .createReplica, .access:
                 // The host answers these for the node before routing.
                 host.handle(request, respond: respond)
                 return
@@ -625,7 +627,7 @@ final class GroupRuntime: @unchecked Sendable {
     private static func metricsKind(of operation: ClientRequest.Operation) -> NodeMetrics.RequestKind {
         switch operation {
         case .status, .groups: .status
-        case .createReplica, .updateShardMap: .membership
+        case .createReplica, .updateShardMap, .access: .membership
         case .shardMap: .linearizableRead
         case .read(_, linearizable: false): .read
         case .read(_, linearizable: true), .backup: .linearizableRead
@@ -713,7 +715,7 @@ final class GroupRuntime: @unchecked Sendable {
 
     /// Whether a client command would write a member address, directly or inside a transaction.
     /// Keys the cluster keeps for itself (member addresses, the leader's Redis address); clients may not write them.
-    static let reservedKeyPrefix: [UInt8] = Array("\u{0}quorum/".utf8)
+    static let reservedKeyPrefix = AccessRecords.reservedPrefix
 
     private static func touchesReservedKeys(_ command: StoreCommand) -> Bool {
         switch command {
@@ -781,9 +783,28 @@ final class GroupRuntime: @unchecked Sendable {
     /// How many keys a lease holds on this node (nil: no such lease), so the Redis port revokes a key's old lease
     /// once an overwrite leaves it empty. Local state, not a linearizable read: the port asks on the leader, right
     /// after its own write applied.
-    func leaseKeyCount(_ id: LeaseID) -> Int? {
+    func leaseKeyCount(_ id: LeaseID) -> Int? { leaseKeys(id)?.count }
+
+    /// The keys lease `id` holds on this replica; nil when there is no such lease.
+    func leaseKeys(_ id: LeaseID) -> [[UInt8]]? {
         loop.preconditionInEventLoop()
-        return (try? driver.stateMachine.store.timeToLive(of: id, now: now))?.keys.count
+        return (try? driver.stateMachine.store.timeToLive(of: id, now: now))?.keys
+    }
+
+    /// Proposes a transaction on the cluster's reserved keys, which `handle` refuses to clients: the node's own
+    /// changes to users and roles. Answered as a write is.
+    func proposeReserved(_ transaction: TransactionRequest, requestID: UInt64, respond: @escaping Responder) {
+        loop.preconditionInEventLoop()
+        nextToken += 1
+        let token = nextToken
+        do throws(ProposalError) {
+            pending[token] = (requestID, .write, respond)
+            try driver.propose(StoreProposal(.transaction(transaction)).encoded, token: token)
+        } catch {
+            pending[token] = nil
+            respond(ClientResponse(requestID: requestID, outcome: refusal(error)))
+        }
+        processAtTurnEnd()
     }
 
     /// Whether this replica takes a command for `key` sent after ASKING: its group is importing the key's slot or

@@ -15,7 +15,10 @@ struct RuntimeGateway: Sendable {
     private static let late = ClientResponse.Outcome.unavailable(
         "no answer within \(answerSeconds) s; a write may or may not have taken effect: read the key before retrying")
 
-    func perform(_ operation: ClientRequest.Operation, group: GroupID = NodeHost.clusterGroup) async -> ClientResponse {
+    /// - Parameter token: the bearer token the request carried, checked against the cluster's access rules.
+    func perform(
+        _ operation: ClientRequest.Operation, group: GroupID = NodeHost.clusterGroup, token: String? = nil
+    ) async -> ClientResponse {
         let host = self.host
         let loop = host.loop
         // The HTTP frontend matches an answer to its request by this await, not by id, so the id is unused.
@@ -26,7 +29,14 @@ struct RuntimeGateway: Sendable {
                 loop.execute {
                     guard answer.wait(with: continuation) else { return }
                     host.answerInTime(orElse: Self.late, { answer.resume($0) }) { respond in
-                        host.handle(request) { respond($0.outcome) }
+                        var user: String?
+                        if let token {
+                            switch host.user(forToken: token) {
+                            case .success(let found): user = found
+                            case .failure(let refusal): return respond(.failed(refusal.message))
+                            }
+                        }
+                        host.handle(request, by: user) { respond($0.outcome) }
                     }
                 }
             }

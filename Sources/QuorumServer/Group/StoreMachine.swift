@@ -3,17 +3,19 @@ import QuorumNode
 import QuorumStore
 
 /// The key-value store as the node driver sees it: commands are encoded `StoreProposal`s. What each command
-/// changed goes to the watch hub; member addresses and the shard map, written by the cluster itself, go to the
-/// address book and the shard map book (in the cluster's own group only).
+/// changed goes to the watch hub; member addresses, the shard map and users and roles, written by the cluster itself,
+/// go to the address book, the shard map book and the access book (in the cluster's own group only).
 struct StoreMachine: ReplicatedStateMachine {
     private(set) var store = KeyValueStore()
     let addressBook: AddressBook?
     let shardMapBook: ShardMapBook?
+    let accessBook: AccessBook?
     let watchHub: WatchHub
 
-    init(addressBook: AddressBook?, shardMapBook: ShardMapBook?, watchHub: WatchHub) {
+    init(addressBook: AddressBook?, shardMapBook: ShardMapBook?, accessBook: AccessBook?, watchHub: WatchHub) {
         self.addressBook = addressBook
         self.shardMapBook = shardMapBook
+        self.accessBook = accessBook
         self.watchHub = watchHub
     }
 
@@ -24,6 +26,7 @@ struct StoreMachine: ReplicatedStateMachine {
             let applied = store.apply(proposal)
             if case .put(let put) = proposal.command { addressBook?.record(key: put.key, value: put.value) }
             shardMapBook?.observe(applied.events)
+            accessBook?.observe(applied.events)
             watchHub.publish(applied.events)
             return applied.result
         } catch {
@@ -40,6 +43,7 @@ struct StoreMachine: ReplicatedStateMachine {
             store = try KeyValueStore(restoringFrom: snapshot)
             addressBook?.reload(from: store)
             shardMapBook?.reload(from: store)
+            accessBook?.reload(from: store)
         } catch {
             // Snapshots are checksummed on disk and on the wire, and were produced by `snapshot()` above: one
             // that does not decode is a bug, and applying anything further would diverge from the group.

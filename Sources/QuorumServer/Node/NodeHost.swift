@@ -38,6 +38,9 @@ final class NodeHost: @unchecked Sendable {
     let clientTLS: ClientTLS?
     let addressBook: AddressBook
     let shardMapBook = ShardMapBook()
+    let accessBook = AccessBook()
+    /// The tokens this node issued (`AccessTokens`).
+    let accessTokens: AccessTokens
     /// Answers given up on after `RuntimeGateway.answerTimeout` (`answerInTime`), checked every tick.
     let answersDue = AnswerDeadlines()
     /// The cluster this node's data belongs to; a joining node learns its id from the first member's hello.
@@ -89,6 +92,7 @@ final class NodeHost: @unchecked Sendable {
         logger[metadataKey: "node"] = "\(configuration.node.rawValue)"
         self.logger = logger
         addressBook = AddressBook(founding: configuration.members)
+        accessTokens = AccessTokens(timeToLive: .nanoseconds(Int64(configuration.authTokenTTL / .nanoseconds(1))))
         let hello = PeerHello(
             node: configuration.node, redisPort: configuration.redisPort, httpPort: configuration.httpPort)
         hellos[configuration.node] = hello
@@ -504,6 +508,9 @@ final class NodeHost: @unchecked Sendable {
             return
         case .createReplica:
             respond(ClientResponse(requestID: request.requestID, outcome: createReplica(of: request.group)))
+            return
+        case .access(let access):
+            handleAccess(access, requestID: request.requestID, respond: respond)
             return
         default:
             break

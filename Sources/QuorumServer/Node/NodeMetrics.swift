@@ -45,6 +45,9 @@ final class NodeMetrics: Sendable {
     let redisIdleClosed: Counter
     let publicationsUnsent: Counter
     let redisSubscribersTooSlow: Counter
+    /// Requests refused for want of a permission or of authentication, and failed authentications.
+    let accessDenied: Counter
+    let authenticationsFailed: Counter
     private let groupsHosted: Gauge
     private let groupsLed: Gauge
     private let groupsQuiescent: Gauge
@@ -135,6 +138,10 @@ final class NodeMetrics: Sendable {
         redisSubscribersTooSlow = counter(
             "network", "redis_subscribers_too_slow",
             "Redis subscribers disconnected for leaving 32 MiB of messages unread, as Redis's pubsub output limit does.")
+        accessDenied = counter(
+            "auth", "access_denied", "Requests refused because their user lacked a permission or was not authenticated.")
+        authenticationsFailed = counter(
+            "auth", "authentications_failed", "Authentications refused: a wrong password, unknown user or bad token.")
         groupsHosted = gauge("server", "groups", "Consensus groups this node hosts a replica of.")
         groupsLed = gauge("server", "groups_led", "Consensus groups this node leads.")
         groupsQuiescent = gauge("server", "groups_quiescent", "Hosted groups that are idle and send no heartbeats.")
