@@ -24,6 +24,13 @@ struct ClientOptions: ParsableArguments {
         help: "Speak TLS to the nodes, trusting the certificate authority in this PEM file (env QUORUM_TLS_CA).")
     var tlsCa: String?
 
+    @Option(
+        help: """
+            Authenticate as this user, NAME:PASSWORD (env QUORUM_USER; or NAME alone with env QUORUM_PASSWORD), for a \
+            cluster with authentication on.
+            """)
+    var user: String?
+
     func validate() throws {
         if group == 0 { throw ValidationError("groups are numbered from 1") }
     }
@@ -50,7 +57,20 @@ struct ClientOptions: ParsableArguments {
                 throw ValidationError("cannot read the certificate authority \(path): \(error)")
             }
         }
-        return QuorumClient(endpoints: endpointList, timeout: .seconds(timeout), group: GroupID(group), tls: tls)
+        return QuorumClient(
+            endpoints: endpointList, timeout: .seconds(timeout), group: GroupID(group), tls: tls,
+            credentials: try credentials())
+    }
+
+    /// `--user NAME:PASSWORD`, or `QUORUM_USER` with the password after a colon or in `QUORUM_PASSWORD`.
+    func credentials() throws -> QuorumCredentials? {
+        guard let given = user ?? environment("QUORUM_USER") else { return nil }
+        let parts = given.split(separator: ":", maxSplits: 1)
+        let name = String(parts.first ?? "")
+        guard let password = parts.count == 2 ? String(parts[1]) : environment("QUORUM_PASSWORD") else {
+            throw ValidationError("--user \(name) has no password: give NAME:PASSWORD, or set QUORUM_PASSWORD")
+        }
+        return .password(user: name, password: password)
     }
 }
 

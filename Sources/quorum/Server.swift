@@ -32,7 +32,7 @@ struct Server: ParsableCommand {
             A JSON file with any of: id, cluster, dataDir, listenHost, join, consensus, logFormat, logLevel, \
             tickMilliseconds, historyRevisions, httpPort, redisPort, maxRequestBytes, snapshotEntries, \
             peerFrameBytes, groups, splitKeys, maxConnections, maxWatches, maxWatchesPerConnection, \
-            redisIdleTimeout, busyReplyThreshold, peerCert, peerKey, peerCA, tlsCert, tlsKey.
+            redisIdleTimeout, busyReplyThreshold, authTokenTtl, bcryptCost, peerCert, peerKey, peerCA, tlsCert, tlsKey.
             """)
     var config: String?
 
@@ -117,6 +117,12 @@ struct Server: ParsableCommand {
     @Option(help: "A Lua script running longer than this many milliseconds makes new scripts answer BUSY (default 5000).")
     var busyReplyThreshold: Int?
 
+    @Option(help: "Seconds a token from authenticating stays valid on this node (default 300, as etcd's).")
+    var authTokenTtl: Int?
+
+    @Option(help: "bcrypt's cost for new passwords, 4–31 (default 10, as etcd's; each step doubles the work).")
+    var bcryptCost: UInt8?
+
     @Option(
         help: """
             This node's peer certificate (PEM), naming it as node-<id>.quorum; with --peer-key and --peer-ca, peers \
@@ -164,6 +170,8 @@ struct Server: ParsableCommand {
         var maxWatchesPerConnection: Int?
         var redisIdleTimeout: Int?
         var busyReplyThreshold: Int?
+        var authTokenTtl: Int?
+        var bcryptCost: UInt8?
         var peerCert: String?
         var peerKey: String?
         var peerCA: String?
@@ -246,6 +254,14 @@ struct Server: ParsableCommand {
         if let milliseconds = try setting(busyReplyThreshold, "QUORUM_BUSY_REPLY_THRESHOLD", file.busyReplyThreshold) {
             guard milliseconds > 0 else { throw ValidationError("--busy-reply-threshold must be a positive number of milliseconds") }
             configuration.scriptBusyThreshold = .milliseconds(milliseconds)
+        }
+        if let seconds = try setting(authTokenTtl, "QUORUM_AUTH_TOKEN_TTL", file.authTokenTtl) {
+            guard seconds > 0 else { throw ValidationError("--auth-token-ttl must be a positive number of seconds") }
+            configuration.authTokenTTL = .seconds(seconds)
+        }
+        if let cost = try setting(bcryptCost, "QUORUM_BCRYPT_COST", file.bcryptCost) {
+            guard ServerConfiguration.bcryptCosts.contains(cost) else { throw ValidationError("--bcrypt-cost must be 4–31") }
+            configuration.bcryptCost = cost
         }
         configuration.splitKeysMax = try setting(splitKeys, "QUORUM_SPLIT_KEYS", file.splitKeys)
         if let keys = configuration.splitKeysMax, keys < 2 { throw ValidationError("--split-keys must be at least 2") }

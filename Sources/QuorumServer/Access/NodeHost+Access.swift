@@ -14,19 +14,35 @@ extension NodeHost {
     /// Serves a client's request if the user the connection authenticated as (nil: nobody) may make it.
     func handle(_ request: ClientRequest, by user: String?, respond: @escaping GroupRuntime.Responder) {
         if let refusal = accessRefusal(of: request, by: user) {
-            return respond(ClientResponse(requestID: request.requestID, outcome: .failed(refusal)))
+            return respond(ClientResponse(requestID: request.requestID, outcome: refusal))
         }
         handle(request, respond: respond)
     }
 
-    /// Why `user` (nil: nobody) may not make `request`, counted and logged; nil when it may.
-    func accessRefusal(of request: ClientRequest, by user: String?) -> String? {
+    static let catchingUp =
+        "this node is catching up with the cluster's users and roles (after a restart or a join); retry"
+
+    /// Why `user` (nil: nobody) may not make `request` (counted and logged), or that this node cannot tell yet; nil
+    /// when it may.
+    func accessRefusal(of request: ClientRequest, by user: String?) -> ClientResponse.Outcome? {
         loop.preconditionInEventLoop()
+        switch request.operation {
+        case .status, .groups: break
+        default: if !accessReady { return .unavailable(Self.catchingUp) }
+        }
         let refusal = accessPolicy.refusal(of: request.operation, by: user) { id in
             self.group(request.group)?.leaseKeys(id) ?? []
         }
-        if let refusal { noteDenied(refusal) }
-        return refusal
+        guard let refusal else { return nil }
+        noteDenied(refusal)
+        return .failed(refusal)
+    }
+
+    /// Whether this node's users and roles are at least as new as those it checked before it (re)started: until
+    /// then a restarted node would judge by an older copy, or an empty one (authentication off) after a join.
+    var accessReady: Bool {
+        if !accessCaughtUp, group(Self.clusterGroup)?.hasCaughtUp == true { accessCaughtUp = true }
+        return accessCaughtUp
     }
 
     /// Counts and logs a refused request; the message names the user and the key, never a password or token.
@@ -43,6 +59,7 @@ extension NodeHost {
             authenticate(user: user, password: password) { result in
                 switch result {
                 case .success(let token): answer(.access(.authenticated(user: user, token: token)))
+                case .failure(let refusal) where refusal.message == Self.catchingUp: answer(.unavailable(refusal.message))
                 case .failure(let refusal): answer(.failed(refusal.message))
                 }
             }
@@ -74,6 +91,7 @@ extension NodeHost {
     ) {
         loop.preconditionInEventLoop()
         let wrong = AccessRefusal("authentication failed: wrong user name or password")
+        guard accessReady else { return done(.failure(AccessRefusal(Self.catchingUp))) }
         guard let hash = accessPolicy.users[user]?.passwordHash else {
             noteFailedAuthentication(user: user)
             return done(.failure(wrong))

@@ -44,7 +44,7 @@ final class ClientInboundHandler: ChannelDuplexHandler, @unchecked Sendable {
             return
         }
         if let refusal = host.accessRefusal(of: request, by: user) {
-            let answer = ClientResponse(requestID: request.requestID, outcome: .failed(refusal))
+            let answer = ClientResponse(requestID: request.requestID, outcome: refusal)
             return context.writeAndFlush(wrapOutboundOut(answer.frame), promise: nil)
         }
         let channel = context.channel

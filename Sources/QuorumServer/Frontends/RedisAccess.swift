@@ -13,6 +13,8 @@ enum RedisAccess {
         "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> "
             + "option can be used to authenticate the client and select the RESP protocol version at the same time")
     static let wrongPassword = RESPValue.error("WRONGPASS invalid username-password pair or user is disabled.")
+    static let catchingUp = RESPValue.error(
+        "LOADING Quorum is catching up with the cluster's users and roles (after a restart or a join); retry")
     static let keyDenied = RESPValue.error(
         "NOPERM this user has no permissions to access one of the keys used as arguments")
 

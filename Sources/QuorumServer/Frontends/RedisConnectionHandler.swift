@@ -55,7 +55,7 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     /// until it is done, as Redis runs a connection's commands one by one.
     private var authenticating = false
     /// The check's outcome, taken by the AUTH or HELLO when it runs.
-    private var checkedCredentials: (user: String, accepted: Bool)?
+    private var checkedCredentials: (user: String, refusal: RESPValue?)?
 
     /// Ends this connection's waiting BLPOP or BRPOP, if one is waiting.
     private var endBlockedPop: (@Sendable () -> Void)?
@@ -249,10 +249,11 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         authenticating = true
         router.host.authenticate(user: credentials.user, password: credentials.password) { result in
             self.authenticating = false
-            if case .success = result {
-                self.checkedCredentials = (credentials.user, true)
-            } else {
-                self.checkedCredentials = (credentials.user, false)
+            switch result {
+            case .success: self.checkedCredentials = (credentials.user, nil)
+            case .failure(let refusal) where refusal.message == NodeHost.catchingUp:
+                self.checkedCredentials = (credentials.user, RedisAccess.catchingUp)
+            case .failure: self.checkedCredentials = (credentials.user, RedisAccess.wrongPassword)
             }
             self.startWaiting()
         }
@@ -325,6 +326,9 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         let asked = asking
         asking = false
         let policy = router.host.accessPolicy
+        guard router.host.accessReady || RedisAccess.allowedBeforeAuthentication.contains(command.name) else {
+            return reply(RedisAccess.catchingUp)
+        }
         if let refusal = RedisAccess.refusal(of: command, by: user, policy: policy) {
             router.host.noteDenied("redis \(command.displayName) by \(user.map { "user '\($0)'" } ?? "an unauthenticated client")")
             if session.inMulti { session.failQueueing() }
@@ -332,7 +336,7 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         }
         if let checked = checkedCredentials {
             checkedCredentials = nil
-            guard checked.accepted else { return reply(RedisAccess.wrongPassword) }
+            if let refusal = checked.refusal { return reply(refusal) }
             user = checked.user
             if command.name == "AUTH" { return reply(.ok) }
             return reply(answerConnection(RedisAccess.withoutCredentials(command)))

@@ -67,8 +67,14 @@ final class GroupRuntime: @unchecked Sendable {
     /// off steadily instead of flooding the log.
     private let revocationsPerTick = 32
 
+    /// How far this replica had committed before it started: until it has applied that far again, its state (users
+    /// and roles among it) is older than what it served before.
+    private let recoveredCommit: LogIndex
+
     init(host: NodeHost, group: GroupID, foundingVoters: Set<NodeID>, storage: GroupLogStorage) throws {
         self.host = host
+        recoveredCommit = max(
+            storage.recovered.hardState.commitIndex, storage.recovered.snapshot?.lastIncludedIndex ?? .zero)
         loop = host.loop
         configuration = host.configuration
         wasMember = foundingVoters.contains(configuration.node)
@@ -783,6 +789,16 @@ final class GroupRuntime: @unchecked Sendable {
     /// How many keys a lease holds on this node (nil: no such lease), so the Redis port revokes a key's old lease
     /// once an overwrite leaves it empty. Local state, not a linearizable read: the port asks on the leader, right
     /// after its own write applied.
+    /// Whether this replica has applied what it had committed before it started, and, if it started empty to join a
+    /// running cluster, what its leader had committed when it first heard of one.
+    var hasCaughtUp: Bool {
+        let applied = driver.appliedIndex
+        guard applied >= recoveredCommit else { return false }
+        guard configuration.joining, recoveredCommit == .zero else { return true }
+        return driver.engine.leaderHint != nil && driver.engine.commitIndex > .zero
+            && applied >= driver.engine.commitIndex
+    }
+
     func leaseKeyCount(_ id: LeaseID) -> Int? { leaseKeys(id)?.count }
 
     /// The keys lease `id` holds on this replica; nil when there is no such lease.

@@ -41,6 +41,8 @@ final class NodeHost: @unchecked Sendable {
     let accessBook = AccessBook()
     /// The tokens this node issued (`AccessTokens`).
     let accessTokens: AccessTokens
+    /// Set once group 1 has caught up after this node started (`accessReady`).
+    var accessCaughtUp = false
     /// Answers given up on after `RuntimeGateway.answerTimeout` (`answerInTime`), checked every tick.
     let answersDue = AnswerDeadlines()
     /// The cluster this node's data belongs to; a joining node learns its id from the first member's hello.
