@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import QuorumConsensus
 import QuorumServer
+import QuorumStorage
 
 /// Runs one node of a cluster until SIGTERM or SIGINT, which shut it down gracefully (exit status 0), or until it is
 /// removed from the cluster (status 3). Storage is crash-safe, so even SIGKILL loses nothing that was acknowledged.
@@ -280,7 +281,7 @@ struct Server: ParsableCommand {
         configuration.clientTLS = try Self.tlsFiles(clientFiles, flags: "--tls-cert and --tls-key")
         let server: QuorumNodeServer
         do {
-            let parent = (dataDir as NSString).deletingLastPathComponent
+            let parent = parentDirectory(of: dataDir)
             if !parent.isEmpty { try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) }
             server = try QuorumNodeServer(configuration: configuration)
         } catch {

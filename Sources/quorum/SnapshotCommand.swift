@@ -3,6 +3,7 @@ import Foundation
 import QuorumClient
 import QuorumConsensus
 import QuorumServer
+import QuorumStorage
 import QuorumStore
 import QuorumWire
 
@@ -311,7 +312,7 @@ private func writeDurably(_ bytes: [UInt8], to path: String) throws {
         throw error
     }
     guard rename(temporary, path) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-    let directory = (path as NSString).deletingLastPathComponent
+    let directory = parentDirectory(of: path)
     let descriptor = open(directory.isEmpty ? "." : directory, O_RDONLY)
     if descriptor >= 0 {
         fsync(descriptor)

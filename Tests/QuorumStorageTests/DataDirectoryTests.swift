@@ -87,3 +87,10 @@ struct DataDirectoryTests {
         }
     }
 }
+
+@Test("the parent directory of a path, one-character names included", arguments: [
+    ("d", ""), ("data", ""), ("a/b", "a"), ("a/b/", "a"), ("/x", "/"), ("/", "/"), ("./d", "."), ("/var/lib/q", "/var/lib"),
+])
+func parentDirectoryOfPath(path: String, parent: String) {
+    #expect(parentDirectory(of: path) == parent)
+}

@@ -52,7 +52,7 @@ public enum ClusterRestore {
         identity.clusterID = ClusterIdentity.restoredID(founding: members, from: backup)
         identity.bootstrapGroups = backup.clusterGroups
         identity.clusterGroups = backup.clusterGroups
-        let parent = (path as NSString).deletingLastPathComponent
+        let parent = parentDirectory(of: path)
         if !parent.isEmpty { try files.createDirectory(atPath: parent, withIntermediateDirectories: true) }
         do {
             let storage = try NodeLogStorage(path: staging)
