@@ -89,6 +89,9 @@ public struct ServerConfiguration: Sendable {
     public var scriptBusyThreshold: Duration = .seconds(5)
     /// A Lua script running more instructions than this is stopped and writes nothing (docs/redis.md).
     public var scriptInstructionsMax = 1_000_000_000
+    /// Bytes of client-port requests that have begun to arrive and not finished, across all connections; a request
+    /// that would pass it closes its connection.
+    public var unfinishedRequestBytesMax = 256 << 20
     /// How long a token from authenticating stays valid on the node that issued it (etcd's --auth-token-ttl).
     public var authTokenTTL: Duration = .seconds(300)
     /// bcrypt's cost (log2 of its rounds) for new passwords; etcd's default is 10 (about 60 ms a check here).

@@ -33,7 +33,7 @@ struct Server: ParsableCommand {
             A JSON file with any of: id, cluster, dataDir, listenHost, join, consensus, logFormat, logLevel, \
             tickMilliseconds, historyRevisions, httpPort, redisPort, maxRequestBytes, snapshotEntries, \
             peerFrameBytes, groups, splitKeys, maxConnections, maxWatches, maxWatchesPerConnection, \
-            redisIdleTimeout, busyReplyThreshold, authTokenTtl, bcryptCost, peerCert, peerKey, peerCA, tlsCert, tlsKey.
+            redisIdleTimeout, busyReplyThreshold, maxUnfinishedRequestBytes, authTokenTtl, bcryptCost, peerCert, peerKey, peerCA, tlsCert, tlsKey.
             """)
     var config: String?
 
@@ -118,6 +118,13 @@ struct Server: ParsableCommand {
     @Option(help: "A Lua script running longer than this many milliseconds makes new scripts answer BUSY (default 5000).")
     var busyReplyThreshold: Int?
 
+    @Option(
+        help: """
+            Bytes of client-port requests begun and not finished, over all connections; a request that would pass it \
+            closes its connection (default 268435456).
+            """)
+    var maxUnfinishedRequestBytes: Int?
+
     @Option(help: "Seconds a token from authenticating stays valid on this node (default 300, as etcd's).")
     var authTokenTtl: Int?
 
@@ -171,6 +178,7 @@ struct Server: ParsableCommand {
         var maxWatchesPerConnection: Int?
         var redisIdleTimeout: Int?
         var busyReplyThreshold: Int?
+        var maxUnfinishedRequestBytes: Int?
         var authTokenTtl: Int?
         var bcryptCost: UInt8?
         var peerCert: String?
@@ -255,6 +263,14 @@ struct Server: ParsableCommand {
         if let milliseconds = try setting(busyReplyThreshold, "QUORUM_BUSY_REPLY_THRESHOLD", file.busyReplyThreshold) {
             guard milliseconds > 0 else { throw ValidationError("--busy-reply-threshold must be a positive number of milliseconds") }
             configuration.scriptBusyThreshold = .milliseconds(milliseconds)
+        }
+        if let bytes = try setting(
+            maxUnfinishedRequestBytes, "QUORUM_MAX_UNFINISHED_REQUEST_BYTES", file.maxUnfinishedRequestBytes)
+        {
+            guard bytes >= configuration.requestBytesMax else {
+                throw ValidationError("--max-unfinished-request-bytes must be at least --max-request-bytes")
+            }
+            configuration.unfinishedRequestBytesMax = bytes
         }
         if let seconds = try setting(authTokenTtl, "QUORUM_AUTH_TOKEN_TTL", file.authTokenTtl) {
             guard seconds > 0 else { throw ValidationError("--auth-token-ttl must be a positive number of seconds") }

@@ -41,6 +41,7 @@ final class NodeMetrics: Sendable {
     let membershipNotices: Counter
     let membershipQueries: Counter
     let clientConnectionsRefused: Counter
+    let unfinishedRequestsRefused: Counter
     let watchesRefused: Counter
     let redisIdleClosed: Counter
     let publicationsUnsent: Counter
@@ -128,6 +129,9 @@ final class NodeMetrics: Sendable {
         clientConnectionsRefused = counter(
             "network", "client_connections_refused",
             "Connections to the client or Redis port refused because it had --max-connections open already.")
+        unfinishedRequestsRefused = counter(
+            "network", "unfinished_requests_refused",
+            "Client connections closed because their unfinished request would pass --max-unfinished-request-bytes.")
         watchesRefused = counter(
             "network", "watches_refused", "Watches refused because a group's replica here served --max-watches already.")
         redisIdleClosed = counter(

@@ -52,9 +52,12 @@ public final class QuorumNodeServer: Sendable {
             }
             let clientGate = ConnectionGate(
                 limit: configuration.connectionsMax, refused: metrics.clientConnectionsRefused)
+            let unfinished = UnfinishedFrameBudget(bytesMax: configuration.unfinishedRequestBytesMax) {
+                metrics.unfinishedRequestsRefused.increment()
+            }
             clientChannel = try Self.binding("client", listenHost, address.clientPort) {
                 try Self.listen(
-                    eventLoopGroup, listenHost, address.clientPort, frameBytesMax, gate: clientGate,
+                    eventLoopGroup, listenHost, address.clientPort, frameBytesMax, gate: clientGate, budget: unfinished,
                     tls: host.clientTLS
                 ) {
                     ClientInboundHandler(host: host)
@@ -105,7 +108,8 @@ public final class QuorumNodeServer: Sendable {
     /// admits (peers: no gate, they prove who they are in their hello).
     private static func listen<Handler: ChannelInboundHandler>(
         _ group: MultiThreadedEventLoopGroup, _ host: String, _ port: Int, _ frameBytesMax: Int,
-        gate: ConnectionGate? = nil, tls: (any ServerTLS)? = nil, handler: @escaping @Sendable () -> Handler
+        gate: ConnectionGate? = nil, budget: UnfinishedFrameBudget? = nil, tls: (any ServerTLS)? = nil,
+        handler: @escaping @Sendable () -> Handler
     ) throws -> any Channel where Handler.InboundIn == Frame {
         try ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
@@ -114,7 +118,8 @@ public final class QuorumNodeServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     if let gate { try channel.pipeline.syncOperations.addHandler(gate.handler()) }
                     if let tls { try channel.pipeline.syncOperations.addHandler(tls.serverHandler()) }
-                    try channel.pipeline.syncOperations.addFrameHandlers(frameBytesMax: frameBytesMax, then: handler())
+                    try channel.pipeline.syncOperations.addFrameHandlers(
+                        frameBytesMax: frameBytesMax, budget: budget, then: handler())
                 }
             }
             .bind(host: host, port: port).wait()
