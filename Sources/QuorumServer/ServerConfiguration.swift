@@ -89,6 +89,11 @@ public struct ServerConfiguration: Sendable {
     public var scriptBusyThreshold: Duration = .seconds(5)
     /// A Lua script running more instructions than this is stopped and writes nothing (docs/redis.md).
     public var scriptInstructionsMax = 1_000_000_000
+    /// Peer connections that have not said an accepted hello yet, at once; more are refused. Members past their hello
+    /// do not count.
+    public var peerStrangersMax = 256
+    /// A peer connection that has said no accepted hello by then is closed.
+    public var peerHelloTimeout: Duration = .seconds(10)
     /// Bytes of client-port requests that have begun to arrive and not finished, across all connections; a request
     /// that would pass it closes its connection.
     public var unfinishedRequestBytesMax = 256 << 20

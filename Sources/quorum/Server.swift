@@ -33,7 +33,8 @@ struct Server: ParsableCommand {
             A JSON file with any of: id, cluster, dataDir, listenHost, join, consensus, logFormat, logLevel, \
             tickMilliseconds, historyRevisions, httpPort, redisPort, maxRequestBytes, snapshotEntries, \
             peerFrameBytes, groups, splitKeys, maxConnections, maxWatches, maxWatchesPerConnection, \
-            redisIdleTimeout, busyReplyThreshold, maxUnfinishedRequestBytes, authTokenTtl, bcryptCost, peerCert, peerKey, peerCA, tlsCert, tlsKey.
+            redisIdleTimeout, busyReplyThreshold, maxPeerStrangers, peerHelloTimeout, maxUnfinishedRequestBytes, \
+            authTokenTtl, bcryptCost, peerCert, peerKey, peerCA, tlsCert, tlsKey.
             """)
     var config: String?
 
@@ -118,6 +119,12 @@ struct Server: ParsableCommand {
     @Option(help: "A Lua script running longer than this many milliseconds makes new scripts answer BUSY (default 5000).")
     var busyReplyThreshold: Int?
 
+    @Option(help: "Peer connections waiting for their hello at once; more are refused (default 256).")
+    var maxPeerStrangers: Int?
+
+    @Option(help: "Close a peer connection that says no accepted hello within this many seconds (default 10).")
+    var peerHelloTimeout: Int?
+
     @Option(
         help: """
             Bytes of client-port requests begun and not finished, over all connections; a request that would pass it \
@@ -178,6 +185,8 @@ struct Server: ParsableCommand {
         var maxWatchesPerConnection: Int?
         var redisIdleTimeout: Int?
         var busyReplyThreshold: Int?
+        var maxPeerStrangers: Int?
+        var peerHelloTimeout: Int?
         var maxUnfinishedRequestBytes: Int?
         var authTokenTtl: Int?
         var bcryptCost: UInt8?
@@ -263,6 +272,14 @@ struct Server: ParsableCommand {
         if let milliseconds = try setting(busyReplyThreshold, "QUORUM_BUSY_REPLY_THRESHOLD", file.busyReplyThreshold) {
             guard milliseconds > 0 else { throw ValidationError("--busy-reply-threshold must be a positive number of milliseconds") }
             configuration.scriptBusyThreshold = .milliseconds(milliseconds)
+        }
+        if let count = try setting(maxPeerStrangers, "QUORUM_MAX_PEER_STRANGERS", file.maxPeerStrangers) {
+            guard count > 0 else { throw ValidationError("--max-peer-strangers must be positive") }
+            configuration.peerStrangersMax = count
+        }
+        if let seconds = try setting(peerHelloTimeout, "QUORUM_PEER_HELLO_TIMEOUT", file.peerHelloTimeout) {
+            guard seconds > 0 else { throw ValidationError("--peer-hello-timeout must be a positive number of seconds") }
+            configuration.peerHelloTimeout = .seconds(seconds)
         }
         if let bytes = try setting(
             maxUnfinishedRequestBytes, "QUORUM_MAX_UNFINISHED_REQUEST_BYTES", file.maxUnfinishedRequestBytes)

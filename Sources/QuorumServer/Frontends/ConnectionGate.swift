@@ -24,6 +24,8 @@ final class ConnectionGate: Sendable {
         typealias InboundIn = NIOAny
         private let gate: ConnectionGate
         private var admitted = false
+        /// Admitted, then no longer counted (`leave()`).
+        private var left = false
 
         init(gate: ConnectionGate) { self.gate = gate }
 
@@ -46,13 +48,21 @@ final class ConnectionGate: Sendable {
         }
 
         func channelInactive(context: ChannelHandlerContext) {
-            if admitted { gate.open.withLock { $0 -= 1 } }
+            leave()
             context.fireChannelInactive()
+        }
+
+        /// Stops counting this connection against the gate while it stays open (a peer that proved who it is).
+        func leave() {
+            guard admitted else { return }
+            admitted = false
+            left = true
+            gate.open.withLock { $0 -= 1 }
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             // A refused connection's bytes go nowhere while it closes.
-            guard admitted else { return }
+            guard admitted || left else { return }
             context.fireChannelRead(data)
         }
     }

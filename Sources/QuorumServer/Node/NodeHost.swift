@@ -94,7 +94,7 @@ final class NodeHost: @unchecked Sendable {
         logger[metadataKey: "node"] = "\(configuration.node.rawValue)"
         self.logger = logger
         addressBook = AddressBook(founding: configuration.members)
-        accessTokens = AccessTokens(timeToLive: .nanoseconds(Int64(configuration.authTokenTTL / .nanoseconds(1))))
+        accessTokens = AccessTokens(timeToLive: TimeAmount(configuration.authTokenTTL))
         let hello = PeerHello(
             node: configuration.node, redisPort: configuration.redisPort, httpPort: configuration.httpPort)
         hellos[configuration.node] = hello

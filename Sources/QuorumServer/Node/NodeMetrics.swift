@@ -33,6 +33,9 @@ final class NodeMetrics: Sendable {
     let proposalsFailed: Counter
     /// Peer connections refused at their hello: another cluster, a stranger, or this node's own id.
     let peerHellosRefused: Counter
+    /// Peer connections closed for saying no hello in time, or refused for too many such at once.
+    let peerHellosLate: Counter
+    let peerStrangersRefused: Counter
     /// Peer messages the engine refused as malformed or impossible (forged terms, out-of-range indexes, ...).
     let peerMessagesRefused: Counter
     /// Peer messages for a group this node does not host (never created by them), or whose replica was removed.
@@ -111,6 +114,11 @@ final class NodeMetrics: Sendable {
         proposalsFailed = counter(
             "server", "proposals_failed",
             "Requests the consensus engine refused (not leader, no quorum, a change in progress).")
+        peerHellosLate = counter(
+            "network", "peer_hellos_late", "Peer connections closed for saying no accepted hello within --peer-hello-timeout.")
+        peerStrangersRefused = counter(
+            "network", "peer_strangers_refused",
+            "Peer connections refused because --max-peer-strangers connections were waiting for their hello already.")
         peerHellosRefused = counter(
             "network", "peer_hellos_refused",
             "Peer connections refused at their hello: another cluster, a node not known as a member.")

@@ -12,10 +12,27 @@ final class PeerInboundHandler: ChannelInboundHandler {
     private let host: NodeHost
     private var peer: NodeID?
     private var assembler: FrameAssembler
+    /// Closes the connection if no accepted hello came by then: a silent stranger holds a socket no longer.
+    private var helloDeadline: Scheduled<Void>?
 
     init(host: NodeHost) {
         self.host = host
         assembler = FrameAssembler(bytesMax: host.configuration.peerMessageBytesMax)
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let metrics = host.metrics
+        let channel = context.channel
+        helloDeadline = context.eventLoop.scheduleTask(in: TimeAmount(host.configuration.peerHelloTimeout)) {
+            metrics.peerHellosLate.increment()
+            channel.close(promise: nil)
+        }
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        helloDeadline?.cancel()
+        context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -29,6 +46,9 @@ final class PeerInboundHandler: ChannelInboundHandler {
                     throw .malformed("refused the hello: \(refusal)")
                 }
                 peer = hello.node
+                // A member now: it no longer waits for a hello, nor counts among the strangers the port admits.
+                helloDeadline?.cancel()
+                try? context.pipeline.syncOperations.handler(type: ConnectionGate.Handler.self).leave()
                 return
             }
             host.heard(from: peer)

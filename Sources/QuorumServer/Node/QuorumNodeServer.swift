@@ -42,9 +42,11 @@ public final class QuorumNodeServer: Sendable {
         let address = configuration.address
         let listenHost = configuration.listenHost ?? address.host
         do {
+            let strangers = ConnectionGate(
+                limit: configuration.peerStrangersMax, refused: metrics.peerStrangersRefused)
             peerChannel = try Self.binding("peer", listenHost, address.peerPort) {
                 try Self.listen(
-                    eventLoopGroup, listenHost, address.peerPort, configuration.peerFrameBytesMax,
+                    eventLoopGroup, listenHost, address.peerPort, configuration.peerFrameBytesMax, gate: strangers,
                     tls: host.tls
                 ) {
                     PeerInboundHandler(host: host)
@@ -105,7 +107,7 @@ public final class QuorumNodeServer: Sendable {
     }
 
     /// Accepts framed connections on `host:port`, each served by a fresh `handler()`, as many at once as `gate`
-    /// admits (peers: no gate, they prove who they are in their hello).
+    /// admits (peers: as many strangers, those past their hello no longer count).
     private static func listen<Handler: ChannelInboundHandler>(
         _ group: MultiThreadedEventLoopGroup, _ host: String, _ port: Int, _ frameBytesMax: Int,
         gate: ConnectionGate? = nil, budget: UnfinishedFrameBudget? = nil, tls: (any ServerTLS)? = nil,
