@@ -50,7 +50,11 @@ public struct FrameDecodingHandler: ByteToMessageDecoder {
         guard let budget, count != held else { return }
         if count > held {
             guard !overBudget, budget.take(count - held) else {
+                // Given back at once, not when the closing connection is removed, so no other connection is refused
+                // for bytes about to be dropped.
                 overBudget = true
+                budget.give(held)
+                held = 0
                 throw WireError.malformed(
                     "the node holds \(budget.bytesMax) bytes of unfinished requests already; send whole frames")
             }

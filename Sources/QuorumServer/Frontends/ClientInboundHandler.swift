@@ -6,12 +6,17 @@ import QuorumWire
 /// Serves one client connection: each request frame gets exactly one response frame, in whatever order they
 /// complete. A malformed frame closes this connection only.
 ///
+/// The connection lives on an event loop of the client ports, not on the node's: its frames are read, checked and
+/// decoded there, and only the decoded request hops to the node's loop (`host.loop`), where the node handles it and
+/// writes the answer, so that clients cannot delay heartbeats, votes or fsync completions with their bytes.
+///
 /// A client that sends without reading its answers must not make the node buffer them without bound (300 unread
 /// reads of a 1.5 MB value once cost 450 MB). So at most `inFlightMax` requests of a connection are served at once,
 /// and none while its socket takes no more answers; the rest wait decoded, and the socket is read again only once
 /// half of those are answered and the client reads.
 final class ClientInboundHandler: ChannelDuplexHandler, @unchecked Sendable {
-    // @unchecked Sendable: the connection runs on the node's one event loop, where every answer arrives too.
+    // @unchecked Sendable: every property is used on the connection's own loop only; the node's work is handed to
+    // `host.loop`, and what it answers hops back here.
     typealias InboundIn = Frame
     typealias OutboundIn = Frame
     typealias OutboundOut = Frame
@@ -43,46 +48,64 @@ final class ClientInboundHandler: ChannelDuplexHandler, @unchecked Sendable {
             context.close(promise: nil)
             return
         }
-        if let refusal = host.accessRefusal(of: request, by: user) {
-            let answer = ClientResponse(requestID: request.requestID, outcome: refusal)
-            return context.writeAndFlush(wrapOutboundOut(answer.frame), promise: nil)
-        }
-        let channel = context.channel
         switch request.operation {
         // A watch answers for as long as it lives; `--max-watches` bounds those.
         case .watch(let key, let rangeEnd, let start):
-            guard let runtime = host.group(request.group) else { return serve(request, context: context) }
             watchedGroups.insert(request.group)
-            runtime.watch(
-                requestID: request.requestID, key: key, rangeEnd: rangeEnd, startRevision: start, channel: channel)
+            onNodeLoop(request, context: context) { host, channel in
+                guard let runtime = host.group(request.group) else {
+                    return host.handle(request) { host.answer($0, on: channel) }
+                }
+                runtime.watch(
+                    requestID: request.requestID, key: key, rangeEnd: rangeEnd, startRevision: start, channel: channel)
+            }
         case .cancelWatch(let watch):
-            guard let runtime = host.group(request.group) else { return serve(request, context: context) }
-            runtime.cancelWatch(requestID: watch, channel: channel)
+            onNodeLoop(request, context: context) { host, channel in
+                guard let runtime = host.group(request.group) else {
+                    return host.handle(request) { host.answer($0, on: channel) }
+                }
+                runtime.cancelWatch(requestID: watch, channel: channel)
+            }
         default:
-            serve(request, context: context)
+            waiting.append(request)
+            startWaiting(context: context)
         }
     }
 
-    private func serve(_ request: ClientRequest, context: ChannelHandlerContext) {
-        waiting.append(request)
-        startWaiting(context: context)
+    /// Runs `body` on the node's loop once the connection's user may make `request`; otherwise answers why not.
+    private func onNodeLoop(
+        _ request: ClientRequest, context: ChannelHandlerContext,
+        _ body: @escaping @Sendable (NodeHost, any Channel) -> Void
+    ) {
+        let (host, channel, user) = (host, context.channel, user)
+        host.loop.execute {
+            if let refusal = host.accessRefusal(of: request, by: user) {
+                return host.answer(ClientResponse(requestID: request.requestID, outcome: refusal), on: channel)
+            }
+            body(host, channel)
+        }
     }
 
     private func startWaiting(context: ChannelHandlerContext) {
-        let channel = context.channel
-        let host = host
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        while inFlight < Self.inFlightMax, channel.isWritable, let request = waiting.popFirst() {
+        while inFlight < Self.inFlightMax, context.channel.isWritable, let request = waiting.popFirst() {
             inFlight += 1
-            host.handle(request) { [self] response in
-                if case .access(.authenticated(let user, _)) = response.outcome { self.user = user }
-                host.answer(response, on: channel)
-                inFlight -= 1
-                guard !closed else { return }
-                startWaiting(context: bound.value)
-                resumeReadingIfDrained(context: bound.value)
+            onNodeLoop(request, context: context) { host, channel in
+                host.handle(request) { response in
+                    host.answer(response, on: channel)
+                    bound.eventLoop.execute { self.answered(response, context: bound.value) }
+                }
             }
         }
+    }
+
+    /// Back on the connection's loop once the node answered one of its requests.
+    private func answered(_ response: ClientResponse, context: ChannelHandlerContext) {
+        if case .access(.authenticated(let user, _)) = response.outcome { self.user = user }
+        inFlight -= 1
+        guard !closed else { return }
+        startWaiting(context: context)
+        resumeReadingIfDrained(context: context)
     }
 
     func read(context: ChannelHandlerContext) {
@@ -108,7 +131,10 @@ final class ClientInboundHandler: ChannelDuplexHandler, @unchecked Sendable {
     func channelInactive(context: ChannelHandlerContext) {
         closed = true
         waiting.removeAll()
-        for group in watchedGroups { host.group(group)?.dropWatches(of: context.channel) }
+        let (host, channel, groups) = (host, context.channel, watchedGroups)
+        host.loop.execute {
+            for group in groups { host.group(group)?.dropWatches(of: channel) }
+        }
         context.fireChannelInactive()
     }
 

@@ -5,7 +5,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 
-/// The HTTP/JSON API of one node, served by Hummingbird on the node's own event loop group next to the binary
+/// The HTTP/JSON API of one node, served by Hummingbird on the client ports' event loop group next to the binary
 /// protocol. Hummingbird runs as a ServiceLifecycle service; here that service group runs in a task of its own
 /// with no signal handling (the `quorum` process owns its signals), and `shutdown()` stops it.
 final class HTTPFrontend: Sendable {

@@ -9,6 +9,9 @@ import Synchronization
 /// A running Quorum node: its groups' storage opened and recovered, listening for peers and clients.
 public final class QuorumNodeServer: Sendable {
     private let eventLoopGroup: MultiThreadedEventLoopGroup
+    /// The client port's and the HTTP API's connections: their bytes are read, decoded and written here, so that
+    /// clients never hold up the node's loop (ticks, peers, fsync completions).
+    private let clientLoops: MultiThreadedEventLoopGroup
     private let host: NodeHost
     private let peerChannel: any Channel
     private let clientChannel: any Channel
@@ -24,6 +27,7 @@ public final class QuorumNodeServer: Sendable {
     /// Opens the data directory (refusing a second process on it), recovers every group, and starts listening.
     public init(configuration: ServerConfiguration) throws {
         let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let clientLoops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = eventLoopGroup.next()
         let removal = removal
         let metrics = NodeMetrics(node: configuration.node)
@@ -59,7 +63,7 @@ public final class QuorumNodeServer: Sendable {
             }
             clientChannel = try Self.binding("client", listenHost, address.clientPort) {
                 try Self.listen(
-                    eventLoopGroup, listenHost, address.clientPort, frameBytesMax, gate: clientGate, budget: unfinished,
+                    clientLoops, listenHost, address.clientPort, frameBytesMax, gate: clientGate, budget: unfinished,
                     tls: host.clientTLS
                 ) {
                     ClientInboundHandler(host: host)
@@ -68,7 +72,7 @@ public final class QuorumNodeServer: Sendable {
             httpFrontend = try configuration.httpPort.map { port in
                 try Self.binding("HTTP", listenHost, port) {
                     try HTTPFrontend(
-                        host: host, eventLoopGroup: eventLoopGroup, address: listenHost, port: port,
+                        host: host, eventLoopGroup: clientLoops, address: listenHost, port: port,
                         tls: configuration.clientTLS)
                 }
             }
@@ -83,11 +87,13 @@ public final class QuorumNodeServer: Sendable {
                 }
             }
         } catch {
+            try? clientLoops.syncShutdownGracefully()
             try? eventLoopGroup.syncShutdownGracefully()
             host.close()
             throw error
         }
         self.eventLoopGroup = eventLoopGroup
+        self.clientLoops = clientLoops
         self.host = host
         removal.closeOnRemoval(clientChannel)
         loop.execute { host.start() }
@@ -177,7 +183,7 @@ public final class QuorumNodeServer: Sendable {
     /// HTTP first: its requests in flight are answered on the event loop, which must still be running.
     private func closeListeners() throws {
         if let httpFrontend {
-            let stopped = eventLoopGroup.next().makePromise(of: Void.self)
+            let stopped = clientLoops.next().makePromise(of: Void.self)
             stopped.completeWithTask { await httpFrontend.shutdown() }
             try stopped.futureResult.wait()
         }
@@ -190,6 +196,7 @@ public final class QuorumNodeServer: Sendable {
         try peerChannel.close().wait()
         try eventLoopGroup.next().submit { self.host.peers.close() }.wait()
         try eventLoopGroup.syncShutdownGracefully()
+        try clientLoops.syncShutdownGracefully()
         // After the loop has stopped: nothing persists any more.
         host.close()
     }
