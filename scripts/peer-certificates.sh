@@ -4,7 +4,8 @@
 # exists, which is reused), and DIR/node-N.pem and DIR/node-N.key for each id, each certificate naming its node as
 # node-N.quorum. Needs openssl. DAYS (default 365) sets how long the certificates stay valid. SERVER_NAMES adds the
 # names clients reach the nodes by, for the same certificates to serve the client, HTTP and Redis ports
-# (--tls-cert): SERVER_NAMES="IP:127.0.0.1,DNS:db.example.com".
+# (--tls-cert): SERVER_NAMES="IP:127.0.0.1,DNS:db.example.com". NOT_BEFORE and NOT_AFTER (YYYYMMDDHHMMSSZ) give the
+# node certificates those dates instead, to rehearse an expiry: NOT_BEFORE=20200101000000Z NOT_AFTER=20200102000000Z.
 set -euo pipefail
 directory=${1:?usage: peer-certificates.sh DIR ID...}
 shift
@@ -21,7 +22,19 @@ for id in "$@"; do
         -subj "/CN=$name" 2>/dev/null
     printf 'subjectAltName=DNS:%s%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$name" "${SERVER_NAMES:+,$SERVER_NAMES}" \
         >"node-$id.ext"
-    openssl x509 -req -in "node-$id.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -out "node-$id.pem" \
-        -days "$days" -extfile "node-$id.ext" 2>/dev/null
+    if [[ -n "${NOT_BEFORE:-}${NOT_AFTER:-}" ]]; then
+        # Only `openssl ca` takes explicit dates; it wants a small database, kept in a directory of its own.
+        mkdir -p ca-dates
+        touch ca-dates/index.txt
+        [[ -f ca-dates/serial ]] || openssl rand -hex 16 >ca-dates/serial
+        printf '[ca]\ndefault_ca=dated\n[dated]\ndatabase=ca-dates/index.txt\nnew_certs_dir=ca-dates\nserial=ca-dates/serial\ndefault_md=sha256\npolicy=any\nunique_subject=no\n[any]\ncommonName=supplied\n' \
+            >ca-dates/ca.cnf
+        openssl ca -batch -notext -config ca-dates/ca.cnf -cert ca.pem -keyfile ca.key -in "node-$id.csr" \
+            -out "node-$id.pem" -startdate "${NOT_BEFORE:?NOT_BEFORE and NOT_AFTER go together}" \
+            -enddate "${NOT_AFTER:?NOT_BEFORE and NOT_AFTER go together}" -extfile "node-$id.ext" 2>/dev/null
+    else
+        openssl x509 -req -in "node-$id.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -out "node-$id.pem" \
+            -days "$days" -extfile "node-$id.ext" 2>/dev/null
+    fi
     rm "node-$id.csr" "node-$id.ext"
 done

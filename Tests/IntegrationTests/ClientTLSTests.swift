@@ -101,4 +101,38 @@ extension ClusterTests {
             renewedRedis.output.hasPrefix("PONG"), "redis-cli after the certificate changed: \(renewedRedis.output)")
         await client.close()
     }
+
+    @Test(
+        "client TLS: a node whose certificate has expired is refused by the Swift client and by redis-cli",
+        .enabled(if: opensslInstalled, "openssl not found: apt-get install openssl"),
+        .enabled(if: RedisTools.cli != nil, "redis-cli not found: apt-get install redis-tools"))
+    func expiredClientCertificate() async throws {
+        let cluster = try ClusterProcesses(size: 1)
+        defer { cluster.stopAll() }
+        let certificates = cluster.directory.appendingPathComponent("certificates")
+        try await Self.peerCertificates(
+            in: certificates, nodes: [1], serverNames: "IP:127.0.0.1", dates: ("20200101000000Z", "20200102000000Z"))
+        cluster.memberArguments[1] = [
+            "--tls-cert", certificates.appendingPathComponent("node-1.pem").path,
+            "--tls-key", certificates.appendingPathComponent("node-1.key").path,
+        ]
+        try cluster.startAll()
+        // It serves with the certificate it was given: the clients are the ones to refuse it.
+        #expect(try await Self.poll { cluster.output(of: 1).contains("serving Redis") })
+        let authority = certificates.appendingPathComponent("ca.pem").path
+        let client = QuorumClient(
+            endpoints: cluster.clientEndpoints, timeout: .seconds(3),
+            tls: try QuorumClientTLS(certificateAuthorityFile: authority))
+        do {
+            _ = try await client.status(of: cluster.members[0].clientEndpoint)
+            Issue.record("a node with an expired certificate was trusted")
+        } catch {
+            #expect("\(error)".contains("TLS handshake failed"), "\(error)")
+        }
+        await client.close()
+        let redis = try await RedisTools.run(
+            try #require(RedisTools.cli),
+            ["--tls", "--cacert", authority, "-h", "127.0.0.1", "-p", "\(try #require(cluster.members[0].redisPort))", "PING"])
+        #expect(!redis.output.hasPrefix("PONG"), "redis-cli trusted an expired certificate: \(redis.output)")
+    }
 }

@@ -16,11 +16,16 @@ import Testing
 extension ClusterTests {
     /// A certificate authority and certificates for `nodes`, made by scripts/peer-certificates.sh.
     /// `serverNames` adds names the certificates serve clients by (`SERVER_NAMES`).
-    static func peerCertificates(in directory: URL, nodes: [Int], serverNames: String = "") async throws {
+    /// - Parameter dates: NOT_BEFORE and NOT_AFTER for the script (YYYYMMDDHHMMSSZ), to make expired certificates.
+    static func peerCertificates(
+        in directory: URL, nodes: [Int], serverNames: String = "", dates: (String, String)? = nil
+    ) async throws {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("scripts/peer-certificates.sh")
+        let dated = dates.map { ["NOT_BEFORE=\($0.0)", "NOT_AFTER=\($0.1)"] } ?? []
         let run = try await RedisTools.run(
-            "/usr/bin/env", ["SERVER_NAMES=\(serverNames)", "bash", script.path, directory.path] + nodes.map(String.init))
+            "/usr/bin/env",
+            ["SERVER_NAMES=\(serverNames)"] + dated + ["bash", script.path, directory.path] + nodes.map(String.init))
         guard run.status == 0 else { throw CertificatesNotMade(output: run.output) }
     }
 
