@@ -41,8 +41,21 @@ extension KeyValueStore {
             if leases[lease] == nil { throw .leaseNotFound(lease) }
         }
         // A sequential put always creates its key, so it has no value or lease to keep.
-        if request.ignoreValue || request.ignoreLease, request.sequential || histories[request.key]?.latestLive == nil {
+        let keepsSomething = request.ignoreValue || request.ignoreLease || !request.splices.isEmpty
+        if keepsSomething, request.sequential || histories[request.key]?.latestLive == nil {
             throw .keyNotFound(key: request.key)
+        }
+        if !request.splices.isEmpty {
+            guard request.value.isEmpty, !request.ignoreValue else {
+                throw .malformed("a put with splices edits the current value: it carries no value of its own")
+            }
+            let current = histories[request.key]?.latestLive?.value ?? []
+            guard let edited = ValueSplice.apply(request.splices, to: current) else {
+                throw .malformed("a splice reaches past the end of the current value")
+            }
+            if edited.count > limits.valueBytesMax {
+                throw .valueTooLarge(bytes: edited.count, limit: limits.valueBytesMax)
+            }
         }
     }
 
@@ -70,7 +83,7 @@ extension KeyValueStore {
             revision: batch.revision, subRevision: batch.nextSubRevision,
             createRevision: previous?.createRevision ?? batch.revision,
             version: (previous?.version ?? 0) + 1,
-            value: request.ignoreValue ? (previous?.value ?? []) : request.value,
+            value: value(of: request, previous: previous?.value),
             lease: lease, isTombstone: false)
         if previous?.lease != lease {
             if let old = previous?.lease { leases[old]?.keys.remove(request.key) }
@@ -81,6 +94,15 @@ extension KeyValueStore {
         batch.events.append(
             WatchEvent(kind: .put, kv: record.keyValue(key: request.key), prevKV: previousKV))
         return PutResponse(revision: batch.revision, prevKV: request.prevKV ? previousKV : nil)
+    }
+
+    /// The value a validated put writes. Its splices were checked against the value before the command; should an
+    /// earlier write of the same transaction have changed it, what does not fit is left out rather than trapped on,
+    /// the same way on every replica.
+    private func value(of request: PutRequest, previous: [UInt8]?) -> [UInt8] {
+        if request.ignoreValue { return previous ?? [] }
+        guard !request.splices.isEmpty else { return request.value }
+        return ValueSplice.apply(request.splices, to: previous ?? []) ?? (previous ?? [])
     }
 
     /// Twenty decimal digits hold any UInt64, so suffixes sort as their numbers do.

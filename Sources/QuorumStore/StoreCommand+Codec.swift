@@ -134,7 +134,16 @@ extension PutRequest {
         writer.writeBytes(key)
         writer.writeBytes(value)
         writer.write(lease)
-        writer.write((prevKV ? 1 : 0) | (ignoreValue ? 2 : 0) | (ignoreLease ? 4 : 0) | (sequential ? 8 : 0) as UInt8)
+        writer.write(
+            (prevKV ? 1 : 0) | (ignoreValue ? 2 : 0) | (ignoreLease ? 4 : 0) | (sequential ? 8 : 0)
+                | (splices.isEmpty ? 0 : 16) as UInt8)
+        guard !splices.isEmpty else { return }
+        writer.writeCount(splices.count)
+        for splice in splices {
+            writer.writeCount(splice.offset)
+            writer.writeCount(splice.removing)
+            writer.writeBytes(splice.inserting)
+        }
     }
 }
 
@@ -275,10 +284,23 @@ struct CommandDecoder {
         let key = try key(&reader)
         let value = try reader.readBytes(limit: limits.valueBytesMax, what: "value")
         let lease = try reader.readLease()
-        let flags = try flags(&reader, allowed: 15)
+        let flags = try flags(&reader, allowed: 31)
+        var splices: [ValueSplice] = []
+        if flags & 16 != 0 {
+            let count = try reader.readCount(minimumBytes: 12, what: "splice")
+            guard count > 0 else { throw .malformed("a splice flag with no splices") }
+            for _ in 0..<count {
+                let offset = Int(try reader.readUInt32())
+                let removing = Int(try reader.readUInt32())
+                splices.append(
+                    ValueSplice(
+                        offset: offset, removing: removing,
+                        inserting: try reader.readBytes(limit: limits.valueBytesMax, what: "spliced bytes")))
+            }
+        }
         return PutRequest(
             key: key, value: value, lease: lease, prevKV: flags & 1 != 0, ignoreValue: flags & 2 != 0,
-            ignoreLease: flags & 4 != 0, sequential: flags & 8 != 0)
+            ignoreLease: flags & 4 != 0, sequential: flags & 8 != 0, splices: splices)
     }
 
     func range(_ reader: inout StoreReader) throws(StoreError) -> RangeRequest {

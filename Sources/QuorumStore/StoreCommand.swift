@@ -73,10 +73,14 @@ public struct PutRequest: Hashable, Sendable {
     /// counter, zero-padded to 20 digits, so that keys under one prefix sort in the order they were created.
     /// The response names the key written.
     public var sequential: Bool
+    /// When not empty, the new value is the current one with these byte ranges replaced, in order (`value` must be
+    /// empty; fails with `.keyNotFound` if the key does not exist). A small change to a large value, such as a push
+    /// onto a long list, then travels through the log as its size, not the value's.
+    public var splices: [ValueSplice]
 
     public init(
         key: [UInt8], value: [UInt8], lease: LeaseID? = nil, prevKV: Bool = false, ignoreValue: Bool = false,
-        ignoreLease: Bool = false, sequential: Bool = false
+        ignoreLease: Bool = false, sequential: Bool = false, splices: [ValueSplice] = []
     ) {
         self.key = key
         self.value = value
@@ -85,6 +89,62 @@ public struct PutRequest: Hashable, Sendable {
         self.ignoreValue = ignoreValue
         self.ignoreLease = ignoreLease
         self.sequential = sequential
+        self.splices = splices
+    }
+}
+
+/// Replaces `removing` bytes at `offset` of a value with `inserting`.
+public struct ValueSplice: Hashable, Sendable {
+    public var offset: Int
+    public var removing: Int
+    public var inserting: [UInt8]
+
+    public init(offset: Int, removing: Int, inserting: [UInt8]) {
+        self.offset = offset
+        self.removing = removing
+        self.inserting = inserting
+    }
+
+    /// `value` with `splices` applied in order, or nil if one reaches past the value as it then is.
+    public static func apply(_ splices: [ValueSplice], to value: [UInt8]) -> [UInt8]? {
+        var result = value
+        for splice in splices {
+            guard splice.offset >= 0, splice.removing >= 0, splice.offset <= result.count,
+                splice.removing <= result.count - splice.offset
+            else { return nil }
+            result.replaceSubrange(splice.offset..<(splice.offset + splice.removing), with: splice.inserting)
+        }
+        return result
+    }
+
+    /// At most two splices that turn `old` into `new`: the first `header` bytes (a fixed-size header that both
+    /// share the size of) if they differ, then the rest by its longest common prefix and suffix. Empty when the two
+    /// are equal.
+    public static func difference(from old: [UInt8], to new: [UInt8], header: Int = 0) -> [ValueSplice] {
+        var splices: [ValueSplice] = []
+        let header = min(header, old.count, new.count)
+        if old[..<header] != new[..<header] {
+            splices.append(ValueSplice(offset: 0, removing: header, inserting: Array(new[..<header])))
+        }
+        let oldBody = old[header...]
+        let newBody = new[header...]
+        var prefix = 0
+        let shorter = min(oldBody.count, newBody.count)
+        while prefix < shorter, oldBody[oldBody.startIndex + prefix] == newBody[newBody.startIndex + prefix] {
+            prefix += 1
+        }
+        var suffix = 0
+        while suffix < shorter - prefix,
+            oldBody[oldBody.endIndex - 1 - suffix] == newBody[newBody.endIndex - 1 - suffix]
+        {
+            suffix += 1
+        }
+        guard prefix + suffix < oldBody.count || prefix + suffix < newBody.count else { return splices }
+        splices.append(
+            ValueSplice(
+                offset: header + prefix, removing: oldBody.count - prefix - suffix,
+                inserting: Array(newBody[(newBody.startIndex + prefix)..<(newBody.endIndex - suffix)])))
+        return splices
     }
 }
 

@@ -23,6 +23,13 @@ struct CodecTests {
     static let commands: [StoreCommand] = [
         .put(PutRequest(key: b("key"), value: b("value"))),
         .put(PutRequest(key: [0, 255], value: [], lease: 1, prevKV: true, ignoreValue: true, ignoreLease: false)),
+        .put(
+            PutRequest(
+                key: b("list"), value: [],
+                splices: [
+                    ValueSplice(offset: 4, removing: 4, inserting: [0, 0, 0, 2]),
+                    ValueSplice(offset: 8, removing: 0, inserting: b("new")),
+                ])),
         .range(RangeRequest(key: b("a"))),
         .range(.prefix(b("a"), limit: 3, revision: 4, countOnly: true)),
         .deleteRange(DeleteRangeRequest(key: b("a"), rangeEnd: b("b"), prevKV: true)),

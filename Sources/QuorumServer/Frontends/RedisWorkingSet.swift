@@ -25,6 +25,8 @@ struct RedisWorkingSet {
     /// The lease each key read holds in the store, expired or not.
     private(set) var storedLeases: [[UInt8]: LeaseID] = [:]
     private var entries: [[UInt8]: Entry] = [:]
+    /// Each live key's value as read: what a write may describe as an edit of (`operations`).
+    private var readValues: [[UInt8]: [UInt8]] = [:]
     /// Keys written, in the order first written, so the transaction's operations are deterministic.
     private(set) var writtenKeys: [[UInt8]] = []
     /// The live keys of the keyspace as read for KEYS, SCAN or DBSIZE queued in MULTI; nil when not read.
@@ -54,6 +56,7 @@ struct RedisWorkingSet {
         // A lease missing from the store is being revoked: the key is as good as gone.
         if kv.lease != nil, (deadline ?? 0) <= now { return }
         entries[key] = Entry(value: kv.value, lease: kv.lease, deadline: deadline)
+        readValues[key] = kv.value
     }
 
     func entry(_ key: [UInt8]) -> Entry? { entries[key] }
@@ -91,10 +94,20 @@ struct RedisWorkingSet {
         return keys.sorted { $0.lexicographicallyPrecedes($1) }
     }
 
-    /// The transaction's operations: the final state of each key written, after deleting every key if flushed.
+    /// The transaction's operations: the final state of each key written, after deleting every key if flushed. A
+    /// key whose value was read and changed only a little is written as splices of the value read (which the
+    /// transaction's comparison guarantees is the one it edits): a push onto a long list travels as the element.
     var operations: [TransactionOperation] {
         let finalStates = writtenKeys.map { key -> TransactionOperation in
             guard let entry = entries[key] else { return .deleteRange(DeleteRangeRequest(key: key)) }
+            if !flushed, let read = readValues[key] {
+                let header = RedisTypedValue.isTyped(read) && RedisTypedValue.isTyped(entry.value)
+                let splices = ValueSplice.difference(
+                    from: read, to: entry.value, header: header ? RedisTypedValue.headerBytes : 0)
+                if !splices.isEmpty, splices.reduce(0, { $0 + 8 + $1.inserting.count }) * 2 < entry.value.count {
+                    return .put(PutRequest(key: key, value: [], lease: entry.lease, splices: splices))
+                }
+            }
             return .put(PutRequest(key: key, value: entry.value, lease: entry.lease))
         }
         return (flushed ? Self.everyKeyDeletions : []) + finalStates
