@@ -5,7 +5,12 @@ extension RedisWorkingSet {
     /// The value under `key` as `kind`: nil when absent; WRONGTYPE when the key holds another type (a string
     /// included), an error when the stored value is corrupt.
     func typed(_ key: [UInt8], _ kind: RedisTypedValue.Kind) throws(RedisReplyError) -> RedisTypedValue? {
-        guard let value = entry(key)?.value else { return nil }
+        guard let entry = entry(key) else { return nil }
+        if let typed = entry.typed {
+            guard typed.kind == kind else { throw .wrongType }
+            return typed
+        }
+        let value = entry.value
         guard RedisTypedValue.isTyped(value) else { throw .wrongType }
         let typed = try Self.decode(value)
         guard typed.kind == kind else { throw .wrongType }
@@ -26,7 +31,9 @@ extension RedisWorkingSet {
 
     /// The string under `key`: nil when absent, WRONGTYPE when it holds a hash, set, sorted set or list.
     func string(_ key: [UInt8]) throws(RedisReplyError) -> [UInt8]? {
-        guard let value = entry(key)?.value else { return nil }
+        guard let entry = entry(key) else { return nil }
+        guard entry.typed == nil else { throw .wrongType }
+        let value = entry.value
         guard !RedisTypedValue.isTyped(value) else { throw .wrongType }
         return value
     }
@@ -89,7 +96,7 @@ extension RedisWorkingSet {
                     + " for one value; nothing was written")
         }
         let current = entry(key)
-        set(key, Entry(value: value.encoded, lease: current?.lease, deadline: current?.deadline))
+        set(key, Entry(typed: value, lease: current?.lease, deadline: current?.deadline))
     }
 
     /// A string to store through the port: refused when it starts with the typed-value marker, which would make it

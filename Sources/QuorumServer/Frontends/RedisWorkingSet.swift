@@ -9,11 +9,35 @@ import QuorumWire
 /// Expiry: a key whose lease deadline is at or before `now` (the clock of the node that served the read) is
 /// absent here, even if the leader's revoke has not applied yet.
 struct RedisWorkingSet {
-    struct Entry: Hashable {
-        var value: [UInt8]
+    struct Entry {
+        /// The stored bytes. A hash, set, sorted set or list that a command changed is kept decoded (`typed`) and
+        /// encoded only when its bytes are asked for: 50 pushes joined into one transaction then decode and encode a
+        /// long list once, not 50 times.
+        var value: [UInt8] {
+            get { typed?.encoded ?? bytes }
+            set {
+                bytes = newValue
+                typed = nil
+            }
+        }
+        private var bytes: [UInt8]
+        private(set) var typed: RedisTypedValue?
         /// The key's lease: its own TTL (the port gives every key with a TTL its own lease) or a KV API lease.
         var lease: LeaseID?
         var deadline: StoreTime?
+
+        init(value: [UInt8], lease: LeaseID?, deadline: StoreTime?) {
+            bytes = value
+            self.lease = lease
+            self.deadline = deadline
+        }
+
+        init(typed: RedisTypedValue, lease: LeaseID?, deadline: StoreTime?) {
+            bytes = []
+            self.typed = typed
+            self.lease = lease
+            self.deadline = deadline
+        }
     }
 
     let now: StoreTime
@@ -100,15 +124,16 @@ struct RedisWorkingSet {
     var operations: [TransactionOperation] {
         let finalStates = writtenKeys.map { key -> TransactionOperation in
             guard let entry = entries[key] else { return .deleteRange(DeleteRangeRequest(key: key)) }
+            let value = entry.value
             if !flushed, let read = readValues[key] {
-                let header = RedisTypedValue.isTyped(read) && RedisTypedValue.isTyped(entry.value)
+                let header = RedisTypedValue.isTyped(read) && RedisTypedValue.isTyped(value)
                 let splices = ValueSplice.difference(
-                    from: read, to: entry.value, header: header ? RedisTypedValue.headerBytes : 0)
-                if !splices.isEmpty, splices.reduce(0, { $0 + 8 + $1.inserting.count }) * 2 < entry.value.count {
+                    from: read, to: value, header: header ? RedisTypedValue.headerBytes : 0)
+                if !splices.isEmpty, splices.reduce(0, { $0 + 8 + $1.inserting.count }) * 2 < value.count {
                     return .put(PutRequest(key: key, value: [], lease: entry.lease, splices: splices))
                 }
             }
-            return .put(PutRequest(key: key, value: entry.value, lease: entry.lease))
+            return .put(PutRequest(key: key, value: value, lease: entry.lease))
         }
         return (flushed ? Self.everyKeyDeletions : []) + finalStates
     }

@@ -1,3 +1,4 @@
+import QuorumSharding
 import QuorumStore
 
 /// Who may do what, decided from the users and roles group 1 stores (etcd's RBAC on key prefixes). Pure: the node
@@ -112,7 +113,7 @@ public struct AccessPolicy: Sendable {
         let reserved = AccessRecords.reservedPrefix
         guard let rangeEnd, !rangeEnd.isEmpty else { return key.starts(with: reserved) }
         // [key, rangeEnd) meets [reserved, its end) unless it ends before the reserved keys or starts after them.
-        let reservedEnd = KeyPermission.end(of: reserved) ?? []
+        let reservedEnd = KeySpan.prefixEnd(of: reserved) ?? []
         let startsAfter = !key.lexicographicallyPrecedes(reservedEnd)
         let endsBefore = rangeEnd != [0] && !reserved.lexicographicallyPrecedes(rangeEnd)
         return !startsAfter && !endsBefore

@@ -1,4 +1,5 @@
 import QuorumCodec
+import QuorumSharding
 
 /// What a role may do with the keys under one prefix, as etcd's RBAC grants on key ranges. The empty prefix is every
 /// key.
@@ -38,21 +39,8 @@ public struct KeyPermission: Hashable, Sendable {
         guard key.starts(with: prefix) else { return false }
         guard let rangeEnd, !rangeEnd.isEmpty else { return true }
         // [key, rangeEnd) stays under the prefix when rangeEnd is at most the first key after every key with it.
-        guard let end = Self.end(of: prefix) else { return true }
+        guard let end = KeySpan.prefixEnd(of: prefix) else { return true }
         return rangeEnd != [0] && !end.lexicographicallyPrecedes(rangeEnd)
-    }
-
-    /// The smallest key after every key with `prefix`; nil when there is none (the prefix is empty or all 0xff).
-    static func end(of prefix: [UInt8]) -> [UInt8]? {
-        var end = prefix
-        while let last = end.last {
-            if last < 0xff {
-                end[end.count - 1] = last + 1
-                return end
-            }
-            end.removeLast()
-        }
-        return nil
     }
 }
 
