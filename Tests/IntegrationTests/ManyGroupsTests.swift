@@ -170,9 +170,11 @@ extension ClusterTests {
 }
 
 extension ClusterTests {
-    @Test("a node added to the cluster gets a replica of another group: created empty, added by the leader, caught up")
-    func replicaAddedToAGroup() async throws {
-        let (cluster, client) = try await Self.startCluster(arguments: ["--groups", "2"])
+    @Test(
+        "a node added to the cluster gets a replica of another group: created empty, added by the leader, caught up",
+        arguments: ConsensusKind.allCases)
+    func replicaAddedToAGroup(consensus: ConsensusKind) async throws {
+        let (cluster, client) = try await Self.startCluster(arguments: ["--groups", "2", "--consensus", consensus.rawValue])
         defer { cluster.stopAll() }
         let second = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10), group: GroupID(2))
         for number in 0..<20 { try await second.put(Array("k\(number)".utf8), Array("v\(number)".utf8)) }
