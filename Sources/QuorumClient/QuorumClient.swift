@@ -370,6 +370,11 @@ public actor QuorumClient {
             case .unavailable(let message):
                 lastError = message
                 try? await Task.sleep(for: .milliseconds(50))
+            case .failed(let message) where GroupRefusal.saysNotHosted(message) && attempt < candidates.count:
+                // The group's replica is elsewhere (a new node, or moved away by the placement driver): ask the
+                // other nodes before giving up.
+                preferred = nil
+                lastError = "\(endpoint): \(message)"
             case .failed(let message):
                 throw .refused(message)
             case .result, .status, .leases, .groups, .shardMap, .backup, .access:

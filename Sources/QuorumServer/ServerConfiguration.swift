@@ -89,6 +89,9 @@ public struct ServerConfiguration: Sendable {
     public var scriptBusyThreshold: Duration = .seconds(5)
     /// A Lua script running more instructions than this is stopped and writes nothing (docs/redis.md).
     public var scriptInstructionsMax = 1_000_000_000
+    /// With a value, the node runs the placement driver while it leads group 1 (`PlacementLoop`), and replaces the
+    /// replicas of a node that stayed unreachable this long; nil: replicas stay where they are.
+    public var placementDeadAfter: Duration?
     /// Peer connections that have not said an accepted hello yet, at once; more are refused. Members past their hello
     /// do not count.
     public var peerStrangersMax = 256

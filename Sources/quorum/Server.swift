@@ -33,7 +33,7 @@ struct Server: ParsableCommand {
             A JSON file with any of: id, cluster, dataDir, listenHost, join, consensus, logFormat, logLevel, \
             tickMilliseconds, historyRevisions, httpPort, redisPort, maxRequestBytes, snapshotEntries, \
             peerFrameBytes, groups, splitKeys, maxConnections, maxWatches, maxWatchesPerConnection, \
-            redisIdleTimeout, busyReplyThreshold, maxPeerStrangers, peerHelloTimeout, maxUnfinishedRequestBytes, \
+            redisIdleTimeout, busyReplyThreshold, placement, placementDeadAfter, maxPeerStrangers, peerHelloTimeout, maxUnfinishedRequestBytes, \
             authTokenTtl, bcryptCost, peerCert, peerKey, peerCA, tlsCert, tlsKey.
             """)
     var config: String?
@@ -119,6 +119,16 @@ struct Server: ParsableCommand {
     @Option(help: "A Lua script running longer than this many milliseconds makes new scripts answer BUSY (default 5000).")
     var busyReplyThreshold: Int?
 
+    @Flag(
+        help: """
+            Balance the replicas and leaderships of groups 2 and up over the nodes, and re-replicate those of a node \
+            that stays unreachable (docs/sharding.md).
+            """)
+    var placement = false
+
+    @Option(help: "With --placement: seconds a node must stay unreachable before its replicas are made elsewhere (default 300).")
+    var placementDeadAfter: Int?
+
     @Option(help: "Peer connections waiting for their hello at once; more are refused (default 256).")
     var maxPeerStrangers: Int?
 
@@ -185,6 +195,8 @@ struct Server: ParsableCommand {
         var maxWatchesPerConnection: Int?
         var redisIdleTimeout: Int?
         var busyReplyThreshold: Int?
+        var placement: Bool?
+        var placementDeadAfter: Int?
         var maxPeerStrangers: Int?
         var peerHelloTimeout: Int?
         var maxUnfinishedRequestBytes: Int?
@@ -273,6 +285,13 @@ struct Server: ParsableCommand {
             guard milliseconds > 0 else { throw ValidationError("--busy-reply-threshold must be a positive number of milliseconds") }
             configuration.scriptBusyThreshold = .milliseconds(milliseconds)
         }
+        let placed = placement || (environment("QUORUM_PLACEMENT").map { $0 == "1" || $0 == "true" } ?? file.placement ?? false)
+        let deadAfter = try setting(placementDeadAfter, "QUORUM_PLACEMENT_DEAD_AFTER", file.placementDeadAfter)
+        if let deadAfter, deadAfter <= 0 {
+            throw ValidationError("--placement-dead-after must be a positive number of seconds")
+        }
+        if deadAfter != nil, !placed { throw ValidationError("--placement-dead-after needs --placement") }
+        if placed { configuration.placementDeadAfter = .seconds(deadAfter ?? 300) }
         if let count = try setting(maxPeerStrangers, "QUORUM_MAX_PEER_STRANGERS", file.maxPeerStrangers) {
             guard count > 0 else { throw ValidationError("--max-peer-strangers must be positive") }
             configuration.peerStrangersMax = count

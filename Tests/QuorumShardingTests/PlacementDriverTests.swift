@@ -52,6 +52,32 @@ struct PlacementDriverTests {
         #expect(membershipChanges(driver.operations(for: cluster)) == expected)
     }
 
+    @Test("a node excluded from a shard (it held a replica that was removed) never receives it again")
+    func excludedNodes() {
+        // As above, but node 3's shards may not go to the one node that could take them: nothing is replaced.
+        var shards = (1...8).map { (number: Int) -> PlacementShard in
+            PlacementShard(
+                id: GroupID(UInt64(number)), bytes: 1_000,
+                replicas: (0...2).map { (offset: Int) in PlacementReplica(node: NodeID(UInt64((number + offset) % 4 + 1))) },
+                leader: NodeID(UInt64(number % 4 + 1)))
+        }
+        for index in shards.indices {
+            shards[index].excludedNodes = Set((1...4).map { NodeID(UInt64($0)) }.filter { shards[index].replica(on: $0) == nil })
+        }
+        var cluster = PlacementCluster(nodes: nodes(1...4), shards: shards)
+        cluster.setState(.dead(sinceTick: 5), of: 3)
+        cluster.now = 105
+        #expect(membershipChanges(driver.operations(for: cluster)).isEmpty)
+        // A new node may take them instead (as many at once as its move budget allows).
+        var grown = PlacementCluster(nodes: nodes(1...5), shards: shards)
+        grown.setState(.dead(sinceTick: 5), of: 3)
+        grown.now = 105
+        let added = membershipChanges(driver.operations(for: grown)).compactMap { operation -> NodeID? in
+            if case .addLearner(_, let node, replacing: 3) = operation { node } else { nil }
+        }
+        #expect(added.count == 4 && added.allSatisfy { $0 == 5 }, "\(added)")
+    }
+
     @Test("a node joining a cluster without shards gets nothing to do")
     func joinEmptyCluster() {
         var cluster = PlacementCluster(nodes: nodes(1...1), shards: [])

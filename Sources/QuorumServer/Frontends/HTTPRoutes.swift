@@ -242,7 +242,7 @@ struct HTTPRoutes: Sendable {
         case .failed(let message):
             // The runtime's refusals arrive as text. The transient ones (a leadership transfer or membership
             // change in progress) are the ones that tell the client to retry; the rest are the request's fault.
-            if message.hasPrefix("this node hosts no group") { return HTTPAPIError(.notFound, message) }
+            if GroupRefusal.saysNotHosted(message) { return HTTPAPIError(.notFound, message) }
             return HTTPAPIError(message.contains("retry") ? .serviceUnavailable : .badRequest, message)
         default:
             // An answer of the wrong kind (a result where a status was due, or a watch's): a bug, never the client's.

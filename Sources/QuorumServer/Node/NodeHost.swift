@@ -82,6 +82,8 @@ final class NodeHost: @unchecked Sendable {
     private let loopStopped = Mutex(false)
     /// The split driver's task, when `--split-keys` is set.
     private var splitting: Task<Void, Never>?
+    /// The placement driver's loop (`--placement`), working while this node leads group 1.
+    private var placing: Task<Void, Never>?
 
     /// Opens every group's storage (bootstrapping `configuration.bootstrapGroups` groups in a new data directory),
     /// checks the directory's identity, and builds each group's runtime. Call on `loop`.
@@ -220,6 +222,10 @@ final class NodeHost: @unchecked Sendable {
             let driver = SplitDriver(host: self, keysMax: keysMax)
             splitting = Task { await driver.run() }
         }
+        if let deadAfter = configuration.placementDeadAfter {
+            let placement = PlacementLoop(host: self, deadAfter: deadAfter)
+            placing = Task { await placement.run() }
+        }
     }
 
     private func tick() {
@@ -273,6 +279,7 @@ final class NodeHost: @unchecked Sendable {
     /// Closes the storage once the event loop has stopped.
     func close() {
         splitting?.cancel()
+        placing?.cancel()
         loopStopped.withLock { $0 = true }
         storage.close()
     }
@@ -364,8 +371,7 @@ final class NodeHost: @unchecked Sendable {
         if group.rawValue == 0 { return .failed("groups count from 1") }
         if groups[group] != nil { return .failed("this node already hosts a replica of \(group)") }
         if storage.isTombstoned(group) {
-            return .failed(
-                "this node's replica of \(group) was removed from the group; a removed replica is not recreated")
+            return .failed(GroupRefusal.removed(group) + "; a removed replica is not recreated")
         }
         do {
             try addGroup(group)
@@ -520,8 +526,7 @@ final class NodeHost: @unchecked Sendable {
         guard let runtime = stir(request.group) else {
             let reason =
                 storage.isTombstoned(request.group)
-                ? "this node's replica of \(request.group) was removed from the group"
-                : "this node hosts no group \(request.group.rawValue)"
+                ? GroupRefusal.removed(request.group) : GroupRefusal.notHosted(request.group)
             respond(ClientResponse(requestID: request.requestID, outcome: .failed(reason)))
             return
         }

@@ -69,7 +69,7 @@ extension PlacementDriver {
     ) -> PlacementShard? {
         for order in cluster.replicaOrder(atSlot: source) {
             let shard = cluster.shards[order.id]!
-            if shard.replica(on: target) == nil && isMovable(shard, in: cluster, plan) { return shard }
+            if shard.canReceive(on: target) && isMovable(shard, in: cluster, plan) { return shard }
         }
         return nil
     }
@@ -79,11 +79,11 @@ extension PlacementDriver {
         shard.move == nil && !plan.isTouched(shard.id) && shard.canCommit(where: cluster.isUp)
     }
 
-    /// The node accepting replicas, with move budget left and no replica of `shard`, that will hold the fewest.
+    /// The node accepting replicas, with move budget left, that may receive `shard` and will hold the fewest.
     private func newReplicaNode(for shard: PlacementShard, in cluster: PlacementCluster, _ plan: PlacementPlan) -> NodeID? {
         var best: Int?
         for slot in plan.acceptingSlots
-        where plan.hasMoveBudget(atSlot: slot) && shard.replica(on: cluster.nodeIDs[slot]) == nil {
+        where plan.hasMoveBudget(atSlot: slot) && shard.canReceive(on: cluster.nodeIDs[slot]) {
             if best.map({ fewer(slot, than: $0, plan.replicaCounts) }) ?? true { best = slot }
         }
         return best.map { cluster.nodeIDs[$0] }

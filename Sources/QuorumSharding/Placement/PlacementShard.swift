@@ -12,6 +12,9 @@ public struct PlacementShard: Hashable, Sendable {
     public var leader: NodeID?
     /// Invariant: a move's target is a replica, and so is its source until the move ends.
     public private(set) var move: PlacementMove?
+    /// Nodes that may not receive a replica of this shard: each held one that was removed, and a node does not
+    /// recreate a removed replica (its tombstone refuses it).
+    public var excludedNodes: Set<NodeID> = []
 
     public init(
         id: GroupID, bytes: Int, replicationFactor: Int = 3, replicas: [PlacementReplica], leader: NodeID? = nil,
@@ -38,6 +41,9 @@ public struct PlacementShard: Hashable, Sendable {
     public var voterCount: Int { replicas.count { $0.role == .voter } }
 
     public func replica(on node: NodeID) -> PlacementReplica? { replicas.first { $0.node == node } }
+
+    /// Whether `node` may receive a replica of this shard: it holds none, and is not excluded.
+    public func canReceive(on node: NodeID) -> Bool { replica(on: node) == nil && !excludedNodes.contains(node) }
 
     /// Caught-up voters on nodes for which `isUp` holds.
     public func caughtUpVoterCount(where isUp: (NodeID) -> Bool) -> Int {

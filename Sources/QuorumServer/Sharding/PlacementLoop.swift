@@ -1,0 +1,161 @@
+import Logging
+import QuorumClient
+import QuorumConsensus
+import QuorumSharding
+import QuorumWire
+
+/// Runs the placement driver (`PlacementDriver`, pure) for the cluster: on the node that leads group 1, every
+/// `interval` it gathers every member's groups, each group's membership from its leader, and which nodes answer,
+/// asks the driver for the next operations, and carries them out as a client would (create a replica, add it as a
+/// learner that its leader promotes once caught up, remove the replica it replaces, transfer leaderships). So
+/// groups spread over nodes that join, and the replicas of a node that stays dead past `deadAfter` are made again
+/// elsewhere. Group 1 is left alone: its members are the cluster's.
+///
+/// The driver keeps no state; the one thing it cannot see in the groups, which replica a move replaces, is kept
+/// here, so a move under way when group 1's leadership changes ends with one replica too many until an operator
+/// removes it. With authentication on it pauses: its requests would need a root identity of their own.
+final class PlacementLoop: @unchecked Sendable {
+    // @unchecked Sendable: `run()` is the only task that touches the mutable state below.
+    private let host: NodeHost
+    private let driver: PlacementDriver
+    private let interval: Duration
+    private let replicationFactor: Int
+    private let logger: Logger
+    private var round = 0
+    /// The round at which each node stopped answering.
+    private var deadSince: [NodeID: Int] = [:]
+    /// The moves this driver began, by group: the replica each replaces (nil: none) and where it goes.
+    private var moves: [GroupID: PlacementMove] = [:]
+    /// The nodes whose replica of a group was removed: they refuse to host it again (their tombstone).
+    private var removed: [GroupID: Set<NodeID>] = [:]
+
+    init(host: NodeHost, deadAfter: Duration, interval: Duration = .seconds(1), replicationFactor: Int = 3) {
+        self.host = host
+        self.interval = interval
+        self.replicationFactor = replicationFactor
+        let rounds = Int((deadAfter / interval).rounded(.up))
+        driver = PlacementDriver(settings: PlacementSettings(deadAfterTicks: max(rounds, 1)))
+        var logger = Logger(label: "quorum.placement")
+        logger[metadataKey: "node"] = "\(host.configuration.node.rawValue)"
+        self.logger = logger
+    }
+
+    /// Works every `interval` until the task is cancelled.
+    func run() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            guard let members = try? await host.loop.submit({ self.membersIfLeading() }).get(), !members.isEmpty
+            else { continue }
+            round += 1
+            let cluster = await gather(members)
+            for operation in driver.operations(for: cluster) { await carryOut(operation, members: members) }
+        }
+    }
+
+    /// The client address of every member of the cluster if this node leads group 1 (and authentication is off),
+    /// else nil.
+    private func membersIfLeading() -> [NodeID: String]? {
+        guard host.clusterGroup.groupStatus.leader == host.configuration.node, !host.accessPolicy.enabled else {
+            return nil
+        }
+        var members: [NodeID: String] = [:]
+        for node in host.addressBook.members {
+            if let address = host.addressBook.address(of: node) { members[node] = address.clientAddress }
+        }
+        return members
+    }
+
+    /// The cluster as the driver sees it. A group whose leader does not answer, or whose view does not fit together
+    /// (a replica on a node that is no member, two learners), is left out of this round.
+    private func gather(_ members: [NodeID: String]) async -> PlacementCluster {
+        let probe = QuorumClient(endpoints: members.values.sorted(), timeout: .seconds(2))
+        var hosted: [NodeID: [GroupStatus]] = [:]
+        for (node, endpoint) in members { hosted[node] = try? await probe.groups(of: endpoint) }
+        await probe.close()
+        for node in members.keys {
+            if hosted[node] == nil { deadSince[node] = deadSince[node] ?? round } else { deadSince[node] = nil }
+        }
+        let replicas = hosted.flatMap { node, groups in groups.map { (node: node, status: $0) } }
+        var shards: [PlacementShard] = []
+        for group in Set(replicas.map(\.status.group)).subtracting([NodeHost.clusterGroup]).sorted() {
+            let views = replicas.filter { $0.status.group == group }
+            guard let leader = views.filter({ $0.status.role == "leader" }).max(by: { $0.status.term < $1.status.term }),
+                let shard = await shard(group, leader: leader.node, views: views, members: members)
+            else { continue }
+            shards.append(shard)
+        }
+        let nodes = members.keys.map { node in
+            PlacementNode(id: node, state: deadSince[node].map { .dead(sinceTick: $0) } ?? .live)
+        }
+        return PlacementCluster(nodes: nodes, shards: shards, now: round)
+    }
+
+    private func shard(
+        _ group: GroupID, leader: NodeID, views: [(node: NodeID, status: GroupStatus)], members: [NodeID: String]
+    ) async -> PlacementShard? {
+        guard let endpoint = members[leader] else { return nil }
+        let client = QuorumClient(endpoints: [endpoint], timeout: .seconds(2), group: group)
+        let membership = try? await client.status(of: endpoint)
+        await client.close()
+        guard let membership, membership.leader == leader, membership.learners.count <= 1 else { return nil }
+        let listed = membership.voters + membership.learners
+        guard listed.allSatisfy({ members[$0] != nil }), Set(listed).count == listed.count else { return nil }
+        func isCaughtUp(_ node: NodeID) -> Bool {
+            guard let applied = views.first(where: { $0.node == node })?.status.appliedIndex else { return false }
+            return membership.commitIndex.rawValue <= applied.rawValue + 1_000
+        }
+        let replicas =
+            membership.voters.map { PlacementReplica(node: $0, role: .voter, isCaughtUp: isCaughtUp($0)) }
+            + membership.learners.map { PlacementReplica(node: $0, role: .learner, isCaughtUp: isCaughtUp($0)) }
+        let nodes = Set(replicas.map(\.node))
+        var move: PlacementMove?
+        if let learner = membership.learners.first {
+            move = PlacementMove(from: moves[group]?.to == learner ? moves[group]?.from : nil, to: learner)
+        } else if let begun = moves[group], nodes.contains(begun.to), let from = begun.from, nodes.contains(from) {
+            move = begun
+        } else {
+            moves[group] = nil
+        }
+        if let from = move?.from, !nodes.contains(from) { move?.from = nil }
+        var shard = PlacementShard(
+            id: group, bytes: Int(clamping: membership.commitIndex.rawValue), replicationFactor: replicationFactor,
+            replicas: replicas, leader: leader, move: move)
+        shard.excludedNodes = removed[group] ?? []
+        return shard
+    }
+
+    private func carryOut(_ operation: PlacementOperation, members: [NodeID: String]) async {
+        let client = QuorumClient(endpoints: members.values.sorted(), timeout: .seconds(5), group: operation.shard)
+        do throws(QuorumClientError) {
+            switch operation {
+            case .addLearner(let group, let node, let replacing):
+                guard let endpoint = members[node] else { break }
+                // An empty replica first, which the leader then catches up; one left by an earlier try is reused.
+                do {
+                    _ = try await client.createReplica(on: endpoint)
+                } catch .refused(let message) where message.hasPrefix("this node already hosts") {
+                } catch {
+                    if case .refused(let message) = error, GroupRefusal.saysNotHosted(message) {
+                        removed[group, default: []].insert(node)
+                    }
+                    throw error
+                }
+                _ = try await client.addMember(node, address: "", staysLearner: false)
+                moves[group] = PlacementMove(from: replacing, to: node)
+            case .promote:
+                // The leader promotes a learner added this way by itself once it has caught up.
+                break
+            case .removeReplica(let group, let node):
+                _ = try await client.removeMember(node)
+                removed[group, default: []].insert(node)
+                if moves[group]?.from == node || moves[group]?.to == node { moves[group] = nil }
+            case .transferLeadership(_, let node):
+                _ = try await client.transferLeadership(to: node)
+            }
+            if case .promote = operation {} else { logger.notice("placement: \(operation)") }
+        } catch {
+            logger.info("placement: \(operation) did not happen this round: \(error)")
+        }
+        await client.close()
+    }
+}
