@@ -4,7 +4,7 @@ import QuorumWire
 /// The HTTP/1.x framer of the proxy and the dashboard's fetches.
 enum HTTPFramerHarness {
     /// What the framer made of a stream, bytes and all, with consecutive body slices joined: how the bytes were
-    /// read may cut a body into other slices, and nothing else.
+    /// read may cut a body into other slices, and nothing else (but how much of a refused body came first).
     enum Event: Hashable {
         case head([UInt8], fields: [String])
         case body([UInt8])
@@ -61,6 +61,9 @@ enum HTTPFramerHarness {
             }
             if let event = try framer.finish(unread: buffer.readableBytes) { record(event) }
         } catch {
+            // How much of a refused body is passed on before the error is seen depends on the reads: a chunk walk
+            // refuses a read whose later bytes are bad before handing over its good ones. The message fails either way.
+            if case .body = events.last { events.removeLast() }
             events.append(.refused(error))
         }
         return events

@@ -131,6 +131,10 @@ extension KeyValueStore {
                     : record.version >= 1 && record.version < .max && record.createRevision != .zero
                         && record.createRevision <= record.revision
                 if !wellFormed { throw .malformed("history of \(printable(key)) has an inconsistent record") }
+                // A compacted history starts anywhere, but from there on every write is the next version.
+                if let last = records.last, !record.isTombstone, record.version != (last.isTombstone ? 1 : last.version + 1) {
+                    throw .malformed("history of \(printable(key)) skips a version")
+                }
                 if record.revision >= compactedRevision {
                     entries.append(WriteLogEntry(revision: record.revision, subRevision: record.subRevision, key: key))
                 }

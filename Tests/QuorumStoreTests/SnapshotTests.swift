@@ -50,4 +50,22 @@ struct SnapshotTests {
         }
         #expect(throws: StoreError.self) { try KeyValueStore(restoringFrom: Array(bytes.dropLast())) }
     }
+
+    /// Found by FuzzStoreSnapshot: the restore took a history whose versions skip, and `checkInvariants` trapped on
+    /// the restored store.
+    @Test("a snapshot whose history skips a version is refused")
+    func skippedVersion() throws {
+        var store = KeyValueStore()
+        _ = store.apply(.put(PutRequest(key: Array("a".utf8), value: Array("1".utf8))))
+        _ = store.apply(.put(PutRequest(key: Array("a".utf8), value: Array("2".utf8))))
+        var bytes = store.snapshot()
+        // The header (36 bytes), the key count, the key "a", its record count, the first record (42 bytes), then
+        // the second record's revision, sub-revision and create revision: its version.
+        let secondVersion = 36 + 4 + 5 + 4 + 42 + 8 + 4 + 8
+        #expect(bytes[secondVersion..<secondVersion + 8] == [2, 0, 0, 0, 0, 0, 0, 0])
+        bytes[secondVersion] = 3
+        #expect(throws: StoreError.self) { try KeyValueStore(restoringFrom: bytes) }
+        bytes[secondVersion] = 2
+        try KeyValueStore(restoringFrom: bytes).checkInvariants()
+    }
 }
