@@ -179,6 +179,13 @@ extension KeyValueStore {
         if magic == Self.magic { try restoreOwnership(&reader) }
         try reader.expectEnd()
         entries.sort { ($0.revision, $0.subRevision) < ($1.revision, $1.subRevision) }
+        // Each write has a revision and sub-revision of its own; the write log (watch replay) is ordered by them.
+        for (earlier, later) in zip(entries, entries.dropFirst())
+        where (earlier.revision, earlier.subRevision) == (later.revision, later.subRevision) {
+            throw .malformed(
+                "\(printable(earlier.key)) and \(printable(later.key)) were both written at revision "
+                    + "\(later.revision.rawValue).\(later.subRevision)")
+        }
         writeLog = Deque(entries)
     }
 

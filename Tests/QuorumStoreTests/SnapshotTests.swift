@@ -68,4 +68,22 @@ struct SnapshotTests {
         bytes[secondVersion] = 2
         try KeyValueStore(restoringFrom: bytes).checkInvariants()
     }
+
+    /// Found by FuzzStoreSnapshot: two keys written at the same revision and sub-revision were restored, and
+    /// `checkInvariants` trapped on the write log.
+    @Test("a snapshot with two writes at one revision is refused")
+    func sharedRevision() throws {
+        var store = KeyValueStore()
+        _ = store.apply(.put(PutRequest(key: Array("a".utf8), value: Array("1".utf8))))
+        _ = store.apply(.put(PutRequest(key: Array("b".utf8), value: Array("1".utf8))))
+        var bytes = store.snapshot()
+        // The header (36 bytes), the key count, key "a" with its record count and its one record (5 + 4 + 42 bytes),
+        // key "b" and its record count: b's revision, then its sub-revision and create revision.
+        let revisionOfB = 36 + 4 + 51 + 5 + 4
+        let createRevisionOfB = revisionOfB + 12
+        #expect(bytes[revisionOfB] == 2 && bytes[createRevisionOfB] == 2)
+        bytes[revisionOfB] = 1
+        bytes[createRevisionOfB] = 1
+        #expect(throws: StoreError.self) { try KeyValueStore(restoringFrom: bytes) }
+    }
 }
