@@ -208,6 +208,7 @@ enum FuzzSeeds {
             try log.appendTombstone(for: 4)
             try log.flush()
             log.close()
+            defer { try? StorageHarness.removeFiles(in: directory) }
             return try StorageHarness.readFile(directory + "/wal-0000000000000000.log")
         } catch {
             fatalError("writing the seed log failed: \(error)")

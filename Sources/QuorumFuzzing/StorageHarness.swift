@@ -33,8 +33,10 @@ enum StorageHarness {
         }
         // The same bytes as a file a leader streams to a follower: what decodes must stream whole.
         let streamed: [UInt8]?
+        let directory = scratchDirectory + "/snapshots"
+        defer { try? removeFiles(in: directory) }
         do {
-            let store = try SnapshotStore(directory: scratchDirectory + "/snapshots", io: UnsyncedFileIO())
+            let store = try SnapshotStore(directory: directory, io: UnsyncedFileIO())
             let file = try store.save(
                 Snapshot(lastIncludedIndex: 1, lastIncludedTerm: 1, configuration: Configuration(voters: [1]), data: []))
             try writeFile(bytes, to: file.path)
@@ -65,6 +67,7 @@ enum StorageHarness {
         } catch {
             throw FuzzFailure("the scratch log directory failed: \(error)")
         }
+        defer { try? removeFiles(in: directory) }
         let options = WriteAheadLog.Options(
             segmentBytes: 1 << 20, recordPayloadBytesMax: 1 << 16, preallocate: false, io: UnsyncedFileIO())
         let first: WriteAheadLogRecovery
@@ -110,7 +113,7 @@ enum StorageHarness {
         return sealed
     }
 
-    /// A directory of this process's own, made on first use and left for the system to clean.
+    /// A directory of this process's own, made on first use; what the targets write in it they remove.
     static let scratchDirectory: String = {
         var template = Array("/tmp/quorum-fuzz-XXXXXX".utf8CString)
         guard let path = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
@@ -146,7 +149,7 @@ enum StorageHarness {
     }
 
     /// Makes `directory` if it is missing, and empties it.
-    private static func removeFiles(in directory: String) throws(ScratchError) {
+    static func removeFiles(in directory: String) throws(ScratchError) {
         if mkdir(directory, 0o755) != 0 && errno != EEXIST {
             throw ScratchError(description: "mkdir \(directory): errno \(errno)")
         }
