@@ -143,6 +143,10 @@ enum FuzzSeeds {
         ]),
         .finishImport(.span(KeySpan(prefix: Array("users/".utf8)))), .dropKeys(selector),
         .declareKeyspace(prefix: Array("users/".utf8), ownedHere: true),
+        .put(
+            PutRequest(
+                key: Array("list".utf8), value: [],
+                splices: [ValueSplice(offset: 0, removing: 1, inserting: [9]), ValueSplice(offset: 4, removing: 0, inserting: [])])),
     ]
 
     /// A store that went through a little of everything, and what each step returned.
@@ -166,6 +170,10 @@ enum FuzzSeeds {
             .membership(.transferLeadership(to: 3)), .watch(key: Array("a".utf8), rangeEnd: [0], startRevision: 5),
             .watch(key: [], rangeEnd: nil, startRevision: nil), .cancelWatch(requestID: 12), .leases, .groups,
             .createReplica, .backup, .updateShardMap(ShardMap.founding(groups: 3)), .shardMap,
+            .access(.authenticate(user: "root", password: "secret")), .access(.authenticateWithToken("token")),
+            .access(.summary), .access(.grantRole(user: "ann", role: "reader")),
+            .access(.grantPermission(role: "reader", KeyPermission(prefix: Array("app/".utf8), access: .read))),
+            .access(.revokePermission(role: "reader", prefix: Array("app/".utf8))),
         ]
         return operations.enumerated().map { ClientRequest(requestID: UInt64($0.offset + 1), group: 1, operation: $0.element) }
     }()
@@ -189,6 +197,12 @@ enum FuzzSeeds {
                     GroupBackup(
                         group: 1, clusterID: 0xfeed, clusterGroups: 3, revision: 4, appliedIndex: 9, store: store.snapshot())),
                 .shardMap(ShardMap.founding(groups: 2)),
+                .access(.authenticated(user: "root", token: "token")),
+                .access(
+                    .summary(
+                        AccessSummary(
+                            enabled: true, users: ["root": ["root"], "ann": ["reader"]],
+                            roles: ["reader": [KeyPermission(prefix: Array("app/".utf8), access: .readWrite)]]))),
             ]
         return outcomes.enumerated().map { ClientResponse(requestID: UInt64($0.offset + 1), outcome: $0.element) }
     }()

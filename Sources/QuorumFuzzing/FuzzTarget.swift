@@ -13,9 +13,10 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case peerMessages = "FuzzPeerMessages"
     /// The other peer frames (first byte picks): `PeerHello`, `MembershipNotice`, `MembershipQuery`, `Publication`.
     case peerControl = "FuzzPeerControl"
-    /// A `.clientRequest` payload, with the `StoreProposal`, `StoreCommand` and `ShardMap` inside.
+    /// A `.clientRequest` payload, with the `StoreProposal`, `StoreCommand`, `ShardMap` and `AccessRequest` inside.
     case clientRequest = "FuzzClientRequest"
-    /// A `.clientResponse` payload, as the client reads it: `StoreResult`, watch events, statuses, backups.
+    /// A `.clientResponse` payload, as the client reads it: `StoreResult`, watch events, statuses, backups, access
+    /// answers.
     case clientResponse = "FuzzClientResponse"
     /// `RESPDecoder`, through both its `[UInt8]` and its `ByteBuffer` entry points.
     case resp = "FuzzRESP"
