@@ -55,10 +55,7 @@ struct SnapshotTests {
     /// the restored store.
     @Test("a snapshot whose history skips a version is refused")
     func skippedVersion() throws {
-        var store = KeyValueStore()
-        _ = store.apply(.put(PutRequest(key: Array("a".utf8), value: Array("1".utf8))))
-        _ = store.apply(.put(PutRequest(key: Array("a".utf8), value: Array("2".utf8))))
-        var bytes = store.snapshot()
+        var bytes = snapshotOfPuts(to: "a", "a")
         // The header (36 bytes), the key count, the key "a", its record count, the first record (42 bytes), then
         // the second record's revision, sub-revision and create revision: its version.
         let secondVersion = 36 + 4 + 5 + 4 + 42 + 8 + 4 + 8
@@ -73,10 +70,7 @@ struct SnapshotTests {
     /// `checkInvariants` trapped on the write log.
     @Test("a snapshot with two writes at one revision is refused")
     func sharedRevision() throws {
-        var store = KeyValueStore()
-        _ = store.apply(.put(PutRequest(key: Array("a".utf8), value: Array("1".utf8))))
-        _ = store.apply(.put(PutRequest(key: Array("b".utf8), value: Array("1".utf8))))
-        var bytes = store.snapshot()
+        var bytes = snapshotOfPuts(to: "a", "b")
         // The header (36 bytes), the key count, key "a" with its record count and its one record (5 + 4 + 42 bytes),
         // key "b" and its record count: b's revision, then its sub-revision and create revision.
         let revisionOfB = 36 + 4 + 51 + 5 + 4
@@ -85,5 +79,14 @@ struct SnapshotTests {
         bytes[revisionOfB] = 1
         bytes[createRevisionOfB] = 1
         #expect(throws: StoreError.self) { try KeyValueStore(restoringFrom: bytes) }
+    }
+
+    /// The snapshot of a store after one put of a one-byte value to each key in turn.
+    private func snapshotOfPuts(to keys: String...) -> [UInt8] {
+        var store = KeyValueStore()
+        for (index, key) in keys.enumerated() {
+            _ = store.apply(.put(PutRequest(key: Array(key.utf8), value: [UInt8(index)])))
+        }
+        return store.snapshot()
     }
 }
