@@ -19,6 +19,8 @@ let package = Package(
         .library(name: "QuorumSharding", targets: ["QuorumSharding"]),
         .library(name: "QuorumWire", targets: ["QuorumWire"]),
         .library(name: "QuorumCodec", targets: ["QuorumCodec"]),
+        // For the fuzz package (Fuzz/), which builds a libFuzzer target around each of its entry points.
+        .library(name: "QuorumFuzzing", targets: ["QuorumFuzzing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -145,6 +147,16 @@ let package = Package(
         ),
         // Durable storage: write-ahead log, snapshots, data directory, group commit. Does real I/O.
         .target(name: "QuorumStorage", dependencies: ["QuorumCodec", "QuorumConsensus", "QuorumNode"], swiftSettings: strict),
+        // Every decoder a stranger can reach, as a function of bytes that checks its round trips: the fuzz package's
+        // targets call these, and QuorumFuzzingTests runs them over the committed corpora. Does I/O (log recovery).
+        .target(
+            name: "QuorumFuzzing",
+            dependencies: [
+                "QuorumCodec", "QuorumConsensus", "QuorumStorage", "QuorumStore", "QuorumWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         // Appends and syncs log entries until killed; QuorumStorageTests kills it to test crash recovery.
         .executableTarget(
             name: "quorum-storage-crash-child",
@@ -179,6 +191,7 @@ let package = Package(
         .testTarget(
             name: "QuorumWireTests", dependencies: ["QuorumWire", "QuorumConsensus", "QuorumSharding", "QuorumStore"], swiftSettings: strict
         ),
+        .testTarget(name: "QuorumFuzzingTests", dependencies: ["QuorumFuzzing"], swiftSettings: strict),
         // Shares the machine's cores between simulated worlds and the suites that run real processes.
         .target(name: "QuorumTestCores", path: "Tests/QuorumTestCores", swiftSettings: strict),
         // Starts real `quorum server` processes on 127.0.0.1.

@@ -131,6 +131,10 @@ extension KeyValueStore {
                     : record.version >= 1 && record.version < .max && record.createRevision != .zero
                         && record.createRevision <= record.revision
                 if !wellFormed { throw .malformed("history of \(printable(key)) has an inconsistent record") }
+                // A compacted history starts anywhere, but from there on every write is the next version.
+                if let last = records.last, !record.isTombstone, record.version != (last.isTombstone ? 1 : last.version + 1) {
+                    throw .malformed("history of \(printable(key)) skips a version")
+                }
                 if record.revision >= compactedRevision {
                     entries.append(WriteLogEntry(revision: record.revision, subRevision: record.subRevision, key: key))
                 }
@@ -175,6 +179,13 @@ extension KeyValueStore {
         if magic == Self.magic { try restoreOwnership(&reader) }
         try reader.expectEnd()
         entries.sort { ($0.revision, $0.subRevision) < ($1.revision, $1.subRevision) }
+        // Each write has a revision and sub-revision of its own; the write log (watch replay) is ordered by them.
+        for (earlier, later) in zip(entries, entries.dropFirst())
+        where (earlier.revision, earlier.subRevision) == (later.revision, later.subRevision) {
+            throw .malformed(
+                "\(printable(earlier.key)) and \(printable(later.key)) were both written at revision "
+                    + "\(later.revision.rawValue).\(later.subRevision)")
+        }
         writeLog = Deque(entries)
     }
 

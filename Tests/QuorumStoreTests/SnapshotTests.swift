@@ -50,4 +50,43 @@ struct SnapshotTests {
         }
         #expect(throws: StoreError.self) { try KeyValueStore(restoringFrom: Array(bytes.dropLast())) }
     }
+
+    /// Found by FuzzStoreSnapshot: the restore took a history whose versions skip, and `checkInvariants` trapped on
+    /// the restored store.
+    @Test("a snapshot whose history skips a version is refused")
+    func skippedVersion() throws {
+        var bytes = snapshotOfPuts(to: "a", "a")
+        // The header (36 bytes), the key count, the key "a", its record count, the first record (42 bytes), then
+        // the second record's revision, sub-revision and create revision: its version.
+        let secondVersion = 36 + 4 + 5 + 4 + 42 + 8 + 4 + 8
+        #expect(bytes[secondVersion..<secondVersion + 8] == [2, 0, 0, 0, 0, 0, 0, 0])
+        bytes[secondVersion] = 3
+        #expect(throws: StoreError.self) { try KeyValueStore(restoringFrom: bytes) }
+        bytes[secondVersion] = 2
+        try KeyValueStore(restoringFrom: bytes).checkInvariants()
+    }
+
+    /// Found by FuzzStoreSnapshot: two keys written at the same revision and sub-revision were restored, and
+    /// `checkInvariants` trapped on the write log.
+    @Test("a snapshot with two writes at one revision is refused")
+    func sharedRevision() throws {
+        var bytes = snapshotOfPuts(to: "a", "b")
+        // The header (36 bytes), the key count, key "a" with its record count and its one record (5 + 4 + 42 bytes),
+        // key "b" and its record count: b's revision, then its sub-revision and create revision.
+        let revisionOfB = 36 + 4 + 51 + 5 + 4
+        let createRevisionOfB = revisionOfB + 12
+        #expect(bytes[revisionOfB] == 2 && bytes[createRevisionOfB] == 2)
+        bytes[revisionOfB] = 1
+        bytes[createRevisionOfB] = 1
+        #expect(throws: StoreError.self) { try KeyValueStore(restoringFrom: bytes) }
+    }
+
+    /// The snapshot of a store after one put of a one-byte value to each key in turn.
+    private func snapshotOfPuts(to keys: String...) -> [UInt8] {
+        var store = KeyValueStore()
+        for (index, key) in keys.enumerated() {
+            _ = store.apply(.put(PutRequest(key: Array(key.utf8), value: [UInt8(index)])))
+        }
+        return store.snapshot()
+    }
 }
