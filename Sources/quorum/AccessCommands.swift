@@ -30,7 +30,9 @@ struct UserCommand: AsyncParsableCommand {
         @Argument var name: String
         @OptionGroup var password: NewPassword
         @OptionGroup var options: ClientOptions
-        func run() async throws { try await change(.changePassword(user: name, password: try password.read()), options) }
+        func run() async throws {
+            try await change(.changePassword(user: name, password: try password.read()), options)
+        }
     }
 
     struct GrantRole: AsyncParsableCommand {
@@ -43,7 +45,8 @@ struct UserCommand: AsyncParsableCommand {
     }
 
     struct RevokeRole: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "revoke-role", abstract: "Take a role from a user.")
+        static let configuration = CommandConfiguration(
+            commandName: "revoke-role", abstract: "Take a role from a user.")
         @Argument var name: String
         @Argument var role: String
         @OptionGroup var options: ClientOptions
@@ -60,7 +63,8 @@ struct UserCommand: AsyncParsableCommand {
 /// `quorum role`: roles and the key prefixes they grant.
 struct RoleCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "role", abstract: "Roles and their permissions on key prefixes (root's alone once authentication is on).",
+        commandName: "role",
+        abstract: "Roles and their permissions on key prefixes (root's alone once authentication is on).",
         subcommands: [Add.self, Delete.self, Grant.self, Revoke.self, List.self])
 
     struct Add: AsyncParsableCommand {
@@ -79,7 +83,8 @@ struct RoleCommand: AsyncParsableCommand {
 
     struct Grant: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "grant", abstract: "Let a role read, write or both every key under a prefix (\"\" is every key).")
+            commandName: "grant",
+            abstract: "Let a role read, write or both every key under a prefix (\"\" is every key).")
         @Argument var name: String
         @Argument(help: "The key prefix.") var prefix: String
         @Option(help: "read, write or readwrite.") var access: String = "readwrite"
@@ -129,14 +134,16 @@ struct AuthCommand: AsyncParsableCommand {
     }
 
     struct Status: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Whether authentication is on, and the users and roles.")
+        static let configuration = CommandConfiguration(
+            abstract: "Whether authentication is on, and the users and roles.")
         @OptionGroup var options: ClientOptions
         func run() async throws { try await change(.summary, options) }
     }
 
     struct Token: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print a token for --user from the first endpoint, for `Authorization: Bearer TOKEN` on that node.")
+            abstract:
+                "Print a token for --user from the first endpoint, for `Authorization: Bearer TOKEN` on that node.")
         @OptionGroup var options: ClientOptions
         func run() async throws {
             guard case .password(let user, let password)? = try options.credentials() else {

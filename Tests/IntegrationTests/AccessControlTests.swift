@@ -12,7 +12,8 @@ import Testing
 /// every front end: the Swift client and the command line, HTTP with bearer tokens, and the Redis port.
 extension ClusterTests {
     @Test(
-        "users and roles: each front end lets a user read and write only its prefixes; wrong passwords, expired tokens and revoked roles are refused")
+        "users and roles: each front end lets a user read and write only its prefixes; wrong passwords, expired tokens and revoked roles are refused"
+    )
     func accessControl() async throws {
         let cluster = try ClusterProcesses(size: 1)
         cluster.serverArguments = ["--bcrypt-cost", "4", "--auth-token-ttl", "3"]
@@ -70,7 +71,9 @@ extension ClusterTests {
             _ = try await alice.range(.init(key: [0], rangeEnd: [0]))
         }
         try await expectDenied("membership is root's") { _ = try await alice.removeMember(NodeID(2)) }
-        try await expectDenied("users are root's") { _ = try await alice.changeAccess(.addUser("mallory", password: "x")) }
+        try await expectDenied("users are root's") {
+            _ = try await alice.changeAccess(.addUser("mallory", password: "x"))
+        }
         try await root.put(Array("other".utf8), Array("root may".utf8))
         let viaCommandLine = try await cluster.runCommand(
             ["get", "app/1", "--endpoints", joined, "--user", "bob:bob-secret"])
@@ -80,13 +83,15 @@ extension ClusterTests {
         let member = cluster.members[0]
         let http = HTTPWithToken(base: member.httpEndpoint)
         #expect(try await http.send("PUT", "/v1/kv/app/h", body: #"{"value": "x"}"#).status == 401)
-        let issued = try await http.send("POST", "/v1/auth/authenticate", body: #"{"name": "alice", "password": "alice-secret"}"#)
+        let issued = try await http.send(
+            "POST", "/v1/auth/authenticate", body: #"{"name": "alice", "password": "alice-secret"}"#)
         let token = try #require(issued.json["token"] as? String, "\(issued.text)")
         #expect(try await http.send("PUT", "/v1/kv/app/h", body: #"{"value": "x"}"#, token: token).status == 200)
         let forbidden = try await http.send("PUT", "/v1/kv/other", body: #"{"value": "x"}"#, token: token)
         #expect(forbidden.status == 403 && forbidden.text.contains("permission denied"), "\(forbidden.text)")
         #expect(try await http.send("GET", "/v1/kv/app/h", token: "not-a-token").status == 401)
-        let badLogin = try await http.send("POST", "/v1/auth/authenticate", body: #"{"name": "alice", "password": "no"}"#)
+        let badLogin = try await http.send(
+            "POST", "/v1/auth/authenticate", body: #"{"name": "alice", "password": "no"}"#)
         #expect(badLogin.status == 401, "\(badLogin.text)")
         // The token lives 3 s (--auth-token-ttl): poll until the node says it expired.
         let expired = try await Patience.within(seconds: 20) {
@@ -101,7 +106,9 @@ extension ClusterTests {
         // Redis: NOAUTH, WRONGPASS, then alice's keys only; revoking her role takes effect on her open connection.
         let redis = try BlockingSocket(port: try #require(member.redisPort))
         #expect(try redis.exchange("GET app/1\r\n") == "-NOAUTH Authentication required.\r\n")
-        #expect(try redis.exchange("AUTH alice nope\r\n") == "-WRONGPASS invalid username-password pair or user is disabled.\r\n")
+        #expect(
+            try redis.exchange("AUTH alice nope\r\n")
+                == "-WRONGPASS invalid username-password pair or user is disabled.\r\n")
         #expect(try redis.exchange("AUTH alice alice-secret\r\n") == "+OK\r\n")
         #expect(try redis.exchange("GET app/1\r\n") == "$10\r\nfrom alice\r\n")
         #expect(try redis.exchange("SET app/r 1\r\n") == "+OK\r\n")

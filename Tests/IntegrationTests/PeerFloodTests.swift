@@ -4,7 +4,9 @@ import QuorumConsensus
 import Testing
 
 extension ClusterTests {
-    @Test("a connection flood on a follower's peer port is bounded and timed out; the cluster keeps its leader and serves")
+    @Test(
+        "a connection flood on a follower's peer port is bounded and timed out; the cluster keeps its leader and serves"
+    )
     func peerConnectionFlood() async throws {
         let (cluster, client) = try await Self.startCluster(arguments: [
             "--max-peer-strangers", "64", "--peer-hello-timeout", "2",
@@ -33,9 +35,10 @@ extension ClusterTests {
         let status = try await client.status(of: follower.clientEndpoint)
         #expect(status.term == termBefore, "no election")
         let followerReads = QuorumClient(endpoints: [follower.clientEndpoint], timeout: .seconds(10))
-        #expect(try await Self.poll {
-            (try? await followerReads.get(Array("during-19".utf8), linearizable: false)) != nil
-        })
+        #expect(
+            try await Self.poll {
+                (try? await followerReads.get(Array("during-19".utf8), linearizable: false)) != nil
+            })
         await followerReads.close()
         await client.close()
     }

@@ -14,7 +14,9 @@ extension ClusterTests {
             "--groups", "\(groups.upperBound)", "--placement", "--placement-dead-after", "2",
         ])
         defer { cluster.stopAll() }
-        let clients = groups.map { QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10), group: GroupID(UInt64($0))) }
+        let clients = groups.map {
+            QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10), group: GroupID(UInt64($0)))
+        }
         var written: [(client: QuorumClient, key: String)] = []
         func write(_ round: Int) async throws {
             for (index, groupClient) in clients.enumerated() {
@@ -36,7 +38,9 @@ extension ClusterTests {
         func replicasPerNode() async -> [Int: (replicas: Int, leads: Int)] {
             var counts: [Int: (replicas: Int, leads: Int)] = [:]
             for member in cluster.members where member.process != nil {
-                let hosted = ((try? await client.groups(of: member.clientEndpoint)) ?? []).filter { $0.group != GroupID(1) }
+                let hosted = ((try? await client.groups(of: member.clientEndpoint)) ?? []).filter {
+                    $0.group != GroupID(1)
+                }
                 counts[member.id] = (hosted.count, hosted.filter { $0.role == "leader" }.count)
             }
             return counts

@@ -59,7 +59,8 @@ struct RedisAccessTests {
             Self.refusal(Self.command("SCRIPT", "FLUSH"))
                 == .error("NOPERM this user has no permissions to run the 'script' command"))
         #expect(
-            Self.refusal(Self.command("FLUSHDB")) == .error("NOPERM this user has no permissions to run the 'flushdb' command"))
+            Self.refusal(Self.command("FLUSHDB"))
+                == .error("NOPERM this user has no permissions to run the 'flushdb' command"))
         #expect(Self.refusal(Self.command("SCAN", "0")) != nil)
         #expect(Self.refusal(Self.command("ACL", "LIST")) != nil)
         #expect(Self.refusal(Self.command("ACL", "WHOAMI")) == nil)

@@ -15,7 +15,8 @@ extension ClusterTests {
         server.executableURL = try ClusterProcesses.quorumExecutable()
         server.currentDirectoryURL = cluster.directory
         server.arguments = [
-            "server", "--id", "1", "--cluster", "1=127.0.0.1:\(member.peerPort):\(member.clientPort)", "--data-dir", "d",
+            "server", "--id", "1", "--cluster", "1=127.0.0.1:\(member.peerPort):\(member.clientPort)", "--data-dir",
+            "d",
         ]
         server.standardOutput = FileHandle.nullDevice
         server.standardError = FileHandle.nullDevice

@@ -35,21 +35,28 @@ struct ValueSpliceTests {
         _ = store.apply(.put(PutRequest(key: b("k"), value: b("hello world"))))
         let edit = PutRequest(
             key: b("k"), value: [],
-            splices: [ValueSplice(offset: 0, removing: 5, inserting: b("goodbye")), ValueSplice(offset: 13, removing: 0, inserting: b("!"))])
+            splices: [
+                ValueSplice(offset: 0, removing: 5, inserting: b("goodbye")),
+                ValueSplice(offset: 13, removing: 0, inserting: b("!")),
+            ])
         #expect(store.apply(.put(edit)).result.failure == nil)
         #expect(store.get(b("k"))?.value == b("goodbye world!"))
         #expect(store.get(b("k"))?.version == 2)
         let compared = TransactionRequest(
             compare: [Comparison(key: b("k"), .version(2), .equal)],
-            success: [.put(PutRequest(key: b("k"), value: [], splices: [ValueSplice(offset: 0, removing: 8, inserting: [])]))])
+            success: [
+                .put(PutRequest(key: b("k"), value: [], splices: [ValueSplice(offset: 0, removing: 8, inserting: [])]))
+            ])
         _ = store.apply(.transaction(compared))
         #expect(store.get(b("k"))?.value == b("world!"))
 
         let past = PutRequest(key: b("k"), value: [], splices: [ValueSplice(offset: 7, removing: 0, inserting: b("x"))])
         #expect(store.apply(.put(past)).result.failure != nil)
-        let missing = PutRequest(key: b("absent"), value: [], splices: [ValueSplice(offset: 0, removing: 0, inserting: b("x"))])
+        let missing = PutRequest(
+            key: b("absent"), value: [], splices: [ValueSplice(offset: 0, removing: 0, inserting: b("x"))])
         #expect(store.apply(.put(missing)).result.failure == .keyNotFound(key: b("absent")))
-        let both = PutRequest(key: b("k"), value: b("v"), splices: [ValueSplice(offset: 0, removing: 0, inserting: b("x"))])
+        let both = PutRequest(
+            key: b("k"), value: b("v"), splices: [ValueSplice(offset: 0, removing: 0, inserting: b("x"))])
         #expect(store.apply(.put(both)).result.failure != nil)
         #expect(store.get(b("k"))?.value == b("world!"), "nothing refused was written")
     }

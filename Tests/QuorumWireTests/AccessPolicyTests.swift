@@ -56,7 +56,9 @@ struct AccessPolicyTests {
         #expect(Self.refusal(.watch(key: Array("x".utf8), rangeEnd: nil, startRevision: nil), by: "bob") != nil)
     }
 
-    @Test("a transaction needs read on what it compares and each branch's own access; a lease revocation, write on its keys")
+    @Test(
+        "a transaction needs read on what it compares and each branch's own access; a lease revocation, write on its keys"
+    )
     func transactionsAndLeases() {
         let inside = TransactionRequest(
             compare: [Comparison(key: Array("app/a".utf8), .version(0), .equal)],

@@ -42,14 +42,18 @@ final class AccessTokens {
     /// The user `token` authenticates now, or why it does not.
     func user(for token: String, now: NIODeadline, policy: AccessPolicy) -> Result<String, AccessRefusal> {
         guard let entry = issued[token] else {
-            return .failure(AccessRefusal("authentication failed: unknown token (tokens are valid only on the node that issued them, until it "
-                    + "restarts); authenticate again"))
+            return .failure(
+                AccessRefusal(
+                    "authentication failed: unknown token (tokens are valid only on the node that issued them, until it "
+                        + "restarts); authenticate again"))
         }
         guard now < entry.expires else {
             return .failure(AccessRefusal("authentication failed: the token has expired; authenticate again"))
         }
         guard policy.users[entry.user]?.passwordHash == entry.passwordHash else {
-            return .failure(AccessRefusal("authentication failed: the token's user was deleted or changed password; authenticate again"))
+            return .failure(
+                AccessRefusal(
+                    "authentication failed: the token's user was deleted or changed password; authenticate again"))
         }
         return .success(entry.user)
     }

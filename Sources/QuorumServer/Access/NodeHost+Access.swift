@@ -53,13 +53,16 @@ extension NodeHost {
 
     func handleAccess(_ request: AccessRequest, requestID: UInt64, respond: @escaping GroupRuntime.Responder) {
         loop.preconditionInEventLoop()
-        let answer: @Sendable (ClientResponse.Outcome) -> Void = { respond(ClientResponse(requestID: requestID, outcome: $0)) }
+        let answer: @Sendable (ClientResponse.Outcome) -> Void = {
+            respond(ClientResponse(requestID: requestID, outcome: $0))
+        }
         switch request {
         case .authenticate(let user, let password):
             authenticate(user: user, password: password) { result in
                 switch result {
                 case .success(let token): answer(.access(.authenticated(user: user, token: token)))
-                case .failure(let refusal) where refusal.message == Self.catchingUp: answer(.unavailable(refusal.message))
+                case .failure(let refusal) where refusal.message == Self.catchingUp:
+                    answer(.unavailable(refusal.message))
                 case .failure(let refusal): answer(.failed(refusal.message))
                 }
             }
@@ -76,7 +79,8 @@ extension NodeHost {
             NIOThreadPool.singleton.runIfActive(eventLoop: loop) { Bcrypt.hash(password, cost: cost) }
                 .whenComplete { hashed in
                     switch hashed {
-                    case .success(let hash): self.changeAccess(request, passwordHash: hash, requestID: requestID, answer)
+                    case .success(let hash):
+                        self.changeAccess(request, passwordHash: hash, requestID: requestID, answer)
                     case .failure(let error): answer(.unavailable("could not hash the password: \(error)"))
                     }
                 }
@@ -139,10 +143,10 @@ extension NodeHost {
         cluster.proposeReserved(transaction, requestID: requestID) { response in
             switch response.outcome {
             case .result(.transaction(let result)) where result.succeeded:
-                // Answered once applied here, so the summary shows the change.
-                self.loop.execute { answer(.access(.summary(self.accessPolicy.summary))) }
+                // A write is answered once it applied here, so the summary already shows the change.
+                answer(.access(.summary(self.accessPolicy.summary)))
             case .result(.transaction):
-                answer(.failed("users or roles changed at the same time on another node; try again"))
+                answer(.failed("users or roles changed at the same time; try again"))
             default:
                 answer(response.outcome)
             }

@@ -115,7 +115,9 @@ extension RedisAccess {
     /// `HELLO` without its `AUTH user password`, once the port has checked them itself.
     static func withoutCredentials(_ hello: RedisCommand) -> RedisCommand {
         var arguments = hello.arguments
-        if let index = arguments.firstIndex(where: { $0.uppercased() == Array("AUTH".utf8) }), index + 2 < arguments.count {
+        if let index = arguments.firstIndex(where: { $0.uppercased() == Array("AUTH".utf8) }),
+            index + 2 < arguments.count
+        {
             arguments.removeSubrange(index...(index + 2))
         }
         return RedisCommand(name: hello.name, arguments: arguments)

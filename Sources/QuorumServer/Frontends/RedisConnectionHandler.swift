@@ -330,7 +330,8 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
             return reply(RedisAccess.catchingUp)
         }
         if let refusal = RedisAccess.refusal(of: command, by: user, policy: policy) {
-            router.host.noteDenied("redis \(command.displayName) by \(user.map { "user '\($0)'" } ?? "an unauthenticated client")")
+            let who = user.map { "user '\($0)'" } ?? "an unauthenticated client"
+            router.host.noteDenied("redis \(command.displayName) by \(who)")
             if session.inMulti { session.failQueueing() }
             return reply(refusal)
         }

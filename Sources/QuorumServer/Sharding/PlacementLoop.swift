@@ -79,7 +79,8 @@ final class PlacementLoop: @unchecked Sendable {
         var shards: [PlacementShard] = []
         for group in Set(replicas.map(\.status.group)).subtracting([NodeHost.clusterGroup]).sorted() {
             let views = replicas.filter { $0.status.group == group }
-            guard let leader = views.filter({ $0.status.role == "leader" }).max(by: { $0.status.term < $1.status.term }),
+            guard
+                let leader = views.filter({ $0.status.role == "leader" }).max(by: { $0.status.term < $1.status.term }),
                 let shard = await shard(group, leader: leader.node, views: views, members: members)
             else { continue }
             shards.append(shard)

@@ -105,7 +105,8 @@ public struct AccessPolicy: Sendable {
     ) -> String? {
         guard !allows(user, access, key: key, rangeEnd: rangeEnd) else { return nil }
         let what = (rangeEnd?.isEmpty ?? true) ? "" : " and the keys after it"
-        return Self.deniedPrefix + "user '\(user)' may not \(access.name) '\(String(decoding: key, as: UTF8.self))'\(what): no role of "
+        return Self.deniedPrefix
+            + "user '\(user)' may not \(access.name) '\(String(decoding: key, as: UTF8.self))'\(what): no role of "
             + "theirs grants it"
     }
 

@@ -99,7 +99,9 @@ public enum AccessRequest: Hashable, Sendable {
         case 11: return .addRole(try reader.readString("role"))
         case 12: return .deleteRole(try reader.readString("role"))
         case 13: return .grantPermission(role: try reader.readString("role"), try reader.readKeyPermission())
-        case 14: return .revokePermission(role: try reader.readString("role"), prefix: try reader.readLengthPrefixed("prefix"))
+        case 14:
+            return .revokePermission(
+                role: try reader.readString("role"), prefix: try reader.readLengthPrefixed("prefix"))
         case let other: throw .invalid(field: "access request kind", value: UInt64(other))
         }
     }
