@@ -20,11 +20,7 @@ extension ClusterTests {
         // 100 connections that never say hello: 64 are held, the rest refused at once, and the held ones closed
         // once the hello timeout passes.
         let http = HTTPClient()
-        func counter(_ name: String) async throws -> Int {
-            let metrics = try await http.send("GET", follower, "/metrics").text
-            let line = metrics.split(separator: "\n").first { $0.hasPrefix(name) }
-            return Int(Double(line?.split(separator: " ").last ?? "0") ?? 0)
-        }
+        func counter(_ name: String) async throws -> Double { try await Self.sample(name, of: follower, http: http) }
         let strangers = (0..<100).compactMap { _ in try? BlockingSocket(port: follower.peerPort) }
         defer { for socket in strangers { socket.close() } }
         #expect(strangers.count == 100)

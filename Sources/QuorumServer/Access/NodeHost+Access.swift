@@ -132,7 +132,7 @@ extension NodeHost {
     ) {
         loop.preconditionInEventLoop()
         guard let cluster = group(Self.clusterGroup) else {
-            return answer(.failed("this node hosts no group \(Self.clusterGroup.rawValue), where users and roles live"))
+            return answer(.failed(GroupRefusal.notHosted(Self.clusterGroup) + ", where users and roles live"))
         }
         let transaction: TransactionRequest
         do throws(AccessPolicy.ChangeRefused) {

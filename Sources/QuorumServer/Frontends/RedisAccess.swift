@@ -104,9 +104,7 @@ extension RedisAccess {
         case "AUTH" where arguments.count == 1: return ("default", text(arguments[0]))
         case "AUTH" where arguments.count == 2: return (text(arguments[0]), text(arguments[1]))
         case "HELLO":
-            guard let index = arguments.firstIndex(where: { $0.uppercased() == Array("AUTH".utf8) }),
-                index + 2 < arguments.count
-            else { return nil }
+            guard let index = authIndex(in: command) else { return nil }
             return (text(arguments[index + 1]), text(arguments[index + 2]))
         default: return nil
         }
@@ -115,12 +113,16 @@ extension RedisAccess {
     /// `HELLO` without its `AUTH user password`, once the port has checked them itself.
     static func withoutCredentials(_ hello: RedisCommand) -> RedisCommand {
         var arguments = hello.arguments
-        if let index = arguments.firstIndex(where: { $0.uppercased() == Array("AUTH".utf8) }),
-            index + 2 < arguments.count
-        {
-            arguments.removeSubrange(index...(index + 2))
-        }
+        if let index = authIndex(in: hello) { arguments.removeSubrange(index...(index + 2)) }
         return RedisCommand(name: hello.name, arguments: arguments)
+    }
+
+    /// Where `AUTH user password` starts among a HELLO's arguments, when all three are there.
+    private static func authIndex(in hello: RedisCommand) -> Int? {
+        guard let index = hello.arguments.firstIndex(where: { $0.uppercased() == Array("AUTH".utf8) }),
+            index + 2 < hello.arguments.count
+        else { return nil }
+        return index
     }
 }
 
