@@ -86,7 +86,7 @@ extension MultiPaxosNode {
         let members = configurations.members(forSlotsFrom: log.commitIndex.advanced(by: 1)).subtracting([id])
         for peer in peers.keys where !members.contains(peer) { peers[peer] = nil }
         for peer in members.sorted() where peers[peer] == nil {
-            peers[peer] = PeerProgress(matchIndex: 0, nextIndex: log.lastIndex.advanced(by: 1), isProbing: true)
+            peers[peer] = PeerProgress(matchIndex: 0, nextIndex: log.lastIndex.advanced(by: 1), pace: .unknown)
         }
     }
 

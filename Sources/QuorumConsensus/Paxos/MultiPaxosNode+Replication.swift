@@ -111,19 +111,28 @@ extension MultiPaxosNode {
             throw .protocolViolation("\(peer) accepted through \(accepted.acceptedThrough), beyond the last slot \(log.lastIndex)")
         }
         progress.recentlyActive = true
-        if accepted.acceptedThrough > progress.matchIndex {
+        let advanced = accepted.acceptedThrough > progress.matchIndex
+        if advanced {
             progress.matchIndex = accepted.acceptedThrough
             progress.ticksWithoutProgress = 0
         }
-        if progress.isProbing {
-            // The first answer since this leader took over says where the acceptor stands.
-            progress.isProbing = false
+        let answersHeartbeat = accepted.requestLast == 0
+        switch progress.pace {
+        case .unknown:
+            progress.pace = .replicating
             progress.nextIndex = progress.matchIndex.advanced(by: 1)
-        } else if accepted.requestLast > progress.matchIndex {
-            // It holds slots past a gap: probe from the gap, one batch until it answers, so that answers reordered
-            // in a pipeline do not each send the window again.
-            progress.isProbing = true
+        case .probing where advanced || answersHeartbeat:
+            progress.pace = .replicating
             progress.nextIndex = progress.matchIndex.advanced(by: 1)
+        case .probing:
+            break
+        case .replicating where accepted.requestLast > progress.matchIndex && accepted.acceptedThrough == progress.matchIndex:
+            // It holds slots past a gap, and knows no more than this leader does (an older answer, reordered, would
+            // report a gap already filled): probe from the gap.
+            progress.pace = .probing
+            progress.nextIndex = progress.matchIndex.advanced(by: 1)
+        case .replicating:
+            break
         }
         if progress.nextIndex <= progress.matchIndex { progress.nextIndex = progress.matchIndex.advanced(by: 1) }
         peers[peer] = progress

@@ -18,12 +18,11 @@ extension MultiPaxosNode {
             if peers[peer]!.snapshotCooldown > 0 { peers[peer]!.snapshotCooldown -= 1 }
             if peers[peer]!.matchIndex < log.lastIndex && !peers[peer]!.isProbing {
                 peers[peer]!.ticksWithoutProgress += 1
-                // Accepts or their answers were lost: probe with one batch from what the acceptor holds, and go on
-                // once it answers (a heartbeat's answer does too), rather than resend a whole pipeline to a node
-                // that may be down.
+                // Accepts or their answers were lost: probe with one batch from what the acceptor holds rather than
+                // resend a whole pipeline to a node that may be down.
                 if peers[peer]!.ticksWithoutProgress >= 2 * options.heartbeatIntervalTicks + 2 {
                     peers[peer]!.ticksWithoutProgress = 0
-                    peers[peer]!.isProbing = true
+                    peers[peer]!.pace = .probing
                     peers[peer]!.nextIndex = peers[peer]!.matchIndex.advanced(by: 1)
                     sendAccepts(to: peer, sendIfEmpty: false)
                 }
@@ -199,7 +198,7 @@ extension MultiPaxosNode {
                 peers[peer] = PeerProgress(matchIndex: chosen, nextIndex: chosen.advanced(by: 1))
             } else {
                 // Unknown until it answers a heartbeat; its answer says where to start.
-                peers[peer] = PeerProgress(matchIndex: 0, nextIndex: log.lastIndex.advanced(by: 1), isProbing: true)
+                peers[peer] = PeerProgress(matchIndex: 0, nextIndex: log.lastIndex.advanced(by: 1), pace: .unknown)
             }
         }
         needsBroadcast = true

@@ -22,13 +22,25 @@ struct PeerProgress: Sendable {
     var recentlyActive = false
     /// Leader ticks since `matchIndex` last advanced while slots were outstanding.
     var ticksWithoutProgress = 0
-    /// Set until the acceptor's first answer in this ballot, or its first after a stall: where it stands is unknown,
-    /// so at most one batch is in flight.
-    var isProbing = false
+    var pace = Pace.replicating
     /// Leader ticks until another snapshot may be sent (one is in flight).
     var snapshotCooldown = 0
 
     var inflightSlots: Int { max(0, matchIndex.distance(to: nextIndex) - 1) }
+    var isProbing: Bool { pace != .replicating }
+
+    /// How many slots the leader keeps in flight to the acceptor.
+    enum Pace: Sendable {
+        /// Where the acceptor stands is unknown (a leader took over without its promise, or it just joined): one batch
+        /// at a time, and its first answer says where to go on from.
+        case unknown
+        /// Accepts or their answers were lost, or it reported a gap: one batch at a time from what it holds, until an
+        /// answer shows that batch accepted, or a heartbeat's answer says where it stands. Answers to accepts sent
+        /// before the probe say nothing new: each restarting the pipeline would send the window once per answer.
+        case probing
+        /// A full pipeline.
+        case replicating
+    }
 }
 
 extension MultiPaxosNode {
