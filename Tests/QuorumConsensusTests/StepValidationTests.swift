@@ -370,6 +370,16 @@ struct OutOfRangeFieldTests {
         #expect(throws: Never.self) { try RaftNode(id: 1, options: options, recovered: whole) }
     }
 
+    @Test("recovered entries that do not follow one another, or the snapshot, are refused as damaged data")
+    func recoveredGapRefused() {
+        let options = testOptions(voters: [1, 2, 3])
+        let gap = RecoveredState(hardState: HardState(term: 1), entries: entries(terms: [1]) + entries(terms: [1], from: 3))
+        #expect(throws: OptionsError.self) { try RaftNode(id: 1, options: options, recovered: gap) }
+        let snapshot = Snapshot(lastIncludedIndex: 8, lastIncludedTerm: 1, configuration: options.initialConfiguration, data: [])
+        let detached = RecoveredState(hardState: HardState(term: 1), snapshot: snapshot, entries: entries(terms: [1], from: 10))
+        #expect(throws: OptionsError.self) { try RaftNode(id: 1, options: options, recovered: detached) }
+    }
+
     @Test("a second leader in a leader's own term is reported, and does not depose it", arguments: [
         Message.Payload.heartbeat(commitIndex: 0, readContext: 0),
         StepValidationTests.append(term: 1, previousIndex: 1, previousTerm: 1, []),

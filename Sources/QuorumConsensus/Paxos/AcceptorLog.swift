@@ -153,6 +153,7 @@ struct AcceptorLog: Sendable {
     mutating func set(_ record: SlotRecord, at slot: LogIndex) {
         precondition(slot > commitIndex, "slot \(slot) is chosen already")
         precondition(record.value?.index == slot, "a value for another slot")
+        precondition(record.value!.term <= record.round, "slot \(slot) would hold a value newer than its round")
         let firstChanged: LogIndex
         if slot > lastIndex {
             firstChanged = lastIndex.advanced(by: 1)
@@ -173,6 +174,11 @@ struct AcceptorLog: Sendable {
     mutating func commit(through slot: LogIndex) {
         guard slot > commitIndex else { return }
         precondition(slot <= lastIndex, "commit \(slot) beyond the last slot \(lastIndex)")
+        var chosen = commitIndex.advanced(by: 1)
+        while chosen <= slot {
+            precondition(record(at: chosen)!.isAccepted, "chosen slot \(chosen) holds no value")
+            chosen = chosen.advanced(by: 1)
+        }
         commitIndex = slot
     }
 
@@ -267,16 +273,6 @@ struct AcceptorLog: Sendable {
         precondition(commitIndex <= lastIndex, "commit \(commitIndex) beyond last \(lastIndex)")
         precondition(durableThrough <= lastIndex, "durable \(durableThrough) beyond last \(lastIndex)")
         precondition(appliedIndex <= max(durableThrough, baseIndex), "applied \(appliedIndex) beyond durable")
-        for (offset, record) in records.enumerated() {
-            let slot = baseIndex.advanced(by: offset + 1)
-            precondition((record.round == 0) == (record.value == nil), "slot \(slot): round without value or back")
-            if let value = record.value {
-                precondition(value.index == slot, "slot \(slot) holds a value for \(value.index)")
-                precondition(value.term <= record.round, "slot \(slot) holds a value newer than its round")
-            } else {
-                precondition(slot > commitIndex, "chosen slot \(slot) holds no value")
-            }
-        }
         if let last = records.last { precondition(last.isAccepted, "the last slot is a gap") }
     }
 }

@@ -90,6 +90,13 @@ public struct RaftNode: ConsensusEngine {
                     + "\(recoveredLast.rawValue): committed entries are missing from this data; replace it with a copy "
                     + "from a healthy member")
         }
+        var expected = (recovered.snapshot?.lastIncludedIndex ?? 0).advanced(by: 1)
+        for entry in recovered.entries {
+            guard entry.index == expected else {
+                throw OptionsError("recovered entry \(entry.index) does not follow entry \(expected.advanced(by: -1)); the data is damaged")
+            }
+            expected = expected.advanced(by: 1)
+        }
         if recoveredTerm.rawValue > UInt64.max / 2 {
             throw OptionsError(
                 "the recovered term \(recoveredTerm.rawValue) is beyond any a correct cluster reaches; this data was "
