@@ -65,6 +65,11 @@ extension MultiPaxosNode {
         }
         leadershipRound = max(leadershipRound, ballot.round)
         electionElapsed = 0
+        if failedTakeovers > 0 {
+            // A leader is back: should it fail, this node's next attempt is a first one again.
+            failedTakeovers = 0
+            resetElectionTimer()
+        }
         return true
     }
 

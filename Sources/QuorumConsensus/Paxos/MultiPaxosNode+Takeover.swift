@@ -5,6 +5,7 @@ extension MultiPaxosNode {
         expireForwardedReads(all: false)
         electionElapsed += 1
         guard electionElapsed >= randomizedElectionTimeout else { return }
+        if role == .candidate { failedTakeovers += 1 }
         resetElectionTimer()
         guard mayCampaign else { return }
         // A candidate that did not gather a quorum in time tries again in a newer round, after a backoff drawn anew.
@@ -176,6 +177,7 @@ extension MultiPaxosNode {
         guard let state = takeover else { preconditionFailure("no phase 1 to complete") }
         let ballot = state.ballot
         takeover = nil
+        failedTakeovers = 0
         role = .leader
         leaderHint = id
         leadershipRound = ballot.round

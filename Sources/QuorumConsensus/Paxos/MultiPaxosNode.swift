@@ -33,6 +33,10 @@ public struct MultiPaxosNode: ConsensusEngine {
     var electionElapsed = 0
     var heartbeatElapsed = 0
     var randomizedElectionTimeout = 0
+    /// Takeovers in a row that timed out before a quorum promised: each doubles the next timeout (up to 8 times the
+    /// election timeout), so that a proposer whose timeout is shorter than a round of durable promises (a fast clock,
+    /// a slow disk) stops outranking, forever, the others' attempts it cannot finish itself.
+    var failedTakeovers = 0
 
     // Candidate state.
     var takeover: Takeover?
@@ -295,7 +299,7 @@ public struct MultiPaxosNode: ConsensusEngine {
 
     mutating func resetElectionTimer() {
         electionElapsed = 0
-        let timeout = options.electionTimeoutTicks
+        let timeout = options.electionTimeoutTicks << min(failedTakeovers, 3)
         randomizedElectionTimeout = timeout + Int(random.next(upperBound: UInt64(timeout)))
     }
 

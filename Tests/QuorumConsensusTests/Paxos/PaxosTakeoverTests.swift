@@ -151,6 +151,35 @@ struct PaxosTakeoverTests {
         for id in cluster.ids { #expect(cluster.appliedCommands(id) == [[5]], "\(id)") }
     }
 
+    /// Regression: a proposer whose timeout was shorter than a round of durable promises (a fast clock, slow disks)
+    /// started a newer round before any could finish, and outranked the other voter's attempts forever
+    /// (`quorum simulate --consensus paxos --groups drawn --seed 14` before the backoff).
+    @Test("a proposer whose takeovers keep timing out waits longer each time, up to eight election timeouts")
+    func failedTakeoversBackOff() {
+        var node = makePaxosNode(1, options: paxosOptions(voters: [1, 2, 3]))
+        var prepareTicks: [Int] = []
+        for tick in 1...1_500 {
+            node.tick()
+            if drain(&node).sendsPrepare { prepareTicks.append(tick) }
+        }
+        let gaps = zip(prepareTicks.dropFirst(), prepareTicks).map { $0 - $1 }
+        #expect(gaps.count >= 10)
+        // Each wait is drawn from [timeout, 2 × timeout), the timeout doubling after each failed attempt, up to 8 × 10.
+        for (failed, gap) in gaps.enumerated() {
+            let timeout = 10 << min(failed, 3)
+            #expect((timeout..<2 * timeout).contains(gap), "after \(failed) failed attempts, waited \(gap) ticks")
+        }
+        // Hearing from a leader ends the backoff.
+        step(&node, paxos(2, 1, round: node.term.next, .accept(PaxosAccept(entries: [], commitIndex: 0, readContext: 0))))
+        drain(&node)
+        var ticks = 0
+        while ticks <= 20 && !drain(&node).sendsPrepare {
+            node.tick()
+            ticks += 1
+        }
+        #expect(ticks <= 20, "no takeover within two election timeouts of the leader's last message")
+    }
+
     @Test("an outranked leader steps down and the next takeover goes above the round it learned")
     func outrankedLeaderStepsDown() {
         var cluster = PaxosCluster(voters: 3)
@@ -200,4 +229,9 @@ struct PaxosTakeoverTests {
         cluster.heartbeat()
         for id in cluster.ids { #expect(cluster.appliedCommands(id) == [[1], [2]], "\(id)") }
     }
+}
+
+extension Ready {
+    /// Prepares go out once the candidate's promise to itself is durable.
+    fileprivate var sendsPrepare: Bool { (messages + messagesAfterPersist).contains(where: \.isPrepare) }
 }
