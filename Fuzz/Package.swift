@@ -19,6 +19,7 @@ let package = Package(
         .executableTarget(name: "FuzzClientResponse", dependencies: harness),
         .executableTarget(name: "FuzzRESP", dependencies: harness),
         .executableTarget(name: "FuzzHTTPFramer", dependencies: harness),
+        .executableTarget(name: "FuzzHTTPBodies", dependencies: harness),
         .executableTarget(name: "FuzzStoreCommand", dependencies: harness),
         .executableTarget(name: "FuzzStoreSnapshot", dependencies: harness),
         .executableTarget(name: "FuzzSnapshotFile", dependencies: harness),

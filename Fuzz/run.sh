@@ -16,12 +16,12 @@ export SWIFT_DETERMINISTIC_HASHING=1
 export SWIFT_BACKTRACE=enable=no
 seconds="${1:-10}"
 
-# Target and the longest input it is given: enough for every seed (a frame, a snapshot or a log segment) with room
-# to grow; longer inputs only slow the search down.
+# Target and the longest input it is given: enough for every seed (a frame, a snapshot, a log segment or a JSON body)
+# with room to grow; longer inputs only slow the search down.
 targets=(
     FuzzFrameStream:8192 FuzzPeerMessages:4096 FuzzPeerControl:256 FuzzClientRequest:4096 FuzzClientResponse:8192
-    FuzzRESP:4096 FuzzHTTPFramer:4096 FuzzStoreCommand:4096 FuzzStoreSnapshot:4096 FuzzSnapshotFile:4096
-    FuzzWALRecovery:8192
+    FuzzRESP:4096 FuzzHTTPFramer:4096 FuzzHTTPBodies:2048 FuzzStoreCommand:4096 FuzzStoreSnapshot:4096
+    FuzzSnapshotFile:4096 FuzzWALRecovery:8192
 )
 if [[ -n "${FUZZ_TARGETS:-}" ]]; then
     selected=()

@@ -56,6 +56,18 @@ extension FuzzTarget {
             // The first byte picks the role (and HEAD), the second the split.
             return requests.map { [0, 128] + Array($0.utf8) } + responses.map { [1, 128] + Array($0.utf8) }
                 + [[3, 128] + Array(responses[0].utf8)]
+        case .httpBodies:
+            // What clients send, what they get wrong (each refusal explained differently), and the edges of the
+            // conversions: URL-safe and unpadded base64, percent signs, lease ids with a prefix, a TTL that saturates.
+            let bodies = [
+                #"{"value": "hello"}"#, #"{"value": "caf\u00e9 %41%zz", "lease": "0x7fffffffffffffff", "encoding": "utf8"}"#,
+                #"{"value": "aGk-_w", "encoding": "base64", "lease": "ff"}"#, #"{"value": "aGk=", "encoding": "base64"}"#,
+                #"{"value": "***", "encoding": "base64"}"#, #"{"value": "v", "encoding": "rot13"}"#,
+                #"{"value": "v", "lease": "not-hex"}"#, #"{"ttl": 10}"#, #"{"ttl": 18446744073709551615}"#, #"{"ttl": -3}"#,
+                #"{"name": "alice", "password": "p\u0000ss\ud83d\ude00"}"#, #"{"name": "alice"}"#, #"{"value": 5}"#,
+                #"{"value": null}"#, "[1]", "{not json", "",
+            ]
+            return bodies.map { Array($0.utf8) }
         case .storeCommand:
             let (_, results, events) = FuzzSeeds.history
             return FuzzSeeds.storeCommands.map { [0] + $0.encoded }

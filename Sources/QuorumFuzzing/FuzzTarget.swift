@@ -22,6 +22,9 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case resp = "FuzzRESP"
     /// `HTTPMessageFramer`, as a server (requests) and as a proxy reading responses.
     case httpFramer = "FuzzHTTPFramer"
+    /// The HTTP API's JSON request bodies (`PutBody`, `LeaseGrantBody`, `AuthenticateBody`) through `JSONDecoder`,
+    /// and what the routes make of their fields: the encoding, the value's bytes, the lease id, the TTL.
+    case httpBodies = "FuzzHTTPBodies"
     /// The store's codecs on their own (first byte picks): `StoreCommand`, `StoreProposal`, `StoreResult`,
     /// `WatchEvent` batches.
     case storeCommand = "FuzzStoreCommand"
@@ -43,6 +46,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .clientResponse: try WireHarness.checkFrame(Frame(kind: .clientResponse, payload: bytes))
         case .resp: try RESPHarness.run(bytes)
         case .httpFramer: try HTTPFramerHarness.run(bytes)
+        case .httpBodies: try HTTPBodiesHarness.run(bytes)
         case .storeCommand: try StoreHarness.codecs(bytes)
         case .storeSnapshot: try StoreHarness.snapshot(bytes)
         case .snapshotFile: try StorageHarness.snapshotFile(bytes)

@@ -3,26 +3,8 @@ import QuorumSharding
 import QuorumStore
 import QuorumWire
 
-// The JSON bodies of the HTTP API (docs/http.md). Field names follow etcd's JSON gateway where it has one.
-
-/// `PUT /v1/kv/{key}`.
-struct PutBody: Decodable {
-    var value: String
-    /// A lease id in hex, as `POST /v1/lease` returns it.
-    var lease: String?
-    var encoding: ByteEncoding?
-}
-
-/// `POST /v1/lease`.
-struct LeaseGrantBody: Decodable {
-    var ttl: UInt64
-}
-
-/// `POST /v1/auth/authenticate`.
-struct AuthenticateBody: Decodable {
-    var name: String
-    var password: String
-}
+// The JSON bodies of the HTTP API's responses (docs/http.md); the requests' are `HTTPRequestBodies`, in QuorumWire.
+// Field names follow etcd's JSON gateway where it has one.
 
 struct TokenJSON: Encodable {
     var user: String
@@ -103,18 +85,6 @@ struct NodeStatusJSON: Encodable {
         lastIndex = status.lastIndex.rawValue
         voters = status.voters.map(\.rawValue)
         learners = status.learners.map(\.rawValue)
-    }
-}
-
-extension LeaseID {
-    /// Lease ids travel as hex strings: JSON numbers above 2^53 lose precision in many parsers.
-    static func hex(_ id: LeaseID) -> String { String(id.rawValue, radix: 16) }
-
-    /// Parses hex, with or without `0x`.
-    init?(hex text: Substring) {
-        let digits = text.hasPrefix("0x") || text.hasPrefix("0X") ? text.dropFirst(2) : text
-        guard let value = UInt64(digits, radix: 16) else { return nil }
-        self.init(value)
     }
 }
 

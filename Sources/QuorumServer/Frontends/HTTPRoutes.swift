@@ -261,27 +261,10 @@ struct HTTPRoutes: Sendable {
     {
         let buffer = try await request.collectBody(upTo: Self.requestBytesMax)
         do {
-            return try JSONDecoder().decode(Body.self, from: Data(buffer.readableBytesView))
+            return try HTTPRequestBodies.decode(Body.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
-            throw HTTPAPIError.badRequest("\(Self.explain(error)); send a JSON body like \(example)")
+            throw HTTPAPIError.badRequest("\(HTTPRequestBodies.explain(error)); send a JSON body like \(example)")
         }
-    }
-
-    private static func explain(_ error: DecodingError) -> String {
-        switch error {
-        case .keyNotFound(let key, _): "the body has no \"\(key.stringValue)\" field"
-        case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
-            "field \"\(context.codingPath.map(\.stringValue).joined(separator: "."))\" must be \(jsonName(type))"
-        case .dataCorrupted(let context) where !context.codingPath.isEmpty:
-            "field \"\(context.codingPath.map(\.stringValue).joined(separator: "."))\" has an invalid value"
-        default: "the body is not valid JSON"
-        }
-    }
-
-    private static func jsonName(_ type: Any.Type) -> String {
-        if type == String.self { return "a string" }
-        if type == UInt64.self || type == Int.self { return "a whole number >= 0" }
-        return "a \(type)"
     }
 
     private func encoding(of request: Request, body: ByteEncoding?) throws -> ByteEncoding {

@@ -3,12 +3,12 @@ import Foundation
 /// How the HTTP API spells keys and values, which are bytes in the store, as JSON strings and URL parts.
 /// `utf8` (the default) keeps `curl` readable; `base64` carries any bytes. A request chooses with
 /// `?encoding=base64` (or `"encoding": "base64"` in a PUT body).
-enum ByteEncoding: String, Codable, Sendable {
+public enum ByteEncoding: String, Codable, Sendable {
     case utf8
     case base64
 
     /// Parses the request's choice; nil when the request names an encoding this API does not know.
-    init?(naming name: Substring?) {
+    public init?(naming name: Substring?) {
         guard let name else {
             self = .utf8
             return
@@ -18,7 +18,7 @@ enum ByteEncoding: String, Codable, Sendable {
     }
 
     /// The bytes a text from the request stands for, or nil when it is not valid in this encoding.
-    func bytes(from text: String) -> [UInt8]? {
+    public func bytes(from text: String) -> [UInt8]? {
         switch self {
         case .utf8: return Array(text.utf8)
         case .base64:
@@ -31,7 +31,7 @@ enum ByteEncoding: String, Codable, Sendable {
 
     /// Text for bytes from the store in this encoding, or nil when `utf8` was asked for and they are not UTF-8
     /// (the caller then answers in base64 and says so, rather than replace bytes and corrupt the value).
-    func text(from bytes: [UInt8]) -> String? {
+    public func text(from bytes: [UInt8]) -> String? {
         switch self {
         case .utf8: return String(validating: bytes, as: UTF8.self)
         case .base64: return Data(bytes).base64EncodedString()
@@ -41,7 +41,7 @@ enum ByteEncoding: String, Codable, Sendable {
 
 /// Undoes URL percent-encoding into raw bytes (a key may be any bytes, so not necessarily UTF-8).
 /// Returns nil for a malformed escape such as `%G1` or a trailing `%`.
-func percentDecodedBytes(_ text: Substring) -> [UInt8]? {
+public func percentDecodedBytes(_ text: Substring) -> [UInt8]? {
     var bytes: [UInt8] = []
     bytes.reserveCapacity(text.utf8.count)
     var iterator = text.utf8.makeIterator()

@@ -1,0 +1,63 @@
+import Foundation
+import QuorumStore
+
+// The JSON bodies a client sends to the HTTP API (docs/http.md), here rather than with the routes in QuorumServer so
+// that the fuzz package, which cannot afford a sanitized build of the server, decodes them exactly as the server
+// does. Field names follow etcd's JSON gateway where it has one.
+
+/// Decoding a request's JSON body, and explaining to the client why one does not decode.
+public enum HTTPRequestBodies {
+    /// The body as the routes read it: Foundation's `JSONDecoder` with its default options.
+    public static func decode<Body: Decodable>(_: Body.Type, from json: Data) throws -> Body {
+        try JSONDecoder().decode(Body.self, from: json)
+    }
+
+    /// What is wrong with a body, in the words of the API rather than of `Codable`.
+    public static func explain(_ error: DecodingError) -> String {
+        switch error {
+        case .keyNotFound(let key, _): "the body has no \"\(key.stringValue)\" field"
+        case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
+            "field \"\(context.codingPath.map(\.stringValue).joined(separator: "."))\" must be \(jsonName(type))"
+        case .dataCorrupted(let context) where !context.codingPath.isEmpty:
+            "field \"\(context.codingPath.map(\.stringValue).joined(separator: "."))\" has an invalid value"
+        default: "the body is not valid JSON"
+        }
+    }
+
+    private static func jsonName(_ type: Any.Type) -> String {
+        if type == String.self { return "a string" }
+        if type == UInt64.self || type == Int.self { return "a whole number >= 0" }
+        return "a \(type)"
+    }
+}
+
+/// `PUT /v1/kv/{key}`.
+public struct PutBody: Decodable, Sendable {
+    public var value: String
+    /// A lease id in hex, as `POST /v1/lease` returns it.
+    public var lease: String?
+    public var encoding: ByteEncoding?
+}
+
+/// `POST /v1/lease`.
+public struct LeaseGrantBody: Decodable, Sendable {
+    public var ttl: UInt64
+}
+
+/// `POST /v1/auth/authenticate`.
+public struct AuthenticateBody: Decodable, Sendable {
+    public var name: String
+    public var password: String
+}
+
+extension LeaseID {
+    /// Lease ids travel as hex strings: JSON numbers above 2^53 lose precision in many parsers.
+    public static func hex(_ id: LeaseID) -> String { String(id.rawValue, radix: 16) }
+
+    /// Parses hex, with or without `0x`.
+    public init?(hex text: Substring) {
+        let digits = text.hasPrefix("0x") || text.hasPrefix("0X") ? text.dropFirst(2) : text
+        guard let value = UInt64(digits, radix: 16) else { return nil }
+        self.init(value)
+    }
+}
