@@ -109,9 +109,13 @@ enum HTTPBodiesHarness {
         let isPlainHex =
             (1...16).contains(text.utf8.count)
             && text.utf8.allSatisfy { $0 < 0x80 && Character(UnicodeScalar($0)).isHexDigit }
+        let isZero = text.utf8.allSatisfy { $0 == UInt8(ascii: "0") }
         guard let id = LeaseID(hex: text[...]) else {
-            if isPlainHex { throw FuzzFailure("the hex lease id \(text) does not parse") }
+            if isPlainHex && !isZero { throw FuzzFailure("the hex lease id \(text) does not parse") }
             return
+        }
+        guard id.rawValue != 0, text.utf8.allSatisfy({ $0 != UInt8(ascii: "+") && $0 != UInt8(ascii: "-") }) else {
+            throw FuzzFailure("lease \(text) parsed as \(id): zero means no lease, and an id has no sign")
         }
         let hex = LeaseID.hex(id)
         for spelling in [hex, "0x" + hex, "0X" + hex.uppercased(), String(repeating: "0", count: 16 - hex.count) + hex]

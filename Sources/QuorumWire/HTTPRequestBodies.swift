@@ -54,10 +54,19 @@ extension LeaseID {
     /// Lease ids travel as hex strings: JSON numbers above 2^53 lose precision in many parsers.
     public static func hex(_ id: LeaseID) -> String { String(id.rawValue, radix: 16) }
 
-    /// Parses hex, with or without `0x`.
+    /// Parses 1 to 16 hex digits, with or without `0x`. Zero is refused: on the wire it means "no lease", so a PUT
+    /// naming lease 0 would store its key without one. So is a sign, which `UInt64(_:radix:)` alone would take.
     public init?(hex text: Substring) {
         let digits = text.hasPrefix("0x") || text.hasPrefix("0X") ? text.dropFirst(2) : text
-        guard let value = UInt64(digits, radix: 16) else { return nil }
+        guard (1...16).contains(digits.utf8.count), digits.utf8.allSatisfy(\.isASCIIHexDigit),
+            let value = UInt64(digits, radix: 16), value != 0
+        else { return nil }
         self.init(value)
+    }
+}
+
+extension UInt8 {
+    fileprivate var isASCIIHexDigit: Bool {
+        (0x30...0x39).contains(self) || (0x41...0x46).contains(self) || (0x61...0x66).contains(self)
     }
 }

@@ -64,8 +64,9 @@ extension PaxosSimulationTests {
     /// seeds. `promiseBeforePersist` is caught as the promise leaves, by the check of what every message promises
     /// about its sender's disk (`DurablePromises`); `acceptBelowPromise` by the leader, which finds an acceptor
     /// claiming slots it never sent in that ballot. Some of its worlds (seeds 2 and 12) run for minutes without failing
-    /// a check, so its search starts at 52, and the first seed from there that catches it is 63 (52 before a leader
-    /// stopped resending its whole pipeline for every stale answer that reported a gap); the others start at 1. `configurationInForceAtOnce`
+    /// a check, so its search starts at 52, and the first seed from there that catches it is 77 (52 before a leader
+    /// stopped resending its whole pipeline for every stale answer that reported a gap, and backed off after failed
+    /// takeovers); the others start at 1. `configurationInForceAtOnce`
     /// is caught by the check of each leader's configurations against those the chosen values prescribe
     /// (`PaxosConfigurationChecker`), seed 1.
     @Test(
