@@ -54,6 +54,19 @@ extension ClusterTests {
             try await wrong.put(Array("app/1".utf8), Array("v".utf8))
         }
         await wrong.close()
+        // A user who does not exist is refused in the same words, after a password check of the same cost (against a
+        // decoy hash), so that neither the answer nor its timing tells which names exist.
+        let checks = HTTPClient()
+        let checksBefore = try await Self.sample("quorum_auth_password_checks_total", of: cluster.members[0], http: checks)
+        let stranger = QuorumClient(
+            endpoints: endpoints, timeout: .seconds(3), credentials: .password(user: "mallory", password: "guess"))
+        await #expect(throws: QuorumClientError.refused("authentication failed: wrong user name or password")) {
+            try await stranger.put(Array("app/1".utf8), Array("v".utf8))
+        }
+        await stranger.close()
+        #expect(
+            try await Self.sample("quorum_auth_password_checks_total", of: cluster.members[0], http: checks)
+                == checksBefore + 1)
         let alice = QuorumClient(
             endpoints: endpoints, timeout: .seconds(5), credentials: .password(user: "alice", password: "alice-secret"))
         let bob = QuorumClient(

@@ -96,19 +96,22 @@ extension NodeHost {
         loop.preconditionInEventLoop()
         let wrong = AccessRefusal("authentication failed: wrong user name or password")
         guard accessReady else { return done(.failure(AccessRefusal(Self.catchingUp))) }
-        guard let hash = accessPolicy.users[user]?.passwordHash else {
-            noteFailedAuthentication(user: user)
-            return done(.failure(wrong))
-        }
-        NIOThreadPool.singleton.runIfActive(eventLoop: loop) { Bcrypt.verify(password, hash: hash) }
-            .whenComplete { verified in
-                // The password may have changed while it was checked: a token carries the hash it was checked against.
-                guard case .success(true) = verified, self.accessPolicy.users[user]?.passwordHash == hash else {
-                    self.noteFailedAuthentication(user: user)
-                    return done(.failure(wrong))
-                }
-                done(.success(self.accessTokens.issue(to: user, passwordHash: hash, now: .now())))
+        let metrics = metrics
+        let known = accessPolicy.users[user]?.passwordHash
+        // An unknown user's password is checked too, against a decoy, so that timing does not tell who exists.
+        let decoy = decoyPasswordHash
+        NIOThreadPool.singleton.runIfActive(eventLoop: loop) {
+            metrics.passwordChecks.increment()
+            return Bcrypt.verify(password, hash: known ?? decoy.value())
+        }.whenComplete { verified in
+            // The password may have changed while it was checked: a token carries the hash it was checked against.
+            guard let hash = known, case .success(true) = verified, self.accessPolicy.users[user]?.passwordHash == hash
+            else {
+                self.noteFailedAuthentication(user: user)
+                return done(.failure(wrong))
             }
+            done(.success(self.accessTokens.issue(to: user, passwordHash: hash, now: .now())))
+        }
     }
 
     func user(forToken token: String) -> Result<String, AccessRefusal> {

@@ -41,6 +41,7 @@ final class NodeHost: @unchecked Sendable {
     let accessBook = AccessBook()
     /// The tokens this node issued (`AccessTokens`).
     let accessTokens: AccessTokens
+    let decoyPasswordHash: DecoyPasswordHash
     /// Set once group 1 has caught up after this node started (`accessReady`).
     var accessCaughtUp = false
     /// Answers given up on after `RuntimeGateway.answerTimeout` (`answerInTime`), checked every tick.
@@ -97,6 +98,7 @@ final class NodeHost: @unchecked Sendable {
         self.logger = logger
         addressBook = AddressBook(founding: configuration.members)
         accessTokens = AccessTokens(timeToLive: TimeAmount(configuration.authTokenTTL))
+        decoyPasswordHash = DecoyPasswordHash(cost: configuration.bcryptCost)
         let hello = PeerHello(
             node: configuration.node, redisPort: configuration.redisPort, httpPort: configuration.httpPort)
         hellos[configuration.node] = hello

@@ -52,6 +52,8 @@ final class NodeMetrics: Sendable {
     /// Requests refused for want of a permission or of authentication, and failed authentications.
     let accessDenied: Counter
     let authenticationsFailed: Counter
+    /// Passwords checked with bcrypt, an unknown user's against a decoy hash included.
+    let passwordChecks: Counter
     private let groupsHosted: Gauge
     private let groupsLed: Gauge
     private let groupsQuiescent: Gauge
@@ -154,6 +156,9 @@ final class NodeMetrics: Sendable {
             "auth", "access_denied", "Requests refused because their user lacked a permission or was not authenticated.")
         authenticationsFailed = counter(
             "auth", "authentications_failed", "Authentications refused: a wrong password, unknown user or bad token.")
+        passwordChecks = counter(
+            "auth", "password_checks",
+            "Passwords checked with bcrypt; an unknown user's is checked against a decoy, so timing hides which users exist.")
         groupsHosted = gauge("server", "groups", "Consensus groups this node hosts a replica of.")
         groupsLed = gauge("server", "groups_led", "Consensus groups this node leads.")
         groupsQuiescent = gauge("server", "groups_quiescent", "Hosted groups that are idle and send no heartbeats.")
