@@ -131,7 +131,8 @@ extension MultiPaxosNode {
             progress.nextIndex = progress.matchIndex.advanced(by: 1)
         case .probing:
             break
-        case .replicating where accepted.requestLast > progress.matchIndex && accepted.acceptedThrough == progress.matchIndex:
+        case .replicating
+        where accepted.requestLast > progress.matchIndex && accepted.acceptedThrough == progress.matchIndex:
             // It holds slots past a gap, and knows no more than this leader does (an older answer, reordered, would
             // report a gap already filled): probe from the gap.
             progress.pace = .probing

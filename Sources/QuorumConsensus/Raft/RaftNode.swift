@@ -93,7 +93,8 @@ public struct RaftNode: ConsensusEngine {
         var expected = (recovered.snapshot?.lastIncludedIndex ?? 0).advanced(by: 1)
         for entry in recovered.entries {
             guard entry.index == expected else {
-                throw OptionsError("recovered entry \(entry.index) does not follow entry \(expected.advanced(by: -1)); the data is damaged")
+                throw OptionsError(
+                    "recovered entry \(entry.index) does not follow entry \(expected.advanced(by: -1)); the data is damaged")
             }
             expected = expected.advanced(by: 1)
         }

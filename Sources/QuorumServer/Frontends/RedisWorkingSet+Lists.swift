@@ -8,16 +8,17 @@ extension RedisWorkingSet {
         let key = arguments[0]
         switch command.name {
         case "LPUSH", "RPUSH", "LPUSHX", "RPUSHX":
-            let existing = try list(key)
-            guard existing != nil || !command.name.hasSuffix("X") else { return .integer(0) }
-            var list = existing ?? RedisList()
-            if command.name.hasPrefix("L") {
-                list.elements.insert(contentsOf: arguments.dropFirst().reversed(), at: 0)
-            } else {
-                list.elements += arguments.dropFirst()
+            let added = arguments.dropFirst()
+            let growth = added.reduce(0) { $0 + 4 + $1.count }
+            let length = try changeList(key, creating: !command.name.hasSuffix("X"), growth: growth) { elements in
+                if command.name.hasPrefix("L") {
+                    elements.insert(contentsOf: added.reversed(), at: 0)
+                } else {
+                    elements += added
+                }
+                return elements.count
             }
-            try store(key, list.typedValue)
-            return .integer(Int64(list.elements.count))
+            return .integer(Int64(length ?? 0))
         case "LPOP", "RPOP":
             guard arguments.count <= 2 else { throw RedisReplyError(.syntaxError) }
             var count: Int64?
@@ -27,17 +28,14 @@ extension RedisWorkingSet {
                 }
                 count = value
             }
-            guard var list = try list(key) else { return count == nil ? .null : .nullArray }
-            let taken = Int(min(count ?? 1, Int64(list.elements.count)))
-            let popped: [[UInt8]]
-            if command.name == "LPOP" {
-                popped = Array(list.elements.prefix(taken))
-                list.elements.removeFirst(taken)
-            } else {
-                popped = Array(list.elements.suffix(taken).reversed())
-                list.elements.removeLast(taken)
+            let fromHead = command.name == "LPOP"
+            let popping = try changeList(key) { elements in
+                let taken = Int(min(count ?? 1, Int64(elements.count)))
+                let popped = fromHead ? Array(elements.prefix(taken)) : Array(elements.suffix(taken).reversed())
+                if fromHead { elements.removeFirst(taken) } else { elements.removeLast(taken) }
+                return popped
             }
-            try store(key, list.typedValue)
+            guard let popped = popping else { return count == nil ? .null : .nullArray }
             guard count != nil else { return popped.first.map { .bulkString($0) } ?? .null }
             return .array(popped.map { .bulkString($0) })
         case "LLEN":

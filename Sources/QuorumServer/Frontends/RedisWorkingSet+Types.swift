@@ -85,15 +85,24 @@ extension RedisWorkingSet {
     /// Stores `value` under `key`, keeping the key's TTL; an empty collection deletes the key, as in Redis. Refuses
     /// (writing nothing) a value over the store's limit.
     mutating func store(_ key: [UInt8], _ value: RedisTypedValue) throws(RedisReplyError) {
+        if !value.elements.isEmpty { try checkSize(of: value.kind, bytes: value.encodedCount) }
+        replace(key, with: value)
+    }
+
+    /// Refuses a hash, set, sorted set or list that would encode to more than one value may hold.
+    func checkSize(of kind: RedisTypedValue.Kind, bytes: Int) throws(RedisReplyError) {
+        guard bytes <= valueBytesMax else {
+            throw RedisReplyError(
+                "ERR the \(kind.name) would take \(bytes) bytes, over the store's limit of \(valueBytesMax) bytes"
+                    + " for one value; nothing was written")
+        }
+    }
+
+    /// Writes `value` under `key`, keeping the key's lease; an empty one deletes the key, as in Redis.
+    mutating func replace(_ key: [UInt8], with value: RedisTypedValue) {
         guard !value.elements.isEmpty else {
             if entry(key) != nil { set(key, nil) }
             return
-        }
-        let size = value.encodedCount
-        guard size <= valueBytesMax else {
-            throw RedisReplyError(
-                "ERR the \(value.kind.name) would take \(size) bytes, over the store's limit of \(valueBytesMax) bytes"
-                    + " for one value; nothing was written")
         }
         let current = entry(key)
         set(key, Entry(typed: value, lease: current?.lease, deadline: current?.deadline))

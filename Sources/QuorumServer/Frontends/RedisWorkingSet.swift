@@ -38,6 +38,10 @@ struct RedisWorkingSet {
             self.lease = lease
             self.deadline = deadline
         }
+
+        /// Drops the decoded value, which a command is about to change and store back: until it does, the entry
+        /// holds nothing.
+        fileprivate mutating func giveUpDecoded() { typed = nil }
     }
 
     let now: StoreTime
@@ -88,6 +92,23 @@ struct RedisWorkingSet {
     mutating func set(_ key: [UInt8], _ entry: Entry?) {
         if !writtenKeys.contains(key) { writtenKeys.append(key) }
         entries[key] = entry
+    }
+
+    /// Changes the list under `key` in place and stores it; nil when the key is absent and `creating` is false.
+    /// The entry gives up its copy first, so `change` holds the only reference to the elements: changing a shared
+    /// list copies, and retains, every element, which made each push onto a list of 100,000 elements cost 100,000
+    /// retains. `growth` bounds the bytes the change adds, so the size limit is checked before anything changes.
+    mutating func changeList<Result>(
+        _ key: [UInt8], creating: Bool = false, growth: Int = 0, _ change: (inout [[UInt8]]) -> Result
+    ) throws(RedisReplyError) -> Result? {
+        guard var list = try typed(key, .list) ?? (creating ? RedisTypedValue(kind: .list, elements: []) : nil) else {
+            return nil
+        }
+        try checkSize(of: .list, bytes: list.encodedCount + growth)
+        entries[key]?.giveUpDecoded()
+        let result = change(&list.elements)
+        replace(key, with: list)
+        return result
     }
 
     /// A fresh lease for a key that is to live `ttl` from now.
