@@ -57,7 +57,8 @@ public func percentDecodedBytes(_ text: Substring) -> [UInt8]? {
     return bytes
 }
 
-private func hexDigitValue(_ byte: UInt8) -> UInt8? {
+/// The value of one ASCII hex digit, either case; nil for any other byte.
+func hexDigitValue(_ byte: UInt8) -> UInt8? {
     switch byte {
     case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
     case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10

@@ -427,8 +427,8 @@ public struct HTTPMessageFramer: Sendable {
         var size = 0
         var digits = 0
         var index = line.startIndex
-        while index < line.endIndex, let digit = hexDigit(line[index]) {
-            size = size << 4 | digit
+        while index < line.endIndex, let digit = hexDigitValue(line[index]) {
+            size = size << 4 | Int(digit)
             digits += 1
             index += 1
         }
@@ -462,14 +462,5 @@ public struct HTTPMessageFramer: Sendable {
 
     static func decimalDigit(_ byte: UInt8) -> Int? {
         byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") ? Int(byte - UInt8(ascii: "0")) : nil
-    }
-
-    static func hexDigit(_ byte: UInt8) -> Int? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): Int(byte - UInt8(ascii: "0"))
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): Int(byte - UInt8(ascii: "a") + 10)
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): Int(byte - UInt8(ascii: "A") + 10)
-        default: nil
-        }
     }
 }

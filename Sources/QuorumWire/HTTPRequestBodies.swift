@@ -58,15 +58,9 @@ extension LeaseID {
     /// naming lease 0 would store its key without one. So is a sign, which `UInt64(_:radix:)` alone would take.
     public init?(hex text: Substring) {
         let digits = text.hasPrefix("0x") || text.hasPrefix("0X") ? text.dropFirst(2) : text
-        guard (1...16).contains(digits.utf8.count), digits.utf8.allSatisfy(\.isASCIIHexDigit),
+        guard (1...16).contains(digits.utf8.count), digits.utf8.allSatisfy({ hexDigitValue($0) != nil }),
             let value = UInt64(digits, radix: 16), value != 0
         else { return nil }
         self.init(value)
-    }
-}
-
-extension UInt8 {
-    fileprivate var isASCIIHexDigit: Bool {
-        (0x30...0x39).contains(self) || (0x41...0x46).contains(self) || (0x61...0x66).contains(self)
     }
 }
