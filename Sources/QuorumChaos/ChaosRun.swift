@@ -104,26 +104,19 @@ public enum ChaosRun {
         await cluster.stopAll(keepingFiles: true)
 
         let operations = history.operations
-        // One key at a time (the checker would split the history so too), to count the keys it could not decide.
-        let checker = LinearizabilityChecker()
-        let byKey = Dictionary(grouping: operations, by: \.key).sorted { $0.key < $1.key }
-        let verdicts = byKey.map { (key: $0.key, verdict: checker.check($0.value)) }
-        let violation = verdicts.first { if case .notLinearizable = $0.verdict { true } else { false } }
-        let undecided = verdicts.filter { if case .unknown = $0.verdict { true } else { false } }
-        let verdict = violation?.verdict ?? undecided.first?.verdict ?? .linearizable
-        // A record keeps only the keys that did not pass: a long run's whole history is gigabytes of JSON.
-        let failedKeys = Set(verdicts.filter { $0.verdict != .linearizable }.map(\.key))
+        let check = ChaosCheck(operations)
         let report = ChaosReport(
             options: options, faultsInjected: injector.injected, faultsNotInjected: injector.notInjected,
             proxyCounters: counters, operations: operations.count,
             unknownOutcomes: operations.count { $0.completedAt == nil },
             redisOperations: operations.count { workload.isRedisClient($0.client) }, refused: history.refused,
-            verdict: verdict, keysChecked: verdicts.count, undecidedKeys: undecided.count,
+            verdict: check.verdict, keysChecked: check.keysChecked, undecidedKeys: check.undecidedKeys.count,
             acknowledgedWrites: history.acknowledged.count, lostWrites: final.lost, finalReadFailure: final.failure,
             unexpectedExits: cluster.unexpectedExits, elapsed: started.duration(to: .now),
             keptFiles: cluster.directory.path)
         if report.passed { try? FileManager.default.removeItem(at: cluster.directory) }
-        let kept = operations.filter { failedKeys.contains($0.key) }
+        // A record keeps only the keys that did not pass: a long run's whole history is gigabytes of JSON.
+        let kept = operations.filter { check.failedKeys.contains($0.key) }
         return (report, ChaosRecord(options: options, schedule: schedule, history: kept))
     }
 

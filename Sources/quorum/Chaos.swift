@@ -15,7 +15,7 @@ struct Chaos: AsyncParsableCommand {
             checks the history for linearizability and that every acknowledged write is still there.
             A failing run saves its options, fault schedule and the history of the keys that did not pass \
             (--save, default chaos-failure-SEED.json); --replay FILE checks that history again and runs the same \
-            schedule again. docs/reliability.md explains.
+            schedule again; --check FILE only checks it. docs/reliability.md explains.
             """
     )
 
@@ -28,11 +28,20 @@ struct Chaos: AsyncParsableCommand {
     @Option(help: "Cluster size: 3 or 5.")
     var nodes: Int = 3
 
+    @Option(help: "Keys in use at a time: fewer keys, longer histories per key.")
+    var keys: Int = 16
+
+    @Option(help: "Seconds before the workload moves on to new keys.")
+    var keyWindow: Int = 5
+
     @Option(help: "Where a failing run saves its record (default chaos-failure-SEED.json).")
     var save: String?
 
     @Option(help: "Check a saved record's history again, then run its options and fault schedule again.")
     var replay: String?
+
+    @Option(help: "Check a saved record's history again, key by key, and run nothing.")
+    var check: String?
 
     @Flag(help: "Deliberately unsafe: gets answered from the serving node's own state, recorded as linearizable.")
     var unsafeLocalReads = false
@@ -48,6 +57,8 @@ struct Chaos: AsyncParsableCommand {
     func validate() throws {
         if ![3, 5].contains(nodes) { throw ValidationError("--nodes must be 3 or 5") }
         if duration < 5 { throw ValidationError("--duration must be at least 5 seconds") }
+        if !(1...1_000).contains(keys) { throw ValidationError("--keys must be between 1 and 1000") }
+        if keyWindow < 1 { throw ValidationError("--key-window must be at least 1 second") }
         _ = try faultKinds()
     }
 
@@ -62,9 +73,22 @@ struct Chaos: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let check {
+            let record = try ChaosRecord.load(from: check)
+            let started = ContinuousClock.now
+            let result = ChaosCheck(record.history)
+            print(
+                "saved history of \(record.history.count) operations on \(result.keysChecked) keys, checked in "
+                    + "\(started.duration(to: .now).formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))): "
+                    + "\(result.undecidedKeys.count) keys undecided; \(result.verdict)")
+            if result.verdict != .linearizable { throw ExitCode(1) }
+            return
+        }
         var options = ChaosOptions(seed: seed, durationSeconds: duration)
         options.nodes = nodes
         options.unsafeLocalReads = unsafeLocalReads
+        options.keys = keys
+        options.keyWindowSeconds = keyWindow
         options.faultKinds = try faultKinds()
         var schedule: FaultSchedule?
         if let replay {

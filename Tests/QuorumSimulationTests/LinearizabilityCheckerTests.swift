@@ -369,6 +369,39 @@ func largeCorruptedHistoryIsRejected() throws {
     #expect(LinearizabilityChecker().check(history).isNotLinearizable)
 }
 
+/// A key as a real cluster under faults leaves it: clients that overlap freely, and one client cut off by a
+/// partition whose puts all time out, with values that nobody reads back.
+private func historyWithUnreadTimedOutPuts(seed: UInt64) -> [HistoryOperation] {
+    var generator = SplitMix64(seed: seed)
+    var history = makeLinearizableHistory(
+        using: &generator, clientCount: 3, operationsPerClient: 400, keys: ["x"], pendingChance: 0
+    )
+    let end = history.compactMap(\.completedAt).max() ?? 0
+    let timedOut = 150
+    for index in 0..<timedOut {
+        history.append(
+            HistoryOperation(
+                client: 3, key: "x", operation: .put(neverWrittenValue + 1 + index),
+                invokedAt: UInt64(index) * end / UInt64(timedOut), completedAt: nil, result: nil))
+    }
+    return history
+}
+
+@Test("a long history whose timed-out puts nobody read is decided within the default budget")
+func unreadTimedOutPutsAreDecided() {
+    #expect(LinearizabilityChecker().check(historyWithUnreadTimedOutPuts(seed: 31)) == .linearizable)
+}
+
+@Test("a read of a value nobody wrote is still found among many timed-out puts nobody read")
+func corruptedReadAmongUnreadTimedOutPutsIsRejected() throws {
+    var history = historyWithUnreadTimedOutPuts(seed: 32)
+    var generator = SplitMix64(seed: 32)
+    let reads = history.indices.filter { history[$0].operation == .get && history[$0].result != nil }
+    let corrupted = try #require(reads.randomElement(using: &generator))
+    history[corrupted].result = .value(neverWrittenValue)
+    #expect(LinearizabilityChecker().check(history).isNotLinearizable)
+}
+
 // MARK: - Randomized tests
 
 @Test("random histories generated from a sequential register are accepted", arguments: 0..<300 as Range<UInt64>)

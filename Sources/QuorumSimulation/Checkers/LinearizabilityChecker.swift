@@ -254,6 +254,18 @@ struct OperationSet: Hashable {
 ///
 /// Lowe's memo skips a state equal to one already explored. With unknown outcomes it can skip
 /// more: see `markExplored`.
+///
+/// Two reductions keep histories with many unknown outcomes small, as a real cluster under faults
+/// produces them (every request cut off by a partition is one). Both keep the verdict exact:
+/// - Values that no operation reads back or compares against are all alike to the register: no
+///   get returned one and no compare-and-set expected one, so which of them the register holds
+///   decides nothing. The search runs on a model of the history in which they are one value,
+///   one unread value. A timed-out put whose value nobody saw then becomes the same operation as
+///   every other such put.
+/// - Unknown-outcome operations that are the same model operation are interchangeable once
+///   invoked, since none has a return to order anything by. The search only ever places the
+///   earliest of them not yet placed (`earlierTwin`); any linearization that places a later one
+///   instead is the same linearization with the two swapped.
 struct RegisterLinearizationSearch {
     enum Outcome {
         case linearizable
@@ -291,6 +303,11 @@ struct RegisterLinearizationSearch {
     private let droppedPendingGetCount: Int
     /// For each operation, its index among the completed or among the pending operations.
     private let slot: [Int]
+    /// Each operation as the search models it: written values nobody reads become one.
+    private let modelOperations: [KVOperation]
+    /// For an unknown-outcome operation, the latest earlier unknown-outcome operation with the
+    /// same model operation; it must be placed before this one may be.
+    private let earlierTwin: [Int?]
 
     /// Node 0 is the head sentinel and the last node is the tail sentinel.
     private var events: [Event]
@@ -307,7 +324,6 @@ struct RegisterLinearizationSearch {
 
     /// The deepest point the search reached, kept to explain a failure.
     private var longestPrefix: [Int] = []
-    private var longestPrefixValue: Int?
 
     init(operations unsortedOperations: [HistoryOperation], stateBudget: Int) {
         self.stateBudget = stateBudget
@@ -331,6 +347,33 @@ struct RegisterLinearizationSearch {
             }
         }
         completedOperationCount = completedCount
+
+        var readValues = Set<Int>()
+        for operation in operations {
+            switch (operation.operation, operation.result) {
+            case (.get, .value(let value?)?): readValues.insert(value)
+            case (.compareAndSet(let expected?, _), _): readValues.insert(expected)
+            default: break
+            }
+        }
+        // The one value that stands for every written value no operation reads or compares against.
+        var unreadValue = Int.min
+        while readValues.contains(unreadValue) { unreadValue += 1 }
+        let model = { (value: Int) in readValues.contains(value) ? value : unreadValue }
+        let modelOperations = operations.map { operation -> KVOperation in
+            switch operation.operation {
+            case .get: .get
+            case .put(let value): .put(model(value))
+            case .compareAndSet(let expected, let new): .compareAndSet(expected: expected, new: model(new))
+            }
+        }
+        self.modelOperations = modelOperations
+        var latestPendingWith: [KVOperation: Int] = [:]
+        earlierTwin = zip(operations, modelOperations).enumerated().map { index, pair in
+            guard pair.0.completedAt == nil else { return nil }
+            defer { latestPendingWith[pair.1] = index }
+            return latestPendingWith[pair.1]
+        }
 
         // Order events by time; at equal times calls come before returns, so an operation that
         // completes at the tick another is invoked counts as concurrent with it.
@@ -417,11 +460,13 @@ struct RegisterLinearizationSearch {
             let operationIndex = events[node].operationIndex
             let operation = operations[operationIndex]
             let isPending = operation.completedAt == nil
-            guard isPending == isScanningPending else {
+            guard isPending == isScanningPending,
+                !isPending || earlierTwin[operationIndex].map({ linearized.pending.contains(slot[$0]) }) ?? true
+            else {
                 node = nextNode[node]
                 continue
             }
-            let (valueAfter, correctResult) = RegisterModel.apply(operation.operation, to: value)
+            let (valueAfter, correctResult) = RegisterModel.apply(modelOperations[operationIndex], to: value)
             // An unknown outcome is consistent with whatever the register would have answered.
             if isPending || operation.result == correctResult {
                 var linearizedAfter = linearized
@@ -446,7 +491,6 @@ struct RegisterLinearizationSearch {
                     }
                     if choices.count > longestPrefix.count {
                         longestPrefix = choices.map { events[$0.callNode].operationIndex }
-                        longestPrefixValue = value
                     }
                     isScanningPending = false
                     node = nextNode[headNode]
@@ -514,13 +558,16 @@ struct RegisterLinearizationSearch {
     // MARK: Explanations
 
     private func explainFailure() -> String {
+        // The search ran on the model, whose unread values are all one; replaying the prefix on the operations
+        // themselves gives the value the register really held.
+        let prefixValue = longestPrefix.reduce(Int?.none) { RegisterModel.apply(operations[$1].operation, to: $0).value }
         var lines: [String] = []
         lines.append(
             "no linearization of \(operations.count) operations (\(completedOperationCount) completed)."
         )
         lines.append(
             "Longest linearizable prefix found (\(longestPrefix.count) operations), "
-                + "leaving the register \(describe(longestPrefixValue)):"
+                + "leaving the register \(describe(prefixValue)):"
         )
         if longestPrefix.isEmpty { lines.append("  (none)") }
         for (position, operationIndex) in longestPrefix.enumerated() {
@@ -537,7 +584,7 @@ struct RegisterLinearizationSearch {
         lines.append("None of these operations can be linearized next:")
         for index in candidates {
             let operation = operations[index]
-            let correctResult = RegisterModel.apply(operation.operation, to: longestPrefixValue).result
+            let correctResult = RegisterModel.apply(operation.operation, to: prefixValue).result
             let reason: String
             if let result = operation.result, result != correctResult {
                 reason = "here it would have returned \(describe(correctResult))"
