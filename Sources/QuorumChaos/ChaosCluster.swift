@@ -20,6 +20,8 @@ public final class ChaosCluster: @unchecked Sendable {
         public var clientPort: Int
         public var redisPort: Int
         public var clientEndpoint: String { "127.0.0.1:\(clientPort)" }
+        /// `HOST:PEER_PORT:CLIENT_PORT`, as a member is added with.
+        public var address: String { "127.0.0.1:\(peerPort):\(clientPort)" }
         public var redisEndpoint: String { "127.0.0.1:\(redisPort)" }
     }
 
@@ -30,6 +32,9 @@ public final class ChaosCluster: @unchecked Sendable {
     private let tickMilliseconds: Int
     private var processes: [Int: Process] = [:]
     private var paused: Set<Int> = []
+    /// Nodes added while the cluster runs (`membershipChange` faults), beyond `members`, by id.
+    private var spares: [Int: (member: Member, process: Process?)] = [:]
+    private var lastSpareID: Int
     /// Members that ended without being killed, with the end of their log: every one is a failure of the run.
     public private(set) var unexpectedExits: [String] = []
 
@@ -69,13 +74,14 @@ public final class ChaosCluster: @unchecked Sendable {
         self.directory = directory
         self.executable = executable
         self.tickMilliseconds = tickMilliseconds
+        self.lastSpareID = members.count
     }
 
     public var clientEndpoints: [String] { members.map(\.clientEndpoint) }
 
     /// The list every node founds the cluster with: real addresses.
     private var commonList: String {
-        members.map { "\($0.id)=127.0.0.1:\($0.peerPort):\($0.clientPort)" }.joined(separator: ",")
+        members.map { "\($0.id)=\($0.address)" }.joined(separator: ",")
     }
 
     /// Node `id`'s list: its own real peer port, and the proxy's listener for each other node.
@@ -88,19 +94,21 @@ public final class ChaosCluster: @unchecked Sendable {
         return entries.joined(separator: ",")
     }
 
-    private func arguments(of id: Int, list: String) -> [String] {
+    private func arguments(of member: Member, list: String) -> [String] {
         [
-            "server", "--id", "\(id)", "--cluster", list, "--data-dir", directory.appendingPathComponent("n\(id)").path,
-            "--tick-milliseconds", "\(tickMilliseconds)", "--redis-port", "\(members[id - 1].redisPort)",
+            "server", "--id", "\(member.id)", "--cluster", list, "--data-dir", dataDirectory(of: member.id).path,
+            "--tick-milliseconds", "\(tickMilliseconds)", "--redis-port", "\(member.redisPort)",
         ]
     }
+
+    private func dataDirectory(of id: Int) -> URL { directory.appendingPathComponent("n\(id)") }
 
     /// Runs node `id` with the common list until it says it serves, which it does once its data directory records
     /// the cluster, then kills it.
     private func found(_ id: Int) async throws {
         let process = Process()
         process.executableURL = executable
-        process.arguments = arguments(of: id, list: commonList)
+        process.arguments = arguments(of: members[id - 1], list: commonList)
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output
@@ -127,10 +135,14 @@ public final class ChaosCluster: @unchecked Sendable {
 
     /// Starts node `id` (after a kill, on the data it had) with its list through the proxy.
     public func start(_ id: Int) async throws {
+        processes[id] = try launch(arguments(of: members[id - 1], list: try await list(of: id)), logName: "n\(id)")
+    }
+
+    private func launch(_ arguments: [String], logName: String) throws -> Process {
         let process = Process()
         process.executableURL = executable
-        process.arguments = arguments(of: id, list: try await list(of: id))
-        let log = directory.appendingPathComponent("n\(id).log")
+        process.arguments = arguments
+        let log = directory.appendingPathComponent("\(logName).log")
         guard
             FileManager.default.fileExists(atPath: log.path)
                 || FileManager.default.createFile(atPath: log.path, contents: nil),
@@ -141,8 +153,49 @@ public final class ChaosCluster: @unchecked Sendable {
         process.standardOutput = output
         process.standardError = output
         try process.run()
-        processes[id] = process
+        return process
     }
+
+    // MARK: Spares
+
+    /// A new node the cluster has not heard of: its id (never used before) and ports. Add it to the cluster, then
+    /// start it with `startSpare`.
+    public func reserveSpare() throws -> Member {
+        lastSpareID += 1
+        let spare = Member(
+            id: lastSpareID, peerPort: try LocalPorts.free(), clientPort: try LocalPorts.free(),
+            redisPort: try LocalPorts.free())
+        spares[spare.id] = (spare, nil)
+        return spare
+    }
+
+    /// Starts spare `id` with `--join`, on an empty data directory. Its own links to the members pass through the
+    /// proxy; the members reach it at the address it was added with, which the proxy cannot put itself in front of
+    /// for each member separately, so those links are direct.
+    public func startSpare(_ id: Int) async throws {
+        guard let spare = spares[id]?.member else { return }
+        var entries: [String] = []
+        for member in members {
+            let link = Link(from: id, to: member.id)
+            try await proxy.listen(for: link, target: member.peerPort)
+            entries.append("\(member.id)=127.0.0.1:\(try await proxy.port(of: link)):\(member.clientPort)")
+        }
+        entries.append("\(id)=\(spare.address)")
+        let arguments = arguments(of: spare, list: entries.joined(separator: ",")) + ["--join"]
+        spares[id]?.process = try launch(arguments, logName: "n\(id)")
+    }
+
+    /// Ends spare `id`, which the cluster no longer counts as a member, and deletes its data. Its exit is no
+    /// failure: a removed node ends by itself once it learns that it was removed.
+    public func stopSpare(_ id: Int) {
+        guard let process = spares.removeValue(forKey: id)?.process else { return }
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(at: dataDirectory(of: id))
+    }
+
+    /// Spares reserved and not yet stopped.
+    public var spareIDs: [Int] { spares.keys.sorted() }
 
     public func isRunning(_ id: Int) -> Bool { processes[id] != nil }
 
@@ -182,6 +235,7 @@ public final class ChaosCluster: @unchecked Sendable {
             resume(id)
             kill(id)
         }
+        for id in spareIDs { stopSpare(id) }
         await proxy.stop()
         if !keepingFiles { try? FileManager.default.removeItem(at: directory) }
     }

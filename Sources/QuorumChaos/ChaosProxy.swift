@@ -49,7 +49,8 @@ public final class ChaosProxy: @unchecked Sendable {
         return proxy
     }
 
-    private func listen(for link: Link, target: Int) async throws {
+    /// Listens for `link`, relaying to `target`, the real peer port of the link's target.
+    func listen(for link: Link, target: Int) async throws {
         let listener = try await ServerBootstrap(group: loop)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.autoRead, value: false)

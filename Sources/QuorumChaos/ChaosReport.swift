@@ -6,6 +6,10 @@ public struct ChaosReport: Sendable, CustomStringConvertible {
     public var options: ChaosOptions
     public var faultsInjected: [FaultKind: Int]
     public var faultsNotInjected: [String]
+    /// Nodes added by membership changes that had become voters when their removal was asked for.
+    public var sparesPromoted: Int
+    /// Nodes added by membership changes that the healed cluster would not remove.
+    public var sparesNotRemoved: [String]
     public var proxyCounters: ChaosProxy.Counters
     /// Operations in the history the checker searched (completed, or with an unknown outcome).
     public var operations: Int
@@ -29,6 +33,7 @@ public struct ChaosReport: Sendable, CustomStringConvertible {
 
     public var passed: Bool {
         verdict == .linearizable && lostWrites.isEmpty && finalReadFailure == nil && unexpectedExits.isEmpty
+            && sparesNotRemoved.isEmpty
     }
 
     public var isViolation: Bool {
@@ -58,10 +63,14 @@ public struct ChaosReport: Sendable, CustomStringConvertible {
                 "linearizability: no violation found, but \(undecidedKeys) of \(keysChecked) keys NOT CHECKED (the "
                     + "search ran out of budget); the first: \(verdict)")
         }
+        if let changes = faultsInjected[.membershipChange] {
+            lines.append("membership changes: \(changes) nodes added and removed, \(sparesPromoted) of them voters by then")
+        }
         lines.append("acknowledged writes: \(acknowledgedWrites), lost: \(lostWrites.count)")
         lines += lostWrites.prefix(10).map { "  lost: \($0)" }
         lines += faultsNotInjected.map { "not injected: \($0)" }
         if let finalReadFailure { lines.append("FAILED: \(finalReadFailure)") }
+        lines += sparesNotRemoved.map { "FAILED: \($0)" }
         lines += unexpectedExits.map { "FAILED: \($0)" }
         lines.append(passed ? "PASSED" : "FAILED (servers' logs and data kept in \(keptFiles))")
         return lines.joined(separator: "\n")

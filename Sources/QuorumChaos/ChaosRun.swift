@@ -107,6 +107,7 @@ public enum ChaosRun {
         let check = ChaosCheck(operations)
         let report = ChaosReport(
             options: options, faultsInjected: injector.injected, faultsNotInjected: injector.notInjected,
+            sparesPromoted: injector.promoted, sparesNotRemoved: injector.notRemoved,
             proxyCounters: counters, operations: operations.count,
             unknownOutcomes: operations.count { $0.completedAt == nil },
             redisOperations: operations.count { workload.isRedisClient($0.client) }, refused: history.refused,

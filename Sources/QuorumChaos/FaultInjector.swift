@@ -1,5 +1,6 @@
 import QuorumClient
 import QuorumConsensus
+import QuorumWire
 import Synchronization
 
 /// Injects a `FaultSchedule` into a `ChaosCluster`, one fault after another, and counts what it injected.
@@ -8,6 +9,11 @@ final class FaultInjector: Sendable {
     private let history: ChaosHistory
     private let progress: @Sendable (String) -> Void
     private let counts = Mutex<(injected: [FaultKind: Int], notInjected: [String])>(([:], []))
+    /// The node each membership change under way added.
+    private let sparesAdded = Mutex<[ScheduledFault: Int]>([:])
+    /// Nodes added by a membership change that could not be removed again, even once every fault had healed.
+    private let sparesLeft = Mutex<[String]>([])
+    private let sparesPromoted = Mutex(0)
 
     init(cluster: ChaosCluster, history: ChaosHistory, progress: @escaping @Sendable (String) -> Void) {
         self.cluster = cluster
@@ -18,6 +24,10 @@ final class FaultInjector: Sendable {
     var injected: [FaultKind: Int] { counts.withLock { $0.injected } }
     /// Faults the schedule asked for that could not be injected, and why.
     var notInjected: [String] { counts.withLock { $0.notInjected } }
+    /// Added nodes the cluster would not remove once healed: a failure of the run, since a healthy cluster must.
+    var notRemoved: [String] { sparesLeft.withLock { $0 } }
+    /// Added nodes that had caught up and been promoted to voter by the time their removal was asked for.
+    var promoted: Int { sparesPromoted.withLock { $0 } }
 
     /// Injects and heals the faults at their times, one action at a time (faults may overlap; actions do not).
     func run(_ schedule: FaultSchedule) async {
@@ -88,19 +98,89 @@ final class FaultInjector: Sendable {
             cluster.pause(fault.node)
         case .leadershipTransfer:
             // An election may be under way (a fault is, too, half the time): ask again while the fault lasts.
-            var failure = await transferLeadership(preferring: fault.node)
-            while failure != nil && history.now < UInt64(fault.startMilliseconds + fault.durationMilliseconds) * 1_000 {
-                try? await Task.sleep(for: .milliseconds(100))
-                failure = await transferLeadership(preferring: fault.node)
+            return await askLeader(untilMilliseconds: fault.startMilliseconds + fault.durationMilliseconds) {
+                await self.transferLeadership(preferring: fault.node, through: $0)
             }
-            return failure
+        case .membershipChange:
+            return await addSpare(for: fault)
         }
         return nil
+    }
+
+    /// Runs `request` through a client of the cluster until it succeeds (returns nil) or the time is past; returns
+    /// the last failure.
+    private func askLeader(
+        untilMilliseconds deadline: Int, _ request: @escaping (QuorumClient) async -> String?
+    ) async -> String? {
+        let client = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(1))
+        var failure = await request(client)
+        while failure != nil && history.now < UInt64(deadline) * 1_000 {
+            try? await Task.sleep(for: .milliseconds(100))
+            failure = await request(client)
+        }
+        await client.close()
+        return failure
+    }
+
+    /// Adds a node the cluster has not seen (asking while the fault lasts), then starts it with `--join`. Even when
+    /// no answer said the addition was made, it may have been: the heal removes the node either way.
+    private func addSpare(for fault: ScheduledFault) async -> String? {
+        let spare: ChaosCluster.Member
+        do { spare = try cluster.reserveSpare() } catch { return "no free port for a new node: \(error)" }
+        sparesAdded.withLock { $0[fault] = spare.id }
+        let failure = await askLeader(untilMilliseconds: fault.startMilliseconds + fault.durationMilliseconds / 2) {
+            do {
+                try await $0.addMember(NodeID(UInt64(spare.id)), address: spare.address)
+                return nil
+            } catch {
+                return "\(error)".contains("is already a member") ? nil : "adding node \(spare.id) failed: \(error)"
+            }
+        }
+        guard failure == nil else { return failure }
+        do { try await cluster.startSpare(spare.id) } catch { return "node \(spare.id) did not start: \(error)" }
+        return nil
+    }
+
+    /// Removes spare `id` from the cluster, asking for up to `seconds`, and stops it; a spare the cluster would not
+    /// remove keeps running, so that the cluster is not left with a dead voter.
+    private func removeSpare(_ id: Int, seconds: Int) async -> String? {
+        let deadline = Int(history.now / 1_000) + seconds * 1_000
+        let wasVoter = await isVoter(id)
+        let failure = await askLeader(untilMilliseconds: deadline) {
+            do {
+                try await $0.removeMember(NodeID(UInt64(id)))
+                return nil
+            } catch {
+                return "\(error)".contains("is not a member") ? nil : "removing node \(id) failed: \(error)"
+            }
+        }
+        if failure == nil {
+            cluster.stopSpare(id)
+            if wasVoter { sparesPromoted.withLock { $0 += 1 } }
+        }
+        return failure
+    }
+
+    /// Whether the first member that knows a leader counts node `id` among the voters.
+    private func isVoter(_ id: Int) async -> Bool {
+        let client = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(1))
+        var status: NodeStatus?
+        for endpoint in cluster.clientEndpoints where status == nil {
+            status = try? await client.status(of: endpoint)
+            if status?.leader == nil { status = nil }
+        }
+        await client.close()
+        return status?.voters.contains(NodeID(UInt64(id))) ?? false
     }
 
     /// Undoes whatever is still in force: every link healed, every node running.
     func healEverything() async {
         await cluster.proxy.healAll()
+        for id in cluster.spareIDs {
+            if let failure = await removeSpare(id, seconds: 60) {
+                sparesLeft.withLock { $0.append("node \(id), added by a membership change, was not removed: \(failure)") }
+            }
+        }
         for member in cluster.members {
             cluster.resume(member.id)
             if !cluster.isRunning(member.id) {
@@ -121,6 +201,11 @@ final class FaultInjector: Sendable {
             cluster.resume(fault.node)
         case .leadershipTransfer:
             break
+        case .membershipChange:
+            guard let id = sparesAdded.withLock({ $0.removeValue(forKey: fault) }) else { break }
+            if let failure = await removeSpare(id, seconds: 10) {
+                progress("node \(id) stays until every fault has healed: \(failure)")
+            }
         case .oneWayPartition:
             await cluster.proxy.set(LinkFaults(), on: oneWayLink(of: fault))
         default:
@@ -129,13 +214,6 @@ final class FaultInjector: Sendable {
     }
 
     /// Asks the leader to hand over to `node`, or to the next node if `node` leads already.
-    private func transferLeadership(preferring node: Int) async -> String? {
-        let client = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(1))
-        let failure = await transferLeadership(preferring: node, through: client)
-        await client.close()
-        return failure
-    }
-
     private func transferLeadership(preferring node: Int, through client: QuorumClient) async -> String? {
         var leader: NodeID?
         for endpoint in cluster.clientEndpoints where leader == nil {

@@ -20,6 +20,9 @@ public enum FaultKind: String, CaseIterable, Codable, Sendable, Comparable {
     case pause
     /// Whoever leads is asked to hand over to one node.
     case leadershipTransfer
+    /// A new node is added to the cluster and removed again when the fault ends, while another fault, which starts
+    /// a quarter of the way in, is in force.
+    case membershipChange
 
     public static func < (lhs: FaultKind, rhs: FaultKind) -> Bool {
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
@@ -51,7 +54,8 @@ public struct ScheduledFault: Hashable, Codable, Sendable, CustomStringConvertib
     }
 
     public var description: String {
-        let target = peer.map { "link \(node)→\($0)" } ?? "node \(node)"
+        let target =
+            kind == .membershipChange ? "a new node" : peer.map { "link \(node)→\($0)" } ?? "node \(node)"
         let amount =
             switch kind {
             case .delay: " \(magnitude) ms"
@@ -73,7 +77,8 @@ public struct FaultSchedule: Hashable, Codable, Sendable {
     /// Faults filling `durationMilliseconds` on a cluster of `nodes`. Each kind comes once, in an order the seed
     /// shuffles, before any comes twice, so even a short run injects every kind in `kinds`. Faults follow one
     /// another, except that about a third of them have a leadership transfer asked for a third of the way through
-    /// (when the kinds include it): a handover while a node is cut off, slowed, paused or down.
+    /// (when the kinds include it): a handover while a node is cut off, slowed, paused or down. A membership change
+    /// always has another fault inside it.
     public static func generate(
         seed: UInt64, nodes: Int, durationMilliseconds: Int, kinds: [FaultKind] = FaultKind.allCases
     ) -> FaultSchedule {
@@ -85,21 +90,23 @@ public struct FaultSchedule: Hashable, Codable, Sendable {
         while true {
             if round.isEmpty { round = kinds.shuffled(using: &random) }
             let kind = round.removeFirst()
-            let duration = Int.random(in: 1_000...2_500, using: &random)
+            let duration =
+                kind == .membershipChange
+                ? Int.random(in: 3_000...5_000, using: &random) : Int.random(in: 1_000...2_500, using: &random)
             guard clock + duration <= durationMilliseconds else { break }
             let node = Int.random(in: 1...nodes, using: &random)
             var fault = ScheduledFault(kind: kind, startMilliseconds: clock, durationMilliseconds: duration, node: node)
-            switch kind {
-            case .oneWayPartition:
-                fault.peer = ((node - 1 + Int.random(in: 1..<nodes, using: &random)) % nodes) + 1
-            case .delay: fault.magnitude = Int.random(in: 20...200, using: &random)
-            case .connectionDrops: fault.magnitude = Int.random(in: 20...100, using: &random)
-            case .bandwidthLimit: fault.magnitude = Int.random(in: 2_000...20_000, using: &random)
-            case .leadershipTransfer: fault.durationMilliseconds = 800
-            default: break
-            }
+            fault.drawParameters(nodes: nodes, using: &random)
             faults.append(fault)
-            if kind != .leadershipTransfer && kinds.contains(.leadershipTransfer)
+            let companions = kinds.filter { $0 != .membershipChange && $0 != .leadershipTransfer }
+            if kind == .membershipChange, let companion = companions.randomElement(using: &random) {
+                var inside = ScheduledFault(
+                    kind: companion, startMilliseconds: clock + duration / 4, durationMilliseconds: duration / 2,
+                    node: Int.random(in: 1...nodes, using: &random))
+                inside.drawParameters(nodes: nodes, using: &random)
+                faults.append(inside)
+            }
+            if kind != .leadershipTransfer && kind != .membershipChange && kinds.contains(.leadershipTransfer)
                 && Int.random(in: 0..<3, using: &random) == 0
             {
                 faults.append(
@@ -110,5 +117,19 @@ public struct FaultSchedule: Hashable, Codable, Sendable {
             clock += fault.durationMilliseconds + Int.random(in: 300...800, using: &random)
         }
         return FaultSchedule(faults: faults)
+    }
+}
+
+extension ScheduledFault {
+    /// Draws what the fault's kind needs besides its node: the peer of a one-way partition, an amount, a duration.
+    fileprivate mutating func drawParameters(nodes: Int, using random: inout SplitMix64) {
+        switch kind {
+        case .oneWayPartition: peer = ((node - 1 + Int.random(in: 1..<nodes, using: &random)) % nodes) + 1
+        case .delay: magnitude = Int.random(in: 20...200, using: &random)
+        case .connectionDrops: magnitude = Int.random(in: 20...100, using: &random)
+        case .bandwidthLimit: magnitude = Int.random(in: 2_000...20_000, using: &random)
+        case .leadershipTransfer: durationMilliseconds = 800
+        default: break
+        }
     }
 }

@@ -27,6 +27,7 @@ struct ChaosTests {
         #expect(report.lostWrites.isEmpty)
         #expect(report.unexpectedExits.isEmpty)
         #expect(report.finalReadFailure == nil)
+        #expect(report.sparesNotRemoved.isEmpty)
         for kind in FaultKind.allCases {
             #expect(report.faultsInjected[kind, default: 0] >= 1, "no \(kind.rawValue) was injected\n\(report)")
         }
@@ -68,4 +69,21 @@ func redisRefusalsThatProveNothingWasWritten() {
     #expect(
         !ChaosWorkload.isRefusedBeforeProposing(
             "TRYAGAIN leadership changed and the outcome is unknown; retry with the same session to apply it once"))
+}
+
+@Test("every membership change in a schedule has another fault inside it, on a member")
+func membershipChangesHaveAFaultInside() {
+    for seed in 0..<50 as Range<UInt64> {
+        let schedule = FaultSchedule.generate(seed: seed, nodes: 3, durationMilliseconds: 60_000)
+        let changes = schedule.faults.filter { $0.kind == .membershipChange }
+        #expect(!changes.isEmpty, "seed \(seed)")
+        for change in changes {
+            let end = change.startMilliseconds + change.durationMilliseconds
+            let inside = schedule.faults.filter {
+                ![.membershipChange, .leadershipTransfer].contains($0.kind) && $0.startMilliseconds > change.startMilliseconds
+                    && $0.startMilliseconds + $0.durationMilliseconds < end && (1...3).contains($0.node)
+            }
+            #expect(!inside.isEmpty, "seed \(seed): nothing inside \(change)")
+        }
+    }
 }
