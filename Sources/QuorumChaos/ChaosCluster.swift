@@ -30,17 +30,21 @@ public final class ChaosCluster: @unchecked Sendable {
     public let directory: URL
     private let executable: URL
     private let tickMilliseconds: Int
+    private let snapshotEntries: Int
     private var processes: [Int: Process] = [:]
     private var paused: Set<Int> = []
     /// Nodes added while the cluster runs (`membershipChange` faults), beyond `members`, by id.
     private var spares: [Int: (member: Member, process: Process?)] = [:]
     private var lastSpareID: Int
+    /// Each member's own small file system, when the run fills disks.
+    private var disks: [Int: SmallDisk] = [:]
     /// Members that ended without being killed, with the end of their log: every one is a failure of the run.
     public private(set) var unexpectedExits: [String] = []
 
-    /// Starts `size` nodes and waits until each has started (not until they elected a leader).
+    /// Starts `size` nodes and waits until each has started (not until they elected a leader); with `smallDisks`,
+    /// each on a small file system of its own (`SmallDisk`), which `fillDisk` can fill.
     public static func start(
-        size: Int, executable: URL, tickMilliseconds: Int, seed: UInt64
+        size: Int, executable: URL, tickMilliseconds: Int, snapshotEntries: Int, seed: UInt64, smallDisks: Bool = false
     ) async throws -> ChaosCluster {
         let members = try (1...size).map {
             Member(
@@ -56,9 +60,14 @@ public final class ChaosCluster: @unchecked Sendable {
             "quorum-chaos-\(UUID().uuidString)")
         let cluster = ChaosCluster(
             members: members, proxy: proxy, directory: directory, executable: executable,
-            tickMilliseconds: tickMilliseconds)
+            tickMilliseconds: tickMilliseconds, snapshotEntries: snapshotEntries)
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            if smallDisks {
+                for member in members {
+                    cluster.disks[member.id] = try SmallDisk.mount(at: cluster.dataDirectory(of: member.id))
+                }
+            }
             for member in members { try await cluster.found(member.id) }
             for member in members { try await cluster.start(member.id) }
         } catch {
@@ -68,12 +77,16 @@ public final class ChaosCluster: @unchecked Sendable {
         return cluster
     }
 
-    private init(members: [Member], proxy: ChaosProxy, directory: URL, executable: URL, tickMilliseconds: Int) {
+    private init(
+        members: [Member], proxy: ChaosProxy, directory: URL, executable: URL, tickMilliseconds: Int,
+        snapshotEntries: Int
+    ) {
         self.members = members
         self.proxy = proxy
         self.directory = directory
         self.executable = executable
         self.tickMilliseconds = tickMilliseconds
+        self.snapshotEntries = snapshotEntries
         self.lastSpareID = members.count
     }
 
@@ -98,6 +111,7 @@ public final class ChaosCluster: @unchecked Sendable {
         [
             "server", "--id", "\(member.id)", "--cluster", list, "--data-dir", dataDirectory(of: member.id).path,
             "--tick-milliseconds", "\(tickMilliseconds)", "--redis-port", "\(member.redisPort)",
+            "--snapshot-entries", "\(snapshotEntries)",
         ]
     }
 
@@ -154,6 +168,24 @@ public final class ChaosCluster: @unchecked Sendable {
         process.standardError = output
         try process.run()
         return process
+    }
+
+    /// Fills member `id`'s file system; false if it has none of its own.
+    func fillDisk(_ id: Int) async throws -> Bool {
+        guard let disk = disks[id] else { return false }
+        try await offConcurrencyPool { try disk.fill() }
+        return true
+    }
+
+    func freeDisk(_ id: Int) { disks[id]?.free() }
+
+    /// How many lines of every node's log, the added nodes' included, contain `text`.
+    func logLines(containing text: String) -> Int {
+        let logs = (try? FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)) ?? []
+        return logs.filter { $0.pathExtension == "log" }.reduce(0) { count, log in
+            let content = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            return count + content.split(separator: "\n").count { $0.contains(text) }
+        }
     }
 
     // MARK: Spares
@@ -236,6 +268,14 @@ public final class ChaosCluster: @unchecked Sendable {
             kill(id)
         }
         for id in spareIDs { stopSpare(id) }
+        for (id, disk) in disks.sorted(by: { $0.key < $1.key }) {
+            do {
+                try disk.unmount(keepingAt: keepingFiles ? directory.appendingPathComponent("n\(id).kept") : nil)
+            } catch {
+                unexpectedExits.append("node \(id)'s small file system could not be unmounted: \(error)")
+            }
+        }
+        disks.removeAll()
         await proxy.stop()
         if !keepingFiles { try? FileManager.default.removeItem(at: directory) }
     }

@@ -6,6 +6,11 @@ public struct ChaosReport: Sendable, CustomStringConvertible {
     public var options: ChaosOptions
     public var faultsInjected: [FaultKind: Int]
     public var faultsNotInjected: [String]
+    /// Why the run filled no disk although its fault kinds asked for it, if so.
+    public var diskFullLeftOut: String?
+    /// Times a node's log said its disk was full, and that it reopened its storage and served again.
+    public var fullDisksNoticed: Int
+    public var fullDisksRecovered: Int
     /// Nodes added by membership changes that had become voters when their removal was asked for.
     public var sparesPromoted: Int
     /// Nodes added by membership changes that the healed cluster would not remove.
@@ -63,12 +68,18 @@ public struct ChaosReport: Sendable, CustomStringConvertible {
                 "linearizability: no violation found, but \(undecidedKeys) of \(keysChecked) keys NOT CHECKED (the "
                     + "search ran out of budget); the first: \(verdict)")
         }
+        if let fills = faultsInjected[.diskFull] {
+            lines.append(
+                "full disks: \(fills) filled, \(fullDisksNoticed) times a node said so, \(fullDisksRecovered) times it "
+                    + "served again without a restart")
+        }
         if let changes = faultsInjected[.membershipChange] {
             lines.append("membership changes: \(changes) nodes added and removed, \(sparesPromoted) of them voters by then")
         }
         lines.append("acknowledged writes: \(acknowledgedWrites), lost: \(lostWrites.count)")
         lines += lostWrites.prefix(10).map { "  lost: \($0)" }
         lines += faultsNotInjected.map { "not injected: \($0)" }
+        if let diskFullLeftOut { lines.append("diskFull left out: \(diskFullLeftOut)") }
         if let finalReadFailure { lines.append("FAILED: \(finalReadFailure)") }
         lines += sparesNotRemoved.map { "FAILED: \($0)" }
         lines += unexpectedExits.map { "FAILED: \($0)" }

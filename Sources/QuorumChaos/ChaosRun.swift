@@ -18,6 +18,10 @@ public struct ChaosOptions: Hashable, Codable, Sendable {
     /// windows put 2,000–3,300 operations on a key and a quarter of the keys outran the checker's budget.
     public var keyWindowSeconds = 5
     public var tickMilliseconds = 20
+    /// A snapshot every few seconds of load rather than every minute, so that snapshots, the log's compaction and
+    /// catching up from a snapshot happen under the faults, and a full disk is met by more than the log's
+    /// preallocated segment.
+    public var snapshotEntries = 5_000
     /// The kinds of fault the generated schedule draws from.
     public var faultKinds: [FaultKind] = FaultKind.allCases
     /// Gets served from the node's own state but recorded as linearizable: unsafe on purpose, to show the checker
@@ -67,15 +71,19 @@ public enum ChaosRun {
         progress: @escaping @Sendable (String) -> Void = { _ in }
     ) async throws -> (report: ChaosReport, record: ChaosRecord) {
         let durationMilliseconds = options.durationSeconds * 1_000
+        let wantsFullDisks = schedule.map { $0.faults.contains { $0.kind == .diskFull } } ?? options.faultKinds.contains(.diskFull)
+        let diskFullLeftOut = wantsFullDisks ? SmallDisk.unavailableReason : nil
         let schedule =
             schedule
             ?? FaultSchedule.generate(
                 seed: options.seed, nodes: options.nodes,
                 durationMilliseconds: durationMilliseconds - ChaosOptions.quietTailMilliseconds,
-                kinds: options.faultKinds)
+                kinds: diskFullLeftOut == nil ? options.faultKinds : options.faultKinds.filter { $0 != .diskFull })
         let started = ContinuousClock.now
         let cluster = try await ChaosCluster.start(
-            size: options.nodes, executable: executable, tickMilliseconds: options.tickMilliseconds, seed: options.seed)
+            size: options.nodes, executable: executable, tickMilliseconds: options.tickMilliseconds,
+            snapshotEntries: options.snapshotEntries, seed: options.seed,
+            smallDisks: wantsFullDisks && diskFullLeftOut == nil)
         let history = ChaosHistory()
         let workload = ChaosWorkload(
             endpoints: cluster.clientEndpoints, redisEndpoints: cluster.members.map(\.redisEndpoint),
@@ -102,11 +110,17 @@ public enum ChaosRun {
             of: workload, cluster: cluster, client: options.quorumClients + options.redisClients)
         let counters = await cluster.proxy.counters
         await cluster.stopAll(keepingFiles: true)
+        let fullDisks = (
+            noticed: cluster.logLines(containing: "disk is full"),
+            recovered: cluster.logLines(containing: "storage reopened after the disk filled up")
+        )
 
         let operations = history.operations
         let check = ChaosCheck(operations)
         let report = ChaosReport(
             options: options, faultsInjected: injector.injected, faultsNotInjected: injector.notInjected,
+            diskFullLeftOut: diskFullLeftOut, fullDisksNoticed: fullDisks.noticed,
+            fullDisksRecovered: fullDisks.recovered,
             sparesPromoted: injector.promoted, sparesNotRemoved: injector.notRemoved,
             proxyCounters: counters, operations: operations.count,
             unknownOutcomes: operations.count { $0.completedAt == nil },

@@ -103,6 +103,12 @@ final class FaultInjector: Sendable {
             }
         case .membershipChange:
             return await addSpare(for: fault)
+        case .diskFull:
+            do {
+                if try await !cluster.fillDisk(fault.node) { return "node \(fault.node) has no file system of its own" }
+            } catch {
+                return "filling node \(fault.node)'s file system failed: \(error)"
+            }
         }
         return nil
     }
@@ -201,6 +207,8 @@ final class FaultInjector: Sendable {
             cluster.resume(fault.node)
         case .leadershipTransfer:
             break
+        case .diskFull:
+            cluster.freeDisk(fault.node)
         case .membershipChange:
             guard let id = sparesAdded.withLock({ $0.removeValue(forKey: fault) }) else { break }
             if let failure = await removeSpare(id, seconds: 10) {

@@ -20,9 +20,15 @@ public enum FaultKind: String, CaseIterable, Codable, Sendable, Comparable {
     case pause
     /// Whoever leads is asked to hand over to one node.
     case leadershipTransfer
+    /// The file system under one node's data directory filled to its last byte, and freed when the fault ends.
+    case diskFull
     /// A new node is added to the cluster and removed again when the fault ends, while another fault, which starts
     /// a quarter of the way in, is in force.
     case membershipChange
+
+    /// Kinds that last 3–5 s rather than 1–2.5 s: a membership change has another fault inside it, and a full disk
+    /// bites only once a node writes a new file (a snapshot, a log segment), not while it fills a preallocated one.
+    var isLong: Bool { self == .membershipChange || self == .diskFull }
 
     public static func < (lhs: FaultKind, rhs: FaultKind) -> Bool {
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
@@ -91,7 +97,7 @@ public struct FaultSchedule: Hashable, Codable, Sendable {
             if round.isEmpty { round = kinds.shuffled(using: &random) }
             let kind = round.removeFirst()
             let duration =
-                kind == .membershipChange
+                kind.isLong
                 ? Int.random(in: 3_000...5_000, using: &random) : Int.random(in: 1_000...2_500, using: &random)
             guard clock + duration <= durationMilliseconds else { break }
             let node = Int.random(in: 1...nodes, using: &random)
