@@ -59,7 +59,7 @@ let package = Package(
         .target(
             name: "QuorumSimulation",
             dependencies: [
-                "QuorumCodec", "QuorumConsensus", "QuorumNode", "QuorumSharding",
+                "QuorumCodec", "QuorumConsensus", "QuorumNode", "QuorumSharding", "QuorumStore",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
             ],

@@ -36,6 +36,13 @@ struct Simulate: ParsableCommand {
             """)
     var sharded = false
 
+    @Flag(
+        help: """
+            Keep the registers in the real key-value store, with store proposals in the log, checking each of its \
+            answers against a plain register's. Single-group worlds only.
+            """)
+    var store = false
+
     @Option(help: "The consensus engine: raft or paxos (Multi-Paxos). The seed draws the same world either way.")
     var consensus: String = "raft"
 
@@ -54,6 +61,7 @@ struct Simulate: ParsableCommand {
             throw ValidationError("--groups must be between 1 and 64, or 'drawn'")
         }
         if sharded && groups == "1" { throw ValidationError("--sharded needs --groups 2 or more, or 'drawn'") }
+        if store && groups != "1" { throw ValidationError("--store runs single-group worlds: leave out --groups") }
         guard let kind = ConsensusKind(rawValue: consensus) else {
             throw ValidationError("unknown engine '\(consensus)'; choose raft or paxos")
         }
@@ -76,6 +84,7 @@ struct Simulate: ParsableCommand {
             let groupCount = Int(groups) ?? SimulationOptions.drawnGroupCount(seed: seed)
             var options = SimulationOptions(seed: seed, groups: groupCount)
             options.sharded = sharded
+            options.runsStore = store
             options.consensus = ConsensusKind(rawValue: consensus) ?? .raft
             if options.consensus == .raft {
                 options.injectedBug = injectBug.flatMap(InjectedBug.init(rawValue:))

@@ -23,6 +23,12 @@ let seedBatches: [ClosedRange<UInt64>] = {
     }
 }()
 
+/// The seeds of the worlds that run the real store, in batches: a sixth of the register worlds' (each costs more).
+private let storeSeedBatches: [ClosedRange<UInt64>] = {
+    let last = seedRange.lowerBound + UInt64(seedRange.count - 1) / 6
+    return stride(from: seedRange.lowerBound, through: last, by: 7).map { $0...min($0 + 6, last) }
+}()
+
 /// A multi-group world for `seed`, with the group count the seed draws.
 func multiGroupOptions(seed: UInt64) -> SimulationOptions {
     SimulationOptions(seed: seed, groups: SimulationOptions.drawnGroupCount(seed: seed))
@@ -71,6 +77,20 @@ struct SimulationTests {
         }
         #expect(
             membershipChanges >= 2 * batch.count, "seeds \(batch) changed membership only \(membershipChanges) times")
+    }
+
+    /// The same worlds with the real key-value store as the state machine: fewer seeds, since each costs more.
+    @Test("worlds that run the real store stay safe, live and linearizable, their replicas alike", arguments: storeSeedBatches)
+    func storeSeedsPass(batch: ClosedRange<UInt64>) async {
+        let reports = await worlds(batch) { seed in
+            var options = SimulationOptions(seed: seed)
+            options.runsStore = true
+            return Simulation(options: options).run()
+        }
+        for report in reports {
+            #expect(report.passed, "\(report)")
+            #expect(report.stats.operationsCompleted >= 20, "seed \(report.options.seed) completed too few operations")
+        }
     }
 
     @Test("a seed replays bit for bit")

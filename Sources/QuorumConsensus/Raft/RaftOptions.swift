@@ -111,4 +111,8 @@ package enum InjectedBug: String, Sendable, CaseIterable {
     /// (the target adopts without the source's release), so a write the source accepts in between is acknowledged
     /// and then lost with the source's copy.
     case copyBeforeRelease
+    /// Not the engine's: the simulator's state machine loses one key when it restores a snapshot, as a snapshot
+    /// format that leaves something out would, so a replica caught up by snapshot holds another state than those
+    /// that applied the log.
+    case restoreLosesAKey
 }

@@ -2,6 +2,7 @@ import QuorumCodec
 import QuorumConsensus
 import QuorumNode
 import QuorumSharding
+import QuorumStore
 
 /// The simulator's replicated state machine: integer registers by key, enough to check linearizability of
 /// reads, writes and compare-and-set. It also reports every applied entry to the safety checker.
@@ -17,17 +18,29 @@ struct RegisterMachine: ReplicatedStateMachine {
     let group: Int?
     /// In a sharded world: which keys this group serves.
     private(set) var shards: ShardedRegisters?
+    /// In a world that runs the real store (`SimulationOptions.runsStore`): the store, whose answers the clients
+    /// get. `registers` then holds what plain registers would, and each answer of the store is checked against it.
+    private(set) var store: KeyValueStore?
+    /// `InjectedBug.restoreLosesAKey`.
+    private let restoreLosesAKey: Bool
 
-    init(node: NodeID, checker: SafetyChecker, group: Int? = nil, shards: ShardedRegisters? = nil) {
+    init(
+        node: NodeID, checker: SafetyChecker, group: Int? = nil, shards: ShardedRegisters? = nil,
+        runsStore: Bool = false, injectedBug: InjectedBug? = nil
+    ) {
+        precondition(!runsStore || shards == nil, "a sharded world runs plain registers")
         self.node = node
         self.checker = checker
         self.group = group
         self.shards = shards
+        self.store = runsStore ? KeyValueStore() : nil
+        self.restoreLosesAKey = injectedBug == .restoreLosesAKey
     }
 
     mutating func apply(_ entry: Entry) -> RegisterOutput? {
         checker.recordApplied(entry, on: node)
         guard case .command(let bytes) = entry.kind else { return nil }
+        if store != nil { return applyToStore(bytes, at: entry.index) }
         if let step = ShardStep(decoding: bytes), shards != nil {
             return shards!.apply(step, at: entry.index, to: &registers)
         }
@@ -35,26 +48,54 @@ struct RegisterMachine: ReplicatedStateMachine {
             checker.fail("\(node) applied an undecodable command at \(entry.index)")
             return nil
         }
-        if let group, let other = GroupIsolation.group(ofKey: command.key), other != group {
-            checker.fail("group isolation: \(node) applied group \(other)'s entry \(entry) in group \(group)")
-        }
+        checkIsolation(of: command.key, "applied entry \(entry)")
         if let shards {
             if let refusal = shards.refusal(forKey: command.key) { return .refused(refusal) }
             if let violation = shards.misplaced(command.key, servedAfter: entry.index.advanced(by: -1)) {
                 checker.fail("\(node) applied \(command) at \(entry.index): \(violation)")
             }
         }
-        switch command.operation {
-        case .get:
-            return .result(.value(registers[command.key]))
-        case .put(let value):
-            registers[command.key] = value
-            return .result(.ok)
-        case .compareAndSet(let expected, let new):
-            guard registers[command.key] == expected else { return .result(.swapped(false)) }
-            registers[command.key] = new
-            return .result(.swapped(true))
+        return .result(applyToRegisters(command))
+    }
+
+    private mutating func applyToRegisters(_ command: RegisterCommand) -> KVResult {
+        let (value, result) = RegisterModel.apply(command.operation, to: registers[command.key])
+        registers[command.key] = value
+        return result
+    }
+
+    /// Applies a store proposal to the store, and its register command to `registers`, and checks that the two
+    /// answer alike.
+    private mutating func applyToStore(_ bytes: [UInt8], at index: LogIndex) -> RegisterOutput? {
+        guard let proposal = try? StoreProposal(decoding: bytes), let command = StoreRegisters.command(of: proposal)
+        else {
+            checker.fail("\(node) applied an undecodable store proposal at \(index)")
+            return nil
         }
+        checkIsolation(of: command.key, "applied \(command) at \(index)")
+        let answer = store!.apply(proposal).result
+        let expected = applyToRegisters(command)
+        guard let result = StoreRegisters.result(of: answer, for: command), result == expected else {
+            checker.fail("\(node) at \(index): the store answered \(answer) to \(command), where a register answers \(expected)")
+            return nil
+        }
+        return .result(result)
+    }
+
+    private func checkIsolation(of key: String, _ what: @autoclosure () -> String) {
+        if let group, let other = GroupIsolation.group(ofKey: key), other != group {
+            checker.fail("group isolation: \(node) \(what()), group \(other)'s key, in group \(group)")
+        }
+    }
+
+    /// The value of `key` now: the store's in a world that runs it, checked against the plain register's.
+    func value(of key: String) -> Int? {
+        guard let store else { return registers[key] }
+        let stored = StoreRegisters.value(of: key, in: store)
+        if stored != registers[key] {
+            checker.fail("\(node) read \(key) from the store as \(String(describing: stored)), where the register holds \(String(describing: registers[key]))")
+        }
+        return stored
     }
 
     /// A read of `key` served now, after `appliedIndex`: its value, or why this group does not serve it.
@@ -65,12 +106,15 @@ struct RegisterMachine: ReplicatedStateMachine {
                 checker.fail("\(node) served a read of \(key) after \(appliedIndex): \(violation)")
             }
         }
-        return .result(.value(registers[key]))
+        return .result(.value(value(of: key)))
     }
 
-    func snapshotImage() -> RegisterImage { RegisterImage(registers: registers, ownership: shards?.ownership) }
+    func snapshotImage() -> RegisterImage {
+        RegisterImage(registers: registers, ownership: shards?.ownership, store: store)
+    }
 
     static func serialize(_ image: RegisterImage) -> [UInt8] {
+        if let store = image.store { return store.snapshot() }
         var writer = ByteWriter()
         for key in image.registers.keys.sorted() {
             RegisterCommand(key: key, operation: .put(image.registers[key]!)).encode(into: &writer)
@@ -80,7 +124,27 @@ struct RegisterMachine: ReplicatedStateMachine {
     }
 
     mutating func restore(from snapshot: [UInt8]) {
+        restoreFaithfully(from: snapshot)
+        if restoreLosesAKey, let key = registers.keys.min() {
+            registers.removeValue(forKey: key)
+            _ = store?.apply(StoreProposal(.deleteRange(DeleteRangeRequest(key: Array(key.utf8)))))
+        }
+    }
+
+    private mutating func restoreFaithfully(from snapshot: [UInt8]) {
         registers.removeAll()
+        if store != nil {
+            guard let restored = try? KeyValueStore(restoringFrom: snapshot),
+                let registers = StoreRegisters.registers(in: restored)
+            else {
+                checker.fail("\(node) restored a store snapshot that does not decode")
+                return
+            }
+            for key in registers.keys { checkIsolation(of: key, "restored a snapshot with \(key)") }
+            store = restored
+            self.registers = registers
+            return
+        }
         var reader = ByteReader(snapshot)
         while reader.remaining > 0 {
             var attempt = reader
@@ -94,9 +158,7 @@ struct RegisterMachine: ReplicatedStateMachine {
                 break
             }
             reader = attempt
-            if let group, let other = GroupIsolation.group(ofKey: command.key), other != group {
-                checker.fail("group isolation: \(node) restored group \(other)'s key \(command.key) in group \(group)")
-            }
+            checkIsolation(of: command.key, "restored a snapshot with \(command.key)")
             registers[command.key] = value
         }
     }
@@ -114,10 +176,12 @@ enum RegisterOutput: Hashable {
     case stepFailed(String)
 }
 
-/// A snapshot's content: the registers and, in a sharded world, the group's key ownership.
+/// A snapshot's content: the registers and, in a sharded world, the group's key ownership; in a world that runs the
+/// store, the store, whose own snapshot is the image's bytes.
 struct RegisterImage: Sendable {
     var registers: [String: Int]
     var ownership: KeyOwnership?
+    var store: KeyValueStore?
 }
 
 /// A register operation as it travels through the log.

@@ -3,6 +3,11 @@ import QuorumConsensus
 /// The client workload: reads, writes and compare-and-set against whichever node a client believes leads,
 /// recorded as a history for the linearizability checker.
 extension Simulation {
+    /// A command as the log carries it: a store proposal in a world that runs the store.
+    func encoded(_ command: RegisterCommand) -> [UInt8] {
+        options.runsStore ? StoreRegisters.proposal(for: command).encoded : command.encoded
+    }
+
     func issueToken() -> UInt64 {
         nextToken += 1
         return nextToken
@@ -36,7 +41,7 @@ extension Simulation {
                 if case .get = operation {
                     try driver.read(token: token)
                 } else {
-                    try driver.propose(RegisterCommand(key: key, operation: operation).encoded, token: token)
+                    try driver.propose(encoded(RegisterCommand(key: key, operation: operation)), token: token)
                 }
             } catch {
                 refusal = error
@@ -67,7 +72,7 @@ extension Simulation {
         case .readable(let token):
             guard let operation = outstanding.removeValue(forKey: token) else { return }
             let key = history[operation.historyIndex].key
-            record(operation, result: .value(nodes[node]!.driver!.stateMachine.registers[key]))
+            record(operation, result: .value(nodes[node]!.driver!.stateMachine.value(of: key)))
         case .dropped(let token), .readFailed(let token):
             guard let operation = outstanding.removeValue(forKey: token) else { return }
             // It certainly did not take effect: leave it out of the history.

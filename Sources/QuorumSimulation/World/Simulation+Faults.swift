@@ -27,9 +27,11 @@ extension Simulation {
         nodes[id]!.highestCommit = 0
         nodes[id]!.highestApplied = 0
         nodes[id]!.clockStalledUntil = nil
+        let machine = RegisterMachine(
+            node: id, checker: checker, runsStore: options.runsStore, injectedBug: options.injectedBug)
         nodes[id]!.driver = Driver(
-            engine: engine, stateMachine: RegisterMachine(node: id, checker: checker), storage: disk,
-            transport: nodes[id]!.endpoint, recoveredSnapshot: recovered.snapshot, processing: .whenAsked)
+            engine: engine, stateMachine: machine, storage: disk, transport: nodes[id]!.endpoint,
+            recoveredSnapshot: recovered.snapshot, processing: .whenAsked)
         withDriver(id) { _ in }
         schedule(.tick(id, incarnation: incarnation), after: 1 + random.next(upperBound: options.tickIntervalMs))
     }
@@ -142,7 +144,7 @@ extension Simulation {
             return
         }
         let token = issueToken()
-        let command = RegisterCommand(key: "liveness", operation: .put(Int(now))).encoded
+        let command = encoded(RegisterCommand(key: "liveness", operation: .put(Int(now))))
         withDriver(leader) { driver in
             if (try? driver.propose(command, token: token)) != nil { self.livenessProbeTokens.insert(token) }
         }

@@ -123,12 +123,32 @@ public final class Simulation {
         stats.entriesApplied = Int(checker.highestApplied.rawValue)
         stats.highestTerm = nodes.values.compactMap { $0.driver?.engine.term }.max() ?? 0
         var report = SimulationReport(options: options, stats: stats, linearizability: nil, failure: checker.violation)
+        report.failure = report.failure ?? divergentReplicas()
         guard report.failure == nil else { return report }
         let checked = history.enumerated().filter { !discarded.contains($0.offset) }.map(\.element)
         let verdict = LinearizabilityChecker().check(checked)
         report.linearizability = verdict
         report.failure = verdict.failure(waived: options.waivesUndecidedLinearizability)
         return report
+    }
+
+    /// Replicas that applied the same prefix of the log must hold the same state, byte for byte in a snapshot:
+    /// a state machine that is not deterministic, or a snapshot that restores something else than was applied,
+    /// shows here even when no client happened to read the difference.
+    private func divergentReplicas() -> String? {
+        var stateByApplied: [LogIndex: (node: NodeID, state: [UInt8])] = [:]
+        for id in nodes.keys.sorted() {
+            guard let driver = nodes[id]!.driver else { continue }
+            let state = RegisterMachine.serialize(driver.stateMachine.snapshotImage())
+            if let first = stateByApplied[driver.appliedIndex] {
+                if first.state != state {
+                    return "state divergence: \(first.node) and \(id) both applied through \(driver.appliedIndex) but hold different states"
+                }
+            } else {
+                stateByApplied[driver.appliedIndex] = (id, state)
+            }
+        }
+        return nil
     }
 
     func clusterSummary() -> String {

@@ -54,6 +54,10 @@ public struct SimulationOptions: Sendable, CustomStringConvertible {
     /// Whether a history the linearizability search cannot decide within its budget passes. Off: an undecided
     /// history fails the run, since it was not checked. Waive only a seed known to need it, and say why.
     public var waivesUndecidedLinearizability = false
+    /// Single-group worlds: the registers live in QuorumStore's real `KeyValueStore`, and the log carries store
+    /// proposals (`StoreRegisters`), so the store's codec, transactions, revisions, snapshots and restore run under
+    /// every fault, each answer checked against a plain register's.
+    public var runsStore = false
     /// The engine the single-group world runs. Set by the caller, never drawn: the world's other parameters are the
     /// same for a seed whichever engine runs it, and a Raft seed replays exactly as before engines were selectable.
     public var consensus = ConsensusKind.raft
@@ -175,6 +179,7 @@ public struct SimulationOptions: Sendable, CustomStringConvertible {
         text += " retain=\(entriesRetainedAfterSnapshot) batch=\(maxEntriesPerAppend) inflight=\(maxInflightAppends)"
         if groups > 1 { text += " groups=\(groups) faultPhase=\(faultPhaseMs)ms" }
         if sharded { text += " sharded moveEvery≤\(moveIntervalMs)ms" }
+        if runsStore { text += " store" }
         if let injectedBug { text += " bug=\(injectedBug.rawValue)" }
         if consensus != .raft { text += " consensus=\(consensus.rawValue)" }
         if let injectedPaxosBug { text += " bug=\(injectedPaxosBug.rawValue)" }

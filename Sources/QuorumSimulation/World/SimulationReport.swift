@@ -17,6 +17,7 @@ public struct SimulationReport: Sendable, CustomStringConvertible {
         var command = "swift run quorum simulate --seed \(options.seed)"
         if options.groups > 1 { command += " --groups \(options.groups)" }
         if options.sharded { command += " --sharded" }
+        if options.runsStore { command += " --store" }
         if options.consensus != .raft { command += " --consensus \(options.consensus.rawValue)" }
         if let bug = options.injectedBug { command += " --inject-bug \(bug.rawValue)" }
         if let bug = options.injectedPaxosBug { command += " --inject-bug \(bug.rawValue)" }
