@@ -36,17 +36,30 @@ extension Simulation {
         schedule(.tick(id, incarnation: incarnation), after: 1 + random.next(upperBound: options.tickIntervalMs))
     }
 
-    func crash(_ victim: NodeID) {
+    func crash(_ victim: NodeID) { crash(victim, drawingFrom: &random) }
+
+    /// Crashes `victim`, losing what its disk had not synced and maybe keeping a torn part of its last write, and
+    /// restarts it later; `draws` decides the tear and the delay.
+    private func crash(_ victim: NodeID, drawingFrom draws: inout SplitMix64) {
         let disk = nodes[victim]!.disk
         let torn =
-            disk.hasPendingWrites && random.chance(0.5)
-            ? Int(random.next(upperBound: UInt64(disk.firstPendingRecordCount + 1))) : nil
+            disk.hasPendingWrites && draws.chance(0.5)
+            ? Int(draws.next(upperBound: UInt64(disk.firstPendingRecordCount + 1))) : nil
         disk.crash(tornAfterRecords: torn)
         nodes[victim]!.driver = nil
         nodes[victim]!.incarnation += 1
         stats.crashes += 1
         note("crash \(victim)\(torn.map { ", torn write kept \($0) records" } ?? "")")
-        schedule(.restart(victim), after: 200 + random.next(upperBound: 2_000))
+        schedule(.restart(victim), after: 200 + draws.next(upperBound: 2_000))
+    }
+
+    /// The whole cluster loses power at once: every running node crashes, each losing what it had not synced,
+    /// and all come back within two seconds. Whatever was acknowledged must have been durable on a quorum.
+    /// Drawn from a stream of its own, so that worlds without one are as they were.
+    func losePower(_ running: [NodeID]) {
+        note("power loss: \(running.count) nodes crash at once")
+        stats.powerLosses += 1
+        for id in running { crash(id, drawingFrom: &powerLosses) }
     }
 
     /// Aimed at reads a leader answers on its own authority: the leader is cut off from the other nodes (clients

@@ -22,6 +22,8 @@ public final class Simulation {
     /// Draws for faults aimed at particular rules, apart from `random` so that adding one leaves every seed's
     /// world otherwise unchanged.
     var aimedFaults: SplitMix64
+    /// Draws for whole-cluster power losses, a stream of their own for the same reason.
+    var powerLosses: SplitMix64
     var now: UInt64 = 0
     var events = Heap<ScheduledEvent>()
     var eventSequence: UInt64 = 0
@@ -72,6 +74,7 @@ public final class Simulation {
         self.paxosConfigurations = PaxosConfigurationChecker(world: options)
         self.random = SplitMix64(seed: options.seed ^ 0x5EED_0F_3A21D)
         self.aimedFaults = SplitMix64(seed: options.seed ^ 0xA1_3ED_FA17)
+        self.powerLosses = SplitMix64(seed: options.seed ^ 0x90_3E_1055)
         self.network = SimulatedNetwork(
             delayMsMax: options.messageDelayMsMax, dropRate: options.messageDropRate,
             duplicateRate: options.messageDuplicateRate, longDelayRate: options.messageLongDelayRate)
@@ -242,7 +245,9 @@ public final class Simulation {
             }
         case .crash:
             let running = allNodeIDs.filter { nodes[$0]!.driver != nil }
-            if let leader = currentLeader, random.chance(0.5) {
+            if powerLosses.chance(0.1) {
+                losePower(running)
+            } else if let leader = currentLeader, random.chance(0.5) {
                 crash(leader)
             } else if let victim = running.randomElement(using: &random) {
                 crash(victim)
