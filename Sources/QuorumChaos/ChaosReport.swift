@@ -74,7 +74,8 @@ public struct ChaosReport: Sendable, CustomStringConvertible {
                     + "served again without a restart")
         }
         if let changes = faultsInjected[.membershipChange] {
-            lines.append("membership changes: \(changes) nodes added and removed, \(sparesPromoted) of them voters by then")
+            lines.append(
+                "membership changes: \(changes) nodes added and removed, \(sparesPromoted) of them voters by then")
         }
         lines.append("acknowledged writes: \(acknowledgedWrites), lost: \(lostWrites.count)")
         lines += lostWrites.prefix(10).map { "  lost: \($0)" }

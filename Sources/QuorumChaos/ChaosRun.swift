@@ -71,7 +71,8 @@ public enum ChaosRun {
         progress: @escaping @Sendable (String) -> Void = { _ in }
     ) async throws -> (report: ChaosReport, record: ChaosRecord) {
         let durationMilliseconds = options.durationSeconds * 1_000
-        let wantsFullDisks = schedule.map { $0.faults.contains { $0.kind == .diskFull } } ?? options.faultKinds.contains(.diskFull)
+        let wantsFullDisks =
+            schedule.map { $0.faults.contains { $0.kind == .diskFull } } ?? options.faultKinds.contains(.diskFull)
         let diskFullLeftOut = wantsFullDisks ? SmallDisk.unavailableReason : nil
         let schedule =
             schedule

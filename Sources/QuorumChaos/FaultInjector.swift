@@ -184,7 +184,9 @@ final class FaultInjector: Sendable {
         await cluster.proxy.healAll()
         for id in cluster.spareIDs {
             if let failure = await removeSpare(id, seconds: 60) {
-                sparesLeft.withLock { $0.append("node \(id), added by a membership change, was not removed: \(failure)") }
+                sparesLeft.withLock {
+                    $0.append("node \(id), added by a membership change, was not removed: \(failure)")
+                }
             }
         }
         for member in cluster.members {

@@ -23,7 +23,8 @@ struct SmallDisk: Sendable {
 
     /// Why this machine cannot mount a small file system, or nil if it can: tries one in a temporary directory.
     static let unavailableReason: String? = {
-        let probe = FileManager.default.temporaryDirectory.appendingPathComponent("quorum-small-disk-\(UUID().uuidString)")
+        let probe = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "quorum-small-disk-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: probe) }
         do {
             try mount(at: probe).unmount()

@@ -11,8 +11,9 @@ struct Chaos: AsyncParsableCommand {
             Starts --nodes `quorum server` processes whose peer links pass through a fault-injecting proxy, runs \
             clients through the Swift client and the Redis port for --duration seconds, and injects a schedule of \
             faults drawn from --seed: partitions (closed or silent), one-way partitions, delay, random connection \
-            drops, bandwidth limits, SIGKILL and restart, SIGSTOP and SIGCONT, leadership transfers. Then it \
-            checks the history for linearizability and that every acknowledged write is still there.
+            drops, bandwidth limits, SIGKILL and restart, SIGSTOP and SIGCONT, leadership transfers, membership \
+            changes during other faults, and full disks (where it may mount a small file system per node: root). \
+            Then it checks the history for linearizability and that every acknowledged write is still there.
             A failing run saves its options, fault schedule and the history of the keys that did not pass \
             (--save, default chaos-failure-SEED.json); --replay FILE checks that history again and runs the same \
             schedule again; --check FILE only checks it. docs/reliability.md explains.

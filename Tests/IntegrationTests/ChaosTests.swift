@@ -88,7 +88,8 @@ func membershipChangesHaveAFaultInside() {
         for change in changes {
             let end = change.startMilliseconds + change.durationMilliseconds
             let inside = schedule.faults.filter {
-                ![.membershipChange, .leadershipTransfer].contains($0.kind) && $0.startMilliseconds > change.startMilliseconds
+                ![.membershipChange, .leadershipTransfer].contains($0.kind)
+                    && $0.startMilliseconds > change.startMilliseconds
                     && $0.startMilliseconds + $0.durationMilliseconds < end && (1...3).contains($0.node)
             }
             #expect(!inside.isEmpty, "seed \(seed): nothing inside \(change)")

@@ -81,7 +81,9 @@ struct SimulationTests {
     }
 
     /// The same worlds with the real key-value store as the state machine: fewer seeds, since each costs more.
-    @Test("worlds that run the real store stay safe, live and linearizable, their replicas alike", arguments: storeSeedBatches)
+    @Test(
+        "worlds that run the real store stay safe, live and linearizable, their replicas alike",
+        arguments: storeSeedBatches)
     func storeSeedsPass(batch: ClosedRange<UInt64>) async {
         let reports = await worlds(batch) { seed in
             var options = SimulationOptions(seed: seed)

@@ -560,7 +560,9 @@ struct RegisterLinearizationSearch {
     private func explainFailure() -> String {
         // The search ran on the model, whose unread values are all one; replaying the prefix on the operations
         // themselves gives the value the register really held.
-        let prefixValue = longestPrefix.reduce(Int?.none) { RegisterModel.apply(operations[$1].operation, to: $0).value }
+        let prefixValue = longestPrefix.reduce(Int?.none) {
+            RegisterModel.apply(operations[$1].operation, to: $0).value
+        }
         var lines: [String] = []
         lines.append(
             "no linearization of \(operations.count) operations (\(completedOperationCount) completed)."

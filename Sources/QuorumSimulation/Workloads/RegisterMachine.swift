@@ -76,7 +76,8 @@ struct RegisterMachine: ReplicatedStateMachine {
         let answer = store!.apply(proposal).result
         let expected = applyToRegisters(command)
         guard let result = StoreRegisters.result(of: answer, for: command), result == expected else {
-            checker.fail("\(node) at \(index): the store answered \(answer) to \(command), where a register answers \(expected)")
+            checker.fail(
+                "\(node) at \(index): the store answered \(answer) to \(command), where a register answers \(expected)")
             return nil
         }
         return .result(result)
@@ -93,7 +94,9 @@ struct RegisterMachine: ReplicatedStateMachine {
         guard let store else { return registers[key] }
         let stored = StoreRegisters.value(of: key, in: store)
         if stored != registers[key] {
-            checker.fail("\(node) read \(key) from the store as \(String(describing: stored)), where the register holds \(String(describing: registers[key]))")
+            checker.fail(
+                "\(node) read \(key) from the store as \(String(describing: stored)), "
+                    + "where the register holds \(String(describing: registers[key]))")
         }
         return stored
     }
@@ -210,7 +213,9 @@ struct RegisterCommand: Hashable {
         let tag = try reader.readByte("tag")
         let keyLength = try reader.readByte("key length")
         let key = String(decoding: try reader.readBytes(count: UInt64(keyLength), "key"), as: UTF8.self)
-        func value(_ field: String) throws(DecodingFailure) -> Int { Int(bitPattern: UInt(try reader.read(UInt64.self, field))) }
+        func value(_ field: String) throws(DecodingFailure) -> Int {
+            Int(bitPattern: UInt(try reader.read(UInt64.self, field)))
+        }
         switch tag {
         case 0: return RegisterCommand(key: key, operation: .get)
         case 1: return RegisterCommand(key: key, operation: .put(try value("value")))

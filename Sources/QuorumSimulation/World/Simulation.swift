@@ -145,7 +145,8 @@ public final class Simulation {
             let state = RegisterMachine.serialize(driver.stateMachine.snapshotImage())
             if let first = stateByApplied[driver.appliedIndex] {
                 if first.state != state {
-                    return "state divergence: \(first.node) and \(id) both applied through \(driver.appliedIndex) but hold different states"
+                    return "state divergence: \(first.node) and \(id) both applied through \(driver.appliedIndex) "
+                        + "but hold different states"
                 }
             } else {
                 stateByApplied[driver.appliedIndex] = (id, state)

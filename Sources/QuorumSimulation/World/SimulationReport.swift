@@ -43,7 +43,9 @@ public struct SimulationReport: Sendable, CustomStringConvertible {
                 "moves finished: \(stats.movesFinished) (started over \(stats.movesResumed)×), requests refused "
                     + "for a key their group did not serve: \(stats.staleRoutesRefused)")
         }
-        if let livenessMs = stats.livenessMs { lines.append("after healing: leader and commit on all voters in \(livenessMs) ms") }
+        if let livenessMs = stats.livenessMs {
+            lines.append("after healing: leader and commit on all voters in \(livenessMs) ms")
+        }
         if let linearizability { lines.append("linearizability: \(linearizability)") }
         lines += groups.map(\.description)
         lines.append(failure.map { "FAILED: \($0)\nreplay: \(replayCommand)" } ?? "passed")
