@@ -149,14 +149,14 @@ public final class ChaosCluster: @unchecked Sendable {
 
     /// Starts node `id` (after a kill, on the data it had) with its list through the proxy.
     public func start(_ id: Int) async throws {
-        processes[id] = try launch(arguments(of: members[id - 1], list: try await list(of: id)), logName: "n\(id)")
+        processes[id] = try launch(arguments(of: members[id - 1], list: try await list(of: id)), id: id)
     }
 
-    private func launch(_ arguments: [String], logName: String) throws -> Process {
+    private func launch(_ arguments: [String], id: Int) throws -> Process {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
-        let log = directory.appendingPathComponent("\(logName).log")
+        let log = logPath(of: id)
         guard
             FileManager.default.fileExists(atPath: log.path)
                 || FileManager.default.createFile(atPath: log.path, contents: nil),
@@ -178,6 +178,22 @@ public final class ChaosCluster: @unchecked Sendable {
     }
 
     func freeDisk(_ id: Int) { disks[id]?.free() }
+
+    /// The size of node `id`'s log now, to read what it says from then on.
+    func logSize(of id: Int) -> UInt64 {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: logPath(of: id).path)
+        return (attributes?[.size] as? NSNumber)?.uint64Value ?? 0
+    }
+
+    /// Whether node `id`'s log says `text` after its first `offset` bytes.
+    func log(of id: Int, says text: String, after offset: UInt64) -> Bool {
+        guard let log = FileHandle(forReadingAtPath: logPath(of: id).path) else { return false }
+        defer { try? log.close() }
+        guard (try? log.seek(toOffset: offset)) != nil, let tail = try? log.readToEnd() else { return false }
+        return String(decoding: tail, as: UTF8.self).contains(text)
+    }
+
+    private func logPath(of id: Int) -> URL { directory.appendingPathComponent("n\(id).log") }
 
     /// How many lines of every node's log, the added nodes' included, contain `text`.
     func logLines(containing text: String) -> Int {
@@ -214,7 +230,7 @@ public final class ChaosCluster: @unchecked Sendable {
         }
         entries.append("\(id)=\(spare.address)")
         let arguments = arguments(of: spare, list: entries.joined(separator: ",")) + ["--join"]
-        spares[id]?.process = try launch(arguments, logName: "n\(id)")
+        spares[id]?.process = try launch(arguments, id: id)
     }
 
     /// Ends spare `id`, which the cluster no longer counts as a member, and deletes its data. Its exit is no

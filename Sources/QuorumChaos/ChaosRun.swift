@@ -112,8 +112,8 @@ public enum ChaosRun {
         let counters = await cluster.proxy.counters
         await cluster.stopAll(keepingFiles: true)
         let fullDisks = (
-            noticed: cluster.logLines(containing: "disk is full"),
-            recovered: cluster.logLines(containing: "storage reopened after the disk filled up")
+            noticed: cluster.logLines(containing: FaultInjector.diskFullNotice),
+            recovered: cluster.logLines(containing: FaultInjector.diskFreedNotice)
         )
 
         let operations = history.operations

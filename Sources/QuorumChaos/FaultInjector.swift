@@ -14,6 +14,12 @@ final class FaultInjector: Sendable {
     /// Nodes added by a membership change that could not be removed again, even once every fault had healed.
     private let sparesLeft = Mutex<[String]>([])
     private let sparesPromoted = Mutex(0)
+    /// For each full disk under way, the size of its node's log when the disk was filled.
+    private let fullDiskLogOffsets = Mutex<[ScheduledFault: UInt64]>([:])
+
+    /// What a node's log says when it meets its full disk, and when it serves again without a restart.
+    static let diskFullNotice = "disk is full"
+    static let diskFreedNotice = "storage reopened after the disk filled up"
 
     init(cluster: ChaosCluster, history: ChaosHistory, progress: @escaping @Sendable (String) -> Void) {
         self.cluster = cluster
@@ -104,6 +110,8 @@ final class FaultInjector: Sendable {
         case .membershipChange:
             return await addSpare(for: fault)
         case .diskFull:
+            let offset = cluster.logSize(of: fault.node)
+            fullDiskLogOffsets.withLock { $0[fault] = offset }
             do {
                 if try await !cluster.fillDisk(fault.node) { return "node \(fault.node) has no file system of its own" }
             } catch {
@@ -182,6 +190,7 @@ final class FaultInjector: Sendable {
     /// Undoes whatever is still in force: every link healed, every node running.
     func healEverything() async {
         await cluster.proxy.healAll()
+        for member in cluster.members { cluster.freeDisk(member.id) }
         for id in cluster.spareIDs {
             if let failure = await removeSpare(id, seconds: 60) {
                 sparesLeft.withLock {
@@ -210,7 +219,13 @@ final class FaultInjector: Sendable {
         case .leadershipTransfer:
             break
         case .diskFull:
+            // A node meets its full disk only when it writes a new file (a snapshot, a log segment), not while it
+            // fills its preallocated segment: the disk stays full until the node has said so, for up to 10 s more,
+            // so that the fault bites however slow the run. Then the fault lasts until the node serves again.
+            let offset = fullDiskLogOffsets.withLock { $0.removeValue(forKey: fault) } ?? 0
+            await waitUntil(node: fault.node, says: Self.diskFullNotice, after: offset)
             cluster.freeDisk(fault.node)
+            await waitUntil(node: fault.node, says: Self.diskFreedNotice, after: offset)
         case .membershipChange:
             guard let id = sparesAdded.withLock({ $0.removeValue(forKey: fault) }) else { break }
             if let failure = await removeSpare(id, seconds: 10) {
@@ -220,6 +235,14 @@ final class FaultInjector: Sendable {
             await cluster.proxy.set(LinkFaults(), on: oneWayLink(of: fault))
         default:
             for link in links(of: fault.node) { await cluster.proxy.set(LinkFaults(), on: link) }
+        }
+    }
+
+    /// Reads node `node`'s log every 100 ms until it says `text` after `offset`, for at most 10 s.
+    private func waitUntil(node: Int, says text: String, after offset: UInt64) async {
+        let deadline = history.now + 10_000_000
+        while !cluster.log(of: node, says: text, after: offset) && history.now < deadline {
+            try? await Task.sleep(for: .milliseconds(100))
         }
     }
 

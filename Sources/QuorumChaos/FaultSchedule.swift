@@ -104,13 +104,20 @@ public struct FaultSchedule: Hashable, Codable, Sendable {
             var fault = ScheduledFault(kind: kind, startMilliseconds: clock, durationMilliseconds: duration, node: node)
             fault.drawParameters(nodes: nodes, using: &random)
             faults.append(fault)
-            let companions = kinds.filter { $0 != .membershipChange && $0 != .leadershipTransfer }
-            if kind == .membershipChange, let companion = companions.randomElement(using: &random) {
-                var inside = ScheduledFault(
-                    kind: companion, startMilliseconds: clock + duration / 4, durationMilliseconds: duration / 2,
-                    node: Int.random(in: 1...nodes, using: &random))
-                inside.drawParameters(nodes: nodes, using: &random)
-                faults.append(inside)
+            if kind == .membershipChange {
+                // The fault inside is the round's next kind that can be one, when there is one, so that it takes no
+                // time of its own and a short run still reaches every kind.
+                let canBeInside = { (kind: FaultKind) in kind != .membershipChange && kind != .leadershipTransfer }
+                let companion =
+                    round.firstIndex(where: canBeInside).map { round.remove(at: $0) }
+                    ?? kinds.filter(canBeInside).randomElement(using: &random)
+                if let companion {
+                    var inside = ScheduledFault(
+                        kind: companion, startMilliseconds: clock + duration / 4, durationMilliseconds: duration / 2,
+                        node: Int.random(in: 1...nodes, using: &random))
+                    inside.drawParameters(nodes: nodes, using: &random)
+                    faults.append(inside)
+                }
             }
             if kind != .leadershipTransfer && kind != .membershipChange && kinds.contains(.leadershipTransfer)
                 && Int.random(in: 0..<3, using: &random) == 0
