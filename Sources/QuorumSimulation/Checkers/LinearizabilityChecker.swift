@@ -259,9 +259,9 @@ struct OperationSet: Hashable {
 /// produces them (every request cut off by a partition is one). Both keep the verdict exact:
 /// - Values that no operation reads back or compares against are all alike to the register: no
 ///   get returned one and no compare-and-set expected one, so which of them the register holds
-///   decides nothing. The search runs on a model of the history in which they are one value,
-///   one unread value. A timed-out put whose value nobody saw then becomes the same operation as
-///   every other such put.
+///   decides nothing. The search runs on a model of the history in which they are all one
+///   value. A timed-out put whose value nobody saw then becomes the same operation as every other
+///   such put.
 /// - Unknown-outcome operations that are the same model operation are interchangeable once
 ///   invoked, since none has a return to order anything by. The search only ever places the
 ///   earliest of them not yet placed (`earlierTwin`); any linearization that places a later one
