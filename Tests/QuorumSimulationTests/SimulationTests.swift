@@ -67,7 +67,10 @@ struct SimulationTests {
     func seedsPass(batch: ClosedRange<UInt64>) async {
         var membershipChanges = 0
         let reports = await worlds(batch) { Simulation(options: SimulationOptions(seed: $0)).run() }
-        #expect(reports.contains { $0.stats.powerLosses > 0 }, "no world of seeds \(batch) lost power")
+        // About one world in three loses power, so only a batch of many is sure to see it (not one seed replayed).
+        if batch.count >= 20 {
+            #expect(reports.contains { $0.stats.powerLosses > 0 }, "no world of seeds \(batch) lost power")
+        }
         for (seed, report) in zip(batch, reports) {
             #expect(report.passed, "\(report)")
             // Each world must be eventful enough to mean something. Membership changes need a stable leader,
