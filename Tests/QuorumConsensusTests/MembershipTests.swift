@@ -123,6 +123,27 @@ struct MembershipTests {
         #expect(cluster[1].role == .follower, "a removed node never campaigns")
     }
 
+    /// Found by the simulator (seed 190) once a disk could be lost for good: without it, no election could be won.
+    @Test("§4.2.2 a voter that an uncommitted configuration removes still campaigns, since it may hold the newest log")
+    func voterBeingRemovedStillCampaigns() throws {
+        var cluster = TestCluster(voters: 4)
+        cluster.elect(1)
+        cluster.isolated = [2, 4]
+        let removal = try cluster.nodes[1]!.proposeConfigurationChange(.remove(1))
+        cluster.stabilize()
+        #expect(cluster[3].lastIndex == removal.index && cluster[1].commitIndex < removal.index)
+        // n3 is lost for good. n1, hearing from no quorum, steps down (CheckQuorum) before n2 and n4 are back; they
+        // need n1's vote in {1, 2, 3, 4}, which n1, holding the newer log, refuses.
+        cluster.isolated = [2, 3, 4]
+        cluster.tick(1, times: 30)
+        #expect(cluster[1].role == .follower && cluster[1].configuration == Configuration(voters: [2, 3, 4]))
+        cluster.isolated = [3]
+        cluster.tickAll(times: 60)
+        #expect(cluster[2].commitIndex >= removal.index, "n1 won in {2, 3, 4} and committed its own removal")
+        let leaders = [1, 2, 4].filter { cluster[NodeID($0)].role == .leader }
+        #expect(leaders.count == 1 && leaders != [1], "n1 stepped down once its removal committed: \(leaders)")
+    }
+
     @Test("§4.1 one change at a time: a second change is refused until the first commits")
     func oneChangeAtATime() throws {
         var cluster = Self.clusterWithNewcomer()

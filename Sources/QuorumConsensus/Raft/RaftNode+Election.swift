@@ -7,7 +7,7 @@ extension RaftNode {
         electionElapsed += 1
         guard electionElapsed >= randomizedElectionTimeout else { return }
         resetElectionTimer()
-        guard isVoter else { return }
+        guard mayCampaign else { return }
         startElection(preVote: options.preVote, isLeadershipTransfer: false)
     }
 
@@ -54,7 +54,7 @@ extension RaftNode {
     }
 
     mutating func startElection(preVote: Bool, isLeadershipTransfer: Bool) {
-        precondition(isVoter, "only voters campaign")
+        precondition(mayCampaign, "only voters campaign")
         isQuiescent = false
         let electionTerm: Term
         if preVote {
@@ -65,7 +65,8 @@ extension RaftNode {
             becomeCandidate()
             electionTerm = term
         }
-        votes = [id: true]
+        // A voter of the committed configuration that the newest one removes asks only the newest one's voters.
+        votes = isVoter ? [id: true] : [:]
         let request = VoteRequest(
             lastLogIndex: log.lastIndex, lastLogTerm: log.lastTerm, isPreVote: preVote,
             isLeadershipTransfer: isLeadershipTransfer

@@ -136,6 +136,11 @@ public struct RaftNode: ConsensusEngine {
     public func term(at index: LogIndex) -> Term? { log.term(at: index) }
     public var configuration: Configuration { configurations[configurations.count - 1].configuration }
     var isVoter: Bool { configuration.voters.contains(id) }
+
+    /// Whether this node stands for election: as a voter, or as a voter of the committed configuration that an
+    /// uncommitted one removes. Such a node may still be needed until its removal commits (thesis §4.2.2): it may
+    /// hold the newest log, which no other voter can win an election against, while another voter is gone for good.
+    var mayCampaign: Bool { isVoter || committedConfiguration.configuration.voters.contains(id) }
     /// On a leader, each follower's replication progress; empty elsewhere.
     public var replicationStatus: [NodeID: ReplicationStatus] { progress.mapValues(\.status) }
 

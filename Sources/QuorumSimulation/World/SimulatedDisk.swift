@@ -12,6 +12,11 @@ final class SimulatedDisk: NodeStorage {
     private var pending: [PersistBatch] = []
     /// Bumped on every crash so that completions of lost writes are ignored.
     private(set) var incarnation = 0
+    /// Synced data that no longer reads back as written, which the node's storage finds when it next starts and
+    /// refuses to start on; nil while the disk is sound.
+    private(set) var damage: String?
+    /// What this node's messages promised the disk holds: it must still hold it whenever the node starts.
+    var promisesMade = LatestPromises()
 
     init(node: NodeID, world: Simulation) {
         self.node = node
@@ -43,6 +48,21 @@ final class SimulatedDisk: NodeStorage {
         incarnation += 1
     }
 
+    /// Damages a synced record, the newest entry's or else the hard state's: its checksum no longer matches, or
+    /// reading it fails (a latent sector error). The real storage refuses both at recovery (docs/storage.md).
+    func damageSyncedRecord(latentSectorError: Bool) {
+        let record = durable.entries.last.map { "entry \($0.index)'s record" } ?? "the hard state's record"
+        damage =
+            latentSectorError
+            ? "reading \(record) fails with EIO (a latent sector error)" : "\(record) fails its checksum"
+    }
+
+    /// What `InjectedBug.damagedDiskWipedInPlace` does: an empty disk where the damaged one was, under the same node.
+    func wipe() {
+        durable = RecoveredState()
+        damage = nil
+    }
+
     var hasPendingWrites: Bool { !pending.isEmpty }
     var firstPendingRecordCount: Int { pending.first?.recordCount ?? 0 }
 
@@ -52,7 +72,9 @@ final class SimulatedDisk: NodeStorage {
         let previous = first.index.advanced(by: -1)
         for write in pending.reversed() {
             if let entry = write.entries.last(where: { $0.index == previous }) { return entry.term }
-            if let snapshot = write.snapshot, snapshot.lastIncludedIndex == previous { return snapshot.lastIncludedTerm }
+            if let snapshot = write.snapshot, snapshot.lastIncludedIndex == previous {
+                return snapshot.lastIncludedTerm
+            }
         }
         if let snapshot = batch.snapshot, snapshot.lastIncludedIndex == previous { return snapshot.lastIncludedTerm }
         if let entry = durable.entries.last(where: { $0.index == previous }) { return entry.term }

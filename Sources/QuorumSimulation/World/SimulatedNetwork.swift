@@ -91,6 +91,7 @@ final class SimulatedEndpoint: MessageTransport {
             if let broken = DurablePromises.broken(by: message, disk: disk.durable) {
                 world.checker.fail("durability: \(message.from) \(broken): \(message)")
             }
+            disk.promisesMade.record(message)
             world.transmit(message)
         }
     }

@@ -4,6 +4,18 @@ import QuorumConsensus
 extension Simulation {
     func start(_ id: NodeID) {
         let disk = nodes[id]!.disk
+        if let damage = disk.damage {
+            guard options.injectedBug == .damagedDiskWipedInPlace else {
+                note("\(id) refuses to start: \(damage); it stays down")
+                return
+            }
+            disk.wipe()
+            note("\(id)'s damaged disk is wiped, and it starts again under its old id")
+        }
+        if let forgotten = disk.promisesMade.forgotten(by: disk.durable) {
+            checker.fail("durability: \(id) \(forgotten)")
+            return
+        }
         let recovered = disk.durable
         let engine: SelectedEngine
         let incarnation = nodes[id]!.incarnation
@@ -51,6 +63,40 @@ extension Simulation {
         stats.crashes += 1
         note("crash \(victim)\(torn.map { ", torn write kept \($0) records" } ?? "")")
         schedule(.restart(victim), after: 200 + draws.next(upperBound: 2_000))
+        damageDiskNow(victim)
+    }
+
+    /// Now and then a crashed node's disk turns out to have damaged synced data. Its storage refuses to start on
+    /// it, so it stays down for good (what it held is never served), and the operator replaces it: removes it from
+    /// the configuration, while the world's spare nodes stand in for the replacement a new id would bring. One
+    /// node at most per world, and only where every configuration the nodes hold keeps a quorum without it: a
+    /// cluster that loses a quorum's disks for good has lost its data, which no protocol can help.
+    private func damageDiskNow(_ victim: NodeID) {
+        let quorumSurvives = allNodeIDs.allSatisfy { id in
+            guard let configuration = nodes[id]!.configuration else { return true }
+            return configuration.voters.subtracting([victim]).count >= configuration.quorumSize
+        }
+        guard quorumSurvives, !allNodeIDs.contains(where: { nodes[$0]!.disk.damage != nil }),
+            diskDamages.chance(0.05)
+        else { return }
+        let disk = nodes[victim]!.disk
+        disk.damageSyncedRecord(latentSectorError: diskDamages.chance(0.5))
+        stats.disksDamaged += 1
+        note("\(victim)'s disk is damaged: \(disk.damage!)")
+        schedule(.removeDamaged(victim), after: 500 + diskDamages.next(upperBound: 1_500))
+    }
+
+    /// The operator removes a node whose disk is damaged, through whichever node leads, until no leader's
+    /// configuration names it any more (a leader that never learned of the removal may come to lead again).
+    func removeDamaged(_ id: NodeID) {
+        guard phase != .finished else { return }
+        schedule(.removeDamaged(id), after: 200)
+        guard let leader = currentLeader, nodes[leader]!.driver!.engine.configuration.contains(id) else { return }
+        withDriver(leader) { driver in
+            if (try? driver.proposeConfigurationChange(.remove(id), token: 0)) != nil {
+                self.note("\(leader) proposes removing \(id), whose disk is damaged")
+            }
+        }
     }
 
     /// The whole cluster loses power at once: every running node crashes, each losing what it had not synced,
@@ -89,7 +135,12 @@ extension Simulation {
     func changeMembership() {
         guard let leader = currentLeader else { return }
         let configuration = nodes[leader]!.driver!.engine.configuration
-        let outsiders = allNodeIDs.filter { !configuration.contains($0) }
+        // An operator replacing a node whose disk is damaged changes nothing else until it is out (`removeDamaged`):
+        // removing a healthy voter meanwhile could leave the damaged one needed for every quorum.
+        guard !allNodeIDs.contains(where: { configuration.contains($0) && nodes[$0]!.disk.damage != nil }) else {
+            return
+        }
+        let outsiders = allNodeIDs.filter { !configuration.contains($0) && nodes[$0]!.disk.damage == nil }
         let canAdd = !outsiders.isEmpty && configuration.voters.count <= options.clusterSize
         let canRemove = configuration.voters.count >= options.clusterSize
         let change: ConfigurationChange

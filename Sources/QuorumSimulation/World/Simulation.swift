@@ -24,6 +24,8 @@ public final class Simulation {
     var aimedFaults: SplitMix64
     /// Draws for whole-cluster power losses, a stream of their own for the same reason.
     var powerLosses: SplitMix64
+    /// Draws for damaged disks, likewise.
+    var diskDamages: SplitMix64
     var now: UInt64 = 0
     var events = Heap<ScheduledEvent>()
     var eventSequence: UInt64 = 0
@@ -60,6 +62,8 @@ public final class Simulation {
         var highestApplied: LogIndex = 0
         /// Until then the node's timer does not fire (a stalled process clock); it still serves whoever reaches it.
         var clockStalledUntil: UInt64?
+        /// The newest configuration the node's engine held, kept while it is down.
+        var configuration: Configuration?
     }
 
     struct SimulatedClient {
@@ -75,6 +79,7 @@ public final class Simulation {
         self.random = SplitMix64(seed: options.seed ^ 0x5EED_0F_3A21D)
         self.aimedFaults = SplitMix64(seed: options.seed ^ 0xA1_3ED_FA17)
         self.powerLosses = SplitMix64(seed: options.seed ^ 0x90_3E_1055)
+        self.diskDamages = SplitMix64(seed: options.seed ^ 0xD15C_DA3A6E)
         self.network = SimulatedNetwork(
             delayMsMax: options.messageDelayMsMax, dropRate: options.messageDropRate,
             duplicateRate: options.messageDuplicateRate, longDelayRate: options.messageLongDelayRate)
@@ -183,6 +188,7 @@ public final class Simulation {
         case process(NodeID, incarnation: Int)
         case restart(NodeID)
         case crashNode(NodeID)
+        case removeDamaged(NodeID)
         case repartition, crash, membershipChange, leadershipTransfer
         indirect case recurring(RecurringFault, intervalMs: UInt64)
         case heal, livenessProbe
@@ -256,6 +262,8 @@ public final class Simulation {
         case .crashNode(let id):
             guard phase == .faults, nodes[id]!.driver != nil else { return }
             crash(id)
+        case .removeDamaged(let id):
+            removeDamaged(id)
         case .membershipChange:
             changeMembership()
         case .leadershipTransfer:
@@ -288,6 +296,7 @@ public final class Simulation {
             schedule(.process(id, incarnation: nodes[id]!.incarnation), after: random.next(upperBound: 2))
         }
         let engine = nodes[id]!.driver!.engine
+        nodes[id]!.configuration = engine.configuration
         engine.checkInvariants()
         checkProgressKeepsForward(id, commit: engine.commitIndex, applied: nodes[id]!.driver!.appliedIndex)
         checker.recordProgress(of: engine, on: id)

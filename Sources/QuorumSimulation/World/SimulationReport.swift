@@ -33,7 +33,7 @@ public struct SimulationReport: Sendable, CustomStringConvertible {
             "entries applied: \(stats.entriesApplied), snapshots taken: \(stats.snapshotsTaken), "
                 + "installed: \(stats.snapshotsInstalled)")
         lines.append(
-            "crashes: \(stats.crashes) (power losses: \(stats.powerLosses)), partitions: \(stats.partitions), messages sent: \(stats.messagesSent), "
+            "crashes: \(stats.crashes) (power losses: \(stats.powerLosses), damaged disks: \(stats.disksDamaged)), partitions: \(stats.partitions), messages sent: \(stats.messagesSent), "
                 + "delivered: \(stats.messagesDelivered)")
         lines.append(
             "client operations: \(stats.operationsCompleted) completed, \(stats.operationsUnknown) with unknown outcome, "
@@ -64,6 +64,8 @@ public struct SimulationStats: Sendable {
     public var crashes = 0
     /// Crashes of every running node at once.
     public var powerLosses = 0
+    /// Disks found holding damaged synced data (a failing checksum or a latent sector error) after a crash.
+    public var disksDamaged = 0
     public var partitions = 0
     public var messagesSent = 0
     public var messagesDelivered = 0
