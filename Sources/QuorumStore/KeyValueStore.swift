@@ -70,6 +70,15 @@ public struct KeyValueStore: Sendable {
         return applied
     }
 
+    /// The newest sequence each client session applied, with the result a retry of it gets again.
+    public var sessionResults: [ClientSession: StoreResult] {
+        Dictionary(
+            uniqueKeysWithValues: sessions.map {
+                (ClientSession(client: $0.key, sequence: $0.value.sequence), $0.value.result)
+            }
+        )
+    }
+
     /// Applies a command that carries no session.
     public mutating func apply(_ command: StoreCommand) -> AppliedCommand {
         apply(StoreProposal(command))

@@ -66,12 +66,17 @@ struct Simulate: ParsableCommand {
             throw ValidationError("unknown engine '\(consensus)'; choose raft or paxos")
         }
         if let injectBug {
-            let known = kind == .raft ? InjectedBug(rawValue: injectBug) != nil : InjectedPaxosBug(rawValue: injectBug) != nil
-            let choices = kind == .raft ? InjectedBug.allCases.map(\.rawValue) : InjectedPaxosBug.allCases.map(\.rawValue)
+            let known =
+                kind == .raft ? InjectedBug(rawValue: injectBug) != nil : InjectedPaxosBug(rawValue: injectBug) != nil
+            let choices =
+                kind == .raft ? InjectedBug.allCases.map(\.rawValue) : InjectedPaxosBug.allCases.map(\.rawValue)
             if !known { throw ValidationError("unknown bug '\(injectBug)' for \(consensus); choose one of \(choices)") }
             let shardingBugs: [InjectedBug] = [.sourceServesReleasedKeys, .copyBeforeRelease]
             if let bug = InjectedBug(rawValue: injectBug), shardingBugs.contains(bug), !sharded {
                 throw ValidationError("--inject-bug \(injectBug) breaks moves of keys: it needs --sharded")
+            }
+            if InjectedBug(rawValue: injectBug) == .retriesWithoutSession, !store {
+                throw ValidationError("--inject-bug \(injectBug) breaks the store's client sessions: it needs --store")
             }
         }
     }

@@ -58,7 +58,11 @@ private func onThreadOfItsOwn<Result: Sendable>(_ work: @escaping @Sendable () -
 /// The engine bugs a single-group world must catch; the others belong to multi-group worlds (quiescence, the shared
 /// disk) and to sharded ones (moves of keys).
 private let singleGroupBugs = InjectedBug.allCases.filter {
-    ![.quiescentLeaderServesReads, .recoveryMixesGroups, .sourceServesReleasedKeys, .copyBeforeRelease].contains($0)
+    ![
+        .quiescentLeaderServesReads, .recoveryMixesGroups, .sourceServesReleasedKeys, .copyBeforeRelease,
+        .retriesWithoutSession,
+    ]
+    .contains($0)
 }
 
 @Suite("Simulation")
@@ -98,6 +102,31 @@ struct SimulationTests {
         for report in reports {
             #expect(report.passed, "\(report)")
             #expect(report.stats.operationsCompleted >= 20, "seed \(report.options.seed) completed too few operations")
+        }
+        // About two worlds in three send some write again in its session; a batch of several is sure to.
+        if batch.count >= 5 {
+            #expect(reports.contains { $0.stats.writesRetried > 0 }, "no world of seeds \(batch) retried a write")
+        }
+    }
+
+    /// Bugs outside the engine that only worlds running the store can show: retries that leave the session out
+    /// (a write applied twice), and a restore that loses a key.
+    @Test("a broken store world is caught", arguments: [InjectedBug.retriesWithoutSession, .restoreLosesAKey])
+    func brokenStoreWorldIsCaught(bug: InjectedBug) async {
+        let caughtBy = await offConcurrencyPool { () -> SimulationReport? in
+            for seed in UInt64(1)...50 {
+                var options = SimulationOptions(seed: seed)
+                options.runsStore = true
+                options.injectedBug = bug
+                let report = Simulation(options: options).run()
+                if !report.passed { return report }
+            }
+            return nil
+        }
+        #expect(caughtBy != nil, "bug \(bug) survived the 50 store seeds CI runs")
+        if let caughtBy {
+            #expect(!caughtBy.failure!.contains("liveness"), "bug \(bug) caught only by a timeout: \(caughtBy)")
+            print("bug \(bug.rawValue) caught by store seed \(caughtBy.options.seed): \(caughtBy.failure!)")
         }
     }
 

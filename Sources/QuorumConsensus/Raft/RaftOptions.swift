@@ -119,4 +119,8 @@ package enum InjectedBug: String, Sendable, CaseIterable {
     /// data directory and starting it again under its old id, instead of being replaced under a new one, so it
     /// forgets the votes and entries it acknowledged.
     case damagedDiskWipedInPlace
+    /// Not the engine's: in the simulator's worlds that run the store, a client sends a write whose outcome is
+    /// unknown again outside its session, as a client without exactly-once writes would, so a write that took
+    /// effect may take effect twice.
+    case retriesWithoutSession
 }

@@ -21,6 +21,9 @@ struct RegisterMachine: ReplicatedStateMachine {
     /// In a world that runs the real store (`SimulationOptions.runsStore`): the store, whose answers the clients
     /// get. `registers` then holds what plain registers would, and each answer of the store is checked against it.
     private(set) var store: KeyValueStore?
+    /// With the store: each client session's newest sequence and what a register answered to it, so that a retry
+    /// of it is answered the same without taking effect again (the model of the store's sessions).
+    private var sessions: [ClientID: (sequence: SequenceNumber, result: KVResult)] = [:]
     /// `InjectedBug.restoreLosesAKey`.
     private let restoreLosesAKey: Bool
 
@@ -74,7 +77,21 @@ struct RegisterMachine: ReplicatedStateMachine {
         }
         checkIsolation(of: command.key, "applied \(command) at \(index)")
         let answer = store!.apply(proposal).result
-        let expected = applyToRegisters(command)
+        let expected: KVResult
+        if let session = proposal.session, let known = sessions[session.client], session.sequence <= known.sequence {
+            guard session.sequence == known.sequence else {
+                // A late attempt of a write its client has given up on: refused, and no client waits for it.
+                guard case .failed(.staleSequence) = answer else {
+                    checker.fail("\(node) at \(index): the store answered \(answer) to a stale retry of \(command)")
+                    return nil
+                }
+                return nil
+            }
+            expected = known.result
+        } else {
+            expected = applyToRegisters(command)
+            if let session = proposal.session { sessions[session.client] = (session.sequence, expected) }
+        }
         guard let result = StoreRegisters.result(of: answer, for: command), result == expected else {
             checker.fail(
                 "\(node) at \(index): the store answered \(answer) to \(command), where a register answers \(expected)")
@@ -146,6 +163,14 @@ struct RegisterMachine: ReplicatedStateMachine {
             for key in registers.keys { checkIsolation(of: key, "restored a snapshot with \(key)") }
             store = restored
             self.registers = registers
+            sessions.removeAll()
+            for (session, result) in restored.sessionResults {
+                guard let result = StoreRegisters.writeResult(of: result) else {
+                    checker.fail("\(node) restored session \(session) answered \(result), no register's answer")
+                    continue
+                }
+                sessions[session.client] = (session.sequence, result)
+            }
             return
         }
         var reader = ByteReader(snapshot)

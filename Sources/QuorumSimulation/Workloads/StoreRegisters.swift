@@ -5,22 +5,21 @@ import QuorumStore
 /// the decimal text of its integer (as the chaos suite writes them). Entries in the log are encoded store proposals,
 /// so the store's codec, apply, revisions, transactions, snapshots and restore all run under the simulator's faults.
 enum StoreRegisters {
-    /// The store proposal that carries out `command`.
-    static func proposal(for command: RegisterCommand) -> StoreProposal {
+    /// The store proposal that carries out `command`, in `session` if the client retries it.
+    static func proposal(for command: RegisterCommand, session: ClientSession? = nil) -> StoreProposal {
         let key = Array(command.key.utf8)
         switch command.operation {
         case .get:
-            return StoreProposal(.range(RangeRequest(key: key)))
+            return StoreProposal(.range(RangeRequest(key: key)), session: session)
         case .put(let value):
-            return StoreProposal(.put(PutRequest(key: key, value: bytes(value))))
+            return StoreProposal(.put(PutRequest(key: key, value: bytes(value))), session: session)
         case .compareAndSet(let expected, let new):
             let comparison =
                 expected.map { Comparison(key: key, .value(bytes($0)), .equal) }
                 ?? Comparison(key: key, .version(0), .equal)
-            return StoreProposal(
-                .transaction(
-                    TransactionRequest(compare: [comparison], success: [.put(PutRequest(key: key, value: bytes(new)))])
-                ))
+            let transaction = TransactionRequest(
+                compare: [comparison], success: [.put(PutRequest(key: key, value: bytes(new)))])
+            return StoreProposal(.transaction(transaction), session: session)
         }
     }
 
@@ -59,8 +58,17 @@ enum StoreRegisters {
         case (.get, .range(let range)):
             guard let kv = range.kvs.first else { return .value(nil) }
             return integer(kv.value).map { .value($0) }
-        case (.put, .put): return .ok
-        case (.compareAndSet, .transaction(let transaction)): return .swapped(transaction.succeeded)
+        case (.put, .put), (.compareAndSet, .transaction): return writeResult(of: storeResult)
+        default: return nil
+        }
+    }
+
+    /// What a register answered to a write, from the store's answer to it; nil if the store's answer is not one to a
+    /// put or a compare-and-set.
+    static func writeResult(of storeResult: StoreResult) -> KVResult? {
+        switch storeResult {
+        case .put: return .ok
+        case .transaction(let transaction): return .swapped(transaction.succeeded)
         default: return nil
         }
     }

@@ -1,4 +1,5 @@
 import QuorumConsensus
+import QuorumStore
 
 /// The client workload: reads, writes and compare-and-set against whichever node a client believes leads,
 /// recorded as a history for the linearizability checker.
@@ -34,14 +35,24 @@ extension Simulation {
             schedule(.clientNext(client), after: 5)
             return
         }
+        let command = RegisterCommand(key: key, operation: operation)
+        let isRead = operation == .get
+        clients[client].write = nil
+        if options.runsStore, !isRead {
+            clients[client].sequence += 1
+            let session = ClientSession(
+                client: ClientID(rawValue: UInt64(client) + 1),
+                sequence: SequenceNumber(rawValue: clients[client].sequence))
+            clients[client].write = (command, session, attempts: 1)
+        }
         let token = issueToken()
         var refusal: ProposalError?
         withDriver(node) { driver in
             do throws(ProposalError) {
-                if case .get = operation {
+                if isRead {
                     try driver.read(token: token)
                 } else {
-                    try driver.propose(encoded(RegisterCommand(key: key, operation: operation)), token: token)
+                    try driver.propose(clients[client].write.map(encodedAttempt) ?? encoded(command), token: token)
                 }
             } catch {
                 refusal = error
@@ -53,7 +64,9 @@ extension Simulation {
             schedule(.clientNext(client), after: 2 + random.next(upperBound: 10))
             return
         }
-        history.append(HistoryOperation(client: client, key: key, operation: operation, invokedAt: now, completedAt: nil, result: nil))
+        history.append(
+            HistoryOperation(
+                client: client, key: key, operation: operation, invokedAt: now, completedAt: nil, result: nil))
         outstanding[token] = (client, history.count - 1, node)
         clients[client].isWaiting = true
         schedule(.clientTimeout(token: token), after: options.operationTimeoutMs)
@@ -75,16 +88,70 @@ extension Simulation {
             record(operation, result: .value(nodes[node]!.driver!.stateMachine.value(of: key)))
         case .dropped(let token), .readFailed(let token):
             guard let operation = outstanding.removeValue(forKey: token) else { return }
+            if let write = clients[operation.client].write, write.attempts > 1 {
+                // Only this attempt certainly did not take effect; an earlier one may have.
+                giveUpOrRetry(operation)
+                return
+            }
             // It certainly did not take effect: leave it out of the history.
             discarded.insert(operation.historyIndex)
             stats.operationsRefused += 1
             finish(client: operation.client)
         case .unknown(let token):
             guard let operation = outstanding.removeValue(forKey: token) else { return }
-            stats.operationsUnknown += 1
-            finish(client: operation.client)
+            giveUpOrRetry(operation)
         }
     }
+
+    /// An operation whose outcome is unknown: a write in a store world is sent again (`retry`); anything else is
+    /// left with an unknown outcome.
+    func giveUpOrRetry(_ operation: (client: Int, historyIndex: Int, node: NodeID)) {
+        if retry(operation) { return }
+        stats.operationsUnknown += 1
+        finish(client: operation.client)
+    }
+
+    /// The bytes of a write's next attempt: in its session, so that the store applies it once however many
+    /// attempts reach the log (a retry leaves the session out with `InjectedBug.retriesWithoutSession`).
+    func encodedAttempt(_ write: (command: RegisterCommand, session: ClientSession, attempts: Int)) -> [UInt8] {
+        let session = write.attempts > 1 && options.injectedBug == .retriesWithoutSession ? nil : write.session
+        return StoreRegisters.proposal(for: write.command, session: session).encoded
+    }
+
+    /// With the store, a write whose outcome is unknown is sent again in the same session with the same sequence,
+    /// as QuorumClient retries, to the node the client now prefers (following one redirect to the leader). The store
+    /// applies it at most once, so it stays one operation of the history, completed by whichever attempt answers.
+    /// Returns false once the client gives up (after `writeAttemptsMax` attempts, when the faults are over, or when no
+    /// node takes it): the outcome then stays unknown.
+    func retry(_ operation: (client: Int, historyIndex: Int, node: NodeID)) -> Bool {
+        guard phase == .faults || phase == .liveness, var write = clients[operation.client].write,
+            write.attempts < Self.writeAttemptsMax
+        else { return false }
+        write.attempts += 1
+        clients[operation.client].write = write
+        var node = clients[operation.client].preferredNode ?? operation.node
+        for _ in 0..<2 {
+            guard nodes[node]!.driver != nil else { return false }
+            let token = issueToken()
+            var refusal: ProposalError?
+            withDriver(node) { driver in
+                do throws(ProposalError) { try driver.propose(encodedAttempt(write), token: token) } catch {
+                    refusal = error
+                }
+            }
+            guard let refusal else {
+                stats.writesRetried += 1
+                outstanding[token] = (operation.client, operation.historyIndex, node)
+                schedule(.clientTimeout(token: token), after: options.operationTimeoutMs)
+                return true
+            }
+            guard case .notLeader(let hint?) = refusal else { return false }
+            node = hint
+        }
+        return false
+    }
+
+    static let writeAttemptsMax = 4
 
     func record(_ operation: (client: Int, historyIndex: Int, node: NodeID), result: KVResult) {
         history[operation.historyIndex].completedAt = now

@@ -1,6 +1,7 @@
 import HeapModule
 import QuorumConsensus
 import QuorumNode
+import QuorumStore
 
 /// A deterministic world: real consensus engines (Raft, or Multi-Paxos with `SimulationOptions.consensus`) and the real
 /// node driver, on a simulated network, disk and clock,
@@ -69,6 +70,9 @@ public final class Simulation {
     struct SimulatedClient {
         var preferredNode: NodeID?
         var isWaiting = false
+        /// With the store: the client's session sequence, and its current write with the attempts made so far.
+        var sequence: UInt64 = 0
+        var write: (command: RegisterCommand, session: ClientSession, attempts: Int)?
     }
 
     /// - Parameter log: receives a line per notable event (elections, faults), for replaying a seed by eye.
@@ -276,10 +280,9 @@ public final class Simulation {
             startOperation(client)
         case .clientTimeout(let token):
             guard let operation = outstanding.removeValue(forKey: token) else { return }
-            stats.operationsUnknown += 1
             // Fail over, as a client does when its node stops answering.
             clients[operation.client].preferredNode = allNodeIDs.randomElement(using: &aimedFaults)
-            finish(client: operation.client)
+            giveUpOrRetry(operation)
         }
     }
 

@@ -37,7 +37,8 @@ public struct SimulationReport: Sendable, CustomStringConvertible {
                 + "delivered: \(stats.messagesDelivered)")
         lines.append(
             "client operations: \(stats.operationsCompleted) completed, \(stats.operationsUnknown) with unknown outcome, "
-                + "\(stats.operationsRefused) refused")
+                + "\(stats.operationsRefused) refused"
+                + (options.runsStore ? ", \(stats.writesRetried) write attempts sent again in their session" : ""))
         if options.sharded {
             lines.append(
                 "moves finished: \(stats.movesFinished) (started over \(stats.movesResumed)×), requests refused "
@@ -72,6 +73,8 @@ public struct SimulationStats: Sendable {
     public var operationsCompleted = 0
     public var operationsUnknown = 0
     public var operationsRefused = 0
+    /// Worlds that run the store: attempts of writes sent again in their session after an unknown outcome.
+    public var writesRetried = 0
     public var livenessMs: UInt64?
     public var events = 0
     /// Multi-group worlds: frames between node pairs (each carrying every group's messages of one moment), and
