@@ -96,14 +96,10 @@ struct MultiGroupSimulationTests {
         ])
     func plantedBugIsCaught(bug: InjectedBug, expectedFailure: String, knownSeeds: [UInt64]) async {
         let budget = UInt64(300)
-        let caughtBy = await offConcurrencyPool { () -> SimulationReport? in
-            for seed in knownSeeds + Array(UInt64(1)...budget) {
-                var options = multiGroupOptions(seed: seed)
-                options.injectedBug = bug
-                let report = MultiGroupSimulation(options: options).run()
-                if !report.passed { return report }
-            }
-            return nil
+        let caughtBy = await firstFailingWorld(knownSeeds + Array(1...budget)) { seed in
+            var options = multiGroupOptions(seed: seed)
+            options.injectedBug = bug
+            return MultiGroupSimulation(options: options).run()
         }
         #expect(caughtBy != nil, "bug \(bug) survived \(budget) multi-group seeds")
         if let caughtBy {

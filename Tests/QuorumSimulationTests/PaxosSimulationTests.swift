@@ -73,15 +73,11 @@ extension PaxosSimulationTests {
         "a broken Multi-Paxos engine is caught",
         arguments: InjectedPaxosBug.allCases)
     func brokenEngineIsCaught(bug: InjectedPaxosBug) async {
-        let caughtBy = await offConcurrencyPool { () -> SimulationReport? in
-            let first: UInt64 = bug == .acceptBelowPromise ? 52 : 1
-            for seed in first...400 {
-                var options = paxosOptions(seed: seed)
-                options.injectedPaxosBug = bug
-                let report = Simulation(options: options).run()
-                if !report.passed { return report }
-            }
-            return nil
+        let first: UInt64 = bug == .acceptBelowPromise ? 52 : 1
+        let caughtBy = await firstFailingWorld(Array(first...400)) { seed in
+            var options = paxosOptions(seed: seed)
+            options.injectedPaxosBug = bug
+            return Simulation(options: options).run()
         }
         #expect(caughtBy != nil, "bug \(bug) survived 400 seeds")
         if let caughtBy {

@@ -137,14 +137,10 @@ struct ShardedSimulationTests {
         ])
     func plantedBugIsCaught(bug: InjectedBug, expectedFailure: String) async {
         let budget = UInt64(100)
-        let caughtBy = await offConcurrencyPool { () -> SimulationReport? in
-            for seed in UInt64(1)...budget {
-                var options = shardedOptions(seed: seed)
-                options.injectedBug = bug
-                let report = MultiGroupSimulation(options: options).run()
-                if !report.passed { return report }
-            }
-            return nil
+        let caughtBy = await firstFailingWorld(Array(1...budget)) { seed in
+            var options = shardedOptions(seed: seed)
+            options.injectedBug = bug
+            return MultiGroupSimulation(options: options).run()
         }
         #expect(caughtBy != nil, "bug \(bug) survived \(budget) sharded seeds")
         if let caughtBy {

@@ -49,6 +49,14 @@ func worlds<Report: Sendable>(_ seeds: ClosedRange<UInt64>, _ run: @escaping @Se
     await onThreadOfItsOwn { seeds.map { seed in CoreShare.shared.onCore { run(seed) } } }
 }
 
+/// The first world of `seeds` that fails, run one after another off the concurrency pool; nil if every one passes.
+/// How planted bugs are hunted.
+func firstFailingWorld(_ seeds: [UInt64], _ run: @escaping @Sendable (UInt64) -> SimulationReport) async
+    -> SimulationReport?
+{
+    await offConcurrencyPool { seeds.lazy.map(run).first { !$0.passed } }
+}
+
 private func onThreadOfItsOwn<Result: Sendable>(_ work: @escaping @Sendable () -> Result) async -> Result {
     await withCheckedContinuation { continuation in
         Thread.detachNewThread { continuation.resume(returning: work()) }
@@ -113,15 +121,11 @@ struct SimulationTests {
     /// (a write applied twice), and a restore that loses a key.
     @Test("a broken store world is caught", arguments: [InjectedBug.retriesWithoutSession, .restoreLosesAKey])
     func brokenStoreWorldIsCaught(bug: InjectedBug) async {
-        let caughtBy = await offConcurrencyPool { () -> SimulationReport? in
-            for seed in UInt64(1)...50 {
-                var options = SimulationOptions(seed: seed)
-                options.runsStore = true
-                options.injectedBug = bug
-                let report = Simulation(options: options).run()
-                if !report.passed { return report }
-            }
-            return nil
+        let caughtBy = await firstFailingWorld(Array(1...50)) { seed in
+            var options = SimulationOptions(seed: seed)
+            options.runsStore = true
+            options.injectedBug = bug
+            return Simulation(options: options).run()
         }
         #expect(caughtBy != nil, "bug \(bug) survived the 50 store seeds CI runs")
         if let caughtBy {
@@ -174,14 +178,10 @@ struct SimulationTests {
     /// linearizability check (a liveness timeout proves little: a slow world looks the same).
     @Test("a broken engine is caught by a safety check", arguments: singleGroupBugs)
     func brokenEngineIsCaught(bug: InjectedBug) async {
-        let caughtBy = await offConcurrencyPool { () -> SimulationReport? in
-            for seed in UInt64(1)...300 {
-                var options = SimulationOptions(seed: seed)
-                options.injectedBug = bug
-                let report = Simulation(options: options).run()
-                if !report.passed { return report }
-            }
-            return nil
+        let caughtBy = await firstFailingWorld(Array(1...300)) { seed in
+            var options = SimulationOptions(seed: seed)
+            options.injectedBug = bug
+            return Simulation(options: options).run()
         }
         #expect(caughtBy != nil, "bug \(bug) survived the 300 seeds CI runs")
         if let caughtBy {
