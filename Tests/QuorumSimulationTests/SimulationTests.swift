@@ -84,6 +84,9 @@ struct SimulationTests {
         if batch.count >= 20 {
             #expect(reports.contains { $0.stats.powerLosses > 0 }, "no world of seeds \(batch) lost power")
             #expect(reports.contains { $0.stats.disksDamaged > 0 }, "no world of seeds \(batch) damaged a disk")
+            #expect(
+                reports.contains { $0.stats.snapshotsSerializedAside > 0 },
+                "no world of seeds \(batch) serialised a snapshot off its driver")
         }
         for (seed, report) in zip(batch, reports) {
             #expect(report.passed, "\(report)")

@@ -43,7 +43,8 @@ extension Simulation {
             node: id, checker: checker, runsStore: options.runsStore, injectedBug: options.injectedBug)
         nodes[id]!.driver = Driver(
             engine: engine, stateMachine: machine, storage: disk, transport: nodes[id]!.endpoint,
-            recoveredSnapshot: recovered.snapshot, processing: .whenAsked)
+            recoveredSnapshot: recovered.snapshot,
+            serializesSnapshotsInline: options.snapshotSerializationMsMax == 0, processing: .whenAsked)
         withDriver(id) { _ in }
         schedule(.tick(id, incarnation: incarnation), after: 1 + random.next(upperBound: options.tickIntervalMs))
     }

@@ -193,6 +193,7 @@ public final class Simulation {
         case restart(NodeID)
         case crashNode(NodeID)
         case removeDamaged(NodeID)
+        case snapshotSerialized(NodeID, incarnation: Int, index: LogIndex, data: [UInt8])
         case repartition, crash, membershipChange, leadershipTransfer
         indirect case recurring(RecurringFault, intervalMs: UInt64)
         case heal, livenessProbe
@@ -268,6 +269,11 @@ public final class Simulation {
             crash(id)
         case .removeDamaged(let id):
             removeDamaged(id)
+        case .snapshotSerialized(let id, let incarnation, let index, let data):
+            guard nodes[id]!.incarnation == incarnation, let engine = nodes[id]!.driver?.engine else { return }
+            stats.snapshotsSerializedAside += 1
+            if index.advanced(by: 1) < engine.firstIndex { stats.snapshotsOvertaken += 1 }
+            withDriver(id) { $0.snapshotSerialized(through: index, data: data) }
         case .membershipChange:
             changeMembership()
         case .leadershipTransfer:
@@ -335,6 +341,12 @@ public final class Simulation {
             nodes[id]!.leaderTerm = engine.term
         }
         for completion in nodes[id]!.driver!.takeCompletions() { complete(completion, on: id) }
+        if let job = nodes[id]!.driver!.takeSnapshotJob() {
+            // The image is a value captured now; its bytes come back later, as from the server's serialising thread.
+            let serialized = EventKind.snapshotSerialized(
+                id, incarnation: nodes[id]!.incarnation, index: job.index, data: RegisterMachine.serialize(job.image))
+            schedule(serialized, after: 1 + random.next(upperBound: options.snapshotSerializationMsMax))
+        }
     }
 
     /// Whether a Raft leader has just got entries of earlier terms onto a quorum, beyond anything committed, while

@@ -67,6 +67,11 @@ public struct SimulationOptions: Sendable, CustomStringConvertible {
     /// other parameters, so that every seed's world stays as it was; at most the pipeline's depth, so that the no-ops
     /// a leader fills the window with after a change do not stall a world that sends one slot at a time.
     public var paxosConfigurationDelay: Int
+    /// Single-group worlds: 0 to serialise each snapshot inline, as the driver does by default; otherwise the node
+    /// hands it off, as the server does to keep its event loop free, and gets the bytes back up to this many
+    /// milliseconds later, while entries keep being applied and a leader's snapshot may overtake it. Drawn apart
+    /// from the world's other parameters, so that every seed's world is otherwise as it was.
+    public var snapshotSerializationMsMax: UInt64
 
     public init(seed: UInt64) {
         self.seed = seed
@@ -93,6 +98,8 @@ public struct SimulationOptions: Sendable, CustomStringConvertible {
         var delays = SplitMix64(seed: seed ^ 0xA1FA_DE1A)
         let delay = [2, 8, 32][Int(delays.next(upperBound: UInt64(3)))]
         paxosConfigurationDelay = max(2, min(delay, maxEntriesPerAppend * maxInflightAppends))
+        var serialization = SplitMix64(seed: seed ^ 0x5E_41A1_15E)
+        snapshotSerializationMsMax = [0, 5, 50][Int(serialization.next(upperBound: UInt64(3)))]
     }
 
     /// A world of `groups` consensus groups per node. The world's other parameters are drawn from the seed as for
@@ -174,10 +181,15 @@ public struct SimulationOptions: Sendable, CustomStringConvertible {
         var text = "seed=\(seed) nodes=\(clusterSize)+\(spareNodes) clients=\(clients) keys=\(keys) skew=\(clockSkew)"
         text += " delay≤\(messageDelayMsMax)ms drop=\(messageDropRate) dup=\(messageDuplicateRate)"
         text += " longDelay=\(messageLongDelayRate) disk≤\(diskLatencyMsMax)ms"
-        text += " deferral=\(processingDeferralRate) partitionEvery=\(partitionIntervalMs)ms crashEvery=\(crashIntervalMs)ms newLeaderCrash=\(newLeaderCrashRate)"
+        text +=
+            " deferral=\(processingDeferralRate) partitionEvery=\(partitionIntervalMs)ms crashEvery=\(crashIntervalMs)ms newLeaderCrash=\(newLeaderCrashRate)"
         text += " membershipEvery=\(membershipChangeIntervalMs)ms snapshotEvery=\(snapshotIntervalEntries)"
         text += " retain=\(entriesRetainedAfterSnapshot) batch=\(maxEntriesPerAppend) inflight=\(maxInflightAppends)"
-        if groups > 1 { text += " groups=\(groups) faultPhase=\(faultPhaseMs)ms" }
+        if groups > 1 {
+            text += " groups=\(groups) faultPhase=\(faultPhaseMs)ms"
+        } else if snapshotSerializationMsMax > 0 {
+            text += " serialise≤\(snapshotSerializationMsMax)ms"
+        }
         if sharded { text += " sharded moveEvery≤\(moveIntervalMs)ms" }
         if runsStore { text += " store" }
         if let injectedBug { text += " bug=\(injectedBug.rawValue)" }

@@ -31,7 +31,10 @@ public struct SimulationReport: Sendable, CustomStringConvertible {
                 + "transfers: \(stats.leadershipTransfers), membership changes applied: \(stats.membershipChanges)")
         lines.append(
             "entries applied: \(stats.entriesApplied), snapshots taken: \(stats.snapshotsTaken), "
-                + "installed: \(stats.snapshotsInstalled)")
+                + "installed: \(stats.snapshotsInstalled)"
+                + (stats.snapshotsSerializedAside > 0
+                    ? ", serialised aside: \(stats.snapshotsSerializedAside) (overtaken: \(stats.snapshotsOvertaken))"
+                    : ""))
         lines.append(
             "crashes: \(stats.crashes) (power losses: \(stats.powerLosses), damaged disks: \(stats.disksDamaged)), partitions: \(stats.partitions), messages sent: \(stats.messagesSent), "
                 + "delivered: \(stats.messagesDelivered)")
@@ -62,6 +65,10 @@ public struct SimulationStats: Sendable {
     public var entriesApplied = 0
     public var snapshotsTaken = 0
     public var snapshotsInstalled = 0
+    /// Snapshots serialised off the driver (`SimulationOptions.snapshotSerializationMsMax`), and those of them a
+    /// leader's snapshot overtook while they were being serialised.
+    public var snapshotsSerializedAside = 0
+    public var snapshotsOvertaken = 0
     public var crashes = 0
     /// Crashes of every running node at once.
     public var powerLosses = 0
