@@ -54,6 +54,7 @@ public final class ChaosCluster: @unchecked Sendable {
         var links: [Link: Int] = [:]
         for from in members {
             for to in members where to.id != from.id { links[Link(from: from.id, to: to.id)] = to.peerPort }
+            links[.clients(to: from.id)] = from.clientPort
         }
         let proxy = try await ChaosProxy.start(targets: links, seed: seed)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -67,6 +68,10 @@ public final class ChaosCluster: @unchecked Sendable {
                 for member in members {
                     cluster.disks[member.id] = try SmallDisk.mount(at: cluster.dataDirectory(of: member.id))
                 }
+            }
+            for member in members {
+                let port = try await proxy.port(of: .clients(to: member.id))
+                cluster.workloadEndpoints.append("127.0.0.1:\(port)")
             }
             for member in members { try await cluster.found(member.id) }
             for member in members { try await cluster.start(member.id) }
@@ -90,19 +95,28 @@ public final class ChaosCluster: @unchecked Sendable {
         self.lastSpareID = members.count
     }
 
+    /// The members' client ports, for the runner's own requests (fault injection, the final reads).
     public var clientEndpoints: [String] { members.map(\.clientEndpoint) }
+    /// The proxy's listeners in front of the members' client ports, for the workload's Swift clients.
+    public private(set) var workloadEndpoints: [String] = []
 
     /// The list every node founds the cluster with: real addresses.
     private var commonList: String {
         members.map { "\($0.id)=\($0.address)" }.joined(separator: ",")
     }
 
-    /// Node `id`'s list: its own real peer port, and the proxy's listener for each other node.
+    /// Node `id`'s list: its own real ports, and for each other node the proxy's listeners, for its peer link and
+    /// for the clients' links, so that the clients it redirects reach the other node through the proxy too.
     private func list(of id: Int) async throws -> String {
         var entries: [String] = []
         for member in members {
-            let peerPort = member.id == id ? member.peerPort : try await proxy.port(of: Link(from: id, to: member.id))
-            entries.append("\(member.id)=127.0.0.1:\(peerPort):\(member.clientPort)")
+            if member.id == id {
+                entries.append("\(member.id)=\(member.address)")
+                continue
+            }
+            let peerPort = try await proxy.port(of: Link(from: id, to: member.id))
+            let clientPort = try await proxy.port(of: .clients(to: member.id))
+            entries.append("\(member.id)=127.0.0.1:\(peerPort):\(clientPort)")
         }
         return entries.joined(separator: ",")
     }

@@ -20,8 +20,9 @@ public final class ChaosProxy: @unchecked Sendable {
 
     /// What the proxy did, for telling that a fault did bite.
     public struct Counters: Hashable, Sendable {
-        /// Connections closed at random by `dropPerMille`.
+        /// Connections closed at random by `dropPerMille`, and of them, the clients' connections (`Link.clients`).
         public var randomlyDropped = 0
+        public var clientConnectionsDropped = 0
         /// Connections closed, or refused on arrival, by a `.drop` cut.
         public var cut = 0
         /// Chunks that waited for a delay or a bandwidth limit.
@@ -158,6 +159,7 @@ public final class ChaosProxy: @unchecked Sendable {
         let perMille = linkFaults(link).dropPerMille
         guard perMille > 0, random.next() % 1000 < UInt64(perMille) else { return false }
         tally.randomlyDropped += 1
+        if link == .clients(to: link.to) { tally.clientConnectionsDropped += 1 }
         return true
     }
 

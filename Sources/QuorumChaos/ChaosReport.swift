@@ -54,7 +54,8 @@ public struct ChaosReport: Sendable, CustomStringConvertible {
             "faults injected: \(faultsInjected.values.reduce(0, +)) ("
                 + FaultKind.allCases.map { "\($0.rawValue) \(faultsInjected[$0, default: 0])" }.joined(separator: ", ")
                 + ")",
-            "proxy: \(proxyCounters.randomlyDropped) connections dropped at random, \(proxyCounters.cut) cut by "
+            "proxy: \(proxyCounters.randomlyDropped) connections dropped at random (\(proxyCounters.clientConnectionsDropped) "
+                + "of them clients'), \(proxyCounters.cut) cut by "
                 + "partitions, \(proxyCounters.slowed) chunks delayed or throttled",
             "operations checked: \(operations) (\(operations - unknownOutcomes) completed, \(unknownOutcomes) with an "
                 + "unknown outcome; \(redisOperations) through the Redis port; \(refused) refused before acting, "

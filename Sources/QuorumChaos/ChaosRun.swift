@@ -87,7 +87,7 @@ public enum ChaosRun {
             smallDisks: wantsFullDisks && diskFullLeftOut == nil)
         let history = ChaosHistory()
         let workload = ChaosWorkload(
-            endpoints: cluster.clientEndpoints, redisEndpoints: cluster.members.map(\.redisEndpoint),
+            endpoints: cluster.workloadEndpoints, redisEndpoints: cluster.members.map(\.redisEndpoint),
             keys: options.keys,
             keyWindowMilliseconds: options.keyWindowSeconds * 1_000, durationMilliseconds: durationMilliseconds,
             seed: options.seed, quorumClients: options.quorumClients, redisClients: options.redisClients,

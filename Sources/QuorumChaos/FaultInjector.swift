@@ -98,6 +98,9 @@ final class FaultInjector: Sendable {
             for link in links(of: fault.node) { await proxy.set(LinkFaults(dropPerMille: fault.magnitude), on: link) }
         case .bandwidthLimit:
             for link in links(of: fault.node) { await proxy.set(LinkFaults(bytesPerSecond: fault.magnitude), on: link) }
+        case .clientLinks:
+            let faults = LinkFaults(delayMilliseconds: fault.magnitude, dropPerMille: FaultKind.clientLinkDropsPerMille)
+            for member in cluster.members { await proxy.set(faults, on: .clients(to: member.id)) }
         case .kill:
             cluster.kill(fault.node)
         case .pause:
@@ -233,6 +236,8 @@ final class FaultInjector: Sendable {
             }
         case .oneWayPartition:
             await cluster.proxy.set(LinkFaults(), on: oneWayLink(of: fault))
+        case .clientLinks:
+            for member in cluster.members { await cluster.proxy.set(LinkFaults(), on: .clients(to: member.id)) }
         default:
             for link in links(of: fault.node) { await cluster.proxy.set(LinkFaults(), on: link) }
         }

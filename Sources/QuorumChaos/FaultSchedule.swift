@@ -25,10 +25,16 @@ public enum FaultKind: String, CaseIterable, Codable, Sendable, Comparable {
     /// A new node is added to the cluster and removed again when the fault ends, while another fault, which starts
     /// a quarter of the way in, is in force.
     case membershipChange
+    /// The Swift clients' connections, to every node: what they send waits 20–200 ms, and one chunk in ten
+    /// closes its connection, so requests time out, connections break under them, and clients retry.
+    case clientLinks
 
     /// Kinds that last 3–5 s rather than 1–2.5 s: a membership change has another fault inside it, and a full disk
     /// bites only once a node writes a new file (a snapshot, a log segment), not while it fills a preallocated one.
     var isLong: Bool { self == .membershipChange || self == .diskFull }
+
+    /// How often a chunk a client sends on a faulty client link closes its connection, in thousandths.
+    static let clientLinkDropsPerMille = 100
 
     public static func < (lhs: FaultKind, rhs: FaultKind) -> Bool {
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
@@ -61,10 +67,15 @@ public struct ScheduledFault: Hashable, Codable, Sendable, CustomStringConvertib
 
     public var description: String {
         let target =
-            kind == .membershipChange ? "a new node" : peer.map { "link \(node)→\($0)" } ?? "node \(node)"
+            switch kind {
+            case .membershipChange: "a new node"
+            case .clientLinks: "the clients' links"
+            default: peer.map { "link \(node)→\($0)" } ?? "node \(node)"
+            }
         let amount =
             switch kind {
             case .delay: " \(magnitude) ms"
+            case .clientLinks: " \(magnitude) ms, \(FaultKind.clientLinkDropsPerMille)‰ of chunks dropping"
             case .connectionDrops: " \(magnitude)‰ of chunks"
             case .bandwidthLimit: " \(magnitude) B/s"
             default: ""
@@ -138,7 +149,7 @@ extension ScheduledFault {
     fileprivate mutating func drawParameters(nodes: Int, using random: inout SplitMix64) {
         switch kind {
         case .oneWayPartition: peer = ((node - 1 + Int.random(in: 1..<nodes, using: &random)) % nodes) + 1
-        case .delay: magnitude = Int.random(in: 20...200, using: &random)
+        case .delay, .clientLinks: magnitude = Int.random(in: 20...200, using: &random)
         case .connectionDrops: magnitude = Int.random(in: 20...100, using: &random)
         case .bandwidthLimit: magnitude = Int.random(in: 2_000...20_000, using: &random)
         case .leadershipTransfer: durationMilliseconds = 800

@@ -1,5 +1,7 @@
 /// One direction of one peer link: the connections node `from` opens to node `to`, which carry every message
-/// `from` sends to `to` (a node never answers on a connection it accepted; its answers travel on its own).
+/// `from` sends to `to` (a node never answers on a connection it accepted; its answers travel on its own). Or, with
+/// `from` 0, the connections the workload's Swift clients open to node `to`'s client port: faults slow or break
+/// what the clients send; answers come straight back.
 public struct Link: Hashable, Sendable, Codable, CustomStringConvertible {
     public var from: Int
     public var to: Int
@@ -9,7 +11,10 @@ public struct Link: Hashable, Sendable, Codable, CustomStringConvertible {
         self.to = to
     }
 
-    public var description: String { "\(from)→\(to)" }
+    /// The clients' connections to node `node`.
+    public static func clients(to node: Int) -> Link { Link(from: 0, to: node) }
+
+    public var description: String { from == 0 ? "clients→\(to)" : "\(from)→\(to)" }
 }
 
 /// What the proxy does to the bytes of one link. Everything healthy is `LinkFaults()`.

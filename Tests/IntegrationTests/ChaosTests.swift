@@ -41,6 +41,7 @@ struct ChaosTests {
         }
         // The proxy's own counts show the link faults bit, not only that they were set.
         #expect(report.proxyCounters.randomlyDropped > 0)
+        #expect(report.proxyCounters.clientConnectionsDropped > 0, "no client connection broke\n\(report)")
         #expect(report.proxyCounters.cut > 0)
         #expect(report.proxyCounters.slowed > 0)
         #expect(report.acknowledgedWrites > 0)
