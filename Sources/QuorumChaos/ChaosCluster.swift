@@ -209,13 +209,17 @@ public final class ChaosCluster: @unchecked Sendable {
 
     private func logPath(of id: Int) -> URL { directory.appendingPathComponent("n\(id).log") }
 
-    /// How many lines of every node's log, the added nodes' included, contain `text`.
-    func logLines(containing text: String) -> Int {
+    /// For each of `texts`, how many lines of every node's log, the added nodes' included, contain it: one pass.
+    func logLines(containing texts: [String]) -> [String: Int] {
+        var counts = Dictionary(uniqueKeysWithValues: texts.map { ($0, 0) })
         let logs = (try? FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)) ?? []
-        return logs.filter { $0.pathExtension == "log" }.reduce(0) { count, log in
+        for log in logs where log.pathExtension == "log" {
             let content = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            return count + content.split(separator: "\n").count { $0.contains(text) }
+            for line in content.split(separator: "\n") {
+                for text in texts where line.contains(text) { counts[text, default: 0] += 1 }
+            }
         }
+        return counts
     }
 
     // MARK: Spares

@@ -111,9 +111,9 @@ public enum ChaosRun {
             of: workload, cluster: cluster, client: options.quorumClients + options.redisClients)
         let counters = await cluster.proxy.counters
         await cluster.stopAll(keepingFiles: true)
+        let notices = cluster.logLines(containing: [FaultInjector.diskFullNotice, FaultInjector.diskFreedNotice])
         let fullDisks = (
-            noticed: cluster.logLines(containing: FaultInjector.diskFullNotice),
-            recovered: cluster.logLines(containing: FaultInjector.diskFreedNotice)
+            noticed: notices[FaultInjector.diskFullNotice] ?? 0, recovered: notices[FaultInjector.diskFreedNotice] ?? 0
         )
 
         let operations = history.operations

@@ -69,9 +69,10 @@ struct SmallDisk: Sendable {
         process.standardOutput = output
         process.standardError = output
         try process.run()
+        // Read before waiting: a command that fills the pipe's buffer would otherwise never exit.
+        let said = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            let said = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             throw CommandFailed(command: ([executable] + arguments).joined(separator: " "), output: said)
         }
     }
