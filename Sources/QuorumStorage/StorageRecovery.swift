@@ -42,7 +42,8 @@ enum StorageRecovery {
             do {
                 chosen = try store.load(file)
                 break
-            } catch let error where error.code == .corruption {
+            } catch let error where error.code == .corruption || error.code == .ioFailure {
+                // A snapshot that cannot be read (a latent sector error) is as lost as one that does not verify.
                 damaged.append((file, DamagedSnapshot(path: file.path, point: file.point, reason: error.message)))
             }
         }

@@ -108,8 +108,12 @@ struct SingleGroupStorageTests {
         }
     }
 
-    @Test("a damaged newest snapshot is skipped and reported when the log still covers it")
-    func damagedSnapshotSkippedWhenCovered() throws {
+    /// A bit flipped, or a file that cannot be read at all: a directory in its place fails `read` (EISDIR) as a
+    /// latent sector error fails it (EIO).
+    @Test(
+        "a damaged or unreadable newest snapshot is skipped and reported when the log still covers it",
+        arguments: [false, true])
+    func damagedSnapshotSkippedWhenCovered(unreadable: Bool) throws {
         try withTemporaryDirectory { path in
             let options = SingleGroupStorage.Options(writeAheadLog: .init(segmentBytes: 2048))
             let reports = Reports()
@@ -125,7 +129,12 @@ struct SingleGroupStorageTests {
             storage.close()
 
             let newest = path + "/groups/1/snapshots/" + SnapshotStore.fileName(for: SnapshotPoint(index: 200, term: 1))
-            try flipBit(in: newest, atByte: 40)
+            if unreadable {
+                try FileManager.default.removeItem(atPath: newest)
+                try FileManager.default.createDirectory(atPath: newest, withIntermediateDirectories: false)
+            } else {
+                try flipBit(in: newest, atByte: 40)
+            }
             let reopened = try SingleGroupStorage(path: path, options: options, onDurable: { _ in })
             defer { reopened.close() }
             #expect(reopened.recovered.snapshot == snapshot(at: 100))
