@@ -54,7 +54,7 @@ extension RaftNode {
     }
 
     mutating func startElection(preVote: Bool, isLeadershipTransfer: Bool) {
-        precondition(mayCampaign, "only voters campaign")
+        precondition(mayCampaign, "only voters, and voters being removed, campaign")
         isQuiescent = false
         let electionTerm: Term
         if preVote {

@@ -141,6 +141,7 @@ public struct RaftNode: ConsensusEngine {
     /// uncommitted one removes. Such a node may still be needed until its removal commits (thesis §4.2.2): it may
     /// hold the newest log, which no other voter can win an election against, while another voter is gone for good.
     var mayCampaign: Bool { isVoter || committedConfiguration.configuration.voters.contains(id) }
+
     /// On a leader, each follower's replication progress; empty elsewhere.
     public var replicationStatus: [NodeID: ReplicationStatus] { progress.mapValues(\.status) }
 

@@ -43,7 +43,7 @@ extension Simulation {
             let session = ClientSession(
                 client: ClientID(rawValue: UInt64(client) + 1),
                 sequence: SequenceNumber(rawValue: clients[client].sequence))
-            clients[client].write = (command, session, attempts: 1)
+            clients[client].write = ClientWrite(command: command, session: session)
         }
         let token = issueToken()
         var refusal: ProposalError?
@@ -113,7 +113,7 @@ extension Simulation {
 
     /// The bytes of a write's next attempt: in its session, so that the store applies it once however many
     /// attempts reach the log (a retry leaves the session out with `InjectedBug.retriesWithoutSession`).
-    func encodedAttempt(_ write: (command: RegisterCommand, session: ClientSession, attempts: Int)) -> [UInt8] {
+    func encodedAttempt(_ write: ClientWrite) -> [UInt8] {
         let session = write.attempts > 1 && options.injectedBug == .retriesWithoutSession ? nil : write.session
         return StoreRegisters.proposal(for: write.command, session: session).encoded
     }

@@ -70,9 +70,16 @@ public final class Simulation {
     struct SimulatedClient {
         var preferredNode: NodeID?
         var isWaiting = false
-        /// With the store: the client's session sequence, and its current write with the attempts made so far.
+        /// With the store: the client's session sequence, and its current write.
         var sequence: UInt64 = 0
-        var write: (command: RegisterCommand, session: ClientSession, attempts: Int)?
+        var write: ClientWrite?
+    }
+
+    /// A write of a client in a world that runs the store, with its session and the attempts made so far.
+    struct ClientWrite {
+        let command: RegisterCommand
+        let session: ClientSession
+        var attempts = 1
     }
 
     /// - Parameter log: receives a line per notable event (elections, faults), for replaying a seed by eye.
