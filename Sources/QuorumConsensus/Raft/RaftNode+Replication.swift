@@ -189,7 +189,10 @@ extension RaftNode {
     /// own entries count only once durable here.
     mutating func maybeCommit() {
         precondition(role == .leader, "only a leader decides commits")
-        var matches = configuration.voters.map { $0 == id ? log.stableIndex : progress[$0]?.matchIndex ?? 0 }
+        let counted =
+            options.injectedBug == .learnersCountTowardCommit
+            ? configuration.voters.union(configuration.learners) : configuration.voters
+        var matches = counted.map { $0 == id ? log.stableIndex : progress[$0]?.matchIndex ?? 0 }
         guard !matches.isEmpty else { return }
         matches.sort(by: >)
         let candidate = matches[configuration.quorumSize - 1]

@@ -115,6 +115,9 @@ package enum InjectedBug: String, Sendable, CaseIterable {
     /// format that leaves something out would, so a replica caught up by snapshot holds another state than those
     /// that applied the log.
     case restoreLosesAKey
+    /// A leader counts learners' acknowledgements towards a commit as if they were voters' (thesis §4.2.1), so an
+    /// entry may commit without a majority of the voters, and a leader elected by the others lacks it.
+    case learnersCountTowardCommit
     /// Not the engine's: in the simulator, a node whose disk holds damaged synced data is "repaired" by wiping its
     /// data directory and starting it again under its old id, instead of being replaced under a new one, so it
     /// forgets the votes and entries it acknowledged.

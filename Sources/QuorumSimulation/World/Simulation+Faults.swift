@@ -146,7 +146,10 @@ extension Simulation {
         let canRemove = configuration.voters.count >= options.clusterSize
         let change: ConfigurationChange
         if canAdd && (!canRemove || random.chance(0.5)) {
-            change = .addLearner(outsiders.randomElement(using: &random)!, promoteWhenCaughtUp: true)
+            // Aimed at the rule that learners never count towards a quorum: a quarter of the nodes added stay
+            // learners, so they are caught up while voters lag, not only for the moment before their promotion.
+            let staysLearner = plainLearners.chance(0.25)
+            change = .addLearner(outsiders.randomElement(using: &random)!, promoteWhenCaughtUp: !staysLearner)
         } else if canRemove {
             let members = configuration.voters.union(configuration.learners).sorted()
             change = .remove(members.randomElement(using: &random)!)

@@ -27,6 +27,8 @@ public final class Simulation {
     var powerLosses: SplitMix64
     /// Draws for damaged disks, likewise.
     var diskDamages: SplitMix64
+    /// Draws for learners added to stay learners, likewise.
+    var plainLearners: SplitMix64
     var now: UInt64 = 0
     var events = Heap<ScheduledEvent>()
     var eventSequence: UInt64 = 0
@@ -91,6 +93,7 @@ public final class Simulation {
         self.aimedFaults = SplitMix64(seed: options.seed ^ 0xA1_3ED_FA17)
         self.powerLosses = SplitMix64(seed: options.seed ^ 0x90_3E_1055)
         self.diskDamages = SplitMix64(seed: options.seed ^ 0xD15C_DA3A6E)
+        self.plainLearners = SplitMix64(seed: options.seed ^ 0x1EA2_E25)
         self.network = SimulatedNetwork(
             delayMsMax: options.messageDelayMsMax, dropRate: options.messageDropRate,
             duplicateRate: options.messageDuplicateRate, longDelayRate: options.messageLongDelayRate)
