@@ -123,7 +123,8 @@ struct MembershipTests {
         #expect(cluster[1].role == .follower, "a removed node never campaigns")
     }
 
-    /// Found by the simulator (seed 190) once a disk could be lost for good: without it, no election could be won.
+    /// Found by the simulator once a disk could be lost for good (seed 190, until later aims changed that world):
+    /// a voter being removed held the newest log, and without this no election could be won.
     @Test("§4.2.2 a voter that an uncommitted configuration removes still campaigns, since it may hold the newest log")
     func voterBeingRemovedStillCampaigns() throws {
         var cluster = TestCluster(voters: 4)
