@@ -159,7 +159,7 @@ public final class ChaosProxy: @unchecked Sendable {
         let perMille = linkFaults(link).dropPerMille
         guard perMille > 0, random.next() % 1000 < UInt64(perMille) else { return false }
         tally.randomlyDropped += 1
-        if link == .clients(to: link.to) { tally.clientConnectionsDropped += 1 }
+        if link.isClients { tally.clientConnectionsDropped += 1 }
         return true
     }
 

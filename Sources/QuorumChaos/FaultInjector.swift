@@ -76,6 +76,9 @@ final class FaultInjector: Sendable {
         }
     }
 
+    /// The clients' links to every member.
+    private var clientLinks: [Link] { cluster.members.map { .clients(to: $0.id) } }
+
     private func oneWayLink(of fault: ScheduledFault) -> Link {
         Link(from: fault.node, to: fault.peer ?? fault.node % cluster.members.count + 1)
     }
@@ -100,7 +103,7 @@ final class FaultInjector: Sendable {
             for link in links(of: fault.node) { await proxy.set(LinkFaults(bytesPerSecond: fault.magnitude), on: link) }
         case .clientLinks:
             let faults = LinkFaults(delayMilliseconds: fault.magnitude, dropPerMille: FaultKind.clientLinkDropsPerMille)
-            for member in cluster.members { await proxy.set(faults, on: .clients(to: member.id)) }
+            for link in clientLinks { await proxy.set(faults, on: link) }
         case .kill:
             cluster.kill(fault.node)
         case .pause:
@@ -237,7 +240,7 @@ final class FaultInjector: Sendable {
         case .oneWayPartition:
             await cluster.proxy.set(LinkFaults(), on: oneWayLink(of: fault))
         case .clientLinks:
-            for member in cluster.members { await cluster.proxy.set(LinkFaults(), on: .clients(to: member.id)) }
+            for link in clientLinks { await cluster.proxy.set(LinkFaults(), on: link) }
         default:
             for link in links(of: fault.node) { await cluster.proxy.set(LinkFaults(), on: link) }
         }

@@ -14,7 +14,9 @@ public struct Link: Hashable, Sendable, Codable, CustomStringConvertible {
     /// The clients' connections to node `node`.
     public static func clients(to node: Int) -> Link { Link(from: 0, to: node) }
 
-    public var description: String { from == 0 ? "clients→\(to)" : "\(from)→\(to)" }
+    public var isClients: Bool { from == 0 }
+
+    public var description: String { isClients ? "clients→\(to)" : "\(from)→\(to)" }
 }
 
 /// What the proxy does to the bytes of one link. Everything healthy is `LinkFaults()`.

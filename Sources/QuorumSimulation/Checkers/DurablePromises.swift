@@ -62,29 +62,22 @@ enum DurablePromises {
 /// The latest promise of each kind a node made: what its disk must still hold when it restarts, whatever happened
 /// to the disk in between (a crash loses only what was never promised).
 struct LatestPromises {
-    private var vote: (DurablePromises.Promise, Message)?
-    private var entries: (DurablePromises.Promise, Message)?
+    private var vote: Message?
+    private var entries: Message?
 
     mutating func record(_ message: Message) {
         switch DurablePromises.promise(of: message) {
-        case let promise? where promise.isVote: vote = (promise, message)
-        case let promise?: entries = (promise, message)
+        case .vote?: vote = message
+        case .entries?: entries = message
         case nil: break
         }
     }
 
     /// Why a node restarting on `disk` would take back a promise it made before; nil if it would not.
     func forgotten(by disk: RecoveredState) -> String? {
-        for (promise, message) in [vote, entries].compactMap({ $0 }) where promise.broken(by: disk) != nil {
+        for message in [vote, entries].compactMap({ $0 }) where DurablePromises.broken(by: message, disk: disk) != nil {
             return "restarted on a disk that no longer holds what it promised in \(message)"
         }
         return nil
-    }
-}
-
-extension DurablePromises.Promise {
-    fileprivate var isVote: Bool {
-        if case .vote = self { return true }
-        return false
     }
 }

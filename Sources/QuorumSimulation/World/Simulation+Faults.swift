@@ -77,15 +77,16 @@ extension Simulation {
             guard let configuration = nodes[id]!.configuration else { return true }
             return configuration.voters.subtracting([victim]).count >= configuration.quorumSize
         }
-        guard quorumSurvives, !allNodeIDs.contains(where: { nodes[$0]!.disk.damage != nil }),
-            diskDamages.chance(0.05)
-        else { return }
+        guard quorumSurvives, damagedNode == nil, diskDamages.chance(0.05) else { return }
         let disk = nodes[victim]!.disk
         disk.damageSyncedRecord(latentSectorError: diskDamages.chance(0.5))
         stats.disksDamaged += 1
         note("\(victim)'s disk is damaged: \(disk.damage!)")
         schedule(.removeDamaged(victim), after: 500 + diskDamages.next(upperBound: 1_500))
     }
+
+    /// The node whose disk was found damaged, if any (one at most per world).
+    var damagedNode: NodeID? { allNodeIDs.first { nodes[$0]!.disk.damage != nil } }
 
     /// The operator removes a node whose disk is damaged, through whichever node leads, until no leader's
     /// configuration names it any more (a leader that never learned of the removal may come to lead again).
@@ -138,10 +139,8 @@ extension Simulation {
         let configuration = nodes[leader]!.driver!.engine.configuration
         // An operator replacing a node whose disk is damaged changes nothing else until it is out (`removeDamaged`):
         // removing a healthy voter meanwhile could leave the damaged one needed for every quorum.
-        guard !allNodeIDs.contains(where: { configuration.contains($0) && nodes[$0]!.disk.damage != nil }) else {
-            return
-        }
-        let outsiders = allNodeIDs.filter { !configuration.contains($0) && nodes[$0]!.disk.damage == nil }
+        if let damaged = damagedNode, configuration.contains(damaged) { return }
+        let outsiders = allNodeIDs.filter { !configuration.contains($0) && $0 != damagedNode }
         let canAdd = !outsiders.isEmpty && configuration.voters.count <= options.clusterSize
         let canRemove = configuration.voters.count >= options.clusterSize
         let change: ConfigurationChange
