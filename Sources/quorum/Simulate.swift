@@ -75,8 +75,10 @@ struct Simulate: ParsableCommand {
             if let bug = InjectedBug(rawValue: injectBug), shardingBugs.contains(bug), !sharded {
                 throw ValidationError("--inject-bug \(injectBug) breaks moves of keys: it needs --sharded")
             }
-            if InjectedBug(rawValue: injectBug) == .retriesWithoutSession, !store {
-                throw ValidationError("--inject-bug \(injectBug) breaks the store's client sessions: it needs --store")
+            let storeBugs: [InjectedBug] = [.retriesWithoutSession, .readsHideExpiredLeases]
+            if let bug = InjectedBug(rawValue: injectBug), storeBugs.contains(bug), !store {
+                throw ValidationError(
+                    "--inject-bug \(injectBug) breaks the store's sessions or leases: it needs --store")
             }
         }
     }

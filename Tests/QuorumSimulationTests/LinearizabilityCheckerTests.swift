@@ -518,7 +518,6 @@ extension LinearizabilityVerdict {
 private let neverWrittenValue = 1_000
 private let writtenValueCount = 4
 
-
 /// The register's sequential specification, written again here so the brute-force oracle does
 /// not share code with the checker it judges.
 private func sequentialRegister(_ operation: KVOperation, on value: Int?) -> (value: Int?, result: KVResult) {
@@ -526,6 +525,7 @@ private func sequentialRegister(_ operation: KVOperation, on value: Int?) -> (va
     case .get: (value, .value(value))
     case .put(let written): (written, .ok)
     case .compareAndSet(let expected, let new): expected == value ? (new, .swapped(true)) : (value, .swapped(false))
+    case .delete: (nil, .ok)
     }
 }
 
@@ -534,8 +534,10 @@ private func randomOperation(using generator: inout SplitMix64) -> KVOperation {
     switch Int.random(in: 0..<10, using: &generator) {
     case 0..<4:
         return .get
-    case 4..<7:
+    case 4..<6:
         return .put(value)
+    case 6:
+        return .delete
     default:
         let expected: Int? =
             Bool.random(using: &generator) ? nil : Int.random(in: 0..<writtenValueCount, using: &generator)
@@ -618,7 +620,7 @@ private func makeArbitraryHistory(using generator: inout SplitMix64, operationCo
         case .get:
             let observed: Int? = Int.random(in: -1..<3, using: &generator)
             result = .value(observed == -1 ? nil : observed)
-        case .put:
+        case .put, .delete:
             result = .ok
         case .compareAndSet:
             result = .swapped(Bool.random(using: &generator))

@@ -68,7 +68,7 @@ private func onThreadOfItsOwn<Result: Sendable>(_ work: @escaping @Sendable () -
 private let singleGroupBugs = InjectedBug.allCases.filter {
     ![
         .quiescentLeaderServesReads, .recoveryMixesGroups, .sourceServesReleasedKeys, .copyBeforeRelease,
-        .retriesWithoutSession,
+        .retriesWithoutSession, .readsHideExpiredLeases,
     ]
     .contains($0)
 }
@@ -114,15 +114,20 @@ struct SimulationTests {
             #expect(report.passed, "\(report)")
             #expect(report.stats.operationsCompleted >= 20, "seed \(report.options.seed) completed too few operations")
         }
-        // About two worlds in three send some write again in its session; a batch of several is sure to.
+        // About two worlds in three send some write again in its session, and most revoke a lease that held a key
+        // and jump a clock; a batch of several is sure to.
         if batch.count >= 5 {
             #expect(reports.contains { $0.stats.writesRetried > 0 }, "no world of seeds \(batch) retried a write")
+            #expect(reports.contains { $0.stats.keysRevoked > 0 }, "no world of seeds \(batch) revoked a lease's key")
+            #expect(reports.contains { $0.stats.clockJumps > 0 }, "no world of seeds \(batch) jumped a clock")
         }
     }
 
     /// Bugs outside the engine that only worlds running the store can show: retries that leave the session out
-    /// (a write applied twice), and a restore that loses a key.
-    @Test("a broken store world is caught", arguments: [InjectedBug.retriesWithoutSession, .restoreLosesAKey])
+    /// (a write applied twice), a restore that loses a key, and reads that expire leases by the local clock.
+    @Test(
+        "a broken store world is caught",
+        arguments: [InjectedBug.retriesWithoutSession, .restoreLosesAKey, .readsHideExpiredLeases])
     func brokenStoreWorldIsCaught(bug: InjectedBug) async {
         let caughtBy = await firstFailingWorld(Array(1...50)) { seed in
             var options = SimulationOptions(seed: seed)

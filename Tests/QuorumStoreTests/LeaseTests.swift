@@ -60,6 +60,27 @@ struct LeaseTests {
         #expect(store.expiredLeases(now: 8_000, limit: 10) == [2])
     }
 
+    @Test("a leader proposes each expired lease's revocation once, a bounded number a tick, and afresh after a lapse")
+    func revocationsAreProposedOnce() {
+        var store = KeyValueStore()
+        for id: LeaseID in [1, 2, 3] { _ = store.apply(.leaseGrant(id: id, ttl: LeaseTTL(seconds: 1), grantedAt: 0)) }
+        var revocations = LeaseRevocations(perTick: 2)
+        #expect(revocations.due(in: store, now: 999, isLeader: true).isEmpty)
+        let first = revocations.due(in: store, now: 1_000, isLeader: true)
+        #expect(first == [1, 2], "at most perTick a tick")
+        first.forEach { revocations.proposed($0) }
+        #expect(revocations.due(in: store, now: 1_010, isLeader: true) == [3], "none proposed twice while in flight")
+        revocations.proposed(3)
+        _ = store.apply(.leaseRevoke(1))
+        #expect(revocations.due(in: store, now: 1_020, isLeader: true).isEmpty)
+        #expect(revocations.inFlight == [2, 3], "an applied revocation leaves the flight")
+        #expect(revocations.due(in: store, now: 1_030, isLeader: false).isEmpty, "only a leader revokes")
+        #expect(revocations.inFlight.isEmpty)
+        #expect(
+            revocations.due(in: store, now: 1_040, isLeader: true) == [2, 3],
+            "leading again, it proposes what its last leadership may have lost")
+    }
+
     @Test(
         "expiredLeases agrees with a filter and sort of every lease through grants, keep-alives, revokes and restores",
         arguments: [1, 2, 3] as [UInt64])
@@ -152,7 +173,9 @@ struct LeaseTests {
     func keepAlive() throws {
         var store = KeyValueStore()
         _ = store.apply(.leaseGrant(id: 1, ttl: LeaseTTL(seconds: 10), grantedAt: 0))
-        #expect(store.apply(.leaseKeepAlive(id: 1, at: 9_000)).result == .leaseKeptAlive(id: 1, ttl: LeaseTTL(seconds: 10), revision: 0))
+        #expect(
+            store.apply(.leaseKeepAlive(id: 1, at: 9_000)).result
+                == .leaseKeptAlive(id: 1, ttl: LeaseTTL(seconds: 10), revision: 0))
         let status = try store.timeToLive(of: 1, now: 10_500)
         #expect(status.deadline == 19_000)
         #expect(status.remainingSeconds == 8)
@@ -163,10 +186,13 @@ struct LeaseTests {
     @Test("grants are refused for id 0, a zero TTL and an id in use")
     func grantRefusals() {
         var store = KeyValueStore()
-        #expect(store.apply(.leaseGrant(id: 0, ttl: LeaseTTL(seconds: 1), grantedAt: 0)).result.failure == .invalidLeaseID)
+        #expect(
+            store.apply(.leaseGrant(id: 0, ttl: LeaseTTL(seconds: 1), grantedAt: 0)).result.failure == .invalidLeaseID)
         #expect(store.apply(.leaseGrant(id: 1, ttl: LeaseTTL(seconds: 0), grantedAt: 0)).result.failure == .invalidTTL)
         _ = store.apply(.leaseGrant(id: 1, ttl: LeaseTTL(seconds: 1), grantedAt: 0))
-        #expect(store.apply(.leaseGrant(id: 1, ttl: LeaseTTL(seconds: 1), grantedAt: 0)).result.failure == .leaseAlreadyExists(1))
+        #expect(
+            store.apply(.leaseGrant(id: 1, ttl: LeaseTTL(seconds: 1), grantedAt: 0)).result.failure
+                == .leaseAlreadyExists(1))
         #expect(store.leaseIDs() == [1])
     }
 }

@@ -64,7 +64,9 @@ public struct RaftOptions: Sendable {
         }
         if snapshotIntervalEntries < 1 { throw OptionsError("snapshot interval must be at least one entry") }
         if quiescenceIdleTicks < 1 { throw OptionsError("a leader must be idle at least one tick before it quiesces") }
-        if leaseReads && !checkQuorum { throw OptionsError("lease reads need checkQuorum, or a deposed leader serves stale reads") }
+        if leaseReads && !checkQuorum {
+            throw OptionsError("lease reads need checkQuorum, or a deposed leader serves stale reads")
+        }
         if leaseReads && !(0..<electionTimeoutTicks).contains(leaseDriftMarginTicks) {
             throw OptionsError("the lease's drift margin must be at least 0 and shorter than the election timeout")
         }
@@ -126,4 +128,8 @@ package enum InjectedBug: String, Sendable, CaseIterable {
     /// unknown again outside its session, as a client without exactly-once writes would, so a write that took
     /// effect may take effect twice.
     case retriesWithoutSession
+    /// Not the engine's: in the simulator's worlds that run the store, a read hides a key whose lease has expired
+    /// on the serving node's wall clock before the revocation is applied (expiry on read, outside the log), so a
+    /// key hidden by one node's clock is shown again by another's, or renewed by a leader whose clock is behind.
+    case readsHideExpiredLeases
 }

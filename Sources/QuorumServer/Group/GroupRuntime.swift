@@ -61,11 +61,9 @@ final class GroupRuntime: @unchecked Sendable {
     }
 
     private let watchHub = WatchHub()
-    /// Lease revocations proposed and not yet applied, so that each expired lease is revoked once.
-    private var revoking: Set<LeaseID> = []
-    /// At most this many expired leases are revoked per tick, so that a backlog (after a long outage) is worked
-    /// off steadily instead of flooding the log.
-    private let revocationsPerTick = 32
+    /// Expired leases to revoke, at most 32 a tick, so that a backlog (after a long outage) is worked off steadily
+    /// instead of flooding the log.
+    private var leaseRevocations = LeaseRevocations(perTick: 32)
 
     /// How far this replica had committed before it started: until it has applied that far again, its state (users
     /// and roles among it) is older than what it served before.
@@ -93,7 +91,8 @@ final class GroupRuntime: @unchecked Sendable {
             stateMachine: StoreMachine(
                 addressBook: addressBook, shardMapBook: shardMapBook, accessBook: accessBook, watchHub: watchHub),
             storage: storage,
-            transport: GroupTransport(group: group, peers: host.peers, logger: logger), recoveredSnapshot: storage.recovered.snapshot,
+            transport: GroupTransport(group: group, peers: host.peers, logger: logger),
+            recoveredSnapshot: storage.recovered.snapshot,
             serializesSnapshotsInline: false, processing: .whenAsked)
     }
 
@@ -177,7 +176,7 @@ final class GroupRuntime: @unchecked Sendable {
     /// Whether the tick may skip this group until something arrives for it: quiescent, no client waiting, and, on a
     /// leader, no lease whose expiry the tick must watch for.
     var isAsleep: Bool {
-        driver.engine.isQuiescent && pending.isEmpty && revoking.isEmpty
+        driver.engine.isQuiescent && pending.isEmpty && leaseRevocations.inFlight.isEmpty
             && (driver.engine.role != .leader || driver.stateMachine.store.leaseCount == 0)
     }
 
@@ -256,21 +255,14 @@ final class GroupRuntime: @unchecked Sendable {
     private var now: StoreTime { StoreTime(milliseconds: UInt64(Date().timeIntervalSince1970 * 1000)) }
 
     private func revokeExpiredLeases() {
-        guard driver.engine.role == .leader else {
-            revoking.removeAll()
-            return
-        }
-        let store = driver.stateMachine.store
-        revoking = revoking.filter { store.hasLease($0) }
-        let expired = store.expiredLeases(now: now, limit: revocationsPerTick + revoking.count).filter {
-            !revoking.contains($0)
-        }
-        for lease in expired.prefix(revocationsPerTick) {
+        let due = leaseRevocations.due(
+            in: driver.stateMachine.store, now: now, isLeader: driver.engine.role == .leader)
+        for lease in due {
             nextToken += 1
             guard (try? driver.propose(StoreProposal(.leaseRevoke(lease)).encoded, token: nextToken)) != nil else {
                 return
             }
-            revoking.insert(lease)
+            leaseRevocations.proposed(lease)
         }
     }
 
@@ -294,7 +286,8 @@ final class GroupRuntime: @unchecked Sendable {
                 logger.warning("refused a message from \(message.from): \(error)")
             } else if let snapshot = message.payload.snapshot {
                 let (index, bytes) = (snapshot.lastIncludedIndex.rawValue, snapshot.data.count)
-                logger.info("received from node \(message.from.rawValue) the snapshot through index \(index) (\(bytes) bytes)")
+                logger.info(
+                    "received from node \(message.from.rawValue) the snapshot through index \(index) (\(bytes) bytes)")
             }
         }
         processAtTurnEnd()
@@ -367,7 +360,8 @@ final class GroupRuntime: @unchecked Sendable {
         }
         stopIsTemporary = true
         stop(
-            because: "node \(configuration.node.rawValue)'s disk is full (\(error)); it serves again once space is freed")
+            because:
+                "node \(configuration.node.rawValue)'s disk is full (\(error)); it serves again once space is freed")
         host.storageFilledUp()
     }
 

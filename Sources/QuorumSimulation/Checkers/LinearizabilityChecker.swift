@@ -15,13 +15,16 @@ public enum KVOperation: Hashable, Sendable, Codable {
     /// Sets `new` if and only if the current value equals `expected` (`nil` means "absent");
     /// answered with ``KVResult/swapped(_:)``.
     case compareAndSet(expected: Int?, new: Int)
+    /// Makes the register absent; answered with ``KVResult/ok``. The simulator's store worlds also record a
+    /// lease's revocation as a delete of each key it removed.
+    case delete
 }
 
 /// What a client observed when an operation completed.
 public enum KVResult: Hashable, Sendable, Codable {
     /// The answer to ``KVOperation/get``: the value, or `nil` if the key was absent.
     case value(Int?)
-    /// The answer to ``KVOperation/put(_:)``.
+    /// The answer to ``KVOperation/put(_:)`` and ``KVOperation/delete``.
     case ok
     /// The answer to ``KVOperation/compareAndSet(expected:new:)``: whether the swap happened.
     case swapped(Bool)
@@ -197,12 +200,14 @@ enum RegisterModel {
             return (newValue, .ok)
         case .compareAndSet(let expected, let newValue):
             return value == expected ? (newValue, .swapped(true)) : (value, .swapped(false))
+        case .delete:
+            return (nil, .ok)
         }
     }
 
     static func resultMatchesKind(_ result: KVResult, of operation: KVOperation) -> Bool {
         switch (operation, result) {
-        case (.get, .value), (.put, .ok), (.compareAndSet, .swapped):
+        case (.get, .value), (.put, .ok), (.compareAndSet, .swapped), (.delete, .ok):
             return true
         default:
             return false
@@ -365,6 +370,7 @@ struct RegisterLinearizationSearch {
             case .get: .get
             case .put(let value): .put(model(value))
             case .compareAndSet(let expected, let new): .compareAndSet(expected: expected, new: model(new))
+            case .delete: .delete
             }
         }
         self.modelOperations = modelOperations
@@ -621,6 +627,8 @@ private func describe(_ operation: KVOperation) -> String {
         return "put(\(value))"
     case .compareAndSet(let expected, let new):
         return "compareAndSet(expected: \(expected.map(String.init) ?? "absent"), new: \(new))"
+    case .delete:
+        return "delete"
     }
 }
 

@@ -24,12 +24,19 @@ struct RegisterMachine: ReplicatedStateMachine {
     /// With the store: each client session's newest sequence and what a register answered to it, so that a retry
     /// of it is answered the same without taking effect again (the model of the store's sessions).
     private var sessions: [ClientID: (sequence: SequenceNumber, result: KVResult)] = [:]
+    /// With the store: the leases granted and not revoked, each with the registers attached to it (the model of the
+    /// store's leases). Whether a lease's deadline has passed is the store's to say: the model keeps no clock, and
+    /// an expired lease lives on until the leader's revocation is applied.
+    private var leases: [LeaseID: Set<String>] = [:]
+    /// With the store: where the revocations this replica applies are reported, for the world to record each in
+    /// the history once.
+    private let revocations: AppliedRevocations?
     /// `InjectedBug.restoreLosesAKey`.
     private let restoreLosesAKey: Bool
 
     init(
         node: NodeID, checker: SafetyChecker, group: Int? = nil, shards: ShardedRegisters? = nil,
-        runsStore: Bool = false, injectedBug: InjectedBug? = nil
+        runsStore: Bool = false, revocations: AppliedRevocations? = nil, injectedBug: InjectedBug? = nil
     ) {
         precondition(!runsStore || shards == nil, "a sharded world runs plain registers")
         self.node = node
@@ -37,6 +44,7 @@ struct RegisterMachine: ReplicatedStateMachine {
         self.group = group
         self.shards = shards
         self.store = runsStore ? KeyValueStore() : nil
+        self.revocations = revocations
         self.restoreLosesAKey = injectedBug == .restoreLosesAKey
     }
 
@@ -70,13 +78,41 @@ struct RegisterMachine: ReplicatedStateMachine {
     /// Applies a store proposal to the store, and its register command to `registers`, and checks that the two
     /// answer alike.
     private mutating func applyToStore(_ bytes: [UInt8], at index: LogIndex) -> RegisterOutput? {
-        guard let proposal = try? StoreProposal(decoding: bytes), let command = StoreRegisters.command(of: proposal)
-        else {
+        guard let proposal = try? StoreProposal(decoding: bytes) else {
             checker.fail("\(node) applied an undecodable store proposal at \(index)")
+            return nil
+        }
+        switch proposal.command {
+        case .leaseGrant(let lease, _, _), .leaseKeepAlive(let lease, _):
+            return applyRenewal(proposal, of: lease, at: index)
+        case .leaseRevoke(let lease):
+            applyRevocation(proposal, of: lease, at: index)
+            return nil
+        default:
+            break
+        }
+        guard let command = StoreRegisters.command(of: proposal) else {
+            checker.fail("\(node) applied a store proposal at \(index) that is no register's")
             return nil
         }
         checkIsolation(of: command.key, "applied \(command) at \(index)")
         let answer = store!.apply(proposal).result
+        var lease: LeaseID?
+        if case .put(let put) = proposal.command, let attached = put.lease {
+            guard proposal.session == nil else {
+                checker.fail("\(node) at \(index): a put with a lease in a session, which the model does not cover")
+                return nil
+            }
+            guard leases[attached] != nil else {
+                guard case .failed(.leaseNotFound(attached)) = answer else {
+                    checker.fail(
+                        "\(node) at \(index): the store answered \(answer) to \(command) with \(attached), gone")
+                    return nil
+                }
+                return .leaseMissing
+            }
+            lease = attached
+        }
         let expected: KVResult
         if let session = proposal.session, let known = sessions[session.client], session.sequence <= known.sequence {
             guard session.sequence == known.sequence else {
@@ -90,6 +126,7 @@ struct RegisterMachine: ReplicatedStateMachine {
             expected = known.result
         } else {
             expected = applyToRegisters(command)
+            if expected != .swapped(false) && command.operation != .get { attach(command.key, to: lease) }
             if let session = proposal.session { sessions[session.client] = (session.sequence, expected) }
         }
         guard let result = StoreRegisters.result(of: answer, for: command), result == expected else {
@@ -98,6 +135,53 @@ struct RegisterMachine: ReplicatedStateMachine {
             return nil
         }
         return .result(result)
+    }
+
+    /// A key written takes the lease its write carried, if any, and leaves the one it had (as etcd's put does).
+    private mutating func attach(_ key: String, to lease: LeaseID?) {
+        for id in leases.keys { leases[id]!.remove(key) }
+        if let lease { leases[lease]!.insert(key) }
+    }
+
+    private mutating func applyRenewal(_ proposal: StoreProposal, of lease: LeaseID, at index: LogIndex)
+        -> RegisterOutput?
+    {
+        let answer = store!.apply(proposal).result
+        switch (proposal.command, answer) {
+        case (.leaseGrant, .leaseGranted) where leases[lease] == nil:
+            leases[lease] = []
+            return .leaseAnswer(alive: true)
+        case (.leaseGrant, .failed(.leaseAlreadyExists)) where leases[lease] != nil:
+            return .leaseAnswer(alive: false)
+        case (.leaseKeepAlive, .leaseKeptAlive) where leases[lease] != nil:
+            return .leaseAnswer(alive: true)
+        case (.leaseKeepAlive, .failed(.leaseNotFound)):
+            return .leaseAnswer(alive: false)
+        default:
+            let known = leases[lease] == nil ? "not granted" : "granted"
+            checker.fail(
+                "\(node) at \(index): the store answered \(answer) to \(proposal.command), \(lease) being \(known)")
+            return nil
+        }
+    }
+
+    /// A revocation deletes every register attached to the lease, in the store and in the model alike.
+    private mutating func applyRevocation(_ proposal: StoreProposal, of lease: LeaseID, at index: LogIndex) {
+        let answer = store!.apply(proposal).result
+        guard let keys = leases.removeValue(forKey: lease) else {
+            if case .failed(.leaseNotFound) = answer { return }
+            checker.fail("\(node) at \(index): the store answered \(answer) to revoking \(lease), not granted")
+            return
+        }
+        guard case .leaseRevoked = answer else {
+            checker.fail("\(node) at \(index): the store answered \(answer) to revoking \(lease)")
+            return
+        }
+        for key in keys {
+            registers[key] = nil
+            _ = value(of: key)  // which checks that the store's key is gone too
+        }
+        revocations?.record(lease, deleted: keys.sorted(), at: index, now: checker.now)
     }
 
     private func checkIsolation(of key: String, _ what: @autoclosure () -> String) {
@@ -163,6 +247,7 @@ struct RegisterMachine: ReplicatedStateMachine {
             for key in registers.keys { checkIsolation(of: key, "restored a snapshot with \(key)") }
             store = restored
             self.registers = registers
+            leases = StoreRegisters.leases(in: restored)
             sessions.removeAll()
             for (session, result) in restored.sessionResults {
                 guard let result = StoreRegisters.writeResult(of: result) else {
@@ -202,6 +287,10 @@ enum RegisterOutput: Hashable {
     /// The released keys and their values, for the target to adopt.
     case exported([String: Int])
     case stepFailed(String)
+    /// With the store: a lease granted or kept alive (`alive`), or refused.
+    case leaseAnswer(alive: Bool)
+    /// With the store: a put refused because its lease is gone. It took no effect.
+    case leaseMissing
 }
 
 /// A snapshot's content: the registers and, in a sharded world, the group's key ownership; in a world that runs the
@@ -243,6 +332,7 @@ struct RegisterCommand: Hashable {
         }
         switch tag {
         case 0: return RegisterCommand(key: key, operation: .get)
+        case 4: return RegisterCommand(key: key, operation: .delete)
         case 1: return RegisterCommand(key: key, operation: .put(try value("value")))
         case 2: return RegisterCommand(key: key, operation: .compareAndSet(expected: nil, new: try value("new")))
         case 3:
@@ -266,6 +356,7 @@ struct RegisterCommand: Hashable {
         case .put(let value): write(1, value)
         case .compareAndSet(nil, let new): write(2, new)
         case .compareAndSet(let expected?, let new): write(3, new, expected)
+        case .delete: write(4)
         }
     }
 

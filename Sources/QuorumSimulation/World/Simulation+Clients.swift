@@ -4,9 +4,10 @@ import QuorumStore
 /// The client workload: reads, writes and compare-and-set against whichever node a client believes leads,
 /// recorded as a history for the linearizability checker.
 extension Simulation {
-    /// A command as the log carries it: a store proposal in a world that runs the store.
-    func encoded(_ command: RegisterCommand) -> [UInt8] {
-        options.runsStore ? StoreRegisters.proposal(for: command).encoded : command.encoded
+    /// A command as the log carries it: a store proposal in a world that runs the store, a put there attaching its
+    /// key to `lease`.
+    func encoded(_ command: RegisterCommand, lease: LeaseID? = nil) -> [UInt8] {
+        options.runsStore ? StoreRegisters.proposal(for: command, lease: lease).encoded : command.encoded
     }
 
     func issueToken() -> UInt64 {
@@ -16,8 +17,9 @@ extension Simulation {
 
     func startOperation(_ client: Int) {
         guard phase == .faults || phase == .liveness else { return }
+        if options.runsStore, startLeaseAction(client) { return }
         let key = "k\(random.next(upperBound: UInt64(options.keys)))"
-        let operation: KVOperation
+        var operation: KVOperation
         switch random.next(upperBound: UInt64(20)) {
         case 0..<9: operation = .get
         case 9..<16:
@@ -35,10 +37,20 @@ extension Simulation {
             schedule(.clientNext(client), after: 5)
             return
         }
+        // With the store, some puts are deletes, and some attach their key to the client's lease: a write the
+        // client does not retry, since a session's remembered answer cannot say that the lease was gone.
+        var lease: LeaseID?
+        if options.runsStore, operation.isPut {
+            if leaseDraws.chance(0.15) {
+                operation = .delete
+            } else if leaseDraws.chance(0.5) {
+                lease = clients[client].lease
+            }
+        }
         let command = RegisterCommand(key: key, operation: operation)
         let isRead = operation == .get
         clients[client].write = nil
-        if options.runsStore, !isRead {
+        if options.runsStore, !isRead, lease == nil {
             clients[client].sequence += 1
             let session = ClientSession(
                 client: ClientID(rawValue: UInt64(client) + 1),
@@ -52,7 +64,8 @@ extension Simulation {
                 if isRead {
                     try driver.read(token: token)
                 } else {
-                    try driver.propose(clients[client].write.map(encodedAttempt) ?? encoded(command), token: token)
+                    try driver.propose(
+                        clients[client].write.map(encodedAttempt) ?? encoded(command, lease: lease), token: token)
                 }
             } catch {
                 refusal = error
@@ -76,7 +89,16 @@ extension Simulation {
         switch completion {
         case .committed(let token, let index, let output):
             if livenessProbeTokens.contains(token) { livenessProbeIndex = livenessProbeIndex ?? index }
+            if finishLeaseAction(token: token, alive: output == .leaseAnswer(alive: true)) { return }
             guard let operation = outstanding.removeValue(forKey: token) else { return }
+            if output == .leaseMissing {
+                // Its lease had been revoked: the put took no effect.
+                clients[operation.client].lease = nil
+                discarded.insert(operation.historyIndex)
+                stats.operationsRefused += 1
+                finish(client: operation.client)
+                return
+            }
             guard case .result(let result)? = output else {
                 checker.fail("a client command at \(index) produced \(String(describing: output))")
                 return
@@ -85,8 +107,9 @@ extension Simulation {
         case .readable(let token):
             guard let operation = outstanding.removeValue(forKey: token) else { return }
             let key = history[operation.historyIndex].key
-            record(operation, result: .value(nodes[node]!.driver!.stateMachine.value(of: key)))
+            record(operation, result: .value(readValue(of: key, on: node)))
         case .dropped(let token), .readFailed(let token):
+            if finishLeaseAction(token: token, alive: false) { return }
             guard let operation = outstanding.removeValue(forKey: token) else { return }
             if let write = clients[operation.client].write, write.attempts > 1 {
                 // Only this attempt certainly did not take effect; an earlier one may have.
@@ -98,6 +121,7 @@ extension Simulation {
             stats.operationsRefused += 1
             finish(client: operation.client)
         case .unknown(let token):
+            if finishLeaseAction(token: token, alive: false) { return }
             guard let operation = outstanding.removeValue(forKey: token) else { return }
             giveUpOrRetry(operation)
         }

@@ -1,4 +1,5 @@
 import QuorumConsensus
+import QuorumStore
 
 /// Crashes, restarts, membership changes, leadership transfers, and healing into the liveness phase.
 extension Simulation {
@@ -39,8 +40,10 @@ extension Simulation {
         nodes[id]!.highestCommit = 0
         nodes[id]!.highestApplied = 0
         nodes[id]!.clockStalledUntil = nil
+        nodes[id]!.leaseRevocations = LeaseRevocations(perTick: 4)
         let machine = RegisterMachine(
-            node: id, checker: checker, runsStore: options.runsStore, injectedBug: options.injectedBug)
+            node: id, checker: checker, runsStore: options.runsStore, revocations: revocations,
+            injectedBug: options.injectedBug)
         nodes[id]!.driver = Driver(
             engine: engine, stateMachine: machine, storage: disk, transport: nodes[id]!.endpoint,
             recoveredSnapshot: recovered.snapshot,

@@ -29,6 +29,8 @@ public final class Simulation {
     var diskDamages: SplitMix64
     /// Draws for learners added to stay learners, likewise.
     var plainLearners: SplitMix64
+    /// Draws for leases and wall-clock jumps in worlds that run the store, likewise.
+    var leaseDraws: SplitMix64
     var now: UInt64 = 0
     var events = Heap<ScheduledEvent>()
     var eventSequence: UInt64 = 0
@@ -41,6 +43,11 @@ public final class Simulation {
     var history: [HistoryOperation] = []
     var discarded: Set<Int> = []
     var outstanding: [UInt64: (client: Int, historyIndex: Int, node: NodeID)] = [:]
+    /// With the store: lease grants and keep-alives awaiting their answer, by token.
+    var leaseActions: [UInt64: (client: Int, lease: LeaseID)] = [:]
+    /// With the store: when a leader first proposed revoking each lease, and the revocations applied.
+    var revocationProposedAt: [LeaseID: UInt64] = [:]
+    let revocations = AppliedRevocations()
     var nextToken: UInt64 = 1
     var nextWrittenValue = 1
     var phase = Phase.faults
@@ -67,6 +74,10 @@ public final class Simulation {
         var clockStalledUntil: UInt64?
         /// The newest configuration the node's engine held, kept while it is down.
         var configuration: Configuration?
+        /// With the store: the leases this node, leading, has proposed to revoke.
+        var leaseRevocations = LeaseRevocations(perTick: 4)
+        /// With the store: how far the machine's wall clock is off the world's time, after its jumps.
+        var clockOffsetMs: Int64 = 0
     }
 
     struct SimulatedClient {
@@ -75,6 +86,9 @@ public final class Simulation {
         /// With the store: the client's session sequence, and its current write.
         var sequence: UInt64 = 0
         var write: ClientWrite?
+        /// With the store: the lease the client holds (granted and not known to be gone), and how many it asked for.
+        var lease: LeaseID?
+        var leasesAsked: UInt64 = 0
     }
 
     /// A write of a client in a world that runs the store, with its session and the attempts made so far.
@@ -94,6 +108,7 @@ public final class Simulation {
         self.powerLosses = SplitMix64(seed: options.seed ^ 0x90_3E_1055)
         self.diskDamages = SplitMix64(seed: options.seed ^ 0xD15C_DA3A6E)
         self.plainLearners = SplitMix64(seed: options.seed ^ 0x1EA2_E25)
+        self.leaseDraws = SplitMix64(seed: options.seed ^ 0x1EA5_E5)
         self.network = SimulatedNetwork(
             delayMsMax: options.messageDelayMsMax, dropRate: options.messageDropRate,
             duplicateRate: options.messageDuplicateRate, longDelayRate: options.messageLongDelayRate)
@@ -140,6 +155,7 @@ public final class Simulation {
     }
 
     func report() -> SimulationReport {
+        let revocationDeletes = revocationDeletes()
         stats.leaderElections = checker.leaderElections
         stats.membershipChanges = checker.membershipChangesApplied
         stats.entriesApplied = Int(checker.highestApplied.rawValue)
@@ -147,7 +163,7 @@ public final class Simulation {
         var report = SimulationReport(options: options, stats: stats, linearizability: nil, failure: checker.violation)
         report.failure = report.failure ?? divergentReplicas()
         guard report.failure == nil else { return report }
-        let checked = history.enumerated().filter { !discarded.contains($0.offset) }.map(\.element)
+        let checked = history.enumerated().filter { !discarded.contains($0.offset) }.map(\.element) + revocationDeletes
         let verdict = LinearizabilityChecker().check(checked)
         report.linearizability = verdict
         report.failure = verdict.failure(waived: options.waivesUndecidedLinearizability)
@@ -209,6 +225,7 @@ public final class Simulation {
         case heal, livenessProbe
         case clientNext(Int)
         case clientTimeout(token: UInt64)
+        case leaseActionTimeout(token: UInt64)
     }
 
     typealias RecurringFault = EventKind
@@ -232,6 +249,7 @@ public final class Simulation {
                 return
             }
             withDriver(id) { $0.tick() }
+            if options.runsStore { leaseTick(id) }
             schedule(.tick(id, incarnation: incarnation), after: tickIntervalMs[id]!)
         case .deliver(let message):
             guard nodes[message.to]?.driver != nil else { return }
@@ -299,6 +317,10 @@ public final class Simulation {
             // Fail over, as a client does when its node stops answering.
             clients[operation.client].preferredNode = allNodeIDs.randomElement(using: &aimedFaults)
             giveUpOrRetry(operation)
+        case .leaseActionTimeout(let token):
+            guard let action = leaseActions[token] else { return }
+            clients[action.client].preferredNode = allNodeIDs.randomElement(using: &aimedFaults)
+            _ = finishLeaseAction(token: token, alive: false)
         }
     }
 

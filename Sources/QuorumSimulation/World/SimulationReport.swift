@@ -42,6 +42,11 @@ public struct SimulationReport: Sendable, CustomStringConvertible {
             "client operations: \(stats.operationsCompleted) completed, \(stats.operationsUnknown) with unknown outcome, "
                 + "\(stats.operationsRefused) refused"
                 + (options.runsStore ? ", \(stats.writesRetried) write attempts sent again in their session" : ""))
+        if options.runsStore {
+            lines.append(
+                "leases granted: \(stats.leasesGranted), revoked: \(stats.leasesRevoked) (deleting \(stats.keysRevoked) keys), "
+                    + "wall-clock jumps: \(stats.clockJumps)")
+        }
         if options.sharded {
             lines.append(
                 "moves finished: \(stats.movesFinished) (started over \(stats.movesResumed)×), requests refused "
@@ -82,6 +87,12 @@ public struct SimulationStats: Sendable {
     public var operationsRefused = 0
     /// Worlds that run the store: attempts of writes sent again in their session after an unknown outcome.
     public var writesRetried = 0
+    /// Worlds that run the store: leases granted, revocations applied and the keys they deleted, and jumps of the
+    /// nodes' wall clocks.
+    public var leasesGranted = 0
+    public var leasesRevoked = 0
+    public var keysRevoked = 0
+    public var clockJumps = 0
     public var livenessMs: UInt64?
     public var events = 0
     /// Multi-group worlds: frames between node pairs (each carrying every group's messages of one moment), and

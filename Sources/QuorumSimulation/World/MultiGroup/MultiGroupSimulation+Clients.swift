@@ -126,8 +126,8 @@ extension MultiGroupSimulation {
             let key = histories[historyBucket(operation.group)]![operation.historyIndex].key
             followRefusal(refusal, client: operation.client, key: key)
             refuse(operation)
-        case .stepDone, .exported, .stepFailed:
-            fail("a client operation was answered as a move step: \(output)", group: operation.group)
+        case .stepDone, .exported, .stepFailed, .leaseAnswer, .leaseMissing:
+            fail("a client operation was answered as no register's: \(output)", group: operation.group)
         }
     }
 
