@@ -64,7 +64,7 @@ let package = Package(
         .target(
             name: "QuorumSimulation",
             dependencies: [
-                "QuorumCodec", "QuorumConsensus", "QuorumNode", "QuorumSharding", "QuorumStore",
+                "QuorumCodec", "QuorumConsensus", "QuorumNode", "QuorumSharding", "QuorumStore", "QuorumWire",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
             ],

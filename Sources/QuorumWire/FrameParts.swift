@@ -6,7 +6,7 @@ import QuorumCodec
 ///
 ///     part payload: version u8 = 1 | whole frame's kind u8 | whole payload's length u64 | offset u64 | bytes
 public enum FrameParts {
-    static let headerBytes = 18
+    public static let headerBytes = 18
 
     /// `frame` as it may be sent to a receiver whose limit is `frameBytesMax`: itself if it fits, else its parts.
     public static func split(_ frame: Frame, frameBytesMax: Int) -> [Frame] {

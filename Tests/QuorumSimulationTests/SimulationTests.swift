@@ -87,6 +87,9 @@ struct SimulationTests {
             #expect(
                 reports.contains { $0.stats.snapshotsSerializedAside > 0 },
                 "no world of seeds \(batch) serialised a snapshot off its driver")
+            #expect(
+                reports.contains { $0.stats.snapshotsAssembled > 0 },
+                "no world of seeds \(batch) put together a snapshot sent in parts")
         }
         for (seed, report) in zip(batch, reports) {
             #expect(report.passed, "\(report)")

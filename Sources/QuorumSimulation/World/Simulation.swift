@@ -2,6 +2,7 @@ import HeapModule
 import QuorumConsensus
 import QuorumNode
 import QuorumStore
+import QuorumWire
 
 /// A deterministic world: real consensus engines (Raft, or Multi-Paxos with `SimulationOptions.consensus`) and the real
 /// node driver, on a simulated network, disk and clock,
@@ -31,6 +32,11 @@ public final class Simulation {
     var plainLearners: SplitMix64
     /// Draws for leases and wall-clock jumps in worlds that run the store, likewise.
     var leaseDraws: SplitMix64
+    /// Draws for snapshots sent in parts, likewise.
+    var partDraws: SplitMix64
+    /// With `SimulationOptions.snapshotParts`: each directed link's connection, as its two ends see it.
+    var partSenders: [SimulatedNetwork.Link: PartSender] = [:]
+    var partStreams: [SimulatedNetwork.Link: PartStream] = [:]
     var now: UInt64 = 0
     var events = Heap<ScheduledEvent>()
     var eventSequence: UInt64 = 0
@@ -109,6 +115,7 @@ public final class Simulation {
         self.diskDamages = SplitMix64(seed: options.seed ^ 0xD15C_DA3A6E)
         self.plainLearners = SplitMix64(seed: options.seed ^ 0x1EA2_E25)
         self.leaseDraws = SplitMix64(seed: options.seed ^ 0x1EA5_E5)
+        self.partDraws = SplitMix64(seed: options.seed ^ 0x9A_2715)
         self.network = SimulatedNetwork(
             delayMsMax: options.messageDelayMsMax, dropRate: options.messageDropRate,
             duplicateRate: options.messageDuplicateRate, longDelayRate: options.messageLongDelayRate)
@@ -214,6 +221,8 @@ public final class Simulation {
     enum EventKind {
         case tick(NodeID, incarnation: Int)
         case deliver(Message)
+        case sendInParts(Message)
+        case deliverPart(SimulatedNetwork.Link, connection: UInt64, incarnation: Int, part: Frame)
         case diskCompletion(NodeID, incarnation: Int, readyNumber: UInt64)
         case process(NodeID, incarnation: Int)
         case restart(NodeID)
@@ -252,13 +261,11 @@ public final class Simulation {
             if options.runsStore { leaseTick(id) }
             schedule(.tick(id, incarnation: incarnation), after: tickIntervalMs[id]!)
         case .deliver(let message):
-            guard nodes[message.to]?.driver != nil else { return }
-            stats.messagesDelivered += 1
-            withDriver(message.to) { driver in
-                if let error = driver.receive(message) {
-                    self.checker.fail("\(message.to) refused \(message): \(error)")
-                }
-            }
+            deliver(message)
+        case .sendInParts(let message):
+            sendInParts(message)
+        case .deliverPart(let link, let connection, let incarnation, let part):
+            receivePart(part, on: link, connection: connection, incarnation: incarnation)
         case .diskCompletion(let id, let incarnation, let readyNumber):
             guard nodes[id]!.disk.incarnation == incarnation else { return }
             nodes[id]!.disk.complete(readyNumber: readyNumber)
@@ -425,7 +432,21 @@ public final class Simulation {
     func transmit(_ message: Message) {
         stats.messagesSent += 1
         guard !network.isBlocked(from: message.from, to: message.to) else { return }
+        if options.snapshotParts > 1, message.payload.snapshot != nil {
+            // Cut up once the sender's driver has returned: the cutting looks at the receiver.
+            return schedule(.sendInParts(message), after: 0)
+        }
         for delay in network.deliveryDelays(random: &random) { schedule(.deliver(message), after: delay) }
+    }
+
+    func deliver(_ message: Message) {
+        guard nodes[message.to]?.driver != nil else { return }
+        stats.messagesDelivered += 1
+        withDriver(message.to) { driver in
+            if let error = driver.receive(message) {
+                self.checker.fail("\(message.to) refused \(message): \(error)")
+            }
+        }
     }
 
     func scheduleDiskCompletion(node: NodeID, incarnation: Int, readyNumber: UInt64) {

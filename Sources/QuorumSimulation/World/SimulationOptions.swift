@@ -72,6 +72,11 @@ public struct SimulationOptions: Sendable, CustomStringConvertible {
     /// milliseconds later, while entries keep being applied and a leader's snapshot may overtake it. Drawn apart
     /// from the world's other parameters, so that every seed's world is otherwise as it was.
     public var snapshotSerializationMsMax: UInt64
+    /// Single-group worlds: 1 to send a snapshot as one message; otherwise a snapshot travels as the server sends a
+    /// frame larger than the receiver's frame limit, in parts on one connection that may break part-way, the limit
+    /// being set so that it takes this many parts. Drawn apart from the world's other parameters, so that every
+    /// seed's world is otherwise as it was.
+    public var snapshotParts: Int
 
     public init(seed: UInt64) {
         self.seed = seed
@@ -100,6 +105,8 @@ public struct SimulationOptions: Sendable, CustomStringConvertible {
         paxosConfigurationDelay = max(2, min(delay, maxEntriesPerAppend * maxInflightAppends))
         var serialization = SplitMix64(seed: seed ^ 0x5E_41A1_15E)
         snapshotSerializationMsMax = [0, 5, 50][Int(serialization.next(upperBound: UInt64(3)))]
+        var parts = SplitMix64(seed: seed ^ 0x9A_2785)
+        snapshotParts = [1, 4, 16][Int(parts.next(upperBound: UInt64(3)))]
     }
 
     /// A world of `groups` consensus groups per node. The world's other parameters are drawn from the seed as for
@@ -187,8 +194,9 @@ public struct SimulationOptions: Sendable, CustomStringConvertible {
         text += " retain=\(entriesRetainedAfterSnapshot) batch=\(maxEntriesPerAppend) inflight=\(maxInflightAppends)"
         if groups > 1 {
             text += " groups=\(groups) faultPhase=\(faultPhaseMs)ms"
-        } else if snapshotSerializationMsMax > 0 {
-            text += " serialise≤\(snapshotSerializationMsMax)ms"
+        } else {
+            if snapshotSerializationMsMax > 0 { text += " serialise≤\(snapshotSerializationMsMax)ms" }
+            if snapshotParts > 1 { text += " snapshotParts=\(snapshotParts)" }
         }
         if sharded { text += " sharded moveEvery≤\(moveIntervalMs)ms" }
         if runsStore { text += " store" }

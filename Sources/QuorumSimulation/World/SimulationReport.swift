@@ -34,6 +34,10 @@ public struct SimulationReport: Sendable, CustomStringConvertible {
                 + "installed: \(stats.snapshotsInstalled)"
                 + (stats.snapshotsSerializedAside > 0
                     ? ", serialised aside: \(stats.snapshotsSerializedAside) (overtaken: \(stats.snapshotsOvertaken))"
+                    : "")
+                + (stats.snapshotsSentInParts > 0
+                    ? ", sent in parts: \(stats.snapshotsSentInParts) (cut off: \(stats.snapshotConnectionsCut), "
+                        + "assembled: \(stats.snapshotsAssembled))"
                     : ""))
         lines.append(
             "crashes: \(stats.crashes) (power losses: \(stats.powerLosses), damaged disks: \(stats.disksDamaged)), partitions: \(stats.partitions), messages sent: \(stats.messagesSent), "
@@ -74,6 +78,11 @@ public struct SimulationStats: Sendable {
     /// leader's snapshot overtook while they were being serialised.
     public var snapshotsSerializedAside = 0
     public var snapshotsOvertaken = 0
+    /// Snapshots sent in parts (`SimulationOptions.snapshotParts`), those whose connection broke part-way, and
+    /// those put together again by their receiver.
+    public var snapshotsSentInParts = 0
+    public var snapshotConnectionsCut = 0
+    public var snapshotsAssembled = 0
     public var crashes = 0
     /// Crashes of every running node at once.
     public var powerLosses = 0
