@@ -64,9 +64,12 @@ extension ClusterTests {
             #expect(answer == expected, "redis-cli \(arguments.joined(separator: " "))")
         }
         if luaInstalled {
-            #expect(try await cli(["EVAL", "return {1, 'a', redis.call('get', KEYS[1])}", "1", "r:s"]) == "1\na\nhello world")
+            #expect(
+                try await cli(["EVAL", "return {1, 'a', redis.call('get', KEYS[1])}", "1", "r:s"])
+                    == "1\na\nhello world")
         } else {
-            #expect(try await cli(["EVAL", "return 1", "0"]).hasPrefix("ERR Lua scripting needs the liblua5.1-0 package"))
+            #expect(
+                try await cli(["EVAL", "return 1", "0"]).hasPrefix("ERR Lua scripting needs the liblua5.1-0 package"))
         }
         #expect(try await cli(["INFO"]).contains("redis_version:7.0.0"))
         #expect(try await cli(["INFO"]).contains("role:master"))
@@ -189,7 +192,9 @@ extension ClusterTests {
         for test in ["LPUSH", "LPOP", "HSET", "SADD", "ZADD"] {
             #expect((RedisTools.rate(of: test, in: types.output) ?? 0) > 0, "no rate for \(test): \(types.output)")
         }
-        for (command, expected) in [("EXISTS mylist", "0"), ("HLEN myhash", "1"), ("SCARD myset", "1"), ("ZCARD myzset", "1")] {
+        for (command, expected) in [
+            ("EXISTS mylist", "0"), ("HLEN myhash", "1"), ("SCARD myset", "1"), ("ZCARD myzset", "1"),
+        ] {
             let answer = try await RedisTools.cli(port: port, command.split(separator: " ").map(String.init))
             #expect(answer == expected, "\(command)")
         }
@@ -415,7 +420,7 @@ struct RedisCommandTests {
             done(.read(LeasedRange(range: response, deadlines: deadlines, now: now)))
         }
 
-        /// Waiting observers (BLPOP), told after a write to one of their keys, as the node's watch hub tells them.
+        /// Waiting observers (BLPOP), told once after a write to one of their keys, as the node's watch hub tells them.
         var observers: [Int: (keys: Set<[UInt8]>, changed: @Sendable () -> Void)] = [:]
         /// Timers scheduled and not cancelled; the test fires them by moving `now` with `advance`.
         var timers: [Int: (at: UInt64, body: @Sendable () -> Void)] = [:]
@@ -453,7 +458,9 @@ struct RedisCommandTests {
             let applied = store.apply(stamped)
             done(.result(applied.result))
             let touched = Set(applied.events.map(\.kv.key))
-            for (id, observer) in observers where !observer.keys.isDisjoint(with: touched) {
+            // Newest first: a node's watch hub tells them in no particular order, and this one is the least fair.
+            for (id, observer) in observers.sorted(by: { $0.key > $1.key })
+            where !observer.keys.isDisjoint(with: touched) {
                 observers[id] = nil
                 observer.changed()
             }

@@ -69,7 +69,9 @@ struct RedisTypesTests {
                     Issue.record("\(command) on \(value) answered \(reply)")
                     continue
                 }
-                #expect(message.hasPrefix("ERR the value stored at this key is not a valid") || message.hasPrefix("WRONGTYPE"))
+                #expect(
+                    message.hasPrefix("ERR the value stored at this key is not a valid")
+                        || message.hasPrefix("WRONGTYPE"))
             }
             #expect(Self.run(executor, "GET", "bad") == Self.wrongType)
             #expect(backend.store.get(Array("bad".utf8))?.value == value, "nothing overwrote it")
@@ -89,10 +91,14 @@ struct RedisTypesTests {
         let key = Array("k".utf8)
         func run(_ name: String, _ arguments: [[UInt8]]) -> RESPValue {
             let box = RedisCommandTests.Box<RESPValue>()
-            executor.transaction([RedisCommand(name: name, arguments: arguments)]) { box.value = (try? $0.get())?.first }
+            executor.transaction([RedisCommand(name: name, arguments: arguments)]) {
+                box.value = (try? $0.get())?.first
+            }
             return box.value ?? .null
         }
-        for (name, arguments) in [("SET", [key, reserved]), ("MSET", [[1], [1], key, reserved]), ("SETNX", [key, reserved])] {
+        for (name, arguments) in [
+            ("SET", [key, reserved]), ("MSET", [[1], [1], key, reserved]), ("SETNX", [key, reserved]),
+        ] {
             #expect(!RedisExecutor.isBlindWrite(RedisCommand(name: name, arguments: arguments)))
             guard case .error(let message) = run(name, arguments) else {
                 Issue.record("\(name) stored a string starting with the marker")
@@ -119,7 +125,9 @@ struct RedisTypesTests {
     @Test("bad arguments get Redis's errors and change nothing")
     func badInput() {
         let executor = RedisExecutor(backend: Backend())
-        #expect(Self.run(executor, "HSET", "h", "f", "1", "g") == .error("ERR wrong number of arguments for 'hset' command"))
+        #expect(
+            Self.run(executor, "HSET", "h", "f", "1", "g") == .error("ERR wrong number of arguments for 'hset' command")
+        )
         #expect(!RedisCommandTable.arityHolds(RedisCommand(name: "HSET", arguments: [Array("h".utf8), [1]])))
         #expect(Self.run(executor, "HSET", "h", "f", "x") == .integer(1))
         #expect(Self.run(executor, "HINCRBY", "h", "f", "1") == .error("ERR hash value is not an integer"))
@@ -136,7 +144,9 @@ struct RedisTypesTests {
         #expect(Self.run(executor, "ZCOUNT", "z", "(x", "1") == .error("ERR min or max is not a float"))
         #expect(Self.run(executor, "LPOP", "l", "-1") == .error("ERR value is out of range, must be positive"))
         #expect(Self.run(executor, "LPOP", "l", "2") == .nullArray)
-        #expect(Self.run(executor, "EXPIRE", "h", "10", "NX", "XX") == .error("ERR NX and XX, GT or LT options at the same time are not compatible"))
+        #expect(
+            Self.run(executor, "EXPIRE", "h", "10", "NX", "XX")
+                == .error("ERR NX and XX, GT or LT options at the same time are not compatible"))
         #expect(Self.run(executor, "EXPIRE", "h", "10", "SOON") == .error("ERR Unsupported option SOON"))
         #expect(Self.run(executor, "EXPIRE", "h", "10", "XX") == .integer(0), "XX: the key has no TTL")
         #expect(Self.run(executor, "EXPIRE", "h", "10", "GT") == .integer(0), "GT: no TTL counts as forever")
@@ -196,7 +206,9 @@ struct RedisTypesTests {
         ] {
             #expect(text.contains(field), "INFO lacks \(field)")
         }
-        guard case .bulkString(let only) = session.info(Self.command("INFO", ["keyspace"]), status: status, keyspace: counts)
+        guard
+            case .bulkString(let only) = session.info(
+                Self.command("INFO", ["keyspace"]), status: status, keyspace: counts)
         else { return }
         #expect(String(decoding: only, as: UTF8.self) == "# Keyspace\r\ndb0:keys=5,expires=2,avg_ttl=0\r\n")
         #expect(RESPValue.format(1.1) == "1.1000000000000001" && RESPValue.format(3) == "3")
@@ -244,6 +256,45 @@ struct RedisTypesTests {
         #expect(Self.run(executor, "BLPOP", "s", "-1") == .error("ERR timeout is negative"))
         #expect(Self.run(executor, "BLPOP", "s", "soon") == .error("ERR timeout is not a float or out of range"))
         #expect(Self.run(executor, "BLPOP", "nothing", "0") == .nullArray, "inside MULTI it does not block")
+    }
+
+    /// Redis serves the clients blocked on a list in the order they blocked; several pushed elements go one to each.
+    @Test("clients blocked on one list are served longest-waiting first")
+    func blockingPopsAreServedInOrder() {
+        let backend = Backend()
+        let executor = RedisExecutor(backend: backend)
+        let waiters = 6
+        let answers = (0..<waiters).map { _ in RedisCommandTests.Box<RESPValue>() }
+        var ends: [@Sendable () -> Void] = []
+        for answer in answers {
+            ends.append(
+                executor.blockingPop(Self.command("BLPOP", ["queue", "0"]), timeoutMilliseconds: 0) {
+                    answer.value = $0
+                })
+        }
+        for element in 0..<waiters - 2 {
+            #expect(Self.run(executor, "RPUSH", "queue", "e\(element)") == .integer(1))
+        }
+        #expect(Self.run(executor, "RPUSH", "queue", "x", "y") == .integer(2), "two at once go to the next two")
+        let expected = (0..<waiters - 2).map { "e\($0)" } + ["x", "y"]
+        for (waiter, element) in expected.enumerated() {
+            #expect(
+                answers[waiter].value == .array([.bulkString("queue"), .bulkString(element)]),
+                "waiter \(waiter) of \(waiters), in the order they blocked")
+        }
+        #expect(backend.observers.isEmpty && Self.run(executor, "LLEN", "queue") == .integer(0))
+
+        // A waiter that gives up lets the one behind it take its turn.
+        for answer in answers { answer.value = nil }
+        ends = answers.prefix(3).map { answer in
+            executor.blockingPop(Self.command("BLPOP", ["queue", "0"]), timeoutMilliseconds: 0) { answer.value = $0 }
+        }
+        ends[0]()
+        #expect(Self.run(executor, "RPUSH", "queue", "z") == .integer(1))
+        #expect(answers[0].value == nil && answers[2].value == nil)
+        #expect(answers[1].value == .array([.bulkString("queue"), .bulkString("z")]))
+        ends[2]()
+        #expect(backend.observers.isEmpty)
     }
 
     @Test("commands waiting for a busy key run together as one transaction, each with its own reply, in order")

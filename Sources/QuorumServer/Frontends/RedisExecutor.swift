@@ -35,6 +35,11 @@ final class RedisExecutor: @unchecked Sendable {
     /// A batch takes at most this many commands; more wait for the next one.
     static let batchCommandsMax = 128
 
+    /// Waiting BLPOPs and BRPOPs by key, longest-waiting first. A change to a key lets only the first of its waiters
+    /// try, and the next tries once that one is served or gives up: Redis serves blocked clients in the order they
+    /// blocked.
+    private var blockedPops: [[UInt8]: [BlockedPop]] = [:]
+
     init(backend: any RedisBackend) { self.backend = backend }
 
     // MARK: Reads
@@ -342,54 +347,74 @@ final class RedisExecutor: @unchecked Sendable {
 
     // MARK: Blocking pops
 
-    /// BLPOP, BRPOP: pops at once when one of the lists has an element; otherwise waits, without holding the loop,
-    /// for a change to one of the keys to apply on this node and tries again, until `timeoutMilliseconds` (0:
-    /// forever) have passed, then answers the null array. Returns what ends the wait unanswered (the connection
-    /// closed). Waiters on one key are woken together and race; the compared transaction lets one pop each element.
+    /// BLPOP, BRPOP: pops at once when one of the lists has an element and no client waits on its keys already;
+    /// otherwise waits, without holding the loop, for a change to one of the keys to apply on this node and tries
+    /// again, until `timeoutMilliseconds` (0: forever) have passed, then answers the null array. Returns what ends
+    /// the wait unanswered (the connection closed). Of the waiters on a key only the longest-waiting tries (one that
+    /// waits on several keys tries when it is first on any of them); the compared transaction lets one pop each
+    /// element even so, since a plain LPOP may race it.
     func blockingPop(_ command: RedisCommand, timeoutMilliseconds: Int64, reply: @escaping Reply)
         -> @Sendable () -> Void
     {
-        let wait = BlockedPop()
-        let keys = RedisCommandTable.keys(of: command)
+        let wait = BlockedPop(keys: RedisCommandTable.keys(of: command))
+        for key in Set(wait.keys) { blockedPops[key, default: []].append(wait) }
         @Sendable func attempt() {
-            guard !wait.finished else { return }
+            guard !wait.finished, wait.keys.contains(where: { blockedPops[$0]?.first === wait }) else { return }
             guard !wait.inFlight else { return wait.changedInFlight = true }
             wait.inFlight = true
             wait.changedInFlight = false
             // Observed before the read, so that a push applied in between still wakes this waiter.
             wait.stopObserving?()
-            wait.stopObserving = backend.observe(keys) { attempt() }
+            wait.stopObserving = backend.observe(wait.keys) { attempt() }
             transaction([command]) { result in
                 wait.inFlight = false
                 guard !wait.finished else { return }
                 switch result {
                 case .success(let replies?) where replies.first != .nullArray:
-                    wait.finish()
+                    self.end(wait)
                     reply(replies.first ?? .nullArray)
                 case .success:
                     if wait.timedOut {
-                        wait.finish()
+                        self.end(wait)
                         reply(.nullArray)
                     } else if wait.changedInFlight {
                         attempt()
                     }
                 case .failure(let error):
-                    wait.finish()
+                    self.end(wait)
                     reply(error.reply)
                 }
             }
         }
+        wait.attempt = attempt
         if timeoutMilliseconds > 0 {
             wait.cancelTimer = backend.schedule(in: timeoutMilliseconds) {
                 guard !wait.finished else { return }
                 // An attempt under way may still pop: it answers, with the element or the null array.
                 guard !wait.inFlight else { return wait.timedOut = true }
-                wait.finish()
+                self.end(wait)
                 reply(.nullArray)
             }
         }
         attempt()
-        return { wait.finish() }
+        return { self.end(wait) }
+    }
+
+    /// Ends a wait, and lets the waiters that are now first on its keys try: the one before may have left an element
+    /// (several pushed at once), or given up.
+    private func end(_ wait: BlockedPop) {
+        guard !wait.finished else { return }
+        wait.finish()
+        var nowFirst: [BlockedPop] = []
+        for key in Set(wait.keys) {
+            blockedPops[key]?.removeAll { $0 === wait }
+            guard let first = blockedPops[key]?.first else {
+                blockedPops[key] = nil
+                continue
+            }
+            if !nowFirst.contains(where: { $0 === first }) { nowFirst.append(first) }
+        }
+        for waiter in nowFirst { waiter.attempt?() }
     }
 
     // MARK: Keyspace
@@ -568,6 +593,9 @@ private final class ReadJoin: @unchecked Sendable {
 /// One waiting BLPOP or BRPOP (`RedisExecutor.blockingPop`).
 private final class BlockedPop: @unchecked Sendable {
     // @unchecked Sendable: used only on the runtime's event loop, like the executor.
+    let keys: [[UInt8]]
+    /// Tries to pop, if this waiter is first on one of its keys; nil once finished.
+    var attempt: (@Sendable () -> Void)?
     var finished = false
     var inFlight = false
     /// A watched key changed while an attempt was under way: try again when it ends empty-handed.
@@ -576,12 +604,15 @@ private final class BlockedPop: @unchecked Sendable {
     var stopObserving: (@Sendable () -> Void)?
     var cancelTimer: (@Sendable () -> Void)?
 
+    init(keys: [[UInt8]]) { self.keys = keys }
+
     func finish() {
         finished = true
         stopObserving?()
         cancelTimer?()
         stopObserving = nil
         cancelTimer = nil
+        attempt = nil
     }
 }
 
