@@ -59,6 +59,11 @@ extension ClusterTests {
             (["SET", "r:x", "1", "EX", "0"], "ERR invalid expire time in 'set' command"),
             (["SET", "r:x", "1", "NX", "XX"], "ERR syntax error"),
         ]
+        // redis-cli's HELP and hints come from COMMAND DOCS, or from its own table when the server does not have it.
+        let redisCLI = try #require(RedisTools.cli)
+        let help = try await RedisTools.run(
+            "/bin/sh", ["-c", "printf 'HELP SET\\n' | '\(redisCLI)' -h 127.0.0.1 -p \(leaderPort)"])
+        #expect(help.output.contains("Set the string value of a key"), "redis-cli's HELP SET: \(help.output)")
         for (arguments, expected) in expectations {
             let answer = try await cli(arguments)
             #expect(answer == expected, "redis-cli \(arguments.joined(separator: " "))")

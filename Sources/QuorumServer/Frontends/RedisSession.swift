@@ -100,11 +100,12 @@ struct RedisSession {
         case "COMMAND":
             switch arguments.first.map({ String(decoding: $0, as: UTF8.self).uppercased() }) {
             case "COUNT": return .integer(Int64(RedisCommandTable.count))
-            case "DOCS": return .map([])
             case "INFO":
                 let names = arguments.dropFirst().map { String(decoding: $0, as: UTF8.self).uppercased() }
                 return RedisCommandTable.commandInfo(names: names)
             case nil: return RedisCommandTable.commandInfo()
+            // DOCS among them, as before Redis 7: redis-cli then builds its hints and HELP from its own table of every
+            // Redis command, where empty docs would leave it none.
             default: return .error("ERR unknown subcommand '\(command.argument(0))'. Try COMMAND HELP.")
             }
         case "CONFIG":
@@ -256,7 +257,8 @@ struct RedisSession {
                 "Server",
                 [
                     "redis_version:\(redisVersion)", "redis_mode:\(cluster == nil ? "standalone" : "cluster")",
-                    "arch_bits:\(MemoryLayout<Int>.size * 8)", "multiplexing_api:epoll", "quorum_node:\(status.node.rawValue)",
+                    "arch_bits:\(MemoryLayout<Int>.size * 8)", "multiplexing_api:epoll",
+                    "quorum_node:\(status.node.rawValue)",
                 ]
             ),
             ("Clients", ["connected_clients:\(connectedClients)", "blocked_clients:0", "maxclients:10000"]),
