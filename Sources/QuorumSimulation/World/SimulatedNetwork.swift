@@ -19,7 +19,13 @@ struct SimulatedNetwork {
 
     func isBlocked(from: NodeID, to: NodeID) -> Bool { blocked.contains(Link(from: from, to: to)) }
 
-    mutating func heal() { blocked.removeAll() }
+    /// Ends every partition and every loss, duplication and long delay: the network of the liveness phase.
+    mutating func repair() {
+        blocked.removeAll()
+        dropRate = 0
+        duplicateRate = 0
+        longDelayRate = 0
+    }
 
     /// Draws a new partition among `nodes`: a node cut off both ways, one way, or the cluster split in two.
     mutating func repartition(_ nodes: [NodeID], random: inout SplitMix64) -> String {

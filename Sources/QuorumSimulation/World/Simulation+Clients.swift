@@ -19,17 +19,7 @@ extension Simulation {
         guard phase == .faults || phase == .liveness else { return }
         if options.runsStore, startLeaseAction(client) { return }
         let key = "k\(random.next(upperBound: UInt64(options.keys)))"
-        var operation: KVOperation
-        switch random.next(upperBound: UInt64(20)) {
-        case 0..<9: operation = .get
-        case 9..<16:
-            operation = .put(nextWrittenValue)
-            nextWrittenValue += 1
-        default:
-            let expected = random.chance(0.2) ? nil : Int(random.next(upperBound: UInt64(nextWrittenValue)))
-            operation = .compareAndSet(expected: expected, new: nextWrittenValue)
-            nextWrittenValue += 1
-        }
+        var operation = OperationMix().draw(nextWrittenValue: &nextWrittenValue, random: &random)
         let node = clients[client].preferredNode ?? allNodeIDs.randomElement(using: &random)!
         guard nodes[node]!.driver != nil else {
             clients[client].preferredNode = nil

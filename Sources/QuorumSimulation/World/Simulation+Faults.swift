@@ -190,10 +190,7 @@ extension Simulation {
 
     func heal() {
         phase = .liveness
-        network.heal()
-        network.dropRate = 0
-        network.duplicateRate = 0
-        network.longDelayRate = 0
+        network.repair()
         note("heal: network repaired, crashed nodes restart")
         for id in allNodeIDs where nodes[id]!.driver == nil { start(id) }
         schedule(.livenessProbe, after: 1)

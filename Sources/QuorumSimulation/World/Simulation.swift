@@ -1,4 +1,3 @@
-import HeapModule
 import QuorumConsensus
 import QuorumNode
 import QuorumStore
@@ -38,8 +37,7 @@ public final class Simulation {
     var partSenders: [SimulatedNetwork.Link: PartSender] = [:]
     var partStreams: [SimulatedNetwork.Link: PartStream] = [:]
     var now: UInt64 = 0
-    var events = Heap<ScheduledEvent>()
-    var eventSequence: UInt64 = 0
+    var events = EventQueue<EventKind>()
     var network: SimulatedNetwork
     var nodes: [NodeID: SimulatedNode] = [:]
     var diskQueueTail: [NodeID: UInt64] = [:]
@@ -144,7 +142,7 @@ public final class Simulation {
         let livenessDeadline = options.faultPhaseMs + options.livenessBoundMs
         let drainingDeadline = livenessDeadline + options.operationTimeoutMs + 100
 
-        while phase != .finished, checker.violation == nil, let event = events.popMin() {
+        while phase != .finished, checker.violation == nil, let event = events.next() {
             now = event.time
             checker.now = now
             stats.events += 1
@@ -210,14 +208,6 @@ public final class Simulation {
 
     // MARK: Events
 
-    struct ScheduledEvent: Comparable {
-        var time: UInt64
-        var sequence: UInt64
-        var kind: EventKind
-        static func < (a: ScheduledEvent, b: ScheduledEvent) -> Bool { (a.time, a.sequence) < (b.time, b.sequence) }
-        static func == (a: ScheduledEvent, b: ScheduledEvent) -> Bool { (a.time, a.sequence) == (b.time, b.sequence) }
-    }
-
     enum EventKind {
         case tick(NodeID, incarnation: Int)
         case deliver(Message)
@@ -240,8 +230,7 @@ public final class Simulation {
     typealias RecurringFault = EventKind
 
     func schedule(_ kind: EventKind, after delay: UInt64) {
-        eventSequence += 1
-        events.insert(ScheduledEvent(time: now + delay, sequence: eventSequence, kind: kind))
+        events.schedule(kind, at: now + delay)
     }
 
     func scheduleRecurring(_ fault: EventKind, every intervalMs: UInt64) {

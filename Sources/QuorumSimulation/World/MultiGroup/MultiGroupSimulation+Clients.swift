@@ -25,20 +25,10 @@ extension MultiGroupSimulation {
             key = GroupIsolation.key("k\(random.next(upperBound: UInt64(keys)))", group: group)
         }
         let bucket = historyBucket(group)
-        let operation: KVOperation
         // The hot group takes the usual mix; cold groups are read-mostly, as metadata and configuration ranges are,
         // so a cold group's leader sees long runs of reads between writes.
-        let (readsBelow, putsBelow): (UInt64, UInt64) = group == 1 || shards != nil ? (9, 16) : (16, 19)
-        switch random.next(upperBound: UInt64(20)) {
-        case 0..<readsBelow: operation = .get
-        case readsBelow..<putsBelow:
-            operation = .put(nextWrittenValue)
-            nextWrittenValue += 1
-        default:
-            let expected = random.chance(0.2) ? nil : Int(random.next(upperBound: UInt64(nextWrittenValue)))
-            operation = .compareAndSet(expected: expected, new: nextWrittenValue)
-            nextWrittenValue += 1
-        }
+        let mix = group == 1 || shards != nil ? OperationMix() : OperationMix(readsBelow: 16, putsBelow: 19)
+        let operation = mix.draw(nextWrittenValue: &nextWrittenValue, random: &random)
         // Reads go to the leader the client last wrote through (now and then to any node); a write goes to the
         // leader the last refusal named, else to any node, as through a load balancer. So a leader cut off from
         // its group keeps receiving reads while writes find its successor.

@@ -116,10 +116,7 @@ extension MultiGroupSimulation {
 
     func heal() {
         phase = .liveness
-        network.heal()
-        network.dropRate = 0
-        network.duplicateRate = 0
-        network.longDelayRate = 0
+        network.repair()
         note("heal: network repaired, crashed nodes restart")
         for id in allNodeIDs where !nodes[id]!.isUp { start(id) }
         for group in groupNumbers { livenessProbes[group] = ([], nil, false) }

@@ -1,4 +1,3 @@
-import HeapModule
 import QuorumConsensus
 import QuorumNode
 
@@ -26,8 +25,7 @@ public final class MultiGroupSimulation {
     var summaries: [Int: GroupSummary] = [:]
     var random: SplitMix64
     var now: UInt64 = 0
-    var events = Heap<ScheduledEvent>()
-    var eventSequence: UInt64 = 0
+    var events = EventQueue<EventKind>()
     var network: SimulatedNetwork
     var nodes: [NodeID: HostNode] = [:]
     /// What each node's groups sent during the current event, by destination: flushed as one frame each. Kept
@@ -145,7 +143,7 @@ public final class MultiGroupSimulation {
         // A move under way at the heal finishes in the draining phase: a few more steps' commits.
         let drainingDeadline = livenessDeadline + options.operationTimeoutMs + 100 + (shards == nil ? 0 : 2_000)
 
-        while phase != .finished, violation == nil, let event = events.popMin() {
+        while phase != .finished, violation == nil, let event = events.next() {
             now = event.time
             for checker in checkers.values { checker.now = now }
             stats.events += 1
@@ -220,14 +218,6 @@ public final class MultiGroupSimulation {
 
     // MARK: Events
 
-    struct ScheduledEvent: Comparable {
-        var time: UInt64
-        var sequence: UInt64
-        var kind: EventKind
-        static func < (a: ScheduledEvent, b: ScheduledEvent) -> Bool { (a.time, a.sequence) < (b.time, b.sequence) }
-        static func == (a: ScheduledEvent, b: ScheduledEvent) -> Bool { (a.time, a.sequence) == (b.time, b.sequence) }
-    }
-
     enum EventKind {
         case tick(NodeID, incarnation: Int)
         case deliver(Frame)
@@ -245,8 +235,7 @@ public final class MultiGroupSimulation {
     }
 
     func schedule(_ kind: EventKind, after delay: UInt64) {
-        eventSequence += 1
-        events.insert(ScheduledEvent(time: now + delay, sequence: eventSequence, kind: kind))
+        events.schedule(kind, at: now + delay)
     }
 
     func scheduleRecurring(_ fault: EventKind, every intervalMs: UInt64) {
@@ -361,7 +350,8 @@ public final class MultiGroupSimulation {
             }
             checker.recordLeader(
                 id, term: engine.term, isNew: isNew, hasEntry: engine.term(at:), firstIndex: engine.firstIndex)
-            if let violation = paxosConfigurations[group]?.check(leader: engine, chosenValue: checker.chosenValue(at:)) {
+            if let violation = paxosConfigurations[group]?.check(leader: engine, chosenValue: checker.chosenValue(at:))
+            {
                 checker.fail(violation)
             }
             nodes[id]!.replicas[group]!.leaderTerm = engine.term
