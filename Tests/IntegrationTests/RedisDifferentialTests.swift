@@ -89,6 +89,10 @@ extension ClusterTests {
                 return clients.contains("cmd=blpop")
             }
             #expect(blocked, "BLPOP never waited on \(endpoint)")
+            let clients = try await pushing.send(["CLIENT", "LIST"]).string ?? ""
+            #expect(clients.contains("flags=b "), "\(endpoint) lists no blocked client: \(clients)")
+            let info = try await pushing.send(["INFO", "clients"]).string ?? ""
+            #expect(info.contains("blocked_clients:1\r\n"), "\(endpoint): \(info)")
             #expect(try await pushing.send(["RPUSH", "d:queue", "job"]) == .integer(1))
             #expect(try await popped == .array([.bulkString("d:queue"), .bulkString("job")]), "\(endpoint)")
             #expect(try await waiting.send(["BRPOP", "d:queue", "0.05"]) == .null, "\(endpoint)")

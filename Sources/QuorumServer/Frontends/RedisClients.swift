@@ -1,16 +1,30 @@
 import Foundation
 
-/// The port's open connections, for CLIENT LIST and INFO's `connected_clients`. Each connection describes itself
-/// when asked, so the registry never holds a stale copy of a name or a last command.
+/// The port's open connections, for CLIENT LIST and INFO's `connected_clients` and `blocked_clients`. Each
+/// connection describes itself when asked, so the registry never holds a stale copy of a name or a last command.
 final class RedisClients: @unchecked Sendable {
     // @unchecked Sendable: used only on the node's event loop, where the port's connections run.
     private var describers: [Int64: () -> String] = [:]
+    /// Connections waiting in BLPOP or BRPOP.
+    private var blocked: Set<Int64> = []
 
-    var count: Int { describers.count }
+    struct Counts: Sendable {
+        var connected: Int
+        var blocked: Int
+    }
+
+    var counts: Counts { Counts(connected: describers.count, blocked: blocked.count) }
 
     func add(_ id: Int64, describe: @escaping () -> String) { describers[id] = describe }
 
-    func remove(_ id: Int64) { describers[id] = nil }
+    func remove(_ id: Int64) {
+        describers[id] = nil
+        blocked.remove(id)
+    }
+
+    func setBlocked(_ id: Int64, _ isBlocked: Bool) {
+        if isBlocked { blocked.insert(id) } else { blocked.remove(id) }
+    }
 
     /// CLIENT LIST: one line per connection, oldest first.
     var list: String { describers.keys.sorted().compactMap { describers[$0]?() }.map { $0 + "\n" }.joined() }
@@ -27,6 +41,8 @@ struct RedisClientDescription {
     var lastCommandAt: ContinuousClock.Instant
     var lastCommand: String
     var inMulti: Bool
+    /// Waiting in BLPOP or BRPOP.
+    var isBlocked = false
     var queued: Int
     var protocolVersion: Int
     /// Channels, patterns and shard channels subscribed to.
@@ -34,12 +50,20 @@ struct RedisClientDescription {
     var patterns = 0
     var shardChannels = 0
 
+    /// Redis's flags for the states Quorum has: in MULTI, blocked, subscribed, else none.
+    private var flags: String {
+        let set = (inMulti ? "x" : "") + (isBlocked ? "b" : "") + (channels + patterns + shardChannels > 0 ? "P" : "")
+        return set.isEmpty ? "N" : set
+    }
+
     func line(now: ContinuousClock.Instant) -> String {
         let fields: [(String, String)] = [
             ("id", "\(id)"), ("addr", address), ("laddr", localAddress), ("fd", "-1"),
             ("name", name.map { String(decoding: $0, as: UTF8.self) } ?? ""),
-            ("age", "\((now - connectedAt).components.seconds)"), ("idle", "\((now - lastCommandAt).components.seconds)"),
-            ("flags", inMulti ? "x" : (channels + patterns + shardChannels > 0 ? "P" : "N")), ("db", "0"), ("sub", "\(channels)"), ("psub", "\(patterns)"), ("ssub", "\(shardChannels)"),
+            ("age", "\((now - connectedAt).components.seconds)"),
+            ("idle", "\((now - lastCommandAt).components.seconds)"),
+            ("flags", flags), ("db", "0"), ("sub", "\(channels)"), ("psub", "\(patterns)"),
+            ("ssub", "\(shardChannels)"),
             ("multi", inMulti ? "\(queued)" : "-1"), ("qbuf", "0"), ("qbuf-free", "0"), ("argv-mem", "0"),
             ("multi-mem", "0"), ("rbs", "0"), ("rbp", "0"), ("obl", "0"), ("oll", "0"), ("omem", "0"),
             ("tot-mem", "0"), ("events", "r"), ("cmd", lastCommand), ("user", "default"), ("redir", "-1"),

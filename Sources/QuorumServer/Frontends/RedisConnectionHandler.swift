@@ -58,7 +58,9 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     private var checkedCredentials: (user: String, refusal: RESPValue?)?
 
     /// Ends this connection's waiting BLPOP or BRPOP, if one is waiting.
-    private var endBlockedPop: (@Sendable () -> Void)?
+    private var endBlockedPop: (@Sendable () -> Void)? {
+        didSet { router.clients.setBlocked(session.id, endBlockedPop != nil) }
+    }
     /// What CLIENT LIST says of this connection.
     private var description: RedisClientDescription
     /// The channels and patterns this connection subscribed to.
@@ -78,7 +80,7 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         let clients = router.clients
         self.session = RedisSession(
             id: id, clusterInfo: { router.shardMap == nil ? nil : router.clusterInfo },
-            connectedClients: { clients.count })
+            clientCounts: { clients.counts })
         let now = ContinuousClock.now
         description = RedisClientDescription(
             id: id, address: "", localAddress: "", name: nil, connectedAt: now, lastCommandAt: now, lastCommand: "NULL",
@@ -103,6 +105,7 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         current.name = session.name
         current.inMulti = session.inMulti
         current.queued = session.queued?.count ?? 0
+        current.isBlocked = endBlockedPop != nil
         current.protocolVersion = session.protocolVersion
         current.channels = subscriptions.names(.channel).count
         current.patterns = subscriptions.names(.pattern).count

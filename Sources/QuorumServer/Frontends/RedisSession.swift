@@ -16,16 +16,16 @@ struct RedisSession {
     private(set) var watched: [[UInt8]: Revision] = [:]
     /// INFO's cluster section when the port is a Redis Cluster node (`RedisRouter`); nil when standalone.
     let clusterInfo: @Sendable () -> String?
-    /// The port's open connections, for INFO.
-    let connectedClients: @Sendable () -> Int
+    /// The port's open connections, and those blocked in BLPOP or BRPOP, for INFO.
+    let clientCounts: @Sendable () -> RedisClients.Counts
 
     init(
         id: Int64, clusterInfo: @escaping @Sendable () -> String? = { nil },
-        connectedClients: @escaping @Sendable () -> Int = { 1 }
+        clientCounts: @escaping @Sendable () -> RedisClients.Counts = { RedisClients.Counts(connected: 1, blocked: 0) }
     ) {
         self.id = id
         self.clusterInfo = clusterInfo
-        self.connectedClients = connectedClients
+        self.clientCounts = clientCounts
     }
 
     var inMulti: Bool { queued != nil }
@@ -87,7 +87,7 @@ struct RedisSession {
         case "QUIT":
             return .ok
         case "RESET":
-            self = RedisSession(id: id, clusterInfo: clusterInfo, connectedClients: connectedClients)
+            self = RedisSession(id: id, clusterInfo: clusterInfo, clientCounts: clientCounts)
             return .simpleString("RESET")
         case "SELECT":
             return command.argument(0) == "0" ? .ok : .error("ERR DB index is out of range")
@@ -237,7 +237,7 @@ struct RedisSession {
         let requested = Set(command.arguments.map { String(decoding: $0, as: UTF8.self).lowercased() })
         let everything = requested.isEmpty || !requested.isDisjoint(with: ["all", "default", "everything"])
         let sections = Self.infoSections(
-            status: status, cluster: clusterInfo(), connectedClients: connectedClients(), keyspace: keyspace)
+            status: status, cluster: clusterInfo(), clients: clientCounts(), keyspace: keyspace)
         let text = sections.filter { everything || requested.contains($0.name.lowercased()) }.map { section in
             (["# \(section.name)"] + section.lines).joined(separator: "\r\n") + "\r\n"
         }.joined(separator: "\r\n")
@@ -246,7 +246,7 @@ struct RedisSession {
 
     /// INFO's sections; `cluster` is the cluster section of a Redis Cluster node, nil when standalone.
     static func infoSections(
-        status: NodeStatus, cluster: String?, connectedClients: Int, keyspace: KeyspaceCounts?
+        status: NodeStatus, cluster: String?, clients: RedisClients.Counts, keyspace: KeyspaceCounts?
     ) -> [(name: String, lines: [String])] {
         let memory = RedisProcessMemory.residentBytes()
         let keyspaceLines = keyspace.flatMap { counts in
@@ -261,7 +261,10 @@ struct RedisSession {
                     "quorum_node:\(status.node.rawValue)",
                 ]
             ),
-            ("Clients", ["connected_clients:\(connectedClients)", "blocked_clients:0", "maxclients:10000"]),
+            (
+                "Clients",
+                ["connected_clients:\(clients.connected)", "blocked_clients:\(clients.blocked)", "maxclients:10000"]
+            ),
             (
                 "Memory",
                 [
