@@ -12,10 +12,13 @@ extension FuzzTarget {
     public var seeds: [[UInt8]] {
         switch self {
         case .frameStream:
-            let frames = FuzzSeeds.peerFrames + FuzzSeeds.clientRequests.map(\.frame)
+            let frames =
+                FuzzSeeds.peerFrames + FuzzSeeds.clientRequests.map(\.frame)
                 + FuzzSeeds.clientResponses.map(\.frame)
             let parts = FrameParts.split(FuzzSeeds.peerFrames[0], frameBytesMax: 40)
-            return frames.map(\.encoded) + [frames.flatMap(\.encoded), parts.flatMap(\.encoded), Array(repeating: 0, count: 12)]
+            return frames.map(\.encoded) + [
+                frames.flatMap(\.encoded), parts.flatMap(\.encoded), Array(repeating: 0, count: 12),
+            ]
         case .peerMessages:
             return FuzzSeeds.peerMessages.map(\.frame.payload) + [[2, 0, 0, 0, 0], [1]]
         case .peerControl:
@@ -30,13 +33,17 @@ extension FuzzTarget {
         case .resp:
             let replies: [RESPValue] = [
                 .simpleString("OK"), .error("ERR unknown command"), .integer(-42), .null, .double(1.5),
-                .boolean(true), .bigNumber("-12345678901234567890"), .verbatimString(format: "txt", text: Array("hi".utf8)),
+                .boolean(true), .bigNumber("-12345678901234567890"),
+                .verbatimString(format: "txt", text: Array("hi".utf8)),
                 .map([.init(.bulkString("a"), .integer(1))]), .set([.integer(1)]), .push([.bulkString("message")]),
                 .array([.array([.bulkString("nested")]), .nullArray]),
             ]
             let streams =
-                [RESPValue.command(["SET", "key", "value"]).encoded(), Array("PING\r\n".utf8),
-                 Array("set \"a\\x41\" 'b\\'c'\r\n\r\n".utf8), Array("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n$4\r\nPING\r\n".utf8)]
+                [
+                    RESPValue.command(["SET", "key", "value"]).encoded(), Array("PING\r\n".utf8),
+                    Array("set \"a\\x41\" 'b\\'c'\r\n\r\n".utf8),
+                    Array("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n$4\r\nPING\r\n".utf8),
+                ]
                 + replies.map { $0.encoded(protocolVersion: 3) } + replies.map { $0.encoded(protocolVersion: 2) }
             // The first byte is where the second reading splits the stream.
             return streams.map { [128] + $0 }
@@ -58,20 +65,29 @@ extension FuzzTarget {
                 + [[3, 128] + Array(responses[0].utf8)]
         case .httpBodies:
             // What clients send, what they get wrong (each refusal explained differently), and the edges of the
-            // conversions: URL-safe and unpadded base64, percent signs, lease ids with a prefix, a TTL that saturates.
+            // conversions: URL-safe and unpadded base64, percent signs, lease ids with a prefix, a TTL that saturates,
+            // grants in either encoding and with an access that names none.
             let bodies = [
-                #"{"value": "hello"}"#, #"{"value": "caf\u00e9 %41%zz", "lease": "0x7fffffffffffffff", "encoding": "utf8"}"#,
-                #"{"value": "aGk-_w", "encoding": "base64", "lease": "ff"}"#, #"{"value": "aGk=", "encoding": "base64"}"#,
+                #"{"value": "hello"}"#,
+                #"{"value": "caf\u00e9 %41%zz", "lease": "0x7fffffffffffffff", "encoding": "utf8"}"#,
+                #"{"value": "aGk-_w", "encoding": "base64", "lease": "ff"}"#,
+                #"{"value": "aGk=", "encoding": "base64"}"#,
                 #"{"value": "***", "encoding": "base64"}"#, #"{"value": "v", "encoding": "rot13"}"#,
-                #"{"value": "v", "lease": "not-hex"}"#, #"{"ttl": 10}"#, #"{"ttl": 18446744073709551615}"#, #"{"ttl": -3}"#,
+                #"{"value": "v", "lease": "not-hex"}"#, #"{"ttl": 10}"#, #"{"ttl": 18446744073709551615}"#,
+                #"{"ttl": -3}"#,
                 #"{"name": "alice", "password": "p\u0000ss\ud83d\ude00"}"#, #"{"name": "alice"}"#, #"{"value": 5}"#,
                 #"{"value": null}"#, "[1]", "{not json", "",
+                #"{"password": "new"}"#, #"{"prefix": "app/", "access": "ReadWrite"}"#,
+                #"{"prefix": "AP8=", "access": "read", "encoding": "base64"}"#,
+                #"{"prefix": "app/", "access": "admin"}"#,
             ]
             return bodies.map { Array($0.utf8) }
         case .storeCommand:
             let (_, results, events) = FuzzSeeds.history
             return FuzzSeeds.storeCommands.map { [0] + $0.encoded }
-                + FuzzSeeds.storeCommands.map { [1] + StoreProposal($0, session: ClientSession(client: 7, sequence: 3)).encoded }
+                + FuzzSeeds.storeCommands.map {
+                    [1] + StoreProposal($0, session: ClientSession(client: 7, sequence: 3)).encoded
+                }
                 + results.map { [2] + $0.encoded } + [[3] + WatchEvent.encode(events)]
         case .storeSnapshot:
             return [FuzzSeeds.history.store.snapshot(), KeyValueStore().snapshot()]
@@ -79,7 +95,8 @@ extension FuzzTarget {
             let file = SnapshotStore.encodeFile(
                 Snapshot(
                     lastIncludedIndex: 9, lastIncludedTerm: 2,
-                    configuration: Configuration(voters: [1, 2, 3], learners: [4]), data: FuzzSeeds.history.store.snapshot()))
+                    configuration: Configuration(voters: [1, 2, 3], learners: [4]),
+                    data: FuzzSeeds.history.store.snapshot()))
             // The first byte: checksums as they are (0) or made to match (1); the second: the chunk size.
             return [[0, 15] + file, [1, 255] + file, [0, 0] + Array(file.prefix(12))]
         case .walRecovery:
@@ -98,7 +115,8 @@ enum FuzzSeeds {
         Entry(term: 4, index: 44, kind: .configurationChange(.addLearner(7, promoteWhenCaughtUp: true))),
         Entry(term: 4, index: 45, kind: .configurationChange(.remove(2))),
     ]
-    static let snapshot = Snapshot(lastIncludedIndex: 100, lastIncludedTerm: 7, configuration: configuration, data: [9, 8])
+    static let snapshot = Snapshot(
+        lastIncludedIndex: 100, lastIncludedTerm: 7, configuration: configuration, data: [9, 8])
 
     static let raftPayloads: [Message.Payload] = [
         .appendEntries(AppendEntries(previousIndex: 41, previousTerm: 3, entries: entries, leaderCommit: 40)),
@@ -120,17 +138,19 @@ enum FuzzSeeds {
     static let messages = (raftPayloads + paxosPayloads.map { .paxos($0) }).map {
         Message(from: 1, to: 2, term: 7, payload: $0)
     }
-    static let peerMessages = [
-        PeerMessages(groups: [.init(group: 1, messages: Array(messages.prefix(8))), .init(group: 9, messages: [])]),
-    ] + messages.map { PeerMessages(group: 3, messages: [$0]) }
+    static let peerMessages =
+        [
+            PeerMessages(groups: [.init(group: 1, messages: Array(messages.prefix(8))), .init(group: 9, messages: [])])
+        ] + messages.map { PeerMessages(group: 3, messages: [$0]) }
 
-    static let peerFrames: [Frame] = peerMessages.map(\.frame) + [
-        PeerHello(node: 9).frame,
-        PeerHello(node: 9, redisPort: 7211, httpPort: 7301, clusterID: 0xfeed, clusterGroups: 3).frame,
-        MembershipNotice(group: 2, removed: 3, leader: 1, term: 5, configurationIndex: 40, nonce: 77).frame,
-        MembershipQuery(group: 2, nonce: 77).frame,
-        Publication(channel: Array("news".utf8), message: Array("hello".utf8), sharded: true).frame,
-    ]
+    static let peerFrames: [Frame] =
+        peerMessages.map(\.frame) + [
+            PeerHello(node: 9).frame,
+            PeerHello(node: 9, redisPort: 7211, httpPort: 7301, clusterID: 0xfeed, clusterGroups: 3).frame,
+            MembershipNotice(group: 2, removed: 3, leader: 1, term: 5, configurationIndex: 40, nonce: 77).frame,
+            MembershipQuery(group: 2, nonce: 77).frame,
+            Publication(channel: Array("news".utf8), message: Array("hello".utf8), sharded: true).frame,
+        ]
 
     static let selector = KeySelector.slots(0...99)
     static let storeCommands: [StoreCommand] = [
@@ -142,15 +162,21 @@ enum FuzzSeeds {
             TransactionRequest(
                 compare: [
                     Comparison(key: Array("a".utf8), .value(Array("1".utf8)), .equal),
-                    Comparison(key: Array("b".utf8), .modRevision(4), .less), Comparison(key: Array("c".utf8), .lease(nil), .equal),
+                    Comparison(key: Array("b".utf8), .modRevision(4), .less),
+                    Comparison(key: Array("c".utf8), .lease(nil), .equal),
                 ],
-                success: [.put(PutRequest(key: Array("b".utf8), value: [2])), .range(RangeRequest(key: Array("a".utf8)))],
-                failure: [.transaction(TransactionRequest(compare: [], success: [.deleteRange(DeleteRangeRequest(key: [1]))]))])),
+                success: [
+                    .put(PutRequest(key: Array("b".utf8), value: [2])), .range(RangeRequest(key: Array("a".utf8))),
+                ],
+                failure: [
+                    .transaction(TransactionRequest(compare: [], success: [.deleteRange(DeleteRangeRequest(key: [1]))]))
+                ])),
         .compact(3), .leaseGrant(id: 5, ttl: LeaseTTL(seconds: 10), grantedAt: 1000), .leaseKeepAlive(id: 5, at: 2000),
         .leaseRevoke(5), .closeSession(7), .importKeys(selector, from: 2), .releaseKeys(selector, to: 2),
         .exportKeys(selector, after: Array("a".utf8), limit: 10),
         .adoptKeys([
-            MovedKey(key: Array("k".utf8), value: [1], lease: MovedLease(id: 5, ttl: LeaseTTL(seconds: 1), deadline: 9)),
+            MovedKey(
+                key: Array("k".utf8), value: [1], lease: MovedLease(id: 5, ttl: LeaseTTL(seconds: 1), deadline: 9)),
             MovedKey(key: Array("l".utf8), value: [], lease: nil),
         ]),
         .finishImport(.span(KeySpan(prefix: Array("users/".utf8)))), .dropKeys(selector),
@@ -158,7 +184,10 @@ enum FuzzSeeds {
         .put(
             PutRequest(
                 key: Array("list".utf8), value: [],
-                splices: [ValueSplice(offset: 0, removing: 1, inserting: [9]), ValueSplice(offset: 4, removing: 0, inserting: [])])),
+                splices: [
+                    ValueSplice(offset: 0, removing: 1, inserting: [9]),
+                    ValueSplice(offset: 4, removing: 0, inserting: []),
+                ])),
     ]
 
     /// A store that went through a little of everything, and what each step returned.
@@ -187,7 +216,9 @@ enum FuzzSeeds {
             .access(.grantPermission(role: "reader", KeyPermission(prefix: Array("app/".utf8), access: .read))),
             .access(.revokePermission(role: "reader", prefix: Array("app/".utf8))),
         ]
-        return operations.enumerated().map { ClientRequest(requestID: UInt64($0.offset + 1), group: 1, operation: $0.element) }
+        return operations.enumerated().map {
+            ClientRequest(requestID: UInt64($0.offset + 1), group: 1, operation: $0.element)
+        }
     }()
 
     static let clientResponses: [ClientResponse] = {
@@ -202,12 +233,14 @@ enum FuzzSeeds {
                         voters: [1, 2, 3], learners: [4])),
                 .watchEvents(events), .watchEnded(reason: "cancelled", resumeRevision: 7),
                 .leases([
-                    LeaseStatus(id: 5, grantedTTL: LeaseTTL(seconds: 10), remainingSeconds: 4, deadline: 99, keys: [[1], [2]])
+                    LeaseStatus(
+                        id: 5, grantedTTL: LeaseTTL(seconds: 10), remainingSeconds: 4, deadline: 99, keys: [[1], [2]])
                 ]),
                 .groups([GroupStatus(group: 1, role: "follower", term: 3, leader: 2, commitIndex: 9, appliedIndex: 8)]),
                 .backup(
                     GroupBackup(
-                        group: 1, clusterID: 0xfeed, clusterGroups: 3, revision: 4, appliedIndex: 9, store: store.snapshot())),
+                        group: 1, clusterID: 0xfeed, clusterGroups: 3, revision: 4, appliedIndex: 9,
+                        store: store.snapshot())),
                 .shardMap(ShardMap.founding(groups: 2)),
                 .access(.authenticated(user: "root", token: "token")),
                 .access(

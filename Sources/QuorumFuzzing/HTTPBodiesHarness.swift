@@ -9,7 +9,9 @@ enum HTTPBodiesHarness {
         let json = Data(input)
         if let put = try decode(PutBody.self, json) { try check(put) }
         if let grant = try decode(LeaseGrantBody.self, json) { try check(grant) }
-        if let authenticate = try decode(AuthenticateBody.self, json) { try check(authenticate) }
+        if let credentials = try decode(CredentialsBody.self, json) { try check(credentials) }
+        _ = try decode(PasswordBody.self, json)
+        if let grant = try decode(PermissionBody.self, json) { try check(grant) }
     }
 
     /// The body, or nil when the server refuses it with a 400 and an explanation.
@@ -133,11 +135,28 @@ enum HTTPBodiesHarness {
 
     /// The route asks the runtime with the operation the binary client sends, whose encoding must carry the
     /// credentials intact.
-    static func check(_ body: AuthenticateBody) throws(FuzzFailure) {
+    static func check(_ body: CredentialsBody) throws(FuzzFailure) {
         let request = ClientRequest(
             requestID: 1, group: 1, operation: .access(.authenticate(user: body.name, password: body.password)))
         try expectRoundTrip(
             request, "an authenticate request", encode: { $0.frame.payload },
+            decode: { try ClientRequest(decoding: Frame(kind: .clientRequest, payload: $0)) })
+    }
+
+    /// The grant the route asks for carries the prefix's bytes and the access the body names, and reaches the runtime
+    /// intact.
+    static func check(_ body: PermissionBody) throws(FuzzFailure) {
+        guard let permission = body.permission else { return }
+        guard permission.access.name == body.access.lowercased() else {
+            throw FuzzFailure("access \(body.access.debugDescription) became \(permission.access.name)")
+        }
+        if (body.encoding ?? .utf8) == .utf8, permission.prefix != Array(body.prefix.utf8) {
+            throw FuzzFailure("the utf8 prefix \(body.prefix.debugDescription) became \(permission.prefix)")
+        }
+        let request = ClientRequest(
+            requestID: 1, group: 1, operation: .access(.grantPermission(role: "role", permission)))
+        try expectRoundTrip(
+            request, "a permission grant", encode: { $0.frame.payload },
             decode: { try ClientRequest(decoding: Frame(kind: .clientRequest, payload: $0)) })
     }
 }

@@ -44,10 +44,31 @@ public struct LeaseGrantBody: Decodable, Sendable {
     public var ttl: UInt64
 }
 
-/// `POST /v1/auth/authenticate`.
-public struct AuthenticateBody: Decodable, Sendable {
+/// `POST /v1/auth/authenticate` and `POST /v1/auth/users`.
+public struct CredentialsBody: Decodable, Sendable {
     public var name: String
     public var password: String
+}
+
+/// `PUT /v1/auth/users/{name}/password`.
+public struct PasswordBody: Decodable, Sendable {
+    public var password: String
+}
+
+/// `PUT /v1/auth/roles/{name}/permissions`: `access` ("read", "write" or "readwrite") on the keys that start with
+/// `prefix`, itself in `encoding` (utf8 unless said).
+public struct PermissionBody: Decodable, Sendable {
+    public var prefix: String
+    public var access: String
+    public var encoding: ByteEncoding?
+
+    /// The grant, or nil when `access` names none or `prefix` is not valid in its encoding.
+    public var permission: KeyPermission? {
+        guard let access = KeyPermission.Access(name: access),
+            let prefix = (encoding ?? .utf8).bytes(from: prefix)
+        else { return nil }
+        return KeyPermission(prefix: prefix, access: access)
+    }
 }
 
 extension LeaseID {

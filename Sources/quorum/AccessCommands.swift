@@ -193,22 +193,3 @@ private func describe(_ summary: AccessSummary) -> String {
     }
     return lines.joined(separator: "\n")
 }
-
-private struct AccessSummaryJSON: Encodable {
-    struct Grant: Encodable {
-        var prefix: String
-        var access: String
-    }
-
-    var enabled: Bool
-    var users: [String: [String]]
-    var roles: [String: [Grant]]
-
-    init(_ summary: AccessSummary) {
-        enabled = summary.enabled
-        users = summary.users
-        roles = summary.roles.mapValues { permissions in
-            permissions.map { Grant(prefix: String(decoding: $0.prefix, as: UTF8.self), access: $0.access.name) }
-        }
-    }
-}

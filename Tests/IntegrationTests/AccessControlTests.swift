@@ -57,7 +57,8 @@ extension ClusterTests {
         // A user who does not exist is refused in the same words, after a password check of the same cost (against a
         // decoy hash), so that neither the answer nor its timing tells which names exist.
         let checks = HTTPClient()
-        let checksBefore = try await Self.sample("quorum_auth_password_checks_total", of: cluster.members[0], http: checks)
+        let checksBefore = try await Self.sample(
+            "quorum_auth_password_checks_total", of: cluster.members[0], http: checks)
         let stranger = QuorumClient(
             endpoints: endpoints, timeout: .seconds(3), credentials: .password(user: "mallory", password: "guess"))
         await #expect(throws: QuorumClientError.refused("authentication failed: wrong user name or password")) {
@@ -115,6 +116,47 @@ extension ClusterTests {
             }
         }
         #expect(expired?.contains("the token has expired") == true, "\(expired ?? "no answer")")
+
+        // HTTP: root manages users, roles and grants; each change answers with them all. Tokens are fetched afresh
+        // for each step, since they live 3 s here.
+        func tokenOf(_ user: String) async throws -> String {
+            let body = #"{"name": "\#(user)", "password": "\#(user)-secret"}"#
+            let issued = try await http.send("POST", "/v1/auth/authenticate", body: body)
+            return try #require(issued.json["token"] as? String, "\(user): \(issued.text)")
+        }
+        #expect(try await http.send("GET", "/v1/auth").status == 401)
+        let byAlice = try await http.send(
+            "POST", "/v1/auth/users", body: #"{"name": "mallory", "password": "x"}"#, token: try await tokenOf("alice"))
+        #expect(byAlice.status == 403 && byAlice.text.contains("permission denied"), "\(byAlice.text)")
+        var rootToken = try await tokenOf("root")
+        let added = try await http.send(
+            "POST", "/v1/auth/users", body: #"{"name": "carol", "password": "carol-secret"}"#, token: rootToken)
+        #expect(added.status == 200 && (added.json["users"] as? [String: Any])?["carol"] != nil, "\(added.text)")
+        #expect(try await http.send("PUT", "/v1/auth/roles/notes", token: rootToken).status == 200)
+        let badGrant = try await http.send(
+            "PUT", "/v1/auth/roles/notes/permissions", body: #"{"prefix": "notes/", "access": "admin"}"#,
+            token: rootToken)
+        #expect(badGrant.status == 400 && badGrant.text.contains("read, write or readwrite"), "\(badGrant.text)")
+        let granted = try await http.send(
+            "PUT", "/v1/auth/roles/notes/permissions", body: #"{"prefix": "notes/", "access": "readwrite"}"#,
+            token: rootToken)
+        let grants = (granted.json["roles"] as? [String: Any])?["notes"] as? [[String: Any]]
+        #expect(grants?.first?["prefix"] as? String == "notes/", "\(granted.text)")
+        #expect(grants?.first?["access"] as? String == "readwrite", "\(granted.text)")
+        #expect(try await http.send("PUT", "/v1/auth/users/carol/roles/notes", token: rootToken).status == 200)
+        var carol = try await tokenOf("carol")
+        #expect(try await http.send("PUT", "/v1/kv/notes/1", body: #"{"value": "x"}"#, token: carol).status == 200)
+        #expect(try await http.send("PUT", "/v1/kv/app/9", body: #"{"value": "x"}"#, token: carol).status == 403)
+        rootToken = try await tokenOf("root")
+        let revoked = try await http.send("DELETE", "/v1/auth/roles/notes/permissions?prefix=notes/", token: rootToken)
+        #expect(revoked.status == 200, "\(revoked.text)")
+        carol = try await tokenOf("carol")
+        #expect(try await http.send("PUT", "/v1/kv/notes/2", body: #"{"value": "x"}"#, token: carol).status == 403)
+        #expect(try await http.send("DELETE", "/v1/auth/users/carol", token: rootToken).status == 200)
+        #expect(try await http.send("GET", "/v1/kv/notes/1", token: carol).status == 401, "a deleted user's token")
+        let access = try await http.send("GET", "/v1/auth", token: try await tokenOf("root"))
+        #expect(access.json["enabled"] as? Bool == true, "\(access.text)")
+        #expect((access.json["users"] as? [String: Any])?["carol"] == nil, "\(access.text)")
 
         // Redis: NOAUTH, WRONGPASS, then alice's keys only; revoking her role takes effect on her open connection.
         let redis = try BlockingSocket(port: try #require(member.redisPort))

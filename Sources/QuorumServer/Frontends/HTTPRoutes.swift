@@ -42,16 +42,17 @@ struct HTTPRoutes: Sendable {
         router.get("/metrics") { _, _ in try await metrics() }
         router.get("/dashboard") { _, _ in try await dashboard() }
         registerLogLevel(on: router)
+        registerAccess(on: router)
     }
 
-    /// These routes, addressed to the group the request names.
     /// These routes, addressed to the group the request names, as the user its token names.
-    private func addressing(_ request: Request) throws -> HTTPRoutes {
+    func addressing(_ request: Request) throws -> HTTPRoutes {
         var routes = self
         if let authorization = request.headers[.authorization] {
             guard authorization.hasPrefix("Bearer "), authorization.count > 7 else {
                 throw HTTPAPIError(
-                    .unauthorized, "the Authorization header is not 'Bearer TOKEN' (POST /v1/auth/authenticate gives one)")
+                    .unauthorized,
+                    "the Authorization header is not 'Bearer TOKEN' (POST /v1/auth/authenticate gives one)")
             }
             routes.token = String(authorization.dropFirst(7))
         }
@@ -70,7 +71,7 @@ struct HTTPRoutes: Sendable {
     private func authenticate(_ request: Request) async throws -> Response {
         var request = request
         let body = try await decodeBody(
-            AuthenticateBody.self, of: &request, example: #"{"name": "alice", "password": "..."}"#)
+            CredentialsBody.self, of: &request, example: #"{"name": "alice", "password": "..."}"#)
         let response = await gateway.perform(.access(.authenticate(user: body.name, password: body.password)))
         guard case .access(.authenticated(let user, let token)) = response.outcome else {
             throw refusal(response.outcome)
@@ -229,7 +230,7 @@ struct HTTPRoutes: Sendable {
         return result
     }
 
-    private func refusal(_ outcome: ClientResponse.Outcome) -> HTTPAPIError {
+    func refusal(_ outcome: ClientResponse.Outcome) -> HTTPAPIError {
         switch outcome {
         case .notLeader(let leader, let clientAddress):
             return .notLeader(leader, clientAddress: clientAddress)
@@ -267,7 +268,7 @@ struct HTTPRoutes: Sendable {
         }
     }
 
-    private func encoding(of request: Request, body: ByteEncoding?) throws -> ByteEncoding {
+    func encoding(of request: Request, body: ByteEncoding?) throws -> ByteEncoding {
         let named = request.uri.queryParameters["encoding"]
         guard let query = ByteEncoding(naming: named) else {
             throw HTTPAPIError.badRequest("encoding '\(named ?? "")' is unknown; use utf8 (the default) or base64")
