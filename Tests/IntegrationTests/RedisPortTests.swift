@@ -88,6 +88,17 @@ extension ClusterTests {
         #expect(refused.hasPrefix("READONLY You can't write against a read only replica."))
         #expect(refused.contains("node \(leaderID) at 127.0.0.1:\(try #require(leader.redisPort))."), "\(refused)")
         #expect(try await RedisTools.cli(port: followerPort, ["INCR", "r:a"]).hasPrefix("READONLY"))
+        // A blocking pop on a follower is refused at once, and leaves its connection unblocked.
+        let onFollower = try await RedisConnection.connect(to: "127.0.0.1:\(followerPort)")
+        let popped = try await onFollower.send(["BLPOP", "r:queue", "0"])
+        guard case .error(let refusal) = popped else {
+            Issue.record("BLPOP on a follower answered \(popped)")
+            return
+        }
+        #expect(refusal.hasPrefix("READONLY"), "\(refusal)")
+        let followerClients = try await onFollower.send(["INFO", "clients"]).string ?? ""
+        #expect(followerClients.contains("blocked_clients:0\r\n"), "\(followerClients)")
+        await onFollower.close()
 
         // A key set with PX is there, then gone: polled, never slept on.
         #expect(try await cli(["SET", "r:t", "v", "PX", "400"]) == "OK")

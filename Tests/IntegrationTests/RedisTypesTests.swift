@@ -217,17 +217,17 @@ struct RedisTypesTests {
     }
 
     @Test("BLPOP and BRPOP pop at once, or wait for a push without blocking, or time out with the null array")
-    func blockingPops() {
+    func blockingPops() throws {
         let backend = Backend()
         let executor = RedisExecutor(backend: backend)
         let answer = RedisCommandTests.Box<RESPValue>()
-        func pop(_ parts: String..., timeout: Int64) -> @Sendable () -> Void {
+        func pop(_ parts: String..., timeout: Int64) -> (@Sendable () -> Void)? {
             answer.value = nil
             let command = Self.command(parts[0], Array(parts.dropFirst()))
             return executor.blockingPop(command, timeoutMilliseconds: timeout) { answer.value = $0 }
         }
         #expect(Self.run(executor, "RPUSH", "q", "a", "b") == .integer(2))
-        _ = pop("BRPOP", "empty", "q", "0", timeout: 0)
+        #expect(pop("BRPOP", "empty", "q", "0", timeout: 0) == nil, "answered at once, it leaves nothing waiting")
         #expect(answer.value == .array([.bulkString("q"), .bulkString("b")]), "a list with an element pops at once")
 
         _ = pop("BLPOP", "empty", "other", "0", timeout: 0)
@@ -246,13 +246,13 @@ struct RedisTypesTests {
         #expect(answer.value == .nullArray, "timed out")
         #expect(backend.observers.isEmpty && backend.timers.isEmpty)
 
-        let end = pop("BLPOP", "empty", "0", timeout: 0)
+        let end = try #require(pop("BLPOP", "empty", "0", timeout: 0), "nothing to pop: it waits")
         end()
         #expect(Self.run(executor, "RPUSH", "empty", "kept") == .integer(1))
         #expect(answer.value == nil && Self.run(executor, "LLEN", "empty") == .integer(1), "an ended wait pops nothing")
 
         #expect(Self.run(executor, "SET", "s", "v") == .ok)
-        _ = pop("BLPOP", "s", "0", timeout: 0)
+        #expect(pop("BLPOP", "s", "0", timeout: 0) == nil)
         #expect(answer.value == Self.wrongType)
         #expect(Self.run(executor, "BLPOP", "s", "-1") == .error("ERR timeout is negative"))
         #expect(Self.run(executor, "BLPOP", "s", "soon") == .error("ERR timeout is not a float or out of range"))
@@ -261,17 +261,15 @@ struct RedisTypesTests {
 
     /// Redis serves the clients blocked on a list in the order they blocked; several pushed elements go one to each.
     @Test("clients blocked on one list are served longest-waiting first")
-    func blockingPopsAreServedInOrder() {
+    func blockingPopsAreServedInOrder() throws {
         let backend = Backend()
         let executor = RedisExecutor(backend: backend)
         let waiters = 6
         let answers = (0..<waiters).map { _ in RedisCommandTests.Box<RESPValue>() }
-        var ends: [@Sendable () -> Void] = []
         for answer in answers {
-            ends.append(
-                executor.blockingPop(Self.command("BLPOP", ["queue", "0"]), timeoutMilliseconds: 0) {
-                    answer.value = $0
-                })
+            _ = executor.blockingPop(Self.command("BLPOP", ["queue", "0"]), timeoutMilliseconds: 0) {
+                answer.value = $0
+            }
         }
         for element in 0..<waiters - 2 {
             #expect(Self.run(executor, "RPUSH", "queue", "e\(element)") == .integer(1))
@@ -287,8 +285,11 @@ struct RedisTypesTests {
 
         // A waiter that gives up lets the one behind it take its turn.
         for answer in answers { answer.value = nil }
-        ends = answers.prefix(3).map { answer in
-            executor.blockingPop(Self.command("BLPOP", ["queue", "0"]), timeoutMilliseconds: 0) { answer.value = $0 }
+        let ends = try answers.prefix(3).map { answer in
+            try #require(
+                executor.blockingPop(Self.command("BLPOP", ["queue", "0"]), timeoutMilliseconds: 0) {
+                    answer.value = $0
+                })
         }
         ends[0]()
         #expect(Self.run(executor, "RPUSH", "queue", "z") == .integer(1))

@@ -394,6 +394,7 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
                 } catch {
                     return reply(error.reply)
                 }
+                // Answered at once (an element was there, or the node does not lead), it returns nil: no wait.
                 endBlockedPop = executor.blockingPop(command, timeoutMilliseconds: timeout) { answer in
                     self.endBlockedPop = nil
                     reply(answer)

@@ -350,12 +350,19 @@ final class RedisExecutor: @unchecked Sendable {
     /// BLPOP, BRPOP: pops at once when one of the lists has an element and no client waits on its keys already;
     /// otherwise waits, without holding the loop, for a change to one of the keys to apply on this node and tries
     /// again, until `timeoutMilliseconds` (0: forever) have passed, then answers the null array. Returns what ends
-    /// the wait unanswered (the connection closed). Of the waiters on a key only the longest-waiting tries (one that
+    /// the wait unanswered (the connection closed), or nil when it was answered at once. Of the waiters on a key only the longest-waiting tries (one that
     /// waits on several keys tries when it is first on any of them); the compared transaction lets one pop each
     /// element even so, since a plain LPOP may race it.
     func blockingPop(_ command: RedisCommand, timeoutMilliseconds: Int64, reply: @escaping Reply)
-        -> @Sendable () -> Void
+        -> (@Sendable () -> Void)?
     {
+        // A pop is a write: a node that does not lead refuses it at once, as a Redis replica does, rather than wait
+        // for a push only to be refused then.
+        let status = backend.status
+        guard status.role == "leader" else {
+            reply(errorReply(.notLeader(leader: status.leader, clientAddress: "")))
+            return nil
+        }
         let wait = BlockedPop(keys: RedisCommandTable.keys(of: command))
         for key in Set(wait.keys) { blockedPops[key, default: []].append(wait) }
         @Sendable func attempt() {
@@ -397,6 +404,7 @@ final class RedisExecutor: @unchecked Sendable {
             }
         }
         attempt()
+        if wait.finished { return nil }
         return { self.end(wait) }
     }
 
