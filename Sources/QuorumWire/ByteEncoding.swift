@@ -17,6 +17,17 @@ public enum ByteEncoding: String, Codable, Sendable {
         self = encoding
     }
 
+    /// From a body's `"encoding"`, in any case, as `init(naming:)` reads the query's.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let name = try container.decode(String.self)
+        guard let encoding = ByteEncoding(naming: name[...]) else {
+            throw DecodingError.dataCorruptedError(
+                in: container, debugDescription: "unknown encoding \(name); use utf8 or base64")
+        }
+        self = encoding
+    }
+
     /// The bytes a text from the request stands for, or nil when it is not valid in this encoding.
     public func bytes(from text: String) -> [UInt8]? {
         switch self {

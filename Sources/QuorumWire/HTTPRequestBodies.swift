@@ -16,6 +16,7 @@ public enum HTTPRequestBodies {
     public static func explain(_ error: DecodingError) -> String {
         switch error {
         case .keyNotFound(let key, _): "the body has no \"\(key.stringValue)\" field"
+        case .typeMismatch(_, let context) where context.codingPath.isEmpty: "the body must be a JSON object"
         case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
             "field \"\(context.codingPath.map(\.stringValue).joined(separator: "."))\" must be \(jsonName(type))"
         case .dataCorrupted(let context) where !context.codingPath.isEmpty:
@@ -42,6 +43,22 @@ public struct PutBody: Decodable, Sendable {
 /// `POST /v1/lease`.
 public struct LeaseGrantBody: Decodable, Sendable {
     public var ttl: UInt64
+
+    private enum CodingKeys: String, CodingKey { case ttl }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        // Foundation reports a number that does not fit (a fraction, a sign, too many digits) as invalid JSON with no
+        // field named, so the field is named here.
+        guard container.contains(.ttl) else {
+            throw DecodingError.keyNotFound(CodingKeys.ttl, .init(codingPath: [], debugDescription: "no ttl"))
+        }
+        guard let ttl = try? container.decode(UInt64.self, forKey: .ttl) else {
+            throw DecodingError.typeMismatch(
+                UInt64.self, .init(codingPath: [CodingKeys.ttl], debugDescription: "not a whole number >= 0"))
+        }
+        self.ttl = ttl
+    }
 }
 
 /// `POST /v1/auth/authenticate` and `POST /v1/auth/users`.
