@@ -332,12 +332,12 @@ struct RegisterCommand: Hashable {
         }
         switch tag {
         case 0: return RegisterCommand(key: key, operation: .get)
-        case 4: return RegisterCommand(key: key, operation: .delete)
         case 1: return RegisterCommand(key: key, operation: .put(try value("value")))
         case 2: return RegisterCommand(key: key, operation: .compareAndSet(expected: nil, new: try value("new")))
         case 3:
             let new = try value("new")
             return RegisterCommand(key: key, operation: .compareAndSet(expected: try value("expected"), new: new))
+        case 4: return RegisterCommand(key: key, operation: .delete)
         default: throw .invalid(field: "tag", value: UInt64(tag))
         }
     }

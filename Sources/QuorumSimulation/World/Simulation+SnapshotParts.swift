@@ -4,10 +4,9 @@ import QuorumWire
 /// Snapshots sent as the server sends them (`PeerTransport`, `PeerInboundHandler`): a message that carries a
 /// snapshot is encoded as a peer frame, cut into `FrameParts` no larger than the receiver's frame limit (here set
 /// so that it takes `SimulationOptions.snapshotParts` parts), and the parts follow one another on the link's one
-/// connection, a millisecond apart. The receiver puts them back together
-/// with a `FrameAssembler` and decodes the frame. A connection may break part-way, as often as the network drops a
-/// message, and the rest of the frame is lost; the receiver drops what it had assembled once parts come on a new
-/// connection, or once it restarted.
+/// connection, a millisecond apart. The receiver puts them back together with a `FrameAssembler` and decodes the
+/// frame. A connection may break part-way, as often as the network drops a message, and the rest of the frame is
+/// lost; the receiver drops what it had assembled once parts come on a new connection, or once it restarted.
 extension Simulation {
     /// The receiving side of one directed link's connection.
     struct PartStream {
@@ -51,13 +50,12 @@ extension Simulation {
 
     func receivePart(_ part: Frame, on link: SimulatedNetwork.Link, connection: UInt64, incarnation: Int) {
         guard nodes[link.to]!.driver != nil, nodes[link.to]!.incarnation == incarnation else { return }
-        var stream = partStreams[link]
-        if stream?.connection != connection || stream?.incarnation != incarnation {
-            stream = PartStream(
+        var stream =
+            partStreams[link].flatMap { $0.connection == connection && $0.incarnation == incarnation ? $0 : nil }
+            ?? PartStream(
                 connection: connection, incarnation: incarnation, assembler: FrameAssembler(bytesMax: 64 << 20))
-        }
         do throws(WireError) {
-            let whole = try stream!.assembler.add(part)
+            let whole = try stream.assembler.add(part)
             partStreams[link] = stream
             guard let whole else { return }
             stats.snapshotsAssembled += 1
