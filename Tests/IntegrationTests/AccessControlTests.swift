@@ -153,6 +153,12 @@ extension ClusterTests {
         carol = try await tokenOf("carol")
         #expect(try await http.send("PUT", "/v1/kv/notes/2", body: #"{"value": "x"}"#, token: carol).status == 403)
         #expect(try await http.send("DELETE", "/v1/auth/users/carol", token: rootToken).status == 200)
+        // A name may travel percent-encoded in the path.
+        let mailed = try await http.send(
+            "POST", "/v1/auth/users", body: #"{"name": "dave@example", "password": "x"}"#, token: rootToken)
+        #expect(mailed.status == 200, "\(mailed.text)")
+        let gone = try await http.send("DELETE", "/v1/auth/users/dave%40example", token: rootToken)
+        #expect(gone.status == 200 && (gone.json["users"] as? [String: Any])?["dave@example"] == nil, "\(gone.text)")
         #expect(try await http.send("GET", "/v1/kv/notes/1", token: carol).status == 401, "a deleted user's token")
         let access = try await http.send("GET", "/v1/auth", token: try await tokenOf("root"))
         #expect(access.json["enabled"] as? Bool == true, "\(access.text)")

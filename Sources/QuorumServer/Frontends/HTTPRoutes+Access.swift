@@ -16,27 +16,27 @@ extension HTTPRoutes {
             return try await addressing(request).changeAccess(.addUser(body.name, password: body.password))
         }
         router.delete("/v1/auth/users/{user}") { request, context in
-            try await addressing(request).changeAccess(.deleteUser(try context.parameters.require("user")))
+            try await addressing(request).changeAccess(.deleteUser(try Self.name("user", in: context)))
         }
         router.put("/v1/auth/users/{user}/password") { request, context in
             var request = request
             let body = try await decodeBody(PasswordBody.self, of: &request, example: #"{"password": "..."}"#)
-            let user = try context.parameters.require("user")
+            let user = try Self.name("user", in: context)
             return try await addressing(request).changeAccess(.changePassword(user: user, password: body.password))
         }
         router.put("/v1/auth/users/{user}/roles/{role}") { request, context in
-            let (user, role) = (try context.parameters.require("user"), try context.parameters.require("role"))
+            let (user, role) = (try Self.name("user", in: context), try Self.name("role", in: context))
             return try await addressing(request).changeAccess(.grantRole(user: user, role: role))
         }
         router.delete("/v1/auth/users/{user}/roles/{role}") { request, context in
-            let (user, role) = (try context.parameters.require("user"), try context.parameters.require("role"))
+            let (user, role) = (try Self.name("user", in: context), try Self.name("role", in: context))
             return try await addressing(request).changeAccess(.revokeRole(user: user, role: role))
         }
         router.put("/v1/auth/roles/{role}") { request, context in
-            try await addressing(request).changeAccess(.addRole(try context.parameters.require("role")))
+            try await addressing(request).changeAccess(.addRole(try Self.name("role", in: context)))
         }
         router.delete("/v1/auth/roles/{role}") { request, context in
-            try await addressing(request).changeAccess(.deleteRole(try context.parameters.require("role")))
+            try await addressing(request).changeAccess(.deleteRole(try Self.name("role", in: context)))
         }
         router.put("/v1/auth/roles/{role}/permissions") { request, context in
             var request = request
@@ -46,11 +46,11 @@ extension HTTPRoutes {
                 throw HTTPAPIError.badRequest(
                     "\"access\" must be read, write or readwrite, and \"prefix\" valid in its encoding")
             }
-            let role = try context.parameters.require("role")
+            let role = try Self.name("role", in: context)
             return try await addressing(request).changeAccess(.grantPermission(role: role, permission))
         }
         router.delete("/v1/auth/roles/{role}/permissions") { request, context in
-            let role = try context.parameters.require("role")
+            let role = try Self.name("role", in: context)
             let routes = try addressing(request)
             let encoding = try routes.encoding(of: request, body: nil)
             guard let text = request.uri.queryParameters.get("prefix"), let prefix = encoding.bytes(from: text) else {
@@ -58,6 +58,15 @@ extension HTTPRoutes {
             }
             return try await routes.changeAccess(.revokePermission(role: role, prefix: prefix))
         }
+    }
+
+    /// A user or role named in the path, percent-decoded (`dave%40example` names `dave@example`).
+    private static func name(_ parameter: String, in context: BasicRequestContext) throws -> String {
+        let raw = try context.parameters.require(parameter)
+        guard let bytes = percentDecodedBytes(raw[...]), let name = String(validating: bytes, as: UTF8.self) else {
+            throw HTTPAPIError.badRequest("the \(parameter) name '\(raw)' has a malformed %-escape")
+        }
+        return name
     }
 
     private func changeAccess(_ change: AccessRequest) async throws -> Response {
