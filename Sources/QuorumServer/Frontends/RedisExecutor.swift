@@ -350,9 +350,9 @@ final class RedisExecutor: @unchecked Sendable {
     /// BLPOP, BRPOP: pops at once when one of the lists has an element and no client waits on its keys already;
     /// otherwise waits, without holding the loop, for a change to one of the keys to apply on this node and tries
     /// again, until `timeoutMilliseconds` (0: forever) have passed, then answers the null array. Returns what ends
-    /// the wait unanswered (the connection closed), or nil when it was answered at once. Of the waiters on a key only the longest-waiting tries (one that
-    /// waits on several keys tries when it is first on any of them); the compared transaction lets one pop each
-    /// element even so, since a plain LPOP may race it.
+    /// the wait unanswered (the connection closed), or nil when it was answered at once. Of the waiters on a key
+    /// only the longest-waiting tries (one that waits on several keys tries when it is first on any of them); the
+    /// compared transaction lets one pop each element even so, since a plain LPOP may race it.
     func blockingPop(_ command: RedisCommand, timeoutMilliseconds: Int64, reply: @escaping Reply)
         -> (@Sendable () -> Void)?
     {
