@@ -28,18 +28,15 @@ extension Simulation {
         let isLeader = nodes[id]!.driver!.engine.role == .leader
         let due = nodes[id]!.leaseRevocations.due(in: store, now: wallClock(id), isLeader: isLeader)
         for lease in due {
-            let firstProposal = revocationProposedAt[lease] == nil
-            if firstProposal { revocationProposedAt[lease] = now }
             let token = issueToken()
             var proposed = false
             withDriver(id) { driver in
                 proposed = (try? driver.propose(StoreProposal(.leaseRevoke(lease)).encoded, token: token)) != nil
             }
-            guard proposed else {
-                if firstProposal { revocationProposedAt[lease] = nil }
-                return
-            }
+            guard proposed else { return }
             nodes[id]!.leaseRevocations.proposed(lease)
+            // Read only once the run ends (`revocationDeletes`), so recording it after the proposal is soon enough.
+            revocationProposedAt[lease] = revocationProposedAt[lease] ?? now
         }
     }
 
