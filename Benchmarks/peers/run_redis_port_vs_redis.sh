@@ -77,9 +77,23 @@ bench() {
   timeout 900 redis-benchmark -h 127.0.0.1 -p "$1" -t "$TESTS" -n "$N" -c "$C" -P "$P" -q 2>&1 |
     tr '\r' '\n' | grep 'requests per second' | sed 's/^ *//'
 }
+# CPU time (user + system, in clock ticks) of the three Quorum servers so far.
+server_ticks() {
+  local pid total=0
+  for pid in "${PIDS[@]:0:3}"; do
+    total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+  done
+  echo "$total"
+}
 echo "nproc=$(nproc) $(date -u +%FT%TZ) $(redis-server --version | cut -d' ' -f1-3) n=$N c=$C P=$P tests=$TESTS"
-echo "--- Quorum, 3 nodes, Redis port of the leader ($LEADER)"
-bench "$LEADER"
+echo "--- Quorum, 3 nodes, Redis port of the leader ($LEADER); then the servers' CPU per test"
+for test in ${TESTS//,/ }; do
+  before=$(server_ticks)
+  TESTS=$test bench "$LEADER"
+  ticks=$(( $(server_ticks) - before ))
+  awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$N" -v name="$test" \
+    'BEGIN { s = t / hz; printf "  %s: %.2f server core-seconds, %.0f requests per server core-second\n", name, s, (s > 0 ? n / s : 0) }'
+done
 echo "--- redis-server, appendonly yes, appendfsync always"
 bench $((BASE + 30))
 

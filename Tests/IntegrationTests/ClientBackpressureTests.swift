@@ -9,7 +9,8 @@ import Testing
 
 extension ClusterTests {
     @Test(
-        "a client that sends 300 reads of a 1 MB value without reading answers gets 32 served (and what the kernel buffers), then all once it reads")
+        "a client that sends 300 reads of a 1 MB value without reading answers gets 32 served (and what the kernel buffers), then all once it reads"
+    )
     func unreadAnswersAreBounded() async throws {
         let (cluster, client) = try await Self.startCluster()
         defer { cluster.stopAll() }
@@ -66,6 +67,55 @@ extension ClusterTests {
             }
         }
         #expect(try await readsServed() - servedBefore == 300)
+        await client.close()
+    }
+
+    @Test(
+        "a Redis client that sends 300 GETs of a 1 MB value without reading replies gets 128 served (and what the kernel buffers), then all once it reads"
+    )
+    func unreadRedisRepliesAreBounded() async throws {
+        let (cluster, client) = try await Self.startCluster()
+        defer { cluster.stopAll() }
+        let leader = cluster.members[try await Self.awaitLeader(client, cluster) - 1]
+        let port = try #require(leader.redisPort)
+        let value = [UInt8](repeating: 0x61, count: 1 << 20)
+        try await client.put(Array("big".utf8), value)
+        // Commands processed, not counting this function's own INFOs (each is counted once answered).
+        var infosSent = 0
+        func processed() throws -> Int {
+            defer { infosSent += 1 }
+            let socket = try BlockingSocket(port: port)
+            defer { socket.close() }
+            try socket.send(bytes: Array("INFO stats\r\n".utf8))
+            var text = ""
+            while !text.hasSuffix("\r\n\r\n") { text += String(decoding: try socket.receiveSome(), as: UTF8.self) }
+            let field = text.split(separator: "\r\n").first { $0.hasPrefix("total_commands_processed:") }
+            return (Int(field?.split(separator: ":").last ?? "") ?? 0) - infosSent
+        }
+        let processedBefore = try processed()
+
+        let socket = try BlockingSocket(port: port)
+        defer { socket.close() }
+        try socket.send(bytes: Array(String(repeating: "GET big\r\n", count: 300).utf8))
+        let filled = try await Self.poll { try processed() - processedBefore >= RedisConnection.inFlightMax }
+        #expect(filled)
+        // Give the node the time to serve more if it would (the next check would see it).
+        try await Task.sleep(for: .milliseconds(500))
+        let servedWhileUnread = try processed() - processedBefore
+        // A reply counts as held until the kernel takes it: what the node serves beyond its 128 is what the kernel's
+        // buffers took.
+        let kernelHeld = (Self.kernelBufferBytesMax() + value.count - 1) / value.count
+        #expect(
+            servedWhileUnread <= RedisConnection.inFlightMax + kernelHeld,
+            "served \(servedWhileUnread) with no reply read (the kernel holds at most \(kernelHeld) replies)")
+
+        // Once the client reads, every GET is answered with the whole value.
+        let reply = Array("$\(value.count)\r\n".utf8) + value + Array("\r\n".utf8)
+        var received: [UInt8] = []
+        while received.count < 300 * reply.count { received += try socket.receiveSome() }
+        #expect(received.count == 300 * reply.count)
+        #expect(received.prefix(reply.count).elementsEqual(reply))
+        #expect(received.suffix(reply.count).elementsEqual(reply))
         await client.close()
     }
 

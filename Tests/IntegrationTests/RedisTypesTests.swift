@@ -193,7 +193,11 @@ struct RedisTypesTests {
     @Test("INFO has the fields clients read, and each section alone on request")
     func info() {
         let status = Backend().status
-        let session = RedisSession(id: 1, clientCounts: { RedisClients.Counts(connected: 3, blocked: 1) })
+        let session = RedisSession(
+            id: 1,
+            clientCounts: {
+                RedisClients.Counts(connected: 3, blocked: 1, connectionsReceived: 7, commandsProcessed: 42)
+            })
         let counts = RedisSession.KeyspaceCounts(keys: 5, expires: 2)
         guard case .bulkString(let bytes) = session.info(Self.command("INFO"), status: status, keyspace: counts) else {
             Issue.record("INFO is a bulk string")
@@ -202,7 +206,7 @@ struct RedisTypesTests {
         let text = String(decoding: bytes, as: UTF8.self)
         for field in [
             "redis_version:7.0.0", "redis_mode:standalone", "arch_bits:64", "connected_clients:3", "blocked_clients:1",
-            "used_memory:",
+            "used_memory:", "# Stats\r\ntotal_connections_received:7\r\ntotal_commands_processed:42\r\n",
             "cluster_enabled:0", "role:master", "# Keyspace\r\ndb0:keys=5,expires=2,avg_ttl=0",
         ] {
             #expect(text.contains(field), "INFO lacks \(field)")

@@ -1,21 +1,36 @@
 import Foundation
 
-/// The port's open connections, for CLIENT LIST and INFO's `connected_clients` and `blocked_clients`. Each
+/// The port's open connections, for CLIENT LIST and INFO's `connected_clients`, `blocked_clients` and stats. Each
 /// connection describes itself when asked, so the registry never holds a stale copy of a name or a last command.
 final class RedisClients: @unchecked Sendable {
     // @unchecked Sendable: used only on the node's event loop, where the port's connections run.
     private var describers: [Int64: () -> String] = [:]
     /// Connections waiting in BLPOP or BRPOP.
     private var blocked: Set<Int64> = []
+    private var connectionsReceived = 0
+    private var commandsProcessed = 0
 
     struct Counts: Sendable {
         var connected: Int
         var blocked: Int
+        /// Since the node started, as Redis's `total_connections_received` and `total_commands_processed`.
+        var connectionsReceived = 0
+        var commandsProcessed = 0
     }
 
-    var counts: Counts { Counts(connected: describers.count, blocked: blocked.count) }
+    var counts: Counts {
+        Counts(
+            connected: describers.count, blocked: blocked.count, connectionsReceived: connectionsReceived,
+            commandsProcessed: commandsProcessed)
+    }
 
-    func add(_ id: Int64, describe: @escaping () -> String) { describers[id] = describe }
+    func add(_ id: Int64, describe: @escaping () -> String) {
+        describers[id] = describe
+        connectionsReceived += 1
+    }
+
+    /// A command was answered.
+    func processed() { commandsProcessed += 1 }
 
     func remove(_ id: Int64) {
         describers[id] = nil

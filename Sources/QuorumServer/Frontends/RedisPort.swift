@@ -1,75 +1,65 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
-import Prometheus
 import QuorumWire
 
-/// The Redis-compatible port (`--redis-port`): RESP in, the node runtime behind. The listener and every connection
-/// run on the runtime's own event loop, so commands reach the runtime (and the executor shared by all
-/// connections) without a hop or a lock.
+/// The Redis-compatible port (`--redis-port`): RESP in, the node runtime behind. Connections are served on the
+/// client loops (`RedisSocketHandler`) and their commands run on the node's loop (`RedisConnection`), where the
+/// executor shared by every connection lives.
 enum RedisPort {
     static func listen(
-        router: RedisRouter, host: String, port: Int, gate: ConnectionGate, idleClosed: Counter
+        router: RedisRouter, on clientLoops: any EventLoopGroup, host: String, port: Int, gate: ConnectionGate
     ) throws -> any Channel {
-        let idleTimeout = router.host.configuration.redisIdleTimeout
+        let configuration = router.host.configuration
+        let (nodeLoop, tls, idleTimeout) = (router.host.loop, router.host.clientTLS, configuration.redisIdleTimeout)
         let ids = ConnectionIDs()
+        let couriers = Dictionary(
+            uniqueKeysWithValues: clientLoops.makeIterator().map { loop in
+                (ObjectIdentifier(loop), (LoopCourier(from: nodeLoop, to: loop), LoopCourier(from: loop, to: nodeLoop)))
+            })
         // A bulk string may be as large as the largest write the node accepts; larger ones are refused from
         // their header, before anything is buffered for them.
-        let bulkBytesMax = router.host.configuration.requestBytesMax
-        return try ServerBootstrap(group: router.host.loop)
+        let bulkBytesMax = configuration.requestBytesMax
+        return try ServerBootstrap(group: clientLoops)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
             // A client may send its commands and shut down its side before the answers come (as `nc` does).
             .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let handler = RedisConnectionHandler(router: router, id: ids.next())
-                    try channel.pipeline.syncOperations.addHandler(gate.handler())
-                    if let tls = router.host.clientTLS {
-                        try channel.pipeline.syncOperations.addHandler(tls.serverHandler())
+                    // A child channel runs on a loop of the group, which has its couriers; one of its own would
+                    // only batch less.
+                    let loop = channel.eventLoop
+                    let (fromNode, toNode) =
+                        couriers[ObjectIdentifier(loop)]
+                        ?? (LoopCourier(from: nodeLoop, to: loop), LoopCourier(from: loop, to: nodeLoop))
+                    let socket = RedisSocketHandler(fromNode: fromNode, toNode: toNode) {
+                        RedisConnection(
+                            router: router, id: ids.next(), socket: $0, address: $1, localAddress: $2)
                     }
+                    try channel.pipeline.syncOperations.addHandler(gate.handler())
+                    if let tls { try channel.pipeline.syncOperations.addHandler(tls.serverHandler()) }
                     if let idleTimeout {
-                        try channel.pipeline.syncOperations.addHandlers(
-                            IdleStateHandler(readTimeout: TimeAmount(idleTimeout)),
-                            IdleCloser(closed: idleClosed) { handler.waitsByDesign })
+                        try channel.pipeline.syncOperations.addHandler(
+                            IdleStateHandler(readTimeout: TimeAmount(idleTimeout)))
                     }
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(RESPDecoder(bulkBytesMax: bulkBytesMax)))
-                    try channel.pipeline.syncOperations.addHandler(handler)
+                    try channel.pipeline.syncOperations.addHandler(socket)
                 }
             }
             .bind(host: host, port: port).wait()
     }
 }
 
-/// Numbers connections for CLIENT ID and HELLO.
-private final class ConnectionIDs: @unchecked Sendable {
-    // @unchecked Sendable: used only by the child channel initializer, which runs on the runtime's loop.
-    private var last: Int64 = 0
+/// Numbers connections for CLIENT ID and HELLO, over every client loop.
+private final class ConnectionIDs: Sendable {
+    private let last = NIOLockedValueBox<Int64>(0)
 
     func next() -> Int64 {
-        last += 1
-        return last
-    }
-}
-
-/// Closes a connection that sent nothing for the idle timeout (Redis's `timeout`), and counts it; a subscriber or a
-/// blocked pop, which wait silently by design, is spared.
-private final class IdleCloser: ChannelInboundHandler {
-    typealias InboundIn = NIOAny
-    private let closed: Counter
-    private let isSpared: () -> Bool
-
-    init(closed: Counter, isSpared: @escaping () -> Bool) {
-        self.closed = closed
-        self.isSpared = isSpared
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read else {
-            return context.fireUserInboundEventTriggered(event)
+        last.withLockedValue { last in
+            last += 1
+            return last
         }
-        guard !isSpared() else { return }
-        closed.increment()
-        context.close(promise: nil)
     }
 }

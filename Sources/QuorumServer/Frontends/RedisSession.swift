@@ -274,6 +274,13 @@ struct RedisSession {
             ),
             ("Persistence", ["loading:0", "aof_enabled:1", "rdb_changes_since_last_save:0"]),
             (
+                "Stats",
+                [
+                    "total_connections_received:\(clients.connectionsReceived)",
+                    "total_commands_processed:\(clients.commandsProcessed)",
+                ]
+            ),
+            (
                 "Replication",
                 [
                     "role:\(status.role == "leader" ? "master" : "slave")", "quorum_role:\(status.role)",

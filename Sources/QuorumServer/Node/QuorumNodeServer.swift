@@ -79,11 +79,10 @@ public final class QuorumNodeServer: Sendable {
             redisChannel = try configuration.redisPort.map { port in
                 try Self.binding("Redis", listenHost, port) {
                     try RedisPort.listen(
-                        router: RedisRouter(host: host), host: listenHost, port: port,
+                        router: RedisRouter(host: host), on: clientLoops, host: listenHost, port: port,
                         gate: ConnectionGate(
                             limit: configuration.connectionsMax, refused: metrics.clientConnectionsRefused,
-                            refusal: Array("-ERR max number of clients reached\r\n".utf8)),
-                        idleClosed: metrics.redisIdleClosed)
+                            refusal: Array("-ERR max number of clients reached\r\n".utf8)))
                 }
             }
         } catch {

@@ -1,9 +1,9 @@
 import DequeModule
-import NIOCore
 import QuorumWire
 
-/// Serves one Redis connection. Commands may be pipelined: several are in flight at once, and replies go out in
-/// the order the commands came. What may overlap follows from what each command does to the store, so that a
+/// Serves one Redis connection, on the node's event loop: its socket is read, decoded, encoded and written on a
+/// client loop by a `RedisSocketHandler`, which hands over decoded commands and takes the replies. Commands may be
+/// pipelined: several are in flight at once, and replies go out in the order the commands came. What may overlap follows from what each command does to the store, so that a
 /// connection always sees its own writes:
 ///
 /// - blind writes (SET, MSET) enter the log at once, in order, behind earlier blind writes (many may be in
@@ -12,21 +12,27 @@ import QuorumWire
 /// - reads wait for the connection's earlier writes to finish, then read (many reads may be in flight);
 /// - read-modify-write commands (and EXEC) wait until everything before them finished.
 ///
-/// When too many commands are waiting or unanswered, or the socket takes no more replies, the handler stops
-/// reading the socket (back-pressure). A protocol error is answered `-ERR Protocol error: ...` once the replies
-/// before it went out, and then the connection is closed, as Redis does.
-final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
-    // @unchecked Sendable: the connection runs on the runtime's event loop; every callback arrives there.
-    typealias InboundIn = RESPValue
-    typealias OutboundIn = Never
-    typealias OutboundOut = ByteBuffer
+/// Back-pressure: no command starts while `inFlightMax` replies are held (unanswered, or not yet taken by the kernel),
+/// and the socket stops reading while `inFlightMax` commands it handed over have not started. A protocol error is
+/// answered `-ERR Protocol error: ...` once the replies before it went out, and then the connection is closed, as
+/// Redis does.
+final class RedisConnection: @unchecked Sendable {
+    // @unchecked Sendable: runs on the node's event loop; the socket and every callback call it there.
 
-    /// Commands read but not answered, per connection, before reading pauses (redis-benchmark -P 16 keeps 16).
+    /// Replies held, and commands handed over but not started, per connection (redis-benchmark -P 16 keeps 16).
     static let inFlightMax = 128
 
     private let router: RedisRouter
     private var session: RedisSession
-    private var context: ChannelHandlerContext?
+    private let socket: RedisSocketHandler
+    /// The socket was told to close, or closed: nothing more is written.
+    private var socketClosed = false
+    /// Replies handed to the socket and not yet known to be taken by the kernel. With those here, at most
+    /// `inFlightMax` are held: no further command starts until some are written, so a client that never reads costs
+    /// that many replies, not one per command it sent.
+    private var repliesAtSocket = 0
+    /// Commands started since the socket was last told: it counts what it handed over and has not started.
+    private var startedUntold = 0
     /// Commands read and not yet started, in order.
     private var waiting: Deque<RedisCommand> = []
     /// Replies of started commands, in command order; nil until the command answers. Messages for a subscriber
@@ -36,7 +42,6 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     /// The number of the command whose reply is `replies.first`.
     private var firstReply = 0
     private var running = (reads: 0, writes: 0, exclusive: 0)
-    private var readPaused = false
     /// The client sent ASKING; the next command may reach a group importing its slot.
     private var asking = false
     private var closing = false
@@ -75,27 +80,32 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     /// Redis's does.
     var waitsByDesign: Bool { subscriptions.total > 0 || endBlockedPop != nil }
 
-    init(router: RedisRouter, id: Int64) {
+    /// Called on the socket's loop: it only stores what it is given, and `start()` runs on the node's loop.
+    init(router: RedisRouter, id: Int64, socket: RedisSocketHandler, address: String, localAddress: String) {
         self.router = router
+        self.socket = socket
         let clients = router.clients
         self.session = RedisSession(
             id: id, clusterInfo: { router.shardMap == nil ? nil : router.clusterInfo },
             clientCounts: { clients.counts })
         let now = ContinuousClock.now
         description = RedisClientDescription(
-            id: id, address: "", localAddress: "", name: nil, connectedAt: now, lastCommandAt: now, lastCommand: "NULL",
+            id: id, address: address, localAddress: localAddress, name: nil, connectedAt: now, lastCommandAt: now,
+            lastCommand: "NULL",
             inMulti: false, queued: 0, protocolVersion: 2)
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
-        description.address = Self.text(of: context.channel.remoteAddress)
-        description.localAddress = Self.text(of: context.channel.localAddress)
+    func start() {
         router.clients.add(session.id) { [weak self] in self?.clientLine ?? "" }
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
-        self.context = nil
+    /// The socket closed: what is waiting never starts, and a blocked pop or a subscription ends.
+    func end() {
+        closing = true
+        socketClosed = true
+        endBlockedPop?()
+        endBlockedPop = nil
+        waiting.removeAll()
         router.clients.remove(session.id)
         unsubscribeAll()
     }
@@ -113,65 +123,54 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         return current.line(now: .now)
     }
 
-    private static func text(of address: SocketAddress?) -> String {
-        guard let address, let ip = address.ipAddress, let port = address.port else { return "" }
-        return "\(ip):\(port)"
+    /// Values the socket decoded, in order, and what it wrote since it last said (see `written`).
+    func receive(_ values: [RESPValue], written: RedisSocketHandler.Written) {
+        account(written)
+        for value in values {
+            guard !closing, protocolError == nil else { break }
+            guard let command = RedisCommand(value) else {
+                refuse(RESPProtocolError("expected an array of bulk strings"))
+                break
+            }
+            waiting.append(command)
+            startWaiting()
+        }
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !closing, protocolError == nil else { return }
-        let value = unwrapInboundIn(data)
-        // An empty array is skipped, as Redis does.
-        if case .array(let parts) = value, parts.isEmpty { return }
-        guard let command = RedisCommand(value) else {
-            return refuse(RESPProtocolError("expected an array of bulk strings"))
-        }
-        waiting.append(command)
+    /// The client shut down its sending side: what it sent is answered, then the connection closes.
+    func inputEnded() {
+        inputClosed = true
+        flush()
+    }
+
+    /// Nothing came for the idle timeout (Redis's `timeout`): the connection is closed and counted, unless it waits
+    /// silently by design (a subscriber, a blocked pop), as Redis spares them.
+    func idle() {
+        guard !waitsByDesign, !socketClosed else { return }
+        router.host.metrics.redisIdleClosed.increment()
+        closing = true
+        socketClosed = true
+        socket.close()
+    }
+
+    /// The socket handed replies to the kernel. It says so with the next commands it hands over, or on its own once
+    /// enough add up (this may then be what lets the next command start).
+    func written(_ written: RedisSocketHandler.Written) {
+        account(written)
         startWaiting()
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard let protocolError = error as? RESPProtocolError else {
-            context.close(promise: nil)
-            return
-        }
-        refuse(protocolError)
+    private func account(_ written: RedisSocketHandler.Written) {
+        repliesAtSocket -= written.replies
+        unsentPushBytes -= written.pushBytes
     }
 
-    func read(context: ChannelHandlerContext) {
-        // Also when the socket takes no more replies: a client that sends without reading must not make this
-        // node buffer its answers without bound.
-        if waiting.count + replies.count >= Self.inFlightMax || !context.channel.isWritable {
-            readPaused = true
-        } else {
-            context.read()
-        }
-    }
-
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        resumeReadingIfDrained()
-        context.fireChannelWritabilityChanged()
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case .some(.inputClosed) = event as? ChannelEvent {
-            inputClosed = true
-            flush()
-        }
-        context.fireUserInboundEventTriggered(event)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        closing = true
-        endBlockedPop?()
-        endBlockedPop = nil
-        waiting.removeAll()
-        context.fireChannelInactive()
-    }
+    /// Replies held, answered or not, and waiting commands: what `inFlightMax` bounds.
+    private var held: Int { replies.count + repliesAtSocket }
 
     /// Answers the error once the commands before it are answered, then closes: nothing after a protocol error
     /// is trusted, but what came before it was well-formed and is served as Redis would.
-    private func refuse(_ error: RESPProtocolError) {
+    func refuse(_ error: RESPProtocolError) {
         guard !closing, protocolError == nil else { return }
         protocolError = error
         startWaiting()
@@ -200,24 +199,35 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     private func startWaiting() {
         guard !starting else { return }
         starting = true
-        defer {
-            starting = false
+        defer { starting = false }
+        // Commands answered at once can fill the replies; once handed to the socket, more may start.
+        while startCommands() == .atReplyLimit {
             flush()
+            guard held < Self.inFlightMax else { return }
         }
+        flush()
+    }
+
+    private enum Stop { case done, atReplyLimit }
+
+    private func startCommands() -> Stop {
         while let command = waiting.first, !closing, !authenticating {
-            if checkPassword(of: command) { return }
+            guard held < Self.inFlightMax else { return .atReplyLimit }
+            if checkPassword(of: command) { return .done }
             let phase = phase(of: command)
             switch phase {
             case .immediate: break
-            case .read: guard running.writes == 0, running.exclusive == 0 else { return }
-            case .write: guard running.reads == 0, running.exclusive == 0 else { return }
-            case .exclusive: guard running.reads == 0, running.writes == 0, running.exclusive == 0 else { return }
+            case .read: guard running.writes == 0, running.exclusive == 0 else { return .done }
+            case .write: guard running.reads == 0, running.exclusive == 0 else { return .done }
+            case .exclusive: guard running.reads == 0, running.writes == 0, running.exclusive == 0 else { return .done }
             }
             waiting.removeFirst()
+            startedUntold += 1
             if RedisSubscriptions.commands.contains(command.name), !session.inMulti,
                 RedisCommandTable.arityHolds(command)
             {
                 // One reply per channel or pattern.
+                router.clients.processed()
                 for reply in changeSubscriptions(command) {
                     replies.append((reply, session.protocolVersion, false, 0))
                 }
@@ -237,10 +247,12 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
                 replies[number - firstReply].protocolVersion = session.protocolVersion
             }
         }
-        if let protocolError, !protocolErrorQueued {
+        // After every command read before it, once they all started.
+        if let protocolError, !protocolErrorQueued, waiting.isEmpty {
             protocolErrorQueued = true
             replies.append((.error("ERR \(protocolError)"), session.protocolVersion, true, 0))
         }
+        return .done
     }
 
     /// Starts checking the password of an AUTH or HELLO about to run, when the cluster has authentication on; true
@@ -273,6 +285,7 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
     }
 
     private func answer(_ number: Int, _ reply: RESPValue) {
+        router.clients.processed()
         let index = number - firstReply
         guard index >= 0, index < replies.count else { return }
         replies[index].reply = reply
@@ -281,14 +294,14 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         startWaiting()
     }
 
-    /// Writes every reply that is ready and has no unanswered command before it.
+    /// Hands the socket every reply that is ready and has no unanswered command before it.
     private func flush() {
-        guard let context else { return }
-        var buffer = context.channel.allocator.buffer(capacity: 256)
+        guard !socketClosed else { return }
+        var ready: [RedisSocketHandler.Reply] = []
         var closes = false
         var pushBytes = 0
         while let first = replies.first, let reply = first.reply {
-            reply.write(to: &buffer, protocolVersion: first.protocolVersion)
+            ready.append((reply, first.protocolVersion))
             pushBytes += first.pushBytes
             replies.removeFirst()
             firstReply += 1
@@ -297,26 +310,15 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
                 break
             }
         }
-        if pushBytes > 0 {
-            let written = context.eventLoop.makePromise(of: Void.self)
-            written.futureResult.whenComplete { [pushBytes] _ in self.unsentPushBytes -= pushBytes }
-            context.writeAndFlush(wrapOutboundOut(buffer), promise: written)
-        } else if buffer.readableBytes > 0 {
-            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
-        }
-        if closes || (inputClosed && waiting.isEmpty && replies.isEmpty) {
+        closes = closes || (inputClosed && waiting.isEmpty && replies.isEmpty)
+        if closes {
             closing = true
-            context.close(promise: nil)
-            return
+            socketClosed = true
         }
-        resumeReadingIfDrained()
-    }
-
-    private func resumeReadingIfDrained() {
-        guard readPaused, let context, context.channel.isWritable, waiting.count + replies.count < Self.inFlightMax / 2
-        else { return }
-        readPaused = false
-        context.read()
+        guard !ready.isEmpty || closes else { return }
+        repliesAtSocket += ready.count
+        socket.send(ready, pushBytes: pushBytes, started: startedUntold, thenClose: closes)
+        startedUntold = 0
     }
 
     private func execute(_ command: RedisCommand, reply: @escaping RedisExecutor.Reply) {
@@ -575,7 +577,7 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
 
     /// A publication for this subscriber: queued behind the replies before it, written as soon as they are.
     private func deliver(_ publication: Publication, matching pattern: [UInt8]?) {
-        guard !closing, let context else { return }
+        guard !closing, !socketClosed else { return }
         let (channel, message) = (RESPValue.bulkString(publication.channel), RESPValue.bulkString(publication.message))
         let push: RESPValue =
             if let pattern {
@@ -587,8 +589,9 @@ final class RedisConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
         guard unsentPushBytes + bytes <= Self.unsentPushBytesMax else {
             router.host.metrics.redisSubscribersTooSlow.increment()
             closing = true
+            socketClosed = true
             unsubscribeAll()
-            context.close(promise: nil)
+            socket.close()
             return
         }
         unsentPushBytes += bytes
