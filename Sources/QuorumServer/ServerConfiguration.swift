@@ -70,8 +70,9 @@ public struct ServerConfiguration: Sendable {
     public var bootstrapGroups: Int?
     /// The most groups a cluster may be founded with.
     public static let bootstrapGroupsMax = 100_000
-    /// A span of a range-sharded keyspace holding more keys than this is split in two (`--split-keys`); nil: spans
-    /// split only when an operator says so.
+    /// A span of a range-sharded keyspace holding more keys than this is split in two, and neighbouring spans
+    /// holding at most a quarter of it together merge (`--split-keys`); nil: spans split and merge only when an
+    /// operator says so.
     public var splitKeysMax: Int?
     /// Connections the client port, and the Redis port, each keep open at most (`--max-connections`, Redis's
     /// `maxclients`); more are refused.

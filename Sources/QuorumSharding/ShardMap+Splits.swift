@@ -1,6 +1,6 @@
 import QuorumConsensus
 
-/// Where a span that grew too large goes when it splits.
+/// Where a span that grew too large goes when it splits, and which small neighbours merge.
 extension ShardMap {
     /// Every group the map names: owners of slots, of spans, and targets of moves.
     public var groups: Set<GroupID> {
@@ -18,5 +18,18 @@ extension ShardMap {
             for piece in keyspace.owners.pieces where piece.value != owner { spans[piece.value, default: 0] += 1 }
         }
         return spans.min { ($0.value, $0.key) < ($1.value, $1.key) }?.key
+    }
+
+    /// Which span of a keyspace merges into the span before it: of the neighbouring pairs that together hold at most
+    /// `keysMax` keys, the pair holding fewest (the first such pair on a tie); its upper span's index. `keys[i]` counts
+    /// the keys of the keyspace's `i`th span. Nil when no pair is that small.
+    ///
+    /// Neighbouring spans belong to different groups (a shard is a maximal span), so a merge moves the upper span's
+    /// keys to the lower span's group. A driver that splits at `n` keys should merge at well under `n` (it uses
+    /// `n / 4`), so that a merged span is not split again at once.
+    public static func mergeCandidate(keys: [Int], keysMax: Int) -> Int? {
+        guard keys.count > 1 else { return nil }
+        let pairs = (1..<keys.count).map { (upper: $0, keys: keys[$0 - 1] + keys[$0]) }.filter { $0.keys <= keysMax }
+        return pairs.min { ($0.keys, $0.upper) < ($1.keys, $1.upper) }?.upper
     }
 }

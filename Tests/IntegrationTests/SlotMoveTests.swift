@@ -196,8 +196,10 @@ extension ClusterTests {
         await client.close()
     }
 
-    @Test("with --split-keys, spans of a range-sharded keyspace split by themselves until none is over the limit")
-    func automaticSplits() async throws {
+    @Test(
+        "with --split-keys, spans of a range-sharded keyspace split by themselves until none is over the limit, and merge back once their keys are deleted"
+    )
+    func automaticSplitsAndMerges() async throws {
         let (cluster, client) = try await Self.startCluster(arguments: ["--groups", "3", "--split-keys", "40"])
         defer { cluster.stopAll() }
         let mover = ShardMover(endpoints: cluster.clientEndpoints)
@@ -237,6 +239,20 @@ extension ClusterTests {
         #expect(sizes.reduce(0, +) == 200 && sizes.count >= 5, "\(sizes)")
         #expect(Set(map.keyspaces[0].owners.pieces.map(\.value)).count == 3, "splits spread over the groups")
         #expect(try await sharded.range(RangeRequest.prefix(Array("/auto/".utf8))).kvs.map(\.key) == keys)
+
+        // Five keys left: every neighbouring pair holds at most a quarter of 40, so the spans merge into one.
+        let kept = stride(from: 0, to: 200, by: 40).map { keys[$0] }
+        for key in keys where !kept.contains(key) { _ = try await sharded.delete(key) }
+        let merged = try await Patience.within(seconds: 120) { () async throws -> ShardMap in
+            while true {
+                let map = try await metadata.shardMap()
+                if map.migrations.isEmpty, map.keyspaces.first?.owners.pieces.count == 1 { return map }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        let one = try #require(merged, "spans had not merged into one after two minutes")
+        #expect(try await spanSizes(one) == [kept.count])
+        #expect(try await sharded.range(RangeRequest.prefix(Array("/auto/".utf8))).kvs.map(\.key) == kept)
         await sharded.close()
         await metadata.close()
         await client.close()

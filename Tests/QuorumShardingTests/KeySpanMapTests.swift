@@ -33,7 +33,10 @@ struct KeySpanMapTests {
         #expect(map == whole)
         map.set(Self.span("c", "e"), to: nil)
         #expect(map.parts(of: Self.span("b", "f")).map(\.value) == [1, nil, 1])
-        #expect(map.parts(of: Self.span("b", "f")).map(\.span) == [Self.span("b", "c"), Self.span("c", "e"), Self.span("e", "f")])
+        #expect(
+            map.parts(of: Self.span("b", "f")).map(\.span) == [
+                Self.span("b", "c"), Self.span("c", "e"), Self.span("e", "f"),
+            ])
         #expect(map.parts(of: KeySpan(start: Self.b("y"), end: nil)!).map(\.value) == [1, nil])
     }
 
@@ -52,7 +55,9 @@ struct KeySpanMapTests {
         #expect(split.keyspaces[0].owners.pieces.count == 2)
         // Outside the keyspace, or across two owners, a span cannot move.
         #expect(throws: ShardMapError.self) { try split.beginning(.span(Self.span("/a", "/b")), to: GroupID(3)) }
-        #expect(throws: ShardMapError.self) { try split.beginning(.span(Self.span("/logs/a", "/logs/z")), to: GroupID(3)) }
+        #expect(throws: ShardMapError.self) {
+            try split.beginning(.span(Self.span("/logs/a", "/logs/z")), to: GroupID(3))
+        }
         let merging = try split.beginning(.span(upper), to: GroupID(1))
         let merged = merging.finishing(merging.migrations[0])
         #expect(merged.keyspaces == declared.keyspaces)
@@ -70,5 +75,16 @@ struct KeySpanMapTests {
         #expect(map.splitTarget(from: GroupID(1)) == GroupID(3))
         #expect(map.splitTarget(from: GroupID(2)) == GroupID(3))
         #expect(ShardMap.founding(groups: 1).splitTarget(from: GroupID(1)) == nil)
+    }
+
+    @Test("the neighbouring pair holding fewest keys within the limit merges, the first such pair on a tie")
+    func mergeCandidates() {
+        #expect(ShardMap.mergeCandidate(keys: [], keysMax: 10) == nil)
+        #expect(ShardMap.mergeCandidate(keys: [3], keysMax: 10) == nil)
+        #expect(ShardMap.mergeCandidate(keys: [6, 6], keysMax: 10) == nil)
+        #expect(ShardMap.mergeCandidate(keys: [6, 4], keysMax: 10) == 1)
+        #expect(ShardMap.mergeCandidate(keys: [9, 1, 2, 9], keysMax: 10) == 2)
+        #expect(ShardMap.mergeCandidate(keys: [2, 2, 2], keysMax: 10) == 1)
+        #expect(ShardMap.mergeCandidate(keys: [40, 0, 0, 40], keysMax: 0) == 2)
     }
 }

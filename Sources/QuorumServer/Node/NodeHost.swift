@@ -82,7 +82,7 @@ final class NodeHost: @unchecked Sendable {
     /// Set when the event loop has stopped, so that the fsync thread no longer schedules work on it.
     private let loopStopped = Mutex(false)
     /// The split driver's task, when `--split-keys` is set.
-    private var splitting: Task<Void, Never>?
+    private var balancingSpans: Task<Void, Never>?
     /// The placement driver's loop (`--placement`), working while this node leads group 1.
     private var placing: Task<Void, Never>?
 
@@ -221,8 +221,8 @@ final class NodeHost: @unchecked Sendable {
         let tick = TimeAmount.milliseconds(configuration.tickMilliseconds)
         loop.scheduleRepeatedTask(initialDelay: tick, delay: tick) { _ in self.tick() }
         if let keysMax = configuration.splitKeysMax {
-            let driver = SplitDriver(host: self, keysMax: keysMax)
-            splitting = Task { await driver.run() }
+            let driver = SpanDriver(host: self, keysMax: keysMax)
+            balancingSpans = Task { await driver.run() }
         }
         if let deadAfter = configuration.placementDeadAfter {
             let placement = PlacementLoop(host: self, deadAfter: deadAfter)
@@ -280,7 +280,7 @@ final class NodeHost: @unchecked Sendable {
 
     /// Closes the storage once the event loop has stopped.
     func close() {
-        splitting?.cancel()
+        balancingSpans?.cancel()
         placing?.cancel()
         loopStopped.withLock { $0 = true }
         storage.close()
