@@ -100,7 +100,9 @@ struct Server: ParsableCommand {
 
     @Option(
         help: """
-            Split a span of a range-sharded keyspace in two once it holds more than this many keys, and merge two             neighbouring spans that together hold at most a quarter of it (default: only when an operator splits             or merges; env QUORUM_SPLIT_KEYS).
+            Split a span of a range-sharded keyspace in two once it holds more than this many keys, and merge two \
+            neighbouring spans that together hold at most a quarter of it (default: only when an operator splits \
+            or merges; env QUORUM_SPLIT_KEYS).
             """)
     var splitKeys: Int?
 
