@@ -164,6 +164,17 @@ public actor QuorumClient {
         return map
     }
 
+    /// How many requests a second the node at `endpoint` serves for keys in `span` in this group, and the key that
+    /// would split them in halves; measured only where the server runs with `--split-load` (elsewhere: none, no key).
+    public func spanLoad(_ span: KeySpan, at endpoint: String) async throws(QuorumClientError) -> SpanLoad {
+        let response = try await send(.spanLoad(span), to: endpoint)
+        switch response.outcome {
+        case .spanLoad(let load): return load
+        case .failed(let message): throw .refused(message)
+        default: throw .unexpectedResponse("\(response.outcome)")
+        }
+    }
+
     /// Stores `map` if the stored map is still at `map.epoch`; false if it changed since (read it again).
     public func updateShardMap(_ map: ShardMap) async throws(QuorumClientError) -> Bool {
         let outcome = try await execute(.updateShardMap(map))
@@ -377,7 +388,7 @@ public actor QuorumClient {
                 lastError = "\(endpoint): \(message)"
             case .failed(let message):
                 throw .refused(message)
-            case .result, .status, .leases, .groups, .shardMap, .backup, .access:
+            case .result, .status, .leases, .groups, .shardMap, .backup, .access, .spanLoad:
                 preferred = endpoint
                 return response.outcome
             case .watchEvents, .watchEnded:

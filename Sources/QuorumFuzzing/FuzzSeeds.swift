@@ -215,6 +215,7 @@ enum FuzzSeeds {
             .access(.summary), .access(.grantRole(user: "ann", role: "reader")),
             .access(.grantPermission(role: "reader", KeyPermission(prefix: Array("app/".utf8), access: .read))),
             .access(.revokePermission(role: "reader", prefix: Array("app/".utf8))),
+            .spanLoad(KeySpan(prefix: Array("/hot/".utf8))), .spanLoad(KeySpan(start: Array("m".utf8), end: nil)!),
         ]
         return operations.enumerated().map {
             ClientRequest(requestID: UInt64($0.offset + 1), group: 1, operation: $0.element)
@@ -248,6 +249,8 @@ enum FuzzSeeds {
                         AccessSummary(
                             enabled: true, users: ["root": ["root"], "ann": ["reader"]],
                             roles: ["reader": [KeyPermission(prefix: Array("app/".utf8), access: .readWrite)]]))),
+                .spanLoad(SpanLoad(requestsPerSecond: 120, splitKey: Array("/hot/k".utf8))),
+                .spanLoad(SpanLoad(requestsPerSecond: 0, splitKey: nil)),
             ]
         return outcomes.enumerated().map { ClientResponse(requestID: UInt64($0.offset + 1), outcome: $0.element) }
     }()

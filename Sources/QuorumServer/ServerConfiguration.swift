@@ -74,6 +74,9 @@ public struct ServerConfiguration: Sendable {
     /// holding at most a quarter of it together merge (`--split-keys`); nil: spans split and merge only when an
     /// operator says so.
     public var splitKeysMax: Int?
+    /// A span of a range-sharded keyspace whose group's leader serves it more requests a second than this is split
+    /// where its requests' keys divide in halves (`--split-load`); nil: spans are not split by load.
+    public var splitLoadMax: Int?
     /// Connections the client port, and the Redis port, each keep open at most (`--max-connections`, Redis's
     /// `maxclients`); more are refused.
     public var connectionsMax = 10_000

@@ -21,15 +21,35 @@ extension ShardMap {
     }
 
     /// Which span of a keyspace merges into the span before it: of the neighbouring pairs that together hold at most
-    /// `keysMax` keys, the pair holding fewest (the first such pair on a tie); its upper span's index. `keys[i]` counts
-    /// the keys of the keyspace's `i`th span. Nil when no pair is that small.
+    /// `keysMax` keys and take at most `requestsPerSecondMax` requests a second, the pair holding fewest keys (the
+    /// first such pair on a tie); its upper span's index. `spans` are the keyspace's spans in key order. Nil when no
+    /// pair is that small and that cold.
     ///
     /// Neighbouring spans belong to different groups (a shard is a maximal span), so a merge moves the upper span's
-    /// keys to the lower span's group. A driver that splits at `n` keys should merge at well under `n` (it uses
-    /// `n / 4`), so that a merged span is not split again at once.
-    public static func mergeCandidate(keys: [Int], keysMax: Int) -> Int? {
-        guard keys.count > 1 else { return nil }
-        let pairs = (1..<keys.count).map { (upper: $0, keys: keys[$0 - 1] + keys[$0]) }.filter { $0.keys <= keysMax }
-        return pairs.min { ($0.keys, $0.upper) < ($1.keys, $1.upper) }?.upper
+    /// keys to the lower span's group. A driver that splits at `n` keys or `r` requests a second should merge at well
+    /// under those (it uses `n / 4` and `r / 2`), so that a merged span is not split again at once.
+    public static func mergeCandidate(
+        _ spans: [SpanSize], keysMax: Int, requestsPerSecondMax: Int = .max
+    ) -> Int? {
+        guard spans.count > 1 else { return nil }
+        let pairs = (1..<spans.count).map { upper in
+            (
+                upper: upper, keys: spans[upper - 1].keys + spans[upper].keys,
+                requests: spans[upper - 1].requestsPerSecond + spans[upper].requestsPerSecond
+            )
+        }
+        return pairs.filter { $0.keys <= keysMax && $0.requests <= requestsPerSecondMax }
+            .min { ($0.keys, $0.upper) < ($1.keys, $1.upper) }?.upper
+    }
+}
+
+/// How many keys a span holds, and how many requests a second it takes (0 where not measured).
+public struct SpanSize: Hashable, Sendable {
+    public var keys: Int
+    public var requestsPerSecond: Int
+
+    public init(keys: Int, requestsPerSecond: Int = 0) {
+        self.keys = keys
+        self.requestsPerSecond = requestsPerSecond
     }
 }

@@ -20,6 +20,7 @@ import QuorumStore
 ///     kind 11 update shard map: epoch it replaces u64 | map length u32 | ShardMap bytes
 ///     kind 12 shard map: nothing (group 1 answers with the map after a linearizable read)
 ///     kind 13 access: AccessRequest (authentication, users and roles; the node answers, group 1 stores)
+///     kind 14 span load: start (bytes) | has end u8 | end (bytes)? (the node answers from the requests it served)
 public struct ClientRequest: Hashable, Sendable {
     public enum Operation: Hashable, Sendable {
         case write(StoreProposal)
@@ -48,6 +49,9 @@ public struct ClientRequest: Hashable, Sendable {
         case shardMap
         /// Authenticates the connection, or reads or changes users and roles (`AccessRequest`).
         case access(AccessRequest)
+        /// How many requests a second this node serves for keys in the span, in the request's group, and the key that
+        /// would split them in halves (`SpanLoad`); measured only on a node run with `--split-load`.
+        case spanLoad(KeySpan)
     }
 
     public enum MembershipRequest: Hashable, Sendable {
@@ -122,6 +126,11 @@ public struct ClientRequest: Hashable, Sendable {
         case .access(let request):
             writer.write(UInt8(13))
             request.encode(into: &writer)
+        case .spanLoad(let span):
+            writer.write(UInt8(14))
+            writer.writeLengthPrefixed(span.start)
+            writer.write(UInt8(span.end == nil ? 0 : 1))
+            if let end = span.end { writer.writeLengthPrefixed(end) }
         }
         return Frame(kind: .clientRequest, payload: writer.bytes)
     }
@@ -188,6 +197,13 @@ public struct ClientRequest: Hashable, Sendable {
                 operation = .shardMap
             case 13:
                 operation = .access(try AccessRequest.decode(from: &reader))
+            case 14:
+                let start = try reader.readLengthPrefixed("span start")
+                let end = try reader.readBool("span has end") ? try reader.readLengthPrefixed("span end") : nil
+                guard start.count <= limits.keyBytesMax, (end?.count ?? 0) <= limits.keyBytesMax,
+                    let span = KeySpan(start: start, end: end)
+                else { throw .inconsistent("a span's keys must be within the key limit, its end after its start") }
+                operation = .spanLoad(span)
             case let other:
                 throw .invalid(field: "request kind", value: UInt64(other))
             }

@@ -20,6 +20,7 @@ import QuorumStore
 ///     kind 11 shard map: epoch u64 | map length u32 | ShardMap bytes
 ///     kind 12 authenticated: user (string) | token (string)
 ///     kind 13 access summary: AccessSummary
+///     kind 14 span load: requests per second u64 | has split key u8 | split key (bytes)?
 ///
 /// A response larger than `frameBytesMax` (a backup, mostly) travels as frame parts (`FrameParts`), which the client
 /// puts back together.
@@ -45,6 +46,7 @@ public struct ClientResponse: Hashable, Sendable {
         /// The cluster's shard map, read linearizably from group 1.
         case shardMap(ShardMap)
         case access(AccessAnswer)
+        case spanLoad(SpanLoad)
     }
 
     /// The largest frame a client accepts, and so the largest part a node sends it.
@@ -116,6 +118,11 @@ public struct ClientResponse: Hashable, Sendable {
         case .access(.summary(let summary)):
             writer.write(UInt8(13))
             summary.encode(into: &writer)
+        case .spanLoad(let load):
+            writer.write(UInt8(14))
+            writer.write(UInt64(max(0, load.requestsPerSecond)))
+            writer.write(UInt8(load.splitKey == nil ? 0 : 1))
+            if let key = load.splitKey { writer.writeLengthPrefixed(key) }
         }
         return Frame(kind: .clientResponse, payload: writer.bytes)
     }
@@ -180,6 +187,10 @@ public struct ClientResponse: Hashable, Sendable {
                     .authenticated(user: try reader.readString("user"), token: try reader.readString("token")))
             case 13:
                 outcome = .access(.summary(try AccessSummary.decode(from: &reader)))
+            case 14:
+                let perSecond = try reader.read(UInt64.self, "requests per second")
+                let key = try reader.readBool("has split key") ? try reader.readLengthPrefixed("split key") : nil
+                outcome = .spanLoad(SpanLoad(requestsPerSecond: Int(clamping: perSecond), splitKey: key))
             case let other:
                 throw .invalid(field: "response kind", value: UInt64(other))
             }

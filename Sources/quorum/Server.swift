@@ -32,7 +32,7 @@ struct Server: ParsableCommand {
         help: """
             A JSON file with any of: id, cluster, dataDir, listenHost, join, consensus, logFormat, logLevel, \
             tickMilliseconds, historyRevisions, httpPort, redisPort, maxRequestBytes, snapshotEntries, \
-            peerFrameBytes, groups, splitKeys, maxConnections, maxWatches, maxWatchesPerConnection, \
+            peerFrameBytes, groups, splitKeys, splitLoad, maxConnections, maxWatches, maxWatchesPerConnection, \
             redisIdleTimeout, busyReplyThreshold, placement, placementDeadAfter, maxPeerStrangers, peerHelloTimeout, maxUnfinishedRequestBytes, \
             authTokenTtl, bcryptCost, peerCert, peerKey, peerCA, tlsCert, tlsKey.
             """)
@@ -95,7 +95,10 @@ struct Server: ParsableCommand {
             """)
     var groups: Int?
 
-    @Option(help: "Largest peer frame in bytes, the same on every member; larger messages travel in parts (default 16777216).")
+    @Option(
+        help:
+            "Largest peer frame in bytes, the same on every member; larger messages travel in parts (default 16777216)."
+    )
     var peerFrameBytes: Int?
 
     @Option(
@@ -106,7 +109,15 @@ struct Server: ParsableCommand {
             """)
     var splitKeys: Int?
 
-    @Option(help: "Connections the client port and the Redis port each accept at once; more are refused (default 10000).")
+    @Option(
+        help: """
+            Split a span of a range-sharded keyspace whose group's leader serves it more than this many requests a \
+            second, where its requests' keys divide in halves (default: not by load; env QUORUM_SPLIT_LOAD).
+            """)
+    var splitLoad: Int?
+
+    @Option(
+        help: "Connections the client port and the Redis port each accept at once; more are refused (default 10000).")
     var maxConnections: Int?
 
     @Option(help: "Watches one group's replica on a node serves at once; more are refused (default 100000).")
@@ -118,7 +129,8 @@ struct Server: ParsableCommand {
     @Option(help: "Close a Redis connection that sends nothing for this many seconds (default: never, as Redis).")
     var redisIdleTimeout: Int?
 
-    @Option(help: "A Lua script running longer than this many milliseconds makes new scripts answer BUSY (default 5000).")
+    @Option(
+        help: "A Lua script running longer than this many milliseconds makes new scripts answer BUSY (default 5000).")
     var busyReplyThreshold: Int?
 
     @Flag(
@@ -128,7 +140,10 @@ struct Server: ParsableCommand {
             """)
     var placement = false
 
-    @Option(help: "With --placement: seconds a node must stay unreachable before its replicas are made elsewhere (default 300).")
+    @Option(
+        help:
+            "With --placement: seconds a node must stay unreachable before its replicas are made elsewhere (default 300)."
+    )
     var placementDeadAfter: Int?
 
     @Option(help: "Peer connections waiting for their hello at once; more are refused (default 256).")
@@ -192,6 +207,7 @@ struct Server: ParsableCommand {
         var peerFrameBytes: Int?
         var groups: Int?
         var splitKeys: Int?
+        var splitLoad: Int?
         var maxConnections: Int?
         var maxWatches: Int?
         var maxWatchesPerConnection: Int?
@@ -237,7 +253,8 @@ struct Server: ParsableCommand {
         }
         let members = try Self.members(from: list, including: id)
         var configuration = ServerConfiguration(node: NodeID(id), members: members, dataDirectory: dataDir)
-        configuration.tickMilliseconds = try setting(tickMilliseconds, "QUORUM_TICK_MILLISECONDS", file.tickMilliseconds) ?? 50
+        configuration.tickMilliseconds =
+            try setting(tickMilliseconds, "QUORUM_TICK_MILLISECONDS", file.tickMilliseconds) ?? 50
         let joinFromEnvironment = environment("QUORUM_JOIN").map { ["1", "true", "yes"].contains($0.lowercased()) }
         configuration.joining = join || (joinFromEnvironment ?? file.join ?? false)
         configuration.listenHost = try setting(listenHost, "QUORUM_LISTEN_HOST", file.listenHost)
@@ -257,13 +274,18 @@ struct Server: ParsableCommand {
         if let redisPort, !(1...65535).contains(redisPort) { throw ValidationError("the Redis port must be 1–65535") }
         configuration.redisPort = redisPort
         configuration.requestBytesMax =
-            try setting(maxRequestBytes, "QUORUM_MAX_REQUEST_BYTES", file.maxRequestBytes) ?? configuration.requestBytesMax
+            try setting(maxRequestBytes, "QUORUM_MAX_REQUEST_BYTES", file.maxRequestBytes)
+            ?? configuration.requestBytesMax
         guard configuration.requestBytesMax > 0 else { throw ValidationError("the request limit must be positive") }
         configuration.snapshotIntervalEntries =
-            try setting(snapshotEntries, "QUORUM_SNAPSHOT_ENTRIES", file.snapshotEntries) ?? configuration.snapshotIntervalEntries
-        guard configuration.snapshotIntervalEntries > 0 else { throw ValidationError("the snapshot interval must be positive") }
+            try setting(snapshotEntries, "QUORUM_SNAPSHOT_ENTRIES", file.snapshotEntries)
+            ?? configuration.snapshotIntervalEntries
+        guard configuration.snapshotIntervalEntries > 0 else {
+            throw ValidationError("the snapshot interval must be positive")
+        }
         configuration.peerFrameBytesMax =
-            try setting(peerFrameBytes, "QUORUM_PEER_FRAME_BYTES", file.peerFrameBytes) ?? configuration.peerFrameBytesMax
+            try setting(peerFrameBytes, "QUORUM_PEER_FRAME_BYTES", file.peerFrameBytes)
+            ?? configuration.peerFrameBytesMax
         guard configuration.peerFrameBytesMax >= 1024 else {
             throw ValidationError("the peer frame limit must be at least 1024 bytes")
         }
@@ -280,14 +302,19 @@ struct Server: ParsableCommand {
             throw ValidationError("--max-watches-per-connection must be positive")
         }
         if let seconds = try setting(redisIdleTimeout, "QUORUM_REDIS_IDLE_TIMEOUT", file.redisIdleTimeout) {
-            guard seconds > 0 else { throw ValidationError("--redis-idle-timeout must be a positive number of seconds") }
+            guard seconds > 0 else {
+                throw ValidationError("--redis-idle-timeout must be a positive number of seconds")
+            }
             configuration.redisIdleTimeout = .seconds(seconds)
         }
         if let milliseconds = try setting(busyReplyThreshold, "QUORUM_BUSY_REPLY_THRESHOLD", file.busyReplyThreshold) {
-            guard milliseconds > 0 else { throw ValidationError("--busy-reply-threshold must be a positive number of milliseconds") }
+            guard milliseconds > 0 else {
+                throw ValidationError("--busy-reply-threshold must be a positive number of milliseconds")
+            }
             configuration.scriptBusyThreshold = .milliseconds(milliseconds)
         }
-        let placed = placement || (environment("QUORUM_PLACEMENT").map { $0 == "1" || $0 == "true" } ?? file.placement ?? false)
+        let placed =
+            placement || (environment("QUORUM_PLACEMENT").map { $0 == "1" || $0 == "true" } ?? file.placement ?? false)
         let deadAfter = try setting(placementDeadAfter, "QUORUM_PLACEMENT_DEAD_AFTER", file.placementDeadAfter)
         if let deadAfter, deadAfter <= 0 {
             throw ValidationError("--placement-dead-after must be a positive number of seconds")
@@ -299,7 +326,9 @@ struct Server: ParsableCommand {
             configuration.peerStrangersMax = count
         }
         if let seconds = try setting(peerHelloTimeout, "QUORUM_PEER_HELLO_TIMEOUT", file.peerHelloTimeout) {
-            guard seconds > 0 else { throw ValidationError("--peer-hello-timeout must be a positive number of seconds") }
+            guard seconds > 0 else {
+                throw ValidationError("--peer-hello-timeout must be a positive number of seconds")
+            }
             configuration.peerHelloTimeout = .seconds(seconds)
         }
         if let bytes = try setting(
@@ -315,17 +344,22 @@ struct Server: ParsableCommand {
             configuration.authTokenTTL = .seconds(seconds)
         }
         if let cost = try setting(bcryptCost, "QUORUM_BCRYPT_COST", file.bcryptCost) {
-            guard ServerConfiguration.bcryptCosts.contains(cost) else { throw ValidationError("--bcrypt-cost must be 4–31") }
+            guard ServerConfiguration.bcryptCosts.contains(cost) else {
+                throw ValidationError("--bcrypt-cost must be 4–31")
+            }
             configuration.bcryptCost = cost
         }
         configuration.splitKeysMax = try setting(splitKeys, "QUORUM_SPLIT_KEYS", file.splitKeys)
         if let keys = configuration.splitKeysMax, keys < 2 { throw ValidationError("--split-keys must be at least 2") }
+        configuration.splitLoadMax = try setting(splitLoad, "QUORUM_SPLIT_LOAD", file.splitLoad)
+        if let load = configuration.splitLoadMax, load < 1 { throw ValidationError("--split-load must be at least 1") }
         configuration.bootstrapGroups = try setting(groups, "QUORUM_GROUPS", file.groups)
         if let groups = configuration.bootstrapGroups, !(1...ServerConfiguration.bootstrapGroupsMax).contains(groups) {
             throw ValidationError("--groups must be 1–100000")
         }
         let peerFiles = [
-            try setting(peerCert, "QUORUM_PEER_CERT", file.peerCert), try setting(peerKey, "QUORUM_PEER_KEY", file.peerKey),
+            try setting(peerCert, "QUORUM_PEER_CERT", file.peerCert),
+            try setting(peerKey, "QUORUM_PEER_KEY", file.peerKey),
             try setting(peerCa, "QUORUM_PEER_CA", file.peerCA),
         ]
         configuration.peerTLS = try Self.tlsFiles(peerFiles, flags: "--peer-cert, --peer-key and --peer-ca")
@@ -336,13 +370,17 @@ struct Server: ParsableCommand {
         let server: QuorumNodeServer
         do {
             let parent = parentDirectory(of: dataDir)
-            if !parent.isEmpty { try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true) }
+            if !parent.isEmpty {
+                try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+            }
             server = try QuorumNodeServer(configuration: configuration)
         } catch {
             say("quorum server: \(error)")
             throw ExitCode(2)
         }
-        say("node \(id) serving clients on \(configuration.address.clientAddress), peers on port \(configuration.address.peerPort)")
+        say(
+            "node \(id) serving clients on \(configuration.address.clientAddress), peers on port \(configuration.address.peerPort)"
+        )
         if let httpPort { say("node \(id) serving HTTP on http://\(configuration.address.host):\(httpPort)") }
         if let redisPort { say("node \(id) serving Redis on \(configuration.address.host):\(redisPort)") }
         if configuration.peerTLS == nil {
@@ -377,7 +415,8 @@ struct Server: ParsableCommand {
         let given = paths.compactMap { $0 }
         if given.isEmpty { return nil }
         guard given.count == paths.count else { throw ValidationError("TLS needs all of \(flags), or none") }
-        return TLSFiles(certificate: given[0], privateKey: given[1], certificateAuthority: given.count > 2 ? given[2] : nil)
+        return TLSFiles(
+            certificate: given[0], privateKey: given[1], certificateAuthority: given.count > 2 ? given[2] : nil)
     }
 
     /// How the command tells its operator what it does: plain lines on standard output, or, with JSON logs, log

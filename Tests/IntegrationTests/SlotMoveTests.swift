@@ -136,7 +136,9 @@ extension ClusterTests {
         await sharded.close()
     }
 
-    @Test("a range-sharded keyspace: declared, split over three groups and merged with the CLI; stitched range reads keep key order and the limit")
+    @Test(
+        "a range-sharded keyspace: declared, split over three groups and merged with the CLI; stitched range reads keep key order and the limit"
+    )
     func rangeShardedKeyspace() async throws {
         let (cluster, client) = try await Self.startRedisCluster()
         defer { cluster.stopAll() }
@@ -253,6 +255,38 @@ extension ClusterTests {
         let one = try #require(merged, "spans had not merged into one after two minutes")
         #expect(try await spanSizes(one) == [kept.count])
         #expect(try await sharded.range(RangeRequest.prefix(Array("/auto/".utf8))).kvs.map(\.key) == kept)
+        await sharded.close()
+        await metadata.close()
+        await client.close()
+    }
+
+    @Test("with --split-load, a span that takes more requests a second than the limit splits where its load divides")
+    func loadSplits() async throws {
+        let (cluster, client) = try await Self.startCluster(arguments: ["--groups", "2", "--split-load", "50"])
+        defer { cluster.stopAll() }
+        let mover = ShardMover(endpoints: cluster.clientEndpoints)
+        _ = try await mover.declareKeyspace(prefix: Array("/hot/".utf8), owner: GroupID(1))
+        let sharded = ShardedClient(endpoints: cluster.clientEndpoints, timeout: .seconds(30))
+        let keys = (0..<20).map { Array(String(format: "/hot/%02d", $0).utf8) }
+        for key in keys { try await sharded.put(key, key) }
+        let metadata = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10), group: ShardMap.group)
+
+        // Reads spread evenly over the keys, far above 50 a second, until the span splits.
+        let split = try await Patience.within(seconds: 120) { () async throws -> ShardMap in
+            while true {
+                for key in keys { _ = try await sharded.get(key) }
+                let map = try await metadata.shardMap()
+                if map.migrations.isEmpty, (map.keyspaces.first?.owners.pieces.count ?? 0) > 1 { return map }
+            }
+        }
+        let map = try #require(split, "the span had not split by load after two minutes")
+        let pieces = map.keyspaces[0].owners.pieces
+        #expect(Set(pieces.map(\.value)) == [GroupID(1), GroupID(2)])
+        // Where the requests divide: each half takes between a quarter and three quarters of the keys read.
+        let at = pieces[1].span.start
+        let below = keys.filter { $0.lexicographicallyPrecedes(at) }.count
+        #expect((5...15).contains(below), "split at \(String(decoding: at, as: UTF8.self))")
+        #expect(try await sharded.range(RangeRequest.prefix(Array("/hot/".utf8))).kvs.map(\.key) == keys)
         await sharded.close()
         await metadata.close()
         await client.close()

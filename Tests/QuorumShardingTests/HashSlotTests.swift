@@ -81,7 +81,9 @@ struct SlotAssignmentTests {
 
 @Suite("Hash spread over groups")
 struct HashSpreadTests {
-    @Test("100,000 keys over 3, 8 and 16 groups: the fullest group holds at most 5% more than the mean", arguments: [3, 8, 16])
+    @Test(
+        "100,000 keys over 3, 8 and 16 groups: the fullest group holds at most 5% more than the mean",
+        arguments: [3, 8, 16])
     func evenSpread(groups: Int) {
         let map = ShardMap.founding(groups: groups)
         var counts: [GroupID: Int] = [:]

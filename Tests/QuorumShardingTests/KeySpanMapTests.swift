@@ -77,14 +77,22 @@ struct KeySpanMapTests {
         #expect(ShardMap.founding(groups: 1).splitTarget(from: GroupID(1)) == nil)
     }
 
-    @Test("the neighbouring pair holding fewest keys within the limit merges, the first such pair on a tie")
+    @Test("the neighbouring pair holding fewest keys within the limits merges, the first such pair on a tie")
     func mergeCandidates() {
-        #expect(ShardMap.mergeCandidate(keys: [], keysMax: 10) == nil)
-        #expect(ShardMap.mergeCandidate(keys: [3], keysMax: 10) == nil)
-        #expect(ShardMap.mergeCandidate(keys: [6, 6], keysMax: 10) == nil)
-        #expect(ShardMap.mergeCandidate(keys: [6, 4], keysMax: 10) == 1)
-        #expect(ShardMap.mergeCandidate(keys: [9, 1, 2, 9], keysMax: 10) == 2)
-        #expect(ShardMap.mergeCandidate(keys: [2, 2, 2], keysMax: 10) == 1)
-        #expect(ShardMap.mergeCandidate(keys: [40, 0, 0, 40], keysMax: 0) == 2)
+        func candidate(_ keys: [Int], _ keysMax: Int, requests: [Int]? = nil, requestsMax: Int = .max) -> Int? {
+            let requests = requests ?? keys.map { _ in 0 }
+            let spans = zip(keys, requests).map { SpanSize(keys: $0, requestsPerSecond: $1) }
+            return ShardMap.mergeCandidate(spans, keysMax: keysMax, requestsPerSecondMax: requestsMax)
+        }
+        #expect(candidate([], 10) == nil)
+        #expect(candidate([3], 10) == nil)
+        #expect(candidate([6, 6], 10) == nil)
+        #expect(candidate([6, 4], 10) == 1)
+        #expect(candidate([9, 1, 2, 9], 10) == 2)
+        #expect(candidate([2, 2, 2], 10) == 1)
+        #expect(candidate([40, 0, 0, 40], 0) == 2)
+        // A hot pair stays apart, however few its keys.
+        #expect(candidate([1, 1, 3, 3], 10, requests: [50, 60, 60, 10], requestsMax: 100) == 3)
+        #expect(candidate([1, 1], 10, requests: [50, 60], requestsMax: 100) == nil)
     }
 }

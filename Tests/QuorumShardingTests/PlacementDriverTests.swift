@@ -12,7 +12,8 @@ struct PlacementDriverTests {
         (1...count).map { (number: Int) -> PlacementShard in
             PlacementShard(
                 id: GroupID(UInt64(number)), bytes: number * 1_000,
-                replicas: ([1, 2, 3] as [NodeID]).map { PlacementReplica(node: $0) }, leader: NodeID(UInt64(number % 3 + 1)))
+                replicas: ([1, 2, 3] as [NodeID]).map { PlacementReplica(node: $0) },
+                leader: NodeID(UInt64(number % 3 + 1)))
         }
     }
 
@@ -36,7 +37,9 @@ struct PlacementDriverTests {
         let shards = (1...8).map { (number: Int) -> PlacementShard in
             PlacementShard(
                 id: GroupID(UInt64(number)), bytes: 1_000,
-                replicas: (0...2).map { (offset: Int) in PlacementReplica(node: NodeID(UInt64((number + offset) % 4 + 1))) },
+                replicas: (0...2).map { (offset: Int) in
+                    PlacementReplica(node: NodeID(UInt64((number + offset) % 4 + 1)))
+                },
                 leader: NodeID(UInt64(number % 4 + 1)))
         }
         var cluster = PlacementCluster(nodes: nodes(1...4), shards: shards)
@@ -58,11 +61,14 @@ struct PlacementDriverTests {
         var shards = (1...8).map { (number: Int) -> PlacementShard in
             PlacementShard(
                 id: GroupID(UInt64(number)), bytes: 1_000,
-                replicas: (0...2).map { (offset: Int) in PlacementReplica(node: NodeID(UInt64((number + offset) % 4 + 1))) },
+                replicas: (0...2).map { (offset: Int) in
+                    PlacementReplica(node: NodeID(UInt64((number + offset) % 4 + 1)))
+                },
                 leader: NodeID(UInt64(number % 4 + 1)))
         }
         for index in shards.indices {
-            shards[index].excludedNodes = Set((1...4).map { NodeID(UInt64($0)) }.filter { shards[index].replica(on: $0) == nil })
+            shards[index].excludedNodes = Set(
+                (1...4).map { NodeID(UInt64($0)) }.filter { shards[index].replica(on: $0) == nil })
         }
         var cluster = PlacementCluster(nodes: nodes(1...4), shards: shards)
         cluster.setState(.dead(sinceTick: 5), of: 3)
@@ -108,7 +114,8 @@ struct PlacementDriverTests {
         simulation.drain(1)
         let first = driver.operations(for: simulation.cluster)
         // The draining node's smallest shards go first, as many as its move budget allows.
-        #expect(first.filter { if case .addLearner(_, _, 1) = $0 { true } else { false } }.map(\.shard) == [1, 2, 3, 4])
+        #expect(
+            first.filter { if case .addLearner(_, _, 1) = $0 { true } else { false } }.map(\.shard) == [1, 2, 3, 4])
         #expect(simulation.runUntilSettled(ticksMax: 1_000) != nil)
         #expect(simulation.cluster.replicaCount(on: 1) == 0)
         #expect(simulation.cluster.leaderCount(of: 1) == 0)
@@ -206,7 +213,9 @@ struct PlacementDriverTests {
         let shards = (1...40).map { (number: Int) -> PlacementShard in
             PlacementShard(
                 id: GroupID(UInt64(number)), bytes: (number * 7_919) % 1_000,
-                replicas: (1...3).map { (offset: Int) in PlacementReplica(node: NodeID(UInt64((offset + number) % 3 + 1))) },
+                replicas: (1...3).map { (offset: Int) in
+                    PlacementReplica(node: NodeID(UInt64((offset + number) % 3 + 1)))
+                },
                 leader: NodeID(UInt64(number % 2 + 1)))
         }
         let forward = PlacementCluster(nodes: nodes(1...6), shards: shards)

@@ -61,7 +61,9 @@ struct PlacementSimulationTests {
 
         // Two nodes leave: what they held must be copied once (measured 1.0000x to 1.0002x).
         let leaving = [NodeID(1), NodeID(110)]
-        let held = leaving.flatMap(simulation.cluster.replicas(on:)).reduce(0) { $0 + simulation.cluster.shards[$1]!.bytes }
+        let held = leaving.flatMap(simulation.cluster.replicas(on:)).reduce(0) {
+            $0 + simulation.cluster.shards[$1]!.bytes
+        }
         for node in leaving { simulation.drain(node) }
         let bytesBeforeDrain = simulation.bytesMoved
         #expect(simulation.runUntilSettled(ticksMax: 5_000) != nil)
@@ -122,7 +124,9 @@ struct PlacementSimulationTests {
         for (name, counts) in [("replicas", replicas), ("leaders", leaders)] {
             let mean = Double(counts.reduce(0, +)) / Double(counts.count)
             let spread = counts.map { abs(Double($0) - mean) / mean }.max() ?? 0
-            #expect(spread <= 0.05, "\(name) per node from \(counts.min()!) to \(counts.max()!)", sourceLocation: sourceLocation)
+            #expect(
+                spread <= 0.05, "\(name) per node from \(counts.min()!) to \(counts.max()!)",
+                sourceLocation: sourceLocation)
         }
     }
 }

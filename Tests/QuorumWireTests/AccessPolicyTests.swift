@@ -1,4 +1,5 @@
 import QuorumConsensus
+import QuorumSharding
 import QuorumStore
 import Testing
 
@@ -75,11 +76,14 @@ struct AccessPolicyTests {
         #expect(Self.refusal(.write(StoreProposal(.leaseRevoke(LeaseID(7)))), by: "root") == nil)
     }
 
-    @Test("membership, shards, compaction, the lease list and users are root's; nobody gets in unauthenticated")
+    @Test(
+        "membership, shards and their load, compaction, the lease list and users are root's; nobody gets in unauthenticated"
+    )
     func rootOnly() {
         for operation: ClientRequest.Operation in [
             .membership(.remove(NodeID(2))), .createReplica, .backup, .leases,
             .write(StoreProposal(.compact(Revision(5)))), .access(.addUser("x", password: "y")),
+            .spanLoad(KeySpan(prefix: Array("app/".utf8))),
         ] {
             #expect(Self.refusal(operation, by: "alice")?.contains("needs the root role") == true, "\(operation)")
             #expect(Self.refusal(operation, by: "root") == nil, "\(operation)")

@@ -25,4 +25,25 @@ struct ShardMapFramesTests {
         frame.payload[1 + 8 + 8 + 1 + 8 + 4 + 1 + 4] = 1
         #expect(throws: WireError.self) { try ClientRequest(decoding: frame) }
     }
+
+    @Test("a span-load request and its answer survive their frames; a span whose end is not after its start is refused")
+    func spanLoadRoundTrips() throws {
+        for span in [KeySpan(prefix: Array("/hot/".utf8)), KeySpan(start: Array("m".utf8), end: nil)!] {
+            let request = ClientRequest(requestID: 9, group: GroupID(2), operation: .spanLoad(span))
+            #expect(try ClientRequest(decoding: request.frame) == request)
+        }
+        for load in [
+            SpanLoad(requestsPerSecond: 120, splitKey: Array("/hot/k".utf8)),
+            SpanLoad(requestsPerSecond: 0, splitKey: nil),
+        ] {
+            let answer = ClientResponse(requestID: 9, outcome: .spanLoad(load))
+            #expect(try ClientResponse(decoding: answer.frame) == answer)
+        }
+        var frame = ClientRequest(
+            requestID: 9, group: GroupID(2), operation: .spanLoad(KeySpan(start: [2], end: [3])!)
+        ).frame
+        // The end's one byte, last in the payload: now before the start.
+        frame.payload[frame.payload.count - 1] = 1
+        #expect(throws: WireError.self) { try ClientRequest(decoding: frame) }
+    }
 }

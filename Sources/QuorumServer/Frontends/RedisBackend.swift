@@ -45,6 +45,7 @@ extension GroupRuntime: RedisBackend {
         "no answer within \(RuntimeGateway.answerSeconds) s; the write may or may not have taken effect")
 
     func read(_ range: RangeRequest, linearizable: Bool, _ done: @escaping @Sendable (LeasedReadOutcome) -> Void) {
+        recordLoad(of: range.key)
         host.answerInTime(orElse: Self.lateRead, done) { respond in
             readWithLeases(range, linearizable: linearizable, respond: respond)
         }

@@ -64,6 +64,8 @@ final class GroupRuntime: @unchecked Sendable {
     /// Expired leases to revoke, at most 32 a tick, so that a backlog (after a long outage) is worked off steadily
     /// instead of flooding the log.
     private var leaseRevocations = LeaseRevocations(perTick: 32)
+    /// The keys of the requests this replica served lately, with `--split-load`: what `spanLoad` answers from.
+    private var requestLoad: RequestLoad?
 
     /// How far this replica had committed before it started: until it has applied that far again, its state (users
     /// and roles among it) is older than what it served before.
@@ -77,6 +79,7 @@ final class GroupRuntime: @unchecked Sendable {
         configuration = host.configuration
         wasMember = foundingVoters.contains(configuration.node)
         self.group = group
+        requestLoad = configuration.splitLoadMax == nil ? nil : RequestLoad()
         var logger = host.logger
         logger[metadataKey: "group"] = "\(group.rawValue)"
         self.logger = logger
@@ -515,9 +518,11 @@ final class GroupRuntime: @unchecked Sendable {
                 respond(ClientResponse(requestID: request.requestID, outcome: .status(status)))
                 return
             case .read(let range, linearizable: false):
+                recordLoad(of: range.key)
                 respond(ClientResponse(requestID: request.requestID, outcome: read(range)))
                 return
             case .read(let range, linearizable: true):
+                recordLoad(of: range.key)
                 pending[token] = (request.requestID, .read(range), respond)
                 try driver.read(token: token)
             case .write(let proposal):
@@ -535,6 +540,7 @@ final class GroupRuntime: @unchecked Sendable {
                     respond(ClientResponse(requestID: request.requestID, outcome: .failed(message)))
                     return
                 }
+                recordLoad(of: Self.firstKey(of: proposal.command))
                 pending[token] = (request.requestID, .write, respond)
                 try driver.propose(encoded, token: token)
             case .membership(.add(let node, let address, let staysLearner)):
@@ -598,6 +604,13 @@ final class GroupRuntime: @unchecked Sendable {
                 guard driver.engine.role == .leader else { throw .notLeader(leaderHint: driver.engine.leaderHint) }
                 pending[token] = (request.requestID, .backup, respond)
                 try driver.read(token: token)
+            case .spanLoad(let span):
+                let load = requestLoad?.load(of: span, at: host.elapsedMilliseconds)
+                respond(
+                    ClientResponse(
+                        requestID: request.requestID,
+                        outcome: .spanLoad(load ?? SpanLoad(requestsPerSecond: 0, splitKey: nil))))
+                return
             case .groups, .createReplica, .access:
                 // The host answers these for the node before routing.
                 host.handle(request, respond: respond)
@@ -626,7 +639,7 @@ final class GroupRuntime: @unchecked Sendable {
 
     private static func metricsKind(of operation: ClientRequest.Operation) -> NodeMetrics.RequestKind {
         switch operation {
-        case .status, .groups: .status
+        case .status, .groups, .spanLoad: .status
         case .createReplica, .updateShardMap, .access: .membership
         case .shardMap: .linearizableRead
         case .read(_, linearizable: false): .read
@@ -716,6 +729,32 @@ final class GroupRuntime: @unchecked Sendable {
     /// Whether a client command would write a member address, directly or inside a transaction.
     /// Keys the cluster keeps for itself (member addresses, the leader's Redis address); clients may not write them.
     static let reservedKeyPrefix = AccessRecords.reservedPrefix
+
+    /// Counts a request for `key` towards its span's load, when the node splits spans by load.
+    func recordLoad(of key: [UInt8]?) {
+        guard let key, requestLoad != nil else { return }
+        requestLoad?.record(key, at: host.elapsedMilliseconds)
+    }
+
+    /// The key a write is counted under for load: the first it names.
+    private static func firstKey(of command: StoreCommand) -> [UInt8]? {
+        switch command {
+        case .put(let put): put.key
+        case .deleteRange(let delete): delete.key
+        case .range(let range): range.key
+        case .transaction(let transaction):
+            transaction.compare.first?.key
+                ?? (transaction.success + transaction.failure).lazy.compactMap { operation in
+                    switch operation {
+                    case .put(let put): put.key
+                    case .deleteRange(let delete): delete.key
+                    case .range(let range): range.key
+                    case .transaction: nil
+                    }
+                }.first
+        default: nil
+        }
+    }
 
     private static func touchesReservedKeys(_ command: StoreCommand) -> Bool {
         switch command {

@@ -68,6 +68,8 @@ final class NodeHost: @unchecked Sendable {
     private var removed = false
     /// Ticks since the host started, and the tick at which each peer was last heard from.
     private var ticks: UInt64 = 0
+    /// Time since the host started, by its ticks: the clock request load is measured by.
+    var elapsedMilliseconds: Int64 { Int64(clamping: ticks) * configuration.tickMilliseconds }
     private var lastHeard: [NodeID: UInt64] = [:]
     /// Peers whose silence was noticed: their groups' quiescent followers were woken once, when it began. A group
     /// cannot quiesce under a silent leader later, since the quiesce would be a frame from it.
@@ -220,8 +222,9 @@ final class NodeHost: @unchecked Sendable {
     func start() {
         let tick = TimeAmount.milliseconds(configuration.tickMilliseconds)
         loop.scheduleRepeatedTask(initialDelay: tick, delay: tick) { _ in self.tick() }
-        if let keysMax = configuration.splitKeysMax {
-            let driver = SpanDriver(host: self, keysMax: keysMax)
+        if configuration.splitKeysMax != nil || configuration.splitLoadMax != nil {
+            let driver = SpanDriver(
+                host: self, keysMax: configuration.splitKeysMax, requestsPerSecondMax: configuration.splitLoadMax)
             balancingSpans = Task { await driver.run() }
         }
         if let deadAfter = configuration.placementDeadAfter {

@@ -5,23 +5,28 @@ import QuorumConsensus
 import QuorumSharding
 import QuorumStore
 
-/// Keeps the spans of range-sharded keyspaces near `--split-keys` keys: a span past it splits, the upper half from
-/// its median key moving to the group that owns the fewest spans (`ShardMap.splitTarget`); two neighbouring spans
-/// that together hold at most a quarter of it merge, the upper one's keys moving to the lower one's group
-/// (`ShardMap.mergeCandidate`). The quarter keeps a merged span well below the split point, so it does not flap.
+/// Keeps the spans of range-sharded keyspaces near `--split-keys` keys and under `--split-load` requests a second:
+/// - a span past the key limit splits at its median key; a span past the load limit splits where its requests' keys
+///   divide in halves (`RequestLoad`); either way the upper part moves to the group that owns the fewest spans
+///   (`ShardMap.splitTarget`);
+/// - two neighbouring spans that together hold at most a quarter of the key limit, and take at most half the load
+///   limit, merge: the upper one's keys move to the lower one's group (`ShardMap.mergeCandidate`). The margins keep a
+///   merged span well below the split points, so spans do not split and merge by turns.
 ///
 /// It runs on the node that leads group 1, so that one driver acts for the cluster, and it drives each split or
 /// merge as any client would (`ShardMover`), so it is exactly the move an operator's `quorum shard split` or `merge`
 /// makes: resumable, and checked by every replica. One move at a time, and none while another is under way.
 final class SpanDriver: Sendable {
     private let host: NodeHost
-    private let keysMax: Int
+    private let keysMax: Int?
+    private let requestsPerSecondMax: Int?
     private let interval: Duration
     private let logger: Logger
 
-    init(host: NodeHost, keysMax: Int, interval: Duration = .seconds(1)) {
+    init(host: NodeHost, keysMax: Int?, requestsPerSecondMax: Int?, interval: Duration = .seconds(1)) {
         self.host = host
         self.keysMax = keysMax
+        self.requestsPerSecondMax = requestsPerSecondMax
         self.interval = interval
         var logger = Logger(label: "quorum.spans")
         logger[metadataKey: "node"] = "\(host.configuration.node.rawValue)"
@@ -57,36 +62,66 @@ final class SpanDriver: Sendable {
         guard map.migrations.isEmpty else { return }
         for keyspace in map.keyspaces {
             let pieces = keyspace.owners.pieces
-            var keys: [Int] = []
+            var sizes: [SpanSize] = []
+            var splitKeys: [[UInt8]?] = []
             for piece in pieces {
-                keys.append(
-                    try await withOwner(piece.value, endpoints) { owner throws(QuorumClientError) in
-                        try await owner.range(Self.whole(piece.span, countOnly: true)).count
-                    })
+                let (size, splitKey) = try await measure(piece.span, in: piece.value, endpoints)
+                sizes.append(size)
+                splitKeys.append(splitKey)
             }
-            for (piece, count) in zip(pieces, keys) where count > keysMax {
-                guard let target = map.splitTarget(from: piece.value),
-                    let at = try await withOwner(
-                        piece.value, endpoints,
-                        { owner throws(QuorumClientError) in
-                            try await Self.medianKey(of: piece.span, holding: count, from: owner)
-                        }),
+            for (piece, (size, splitKey)) in zip(pieces, zip(sizes, splitKeys)) {
+                guard let reason = splitReason(size), let at = splitKey,
+                    let target = map.splitTarget(from: piece.value),
                     let upper = KeySpan(start: at, end: piece.span.end)
                 else { continue }
                 logger.notice(
-                    "splitting \(piece.span) of group \(piece.value.rawValue) (\(count) keys) at a \(at.count)-byte key; upper part to group \(target.rawValue)"
+                    "splitting \(piece.span) of group \(piece.value.rawValue) (\(reason)) at a \(at.count)-byte key; upper part to group \(target.rawValue)"
                 )
                 _ = try await ShardMover(endpoints: endpoints).move(.span(upper), to: target)
                 return
             }
-            if let upper = ShardMap.mergeCandidate(keys: keys, keysMax: keysMax / 4) {
+            if let keysMax,
+                let upper = ShardMap.mergeCandidate(
+                    sizes, keysMax: keysMax / 4, requestsPerSecondMax: requestsPerSecondMax.map { $0 / 2 } ?? .max)
+            {
                 let (piece, into) = (pieces[upper], pieces[upper - 1].value)
                 logger.notice(
-                    "merging \(piece.span) of group \(piece.value.rawValue) (\(keys[upper]) keys) into group \(into.rawValue)'s span before it (\(keys[upper - 1]) keys)"
+                    "merging \(piece.span) of group \(piece.value.rawValue) (\(sizes[upper].keys) keys) into group \(into.rawValue)'s span before it (\(sizes[upper - 1].keys) keys)"
                 )
                 _ = try await ShardMover(endpoints: endpoints).move(.span(piece.span), to: into)
                 return
             }
+        }
+    }
+
+    /// Why a span of this size splits, or nil.
+    private func splitReason(_ size: SpanSize) -> String? {
+        if let keysMax, size.keys > keysMax { return "\(size.keys) keys" }
+        if let requestsPerSecondMax, size.requestsPerSecond > requestsPerSecondMax {
+            return "\(size.requestsPerSecond) requests a second"
+        }
+        return nil
+    }
+
+    /// The span's keys, as its group's leader has them, and its load, summed over the nodes that serve it (each only
+    /// if a limit asks for it); and where it would split: at its median key when over the key limit, else where the
+    /// busiest node's requests divide in halves. A node that does not answer counts no load.
+    private func measure(_ span: KeySpan, in group: GroupID, _ endpoints: [String]) async throws(QuorumClientError)
+        -> (SpanSize, splitKey: [UInt8]?)
+    {
+        try await withOwner(group, endpoints) { owner throws(QuorumClientError) in
+            let keys = keysMax == nil ? 0 : try await owner.range(Self.whole(span, countOnly: true)).count
+            var loads: [SpanLoad] = []
+            if requestsPerSecondMax != nil {
+                for endpoint in endpoints {
+                    if let load = try? await owner.spanLoad(span, at: endpoint) { loads.append(load) }
+                }
+            }
+            let size = SpanSize(keys: keys, requestsPerSecond: loads.reduce(0) { $0 + $1.requestsPerSecond })
+            if let keysMax, keys > keysMax {
+                return (size, try await Self.medianKey(of: span, holding: keys, from: owner))
+            }
+            return (size, loads.max { $0.requestsPerSecond < $1.requestsPerSecond }?.splitKey)
         }
     }
 

@@ -63,7 +63,7 @@ public struct AccessPolicy: Sendable {
             return refusal(user, .read, key: key, rangeEnd: rangeEnd)
         case .write(let proposal):
             return refusal(of: proposal.command, by: user, leaseKeys: leaseKeys)
-        case .membership, .createReplica, .backup, .updateShardMap, .leases, .access:
+        case .membership, .createReplica, .backup, .updateShardMap, .leases, .access, .spanLoad:
             return Self.deniedPrefix + "user '\(user)' may not do this: it needs the root role"
         }
     }
