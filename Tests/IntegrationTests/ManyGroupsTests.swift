@@ -131,12 +131,14 @@ extension ClusterTests {
             await Self.groupStatuses(cluster).values.flatMap { $0 }.first { $0.group == 2 && $0.role == "leader" }?
                 .leader)
         let victim = try #require(cluster.members.first { $0.id != Int(leaderOfSecond.rawValue) })
-        // HTTP addresses a group with ?group=N; group 1 is the default, and the groups' keys are apart.
+        // HTTP addresses a group with ?group=N, and the groups' keys are apart; without it, a key goes to the group
+        // owning its hash slot ("h": slot 11694, group 2's of two).
         let http = HTTPClient()
         let leader = cluster.members[Int(leaderOfSecond.rawValue) - 1]
         #expect(try await http.send("PUT", leader, "/v1/kv/h?group=2", body: #"{"value": "two"}"#).status == 200)
         #expect(try await http.send("GET", leader, "/v1/kv/h?group=2").json["value"] as? String == "two")
-        #expect(try await http.send("GET", leader, "/v1/kv/h?serializable=true").status == 404)
+        #expect(try await http.send("GET", leader, "/v1/kv/h?group=1&serializable=true").status == 404)
+        #expect(try await http.send("GET", leader, "/v1/kv/h?serializable=true").json["value"] as? String == "two")
         #expect(try await http.send("GET", leader, "/v1/kv/h?group=3").status == 404)
         #expect(try await http.send("GET", leader, "/v1/kv/h?group=0").status == 400)
         // Asleep, the victim's replica would never campaign and so never ask: the leader must tell it.
@@ -174,7 +176,9 @@ extension ClusterTests {
         "a node added to the cluster gets a replica of another group: created empty, added by the leader, caught up",
         arguments: ConsensusKind.allCases)
     func replicaAddedToAGroup(consensus: ConsensusKind) async throws {
-        let (cluster, client) = try await Self.startCluster(arguments: ["--groups", "2", "--consensus", consensus.rawValue])
+        let (cluster, client) = try await Self.startCluster(arguments: [
+            "--groups", "2", "--consensus", consensus.rawValue,
+        ])
         defer { cluster.stopAll() }
         let second = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10), group: GroupID(2))
         for number in 0..<20 { try await second.put(Array("k\(number)".utf8), Array("v\(number)".utf8)) }

@@ -168,6 +168,26 @@ extension ClusterTests {
         let spans = (shards["keyspaces"] as? [[String: Any]])?.first?["spans"] as? [[String: Any]]
         #expect(spans?.compactMap { $0["group"] as? Int } == [1, 2, 3], "\(shards)")
 
+        // HTTP without ?group: a key goes to its span's group, and a range is stitched over the spans' groups.
+        let http = HTTPClient()
+        for index in [5, 45, 85] {
+            let key = String(format: "/logs/%03d", index)
+            let answer = try await http.send("GET", cluster.members[index % 3], "/v1/kv/" + key)
+            #expect(answer.json["value"] as? String == key, "\(answer.text)")
+        }
+        let page = try await http.send("GET", cluster.members[0], "/v1/kv?prefix=/logs/&limit=50").json
+        let pageKeys = (page["kvs"] as? [[String: Any]])?.compactMap { $0["key"] as? String }
+        #expect(pageKeys == keys.prefix(50).map { String(decoding: $0, as: UTF8.self) })
+        #expect(page["more"] as? Bool == true && page["count"] as? Int == 90, "\(page)")
+        // A write goes to the leader of the key's group; a follower's 503 names it.
+        var put = try await http.send("PUT", cluster.members[0], "/v1/kv//logs/095", body: #"{"value": "v"}"#)
+        if put.status == 503, let leader = put.json["leader"] as? Int {
+            put = try await http.send("PUT", cluster.members[leader - 1], "/v1/kv//logs/095", body: #"{"value": "v"}"#)
+        }
+        #expect(put.status == 200, "\(put.text)")
+        #expect(try await sharded.get(Array("/logs/095".utf8))?.value == Array("v".utf8))
+        _ = try await sharded.delete(Array("/logs/095".utf8))
+
         // Each group holds its span only; the stitched read returns every key once, in order, to the limit.
         let everything = RangeRequest.prefix(Array("/logs/".utf8))
         let all = try await sharded.range(everything)

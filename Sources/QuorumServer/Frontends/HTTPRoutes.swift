@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import QuorumClient
 import QuorumConsensus
 import QuorumSharding
 import QuorumStore
@@ -11,8 +12,9 @@ import QuorumWire
 struct HTTPRoutes: Sendable {
     let gateway: RuntimeGateway
     let dashboardSampler: DashboardSampler
-    /// The group a request addresses: `?group=N`, or group 1, the cluster's own.
-    var group = NodeHost.clusterGroup
+    /// The group a request names with `?group=N`. Without it, keys go to the group the shard map says owns them, and
+    /// leases and status to group 1, the cluster's own.
+    var group: GroupID?
     /// The token of `Authorization: Bearer TOKEN` (from `POST /v1/auth/authenticate`), for clusters with
     /// authentication on.
     var token: String?
@@ -96,7 +98,8 @@ struct HTTPRoutes: Sendable {
             return id
         }
         try checkSize(of: value, limit: StoreLimits.default.valueBytesMax, what: "value")
-        let result = try await write(.put(PutRequest(key: key, value: value, lease: lease)))
+        let result = try await write(
+            .put(PutRequest(key: key, value: value, lease: lease)), in: try await group(ofKey: key))
         guard case .put(let put) = result else { throw unexpected(result) }
         return JSONResponse.make(.ok, RevisionJSON(revision: put.revision.rawValue))
     }
@@ -105,7 +108,7 @@ struct HTTPRoutes: Sendable {
         let encoding = try encoding(of: request, body: nil)
         let key = try key(of: request, encoding)
         let range = RangeRequest(key: key, revision: try revision(of: request))
-        let found = try await read(range, linearizable: !(try serializable(request)))
+        let found = try await read(range, linearizable: !(try serializable(request)), in: try await group(ofKey: key))
         guard let kv = found.kvs.first else {
             throw HTTPAPIError(.notFound, "key \(describe(key)) does not exist; PUT /v1/kv/{key} creates it")
         }
@@ -136,7 +139,13 @@ struct HTTPRoutes: Sendable {
             } else {
                 .all(limit: limit, revision: revision)
             }
-        let found = try await read(range, linearizable: !(try serializable(request)))
+        let linearizable = !(try serializable(request))
+        let found =
+            if let group {
+                try await read(range, linearizable: linearizable, in: group)
+            } else {
+                try await readAcrossShards(range, linearizable: linearizable)
+            }
         return JSONResponse.make(
             .ok,
             RangeJSON(
@@ -146,7 +155,7 @@ struct HTTPRoutes: Sendable {
 
     private func delete(_ request: Request) async throws -> Response {
         let key = try key(of: request, try encoding(of: request, body: nil))
-        let result = try await write(.deleteRange(DeleteRangeRequest(key: key)))
+        let result = try await write(.deleteRange(DeleteRangeRequest(key: key)), in: try await group(ofKey: key))
         guard case .deleteRange(let deleted) = result else { throw unexpected(result) }
         return JSONResponse.make(.ok, DeletedJSON(revision: deleted.revision.rawValue, deleted: deleted.deleted))
     }
@@ -180,7 +189,7 @@ struct HTTPRoutes: Sendable {
     // MARK: Status
 
     private func status() async throws -> Response {
-        let response = await gateway.perform(.status, group: group, token: token)
+        let response = await gateway.perform(.status, group: group ?? NodeHost.clusterGroup, token: token)
         guard case .status(let status) = response.outcome else { throw refusal(response.outcome) }
         return JSONResponse.make(.ok, NodeStatusJSON(status))
     }
@@ -211,17 +220,71 @@ struct HTTPRoutes: Sendable {
 
     // MARK: The runtime
 
-    private func write(_ command: StoreCommand) async throws -> StoreResult {
+    /// Writes in `group`; leases, which name no key, in the group the request names or group 1.
+    private func write(_ command: StoreCommand, in group: GroupID? = nil) async throws -> StoreResult {
         // No session: an HTTP client that retries a write after a timeout may apply it twice (the binary
         // client's sessions make its retries exactly-once).
-        try storeResult(of: await gateway.perform(.write(StoreProposal(command)), group: group, token: token))
+        let group = group ?? self.group ?? NodeHost.clusterGroup
+        return try storeResult(of: await gateway.perform(.write(StoreProposal(command)), group: group, token: token))
     }
 
-    private func read(_ range: RangeRequest, linearizable: Bool) async throws -> RangeResponse {
+    private func read(_ range: RangeRequest, linearizable: Bool, in group: GroupID) async throws -> RangeResponse {
         let result = try storeResult(
             of: await gateway.perform(.read(range, linearizable: linearizable), group: group, token: token))
         guard case .range(let found) = result else { throw unexpected(result) }
         return found
+    }
+
+    /// The group named by `?group=N`, else the owner of `key` by this node's copy of the shard map. A copy that is
+    /// behind costs nothing but a refusal: every replica checks that it owns a key before applying a request for it
+    /// (421 names the group that has it now).
+    private func group(ofKey key: [UInt8]) async throws -> GroupID {
+        if let group { return group }
+        return try await localShardMap().owner(ofKey: key)
+    }
+
+    private func localShardMap() async throws -> ShardMap {
+        let host = gateway.host
+        return try await host.loop.submit {
+            host.shardMapBook.map(foundingGroups: host.identity.clusterGroups ?? 1)
+        }.get()
+    }
+
+    /// A range over every group that owns some of it, stitched in key order (`ShardedRange`, as the Swift
+    /// `ShardedClient` reads). Linearizable: by the map read linearizably before and after, so no key that moved
+    /// meanwhile is missed. Serializable: by this node's copy of the map, which may be behind, as the read may be.
+    private func readAcrossShards(_ range: RangeRequest, linearizable: Bool) async throws -> RangeResponse {
+        try await ShardedRange.read(
+            range, within: .seconds(RuntimeGateway.answerSeconds),
+            readMap: { () throws(HTTPAPIError) in
+                guard linearizable else {
+                    do { return try await localShardMap() } catch {
+                        throw HTTPAPIError(.serviceUnavailable, "\(error)")
+                    }
+                }
+                let response = await gateway.perform(.shardMap, group: ShardMap.group, token: token)
+                guard case .shardMap(let map) = response.outcome else { throw refusal(response.outcome) }
+                return map
+            },
+            readGroup: { group, piece throws(HTTPAPIError) in
+                do { return try await read(piece, linearizable: linearizable, in: group) } catch let error
+                    as HTTPAPIError
+                {
+                    throw error
+                } catch {
+                    throw HTTPAPIError(.serviceUnavailable, "\(error)")
+                }
+            },
+            failure: { problem in
+                switch problem {
+                case .pastRevisionAcrossGroups:
+                    .badRequest(
+                        "a read at a past revision cannot span groups: each group has revisions of its own; "
+                            + "name one with ?group=N")
+                case .keysKeptMoving:
+                    HTTPAPIError(.serviceUnavailable, "keys of the range kept moving between groups; retry")
+                }
+            })
     }
 
     private func storeResult(of response: ClientResponse) throws -> StoreResult {
