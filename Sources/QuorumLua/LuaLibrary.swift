@@ -63,6 +63,8 @@ public struct LuaLibrary: @unchecked Sendable {
     let rawset: @convention(c) (State?, Int32) -> Void
     let rawgeti: @convention(c) (State?, Int32, Int32) -> Void
     let rawseti: @convention(c) (State?, Int32, Int32) -> Void
+    /// Pops a key and pushes the table's next key and value (raw: no metamethod runs); 0 once there is none.
+    let next: @convention(c) (State?, Int32) -> Int32
     let gc: @convention(c) (State?, Int32, Int32) -> Int32
     /// The libraries a script may use (and debug, which only the prelude sees), each a C function to call.
     let openBase: CFunction
@@ -124,6 +126,7 @@ public struct LuaLibrary: @unchecked Sendable {
             rawset: symbol("lua_rawset", as: (@convention(c) (State?, Int32) -> Void).self),
             rawgeti: symbol("lua_rawgeti", as: (@convention(c) (State?, Int32, Int32) -> Void).self),
             rawseti: symbol("lua_rawseti", as: (@convention(c) (State?, Int32, Int32) -> Void).self),
+            next: symbol("lua_next", as: (@convention(c) (State?, Int32) -> Int32).self),
             gc: symbol("lua_gc", as: (@convention(c) (State?, Int32, Int32) -> Int32).self),
             openBase: symbol("luaopen_base", as: CFunction.self),
             openTable: symbol("luaopen_table", as: CFunction.self),
@@ -167,6 +170,7 @@ extension LuaLibrary {
         rawset: (@convention(c) (State?, Int32) -> Void)?,
         rawgeti: (@convention(c) (State?, Int32, Int32) -> Void)?,
         rawseti: (@convention(c) (State?, Int32, Int32) -> Void)?,
+        next: (@convention(c) (State?, Int32) -> Int32)?,
         gc: (@convention(c) (State?, Int32, Int32) -> Int32)?,
         openBase: CFunction?, openTable: CFunction?, openString: CFunction?, openMath: CFunction?,
         openDebug: CFunction?
@@ -174,7 +178,7 @@ extension LuaLibrary {
         guard let newstate, let close, let loadbuffer, let pcall, let gettop, let settop, let checkstack, let type,
             let tolstring, let tonumber, let toboolean, let touserdata, let pushlstring, let pushnumber,
             let pushboolean, let pushnil, let pushlightuserdata, let pushcclosure, let pushvalue, let createtable,
-            let rawget, let rawset, let rawgeti, let rawseti, let gc, let openBase, let openTable,
+            let rawget, let rawset, let rawgeti, let rawseti, let next, let gc, let openBase, let openTable,
             let openString, let openMath, let openDebug
         else { return nil }
         self.newstate = newstate
@@ -201,6 +205,7 @@ extension LuaLibrary {
         self.rawset = rawset
         self.rawgeti = rawgeti
         self.rawseti = rawseti
+        self.next = next
         self.gc = gc
         self.openBase = openBase
         self.openTable = openTable

@@ -33,12 +33,14 @@ enum LuaPrelude {
 
         local redis = {}
         local function raise(reply) error(reply, 0) end
+        -- The protocol the script's redis.call replies come in, and its return value is read in (redis.setresp).
+        local resp = 2
         redis.call = function(...)
-            local reply, failed = call(...)
+            local reply, failed = call(resp, ...)
             if failed then raise(reply) end
             return reply
         end
-        redis.pcall = function(...) return (call(...)) end
+        redis.pcall = function(...) return (call(resp, ...)) end
         redis.error_reply = function(message)
             if type(message) ~= "string" then return {err = "ERR wrong number or type of arguments"} end
             if message:sub(1, 1) == "-" then message = message:sub(2) end
@@ -57,8 +59,12 @@ enum LuaPrelude {
         redis.replicate_commands = function() return true end
         redis.set_repl = function() end
         redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REPL_ALL = 0, 1, 2, 2, 3
-        redis.setresp = function(version)
-            if version ~= 2 then raise({err = "ERR Quorum runs scripts in RESP2 only"}) end
+        redis.setresp = function(...)
+            if select("#", ...) ~= 1 then raise({err = "ERR redis.setresp() requires one argument."}) end
+            local version = tonumber((...)) or 0
+            version = version < 0 and -floor(-version) or floor(version)
+            if version ~= 2 and version ~= 3 then raise({err = "ERR RESP version must be 2 or 3."}) end
+            resp = version
         end
 
         -- A Park-Miller generator: exact in doubles, and seeded alike before every run.
@@ -169,10 +175,11 @@ enum LuaPrelude {
             rawset(visible, "KEYS", keys)
             rawset(visible, "ARGV", argv)
             seed = 1
+            resp = 2
             sethook(hook, "", interval)
             local ok, result = xpcall(script, handler)
             sethook()
-            return ok, result
+            return ok, result, resp
         end
         """#
 }

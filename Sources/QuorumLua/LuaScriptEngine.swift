@@ -239,7 +239,7 @@ public final class LuaScriptEngine {
                 memory.refusing = false
                 self.call = nil
             }
-            return lua.pcall(state, 3, 2, 0)
+            return lua.pcall(state, 3, 3, 0)
         }
         guard status == LuaLibrary.Status.ok.rawValue else {
             return Outcome(reply: .error("ERR \(errorText(at: -1))"), failed: true)
@@ -248,7 +248,8 @@ public final class LuaScriptEngine {
             return Outcome(reply: failure(at: 4, sha: sha), failed: true, stopped: stopped)
         }
         var remaining = Self.replyElementsMax
-        return Outcome(reply: reply(at: 4, depth: 0, remaining: &remaining), failed: false)
+        let version = Int(lua.tonumber(state, 5))
+        return Outcome(reply: reply(at: 4, depth: 0, remaining: &remaining, version: version), failed: false)
     }
 
     private func pushArray(_ elements: [[UInt8]]) {
@@ -299,14 +300,20 @@ public final class LuaScriptEngine {
     static let replyDepthMax = 200
 
     /// Redis's conversion of a script's return value: a number truncated to an integer, a string a bulk string, true
-    /// the integer 1, false and nil a null, a table with a string `err` an error, with a string `ok` a status, any
-    /// other table an array of its elements from 1 up to the first nil; anything else a null.
-    func reply(at index: Int32, depth: Int, remaining: inout Int) -> RESPValue {
+    /// the integer 1 and false a null (in RESP3, after `redis.setresp(3)`, booleans), nil a null; a table with a
+    /// string `err` an error, with a string `ok` a status, with a number `double` a double, with a string
+    /// `big_number` a big number, with a table `verbatim_string` of strings `format` and `string` a verbatim string,
+    /// with a table `map` a map of its pairs, with a table `set` a set of its keys (whatever `redis.setresp` said; a
+    /// RESP2 client gets them as RESP2 writes them); any other table an array of its elements from 1 up to the first
+    /// nil; anything else a null.
+    func reply(at index: Int32, depth: Int, remaining: inout Int, version: Int) -> RESPValue {
         remaining -= 1
         guard remaining >= 0 else { return .error("ERR the script's reply is too large") }
         switch LuaLibrary.ValueType(rawValue: lua.type(state, index)) {
         case .boolean:
-            return lua.toboolean(state, index) != 0 ? .integer(1) : .null
+            let value = lua.toboolean(state, index) != 0
+            guard version == 3 else { return value ? .integer(1) : .null }
+            return .boolean(value)
         case .number:
             return .integer(Self.truncated(lua.tonumber(state, index)))
         case .string:
@@ -314,17 +321,21 @@ public final class LuaScriptEngine {
         case .table:
             if let error = field("err", of: index) { return .error(String(decoding: error, as: UTF8.self)) }
             if let status = field("ok", of: index) { return .simpleString(String(decoding: status, as: UTF8.self)) }
-            guard depth < Self.replyDepthMax, lua.checkstack(state, 2) != 0 else {
+            guard depth < Self.replyDepthMax, lua.checkstack(state, 6) != 0 else {
                 return .error("ERR reached lua stack limit")
             }
             let table = index < 0 ? lua.gettop(state) + index + 1 : index
+            if let typed = resp3Reply(of: table, depth: depth, remaining: &remaining, version: version) {
+                return typed
+            }
             var elements: [RESPValue] = []
             var position: Int32 = 1
             while remaining >= 0 {
                 lua.rawgeti(state, table, position)
                 defer { lua.pop(state, 1) }
                 guard lua.type(state, -1) != LuaLibrary.ValueType.nil.rawValue else { break }
-                elements.append(reply(at: lua.gettop(state), depth: depth + 1, remaining: &remaining))
+                elements.append(
+                    reply(at: lua.gettop(state), depth: depth + 1, remaining: &remaining, version: version))
                 guard position < Int32.max else { break }
                 position += 1
             }
@@ -333,6 +344,68 @@ public final class LuaScriptEngine {
         default:
             return .null
         }
+    }
+
+    /// The RESP3 type a table at `table` (an absolute index) stands for by its field `double`, `big_number`,
+    /// `verbatim_string`, `map` or `set`, checked in that order as Redis checks them; nil when it has none of them.
+    private func resp3Reply(of table: Int32, depth: Int, remaining: inout Int, version: Int) -> RESPValue? {
+        if let number = rawField("double", of: table, ofType: .number, { lua.tonumber(state, -1) }) {
+            return .double(number)
+        }
+        if let digits = rawField("big_number", of: table, ofType: .string, { lua.bytes(state, -1) ?? [] }) {
+            // As Redis writes it: a line break inside would end the reply early.
+            let line = digits.map { $0 == 13 || $0 == 10 ? 32 : $0 }
+            return .bigNumber(String(decoding: line, as: UTF8.self))
+        }
+        lua.push(state, Array("verbatim_string".utf8))
+        lua.rawget(state, table)
+        defer { lua.pop(state, 1) }
+        let verbatim = lua.gettop(state)
+        let string = { self.lua.bytes(self.state, -1) ?? [] }
+        if lua.type(state, verbatim) == LuaLibrary.ValueType.table.rawValue,
+            let format = rawField("format", of: verbatim, ofType: .string, string),
+            let text = rawField("string", of: verbatim, ofType: .string, string)
+        {
+            return .verbatimString(format: String(decoding: format.prefix(3), as: UTF8.self), text: text)
+        }
+        for kind in ["map", "set"] {
+            lua.push(state, Array(kind.utf8))
+            lua.rawget(state, table)
+            defer { lua.pop(state, 1) }
+            let inner = lua.gettop(state)
+            guard lua.type(state, inner) == LuaLibrary.ValueType.table.rawValue else { continue }
+            var entries: [RESPValue.MapEntry] = []
+            var members: [RESPValue] = []
+            lua.pushnil(state)
+            while remaining >= 0, lua.next(state, inner) != 0 {
+                // Stack: inner, key, value. The key stays for the next step; the value goes.
+                let key = reply(at: inner + 1, depth: depth + 1, remaining: &remaining, version: version)
+                if kind == "map" {
+                    let value = reply(at: inner + 2, depth: depth + 1, remaining: &remaining, version: version)
+                    entries.append(RESPValue.MapEntry(key, value))
+                } else {
+                    members.append(key)
+                }
+                lua.pop(state, 1)
+            }
+            guard remaining >= 0 else {
+                // The iteration stopped with its key on the stack.
+                lua.settop(state, inner)
+                return .error("ERR the script's reply is too large")
+            }
+            return kind == "map" ? .map(entries) : .set(members)
+        }
+        return nil
+    }
+
+    /// The field `name` of the table at `index`, read raw, through `read` when it has the type `type`.
+    private func rawField<Value>(
+        _ name: String, of index: Int32, ofType type: LuaLibrary.ValueType, _ read: () -> Value
+    ) -> Value? {
+        lua.push(state, Array(name.utf8))
+        lua.rawget(state, index)
+        defer { lua.pop(state, 1) }
+        return lua.type(state, -1) == type.rawValue ? read() : nil
     }
 
     /// C's conversion of a double to long long as Redis relies on it on x86-64: toward zero, and the lowest integer
@@ -346,21 +419,68 @@ public final class LuaScriptEngine {
 
     // MARK: RESP to Lua
 
-    /// Redis's conversion of a command's reply for redis.call (RESP2): an integer a number, a bulk string a string, a
-    /// null false, an array a table, a status a table {ok = text}, an error a table {err = text}.
-    private func push(_ reply: RESPValue, depth: Int) {
-        switch reply {
-        case .integer(let value): lua.pushnumber(state, Double(value))
-        case .bulkString(let bytes): lua.push(state, bytes)
-        case .verbatimString(_, let text): lua.push(state, text)
-        case .bigNumber(let digits): lua.push(state, Array(digits.utf8))
-        case .double(let value): lua.push(state, Array(RESPValue.format(value).utf8))
-        case .boolean(let value): lua.pushnumber(state, value ? 1 : 0)
-        case .null, .nullArray: lua.pushboolean(state, 0)
-        case .simpleString(let text): pushField("ok", text)
-        case .error(let text): pushField("err", text)
-        case .array(let elements), .set(let elements), .push(let elements): pushTable(elements, depth: depth)
-        case .map(let entries), .pairs(let entries): pushTable(entries.flatMap { [$0.key, $0.value] }, depth: depth)
+    /// Redis's conversion of a command's reply for redis.call. In RESP2 (the default): an integer a number, a bulk
+    /// string a string, a null false, an array a table, a status a table {ok = text}, an error a table
+    /// {err = text}, and the RESP3 types as RESP2 writes them. After `redis.setresp(3)`: a null nil, a boolean a
+    /// boolean, a double {double = number}, a big number {big_number = digits}, a verbatim string
+    /// {verbatim_string = {format = ..., string = ...}}, a map {map = {key = value, ...}}, a set
+    /// {set = {member = true, ...}}.
+    private func push(_ reply: RESPValue, depth: Int, version: Int) {
+        switch (reply, version) {
+        case (.integer(let value), _): lua.pushnumber(state, Double(value))
+        case (.bulkString(let bytes), _): lua.push(state, bytes)
+        case (.simpleString(let text), _): pushField("ok", text)
+        case (.error(let text), _): pushField("err", text)
+        case (.array(let elements), _), (.push(let elements), _): pushTable(elements, depth: depth, version: version)
+        case (.null, 3), (.nullArray, 3): lua.pushnil(state)
+        case (.null, _), (.nullArray, _): lua.pushboolean(state, 0)
+        case (.boolean(let value), 3): lua.pushboolean(state, value ? 1 : 0)
+        case (.boolean(let value), _): lua.pushnumber(state, value ? 1 : 0)
+        case (.double(let value), 3): pushWrapped("double") { lua.pushnumber(state, value) }
+        case (.double(let value), _): lua.push(state, Array(RESPValue.format(value).utf8))
+        case (.bigNumber(let digits), 3): pushWrapped("big_number") { lua.push(state, Array(digits.utf8)) }
+        case (.bigNumber(let digits), _): lua.push(state, Array(digits.utf8))
+        case (.verbatimString(let format, let text), 3):
+            pushWrapped("verbatim_string") {
+                lua.createtable(state, 0, 2)
+                for (name, bytes) in [("format", Array(format.utf8)), ("string", text)] {
+                    lua.push(state, Array(name.utf8))
+                    lua.push(state, bytes)
+                    lua.rawset(state, -3)
+                }
+            }
+        case (.verbatimString(_, let text), _): lua.push(state, text)
+        case (.map(let entries), 3):
+            pushWrapped("map") { pushKeyed(entries.map { ($0.key, $0.value) }, depth: depth, version: version) }
+        case (.set(let members), 3):
+            pushWrapped("set") { pushKeyed(members.map { ($0, .boolean(true)) }, depth: depth, version: version) }
+        case (.pairs(let entries), 3):
+            pushTable(entries.map { .array([$0.key, $0.value]) }, depth: depth, version: version)
+        case (.set(let elements), _): pushTable(elements, depth: depth, version: version)
+        case (.map(let entries), _), (.pairs(let entries), _):
+            pushTable(entries.flatMap { [$0.key, $0.value] }, depth: depth, version: version)
+        }
+    }
+
+    /// A table with the one field `name`, whose value `pushValue` pushes.
+    private func pushWrapped(_ name: String, _ pushValue: () -> Void) {
+        lua.createtable(state, 0, 1)
+        lua.push(state, Array(name.utf8))
+        pushValue()
+        lua.rawset(state, -3)
+    }
+
+    /// A table of `pairs`. A pair whose key is nil in Lua (a null) cannot be stored, and is left out.
+    private func pushKeyed(_ pairs: [(key: RESPValue, value: RESPValue)], depth: Int, version: Int) {
+        lua.createtable(state, 0, Int32(clamping: pairs.count))
+        for (key, value) in pairs {
+            push(key, depth: depth + 1, version: version)
+            guard lua.type(state, -1) != LuaLibrary.ValueType.nil.rawValue else {
+                lua.pop(state, 1)
+                continue
+            }
+            push(value, depth: depth + 1, version: version)
+            lua.rawset(state, -3)
         }
     }
 
@@ -371,22 +491,29 @@ public final class LuaScriptEngine {
         lua.rawset(state, -3)
     }
 
-    private func pushTable(_ elements: [RESPValue], depth: Int) {
+    private func pushTable(_ elements: [RESPValue], depth: Int, version: Int) {
         lua.createtable(state, Int32(clamping: elements.count), 0)
         for (index, element) in elements.enumerated() {
-            push(element, depth: depth + 1)
+            push(element, depth: depth + 1, version: version)
             lua.rawseti(state, -2, Int32(clamping: index + 1))
         }
     }
 
-    /// Stack slots a reply needs while it is pushed: two per level of nesting.
-    private static func nesting(_ reply: RESPValue) -> Int {
+    /// Levels of Lua tables a reply becomes: the stack needs three slots per level while it is pushed (a table, a
+    /// key, a value). In RESP3 a map, set or verbatim string is a table inside a table.
+    private static func nesting(_ reply: RESPValue, version: Int) -> Int {
+        let wrapped = version == 3 ? 1 : 0
         switch reply {
-        case .array(let elements), .set(let elements), .push(let elements):
-            1 + (elements.map(nesting).max() ?? 0)
+        case .array(let elements), .push(let elements):
+            return 1 + (elements.map { nesting($0, version: version) }.max() ?? 0)
+        case .set(let elements):
+            return 1 + wrapped + (elements.map { nesting($0, version: version) }.max() ?? 0)
         case .map(let entries), .pairs(let entries):
-            1 + (entries.map { max(nesting($0.key), nesting($0.value)) }.max() ?? 0)
-        default: 0
+            let inner = entries.map { max(nesting($0.key, version: version), nesting($0.value, version: version)) }
+            return 1 + wrapped + (inner.max() ?? 0)
+        case .double, .bigNumber: return wrapped
+        case .verbatimString: return 2 * wrapped
+        default: return 0
         }
     }
 
@@ -420,11 +547,13 @@ public final class LuaScriptEngine {
     private func answerCall() -> Int32 {
         memory.refusing = false
         defer { memory.refusing = true }
+        // The prelude passes the protocol the script asked for first (redis.setresp), then the script's arguments.
+        let version = Int(lua.tonumber(state, 1))
         let count = lua.gettop(state)
         var reply: RESPValue
-        if count == 0 {
+        if count < 2 {
             reply = .error("ERR Please specify at least one argument for this redis lib call")
-        } else if let arguments = commandArguments(count: count), let call {
+        } else if let arguments = commandArguments(2...count), let call {
             reply = call(arguments)
             if memory.bytes + Self.footprint(reply) > memory.limit {
                 reply = .error("ERR the reply of redis.call does not fit in the script's memory")
@@ -432,23 +561,23 @@ public final class LuaScriptEngine {
         } else {
             reply = .error("ERR Lua redis lib command arguments must be strings or integers")
         }
-        guard lua.checkstack(state, Int32(clamping: 2 * Self.nesting(reply) + 4)) != 0 else {
+        guard lua.checkstack(state, Int32(clamping: 3 * Self.nesting(reply, version: version) + 6)) != 0 else {
             lua.settop(state, 0)
             pushField("err", "ERR reached lua stack limit")
             lua.pushboolean(state, 1)
             return 2
         }
         lua.settop(state, 0)
-        push(reply, depth: 0)
+        push(reply, depth: 0, version: version)
         if case .error = reply { lua.pushboolean(state, 1) } else { lua.pushboolean(state, 0) }
         return 2
     }
 
     /// The arguments of a redis.call: strings as they are, numbers as Redis prints them (%.17g); nil when one is
     /// neither.
-    private func commandArguments(count: Int32) -> [[UInt8]]? {
+    private func commandArguments(_ indices: ClosedRange<Int32>) -> [[UInt8]]? {
         var arguments: [[UInt8]] = []
-        for index in 1...count {
+        for index in indices {
             switch LuaLibrary.ValueType(rawValue: lua.type(state, index)) {
             case .string: arguments.append(lua.bytes(state, index) ?? [])
             case .number: arguments.append(Array(Self.formatted(lua.tonumber(state, index)).utf8))

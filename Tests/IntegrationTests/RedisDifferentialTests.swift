@@ -136,6 +136,57 @@ extension ClusterTests {
     }
 }
 
+extension ClusterTests {
+    @Test(
+        "Redis port: scripts after redis.setresp(3), and scripts returning RESP3 types, answer as redis-server answers, in RESP2 and RESP3",
+        .enabled(if: RedisServers.isInstalled, "redis-server is not on PATH; install the Debian package redis-server"),
+        .enabled(if: luaInstalled, "Lua 5.1 not found: apt-get install liblua5.1-0"))
+    func scriptsSpeakRESP3LikeRedis() async throws {
+        let (servers, cluster) = try await Self.startBesideRedis()
+        defer {
+            servers.stopAll()
+            cluster.stopAll()
+        }
+        let setup = [["HSET", "r3:h", "f", "v"], ["SADD", "r3:s", "m"], ["ZADD", "r3:z", "1.5", "a"]]
+        let resp3 = "redis.setresp(3) "
+        let scripts: [(String, [String])] = [
+            (resp3 + "return redis.call('hgetall', KEYS[1])", ["r3:h"]),
+            (resp3 + "return redis.call('hgetall', KEYS[1]).map.f", ["r3:h"]),
+            (resp3 + "return redis.call('smembers', KEYS[1])", ["r3:s"]),
+            (resp3 + "return redis.call('smembers', KEYS[1]).set.m", ["r3:s"]),
+            (resp3 + "return redis.call('zscore', KEYS[1], 'a')", ["r3:z"]),
+            (resp3 + "return redis.call('zscore', KEYS[1], 'a').double * 2", ["r3:z"]),
+            (resp3 + "return redis.call('zrange', KEYS[1], 0, -1, 'WITHSCORES')", ["r3:z"]),
+            (resp3 + "return redis.call('get', KEYS[1]) == nil", ["r3:none"]),
+            (resp3 + "return redis.call('hexists', KEYS[1], 'f')", ["r3:h"]),
+            (resp3 + "return false", []),
+            ("return {double = 3.5}", []), ("return {map = {a = '1'}}", []), ("return {set = {x = true}}", []),
+            ("return {big_number = '123'}", []), ("return {verbatim_string = {format = 'txt', string = 'hi'}}", []),
+            ("return true", []), ("return redis.call('hgetall', KEYS[1])", ["r3:h"]),
+            ("redis.setresp(4)", []), ("redis.setresp()", []),
+        ]
+        for protocolVersion in [2, 3] {
+            let redis = try await RedisConnection.connect(to: servers.endpoints[0])
+            let quorum = try await RedisConnection.connect(
+                to: "127.0.0.1:\(try #require(cluster.members[0].redisPort))", commandTimeout: .seconds(30))
+            if protocolVersion == 3 {
+                for connection in [redis, quorum] { _ = try await connection.send(["HELLO", "3"]) }
+            }
+            for command in setup {
+                for connection in [redis, quorum] { _ = try await connection.send(command) }
+            }
+            for (source, keys) in scripts {
+                let command = ["EVAL", source, "\(keys.count)"] + keys
+                let expected = try await redis.send(command)
+                let answered = try await quorum.send(command)
+                #expect(answered == expected, "RESP\(protocolVersion) `\(source)`")
+            }
+            await redis.close()
+            await quorum.close()
+        }
+    }
+}
+
 /// Random commands over a few keys shared by every type, so that wrong-type errors, empty collections, options and
 /// bad arguments come up often.
 struct RedisCommandGenerator {

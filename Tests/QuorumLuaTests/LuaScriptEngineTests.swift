@@ -145,6 +145,63 @@ struct LuaScriptEngineTests {
                 == .array([.bulkString("k"), .bulkString("v"), .integer(1), .integer(2)]))
     }
 
+    @Test("redis.setresp(3): replies reach the script as RESP3 types, and the script's return may be one")
+    func resp3() throws {
+        let harness = try Harness()
+        harness.answer = { words in
+            switch words[1] {
+            case "map": .map([RESPValue.MapEntry(.bulkString("f"), .integer(7))])
+            case "set": .set([.bulkString("a"), .bulkString("b")])
+            case "double": .double(1.5)
+            case "bool": .boolean(true)
+            case "big": .bigNumber("123456789012345678901234567890")
+            case "verbatim": .verbatimString(format: "txt", text: Array("hello".utf8))
+            case "pairs": .pairs([RESPValue.MapEntry(.bulkString("m"), .double(2))])
+            default: .null
+            }
+        }
+        // RESP2, the default: maps flat, doubles as strings, null false.
+        #expect(harness.eval("return redis.call('x', 'map')") == .array([.bulkString("f"), .integer(7)]))
+        #expect(harness.eval("return redis.call('x', 'double')") == .bulkString("1.5"))
+        #expect(harness.eval("return redis.call('x', 'null') == false") == .integer(1))
+        // RESP3: each type as Redis hands it to Lua.
+        let resp3 = "redis.setresp(3) "
+        #expect(harness.eval(resp3 + "return redis.call('x', 'map').map.f") == .integer(7))
+        #expect(
+            harness.eval(resp3 + "local s = redis.call('x', 'set').set return {s.a, s.b, s.c}")
+                == .array([.boolean(true), .boolean(true)]))
+        #expect(harness.eval(resp3 + "return redis.call('x', 'double').double * 2") == .integer(3))
+        #expect(harness.eval(resp3 + "return type(redis.call('x', 'bool'))") == .bulkString("boolean"))
+        #expect(harness.eval(resp3 + "return redis.call('x', 'null') == nil") == .boolean(true))
+        #expect(
+            harness.eval(resp3 + "return redis.call('x', 'big').big_number")
+                == .bulkString("123456789012345678901234567890"))
+        #expect(
+            harness.eval(resp3 + "local v = redis.call('x', 'verbatim').verbatim_string return {v.format, v.string}")
+                == .array([.bulkString("txt"), .bulkString("hello")]))
+        #expect(harness.eval(resp3 + "return redis.call('x', 'pairs')[1][2].double") == .integer(2))
+        // Returned RESP3 types, with or without setresp; booleans follow it.
+        #expect(harness.eval("return {double = 3.5}") == .double(3.5))
+        #expect(harness.eval("return {big_number = '12'}") == .bigNumber("12"))
+        #expect(
+            harness.eval("return {verbatim_string = {format = 'txt', string = 'hi'}}")
+                == .verbatimString(format: "txt", text: Array("hi".utf8)))
+        #expect(harness.eval("return {map = {a = 1}}") == .map([RESPValue.MapEntry(.bulkString("a"), .integer(1))]))
+        #expect(harness.eval("return {set = {a = true}}") == .set([.bulkString("a")]))
+        #expect(harness.eval("return {double = 'x'}") == .array([]))
+        #expect(harness.eval(resp3 + "return true") == .boolean(true))
+        #expect(harness.eval(resp3 + "return false") == .boolean(false))
+        #expect(
+            harness.eval(resp3 + "return redis.call('x', 'map')")
+                == .map([RESPValue.MapEntry(.bulkString("f"), .integer(7))]))
+        // Each run starts in RESP2 again.
+        #expect(harness.eval("return true") == .integer(1))
+        #expect(harness.errorMessage("redis.setresp(4)") == "ERR RESP version must be 2 or 3.")
+        #expect(harness.errorMessage("redis.setresp()") == "ERR redis.setresp() requires one argument.")
+        #expect(harness.errorMessage("redis.setresp(2, 3)") == "ERR redis.setresp() requires one argument.")
+        #expect(harness.eval("redis.setresp('3') return true") == .boolean(true))
+    }
+
     @Test("Errors: Redis's words, with the script's SHA-1 and line")
     func errors() throws {
         let harness = try Harness()
@@ -156,7 +213,8 @@ struct LuaScriptEngineTests {
         for line in ["1/0", "0/0", "-5", "1e300"] {
             let sha = SHA1.hex(Array("return loadstring(\"error({err = 'X', line = \(line)})\")()".utf8))
             #expect(
-                harness.eval("return loadstring(\"error({err = 'X', line = \(line)})\")()") == .error("X script: \(sha)"))
+                harness.eval("return loadstring(\"error({err = 'X', line = \(line)})\")()")
+                    == .error("X script: \(sha)"))
         }
         #expect(
             harness.eval("syntax error here")
