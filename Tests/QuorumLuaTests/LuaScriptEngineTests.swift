@@ -343,10 +343,15 @@ struct LuaScriptEngineTests {
             "return xpcall(function() while true do end end, function() while true do end end)",
             "error(setmetatable({}, {__tostring = function() while true do end end}))",
             "return xpcall(function() error('x') end, function(e) return 'handled ' .. e end)",
+            "local t = {} t.map = t return t", "local t = {} t.set = {[t] = true} return t",
+            "return {map = {[{}] = {map = {}}}}", "return {map = setmetatable({}, {__pairs = error})}",
+            "return {verbatim_string = {format = 1, string = {}}}", "return {double = 0/0}",
+            "local m = {} for i = 1, 2e6 do m[i] = i end return {map = m}",
+            "redis.setresp(3) return {set = {[true] = true, [1.5] = true}}",
         ]
         for script in scripts {
             switch harness.eval(script) {
-            case .error, .integer, .bulkString, .array, .null, .simpleString: break
+            case .error, .integer, .bulkString, .array, .null, .simpleString, .map, .set, .double, .boolean: break
             case let other: Issue.record("\(script) gave \(other)")
             }
         }
