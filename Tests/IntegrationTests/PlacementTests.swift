@@ -97,4 +97,43 @@ extension ClusterTests {
         for groupClient in clients { await groupClient.close() }
         await client.close()
     }
+
+    @Test("placement: a group given a voter too many (as a move whose driver lost track of it) is brought back to three")
+    func placementRemovesAVoterTooMany() async throws {
+        let (cluster, client) = try await Self.startCluster(arguments: ["--groups", "2", "--placement"])
+        defer { cluster.stopAll() }
+        let second = QuorumClient(endpoints: cluster.clientEndpoints, timeout: .seconds(10), group: GroupID(2))
+        try await second.put(Array("kept".utf8), Array("yes".utf8))
+        // A fourth node joins; three replicas of group 2 over four nodes is already balanced, so placement adds none.
+        let newcomer = try cluster.addMember()
+        try await client.addMember(
+            NodeID(UInt64(newcomer.id)), address: "127.0.0.1:\(newcomer.peerPort):\(newcomer.clientPort)")
+        try cluster.start(newcomer.id, joining: true)
+        // By hand, group 2 gains a fourth voter there, with no move recorded by the driver.
+        let created = try await Self.pollValue { try? await second.createReplica(on: newcomer.clientEndpoint) }
+        #expect(created != nil)
+        _ = try await second.addMember(NodeID(UInt64(newcomer.id)), address: "", staysLearner: false)
+        func voters() async -> Int? {
+            for member in cluster.members {
+                guard let status = try? await second.status(of: member.clientEndpoint), status.role == "leader" else {
+                    continue
+                }
+                return status.learners.isEmpty ? status.voters.count : nil
+            }
+            return nil
+        }
+        var backToThree = false
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !backToThree, ContinuousClock.now < deadline {
+            backToThree = await voters() == 3
+            if !backToThree { try await Task.sleep(for: .milliseconds(250)) }
+        }
+        let log = cluster.members.map { cluster.output(of: $0.id) }.joined(separator: "\n")
+        let finally = await voters()
+        #expect(backToThree, "group 2 kept \(finally.map(String.init) ?? "an unknown number of") voters")
+        #expect(log.contains("placement: remove"), "the placement driver removed nothing")
+        #expect(try await second.get(Array("kept".utf8))?.value == Array("yes".utf8))
+        await second.close()
+        await client.close()
+    }
 }

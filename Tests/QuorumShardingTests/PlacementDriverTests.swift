@@ -195,6 +195,36 @@ struct PlacementDriverTests {
         #expect(driver.operations(for: cluster) == [.removeReplica(shard: 1, node: 3)])
     }
 
+    @Test(
+        "a shard with a voter too many and no move loses one: down first, then lagging, then the busiest node's; never its leader"
+    )
+    func excessReplicas() {
+        // Shard 1 has four voters, as when group 1's leadership changed before a move removed what it replaced.
+        func cluster(_ adjust: (inout PlacementCluster) -> Void = { _ in }) -> PlacementCluster {
+            var shards = threeNodeShards(3)
+            shards[0] = PlacementShard(
+                id: 1, bytes: 1_000, replicas: ([1, 2, 3, 4] as [NodeID]).map { PlacementReplica(node: $0) }, leader: 4)
+            var cluster = PlacementCluster(nodes: nodes(1...4), shards: shards)
+            adjust(&cluster)
+            return cluster
+        }
+        func removal(_ cluster: PlacementCluster) -> PlacementOperation? {
+            driver.operations(for: cluster).first { $0.shard == 1 }
+        }
+        // Nodes 1 to 3 hold three replicas each, node 4 one: the highest id of the busiest goes.
+        #expect(removal(cluster()) == .removeReplica(shard: 1, node: 3))
+        #expect(removal(cluster { $0.setState(.dead(sinceTick: 0), of: 1) }) == .removeReplica(shard: 1, node: 1))
+        #expect(removal(cluster { $0.markCaughtUp(2, in: 1, false) }) == .removeReplica(shard: 1, node: 2))
+        // The leader stays, however busy its node.
+        var led = cluster()
+        led.setLeader(3, of: 1)
+        #expect(removal(led) == .removeReplica(shard: 1, node: 2))
+        // Applied, the shard has three voters and nothing more is removed.
+        var after = cluster()
+        after.apply(.removeReplica(shard: 1, node: 3))
+        #expect(membershipChanges(driver.operations(for: after)).allSatisfy { $0.shard != 1 })
+    }
+
     @Test("the last caught-up voter of a shard of one replica is never removed")
     func lastCaughtUpReplica() {
         let shard = PlacementShard(

@@ -12,8 +12,9 @@ import QuorumWire
 /// elsewhere. Group 1 is left alone: its members are the cluster's.
 ///
 /// The driver keeps no state; the one thing it cannot see in the groups, which replica a move replaces, is kept
-/// here, so a move under way when group 1's leadership changes ends with one replica too many until an operator
-/// removes it. With authentication on it pauses: its requests would need a root identity of their own.
+/// here. When group 1's leadership changes mid-move, the new leader's driver finds a group with a voter too many
+/// and no move, and removes one. With authentication on it pauses: its requests would need a root identity of their
+/// own.
 final class PlacementLoop: @unchecked Sendable {
     // @unchecked Sendable: `run()` is the only task that touches the mutable state below.
     private let host: NodeHost

@@ -6,7 +6,10 @@ import QuorumConsensus
 ///
 /// Each round, in this order:
 /// 1. moves under way go on: a caught-up learner is promoted, then the replica it replaces is removed (after its
-///    leadership is handed over); a move whose target died or is leaving is cancelled;
+///    leadership is handed over); a move whose target died or is leaving is cancelled. A shard with more voters
+///    than its replication factor and no move (a move whose driver lost track of what it replaced, when group 1's
+///    leadership changed) loses one: on a node that is down, else one that lags, else on a draining node, else on
+///    the node holding the most replicas, never its leader;
 /// 2. replicas on nodes dead for `deadAfterTicks`, then on draining nodes, are replaced elsewhere;
 /// 3. shards with fewer replicas than their replication factor gain one;
 /// 4. replicas move from the nodes with the most to those with the fewest, while they differ by two or more;
@@ -31,6 +34,7 @@ public struct PlacementDriver: Sendable {
     public func operations(for cluster: PlacementCluster) -> [PlacementOperation] {
         var plan = PlacementPlan(cluster, settings: settings)
         continueMoves(in: cluster, &plan)
+        removeExcessReplicas(in: cluster, &plan)
         replaceReplicasOfDeadAndDrainingNodes(in: cluster, &plan)
         addMissingReplicas(in: cluster, &plan)
         rebalanceReplicas(in: cluster, &plan)
@@ -62,6 +66,36 @@ public struct PlacementDriver: Sendable {
         }
     }
 
+    private func removeExcessReplicas(in cluster: PlacementCluster, _ plan: inout PlacementPlan) {
+        for id in cluster.shards.keys.sorted() {
+            let shard = cluster.shards[id]!
+            guard shard.move == nil, shard.voterCount > shard.replicationFactor, !plan.isTouched(id),
+                shard.canCommit(where: cluster.isUp)
+            else { continue }
+            // The first in this order goes: down, lagging, draining, then the most replicas (the highest id on a tie).
+            let candidates = shard.replicas.filter { $0.role == .voter && $0.node != shard.leader }
+            let ranked = candidates.max { a, b in
+                Self.removalRank(a, in: cluster, plan) < Self.removalRank(b, in: cluster, plan)
+            }
+            guard let victim = ranked?.node,
+                keepsQuorum(.removeReplica(shard: id, node: victim), on: shard, in: cluster)
+            else { continue }
+            plan.add(.removeReplica(shard: id, node: victim), on: shard)
+        }
+    }
+
+    /// How much a voter should be the one removed from a shard with a voter too many: larger goes first.
+    private static func removalRank(_ replica: PlacementReplica, in cluster: PlacementCluster, _ plan: PlacementPlan)
+        -> (Int, Int, Int, Int, Int)
+    {
+        let slot = cluster.slot(of: replica.node)
+        return (
+            cluster.isUp(replica.node) ? 0 : 1, replica.isCaughtUp ? 0 : 1,
+            cluster.acceptsReplicas(replica.node) ? 0 : 1,
+            plan.replicaCounts[slot], slot
+        )
+    }
+
     /// Whether `shard` still has a quorum of caught-up voters after `operation`.
     func keepsQuorum(_ operation: PlacementOperation, on shard: PlacementShard, in cluster: PlacementCluster) -> Bool {
         var after = shard
@@ -74,7 +108,8 @@ public struct PlacementDriver: Sendable {
     func leadershipTarget(of shard: PlacementShard, in cluster: PlacementCluster, _ plan: PlacementPlan) -> NodeID? {
         // A loop rather than filter, map and min: it runs for every shard a busy node leads, every round.
         var best: Int?
-        for replica in shard.replicas where replica.role == .voter && replica.isCaughtUp && replica.node != shard.leader {
+        for replica in shard.replicas where replica.role == .voter && replica.isCaughtUp && replica.node != shard.leader
+        {
             let slot = cluster.slot(of: replica.node)
             guard cluster.node(atSlot: slot).acceptsReplicas else { continue }
             if best.map({ fewer(slot, than: $0, plan.leaderCounts) }) ?? true { best = slot }

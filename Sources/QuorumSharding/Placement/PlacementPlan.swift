@@ -57,6 +57,9 @@ struct PlacementPlan {
             leaderTransferCount += 1
             leaderCounts[cluster.slot(of: node)] += 1
             if let leader = shard.leader { leaderCounts[cluster.slot(of: leader)] -= 1 }
+        case .removeReplica(_, let node) where shard.move == nil:
+            // A replica too many goes; one a move replaces was counted with the move.
+            replicaCounts[cluster.slot(of: node)] -= 1
         case .promote, .removeReplica: break
         }
     }
