@@ -7,6 +7,7 @@
 # Usage: Benchmarks/peers/run_idle_groups.sh [QUORUM_BINARY] [GROUPS...]
 #   default binary .build-release/release/quorum (swift build -c release --product quorum --scratch-path .build-release)
 #   default groups: 1 1000 10000
+#   SERVER_ARGS: more arguments for every server (e.g. --placement)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 binary=${1:-.build-release/release/quorum}
@@ -26,8 +27,9 @@ endpoints=127.0.0.1:27201,127.0.0.1:27202,127.0.0.1:27203
 cluster=1=127.0.0.1:27101:27201,2=127.0.0.1:27102:27202,3=127.0.0.1:27103:27203
 
 start() { # id groups
+    # shellcheck disable=SC2086 # SERVER_ARGS is a list of words
     "$binary" server --id "$1" --cluster "$cluster" --data-dir "$work/n$1" --groups "$2" --http-port "2730$1" \
-        >"$work/n$1.log" 2>&1 &
+        ${SERVER_ARGS:-} >"$work/n$1.log" 2>&1 &
     pids[$1]=$!
 }
 

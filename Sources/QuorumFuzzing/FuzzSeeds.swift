@@ -237,7 +237,12 @@ enum FuzzSeeds {
                     LeaseStatus(
                         id: 5, grantedTTL: LeaseTTL(seconds: 10), remainingSeconds: 4, deadline: 99, keys: [[1], [2]])
                 ]),
-                .groups([GroupStatus(group: 1, role: "follower", term: 3, leader: 2, commitIndex: 9, appliedIndex: 8)]),
+                .groups([
+                    GroupStatus(
+                        group: 1, role: "follower", term: 3, leader: 2, commitIndex: 9, appliedIndex: 8,
+                        voters: [1, 2, 3],
+                        learners: [4])
+                ]),
                 .backup(
                     GroupBackup(
                         group: 1, clusterID: 0xfeed, clusterGroups: 3, revision: 4, appliedIndex: 9,

@@ -15,7 +15,7 @@ import QuorumStore
 ///     kind 7 watch ended: reason (string) | resume revision u64 (0 = none)
 ///     kind 8 leases:     count u32 | (id u64 | ttl u64 | remaining u64 | deadline u64 | keys: count u32, bytes…)…
 ///     kind 9 groups:     count u32 | (group u64 | role (string) | term u64 | leader u64 | commit u64 | applied u64
-///                        | quiescent u8)…
+///                        | quiescent u8 | voters: count u32, ids u64… | learners: count u32, ids u64…)…
 ///     kind 10 backup:    GroupBackup
 ///     kind 11 shard map: epoch u64 | map length u32 | ShardMap bytes
 ///     kind 12 authenticated: user (string) | token (string)
@@ -173,7 +173,7 @@ public struct ClientResponse: Hashable, Sendable {
                 }
                 outcome = .leases(leases)
             case 9:
-                let count = try reader.readCount("groups", minimumItemBytes: 45)
+                let count = try reader.readCount("groups", minimumItemBytes: 53)
                 var groups: [GroupStatus] = []
                 groups.reserveCapacity(count)
                 for _ in 0..<count { groups.append(try GroupStatus.decode(from: &reader)) }
@@ -236,10 +236,7 @@ public struct NodeStatus: Hashable, Sendable {
         writer.write(commitIndex.rawValue)
         writer.write(appliedIndex.rawValue)
         writer.write(lastIndex.rawValue)
-        for members in [voters, learners] {
-            writer.write(UInt32(members.count))
-            for member in members { writer.write(member.rawValue) }
-        }
+        writer.writeMembers(voters: voters, learners: learners)
     }
 
     static func decode(from reader: inout ByteReader) throws(DecodingFailure) -> NodeStatus {
@@ -250,16 +247,10 @@ public struct NodeStatus: Hashable, Sendable {
         let commit = try reader.readLogIndex("status commit")
         let applied = try reader.readLogIndex("status applied")
         let last = try reader.readLogIndex("status last")
-        var groups: [[NodeID]] = []
-        for field in ["voters", "learners"] {
-            let count = try reader.readCount(field, minimumItemBytes: 8)
-            var members: [NodeID] = []
-            for _ in 0..<count { members.append(try reader.readNodeID(field)) }
-            groups.append(members)
-        }
+        let (voters, learners) = try reader.readMembers()
         return NodeStatus(
             node: node, role: role, term: term, leader: leader == 0 ? nil : NodeID(leader), commitIndex: commit,
-            appliedIndex: applied, lastIndex: last, voters: groups[0], learners: groups[1])
+            appliedIndex: applied, lastIndex: last, voters: voters, learners: learners)
     }
 }
 
@@ -273,10 +264,13 @@ public struct GroupStatus: Hashable, Sendable {
     public var appliedIndex: LogIndex
     /// Idle: it sends no heartbeats of its own (see `RaftOptions.quiescence`).
     public var isQuiescent: Bool
+    /// The group's members as this replica knows them (the leader's view is the one the placement driver reads).
+    public var voters: [NodeID]
+    public var learners: [NodeID]
 
     public init(
         group: GroupID, role: String, term: Term, leader: NodeID?, commitIndex: LogIndex, appliedIndex: LogIndex,
-        isQuiescent: Bool = false
+        isQuiescent: Bool = false, voters: [NodeID] = [], learners: [NodeID] = []
     ) {
         self.group = group
         self.role = role
@@ -285,6 +279,8 @@ public struct GroupStatus: Hashable, Sendable {
         self.commitIndex = commitIndex
         self.appliedIndex = appliedIndex
         self.isQuiescent = isQuiescent
+        self.voters = voters
+        self.learners = learners
     }
 
     func encode(into writer: inout ByteWriter) {
@@ -295,6 +291,7 @@ public struct GroupStatus: Hashable, Sendable {
         writer.write(commitIndex.rawValue)
         writer.write(appliedIndex.rawValue)
         writer.write(UInt8(isQuiescent ? 1 : 0))
+        writer.writeMembers(voters: voters, learners: learners)
     }
 
     static func decode(from reader: inout ByteReader) throws(DecodingFailure) -> GroupStatus {
@@ -305,8 +302,32 @@ public struct GroupStatus: Hashable, Sendable {
         let commit = try reader.readLogIndex("group commit")
         let applied = try reader.readLogIndex("group applied")
         let quiescent = try reader.readBool("group quiescent")
+        let (voters, learners) = try reader.readMembers()
         return GroupStatus(
             group: group, role: role, term: term, leader: leader == 0 ? nil : NodeID(leader), commitIndex: commit,
-            appliedIndex: applied, isQuiescent: quiescent)
+            appliedIndex: applied, isQuiescent: quiescent, voters: voters, learners: learners)
+    }
+}
+
+extension ByteWriter {
+    /// Voters, then learners: each a count u32 and the node ids.
+    fileprivate mutating func writeMembers(voters: [NodeID], learners: [NodeID]) {
+        for members in [voters, learners] {
+            write(UInt32(members.count))
+            for member in members { write(member.rawValue) }
+        }
+    }
+}
+
+extension ByteReader {
+    fileprivate mutating func readMembers() throws(DecodingFailure) -> (voters: [NodeID], learners: [NodeID]) {
+        var groups: [[NodeID]] = []
+        for field in ["voters", "learners"] {
+            let count = try readCount(field, minimumItemBytes: 8)
+            var members: [NodeID] = []
+            for _ in 0..<count { members.append(try readNodeID(field)) }
+            groups.append(members)
+        }
+        return (groups[0], groups[1])
     }
 }

@@ -307,7 +307,8 @@ final class GroupRuntime: @unchecked Sendable {
         let engine = driver.engine
         return GroupStatus(
             group: group, role: engine.role.rawValue, term: engine.term, leader: engine.leaderHint,
-            commitIndex: engine.commitIndex, appliedIndex: driver.appliedIndex, isQuiescent: engine.isQuiescent)
+            commitIndex: engine.commitIndex, appliedIndex: driver.appliedIndex, isQuiescent: engine.isQuiescent,
+            voters: engine.configuration.voters.sorted(), learners: engine.configuration.learners.sorted())
     }
 
     var status: NodeStatus {

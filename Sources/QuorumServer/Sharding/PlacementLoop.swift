@@ -5,7 +5,8 @@ import QuorumSharding
 import QuorumWire
 
 /// Runs the placement driver (`PlacementDriver`, pure) for the cluster: on the node that leads group 1, every
-/// `interval` it gathers every member's groups, each group's membership from its leader, and which nodes answer,
+/// `interval` it gathers every member's groups (with each group's membership as its leader has it: one request per
+/// node, however many groups), and which nodes answer,
 /// asks the driver for the next operations, and carries them out as a client would (create a replica, add it as a
 /// learner that its leader promotes once caught up, remove the replica it replaces, transfer leaderships). So
 /// groups spread over nodes that join, and the replicas of a node that stays dead past `deadAfter` are made again
@@ -76,13 +77,14 @@ final class PlacementLoop: @unchecked Sendable {
         for node in members.keys {
             if hosted[node] == nil { deadSince[node] = deadSince[node] ?? round } else { deadSince[node] = nil }
         }
-        let replicas = hosted.flatMap { node, groups in groups.map { (node: node, status: $0) } }
+        // Grouped once: filtering every replica for each group made a round quadratic in the groups.
+        let replicasByGroup = Dictionary(
+            grouping: hosted.flatMap { node, groups in groups.map { (node: node, status: $0) } }, by: \.status.group)
         var shards: [PlacementShard] = []
-        for group in Set(replicas.map(\.status.group)).subtracting([NodeHost.clusterGroup]).sorted() {
-            let views = replicas.filter { $0.status.group == group }
+        for (group, views) in replicasByGroup.sorted(by: { $0.key < $1.key }) where group != NodeHost.clusterGroup {
             guard
                 let leader = views.filter({ $0.status.role == "leader" }).max(by: { $0.status.term < $1.status.term }),
-                let shard = await shard(group, leader: leader.node, views: views, members: members)
+                let shard = shard(group, leader: leader.node, views: views, members: members)
             else { continue }
             shards.append(shard)
         }
@@ -92,14 +94,13 @@ final class PlacementLoop: @unchecked Sendable {
         return PlacementCluster(nodes: nodes, shards: shards, now: round)
     }
 
+    /// The group as its leader's status (gathered with every other group's, one request per node) describes it.
     private func shard(
         _ group: GroupID, leader: NodeID, views: [(node: NodeID, status: GroupStatus)], members: [NodeID: String]
-    ) async -> PlacementShard? {
-        guard let endpoint = members[leader] else { return nil }
-        let client = QuorumClient(endpoints: [endpoint], timeout: .seconds(2), group: group)
-        let membership = try? await client.status(of: endpoint)
-        await client.close()
-        guard let membership, membership.leader == leader, membership.learners.count <= 1 else { return nil }
+    ) -> PlacementShard? {
+        guard let membership = views.first(where: { $0.node == leader })?.status, membership.leader == leader,
+            membership.learners.count <= 1
+        else { return nil }
         let listed = membership.voters + membership.learners
         guard listed.allSatisfy({ members[$0] != nil }), Set(listed).count == listed.count else { return nil }
         func isCaughtUp(_ node: NodeID) -> Bool {
