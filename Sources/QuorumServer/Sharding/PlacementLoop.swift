@@ -42,15 +42,29 @@ final class PlacementLoop: @unchecked Sendable {
         self.logger = logger
     }
 
-    /// Works every `interval` until the task is cancelled.
+    /// Rounds that find nothing to do come less and less often, up to this far apart.
+    static let idleIntervalMax = Duration.seconds(8)
+
+    /// Works every `interval` until the task is cancelled. While every node answers, no move is under way and the
+    /// driver has nothing to do, the pause between rounds doubles, up to `idleIntervalMax`, so that an idle cluster
+    /// of many groups costs little; anything else brings rounds back to every `interval` (a silent node's delay is
+    /// counted in rounds, so it is counted at that pace: one that dies while rounds are far apart is noticed at most
+    /// `idleIntervalMax` late).
     func run() async {
+        var pause = interval
         while !Task.isCancelled {
-            try? await Task.sleep(for: interval)
+            try? await Task.sleep(for: pause)
             guard let members = try? await host.loop.submit({ self.membersIfLeading() }).get(), !members.isEmpty
-            else { continue }
+            else {
+                pause = interval
+                continue
+            }
             round += 1
             let cluster = await gather(members)
-            for operation in driver.operations(for: cluster) { await carryOut(operation, members: members) }
+            let operations = driver.operations(for: cluster)
+            for operation in operations { await carryOut(operation, members: members) }
+            let idle = operations.isEmpty && cluster.moving.isEmpty && deadSince.isEmpty
+            pause = idle ? min(pause * 2, Self.idleIntervalMax) : interval
         }
     }
 
