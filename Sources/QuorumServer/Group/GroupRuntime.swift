@@ -731,9 +731,10 @@ final class GroupRuntime: @unchecked Sendable {
     /// Keys the cluster keeps for itself (member addresses, the leader's Redis address); clients may not write them.
     static let reservedKeyPrefix = AccessRecords.reservedPrefix
 
-    /// Counts a request for `key` towards its span's load, when the node splits spans by load.
-    func recordLoad(of key: [UInt8]?) {
-        guard let key, requestLoad != nil else { return }
+    /// Counts a request for `key` towards its span's load, when the node splits spans by load (otherwise the key is
+    /// not even worked out).
+    func recordLoad(of key: @autoclosure () -> [UInt8]?) {
+        guard requestLoad != nil, let key = key() else { return }
         requestLoad?.record(key, at: host.elapsedMilliseconds)
     }
 
