@@ -3,8 +3,8 @@ import QuorumWire
 
 /// Serves one Redis connection, on the node's event loop: its socket is read, decoded, encoded and written on a
 /// client loop by a `RedisSocketHandler`, which hands over decoded commands and takes the replies. Commands may be
-/// pipelined: several are in flight at once, and replies go out in the order the commands came. What may overlap follows from what each command does to the store, so that a
-/// connection always sees its own writes:
+/// pipelined: several are in flight at once, and replies go out in the order the commands came. What may overlap
+/// follows from what each command does to the store, so that a connection always sees its own writes:
 ///
 /// - blind writes (SET, MSET) enter the log at once, in order, behind earlier blind writes (many may be in
 ///   flight), but wait for earlier reads: a read answers with the state when it is served, which could
@@ -91,8 +91,7 @@ final class RedisConnection: @unchecked Sendable {
         let now = ContinuousClock.now
         description = RedisClientDescription(
             id: id, address: address, localAddress: localAddress, name: nil, connectedAt: now, lastCommandAt: now,
-            lastCommand: "NULL",
-            inMulti: false, queued: 0, protocolVersion: 2)
+            lastCommand: "NULL", inMulti: false, queued: 0, protocolVersion: 2)
     }
 
     func start() {

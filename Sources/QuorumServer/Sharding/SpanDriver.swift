@@ -74,9 +74,8 @@ final class SpanDriver: Sendable {
                     let target = map.splitTarget(from: piece.value),
                     let upper = KeySpan(start: at, end: piece.span.end)
                 else { continue }
-                logger.notice(
-                    "splitting \(piece.span) of group \(piece.value.rawValue) (\(reason)) at a \(at.count)-byte key; upper part to group \(target.rawValue)"
-                )
+                let destination = "at a \(at.count)-byte key; upper part to group \(target.rawValue)"
+                logger.notice("splitting \(piece.span) of group \(piece.value.rawValue) (\(reason)) \(destination)")
                 _ = try await ShardMover(endpoints: endpoints).move(.span(upper), to: target)
                 return
             }
@@ -85,9 +84,9 @@ final class SpanDriver: Sendable {
                     sizes, keysMax: keysMax / 4, requestsPerSecondMax: requestsPerSecondMax.map { $0 / 2 } ?? .max)
             {
                 let (piece, into) = (pieces[upper], pieces[upper - 1].value)
-                logger.notice(
-                    "merging \(piece.span) of group \(piece.value.rawValue) (\(sizes[upper].keys) keys) into group \(into.rawValue)'s span before it (\(sizes[upper - 1].keys) keys)"
-                )
+                let source = "\(piece.span) of group \(piece.value.rawValue) (\(sizes[upper].keys) keys)"
+                let target = "group \(into.rawValue)'s span before it (\(sizes[upper - 1].keys) keys)"
+                logger.notice("merging \(source) into \(target)")
                 _ = try await ShardMover(endpoints: endpoints).move(.span(piece.span), to: into)
                 return
             }
