@@ -164,6 +164,20 @@ public actor QuorumClient {
         return map
     }
 
+    /// Runs `body` with `client`, closing it afterwards whatever happens.
+    public static func using<Value>(
+        _ client: QuorumClient, _ body: (QuorumClient) async throws(QuorumClientError) -> Value
+    ) async throws(QuorumClientError) -> Value {
+        do {
+            let value = try await body(client)
+            await client.close()
+            return value
+        } catch {
+            await client.close()
+            throw error
+        }
+    }
+
     /// How many requests a second the node at `endpoint` serves for keys in `span` in this group, and the key that
     /// would split them in halves; measured only where the server runs with `--split-load` (elsewhere: none, no key).
     public func spanLoad(_ span: KeySpan, at endpoint: String) async throws(QuorumClientError) -> SpanLoad {

@@ -32,7 +32,7 @@ public struct ShardMover: Sendable {
     public func move(
         _ keys: KeySelector, to target: GroupID, progress: @Sendable (String) -> Void = { _ in }
     ) async throws(QuorumClientError) -> ShardMap {
-        try await using(client(of: ShardMap.group)) { metadata throws(QuorumClientError) in
+        try await QuorumClient.using(client(of: ShardMap.group)) { metadata throws(QuorumClientError) in
             let map = try await metadata.shardMap()
             let migration: ShardMigration
             if let begun = map.migrations.first(where: { $0.keys == keys && $0.to == target }) {
@@ -65,7 +65,7 @@ public struct ShardMover: Sendable {
     /// such keys from then on), then the map. Declare a keyspace before writing keys under it: a group other than
     /// `owner` that holds such keys refuses the declaration, naming one. Repeating a declaration is harmless.
     public func declareKeyspace(prefix: [UInt8], owner: GroupID) async throws(QuorumClientError) -> ShardMap {
-        try await using(client(of: ShardMap.group)) { metadata throws(QuorumClientError) in
+        try await QuorumClient.using(client(of: ShardMap.group)) { metadata throws(QuorumClientError) in
             let map = try await metadata.shardMap()
             if let existing = map.keyspaces.first(where: { $0.prefix == prefix }) {
                 guard existing.owners.pieces.count == 1, existing.owners.pieces[0].value == owner else {
@@ -81,20 +81,22 @@ public struct ShardMover: Sendable {
             }
             let groups = map.groups
             for group in groups.union([owner]).sorted() {
-                try await using(client(of: group)) { client throws(QuorumClientError) in
+                try await QuorumClient.using(client(of: group)) { client throws(QuorumClientError) in
                     _ = try await client.moveStep(.declareKeyspace(prefix: prefix, ownedHere: group == owner))
                 }
             }
             guard try await metadata.updateShardMap(next) else {
                 throw .refused("the shard map changed while the keyspace was declared; declare it again")
             }
-            return ShardMap(epoch: map.epoch + 1, assignment: next.assignment, keyspaces: next.keyspaces, migrations: next.migrations)
+            return ShardMap(
+                epoch: map.epoch + 1, assignment: next.assignment, keyspaces: next.keyspaces,
+                migrations: next.migrations)
         }
     }
 
     /// Finishes every move recorded in the shard map, as after a mover stopped half-way.
     public func resumeAll(progress: @Sendable (String) -> Void = { _ in }) async throws(QuorumClientError) -> ShardMap {
-        try await using(client(of: ShardMap.group)) { metadata throws(QuorumClientError) in
+        try await QuorumClient.using(client(of: ShardMap.group)) { metadata throws(QuorumClientError) in
             var map = try await metadata.shardMap()
             for migration in map.migrations {
                 progress("resuming the move of \(migration.keys)")
@@ -109,8 +111,8 @@ public struct ShardMover: Sendable {
     ) async throws(QuorumClientError) -> ShardMap {
         let source = client(of: migration.from)
         let target = client(of: migration.to)
-        return try await using(source) { source throws(QuorumClientError) in
-            try await using(target) { target throws(QuorumClientError) in
+        return try await QuorumClient.using(source) { source throws(QuorumClientError) in
+            try await QuorumClient.using(target) { target throws(QuorumClientError) in
                 try await carryOut(migration, from: source, to: target, metadata: metadata, progress: progress)
             }
         }
@@ -187,17 +189,4 @@ public struct ShardMover: Sendable {
         QuorumClient(endpoints: endpoints, timeout: timeout, group: group)
     }
 
-    /// Runs `body` with `client`, closing it afterwards whatever happens.
-    private func using<Value>(
-        _ client: QuorumClient, _ body: (QuorumClient) async throws(QuorumClientError) -> Value
-    ) async throws(QuorumClientError) -> Value {
-        do {
-            let value = try await body(client)
-            await client.close()
-            return value
-        } catch {
-            await client.close()
-            throw error
-        }
-    }
 }

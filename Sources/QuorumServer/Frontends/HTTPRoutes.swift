@@ -99,7 +99,7 @@ struct HTTPRoutes: Sendable {
         }
         try checkSize(of: value, limit: StoreLimits.default.valueBytesMax, what: "value")
         let result = try await write(
-            .put(PutRequest(key: key, value: value, lease: lease)), in: try await group(ofKey: key))
+            .put(PutRequest(key: key, value: value, lease: lease)), ownerOf: key)
         guard case .put(let put) = result else { throw unexpected(result) }
         return JSONResponse.make(.ok, RevisionJSON(revision: put.revision.rawValue))
     }
@@ -108,7 +108,7 @@ struct HTTPRoutes: Sendable {
         let encoding = try encoding(of: request, body: nil)
         let key = try key(of: request, encoding)
         let range = RangeRequest(key: key, revision: try revision(of: request))
-        let found = try await read(range, linearizable: !(try serializable(request)), in: try await group(ofKey: key))
+        let found = try await read(range, linearizable: !(try serializable(request)), in: group, ownerOf: key)
         guard let kv = found.kvs.first else {
             throw HTTPAPIError(.notFound, "key \(describe(key)) does not exist; PUT /v1/kv/{key} creates it")
         }
@@ -155,7 +155,7 @@ struct HTTPRoutes: Sendable {
 
     private func delete(_ request: Request) async throws -> Response {
         let key = try key(of: request, try encoding(of: request, body: nil))
-        let result = try await write(.deleteRange(DeleteRangeRequest(key: key)), in: try await group(ofKey: key))
+        let result = try await write(.deleteRange(DeleteRangeRequest(key: key)), ownerOf: key)
         guard case .deleteRange(let deleted) = result else { throw unexpected(result) }
         return JSONResponse.make(.ok, DeletedJSON(revision: deleted.revision.rawValue, deleted: deleted.deleted))
     }
@@ -220,34 +220,30 @@ struct HTTPRoutes: Sendable {
 
     // MARK: The runtime
 
-    /// Writes in `group`; leases, which name no key, in the group the request names or group 1.
-    private func write(_ command: StoreCommand, in group: GroupID? = nil) async throws -> StoreResult {
+    /// Writes in the group the request names, else in the owner of `key` by this node's copy of the shard map, else
+    /// (leases, which name no key) in group 1. A copy of the map that is behind costs nothing but a refusal: every
+    /// replica checks that it owns a key before applying a request for it (421 names the group that has it now).
+    private func write(_ command: StoreCommand, ownerOf key: [UInt8]? = nil) async throws -> StoreResult {
         // No session: an HTTP client that retries a write after a timeout may apply it twice (the binary
         // client's sessions make its retries exactly-once).
-        let group = group ?? self.group ?? NodeHost.clusterGroup
-        return try storeResult(of: await gateway.perform(.write(StoreProposal(command)), group: group, token: token))
+        try storeResult(
+            of: await gateway.perform(.write(StoreProposal(command)), group: group, ownerOf: key, token: token))
     }
 
-    private func read(_ range: RangeRequest, linearizable: Bool, in group: GroupID) async throws -> RangeResponse {
+    /// Reads in `group`, else as `write` chooses.
+    private func read(_ range: RangeRequest, linearizable: Bool, in group: GroupID?, ownerOf key: [UInt8]? = nil)
+        async throws -> RangeResponse
+    {
         let result = try storeResult(
-            of: await gateway.perform(.read(range, linearizable: linearizable), group: group, token: token))
+            of: await gateway.perform(
+                .read(range, linearizable: linearizable), group: group, ownerOf: key, token: token))
         guard case .range(let found) = result else { throw unexpected(result) }
         return found
     }
 
-    /// The group named by `?group=N`, else the owner of `key` by this node's copy of the shard map. A copy that is
-    /// behind costs nothing but a refusal: every replica checks that it owns a key before applying a request for it
-    /// (421 names the group that has it now).
-    private func group(ofKey key: [UInt8]) async throws -> GroupID {
-        if let group { return group }
-        return try await localShardMap().owner(ofKey: key)
-    }
-
     private func localShardMap() async throws -> ShardMap {
         let host = gateway.host
-        return try await host.loop.submit {
-            host.shardMapBook.map(foundingGroups: host.identity.clusterGroups ?? 1)
-        }.get()
+        return try await host.loop.submit { host.shardMap }.get()
     }
 
     /// A range over every group that owns some of it, stitched in key order (`ShardedRange`, as the Swift

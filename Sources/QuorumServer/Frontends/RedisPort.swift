@@ -58,7 +58,8 @@ private final class ConnectionIDs: Sendable {
 
     func next() -> Int64 {
         last.withLockedValue { last in
-            last += 1
+            // Wrapping, so that no count of connections can trap; 2^63 of them are not reached.
+            last &+= 1
             return last
         }
     }

@@ -970,8 +970,7 @@ final class GroupRuntime: @unchecked Sendable {
                     request.respond(ClientResponse(requestID: request.requestID, outcome: read(range)))
                 case .leases: request.respond(ClientResponse(requestID: request.requestID, outcome: .leases(leases)))
                 case .shardMap:
-                    let map = host.shardMapBook.map(foundingGroups: host.identity.clusterGroups ?? 1)
-                    request.respond(ClientResponse(requestID: request.requestID, outcome: .shardMap(map)))
+                    request.respond(ClientResponse(requestID: request.requestID, outcome: .shardMap(host.shardMap)))
                 case .leasedRead(let range, let respond): respond(leasedRead(range))
                 case .backup: answerBackup(requestID: request.requestID, respond: request.respond)
                 case .write, .memberAddress, .configurationChange, .removal: continue

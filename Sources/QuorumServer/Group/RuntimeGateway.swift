@@ -15,19 +15,24 @@ struct RuntimeGateway: Sendable {
     private static let late = ClientResponse.Outcome.unavailable(
         "no answer within \(answerSeconds) s; a write may or may not have taken effect: read the key before retrying")
 
-    /// - Parameter token: the bearer token the request carried, checked against the cluster's access rules.
+    /// - Parameters:
+    ///   - group: the group to ask; nil: the owner of `key` by this node's copy of the shard map (worked out on the
+    ///     loop, in the same hop), or group 1 without a key.
+    ///   - token: the bearer token the request carried, checked against the cluster's access rules.
     func perform(
-        _ operation: ClientRequest.Operation, group: GroupID = NodeHost.clusterGroup, token: String? = nil
+        _ operation: ClientRequest.Operation, group: GroupID? = NodeHost.clusterGroup, ownerOf key: [UInt8]? = nil,
+        token: String? = nil
     ) async -> ClientResponse {
         let host = self.host
         let loop = host.loop
-        // The HTTP frontend matches an answer to its request by this await, not by id, so the id is unused.
-        let request = ClientRequest(requestID: 0, group: group, operation: operation)
         let answer = PendingAnswer(loop: loop)
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 loop.execute {
                     guard answer.wait(with: continuation) else { return }
+                    let addressed = group ?? key.map { host.shardMap.owner(ofKey: $0) } ?? NodeHost.clusterGroup
+                    // The HTTP frontend matches an answer to its request by this await, not by id, so the id is unused.
+                    let request = ClientRequest(requestID: 0, group: addressed, operation: operation)
                     host.answerInTime(orElse: Self.late, { answer.resume($0) }) { respond in
                         var user: String?
                         if let token {

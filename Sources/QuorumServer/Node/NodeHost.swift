@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import QuorumConsensus
+import QuorumSharding
 import QuorumStorage
 import QuorumWire
 import Synchronization
@@ -88,6 +89,16 @@ final class NodeHost: @unchecked Sendable {
     /// The placement driver's loop (`--placement`), working while this node leads group 1.
     private var placing: Task<Void, Never>?
 
+    /// A logger whose lines name the node they come from.
+    static func logger(_ label: String, node: NodeID) -> Logger {
+        var logger = Logger(label: label)
+        logger[metadataKey: "node"] = "\(node.rawValue)"
+        return logger
+    }
+
+    /// The cluster's shard map as this node last applied it.
+    var shardMap: ShardMap { shardMapBook.map(foundingGroups: identity.clusterGroups ?? 1) }
+
     /// Opens every group's storage (bootstrapping `configuration.bootstrapGroups` groups in a new data directory),
     /// checks the directory's identity, and builds each group's runtime. Call on `loop`.
     init(loop: any EventLoop, configuration: ServerConfiguration, metrics: NodeMetrics) throws {
@@ -95,9 +106,7 @@ final class NodeHost: @unchecked Sendable {
         self.loop = loop
         self.configuration = configuration
         self.metrics = metrics
-        var logger = Logger(label: "quorum.node")
-        logger[metadataKey: "node"] = "\(configuration.node.rawValue)"
-        self.logger = logger
+        logger = Self.logger("quorum.node", node: configuration.node)
         addressBook = AddressBook(founding: configuration.members)
         accessTokens = AccessTokens(timeToLive: TimeAmount(configuration.authTokenTTL))
         decoyPasswordHash = DecoyPasswordHash(cost: configuration.bcryptCost)
@@ -137,7 +146,9 @@ final class NodeHost: @unchecked Sendable {
         }
     }
 
-    private static func openStorage(_ configuration: ServerConfiguration, _ metrics: NodeMetrics) throws -> NodeLogStorage {
+    private static func openStorage(_ configuration: ServerConfiguration, _ metrics: NodeMetrics) throws
+        -> NodeLogStorage
+    {
         let io = TimedFileIO(io: configuration.storageIO, syncDuration: metrics.walFsyncDuration)
         return try NodeLogStorage(
             path: configuration.dataDirectory,

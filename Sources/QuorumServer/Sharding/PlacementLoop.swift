@@ -37,9 +37,7 @@ final class PlacementLoop: @unchecked Sendable {
         self.replicationFactor = replicationFactor
         let rounds = Int((deadAfter / interval).rounded(.up))
         driver = PlacementDriver(settings: PlacementSettings(deadAfterTicks: max(rounds, 1)))
-        var logger = Logger(label: "quorum.placement")
-        logger[metadataKey: "node"] = "\(host.configuration.node.rawValue)"
-        self.logger = logger
+        logger = NodeHost.logger("quorum.placement", node: host.configuration.node)
     }
 
     /// Rounds that find nothing to do come less and less often, up to this far apart.

@@ -28,9 +28,7 @@ final class SpanDriver: Sendable {
         self.keysMax = keysMax
         self.requestsPerSecondMax = requestsPerSecondMax
         self.interval = interval
-        var logger = Logger(label: "quorum.spans")
-        logger[metadataKey: "node"] = "\(host.configuration.node.rawValue)"
-        self.logger = logger
+        logger = NodeHost.logger("quorum.spans", node: host.configuration.node)
     }
 
     /// Checks every `interval` until the task is cancelled.
@@ -125,18 +123,9 @@ final class SpanDriver: Sendable {
     }
 
     private func withOwner<Result>(
-        _ group: GroupID, _ endpoints: [String],
-        _ body: (QuorumClient) async throws(QuorumClientError) -> Result
+        _ group: GroupID, _ endpoints: [String], _ body: (QuorumClient) async throws(QuorumClientError) -> Result
     ) async throws(QuorumClientError) -> Result {
-        let owner = QuorumClient(endpoints: endpoints, timeout: .seconds(5), group: group)
-        do {
-            let result = try await body(owner)
-            await owner.close()
-            return result
-        } catch {
-            await owner.close()
-            throw error
-        }
+        try await QuorumClient.using(QuorumClient(endpoints: endpoints, timeout: .seconds(5), group: group), body)
     }
 
     private static func whole(_ span: KeySpan, countOnly: Bool = false, limit: Int = 0) -> RangeRequest {
